@@ -1,0 +1,36 @@
+"""The numeric core of napari-unmix: no napari, no Qt.
+
+Public API::
+
+    X, spatial_shape = stack_to_matrix(stack, spectral_axis=0)
+    maps = matrix_to_maps(W, spatial_shape)
+    res = pca(X, n_components)
+    res = nmf(X, n_components, W0=None, H0=None, solver="auto", backend="auto", ...)
+    res = nnls(X, H, backend="auto", ...)
+    res.save(path); UnmixResult.load(path)
+"""
+
+from .data import finite_mask, matrix_to_maps, stack_to_matrix
+from .modes import MODES, ModeSpec
+from .nmf import nmf
+from .nnls import nnls
+from .pca import pca
+from .progress import Cancelled, ProgressInfo
+from .result import UnmixResult
+from .solvers import NMF_SOLVERS, NNLS_SOLVERS
+
+__all__ = [
+    "MODES",
+    "NMF_SOLVERS",
+    "NNLS_SOLVERS",
+    "Cancelled",
+    "ModeSpec",
+    "ProgressInfo",
+    "UnmixResult",
+    "finite_mask",
+    "matrix_to_maps",
+    "nmf",
+    "nnls",
+    "pca",
+    "stack_to_matrix",
+]

@@ -1,0 +1,148 @@
+"""Input checks shared by every mode.
+
+Every check raises an error that names the input, says what is wrong with it and
+what the user can do about it.  Nothing here changes data silently: dtype
+conversion follows one documented rule (:func:`as_float_array`).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "check_data_matrix",
+    "check_n_components",
+    "check_nonnegative",
+    "check_spectra",
+]
+
+
+def as_float_array(a, *, name: str = "X", dtype=None) -> np.ndarray:
+    """Return ``a`` as a floating-point ndarray following the project's dtype rule.
+
+    float32 and float64 are kept; float16, booleans and integers of up to 16 bits
+    (uint8, uint16, int16 ...) become float32, which holds them exactly; wider
+    integers become float64 for the same reason.  ``dtype`` forces a float type.
+    No copy is made when none is needed.
+
+    Raises
+    ------
+    TypeError
+        For object, complex, string or other non-numeric arrays.
+    """
+    arr = np.asarray(a)
+    kind = arr.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(
+            f"{name} has dtype {arr.dtype}, which is not a real number type. "
+            "Pass a numeric array (integers or floats); convert object arrays with "
+            "np.asarray(..., dtype=float) after checking their contents."
+        )
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"dtype must be a floating-point type, got {dtype}.")
+        return arr.astype(dtype, copy=False)
+    if kind == "f" and arr.dtype.itemsize >= 4:
+        return arr
+    if arr.dtype.itemsize <= 2:
+        return arr.astype(np.float32)
+    return arr.astype(np.float64)
+
+
+def _check_finite(arr: np.ndarray, name: str, remedy: str) -> None:
+    if not np.isfinite(arr).all():
+        n_nan = int(np.isnan(arr).sum())
+        n_inf = int(np.isinf(arr).sum())
+        raise ValueError(
+            f"{name} contains {n_nan} NaN and {n_inf} infinite value(s). {remedy}"
+        )
+
+
+def check_data_matrix(
+    X, *, name: str = "X", dtype=None, min_samples: int = 1, min_features: int = 1
+) -> np.ndarray:
+    """Validate a data matrix ``(n_pixels, n_channels)`` and return it as floats.
+
+    Raises
+    ------
+    TypeError
+        For non-numeric input.
+    ValueError
+        For input that is not 2-D, is empty, or holds NaN / Inf.
+    """
+    X = as_float_array(X, name=name, dtype=dtype)
+    if X.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D matrix (n_pixels, n_channels), got shape {X.shape}. "
+            "Turn an image stack into one with napari_unmix.core.stack_to_matrix."
+        )
+    n, m = X.shape
+    if n < min_samples or m < min_features:
+        raise ValueError(
+            f"{name} has shape {X.shape} but needs at least {min_samples} pixel(s) and "
+            f"{min_features} channel(s)."
+        )
+    _check_finite(
+        X,
+        name,
+        "Exclude those pixels with a mask (stack_to_matrix(..., mask=finite_mask(stack))) "
+        "or replace them before unmixing.",
+    )
+    return X
+
+
+def check_nonnegative(X: np.ndarray, *, name: str, remedy: str) -> None:
+    """Raise ``ValueError`` if ``X`` holds negative values, with a remedy."""
+    if X.size and X.min() < 0:
+        n_neg = int((X < 0).sum())
+        raise ValueError(
+            f"{name} holds {n_neg} negative value(s) (minimum {float(X.min()):.6g}); "
+            f"this mode needs non-negative input. {remedy}"
+        )
+
+
+def check_n_components(n_components, n_samples: int, n_features: int, *, mode: str) -> int:
+    """Check ``1 <= n_components <= min(n_samples, n_features)``."""
+    if isinstance(n_components, bool) or not isinstance(n_components, numbers.Integral):
+        raise TypeError(f"n_components must be an integer, got {n_components!r}.")
+    n_components = int(n_components)
+    limit = min(n_samples, n_features)
+    if n_components < 1:
+        raise ValueError(f"n_components must be at least 1, got {n_components}.")
+    if n_components > limit:
+        raise ValueError(
+            f"{mode} asks for n_components={n_components}, but data with {n_samples} "
+            f"pixel(s) and {n_features} channel(s) supports at most {limit}. "
+            "Reduce n_components or use more pixels/channels."
+        )
+    return n_components
+
+
+def check_spectra(H, *, n_features: int, name: str = "H", dtype=None) -> np.ndarray:
+    """Validate spectra ``H`` of shape ``(k, n_channels)``: finite, non-negative."""
+    H = as_float_array(H, name=name, dtype=dtype)
+    if H.ndim == 1:
+        raise ValueError(
+            f"{name} must be 2-D (n_components, n_channels), got a 1-D array of length "
+            f"{H.shape[0]}; for one spectrum use {name}[None, :]."
+        )
+    if H.ndim != 2 or H.shape[0] < 1:
+        raise ValueError(f"{name} must be 2-D (n_components, n_channels), got shape {H.shape}.")
+    if H.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {H.shape[1]} channel(s) per spectrum but the data has "
+            f"{n_features}. Resample the spectra onto the stack's spectral axis or pick "
+            "the matching stack."
+        )
+    _check_finite(H, name, "Spectra must be finite; fix or drop the affected spectra.")
+    check_nonnegative(
+        H,
+        name=name,
+        remedy="Spectra used as a non-negative basis must be >= 0; remove the offset "
+        "or clip them before use.",
+    )
+    return H

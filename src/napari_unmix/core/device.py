@@ -1,0 +1,74 @@
+"""Optional torch support: availability, device choice and dtypes.
+
+torch is an optional dependency.  Nothing here imports it at module import time;
+:func:`get_torch` imports it on first use and returns ``None`` when it is missing,
+so every mode keeps working on the numpy / SciPy / scikit-learn backends.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+import numpy as np
+
+__all__ = ["cuda_available", "get_torch", "resolve_device", "to_numpy", "to_torch",
+           "torch_available"]
+
+
+@functools.cache
+def get_torch():
+    """Return the ``torch`` module, or ``None`` when it cannot be imported."""
+    try:
+        return importlib.import_module("torch")
+    except Exception:  # ImportError, or a broken install raising OSError
+        return None
+
+
+def torch_available() -> bool:
+    """True when torch can be imported."""
+    return get_torch() is not None
+
+
+def cuda_available() -> bool:
+    """True when torch sees a CUDA device."""
+    torch = get_torch()
+    return bool(torch is not None and torch.cuda.is_available())
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """Pick the torch device: ``"auto"`` means CUDA when available, else CPU.
+
+    Raises
+    ------
+    ImportError
+        When torch is not installed.
+    ValueError
+        When ``"cuda"`` is requested but no CUDA device is visible.
+    """
+    torch = get_torch()
+    if torch is None:
+        raise ImportError(
+            "This backend needs PyTorch, which is not installed. Install it with "
+            "`pip install napari-unmix[torch]`, or choose a numpy/scipy/sklearn backend."
+        )
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(device)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but torch sees no CUDA GPU "
+            f"(torch {torch.__version__}). Use device='cpu' or 'auto'."
+        )
+    return device
+
+
+def to_torch(a: np.ndarray, device: str):
+    """Move a numpy array to a torch tensor on ``device``, keeping its dtype."""
+    torch = get_torch()
+    return torch.as_tensor(np.ascontiguousarray(a), device=device)
+
+
+def to_numpy(t) -> np.ndarray:
+    """Copy a torch tensor back to a numpy array."""
+    return t.detach().cpu().numpy()

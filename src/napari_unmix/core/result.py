@@ -1,0 +1,220 @@
+"""The result object every mode returns, and its exact save / load."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._files import atomic_path
+
+__all__ = ["UnmixResult", "jsonable"]
+
+_FORMAT = "napari-unmix-result"
+_FORMAT_VERSION = 1
+
+
+def jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays, tuples and paths into plain JSON types."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    raise TypeError(f"Cannot store {type(obj).__name__} {obj!r} in a result's JSON fields.")
+
+
+def _normalised(d: dict | None) -> dict:
+    # a JSON round trip now, so that save() -> load() gives back equal dicts
+    return json.loads(json.dumps(jsonable(d or {})))
+
+
+@dataclass(eq=False)
+class UnmixResult:
+    """Abundance maps ``W`` and spectra ``H`` of one analysis, with its fit summary.
+
+    Attributes
+    ----------
+    W : ndarray, shape (n_pixels, k)
+        Per-pixel abundances (NNMF, NNLS) or scores (PCA).
+    H : ndarray, shape (k, n_channels)
+        Component spectra (NNMF, NNLS) or loadings (PCA).
+    mode : str
+        ``"pca"``, ``"nmf"``, ``"seeded-nmf"`` or ``"nnls"``.
+    backend : str
+        Implementation that ran, e.g. ``"sklearn"``, ``"torch"``, ``"scipy"``.
+    device : str
+        ``"cpu"`` or a torch device such as ``"cuda"``.
+    n_iter : int
+        Iterations run (for chunked NNLS: the largest count over chunks).
+    reconstruction_err : float
+        Frobenius norm ``||X - W H||_F`` on the data the mode fitted (for PCA, in the
+        units of the original data).
+    summary : dict
+        What a user needs to judge the fit: iteration counts, whether the cap was
+        hit, timings, error history ...  JSON-serialisable.
+    params : dict
+        Every setting needed to rerun the analysis, ``random_state`` included.
+    explained_variance_ratio : ndarray or None
+        PCA only: variance fraction of every principal component (scree).
+    arrays : dict of str -> ndarray
+        Further arrays the result needs to be complete (PCA channel mean/scale, the
+        seeds a seeded run started from, ...).
+    component_names : list of str
+        One name per component.
+    spectral_axis : ndarray or None
+        Values of the spectral axis (e.g. wavenumbers), one per channel.
+    spectral_unit : str or None
+        Unit of ``spectral_axis``, e.g. ``"cm^-1"`` or ``"nm"``.
+    """
+
+    W: np.ndarray
+    H: np.ndarray
+    mode: str
+    backend: str
+    device: str
+    n_iter: int
+    reconstruction_err: float
+    summary: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    explained_variance_ratio: np.ndarray | None = None
+    arrays: dict = field(default_factory=dict)
+    component_names: list = field(default_factory=list)
+    spectral_axis: np.ndarray | None = None
+    spectral_unit: str | None = None
+
+    def __post_init__(self):
+        self.W = np.asarray(self.W)
+        self.H = np.asarray(self.H)
+        if self.W.ndim != 2 or self.H.ndim != 2 or self.W.shape[1] != self.H.shape[0]:
+            raise ValueError(
+                f"W {self.W.shape} and H {self.H.shape} are not (n_pixels, k) and (k, n_channels)."
+            )
+        self.n_iter = int(self.n_iter)
+        self.reconstruction_err = float(self.reconstruction_err)
+        self.summary = _normalised(self.summary)
+        self.params = _normalised(self.params)
+        self.arrays = {str(k): np.asarray(v) for k, v in (self.arrays or {}).items()}
+        if not self.component_names:
+            prefix = "PC" if self.mode == "pca" else "C"
+            self.component_names = [f"{prefix}{i + 1}" for i in range(self.n_components)]
+        self.component_names = [str(n) for n in self.component_names]
+        if len(self.component_names) != self.n_components:
+            raise ValueError(
+                f"{len(self.component_names)} component names for {self.n_components} components."
+            )
+        if self.spectral_axis is not None:
+            self.spectral_axis = np.asarray(self.spectral_axis)
+            if self.spectral_axis.shape != (self.n_channels,):
+                raise ValueError(
+                    f"spectral_axis has shape {self.spectral_axis.shape}, expected "
+                    f"({self.n_channels},)."
+                )
+
+    # -- convenience -------------------------------------------------------------
+    @property
+    def n_components(self) -> int:
+        return int(self.H.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.H.shape[1])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.W.dtype
+
+    def __repr__(self) -> str:
+        return (
+            f"UnmixResult(mode={self.mode!r}, backend={self.backend!r}, device={self.device!r}, "
+            f"W={self.W.shape}, H={self.H.shape}, dtype={self.dtype}, n_iter={self.n_iter}, "
+            f"reconstruction_err={self.reconstruction_err:.6g})"
+        )
+
+    def maps(self, spatial_shape, *, mask=None) -> np.ndarray:
+        """``W`` as images of shape ``(k, *spatial_shape)`` (see ``matrix_to_maps``)."""
+        from .data import matrix_to_maps
+
+        return matrix_to_maps(self.W, spatial_shape, mask=mask)
+
+    # -- persistence -------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Write the result to ``path`` (a ``.npz`` file) atomically.
+
+        Arrays are stored bit-exactly; ``summary`` and ``params`` as JSON.  Load it
+        back with :meth:`UnmixResult.load`.
+        """
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
+        meta = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "mode": self.mode,
+            "backend": self.backend,
+            "device": self.device,
+            "n_iter": self.n_iter,
+            "reconstruction_err": self.reconstruction_err,
+            "summary": self.summary,
+            "params": self.params,
+            "component_names": self.component_names,
+            "spectral_unit": self.spectral_unit,
+            "arrays": sorted(self.arrays),
+        }
+        payload = {"W": self.W, "H": self.H, "meta": np.array(json.dumps(meta))}
+        if self.explained_variance_ratio is not None:
+            payload["explained_variance_ratio"] = np.asarray(self.explained_variance_ratio)
+        if self.spectral_axis is not None:
+            payload["spectral_axis"] = self.spectral_axis
+        for name, arr in self.arrays.items():
+            payload[f"arrays/{name}"] = arr
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **payload)
+        return path
+
+    @classmethod
+    def load(cls, path) -> UnmixResult:
+        """Read a result written by :meth:`save`."""
+        path = Path(path)
+        with np.load(path, allow_pickle=False) as data:
+            if "meta" not in data.files:
+                raise ValueError(f"{path} is not a napari-unmix result file (no metadata).")
+            meta = json.loads(str(data["meta"][()]))
+            if meta.get("format") != _FORMAT:
+                raise ValueError(f"{path} is not a napari-unmix result file.")
+            if meta.get("format_version", 0) > _FORMAT_VERSION:
+                raise ValueError(
+                    f"{path} was written by a newer napari-unmix (format "
+                    f"{meta['format_version']}); upgrade napari-unmix to read it."
+                )
+            arrays = {name: data[f"arrays/{name}"] for name in meta.get("arrays", [])}
+            return cls(
+                W=data["W"],
+                H=data["H"],
+                mode=meta["mode"],
+                backend=meta["backend"],
+                device=meta["device"],
+                n_iter=meta["n_iter"],
+                reconstruction_err=meta["reconstruction_err"],
+                summary=meta["summary"],
+                params=meta["params"],
+                explained_variance_ratio=(
+                    data["explained_variance_ratio"]
+                    if "explained_variance_ratio" in data.files else None
+                ),
+                arrays=arrays,
+                component_names=meta["component_names"],
+                spectral_axis=data["spectral_axis"] if "spectral_axis" in data.files else None,
+                spectral_unit=meta.get("spectral_unit"),
+            )

@@ -1,0 +1,144 @@
+"""The solver tables: every NNMF and NNLS implementation, registered once.
+
+``core.nmf`` and ``core.nnls`` look solvers up here; the CLI and the napari dock
+list their choices from here, so a solver added to a table appears everywhere
+without further code.  Each entry is a pure function (see ``_common``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..device import cuda_available, torch_available
+from .scipy_nnls import fit_nnls_scipy
+from .sklearn_nmf import fit_sklearn
+from .torch_fista import fit_nnls_fista
+from .torch_mu import fit_mu_torch
+
+__all__ = ["NMF_SOLVERS", "NNLS_SOLVERS", "SolverSpec", "pick_nmf_solver", "pick_nnls_solver"]
+
+
+@dataclass(frozen=True)
+class SolverSpec:
+    """One registered implementation.
+
+    Attributes
+    ----------
+    algorithm : str
+        Algorithm family (``"mu"``, ``"cd"``, ``"lawson-hanson"``, ``"fista"`` ...).
+    backend : str
+        Implementation (``"sklearn"``, ``"torch"``, ``"scipy"``, ``"numpy"``).
+    func : callable
+        The solver function.
+    needs_torch : bool
+        Only available when torch imports.
+    exact : bool
+        NNLS only: reaches the KKT optimum (not stopped by a tolerance).
+    partial_lock : bool
+        NNMF only: can keep a subset of H rows fixed.
+    cancellable : bool
+        Reports progress during the run and honours a cancel request.
+    summary : str
+        One line for menus and ``--help``.
+    """
+
+    algorithm: str
+    backend: str
+    func: Callable
+    needs_torch: bool = False
+    exact: bool = False
+    partial_lock: bool = True
+    cancellable: bool = True
+    summary: str = ""
+
+    def available(self) -> bool:
+        return torch_available() or not self.needs_torch
+
+
+#: NNMF implementations, keyed by ``(solver, backend)``.
+NMF_SOLVERS: dict[tuple[str, str], SolverSpec] = {
+    ("mu", "torch"): SolverSpec(
+        "mu", "torch", fit_mu_torch, needs_torch=True,
+        summary="multiplicative updates in PyTorch (CPU or CUDA), sampled stopping rule"),
+    ("mu", "sklearn"): SolverSpec(
+        "mu", "sklearn", fit_sklearn, partial_lock=False, cancellable=False,
+        summary="scikit-learn multiplicative updates, scikit-learn's stopping rule"),
+    ("cd", "sklearn"): SolverSpec(
+        "cd", "sklearn", fit_sklearn, partial_lock=False, cancellable=False,
+        summary="scikit-learn coordinate descent, scikit-learn's stopping rule"),
+}
+
+#: Fixed-H NNLS implementations, keyed by ``(solver, backend)``.
+NNLS_SOLVERS: dict[tuple[str, str], SolverSpec] = {
+    ("lawson-hanson", "scipy"): SolverSpec(
+        "lawson-hanson", "scipy", fit_nnls_scipy, exact=True,
+        summary="SciPy Lawson-Hanson active set, one pixel at a time (exact, slow)"),
+    ("fista", "torch"): SolverSpec(
+        "fista", "torch", fit_nnls_fista, needs_torch=True,
+        summary="projected-gradient FISTA in PyTorch (CPU or CUDA), tolerance-stopped"),
+}
+
+# Preference orders for "auto": the first available entry that matches wins.
+_NMF_AUTO = {
+    "cuda": [("mu", "torch"), ("cd", "sklearn")],
+    "cpu": [("mu", "torch"), ("cd", "sklearn")],
+}
+_NNLS_AUTO = {
+    "cuda": [("lawson-hanson", "scipy")],
+    "cpu": [("lawson-hanson", "scipy")],
+}
+
+
+def _known(table, key, what):
+    if key not in table:
+        choices = ", ".join("/".join(k) for k in table)
+        raise ValueError(f"Unknown {what} {'/'.join(key)!r}; choose one of: {choices}, "
+                         "or 'auto' for either part.")
+    spec = table[key]
+    if not spec.available():
+        raise ImportError(
+            f"The {what} {'/'.join(key)!r} needs PyTorch, which is not installed "
+            "(pip install 'napari-unmix[torch]'); choose another or 'auto'."
+        )
+    return spec
+
+
+def _pick(table, auto_order, solver, backend, what, accept=lambda spec: True):
+    if solver != "auto" and backend != "auto":
+        spec = _known(table, (solver, backend), what)
+        if not accept(spec):
+            raise ValueError(f"The {what} {solver}/{backend} cannot do what was asked.")
+        return spec
+    for part, name, names in (("solver", solver, {k[0] for k in table}),
+                              ("backend", backend, {k[1] for k in table})):
+        if name != "auto" and name not in names:
+            raise ValueError(f"Unknown {what.split()[0]} {part} {name!r}; choose one of: "
+                             f"{', '.join(sorted(names))}, or 'auto'.")
+    place = "cuda" if cuda_available() else "cpu"
+    for key in list(auto_order[place]) + list(table):
+        if solver in ("auto", key[0]) and backend in ("auto", key[1]):
+            spec = table[key]
+            if spec.available() and accept(spec):
+                return spec
+    choices = ", ".join("/".join(k) for k in table)
+    raise ValueError(
+        f"No available {what} matches solver={solver!r}, backend={backend!r}. "
+        f"Registered: {choices} (torch ones need PyTorch installed)."
+    )
+
+
+def pick_nmf_solver(solver: str = "auto", backend: str = "auto", *,
+                    partial_lock: bool = False) -> SolverSpec:
+    """Resolve NNMF ``solver`` / ``backend`` names (either may be ``"auto"``).
+
+    ``partial_lock=True`` only accepts implementations that can keep a subset of
+    the spectra fixed.
+    """
+    return _pick(NMF_SOLVERS, _NMF_AUTO, solver, backend, "NNMF solver/backend",
+                 accept=lambda spec: spec.partial_lock or not partial_lock)
+
+
+def pick_nnls_solver(solver: str = "auto", backend: str = "auto") -> SolverSpec:
+    """Resolve fixed-H NNLS ``solver`` / ``backend`` names (``"auto"``: fastest exact)."""
+    return _pick(NNLS_SOLVERS, _NNLS_AUTO, solver, backend, "NNLS solver/backend")

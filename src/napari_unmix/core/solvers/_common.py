@@ -1,0 +1,111 @@
+"""Types and helpers shared by the solver modules.
+
+A solver is a pure function: arrays in, a :class:`NMFFit` or :class:`NNLSFit` out.
+It never modifies its inputs and never imports napari or Qt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["NMFFit", "NNLSFit", "SampledErrorStopping", "chunk_slices", "residual_norm",
+           "rows_per_chunk"]
+
+#: Default bound on the bytes of one pixel chunk of X (and of its temporaries).
+CHUNK_BYTES = 64 * 2**20
+
+
+@dataclass
+class NMFFit:
+    """What an NNMF solver returns."""
+
+    W: np.ndarray
+    H: np.ndarray
+    n_iter: int
+    converged: bool
+    #: ``(iteration, ||X - WH||_F)`` at every sampled iteration, the init included
+    history: list = field(default_factory=list)
+
+
+@dataclass
+class NNLSFit:
+    """What a fixed-H NNLS solver returns for one chunk of pixels."""
+
+    W: np.ndarray
+    n_iter: int
+    converged: bool
+    #: boolean (n_pixels,) mask of pixels whose solve hit the iteration cap
+    capped: np.ndarray | None = None
+
+
+class SampledErrorStopping:
+    """The sampled relative-improvement stopping rule of the iterative NNMF solvers.
+
+    The reconstruction error ``E = ||X - WH||_F`` is evaluated at iteration 0 (the
+    initial factors) and then every ``every`` iterations only.  The run stops at the
+    first sample ``k`` with ``(E[k-1] - E[k]) / max(E[k-1], eps) <= tol``, i.e. the
+    comparison is with the previous *sample*, ``every`` iterations back, not with the
+    previous iteration.
+    """
+
+    def __init__(self, tol: float, every: int, eps: float):
+        if every < 1:
+            raise ValueError(f"track_error_every must be >= 1, got {every}.")
+        self.tol = float(tol)
+        self.every = int(every)
+        self.eps = float(eps)
+        self.history: list[tuple[int, float]] = []
+
+    def is_sample(self, iteration: int) -> bool:
+        return iteration % self.every == 0
+
+    def update(self, iteration: int, error: float) -> bool:
+        """Record a sample; return True when the rule says stop."""
+        error = float(error)
+        previous = self.history[-1][1] if self.history else None
+        self.history.append((int(iteration), error))
+        if previous is None:
+            return False
+        return (previous - error) / max(previous, self.eps) <= self.tol
+
+
+def rows_per_chunk(n_cols: int, itemsize: int, *, budget: int = CHUNK_BYTES) -> int:
+    """Rows of an ``(n, n_cols)`` array that fit in ``budget`` bytes (at least 1)."""
+    return max(1, budget // max(1, n_cols * itemsize))
+
+
+def chunk_slices(n: int, size: int):
+    """``slice`` objects covering ``range(n)`` in steps of ``size``."""
+    size = max(1, int(size))
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def residual_norm(X, W, H, *, chunk_rows: int | None = None, xp: str = "numpy") -> float:
+    """``||X - W H||_F`` computed in row chunks, accumulated in float64.
+
+    Works on numpy arrays (``xp="numpy"``) or torch tensors (``xp="torch"``) on any
+    device, without building the full residual matrix.
+    """
+    n, m = X.shape
+    if chunk_rows is None:
+        chunk_rows = rows_per_chunk(m, X.element_size() if xp == "torch" else X.itemsize)
+    total = 0.0
+    for sl in chunk_slices(n, chunk_rows):
+        R = X[sl] - W[sl] @ H
+        if xp == "torch":
+            total += float((R * R).sum(dtype=_torch_float64(R)))
+        else:
+            total += float(np.einsum("ij,ij->", R, R, dtype=np.float64))
+    return float(np.sqrt(total))
+
+
+def _torch_float64(t):
+    import torch
+
+    return torch.float64
+
+
+ReportFn = Callable[..., None]
