@@ -1,0 +1,168 @@
+"""Shared fixtures and markers of the napari-unmix test suite.
+
+Problems are small, deterministic and built from known factors, so that tests can
+compare what a mode returns with the ground truth.  The fixtures build on each
+other::
+
+    spectral_axis ─┬─ separated_spectra ──┐
+                   │                      ├─ low_rank ── noisy
+                   │      abundances ─────┤
+                   └─ overlapping_spectra ┴─ overlap
+
+Every fixture returns fresh, writable arrays, so a test may modify what it got
+without affecting another test.
+
+Markers
+-------
+``requires_torch``
+    Skip unless PyTorch imports (it is an optional dependency).  Use it on a test
+    or on a ``pytest.param``.
+``cuda`` (declared in pyproject.toml)
+    Skip unless torch sees a CUDA GPU.
+
+Parametrising fixtures
+----------------------
+A test that takes an argument ``nmf_key`` runs once per registered NNMF
+implementation ``(solver, backend)`` of ``core.solvers.NMF_SOLVERS``; the torch
+ones carry the ``requires_torch`` marker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from napari_unmix.core.device import cuda_available, torch_available
+
+# --------------------------------------------------------------------------- markers
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "requires_torch: needs PyTorch (skipped when it does not import)"
+    )
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("requires_torch") and not torch_available():
+        pytest.skip("PyTorch is not installed (optional: pip install 'napari-unmix[torch]')")
+    if item.get_closest_marker("cuda") and not cuda_available():
+        pytest.skip("no CUDA GPU visible to torch")
+
+
+def solver_params(table):
+    """``pytest.param`` per registry key, torch ones marked ``requires_torch``."""
+    return [
+        pytest.param(key, id="/".join(key),
+                     marks=[pytest.mark.requires_torch] if spec.needs_torch else [])
+        for key, spec in table.items()
+    ]
+
+
+def pytest_generate_tests(metafunc):
+    if "nmf_key" in metafunc.fixturenames:
+        from napari_unmix.core.solvers import NMF_SOLVERS
+
+        metafunc.parametrize("nmf_key", solver_params(NMF_SOLVERS))
+
+
+# --------------------------------------------------------------------------- problems
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Data ``X`` made from known factors: ``X = W H (+ noise)``.
+
+    ``noise_floor`` is ``||X - W H||_F`` for the true factors, i.e. the error a
+    perfect fit of the noise-free signal leaves (0 for exact data).
+    """
+
+    X: np.ndarray
+    W: np.ndarray
+    H: np.ndarray
+    noise_floor: float = 0.0
+    sigma: float = 0.0
+
+    @property
+    def n_pixels(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def n_channels(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def k(self) -> int:
+        return self.H.shape[0]
+
+
+N_CHANNELS = 32
+N_PIXELS = 96  # an 8 x 12 image
+K = 3
+SPATIAL_SHAPE = (8, 12)
+
+
+def gaussian(axis, center, width):
+    """A unit-height Gaussian line on ``axis``."""
+    return np.exp(-0.5 * ((axis - center) / width) ** 2)
+
+
+@pytest.fixture
+def spectral_axis():
+    """Channel positions, ``N_CHANNELS`` values in [0, 1]."""
+    return np.linspace(0.0, 1.0, N_CHANNELS)
+
+
+@pytest.fixture
+def separated_spectra(spectral_axis):
+    """``(3, N_CHANNELS)`` well separated Gaussian lines on a small flat baseline.
+
+    Strictly positive and well conditioned.
+    """
+    return np.stack([0.05 + gaussian(spectral_axis, c, 0.08) for c in (0.2, 0.5, 0.8)])
+
+
+@pytest.fixture
+def overlapping_spectra(spectral_axis):
+    """``(3, N_CHANNELS)`` broad resonances 0.05 apart: the hard, ill-conditioned case."""
+    return np.stack([gaussian(spectral_axis, c, 0.12) for c in (0.45, 0.5, 0.55)])
+
+
+@pytest.fixture
+def abundances():
+    """``(N_PIXELS, 3)`` abundances, about half of the entries exactly zero.
+
+    Every pixel keeps at least one component.
+    """
+    rng = np.random.default_rng(20240601)
+    W = rng.uniform(0.2, 1.5, size=(N_PIXELS, K))
+    zero = rng.random((N_PIXELS, K)) < 0.5
+    zero[np.arange(N_PIXELS), rng.integers(0, K, N_PIXELS)] = False
+    W[zero] = 0.0
+    return W
+
+
+@pytest.fixture
+def low_rank(abundances, separated_spectra):
+    """Exact rank-3 non-negative data ``X = W H`` in float64 (no noise)."""
+    W, H = abundances, separated_spectra
+    return Problem(X=W @ H, W=W, H=H)
+
+
+@pytest.fixture
+def noisy(low_rank):
+    """``low_rank`` plus Gaussian noise (sigma = 1 % of the mean), clipped at 0."""
+    sigma = 0.01 * float(low_rank.X.mean())
+    noise = np.random.default_rng(7).standard_normal(low_rank.X.shape)
+    X = np.clip(low_rank.X + sigma * noise, 0.0, None)
+    floor = float(np.linalg.norm(X - low_rank.W @ low_rank.H))
+    return Problem(X=X, W=low_rank.W, H=low_rank.H, noise_floor=floor, sigma=sigma)
+
+
+@pytest.fixture
+def overlap(abundances, overlapping_spectra):
+    """Exact data ``X = W H`` from strongly overlapping Gaussian resonances."""
+    W, H = abundances, overlapping_spectra
+    return Problem(X=W @ H, W=W, H=H)
