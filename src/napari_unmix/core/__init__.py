@@ -10,14 +10,31 @@ Public API::
     res.save(path); UnmixResult.load(path)
 """
 
+from .analysis import AnalysisConfig, run_analysis
+from .components import (
+    BackgroundMap,
+    ComponentSpec,
+    FixedW,
+    FromComponent,
+    Gaussian,
+    ImportedMap,
+    PreviousResult,
+    RoiLabel,
+    RoiMask,
+    SeedPixels,
+    Spectrum,
+)
 from .data import finite_mask, matrix_to_maps, stack_to_matrix
 from .modes import MODES, ModeSpec
 from .nmf import nmf
 from .nnls import nnls
 from .pca import pca
+from .preprocess import Preprocessing
 from .progress import Cancelled, ProgressInfo
 from .result import UnmixResult
+from .seeds import W_SEED_MODES, SeedReport, SeedSet, build_seeds
 from .solvers import NMF_SOLVERS, NNLS_SOLVERS
+from .spectra import gaussian_model, read_spectra, resample_spectrum
 
 __all__ = [
     "MODES",
@@ -33,4 +50,26 @@ __all__ = [
     "nnls",
     "pca",
     "stack_to_matrix",
+    # seeded analyses
+    "W_SEED_MODES",
+    "AnalysisConfig",
+    "BackgroundMap",
+    "ComponentSpec",
+    "FixedW",
+    "FromComponent",
+    "Gaussian",
+    "ImportedMap",
+    "Preprocessing",
+    "PreviousResult",
+    "RoiLabel",
+    "RoiMask",
+    "SeedPixels",
+    "SeedReport",
+    "SeedSet",
+    "Spectrum",
+    "build_seeds",
+    "gaussian_model",
+    "read_spectra",
+    "resample_spectrum",
+    "run_analysis",
 ]

@@ -48,6 +48,8 @@ class ModeSpec:
 MODES: dict[str, ModeSpec] = {
     "pca": ModeSpec("pca", "PCA", "Which spectral directions vary most?", non_negative=False),
     "nmf": ModeSpec("nmf", "Random NNMF", "Which non-negative additive parts are there?"),
+    "seeded-nmf": ModeSpec("seeded-nmf", "Seeded NNMF",
+                           "Refine the spectra and maps I already roughly know."),
     "nnls": ModeSpec("nnls", "Fixed-H NNLS",
                      "How much of each trusted spectrum is in each pixel?", needs_spectra=True),
 }

@@ -22,7 +22,9 @@ def fit_sklearn(X, W, H, *, solver: str, max_iter: int, tol: float, locked=None,
     """Run ``sklearn.decomposition.non_negative_factorization`` from ``W``, ``H``.
 
     ``locked`` may only lock all rows (``update_H=False``) or none: scikit-learn
-    cannot keep a subset of H fixed.
+    cannot keep a subset of H fixed.  With every row locked scikit-learn starts ``W``
+    from its own initial value (it does not take a custom ``W`` then), so ``W`` is
+    not passed.
     """
     from sklearn.decomposition import non_negative_factorization
     from sklearn.exceptions import ConvergenceWarning
@@ -43,7 +45,8 @@ def fit_sklearn(X, W, H, *, solver: str, max_iter: int, tol: float, locked=None,
         # the caller decides how to report hitting the cap, from n_iter
         warnings.simplefilter("ignore", ConvergenceWarning)
         W_out, H_out, n_iter = non_negative_factorization(
-            X, W=W.copy(), H=H.copy(), n_components=k, init="custom", update_H=update_H,
+            X, W=W.copy() if update_H else None, H=H.copy(), n_components=k, init="custom",
+            update_H=update_H,
             solver=solver, beta_loss="frobenius", tol=tol, max_iter=max_iter,
             alpha_W=0.0, alpha_H=0.0, random_state=random_state,
         )

@@ -10,6 +10,14 @@ chunk) each pixel's objective is ``f(w) = 1/2 w G w^T - B_p w^T``, minimised ove
 norms taken over the whole chunk.  A chunk that does not meet it within
 ``max_iter`` returns its last iterate and ``converged=False``.
 
+Before iterating, every spectrum (row of ``H``) is scaled to unit norm and the
+coefficients are scaled back at the end (diagonal, Jacobi preconditioning).  The
+objective is unchanged by this, but spectra on very different scales (1e-5 next to
+1e12) then converge at the same rate; without it the step ``1/L`` set by the
+largest spectrum freezes the coefficients of the small ones.  The stopping rule
+above is evaluated on these scaled coefficients, which makes it independent of the
+spectra's units.
+
 ``restart=True`` adds a per-pixel function-value restart (O'Donoghue & Candes 2015):
 when a pixel's objective would increase, its momentum is reset and it takes a plain
 projected-gradient step instead, which cannot increase it.  The iteration is then
@@ -25,6 +33,17 @@ from ..device import get_torch, resolve_device, to_numpy, to_torch
 from ._common import NNLSFit
 
 __all__ = ["fit_nnls_fista"]
+
+
+def _tensor(a, device):
+    """``to_torch`` that also takes read-only arrays (memory maps, frozen inputs).
+
+    torch warns when it wraps a read-only numpy array, so such an array is copied
+    into a new tensor instead; the caller's array is never touched either way.
+    """
+    if a.flags.writeable:
+        return to_torch(a, device)
+    return get_torch().tensor(np.ascontiguousarray(a), device=device)
 
 
 def _objective(torch, A, G, B):
@@ -54,8 +73,11 @@ def fit_nnls_fista(X, H, *, max_iter: int, tol: float, device: str = "auto",
     device = resolve_device(device)
     eps = float(np.finfo(X.dtype).eps)
     with torch.no_grad():
-        Xt = to_torch(X, device)
-        Ht = to_torch(H, device)
+        Xt = _tensor(X, device)
+        Ht = _tensor(H, device)
+        norms = torch.linalg.vector_norm(Ht, dim=1)
+        scale = torch.where(norms > 0, norms, torch.ones_like(norms))
+        Ht = Ht / scale[:, None]
         G = Ht @ Ht.T
         B = Xt @ Ht.T
         n, k = B.shape
@@ -102,4 +124,5 @@ def fit_nnls_fista(X, H, *, max_iter: int, tol: float, device: str = "auto",
                     break
             A = A_new
         capped = np.full(n, not converged)
-        return NNLSFit(W=to_numpy(A), n_iter=n_iter, converged=converged, capped=capped)
+        return NNLSFit(W=to_numpy(A / scale), n_iter=n_iter, converged=converged,
+                       capped=capped)

@@ -1,0 +1,686 @@
+"""``napari-unmix``: headless spectral unmixing from the command line.
+
+Two commands::
+
+    napari-unmix run INPUT --mode {pca,nmf,nnls} -k N [--spectra CSV] --out DIR
+    napari-unmix demo [--out DIR]
+
+``run`` unmixes one stack (TIFF, .npy or .npz) and writes the maps (TIFF), the
+spectra (CSV), a false-colour composite (PNG), ``result.json`` and the exact result
+(``result.npz``).  ``demo`` builds the bundled synthetic CRS sample, runs every
+available mode and implementation on it and prints how well each recovered the
+known ground truth.
+
+Bad input (a missing or unreadable file, NaN in the stack, negative values without
+``--negative``, ``k`` too large, spectra of the wrong length ...) prints one line
+``napari-unmix: error: ...`` to stderr and exits with status 2.  ``--debug`` shows
+the full traceback instead.
+
+Modes come from :data:`napari_unmix.core.MODES` and solver / backend names from the
+solver tables, so new ones appear here without changes to this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main"]
+
+PROG = "napari-unmix"
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """Bad input or options: reported as one line, exit status 2."""
+
+
+# -- helpers --------------------------------------------------------------------------
+
+def _one_line(msg) -> str:
+    return " ".join(str(msg).split())
+
+
+def _say(msg, *, quiet=False, file=None):
+    if not quiet:
+        print(msg, file=file or sys.stdout, flush=True)
+
+
+def _note(msg, quiet=False):
+    if not quiet:
+        print(f"{PROG}: note: {_one_line(msg)}", file=sys.stderr, flush=True)
+
+
+def _choices():
+    from .core import MODES, NMF_SOLVERS, NNLS_SOLVERS
+
+    solvers = sorted({k[0] for k in NMF_SOLVERS} | {k[0] for k in NNLS_SOLVERS})
+    backends = sorted({k[1] for k in NMF_SOLVERS} | {k[1] for k in NNLS_SOLVERS})
+    return list(MODES), ["auto", *solvers], ["auto", *backends]
+
+
+class _Progress:
+    """A tqdm bar on stderr driven by the core ``callback(ProgressInfo)``."""
+
+    def __init__(self, desc: str, enabled: bool):
+        self.desc = desc
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, info) -> None:
+        if not self.enabled:
+            return None
+        if self.bar is None:
+            from tqdm import tqdm
+
+            unit = "it" if info.stage in ("nmf", "seeded-nmf") else "step"
+            self.bar = tqdm(total=info.max_iter, desc=self.desc, unit=unit, leave=False,
+                            file=sys.stderr, dynamic_ncols=True)
+        self.bar.total = info.max_iter
+        self.bar.n = info.iteration
+        if info.error is not None:
+            self.bar.set_postfix_str(f"error {info.error:.4g}", refresh=False)
+        self.bar.refresh()
+        return None
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _progress_enabled(args) -> bool:
+    if args.progress is not None:
+        return args.progress
+    return bool(getattr(sys.stderr, "isatty", lambda: False)()) and not args.quiet
+
+
+def _run_quietly(func, *a, **kw):
+    """Call ``func`` and return ``(value, [warning messages])`` (no Python warning output)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = func(*a, **kw)
+    seen, messages = set(), []
+    for w in caught:
+        msg = _one_line(w.message)
+        if msg not in seen:
+            seen.add(msg)
+            messages.append(msg)
+    return value, messages
+
+
+# -- the analysis of one stack ----------------------------------------------------------
+
+#: Options of ``run`` and the modes that use them (others must leave them unset).
+_MODE_OPTIONS = {
+    "solver": ("nmf", "seeded-nmf", "nnls"),
+    "backend": ("nmf", "seeded-nmf", "nnls"),
+    "device": ("nmf", "seeded-nmf", "nnls"),
+    "tol": ("nmf", "seeded-nmf", "nnls"),
+    "max_iter": ("nmf", "seeded-nmf", "nnls"),
+    "random_state": ("nmf", "seeded-nmf"),
+    "negative": ("nmf", "seeded-nmf", "nnls"),
+    "spectra": ("nnls", "seeded-nmf"),
+}
+
+
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def _check_mode_options(args, mode):
+    for opt, modes in _MODE_OPTIONS.items():
+        if getattr(args, opt) is not None and mode not in modes:
+            users = ", ".join(m for m in modes)
+            raise CLIError(f"{_flag(opt)} is not used by --mode {mode} (only by {users}); "
+                           "leave it out.")
+
+
+def _load_matrix(path, spectral_axis):
+    from .core import stack_to_matrix
+    from .io import read_stack
+
+    try:
+        stack = read_stack(path, spectral_axis=spectral_axis)
+    except FileNotFoundError:
+        raise CLIError(f"input file {path} not found.") from None
+    data = stack.data
+    bad = ~np.isfinite(data) if data.dtype.kind == "f" else None
+    if bad is not None and bad.any():
+        n_nan = int(np.isnan(data).sum())
+        raise CLIError(
+            f"{path} holds {n_nan} NaN and {int(bad.sum()) - n_nan} infinite value(s); the "
+            "CLI does not drop pixels on its own. Replace them (or crop them away) and run "
+            "again.")
+    X, spatial_shape = stack_to_matrix(data, stack.spectral_axis)
+    return stack, X, spatial_shape
+
+
+def _load_spectra(path, n_channels, stack):
+    from .io import read_spectra_csv, unit_from_header
+
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"spectra file {p} not found.")
+    table = read_spectra_csv(p)
+    if table.axis.size != n_channels:
+        raise CLIError(
+            f"{p} has {table.axis.size} spectral points per spectrum but the stack has "
+            f"{n_channels} channels. The CLI does not resample spectra yet: give spectra "
+            "sampled on the stack's channels (one CSV row per channel).")
+    notes = []
+    if stack.spectral_values is not None and not np.allclose(
+            np.sort(table.axis), np.sort(stack.spectral_values), rtol=1e-6, atol=1e-9):
+        notes.append(
+            f"the axis of {p.name} ({table.axis[0]:g} .. {table.axis[-1]:g}) differs from "
+            f"the stack's ({stack.spectral_values[0]:g} .. {stack.spectral_values[-1]:g}); "
+            "the spectra are used channel by channel.")
+    return table, unit_from_header(table.axis_name), notes
+
+
+def _check_negative(X, mode_spec, args, path):
+    if not mode_spec.non_negative or (args.negative not in (None, "raise")):
+        return
+    lo = float(X.min())
+    if lo < 0:
+        n_neg = int((X < 0).sum())
+        raise CLIError(
+            f"{path} holds {n_neg} negative value(s) (minimum {lo:.6g}), but --mode "
+            f"{mode_spec.name} needs non-negative data. Pass --negative clip (negative values "
+            "become 0) or --negative offset (all data shifted up by the minimum); the choice "
+            "is recorded in result.json.")
+
+
+def _fit(mode, X, k, *, H=None, args=None, callback=None):
+    """Run one mode; ``args`` carries the solver options (None = core default)."""
+    from .core import nmf, nnls, pca
+
+    opts = {}
+    for name in ("solver", "backend", "device", "tol", "max_iter", "random_state", "negative"):
+        value = getattr(args, name, None) if args is not None else None
+        if value is not None:
+            opts[name] = value
+    if mode == "pca":
+        return pca(X, k, callback=callback)
+    if mode == "nmf":
+        return nmf(X, k, callback=callback, **opts)
+    if mode == "seeded-nmf":
+        return nmf(X, k, H0=H, callback=callback, **opts)
+    if mode == "nnls":
+        opts.pop("random_state", None)
+        return nnls(X, H, callback=callback, **opts)
+    raise CLIError(f"--mode {mode} is registered in napari_unmix.core.MODES but the CLI does "
+                   "not know how to run it yet.")
+
+
+def _precheck(mode, k, shape, args):
+    """Check what the core would refuse only after setting up (k, solver names)."""
+    from .core._validation import check_n_components
+    from .core.solvers import pick_nmf_solver, pick_nnls_solver
+
+    check_n_components(k, *shape, mode=mode)
+    if mode in ("nmf", "seeded-nmf"):
+        pick_nmf_solver(args.solver or "auto", args.backend or "auto")
+    elif mode == "nnls":
+        pick_nnls_solver(args.solver or "auto", args.backend or "auto")
+
+
+def _prepare_out(out) -> Path:
+    """Create the output folder before any long computation, or say why it cannot be."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} is a file; give a folder (it is created if missing).")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"cannot create the output folder {out}: {exc.strerror or exc}.") \
+            from None
+    return out
+
+
+def _describe(res) -> str:
+    s = res.summary
+    solver = s.get("solver") or s.get("algorithm")
+    what = f"{res.mode} {solver}/{res.backend}" if solver else f"{res.mode}"
+    return f"{what} on {res.device}"
+
+
+def cmd_run(args) -> int:
+    from .core import MODES
+
+    quiet = args.quiet
+    mode = args.mode
+    spec = MODES[mode]
+    _check_mode_options(args, mode)
+    if spec.needs_spectra and args.spectra is None:
+        raise CLIError(f"--mode {mode} needs the trusted spectra: pass --spectra CSV (first "
+                       "column the spectral axis, one column per spectrum).")
+    if mode == "seeded-nmf" and args.spectra is None:
+        raise CLIError("--mode seeded-nmf needs seed spectra: pass --spectra CSV (they become "
+                       "H0; the CLI has no other seed source yet).")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise CLIError(f"--out {args.out} is a file; give a folder (it is created if missing).")
+    stack, X, spatial_shape = _load_matrix(Path(args.input), args.spectral_axis)
+    for n in stack.notes:
+        _note(n.replace("pass spectral_axis", "pass --spectral-axis"), quiet)
+    n_pixels, n_channels = X.shape
+    H = names = None
+    unit = stack.spectral_unit
+    values = stack.spectral_values
+    if args.spectra is not None:
+        table, csv_unit, notes = _load_spectra(args.spectra, n_channels, stack)
+        for n in notes:
+            _note(n, quiet)
+        H, names = table.values, table.names
+        if values is None:  # the spectra file tells where the channels are
+            values, unit = table.axis, csv_unit
+        if args.k is not None and args.k != H.shape[0]:
+            raise CLIError(f"-k {args.k} does not match the {H.shape[0]} spectra in "
+                           f"{args.spectra}; leave -k out or give matching spectra.")
+    k = args.k if args.k is not None else (H.shape[0] if H is not None else None)
+    if k is None:
+        raise CLIError(f"--mode {mode} needs the number of components: pass -k N.")
+    if mode not in ("nnls", "seeded-nmf"):
+        names = None
+    _check_negative(X, spec, args, args.input)
+    _precheck(mode, k, X.shape, args)
+    _prepare_out(args.out)  # before the fit: a bad --out must not cost a long run
+
+    _say(f"{PROG} run: {mode} with k={k} on {Path(args.input).name} "
+         f"({n_pixels} pixels x {n_channels} channels, spatial shape {spatial_shape})",
+         quiet=quiet)
+    progress = _Progress(f"{mode}", _progress_enabled(args))
+    t0 = time.perf_counter()
+    try:
+        res, warned = _run_quietly(_fit, mode, X, k, H=H, args=args, callback=progress)
+    finally:
+        progress.close()
+    elapsed = time.perf_counter() - t0
+    for w in warned:
+        print(f"{PROG}: warning: {w}", file=sys.stderr, flush=True)
+    res = dataclasses.replace(
+        res, component_names=names or [], spectral_axis=values,
+        spectral_unit=unit if values is not None else None)
+    extra = {
+        "input": {"path": str(Path(args.input).resolve()),
+                  "spectral_axis_index": stack.spectral_axis,
+                  "spectral_axis_guessed": stack.guessed, "shape": list(stack.data.shape),
+                  "dtype": str(stack.data.dtype), "notes": stack.notes},
+        "spectra_file": None if args.spectra is None else str(Path(args.spectra).resolve()),
+        "warnings": warned,
+        "wall_time_s": elapsed,
+    }
+    files = _write_outputs(args.out, res, spatial_shape, extra=extra)
+    rel = res.summary.get("relative_error")
+    seed = res.params.get("random_state")
+    iters = f", {res.n_iter} iteration(s)" if res.n_iter or mode.endswith("nmf") else ""
+    _say(f"done: {_describe(res)}{iters}, {elapsed:.2f} s"
+         + (f", relative error {rel:.4g}" if rel is not None else "")
+         + (f", random_state {seed}" if seed is not None else ""), quiet=quiet)
+    _say(f"wrote {', '.join(files)} to {Path(args.out)}", quiet=quiet)
+    return 0
+
+
+def _write_outputs(out_dir, res, spatial_shape, *, colors=None, extra=None) -> list[str]:
+    from .io import write_analysis_outputs
+
+    files = write_analysis_outputs(out_dir, res, spatial_shape, colors=colors, extra=extra)
+    names = []
+    for key in ("maps", "spectra", "composite", "json", "bundle"):
+        v = files.get(key)
+        if isinstance(v, list):
+            if len(v) == 1:
+                names.append(v[0].name)
+            elif v:
+                names.append(f"{len(v)} x composite_z*.png")
+        elif v is not None:
+            names.append(v.name)
+    return names
+
+
+# -- demo -------------------------------------------------------------------------------
+
+def _demo_runs():
+    """(label, dir name, mode, solver, backend, is_auto) for every run of the demo.
+
+    PCA once; random NNMF and fixed-H NNLS with every available registered
+    implementation (so that they can be compared); seeded NNMF, seeded with the
+    true spectra, with the automatic choice only.
+    """
+    from .core import MODES, NMF_SOLVERS, NNLS_SOLVERS
+    from .core.solvers import pick_nmf_solver, pick_nnls_solver
+
+    runs = []
+    for mode in MODES:
+        if mode == "pca":
+            runs.append(("pca", "pca", "pca", None, None, False))
+        elif mode in ("nmf", "nnls"):
+            table = NNLS_SOLVERS if mode == "nnls" else NMF_SOLVERS
+            auto = pick_nnls_solver() if mode == "nnls" else pick_nmf_solver()
+            for (solver, backend), s in table.items():
+                if not s.available():
+                    continue
+                is_auto = (solver, backend) == (auto.algorithm, auto.backend)
+                runs.append((f"{mode} {solver}/{backend}", f"{mode}-{solver}-{backend}",
+                             mode, solver, backend, is_auto))
+        elif mode == "seeded-nmf":
+            auto = pick_nmf_solver()
+            runs.append((f"{mode} {auto.algorithm}/{auto.backend}, H0 = true spectra",
+                         f"{mode}-{auto.algorithm}-{auto.backend}", mode, auto.algorithm,
+                         auto.backend, True))
+        else:
+            runs.append((mode, mode, mode, None, None, False))
+    return runs
+
+
+def _warm_up():
+    """Import the libraries the solvers use lazily, so that imports are not timed."""
+    import scipy.optimize  # noqa: F401
+    import sklearn.decomposition  # noqa: F401
+
+    from .core.device import get_torch
+
+    get_torch()
+
+
+def _fmt(v, spec, na="n/a"):
+    return na if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
+
+
+def cmd_demo(args) -> int:
+    from .core.colors import DEFAULT_COLORS
+    from .core.metrics import score_against_truth
+    from .core.synthetic import make_crs_sample
+    from .io import write_maps_tiff, write_spectra_csv, write_stack_tiff
+
+    quiet = args.quiet
+    out = Path(args.out)
+    shape = (args.size, args.size)
+    t_start = time.perf_counter()
+    sample = make_crs_sample(shape=shape, n_channels=args.channels, noise=args.noise,
+                             random_state=args.random_state)
+    k = sample.n_components
+    lo, hi = sample.spectral_axis[0], sample.spectral_axis[-1]
+    _say(f"{PROG} demo: synthetic CRS sample, {shape[0]} x {shape[1]} pixels, {args.channels} "
+         f"channels ({lo:g}-{hi:g} {sample.spectral_unit}), {k} components "
+         f"({', '.join(sample.component_names)}), noise {args.noise:g}", quiet=quiet)
+    _prepare_out(out)
+    write_stack_tiff(out / "sample.tif", sample.stack, axes="CYX",
+                     spectral_values=sample.spectral_axis, spectral_unit=sample.spectral_unit)
+    truth = out / "ground_truth"
+    write_maps_tiff(truth / "maps.tif", sample.maps, sample.component_names)
+    write_spectra_csv(truth / "spectra.csv", sample.H, sample.spectral_axis,
+                      sample.component_names, sample.spectral_unit)
+
+    from .core import stack_to_matrix
+
+    X, spatial_shape = stack_to_matrix(sample.stack, 0)
+    runs = _demo_runs()  # also imports torch, when installed, outside the timings
+    _warm_up()
+    rows = []
+    for label, dirname, mode, solver, backend, is_auto in runs:
+        shown = label + (" (auto)" if is_auto else "")
+        opts = argparse.Namespace(solver=solver, backend=backend, device=None, tol=None,
+                                  max_iter=args.max_iter if mode != "pca" else None,
+                                  random_state=args.random_state if "nmf" in mode else None,
+                                  negative=None)
+        H = sample.H if mode in ("nnls", "seeded-nmf") else None
+        progress = _Progress(shown, _progress_enabled(args))
+        t0 = time.perf_counter()
+        try:
+            res, warned = _run_quietly(_fit, mode, X, k, H=H, args=opts, callback=progress)
+        except CLIError as exc:
+            _note(f"{label} skipped: {exc}", quiet)
+            continue
+        finally:
+            progress.close()
+        elapsed = time.perf_counter() - t0
+        scores = None
+        colors = list(DEFAULT_COLORS[:k]) if k <= len(DEFAULT_COLORS) else None
+        names = None
+        if mode != "pca":
+            scores = score_against_truth(sample.W, sample.H, res.W, res.H,
+                                         names=sample.component_names)
+            names = [f"C{i + 1}" for i in range(res.n_components)]
+            for p in scores["pairs"]:
+                e = p["est_index"]
+                names[e] = (p["true"] if mode == "nnls"
+                            else f"C{e + 1}~{p['true']}")
+                if colors:
+                    # the flat background tints every pixel: leave it out of the picture
+                    colors[e] = (None if p["true"] == "background"
+                                 else sample.colors[p["true_index"]])
+        res = dataclasses.replace(res, component_names=names or [],
+                                  spectral_axis=sample.spectral_axis,
+                                  spectral_unit=sample.spectral_unit)
+        extra = {"demo": {"sample": {"shape": list(shape), "n_channels": args.channels,
+                                     "noise": args.noise, "random_state": args.random_state,
+                                     "noise_floor": sample.noise_floor},
+                          "ground_truth_scores": scores, "auto_choice": is_auto,
+                          "warnings": warned, "wall_time_s": elapsed}}
+        _write_outputs(out / dirname, res, spatial_shape, colors=colors, extra=extra)
+        rows.append({"run": shown, "dir": dirname, "where": f"{res.backend}/{res.device}",
+                     "time": elapsed, "n_iter": res.n_iter if mode != "pca" else None,
+                     "exact": bool(res.summary.get("exact")),
+                     "capped": bool(res.summary.get("hit_max_iter")),
+                     "rel": res.summary.get("relative_error"),
+                     "sa": None if scores is None else scores["mean_spectral_angle"],
+                     "rmse": None if scores is None else scores["abundance_rmse"],
+                     "warnings": warned})
+    total = time.perf_counter() - t_start
+    _print_table(rows, sample, out, total, quiet)
+    return 0
+
+
+def _print_table(rows, sample, out, total, quiet):
+    if quiet:
+        return
+    head = ("run", "backend/device", "time [s]", "iter", "rel. error", "mean SA [rad]",
+            "abund. RMSE")
+    body = []
+    for r in rows:
+        if r["n_iter"] is None:
+            it = "-"
+        elif r["exact"]:
+            it = "exact"
+        else:
+            it = f"{r['n_iter']}" + (" (cap)" if r["capped"] else "")
+        body.append((r["run"], r["where"], f"{r['time']:.2f}", it, _fmt(r["rel"], ".4f"),
+                     _fmt(r["sa"], ".4f"), _fmt(r["rmse"], ".4f")))
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
+              for i, h in enumerate(head)]
+    left = {0, 1}
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    print()
+    print(line(head))
+    print("  ".join("-" * w for w in widths))
+    for b in body:
+        print(line(b))
+    print()
+    amax = float(sample.maps.max())
+    print(f"noise floor ||noise||_F / ||X||_F = {sample.noise_floor:.4f}: the relative error "
+          "of the true W and H.")
+    if any(r["exact"] for r in rows):
+        print("  iter: 'exact' = an active-set NNLS solve, which has no iteration count to "
+              "compare.")
+    print("  rel. error = ||X - WH||_F / ||X||_F; far below the floor means fitting noise "
+          "(PCA keeps signed components, so it is not bound by it).")
+    print("  mean SA = mean spectral angle between each true spectrum and its matched "
+          "estimate (0 = same shape).")
+    print("  abund. RMSE = per-component RMSE of the maps, each estimated map scaled to its "
+          f"true map by least squares (true abundances reach {amax:.2f}); n/a for PCA, "
+          "whose signed components are not abundances.")
+    if any(r["capped"] for r in rows):
+        print("  (cap) = stopped at --max-iter before meeting tol: raise --max-iter for a "
+              "converged fit.")
+    print(f"\noutputs in {out}/: sample.tif (the stack), ground_truth/ (true maps and spectra), "
+          "and per run " + ", ".join(f"{r['dir']}/" for r in rows))
+    print("  each run folder holds maps.tif, spectra.csv, composite.png (the component "
+          "matched to the flat background left out), result.json, result.npz")
+    print(f"try: {PROG} run {out / 'sample.tif'} --mode nnls --spectra "
+          f"{out / 'ground_truth' / 'spectra.csv'} --out {out / 'my-nnls'}")
+    print(f"total time {total:.1f} s")
+
+
+# -- argument parsing -------------------------------------------------------------------
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return v
+
+
+def _nonneg_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return v
+
+
+def _nonneg_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not np.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+    return v
+
+
+def _add_common(p):
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="always show a progress bar (default: only on a terminal)")
+    g.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="never show a progress bar")
+    p.add_argument("-q", "--quiet", action="store_true", help="print errors and warnings only")
+    p.add_argument("--debug", action="store_true",
+                   help="show the full traceback of an error instead of one line")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .core import MODES
+    from .core.preprocess import NEGATIVE_POLICIES
+
+    modes, solvers, backends = _choices()
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Spectral unmixing of hyperspectral microscopy stacks "
+        "(PCA, NNMF, fixed-H NNLS), without napari.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    mode_help = "; ".join(f"{m}: {MODES[m].question}" for m in modes)
+    run = sub.add_parser(
+        "run", help="unmix one stack and write maps, spectra, composite and result files",
+        description="Unmix one stack (TIFF, .npy or .npz). Writes maps.tif, spectra.csv, "
+        "composite.png, result.json and result.npz into --out.")
+    run.add_argument("input", metavar="INPUT", help="stack file: .tif/.tiff, .npy or .npz")
+    run.add_argument("--mode", required=True, choices=modes, help=mode_help)
+    run.add_argument("-k", "--n-components", dest="k", type=_positive_int, default=None,
+                     metavar="N", help="number of components (with --spectra: the number of "
+                     "spectra, may be left out)")
+    run.add_argument("--spectra", metavar="CSV", default=None,
+                     help="trusted spectra for nnls, seed spectra (H0) for seeded-nmf: first "
+                     "column the spectral axis, one column per spectrum, one row per stack "
+                     "channel (no resampling yet)")
+    run.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    run.add_argument("--spectral-axis", type=int, default=None, metavar="I",
+                     help="index of the spectral axis of the stack (default: from the file's "
+                     "metadata, else axis 0)")
+    run.add_argument("--solver", choices=solvers, default=None,
+                     help="algorithm (nmf: " + ", ".join(sorted({k[0] for k in _nmf()}))
+                     + "; nnls: " + ", ".join(sorted({k[0] for k in _nnls()})) + "); default auto")
+    run.add_argument("--backend", choices=backends, default=None,
+                     help="implementation (" + ", ".join(backends[1:]) + "); default auto")
+    run.add_argument("--device", default=None, metavar="DEV",
+                     help="torch device for torch backends: auto (CUDA when available), cpu, "
+                     "cuda, cuda:1 ...")
+    run.add_argument("--tol", type=_nonneg_float, default=None,
+                     help="stopping tolerance (default 1e-4)")
+    run.add_argument("--max-iter", type=_positive_int, default=None, metavar="N",
+                     help="iteration cap (default 1000)")
+    run.add_argument("--random-state", type=_nonneg_int, default=None, metavar="SEED",
+                     help="seed of the NNMF initialisation (default: drawn, and recorded)")
+    run.add_argument("--negative", choices=NEGATIVE_POLICIES, default=None,
+                     help="negative data values: raise (default), clip to 0, or offset all "
+                     "data by the minimum")
+    _add_common(run)
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser(
+        "demo", help="run every mode on the bundled synthetic sample and score it",
+        description="Build the synthetic CRS sample (lipid, protein, water, background), run "
+        "every available mode and implementation on it, write their outputs and print how "
+        "well each recovered the ground truth.")
+    demo.add_argument("--out", default="unmix-demo", metavar="DIR",
+                      help="output folder (default ./unmix-demo)")
+    demo.add_argument("--size", type=_positive_int, default=128, metavar="N",
+                      help="image size N x N (default 128)")
+    demo.add_argument("--channels", type=_positive_int, default=64, metavar="C",
+                      help="number of spectral channels (default 64)")
+    demo.add_argument("--noise", type=_nonneg_float, default=0.01,
+                      help="noise level relative to the stack maximum (default 0.01)")
+    demo.add_argument("--random-state", type=_nonneg_int, default=0, metavar="SEED",
+                      help="seed of the sample and of the NNMF initialisations (default 0)")
+    demo.add_argument("--max-iter", type=_positive_int, default=1000, metavar="N",
+                      help="iteration cap of the iterative solvers (default 1000)")
+    _add_common(demo)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _nmf():
+    from .core import NMF_SOLVERS
+
+    return NMF_SOLVERS
+
+
+def _nnls():
+    from .core import NNLS_SOLVERS
+
+    return NNLS_SOLVERS
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``napari-unmix`` command; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version or a usage error (already printed)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    from .core import Cancelled
+
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted.", file=sys.stderr)
+        return 130
+    except (CLIError, ValueError, TypeError, OSError, ImportError, Cancelled) as exc:
+        if args.debug:
+            raise
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

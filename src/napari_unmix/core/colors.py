@@ -1,0 +1,120 @@
+"""Component colours and the false-colour composite of abundance maps.
+
+The default palette starts with the seven colours of Okabe & Ito ("Color
+Universal Design", 2002), which stay distinguishable for the common forms of
+colour-vision deficiency; black is left out because it is invisible in an
+additive composite on black.  It continues with the bright colours of Paul Tol's
+qualitative scheme that are not near-duplicates, then repeats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["DEFAULT_COLORS", "composite", "default_colors", "hex_to_rgb"]
+
+#: Default component colours, hex strings.
+DEFAULT_COLORS: tuple[str, ...] = (
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#009E73",  # bluish green
+    "#CC79A7",  # reddish purple
+    "#F0E442",  # yellow
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#BBBBBB",  # grey (Tol)
+    "#EE6677",  # rose (Tol)
+    "#228833",  # green (Tol)
+)
+
+
+def default_colors(n: int) -> list[str]:
+    """The first ``n`` default colours (the palette repeats beyond its length)."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}.")
+    return [DEFAULT_COLORS[i % len(DEFAULT_COLORS)] for i in range(n)]
+
+
+def hex_to_rgb(color) -> tuple[float, float, float]:
+    """``"#RRGGBB"`` (or ``"RRGGBB"``, ``"#RGB"``, or an RGB triple) as floats in [0, 1]."""
+    if isinstance(color, str):
+        h = color.strip().lstrip("#")
+        if len(h) == 3:
+            h = "".join(c * 2 for c in h)
+        if len(h) != 6:
+            raise ValueError(f"Colour {color!r} is not a hex colour like '#E69F00'.")
+        try:
+            return tuple(int(h[i:i + 2], 16) / 255.0 for i in (0, 2, 4))
+        except ValueError:
+            raise ValueError(f"Colour {color!r} is not a hex colour like '#E69F00'.") from None
+    rgb = np.asarray(color, dtype=np.float64).ravel()
+    if rgb.shape != (3,) or not np.all((rgb >= 0) & (rgb <= 1)):
+        raise ValueError(f"Colour {color!r} is neither a hex string nor an RGB triple in [0, 1].")
+    return tuple(float(v) for v in rgb)
+
+
+def _normalise(m, percentile):
+    finite = np.isfinite(m)
+    if not finite.any():
+        return np.zeros(m.shape, dtype=np.float32)
+    lo, hi = np.percentile(m[finite], percentile)
+    if not hi > lo:
+        return np.zeros(m.shape, dtype=np.float32)
+    out = (np.where(finite, m, lo) - lo) / (hi - lo)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def composite(maps, colors: Sequence | None = None, *,
+              percentile: tuple[float, float] = (1, 99.5)) -> np.ndarray:
+    """Blend component maps into one RGB image.
+
+    Each map is contrast-stretched on its own: values at the lower percentile
+    become 0 and values at the upper percentile 1 (clipped outside), NaN (masked
+    pixels) becomes 0.  A map with no contrast (upper == lower percentile, e.g. a
+    constant map) contributes nothing.  The stretched maps are then multiplied by
+    their colours and added, and the sum is clipped to [0, 1], so where components
+    overlap their colours mix additively (orange + sky blue -> near white).
+
+    The stretch is for display only: the composite is not quantitative, since
+    every map is scaled independently.
+
+    Parameters
+    ----------
+    maps : array_like, shape (k, *spatial)
+        One map per component (e.g. ``UnmixResult.maps(spatial_shape)``).
+    colors : sequence, optional
+        One colour per map (hex strings or RGB triples in [0, 1]); ``None`` for a
+        map leaves it out of the composite (e.g. a flat background component that
+        would tint everything).  Defaults to :func:`default_colors`.
+    percentile : (float, float), default (1, 99.5)
+        Lower and upper percentiles of each map's finite values used as its
+        black and white points.
+
+    Returns
+    -------
+    rgb : ndarray of float32, shape (*spatial, 3)
+        Values in [0, 1].
+    """
+    maps = np.asarray(maps)
+    if maps.ndim < 2:
+        raise ValueError(f"maps must have shape (k, *spatial), got {maps.shape}.")
+    if maps.dtype.kind not in "biuf":
+        raise TypeError(f"maps must be numeric, got dtype {maps.dtype}.")
+    k = maps.shape[0]
+    colors = default_colors(k) if colors is None else list(colors)
+    if len(colors) != k:
+        raise ValueError(f"{len(colors)} colour(s) given for {k} map(s); give one per map.")
+    lo, hi = (float(p) for p in percentile)
+    if not 0 <= lo < hi <= 100:
+        raise ValueError(f"percentile must be (low, high) with 0 <= low < high <= 100, "
+                         f"got {percentile!r}.")
+    rgb = np.zeros((*maps.shape[1:], 3), dtype=np.float32)
+    for m, c in zip(maps, colors, strict=True):
+        if c is None:
+            continue
+        rgb += _normalise(m.astype(np.float64, copy=False), (lo, hi))[..., None] * \
+            np.asarray(hex_to_rgb(c), dtype=np.float32)
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    return rgb

@@ -1,0 +1,361 @@
+"""HALS: hierarchical alternating least squares NNMF, in numpy and in torch.
+
+HALS (Cichocki & Phan 2009; see also Gillis' survey, 2014) is block coordinate
+descent on ``||X - W H||_F^2`` where each block is one column of ``W`` or one row
+of ``H``.  With the other blocks fixed, the best non-negative value of a block has
+a closed form, so every block update is an exact minimisation and the objective
+never increases.  All the updates of one half-step need only two small Gram
+products, which is what makes HALS fast:
+
+* ``W`` half-step.  ``A = X H^T`` (n x k) and ``B = H H^T`` (k x k) are formed
+  once; then, for ``j = 0 .. k-1`` in turn,
+  ``W[:, j] <- max(0, (A[:, j] - sum_{l != j} W[:, l] B[l, j]) / B[j, j])``,
+  using the columns already updated in this sweep (Gauss-Seidel order).
+* ``H`` half-step.  ``C = W^T X`` (k x m) and ``D = W^T W`` (k x k), then
+  ``H[j] <- max(0, (C[j] - sum_{l != j} D[j, l] H[l]) / D[j, j])`` for each row
+  that is not locked.
+
+Only ``X H^T`` and ``W^T X`` read ``X``; everything else costs ``O(n k^2)`` or
+less.  Because the half-step's Gram products are the expensive part, each
+half-step repeats its sweep over the blocks a few times (``w_sweeps`` /
+``h_sweeps``) on the same ``A, B`` (or ``C, D``): the "accelerated HALS" idea of
+Gillis & Glineur (2012), with a fixed number of sweeps so that the numpy and the
+torch versions do exactly the same sequence of operations.
+
+The ``W`` update of one pixel depends only on that pixel's row of ``X``.  On the
+CPU the pixels are therefore processed in blocks that fit in cache: for each
+block ``A`` is formed, the block's rows of ``W`` are swept, and the block's
+contributions to ``C = W^T X`` and ``D = W^T W`` are accumulated while the block
+of ``X`` is still in cache.  This is the same algorithm as above (``A`` and ``C``
+are each still computed once per iteration), but ``X`` is streamed from memory
+once per iteration instead of twice.  On CUDA the whole of ``X`` is one block.
+
+Safeguards
+----------
+*Empty components.*  A division by ``B[j, j] = ||H[j]||^2`` (or
+``D[j, j] = ||W[:, j]||^2``) is only made when that value is above
+``eps^2 * max_l B[l, l]`` (and a normal floating-point number); otherwise the
+block is treated as empty and set to zero, which is its exact minimiser in the
+limit.  A free row of ``H`` that is empty after its half-step (all zero, or
+below that relative threshold) would leave its component dead for good, since
+``W[:, j]`` is then zero too.  Such a row is re-seeded with the flat spectrum
+``2 * eps * max(H)`` (a tiny positive floor): the next ``W`` half-step then fits
+the component to whatever residual is left, and the half-step after it reshapes
+the spectrum.  Genuine zeros elsewhere in ``W`` and ``H`` are kept.  Locked rows
+are never touched, so their abundance column may legitimately end at zero.
+
+*Scale balance.*  ``W[:, j] H[j]`` is unchanged when ``W[:, j]`` is multiplied
+by ``s`` and ``H[j]`` divided by it.  HALS itself is equivariant to this
+rescaling, but left alone the two scales can drift apart (for example from a
+unit-maximum ``W0`` seed with count-scale ``H0``) until one of them under- or
+overflows.  At iteration 0, every 10 iterations, at every error sample and at
+the end, each free component is rescaled so that ``||W[:, j]||`` and
+``||H[j]||`` agree to within a factor of 2, using a power of two for ``s``:
+multiplying by a power of two is exact in floating point (barring
+under/overflow), so ``W H`` is left bit-for-bit unchanged.  Locked rows keep the
+caller's scale.
+
+Stopping rule
+-------------
+The error ``E = ||X - W H||_F`` is computed exactly (in pixel chunks, summed in
+float64) at iteration 0 and every ``track_error_every`` iterations, and the run
+stops at the first sample whose relative improvement over the previous sample
+is ``<= tol`` (:class:`~._common.SampledErrorStopping`).  The test is relative,
+so multiplying ``X`` by a constant changes neither when nor whether it stops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..device import get_torch, resolve_device, to_numpy, to_torch
+from ._common import NMFFit, SampledErrorStopping, chunk_slices, residual_norm, rows_per_chunk
+
+__all__ = ["fit_hals_numpy", "fit_hals_torch"]
+
+#: Sweeps over the columns of W per iteration (all on one ``X H^T``).
+W_SWEEPS = 3
+#: Sweeps over the rows of H per iteration (all on one ``W^T X``).
+H_SWEEPS = 8
+#: Bytes of X per pixel block on the CPU (about an L2/L3 cache share).
+CPU_BLOCK_BYTES = 2 * 2**20
+#: Balance the W/H scales at least this often (iterations).
+BALANCE_EVERY = 10
+
+
+def _check_inputs(X, W, H, locked):
+    if X.ndim != 2 or W.ndim != 2 or H.ndim != 2:
+        raise ValueError("X, W and H must be 2-D arrays.")
+    n, m = X.shape
+    k = H.shape[0]
+    if W.shape != (n, k) or H.shape != (k, m):
+        raise ValueError(f"Shapes do not fit X ~ W H: X {X.shape}, W {W.shape}, H {H.shape}.")
+    if X.dtype not in (np.float32, np.float64):
+        raise TypeError(f"X must be float32 or float64, got {X.dtype}.")
+    if locked is None:
+        free = np.ones(k, dtype=bool)
+    else:
+        locked = np.asarray(locked, dtype=bool)
+        if locked.shape != (k,):
+            raise ValueError(f"locked must have one flag per component ({k}), "
+                             f"got shape {locked.shape}.")
+        free = ~locked
+    return free
+
+
+def _loop_points(it, max_iter, stop):
+    """(balance now, sample now) for iteration ``it``."""
+    sample = stop.is_sample(it)
+    balance = sample or it % BALANCE_EVERY == 0 or it == max_iter
+    return balance, sample
+
+
+# --------------------------------------------------------------------------- numpy
+
+
+def _safe_inverse_np(diag, eps, dtype):
+    """``1 / diag`` where ``diag`` is a usable divisor, else 0 (see module doc)."""
+    d = np.asarray(diag, dtype=np.float64)
+    top = d.max(initial=0.0)
+    ok = (d > eps * eps * top) & (d >= np.finfo(dtype).tiny)
+    inv = np.zeros_like(d)
+    inv[ok] = 1.0 / d[ok]
+    return inv.astype(dtype)
+
+
+def _revive_np(H, free, eps, fallback):
+    """Re-seed free rows of H that are empty with a flat tiny floor (in place)."""
+    hn2 = np.einsum("ij,ij->i", H, H, dtype=np.float64)
+    dead = free & ~(hn2 > eps * eps * hn2.max(initial=0.0))
+    if dead.any():
+        top = float(H.max(initial=0.0))
+        H[dead] = 2.0 * eps * (top if top > 0 else fallback)
+
+
+def _balance_np(Wt, H, free, nw2):
+    """Rescale free components by powers of two so ||W[:, j]|| ~ ||H[j]|| (in place)."""
+    nh2 = np.einsum("ij,ij->i", H, H, dtype=np.float64)
+    nw2 = np.asarray(nw2, dtype=np.float64)
+    ok = free & (nw2 > 0) & (nh2 > 0) & np.isfinite(nw2) & np.isfinite(nh2)
+    if not ok.any():
+        return
+    e = np.zeros(H.shape[0])
+    e[ok] = np.round(0.25 * np.log2(nh2[ok] / nw2[ok]))
+    for j in np.flatnonzero(e):
+        Wt[j] *= Wt.dtype.type(2.0 ** e[j])
+        H[j] *= H.dtype.type(2.0 ** -e[j])
+
+
+def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
+                   track_error_every: int = 10, w_sweeps: int = W_SWEEPS,
+                   h_sweeps: int = H_SWEEPS, block_bytes: int = CPU_BLOCK_BYTES,
+                   **_ignored) -> NMFFit:
+    """Fit ``X ~ W H`` by HALS in numpy (BLAS matrix products, in ``X``'s dtype).
+
+    Parameters
+    ----------
+    X : ndarray (n, m); W : ndarray (n, k); H : ndarray (k, m)
+        Data and initial factors (not modified), float32 or float64.  The
+        factors are computed in ``X``'s dtype.
+    max_iter, tol, track_error_every
+        Iteration cap and the sampled stopping rule (module docstring).
+    locked : bool ndarray (k,), optional
+        Rows of H kept fixed; they come back bit-identical.
+    report : callable, optional
+        ``report(iteration, max_iter, error)`` at every error sample.
+    w_sweeps, h_sweeps : int
+        Sweeps over the blocks per half-step.
+    block_bytes : int
+        Bytes of ``X`` per pixel block.
+
+    Returns
+    -------
+    NMFFit
+    """
+    free = _check_inputs(X, W, H, locked)
+    dtype = X.dtype
+    eps = float(np.finfo(dtype).eps)
+    n, m = X.shape
+    k = H.shape[0]
+    Wt = np.array(W.T, dtype=dtype, order="C")  # (k, n): one contiguous row per column
+    H = np.array(H, dtype=dtype, order="C")
+    free_rows = np.flatnonzero(free)
+    fallback = float(np.sqrt(X.max(initial=0.0)))
+    blocks = chunk_slices(n, rows_per_chunk(m, X.itemsize, budget=block_bytes))
+    tmp = np.empty(max(sl.stop - sl.start for sl in blocks), dtype=dtype)
+
+    _balance_np(Wt, H, free, np.einsum("ij,ij->i", Wt, Wt, dtype=np.float64))
+    stop = SampledErrorStopping(tol, track_error_every, eps)
+    err = residual_norm(X, Wt.T, H)
+    stop.update(0, err)
+    if report is not None:
+        report(0, max_iter, err)
+    converged = False
+    n_iter = 0
+    for it in range(1, max_iter + 1):
+        # --- W half-step, fused with the accumulation of C = W^T X, D = W^T W
+        B = H @ H.T
+        inv = _safe_inverse_np(np.diag(B), eps, dtype)
+        Bh = B * inv[:, None]
+        np.fill_diagonal(Bh, 0)
+        Hs = H * inv[:, None]
+        C = np.zeros((k, m), dtype=dtype)
+        D = np.zeros((k, k), dtype=dtype)
+        for sl in blocks:
+            Xb = X[sl]
+            Ab = Hs @ Xb.T  # (k, c): block of (X H^T)^T, already divided by B[j, j]
+            Wb = Wt[:, sl]
+            t = tmp[: sl.stop - sl.start]
+            for _ in range(w_sweeps):
+                for j in range(k):
+                    np.matmul(Bh[j], Wb, out=t)
+                    np.subtract(Ab[j], t, out=t)
+                    np.maximum(t, 0, out=Wb[j])
+            C += Wb @ Xb
+            D += Wb @ Wb.T
+        # --- H half-step on the free rows
+        if free_rows.size:
+            inv = _safe_inverse_np(np.diag(D), eps, dtype)
+            Dh = D * inv[:, None]
+            np.fill_diagonal(Dh, 0)
+            Ch = C * inv[:, None]
+            for _ in range(h_sweeps):
+                for j in free_rows:
+                    np.maximum(Ch[j] - Dh[j] @ H, 0, out=H[j])
+            _revive_np(H, free, eps, fallback)
+        n_iter = it
+        balance, sample = _loop_points(it, max_iter, stop)
+        if balance:
+            _balance_np(Wt, H, free, np.diag(D))
+        if sample:
+            err = residual_norm(X, Wt.T, H)
+            done = stop.update(it, err)
+            if report is not None:
+                report(it, max_iter, err)
+            if done:
+                converged = True
+                break
+    return NMFFit(W=np.ascontiguousarray(Wt.T), H=H, n_iter=n_iter, converged=converged,
+                  history=stop.history)
+
+
+# --------------------------------------------------------------------------- torch
+
+
+def _safe_inverse_torch(torch, diag, eps):
+    top = diag.max()
+    ok = (diag > (eps * eps) * top) & (diag >= torch.finfo(diag.dtype).tiny)
+    return torch.where(ok, 1.0 / torch.where(ok, diag, torch.ones_like(diag)),
+                       torch.zeros_like(diag))
+
+
+def _revive_torch(torch, H, free_t, eps, fallback):
+    hn2 = (H.double() ** 2).sum(1)
+    dead = free_t & ~(hn2 > (eps * eps) * hn2.max())
+    top = H.max()
+    floor = 2.0 * eps * torch.where(top > 0, top, torch.full_like(top, fallback))
+    return torch.where(dead[:, None], floor, H)
+
+
+def _balance_torch(torch, Wt, H, free_t, nw2):
+    nh2 = (H.double() ** 2).sum(1)
+    nw2 = nw2.double()
+    ok = free_t & (nw2 > 0) & (nh2 > 0) & torch.isfinite(nw2) & torch.isfinite(nh2)
+    ratio = torch.where(ok, nh2 / torch.where(ok, nw2, torch.ones_like(nw2)),
+                        torch.ones_like(nw2))
+    e = torch.round(0.25 * torch.log2(ratio))
+    Wt.mul_(torch.exp2(e).to(Wt.dtype)[:, None])
+    H.mul_(torch.exp2(-e).to(H.dtype)[:, None])
+
+
+def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
+                   track_error_every: int = 10, device: str = "auto",
+                   w_sweeps: int = W_SWEEPS, h_sweeps: int = H_SWEEPS,
+                   block_bytes: int | None = None, **_ignored) -> NMFFit:
+    """Fit ``X ~ W H`` by HALS in torch, on CPU or CUDA.
+
+    Same algorithm, options and result as :func:`fit_hals_numpy`.  ``X`` is moved
+    to ``device`` once and stays there; no ``n x m`` temporary is built except
+    in the bounded chunks of the error evaluation.  Nothing is copied back to the
+    host between error samples, so a GPU run synchronises only at the samples.
+
+    Parameters
+    ----------
+    device : str
+        torch device, ``"auto"`` for CUDA when available.
+    block_bytes : int, optional
+        Bytes of ``X`` per pixel block; default: the whole of ``X`` on CUDA,
+        ``CPU_BLOCK_BYTES`` on the CPU.
+    """
+    free = _check_inputs(X, W, H, locked)
+    torch = get_torch()
+    device = resolve_device(device)
+    dtype = X.dtype
+    eps = float(np.finfo(dtype).eps)
+    n, m = X.shape
+    k = H.shape[0]
+    if block_bytes is None:
+        block_bytes = CPU_BLOCK_BYTES if torch.device(device).type == "cpu" else None
+    rows = n if block_bytes is None else rows_per_chunk(m, X.itemsize, budget=block_bytes)
+    blocks = chunk_slices(n, rows)
+    free_rows = np.flatnonzero(free).tolist()
+    fallback = float(np.sqrt(X.max(initial=0.0)))
+    with torch.no_grad():
+        Xt = to_torch(X, device)
+        Wt = to_torch(np.ascontiguousarray(W.T), device).clone()  # (k, n)
+        Ht = to_torch(H, device).clone()
+        free_t = to_torch(free, device)
+        tmp = torch.empty(max(sl.stop - sl.start for sl in blocks), dtype=Xt.dtype,
+                          device=Xt.device)
+
+        _balance_torch(torch, Wt, Ht, free_t, (Wt.double() ** 2).sum(1))
+        stop = SampledErrorStopping(tol, track_error_every, eps)
+        err = residual_norm(Xt, Wt.T, Ht, xp="torch")
+        stop.update(0, err)
+        if report is not None:
+            report(0, max_iter, err)
+        converged = False
+        n_iter = 0
+        for it in range(1, max_iter + 1):
+            B = Ht @ Ht.T
+            inv = _safe_inverse_torch(torch, torch.diagonal(B), eps)
+            Bh = B * inv[:, None]
+            Bh.fill_diagonal_(0)
+            Hs = Ht * inv[:, None]
+            C = torch.zeros((k, m), dtype=Xt.dtype, device=Xt.device)
+            D = torch.zeros((k, k), dtype=Xt.dtype, device=Xt.device)
+            for sl in blocks:
+                Xb = Xt[sl]
+                Ab = Hs @ Xb.T
+                Wb = Wt[:, sl]
+                t = tmp[: sl.stop - sl.start]
+                for _ in range(w_sweeps):
+                    for j in range(k):
+                        torch.mv(Wb.T, Bh[j], out=t)
+                        torch.sub(Ab[j], t, out=t)
+                        torch.clamp_min(t, 0, out=Wb[j])
+                C += Wb @ Xb
+                D += Wb @ Wb.T
+            if free_rows:
+                inv = _safe_inverse_torch(torch, torch.diagonal(D), eps)
+                Dh = D * inv[:, None]
+                Dh.fill_diagonal_(0)
+                Ch = C * inv[:, None]
+                for _ in range(h_sweeps):
+                    for j in free_rows:
+                        torch.clamp_min(Ch[j] - Dh[j] @ Ht, 0, out=Ht[j])
+                Ht = _revive_torch(torch, Ht, free_t, eps, fallback)
+            n_iter = it
+            balance, sample = _loop_points(it, max_iter, stop)
+            if balance:
+                _balance_torch(torch, Wt, Ht, free_t, torch.diagonal(D))
+            if sample:
+                err = residual_norm(Xt, Wt.T, Ht, xp="torch")
+                done = stop.update(it, err)
+                if report is not None:
+                    report(it, max_iter, err)
+                if done:
+                    converged = True
+                    break
+        return NMFFit(W=np.ascontiguousarray(to_numpy(Wt).T), H=to_numpy(Ht), n_iter=n_iter,
+                      converged=converged, history=stop.history)

@@ -1,0 +1,37 @@
+"""Readers and writers of stacks, spectra, maps and result summaries.
+
+Uses :mod:`napari_unmix.core` data types; never napari or Qt.  Every writer is
+atomic: it writes a temporary file and renames it onto the target on success.
+"""
+
+from .stack import STACK_SUFFIXES, StackData, read_stack
+from .writers import (
+    OUTPUT_NAMES,
+    read_maps_tiff,
+    read_spectra_csv,
+    result_info,
+    unit_from_header,
+    write_analysis_outputs,
+    write_composite_png,
+    write_maps_tiff,
+    write_result_json,
+    write_spectra_csv,
+    write_stack_tiff,
+)
+
+__all__ = [
+    "OUTPUT_NAMES",
+    "STACK_SUFFIXES",
+    "StackData",
+    "read_maps_tiff",
+    "read_spectra_csv",
+    "read_stack",
+    "result_info",
+    "unit_from_header",
+    "write_analysis_outputs",
+    "write_composite_png",
+    "write_maps_tiff",
+    "write_result_json",
+    "write_spectra_csv",
+    "write_stack_tiff",
+]

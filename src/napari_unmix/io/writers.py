@@ -1,0 +1,517 @@
+"""Writers of analysis outputs (and the matching readers), all atomic.
+
+Every writer writes into a temporary file beside the target and renames it onto
+the target only when the write succeeded
+(:func:`napari_unmix.core._files.atomic_path`): an interrupted or failed write
+never leaves a partial file, and an existing file survives a failed overwrite.
+
+==========================  ===========================================================
+function                    writes
+==========================  ===========================================================
+:func:`write_maps_tiff`     abundance maps: float32 ImageJ TIFF, one page per component,
+                            the component names as page labels
+:func:`write_stack_tiff`    a spectral stack as an ImageJ hyperstack, with its axes and
+                            spectral positions
+:func:`write_spectra_csv`   spectra: first column the spectral axis, one column each
+:func:`write_composite_png` an RGB image (e.g. :func:`napari_unmix.core.colors.composite`)
+:func:`write_result_json`   the summary, params and basic facts of an ``UnmixResult``
+==========================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from .. import __version__
+from ..core._files import atomic_path
+from ..core.result import jsonable
+from ..core.spectra import SpectraTable
+from .stack import META_KEY
+
+__all__ = ["OUTPUT_NAMES", "axis_header", "read_maps_tiff", "read_spectra_csv", "result_info",
+           "unit_from_header", "write_analysis_outputs", "write_composite_png", "write_maps_tiff",
+           "write_result_json", "write_spectra_csv", "write_stack_tiff"]
+
+_IMAGEJ_ORDER = "TZCYXS"
+
+
+def _names(names, k, what="component"):
+    if names is None:
+        return [f"C{i + 1}" for i in range(k)]
+    names = [str(n) for n in names]
+    if len(names) != k:
+        raise ValueError(f"{len(names)} {what} name(s) given for {k} {what}(s); give one each.")
+    return names
+
+
+# -- TIFF ---------------------------------------------------------------------------
+
+def write_maps_tiff(path, maps, names=None) -> Path:
+    """Write component maps as a float32 ImageJ TIFF, one page per component.
+
+    Parameters
+    ----------
+    path : str or Path
+    maps : array_like, shape (k, Y, X) or (k, Z, Y, X)
+        One map per component.  A 3-D spatial shape is written as an ImageJ
+        hyperstack with axes ``ZCYX`` (components as channels).
+    names : sequence of str, optional
+        One name per component, stored as ImageJ slice labels (shown by Fiji) and
+        in napari-unmix's metadata; defaults to ``C1``, ``C2`` ...
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    path = Path(path)
+    maps = np.asarray(maps)
+    if maps.ndim not in (3, 4):
+        raise ValueError(f"maps must be (k, Y, X) or (k, Z, Y, X), got shape {maps.shape}.")
+    k = maps.shape[0]
+    names = _names(names, k)
+    data = maps.astype(np.float32, copy=False)
+    if maps.ndim == 3:
+        axes, labels = "CYX", names
+    else:
+        data = np.moveaxis(data, 0, 1)  # (Z, k, Y, X)
+        axes, labels = "ZCYX", names * maps.shape[1]
+    finite = data[np.isfinite(data)]
+    meta = {"axes": axes, "Labels": labels,
+            "Properties": {META_KEY: json.dumps({"component_names": names,
+                                                 "kind": "maps"})}}
+    if finite.size:
+        meta["min"], meta["max"] = float(finite.min()), float(finite.max())
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, np.ascontiguousarray(data), imagej=True, metadata=meta)
+    return path
+
+
+def read_maps_tiff(path):
+    """Read maps written by :func:`write_maps_tiff`.
+
+    Returns
+    -------
+    maps : ndarray, shape (k, Y, X) or (k, Z, Y, X)
+    names : list of str
+    """
+    path = Path(path)
+    with tifffile.TiffFile(path) as tf:
+        series = tf.series[0]
+        full_axes = series.get_axes(False)
+        data = series.asarray().reshape(series.get_shape(False))
+        ij = tf.imagej_metadata or {}
+        props = ij.get("Properties") or {}
+    keep = tuple(i for i, a in enumerate(full_axes) if a in "ZCYX")
+    drop = tuple(i for i, a in enumerate(full_axes) if a not in "ZCYX")
+    data = data.squeeze(axis=drop) if drop else data
+    axes = "".join(full_axes[i] for i in keep)
+    if axes[0] == "Z" and data.shape[0] == 1:
+        data, axes = data[0], axes[1:]
+    if axes == "ZCYX":
+        data = np.moveaxis(data, 1, 0)
+    names = None
+    if META_KEY in props:
+        names = json.loads(props[META_KEY]).get("component_names")
+    if names is None:
+        labels = ij.get("Labels")
+        labels = [labels] if isinstance(labels, str) else labels
+        names = list(labels[: data.shape[0]]) if labels else None
+    return data, _names(names, data.shape[0])
+
+
+def write_stack_tiff(path, stack, *, axes: str = "CYX", spectral_values=None,
+                     spectral_unit: str | None = None) -> Path:
+    """Write a spectral stack so that :func:`~napari_unmix.io.read_stack` finds its axes.
+
+    Parameters
+    ----------
+    path : str or Path
+    stack : array_like
+        The stack, e.g. ``(C, Y, X)`` or ``(Z, C, Y, X)``.
+    axes : str, default "CYX"
+        One letter per axis (tifffile codes: ``C`` channel/spectral, ``Z``, ``T``,
+        ``Y``, ``X``).  An ImageJ hyperstack is written when the letters follow
+        ImageJ's order ``TZCYXS``, else a tifffile "shaped" TIFF.
+    spectral_values : array_like, optional
+        Position of every channel (length of the ``C`` axis).
+    spectral_unit : str, optional
+        Unit of ``spectral_values``.
+    """
+    path = Path(path)
+    stack = np.asarray(stack)
+    axes = axes.upper()
+    if len(axes) != stack.ndim or len(set(axes)) != len(axes):
+        raise ValueError(f"axes {axes!r} does not give one distinct letter per axis of a "
+                         f"stack with shape {stack.shape}.")
+    own = {}
+    if spectral_values is not None:
+        if "C" not in axes:
+            raise ValueError("spectral_values need a 'C' axis in axes.")
+        values = np.asarray(spectral_values, dtype=np.float64).ravel()
+        if values.size != stack.shape[axes.index("C")]:
+            raise ValueError(f"{values.size} spectral values for {stack.shape[axes.index('C')]} "
+                             "channels.")
+        own = {"spectral_values": values.tolist(), "spectral_unit": spectral_unit}
+    imagej_ok = (all(a in _IMAGEJ_ORDER for a in axes)
+                 and [_IMAGEJ_ORDER.index(a) for a in axes] == sorted(
+                     _IMAGEJ_ORDER.index(a) for a in axes)
+                 and stack.dtype in (np.uint8, np.uint16, np.float32))
+    with atomic_path(path) as tmp:
+        if imagej_ok:
+            meta = {"axes": axes}
+            if own:
+                meta["Properties"] = {META_KEY: json.dumps(own)}
+                if "C" in axes:
+                    unit = f" {spectral_unit}" if spectral_unit else ""
+                    labels = [f"{v:g}{unit}" for v in own["spectral_values"]]
+                    other = int(np.prod([n for a, n in zip(axes, stack.shape, strict=True)
+                                         if a in "TZ"]))
+                    meta["Labels"] = labels * other
+            tifffile.imwrite(tmp, stack, imagej=True, metadata=meta)
+        else:
+            tifffile.imwrite(tmp, stack, photometric="minisblack",
+                             metadata={"axes": axes, META_KEY: own})
+    return path
+
+
+# -- CSV ----------------------------------------------------------------------------
+
+_QUANTITY = {"cm^-1": "wavenumber", "cm-1": "wavenumber", "1/cm": "wavenumber",
+             "nm": "wavelength", "um": "wavelength", "µm": "wavelength"}
+
+
+def axis_header(unit: str | None, known: bool = True) -> str:
+    """Header of the spectral-axis column: ``"wavenumber (cm^-1)"``, ``"channel"`` ..."""
+    if not known:
+        return "channel"
+    if not unit:
+        return "spectral axis"
+    return f"{_QUANTITY.get(unit, 'spectral axis')} ({unit})"
+
+
+def unit_from_header(header: str | None) -> str | None:
+    """The unit in brackets at the end of an axis header, e.g. ``"cm^-1"``."""
+    if not header:
+        return None
+    m = re.search(r"[\(\[]\s*([^\)\]]+?)\s*[\)\]]\s*$", header)
+    return m.group(1) if m else None
+
+
+def _format_number(v: float) -> str:
+    return repr(float(v))  # shortest string that reads back to the same float
+
+
+def write_spectra_csv(path, H, spectral_axis=None, names=None, unit: str | None = None) -> Path:
+    """Write spectra as CSV: first column the spectral axis, then one column each.
+
+    Parameters
+    ----------
+    path : str or Path
+    H : array_like, shape (k, n_channels)
+        One spectrum per row.
+    spectral_axis : array_like, shape (n_channels,), optional
+        Channel positions.  Without it the first column is the channel index
+        ``0 .. n_channels - 1`` with the header ``channel``.
+    names : sequence of str, optional
+        Column headers of the spectra (defaults to ``C1``, ``C2`` ...).
+    unit : str, optional
+        Unit of ``spectral_axis``, written into the first header, e.g.
+        ``wavenumber (cm^-1)``.
+
+    Notes
+    -----
+    Values are written with full precision (``repr``), so reading the file back
+    with :func:`read_spectra_csv` gives the same float64 numbers.
+    """
+    path = Path(path)
+    H = np.asarray(H, dtype=np.float64)
+    if H.ndim == 1:
+        H = H[None, :]
+    if H.ndim != 2:
+        raise ValueError(f"H must be (k, n_channels), got shape {H.shape}.")
+    k, m = H.shape
+    names = _names(names, k)
+    known = spectral_axis is not None
+    axis = np.arange(m) if not known else np.asarray(spectral_axis, dtype=np.float64).ravel()
+    if axis.shape != (m,):
+        raise ValueError(f"spectral_axis has {axis.size} values but H has {m} channels.")
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow([axis_header(unit, known), *names])
+            for j in range(m):
+                first = str(int(axis[j])) if not known else _format_number(axis[j])
+                w.writerow([first, *(_format_number(v) for v in H[:, j])])
+    return path
+
+
+def _delimiter(sample: str) -> str:
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
+
+
+def read_spectra_csv(path) -> SpectraTable:
+    """Read spectra from a CSV file: first column the axis, one column per spectrum.
+
+    The header line is optional (a first line that is not all numbers is taken as
+    the header; without one the spectra are named ``spectrum 1`` ...).  Commas,
+    semicolons or tabs separate values; quoted names may contain them.  A UTF-8
+    byte-order mark is ignored.  Lines starting with ``#`` and empty lines are
+    skipped.
+
+    Returns
+    -------
+    SpectraTable
+        ``axis`` (n_points,), ``values`` (n_spectra, n_points), ``names`` and
+        ``axis_name`` (the first header cell; :func:`unit_from_header` gives its
+        unit).
+
+    Raises
+    ------
+    ValueError
+        For an empty file, fewer than 2 columns, ragged lines or a cell that is not
+        a number (the message names the line and column).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not a UTF-8 text file ({exc}); give spectra as CSV.") \
+            from None
+    lines = [(i, line) for i, line in enumerate(text.splitlines(), start=1)
+             if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        raise ValueError(f"{path} holds no data.")
+    delim = _delimiter("\n".join(line for _, line in lines[:20]))
+    rows = [(i, [c.strip() for c in row])
+            for (i, line), row in zip(lines, csv.reader([ln for _, ln in lines], delimiter=delim),
+                                      strict=True)]
+
+    def number(tok):
+        try:
+            return float(tok)
+        except ValueError:
+            return None
+
+    header = None
+    if any(number(t) is None for t in rows[0][1]):
+        header = rows[0][1]
+        rows = rows[1:]
+    if not rows:
+        raise ValueError(f"{path} has a header but no numbers.")
+    n_cols = len(rows[0][1])
+    if n_cols < 2:
+        raise ValueError(f"{path}: line {rows[0][0]} has 1 column; a spectra CSV needs the "
+                         "spectral axis in the first column and at least one spectrum.")
+    data = np.empty((len(rows), n_cols))
+    for r, (lineno, cells) in enumerate(rows):
+        if len(cells) != n_cols:
+            raise ValueError(f"{path}: line {lineno} has {len(cells)} values but line "
+                             f"{rows[0][0]} has {n_cols}; every line needs the same columns.")
+        for c, tok in enumerate(cells):
+            v = number(tok)
+            if v is None:
+                raise ValueError(f"{path}: line {lineno}, column {c + 1} holds {tok!r}, which "
+                                 "is not a number.")
+            data[r, c] = v
+    if header is not None and len(header) != n_cols:
+        raise ValueError(f"{path}: the header has {len(header)} names but the data has "
+                         f"{n_cols} columns.")
+    axis_name = header[0] if header else None
+    names = header[1:] if header else [f"spectrum {i + 1}" for i in range(n_cols - 1)]
+    return SpectraTable(axis=data[:, 0].copy(), values=np.ascontiguousarray(data[:, 1:].T),
+                        names=list(names), axis_name=axis_name)
+
+
+# -- PNG ----------------------------------------------------------------------------
+
+def _png_chunk(tag: bytes, payload: bytes) -> bytes:
+    body = tag + payload
+    return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+
+def write_composite_png(path, rgb) -> Path:
+    """Write an RGB image as an 8-bit PNG.
+
+    Parameters
+    ----------
+    path : str or Path
+    rgb : array_like, shape (Y, X, 3)
+        Floats in [0, 1] (values outside are clipped; NaN becomes 0) or uint8.
+    """
+    path = Path(path)
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
+        raise ValueError(f"rgb must have shape (Y, X, 3), got {rgb.shape}.")
+    if rgb.dtype == np.uint8:
+        img = rgb
+    elif rgb.dtype.kind == "f":
+        img = np.round(np.clip(np.nan_to_num(rgb, nan=0.0), 0.0, 1.0) * 255).astype(np.uint8)
+    else:
+        raise TypeError(f"rgb must be float in [0, 1] or uint8, got {rgb.dtype}.")
+    h, w = img.shape[:2]
+    raw = np.empty((h, 1 + 3 * w), dtype=np.uint8)
+    raw[:, 0] = 0  # filter type "none" on every row
+    raw[:, 1:] = img.reshape(h, 3 * w)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(b"\x89PNG\r\n\x1a\n")
+            fh.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)))
+            fh.write(_png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)))
+            fh.write(_png_chunk(b"IEND", b""))
+    return path
+
+
+# -- JSON ---------------------------------------------------------------------------
+
+def _finite_or_none(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+def result_info(result, extra: dict | None = None) -> dict:
+    """The JSON document :func:`write_result_json` writes, as a dict."""
+    doc = {
+        "format": "napari-unmix-result-summary",
+        "napari_unmix_version": __version__,
+        "mode": result.mode,
+        "backend": result.backend,
+        "device": result.device,
+        "n_components": result.n_components,
+        "n_pixels": int(result.W.shape[0]),
+        "n_channels": result.n_channels,
+        "dtype": str(result.dtype),
+        "n_iter": result.n_iter,
+        "reconstruction_err": result.reconstruction_err,
+        "component_names": list(result.component_names),
+        "spectral_unit": result.spectral_unit,
+        "spectral_range": (None if result.spectral_axis is None else
+                           [float(np.min(result.spectral_axis)),
+                            float(np.max(result.spectral_axis))]),
+        "summary": result.summary,
+        "params": result.params,
+    }
+    if result.explained_variance_ratio is not None:
+        doc["explained_variance_ratio"] = np.asarray(result.explained_variance_ratio)
+    if extra:
+        doc.update(extra)
+    return _finite_or_none(jsonable(doc))
+
+
+def write_result_json(path, result, *, extra: dict | None = None) -> Path:
+    """Write the summary, params and basic facts of an ``UnmixResult`` as JSON.
+
+    The arrays themselves are not included (save the result with
+    ``UnmixResult.save`` for that).  Non-finite numbers (NaN, Inf), which JSON
+    cannot hold, are written as ``null``.
+
+    Parameters
+    ----------
+    path : str or Path
+    result : UnmixResult
+    extra : dict, optional
+        Further JSON-serialisable entries (input file, output files, scores ...),
+        added at the top level.
+    """
+    path = Path(path)
+    doc = result_info(result, extra)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=2, allow_nan=False)
+            fh.write("\n")
+    return path
+
+
+
+# -- one analysis -------------------------------------------------------------------
+
+#: File names written by :func:`write_analysis_outputs`.
+OUTPUT_NAMES = {"maps": "maps.tif", "spectra": "spectra.csv", "composite": "composite.png",
+                "json": "result.json", "bundle": "result.npz"}
+
+
+def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra=None) -> dict:
+    """Write every output of one analysis into ``out_dir``.
+
+    ``maps.tif`` (float32, one named page per component), ``spectra.csv`` (first
+    column the spectral axis, or the channel index when it is unknown),
+    ``composite.png`` (false colours; for a 3-D spatial shape one
+    ``composite_zNNN.png`` per plane, all planes on one contrast stretch; none for
+    a 1-D line), ``result.json`` (summary, params and the ``extra`` entries) and
+    ``result.npz`` (the exact result, readable with
+    ``UnmixResult.load``).  Each file is written atomically.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Created if missing; existing files of the same names are replaced.
+    result : UnmixResult
+        Its ``component_names``, ``spectral_axis`` and ``spectral_unit`` are used.
+    spatial_shape : tuple of int
+        Spatial shape of the analysed stack (from ``stack_to_matrix``).
+    colors : sequence of str, optional
+        Composite colours, one per component (default palette otherwise).
+    extra : dict, optional
+        Added to ``result.json``.
+
+    Returns
+    -------
+    dict of str -> Path or list of Path
+        What was written, by kind (``"maps"``, ``"spectra"``, ``"composite"``,
+        ``"json"``, ``"bundle"``).
+    """
+    from ..core.colors import composite
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spatial_shape = tuple(int(s) for s in spatial_shape)
+    maps = result.maps(spatial_shape)
+    names = list(result.component_names)
+    k = result.n_components
+    if maps.ndim == 2:  # a line scan: (k, N) -> one row image
+        tiff_maps = maps[:, None, :]
+    elif maps.ndim > 4:  # fold the leading spatial axes into one
+        tiff_maps = maps.reshape(k, -1, *maps.shape[-2:])
+    else:
+        tiff_maps = maps
+    files: dict = {}
+    files["maps"] = write_maps_tiff(out / OUTPUT_NAMES["maps"], tiff_maps, names)
+    files["spectra"] = write_spectra_csv(out / OUTPUT_NAMES["spectra"], result.H,
+                                         result.spectral_axis, names, result.spectral_unit)
+    pngs = []
+    if maps.ndim == 3:
+        pngs.append(write_composite_png(out / OUTPUT_NAMES["composite"],
+                                        composite(maps, colors)))
+    elif maps.ndim >= 4:
+        planes = maps.reshape(k, -1, *maps.shape[-2:])
+        rgb = composite(planes, colors)  # one contrast stretch for all planes: comparable
+        width = max(3, len(str(planes.shape[1] - 1)))
+        for z in range(planes.shape[1]):
+            pngs.append(write_composite_png(out / f"composite_z{z:0{width}d}.png", rgb[z]))
+    files["composite"] = pngs
+    files["bundle"] = result.save(out / OUTPUT_NAMES["bundle"])
+    info = {"spatial_shape": list(spatial_shape),
+            "files": {key: ([p.name for p in v] if isinstance(v, list) else v.name)
+                      for key, v in files.items()}}
+    info["files"]["json"] = OUTPUT_NAMES["json"]
+    if extra:
+        info.update(extra)
+    files["json"] = write_result_json(out / OUTPUT_NAMES["json"], result, extra=info)
+    return files

@@ -1,0 +1,271 @@
+"""The napari-unmix command: end to end, in-process and once as a console script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_unmix.cli import main
+from napari_unmix.core import UnmixResult
+from napari_unmix.core.metrics import abundance_rmse
+from napari_unmix.core.synthetic import make_crs_sample
+from napari_unmix.io import read_maps_tiff, read_spectra_csv, write_spectra_csv, write_stack_tiff
+
+OUTPUTS = ["composite.png", "maps.tif", "result.json", "result.npz", "spectra.csv"]
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return make_crs_sample(shape=(24, 20), n_channels=12, random_state=1)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, sample):
+    d = tmp_path_factory.mktemp("cli-inputs")
+    write_stack_tiff(d / "s.tif", sample.stack, axes="CYX", spectral_values=sample.spectral_axis,
+                     spectral_unit="cm^-1")
+    np.save(d / "s.npy", sample.stack)
+    write_spectra_csv(d / "h.csv", sample.H, sample.spectral_axis, sample.component_names,
+                      "cm^-1")
+    write_spectra_csv(d / "h10.csv", sample.H[:, :10], sample.spectral_axis[:10],
+                      sample.component_names, "cm^-1")
+    nan = sample.stack.copy()
+    nan[3, 4, 5] = np.nan
+    np.save(d / "nan.npy", nan)
+    np.save(d / "neg.npy", sample.stack - 0.2)
+    np.save(d / "line.npy", np.arange(12.0))
+    (d / "bad.tif").write_bytes(b"not a tiff at all")
+    return d
+
+
+def run_ok(capsys, *args):
+    code = main(list(map(str, args)))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out, err
+
+
+def run_bad(capsys, *args):
+    code = main(list(map(str, args)))
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("napari-unmix: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# -- run ------------------------------------------------------------------------------
+
+
+def test_run_pca(capsys, files, tmp_path, sample):
+    out, _ = run_ok(capsys, "run", files / "s.tif", "--mode", "pca", "-k", 3,
+                    "--out", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == OUTPUTS
+    assert "pca" in out and str(tmp_path) in out
+    maps, names = read_maps_tiff(tmp_path / "maps.tif")
+    assert maps.shape == (3, 24, 20) and maps.dtype == np.float32
+    assert names == ["PC1", "PC2", "PC3"]
+    t = read_spectra_csv(tmp_path / "spectra.csv")
+    assert t.axis_name == "wavenumber (cm^-1)"
+    np.testing.assert_array_equal(t.axis, sample.spectral_axis)
+    doc = json.loads((tmp_path / "result.json").read_text())
+    assert doc["mode"] == "pca" and doc["params"]["n_components"] == 3
+    assert doc["input"]["spectral_axis_index"] == 0
+    assert not doc["input"]["spectral_axis_guessed"]
+    res = UnmixResult.load(tmp_path / "result.npz")
+    np.testing.assert_array_equal(res.maps((24, 20)), maps)
+
+
+def test_run_nnls_recovers_the_true_abundances(capsys, files, tmp_path, sample):
+    run_ok(capsys, "run", files / "s.tif", "--mode", "nnls", "--spectra", files / "h.csv",
+           "--out", tmp_path)
+    res = UnmixResult.load(tmp_path / "result.npz")
+    assert res.component_names == list(sample.component_names)
+    np.testing.assert_allclose(res.H, sample.H.astype(np.float32))
+    # the truth with noise 1 % of the maximum: abundances within a few hundredths
+    err = abundance_rmse(sample.W, res.W, H_true=sample.H, H_est=res.H, scale="none")
+    assert err < 0.05
+    doc = json.loads((tmp_path / "result.json").read_text())
+    assert doc["spectra_file"].endswith("h.csv")
+
+
+def test_run_nnls_on_npy_takes_the_axis_from_the_spectra(capsys, files, tmp_path, sample):
+    _, err = run_ok(capsys, "run", files / "s.npy", "--mode", "nnls", "--spectra",
+                    files / "h.csv", "--out", tmp_path)
+    assert "guessed as axis 0" in err and "--spectral-axis" in err
+    t = read_spectra_csv(tmp_path / "spectra.csv")
+    np.testing.assert_array_equal(t.axis, sample.spectral_axis)
+
+
+def test_run_nmf_records_its_settings(capsys, files, tmp_path):
+    _, err = run_ok(capsys, "run", files / "s.npy", "--mode", "nmf", "-k", 4, "--solver", "cd",
+                    "--backend", "sklearn", "--max-iter", 30, "--tol", "1e-6",
+                    "--random-state", 7, "--out", tmp_path)
+    doc = json.loads((tmp_path / "result.json").read_text())
+    p = doc["params"]
+    assert (p["solver"], p["backend"], p["max_iter"], p["random_state"]) == \
+        ("cd", "sklearn", 30, 7)
+    assert p["tol"] == 1e-6
+    t = read_spectra_csv(tmp_path / "spectra.csv")
+    assert t.axis_name == "channel"  # a .npy has no spectral positions
+    np.testing.assert_array_equal(t.axis, np.arange(12))
+    if doc["summary"]["hit_max_iter"]:  # warned on stderr, recorded in the JSON
+        assert "napari-unmix: warning:" in err and doc["warnings"]
+
+
+def test_run_z_series_writes_one_composite_per_plane(capsys, tmp_path, files):
+    from napari_unmix.core.synthetic import make_crs_sample_4d
+
+    s4 = make_crs_sample_4d(n_planes=3, shape=(16, 18), n_channels=12, random_state=2)
+    write_stack_tiff(tmp_path / "z.tif", s4.stack, axes="ZCYX", spectral_values=s4.spectral_axis,
+                     spectral_unit="cm^-1")
+    run_ok(capsys, "run", tmp_path / "z.tif", "--mode", "nnls", "--spectra", files / "h.csv",
+           "--out", tmp_path / "o")
+    names = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert [n for n in names if n.startswith("composite")] == [
+        "composite_z000.png", "composite_z001.png", "composite_z002.png"]
+    maps, _ = read_maps_tiff(tmp_path / "o" / "maps.tif")
+    assert maps.shape == (4, 3, 16, 18)
+    doc = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert doc["input"]["spectral_axis_index"] == 1 and doc["spatial_shape"] == [3, 16, 18]
+
+
+def test_run_seeded_nmf_from_spectra(capsys, files, tmp_path, sample):
+    run_ok(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--spectra", files / "h.csv",
+           "--solver", "cd", "--backend", "sklearn", "--max-iter", 20, "--out", tmp_path)
+    res = UnmixResult.load(tmp_path / "result.npz")
+    assert res.mode == "seeded-nmf"
+    assert res.component_names == list(sample.component_names)
+    np.testing.assert_allclose(res.arrays["H0"], sample.H.astype(np.float32))
+
+
+def test_run_negative_data_with_an_explicit_policy(capsys, files, tmp_path):
+    run_ok(capsys, "run", files / "neg.npy", "--mode", "nnls", "--spectra", files / "h.csv",
+           "--negative", "clip", "--out", tmp_path)
+    doc = json.loads((tmp_path / "result.json").read_text())
+    assert doc["params"]["negative"] == "clip"
+    assert doc["summary"]["negative"]["n_negative"] > 0
+
+
+def test_run_shows_progress_when_asked(capsys, files, tmp_path):
+    _, err = run_ok(capsys, "run", files / "s.tif", "--mode", "pca", "-k", 2, "--progress",
+                    "--out", tmp_path)
+    assert "pca" in err and "step" in err  # the tqdm bar, driven by the core callback
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.tif", "--mode", "pca", "-k", "2"], "missing.tif not found"),
+    (["bad.tif", "--mode", "pca", "-k", "2"], "could not be read as a TIFF"),
+    (["nan.npy", "--mode", "pca", "-k", "2"], "1 NaN"),
+    (["neg.npy", "--mode", "nmf", "-k", "2"], "--negative clip"),
+    (["s.tif", "--mode", "nmf", "-k", "13"], "at most 12"),
+    (["s.tif", "--mode", "nnls", "--spectra", "h10.csv"], "10 spectral points"),
+    (["line.npy", "--mode", "pca", "-k", "1"], "at least one spatial axis"),
+    (["s.tif", "--mode", "nnls"], "needs the trusted spectra"),
+    (["s.tif", "--mode", "nnls", "--spectra", "nope.csv"], "nope.csv not found"),
+    (["s.tif", "--mode", "nnls", "--spectra", "h.csv", "-k", "3"], "does not match the 4"),
+    (["s.tif", "--mode", "seeded-nmf", "-k", "4"], "needs seed spectra"),
+    (["s.tif", "--mode", "nmf"], "pass -k N"),
+    (["s.tif", "--mode", "pca", "-k", "2", "--tol", "1e-3"], "--tol is not used"),
+    (["s.tif", "--mode", "pca", "-k", "2", "--spectral-axis", "3"], "out of range"),
+    (["s.tif", "--mode", "nmf", "-k", "2", "--solver", "lawson-hanson"], "lawson-hanson"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, files, tmp_path, args, message):
+    args = [str(files / a) if a.endswith((".tif", ".npy", ".csv")) else a for a in args]
+    args = [*args, "--out", str(tmp_path / "o")]
+    line = run_bad(capsys, "run", *args)
+    assert message in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_must_be_a_folder(capsys, files, tmp_path):
+    (tmp_path / "f").write_text("x")
+    line = run_bad(capsys, "run", files / "s.tif", "--mode", "pca", "-k", 2,
+                   "--out", tmp_path / "f")
+    assert "is a file" in line
+
+
+def test_usage_errors_exit_2(capsys, files):
+    assert main(["run", str(files / "s.tif"), "-k", "2", "--out", "x"]) == 2  # no --mode
+    assert "--mode" in capsys.readouterr().err
+    assert main(["run", str(files / "s.tif"), "--mode", "svd", "--out", "x"]) == 2
+    assert main(["run", str(files / "s.tif"), "--mode", "pca", "-k", "0", "--out", "x"]) == 2
+    assert main([]) == 2
+
+
+def test_help_lists_modes_and_solvers_from_the_tables(capsys):
+    from napari_unmix.core import MODES, NMF_SOLVERS, NNLS_SOLVERS
+
+    assert main(["run", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for mode in MODES:
+        assert mode in text
+    for solver, backend in [*NMF_SOLVERS, *NNLS_SOLVERS]:
+        assert solver in text and backend in text
+
+
+def test_debug_shows_the_traceback(files, tmp_path):
+    with pytest.raises(ValueError, match="at most 12"):
+        main(["run", str(files / "s.tif"), "--mode", "nmf", "-k", "13", "--debug",
+              "--out", str(tmp_path)])
+
+
+# -- demo -----------------------------------------------------------------------------
+
+
+def test_demo_on_a_small_sample(capsys, tmp_path):
+    out, _ = run_ok(capsys, "demo", "--out", tmp_path, "--size", 20, "--channels", 10,
+                    "--max-iter", 40, "--no-progress")
+    assert (tmp_path / "sample.tif").exists()
+    assert (tmp_path / "ground_truth" / "maps.tif").exists()
+    truth = read_spectra_csv(tmp_path / "ground_truth" / "spectra.csv")
+    assert truth.names == ["lipid", "protein", "water", "background"]
+    run_dirs = sorted(p.name for p in tmp_path.iterdir() if (p / "result.json").exists())
+    assert "pca" in run_dirs and "nmf-cd-sklearn" in run_dirs
+    assert "nnls-lawson-hanson-scipy" in run_dirs
+    for d in run_dirs:
+        assert sorted(p.name for p in (tmp_path / d).iterdir()) == OUTPUTS
+    # the table: one line per run, the noise floor, where the outputs are
+    for d in run_dirs:
+        assert d.split("-")[0] in out
+    assert "noise floor" in out and "(auto)" in out and str(tmp_path) in out
+    # NNLS with the true spectra: angle 0 by construction, abundances close
+    doc = json.loads((tmp_path / "nnls-lawson-hanson-scipy" / "result.json").read_text())
+    scores = doc["demo"]["ground_truth_scores"]
+    assert scores["mean_spectral_angle"] == pytest.approx(0.0, abs=1e-6)
+    assert scores["abundance_rmse"] < 0.05
+    assert doc["component_names"] == ["lipid", "protein", "water", "background"]
+    pca = json.loads((tmp_path / "pca" / "result.json").read_text())
+    assert pca["demo"]["ground_truth_scores"] is None
+
+
+# -- the console script ---------------------------------------------------------------
+
+
+def _console_script():
+    exe = Path(sys.executable).parent / "napari-unmix"
+    return str(exe) if exe.exists() else shutil.which("napari-unmix")
+
+
+def test_console_script(files, tmp_path):
+    exe = _console_script()
+    if exe is None:
+        pytest.skip("the napari-unmix console script is not installed (pip install -e .)")
+    ok = subprocess.run([exe, "run", str(files / "s.tif"), "--mode", "pca", "-k", "2",
+                         "--out", str(tmp_path / "o")], capture_output=True, text=True,
+                        timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "o" / "maps.tif").exists()
+    bad = subprocess.run([exe, "run", str(files / "nan.npy"), "--mode", "pca", "-k", "2",
+                          "--out", str(tmp_path / "b")], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().startswith("napari-unmix: error:")
+    assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
