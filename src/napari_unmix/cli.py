@@ -224,7 +224,8 @@ def _precheck(mode, k, shape, args):
     from .core._validation import check_n_components
     from .core.solvers import pick_nmf_solver, pick_nnls_solver
 
-    check_n_components(k, *shape, mode=mode)
+    if mode != "nnls":  # fixed-H NNLS takes as many spectra as it is given
+        check_n_components(k, *shape, mode=mode)
     if mode in ("nmf", "seeded-nmf"):
         pick_nmf_solver(args.solver or "auto", args.backend or "auto")
     elif mode == "nnls":

@@ -160,6 +160,7 @@ def test_previous_result_from_result():
                       reconstruction_err=0.0, component_names=["a", "b"],
                       spectral_axis=np.array([1.0, 2.0, 3.0, 4.0]))
     src = PreviousResult.from_result(res, "b")
+    assert PreviousResult.from_result(res, 0, w=False).w is None
     assert np.array_equal(src.h, H[1]) and np.array_equal(src.w, W[:, 1])
     assert np.array_equal(src.axis, res.spectral_axis)
     src.h[0] = -1  # a copy: the result is untouched

@@ -126,8 +126,10 @@ def test_input_never_modified():
     stack = np.random.default_rng(1).random((4, 3, 5))
     before = stack.copy()
     X, _ = stack_to_matrix(stack, spectral_axis=1, mask=np.ones((4, 5), bool))
-    X[...] = -1.0  # even writing into the result leaves the input alone ...
-    np.testing.assert_array_equal(stack, before)  # ... since a moved axis forces a copy
+    np.testing.assert_array_equal(stack, before)
+    # with a mask (or a moved axis) X is a copy: writing into it leaves the stack alone
+    X[...] = -1.0
+    np.testing.assert_array_equal(stack, before)
 
 
 @pytest.mark.parametrize("bad", [np.array(["a", "b"] * 4).reshape(2, 4),
@@ -289,3 +291,18 @@ def test_memory_mapped_float_input_runs_through_modes(tmp_path, low_rank):
     res = nmf(X, 3, solver="cd", backend="sklearn", random_state=0)
     assert res.W.dtype == np.float32
     np.testing.assert_array_equal(np.asarray(ro), low_rank.X.astype(np.float32))
+
+
+def test_masked_result_equals_cropped_result(stack_and_mask):
+    # per-pixel modes: fitting only the masked pixels gives, at those pixels, what
+    # fitting every pixel gives; the others come back as NaN in the maps
+    from napari_unmix.core import nnls
+
+    stack, mask = stack_and_mask
+    H = np.random.default_rng(4).random((2, stack.shape[0]))
+    X_full, shape = stack_to_matrix(stack)
+    X_masked, _ = stack_to_matrix(stack, mask=mask)
+    full = nnls(X_full, H, backend="scipy").maps(shape)
+    masked = nnls(X_masked, H, backend="scipy").maps(shape, mask=mask)
+    np.testing.assert_array_equal(masked[:, mask], full[:, mask])
+    assert np.isnan(masked[:, ~mask]).all()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from napari_unmix.core import nmf
+from napari_unmix.core import nmf, nnls
 from napari_unmix.core.components import (
     BackgroundMap,
     ComponentSpec,
@@ -179,7 +179,7 @@ def test_exact_zeros_in_user_seeds_pass_unchanged_and_the_mu_lift_matters():
     assert np.all(s.H0[1, :6] == 0)
     zw, zh = s.W0[:, 0] == 0, s.H0[1] == 0
     assert zw.sum() > 100
-    W0c, H0c = s.W0.copy(), s.H0.copy()
+    W0c, H0c, Xc = s.W0.copy(), s.H0.copy(), X.copy()
 
     with pytest.warns(ConvergenceWarning):  # tol=0: a fixed number of iterations
         stuck = nmf(X, 2, W0=s.W0, H0=s.H0, solver="mu", backend="torch", mu_eps_lift=False,
@@ -196,8 +196,12 @@ def test_exact_zeros_in_user_seeds_pass_unchanged_and_the_mu_lift_matters():
                  random_state=0)
     assert cd.summary["mu_eps_lift"] == {"applied": False}
     assert np.all(cd.H >= 0) and np.count_nonzero(cd.H[1, zh]) > 0  # CD moves zeros itself
-    # neither the seeds nor the data were touched
-    assert np.array_equal(s.W0, W0c) and np.array_equal(s.H0, H0c)
+    # fixed-H NNLS keeps the spectra with their zeros exactly as given
+    fixed = nnls(X, s.H0)
+    assert fixed.H.tobytes() == s.H0.tobytes()
+    # neither the seeds nor the data were touched by any solver
+    assert s.W0.tobytes() == W0c.tobytes() and s.H0.tobytes() == H0c.tobytes()
+    assert X.tobytes() == Xc.tobytes()
 
 
 def test_inputs_are_never_modified():
@@ -242,7 +246,7 @@ def test_seeds_on_very_different_scales_are_balanced():
                            w_source=ImportedMap(W[:, 1] / W[:, 1].max()))]  # unit max
     s = build_seeds(X, comps, spatial_shape=band.shape)
     assert s.W0.max(axis=0) == pytest.approx([1.0, 1.0])
-    res = nmf(X, 2, W0=s.W0, H0=s.H0, max_iter=1000, tol=1e-5, random_state=0)
+    res = nmf(X, 2, W0=s.W0, H0=s.H0, max_iter=1000, tol=1e-4, random_state=0)
     angles = spectral_angle(res.H, H_TRUE[:2])
     print(f"\nscale-imbalanced imported maps -> spectral angles {angles}")
     assert np.all(angles < 0.05)
@@ -300,7 +304,7 @@ def test_selective_score_formula_and_mixed_pixels_stay_mixed():
           f"min of both {s.W0[mixed].min():.3f}; pure-B pixels' A score max "
           f"{s.W0[b == 1, 0].max():.4f}")
     assert np.all((ratio > 0.7) & (ratio < 1.4))
-    assert s.W0[mixed].min() > 0.2
+    assert s.W0[mixed].min() > 0.15
     assert s.W0[b == 1, 0].max() < 0.05 and s.W0[b == 0, 1].max() < 0.05
 
 
@@ -342,14 +346,14 @@ def test_residual_fallback_recovers_an_unseeded_component():
     # chance, and seeded NNMF started from it recovers C
     fits = {}
     for name, seeds in (("residual", s), ("random", r)):
-        fit = nmf(X, 3, W0=seeds.W0, H0=seeds.H0, max_iter=1000, tol=1e-5, random_state=0)
+        fit = nmf(X, 3, W0=seeds.W0, H0=seeds.H0, max_iter=1000, tol=1e-4, random_state=0)
         fits[name] = spectral_angle(fit.H[2], H_TRUE[2])
     print(f"\nunseeded C: seed angle residual {angle:.4f} / random {angle_random:.4f} rad; "
           f"after seeded NNMF residual {fits['residual']:.4f} / random {fits['random']:.4f} rad")
     assert angle < 0.35 and angle_random > 0.6
     assert fits["residual"] < 0.05
-    # rescaled to the basis amplitude (max 1 here)
-    assert s.H0[2].max() == pytest.approx(1.0, rel=1e-5)
+    # rescaled to the amplitude of the basis (median of its maxima)
+    assert s.H0[2].max() == pytest.approx(np.median(H_TRUE[:2].max(axis=1)), rel=1e-5)
     assert any("residual fallback" in w for w in rep.warnings)
 
 
@@ -385,7 +389,8 @@ def test_map_only_component_gets_the_map_weighted_spectrum():
              ComponentSpec("bg", background=True, w_source=BackgroundMap())]
     s = build_seeds(X, comps, spatial_shape=band.shape)
     assert spectral_angle(s.H0[0], H_TRUE[0]) < 1e-5
-    assert s.reports[0].h_source.startswith("map-weighted mean") and s.reports[0].h_fallback is None
+    assert s.reports[0].h_source.startswith("map-weighted mean")
+    assert s.reports[0].h_fallback is None
     mean_img = X.astype(np.float64).mean(axis=1)
     np.testing.assert_allclose(s.W0[:, 1], np.maximum(mean_img / mean_img.max(), 1e-3),
                                rtol=1e-5)

@@ -138,3 +138,19 @@ def test_carbohydrate_spectra_descending_axis_resampled(tmp_path):
         # the strongest band stays where it was (within one target step)
         band = wn[np.argmax(np.where((wn >= 300) & (wn <= 1500), S[:, j], -np.inf))]
         assert abs(target[np.argmax(out[j])] - band) <= 5.0
+
+
+def test_components_from_spectra_file(tmp_path):
+    from napari_unmix.core.components import components_from_spectra
+
+    path = tmp_path / "ref.txt"
+    path.write_text("cm-1\tlipid\tprotein\n3000\t0\t1\n2900\t1\t0.5\n2800\t0.5\t0\n")
+    comps = components_from_spectra(path, locked=True, colors=["red", "blue"])
+    assert [c.name for c in comps] == ["lipid", "protein"]
+    assert [c.color for c in comps] == ["red", "blue"] and all(c.locked for c in comps)
+    assert np.array_equal(comps[1].h_source.values, [1.0, 0.5, 0.0])
+    assert np.array_equal(comps[1].h_source.axis, [3000.0, 2900.0, 2800.0])
+    only = components_from_spectra(path, columns=["protein"])
+    assert [c.name for c in only] == ["protein"] and not only[0].locked
+    with pytest.raises(ValueError, match="1 colours for 2 spectra"):
+        components_from_spectra(path, colors=["red"])

@@ -7,13 +7,23 @@ next callback return ``False``, and the outcome (result, cancellation or error) 
 delivered to the GUI thread once.  Exceptions are caught in the worker and handed
 over as values, so the dock decides how to show them and always becomes usable
 again.
+
+Warnings raised while the job runs are recorded and handed over with the outcome
+(``Outcome.warnings``) instead of being printed from the worker thread, so the dock
+shows them as notifications.  Python's warning filters are process-wide (before
+Python 3.14), so warnings that other threads raise during the job are collected
+too; they are shown, not lost.
+
+A job whose owner goes away (the dock is destroyed, the viewer closed) is
+*detached*: it is cancelled and nothing more is delivered to the GUI.
 """
 
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from qtpy.QtCore import QObject, Signal
@@ -25,11 +35,16 @@ __all__ = ["Job", "Outcome", "start_job"]
 
 @dataclass
 class Outcome:
-    """What a job ended with: exactly one of ``value``, ``cancelled`` or ``error``."""
+    """What a job ended with: exactly one of ``value``, ``cancelled`` or ``error``.
+
+    ``warnings`` lists ``(category, message)`` of the warnings raised while the job
+    ran, each message once, in order.
+    """
 
     value: Any = None
     cancelled: bool = False
     error: BaseException | None = None
+    warnings: list = field(default_factory=list)
 
 
 class _Relay(QObject):
@@ -44,12 +59,15 @@ class Job:
     Attributes
     ----------
     worker : napari.qt.threading.FunctionWorker
+    done : bool
+        True once the outcome was delivered (or dropped, for a detached job).
     """
 
     def __init__(self, worker, relay: _Relay, cancel_event: threading.Event):
         self.worker = worker
         self._relay = relay  # keep the relay alive as long as the job
         self._cancel = cancel_event
+        self._detached = False
         self.done = False
 
     def cancel(self) -> None:
@@ -58,9 +76,31 @@ class Job:
         # and the outcome (Cancelled) must still reach the dock
         self._cancel.set()
 
+    def detach(self) -> None:
+        """Cancel, and deliver nothing more (no progress, no outcome) to the GUI.
+
+        For owners that are going away, e.g. a dock widget being destroyed.
+        """
+        self._detached = True
+        self._cancel.set()
+
     @property
     def cancel_requested(self) -> bool:
         return self._cancel.is_set()
+
+    @property
+    def detached(self) -> bool:
+        return self._detached
+
+
+def _unique(caught) -> list:
+    seen, out = set(), []
+    for w in caught:
+        key = (w.category, str(w.message))
+        if key not in seen:
+            seen.add(key)
+            out.append(key)
+    return out
 
 
 def start_job(func: Callable[..., Any], *, on_progress: Callable[[ProgressInfo], None],
@@ -71,11 +111,13 @@ def start_job(func: Callable[..., Any], *, on_progress: Callable[[ProgressInfo],
     ----------
     func : callable
         Called in the worker as ``func(callback=cb)``; ``cb`` is a core progress
-        callback.  Its return value becomes ``Outcome.value``.
+        callback.  Its return value becomes ``Outcome.value``.  It must not touch
+        layers or widgets (they belong to the GUI thread).
     on_progress : callable
         Called in the GUI thread with every :class:`ProgressInfo`.
     on_done : callable
-        Called in the GUI thread once, with the :class:`Outcome`.
+        Called in the GUI thread once, with the :class:`Outcome` (not at all for a
+        detached job).
 
     Returns
     -------
@@ -85,27 +127,41 @@ def start_job(func: Callable[..., Any], *, on_progress: Callable[[ProgressInfo],
 
     cancel_event = threading.Event()
     relay = _Relay()
-    relay.progress.connect(on_progress)
 
     def callback(info: ProgressInfo) -> bool:
         relay.progress.emit(info)
         return not cancel_event.is_set()
 
     def work() -> Outcome:
-        try:
-            return Outcome(value=func(callback=callback))
-        except Cancelled:
-            return Outcome(cancelled=True)
-        except Exception as exc:  # handed to the GUI thread, shown as a notification
-            return Outcome(error=exc)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                out = Outcome(value=func(callback=callback))
+            except Cancelled:
+                out = Outcome(cancelled=True)
+            except Exception as exc:  # handed to the GUI thread, shown as a notification
+                out = Outcome(error=exc)
+        out.warnings = _unique(caught)
+        return out
 
     worker = create_worker(work, _start_thread=False)
     job = Job(worker, relay, cancel_event)
 
-    def finish(outcome: Outcome) -> None:
-        job.done = True
-        on_done(outcome)
+    def progress(info: ProgressInfo) -> None:
+        if not job.done and not job.detached:
+            on_progress(info)
 
+    def finish(outcome: Outcome) -> None:
+        if job.done:
+            return
+        job.done = True
+        if not job.detached:
+            on_done(outcome)
+
+    relay.progress.connect(progress)
     worker.returned.connect(finish)
+    # napari quits the workers it knows about when its window closes; a quit worker
+    # emits ``aborted`` instead of ``returned``
+    worker.aborted.connect(lambda: finish(Outcome(cancelled=True)))
     worker.start()
     return job

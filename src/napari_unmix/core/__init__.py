@@ -23,6 +23,7 @@ from .components import (
     RoiMask,
     SeedPixels,
     Spectrum,
+    components_from_spectra,
 )
 from .data import finite_mask, matrix_to_maps, stack_to_matrix
 from .modes import MODES, ModeSpec
@@ -68,6 +69,7 @@ __all__ = [
     "SeedSet",
     "Spectrum",
     "build_seeds",
+    "components_from_spectra",
     "gaussian_model",
     "read_spectra",
     "resample_spectrum",

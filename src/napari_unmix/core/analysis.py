@@ -318,7 +318,8 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=None, spectral_
         if cfg.n_components is not None and cfg.n_components != len(cfg.components):
             raise ValueError(f"n_components={cfg.n_components} but {len(cfg.components)} "
                              "components are specified; in seeded modes the components define "
-                             "the number (add unseeded ComponentSpec(name) entries for extra ones).")
+                             "the number (add unseeded ComponentSpec(name) entries for extra "
+                             "ones).")
     k = cfg.n_components if cfg.n_components is not None else len(cfg.components)
     if not seeded and k < 1:
         raise ValueError(f"mode={mode!r} needs n_components (or a list of components).")

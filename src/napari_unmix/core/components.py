@@ -53,6 +53,7 @@ __all__ = [
     "RoiMask",
     "SeedPixels",
     "Spectrum",
+    "components_from_spectra",
     "decode_array",
     "encode_array",
     "source_from_dict",
@@ -379,7 +380,8 @@ class SeedPixels(_Source):
             p = np.asarray(self.pixels)
             if p.dtype.kind not in "iu" or p.ndim not in (1, 2) or p.size == 0:
                 raise ValueError("SeedPixels.pixels must be a non-empty integer array of flat "
-                                 f"indices (n,) or coordinates (n, ndim); got {p.dtype} {p.shape}.")
+                                 "indices (n,) or coordinates (n, ndim); got "
+                                 f"{p.dtype} {p.shape}.")
             self.pixels = p
         else:
             self.n_best = _as_int(self.n_best, "SeedPixels.n_best")
@@ -434,8 +436,12 @@ class PreviousResult(_Source):
             self.axis = np.asarray(self.axis)
 
     @classmethod
-    def from_result(cls, result, index, *, spectrum=True, map=True) -> PreviousResult:  # noqa: A002
-        """Take component ``index`` (int or name) of an :class:`UnmixResult`."""
+    def from_result(cls, result, index, *, h=True, w=True) -> PreviousResult:
+        """Take component ``index`` (int or name) of an :class:`UnmixResult`.
+
+        ``h`` / ``w`` choose whether its spectrum (``H`` row) and its map (``W``
+        column) are taken; both are copied.
+        """
         if isinstance(index, str):
             if index not in result.component_names:
                 raise ValueError(f"The result has no component {index!r}; it has "
@@ -445,8 +451,8 @@ class PreviousResult(_Source):
         if not -result.n_components <= index < result.n_components:
             raise ValueError(f"Component index {index} is out of range for a result with "
                              f"{result.n_components} components.")
-        return cls(h=np.array(result.H[index]) if spectrum else None,
-                   w=np.array(result.W[:, index]) if map else None,
+        return cls(h=np.array(result.H[index]) if h else None,
+                   w=np.array(result.W[:, index]) if w else None,
                    axis=None if result.spectral_axis is None else np.array(result.spectral_axis),
                    label=f"{result.mode} component {result.component_names[index]}")
 
@@ -633,3 +639,37 @@ class ComponentSpec:
                 kw[key] = source_from_dict(kw[key], arrays=arrays)
         return cls(**kw)
 
+
+
+def components_from_spectra(path, *, columns=None, locked=False, colors=None,
+                            **read_kwargs) -> list[ComponentSpec]:
+    """One :class:`ComponentSpec` per spectrum of a spectra file.
+
+    Convenient for ``--spectra FILE``-style inputs: each column becomes a component
+    named after its header, seeded with that spectrum (embedded, with the file's
+    axis, so it is resampled onto the stack's axis when one is given).
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV / TXT file (see :func:`~napari_unmix.core.spectra.read_spectra`).
+    columns : sequence of int or str, optional
+        Which spectrum columns to use (default: all).
+    locked : bool, default False
+        Lock every spectrum (seeded NNMF keeps them fixed).
+    colors : sequence of str, optional
+        One display colour per component.
+    """
+    from .spectra import read_spectra
+
+    table = read_spectra(path, **read_kwargs)
+    idx = [table.column_index(c) for c in (range(table.n_spectra) if columns is None
+                                            else columns)]
+    if colors is not None and len(colors) != len(idx):
+        raise ValueError(f"{len(colors)} colours for {len(idx)} spectra.")
+    return [ComponentSpec(table.names[i], color=None if colors is None else colors[j],
+                          h_source=Spectrum(values=table.values[i].copy(),
+                                            axis=table.axis.copy(),
+                                            label=f"{path}:{table.names[i]}"),
+                          locked=locked)
+            for j, i in enumerate(idx)]

@@ -64,9 +64,17 @@ def resolve_device(device: str | None = "auto") -> str:
 
 
 def to_torch(a: np.ndarray, device: str):
-    """Move a numpy array to a torch tensor on ``device``, keeping its dtype."""
+    """Move a numpy array to a torch tensor on ``device``, keeping its dtype.
+
+    Read-only arrays (memory maps, frozen seeds) are copied into a new tensor: torch
+    warns when it wraps a read-only buffer, and the caller's array must never be
+    written anyway.  Writable arrays on the CPU are shared without a copy.
+    """
     torch = get_torch()
-    return torch.as_tensor(np.ascontiguousarray(a), device=device)
+    a = np.ascontiguousarray(a)
+    if not a.flags.writeable:
+        return torch.tensor(a, device=device)
+    return torch.as_tensor(a, device=device)
 
 
 def to_numpy(t) -> np.ndarray:

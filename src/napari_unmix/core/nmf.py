@@ -21,7 +21,7 @@ from .preprocess import apply_negative_policy
 from .progress import Reporter
 from .result import UnmixResult
 from .solvers import pick_nmf_solver
-from .solvers._common import residual_norm
+from .solvers._common import NMFFit, residual_norm
 
 __all__ = ["nmf"]
 
@@ -74,6 +74,16 @@ def _mu_lift(A, eps, rows=None):
     return out, int(low.sum())
 
 
+def _fit_all_locked(X, H, *, max_iter, report):
+    """Seeded NNMF with every spectrum locked: exact fixed-H NNLS for W."""
+    W, info = solve_nnls(X, H, max_iter=max_iter, report=report)
+    converged = not info["capped"].any() and all(info["chunk_converged"])
+    history = [(0, residual_norm(X, W, H))]
+    fit = NMFFit(W=W, H=H.copy(), n_iter=max(info["chunk_iters"], default=0),
+                 converged=converged, history=history)
+    return info["spec"], info["device"], fit
+
+
 def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", init="nndsvda",
         tol=1e-4, max_iter=1000, random_state=None, callback=None, locked=None,
         negative="raise", device="auto", track_error_every=10,
@@ -113,7 +123,9 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         ``callback(ProgressInfo) -> bool | None`` at every sampled iteration;
         returning False raises :class:`~napari_unmix.core.progress.Cancelled`.
     locked : bool array (k,) or sequence of int, optional
-        Rows of ``H0`` kept fixed (spectral locking); needs ``H0``.
+        Rows of ``H0`` kept fixed (spectral locking); needs ``H0``.  With every row
+        locked the problem is fixed-H NNLS: ``W`` is then solved exactly by the
+        fastest exact NNLS solver, whatever ``solver`` says (the summary records it).
     negative : {"raise", "clip", "offset"}, default "raise"
         Treatment of negative values in ``X`` (recorded in params).
     device : str, default "auto"
@@ -189,15 +201,21 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
 
     report = Reporter(callback, "nmf")
     t_solve = time.perf_counter()
-    fit = spec.func(X, W_in, H_in, solver=spec.algorithm, max_iter=max_iter, tol=tol,
-                    locked=lock, report=report, random_state=seed,
-                    track_error_every=track_error_every, device=dev)
+    if lock is not None and lock.all():
+        # every spectrum is fixed: the problem is fixed-H NNLS, solved exactly
+        spec, dev, fit = _fit_all_locked(X, H_init, max_iter=max_iter, report=report)
+        lift = {"applied": False}
+    else:
+        fit = spec.func(X, W_in, H_in, solver=spec.algorithm, max_iter=max_iter, tol=tol,
+                        locked=lock, report=report, random_state=seed,
+                        track_error_every=track_error_every, device=dev)
     solve_time = time.perf_counter() - t_solve
     W, H = fit.W, fit.H
     if lock is not None:
         H[lock] = H_init[lock]  # locked rows are returned bit-identical to the seed
     err = residual_norm(X, W, H)
-    hit_cap = fit.n_iter >= max_iter and not fit.converged
+    all_locked = lock is not None and bool(lock.all())
+    hit_cap = not fit.converged and (fit.n_iter >= max_iter or all_locked)
     if hit_cap:
         from sklearn.exceptions import ConvergenceWarning
 

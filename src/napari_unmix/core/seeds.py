@@ -500,8 +500,8 @@ def w_seed_maps(X, H, mode, *, random_state=0, nnls_backend="auto", notes=None):
     if mode == "h_weighted":
         Hd = np.asarray(H, dtype=np.float64)
         s = Hd.sum(axis=1)
-        return np.maximum(np.asarray(X, dtype=np.float64) @ (Hd / np.where(s > 0, s, 1.0)[:, None]).T,
-                          0.0)
+        weights = Hd / np.where(s > 0, s, 1.0)[:, None]
+        return np.maximum(np.asarray(X, dtype=np.float64) @ weights.T, 0.0)
     if mode == "average":
         avg = np.maximum(np.asarray(X, dtype=np.float64).mean(axis=1), 0.0)
         return np.repeat(avg[:, None], k, axis=1)

@@ -1,23 +1,23 @@
-"""Reading hyperspectral stacks from TIFF, ``.npy`` and ``.npz`` files.
+"""Reading hyperspectral stacks: :func:`read_stack` and :class:`StackData`.
 
-Which axis is spectral
-----------------------
-1. ``spectral_axis=`` given by the caller always wins.
-2. TIFF: the axes of the first image series (tifffile reads them from ImageJ
-   hyperstack, OME or tifffile "shaped" metadata).  An axis labelled ``E``
-   (lambda) or else ``C`` (channel) is the spectral axis.  Without either, if
-   exactly one axis is neither ``Y`` nor ``X`` it is taken (e.g. a plain ImageJ
-   stack, labelled ``Z`` or ``I``); this is a guess and is flagged as such.
-3. ``.npz``: a 1-D array of spectral positions (see below) whose length matches
-   exactly one axis of the stack marks that axis.
-4. Otherwise the **first** axis is taken, the project's ``(C, Y, X)``
-   convention, and flagged as a guess (``StackData.guessed``): pass
-   ``spectral_axis`` when the file is laid out differently, e.g. ``(Y, X, C)``.
+:func:`read_stack` reads a stack into memory; it is
+:func:`napari_unmix.io.readers.open_stack` with ``lazy=False`` (whose docstring
+gives the full rules: TIFF/OME/ImageJ axes from metadata, folders of slices,
+sidecar files with spectral positions, lazy loading).  In short, the spectral
+axis is, in this order:
 
-Spectral positions and unit are read from napari-unmix's own TIFF metadata
-(written by :func:`napari_unmix.io.writers.write_stack_tiff`) and from ``.npz``
-keys ``spectral_values`` / ``spectral_axis`` / ``wavenumber*`` / ``wavelength*``
-(unit from ``spectral_unit``, or ``cm^-1`` / ``nm`` from the key name).
+1. ``spectral_axis=`` given by the caller;
+2. TIFF: the axis labelled ``E`` (lambda) or else ``C`` (channel) in the image
+   series' metadata (ImageJ hyperstack, OME or tifffile "shaped" metadata);
+3. the one axis whose length matches the spectral positions of a sidecar file or
+   of an ``.npz`` (a 1-D array under ``spectral_values`` / ``spectral_axis`` /
+   ``wavenumber*`` / ``wavelength*``, unit from ``spectral_unit`` or the key name);
+4. TIFF: the only axis that is neither ``Y`` nor ``X`` (a plain ImageJ stack);
+5. the **first** axis, the project's ``(C, Y, X)`` convention.
+
+Rules 3 (when several axes match), 4 and 5 are guesses, flagged in
+``StackData.guessed`` and the notes: pass ``spectral_axis`` when the file is laid
+out differently, e.g. ``(Y, X, C)``.
 
 Singleton axes are squeezed (tifffile's default).  A TIFF file with several image
 series is read from its first series; ``StackData.notes`` says so.
@@ -26,7 +26,6 @@ series is read from its first series; ``StackData.notes`` says so.
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +64,8 @@ class StackData:
     path : Path
     notes : list of str
         Anything the user should know about how the file was read.
+    lazy : bool
+        True when ``data`` is a dask array that reads the file on demand.
     """
 
     data: np.ndarray
@@ -75,6 +76,7 @@ class StackData:
     guessed: bool = False
     path: Path | None = None
     notes: list = field(default_factory=list)
+    lazy: bool = False
 
     @property
     def n_channels(self) -> int:
@@ -138,31 +140,6 @@ def _tiff_meta(tf) -> dict:
     return {}
 
 
-def _read_tiff(path):
-    import tifffile
-
-    notes = []
-    data = None
-    try:
-        with tifffile.TiffFile(path) as tf:
-            if tf.series:
-                if len(tf.series) > 1:
-                    notes.append(f"{path.name} has {len(tf.series)} image series; series 0 "
-                                 f"(shape {tuple(tf.series[0].shape)}) was read.")
-                series = tf.series[0]
-                axes = series.axes
-                data = series.asarray()
-                meta = _tiff_meta(tf)
-    except Exception as exc:  # tifffile raises many types for corrupt or truncated files
-        raise ValueError(f"{path} could not be read as a TIFF file: "
-                         f"{type(exc).__name__}: {exc}") from None
-    if data is None:
-        raise ValueError(f"{path} contains no image data.")
-    if len(axes) != data.ndim:
-        axes = None
-    return data, axes, meta, notes
-
-
 def _axis_from_letters(axes):
     """(index, guessed) from tifffile axis letters, or (None, True)."""
     for letter in _SPECTRAL_LETTERS:
@@ -183,7 +160,8 @@ _NPZ_AXIS_KEYS = ("spectral_values", "spectral_axis", "wavenumbers", "wavenumber
 
 def _read_npz(path):
     notes = []
-    with np.load(path, allow_pickle=False) as z:
+    # an open file object: np.load leaks its own handle when the zip is damaged
+    with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
         keys = list(z.files)
         data_key = next((k for k in _NPZ_DATA_KEYS if k in keys), None)
         if data_key is None:
@@ -215,20 +193,22 @@ def _read_npz(path):
 # -- public -------------------------------------------------------------------------
 
 def read_stack(path, *, spectral_axis: int | None = None) -> StackData:
-    """Read a hyperspectral stack and work out its spectral axis.
+    """Read a hyperspectral stack into memory and work out its spectral axis.
 
     Parameters
     ----------
     path : str or Path
-        A ``.tif``/``.tiff``, ``.npy`` or ``.npz`` file.
+        A ``.tif``/``.tiff``, ``.npy`` or ``.npz`` file, or a folder of TIFF slices
+        (one file per channel).
     spectral_axis : int, optional
         Index of the spectral axis; overrides metadata and guesses.
 
     Returns
     -------
     StackData
-        The array, its spectral-axis index, and spectral positions / unit where
-        the file gives them.  The module docstring lists the rules.
+        The array (always a NumPy array), its spectral-axis index, and spectral
+        positions / unit where the file or a sidecar file gives them.  The module
+        docstring lists the rules.
 
     Raises
     ------
@@ -237,71 +217,12 @@ def read_stack(path, *, spectral_axis: int | None = None) -> StackData:
     ValueError
         For an unknown suffix, an unreadable or corrupt file, non-numeric data or
         an array with fewer than 2 dimensions.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist.")
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder; give a stack file "
-                         f"({', '.join(STACK_SUFFIXES)}).")
-    suffix = path.suffix.lower()
-    axes = None
-    values = unit = None
-    index = None
-    guessed = False
-    notes: list[str] = []
-    if suffix in (".tif", ".tiff"):
-        data, axes, meta, notes = _read_tiff(path)
-        values = meta.get("spectral_values")
-        unit = meta.get("spectral_unit")
-        if meta.get("spectral_axis_index") is not None and axes is None:
-            index = int(meta["spectral_axis_index"])
-        if axes is not None:
-            if all(a in _SPATIAL_LETTERS for a in axes) or (axes[-1] == "S" and all(
-                    a in _SPATIAL_LETTERS for a in axes[:-1])):
-                raise ValueError(
-                    f"{path} holds a single image (axes {axes}, shape {data.shape}), not a "
-                    "spectral stack: it has no channel axis. Combine the channel images into "
-                    "one multi-page TIFF (e.g. in Fiji: Images to Stack) and read that.")
-            index, guessed = _axis_from_letters(axes)
-    elif suffix == ".npy":
-        try:
-            data = np.load(path, allow_pickle=False)
-        except Exception as exc:
-            raise ValueError(f"{path} could not be read as a .npy file: "
-                             f"{type(exc).__name__}: {exc}") from None
-    elif suffix == ".npz":
-        try:
-            data, values, unit, index, notes = _read_npz(path)
-        except ValueError:
-            raise
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise ValueError(f"{path} could not be read as a .npz file: "
-                             f"{type(exc).__name__}: {exc}") from None
-    else:
-        raise ValueError(f"{path}: unknown file type {suffix!r}; napari-unmix reads "
-                         f"{', '.join(STACK_SUFFIXES)} stacks.")
-    data = np.asarray(data)
-    _check_array(data, path)
 
-    if spectral_axis is not None:
-        index, guessed = _check_spectral_axis(spectral_axis, data.ndim, path), False
-    elif index is None and values is not None:
-        matches = [i for i, n in enumerate(data.shape) if n == len(values)]
-        if matches:
-            index, guessed = matches[0], len(matches) > 1
-    if index is None:
-        index, guessed = 0, True
-    index = _check_spectral_axis(index, data.ndim, path)
-    n = data.shape[index]
-    checked = _values_or_none(values, n)
-    if values is not None and checked is None:
-        notes.append(f"the file's spectral positions ({np.size(values)} values) do not fit "
-                     f"the {n} channels of axis {index}; they were not used.")
-        unit = None
-    if guessed:
-        notes.append(f"spectral axis guessed as axis {index} (size {n}) of shape "
-                     f"{data.shape}; pass spectral_axis to choose another.")
-    return StackData(data=data, spectral_axis=index, spectral_values=checked,
-                     spectral_unit=unit if checked is not None else None, axes=axes,
-                     guessed=guessed, path=path, notes=notes)
+    See Also
+    --------
+    napari_unmix.io.readers.open_stack : the same with lazy loading, TIFF series
+        choice and ``squeeze``.
+    """
+    from .readers import open_stack
+
+    return open_stack(path, spectral_axis=spectral_axis, lazy=False)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..device import cuda_available, torch_available
+from .active_set import fit_nnls_active_set_numpy, fit_nnls_active_set_torch
 from .scipy_nnls import fit_nnls_scipy
 from .sklearn_nmf import fit_sklearn
 from .torch_fista import fit_nnls_fista
@@ -71,6 +72,12 @@ NMF_SOLVERS: dict[tuple[str, str], SolverSpec] = {
 
 #: Fixed-H NNLS implementations, keyed by ``(solver, backend)``.
 NNLS_SOLVERS: dict[tuple[str, str], SolverSpec] = {
+    ("active-set", "numpy"): SolverSpec(
+        "active-set", "numpy", fit_nnls_active_set_numpy, exact=True,
+        summary="vectorised active set (passive-set enumeration / block pivoting), exact"),
+    ("active-set", "torch"): SolverSpec(
+        "active-set", "torch", fit_nnls_active_set_torch, needs_torch=True, exact=True,
+        summary="the same exact active-set solver in PyTorch (CPU or CUDA)"),
     ("lawson-hanson", "scipy"): SolverSpec(
         "lawson-hanson", "scipy", fit_nnls_scipy, exact=True,
         summary="SciPy Lawson-Hanson active set, one pixel at a time (exact, slow)"),
@@ -84,9 +91,9 @@ _NMF_AUTO = {
     "cuda": [("mu", "torch"), ("cd", "sklearn")],
     "cpu": [("mu", "torch"), ("cd", "sklearn")],
 }
-_NNLS_AUTO = {
-    "cuda": [("lawson-hanson", "scipy")],
-    "cpu": [("lawson-hanson", "scipy")],
+_NNLS_AUTO = {   # fastest exact first (benchmarks/nnls_speed.py)
+    "cuda": [("active-set", "torch"), ("active-set", "numpy"), ("lawson-hanson", "scipy")],
+    "cpu": [("active-set", "numpy"), ("active-set", "torch"), ("lawson-hanson", "scipy")],
 }
 
 
@@ -104,11 +111,12 @@ def _known(table, key, what):
     return spec
 
 
-def _pick(table, auto_order, solver, backend, what, accept=lambda spec: True):
+def _pick(table, auto_order, solver, backend, what, accept=lambda spec: True,
+          refusal="cannot do what was asked"):
     if solver != "auto" and backend != "auto":
         spec = _known(table, (solver, backend), what)
         if not accept(spec):
-            raise ValueError(f"The {what} {solver}/{backend} cannot do what was asked.")
+            raise ValueError(f"The {what} {solver}/{backend} {refusal}.")
         return spec
     for part, name, names in (("solver", solver, {k[0] for k in table}),
                               ("backend", backend, {k[1] for k in table})):
@@ -135,8 +143,11 @@ def pick_nmf_solver(solver: str = "auto", backend: str = "auto", *,
     ``partial_lock=True`` only accepts implementations that can keep a subset of
     the spectra fixed.
     """
+    partial = [f"{a}/{b}" for (a, b), spec in NMF_SOLVERS.items() if spec.partial_lock]
     return _pick(NMF_SOLVERS, _NMF_AUTO, solver, backend, "NNMF solver/backend",
-                 accept=lambda spec: spec.partial_lock or not partial_lock)
+                 accept=lambda spec: spec.partial_lock or not partial_lock,
+                 refusal="cannot keep a subset of the spectra fixed (locked); use one of "
+                 + ", ".join(partial))
 
 
 def pick_nnls_solver(solver: str = "auto", backend: str = "auto") -> SolverSpec:

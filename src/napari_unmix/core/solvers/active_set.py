@@ -1,55 +1,70 @@
-"""Exact fixed-H NNLS by block principal pivoting, vectorised over pixels.
+"""Exact fixed-H NNLS for many pixels at once: passive-set enumeration and pivoting.
 
 Every pixel ``x_p`` asks for ``w_p = argmin_{w >= 0} ||x_p - w H||``.  With
-``G = H H^T`` (k x k) and ``B = X H^T`` (n x k), computed once per chunk, that is
-the small quadratic programme ``min 1/2 w G w^T - b_p w^T`` over ``w >= 0``, whose
-optimum is characterised by the KKT conditions: with ``F`` the *passive* set
-(the components allowed to be non-zero), ``w_F = b_F G_FF^{-1} >= 0`` and the
-gradient ``y = w G - b`` is ``>= 0`` outside ``F``.
+``G = H H^T`` (k x k) and ``B = X H^T`` (n x k), formed once per block of pixels,
+that is the small quadratic programme ``min 1/2 w G w^T - b_p w^T`` over
+``w >= 0``.  Its optimum is characterised by a *passive set* ``F`` (the components
+allowed to be non-zero) that passes the KKT tests: the least-squares solution on
+``F``, ``w_F = b_F G_FF^{-1}``, is positive, and every component outside ``F`` has
+a non-negative gradient ``y = w G - b``.
 
-Block principal pivoting (Kim & Park 2011) guesses ``F``, solves that one linear
-system, and exchanges every component that breaks a KKT condition; a backup rule
-(after three exchanges that do not reduce the number of violations, exchange only
-the violating component with the largest index) rules out cycling.  Here every
-pixel runs its own pivoting sequence, but all pixels are advanced together: the
-solve for a passive set ``F`` is the fixed k x k matrix ``G_FF^{-1}`` (embedded
-in k x k), so one step for a block of pixels is a batched matrix-vector product
-with the matrix of each pixel's set.  For ``k <= 8`` the matrices of all ``2^k``
-passive sets are tabulated once (a set is a bit pattern and indexes the table);
-for larger ``k`` the pixels are grouped by their passive set and each distinct
-set is solved with one matrix product.  Pixels leave the block as soon as they
-meet the KKT conditions.  The iteration starts from the full set, so the first
-exchange lands on the positive part of the unconstrained least-squares solution;
-on typical data most pixels are then done after one or two exchanges.
+One number decides both tests for a component ``j``
+------------------------------------------------------
+Let ``v_j(F')`` be the value of ``w_j`` in the least-squares solution on
+``F' = F | {j}``.  For ``j`` in ``F`` that is ``w_j`` itself; for ``j`` outside
+``F`` it equals ``-y_j / S_j`` with the Schur complement ``S_j > 0``, so
+``y_j < 0`` exactly when ``v_j(F | {j}) > 0``.  Both tests therefore read the same
+linear functional ``b @ q`` (``q`` a column of ``G_F'F'^{-1}``): ``F`` is optimal
+when ``j in F  <=>  v_j(F | {j}) > 0`` for every ``j``.  The functional is
+evaluated once per pixel, so rounding can never make a component look wrong both
+inside and outside ``F``; a component whose value is zero within rounding (a
+degenerate optimum, e.g. noise-free data with zero abundances) is consistently
+kept out.  The bound used for "within rounding" is ``4 k eps sum_i |q_i|``
+times the pixel's ``||b||_1``.
 
-Exhaustive enumeration of the ``2^k`` passive sets is an alternative for small
-``k``; it was measured slower than pivoting for every ``k >= 2`` on the
-512 x 512 x 64 benchmark (``benchmarks/nnls_speed.py``) and is not used.
+Two ways to find ``F``
+----------------------
+* **Enumeration** (``k <= 5``): there are ``k 2^(k-1)`` functionals (80 for
+  k = 5).  One matrix product evaluates all of them for a block of pixels, their
+  signs are packed into one bit pattern per component, and precomputed tables
+  turn each pattern into the mask of passive sets that component agrees with;
+  the AND of the k masks marks the optimal set.  No iteration, no per-pixel
+  branching; measured faster than pivoting for k <= 5 (``benchmarks/nnls_speed.py``).
+* **Block principal pivoting** (Kim & Park 2011), for larger ``k`` and for the
+  rare pixels whose enumeration finds no consistent set (values at rounding
+  level).  Every pixel runs its own exchange sequence, advanced together: each
+  component that fails its test changes sides; after three full exchanges that do
+  not lower the number of failures only the failing component with the largest
+  index does (the backup rule that rules out cycling), until the count drops
+  again.  The iteration starts from the full set, so the first exchange lands on
+  the positive part of the unconstrained solution.  For ``k <= 8`` the test
+  matrices of all ``2^k`` sets are tabulated and indexed by the set's bit code;
+  for larger ``k`` pixels are grouped by passive set and each distinct set is
+  handled by one matrix product.  Pixels leave as soon as they pass.
 
 Numerical choices
 -----------------
-* Each spectrum is scaled to unit norm before ``G`` is formed (spectra whose
-  scales differ by many orders of magnitude then give a well-scaled ``G``) and
-  the abundances are scaled back at the end.  All-zero spectra are left out and
-  get abundance 0 (any value fits equally well; 0 is the natural choice).
-* ``G``, ``B`` and every solve are computed in float64, also for float32 input:
-  an error ``dB`` in ``B`` changes the objective by about ``dB G^{-1} dB^T``, which
-  for overlapping spectra (small eigenvalues of ``G``) exceeds the 1e-6
-  relative accuracy asked of an exact solver when ``B`` is accumulated in float32.
-  ``B`` is computed block by block (a float64 copy of a few thousand rows of
-  ``X`` at a time) so the temporaries stay ``O(block x n_channels)``.  The result
-  is returned in the dtype of ``X``.
-* A passive set whose spectra are linearly dependent (duplicates, a spectrum
-  that is a combination of others) has a singular ``G_FF``; its solve uses the
-  pseudo-inverse (eigen-decomposition with small eigenvalues dropped), which
-  still gives a least-squares solution on ``F``, so the KKT test stays valid.
-* KKT tests use small tolerances scaled by each pixel's ``max |b|`` and by the
-  conditioning of ``G_FF``, so rounding noise on a degenerate optimum (a
-  component that is zero with zero gradient) cannot make the pivoting cycle.
-  The objective then matches SciPy's Lawson-Hanson solver to ~1e-10 relative
-  for condition numbers of ``G`` (after scaling) up to about 1e10, i.e. spectra
-  that are not numerically collinear.
-* Pixels still infeasible after ``max_iter`` exchanges are flagged in
+* Each spectrum is scaled to unit norm before ``G`` is formed, so spectra whose
+  scales differ by many orders of magnitude give a well-scaled ``G``; the
+  abundances are scaled back at the end.  All-zero spectra are left out and get
+  abundance 0 (every value fits equally well).
+* ``G``, ``B`` and every solve are in float64, also for float32 input.  An error
+  ``dB`` in ``B`` moves the objective by about ``dB G^{-1} dB^T``; with
+  overlapping spectra (small eigenvalues of ``G``) float32 accumulation of ``B``
+  would exceed the 1e-6 relative accuracy asked of an exact solver.  ``B`` is
+  formed a few hundred rows at a time (a float64 copy of those rows of ``X``), so
+  temporaries stay ``O(block x n_channels)`` and ``O(block x k 2^k)``, never
+  ``O(n_pixels)``.  The result comes back in the dtype of ``X``.
+* Linearly dependent spectra (duplicates, a spectrum that is a combination of
+  others, more spectra than channels) make some ``G_FF`` singular; those solves
+  use the pseudo-inverse (eigenvalues below ``16 k eps`` of the largest are
+  dropped), which still gives a least-squares solution on ``F``.
+* Accuracy limit: the Gram form resolves spectra down to ``lambda_min(G)`` of
+  about 1e-10 after scaling (condition number of the scaled ``H`` about 1e5).
+  Up to there the objective matches SciPy's Lawson-Hanson ``nnls`` to about
+  1e-10 relative on noisy data; spectra closer to collinear than that are
+  beyond what float64 normal equations can separate.
+* Pixels the pivoting has not solved after ``max_iter`` exchanges are flagged in
   ``NNLSFit.capped`` and get NaN abundances (as the SciPy backend does), so a
   capped pixel is visible instead of silently wrong.
 
@@ -62,7 +77,9 @@ active-set-like method and comparisons", SIAM J. Sci. Comput. 33(6), 3261-3281,
 
 from __future__ import annotations
 
-from itertools import combinations
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -71,64 +88,74 @@ from ._common import NNLSFit
 __all__ = ["fit_nnls_active_set_numpy", "fit_nnls_active_set_torch"]
 
 _EPS = float(np.finfo(np.float64).eps)
-#: largest k for which the matrices of all 2^k passive sets are tabulated
+#: largest k solved by enumerating the passive sets
+_ENUM_MAX_K = 5
+#: largest k for which the pivoting tabulates the test matrices of all 2^k sets
 _TABLE_MAX_K = 8
-#: pixels advanced together (numpy / torch CPU); bounds the temporaries
-_BLOCK_CPU = 8192
-#: pixels advanced together on a CUDA device
-_BLOCK_CUDA = 1 << 17
-#: rows of X converted to float64 at a time while forming B
+#: pixels handled together on the CPU (numpy and torch) and on a CUDA device
+_BLOCK_CPU = 1024
+_BLOCK_CUDA = 1 << 16
+#: rows of X converted to float64 at a time while forming B on the CPU
 _RHS_ROWS = 512
-#: number of non-improving full exchanges allowed before the backup rule
+#: full exchanges allowed without progress before the backup rule (Kim & Park)
 _FULL_EXCHANGES = 3
-#: eigenvalues of G_FF below _RCOND * k * eps * lambda_max are treated as zero
+#: eigenvalues of G_FF below _RCOND * k * eps * lambda_max count as zero
 _RCOND = 16.0
-#: safety factor on the rounding bound used in the KKT tests
+#: safety factor on the rounding bound of the KKT tests
 _TOL = 4.0
-#: passive-set inverses kept per call when k is too large for the table
+#: passive-set matrices kept per call when k is too large to tabulate
 _CACHE_MAX = 4096
+#: solutions on passive sets with lambda_min(G_FF) below this get refinement steps
+_REFINE_BELOW = 1e-6
+_REFINE_STEPS = 2
+
+_METHODS = ("auto", "enumerate", "pivot")
 
 
 # --------------------------------------------------------------------------- #
-# basis preparation (numpy, float64, k x k sized)
+# the scaled basis and its tables (numpy, float64, independent of the pixels)
 # --------------------------------------------------------------------------- #
+
+
+def _subsets(k: int) -> np.ndarray:
+    """All 2^k subsets of range(k) as boolean rows; row ``c`` is the set with bit code c."""
+    return ((np.arange(1 << k)[:, None] >> np.arange(k)) & 1).astype(bool)
 
 
 class _Basis:
-    """The scaled basis of one call: unit-norm spectra, their Gram matrix, test maps."""
+    """Unit-norm spectra, their Gram matrix and the test tables of one call."""
 
     def __init__(self, H: np.ndarray):
         H = np.asarray(H, dtype=np.float64)
         peak = np.abs(H).max(axis=1) if H.shape[1] else np.zeros(H.shape[0])
         self.active = peak > 0
-        Ha = H[self.active] / peak[self.active, None]       # first to max 1: no overflow
+        Ha = H[self.active] / peak[self.active, None]        # max 1 first: no underflow
         norms = np.sqrt(np.einsum("ij,ij->i", Ha, Ha))
-        self.norms = norms * peak[self.active]               # ||h_j|| without underflow
-        self.Hn = Ha / norms[:, None]                        # unit-norm rows
-        self.k = k = int(self.active.sum())
+        self.norms = norms * peak[self.active]                # ||h_j||
+        self.Hn = Ha / norms[:, None]
+        self.k = int(self.active.sum())
         self.G = self.Hn @ self.Hn.T
         self._inverse_cache: dict[bytes, np.ndarray] = {}
-        self.table = None
-        if 0 < k <= _TABLE_MAX_K:
-            codes = np.arange(1 << k)
-            Q = self.inverses(((codes[:, None] >> np.arange(k)) & 1).astype(bool))
-            M = np.empty_like(Q)
-            for j in range(k):
-                M[:, :, j] = Q[codes | (1 << j), :, j]
-            self.table = (M, self._thresholds(M))
+        self._table = None
+        self._enum = None
+        self._refine = None
+        lam = np.linalg.eigvalsh(self.G) if self.k else np.ones(1)
+        #: every G_FF is at least this well conditioned (eigenvalue interlacing)
+        self.needs_refine = bool(lam[0] < _REFINE_BELOW)
 
-    def _thresholds(self, M):
-        """Rounding bound of ``z = b @ M`` for ``max |b| = 1``: one value per column."""
-        return _TOL * self.k * _EPS * np.abs(M).sum(axis=1)
+    # -- solves ------------------------------------------------------------- #
 
-    def inverses(self, sets: np.ndarray) -> np.ndarray:
-        """``G_FF^+`` embedded in k x k (zero outside F) for each row ``F`` of ``sets``.
+    def inverses(self, sets: np.ndarray, *, with_lambda: bool = False):
+        """``G_FF^+`` embedded in k x k (zero outside F) for every row ``F`` of ``sets``.
 
         The pseudo-inverse drops eigenvalues below ``_RCOND * k * eps`` times the
-        largest; for linearly independent spectra it is the inverse.
+        largest; for linearly independent spectra it is the inverse.  With
+        ``with_lambda`` the smallest kept eigenvalue of each ``G_FF`` is returned too
+        (infinite for the empty set).
         """
         u, k = sets.shape
         Q = np.zeros((u, k, k))
+        lam_min = np.full(u, np.inf)
         sizes = sets.sum(axis=1)
         for size in np.unique(sizes):
             if size == 0:
@@ -140,35 +167,118 @@ class _Basis:
             inv = np.where(keep, 1.0 / np.where(keep, lam, 1.0), 0.0)
             Q[rows[:, None, None], cols[:, :, None], cols[:, None, :]] = (
                 (V * inv[:, None, :]) @ V.transpose(0, 2, 1))
-        return Q
+            lam_min[rows] = np.where(keep, lam, np.inf).min(axis=1)
+        return (Q, lam_min) if with_lambda else Q
 
-    def maps(self, sets: np.ndarray):
-        """Test maps and thresholds of the passive sets ``sets`` (u, k), untabulated k."""
+    def refine_table(self):
+        """``Q`` (2^k, k, k) and which sets are ill-conditioned enough to refine."""
+        if self._refine is None:
+            Q, lam_min = self.inverses(_subsets(self.k), with_lambda=True)
+            self._refine = (Q, lam_min < _REFINE_BELOW)
+        return self._refine
+
+    def _bound(self, Q: np.ndarray) -> np.ndarray:
+        """Rounding bound of ``b @ Q[..., j]`` for ``||b||_1 = 1``, per column ``j``."""
+        return _TOL * self.k * _EPS * np.abs(Q).sum(axis=-2)
+
+    # -- tables of the pivoting (k <= _TABLE_MAX_K) ------------------------- #
+
+    def pivot_table(self):
+        """``M`` (2^k, k, k) and ``T`` (2^k, k): column j of ``M[F]`` gives v_j(F | {j})."""
+        if self._table is None:
+            k = self.k
+            codes = np.arange(1 << k)
+            Q = self.inverses(_subsets(k))
+            M = np.empty_like(Q)
+            for j in range(k):
+                M[:, :, j] = Q[codes | (1 << j), :, j]
+            self._table = (M, self._bound(M))
+        return self._table
+
+    def pivot_maps(self, sets: np.ndarray):
+        """``M`` and ``T`` for the passive sets ``sets`` (u, k) when k is not tabulated."""
         u, k = sets.shape
-        grown = np.repeat(sets[:, None, :], k, axis=1)        # (u, k, k): F | {j}
+        grown = np.repeat(sets[:, None, :], k, axis=1)          # (u, k, k): F | {j}
         grown[:, np.arange(k), np.arange(k)] = True
-        keys = [row.tobytes() for row in np.packbits(grown.reshape(u * k, k), axis=1)]
-        missing = sorted({i for i, key in enumerate(keys) if key not in self._inverse_cache},
-                         key=keys.__getitem__)
-        if len(self._inverse_cache) + len(missing) > _CACHE_MAX:
-            self._inverse_cache.clear()
-            missing = sorted(set(range(len(keys))), key=keys.__getitem__)
-        if missing:
-            first = {}
-            for i in missing:
-                first.setdefault(keys[i], i)
-            todo = list(first.values())
-            for i, Q in zip(todo, self.inverses(grown.reshape(u * k, k)[todo])):
-                self._inverse_cache[keys[i]] = Q
+        flat = grown.reshape(u * k, k)
+        keys = [row.tobytes() for row in np.packbits(flat, axis=1)]
+        cache = self._inverse_cache
+        found = {}
+        for key in set(keys):                     # .get: another thread may clear the cache
+            Q = cache.get(key)
+            if Q is not None:
+                found[key] = Q
+        todo = {key: i for i, key in enumerate(keys) if key not in found}
+        if todo:
+            if len(cache) + len(todo) > _CACHE_MAX:
+                cache.clear()
+            for key, Q in zip(todo, self.inverses(flat[list(todo.values())])):
+                found[key] = cache[key] = Q
         M = np.empty((u, k, k))
         for i in range(u):
             for j in range(k):
-                M[i, :, j] = self._inverse_cache[keys[i * k + j]][:, j]
-        return M, self._thresholds(M)
+                M[i, :, j] = found[keys[i * k + j]][:, j]
+        return M, self._bound(M)
+
+    # -- tables of the enumeration (k <= _ENUM_MAX_K) ----------------------- #
+
+    def enum_tables(self):
+        """``Mx`` (k, 1 + k*hp) and ``T`` (k*hp,): every functional of the enumeration.
+
+        Column ``1 + j * hp + g`` holds ``v_j(F')`` for the set ``F'`` made of ``j``
+        and the other components coded by ``g`` (see :func:`_enum_structure`), with
+        threshold ``T[j * hp + g]``.  Column 0 is zero: the abundance of a component
+        outside the optimal set is read from there.  Padding columns are zero with
+        an infinite threshold, so they never read positive.
+        """
+        if self._enum is None:
+            k = self.k
+            sets, hp = _enum_structure(k)[:2]
+            Q = self.inverses(_subsets(k))
+            bound = self._bound(Q)
+            Mx = np.zeros((k, 1 + k * hp))               # column 0 stays zero
+            T = np.full(k * hp, np.inf)
+            for j in range(k):
+                cols = 1 + j * hp + np.arange(sets.shape[1])
+                Mx[:, cols] = Q[sets[j], :, j].T
+                T[cols - 1] = bound[sets[j], j]
+            self._enum = (Mx, T)
+        return self._enum
+
+
+@functools.lru_cache(maxsize=None)
+def _enum_structure(k: int):
+    """The k-only part of the enumeration tables.
+
+    Returns ``(sets, hp, E, wcol)``.  ``sets[j, g]`` is the code of the set made of
+    ``j`` and the other components whose ranks (among the k-1 others) are the
+    bits of ``g``; ``hp = max(2^(k-1), 8)`` columns per component, so that one
+    component's signs fill whole bytes.  ``E[j, p]`` is the mask (bit ``F`` set)
+    of the passive sets ``F`` component ``j`` agrees with when its signs form the
+    bit pattern ``p``: ``j in F`` exactly when bit ``g(F - {j})`` of ``p`` is set.
+    ``wcol[F, j]`` is the column of ``Mx`` that gives ``w_j`` when ``F`` is optimal
+    (column 0, which is zero, when ``j`` is not in ``F``).
+    """
+    h = 1 << (k - 1)
+    hp = max(h, 8)
+    g = np.arange(h)
+    sets = np.stack([(g & ((1 << j) - 1)) | ((g >> j) << (j + 1)) | (1 << j)
+                     for j in range(k)])
+    F = np.arange(1 << k)
+    patterns = np.arange(1 << hp)
+    E = np.zeros((k, 1 << hp), dtype=np.int64 if k > 5 else np.uint32)
+    wcol = np.empty((1 << k, k), dtype=np.int64)
+    for j in range(k):
+        gF = (F & ((1 << j) - 1)) | ((F >> (j + 1)) << j)     # code of F - {j}
+        wcol[:, j] = np.where((F >> j) & 1, 1 + j * hp + gF, 0)
+        wants = (patterns[None, :] >> gF[:, None]) & 1        # (2^k, patterns)
+        agree = wants == ((F >> j) & 1)[:, None]
+        E[j] = (agree * (1 << F)[:, None].astype(np.int64)).sum(axis=0)
+    return sets, hp, E, wcol
 
 
 # --------------------------------------------------------------------------- #
-# array-library shims: the pivoting below is written once for numpy and torch
+# array-library shims: the algorithms below are written once for numpy and torch
 # --------------------------------------------------------------------------- #
 
 
@@ -199,20 +309,34 @@ class _NumpyOps:
     def minimum(self, a, b):
         return np.minimum(a, b)
 
+    def take(self, table, index):
+        return np.take(table, index, axis=0)
+
+    def take_along(self, a, cols):
+        n, m = a.shape
+        return np.take(a.reshape(-1), cols + (np.arange(0, n * m, m))[:, None])
+
     def gather_matvec(self, b, M):
         return np.einsum("nj,njl->nl", b, M)
 
-    def row_absmax(self, b):
-        return np.abs(b).max(axis=1)
+    def row_abssum(self, b):
+        return np.abs(b) @ np.ones(b.shape[1])
 
     def encode(self, F, pow2):
         return (F.astype(np.float64) @ pow2).astype(np.int64)
+
+    def pack(self, P, k, hp):
+        packed = np.packbits(P, axis=1, bitorder="little")
+        return packed if hp == 8 else packed.view("<u2")
+
+    def top_bit(self, mask):
+        return np.frexp(mask.astype(np.float64))[1] - 1
 
     def last_true(self, V):
         return V.shape[1] - 1 - V[:, ::-1].argmax(axis=1)
 
     def group(self, F):
-        """Distinct rows of ``F`` and the rows of each: ``(keys, order, bounds)``."""
+        """Distinct rows of ``F`` and the rows holding each: ``(keys, order, bounds)``."""
         keys, inv = np.unique(F, axis=0, return_inverse=True)
         inv = inv.reshape(-1)
         order = np.argsort(inv, kind="stable")
@@ -229,7 +353,10 @@ class _TorchOps:
         self.device = device
 
     def asarray(self, a):
-        return self.torch.as_tensor(np.ascontiguousarray(a), device=self.device)
+        a = np.ascontiguousarray(a)
+        if a.dtype == np.uint32:                 # bit masks: torch's int64 does the bit ops
+            a = a.astype(np.int64)
+        return self.torch.as_tensor(a, device=self.device)
 
     def ones_bool(self, n, k):
         return self.torch.ones((n, k), dtype=self.torch.bool, device=self.device)
@@ -252,14 +379,28 @@ class _TorchOps:
     def minimum(self, a, b):
         return self.torch.minimum(a, b)
 
+    def take(self, table, index):
+        return table[index.long()]
+
+    def take_along(self, a, cols):
+        return self.torch.gather(a, 1, cols)
+
     def gather_matvec(self, b, M):
         return self.torch.bmm(b.unsqueeze(1), M).squeeze(1)
 
-    def row_absmax(self, b):
-        return b.abs().amax(dim=1)
+    def row_abssum(self, b):
+        return b.abs().sum(dim=1)
 
     def encode(self, F, pow2):
         return (F.to(pow2.dtype) @ pow2).long()
+
+    def pack(self, P, k, hp):
+        # bit patterns of hp <= 16 signs are exact in float32
+        weights = 2.0 ** self.torch.arange(hp, device=self.device, dtype=self.torch.float32)
+        return (P.view(P.shape[0], k, hp).to(self.torch.float32) @ weights).long()
+
+    def top_bit(self, mask):
+        return self.torch.frexp(mask.to(self.torch.float64)).exponent.long() - 1
 
     def last_true(self, V):
         return V.shape[1] - 1 - V.flip(1).to(self.torch.uint8).argmax(dim=1)
@@ -276,22 +417,49 @@ class _TorchOps:
 
 
 # --------------------------------------------------------------------------- #
-# passive sets: bit codes with tables (k <= 8) or boolean rows grouped per set
+# enumeration (k <= _ENUM_MAX_K)
+# --------------------------------------------------------------------------- #
+
+
+class _Enumeration:
+    def __init__(self, basis: _Basis, ops):
+        Mx, T = basis.enum_tables()
+        _, self.hp, E, wcol = _enum_structure(basis.k)
+        self.ops = ops
+        self.k = basis.k
+        self.Mx, self.T, self.E, self.wcol = (ops.asarray(a) for a in (Mx, T, E, wcol))
+
+    def __call__(self, b):
+        """Optimal ``w`` of every row of ``b``, and the rows left undecided."""
+        ops = self.ops
+        Z = b @ self.Mx                        # every functional v_j(F'), all pixels
+        patterns = ops.pack(Z[:, 1:] > self.T, self.k, self.hp)
+        agree = ops.take(self.E[0], patterns[:, 0])
+        for j in range(1, self.k):
+            agree = agree & ops.take(self.E[j], patterns[:, j])
+        F = ops.top_bit(agree)                 # an optimal set (one in exact arithmetic)
+        undecided = F < 0
+        F = ops.where(undecided, 0, F)
+        return ops.take_along(Z, ops.take(self.wcol, F)), undecided
+
+
+# --------------------------------------------------------------------------- #
+# block principal pivoting
 # --------------------------------------------------------------------------- #
 
 
 class _CodedSets:
-    """Passive sets as integer bit codes; test maps, bit counts and top bits tabulated."""
+    """Passive sets as integer bit codes (k <= _TABLE_MAX_K), with tabulated tests."""
 
     def __init__(self, basis: _Basis, ops):
         k = basis.k
         codes = np.arange(1 << k)
+        bits = _subsets(k)
+        top = np.array([1 << (int(c).bit_length() - 1) if c else 0 for c in codes])
         self.ops = ops
-        self.M, self.T = (ops.asarray(a) for a in basis.table)
+        self.M, self.T = (ops.asarray(a) for a in basis.pivot_table())
         self.full_set = (1 << k) - 1
         self.pow2 = ops.asarray(2.0 ** np.arange(k))
-        bits = ((codes[:, None] >> np.arange(k)) & 1).astype(bool)
-        top = np.array([1 << (int(c).bit_length() - 1) if c else 0 for c in codes])
         self.bits = ops.asarray(bits)
         self.popcount = ops.asarray(bits.sum(axis=1))
         self.topbit = ops.asarray(top)
@@ -300,31 +468,29 @@ class _CodedSets:
         return self.ops.full_int(n, self.full_set)
 
     def test(self, b, S, first):
-        """``z`` and the set the KKT tests ask for, for every row of ``b``."""
-        if first:                      # every row has the full set: one matrix product
+        """``z`` and the set the tests ask for, for every row of ``b``."""
+        ops = self.ops
+        if first:                               # every row has the full set
             z = b @ self.M[self.full_set]
             want = z > self.T[self.full_set]
         else:
-            z = self.ops.gather_matvec(b, self.M[S])
-            want = z > self.T[S]
-        return z, self._encode(want)
-
-    def _encode(self, F):
-        return self.ops.encode(F, self.pow2)
+            z = ops.gather_matvec(b, ops.take(self.M, S))
+            want = z > ops.take(self.T, S)
+        return z, ops.encode(want, self.pow2)
 
     def n_bad(self, S, want):
-        return self.popcount[S ^ want]
+        return self.ops.take(self.popcount, S ^ want)
 
     def advance(self, S, want, full):
-        """Exchange every violating component (``full``) or only the highest one."""
-        return self.ops.where(full, want, S ^ self.topbit[S ^ want])
+        """Exchange every failing component (``full``) or only the highest one."""
+        return self.ops.where(full, want, S ^ self.ops.take(self.topbit, S ^ want))
 
     def mask(self, S):
-        return self.bits[S]
+        return self.ops.take(self.bits, S)
 
 
 class _GroupedSets:
-    """Passive sets as boolean rows; each distinct set is solved with one product."""
+    """Passive sets as boolean rows; each distinct set is one matrix product."""
 
     def __init__(self, basis: _Basis, ops):
         self.ops = ops
@@ -344,7 +510,7 @@ class _GroupedSets:
             if len(self.maps) + len(missing) > _CACHE_MAX:
                 self.maps.clear()
                 missing = list(range(len(keys)))
-            M, T = self.basis.maps(keys[missing])
+            M, T = self.basis.pivot_maps(keys[missing])
             for j, i in enumerate(missing):
                 self.maps[keys[i].tobytes()] = (ops.asarray(M[j]), ops.asarray(T[j]))
         z = ops.zeros(b.shape)
@@ -370,21 +536,16 @@ class _GroupedSets:
 
 
 def _pivot(b, sets, max_iter: int, ops):
-    """Block principal pivoting for the rows of ``b`` (normalised, float64).
+    """Block principal pivoting for the rows of ``b`` (scaled, float64).
 
-    Every row runs its own exchange sequence: all components that break a KKT
-    test change sides; after ``_FULL_EXCHANGES`` such steps that do not lower the
-    number of violations, only the violating component with the largest index
-    does (the backup rule), until the count drops again.  Rows leave as soon as
-    their passive set passes every test.  Returns ``(w, n_exchanges, capped)``;
-    capped rows of ``w`` are NaN.
+    Returns ``(w, n_exchanges, capped)``; capped rows of ``w`` are NaN.
     """
     n, k = b.shape
     w = ops.zeros((n, k))
     exchanges = ops.full_int(n, 0)
     capped = ops.zeros_bool(n)
     idx = ops.arange(n)
-    S = sets.start(n)                              # every component passive
+    S = sets.start(n)
     alpha = ops.full_int(n, _FULL_EXCHANGES)
     beta = ops.full_int(n, k + 1)
     it = 0
@@ -418,11 +579,62 @@ def _pivot(b, sets, max_iter: int, ops):
 
 
 # --------------------------------------------------------------------------- #
+# refinement on ill-conditioned passive sets
+# --------------------------------------------------------------------------- #
+
+
+class _Refinement:
+    """Iterative refinement ``w_F += (b - w G)_F G_FF^+`` where ``G_FF`` is ill-conditioned.
+
+    ``w`` comes from explicit inverses; on a passive set with a small eigenvalue
+    ``lambda`` its rounding error is of order ``eps / lambda`` in every direction,
+    which on exact-fit data costs ``(eps / lambda)^2 ||x||^2`` of objective.  Two
+    refinement steps with the float64 gradient bring that to rounding level.  Sets
+    with ``lambda_min(G_FF) >= _REFINE_BELOW`` are left alone; when ``G`` itself is
+    that well conditioned no set can need it and nothing runs.
+    """
+
+    def __init__(self, basis: _Basis, ops):
+        self.ops = ops
+        self.basis = basis
+        self.G = ops.asarray(basis.G)
+        self.pow2 = ops.asarray(2.0 ** np.arange(basis.k))
+        self.table = None
+        if basis.k <= _TABLE_MAX_K:
+            self.table = tuple(ops.asarray(a) for a in basis.refine_table())
+
+    def __call__(self, b, w):
+        ops = self.ops
+        F = w > 0                                 # the passive set of every solved row
+        if self.table is not None:
+            Q, flagged = self.table
+            code = ops.encode(F, self.pow2)
+            rows = ops.arange(w.shape[0])[ops.take(flagged, code)]
+            if rows.shape[0]:
+                w[rows] = self._steps(b[rows], w[rows], ops.take(Q, code[rows]))
+            return w
+        keys, order, bounds = ops.group(F)
+        keys = np.asarray(ops.to_numpy(keys), dtype=bool)
+        Q, lam_min = self.basis.inverses(keys, with_lambda=True)
+        for i in np.flatnonzero(lam_min < _REFINE_BELOW):
+            rows = order[bounds[i]:bounds[i + 1]]
+            w[rows] = self._steps(b[rows], w[rows], ops.asarray(Q[i]))
+        return w
+
+    def _steps(self, b, w, Q):
+        ops = self.ops
+        for _ in range(_REFINE_STEPS):
+            r = b - w @ self.G
+            w = w + (ops.gather_matvec(r, Q) if Q.ndim == 3 else r @ Q)
+        return ops.where(w > 0, w, 0.0)
+
+
+# --------------------------------------------------------------------------- #
 # drivers
 # --------------------------------------------------------------------------- #
 
 
-def _check_shapes(X, H):
+def _check_inputs(X, H, max_iter, method):
     X = np.asarray(X)
     H = np.asarray(H)
     if X.ndim != 2 or H.ndim != 2:
@@ -431,61 +643,125 @@ def _check_shapes(X, H):
         raise ValueError(
             f"X has {X.shape[1]} channel(s) but H has {H.shape[1]}; the spectra in H must "
             "be sampled on the channels of X.")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
+            or max_iter < 0:
+        raise ValueError(f"max_iter must be an integer >= 0, got {max_iter!r}.")
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {', '.join(_METHODS)}; got {method!r}.")
     if X.dtype.kind != "f":
         X = X.astype(np.float64)
     return X, H
 
 
-def _solve(X, basis: _Basis, ops, rhs, *, max_iter: int, block: int) -> NNLSFit:
+def _solve(X, basis: _Basis, ops, rhs, *, max_iter: int, block: int, method: str,
+           n_threads: int = 1) -> NNLSFit:
     n = X.shape[0]
     W = np.zeros((n, basis.active.size), dtype=X.dtype)
     capped = np.zeros(n, dtype=bool)
-    if n == 0 or basis.k == 0:       # no pixels, or every spectrum is zero: w = 0 fits
+    if n == 0 or basis.k == 0:        # no pixels, or every spectrum is zero: w = 0 fits
         return NNLSFit(W=W, n_iter=0, converged=True, capped=capped)
-    if max_iter < 0:
-        raise ValueError(f"max_iter must be >= 0, got {max_iter}.")
-    sets = (_CodedSets if basis.table is not None else _GroupedSets)(basis, ops)
+    k = basis.k
+    if method == "auto":
+        method = "enumerate" if k <= _ENUM_MAX_K else "pivot"
+    if method == "enumerate" and k > _ENUM_MAX_K:
+        raise ValueError(f"method='enumerate' supports up to {_ENUM_MAX_K} non-zero "
+                         f"spectra, got {k}; use method='pivot' or 'auto'.")
+    enumeration = _Enumeration(basis, ops) if method == "enumerate" else None
+    if k <= _TABLE_MAX_K:
+        basis.pivot_table()                       # build once, before any worker
+    refine = _Refinement(basis, ops) if basis.needs_refine else None
     norms = ops.asarray(basis.norms)
-    n_iter = 0
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        b = rhs(X[start:stop])
-        peak = ops.row_absmax(b)
-        peak = ops.where(peak > 0, peak, 1.0)
-        w, exchanges, cap = _pivot(b / peak[:, None], sets, int(max_iter), ops)
-        w = w * (peak[:, None] / norms)
-        W[start:stop, basis.active] = ops.to_numpy(w)
-        capped[start:stop] = ops.to_numpy(cap)
-        n_iter = max(n_iter, int(exchanges.max()))
+    max_iter = int(max_iter)
+
+    def run(first: int, last: int) -> int:
+        """Solve the pixels first:last block by block; return the most exchanges used."""
+        sets = (_CodedSets if k <= _TABLE_MAX_K else _GroupedSets)(basis, ops)
+        most = 0
+        for start in range(first, last, block):
+            stop = min(start + block, last)
+            b = rhs(X[start:stop])
+            scale = ops.row_abssum(b)
+            scale = ops.where(scale > 0, scale, 1.0)
+            b = b / scale[:, None]
+            cap = None
+            if enumeration is not None:
+                w, undecided = enumeration(b)
+                if bool(undecided.any()):         # values at rounding level: pivot those
+                    rows = ops.arange(b.shape[0])[undecided]
+                    w_rows, exchanges, cap_rows = _pivot(b[rows], sets, max_iter, ops)
+                    w[rows] = w_rows
+                    cap = ops.zeros_bool(b.shape[0])
+                    cap[rows] = cap_rows
+                    most = max(most, int(exchanges.max()))
+            else:
+                w, exchanges, cap = _pivot(b, sets, max_iter, ops)
+                most = max(most, int(exchanges.max()))
+            if refine is not None:
+                w = refine(b, w)
+            w = ops.to_numpy(w * (scale[:, None] / norms))
+            if k == basis.active.size:
+                W[start:stop] = w
+            else:
+                W[start:stop, basis.active] = w
+            if cap is not None:
+                capped[start:stop] = ops.to_numpy(cap)
+        return most
+
+    n_blocks = -(-n // block)
+    n_threads = max(1, min(int(n_threads), n_blocks))
+    if n_threads == 1:
+        n_iter = run(0, n)
+    else:                                         # contiguous runs of blocks per thread
+        cuts = [block * (n_blocks * i // n_threads) for i in range(n_threads)] + [n]
+        with ThreadPoolExecutor(n_threads) as pool:
+            n_iter = max(pool.map(run, cuts[:-1], cuts[1:]))
     return NNLSFit(W=W, n_iter=n_iter, converged=not capped.any(), capped=capped)
 
 
-def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, block_size=None,
+def _default_threads() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:                        # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, method: str = "auto",
+                              block_size: int | None = None, n_threads: int | None = None,
                               **_ignored) -> NNLSFit:
     """Exact fixed-H NNLS for the pixels of ``X`` (one chunk), in numpy.
 
     Parameters
     ----------
     X : ndarray, shape (n_pixels, n_channels)
-        Pixel spectra (float32 or float64; the result has the same dtype).
+        Pixel spectra (float32 or float64; ``W`` comes back in the same dtype).
     H : ndarray, shape (k, n_channels)
         Fixed spectra.
     max_iter : int, default 1000
-        Cap on the passive-set exchanges per pixel; pixels not optimal by then are
-        flagged in ``capped`` and set to NaN.
+        Cap on the passive-set exchanges of a pixel in the pivoting.  Pixels not
+        optimal by then are flagged in ``capped`` and set to NaN.  The enumeration
+        (``k <= 5``) does not iterate; only the rare pixels it leaves undecided are
+        pivoted.
     tol : float, optional
         Ignored: the solver stops at the KKT optimum, not at a tolerance.
+    method : {"auto", "enumerate", "pivot"}, default "auto"
+        ``"auto"`` enumerates the passive sets for ``k <= 5`` non-zero spectra and
+        pivots otherwise; both give the same optimum.
     block_size : int, optional
-        Pixels advanced together (default 8192); temporaries are
-        ``O(block_size x max(k^2, n_channels))``.
+        Pixels handled together (default 1024, small enough to stay in cache);
+        temporaries are ``O(n_threads x block_size x max(k 2^k, n_channels))``.
+    n_threads : int, optional
+        Threads sharing the blocks (numpy releases the GIL in its kernels); by
+        default the CPU cores available to the process, at most 8.
 
     Returns
     -------
     NNLSFit
-        ``W`` (n_pixels, k); ``n_iter`` the largest number of exchanges any pixel
-        needed; ``converged`` False when a pixel hit ``max_iter``.
+        ``W`` (n_pixels, k); ``n_iter`` the largest number of exchanges a pixel
+        needed (0 when the enumeration decided every pixel); ``converged`` False
+        when a pixel hit ``max_iter``.
     """
-    X, H = _check_shapes(X, H)
+    X, H = _check_inputs(X, H, max_iter, method)
     basis = _Basis(H)
     HnT = np.ascontiguousarray(basis.Hn.T)
 
@@ -497,32 +773,37 @@ def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, block_siz
             np.matmul(Xb[r:r + _RHS_ROWS].astype(np.float64), HnT, out=out[r:r + _RHS_ROWS])
         return out
 
-    return _solve(X, basis, _NumpyOps(), rhs, max_iter=max_iter,
-                  block=int(block_size or _BLOCK_CPU))
+    return _solve(X, basis, _NumpyOps(), rhs, max_iter=max_iter, method=method,
+                  block=int(block_size or _BLOCK_CPU),
+                  n_threads=_default_threads() if n_threads is None else n_threads)
 
 
 def fit_nnls_active_set_torch(X, H, *, max_iter: int = 1000, tol=None, device: str = "auto",
-                              block_size=None, **_ignored) -> NNLSFit:
+                              method: str = "auto", block_size: int | None = None,
+                              **_ignored) -> NNLSFit:
     """Exact fixed-H NNLS for the pixels of ``X`` (one chunk), in PyTorch.
 
-    The same algorithm and tables as :func:`fit_nnls_active_set_numpy`, run on
-    ``device`` (CPU or CUDA; ``"auto"`` picks CUDA when available) in float64; the
-    data moves to the device one block at a time and only ``W`` comes back.
-    Parameters and result as for the numpy version.
+    The algorithm and tables of :func:`fit_nnls_active_set_numpy`, run on
+    ``device`` (CPU or CUDA; ``"auto"`` picks CUDA when available) in float64.  The
+    data moves to the device one block at a time (default 65536 pixels on CUDA,
+    4096 on the CPU) and only ``W`` comes back.  Parameters and result as for the
+    numpy version.
     """
     from ..device import get_torch, resolve_device
 
+    X, H = _check_inputs(X, H, max_iter, method)
     torch = get_torch()
     device = resolve_device(device)
-    X, H = _check_shapes(X, H)
     basis = _Basis(H)
     ops = _TorchOps(torch, device)
     on_cuda = str(device).startswith("cuda")
-    HnT = ops.asarray(np.ascontiguousarray(basis.Hn.T))
+    HnT = ops.asarray(basis.Hn.T)
     rows = _BLOCK_CUDA if on_cuda else _RHS_ROWS
 
     def rhs(Xb):
-        Xt = torch.as_tensor(np.ascontiguousarray(Xb)).to(device)
+        Xb = np.ascontiguousarray(Xb)
+        # torch warns when it wraps a read-only array (a memory map...): copy those
+        Xt = (torch.from_numpy(Xb) if Xb.flags.writeable else torch.tensor(Xb)).to(device)
         if Xt.dtype == torch.float64:
             return Xt @ HnT
         out = torch.empty((Xt.shape[0], HnT.shape[1]), dtype=torch.float64, device=device)
@@ -531,5 +812,5 @@ def fit_nnls_active_set_torch(X, H, *, max_iter: int = 1000, tol=None, device: s
         return out
 
     with torch.no_grad():
-        return _solve(X, basis, ops, rhs, max_iter=max_iter,
+        return _solve(X, basis, ops, rhs, max_iter=max_iter, method=method,
                       block=int(block_size or (_BLOCK_CUDA if on_cuda else _BLOCK_CPU)))

@@ -149,7 +149,7 @@ def _balance_np(Wt, H, free, nw2):
 def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
                    track_error_every: int = 10, w_sweeps: int = W_SWEEPS,
                    h_sweeps: int = H_SWEEPS, block_bytes: int = CPU_BLOCK_BYTES,
-                   **_ignored) -> NMFFit:
+                   omega: float = 1.0, **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` by HALS in numpy (BLAS matrix products, in ``X``'s dtype).
 
     Parameters
@@ -196,9 +196,9 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         # --- W half-step, fused with the accumulation of C = W^T X, D = W^T W
         B = H @ H.T
         inv = _safe_inverse_np(np.diag(B), eps, dtype)
-        Bh = B * inv[:, None]
-        np.fill_diagonal(Bh, 0)
-        Hs = H * inv[:, None]
+        Bh = B * (omega * inv)[:, None]
+        np.fill_diagonal(Bh, omega - 1.0)
+        Hs = H * (omega * inv)[:, None]
         C = np.zeros((k, m), dtype=dtype)
         D = np.zeros((k, k), dtype=dtype)
         for sl in blocks:
@@ -216,9 +216,9 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         # --- H half-step on the free rows
         if free_rows.size:
             inv = _safe_inverse_np(np.diag(D), eps, dtype)
-            Dh = D * inv[:, None]
-            np.fill_diagonal(Dh, 0)
-            Ch = C * inv[:, None]
+            Dh = D * (omega * inv)[:, None]
+            np.fill_diagonal(Dh, omega - 1.0)
+            Ch = C * (omega * inv)[:, None]
             for _ in range(h_sweeps):
                 for j in free_rows:
                     np.maximum(Ch[j] - Dh[j] @ H, 0, out=H[j])

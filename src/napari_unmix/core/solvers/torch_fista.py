@@ -35,16 +35,6 @@ from ._common import NNLSFit
 __all__ = ["fit_nnls_fista"]
 
 
-def _tensor(a, device):
-    """``to_torch`` that also takes read-only arrays (memory maps, frozen inputs).
-
-    torch warns when it wraps a read-only numpy array, so such an array is copied
-    into a new tensor instead; the caller's array is never touched either way.
-    """
-    if a.flags.writeable:
-        return to_torch(a, device)
-    return get_torch().tensor(np.ascontiguousarray(a), device=device)
-
 
 def _objective(torch, A, G, B):
     # per-row 1/2 a G a^T - b a^T
@@ -73,8 +63,8 @@ def fit_nnls_fista(X, H, *, max_iter: int, tol: float, device: str = "auto",
     device = resolve_device(device)
     eps = float(np.finfo(X.dtype).eps)
     with torch.no_grad():
-        Xt = _tensor(X, device)
-        Ht = _tensor(H, device)
+        Xt = to_torch(X, device)
+        Ht = to_torch(H, device)
         norms = torch.linalg.vector_norm(Ht, dim=1)
         scale = torch.where(norms > 0, norms, torch.ones_like(norms))
         Ht = Ht / scale[:, None]

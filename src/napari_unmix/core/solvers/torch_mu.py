@@ -22,16 +22,6 @@ from ._common import NMFFit, SampledErrorStopping, residual_norm
 __all__ = ["fit_mu_torch"]
 
 
-def _tensor(a, device):
-    """``to_torch`` that also takes read-only arrays (memory maps, frozen seeds).
-
-    torch warns when it wraps a read-only numpy array, so such an array is copied
-    into a new tensor instead; the caller's array is never touched either way.
-    """
-    if a.flags.writeable:
-        return to_torch(a, device)
-    return get_torch().tensor(np.ascontiguousarray(a), device=device)
-
 
 def fit_mu_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
                  track_error_every: int = 10, device: str = "auto", **_ignored) -> NMFFit:
@@ -55,9 +45,9 @@ def fit_mu_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=None
     dtype = X.dtype
     eps = float(np.finfo(dtype).eps)
     with torch.no_grad():
-        Xt = _tensor(X, device)
-        Wt = _tensor(W, device).clone()
-        Ht = _tensor(H, device).clone()
+        Xt = to_torch(X, device)
+        Wt = to_torch(W, device).clone()
+        Ht = to_torch(H, device).clone()
         free = None
         if locked is not None and np.any(locked):
             free = to_torch(~np.asarray(locked, dtype=bool), device)

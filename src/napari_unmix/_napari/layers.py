@@ -1,0 +1,202 @@
+"""An :class:`~napari_unmix.core.result.UnmixResult` as napari image layers.
+
+Each component map (a column of ``W``) becomes one image layer, named after the
+component.  Together they are the false-colour composite:
+
+NNMF and NNLS maps (non-negative abundances)
+    colormap from black to the component's colour, ``additive`` blending, contrast
+    limits from 0 (no abundance is black) to the 99.5th percentile of the map's
+    finite values, so that a few very bright pixels do not darken the rest.
+    Where components overlap, their colours add up (orange + sky blue -> white).
+PCA maps (signed scores)
+    a diverging colormap, blue (negative) - black (0) - red (positive), with
+    limits symmetric about 0 (the 99.5th percentile of ``|score|``).  A sum of
+    signed maps means nothing, so only the first principal component is visible
+    after a run; show the others one at a time.
+
+Placement
+    The maps lie exactly over the image they were computed from: they take its
+    scale and translate (and rotate / shear / affine), without the spectral axis.
+    When the spectral axis is the image's first axis, the maps simply have the
+    image's spatial axes (they line up with the image's last axes, as napari
+    aligns layers).  Otherwise a length-1 axis stands in for the spectral axis,
+    stretched over all channels, so that the maps show on every channel.
+
+Replacing
+    Every layer made here carries ``metadata["napari_unmix"]``, a dict with
+    ``role = "component-map"``, ``component`` (name), ``index``, ``mode``,
+    ``source_image`` (name of the analysed image), ``color`` and ``result`` (the
+    whole :class:`UnmixResult`, shared, not copied).  :func:`show_result` first
+    removes the maps of an earlier result for the same image, so re-running
+    replaces the layers instead of piling them up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.colors import default_colors, hex_to_rgb
+
+__all__ = ["META_KEY", "ROLE", "contrast_limits", "map_layer_kwargs", "result_layers",
+           "remove_result_layers", "show_result"]
+
+#: Key of napari-unmix's information in a result layer's metadata.
+META_KEY = "napari_unmix"
+#: ``metadata[META_KEY]["role"]`` of a component map layer.
+ROLE = "component-map"
+
+_PERCENTILE = 99.5
+_SIGNED = ((0.26, 0.58, 1.0, 1.0), (0.0, 0.0, 0.0, 1.0), (1.0, 0.33, 0.24, 1.0))
+
+
+def _colormap(color):
+    from napari.utils.colormaps import Colormap
+
+    r, g, b = hex_to_rgb(color)
+    return Colormap([[0.0, 0.0, 0.0, 1.0], [r, g, b, 1.0]], name=f"unmix {color}")
+
+
+def _signed_colormap():
+    from napari.utils.colormaps import Colormap
+
+    return Colormap(list(_SIGNED), controls=[0.0, 0.5, 1.0], name="unmix signed")
+
+
+def contrast_limits(values, *, signed: bool = False) -> tuple[float, float]:
+    """Display range of one map.
+
+    Non-negative maps: ``(0, p)`` with ``p`` the 99.5th percentile of the finite
+    values (the maximum when that percentile is 0).  Signed maps: ``(-a, a)`` with
+    ``a`` that percentile of ``|values|``.  A map without a positive range gets
+    ``(0, 1)`` (or ``(-1, 1)``) so napari can still show it.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return (-1.0, 1.0) if signed else (0.0, 1.0)
+    if signed:
+        a = float(np.percentile(np.abs(v), _PERCENTILE)) or float(np.abs(v).max())
+        return (-a, a) if a > 0 else (-1.0, 1.0)
+    hi = float(np.percentile(v, _PERCENTILE))
+    if not hi > 0:
+        hi = float(v.max())
+    lo = min(0.0, float(v.min()))
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+def _placement(image_layer, spectral_axis_index: int) -> tuple[dict, bool]:
+    """Transform keywords for map layers over ``image_layer``; and whether to keep a
+    length-1 spectral axis."""
+    ndim = int(image_layer.ndim)
+    s = int(spectral_axis_index)
+    scale = np.asarray(image_layer.scale, dtype=np.float64)
+    translate = np.asarray(image_layer.translate, dtype=np.float64)
+    plain = (np.allclose(np.asarray(image_layer.rotate), np.eye(ndim))
+             and np.allclose(np.asarray(image_layer.shear), 0)
+             and np.allclose(np.asarray(image_layer.affine.affine_matrix), np.eye(ndim + 1)))
+    if s == 0 and plain:
+        return {"scale": scale[1:], "translate": translate[1:]}, False
+    n_channels = int(image_layer.data.shape[s] if not getattr(image_layer, "multiscale", False)
+                     else image_layer.data[0].shape[s])
+    scale = scale.copy()
+    translate = translate.copy()
+    # one pixel covering channel coordinates -0.5 .. n-0.5
+    translate[s] += scale[s] * (n_channels - 1) / 2.0
+    scale[s] *= n_channels
+    kw = {"scale": scale, "translate": translate}
+    if not plain:
+        kw.update(rotate=np.asarray(image_layer.rotate), shear=np.asarray(image_layer.shear),
+                  affine=np.asarray(image_layer.affine.affine_matrix))
+    return kw, True
+
+
+def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=None,
+                     spectral_axis_index: int = 0, source_image: str = "") -> tuple:
+    """Data and ``add_image`` keywords of the layer of component ``index``.
+
+    Returns
+    -------
+    data : ndarray
+        The map, on the image's spatial grid (with a length-1 spectral axis when
+        needed, see the module documentation).
+    kwargs : dict
+        ``name``, ``colormap``, ``blending``, ``contrast_limits``, ``visible``,
+        ``metadata`` and the placement keywords.
+    """
+    signed = result.mode == "pca"
+    data = np.asarray(result.W[:, index]).reshape(tuple(spatial_shape))
+    kwargs: dict = {}
+    if image_layer is not None:
+        place, keep_axis = _placement(image_layer, spectral_axis_index)
+        if keep_axis:
+            data = np.expand_dims(data, int(spectral_axis_index))
+        kwargs.update(place)
+    name = result.component_names[index]
+    kwargs.update(
+        name=name,
+        colormap=_signed_colormap() if signed else _colormap(color),
+        blending="additive",
+        contrast_limits=contrast_limits(data, signed=signed),
+        visible=not signed or index == 0,
+        metadata={META_KEY: {"role": ROLE, "component": name, "index": int(index),
+                             "mode": result.mode, "source_image": source_image,
+                             "color": color, "result": result}},
+    )
+    return data, kwargs
+
+
+def result_layers(viewer, *, source_image: str | None = None) -> list:
+    """The component-map layers in ``viewer`` (of one source image, if given)."""
+    out = []
+    for layer in list(viewer.layers):
+        meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
+        if not isinstance(meta, dict) or meta.get("role") != ROLE:
+            continue
+        if source_image is None or meta.get("source_image") == source_image:
+            out.append(layer)
+    return out
+
+
+def remove_result_layers(viewer, *, source_image: str | None = None) -> int:
+    """Remove the component maps of ``source_image`` (all, if None); return how many."""
+    old = result_layers(viewer, source_image=source_image)
+    for layer in old:
+        viewer.layers.remove(layer)
+    return len(old)
+
+
+def show_result(viewer, result, *, spatial_shape, colors=None, image_layer=None,
+                spectral_axis_index: int = 0, source_image: str = "") -> list:
+    """Replace the earlier maps of ``source_image`` by the maps of ``result``.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer or napari.components.ViewerModel
+    result : UnmixResult
+    spatial_shape : tuple of int
+        Spatial shape of the analysed image (``W`` rows in C order).
+    colors : sequence of str, optional
+        One colour per component; defaults to the default palette.
+    image_layer : napari.layers.Image, optional
+        The analysed image: the maps take its placement.
+    spectral_axis_index : int
+        Spectral axis of ``image_layer``.
+    source_image : str
+        Name of the analysed image, recorded in the layers' metadata and used to
+        find the layers to replace.
+
+    Returns
+    -------
+    list of layers
+        The new layers, in component order.
+    """
+    k = result.n_components
+    colors = list(colors) if colors is not None else default_colors(k)
+    if len(colors) != k:
+        raise ValueError(f"{len(colors)} colour(s) for {k} component(s).")
+    built = [map_layer_kwargs(result, i, color=colors[i], spatial_shape=spatial_shape,
+                              image_layer=image_layer,
+                              spectral_axis_index=spectral_axis_index,
+                              source_image=source_image) for i in range(k)]
+    remove_result_layers(viewer, source_image=source_image)
+    return [viewer.add_image(data, **kw) for data, kw in built]

@@ -1,0 +1,200 @@
+"""npe2 reader hook: spectral stacks and napari-unmix results as napari layers.
+
+:func:`get_reader` accepts ``.tif``/``.tiff`` (plain, ImageJ, OME), ``.npy`` and
+``.npz`` files, folders of TIFF slices, and napari-unmix results (a bundle
+``.npz`` or a result folder, see :mod:`napari_unmix.io.bundle`).  The reading
+itself is :func:`napari_unmix.io.open_stack` / :func:`~napari_unmix.io.read_result_bundle`.
+
+Never raises into napari: :func:`get_reader` returns ``None`` for a path it cannot
+read (wrong type, not a regular file, wrong magic bytes), and the reader it
+returns gives ``None`` when reading fails, after logging why (logger
+``napari_unmix._napari.reader``) and showing a napari warning.
+
+Layers
+------
+A stack becomes one image layer; its ``metadata`` holds
+
+``spectral_axis_index``
+    Position of the spectral axis in the layer data.
+``spectral_values``, ``spectral_unit``
+    Position of every channel and its unit (``"cm^-1"``, ``"nm"`` ...), when the
+    file, its metadata or a sidecar file gives them; otherwise the channel index
+    ``0 .. n-1`` and ``None``.
+``spectral_axis_guessed``
+    True when the spectral axis was guessed (the notification says which).
+``axes``, ``source_path``, ``notes``, ``lazy``, ``series_index``
+    How the file was read.
+
+A result becomes one image layer per component, coloured with the component's
+colour and blended additively; each layer's ``metadata`` holds the whole result
+(:data:`RESULT_KEY`), ``component_index``, ``component_name``, ``spatial_shape``
+and ``mask`` (see :func:`result_layer_data`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["RESULT_KEY", "get_reader", "read_layers", "result_layer_data",
+           "stack_layer_data"]
+
+logger = logging.getLogger(__name__)
+
+#: Layer-metadata key of the :class:`~napari_unmix.core.UnmixResult` of a map layer.
+RESULT_KEY = "unmix_result"
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_MAGIC = {".tif": _TIFF_MAGIC, ".tiff": _TIFF_MAGIC, ".npy": (b"\x93NUMPY",),
+          ".npz": (b"PK\x03\x04", b"PK\x05\x06")}
+
+
+def _looks_readable(path: Path) -> bool:
+    """Cheap check: a folder of TIFF slices / result folder, or a file with our magic."""
+    from ..io import is_result_bundle
+    from ..io.readers import slice_files
+
+    if path.is_dir():
+        return is_result_bundle(path) or bool(slice_files(path))
+    magic = _MAGIC.get(path.suffix.lower())
+    if magic is None or not path.is_file():  # is_file: no FIFOs or devices (no hang)
+        return False
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    return head.startswith(magic)
+
+
+def _paths(path) -> list[Path]:
+    if isinstance(path, (str, os.PathLike)):
+        return [Path(path)]
+    return [Path(p) for p in path]
+
+
+def get_reader(path):
+    """npe2 ``get_reader`` hook: :func:`read_layers` for paths it can read, else None."""
+    try:
+        paths = _paths(path)
+        if paths and all(_looks_readable(p) for p in paths):
+            return read_layers
+    except Exception as exc:  # noqa: BLE001 - the hook must never raise into napari
+        logger.info("napari-unmix does not read %r: %s", path, exc)
+    return None
+
+
+def _notify(message: str, *, warning: bool = False) -> None:
+    (logger.warning if warning else logger.info)(message)
+    try:
+        from napari.utils.notifications import show_info, show_warning
+
+        (show_warning if warning else show_info)(message)
+    except Exception:  # noqa: BLE001 - no napari notification system: the log is enough
+        pass
+
+
+def stack_layer_data(stack, name: str | None = None) -> tuple:
+    """The image layer tuple of a :class:`~napari_unmix.io.StackData`."""
+    n = stack.n_channels
+    values = stack.spectral_values
+    meta = {
+        "spectral_axis_index": int(stack.spectral_axis),
+        "spectral_values": (np.arange(n, dtype=np.float64) if values is None
+                            else np.asarray(values, dtype=np.float64)),
+        "spectral_unit": stack.spectral_unit if values is not None else None,
+        "spectral_axis_guessed": bool(stack.guessed),
+        "axes": stack.axes,
+        "source_path": None if stack.path is None else str(stack.path),
+        "notes": list(stack.notes),
+        "lazy": bool(stack.lazy),
+    }
+    kwargs = {"name": name or (stack.path.name if stack.path is not None else "stack"),
+              "metadata": meta, "colormap": "gray"}
+    if stack.axes:
+        kwargs["axis_labels"] = tuple(stack.axes)
+    return (stack.data, kwargs, "image")
+
+
+def _color(value, fallback: str) -> str:
+    from matplotlib.colors import to_hex
+
+    try:
+        return to_hex(value) if value is not None else fallback
+    except (ValueError, TypeError):
+        return fallback
+
+
+def result_layer_data(bundle, name: str | None = None) -> list[tuple]:
+    """Image layer tuples, one per component map, of a :class:`~napari_unmix.io.ResultBundle`.
+
+    Colours come from the analysis config stored in the result (component
+    ``color``), else from the default palette; blending is additive so the layers
+    add up to a false-colour composite.
+    """
+    from ..core.colors import default_colors
+
+    result = bundle.result
+    maps = bundle.maps()
+    k = result.n_components
+    comps = ((result.params or {}).get("config") or {}).get("components") or []
+    given = [c.get("color") if isinstance(c, dict) else None for c in comps]
+    given += [None] * (k - len(given))
+    colors = [_color(c, d) for c, d in zip(given[:k], default_colors(k), strict=True)]
+    stem = name or (bundle.path.name if bundle.path is not None else "result")
+    layers = []
+    for i, comp in enumerate(result.component_names):
+        meta = {
+            RESULT_KEY: result,
+            "component_index": i,
+            "component_name": comp,
+            "spatial_shape": tuple(bundle.spatial_shape),
+            "mask": bundle.mask,
+            "color": colors[i],
+            "source_path": None if bundle.path is None else str(bundle.path),
+            "notes": list(bundle.notes),
+        }
+        kwargs = {"name": f"{stem}: {comp}", "colormap": colors[i], "blending": "additive",
+                  "metadata": meta}
+        layers.append((maps[i], kwargs, "image"))
+    return layers
+
+
+def _layers_of(path: Path) -> list[tuple]:
+    from ..io import is_result_bundle, open_stack, read_result_bundle
+
+    if is_result_bundle(path):
+        bundle = read_result_bundle(path)
+        layers = result_layer_data(bundle)
+        msg = (f"napari-unmix: {path.name}: {bundle.result.n_components} component map(s) "
+               f"of a {bundle.result.mode} result, shape {tuple(bundle.spatial_shape)}.")
+        _notify(" ".join([msg, *bundle.notes]), warning=bundle.guessed_shape)
+        return layers
+    stack = open_stack(path)
+    axis = stack.spectral_axis
+    letter = f" ({stack.axes[axis]})" if stack.axes else ""
+    how = "guessed" if stack.guessed else "from the file"
+    values = ""
+    if stack.spectral_values is not None:
+        unit = f" {stack.spectral_unit}" if stack.spectral_unit else ""
+        values = (f", {stack.spectral_values[0]:g} .. {stack.spectral_values[-1]:g}{unit}")
+    msg = (f"napari-unmix: {path.name}: spectral axis = axis {axis}{letter} with "
+           f"{stack.n_channels} channels{values} ({how}), data shape {tuple(stack.data.shape)}.")
+    _notify(" ".join([msg, *stack.notes]), warning=stack.guessed)
+    return [stack_layer_data(stack)]
+
+
+def read_layers(path) -> list[tuple] | None:
+    """Read stacks / results into napari layer tuples; None (with a logged reason) on failure."""
+    try:
+        paths = _paths(path)
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("napari-unmix cannot read %r: %s", path, exc)
+        return None
+    layers: list[tuple] = []
+    for p in paths:
+        try:
+            layers.extend(_layers_of(p))
+        except Exception as exc:  # noqa: BLE001 - never raise into napari
+            _notify(f"napari-unmix could not open {p}: {exc}", warning=True)
+    return layers or None

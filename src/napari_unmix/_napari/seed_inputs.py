@@ -1,0 +1,225 @@
+"""What the dock's component table says, and how it becomes core component specs.
+
+A row of the table is a :class:`RowSettings`: a name, a colour, flags, and a
+:class:`SourceChoice` saying where the component's spectrum seed comes from.
+:func:`build_components` turns the rows into
+:class:`~napari_unmix.core.components.ComponentSpec` objects, reading the ROIs
+from the viewer's layers (see :mod:`.rois`) at that moment:
+
+=============  ===============================================================
+source kind    becomes
+=============  ===============================================================
+``none``       no spectrum source (the core's fallback estimates one)
+``shapes``     ``RoiMask``: one shape of a Shapes layer, or the union of all
+``labels``     ``RoiLabel`` (one Labels layer serves as the label image of the
+               run; rows using another Labels layer get a ``RoiMask``)
+``file``       ``Spectrum`` read from a spectra text file (values embedded)
+``gaussian``   ``Gaussian`` resonance model (centre, FWHM, amplitude)
+``previous``   ``PreviousResult``: spectrum, and map when the grid matches, of a
+               component of the last result
+=============  ===============================================================
+
+Nothing here imports Qt; the table widget only edits ``RowSettings``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.components import (
+    ComponentSpec,
+    Gaussian,
+    PreviousResult,
+    RoiLabel,
+    RoiMask,
+    Spectrum,
+)
+from .rois import ImageGrid, RoiError, labels_image, shapes_roi
+
+__all__ = ["SOURCE_KINDS", "RowSettings", "SeedContext", "SourceChoice", "build_components",
+           "source_of"]
+
+#: Source kinds of a row and their menu labels.
+SOURCE_KINDS = {
+    "none": "none (fallback)",
+    "shapes": "Shapes ROI",
+    "labels": "label of a Labels layer",
+    "file": "spectrum file",
+    "gaussian": "Gaussian resonance",
+    "previous": "previous result",
+}
+
+
+@dataclass
+class SourceChoice:
+    """Where a component's spectrum seed comes from (see the module table).
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`SOURCE_KINDS`.
+    layer : str, optional
+        Name of the Shapes / Labels layer.
+    shape_index : int, optional
+        0-based shape of the Shapes layer; ``None``: the union of all its shapes.
+    label_id : int
+        Label of the Labels layer.
+    path, column : str
+        Spectra file and column (0-based index among the spectra, or a header name).
+    center, width, amplitude : float
+        Gaussian model: centre and FWHM in spectral-axis units, peak height in
+        data units.
+    component : str, optional
+        Component of the previous result.
+    """
+
+    kind: str = "none"
+    layer: str | None = None
+    shape_index: int | None = None
+    label_id: int = 1
+    path: str = ""
+    column: str = "0"
+    center: float = 0.0
+    width: float = 10.0
+    amplitude: float = 1.0
+    component: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in SOURCE_KINDS:
+            raise ValueError(f"Unknown source kind {self.kind!r}; one of {', '.join(SOURCE_KINDS)}.")
+
+
+@dataclass
+class RowSettings:
+    """One component row of the dock."""
+
+    name: str
+    color: str
+    source: SourceChoice = field(default_factory=SourceChoice)
+    background: bool = False
+    use_subtracted: bool = True
+    locked: bool = False
+
+
+@dataclass
+class SeedContext:
+    """What rows are resolved against.
+
+    Parameters
+    ----------
+    layers : mapping name -> layer
+        The viewer's layers (``viewer.layers`` works).
+    grid : ImageGrid
+        The image being unmixed.
+    previous : UnmixResult, optional
+        The last result, for ``previous`` sources.
+    """
+
+    layers: object
+    grid: ImageGrid
+    previous: object = None
+    _label_cache: dict = field(default_factory=dict)
+
+    def layer(self, name, kind):
+        from napari.layers import Labels, Shapes
+
+        cls = {"shapes": Shapes, "labels": Labels}[kind]
+        if not name or name not in self.layers:
+            raise RoiError(f"No {cls.__name__} layer {name!r} in the viewer; choose one in the "
+                           "component table.")
+        layer = self.layers[name]
+        if not isinstance(layer, cls):
+            raise RoiError(f"Layer {name!r} is not a {cls.__name__} layer.")
+        return layer
+
+    def labels(self, name) -> np.ndarray:
+        if name not in self._label_cache:
+            self._label_cache[name] = labels_image(self.layer(name, "labels"), self.grid)
+        return self._label_cache[name]
+
+
+def _column(text):
+    text = str(text).strip()
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def source_of(row: RowSettings, ctx: SeedContext, *, label_layer: str | None = None):
+    """The core source of one row (``None`` for ``kind="none"``).
+
+    ``label_layer`` names the Labels layer whose image is passed to the run as
+    ``labels``; label rows of that layer give ``RoiLabel``, others ``RoiMask``.
+    """
+    src = row.source
+    if src.kind == "none":
+        return None
+    if src.kind == "shapes":
+        layer = ctx.layer(src.layer, "shapes")
+        return RoiMask(shapes_roi(layer, ctx.grid, index=src.shape_index))
+    if src.kind == "labels":
+        lab = ctx.labels(src.layer)
+        label_id = int(src.label_id)
+        if not (lab == label_id).any():
+            present = sorted(int(v) for v in np.unique(lab) if v > 0)
+            raise RoiError(f"Label {label_id} of layer {src.layer!r} is not on image "
+                           f"{ctx.grid.name!r} (labels there: "
+                           f"{', '.join(map(str, present[:20])) or 'none'}).")
+        if src.layer == label_layer:
+            return RoiLabel(label_id)
+        return RoiMask(lab == label_id)
+    if src.kind == "file":
+        if not src.path:
+            raise ValueError("No spectrum file chosen.")
+        try:
+            return Spectrum.from_file(src.path, _column(src.column))
+        except FileNotFoundError:
+            raise ValueError(f"Spectrum file {src.path!r} does not exist.") from None
+    if src.kind == "gaussian":
+        return Gaussian([(float(src.center), float(src.width), float(src.amplitude))])
+    if src.kind == "previous":
+        res = ctx.previous
+        if res is None:
+            raise ValueError("There is no previous result to take seeds from; run an analysis "
+                             "first.")
+        if src.component not in res.component_names:
+            raise ValueError(f"The previous result has no component {src.component!r} (it has "
+                             f"{', '.join(res.component_names)}).")
+        same_grid = res.W.shape[0] == int(np.prod(ctx.grid.spatial_shape))
+        return PreviousResult.from_result(res, src.component, map=same_grid)
+    raise ValueError(f"Unknown source kind {src.kind!r}.")
+
+
+def build_components(rows: Sequence[RowSettings], ctx: SeedContext):
+    """Component specs of the rows, and the label image the run needs.
+
+    Returns
+    -------
+    components : list of ComponentSpec
+    labels : ndarray or None
+        The label image of the first Labels layer used by a row (``None`` when no
+        row uses one).
+
+    Raises
+    ------
+    RoiError, ValueError, TypeError
+        With the row's name in the message.
+    """
+    label_layer = next((r.source.layer for r in rows if r.source.kind == "labels"), None)
+    comps = []
+    for r in rows:
+        try:
+            src = source_of(r, ctx, label_layer=label_layer)
+            h_src, w_src = src, None
+            if isinstance(src, PreviousResult) and src.w is not None:
+                w_src = src
+            comps.append(ComponentSpec(r.name, color=r.color, h_source=h_src, w_source=w_src,
+                                       background=r.background,
+                                       use_subtracted=r.use_subtracted, locked=r.locked))
+        except (ValueError, TypeError, OSError) as exc:
+            cls = RoiError if isinstance(exc, RoiError) else (
+                TypeError if isinstance(exc, TypeError) else ValueError)
+            raise cls(f"Component {r.name!r}: {exc}") from None
+    labels = ctx.labels(label_layer) if label_layer is not None else None
+    return comps, labels

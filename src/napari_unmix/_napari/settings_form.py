@@ -1,0 +1,195 @@
+"""The dock's analysis settings: a magicgui form whose choices come from the core tables.
+
+Modes come from ``core.modes.MODES``; solvers and backends from
+``core.solvers.NMF_SOLVERS`` (NNMF modes) or ``NNLS_SOLVERS`` (fixed-H NNLS), only
+those that can run here (torch ones need PyTorch); W-seed modes, fallbacks and
+negative-value policies from ``core.seeds`` / ``core.preprocess``.  A solver added
+to a table shows up here without GUI code.  Options a mode does not use are hidden.
+The form only holds values; :meth:`SettingsForm.config_kwargs` hands them to
+:class:`~napari_unmix.core.analysis.AnalysisConfig`.
+"""
+
+from __future__ import annotations
+
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, SpinBox
+
+from ..core.device import cuda_available, get_torch, resolve_device
+from ..core.modes import MODES
+from ..core.preprocess import NEGATIVE_POLICIES, SMOOTHING_METHODS
+from ..core.seeds import H_FALLBACKS, W_SEED_MODES
+from ..core.solvers import NMF_SOLVERS, NNLS_SOLVERS, pick_nmf_solver, pick_nnls_solver
+
+__all__ = ["SEEDED_MODES", "SettingsForm", "solver_table"]
+
+#: Modes whose components come from the component table.
+SEEDED_MODES = ("seeded-nmf", "nnls")
+
+# which modes use which option (the others are hidden)
+_USED_BY = {
+    "n_components": ("pca", "nmf"),
+    "standardize": ("pca",),
+    "solver": ("nmf", "seeded-nmf", "nnls"),
+    "backend": ("nmf", "seeded-nmf", "nnls"),
+    "device": ("nmf", "seeded-nmf", "nnls"),
+    "device_info": ("nmf", "seeded-nmf", "nnls"),
+    "tol": ("nmf", "seeded-nmf", "nnls"),
+    "max_iter": ("nmf", "seeded-nmf", "nnls"),
+    "random_state": ("nmf", "seeded-nmf"),
+    "w_seed_mode": ("seeded-nmf",),
+    "overwrite": ("seeded-nmf",),
+    "h_fallback": ("seeded-nmf", "nnls"),
+    "negative": ("nmf", "seeded-nmf", "nnls"),
+    "subtract_background": ("seeded-nmf", "nnls"),
+    "smoothing": ("seeded-nmf", "nnls"),
+}
+
+
+def solver_table(mode: str) -> dict:
+    """The solver table a mode picks from (empty for PCA)."""
+    if mode == "nnls":
+        return NNLS_SOLVERS
+    return NMF_SOLVERS if mode in ("nmf", "seeded-nmf") else {}
+
+
+def _label(name, text):
+    return Label(name=name, value=text)
+
+
+class SettingsForm:
+    """The settings part of the dock (``self.container`` is the magicgui Container)."""
+
+    def __init__(self):
+        self.image = ComboBox(name="image", label="image", choices=(), nullable=True,
+                              tooltip="The spectral stack to unmix.")
+        self.spectral_axis = SpinBox(name="spectral_axis", label="spectral axis", min=0, max=0,
+                                     tooltip="Index of the spectral axis in the image's data.")
+        self.axis_info = _label("axis_info", "")
+        self.mode = ComboBox(name="mode", label="mode", value="seeded-nmf",
+                             choices=[(spec.label, name) for name, spec in MODES.items()])
+        self.n_components = SpinBox(name="n_components", label="components", min=1, max=256,
+                                    value=4)
+        self.standardize = CheckBox(name="standardize", text="standardise channels", value=True)
+        self.solver = ComboBox(name="solver", label="solver", choices=["auto"], value="auto")
+        self.backend = ComboBox(name="backend", label="backend", choices=["auto"], value="auto")
+        self.device = ComboBox(name="device", label="device", value="auto",
+                               choices=["auto", "cpu"] + (["cuda"] if cuda_available() else []))
+        self.device_info = _label("device_info", "")
+        self.tol = FloatSpinBox(name="tol", label="tol", min=0.0, max=1.0, step=1e-6, value=1e-4)
+        self.max_iter = SpinBox(name="max_iter", label="max_iter", min=1, max=10_000_000,
+                                value=1000)
+        self.random_state = LineEdit(name="random_state", label="random_state", value="0",
+                                     tooltip="An integer makes runs repeatable; leave empty "
+                                     "for a new random seed (recorded in the result).")
+        self.w_seed_mode = ComboBox(name="w_seed_mode", label="W-seed mode",
+                                    choices=list(W_SEED_MODES), value="nnls")
+        self.overwrite = CheckBox(name="overwrite", value=True,
+                                  text="overwrite spectral-info maps from H")
+        self.h_fallback = ComboBox(name="h_fallback", label="spectrum fallback",
+                                   choices=list(H_FALLBACKS), value="residual")
+        self.negative = ComboBox(name="negative", label="negative values",
+                                 choices=list(NEGATIVE_POLICIES), value="raise",
+                                 tooltip="raise: refuse negative data; clip: set to 0; "
+                                 "offset: shift all data up by the minimum.")
+        self.subtract_background = CheckBox(name="subtract_background", value=False,
+                                            text="subtract background component's spectrum")
+        self.smoothing = ComboBox(name="smoothing", label="smoothing",
+                                  choices=["none", *SMOOTHING_METHODS], value="none")
+        self.container = Container(widgets=[
+            self.image, self.spectral_axis, self.axis_info, self.mode, self.n_components,
+            self.standardize, self.solver, self.backend, self.device, self.device_info,
+            self.tol, self.max_iter, self.random_state, self.w_seed_mode, self.overwrite,
+            self.h_fallback, self.negative, self.subtract_background, self.smoothing,
+        ], labels=True)
+        self.mode.changed.connect(self.update_for_mode)
+        self.solver.changed.connect(self._update_backends)
+        self.backend.changed.connect(self.update_device_info)
+        self.device.changed.connect(self.update_device_info)
+        self.update_for_mode()
+
+    # -- choices -------------------------------------------------------------------
+    def update_for_mode(self, *_):
+        mode = self.mode.value
+        for name, modes in _USED_BY.items():
+            getattr(self, name).visible = mode in modes
+        table = solver_table(mode)
+        algos = sorted({spec.algorithm for spec in table.values() if spec.available()})
+        keep = self.solver.value
+        self.solver.choices = ["auto", *algos]
+        self.solver.value = keep if keep in self.solver.choices else "auto"
+        self._update_backends()
+
+    def _update_backends(self, *_):
+        table = solver_table(self.mode.value)
+        solver = self.solver.value
+        backends = sorted({spec.backend for spec in table.values()
+                           if spec.available() and solver in ("auto", spec.algorithm)})
+        keep = self.backend.value
+        self.backend.choices = ["auto", *backends]
+        self.backend.value = keep if keep in self.backend.choices else "auto"
+        self.update_device_info()
+
+    def picked_solver(self):
+        """The registered implementation the current choice resolves to (or None: PCA)."""
+        mode = self.mode.value
+        if mode == "pca":
+            return None
+        pick = pick_nnls_solver if mode == "nnls" else pick_nmf_solver
+        return pick(self.solver.value, self.backend.value)
+
+    def update_device_info(self, *_):
+        try:
+            spec = self.picked_solver()
+        except (ValueError, ImportError) as exc:
+            self.device_info.value = f"✗ {exc}"
+            return
+        if spec is None:
+            self.device_info.value = ""
+            return
+        self.device.enabled = spec.needs_torch
+        if not spec.needs_torch:
+            text = f"{spec.algorithm}/{spec.backend} runs on the CPU (CUDA not used)"
+        else:
+            try:
+                dev = resolve_device(self.device.value)
+            except (ValueError, ImportError) as exc:
+                self.device_info.value = f"✗ {exc}"
+                return
+            if dev.startswith("cuda"):
+                torch = get_torch()
+                text = (f"{spec.algorithm}/{spec.backend} on CUDA: "
+                        f"{torch.cuda.get_device_name(torch.device(dev))}")
+            else:
+                why = "chosen" if self.device.value == "cpu" else "no CUDA GPU visible"
+                text = f"{spec.algorithm}/{spec.backend} on the CPU ({why})"
+        if not spec.cancellable:
+            text += "; cannot be interrupted mid-fit"
+        self.device_info.value = text
+
+    # -- values --------------------------------------------------------------------
+    def random_state_value(self):
+        text = str(self.random_state.value).strip()
+        if not text:
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"random_state must be an integer or empty (random), got "
+                             f"{text!r}.") from None
+
+    def config_kwargs(self) -> dict:
+        """Keywords of :class:`AnalysisConfig` (everything but components/preprocessing)."""
+        mode = self.mode.value
+        kw = {"mode": mode, "tol": float(self.tol.value), "max_iter": int(self.max_iter.value),
+              "negative": self.negative.value, "device": self.device.value,
+              "standardize": bool(self.standardize.value)}
+        if mode != "pca":
+            kw.update(solver=self.solver.value, backend=self.backend.value)
+        if mode in ("pca", "nmf"):
+            kw["n_components"] = int(self.n_components.value)
+        if mode in ("nmf", "seeded-nmf"):
+            kw["random_state"] = self.random_state_value()
+        if mode == "seeded-nmf":
+            kw.update(w_seed_mode=self.w_seed_mode.value, overwrite=bool(self.overwrite.value))
+        if mode in SEEDED_MODES:
+            kw["h_fallback"] = self.h_fallback.value
+        return kw

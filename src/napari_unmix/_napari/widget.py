@@ -1,0 +1,551 @@
+"""The "Spectral unmixing" dock: settings, components, run / cancel, results.
+
+The dock is glue.  It builds one
+:class:`~napari_unmix.core.analysis.AnalysisConfig` from its settings
+(:mod:`.settings_form`) and its component table (:mod:`.component_table`, ROIs
+read by :mod:`.rois` through :mod:`.seed_inputs`), and runs
+:func:`~napari_unmix.core.analysis.run_analysis` in a worker thread
+(:func:`.workers.start_job`).  The same progress callback that drives the CLI's
+progress bar drives the dock's.
+
+While a run goes on the viewer stays responsive; the progress bar shows the stage,
+iteration and error; Cancel stops the run at its next progress report, and a
+cancelled run changes nothing.  A failed run is reported as a notification and the
+dock is ready again.  A finished run replaces the previous maps of the same image
+(:mod:`.layers`), shows the spectra in the spectra dock (:class:`.SpectraPlot`), the
+fit summary and, per component, how its seeds were made.
+
+The layout (``_build_layout``) is kept apart from the wiring (``_connect``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.analysis import AnalysisConfig, run_analysis
+from ..core.colors import DEFAULT_COLORS, default_colors
+from ..core.components import FromComponent
+from ..core.preprocess import Preprocessing
+from ..core.seeds import source_spectrum
+from ..core.solvers import NMF_SOLVERS, NNLS_SOLVERS
+from .component_table import ComponentTable
+from .layers import META_KEY, show_result
+from .rois import ImageGrid, RoiError, label_ids, labels_image, roi_mean_spectrum, shape_masks
+from .seed_inputs import RowSettings, SeedContext, SourceChoice, build_components, source_of
+from .settings_form import SEEDED_MODES, SettingsForm
+from .summary_text import fit_summary, seed_reports
+from .workers import start_job
+
+__all__ = ["UnmixWidget"]
+
+log = logging.getLogger(__name__)
+
+#: Warning categories shown to the user as notifications (others are logged).
+_SHOWN_WARNINGS = (UserWarning, RuntimeWarning)
+
+
+def _notify(kind: str, message: str) -> None:
+    from napari.utils import notifications
+
+    getattr(notifications, f"show_{kind}")(message)
+
+
+@dataclass(eq=False)
+class _Run:
+    """Everything one run needs, gathered in the GUI thread before it starts."""
+
+    image: str
+    grid: ImageGrid
+    config: AnalysisConfig
+    colors: list
+    func: object
+
+
+class _Lifeline:
+    """Holds the current job so that the dock's destruction can detach it.
+
+    Connected to the widget's ``destroyed`` signal through a closure that does not
+    reference the widget (which is being destroyed at that point).
+    """
+
+    def __init__(self):
+        self.job = None
+
+    def detach(self, *_):
+        if self.job is not None:
+            self.job.detach()
+
+
+def _spectral_values(layer, n_channels):
+    """Spectral axis values and unit from the layer's metadata, if they fit."""
+    meta = layer.metadata if isinstance(layer.metadata, dict) else {}
+    values, unit = meta.get("spectral_values"), meta.get("spectral_unit")
+    if values is None:
+        return None, None
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.shape != (n_channels,) or not np.isfinite(values).all():
+        return None, None
+    return values, (str(unit) if unit else None)
+
+
+class UnmixWidget(QWidget):
+    """The "Spectral unmixing" dock widget.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer, parent=None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.job = None
+        #: the last published result and the image it belongs to
+        self.result = None
+        self.result_image: str | None = None
+        self.spectra_plot = None
+        self._running: _Run | None = None
+        self._lifeline = _Lifeline()
+        self._build_layout()
+        self._connect()
+        self.reset_choices()
+
+    # -- layout ----------------------------------------------------------------------
+    def _build_layout(self):
+        self.form = SettingsForm()
+        self.table = ComponentTable()
+        self.add_button = QPushButton("Add")
+        self.rows_layer = QComboBox()
+        self.rows_layer.setToolTip("A Labels layer (one component per label) or a Shapes "
+                                   "layer (one component per shape)")
+        self.rows_button = QPushButton("Components from layer")
+        self.preview_button = QPushButton("Preview seeds")
+        self.seeds_button = QPushButton("Use result as seeds")
+        self.seeds_button.setEnabled(False)
+        self.run_button = QPushButton("Run")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+
+        comp_box = QGroupBox("Components")
+        cl = QVBoxLayout(comp_box)
+        from_row = QHBoxLayout()
+        from_row.addWidget(self.add_button)
+        from_row.addWidget(self.rows_layer, 1)
+        from_row.addWidget(self.rows_button)
+        cl.addLayout(from_row)
+        cl.addWidget(self.table)
+        seeds_row = QHBoxLayout()
+        seeds_row.addWidget(self.preview_button)
+        seeds_row.addWidget(self.seeds_button)
+        cl.addLayout(seeds_row)
+        self.components_box = comp_box
+
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.run_button)
+        run_row.addWidget(self.cancel_button)
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.form.container.native)
+        lay.addWidget(comp_box)
+        lay.addLayout(run_row)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        lay.addWidget(self.summary)
+        lay.addStretch(1)
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(400)
+
+    # -- wiring ----------------------------------------------------------------------
+    def _connect(self):
+        f = self.form
+        f.image.changed.connect(self._on_image_changed)
+        f.spectral_axis.changed.connect(self._update_axis_info)
+        f.mode.changed.connect(self._on_mode_changed)
+        self.add_button.clicked.connect(lambda: self.table.add_row())
+        self.rows_button.clicked.connect(lambda: self.components_from_layer())
+        self.preview_button.clicked.connect(lambda: self.preview_seeds(notify=True))
+        self.seeds_button.clicked.connect(lambda: self.use_result_as_seeds())
+        self.run_button.clicked.connect(lambda: self.run())
+        self.cancel_button.clicked.connect(self.cancel)
+        self.table.changed.connect(self._on_table_changed)
+        self._preview_timer.timeout.connect(lambda: self.preview_seeds(notify=False))
+        lifeline = self._lifeline
+        self.destroyed.connect(lambda *_: lifeline.detach())
+        self._on_mode_changed()
+
+    # -- layer choices ---------------------------------------------------------------
+    def _layers_of(self, kind):
+        from napari.layers import Image, Labels, Shapes
+
+        cls = {"image": Image, "labels": Labels, "shapes": Shapes}[kind]
+        out = []
+        for layer in self.viewer.layers:
+            if not isinstance(layer, cls):
+                continue
+            meta = layer.metadata if isinstance(layer.metadata, dict) else {}
+            if kind == "image" and (META_KEY in meta or layer.rgb or layer.ndim < 3):
+                continue  # our own maps, RGB pictures and 2-D images are not stacks
+            out.append(layer)
+        return out
+
+    def reset_choices(self, *_):
+        """Refresh the layer menus (napari calls this when layers change)."""
+        images = self._layers_of("image")
+        names = [layer.name for layer in images]
+        current = self.form.image.value
+        if current not in names:
+            tagged = [lyr.name for lyr in images
+                      if isinstance(lyr.metadata, dict) and "spectral_axis_index" in lyr.metadata]
+            current = (tagged or names or [None])[0]
+        self.form.image.choices = names
+        self.form.image.value = current
+        shapes = [lyr.name for lyr in self._layers_of("shapes")]
+        labels = [lyr.name for lyr in self._layers_of("labels")]
+        self.table.set_layer_choices(shapes, labels)
+        keep = self.rows_layer.currentText()
+        self.rows_layer.clear()
+        self.rows_layer.addItems(labels + shapes)
+        if keep in labels + shapes:
+            self.rows_layer.setCurrentText(keep)
+
+    def _image_layer(self):
+        name = self.form.image.value
+        if not name or name not in self.viewer.layers:
+            raise ValueError("Choose the image to unmix (a spectral stack with at least three "
+                             "axes) in the 'image' menu.")
+        return self.viewer.layers[name]
+
+    def _grid(self) -> ImageGrid:
+        return ImageGrid(self._image_layer(), int(self.form.spectral_axis.value))
+
+    def _on_image_changed(self, *_):
+        f = self.form
+        name = f.image.value
+        if not name or name not in self.viewer.layers:
+            f.axis_info.value = "no spectral image in the viewer"
+            return
+        layer = self.viewer.layers[name]
+        meta = layer.metadata if isinstance(layer.metadata, dict) else {}
+        f.spectral_axis.max = max(int(layer.ndim) - 1, 0)
+        axis = meta.get("spectral_axis_index")
+        f.spectral_axis.value = int(axis) if isinstance(axis, (int, np.integer)) else 0
+        self._update_axis_info()
+
+    def _update_axis_info(self, *_):
+        try:
+            grid = self._grid()
+        except (ValueError, RoiError) as exc:
+            self.form.axis_info.value = str(exc)
+            return
+        n = grid.n_channels
+        values, unit = _spectral_values(grid.layer, n)
+        if values is None:
+            self.form.axis_info.value = (f"{n} channels; no spectral values in the layer "
+                                         "metadata (channel numbers are used)")
+        else:
+            self.form.axis_info.value = (f"{n} channels, {values[0]:g} to {values[-1]:g} "
+                                         f"{unit or ''}").strip()
+
+    def _on_mode_changed(self, *_):
+        mode = self.form.mode.value
+        seeded = mode in SEEDED_MODES
+        self.components_box.setTitle("Components" if seeded else
+                                     "Components (used by seeded NNMF and fixed-H NNLS)")
+        self.table.setEnabled(seeded)
+
+    def _on_table_changed(self):
+        self._preview_timer.start()
+
+    # -- components --------------------------------------------------------------------
+    def components_from_layer(self, name: str | None = None) -> int:
+        """Replace the rows by one per label (Labels layer) or per shape (Shapes layer).
+
+        Returns the number of rows made (0 after an error, which is notified).
+        """
+        from napari.layers import Labels
+
+        name = name or self.rows_layer.currentText()
+        try:
+            if not name or name not in self.viewer.layers:
+                raise ValueError("Choose a Labels or Shapes layer to make components from.")
+            layer = self.viewer.layers[name]
+            grid = self._grid()
+            if isinstance(layer, Labels):
+                ids = label_ids(labels_image(layer, grid))
+                rows = [RowSettings(name=f"label {i}", color=DEFAULT_COLORS[k % 10],
+                                    source=SourceChoice("labels", layer=name, label_id=i))
+                        for k, i in enumerate(ids)]
+            else:
+                n = len(shape_masks(layer, grid))  # validates every shape
+                rows = [RowSettings(name=f"shape {i + 1}", color=DEFAULT_COLORS[i % 10],
+                                    source=SourceChoice("shapes", layer=name, shape_index=i))
+                        for i in range(n)]
+        except (ValueError, RoiError) as exc:
+            _notify("error", str(exc))
+            return 0
+        self.table.set_rows(rows)
+        return len(rows)
+
+    def use_result_as_seeds(self) -> bool:
+        """Make one row per component of the last result, seeded by its spectrum and map."""
+        res = self.result
+        if res is None:
+            _notify("info", "There is no result yet: run an analysis first.")
+            return False
+        if res.mode == "pca":
+            _notify("warning", "PCA loadings and scores are signed and cannot seed NNMF or "
+                    "NNLS; use an NNMF or NNLS result as seeds.")
+            return False
+        old = {c.get("name"): c for c in (res.params.get("config") or {}).get("components", [])}
+        colors = self._result_colors(res)
+        rows = []
+        for name, color in zip(res.component_names, colors, strict=True):
+            flags = old.get(name, {})
+            rows.append(RowSettings(name=name, color=color,
+                                    source=SourceChoice("previous", component=name),
+                                    background=bool(flags.get("background", False)),
+                                    use_subtracted=bool(flags.get("use_subtracted", True)),
+                                    locked=bool(flags.get("locked", False))))
+        self.table.set_previous_components(res.component_names)
+        self.table.set_rows(rows)
+        if self.form.mode.value not in SEEDED_MODES:
+            self.form.mode.value = "seeded-nmf"
+        return True
+
+    @staticmethod
+    def _result_colors(res):
+        cfg = res.params.get("config") or {}
+        colors = [c.get("color") for c in cfg.get("components", [])]
+        if len(colors) != res.n_components or not all(colors):
+            colors = default_colors(res.n_components)
+        return colors
+
+    # -- seed previews -------------------------------------------------------------------
+    def _plot(self):
+        from .spectra_plot import SpectraPlot
+
+        if self.spectra_plot is None:
+            self.spectra_plot = SpectraPlot(self.viewer)
+        if self.spectra_plot.parent() is None:  # new, or closed by the user
+            self.viewer.window.add_dock_widget(self.spectra_plot, name="Unmixing spectra",
+                                               area="right")
+        return self.spectra_plot
+
+    def preview_seeds(self, *, notify: bool = True) -> list:
+        """Show every row's seed spectrum (ROI means on the raw data) as dashed curves.
+
+        Returns the curves shown.  With ``notify``, rows that cannot be previewed are
+        reported; otherwise they are skipped silently (automatic previews).
+        """
+        from .spectra_plot import Curve
+
+        if self.job is not None and not self.job.done:
+            return []
+        try:
+            grid = self._grid()
+        except (ValueError, RoiError) as exc:
+            if notify:
+                _notify("warning", str(exc))
+            return []
+        axis, unit = _spectral_values(grid.layer, grid.n_channels)
+        ctx = SeedContext(self.viewer.layers, grid, self.result)
+        stack = None
+        curves, problems = [], []
+        for row in self.table.settings():
+            kind = row.source.kind
+            if kind == "none":
+                continue
+            try:
+                if kind in ("shapes", "labels"):
+                    if stack is None:
+                        stack = grid.layer.data[0] if grid.layer.multiscale else grid.layer.data
+                    mask = (shape_masks(ctx.layer(row.source.layer, "shapes"), grid,
+                                        index=row.source.shape_index)
+                            if kind == "shapes" else
+                            [ctx.labels(row.source.layer) == int(row.source.label_id)])
+                    roi = np.logical_or.reduce(mask)
+                    values = roi_mean_spectrum(stack, grid, roi)
+                else:
+                    src = source_of(row, ctx)
+                    values, _ = source_spectrum(src, np.zeros((1, grid.n_channels)),
+                                                name=row.name, spectral_axis=axis)
+            except (ValueError, TypeError, OSError) as exc:
+                problems.append(f"{row.name}: {exc}")
+                continue
+            curves.append(Curve(f"{row.name} (seed)", np.asarray(values, float), row.color,
+                                dashed=True))
+        if curves or self.spectra_plot is not None:
+            self._plot().show_previews(curves, spectral_axis=axis, unit=unit)
+        if problems and notify:
+            _notify("warning", "Some seeds cannot be previewed:\n" + "\n".join(problems))
+        return curves
+
+    # -- run -----------------------------------------------------------------------------
+    def _preprocessing(self, rows) -> Preprocessing:
+        f = self.form
+        background = None
+        if f.subtract_background.value:
+            bg = [r.name for r in rows if r.background and r.source.kind != "none"]
+            if not bg:
+                raise ValueError("'subtract background' needs a component marked 'background' "
+                                 "with a spectrum source (an ROI of background, a file ...).")
+            background = FromComponent(bg[0])
+        smoothing = None if f.smoothing.value == "none" else f.smoothing.value
+        return Preprocessing(background=background, smoothing=smoothing)
+
+    def _prepare(self) -> _Run:
+        """Gather the run's inputs in the GUI thread (ROIs are read here)."""
+        f = self.form
+        grid = self._grid()
+        layer = grid.layer
+        axis, unit = _spectral_values(layer, grid.n_channels)
+        kw = f.config_kwargs()
+        mode = kw["mode"]
+        comps, labels, pre = [], None, Preprocessing()
+        if mode in SEEDED_MODES:
+            rows = self.table.settings()
+            if not rows:
+                raise ValueError(f"{f.mode.current_choice} needs components: add rows (e.g. "
+                                 "'Components from layer' with a Labels layer) and give them "
+                                 "seeds.")
+            comps, labels = build_components(rows, SeedContext(self.viewer.layers, grid,
+                                                               self.result))
+            pre = self._preprocessing(rows)
+            colors = [r.color for r in rows]
+        else:
+            colors = default_colors(int(kw["n_components"]))
+        config = AnalysisConfig(components=comps, preprocessing=pre, spectral_unit=unit, **kw)
+        stack = layer.data[0] if layer.multiscale else layer.data
+        func = partial(run_analysis, stack, config, spectral_axis=axis,
+                       spectral_axis_index=grid.spectral_axis_index, labels=labels)
+        return _Run(image=layer.name, grid=grid, config=config, colors=colors, func=func)
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and not self.job.done
+
+    def run(self):
+        """Start the analysis in a worker; returns the :class:`Job` (None if refused)."""
+        if self.running:
+            _notify("warning", "An analysis is already running: wait for it to finish or "
+                    "press Cancel before starting another.")
+            return None
+        try:
+            request = self._prepare()
+        except (ValueError, TypeError, RoiError, ImportError, OSError) as exc:
+            _notify("error", f"Cannot start the analysis: {exc}")
+            return None
+        self._running = request
+        self.table.set_reports({})
+        self._set_running(True)
+        self.status.setText(f"Running {self.form.mode.current_choice} on {request.image!r} …")
+        self.job = start_job(request.func, on_progress=self._on_progress,
+                             on_done=partial(self._on_done, request))
+        self._lifeline.job = self.job
+        return self.job
+
+    def cancel(self) -> None:
+        """Ask the running analysis to stop; nothing it computed is published."""
+        if not self.running:
+            return
+        self.job.cancel()
+        self.cancel_button.setEnabled(False)
+        self.progress.setFormat("cancelling …")
+        spec = None
+        cfg = self._running.config if self._running else None
+        if cfg is not None and cfg.mode != "pca":
+            table = NNLS_SOLVERS if cfg.mode == "nnls" else NMF_SOLVERS
+            spec = table.get((cfg.solver, cfg.backend))
+        if spec is not None and not spec.cancellable:
+            self.status.setText(f"{spec.algorithm}/{spec.backend} cannot be interrupted: it "
+                                "stops when its fit ends, and the result will be discarded.")
+        else:
+            self.status.setText("Cancelling …")
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.form.container.enabled = not running
+        self.components_box.setEnabled(not running)
+        if not running:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat("idle")
+        else:
+            self.progress.setRange(0, 0)  # busy until the first report
+            self.progress.setFormat("starting …")
+
+    def _on_progress(self, info) -> None:
+        if not self.running:
+            return
+        total = max(int(info.max_iter), 1)
+        self.progress.setRange(0, total)
+        self.progress.setValue(min(int(info.iteration), total))
+        text = f"{info.stage}: {info.iteration} / {info.max_iter}"
+        if info.error is not None:
+            text += f" · error {info.error:.4g}"
+        self.progress.setFormat(text)
+
+    def _on_done(self, request: _Run, outcome) -> None:
+        cancelled = outcome.cancelled or (self.job is not None and self.job.cancel_requested)
+        self._running = None
+        self._lifeline.job = None
+        self._set_running(False)
+        for category, message in outcome.warnings:
+            if issubclass(category, _SHOWN_WARNINGS) and not cancelled:
+                _notify("warning", message)
+            else:
+                log.info("warning during the analysis: %s: %s", category.__name__, message)
+        if cancelled:
+            self.status.setText("Cancelled: no layers were changed.")
+            _notify("info", "Spectral unmixing cancelled; nothing was changed.")
+            return
+        if outcome.error is not None:
+            exc = outcome.error
+            self.status.setText(f"Failed: {exc}")
+            _notify("error", f"Spectral unmixing failed: {exc}")
+            return
+        self._publish(request, outcome.value)
+
+    # -- results -------------------------------------------------------------------------
+    def _publish(self, request: _Run, result) -> None:
+        grid = request.grid
+        image = request.image
+        image_layer = self.viewer.layers[image] if image in self.viewer.layers else None
+        show_result(self.viewer, result, spatial_shape=grid.spatial_shape,
+                    colors=request.colors, image_layer=image_layer,
+                    spectral_axis_index=grid.spectral_axis_index, source_image=image)
+        self.result, self.result_image = result, image
+        self.seeds_button.setEnabled(result.mode != "pca")
+        self.table.set_previous_components(result.component_names)
+        self.table.set_reports(seed_reports(result))
+        self.summary.setText(fit_summary(result))
+        self.status.setText(f"Done: {result.n_components} map layer(s) for {image!r}.")
+        plot = self._plot()
+        plot.show_previews([])
+        plot.show_result(result, colors=request.colors)

@@ -1,0 +1,192 @@
+"""npe2 writer hooks: component maps, spectra and whole results, all written atomically.
+
+Each hook takes napari's layer tuples ``(data, attributes, layer_type)`` and
+returns the written paths.  The result an image layer belongs to is found in its
+``metadata`` (key :data:`~napari_unmix._napari.reader.RESULT_KEY`, as the reader
+and the unmixing dock put it there), with ``component_index`` saying which
+component the layer shows.
+
+=========================  ==========  ==================================================
+hook                       extension   writes
+=========================  ==========  ==================================================
+:func:`write_maps`         .tif        the selected image layers as one float32 ImageJ
+                                       TIFF, one page per layer, named after the
+                                       components (or the layers)
+:func:`write_spectra`      .csv        the spectra of the selected components, first
+                                       column the spectral axis of their result
+:func:`write_bundle`       .npz        the whole result (maps layout, spectra, config,
+                                       summary): opened again by the reader
+:func:`write_result_folder` (none)     a result folder like the CLI's (maps.tif,
+                                       spectra.csv, composite, result.json, result.npz)
+=========================  ==========  ==================================================
+
+They raise ``ValueError`` with what to do when the layers do not fit (no
+result in their metadata, mixed shapes ...); napari shows the message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .reader import RESULT_KEY
+
+__all__ = ["write_bundle", "write_maps", "write_result_folder", "write_spectra"]
+
+
+def _result_of(meta: dict):
+    """The UnmixResult in a layer's metadata (under RESULT_KEY, or any value that is one)."""
+    from ..core.result import UnmixResult
+
+    meta = meta or {}
+    found = meta.get(RESULT_KEY)
+    if isinstance(found, UnmixResult):
+        return found
+    return next((v for v in meta.values() if isinstance(v, UnmixResult)), None)
+
+
+def _component_index(meta: dict, result) -> int | None:
+    i = (meta or {}).get("component_index")
+    if i is None or isinstance(i, bool):
+        return None
+    i = int(i)
+    return i if 0 <= i < result.n_components else None
+
+
+def _image_layers(layer_data, what: str) -> list:
+    images = [(d, a or {}) for d, a, t in layer_data if t == "image"]
+    if not images:
+        raise ValueError(f"Select one or more image layers to save {what}.")
+    return images
+
+
+def _results(layer_data, what: str):
+    """[(layer name, result, component index or None, metadata)], and a clear error if none."""
+    refs = []
+    for _, attrs in _image_layers(layer_data, what):
+        meta = attrs.get("metadata") or {}
+        result = _result_of(meta)
+        if result is not None:
+            refs.append((attrs.get("name", ""), result, _component_index(meta, result), meta))
+    if not refs:
+        raise ValueError(f"None of the selected layers holds a napari-unmix result, so there "
+                         f"are no {what} to save. Select the map layers of a result (from the "
+                         "unmixing dock or an opened result file).")
+    return refs
+
+
+def _one_result(refs, what: str):
+    distinct = {id(r): r for _, r, _, _ in refs}
+    if len(distinct) > 1:
+        names = ", ".join(repr(n) for n, _, _, _ in refs)
+        raise ValueError(f"The selected layers ({names}) come from {len(distinct)} different "
+                         f"results; select the layers of one result to save {what}.")
+    return refs[0][1]
+
+
+def _layout(refs, result):
+    """Spatial shape and mask of a result from its layers' metadata or data."""
+    for _, _, _, meta in refs:
+        if meta.get("spatial_shape") is not None:
+            return tuple(int(s) for s in meta["spatial_shape"]), meta.get("mask")
+    raise ValueError("The layers do not record the image shape of their result "
+                     "(metadata 'spatial_shape'); cannot lay out the maps.")
+
+
+def write_maps(path: str, layer_data: list) -> list[str]:
+    """Write image layers as component maps: one float32 ImageJ TIFF, one page each.
+
+    Every layer must have the same 2-D (Y, X) or 3-D (Z, Y, X) shape.  Pages are
+    named after the layer's component (when it holds a result) or the layer.
+    """
+    from ..io import write_maps_tiff
+
+    images = _image_layers(layer_data, "maps")
+    shapes = {tuple(d.shape) for d, _ in images}
+    if len(shapes) != 1:
+        raise ValueError(f"The selected image layers differ in shape ({sorted(shapes)}); maps "
+                         "saved together must share one shape.")
+    shape = shapes.pop()
+    if len(shape) not in (2, 3) or any(a.get("rgb") for _, a in images):
+        raise ValueError(f"Maps must be 2-D (Y, X) or 3-D (Z, Y, X) grey images; the selected "
+                         f"layers have shape {shape}.")
+    names = []
+    for _, attrs in images:
+        meta = attrs.get("metadata") or {}
+        result = _result_of(meta)
+        i = _component_index(meta, result) if result is not None else None
+        names.append(result.component_names[i] if i is not None else str(attrs.get("name",
+                                                                                  "map")))
+    maps = np.stack([np.asarray(d, dtype=np.float32) for d, _ in images])
+    return [str(write_maps_tiff(path, maps, names))]
+
+
+def write_spectra(path: str, layer_data: list) -> list[str]:
+    """Write the spectra (H rows) of the selected components as CSV.
+
+    The first column is the result's spectral axis (wavenumber, wavelength, or the
+    channel index when unknown).  A layer holding a result without a
+    ``component_index`` contributes all of its components.
+    """
+    from ..io import write_spectra_csv
+
+    refs = _results(layer_data, "spectra")
+    rows, names, layers, axes = [], [], [], []
+    seen = set()
+    for layer_name, result, i, _ in refs:
+        for j in ([i] if i is not None else range(result.n_components)):
+            if (id(result), j) in seen:
+                continue
+            seen.add((id(result), j))
+            rows.append(np.asarray(result.H[j], dtype=np.float64))
+            names.append(result.component_names[j])
+            layers.append(layer_name)
+            axes.append(result)
+    first = axes[0]
+    for r in axes[1:]:
+        same_axis = (r.n_channels == first.n_channels
+                     and (r.spectral_axis is None) == (first.spectral_axis is None)
+                     and (r.spectral_axis is None
+                          or np.array_equal(r.spectral_axis, first.spectral_axis))
+                     and r.spectral_unit == first.spectral_unit)
+        if not same_axis:
+            raise ValueError("The selected components come from results with different "
+                             "spectral axes; save their spectra separately.")
+    if len(set(names)) != len(names):  # the same name in two results: add the layer name
+        names = [f"{n} ({layer})" for n, layer in zip(names, layers, strict=True)]
+    return [str(write_spectra_csv(path, np.stack(rows), first.spectral_axis, names,
+                                  first.spectral_unit))]
+
+
+def write_bundle(path: str, layer_data: list) -> list[str]:
+    """Write the result of the selected layers as one ``.npz`` bundle (read back as layers)."""
+    from ..io import write_result_bundle
+
+    refs = _results(layer_data, "a result")
+    result = _one_result(refs, "a result")
+    shape, mask = _layout(refs, result)
+    return [str(write_result_bundle(path, result, shape, mask=mask))]
+
+
+def write_result_folder(path: str, layer_data: list) -> list[str]:
+    """Write the result of the selected layers as a result folder (the CLI's outputs)."""
+    from ..io import write_analysis_outputs
+
+    refs = _results(layer_data, "a result")
+    result = _one_result(refs, "a result")
+    shape, mask = _layout(refs, result)
+    if mask is not None:
+        raise ValueError("This result covers only the pixels of a mask; save it as a .npz "
+                         "bundle instead (result folders hold whole images).")
+    colors = [None] * result.n_components
+    for _, _, i, meta in refs:
+        if i is not None and meta.get("color"):
+            colors[i] = meta["color"]
+    if None in colors:
+        colors = None
+    files = write_analysis_outputs(Path(path), result, shape, colors=colors)
+    written = []
+    for v in files.values():
+        written.extend(str(p) for p in (v if isinstance(v, list) else [v]))
+    return written

@@ -1,0 +1,255 @@
+"""Result bundles: one analysis result with the layout of its maps, in one file or folder.
+
+An :class:`~napari_unmix.core.UnmixResult` holds ``W`` as ``(n_pixels, k)``; to show
+the maps again one also needs the spatial shape of the analysed stack (and the
+mask, when only some pixels were analysed).  A *result bundle* stores both:
+
+``.npz`` bundle (:func:`write_result_bundle`)
+    The file :meth:`UnmixResult.save` writes (so ``UnmixResult.load`` reads it as
+    usual), plus two members: ``layout/spatial_shape`` (int64) and, when a mask was
+    used, ``layout/mask`` (bool, the spatial shape).
+Result folder (:func:`~napari_unmix.io.write_analysis_outputs`, the CLI)
+    ``result.json`` whose ``"format"`` is ``"napari-unmix-result-summary"`` is the
+    marker; it gives ``spatial_shape`` and names the ``.npz`` (``files.bundle``).
+
+:func:`read_result_bundle` reads either.  A plain ``UnmixResult.save`` file
+without a layout is read too: the spatial shape then comes from a
+``result.json`` beside it that names it, else it is guessed (a square image when
+the pixel count is a square number, else one row), and the guess is noted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..core._files import atomic_path
+from ..core.result import UnmixResult
+from .writers import OUTPUT_NAMES
+
+__all__ = ["RESULT_JSON_FORMAT", "ResultBundle", "is_result_bundle", "read_result_bundle",
+           "write_result_bundle"]
+
+#: ``"format"`` of the ``result.json`` that marks a result folder.
+RESULT_JSON_FORMAT = "napari-unmix-result-summary"
+
+_SHAPE_KEY = "layout/spatial_shape"
+_MASK_KEY = "layout/mask"
+
+
+@dataclass(eq=False)
+class ResultBundle:
+    """A result read back from a bundle, with the layout of its maps.
+
+    Attributes
+    ----------
+    result : UnmixResult
+    spatial_shape : tuple of int
+        Spatial shape of the analysed stack: ``result.maps(spatial_shape, mask=mask)``
+        gives the maps.
+    mask : ndarray of bool or None
+        Pixels that were analysed, when not all were.
+    path : Path
+        The ``.npz`` file or the result folder.
+    guessed_shape : bool
+        True when the bundle did not store the spatial shape and it was guessed.
+    notes : list of str
+    """
+
+    result: UnmixResult
+    spatial_shape: tuple
+    mask: np.ndarray | None = None
+    path: Path | None = None
+    guessed_shape: bool = False
+    notes: list = field(default_factory=list)
+
+    def maps(self) -> np.ndarray:
+        """The maps, ``(k, *spatial_shape)`` (NaN outside the mask)."""
+        return self.result.maps(self.spatial_shape, mask=self.mask)
+
+
+def _check_layout(result, spatial_shape, mask):
+    shape = tuple(int(s) for s in spatial_shape)
+    if not shape or any(s < 1 for s in shape):
+        raise ValueError(f"spatial_shape {spatial_shape!r} must be a tuple of positive sizes.")
+    n = result.W.shape[0]
+    if mask is None:
+        if math.prod(shape) != n:
+            raise ValueError(f"spatial_shape {shape} has {math.prod(shape)} pixels but the "
+                             f"result's W has {n} rows; give the shape of the analysed stack "
+                             "(and its mask, if only some pixels were analysed).")
+        return shape, None
+    mask = np.asarray(mask)
+    if mask.dtype != bool or mask.shape != shape:
+        raise ValueError(f"mask must be a bool array of shape {shape}, got {mask.dtype} "
+                         f"{mask.shape}.")
+    if int(mask.sum()) != n:
+        raise ValueError(f"mask selects {int(mask.sum())} pixels but the result's W has {n} "
+                         "rows.")
+    return shape, mask
+
+
+def write_result_bundle(path, result: UnmixResult, spatial_shape, *, mask=None) -> Path:
+    """Write a result and the layout of its maps as one ``.npz`` file, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Target file; ``.npz`` is appended when missing.
+    result : UnmixResult
+        Everything it holds is written (``W``, ``H``, summary, params with the
+        analysis config, names, spectral axis ...).
+    spatial_shape : tuple of int
+        Spatial shape of the analysed stack.
+    mask : ndarray of bool, optional
+        The analysed pixels, when ``W`` does not cover the whole image.
+
+    Returns
+    -------
+    Path
+        The written file.  ``UnmixResult.load`` reads it; :func:`read_result_bundle`
+        gives the result and the layout.
+
+    Raises
+    ------
+    ValueError
+        When the layout does not fit ``result.W``.
+    """
+    if not isinstance(result, UnmixResult):
+        raise TypeError(f"result must be an UnmixResult, got {type(result).__name__}.")
+    shape, mask = _check_layout(result, spatial_shape, mask)
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        path = path.with_name(path.name + ".npz")
+    with atomic_path(path) as tmp:
+        inner = tmp.with_name(tmp.name + ".npz")
+        try:
+            result.save(inner)
+            with zipfile.ZipFile(inner, "a") as zf:
+                with zf.open(_SHAPE_KEY + ".npy", "w") as fh:
+                    np.lib.format.write_array(fh, np.asarray(shape, dtype=np.int64))
+                if mask is not None:
+                    with zf.open(_MASK_KEY + ".npy", "w", force_zip64=True) as fh:
+                        np.lib.format.write_array(fh, np.ascontiguousarray(mask))
+            os.replace(inner, tmp)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                inner.unlink()
+    return path
+
+
+def _result_json(folder: Path) -> dict | None:
+    doc_path = folder / OUTPUT_NAMES["json"]
+    if not doc_path.is_file():
+        return None
+    try:
+        doc = json.loads(doc_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(doc, dict) or doc.get("format") != RESULT_JSON_FORMAT:
+        return None
+    return doc
+
+
+def _is_result_npz(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return {"W.npy", "H.npy", "meta.npy"} <= names
+
+
+def is_result_bundle(path) -> bool:
+    """Whether ``path`` is a result ``.npz`` or a result folder (cheap: no arrays read)."""
+    path = Path(path)
+    if path.is_dir():
+        doc = _result_json(path)
+        if doc is None:
+            return False
+        name = (doc.get("files") or {}).get("bundle") or OUTPUT_NAMES["bundle"]
+        return (path / str(name)).is_file()
+    return path.suffix.lower() == ".npz" and path.is_file() and _is_result_npz(path)
+
+
+def _guess_shape(n: int) -> tuple[tuple, str]:
+    side = math.isqrt(n)
+    if side * side == n:
+        return (side, side), f"a square image of {side} x {side} pixels"
+    return (1, n), f"one row of {n} pixels"
+
+
+def read_result_bundle(path) -> ResultBundle:
+    """Read a result bundle (``.npz``) or a result folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by :func:`write_result_bundle` or ``UnmixResult.save``, or a
+        folder written by :func:`~napari_unmix.io.write_analysis_outputs` (the CLI).
+
+    Returns
+    -------
+    ResultBundle
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        When it is not a napari-unmix result, or is damaged.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist.")
+    notes: list[str] = []
+    doc = None
+    if path.is_dir():
+        doc = _result_json(path)
+        if doc is None:
+            raise ValueError(f"{path} is not a napari-unmix result folder: it has no "
+                             f"{OUTPUT_NAMES['json']} with format {RESULT_JSON_FORMAT!r}.")
+        npz = path / str((doc.get("files") or {}).get("bundle") or OUTPUT_NAMES["bundle"])
+        if not npz.is_file():
+            raise ValueError(f"result folder {path} has no {npz.name} (the result arrays); "
+                             "it cannot be opened without it.")
+    else:
+        npz = path
+        sibling = _result_json(path.parent)
+        if sibling is not None and (sibling.get("files") or {}).get("bundle") == path.name:
+            doc = sibling
+    if not _is_result_npz(npz):
+        raise ValueError(f"{npz} is not a napari-unmix result file (no W, H and metadata).")
+    try:
+        result = UnmixResult.load(npz)
+        with open(npz, "rb") as fh, np.load(fh, allow_pickle=False) as z:
+            shape = tuple(int(s) for s in z[_SHAPE_KEY]) if _SHAPE_KEY in z.files else None
+            mask = z[_MASK_KEY] if shape is not None and _MASK_KEY in z.files else None
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zip / npy / JSON decoding errors
+        raise ValueError(f"{npz} could not be read as a napari-unmix result: "
+                         f"{type(exc).__name__}: {exc}") from None
+    guessed = False
+    if shape is None and doc is not None and doc.get("spatial_shape"):
+        shape = tuple(int(s) for s in doc["spatial_shape"])
+    if shape is not None:
+        try:
+            shape, mask = _check_layout(result, shape, mask)
+        except ValueError as exc:
+            raise ValueError(f"{npz}: {exc}") from None
+    else:
+        shape, how = _guess_shape(result.W.shape[0])
+        guessed = True
+        notes.append(f"{npz.name} does not store the image shape; the maps are shown as "
+                     f"{how}. Save results with napari_unmix.io.write_result_bundle (or the "
+                     "plugin's writer) to keep it.")
+    return ResultBundle(result=result, spatial_shape=shape, mask=mask, path=path,
+                        guessed_shape=guessed, notes=notes)
