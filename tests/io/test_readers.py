@@ -116,7 +116,9 @@ def test_multi_series_file_names_the_series_read_and_can_read_another(tmp_path, 
     s = open_stack(path)
     assert s.data.shape == cube.shape
     assert any("2 image series" in n and "series 0" in n for n in s.notes)
+    assert s.series == 0
     s1 = open_stack(path, series=1)
+    assert s1.series == 1
     np.testing.assert_array_equal(s1.data, cube[:3, :4, :5])
     assert any("series 1" in n for n in s1.notes)
     with pytest.raises(ValueError, match="series=2 is out of range.*2 image series"):
@@ -182,7 +184,7 @@ def test_guessed_axis_is_flagged_and_named(tmp_path, cube):
     np.save(tmp_path / "s.npy", cube)
     s = open_stack(tmp_path / "s.npy")
     assert s.spectral_axis == 0 and s.guessed
-    assert any("guessed: axis 0" in n and "6 channels" in n for n in s.notes)
+    assert any("guessed as axis 0 (6 channels)" in n for n in s.notes)
 
 
 # -- corrupt and truncated files -----------------------------------------------------
@@ -282,7 +284,7 @@ def test_folder_slices_stack_in_natural_order(tmp_path):
 def test_folder_with_untagged_numbers_is_a_flagged_guess(tmp_path):
     s = open_stack(_slices(tmp_path / "f", ["a_1.tif", "a_2.tif", "a_3.tif"]))
     assert s.spectral_axis == 0 and s.guessed
-    assert any("guessed: axis 0" in n for n in s.notes)
+    assert any("guessed as axis 0" in n for n in s.notes)
 
 
 def test_folder_names_with_z_and_channel_numbers_form_a_grid(tmp_path):
@@ -298,6 +300,14 @@ def test_folder_names_with_z_and_channel_numbers_form_a_grid(tmp_path):
     assert s.axes == "ZCYX" and s.data.shape == (2, 3, 4, 5)
     assert s.spectral_axis == 1 and not s.guessed
     np.testing.assert_array_equal(s.data[:, :, 0, 0], [[0, 1, 2], [10, 11, 12]])
+
+
+def test_folder_with_an_incomplete_grid_is_stacked_on_one_axis_with_a_note(tmp_path):
+    names = ["s_z0_ch0.tif", "s_z0_ch1.tif", "s_z1_ch0.tif"]  # z1_ch1 is missing
+    s = open_stack(_slices(tmp_path / "f", names))
+    assert s.data.shape == (3, 6, 7) and s.guessed
+    np.testing.assert_array_equal(s.data[:, 0, 0], [0, 1, 2])
+    assert any("do not form a complete grid" in n for n in s.notes)
 
 
 def test_folder_with_mismatched_slice_shapes_is_a_clear_error(tmp_path):
@@ -442,6 +452,30 @@ def test_above_the_threshold_stacks_open_as_dask_arrays(tmp_path, cube, kind):
     np.testing.assert_array_equal(s.data.compute(), cube)
 
 
+@pytest.mark.parametrize("kind", ["tiff", "npy", "folder"])
+def test_lazy_stacks_read_the_file_when_computed_not_when_opened(tmp_path, cube, kind):
+    if kind == "tiff":
+        path = write_stack_tiff(tmp_path / "s.tif", cube, axes="CYX")
+    elif kind == "npy":
+        path = tmp_path / "s.npy"
+        np.save(path, cube)
+    else:
+        path = tmp_path / "f"
+        path.mkdir()
+        for c in range(cube.shape[0]):
+            tifffile.imwrite(path / f"ch{c}.tif", cube[c])
+    s = open_stack(path, lazy=True)
+    # change plane 2 on disk after opening: a lazy stack shows the new values
+    if kind == "tiff":
+        tifffile.memmap(path, mode="r+")[2] = -1.0
+    elif kind == "npy":
+        np.load(path, mmap_mode="r+")[2] = -1.0
+    else:
+        tifffile.imwrite(path / "ch2.tif", np.full_like(cube[2], -1.0))
+    np.testing.assert_array_equal(s.data[2].compute(), -1.0)
+    np.testing.assert_array_equal(s.data[3].compute(), cube[3])
+
+
 def test_lazy_threshold_from_the_environment(tmp_path, cube, monkeypatch):
     np.save(tmp_path / "s.npy", cube)
     monkeypatch.delenv(LAZY_ENV, raising=False)
@@ -490,10 +524,7 @@ def test_bundle_round_trip_keeps_the_result_and_its_layout(tmp_path, result):
 
 def test_bundle_with_a_mask(tmp_path, result):
     mask = np.zeros((5, 6), bool)
-    mask.flat[::3] = True
-    mask.flat[1::15] = True  # 10 + 2 ... then fill up to the 20 analysed pixels
-    mask.flat[2:18:2] = True
-    assert mask.sum() == 20
+    mask.flat[np.random.default_rng(1).choice(30, size=20, replace=False)] = True  # W: 20 rows
     b = read_result_bundle(write_result_bundle(tmp_path / "m.npz", result, (5, 6), mask=mask))
     np.testing.assert_array_equal(b.mask, mask)
     maps = b.maps()
@@ -524,6 +555,20 @@ def test_result_folder_and_plain_result_files(tmp_path, result):
     square = UnmixResult(W=np.ones((16, 1)), H=np.ones((1, 2)), mode="nmf", backend="x",
                          device="cpu", n_iter=1, reconstruction_err=0.0)
     assert read_result_bundle(square.save(tmp_path / "sq.npz")).spatial_shape == (4, 4)
+
+
+def test_results_are_not_opened_as_stacks(tmp_path, result):
+    out = tmp_path / "out"
+    write_analysis_outputs(out, result, (4, 5))  # holds maps.tif, but it is a result
+    with pytest.raises(ValueError, match="is a napari-unmix result folder, not a stack"):
+        open_stack(out)
+
+
+def test_npz_is_read_whole_with_a_note_above_the_threshold(tmp_path, cube):
+    np.savez(tmp_path / "s.npz", stack=cube)
+    s = open_stack(tmp_path / "s.npz", lazy_threshold=10)
+    assert isinstance(s.data, np.ndarray) and not s.lazy
+    assert any("cannot be read lazily" in n for n in s.notes)
 
 
 def test_not_a_result(tmp_path, cube):

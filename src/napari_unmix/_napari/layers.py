@@ -22,13 +22,15 @@ Placement
     aligns layers).  Otherwise a length-1 axis stands in for the spectral axis,
     stretched over all channels, so that the maps show on every channel.
 
-Replacing
-    Every layer made here carries ``metadata["napari_unmix"]``, a dict with
-    ``role = "component-map"``, ``component`` (name), ``index``, ``mode``,
-    ``source_image`` (name of the analysed image), ``color`` and ``result`` (the
-    whole :class:`UnmixResult`, shared, not copied).  :func:`show_result` first
-    removes the maps of an earlier result for the same image, so re-running
-    replaces the layers instead of piling them up.
+Metadata and replacing
+    Every layer made here carries, like the layers of an opened result file (see
+    :mod:`.reader`, whose keys the writers read): ``unmix_result`` (the whole
+    :class:`UnmixResult`, shared, not copied), ``component_index``,
+    ``component_name``, ``spatial_shape`` and ``color``; and
+    ``metadata["napari_unmix"]``, a dict with ``role = "component-map"``,
+    ``mode`` and ``source_image`` (name of the analysed image).
+    :func:`show_result` first removes the maps of an earlier result for the same
+    image, so re-running replaces the layers instead of piling them up.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.colors import default_colors, hex_to_rgb
+from .reader import RESULT_KEY
 
 __all__ = ["META_KEY", "ROLE", "contrast_limits", "map_layer_kwargs", "result_layers",
            "remove_result_layers", "show_result"]
@@ -138,9 +141,9 @@ def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=No
         blending="additive",
         contrast_limits=contrast_limits(data, signed=signed),
         visible=not signed or index == 0,
-        metadata={META_KEY: {"role": ROLE, "component": name, "index": int(index),
-                             "mode": result.mode, "source_image": source_image,
-                             "color": color, "result": result}},
+        metadata={RESULT_KEY: result, "component_index": int(index), "component_name": name,
+                  "spatial_shape": tuple(int(v) for v in spatial_shape), "color": color,
+                  META_KEY: {"role": ROLE, "mode": result.mode, "source_image": source_image}},
     )
     return data, kwargs
 
@@ -165,9 +168,31 @@ def remove_result_layers(viewer, *, source_image: str | None = None) -> int:
     return len(old)
 
 
+def _update(layer, data, kwargs) -> None:
+    """Give an existing map layer new data and display settings (no new layer)."""
+    layer.data = data
+    for key in ("scale", "translate", "rotate", "shear"):
+        if key in kwargs and not np.allclose(getattr(layer, key), kwargs[key]):
+            setattr(layer, key, kwargs[key])
+    if "affine" in kwargs and not np.allclose(layer.affine.affine_matrix, kwargs["affine"]):
+        layer.affine = kwargs["affine"]
+    layer.metadata = kwargs["metadata"]  # drops the reference to the old result
+    layer.name = kwargs["name"]
+    layer.colormap = kwargs["colormap"]
+    layer.contrast_limits_range = kwargs["contrast_limits"]
+    layer.contrast_limits = kwargs["contrast_limits"]
+    layer.blending = kwargs["blending"]
+    layer.visible = kwargs["visible"]
+
+
 def show_result(viewer, result, *, spatial_shape, colors=None, image_layer=None,
                 spectral_axis_index: int = 0, source_image: str = "") -> list:
     """Replace the earlier maps of ``source_image`` by the maps of ``result``.
+
+    Layers of the earlier result are reused, in order, where the new map has the
+    same shape (their data, name, colours and metadata are replaced; their place in
+    the layer list is kept); the others are removed and missing ones added.
+    Reusing spares napari from tearing down and building visuals on every run.
 
     Parameters
     ----------
@@ -188,7 +213,7 @@ def show_result(viewer, result, *, spatial_shape, colors=None, image_layer=None,
     Returns
     -------
     list of layers
-        The new layers, in component order.
+        The result's layers, in component order.
     """
     k = result.n_components
     colors = list(colors) if colors is not None else default_colors(k)
@@ -198,5 +223,16 @@ def show_result(viewer, result, *, spatial_shape, colors=None, image_layer=None,
                               image_layer=image_layer,
                               spectral_axis_index=spectral_axis_index,
                               source_image=source_image) for i in range(k)]
-    remove_result_layers(viewer, source_image=source_image)
-    return [viewer.add_image(data, **kw) for data, kw in built]
+    old = result_layers(viewer, source_image=source_image)
+    keep = [i < k and tuple(lyr.data.shape) == built[i][0].shape for i, lyr in enumerate(old)]
+    for lyr, kept in zip(old, keep, strict=True):
+        if not kept:
+            viewer.layers.remove(lyr)
+    out = []
+    for i, (data, kw) in enumerate(built):
+        if i < len(old) and keep[i]:
+            _update(old[i], data, kw)
+            out.append(old[i])
+        else:
+            out.append(viewer.add_image(data, **kw))
+    return out

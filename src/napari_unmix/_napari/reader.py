@@ -25,14 +25,17 @@ A stack becomes one image layer; its ``metadata`` holds
 ``axes``, ``source_path``, ``notes``, ``lazy``, ``series_index``
     How the file was read.
 
-A result becomes one image layer per component, coloured with the component's
-colour and blended additively; each layer's ``metadata`` holds the whole result
-(:data:`RESULT_KEY`), ``component_index``, ``component_name``, ``spatial_shape``
-and ``mask`` (see :func:`result_layer_data`).
+A result becomes one image layer per component, made like the unmixing dock's
+maps (:mod:`napari_unmix._napari.layers`: the component's colour, additive
+blending); each layer's ``metadata`` holds the whole result (:data:`RESULT_KEY`),
+``component_index``, ``component_name``, ``spatial_shape``, ``color``, ``mask``
+and ``source_path`` (see :func:`result_layer_data`).  The writers
+(:mod:`napari_unmix._napari.writer`) read these keys.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -108,6 +111,7 @@ def stack_layer_data(stack, name: str | None = None) -> tuple:
         "source_path": None if stack.path is None else str(stack.path),
         "notes": list(stack.notes),
         "lazy": bool(stack.lazy),
+        "series_index": stack.series,
     }
     kwargs = {"name": name or (stack.path.name if stack.path is not None else "stack"),
               "metadata": meta, "colormap": "gray"}
@@ -120,43 +124,46 @@ def _color(value, fallback: str) -> str:
     from matplotlib.colors import to_hex
 
     try:
-        return to_hex(value) if value is not None else fallback
+        return to_hex(value if value is not None else fallback)
     except (ValueError, TypeError):
-        return fallback
+        return to_hex(fallback)
 
 
 def result_layer_data(bundle, name: str | None = None) -> list[tuple]:
     """Image layer tuples, one per component map, of a :class:`~napari_unmix.io.ResultBundle`.
 
-    Colours come from the analysis config stored in the result (component
-    ``color``), else from the default palette; blending is additive so the layers
-    add up to a false-colour composite.
+    The layers look like the ones the unmixing dock adds
+    (:func:`napari_unmix._napari.layers.map_layer_kwargs`: black-to-colour maps with
+    additive blending, a diverging colormap for PCA scores).  Colours come from
+    the analysis config stored in the result (component ``color``), else from the
+    default palette.  Layer names are ``"<file>: <component>"``.
     """
     from ..core.colors import default_colors
+    from .layers import map_layer_kwargs
 
     result = bundle.result
-    maps = bundle.maps()
     k = result.n_components
     comps = ((result.params or {}).get("config") or {}).get("components") or []
     given = [c.get("color") if isinstance(c, dict) else None for c in comps]
     given += [None] * (k - len(given))
     colors = [_color(c, d) for c, d in zip(given[:k], default_colors(k), strict=True)]
     stem = name or (bundle.path.name if bundle.path is not None else "result")
+    shape = tuple(int(s) for s in bundle.spatial_shape)
+    shown = result
+    if bundle.mask is not None:  # only some pixels were analysed: maps are NaN elsewhere
+        shown = dataclasses.replace(result, W=bundle.maps().reshape(k, -1).T)
     layers = []
     for i, comp in enumerate(result.component_names):
-        meta = {
+        data, kwargs = map_layer_kwargs(shown, i, color=colors[i], spatial_shape=shape,
+                                        source_image=stem)
+        kwargs["name"] = f"{stem}: {comp}"
+        kwargs["metadata"].update({
             RESULT_KEY: result,
-            "component_index": i,
-            "component_name": comp,
-            "spatial_shape": tuple(bundle.spatial_shape),
             "mask": bundle.mask,
-            "color": colors[i],
             "source_path": None if bundle.path is None else str(bundle.path),
             "notes": list(bundle.notes),
-        }
-        kwargs = {"name": f"{stem}: {comp}", "colormap": colors[i], "blending": "additive",
-                  "metadata": meta}
-        layers.append((maps[i], kwargs, "image"))
+        })
+        layers.append((data, kwargs, "image"))
     return layers
 
 

@@ -15,8 +15,9 @@ source kind    becomes
                run; rows using another Labels layer get a ``RoiMask``)
 ``file``       ``Spectrum`` read from a spectra text file (values embedded)
 ``gaussian``   ``Gaussian`` resonance model (centre, FWHM, amplitude)
-``previous``   ``PreviousResult``: spectrum, and map when the grid matches, of a
-               component of the last result
+``previous``   ``PreviousResult`` (spectrum) of a component of the last result,
+               with its map as ``FixedW`` when the grid matches: both at their
+               fitted scale, so the seeds reproduce the previous fit
 =============  ===============================================================
 
 Nothing here imports Qt; the table widget only edits ``RowSettings``.
@@ -31,6 +32,7 @@ import numpy as np
 
 from ..core.components import (
     ComponentSpec,
+    FixedW,
     Gaussian,
     PreviousResult,
     RoiLabel,
@@ -186,9 +188,25 @@ def source_of(row: RowSettings, ctx: SeedContext, *, label_layer: str | None = N
         if src.component not in res.component_names:
             raise ValueError(f"The previous result has no component {src.component!r} (it has "
                              f"{', '.join(res.component_names)}).")
-        same_grid = res.W.shape[0] == int(np.prod(ctx.grid.spatial_shape))
-        return PreviousResult.from_result(res, src.component, map=same_grid)
+        return PreviousResult.from_result(res, src.component, w=False)
     raise ValueError(f"Unknown source kind {src.kind!r}.")
+
+
+def _previous_map(ctx: SeedContext, component):
+    """The previous result's map of ``component``, as given (``FixedW``), when the
+    result was computed on an image of this grid; else None (the W-seed mode builds
+    the map from the spectrum).
+
+    Kept at its fitted scale, so that together with the spectrum (also at its
+    scale) the seeds reproduce the previous fit exactly and NNMF refines it.
+    """
+    res = ctx.previous
+    if res.W.shape[0] != int(np.prod(ctx.grid.spatial_shape)):
+        return None
+    w = np.asarray(res.W[:, res.component_names.index(component)])
+    if not np.isfinite(w).all() or w.min() < 0 or not w.any():
+        return None
+    return FixedW(w.reshape(ctx.grid.spatial_shape))
 
 
 def build_components(rows: Sequence[RowSettings], ctx: SeedContext):
@@ -210,10 +228,9 @@ def build_components(rows: Sequence[RowSettings], ctx: SeedContext):
     comps = []
     for r in rows:
         try:
-            src = source_of(r, ctx, label_layer=label_layer)
-            h_src, w_src = src, None
-            if isinstance(src, PreviousResult) and src.w is not None:
-                w_src = src
+            h_src, w_src = source_of(r, ctx, label_layer=label_layer), None
+            if r.source.kind == "previous":
+                w_src = _previous_map(ctx, r.source.component)
             comps.append(ComponentSpec(r.name, color=r.color, h_source=h_src, w_source=w_src,
                                        background=r.background,
                                        use_subtracted=r.use_subtracted, locked=r.locked))

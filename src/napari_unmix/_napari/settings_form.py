@@ -56,10 +56,20 @@ def _label(name, text):
 
 
 class SettingsForm:
-    """The settings part of the dock (``self.container`` is the magicgui Container)."""
+    """The settings part of the dock (``self.container`` is the magicgui Container).
 
-    def __init__(self):
-        self.image = ComboBox(name="image", label="image", choices=(), nullable=True,
+    Parameters
+    ----------
+    image_choices : callable, optional
+        Returns the names of the images that can be unmixed (the first is the
+        default).  Menus get their choices from callables because magicgui
+        recomputes choices whenever a widget is re-parented (e.g. docked).
+    """
+
+    def __init__(self, image_choices=None):
+        self._image_choices = image_choices or (lambda: [])
+        self.image = ComboBox(name="image", label="image",
+                              choices=lambda _w: list(self._image_choices()),
                               tooltip="The spectral stack to unmix.")
         self.spectral_axis = SpinBox(name="spectral_axis", label="spectral axis", min=0, max=0,
                                      tooltip="Index of the spectral axis in the image's data.")
@@ -69,8 +79,10 @@ class SettingsForm:
         self.n_components = SpinBox(name="n_components", label="components", min=1, max=256,
                                     value=4)
         self.standardize = CheckBox(name="standardize", text="standardise channels", value=True)
-        self.solver = ComboBox(name="solver", label="solver", choices=["auto"], value="auto")
-        self.backend = ComboBox(name="backend", label="backend", choices=["auto"], value="auto")
+        self.solver = ComboBox(name="solver", label="solver", choices=self._solver_choices,
+                               value="auto")
+        self.backend = ComboBox(name="backend", label="backend", choices=self._backend_choices,
+                                value="auto")
         self.device = ComboBox(name="device", label="device", value="auto",
                                choices=["auto", "cpu"] + (["cuda"] if cuda_available() else []))
         self.device_info = _label("device_info", "")
@@ -107,25 +119,25 @@ class SettingsForm:
         self.update_for_mode()
 
     # -- choices -------------------------------------------------------------------
+    def _solver_choices(self, _widget=None):
+        table = solver_table(self.mode.value)
+        return ["auto", *sorted({spec.algorithm for spec in table.values() if spec.available()})]
+
+    def _backend_choices(self, _widget=None):
+        table = solver_table(self.mode.value)
+        solver = self.solver.value
+        return ["auto", *sorted({spec.backend for spec in table.values()
+                                 if spec.available() and solver in ("auto", spec.algorithm)})]
+
     def update_for_mode(self, *_):
         mode = self.mode.value
         for name, modes in _USED_BY.items():
             getattr(self, name).visible = mode in modes
-        table = solver_table(mode)
-        algos = sorted({spec.algorithm for spec in table.values() if spec.available()})
-        keep = self.solver.value
-        self.solver.choices = ["auto", *algos]
-        self.solver.value = keep if keep in self.solver.choices else "auto"
+        self.solver.reset_choices()  # keeps the value when it is still offered
         self._update_backends()
 
     def _update_backends(self, *_):
-        table = solver_table(self.mode.value)
-        solver = self.solver.value
-        backends = sorted({spec.backend for spec in table.values()
-                           if spec.available() and solver in ("auto", spec.algorithm)})
-        keep = self.backend.value
-        self.backend.choices = ["auto", *backends]
-        self.backend.value = keep if keep in self.backend.choices else "auto"
+        self.backend.reset_choices()
         self.update_device_info()
 
     def picked_solver(self):

@@ -3,6 +3,8 @@
 Modelled on napari-matplotlib's widgets: a small class with ``clear()`` and
 ``draw()``; the state to draw is set with :meth:`SpectraPlot.show_result`,
 :meth:`SpectraPlot.show_previews` and is redrawn when napari's theme changes.
+While the widget is hidden (another tab, a viewer not shown yet) nothing is
+drawn; the figure is drawn when the widget is shown.
 """
 
 from __future__ import annotations
@@ -120,7 +122,11 @@ class SpectraPlot(QWidget):
         ax.title.set_color(fg)
 
     def draw(self) -> None:
-        """Redraw the figure from the current state."""
+        """Redraw the figure from the current state (when hidden: once it is shown)."""
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
         fg, bg = self._theme()
         self.figure.clear()
         self.figure.set_facecolor(bg)
@@ -155,3 +161,8 @@ class SpectraPlot(QWidget):
             sc.set_ylim(0, 1.05)
             self._style(sc, fg, bg)
         self.canvas.draw_idle()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt)
+        super().showEvent(event)
+        if getattr(self, "_stale", True):
+            self.draw()

@@ -45,6 +45,7 @@ from ..core.seeds import source_spectrum
 from ..core.solvers import NMF_SOLVERS, NNLS_SOLVERS
 from .component_table import ComponentTable
 from .layers import META_KEY, show_result
+from .reader import RESULT_KEY
 from .rois import ImageGrid, RoiError, label_ids, labels_image, roi_mean_spectrum, shape_masks
 from .seed_inputs import RowSettings, SeedContext, SourceChoice, build_components, source_of
 from .settings_form import SEEDED_MODES, SettingsForm
@@ -124,10 +125,11 @@ class UnmixWidget(QWidget):
         self._build_layout()
         self._connect()
         self.reset_choices()
+        self._on_image_changed()
 
     # -- layout ----------------------------------------------------------------------
     def _build_layout(self):
-        self.form = SettingsForm()
+        self.form = SettingsForm(image_choices=self._image_names)
         self.table = ComponentTable()
         self.add_button = QPushButton("Add")
         self.rows_layer = QComboBox()
@@ -208,22 +210,22 @@ class UnmixWidget(QWidget):
             if not isinstance(layer, cls):
                 continue
             meta = layer.metadata if isinstance(layer.metadata, dict) else {}
-            if kind == "image" and (META_KEY in meta or layer.rgb or layer.ndim < 3):
+            if kind == "image" and (META_KEY in meta or RESULT_KEY in meta or layer.rgb
+                                    or layer.ndim < 3):
                 continue  # our own maps, RGB pictures and 2-D images are not stacks
             out.append(layer)
         return out
 
+    def _image_names(self) -> list[str]:
+        """Images that can be unmixed; those with spectral metadata first."""
+        images = self._layers_of("image")
+        tagged = [lyr.name for lyr in images
+                  if isinstance(lyr.metadata, dict) and "spectral_axis_index" in lyr.metadata]
+        return tagged + [lyr.name for lyr in images if lyr.name not in tagged]
+
     def reset_choices(self, *_):
         """Refresh the layer menus (napari calls this when layers change)."""
-        images = self._layers_of("image")
-        names = [layer.name for layer in images]
-        current = self.form.image.value
-        if current not in names:
-            tagged = [lyr.name for lyr in images
-                      if isinstance(lyr.metadata, dict) and "spectral_axis_index" in lyr.metadata]
-            current = (tagged or names or [None])[0]
-        self.form.image.choices = names
-        self.form.image.value = current
+        self.form.image.reset_choices()
         shapes = [lyr.name for lyr in self._layers_of("shapes")]
         labels = [lyr.name for lyr in self._layers_of("labels")]
         self.table.set_layer_choices(shapes, labels)
@@ -547,5 +549,5 @@ class UnmixWidget(QWidget):
         self.summary.setText(fit_summary(result))
         self.status.setText(f"Done: {result.n_components} map layer(s) for {image!r}.")
         plot = self._plot()
-        plot.show_previews([])
+        plot.previews = []  # the seeds gave way to the fitted spectra (one redraw below)
         plot.show_result(result, colors=request.colors)

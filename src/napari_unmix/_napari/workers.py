@@ -160,8 +160,8 @@ def start_job(func: Callable[..., Any], *, on_progress: Callable[[ProgressInfo],
 
     relay.progress.connect(progress)
     worker.returned.connect(finish)
-    # napari quits the workers it knows about when its window closes; a quit worker
-    # emits ``aborted`` instead of ``returned``
-    worker.aborted.connect(lambda: finish(Outcome(cancelled=True)))
+    # napari quits the workers it knows about when its window closes, and a quit
+    # worker never emits ``returned``; ``finished`` always comes (after ``returned``)
+    worker.finished.connect(lambda: finish(Outcome(cancelled=True)))
     worker.start()
     return job

@@ -94,32 +94,48 @@ def _layout(refs, result):
                      "(metadata 'spatial_shape'); cannot lay out the maps.")
 
 
+def _map_of(data, attrs):
+    """(map, name) of one layer: a result's component from ``W``, else the layer data."""
+    meta = attrs.get("metadata") or {}
+    result = _result_of(meta)
+    i = _component_index(meta, result) if result is not None else None
+    if i is not None and meta.get("spatial_shape") is not None:
+        shape = tuple(int(s) for s in meta["spatial_shape"])
+        try:  # exact values, on the analysed grid (a dock layer may carry extra axes)
+            return result.maps(shape, mask=meta.get("mask"))[i], result.component_names[i]
+        except ValueError:
+            pass
+    data = np.asarray(data)
+    if data.ndim > 3:
+        data = data.reshape([n for n in data.shape if n != 1] or [1])
+    name = result.component_names[i] if i is not None else str(attrs.get("name", "map"))
+    return data, name
+
+
 def write_maps(path: str, layer_data: list) -> list[str]:
     """Write image layers as component maps: one float32 ImageJ TIFF, one page each.
 
-    Every layer must have the same 2-D (Y, X) or 3-D (Z, Y, X) shape.  Pages are
-    named after the layer's component (when it holds a result) or the layer.
+    A layer of a result contributes its component's map (from ``W``, on the
+    analysed image's grid), named after the component; another image layer its
+    data, named after the layer.  All maps must have one 2-D (Y, X) or 3-D
+    (Z, Y, X) shape.
     """
     from ..io import write_maps_tiff
 
     images = _image_layers(layer_data, "maps")
-    shapes = {tuple(d.shape) for d, _ in images}
+    if any(a.get("rgb") for _, a in images):
+        raise ValueError("RGB layers are not maps; select grey-scale map layers.")
+    pairs = [_map_of(d, a) for d, a in images]
+    shapes = {tuple(m.shape) for m, _ in pairs}
     if len(shapes) != 1:
         raise ValueError(f"The selected image layers differ in shape ({sorted(shapes)}); maps "
                          "saved together must share one shape.")
     shape = shapes.pop()
-    if len(shape) not in (2, 3) or any(a.get("rgb") for _, a in images):
-        raise ValueError(f"Maps must be 2-D (Y, X) or 3-D (Z, Y, X) grey images; the selected "
-                         f"layers have shape {shape}.")
-    names = []
-    for _, attrs in images:
-        meta = attrs.get("metadata") or {}
-        result = _result_of(meta)
-        i = _component_index(meta, result) if result is not None else None
-        names.append(result.component_names[i] if i is not None else str(attrs.get("name",
-                                                                                  "map")))
-    maps = np.stack([np.asarray(d, dtype=np.float32) for d, _ in images])
-    return [str(write_maps_tiff(path, maps, names))]
+    if len(shape) not in (2, 3):
+        raise ValueError(f"Maps must be 2-D (Y, X) or 3-D (Z, Y, X); the selected layers have "
+                         f"shape {shape}. Save a result with more axes as a .npz bundle.")
+    maps = np.stack([np.asarray(m, dtype=np.float32) for m, _ in pairs])
+    return [str(write_maps_tiff(path, maps, [n for _, n in pairs]))]
 
 
 def write_spectra(path: str, layer_data: list) -> list[str]:

@@ -34,6 +34,7 @@ from .preprocess import Preprocessing
 from .progress import Cancelled, ProgressInfo
 from .result import UnmixResult
 from .seeds import W_SEED_MODES, SeedReport, SeedSet, build_seeds
+from .series import SERIES_STRATEGIES, SeriesProgressInfo, SeriesResult, unmix_series
 from .solvers import NMF_SOLVERS, NNLS_SOLVERS
 from .spectra import gaussian_model, read_spectra, resample_spectrum
 
@@ -74,4 +75,9 @@ __all__ = [
     "read_spectra",
     "resample_spectrum",
     "run_analysis",
+    # z / t series
+    "SERIES_STRATEGIES",
+    "SeriesProgressInfo",
+    "SeriesResult",
+    "unmix_series",
 ]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
+import sys
 
 import numpy as np
 
@@ -30,8 +32,23 @@ def torch_available() -> bool:
     return get_torch() is not None
 
 
+def _no_nvidia_device() -> bool:
+    """True when this Linux machine certainly has no NVIDIA GPU (cheap, no torch import)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    return not (os.path.exists("/proc/driver/nvidia") or os.path.exists("/dev/nvidia0")
+                or os.path.exists("/dev/nvidiactl"))
+
+
+@functools.cache
 def cuda_available() -> bool:
-    """True when torch sees a CUDA device."""
+    """True when torch sees a CUDA device.
+
+    On Linux machines without any NVIDIA device node this answers without importing
+    torch (which takes seconds), so "auto" choices stay fast on CPU-only machines.
+    """
+    if "torch" not in sys.modules and _no_nvidia_device():
+        return False
     torch = get_torch()
     return bool(torch is not None and torch.cuda.is_available())
 

@@ -187,7 +187,8 @@ class UnmixResult:
     def load(cls, path) -> UnmixResult:
         """Read a result written by :meth:`save`."""
         path = Path(path)
-        with np.load(path, allow_pickle=False) as data:
+        # open the file ourselves: np.load leaks its handle on a damaged zip
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             if "meta" not in data.files:
                 raise ValueError(f"{path} is not a napari-unmix result file (no metadata).")
             meta = json.loads(str(data["meta"][()]))

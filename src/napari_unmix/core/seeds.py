@@ -260,8 +260,7 @@ def _unit_max(v):
 
 def _generated(v, floor):
     """Unit-maximum map raised to at least ``floor`` (strictly positive generated seed)."""
-    v = np.maximum(_unit_max(np.maximum(v, 0.0)), 0.0)
-    return np.maximum(v, floor)
+    return np.maximum(_unit_max(np.maximum(v, 0.0)), floor)
 
 
 def _cosine_to(X, h):
@@ -692,8 +691,6 @@ def build_seeds(X, components, *, X_processed=None, spatial_shape=None, labels=N
         proc = _nonneg(Xp, "processed")
     work_key = ["raw" if (c.background or not c.use_subtracted) else "processed" for c in comps]
     data_for = {"raw": raw, "processed": proc}
-    if X_processed is None:
-        data_for["processed"] = raw
 
     reports = [SeedReport(name=c.name, working_data=work_key[i], locked=c.locked,
                           background=c.background, use_subtracted=c.use_subtracted)

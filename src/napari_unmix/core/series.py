@@ -1,4 +1,4 @@
-"""Unmixing of z-stacks and time series: one spectral image per plane, maps comparable across planes.
+"""Unmixing of z-stacks and time series, with maps that are comparable across planes.
 
 A series stack has a series axis (z or t), a spectral axis and the spatial axes of
 one plane, e.g. ``(Z, C, Y, X)`` or ``(T, C, Y, X)``.  :func:`unmix_series` runs an
@@ -52,7 +52,6 @@ Progress
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import numbers
 import time
@@ -68,6 +67,7 @@ from ._files import atomic_path
 from ._validation import check_spectra
 from .analysis import AnalysisConfig, run_analysis
 from .components import (
+    BackgroundMap,
     FixedW,
     ImportedMap,
     PreviousResult,
@@ -75,7 +75,6 @@ from .components import (
     RoiMask,
     SeedPixels,
 )
-from .components import BackgroundMap as _BackgroundMap
 from .data import normalize_axis, stack_to_matrix
 from .init import resolve_random_state
 from .metrics import match_components, spectral_angle
@@ -439,7 +438,7 @@ def _spatial_sources(cfg: AnalysisConfig) -> list[str]:
             return True
         if isinstance(src, SeedPixels):
             return src.pixels is not None
-        if isinstance(src, _BackgroundMap):
+        if isinstance(src, BackgroundMap):
             return src.map is not None
         return isinstance(src, PreviousResult) and as_map
 
@@ -488,12 +487,14 @@ class _WarningLog:
         return out, messages
 
     def reissue(self, n_planes):
-        for (category, message), planes in self.seen.items():
-            planes = sorted(set(p for p in planes if p is not None))
-            where = ("basis fit" if not planes else
-                     f"plane {planes[0]}" if len(planes) == 1 else
-                     f"{len(planes)} of {n_planes} planes ({_ranges(planes)})")
-            warnings.warn(f"{where}: {message}", category, stacklevel=3)
+        for (category, message), where in self.seen.items():
+            planes = sorted({p for p in where if p is not None})
+            parts = ["basis fit"] if None in where else []
+            if len(planes) == 1:
+                parts.append(f"plane {planes[0]}")
+            elif planes:
+                parts.append(f"{len(planes)} of {n_planes} planes ({_ranges(planes)})")
+            warnings.warn(f"{' and '.join(parts)}: {message}", category, stacklevel=3)
 
 
 def _ranges(values):
@@ -588,6 +589,9 @@ def _align_planes(maps, Hs, planes, reference, policy, signed):
             if not np.array_equal(order, np.arange(k)) or (signs < 0).any():
                 maps[:, z] = maps[order, z] * signs.astype(maps.dtype).reshape(
                     (k,) + (1,) * (maps.ndim - 2))
+            evr = planes[z].get("explained_variance_ratio")
+            if evr is not None and len(evr) == k:  # per-component values follow the maps
+                planes[z]["explained_variance_ratio"] = [evr[i] for i in order]
         planes[z].update({"matched_to": int(target), "order": order.tolist(),
                           "signs": signs.tolist(),
                           "angles": np.atleast_1d(angles).astype(float).tolist()})

@@ -24,10 +24,11 @@ series 0 unless ``series=`` says otherwise, and a note says which one was read.
 Which axis is spectral
 ----------------------
 In this order: the ``spectral_axis`` argument; an axis labelled ``E`` (lambda),
-else ``C`` (channel); the one axis whose length matches the spectral positions of
-a sidecar file (or of an ``.npz``); the only axis that is not ``Y``/``X``; else
-axis 0.  The last three are guesses and are flagged (``StackData.guessed`` and a
-note naming the axis taken).
+else ``C`` (channel); the axis whose length matches the spectral positions of a
+sidecar file (or of an ``.npz``); the only axis that is not ``Y``/``X``; else
+axis 0.  The last two, and a length match that fits several axes (the first is
+taken), are guesses and are flagged (``StackData.guessed`` and a note naming the
+axis taken).
 
 Spectral positions (wavenumbers, wavelengths)
 ---------------------------------------------
@@ -201,6 +202,39 @@ def _plane_chunks(shape, axes=None) -> tuple:
     first = axes.index("Y") if axes and "Y" in axes and len(axes) == len(shape) else \
         max(0, len(shape) - 2)
     return tuple(1 for _ in shape[:first]) + tuple(shape[first:])
+
+
+def _dask_name(path, *parts) -> str:
+    """A dask key for a lazily read file, from its identity (so dask never hashes the data)."""
+    from dask.base import tokenize
+
+    st = Path(path).stat()
+    return "napari-unmix-" + tokenize(str(Path(path).resolve()), st.st_mtime_ns, st.st_size,
+                                      *parts)
+
+
+class _Mapped:
+    """Read-only array-like over a memory map: chunks come out as in-memory copies.
+
+    ``dask.array.from_array`` copies objects that have a ``copy`` method (a memory
+    map would be read whole); this wrapper has none.
+    """
+
+    def __init__(self, mm):
+        self._mm = mm
+        self.shape = tuple(mm.shape)
+        self.dtype = mm.dtype
+        self.ndim = mm.ndim
+
+    def __getitem__(self, key):
+        return np.array(self._mm[key])
+
+
+def _from_memmap(mm, chunks, name):
+    import dask.array as da
+
+    return da.from_array(_Mapped(mm), chunks=chunks, asarray=True, name=name,
+                         meta=np.empty((0,) * mm.ndim, dtype=mm.dtype))
 
 
 def _size(nbytes: int) -> str:
@@ -405,7 +439,11 @@ def _imagej_label_values(tf, n):
 
 
 class _TiffPages:
-    """Array-like view of a TIFF series' pages, ``(n_pages, *page_shape)``, read on demand."""
+    """Array-like view of a TIFF series' pages, ``(n_pages, *page_shape)``, read on demand.
+
+    The file stays open (one handle, so tifffile's page index is built once) until
+    the view is garbage-collected or :meth:`close` is called; reads are serialised.
+    """
 
     def __init__(self, path, series, n_pages, page_shape, dtype):
         self.path = str(path)
@@ -414,21 +452,36 @@ class _TiffPages:
         self.dtype = np.dtype(dtype)
         self.ndim = len(self.shape)
         self._lock = threading.Lock()
+        self._tf = None
 
-    def __getitem__(self, key):
+    def _page(self, p: int) -> np.ndarray:
         import tifffile
 
+        if self._tf is None:
+            self._tf = tifffile.TiffFile(self.path)
+        return np.asarray(self._tf.asarray(series=self.series, key=p, maxworkers=1)).reshape(
+            self.shape[1:])
+
+    def __getitem__(self, key):
         key = key if isinstance(key, tuple) else (key,)
         first, rest = key[0], key[1:]
         pages = range(self.shape[0])[first] if isinstance(first, slice) else [int(first)]
         with self._lock:
-            planes = [tifffile.imread(self.path, series=self.series, key=int(p),
-                                      maxworkers=1) for p in pages]
-        out = np.stack([np.asarray(p).reshape(self.shape[1:]) for p in planes]) if planes \
-            else np.empty((0, *self.shape[1:]), self.dtype)
+            planes = [self._page(int(p)) for p in pages]
+        out = np.stack(planes) if planes else np.empty((0, *self.shape[1:]), self.dtype)
         if not isinstance(first, slice):
             out = out[0]
         return out[rest] if rest else out
+
+    def close(self):
+        with self._lock:
+            if self._tf is not None:
+                self._tf.close()
+                self._tf = None
+
+    def __del__(self):
+        with contextlib.suppress(Exception):
+            self.close()
 
 
 def _lazy_tiff(path, s, index, shape, axes, notes):
@@ -448,12 +501,12 @@ def _lazy_tiff(path, s, index, shape, axes, notes):
                              "reading; pass lazy=False to read it whole.") from None
         pages = _TiffPages(path, index, n_pages, page_shape, s.dtype)
         stacked = da.from_array(pages, chunks=(1, *page_shape), asarray=True,
-                                meta=np.empty((0,) * pages.ndim, dtype=s.dtype), lock=False)
+                                meta=np.empty((0,) * pages.ndim, dtype=s.dtype), lock=False,
+                                name=_dask_name(path, "pages", index))
         notes.append(f"{path.name} opened lazily (one page per chunk, "
                      f"{_size(s.size * s.dtype.itemsize)}).")
         return stacked.reshape(shape)
-    return da.from_array(arr, chunks=_plane_chunks(shape, axes), asarray=True,
-                         meta=np.empty((0,) * len(shape), dtype=arr.dtype))
+    return _from_memmap(arr, _plane_chunks(shape, axes), _dask_name(path, "memmap", index, shape))
 
 
 def _read_tiff(path, *, series, squeeze, lazy, threshold):
@@ -531,11 +584,8 @@ def _read_npy(path, *, lazy, threshold):
         raise ValueError(f"{path} could not be read as a .npy file: "
                          f"{type(exc).__name__}: {exc}") from None
     if _want_lazy(lazy, mm.nbytes, threshold) and mm.ndim >= 2:
-        import dask.array as da
-
         notes.append(f"{path.name} opened lazily (memory-mapped, {_size(mm.nbytes)}).")
-        return da.from_array(mm, chunks=_plane_chunks(mm.shape), asarray=True,
-                             meta=np.empty((0,) * mm.ndim, dtype=mm.dtype)), notes, True
+        return _from_memmap(mm, _plane_chunks(mm.shape), _dask_name(path, "npy")), notes, True
     return np.array(mm), notes, False
 
 
@@ -559,8 +609,9 @@ def _name_grid(files):
     """Axes and index tuples from numbered file names, or None for one stacking axis.
 
     Returns ``(axes, positions, tagged)``: ``axes`` a string of the varying fields'
-    letters (one letter = one axis), ``positions`` one index tuple per file and
-    ``tagged`` whether the single axis carries a channel tag.
+    letters (one letter = one axis; ``None`` when one number varies, ``"?"`` when
+    several vary but do not form a tagged, complete grid), ``positions`` one index
+    tuple per file and ``tagged`` whether the single axis carries a channel tag.
     """
     split = [re.split(r"(\d+)", p.stem) for p in files]
     if len({len(s) for s in split}) != 1:
@@ -582,16 +633,16 @@ def _name_grid(files):
     if len(varying) == 1:
         return None, None, letters[0] == "C"
     if None in letters or len(set(letters)) != len(letters):
-        return None
+        return "?", None, False
     order = sorted(range(len(varying)), key=lambda i: "TZC".index(letters[i]))
     axes = "".join(letters[i] for i in order)
     levels = [sorted(set(nums[:, varying[i]])) for i in order]
     if int(np.prod([len(v) for v in levels])) != len(files):
-        return None
+        return "?", None, False
     positions = [tuple(levels[a].index(nums[f, varying[i]]) for a, i in enumerate(order))
                  for f in range(len(files))]
     if len(set(positions)) != len(files):
-        return None
+        return "?", None, False
     return axes, positions, True
 
 
@@ -654,8 +705,9 @@ def read_slice_folder(folder, *, lazy: bool | None = None,
     notes = [f"{len(files)} TIFF slices of {folder.name} read in natural order "
              f"({files[0].name} ... {files[-1].name})."]
     if len(set(dtypes)) > 1:
-        notes.append(f"the slices have different dtypes ({', '.join(sorted({str(d) for d in dtypes}))}); "
-                     f"they were converted to {dtype}, which holds all their values.")
+        kinds = ", ".join(sorted({str(d) for d in dtypes}))
+        notes.append(f"the slices have different dtypes ({kinds}); they were converted to "
+                     f"{dtype}, which holds all their values.")
     slice_shape = shapes[0]
     slice_axes = axes_list[0] if len(axes_list[0]) == len(slice_shape) else None
     grid = _name_grid(files)
@@ -677,7 +729,11 @@ def read_slice_folder(folder, *, lazy: bool | None = None,
     else:
         flat = np.stack([load(f) for f in files])
     guessed = True
-    if grid is not None and grid[0] is not None:
+    if grid is not None and grid[0] == "?":
+        notes.append("the file names differ in several numbers that do not form a complete "
+                     "grid of tagged axes (z, t, c/ch); the slices were stacked along one axis "
+                     "in natural order.")
+    if grid is not None and grid[0] not in (None, "?"):
         grid_axes, positions, _ = grid
         sizes = tuple(max(p[a] for p in positions) + 1 for a in range(len(grid_axes)))
         order = np.ravel_multi_index(np.array(positions).T, sizes)
@@ -727,8 +783,8 @@ def _apply_sidecar(path, data_shape, index, guessed, values, unit, source, notes
 
 
 def _describe_axis(index, axes, shape):
-    letter = f" ({axes[index]})" if axes else ""
-    return f"axis {index}{letter}, {shape[index]} channels, of shape {tuple(shape)}"
+    letter = f"{axes[index]}, " if axes else ""
+    return f"axis {index} ({letter}{shape[index]} channels) of shape {tuple(shape)}"
 
 
 def open_stack(path, *, spectral_axis: int | None = None, series: int | None = None,
@@ -774,7 +830,11 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist.")
+    series_index = None
     if path.is_dir():
+        if is_result_bundle(path):
+            raise ValueError(f"{path} is a napari-unmix result folder, not a stack; read it "
+                             "with napari_unmix.io.read_result_bundle (or open it in napari).")
         stack = read_slice_folder(path, lazy=lazy, lazy_threshold=lazy_threshold)
         data, axes, notes = stack.data, stack.axes, stack.notes
         index, guessed = stack.spectral_axis, stack.guessed
@@ -793,6 +853,7 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
                            threshold=lazy_threshold)
             data, axes, notes, is_lazy = t["data"], t["axes"], t["notes"], t["lazy"]
             values, unit, source = t["values"], t["unit"], t["values_source"]
+            series_index = t["series_index"]
             if axes is not None:
                 core = axes.replace("S", "") if axes.endswith("S") else axes
                 if all(a in _SPATIAL_LETTERS for a in core) and (
@@ -821,6 +882,9 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
                                  f"{type(exc).__name__}: {exc}") from None
             source = ".npz arrays" if values is not None else None
             unit = normalise_unit(unit)
+            if _want_lazy(lazy, data.nbytes, lazy_threshold):
+                notes.append(f"{path.name} was read whole: arrays in .npz files cannot be "
+                             "read lazily (save large stacks as TIFF or .npy).")
         else:
             raise ValueError(f"{path}: unknown file type {suffix!r}; napari-unmix reads "
                              f"{', '.join(STACK_SUFFIXES)} files and folders of TIFF slices.")
@@ -846,8 +910,9 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
                      f"the {n} channels of axis {index}; they were not used.")
         unit = None
     if guessed:
-        notes.append(f"spectral axis guessed: {_describe_axis(index, axes, data.shape)}; pass "
-                     "spectral_axis to choose another.")
+        notes.append(f"spectral axis guessed as {_describe_axis(index, axes, data.shape)}; "
+                     "pass spectral_axis to choose another.")
     return StackData(data=data, spectral_axis=index, spectral_values=checked,
                      spectral_unit=unit if checked is not None else None, axes=axes,
-                     guessed=guessed, path=path, notes=notes, lazy=is_lazy)
+                     guessed=guessed, path=path, notes=notes, lazy=is_lazy,
+                     series=series_index)

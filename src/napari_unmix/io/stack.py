@@ -66,6 +66,8 @@ class StackData:
         Anything the user should know about how the file was read.
     lazy : bool
         True when ``data`` is a dask array that reads the file on demand.
+    series : int or None
+        TIFF: index of the image series that was read.
     """
 
     data: np.ndarray
@@ -77,6 +79,7 @@ class StackData:
     path: Path | None = None
     notes: list = field(default_factory=list)
     lazy: bool = False
+    series: int | None = None
 
     @property
     def n_channels(self) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..device import cuda_available, torch_available
 from .active_set import fit_nnls_active_set_numpy, fit_nnls_active_set_torch
+from .hals import fit_hals_numpy, fit_hals_torch
 from .scipy_nnls import fit_nnls_scipy
 from .sklearn_nmf import fit_sklearn
 from .torch_fista import fit_nnls_fista
@@ -54,11 +55,17 @@ class SolverSpec:
     summary: str = ""
 
     def available(self) -> bool:
-        return torch_available() or not self.needs_torch
+        return not self.needs_torch or torch_available()
 
 
 #: NNMF implementations, keyed by ``(solver, backend)``.
 NMF_SOLVERS: dict[tuple[str, str], SolverSpec] = {
+    ("hals", "numpy"): SolverSpec(
+        "hals", "numpy", fit_hals_numpy,
+        summary="HALS coordinate descent in numpy (CPU), sampled stopping rule"),
+    ("hals", "torch"): SolverSpec(
+        "hals", "torch", fit_hals_torch, needs_torch=True,
+        summary="HALS coordinate descent in PyTorch (CPU or CUDA), sampled stopping rule"),
     ("mu", "torch"): SolverSpec(
         "mu", "torch", fit_mu_torch, needs_torch=True,
         summary="multiplicative updates in PyTorch (CPU or CUDA), sampled stopping rule"),
@@ -88,8 +95,8 @@ NNLS_SOLVERS: dict[tuple[str, str], SolverSpec] = {
 
 # Preference orders for "auto": the first available entry that matches wins.
 _NMF_AUTO = {
-    "cuda": [("mu", "torch"), ("cd", "sklearn")],
-    "cpu": [("mu", "torch"), ("cd", "sklearn")],
+    "cuda": [("hals", "torch"), ("hals", "numpy"), ("cd", "sklearn")],
+    "cpu": [("hals", "numpy"), ("hals", "torch"), ("cd", "sklearn")],
 }
 _NNLS_AUTO = {   # fastest exact first (benchmarks/nnls_speed.py)
     "cuda": [("active-set", "torch"), ("active-set", "numpy"), ("lawson-hanson", "scipy")],

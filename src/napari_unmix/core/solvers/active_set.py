@@ -24,23 +24,24 @@ times the pixel's ``||b||_1``.
 
 Two ways to find ``F``
 ----------------------
-* **Enumeration** (``k <= 5``): there are ``k 2^(k-1)`` functionals (80 for
-  k = 5).  One matrix product evaluates all of them for a block of pixels, their
-  signs are packed into one bit pattern per component, and precomputed tables
-  turn each pattern into the mask of passive sets that component agrees with;
-  the AND of the k masks marks the optimal set.  No iteration, no per-pixel
-  branching; measured faster than pivoting for k <= 5 (``benchmarks/nnls_speed.py``).
+* **Enumeration** (``k <= 6``): there are ``k 2^(k-1)`` functionals (80 for
+  k = 5, 192 for k = 6).  One matrix product evaluates all of them for a block of
+  pixels, their signs are packed into bytes, and precomputed tables turn each
+  byte into the mask of the passive sets a component agrees with (a set is a bit
+  of an int64, hence k <= 6); OR over a component's bytes and AND over the
+  components leaves the optimal set.  No iteration and no per-pixel branching;
+  faster than pivoting for every k it covers (``benchmarks/nnls_speed.py``).
 * **Block principal pivoting** (Kim & Park 2011), for larger ``k`` and for the
-  rare pixels whose enumeration finds no consistent set (values at rounding
-  level).  Every pixel runs its own exchange sequence, advanced together: each
-  component that fails its test changes sides; after three full exchanges that do
-  not lower the number of failures only the failing component with the largest
-  index does (the backup rule that rules out cycling), until the count drops
-  again.  The iteration starts from the full set, so the first exchange lands on
-  the positive part of the unconstrained solution.  For ``k <= 8`` the test
-  matrices of all ``2^k`` sets are tabulated and indexed by the set's bit code;
-  for larger ``k`` pixels are grouped by passive set and each distinct set is
-  handled by one matrix product.  Pixels leave as soon as they pass.
+  rare pixels the enumeration leaves without a consistent set (values at
+  rounding level).  Every pixel runs its own exchange sequence, all advanced
+  together: each component that fails its test changes sides; after three full
+  exchanges that do not lower the number of failures, only the failing component
+  with the largest index does (the backup rule that rules out cycling), until
+  the count drops again.  The iteration starts from the full set, so the first
+  exchange lands on the positive part of the unconstrained solution.  For
+  ``k <= 10`` the test matrices of all ``2^k`` sets are tabulated and indexed by
+  the set's bit code; beyond, pixels are grouped by passive set and each distinct
+  set is one matrix product.  Pixels leave as soon as they pass.
 
 Numerical choices
 -----------------
@@ -59,14 +60,19 @@ Numerical choices
   others, more spectra than channels) make some ``G_FF`` singular; those solves
   use the pseudo-inverse (eigenvalues below ``16 k eps`` of the largest are
   dropped), which still gives a least-squares solution on ``F``.
-* Accuracy limit: the Gram form resolves spectra down to ``lambda_min(G)`` of
-  about 1e-10 after scaling (condition number of the scaled ``H`` about 1e5).
-  Up to there the objective matches SciPy's Lawson-Hanson ``nnls`` to about
-  1e-10 relative on noisy data; spectra closer to collinear than that are
-  beyond what float64 normal equations can separate.
+* Solutions on passive sets with ``lambda_min(G_FF) < 1e-6`` get two steps of
+  iterative refinement with the float64 gradient (see :class:`_Refinement`);
+  on better conditioned bases nothing runs.
+* Accuracy limit: with that, the objective matches SciPy's Lawson-Hanson
+  ``nnls`` to ~1e-13 relative (noisy data) or ~1e-15 of ``||x||^2`` (exact fits)
+  down to ``lambda_min`` of about 1e-12 of the scaled ``G`` (condition number of
+  the scaled ``H`` about 1e6).  Spectra closer to collinear than that are treated
+  as linearly dependent; SciPy, which works on ``H`` itself, still separates them.
 * Pixels the pivoting has not solved after ``max_iter`` exchanges are flagged in
   ``NNLSFit.capped`` and get NaN abundances (as the SciPy backend does), so a
   capped pixel is visible instead of silently wrong.
+* The numpy version splits the blocks over a few threads (numpy releases the
+  GIL in its kernels); torch uses its own intra-op threads.
 
 References
 ----------
@@ -88,12 +94,14 @@ from ._common import NNLSFit
 __all__ = ["fit_nnls_active_set_numpy", "fit_nnls_active_set_torch"]
 
 _EPS = float(np.finfo(np.float64).eps)
-#: largest k solved by enumerating the passive sets
-_ENUM_MAX_K = 5
+#: largest k solved by enumerating the passive sets (2^k sets fit an int64 mask)
+_ENUM_MAX_K = 6
 #: largest k for which the pivoting tabulates the test matrices of all 2^k sets
-_TABLE_MAX_K = 8
-#: pixels handled together on the CPU (numpy and torch) and on a CUDA device
-_BLOCK_CPU = 1024
+_TABLE_MAX_K = 10
+#: pixels handled together on the CPU (numpy and torch) by the enumeration and the
+#: pivoting (whose rounds have a fixed cost), and on a CUDA device
+_BLOCK_ENUM_VALUES = 1 << 18      # the enumeration's values per block (2 MB)
+_BLOCK_PIVOT = 16384
 _BLOCK_CUDA = 1 << 16
 #: rows of X converted to float64 at a time while forming B on the CPU
 _RHS_ROWS = 512
@@ -110,6 +118,7 @@ _REFINE_BELOW = 1e-6
 _REFINE_STEPS = 2
 
 _METHODS = ("auto", "enumerate", "pivot")
+_ONES = np.ones(8)
 
 
 # --------------------------------------------------------------------------- #
@@ -140,7 +149,8 @@ class _Basis:
         self._enum = None
         self._refine = None
         lam = np.linalg.eigvalsh(self.G) if self.k else np.ones(1)
-        #: every G_FF is at least this well conditioned (eigenvalue interlacing)
+        # lambda_min(G_FF) >= lambda_min(G) (interlacing): if G is well conditioned,
+        # no passive set needs refinement and the check is skipped
         self.needs_refine = bool(lam[0] < _REFINE_BELOW)
 
     # -- solves ------------------------------------------------------------- #
@@ -212,7 +222,7 @@ class _Basis:
         if todo:
             if len(cache) + len(todo) > _CACHE_MAX:
                 cache.clear()
-            for key, Q in zip(todo, self.inverses(flat[list(todo.values())])):
+            for key, Q in zip(todo, self.inverses(flat[list(todo.values())]), strict=True):
                 found[key] = cache[key] = Q
         M = np.empty((u, k, k))
         for i in range(u):
@@ -246,35 +256,43 @@ class _Basis:
         return self._enum
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _enum_structure(k: int):
-    """The k-only part of the enumeration tables.
+    """The k-only part of the enumeration tables: ``(sets, hp, L, wcol)``.
 
-    Returns ``(sets, hp, E, wcol)``.  ``sets[j, g]`` is the code of the set made of
-    ``j`` and the other components whose ranks (among the k-1 others) are the
-    bits of ``g``; ``hp = max(2^(k-1), 8)`` columns per component, so that one
-    component's signs fill whole bytes.  ``E[j, p]`` is the mask (bit ``F`` set)
-    of the passive sets ``F`` component ``j`` agrees with when its signs form the
-    bit pattern ``p``: ``j in F`` exactly when bit ``g(F - {j})`` of ``p`` is set.
+    ``sets[j, g]`` is the code of the set made of ``j`` and the other components
+    whose ranks (among the k-1 others) are the bits of ``g``.  Each component has
+    ``hp = max(2^(k-1), 8)`` sign columns, ``nb = hp / 8`` bytes once packed.
+    Component ``j`` agrees with passive set ``F`` when ``j in F`` exactly matches
+    sign bit ``g(F - {j})``; ``L[j * nb + c, v]`` is the mask (bit ``F`` set, 2^k
+    bits in an int64) of the sets ``F`` whose bit lies in byte ``c`` and agrees
+    with that byte's value ``v``.  OR over the bytes of a component gives every
+    set it agrees with; AND over the components gives the optimal set.
     ``wcol[F, j]`` is the column of ``Mx`` that gives ``w_j`` when ``F`` is optimal
     (column 0, which is zero, when ``j`` is not in ``F``).
     """
     h = 1 << (k - 1)
     hp = max(h, 8)
+    nb = hp // 8
     g = np.arange(h)
     sets = np.stack([(g & ((1 << j) - 1)) | ((g >> j) << (j + 1)) | (1 << j)
                      for j in range(k)])
     F = np.arange(1 << k)
-    patterns = np.arange(1 << hp)
-    E = np.zeros((k, 1 << hp), dtype=np.int64 if k > 5 else np.uint32)
+    bit_of_F = np.uint64(1) << F.astype(np.uint64)
+    values = np.arange(256)
+    L = np.zeros((k * nb, 256), dtype=np.uint64)
     wcol = np.empty((1 << k, k), dtype=np.int64)
     for j in range(k):
         gF = (F & ((1 << j) - 1)) | ((F >> (j + 1)) << j)     # code of F - {j}
-        wcol[:, j] = np.where((F >> j) & 1, 1 + j * hp + gF, 0)
-        wants = (patterns[None, :] >> gF[:, None]) & 1        # (2^k, patterns)
-        agree = wants == ((F >> j) & 1)[:, None]
-        E[j] = (agree * (1 << F)[:, None].astype(np.int64)).sum(axis=0)
-    return sets, hp, E, wcol
+        inside = (F >> j) & 1
+        wcol[:, j] = np.where(inside, 1 + j * hp + gF, 0)
+        for c in range(nb):
+            mine = (gF >> 3) == c                              # F whose bit is in byte c
+            wants = (values[None, :] >> (gF[mine] & 7)[:, None]) & 1
+            agree = wants == inside[mine][:, None]             # (sets in byte c, 256)
+            L[j * nb + c] = np.bitwise_or.reduce(
+                np.where(agree, bit_of_F[mine][:, None], np.uint64(0)), axis=0)
+    return sets, hp, L.view(np.int64), wcol
 
 
 # --------------------------------------------------------------------------- #
@@ -310,27 +328,33 @@ class _NumpyOps:
         return np.minimum(a, b)
 
     def take(self, table, index):
-        return np.take(table, index, axis=0)
+        return table.take(index, axis=0)
 
     def take_along(self, a, cols):
         n, m = a.shape
-        return np.take(a.reshape(-1), cols + (np.arange(0, n * m, m))[:, None])
+        cols += np.arange(0, n * m, m)[:, None]
+        return a.reshape(-1).take(cols)
 
     def gather_matvec(self, b, M):
         return np.einsum("nj,njl->nl", b, M)
 
     def row_abssum(self, b):
-        return np.abs(b) @ np.ones(b.shape[1])
+        return np.abs(b).sum(axis=1) if b.shape[1] > 8 else np.abs(b) @ _ONES[:b.shape[1]]
 
     def encode(self, F, pow2):
         return (F.astype(np.float64) @ pow2).astype(np.int64)
 
-    def pack(self, P, k, hp):
-        packed = np.packbits(P, axis=1, bitorder="little")
-        return packed if hp == 8 else packed.view("<u2")
+    def pack(self, P):
+        return np.packbits(P, axis=1, bitorder="little")
 
-    def top_bit(self, mask):
-        return np.frexp(mask.astype(np.float64))[1] - 1
+    def top_bit(self, mask, n_bits):
+        """Index of the highest set bit of each int64 mask (-1 for 0), exactly."""
+        if n_bits <= 32:
+            return np.frexp(mask.astype(np.float64))[1] - 1
+        high = (mask >> 32) & 0xFFFFFFFF
+        low = mask & 0xFFFFFFFF
+        return np.where(high > 0, 31 + np.frexp(high.astype(np.float64))[1],
+                        np.frexp(low.astype(np.float64))[1] - 1)
 
     def last_true(self, V):
         return V.shape[1] - 1 - V[:, ::-1].argmax(axis=1)
@@ -394,13 +418,20 @@ class _TorchOps:
     def encode(self, F, pow2):
         return (F.to(pow2.dtype) @ pow2).long()
 
-    def pack(self, P, k, hp):
-        # bit patterns of hp <= 16 signs are exact in float32
-        weights = 2.0 ** self.torch.arange(hp, device=self.device, dtype=self.torch.float32)
-        return (P.view(P.shape[0], k, hp).to(self.torch.float32) @ weights).long()
+    def pack(self, P):
+        torch = self.torch
+        weights = 2.0 ** torch.arange(8, device=self.device, dtype=torch.float32)
+        return (P.view(P.shape[0], -1, 8).to(torch.float32) @ weights).long()
 
-    def top_bit(self, mask):
-        return self.torch.frexp(mask.to(self.torch.float64)).exponent.long() - 1
+    def top_bit(self, mask, n_bits):
+        torch = self.torch
+
+        def top(m):
+            return torch.frexp(m.to(torch.float64)).exponent.long() - 1
+        if n_bits <= 32:
+            return top(mask)
+        high = (mask >> 32) & 0xFFFFFFFF
+        return torch.where(high > 0, 32 + top(high), top(mask & 0xFFFFFFFF))
 
     def last_true(self, V):
         return V.shape[1] - 1 - V.flip(1).to(self.torch.uint8).argmax(dim=1)
@@ -424,23 +455,27 @@ class _TorchOps:
 class _Enumeration:
     def __init__(self, basis: _Basis, ops):
         Mx, T = basis.enum_tables()
-        _, self.hp, E, wcol = _enum_structure(basis.k)
+        _, self.hp, L, wcol = _enum_structure(basis.k)
         self.ops = ops
         self.k = basis.k
-        self.Mx, self.T, self.E, self.wcol = (ops.asarray(a) for a in (Mx, T, E, wcol))
+        self.nb = self.hp // 8
+        self.Mx, self.T, self.L, self.wcol = (ops.asarray(a) for a in (Mx, T, L, wcol))
 
     def __call__(self, b):
         """Optimal ``w`` of every row of ``b``, and the rows left undecided."""
         ops = self.ops
+        nb = self.nb
         Z = b @ self.Mx                        # every functional v_j(F'), all pixels
-        patterns = ops.pack(Z[:, 1:] > self.T, self.k, self.hp)
-        agree = ops.take(self.E[0], patterns[:, 0])
-        for j in range(1, self.k):
-            agree = agree & ops.take(self.E[j], patterns[:, j])
-        F = ops.top_bit(agree)                 # an optimal set (one in exact arithmetic)
-        undecided = F < 0
-        F = ops.where(undecided, 0, F)
-        return ops.take_along(Z, ops.take(self.wcol, F)), undecided
+        signs = ops.pack(Z[:, 1:] > self.T)    # (n, k * nb) bytes
+        agree = None
+        for j in range(self.k):
+            mask = ops.take(self.L[j * nb], signs[:, j * nb])
+            for c in range(1, nb):
+                mask |= ops.take(self.L[j * nb + c], signs[:, j * nb + c])
+            agree = mask if agree is None else agree & mask
+        F = ops.top_bit(agree, 1 << self.k)    # an optimal set (one in exact arithmetic)
+        # F = -1 (no consistent set) reads the last row of wcol; those rows are pivoted
+        return ops.take_along(Z, ops.take(self.wcol, F)), F < 0
 
 
 # --------------------------------------------------------------------------- #
@@ -653,8 +688,8 @@ def _check_inputs(X, H, max_iter, method):
     return X, H
 
 
-def _solve(X, basis: _Basis, ops, rhs, *, max_iter: int, block: int, method: str,
-           n_threads: int = 1) -> NNLSFit:
+def _solve(X, basis: _Basis, ops, rhs, *, max_iter: int, block: int | None, method: str,
+           n_threads: int = 1, cuda: bool = False) -> NNLSFit:
     n = X.shape[0]
     W = np.zeros((n, basis.active.size), dtype=X.dtype)
     capped = np.zeros(n, dtype=bool)
@@ -667,6 +702,13 @@ def _solve(X, basis: _Basis, ops, rhs, *, max_iter: int, block: int, method: str
         raise ValueError(f"method='enumerate' supports up to {_ENUM_MAX_K} non-zero "
                          f"spectra, got {k}; use method='pivot' or 'auto'.")
     enumeration = _Enumeration(basis, ops) if method == "enumerate" else None
+    if block is None and cuda:
+        block = _BLOCK_CUDA
+    elif block is None and enumeration is not None:
+        block = min(8192, max(256, _BLOCK_ENUM_VALUES // enumeration.Mx.shape[1]))
+    elif block is None:
+        block = _BLOCK_PIVOT
+    block = max(1, int(block))
     if k <= _TABLE_MAX_K:
         basis.pivot_table()                       # build once, before any worker
     refine = _Refinement(basis, ops) if basis.needs_refine else None
@@ -748,8 +790,10 @@ def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, method: s
         ``"auto"`` enumerates the passive sets for ``k <= 5`` non-zero spectra and
         pivots otherwise; both give the same optimum.
     block_size : int, optional
-        Pixels handled together (default 1024, small enough to stay in cache);
-        temporaries are ``O(n_threads x block_size x max(k 2^k, n_channels))``.
+        Pixels handled together: by default 2048 for the enumeration (its
+        ``k 2^(k-1)`` values per pixel then stay in cache) and 16384 for the
+        pivoting.  Temporaries are ``O(n_threads x block_size x max(k 2^k,
+        n_channels))``, independent of the number of pixels.
     n_threads : int, optional
         Threads sharing the blocks (numpy releases the GIL in its kernels); by
         default the CPU cores available to the process, at most 8.
@@ -774,7 +818,7 @@ def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, method: s
         return out
 
     return _solve(X, basis, _NumpyOps(), rhs, max_iter=max_iter, method=method,
-                  block=int(block_size or _BLOCK_CPU),
+                  block=block_size,
                   n_threads=_default_threads() if n_threads is None else n_threads)
 
 
@@ -786,8 +830,9 @@ def fit_nnls_active_set_torch(X, H, *, max_iter: int = 1000, tol=None, device: s
     The algorithm and tables of :func:`fit_nnls_active_set_numpy`, run on
     ``device`` (CPU or CUDA; ``"auto"`` picks CUDA when available) in float64.  The
     data moves to the device one block at a time (default 65536 pixels on CUDA,
-    4096 on the CPU) and only ``W`` comes back.  Parameters and result as for the
-    numpy version.
+    as for numpy on the CPU) and only ``W`` comes back.  Parameters and result as
+    for the numpy version; torch runs its own threads, so there is no
+    ``n_threads``.
     """
     from ..device import get_torch, resolve_device
 
@@ -813,4 +858,4 @@ def fit_nnls_active_set_torch(X, H, *, max_iter: int = 1000, tol=None, device: s
 
     with torch.no_grad():
         return _solve(X, basis, ops, rhs, max_iter=max_iter, method=method,
-                      block=int(block_size or (_BLOCK_CUDA if on_cuda else _BLOCK_CPU)))
+                      block=block_size, cuda=on_cuda)

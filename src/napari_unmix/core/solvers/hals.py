@@ -22,6 +22,17 @@ half-step repeats its sweep over the blocks a few times (``w_sweeps`` /
 Gillis & Glineur (2012), with a fixed number of sweeps so that the numpy and the
 torch versions do exactly the same sequence of operations.
 
+Over-relaxation.  Each block moves ``omega`` times the way to its closed-form
+value and is then projected: ``w <- max(0, w + omega * (w* - w))`` with
+``w*`` the unconstrained block minimiser (projected SOR, Cryer 1971).  With one
+block free the objective is, entry by entry, a 1-D parabola centred on ``w*``;
+for ``0 < omega < 2`` the relaxed point is no farther from ``w*`` than ``w`` was,
+and so is its projection (0 lies between the relaxed point and ``w >= 0``), so
+every block update still lowers the objective or keeps it.  ``omega = 1`` is
+plain HALS.  On strongly overlapping spectra, where plain HALS crawls (the
+blocks are strongly coupled through ``B`` and ``D``), ``omega`` near 1.8 reached
+a given error in several times fewer iterations in ``benchmarks/nmf_speed.py``.
+
 The ``W`` update of one pixel depends only on that pixel's row of ``X``.  On the
 CPU the pixels are therefore processed in blocks that fit in cache: for each
 block ``A`` is formed, the block's rows of ``W`` are swept, and the block's
@@ -79,11 +90,19 @@ W_SWEEPS = 3
 H_SWEEPS = 8
 #: Bytes of X per pixel block on the CPU (about an L2/L3 cache share).
 CPU_BLOCK_BYTES = 2 * 2**20
+#: Over-relaxation factor of every block update, in (0, 2); 1 is plain HALS.
+OMEGA = 1.8
 #: Balance the W/H scales at least this often (iterations).
 BALANCE_EVERY = 10
 
 
-def _check_inputs(X, W, H, locked):
+def _check_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega):
+    for name, value in (("w_sweeps", w_sweeps), ("h_sweeps", h_sweeps)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if not 0.0 < omega < 2.0:
+        raise ValueError(f"omega must lie strictly between 0 and 2 (1 = plain HALS), "
+                         f"got {omega!r}; outside that range the updates can diverge.")
     if X.ndim != 2 or W.ndim != 2 or H.ndim != 2:
         raise ValueError("X, W and H must be 2-D arrays.")
     n, m = X.shape
@@ -149,7 +168,7 @@ def _balance_np(Wt, H, free, nw2):
 def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
                    track_error_every: int = 10, w_sweeps: int = W_SWEEPS,
                    h_sweeps: int = H_SWEEPS, block_bytes: int = CPU_BLOCK_BYTES,
-                   omega: float = 1.0, **_ignored) -> NMFFit:
+                   omega: float = OMEGA, **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` by HALS in numpy (BLAS matrix products, in ``X``'s dtype).
 
     Parameters
@@ -172,7 +191,7 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
     -------
     NMFFit
     """
-    free = _check_inputs(X, W, H, locked)
+    free = _check_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega)
     dtype = X.dtype
     eps = float(np.finfo(dtype).eps)
     n, m = X.shape
@@ -243,18 +262,18 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
 
 
 def _safe_inverse_torch(torch, diag, eps):
-    top = diag.max()
-    ok = (diag > (eps * eps) * top) & (diag >= torch.finfo(diag.dtype).tiny)
-    return torch.where(ok, 1.0 / torch.where(ok, diag, torch.ones_like(diag)),
-                       torch.zeros_like(diag))
+    """See :func:`_safe_inverse_np`; the masked-out ``inf`` are never used."""
+    ok = (diag > (eps * eps) * diag.max()) & (diag >= torch.finfo(diag.dtype).tiny)
+    return torch.where(ok, diag.reciprocal(), 0.0)
 
 
 def _revive_torch(torch, H, free_t, eps, fallback):
-    hn2 = (H.double() ** 2).sum(1)
+    """In place, without a host sync: see :func:`_revive_np`."""
+    hn2 = H.double().square().sum(1)
     dead = free_t & ~(hn2 > (eps * eps) * hn2.max())
     top = H.max()
     floor = 2.0 * eps * torch.where(top > 0, top, torch.full_like(top, fallback))
-    return torch.where(dead[:, None], floor, H)
+    H.masked_fill_(dead[:, None], floor)
 
 
 def _balance_torch(torch, Wt, H, free_t, nw2):
@@ -271,7 +290,8 @@ def _balance_torch(torch, Wt, H, free_t, nw2):
 def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
                    track_error_every: int = 10, device: str = "auto",
                    w_sweeps: int = W_SWEEPS, h_sweeps: int = H_SWEEPS,
-                   block_bytes: int | None = None, **_ignored) -> NMFFit:
+                   block_bytes: int | None = None, omega: float = OMEGA,
+                   **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` by HALS in torch, on CPU or CUDA.
 
     Same algorithm, options and result as :func:`fit_hals_numpy`.  ``X`` is moved
@@ -287,7 +307,7 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         Bytes of ``X`` per pixel block; default: the whole of ``X`` on CUDA,
         ``CPU_BLOCK_BYTES`` on the CPU.
     """
-    free = _check_inputs(X, W, H, locked)
+    free = _check_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega)
     torch = get_torch()
     device = resolve_device(device)
     dtype = X.dtype
@@ -305,10 +325,23 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         Wt = to_torch(np.ascontiguousarray(W.T), device).clone()  # (k, n)
         Ht = to_torch(H, device).clone()
         free_t = to_torch(free, device)
-        tmp = torch.empty(max(sl.stop - sl.start for sl in blocks), dtype=Xt.dtype,
-                          device=Xt.device)
+        opts = {"dtype": Xt.dtype, "device": Xt.device}
+        B, Bh, D, Dh = (torch.empty((k, k), **opts) for _ in range(4))
+        Hs, C, Ch = (torch.empty((k, m), **opts) for _ in range(3))
+        th = torch.empty(m, **opts)
+        Ab = torch.empty((k, max(sl.stop - sl.start for sl in blocks)), **opts)
+        tw = torch.empty(Ab.shape[1], **opts)
+        # Views made once: a torch call costs microseconds even on tiny tensors
+        Bh_rows, Dh_rows, Ch_rows, H_rows = ([A[j] for j in range(k)] for A in (Bh, Dh, Ch, Ht))
+        HtT = Ht.T
+        views = []
+        for sl in blocks:
+            c = sl.stop - sl.start
+            Xb, Wb, Ab_b = Xt[sl], Wt[:, sl], Ab[:, :c]
+            views.append((Xb, Xb.T, Wb, Wb.T, [Wb[j] for j in range(k)], Ab_b,
+                          [Ab_b[j] for j in range(k)], tw[:c]))
 
-        _balance_torch(torch, Wt, Ht, free_t, (Wt.double() ** 2).sum(1))
+        _balance_torch(torch, Wt, Ht, free_t, Wt.double().square().sum(1))
         stop = SampledErrorStopping(tol, track_error_every, eps)
         err = residual_norm(Xt, Wt.T, Ht, xp="torch")
         stop.update(0, err)
@@ -317,34 +350,33 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         converged = False
         n_iter = 0
         for it in range(1, max_iter + 1):
-            B = Ht @ Ht.T
-            inv = _safe_inverse_torch(torch, torch.diagonal(B), eps)
-            Bh = B * inv[:, None]
-            Bh.fill_diagonal_(0)
-            Hs = Ht * inv[:, None]
-            C = torch.zeros((k, m), dtype=Xt.dtype, device=Xt.device)
-            D = torch.zeros((k, k), dtype=Xt.dtype, device=Xt.device)
-            for sl in blocks:
-                Xb = Xt[sl]
-                Ab = Hs @ Xb.T
-                Wb = Wt[:, sl]
-                t = tmp[: sl.stop - sl.start]
+            # --- W half-step, fused with C = W^T X and D = W^T W (see numpy version)
+            torch.mm(Ht, HtT, out=B)
+            scale = (omega * _safe_inverse_torch(torch, torch.diagonal(B), eps))[:, None]
+            torch.mul(B, scale, out=Bh)
+            Bh.fill_diagonal_(omega - 1.0)
+            torch.mul(Ht, scale, out=Hs)
+            C.zero_()
+            D.zero_()
+            for Xb, XbT, Wb, WbT, Wb_rows, Ab_b, Ab_rows, t in views:
+                torch.mm(Hs, XbT, out=Ab_b)
                 for _ in range(w_sweeps):
                     for j in range(k):
-                        torch.mv(Wb.T, Bh[j], out=t)
-                        torch.sub(Ab[j], t, out=t)
-                        torch.clamp_min(t, 0, out=Wb[j])
-                C += Wb @ Xb
-                D += Wb @ Wb.T
+                        torch.addmv(Ab_rows[j], WbT, Bh_rows[j], alpha=-1, out=t)
+                        torch.clamp_min(t, 0, out=Wb_rows[j])
+                C.addmm_(Wb, Xb)
+                D.addmm_(Wb, WbT)
+            # --- H half-step on the free rows
             if free_rows:
-                inv = _safe_inverse_torch(torch, torch.diagonal(D), eps)
-                Dh = D * inv[:, None]
-                Dh.fill_diagonal_(0)
-                Ch = C * inv[:, None]
+                scale = (omega * _safe_inverse_torch(torch, torch.diagonal(D), eps))[:, None]
+                torch.mul(D, scale, out=Dh)
+                Dh.fill_diagonal_(omega - 1.0)
+                torch.mul(C, scale, out=Ch)
                 for _ in range(h_sweeps):
                     for j in free_rows:
-                        torch.clamp_min(Ch[j] - Dh[j] @ Ht, 0, out=Ht[j])
-                Ht = _revive_torch(torch, Ht, free_t, eps, fallback)
+                        torch.addmv(Ch_rows[j], HtT, Dh_rows[j], alpha=-1, out=th)
+                        torch.clamp_min(th, 0, out=H_rows[j])
+                _revive_torch(torch, Ht, free_t, eps, fallback)
             n_iter = it
             balance, sample = _loop_points(it, max_iter, stop)
             if balance:
