@@ -103,7 +103,17 @@ def main(argv=None):
     parser.add_argument("--target", type=float, default=None)
     parser.add_argument("--devices", default="cpu,cuda",
                         help="torch devices to try (cuda skipped when absent)")
+    parser.add_argument("--no-torch", action="store_true", help="numpy HALS only")
+    for name in ("w-sweeps", "h-sweeps", "block-bytes"):
+        parser.add_argument(f"--{name}", type=int, default=None,
+                            help="HALS tuning knob (default: the solver's)")
+    parser.add_argument("--omega", type=float, default=None,
+                        help="HALS over-relaxation (default: the solver's)")
     args = parser.parse_args(argv)
+    knobs = {key: value for key, value in (("w_sweeps", args.w_sweeps),
+                                           ("h_sweeps", args.h_sweeps),
+                                           ("block_bytes", args.block_bytes),
+                                           ("omega", args.omega)) if value is not None}
 
     limiter = None
     if args.threads is not None:
@@ -144,14 +154,17 @@ def main(argv=None):
           + (f"; fastest peer {fastest:.2f} s = {fastest / base:.1f} units "
              f"(least CPU {fastest_cpu:.2f} s)" if fastest else ""))
 
-    runs = [("hals numpy", fit_hals_numpy, {})]
+    runs = [("hals numpy", fit_hals_numpy, dict(knobs))]
     try:
         import torch
 
-        for dev in args.devices.split(","):
+        for dev in args.devices.split(",") if not args.no_torch else []:
             if dev == "cuda" and not torch.cuda.is_available():
                 continue
-            runs.append((f"hals torch {dev}", fit_hals_torch, {"device": dev}))
+            kw = dict(knobs, device=dev)
+            if dev != "cpu":
+                kw.pop("block_bytes", None)
+            runs.append((f"hals torch {dev}", fit_hals_torch, kw))
     except ImportError:
         pass
     for name, fn, kw in runs:

@@ -106,6 +106,12 @@ def test_reruns_release_the_replaced_layers_and_results():
         assert len(viewer.layers) == 2
     gc.collect()
     assert [r() is None for r in olds] == [True] * 4 + [False]  # only the shown one lives
+    # a reused layer shows the new maps with fresh contrast limits, its slider spanning the data
+    layer = viewer.layers[0]
+    res = layer.metadata[RESULT_KEY]
+    np.testing.assert_array_equal(layer.data, res.W[:, 0].reshape(SPATIAL))
+    assert layer.contrast_limits[1] == pytest.approx(np.percentile(res.W[:, 0], 99.5))
+    assert layer.contrast_limits_range[1] == pytest.approx(res.W[:, 0].max())
 
 
 def test_maps_lie_over_a_scaled_3d_image():
@@ -149,3 +155,12 @@ def test_contrast_limits_ignore_nan_and_a_few_bright_pixels():
     v = np.r_[np.linspace(0, 1, 1000), 1e6, np.nan]
     lo, hi = contrast_limits(v)
     assert lo == 0 and hi < 2
+
+
+def test_background_components_start_hidden():
+    res = _result()
+    res.params["config"] = {"components": [{"name": "lipid", "background": False},
+                                           {"name": "protein", "background": False},
+                                           {"name": "water", "background": True}]}
+    layers = show_result(ViewerModel(), res, spatial_shape=SPATIAL, source_image="img")
+    assert [lyr.visible for lyr in layers] == [True, True, False]

@@ -29,7 +29,7 @@ from napari_unmix.core.analysis import AnalysisConfig, run_analysis  # noqa: E40
 from napari_unmix.core.colors import hex_to_rgb  # noqa: E402
 from napari_unmix.core.modes import MODES  # noqa: E402
 from napari_unmix.core.solvers import NMF_SOLVERS, NNLS_SOLVERS  # noqa: E402
-from napari_unmix.core.synthetic import make_crs_sample  # noqa: E402
+from napari_unmix.core.synthetic import make_crs_sample, make_crs_sample_4d  # noqa: E402
 
 SHAPE = (48, 48)
 N_CHANNELS = 32
@@ -312,7 +312,20 @@ def test_closing_the_viewer_mid_run_stops_the_job(qtbot, viewer, dock):
 
 # -- repeated runs ---------------------------------------------------------------------------
 def test_twenty_runs_replace_the_layers_and_keep_memory_flat(qtbot, viewer, dock):
+    # a z-series first: its spectral axis (1) comes from its metadata, its maps are
+    # (Z, 1, Y, X) so that they line up with its planes, and later runs on another
+    # image leave them alone
+    zs = make_crs_sample_4d(n_planes=3, shape=(32, 32), n_channels=16, random_state=1)
+    data, kwargs, _ = sample_layer_data(zs, "z-series")[0]
+    viewer.add_image(data, **kwargs)
+    dock.form.image.value = "z-series"
+    assert dock.form.spectral_axis.value == 1
     _configure(dock, "pca", n_components=2)
+    _run(qtbot, dock)
+    z_maps = result_layers(viewer, source_image="z-series")
+    assert [lyr.data.shape for lyr in z_maps] == [(3, 1, 32, 32)] * 2
+
+    dock.form.image.value = "crs"
     _run(qtbot, dock)
     n_layers = len(viewer.layers)
     olds = []
@@ -323,3 +336,4 @@ def test_twenty_runs_replace_the_layers_and_keep_memory_flat(qtbot, viewer, dock
     gc.collect()
     alive = [r() for r in olds if r() is not None]
     assert not alive  # every replaced result (and its maps) was released
+    assert result_layers(viewer, source_image="z-series") == z_maps

@@ -300,7 +300,7 @@ class ComponentTable(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self._box)
-        scroll.setMinimumHeight(160)
+        scroll.setMinimumHeight(210)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(scroll)

@@ -8,6 +8,8 @@ NNMF and NNLS maps (non-negative abundances)
     limits from 0 (no abundance is black) to the 99.5th percentile of the map's
     finite values, so that a few very bright pixels do not darken the rest.
     Where components overlap, their colours add up (orange + sky blue -> white).
+    Maps of components flagged as background start hidden: spread over the whole
+    image, they would tint the composite everywhere.
 PCA maps (signed scores)
     a diverging colormap, blue (negative) - black (0) - red (positive), with
     limits symmetric about 0 (the 99.5th percentile of ``|score|``).  A sum of
@@ -113,6 +115,11 @@ def _placement(image_layer, spectral_axis_index: int) -> tuple[dict, bool]:
     return kw, True
 
 
+def _is_background(result, index) -> bool:
+    comps = ((result.params or {}).get("config") or {}).get("components") or []
+    return index < len(comps) and bool(comps[index].get("background"))
+
+
 def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=None,
                      spectral_axis_index: int = 0, source_image: str = "") -> tuple:
     """Data and ``add_image`` keywords of the layer of component ``index``.
@@ -140,7 +147,7 @@ def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=No
         colormap=_signed_colormap() if signed else _colormap(color),
         blending="additive",
         contrast_limits=contrast_limits(data, signed=signed),
-        visible=not signed or index == 0,
+        visible=(not signed or index == 0) and not _is_background(result, index),
         metadata={RESULT_KEY: result, "component_index": int(index), "component_name": name,
                   "spatial_shape": tuple(int(v) for v in spatial_shape), "color": color,
                   META_KEY: {"role": ROLE, "mode": result.mode, "source_image": source_image}},
@@ -179,8 +186,14 @@ def _update(layer, data, kwargs) -> None:
     layer.metadata = kwargs["metadata"]  # drops the reference to the old result
     layer.name = kwargs["name"]
     layer.colormap = kwargs["colormap"]
-    layer.contrast_limits_range = kwargs["contrast_limits"]
-    layer.contrast_limits = kwargs["contrast_limits"]
+    lo, hi = kwargs["contrast_limits"]
+    finite = np.asarray(data)[np.isfinite(data)]
+    if finite.size:  # the slider spans the data, as for a new layer
+        lo_d, hi_d = float(finite.min()), float(finite.max())
+        layer.contrast_limits_range = (min(lo, lo_d), max(hi, hi_d))
+    else:
+        layer.contrast_limits_range = (lo, hi)
+    layer.contrast_limits = (lo, hi)
     layer.blending = kwargs["blending"]
     layer.visible = kwargs["visible"]
 

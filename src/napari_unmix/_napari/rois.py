@@ -153,6 +153,19 @@ class ImageGrid:
     def yx_dims(self) -> tuple[int, int]:
         return self.spatial_dims[-2], self.spatial_dims[-1]
 
+    def spectral_values(self):
+        """``(values, unit)`` of the spectral axis from the layer's metadata
+        (``spectral_values``, ``spectral_unit``); ``(None, None)`` when absent or
+        when the values do not fit the channels (one finite value per channel)."""
+        meta = self.layer.metadata if isinstance(self.layer.metadata, dict) else {}
+        values, unit = meta.get("spectral_values"), meta.get("spectral_unit")
+        if values is None:
+            return None, None
+        values = np.asarray(values, dtype=np.float64).ravel()
+        if values.shape != (self.n_channels,) or not np.isfinite(values).all():
+            return None, None
+        return values, (str(unit) if unit else None)
+
     @cached_property
     def affine(self) -> np.ndarray:
         return layer_affine(self.layer)
@@ -260,8 +273,8 @@ def shape_masks(layer, grid: ImageGrid, *, index: int | None = None) -> list[np.
     polys, planes = [], []
     for i in indices:
         if types[i] not in AREA_SHAPES:
-            raise RoiError(f"Shape {i + 1} of layer {layer.name!r} is a {types[i]}, which encloses "
-                           "no area; use a rectangle, polygon or ellipse as ROI.")
+            raise RoiError(f"Shape {i + 1} of layer {layer.name!r} is a {types[i]}, which "
+                           "encloses no area; use a rectangle, polygon or ellipse as ROI.")
         v = np.asarray(layer.data[i], dtype=np.float64)
         q = (M @ np.column_stack([v, np.ones(len(v))]).T).T
         planes.append(_shape_plane(layer, i, q, grid, covered))

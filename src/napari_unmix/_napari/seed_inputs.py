@@ -39,10 +39,10 @@ from ..core.components import (
     RoiMask,
     Spectrum,
 )
-from .rois import ImageGrid, RoiError, labels_image, shapes_roi
+from .rois import ImageGrid, RoiError, labels_image, roi_mean_spectrum, shapes_roi
 
 __all__ = ["SOURCE_KINDS", "RowSettings", "SeedContext", "SourceChoice", "build_components",
-           "source_of"]
+           "seed_spectra", "source_of"]
 
 #: Source kinds of a row and their menu labels.
 SOURCE_KINDS = {
@@ -91,7 +91,8 @@ class SourceChoice:
 
     def __post_init__(self):
         if self.kind not in SOURCE_KINDS:
-            raise ValueError(f"Unknown source kind {self.kind!r}; one of {', '.join(SOURCE_KINDS)}.")
+            raise ValueError(f"Unknown source kind {self.kind!r}; one of "
+                             f"{', '.join(SOURCE_KINDS)}.")
 
 
 @dataclass
@@ -240,3 +241,51 @@ def build_components(rows: Sequence[RowSettings], ctx: SeedContext):
             raise cls(f"Component {r.name!r}: {exc}") from None
     labels = ctx.labels(label_layer) if label_layer is not None else None
     return comps, labels
+
+
+def seed_spectra(rows: Sequence[RowSettings], ctx: SeedContext, *, read_lazy: bool = True):
+    """The seed spectrum of every row that has a source, for previews.
+
+    ROI rows give the mean spectrum of their pixels on the raw data (only those
+    pixels are read); the other sources their spectrum on the image's spectral axis.
+
+    Parameters
+    ----------
+    read_lazy : bool, default True
+        Also read ROI pixels from lazy (e.g. dask) image data; False skips those
+        rows (automatic previews must stay instant).
+
+    Returns
+    -------
+    spectra : list of (RowSettings, ndarray)
+    problems : list of str
+        One line per row that could not be previewed, with the reason.
+    """
+    from ..core.seeds import source_spectrum
+
+    grid = ctx.grid
+    axis, _ = grid.spectral_values()
+    layer = grid.layer
+    stack = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    spectra, problems = [], []
+    for row in rows:
+        kind = row.source.kind
+        if kind == "none" or (kind in ("shapes", "labels") and not read_lazy
+                              and not isinstance(stack, np.ndarray)):
+            continue
+        try:
+            if kind == "shapes":
+                roi = shapes_roi(ctx.layer(row.source.layer, "shapes"), grid,
+                                 index=row.source.shape_index)
+                values = roi_mean_spectrum(stack, grid, roi)
+            elif kind == "labels":
+                roi = ctx.labels(row.source.layer) == int(row.source.label_id)
+                values = roi_mean_spectrum(stack, grid, roi)
+            else:
+                values, _ = source_spectrum(source_of(row, ctx), np.zeros((1, grid.n_channels)),
+                                            name=row.name, spectral_axis=axis)
+        except (ValueError, TypeError, OSError) as exc:
+            problems.append(f"{row.name}: {exc}")
+            continue
+        spectra.append((row, np.asarray(values, dtype=np.float64)))
+    return spectra, problems

@@ -41,13 +41,12 @@ from ..core.analysis import AnalysisConfig, run_analysis
 from ..core.colors import DEFAULT_COLORS, default_colors
 from ..core.components import FromComponent
 from ..core.preprocess import Preprocessing
-from ..core.seeds import source_spectrum
-from ..core.solvers import NMF_SOLVERS, NNLS_SOLVERS
+from ..core.solvers import pick_nmf_solver, pick_nnls_solver
 from .component_table import ComponentTable
 from .layers import META_KEY, show_result
 from .reader import RESULT_KEY
-from .rois import ImageGrid, RoiError, label_ids, labels_image, roi_mean_spectrum, shape_masks
-from .seed_inputs import RowSettings, SeedContext, SourceChoice, build_components, source_of
+from .rois import ImageGrid, RoiError, label_ids, labels_image, shape_masks
+from .seed_inputs import RowSettings, SeedContext, SourceChoice, build_components, seed_spectra
 from .settings_form import SEEDED_MODES, SettingsForm
 from .summary_text import fit_summary, seed_reports
 from .workers import start_job
@@ -55,6 +54,10 @@ from .workers import start_job
 __all__ = ["UnmixWidget"]
 
 log = logging.getLogger(__name__)
+
+#: Most components "Components from layer" makes (a segmentation of every cell is not a
+#: set of components).
+MAX_ROWS_FROM_LAYER = 32
 
 #: Warning categories shown to the user as notifications (others are logged).
 _SHOWN_WARNINGS = (UserWarning, RuntimeWarning)
@@ -90,18 +93,6 @@ class _Lifeline:
     def detach(self, *_):
         if self.job is not None:
             self.job.detach()
-
-
-def _spectral_values(layer, n_channels):
-    """Spectral axis values and unit from the layer's metadata, if they fit."""
-    meta = layer.metadata if isinstance(layer.metadata, dict) else {}
-    values, unit = meta.get("spectral_values"), meta.get("spectral_unit")
-    if values is None:
-        return None, None
-    values = np.asarray(values, dtype=np.float64).ravel()
-    if values.shape != (n_channels,) or not np.isfinite(values).all():
-        return None, None
-    return values, (str(unit) if unit else None)
 
 
 class UnmixWidget(QWidget):
@@ -265,7 +256,7 @@ class UnmixWidget(QWidget):
             self.form.axis_info.value = str(exc)
             return
         n = grid.n_channels
-        values, unit = _spectral_values(grid.layer, n)
+        values, unit = grid.spectral_values()
         if values is None:
             self.form.axis_info.value = (f"{n} channels; no spectral values in the layer "
                                          "metadata (channel numbers are used)")
@@ -299,11 +290,20 @@ class UnmixWidget(QWidget):
             grid = self._grid()
             if isinstance(layer, Labels):
                 ids = label_ids(labels_image(layer, grid))
+                if len(ids) > MAX_ROWS_FROM_LAYER:
+                    raise ValueError(
+                        f"Labels layer {name!r} has {len(ids)} labels on the image; one "
+                        f"component per label allows at most {MAX_ROWS_FROM_LAYER}. Paint one "
+                        "label per kind of region (e.g. a few cells of each type) instead of "
+                        "one per object.")
                 rows = [RowSettings(name=f"label {i}", color=DEFAULT_COLORS[k % 10],
                                     source=SourceChoice("labels", layer=name, label_id=i))
                         for k, i in enumerate(ids)]
             else:
                 n = len(shape_masks(layer, grid))  # validates every shape
+                if n > MAX_ROWS_FROM_LAYER:
+                    raise ValueError(f"Shapes layer {name!r} has {n} shapes; one component per "
+                                     f"shape allows at most {MAX_ROWS_FROM_LAYER}.")
                 rows = [RowSettings(name=f"shape {i + 1}", color=DEFAULT_COLORS[i % 10],
                                     source=SourceChoice("shapes", layer=name, shape_index=i))
                         for i in range(n)]
@@ -374,33 +374,11 @@ class UnmixWidget(QWidget):
             if notify:
                 _notify("warning", str(exc))
             return []
-        axis, unit = _spectral_values(grid.layer, grid.n_channels)
+        axis, unit = grid.spectral_values()
         ctx = SeedContext(self.viewer.layers, grid, self.result)
-        stack = None
-        curves, problems = [], []
-        for row in self.table.settings():
-            kind = row.source.kind
-            if kind == "none":
-                continue
-            try:
-                if kind in ("shapes", "labels"):
-                    if stack is None:
-                        stack = grid.layer.data[0] if grid.layer.multiscale else grid.layer.data
-                    mask = (shape_masks(ctx.layer(row.source.layer, "shapes"), grid,
-                                        index=row.source.shape_index)
-                            if kind == "shapes" else
-                            [ctx.labels(row.source.layer) == int(row.source.label_id)])
-                    roi = np.logical_or.reduce(mask)
-                    values = roi_mean_spectrum(stack, grid, roi)
-                else:
-                    src = source_of(row, ctx)
-                    values, _ = source_spectrum(src, np.zeros((1, grid.n_channels)),
-                                                name=row.name, spectral_axis=axis)
-            except (ValueError, TypeError, OSError) as exc:
-                problems.append(f"{row.name}: {exc}")
-                continue
-            curves.append(Curve(f"{row.name} (seed)", np.asarray(values, float), row.color,
-                                dashed=True))
+        spectra, problems = seed_spectra(self.table.settings(), ctx, read_lazy=notify)
+        curves = [Curve(f"{row.name} (seed)", values, row.color, dashed=True)
+                  for row, values in spectra]
         if curves or self.spectra_plot is not None:
             self._plot().show_previews(curves, spectral_axis=axis, unit=unit)
         if problems and notify:
@@ -425,7 +403,7 @@ class UnmixWidget(QWidget):
         f = self.form
         grid = self._grid()
         layer = grid.layer
-        axis, unit = _spectral_values(layer, grid.n_channels)
+        axis, unit = grid.spectral_values()
         kw = f.config_kwargs()
         mode = kw["mode"]
         comps, labels, pre = [], None, Preprocessing()
@@ -462,6 +440,7 @@ class UnmixWidget(QWidget):
         except (ValueError, TypeError, RoiError, ImportError, OSError) as exc:
             _notify("error", f"Cannot start the analysis: {exc}")
             return None
+        self._preview_timer.stop()  # a pending seed preview would cover the result
         self._running = request
         self.table.set_reports({})
         self._set_running(True)
@@ -481,8 +460,11 @@ class UnmixWidget(QWidget):
         spec = None
         cfg = self._running.config if self._running else None
         if cfg is not None and cfg.mode != "pca":
-            table = NNLS_SOLVERS if cfg.mode == "nnls" else NMF_SOLVERS
-            spec = table.get((cfg.solver, cfg.backend))
+            pick = pick_nnls_solver if cfg.mode == "nnls" else pick_nmf_solver
+            try:
+                spec = pick(cfg.solver, cfg.backend)
+            except (ValueError, ImportError):  # the run itself reports it
+                spec = None
         if spec is not None and not spec.cancellable:
             self.status.setText(f"{spec.algorithm}/{spec.backend} cannot be interrupted: it "
                                 "stops when its fit ends, and the result will be discarded.")

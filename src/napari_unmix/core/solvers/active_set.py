@@ -71,8 +71,8 @@ Numerical choices
 * Pixels the pivoting has not solved after ``max_iter`` exchanges are flagged in
   ``NNLSFit.capped`` and get NaN abundances (as the SciPy backend does), so a
   capped pixel is visible instead of silently wrong.
-* The numpy version splits the blocks over a few threads (numpy releases the
-  GIL in its kernels); torch uses its own intra-op threads.
+* The numpy version runs in the calling thread by default (``n_threads`` can
+  share the blocks over threads); torch uses its own intra-op threads.
 
 References
 ----------
@@ -84,7 +84,6 @@ active-set-like method and comparisons", SIAM J. Sci. Comput. 33(6), 3261-3281,
 from __future__ import annotations
 
 import functools
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -119,6 +118,7 @@ _REFINE_STEPS = 2
 
 _METHODS = ("auto", "enumerate", "pivot")
 _ONES = np.ones(8)
+_TINY = float(np.finfo(np.float64).tiny)
 
 
 # --------------------------------------------------------------------------- #
@@ -233,25 +233,25 @@ class _Basis:
     # -- tables of the enumeration (k <= _ENUM_MAX_K) ----------------------- #
 
     def enum_tables(self):
-        """``Mx`` (k, 1 + k*hp) and ``T`` (k*hp,): every functional of the enumeration.
+        """``Mx`` and ``T`` (k*hp + 1 columns): every functional of the enumeration.
 
-        Column ``1 + j * hp + g`` holds ``v_j(F')`` for the set ``F'`` made of ``j``
-        and the other components coded by ``g`` (see :func:`_enum_structure`), with
-        threshold ``T[j * hp + g]``.  Column 0 is zero: the abundance of a component
-        outside the optimal set is read from there.  Padding columns are zero with
-        an infinite threshold, so they never read positive.
+        Column ``j * hp + g`` holds ``v_j(F')`` for the set ``F'`` made of ``j`` and
+        the other components coded by ``g`` (see :func:`_enum_structure`), with
+        threshold ``T[j * hp + g]``.  The last column is zero: the abundance of a
+        component outside the optimal set is read from there.  It and the padding
+        columns have an infinite threshold, so they never read positive.
         """
         if self._enum is None:
             k = self.k
             sets, hp = _enum_structure(k)[:2]
             Q = self.inverses(_subsets(k))
             bound = self._bound(Q)
-            Mx = np.zeros((k, 1 + k * hp))               # column 0 stays zero
-            T = np.full(k * hp, np.inf)
+            Mx = np.zeros((k, k * hp + 1))
+            T = np.full(k * hp + 1, np.inf)
             for j in range(k):
-                cols = 1 + j * hp + np.arange(sets.shape[1])
+                cols = j * hp + np.arange(sets.shape[1])
                 Mx[:, cols] = Q[sets[j], :, j].T
-                T[cols - 1] = bound[sets[j], j]
+                T[cols] = bound[sets[j], j]
             self._enum = (Mx, T)
         return self._enum
 
@@ -269,7 +269,7 @@ def _enum_structure(k: int):
     with that byte's value ``v``.  OR over the bytes of a component gives every
     set it agrees with; AND over the components gives the optimal set.
     ``wcol[F, j]`` is the column of ``Mx`` that gives ``w_j`` when ``F`` is optimal
-    (column 0, which is zero, when ``j`` is not in ``F``).
+    (the last one, which is zero, when ``j`` is not in ``F``).
     """
     h = 1 << (k - 1)
     hp = max(h, 8)
@@ -285,7 +285,7 @@ def _enum_structure(k: int):
     for j in range(k):
         gF = (F & ((1 << j) - 1)) | ((F >> (j + 1)) << j)     # code of F - {j}
         inside = (F >> j) & 1
-        wcol[:, j] = np.where(inside, 1 + j * hp + gF, 0)
+        wcol[:, j] = np.where(inside, j * hp + gF, k * hp)
         for c in range(nb):
             mine = (gF >> 3) == c                              # F whose bit is in byte c
             wants = (values[None, :] >> (gF[mine] & 7)[:, None]) & 1
@@ -327,6 +327,12 @@ class _NumpyOps:
     def minimum(self, a, b):
         return np.minimum(a, b)
 
+    def maximum(self, a, b):
+        return np.maximum(a, b)
+
+    def store(self, out, a):
+        out[...] = a
+
     def take(self, table, index):
         return table.take(index, axis=0)
 
@@ -345,6 +351,7 @@ class _NumpyOps:
         return (F.astype(np.float64) @ pow2).astype(np.int64)
 
     def pack(self, P):
+        """Little-endian bytes of every 8 columns (the last byte zero-padded)."""
         return np.packbits(P, axis=1, bitorder="little")
 
     def top_bit(self, mask, n_bits):
@@ -377,10 +384,7 @@ class _TorchOps:
         self.device = device
 
     def asarray(self, a):
-        a = np.ascontiguousarray(a)
-        if a.dtype == np.uint32:                 # bit masks: torch's int64 does the bit ops
-            a = a.astype(np.int64)
-        return self.torch.as_tensor(a, device=self.device)
+        return self.torch.as_tensor(np.ascontiguousarray(a), device=self.device)
 
     def ones_bool(self, n, k):
         return self.torch.ones((n, k), dtype=self.torch.bool, device=self.device)
@@ -403,6 +407,12 @@ class _TorchOps:
     def minimum(self, a, b):
         return self.torch.minimum(a, b)
 
+    def maximum(self, a, b):
+        return self.torch.clamp_min(a, b)
+
+    def store(self, out, a):
+        out[...] = self.to_numpy(a)
+
     def take(self, table, index):
         return table[index.long()]
 
@@ -419,9 +429,11 @@ class _TorchOps:
         return (F.to(pow2.dtype) @ pow2).long()
 
     def pack(self, P):
+        """Little-endian bytes of every 8 columns (a partial last byte is dropped)."""
         torch = self.torch
+        n, m = P.shape
         weights = 2.0 ** torch.arange(8, device=self.device, dtype=torch.float32)
-        return (P.view(P.shape[0], -1, 8).to(torch.float32) @ weights).long()
+        return (P[:, :m - m % 8].reshape(n, -1, 8).to(torch.float32) @ weights).long()
 
     def top_bit(self, mask, n_bits):
         torch = self.torch
@@ -466,13 +478,16 @@ class _Enumeration:
         ops = self.ops
         nb = self.nb
         Z = b @ self.Mx                        # every functional v_j(F'), all pixels
-        signs = ops.pack(Z[:, 1:] > self.T)    # (n, k * nb) bytes
+        signs = ops.pack(Z > self.T)           # (n, k * nb + 1) bytes, the last unused
         agree = None
         for j in range(self.k):
             mask = ops.take(self.L[j * nb], signs[:, j * nb])
             for c in range(1, nb):
                 mask |= ops.take(self.L[j * nb + c], signs[:, j * nb + c])
-            agree = mask if agree is None else agree & mask
+            if agree is None:
+                agree = mask
+            else:
+                agree &= mask
         F = ops.top_bit(agree, 1 << self.k)    # an optimal set (one in exact arithmetic)
         # F = -1 (no consistent set) reads the last row of wcol; those rows are pivoted
         return ops.take_along(Z, ops.take(self.wcol, F)), F < 0
@@ -722,8 +737,9 @@ def _solve(X, basis: _Basis, ops, rhs, *, max_iter: int, block: int | None, meth
         for start in range(first, last, block):
             stop = min(start + block, last)
             b = rhs(X[start:stop])
-            scale = ops.row_abssum(b)
-            scale = ops.where(scale > 0, scale, 1.0)
+            # ||b||_1 sets the scale of the KKT tests' rounding bounds; an all-zero
+            # row stays zero (0 / tiny = 0) and gets w = 0
+            scale = ops.maximum(ops.row_abssum(b), _TINY)
             b = b / scale[:, None]
             cap = None
             if enumeration is not None:
@@ -740,11 +756,11 @@ def _solve(X, basis: _Basis, ops, rhs, *, max_iter: int, block: int | None, meth
                 most = max(most, int(exchanges.max()))
             if refine is not None:
                 w = refine(b, w)
-            w = ops.to_numpy(w * (scale[:, None] / norms))
+            w = w * (scale[:, None] / norms)
             if k == basis.active.size:
-                W[start:stop] = w
+                ops.store(W[start:stop], w)
             else:
-                W[start:stop, basis.active] = w
+                W[start:stop, basis.active] = ops.to_numpy(w)
             if cap is not None:
                 capped[start:stop] = ops.to_numpy(cap)
         return most
@@ -760,16 +776,8 @@ def _solve(X, basis: _Basis, ops, rhs, *, max_iter: int, block: int | None, meth
     return NNLSFit(W=W, n_iter=n_iter, converged=not capped.any(), capped=capped)
 
 
-def _default_threads() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:                        # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 8))
-
-
 def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, method: str = "auto",
-                              block_size: int | None = None, n_threads: int | None = None,
+                              block_size: int | None = None, n_threads: int = 1,
                               **_ignored) -> NNLSFit:
     """Exact fixed-H NNLS for the pixels of ``X`` (one chunk), in numpy.
 
@@ -794,9 +802,10 @@ def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, method: s
         ``k 2^(k-1)`` values per pixel then stay in cache) and 16384 for the
         pivoting.  Temporaries are ``O(n_threads x block_size x max(k 2^k,
         n_channels))``, independent of the number of pixels.
-    n_threads : int, optional
-        Threads sharing the blocks (numpy releases the GIL in its kernels); by
-        default the CPU cores available to the process, at most 8.
+    n_threads : int, default 1
+        Threads sharing the blocks (numpy releases the GIL in its kernels).  Most of
+        the work is in small numpy calls, so threads gain little: measured ~10 %
+        with 2-4 threads on an idle 16-core machine, and a loss on a busy one.
 
     Returns
     -------
@@ -819,7 +828,7 @@ def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, method: s
 
     return _solve(X, basis, _NumpyOps(), rhs, max_iter=max_iter, method=method,
                   block=block_size,
-                  n_threads=_default_threads() if n_threads is None else n_threads)
+                  n_threads=n_threads)
 
 
 def fit_nnls_active_set_torch(X, H, *, max_iter: int = 1000, tol=None, device: str = "auto",

@@ -77,6 +77,8 @@ so multiplying ``X`` by a constant changes neither when nor whether it stops.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..device import get_torch, resolve_device, to_numpy, to_torch
@@ -186,12 +188,37 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         Sweeps over the blocks per half-step.
     block_bytes : int
         Bytes of ``X`` per pixel block.
+    omega : float
+        Over-relaxation factor in (0, 2); 1 is plain HALS (module docstring).
 
     Returns
     -------
     NMFFit
+
+    Notes
+    -----
+    BLAS is held to one thread during the run (``threadpoolctl``, installed with
+    scikit-learn): the per-block products are too small to share between
+    threads, and on a busy machine a multi-threaded BLAS made each iteration up
+    to ten times slower in ``benchmarks/nmf_speed.py``.
     """
     free = _check_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega)
+    with _one_blas_thread():
+        return _fit_hals_numpy(X, W, H, free, max_iter=max_iter, tol=tol, report=report,
+                               track_error_every=track_error_every, w_sweeps=w_sweeps,
+                               h_sweeps=h_sweeps, block_bytes=block_bytes, omega=omega)
+
+
+def _one_blas_thread():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency of scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, w_sweeps,
+                    h_sweeps, block_bytes, omega):
     dtype = X.dtype
     eps = float(np.finfo(dtype).eps)
     n, m = X.shape
