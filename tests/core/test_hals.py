@@ -66,17 +66,18 @@ def test_registered():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("data", ["noisy", "overlap"])
-def test_objective_never_increases(request, backend, data):
+@pytest.mark.parametrize("omega", [1.0, 1.8], ids=["hals", "over-relaxed"])
+def test_objective_never_increases(request, backend, data, omega):
     p = request.getfixturevalue(data)
     W0, H0 = start(p.X, 3)
-    res = fit(backend, p.X, W0, H0, max_iter=40, track_error_every=1)
+    res = fit(backend, p.X, W0, H0, max_iter=40, track_error_every=1, omega=omega)
     errors = np.array([e for _, e in res.history])
     assert [i for i, _ in res.history] == list(range(41))
     assert np.all(np.diff(errors) <= 1e-12 * errors[:-1]), np.diff(errors).max()
     assert errors[-1] < 0.5 * errors[0]  # it does make progress
     # one run per iteration count gives the same errors: the trace is not an artefact
     for n in (1, 2, 3):
-        short = fit(backend, p.X, W0, H0, max_iter=n, track_error_every=1)
+        short = fit(backend, p.X, W0, H0, max_iter=n, track_error_every=1, omega=omega)
         assert residual_norm(p.X, short.W, short.H) == pytest.approx(errors[n], rel=1e-12)
 
 
@@ -146,6 +147,14 @@ def test_all_rows_locked_fits_w_only(backend, noisy):
     assert res.H.tobytes() == noisy.H.tobytes()
     # with H fixed at the truth, W goes to the NNLS solution near the true W
     assert residual_norm(X, res.W, res.H) <= 1.001 * noisy.noise_floor
+
+
+@pytest.mark.parametrize("option", [{"omega": 0.0}, {"omega": 2.0}, {"w_sweeps": 0},
+                                    {"h_sweeps": 1.5}])
+def test_bad_options_rejected(noisy, option):
+    W0, H0 = start(noisy.X, 3)
+    with pytest.raises(ValueError, match=next(iter(option))):
+        fit("numpy", noisy.X, W0, H0, max_iter=5, **option)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -273,6 +282,16 @@ def test_numpy_and_torch_agree_float32(noisy):
     assert b.W.dtype == b.H.dtype == np.float32
     Pa, Pb = a.W.astype(float) @ a.H, b.W.astype(float) @ b.H
     assert np.linalg.norm(Pb - Pa) / np.linalg.norm(Pa) < 1e-4
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pixel_blocks_do_not_change_the_result(backend, noisy):
+    """Blocks of 10 pixels (the last one shorter) give the one-block result."""
+    X = noisy.X
+    W0, H0 = start(X, 3)
+    one = fit("numpy", X, W0, H0, max_iter=20, block_bytes=X.nbytes)
+    many = fit(backend, X, W0, H0, max_iter=20, block_bytes=10 * X.shape[1] * X.itemsize)
+    np.testing.assert_allclose(many.W @ many.H, one.W @ one.H, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.cuda

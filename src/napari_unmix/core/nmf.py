@@ -103,8 +103,11 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         scale).  Passing ``W0`` and/or ``H0`` makes the run *seeded*; seeds are
         converted to ``X``'s dtype and never modified.
     solver : str, default "auto"
-        Algorithm: ``"mu"`` (multiplicative updates), ``"cd"`` (coordinate descent),
-        or any other registered in ``core.solvers.NMF_SOLVERS``.
+        Algorithm: ``"hals"`` (block coordinate descent), ``"mu"`` (multiplicative
+        updates), ``"cd"`` (scikit-learn coordinate descent), or any other registered
+        in ``core.solvers.NMF_SOLVERS``.  ``"auto"`` takes the fastest solver for
+        random NNMF (HALS) and multiplicative updates for seeded NNMF, whose small
+        steps keep the solution in the basin the seeds chose.
     backend : str, default "auto"
         Implementation: ``"sklearn"``, ``"torch"``, ...
     init : {"nndsvda", "nndsvd", "nndsvdar", "random"}, default "nndsvda"
@@ -166,7 +169,8 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     if lock is not None and H0 is None:
         raise ValueError("locked spectra need H0: pass the spectra to keep fixed as H0.")
     seed = resolve_random_state(random_state)
-    spec = pick_nmf_solver(solver, backend, partial_lock=lock is not None and not lock.all())
+    spec = pick_nmf_solver(solver, backend, partial_lock=lock is not None and not lock.all(),
+                           seeded=seeded)
     dev = resolve_device(device) if spec.needs_torch else "cpu"
 
     init_info = {}

@@ -16,7 +16,7 @@ from .hals import fit_hals_numpy, fit_hals_torch
 from .scipy_nnls import fit_nnls_scipy
 from .sklearn_nmf import fit_sklearn
 from .torch_fista import fit_nnls_fista
-from .torch_mu import fit_mu_torch
+from .mu import fit_mu_numpy, fit_mu_torch
 
 __all__ = ["NMF_SOLVERS", "NNLS_SOLVERS", "SolverSpec", "pick_nmf_solver", "pick_nnls_solver"]
 
@@ -66,6 +66,9 @@ NMF_SOLVERS: dict[tuple[str, str], SolverSpec] = {
     ("hals", "torch"): SolverSpec(
         "hals", "torch", fit_hals_torch, needs_torch=True,
         summary="HALS coordinate descent in PyTorch (CPU or CUDA), sampled stopping rule"),
+    ("mu", "numpy"): SolverSpec(
+        "mu", "numpy", fit_mu_numpy,
+        summary="multiplicative updates in numpy (CPU), sampled stopping rule"),
     ("mu", "torch"): SolverSpec(
         "mu", "torch", fit_mu_torch, needs_torch=True,
         summary="multiplicative updates in PyTorch (CPU or CUDA), sampled stopping rule"),
@@ -94,9 +97,19 @@ NNLS_SOLVERS: dict[tuple[str, str], SolverSpec] = {
 }
 
 # Preference orders for "auto": the first available entry that matches wins.
+# Random NNMF: the fastest solver to a low error (benchmarks/nmf_speed.py).
 _NMF_AUTO = {
     "cuda": [("hals", "torch"), ("hals", "numpy"), ("cd", "sklearn")],
     "cpu": [("hals", "numpy"), ("hals", "torch"), ("cd", "sklearn")],
+}
+# Seeded NNMF: multiplicative updates.  The seeds are there to choose the basin of
+# the solution; MU's small multiplicative steps stay in it, where HALS's exact block
+# minimisations move far in the first iterations and, on data whose factorisation
+# is not unique (overlapping bands, a flat background), end much farther from the
+# seeded spectra (benchmarks/real_data.py: Samson, Jasper Ridge).
+_NMF_AUTO_SEEDED = {
+    "cuda": [("mu", "torch"), ("mu", "numpy"), ("mu", "sklearn")],
+    "cpu": [("mu", "numpy"), ("mu", "torch"), ("mu", "sklearn")],
 }
 _NNLS_AUTO = {   # fastest exact first (benchmarks/nnls_speed.py)
     "cuda": [("active-set", "torch"), ("active-set", "numpy"), ("lawson-hanson", "scipy")],
@@ -144,14 +157,16 @@ def _pick(table, auto_order, solver, backend, what, accept=lambda spec: True,
 
 
 def pick_nmf_solver(solver: str = "auto", backend: str = "auto", *,
-                    partial_lock: bool = False) -> SolverSpec:
+                    partial_lock: bool = False, seeded: bool = False) -> SolverSpec:
     """Resolve NNMF ``solver`` / ``backend`` names (either may be ``"auto"``).
 
     ``partial_lock=True`` only accepts implementations that can keep a subset of
-    the spectra fixed.
+    the spectra fixed.  ``seeded=True`` uses the preference order for seeded runs
+    (multiplicative updates first, see ``_NMF_AUTO_SEEDED``).
     """
     partial = [f"{a}/{b}" for (a, b), spec in NMF_SOLVERS.items() if spec.partial_lock]
-    return _pick(NMF_SOLVERS, _NMF_AUTO, solver, backend, "NNMF solver/backend",
+    order = _NMF_AUTO_SEEDED if seeded else _NMF_AUTO
+    return _pick(NMF_SOLVERS, order, solver, backend, "NNMF solver/backend",
                  accept=lambda spec: spec.partial_lock or not partial_lock,
                  refusal="cannot keep a subset of the spectra fixed (locked); use one of "
                  + ", ".join(partial))
