@@ -13,13 +13,18 @@ variant runs with ``tol=0`` and its error sampled every ``--every`` iterations,
 and the time to its first sample at or below the target is reported (the time of
 the error samples included).  Times are printed in seconds and as ratios to one
 ``X @ H.T`` timed in the same run (median of several), so runs on different or
-busy machines can be compared.
+busy machines can be compared; the process CPU time is printed too (on a shared
+machine it is steadier than the wall time when everything runs on one thread).
+The noise floor ``||X - X_clean||_F / ||X||_F`` is printed for reference: a
+5-component fit can go slightly below it by fitting part of the noise.
 
 Usage::
 
     python benchmarks/nmf_speed.py                  # full size, 512 x 512 x 64
+    python benchmarks/nmf_speed.py --every 5        # finer time-to-target
     python benchmarks/nmf_speed.py --side 128       # quick look
-    python benchmarks/nmf_speed.py --threads 1      # BLAS / torch limited to 1 thread
+    python benchmarks/nmf_speed.py --threads 1      # BLAS, torch, HALS on 1 thread
+    python benchmarks/nmf_speed.py --skip-peers --target 0.0094115 --w-sweeps 6
 """
 
 from __future__ import annotations
@@ -97,13 +102,15 @@ def main(argv=None):
     parser.add_argument("--every", type=int, default=10,
                         help="HALS error sampling step (the solvers' default)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="limit BLAS and torch threads (default: leave as is)")
+                        help="limit BLAS, torch and numpy-HALS threads (default: leave as is)")
     parser.add_argument("--skip-peers", action="store_true",
                         help="use --target instead of running scikit-learn")
     parser.add_argument("--target", type=float, default=None)
     parser.add_argument("--devices", default="cpu,cuda",
                         help="torch devices to try (cuda skipped when absent)")
     parser.add_argument("--no-torch", action="store_true", help="numpy HALS only")
+    parser.add_argument("--n-threads", type=int, default=None,
+                        help="threads of the numpy HALS (default: the solver's)")
     for name in ("w-sweeps", "h-sweeps", "block-bytes"):
         parser.add_argument(f"--{name}", type=int, default=None,
                             help="HALS tuning knob (default: the solver's)")
@@ -154,7 +161,9 @@ def main(argv=None):
           + (f"; fastest peer {fastest:.2f} s = {fastest / base:.1f} units "
              f"(least CPU {fastest_cpu:.2f} s)" if fastest else ""))
 
-    runs = [("hals numpy", fit_hals_numpy, dict(knobs))]
+    n_threads = args.n_threads if args.n_threads is not None else args.threads
+    np_knobs = dict(knobs) if n_threads is None else dict(knobs, n_threads=n_threads)
+    runs = [("hals numpy", fit_hals_numpy, np_knobs)]
     try:
         import torch
 

@@ -82,7 +82,7 @@ def run_scene(name, cube, M, A, names, args):
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = run_analysis(cube, cfg, spectral_axis_index=-1)
+            res = run_analysis(cube, cfg, spectral_axis=-1)
         dt = time.perf_counter() - t0
         rows.append({
             "scene": name, "method": label, "backend": f"{res.params.get('solver')}/{res.backend}",

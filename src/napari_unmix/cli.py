@@ -2,7 +2,8 @@
 
 Two commands::
 
-    napari-unmix run INPUT --mode {pca,nmf,nnls} -k N [--spectra CSV] --out DIR
+    napari-unmix run INPUT --mode {pca,nmf,seeded-nmf,nnls} [-k N] [--spectra CSV]
+                     [--labels LABELS.tif] [--config FILE] --out DIR
     napari-unmix demo [--out DIR]
 
 ``run`` unmixes one stack (TIFF, .npy or .npz) and writes the maps (TIFF), the
@@ -127,7 +128,10 @@ _MODE_OPTIONS = {
     "random_state": ("nmf", "seeded-nmf"),
     "negative": ("nmf", "seeded-nmf", "nnls"),
     "spectra": ("nnls", "seeded-nmf"),
+    "labels": ("nnls", "seeded-nmf"),
 }
+#: ``run`` options that override the same field of an ``AnalysisConfig``.
+_CONFIG_FIELDS = ("solver", "backend", "device", "tol", "max_iter", "random_state", "negative")
 
 
 def _flag(name):
@@ -142,8 +146,7 @@ def _check_mode_options(args, mode):
                            "leave it out.")
 
 
-def _load_matrix(path, spectral_axis):
-    from .core import stack_to_matrix
+def _load_stack(path, spectral_axis):
     from .io import read_stack
 
     try:
@@ -158,78 +161,162 @@ def _load_matrix(path, spectral_axis):
             f"{path} holds {n_nan} NaN and {int(bad.sum()) - n_nan} infinite value(s); the "
             "CLI does not drop pixels on its own. Replace them (or crop them away) and run "
             "again.")
-    X, spatial_shape = stack_to_matrix(data, stack.spectral_axis)
-    return stack, X, spatial_shape
+    if data.ndim < 2:
+        raise CLIError(f"{path} holds a {data.ndim}-D array {data.shape}; a spectral stack "
+                       "needs a spectral axis and at least one spatial axis.")
+    return stack
 
 
-def _load_spectra(path, n_channels, stack):
-    from .io import read_spectra_csv, unit_from_header
+def _spectra_components(path, n_channels, values):
+    """Components seeded by the spectra of a CSV, and the spectral values to use.
+
+    With a known stack axis the spectra are resampled onto it by ``run_analysis``;
+    without one, the file's axis must have one row per stack channel and then tells
+    where the channels are.
+    """
+    from .core.components import components_from_spectra
+    from .core.spectra import read_spectra
 
     p = Path(path)
     if not p.exists():
         raise CLIError(f"spectra file {p} not found.")
-    table = read_spectra_csv(p)
-    if table.axis.size != n_channels:
+    table = read_spectra(p)
+    if values is None and table.axis.size != n_channels:
         raise CLIError(
             f"{p} has {table.axis.size} spectral points per spectrum but the stack has "
-            f"{n_channels} channels. The CLI does not resample spectra yet: give spectra "
-            "sampled on the stack's channels (one CSV row per channel).")
-    notes = []
-    if stack.spectral_values is not None and not np.allclose(
-            np.sort(table.axis), np.sort(stack.spectral_values), rtol=1e-6, atol=1e-9):
-        notes.append(
-            f"the axis of {p.name} ({table.axis[0]:g} .. {table.axis[-1]:g}) differs from "
-            f"the stack's ({stack.spectral_values[0]:g} .. {stack.spectral_values[-1]:g}); "
-            "the spectra are used channel by channel.")
-    return table, unit_from_header(table.axis_name), notes
+            f"{n_channels} channels and no spectral axis of its own to resample onto. Give "
+            "the stack's spectral axis (a sidecar <stack>.spectral.csv, see the docs) or "
+            "spectra sampled on the stack's channels.")
+    if values is not None:
+        lo, hi = float(np.min(table.axis)), float(np.max(table.axis))
+        s_lo, s_hi = float(np.min(values)), float(np.max(values))
+        if hi < s_lo or lo > s_hi:
+            raise CLIError(f"the spectra in {p} cover {lo:g} to {hi:g} but the stack covers "
+                           f"{s_lo:g} to {s_hi:g}: the ranges do not overlap. Check the units "
+                           "and the stack's spectral axis.")
+    comps = components_from_spectra(p)
+    return comps, (table.axis if values is None else values), table.axis_name
 
 
-def _check_negative(X, mode_spec, args, path):
-    if not mode_spec.non_negative or (args.negative not in (None, "raise")):
+def _label_components(path, spatial_shape):
+    """One component per label id (> 0) of a label image, and the label image."""
+    from .core.components import ComponentSpec, RoiLabel
+
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"labels file {p} not found.")
+    if p.suffix.lower() == ".npy":
+        labels = np.load(p, allow_pickle=False)
+    else:
+        import tifffile
+
+        try:
+            labels = tifffile.imread(p)
+        except Exception as exc:
+            raise CLIError(f"cannot read the label image {p}: {exc}") from None
+    labels = np.squeeze(np.asarray(labels))
+    if labels.dtype.kind not in "iub":
+        raise CLIError(f"{p} holds {labels.dtype} values; a label image holds integer ids.")
+    if labels.shape != tuple(spatial_shape):
+        raise CLIError(f"the label image {p} has shape {labels.shape} but the stack's "
+                       f"spatial shape is {tuple(spatial_shape)}.")
+    ids = [int(i) for i in np.unique(labels) if i > 0]
+    if not ids:
+        raise CLIError(f"the label image {p} holds no label (every pixel is 0).")
+    return [ComponentSpec(f"label {i}", h_source=RoiLabel(i)) for i in ids], labels
+
+
+def _analysis_config(args, stack, n_channels, spatial_shape):
+    """The AnalysisConfig of ``run``: --config (if any), then the command-line options."""
+    from .core.analysis import AnalysisConfig
+    from .core.components import ComponentSpec
+
+    if args.config is not None:
+        if not Path(args.config).exists():
+            raise CLIError(f"config file {args.config} not found.")
+        cfg = AnalysisConfig.load(args.config)
+        if args.mode is not None and args.mode != cfg.mode:
+            cfg = cfg.replace(mode=args.mode)
+    elif args.mode is None:
+        raise CLIError("give --mode (pca, nmf, seeded-nmf, nnls) or --config FILE.")
+    else:
+        cfg = AnalysisConfig(mode=args.mode)
+    mode = cfg.mode
+    _check_mode_options(args, mode)
+    overrides = {f: getattr(args, f) for f in _CONFIG_FIELDS if getattr(args, f) is not None}
+    values, unit = stack.spectral_values, stack.spectral_unit
+    labels = None
+    comps = list(cfg.components)
+    if args.spectra is not None or args.labels is not None:
+        if comps:
+            raise CLIError(f"{args.config} already defines the components; leave out "
+                           "--spectra / --labels or remove the components from the config.")
+        if args.spectra is not None:
+            more, values_from_file, axis_name = _spectra_components(
+                args.spectra, n_channels, values)
+            comps += more
+            if values is None:
+                from .io import unit_from_header
+
+                values, unit = values_from_file, unit_from_header(axis_name)
+        if args.labels is not None:
+            more, labels = _label_components(args.labels, spatial_shape)
+            comps += more
+    if mode in ("seeded-nmf", "nnls"):
+        if not comps:
+            what = "the trusted spectra" if mode == "nnls" else "seed spectra or regions"
+            raise CLIError(f"--mode {mode} needs {what}: pass --spectra CSV (first column the "
+                           "spectral axis, one component per spectrum), --labels LABELS.tif "
+                           "(one component per label id) or --config FILE.")
+        k = args.k
+        if mode == "seeded-nmf" and k is not None and k > len(comps):
+            # the extra components are found by the residual H-seed fallback
+            taken = {c.name for c in comps}
+            extra = [f"C{i}" for i in range(1, 2 * k + 1) if f"C{i}" not in taken]
+            comps += [ComponentSpec(name) for name in extra[:k - len(comps)]]
+        elif k is not None and k != len(comps):
+            raise CLIError(f"-k {k} does not match the {len(comps)} seeded component(s); leave "
+                           "-k out" + (" or give a larger -k to add unseeded components."
+                                       if mode == "seeded-nmf" else "."))
+        overrides.update(components=comps, n_components=None)
+    else:
+        k = args.k if args.k is not None else cfg.n_components
+        if k is None:
+            raise CLIError(f"--mode {mode} needs the number of components: pass -k N.")
+        overrides.update(n_components=k)
+    if unit is not None:
+        overrides["spectral_unit"] = unit
+    return cfg.replace(**overrides), values, labels
+
+
+def _check_negative(data, mode, policy, path):
+    from .core import MODES
+
+    if not MODES[mode].non_negative or policy != "raise":
         return
-    lo = float(X.min())
+    lo = float(np.min(data))
     if lo < 0:
-        n_neg = int((X < 0).sum())
+        n_neg = int((np.asarray(data) < 0).sum())
         raise CLIError(
-            f"{path} holds {n_neg} negative value(s) (minimum {lo:.6g}), but --mode "
-            f"{mode_spec.name} needs non-negative data. Pass --negative clip (negative values "
-            "become 0) or --negative offset (all data shifted up by the minimum); the choice "
-            "is recorded in result.json.")
+            f"{path} holds {n_neg} negative value(s) (minimum {lo:.6g}), but --mode {mode} "
+            "needs non-negative data. Pass --negative clip (negative values become 0) or "
+            "--negative offset (all data shifted up by the minimum); the choice is recorded "
+            "in result.json.")
 
 
-def _fit(mode, X, k, *, H=None, args=None, callback=None):
-    """Run one mode; ``args`` carries the solver options (None = core default)."""
-    from .core import nmf, nnls, pca
-
-    opts = {}
-    for name in ("solver", "backend", "device", "tol", "max_iter", "random_state", "negative"):
-        value = getattr(args, name, None) if args is not None else None
-        if value is not None:
-            opts[name] = value
-    if mode == "pca":
-        return pca(X, k, callback=callback)
-    if mode == "nmf":
-        return nmf(X, k, callback=callback, **opts)
-    if mode == "seeded-nmf":
-        return nmf(X, k, H0=H, callback=callback, **opts)
-    if mode == "nnls":
-        opts.pop("random_state", None)
-        return nnls(X, H, callback=callback, **opts)
-    raise CLIError(f"--mode {mode} is registered in napari_unmix.core.MODES but the CLI does "
-                   "not know how to run it yet.")
-
-
-def _precheck(mode, k, shape, args):
-    """Check what the core would refuse only after setting up (k, solver names)."""
+def _precheck(cfg, shape):
+    """Check what the core would refuse only after a long setup (k, solver names)."""
     from .core._validation import check_n_components
     from .core.solvers import pick_nmf_solver, pick_nnls_solver
 
-    if mode != "nnls":  # fixed-H NNLS takes as many spectra as it is given
-        check_n_components(k, *shape, mode=mode)
-    if mode in ("nmf", "seeded-nmf"):
-        pick_nmf_solver(args.solver or "auto", args.backend or "auto")
-    elif mode == "nnls":
-        pick_nnls_solver(args.solver or "auto", args.backend or "auto")
+    k = cfg.n_components if cfg.n_components is not None else len(cfg.components)
+    if cfg.mode != "nnls":  # fixed-H NNLS takes as many spectra as it is given
+        check_n_components(k, *shape, mode=cfg.mode)
+    if cfg.mode in ("nmf", "seeded-nmf"):
+        pick_nmf_solver(cfg.solver, cfg.backend)
+    elif cfg.mode == "nnls":
+        pick_nnls_solver(cfg.solver, cfg.backend)
+    return k
 
 
 def _prepare_out(out) -> Path:
@@ -253,44 +340,24 @@ def _describe(res) -> str:
 
 
 def cmd_run(args) -> int:
-    from .core import MODES
+    from .core.analysis import run_analysis
+    from .core.colors import default_colors
 
     quiet = args.quiet
-    mode = args.mode
-    spec = MODES[mode]
-    _check_mode_options(args, mode)
-    if spec.needs_spectra and args.spectra is None:
-        raise CLIError(f"--mode {mode} needs the trusted spectra: pass --spectra CSV (first "
-                       "column the spectral axis, one column per spectrum).")
-    if mode == "seeded-nmf" and args.spectra is None:
-        raise CLIError("--mode seeded-nmf needs seed spectra: pass --spectra CSV (they become "
-                       "H0; the CLI has no other seed source yet).")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} is a file; give a folder (it is created if missing).")
-    stack, X, spatial_shape = _load_matrix(Path(args.input), args.spectral_axis)
+    stack = _load_stack(Path(args.input), args.spectral_axis)
     for n in stack.notes:
         _note(n.replace("pass spectral_axis", "pass --spectral-axis"), quiet)
-    n_pixels, n_channels = X.shape
-    H = names = None
-    unit = stack.spectral_unit
-    values = stack.spectral_values
-    if args.spectra is not None:
-        table, csv_unit, notes = _load_spectra(args.spectra, n_channels, stack)
-        for n in notes:
-            _note(n, quiet)
-        H, names = table.values, table.names
-        if values is None:  # the spectra file tells where the channels are
-            values, unit = table.axis, csv_unit
-        if args.k is not None and args.k != H.shape[0]:
-            raise CLIError(f"-k {args.k} does not match the {H.shape[0]} spectra in "
-                           f"{args.spectra}; leave -k out or give matching spectra.")
-    k = args.k if args.k is not None else (H.shape[0] if H is not None else None)
-    if k is None:
-        raise CLIError(f"--mode {mode} needs the number of components: pass -k N.")
-    if mode not in ("nnls", "seeded-nmf"):
-        names = None
-    _check_negative(X, spec, args, args.input)
-    _precheck(mode, k, X.shape, args)
+    data = stack.data
+    axis = stack.spectral_axis
+    n_channels = data.shape[axis]
+    spatial_shape = tuple(s for i, s in enumerate(data.shape) if i != axis)
+    n_pixels = int(np.prod(spatial_shape))
+    cfg, values, labels = _analysis_config(args, stack, n_channels, spatial_shape)
+    mode = cfg.mode
+    _check_negative(data, mode, cfg.negative, args.input)
+    k = _precheck(cfg, (n_pixels, n_channels))
     _prepare_out(args.out)  # before the fit: a bad --out must not cost a long run
 
     _say(f"{PROG} run: {mode} with k={k} on {Path(args.input).name} "
@@ -299,25 +366,30 @@ def cmd_run(args) -> int:
     progress = _Progress(f"{mode}", _progress_enabled(args))
     t0 = time.perf_counter()
     try:
-        res, warned = _run_quietly(_fit, mode, X, k, H=H, args=args, callback=progress)
+        res, warned = _run_quietly(run_analysis, data, cfg, spectral_axis=axis,
+                                   spectral_values=values, labels=labels, callback=progress)
     finally:
         progress.close()
     elapsed = time.perf_counter() - t0
     for w in warned:
         print(f"{PROG}: warning: {w}", file=sys.stderr, flush=True)
-    res = dataclasses.replace(
-        res, component_names=names or [], spectral_axis=values,
-        spectral_unit=unit if values is not None else None)
+    for rep in res.summary.get("seeds", {}).get("components", []) or []:
+        if isinstance(rep, dict) and rep.get("fallback"):
+            _note(f"component {rep.get('name')!r}: {rep.get('fallback')}", quiet)
     extra = {
         "input": {"path": str(Path(args.input).resolve()),
-                  "spectral_axis_index": stack.spectral_axis,
-                  "spectral_axis_guessed": stack.guessed, "shape": list(stack.data.shape),
-                  "dtype": str(stack.data.dtype), "notes": stack.notes},
+                  "spectral_axis_index": axis,
+                  "spectral_axis_guessed": stack.guessed, "shape": list(data.shape),
+                  "dtype": str(data.dtype), "notes": stack.notes},
+        "config_file": None if args.config is None else str(Path(args.config).resolve()),
         "spectra_file": None if args.spectra is None else str(Path(args.spectra).resolve()),
+        "labels_file": None if args.labels is None else str(Path(args.labels).resolve()),
         "warnings": warned,
         "wall_time_s": elapsed,
     }
-    files = _write_outputs(args.out, res, spatial_shape, extra=extra)
+    colors = [c.color for c in cfg.components] if cfg.components else []
+    colors = [c or d for c, d in zip(colors, default_colors(len(colors)), strict=True)] or None
+    files = _write_outputs(args.out, res, spatial_shape, colors=colors, extra=extra)
     rel = res.summary.get("relative_error")
     seed = res.params.get("random_state")
     iters = f", {res.n_iter} iteration(s)" if res.n_iter or mode.endswith("nmf") else ""
@@ -371,8 +443,8 @@ def _demo_runs():
                 runs.append((f"{mode} {solver}/{backend}", f"{mode}-{solver}-{backend}",
                              mode, solver, backend, is_auto))
         elif mode == "seeded-nmf":
-            auto = pick_nmf_solver()
-            runs.append((f"{mode} {auto.algorithm}/{auto.backend}, H0 = true spectra",
+            auto = pick_nmf_solver(seeded=True)
+            runs.append((f"{mode} {auto.algorithm}/{auto.backend}, ROI seeds",
                          f"{mode}-{auto.algorithm}-{auto.backend}", mode, auto.algorithm,
                          auto.backend, True))
         else:
@@ -388,6 +460,47 @@ def _warm_up():
     from .core.device import get_torch
 
     get_torch()
+
+
+def _fit(mode, X, k, *, H=None, args=None, callback=None):
+    """Demo: run one mode directly on the matrix with an explicit implementation."""
+    from .core import nmf, nnls, pca
+
+    opts = {}
+    for name in ("solver", "backend", "device", "tol", "max_iter", "random_state", "negative"):
+        value = getattr(args, name, None) if args is not None else None
+        if value is not None:
+            opts[name] = value
+    if mode == "pca":
+        return pca(X, k, callback=callback)
+    if mode == "nmf":
+        return nmf(X, k, callback=callback, **opts)
+    if mode == "nnls":
+        opts.pop("random_state", None)
+        return nnls(X, H, callback=callback, **opts)
+    raise CLIError(f"the demo does not run --mode {mode} directly.")
+
+
+def _demo_roi_config(sample, *, max_iter, random_state):
+    """Seeded NNMF from painted-ROI-like seeds: a few pixels where each component dominates.
+
+    This is what a user does in napari (paint a few pixels they recognise per
+    component); the ROIs are taken from the sample's ground truth only to place them.
+    """
+    from .core.analysis import AnalysisConfig
+    from .core.components import ComponentSpec, RoiMask
+
+    share = sample.W / np.maximum(sample.W.sum(axis=1, keepdims=True), 1e-12)
+    comps = []
+    for j, name in enumerate(sample.component_names):
+        order = np.argsort(share[:, j])[::-1][:25]  # the 25 purest pixels of component j
+        mask = np.zeros(share.shape[0], dtype=bool)
+        mask[order] = True
+        comps.append(ComponentSpec(name, color=sample.colors[j],
+                                   h_source=RoiMask(mask.reshape(sample.maps.shape[1:])),
+                                   background=(name == "background")))
+    return AnalysisConfig(mode="seeded-nmf", components=comps, max_iter=max_iter,
+                          random_state=random_state, spectral_unit=sample.spectral_unit)
 
 
 def _fmt(v, spec, na="n/a"):
@@ -431,11 +544,21 @@ def cmd_demo(args) -> int:
                                   max_iter=args.max_iter if mode != "pca" else None,
                                   random_state=args.random_state if "nmf" in mode else None,
                                   negative=None)
-        H = sample.H if mode in ("nnls", "seeded-nmf") else None
+        H = sample.H if mode == "nnls" else None
         progress = _Progress(shown, _progress_enabled(args))
         t0 = time.perf_counter()
         try:
-            res, warned = _run_quietly(_fit, mode, X, k, H=H, args=opts, callback=progress)
+            if mode == "seeded-nmf":
+                from .core.analysis import run_analysis
+
+                cfg = _demo_roi_config(sample, max_iter=args.max_iter,
+                                       random_state=args.random_state)
+                res, warned = _run_quietly(run_analysis, sample.stack, cfg, spectral_axis=0,
+                                           spectral_values=sample.spectral_axis,
+                                           callback=progress)
+            else:
+                res, warned = _run_quietly(_fit, mode, X, k, H=H, args=opts,
+                                           callback=progress)
         except CLIError as exc:
             _note(f"{label} skipped: {exc}", quiet)
             continue
@@ -593,17 +716,25 @@ def build_parser() -> argparse.ArgumentParser:
     mode_help = "; ".join(f"{m}: {MODES[m].question}" for m in modes)
     run = sub.add_parser(
         "run", help="unmix one stack and write maps, spectra, composite and result files",
-        description="Unmix one stack (TIFF, .npy or .npz). Writes maps.tif, spectra.csv, "
-        "composite.png, result.json and result.npz into --out.")
-    run.add_argument("input", metavar="INPUT", help="stack file: .tif/.tiff, .npy or .npz")
-    run.add_argument("--mode", required=True, choices=modes, help=mode_help)
+        description="Unmix one stack (TIFF, .npy, .npz or a folder of TIFF slices). Writes "
+        "maps.tif, spectra.csv, composite.png, result.json and result.npz into --out.")
+    run.add_argument("input", metavar="INPUT",
+                     help="stack: .tif/.tiff (ImageJ, OME), .npy, .npz or a folder of slices")
+    run.add_argument("--mode", default=None, choices=modes,
+                     help=mode_help + " (default: the mode of --config)")
     run.add_argument("-k", "--n-components", dest="k", type=_positive_int, default=None,
                      metavar="N", help="number of components (with --spectra: the number of "
                      "spectra, may be left out)")
     run.add_argument("--spectra", metavar="CSV", default=None,
-                     help="trusted spectra for nnls, seed spectra (H0) for seeded-nmf: first "
-                     "column the spectral axis, one column per spectrum, one row per stack "
-                     "channel (no resampling yet)")
+                     help="trusted spectra for nnls, seed spectra for seeded-nmf: first column "
+                     "the spectral axis (ascending or descending), one column per spectrum; "
+                     "resampled onto the stack's spectral axis when it is known")
+    run.add_argument("--labels", metavar="LABELS", default=None,
+                     help="label image (.tif or .npy, the stack's spatial shape): one seeded "
+                     "component per label id, seeded with the mean spectrum of its pixels")
+    run.add_argument("--config", metavar="FILE", default=None,
+                     help="an AnalysisConfig JSON file (e.g. params['config'] of an earlier "
+                     "result); options given on the command line override it")
     run.add_argument("--out", required=True, metavar="DIR", help="output folder")
     run.add_argument("--spectral-axis", type=int, default=None, metavar="I",
                      help="index of the spectral axis of the stack (default: from the file's "

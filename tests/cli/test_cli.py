@@ -35,6 +35,8 @@ def files(tmp_path_factory, sample):
                       "cm^-1")
     write_spectra_csv(d / "h10.csv", sample.H[:, :10], sample.spectral_axis[:10],
                       sample.component_names, "cm^-1")
+    write_spectra_csv(d / "hfar.csv", sample.H, sample.spectral_axis + 5000.0,
+                      sample.component_names, "cm^-1")
     nan = sample.stack.copy()
     nan[3, 4, 5] = np.nan
     np.save(d / "nan.npy", nan)
@@ -146,6 +148,73 @@ def test_run_seeded_nmf_from_spectra(capsys, files, tmp_path, sample):
     np.testing.assert_allclose(res.arrays["H0"], sample.H.astype(np.float32))
 
 
+def test_run_seeded_nmf_from_labels_recovers_the_true_spectra(capsys, files, tmp_path, sample):
+    # a label image painted over the purest pixels of each component, as a user would
+    share = sample.W / sample.W.sum(axis=1, keepdims=True)
+    labels = np.zeros(sample.W.shape[0], dtype=np.uint16)
+    for j in range(sample.n_components):
+        labels[np.argsort(share[:, j])[::-1][:12]] = j + 1
+    np.save(tmp_path / "labels.npy", labels.reshape(sample.maps.shape[1:]))
+    out = tmp_path / "o"
+    run_ok(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--labels",
+           tmp_path / "labels.npy", "--random-state", 0, "--out", out)
+    res = UnmixResult.load(out / "result.npz")
+    assert res.component_names == [f"label {j + 1}" for j in range(sample.n_components)]
+    # component j was seeded from label j+1, so it must be the spectrum of component j:
+    # closer to it than to any other true spectrum, and closer than its ROI-mean seed
+    def cosines(A):
+        A = A / np.linalg.norm(A, axis=1, keepdims=True)
+        T = sample.H / np.linalg.norm(sample.H, axis=1, keepdims=True)
+        return A @ T.T
+
+    from scipy.optimize import linear_sum_assignment
+
+    fitted, seeds = cosines(res.H), cosines(res.arrays["H0"])
+    rows, cols = linear_sum_assignment(-fitted)  # best one-to-one match of fitted to true
+    assert np.array_equal(cols[np.argsort(rows)], np.arange(sample.n_components)), fitted
+    assert np.diag(fitted).mean() > np.diag(seeds).mean(), (np.diag(fitted), np.diag(seeds))
+    assert np.diag(fitted).min() > 0.85
+
+
+def test_run_config_of_a_result_reruns_identically(capsys, files, tmp_path):
+    first = tmp_path / "first"
+    run_ok(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--spectra", files / "h.csv",
+           "--max-iter", 50, "--out", first)
+    from napari_unmix.core.analysis import AnalysisConfig
+
+    res = UnmixResult.load(first / "result.npz")
+    AnalysisConfig.from_result(res).save(tmp_path / "config.json")
+    again = tmp_path / "again"
+    run_ok(capsys, "run", files / "s.tif", "--config", tmp_path / "config.json", "--out", again)
+    rerun = UnmixResult.load(again / "result.npz")
+    assert rerun.mode == "seeded-nmf"
+    assert np.array_equal(rerun.W, res.W) and np.array_equal(rerun.H, res.H)
+
+
+def test_run_nnls_resamples_descending_spectra(capsys, files, tmp_path, sample):
+    # the same spectra written on a descending axis give the same abundances
+    write_spectra_csv(tmp_path / "down.csv", sample.H[:, ::-1], sample.spectral_axis[::-1],
+                      sample.component_names, "cm^-1")
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_ok(capsys, "run", files / "s.tif", "--mode", "nnls", "--spectra", files / "h.csv",
+           "--out", a)
+    run_ok(capsys, "run", files / "s.tif", "--mode", "nnls", "--spectra", tmp_path / "down.csv",
+           "--out", b)
+    ra, rb = UnmixResult.load(a / "result.npz"), UnmixResult.load(b / "result.npz")
+    np.testing.assert_array_equal(rb.H, ra.H)
+    np.testing.assert_array_equal(rb.W, ra.W)
+
+
+def test_run_seeded_nmf_with_more_components_than_seeds(capsys, files, tmp_path, sample):
+    _, err = run_ok(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--spectra",
+                    files / "h.csv", "-k", sample.n_components + 1, "--max-iter", 30,
+                    "--out", tmp_path)
+    res = UnmixResult.load(tmp_path / "result.npz")
+    assert res.n_components == sample.n_components + 1
+    reports = res.summary["seeds"]["components"]
+    assert reports[-1]["name"] == res.component_names[-1]
+
+
 def test_run_negative_data_with_an_explicit_policy(capsys, files, tmp_path):
     run_ok(capsys, "run", files / "neg.npy", "--mode", "nnls", "--spectra", files / "h.csv",
            "--negative", "clip", "--out", tmp_path)
@@ -166,7 +235,8 @@ def test_run_shows_progress_when_asked(capsys, files, tmp_path):
     (["nan.npy", "--mode", "pca", "-k", "2"], "1 NaN"),
     (["neg.npy", "--mode", "nmf", "-k", "2"], "--negative clip"),
     (["s.tif", "--mode", "nmf", "-k", "13"], "at most 12"),
-    (["s.tif", "--mode", "nnls", "--spectra", "h10.csv"], "10 spectral points"),
+    (["s.npy", "--mode", "nnls", "--spectra", "h10.csv"], "10 spectral points"),
+    (["s.tif", "--mode", "nnls", "--spectra", "hfar.csv"], "do not overlap"),
     (["line.npy", "--mode", "pca", "-k", "1"], "at least one spatial axis"),
     (["s.tif", "--mode", "nnls"], "needs the trusted spectra"),
     (["s.tif", "--mode", "nnls", "--spectra", "nope.csv"], "nope.csv not found"),

@@ -78,9 +78,9 @@ def test_seeded_nmf_beats_random_nmf_on_overlapping_resonances(scene, solver, ba
     random_angles = []
     for init, rs in (("nndsvda", 0), ("random", 0), ("random", 1)):
         res = run_analysis(stack, AnalysisConfig(mode="nmf", n_components=3, init=init,
-                                                 random_state=rs, **opts), spectral_axis=AXIS)
+                                                 random_state=rs, **opts), spectral_values=AXIS)
         random_angles.append(mean_spectral_angle(H, res.H))
-    seeded = run_analysis(stack, _seeded_config(rois, **opts), spectral_axis=AXIS)
+    seeded = run_analysis(stack, _seeded_config(rois, **opts), spectral_values=AXIS)
     msa = mean_spectral_angle(H, seeded.H)
     rmse = abundance_rmse(W, seeded.W, H_true=H, H_est=seeded.H)
     best_random = min(random_angles)
@@ -102,7 +102,7 @@ def test_seeded_nmf_beats_random_nmf_on_overlapping_resonances(scene, solver, ba
 def test_w_seed_mode_nnls_and_selective_both_work_end_to_end(scene):
     stack, W, H, rois = scene
     for mode in ("nnls", "selective_score"):
-        res = run_analysis(stack, _seeded_config(rois, w_seed_mode=mode), spectral_axis=AXIS)
+        res = run_analysis(stack, _seeded_config(rois, w_seed_mode=mode), spectral_values=AXIS)
         assert mean_spectral_angle(H, res.H) < 0.1, mode
         assert res.summary["seeds"]["w_seed_mode"] == mode
 
@@ -112,14 +112,14 @@ def test_locked_rows_stay_bit_identical_while_others_move(scene):
     cfg = _seeded_config(rois)
     cfg.components[2] = ComponentSpec("bg", h_source=RoiMask(rois["bg"]), background=True,
                                       locked=True)
-    res = run_analysis(stack, cfg, spectral_axis=AXIS)
+    res = run_analysis(stack, cfg, spectral_values=AXIS)
     H0 = res.arrays["H0"]
     assert res.H[2].tobytes() == H0[2].tobytes()
     assert res.params["locked"] == [2]
     for j in (0, 1):
         assert np.abs(res.H[j] - H0[j]).max() > 1e-3 * H0[j].max()
     # fixed-H NNLS is the all-locked case; random NNMF locks nothing
-    fixed = run_analysis(stack, cfg.replace(mode="nnls"), spectral_axis=AXIS)
+    fixed = run_analysis(stack, cfg.replace(mode="nnls"), spectral_values=AXIS)
     X = stack.reshape(AXIS.size, -1).T
     direct = nnls(X, fixed.H)
     assert np.array_equal(fixed.W, direct.W)
@@ -147,7 +147,7 @@ def test_every_mode_runs_through_run_analysis(scene):
             cfg = _seeded_config(rois).replace(mode=mode)
         else:
             cfg = AnalysisConfig(mode=mode, n_components=3, random_state=0)
-        res = run_analysis(stack, cfg, spectral_axis=AXIS)
+        res = run_analysis(stack, cfg, spectral_values=AXIS)
         assert res.mode == mode
         assert res.W.shape == (SHAPE[0] * SHAPE[1], 3) and res.H.shape == (3, AXIS.size)
         assert res.params["config"]["mode"] == mode
@@ -219,8 +219,8 @@ def test_run_analysis_errors(scene):
         run_analysis(stack, AnalysisConfig(mode="seeded-nmf"))
     with pytest.raises(ValueError, match="n_components=4 but 3 components"):
         run_analysis(stack, _seeded_config(rois, n_components=4))
-    with pytest.raises(ValueError, match="spectral_axis has 10 values"):
-        run_analysis(stack, _seeded_config(rois), spectral_axis=np.arange(10.0))
+    with pytest.raises(ValueError, match="spectral_values has 10 values"):
+        run_analysis(stack, _seeded_config(rois), spectral_values=np.arange(10.0))
     with pytest.raises(ValueError, match="processed data holds .* negative"):
         run_analysis(stack, _seeded_config(rois, fit_data="processed"))
     res = run_analysis(stack, _seeded_config(rois, fit_data="processed", negative="clip"))
@@ -236,7 +236,7 @@ def test_labels_and_full_config_run(scene):
     labels[rois["B"]] = 2
     cfg = _full_config()
     with pytest.warns(ConvergenceWarning, match="max_iter=77"):
-        res = run_analysis(stack, cfg, spectral_axis=AXIS, labels=labels)
+        res = run_analysis(stack, cfg, spectral_values=AXIS, labels=labels)
     reps = {r["name"]: r for r in res.summary["seeds"]["components"]}
     assert reps["lab"]["h_source"] == "roi-label 2" and reps["lab"]["working_data"] == "raw"
     assert reps["gauss"]["w_source"] == "spectral-info"  # overwrite=False keeps it
@@ -251,10 +251,10 @@ def test_labels_and_full_config_run(scene):
 def test_same_config_twice_and_saved_result_rerun_are_identical(scene, tmp_path):
     stack, W, H, rois = scene
     cfg = _seeded_config(rois, random_state=None)
-    a = run_analysis(stack, cfg, spectral_axis=AXIS)
+    a = run_analysis(stack, cfg, spectral_values=AXIS)
     seed = a.params["config"]["random_state"]
     assert isinstance(seed, int) and a.params["random_state"] == seed
-    b = run_analysis(stack, cfg.replace(random_state=seed), spectral_axis=AXIS)
+    b = run_analysis(stack, cfg.replace(random_state=seed), spectral_values=AXIS)
     assert a.W.tobytes() == b.W.tobytes() and a.H.tobytes() == b.H.tobytes()
 
     path = a.save(tmp_path / "res.npz")
@@ -262,7 +262,7 @@ def test_same_config_twice_and_saved_result_rerun_are_identical(scene, tmp_path)
     assert any(k.startswith("config/") for k in loaded.arrays)
     again = AnalysisConfig.from_result(loaded)
     assert again.to_json() == cfg.replace(random_state=seed).to_json()
-    c = run_analysis(stack, again, spectral_axis=AXIS)
+    c = run_analysis(stack, again, spectral_values=AXIS)
     assert a.W.tobytes() == c.W.tobytes() and a.H.tobytes() == c.H.tobytes()
     assert np.array_equal(loaded.arrays["H0"], a.arrays["H0"])
     with pytest.raises(ValueError, match="holds no analysis config"):
@@ -283,7 +283,7 @@ def test_analysis_does_not_modify_inputs(scene):
     cfg = _seeded_config(rois)
     masks = [c.h_source.mask.copy() for c in cfg.components]
     stack.setflags(write=False)
-    run_analysis(stack, cfg, spectral_axis=AXIS)
+    run_analysis(stack, cfg, spectral_values=AXIS)
     assert stack.tobytes() == before.tobytes()
     for c, m in zip(cfg.components, masks, strict=True):
         assert np.array_equal(c.h_source.mask, m)
@@ -328,11 +328,11 @@ def test_published_endmembers_as_seeds(loader, limits):
     cube, M, A, names = loader()
     comps = [ComponentSpec(n, h_source=Spectrum(M[i])) for i, n in enumerate(names)]
     fixed = run_analysis(cube, AnalysisConfig(mode="nnls", components=comps),
-                         spectral_axis_index=-1)
+                         spectral_axis=-1)
     rmse_fixed = abundance_rmse(A, fixed.W, H_true=M, H_est=fixed.H, scale="sum-to-one")
     seeded = run_analysis(cube, AnalysisConfig(mode="seeded-nmf", components=comps,
                                                solver="mu", backend="sklearn", tol=1e-3,
-                                               random_state=0), spectral_axis_index=-1)
+                                               random_state=0), spectral_axis=-1)
     msa = mean_spectral_angle(M, seeded.H)
     rmse = abundance_rmse(A, seeded.W, H_true=M, H_est=seeded.H, scale="sum-to-one")
     print(f"\nfixed-H NNLS: angle 0 (spectra fixed), abundance RMSE {rmse_fixed:.4f}; "
@@ -355,10 +355,10 @@ def test_emulsion_negative_values_need_an_explicit_policy():
              ComponentSpec("dim", h_source=RoiMask(dim))]
     cfg = AnalysisConfig(mode="nnls", components=comps)
     with pytest.raises(ValueError, match=r"negative value.*negative='clip'.*negative='offset'"):
-        run_analysis(cube, cfg, spectral_axis=wn, spectral_axis_index=-1)
+        run_analysis(cube, cfg, spectral_values=wn, spectral_axis=-1)
     for policy in ("clip", "offset"):
-        res = run_analysis(cube, cfg.replace(negative=policy), spectral_axis=wn,
-                           spectral_axis_index=-1)
+        res = run_analysis(cube, cfg.replace(negative=policy), spectral_values=wn,
+                           spectral_axis=-1)
         neg = res.summary["negative"]
         assert neg["policy"] == policy and neg["n_negative"] > 0
         assert neg["min_value"] == pytest.approx(float(cube.min()))

@@ -8,12 +8,11 @@ rule of ``SampledErrorStopping`` recomputed from the reported errors.
 
 from __future__ import annotations
 
-import warnings
+import itertools
 
 import numpy as np
 import pytest
 from sklearn.decomposition import non_negative_factorization
-from sklearn.exceptions import ConvergenceWarning
 
 from napari_unmix.core import nmf
 from napari_unmix.core.init import initialize_factors
@@ -150,7 +149,7 @@ def test_all_rows_locked_fits_w_only(backend, noisy):
 
 
 @pytest.mark.parametrize("option", [{"omega": 0.0}, {"omega": 2.0}, {"w_sweeps": 0},
-                                    {"h_sweeps": 1.5}])
+                                    {"h_sweeps": 1.5}, {"n_threads": 0}])
 def test_bad_options_rejected(noisy, option):
     W0, H0 = start(noisy.X, 3)
     with pytest.raises(ValueError, match=next(iter(option))):
@@ -163,7 +162,7 @@ def test_inputs_not_modified(backend, noisy):
     W0, H0 = start(X, 3)
     copies = [a.copy() for a in (X, W0, H0)]
     fit(backend, X, W0, H0, max_iter=5, locked=np.array([True, False, False]))
-    for a, b in zip((X, W0, H0), copies):
+    for a, b in zip((X, W0, H0), copies, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -268,7 +267,7 @@ def test_numpy_and_torch_agree(noisy, locked):
     a = fit("numpy", X, W0, H0, max_iter=25, locked=locked)
     b = fit("torch", X, W0, H0, max_iter=25, locked=locked)
     assert a.n_iter == b.n_iter == 25
-    for x, y in zip(normalised(a.W, a.H), normalised(b.W, b.H)):
+    for x, y in zip(normalised(a.W, a.H), normalised(b.W, b.H), strict=True):
         np.testing.assert_allclose(y, x, rtol=1e-8, atol=1e-10 * np.abs(x).max())
     np.testing.assert_allclose([e for _, e in b.history], [e for _, e in a.history], rtol=1e-10)
 
@@ -292,6 +291,18 @@ def test_pixel_blocks_do_not_change_the_result(backend, noisy):
     one = fit("numpy", X, W0, H0, max_iter=20, block_bytes=X.nbytes)
     many = fit(backend, X, W0, H0, max_iter=20, block_bytes=10 * X.shape[1] * X.itemsize)
     np.testing.assert_allclose(many.W @ many.H, one.W @ one.H, rtol=1e-10, atol=1e-12)
+
+
+def test_thread_count_does_not_change_the_result(noisy):
+    X = noisy.X
+    W0, H0 = start(X, 3)
+    kw = dict(max_iter=20, track_error_every=5, block_bytes=10 * X.shape[1] * X.itemsize)
+    one = fit("numpy", X, W0, H0, n_threads=1, **kw)
+    for n in (2, 3):
+        other = fit("numpy", X, W0, H0, n_threads=n, **kw)
+        np.testing.assert_array_equal(other.W, one.W)
+        np.testing.assert_array_equal(other.H, one.H)
+        assert other.history == one.history
 
 
 @pytest.mark.cuda
@@ -333,8 +344,8 @@ def test_stops_at_first_sample_meeting_tol(backend, noisy, tol, every):
     its = [i.iteration for i in infos]
     errs = [i.error for i in infos]
     assert its == list(range(0, its[-1] + 1, every))
-    gains = [(a - b) / a for a, b in zip(errs, errs[1:])]
+    gains = [(a - b) / a for a, b in itertools.pairwise(errs)]
     assert len(gains) >= 2
     assert all(g > tol for g in gains[:-1]) and gains[-1] <= tol
     assert res.n_iter == its[-1] and res.summary["converged"]
-    assert res.summary["error_history"] == [[i, e] for i, e in zip(its, errs)]
+    assert res.summary["error_history"] == [[i, e] for i, e in zip(its, errs, strict=True)]

@@ -128,7 +128,7 @@ def test_read_spectra_csv_variants(tmp_path, text, names):
     ("1\n2\n", "1 column"),
     ("1,2,3\n4,5\n", "line 2 has 2 values"),
     ("x,y\n1,2\n3,oops\n", "line 3, column 2 holds 'oops'"),
-    ("x,y,z\n1,2\n3,4\n", "header has 3 names"),
+    ("x,y,z\n1,2\n3,4\n", "has 3 names but the data has 2 columns"),
 ])
 def test_read_spectra_csv_errors_name_the_problem(tmp_path, text, match):
     p = tmp_path / "s.csv"

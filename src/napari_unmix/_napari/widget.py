@@ -421,8 +421,8 @@ class UnmixWidget(QWidget):
             colors = default_colors(int(kw["n_components"]))
         config = AnalysisConfig(components=comps, preprocessing=pre, spectral_unit=unit, **kw)
         stack = layer.data[0] if layer.multiscale else layer.data
-        func = partial(run_analysis, stack, config, spectral_axis=axis,
-                       spectral_axis_index=grid.spectral_axis_index, labels=labels)
+        func = partial(run_analysis, stack, config, spectral_axis=grid.spectral_axis_index,
+                       spectral_values=axis, labels=labels)
         return _Run(image=layer.name, grid=grid, config=config, colors=colors, func=func)
 
     @property

@@ -262,21 +262,20 @@ def _background_spectrum(cfg: AnalysisConfig, raw, spatial_shape, labels, spectr
     return h, name, notes
 
 
-def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=None, spectral_axis_index=0,
+def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=0, spectral_values=None,
                  labels=None, callback=None) -> UnmixResult:
     """Run a whole analysis described by ``config`` on ``stack``.
 
     Parameters
     ----------
     stack : array_like
-        Spectral stack, e.g. ``(C, Y, X)``; the spectral axis is
-        ``spectral_axis_index``.
+        Spectral stack, e.g. ``(C, Y, X)``.
     config : AnalysisConfig
-    spectral_axis : array_like (n_channels,), optional
+    spectral_axis : int, default 0
+        Position of the spectral axis in ``stack`` (as in ``stack_to_matrix``).
+    spectral_values : array_like (n_channels,), optional
         Spectral positions of the channels (wavenumbers, wavelengths).  Needed to
         resample imported spectra and to place Gaussian models.
-    spectral_axis_index : int, default 0
-        Position of the spectral axis in ``stack``.
     labels : array_like of int, optional
         Label image (the stack's spatial shape) for ``RoiLabel`` sources.
     callback : callable, optional
@@ -302,14 +301,15 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=None, spectral_
     seed = resolve_random_state(config.random_state)
     cfg = config.replace(random_state=seed)
     mode = cfg.mode
-    X_in, spatial_shape = stack_to_matrix(stack, spectral_axis_index)
+    X_in, spatial_shape = stack_to_matrix(stack, spectral_axis)
     X_in = check_data_matrix(X_in, name="stack")
     n, m = X_in.shape
-    if spectral_axis is not None:
-        spectral_axis = np.asarray(spectral_axis, dtype=np.float64)
-        if spectral_axis.shape != (m,):
-            raise ValueError(f"spectral_axis has {spectral_axis.size} values but the stack has "
-                             f"{m} channels along axis {spectral_axis_index}.")
+    values = spectral_values
+    if values is not None:
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (m,):
+            raise ValueError(f"spectral_values has {values.size} values but the stack has "
+                             f"{m} channels along axis {spectral_axis}.")
     seeded = mode in ("seeded-nmf", "nnls")
     if seeded:
         if not cfg.components:
@@ -340,7 +340,7 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=None, spectral_
         bg = bg_name = None
         if pp.background is not None:
             bg, bg_name, notes = _background_spectrum(cfg, raw, spatial_shape, labels,
-                                                      spectral_axis)
+                                                      values)
         processed, pp_steps = preprocess(raw, background=bg, background_name=bg_name or "",
                                          smoothing=pp.smoothing, window_length=pp.window_length,
                                          polyorder=pp.polyorder, sigma=pp.sigma)
@@ -362,7 +362,7 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=None, spectral_
     else:
         seeds = build_seeds(raw, cfg.components, X_processed=processed if pp.active else None,
                             spatial_shape=spatial_shape, labels=labels,
-                            spectral_axis=spectral_axis, w_seed_mode=cfg.w_seed_mode,
+                            spectral_axis=values, w_seed_mode=cfg.w_seed_mode,
                             overwrite=cfg.overwrite, h_fallback=cfg.h_fallback,
                             residual_score=cfg.residual_score, build_w=mode == "seeded-nmf",
                             random_state=seed, fixed_h=mode == "nnls", callback=callback)
@@ -404,5 +404,5 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=None, spectral_
     arrays.update(store)
     names = cfg.component_names if cfg.components else list(res.component_names)
     return dataclasses.replace(res, params=params, summary=summary, arrays=arrays,
-                               component_names=names, spectral_axis=spectral_axis,
+                               component_names=names, spectral_axis=values,
                                spectral_unit=cfg.spectral_unit)

@@ -752,8 +752,8 @@ def _per_slice(series, cfg, *, reference, policy, spectral_values, labels, callb
         t_plane = time.perf_counter()
         plane = series.plane(z)
         res, messages = _run_plane(
-            z, run_analysis, log, plane, cfg, spectral_axis=spectral_values,
-            spectral_axis_index=series.plane_spectral_axis,
+            z, run_analysis, log, plane, cfg, spectral_values=spectral_values,
+            spectral_axis=series.plane_spectral_axis,
             labels=_plane_labels(labels, series, z), callback=progress.inner(1.0, z))
         if maps is None:
             k = res.n_components
@@ -845,7 +845,7 @@ def _shared_basis(series, cfg, *, H, reference, pool_size, nnls_solver, nnls_bac
                     "Spectrum sources.")
             X_pool, per_plane = _pool(series, pool_size, seed, progress, sample_weight)
             res, messages = _run_plane(None, run_analysis, log, X_pool, cfg,
-                                       spectral_axis=spectral_values, spectral_axis_index=1,
+                                       spectral_values=spectral_values, spectral_axis=1,
                                        callback=progress.inner(1.0, None),
                                        where="basis fit on the pooled pixel sample")
             basis_info = {"source": "pooled", "pool_size": int(X_pool.shape[0]),
@@ -853,8 +853,8 @@ def _shared_basis(series, cfg, *, H, reference, pool_size, nnls_solver, nnls_bac
             del X_pool
         else:
             res, messages = _run_plane(
-                ref, run_analysis, log, series.plane(ref), cfg, spectral_axis=spectral_values,
-                spectral_axis_index=series.plane_spectral_axis,
+                ref, run_analysis, log, series.plane(ref), cfg,
+                spectral_values=spectral_values, spectral_axis=series.plane_spectral_axis,
                 labels=_plane_labels(labels, series, ref), callback=progress.inner(1.0, None),
                 where=f"basis fit on reference plane {ref}")
             basis_info = {"source": "plane", "plane": ref}

@@ -3,9 +3,11 @@
 Text files
     :func:`read_spectra` reads a table whose first column is the spectral axis and
     whose other columns are spectra (one per column).  Comma, semicolon, tab or
-    whitespace separate values; a first line that is not numeric is taken as a header
-    of column names; ``#`` starts a comment.  The axis may run up or down.  A cell
-    that is not a finite number is an error naming its line and column.
+    whitespace separate values (quoted names may contain the separator; a UTF-8
+    byte-order mark is ignored); a first line that is not numeric is taken as a
+    header of column names; lines starting with ``#`` are comments.  The axis may
+    run up or down.  A cell that is not a finite number is an error naming its line
+    and column.
 
 Resampling
     :func:`resample_spectrum` interpolates linearly (``np.interp`` on ascending
@@ -25,7 +27,7 @@ Gaussian models
 
 from __future__ import annotations
 
-import re
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +44,6 @@ __all__ = [
 
 #: FWHM of a Gaussian in units of its standard deviation, ``2 sqrt(2 ln 2)``.
 FWHM_PER_SIGMA = float(2.0 * np.sqrt(2.0 * np.log(2.0)))
-
-_SPLIT = re.compile(r"[,;\t]|\s+")
-
 
 @dataclass(eq=False)
 class SpectraTable:
@@ -94,8 +93,22 @@ class SpectraTable:
                          for v in self.values])
 
 
-def _split(line: str) -> list[str]:
-    return [t for t in _SPLIT.split(line.strip()) if t != ""]
+def _tokenise(lines: list[tuple[int, str]]) -> list[tuple[int, list[str]]]:
+    """Split data lines into cells: CSV rules for ``,`` ``;`` or tab, else whitespace.
+
+    The delimiter is sniffed from the first lines; quoted cells may contain it
+    (``"ATTO 520, batch 2"``).  Files without any of the three are split on runs
+    of white space (plain TXT exports).
+    """
+    sample = "\n".join(line for _, line in lines[:20])
+    if not any(d in sample for d in ",;\t"):
+        return [(no, line.split()) for no, line in lines]
+    try:
+        delim = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except csv.Error:
+        delim = next(d for d in ",;\t" if d in sample)
+    rows = csv.reader([line for _, line in lines], delimiter=delim)
+    return [(no, [c.strip() for c in row]) for (no, _), row in zip(lines, rows, strict=True)]
 
 
 def _to_float(token: str) -> float | None:
@@ -107,14 +120,15 @@ def _to_float(token: str) -> float | None:
 
 def parse_spectra(text: str, *, source: str = "<text>") -> SpectraTable:
     """Parse spectra from the text of a CSV/TXT file (see :func:`read_spectra`)."""
-    rows: list[tuple[int, list[str]]] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        line = line.split("#", 1)[0]
-        if not line.strip():
-            continue
-        rows.append((lineno, _split(line)))
-    if not rows:
+    lines = []
+    for no, line in enumerate(text.splitlines(), start=1):
+        if "#" in line and '"' not in line:  # a trailing comment (not inside a quoted name)
+            line = line.split("#", 1)[0]
+        if line.strip():
+            lines.append((no, line))
+    if not lines:
         raise ValueError(f"{source}: no data found.")
+    rows = _tokenise(lines)
     header = None
     first_no, first = rows[0]
     if any(_to_float(t) is None for t in first):
@@ -162,7 +176,7 @@ def parse_spectra(text: str, *, source: str = "<text>") -> SpectraTable:
                         axis_name=axis_name)
 
 
-def read_spectra(path, *, encoding: str = "utf-8") -> SpectraTable:
+def read_spectra(path, *, encoding: str = "utf-8-sig") -> SpectraTable:
     """Read spectra from a CSV / TXT file.
 
     Parameters
@@ -171,7 +185,8 @@ def read_spectra(path, *, encoding: str = "utf-8") -> SpectraTable:
         Text file: first column the spectral axis, one column per spectrum, an
         optional header line, values separated by commas, semicolons, tabs or
         whitespace.  Use ``.`` as the decimal separator.
-    encoding : str, default "utf-8"
+    encoding : str, default "utf-8-sig"
+        UTF-8, with or without a byte-order mark.
 
     Returns
     -------

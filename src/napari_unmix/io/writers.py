@@ -34,7 +34,7 @@ import tifffile
 from .. import __version__
 from ..core._files import atomic_path
 from ..core.result import jsonable
-from ..core.spectra import SpectraTable
+from ..core.spectra import SpectraTable, read_spectra
 from .stack import META_KEY
 
 __all__ = ["OUTPUT_NAMES", "axis_header", "read_maps_tiff", "read_spectra_csv", "result_info",
@@ -255,84 +255,13 @@ def write_spectra_csv(path, H, spectral_axis=None, names=None, unit: str | None 
     return path
 
 
-def _delimiter(sample: str) -> str:
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
-    except csv.Error:
-        return ","
-
-
 def read_spectra_csv(path) -> SpectraTable:
-    """Read spectra from a CSV file: first column the axis, one column per spectrum.
+    """Read spectra written by :func:`write_spectra_csv` (or any spectra table).
 
-    The header line is optional (a first line that is not all numbers is taken as
-    the header; without one the spectra are named ``spectrum 1`` ...).  Commas,
-    semicolons or tabs separate values; quoted names may contain them.  A UTF-8
-    byte-order mark is ignored.  Lines starting with ``#`` and empty lines are
-    skipped.
-
-    Returns
-    -------
-    SpectraTable
-        ``axis`` (n_points,), ``values`` (n_spectra, n_points), ``names`` and
-        ``axis_name`` (the first header cell; :func:`unit_from_header` gives its
-        unit).
-
-    Raises
-    ------
-    ValueError
-        For an empty file, fewer than 2 columns, ragged lines or a cell that is not
-        a number (the message names the line and column).
+    The one parser of the project, :func:`napari_unmix.core.spectra.read_spectra`:
+    first column the axis, one column per spectrum, optional header.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not a UTF-8 text file ({exc}); give spectra as CSV.") \
-            from None
-    lines = [(i, line) for i, line in enumerate(text.splitlines(), start=1)
-             if line.strip() and not line.lstrip().startswith("#")]
-    if not lines:
-        raise ValueError(f"{path} holds no data.")
-    delim = _delimiter("\n".join(line for _, line in lines[:20]))
-    rows = [(i, [c.strip() for c in row])
-            for (i, line), row in zip(lines, csv.reader([ln for _, ln in lines], delimiter=delim),
-                                      strict=True)]
-
-    def number(tok):
-        try:
-            return float(tok)
-        except ValueError:
-            return None
-
-    header = None
-    if any(number(t) is None for t in rows[0][1]):
-        header = rows[0][1]
-        rows = rows[1:]
-    if not rows:
-        raise ValueError(f"{path} has a header but no numbers.")
-    n_cols = len(rows[0][1])
-    if n_cols < 2:
-        raise ValueError(f"{path}: line {rows[0][0]} has 1 column; a spectra CSV needs the "
-                         "spectral axis in the first column and at least one spectrum.")
-    data = np.empty((len(rows), n_cols))
-    for r, (lineno, cells) in enumerate(rows):
-        if len(cells) != n_cols:
-            raise ValueError(f"{path}: line {lineno} has {len(cells)} values but line "
-                             f"{rows[0][0]} has {n_cols}; every line needs the same columns.")
-        for c, tok in enumerate(cells):
-            v = number(tok)
-            if v is None:
-                raise ValueError(f"{path}: line {lineno}, column {c + 1} holds {tok!r}, which "
-                                 "is not a number.")
-            data[r, c] = v
-    if header is not None and len(header) != n_cols:
-        raise ValueError(f"{path}: the header has {len(header)} names but the data has "
-                         f"{n_cols} columns.")
-    axis_name = header[0] if header else None
-    names = header[1:] if header else [f"spectrum {i + 1}" for i in range(n_cols - 1)]
-    return SpectraTable(axis=data[:, 0].copy(), values=np.ascontiguousarray(data[:, 1:].T),
-                        names=list(names), axis_name=axis_name)
+    return read_spectra(path)
 
 
 # -- PNG ----------------------------------------------------------------------------

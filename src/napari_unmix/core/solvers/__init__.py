@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from ..device import cuda_available, torch_available
 from .active_set import fit_nnls_active_set_numpy, fit_nnls_active_set_torch
 from .hals import fit_hals_numpy, fit_hals_torch
+from .mu import fit_mu_numpy, fit_mu_torch
 from .scipy_nnls import fit_nnls_scipy
 from .sklearn_nmf import fit_sklearn
 from .torch_fista import fit_nnls_fista
-from .mu import fit_mu_numpy, fit_mu_torch
 
 __all__ = ["NMF_SOLVERS", "NNLS_SOLVERS", "SolverSpec", "pick_nmf_solver", "pick_nnls_solver"]
 

@@ -40,12 +40,15 @@ jumped away from the seed's basin (spectra ending farther from the truth than
 the seeds in ``tests/core/test_series.py``).
 
 The ``W`` update of one pixel depends only on that pixel's row of ``X``.  On the
-CPU the pixels are therefore processed in blocks that fit in cache: for each
-block ``A`` is formed, the block's rows of ``W`` are swept, and the block's
-contributions to ``C = W^T X`` and ``D = W^T W`` are accumulated while the block
-of ``X`` is still in cache.  This is the same algorithm as above (``A`` and ``C``
-are each still computed once per iteration), but ``X`` is streamed from memory
-once per iteration instead of twice.  On CUDA the whole of ``X`` is one block.
+CPU the pixels are therefore processed in blocks (``CPU_BLOCK_BYTES`` of ``X``):
+for each block ``A`` is formed, the block's rows of ``W`` are swept, and the
+block's shares of ``C = W^T X`` and ``D = W^T W`` are computed while the block
+of ``X`` is still in the CPU caches.  This is the same algorithm as above
+(``A`` and ``C`` are each still computed once per iteration), but ``X`` is
+streamed from memory once per iteration instead of twice, and the numpy version
+can hand the blocks to several threads.  The shares are summed in block order,
+so the result does not depend on the number of threads.  On CUDA the whole of
+``X`` is one block.
 
 Safeguards
 ----------
@@ -84,6 +87,9 @@ so multiplying ``X`` by a constant changes neither when nor whether it stops.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -96,10 +102,12 @@ __all__ = ["fit_hals_numpy", "fit_hals_torch"]
 W_SWEEPS = 8
 #: Sweeps over the rows of H per iteration (all on one ``W^T X``).
 H_SWEEPS = 4
-#: Bytes of X per pixel block on the CPU (about an L2/L3 cache share).
-CPU_BLOCK_BYTES = 2 * 2**20
+#: Bytes of X per pixel block on the CPU (bigger blocks: fewer Python-level calls).
+CPU_BLOCK_BYTES = 8 * 2**20
 #: Over-relaxation factor of every block update, in (0, 2); 1 is plain HALS.
 OMEGA = 1.0
+#: Most threads the numpy version uses by default (the GIL limits the gain).
+MAX_THREADS = 8
 #: Balance the W/H scales at least this often (iterations).
 BALANCE_EVERY = 10
 
@@ -176,7 +184,8 @@ def _balance_np(Wt, H, free, nw2):
 def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
                    track_error_every: int = 10, w_sweeps: int = W_SWEEPS,
                    h_sweeps: int = H_SWEEPS, block_bytes: int = CPU_BLOCK_BYTES,
-                   omega: float = OMEGA, **_ignored) -> NMFFit:
+                   omega: float = OMEGA, n_threads: int | None = None,
+                   **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` by HALS in numpy (BLAS matrix products, in ``X``'s dtype).
 
     Parameters
@@ -196,6 +205,9 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         Bytes of ``X`` per pixel block.
     omega : float
         Over-relaxation factor in (0, 2); 1 is plain HALS (module docstring).
+    n_threads : int, optional
+        Threads that share the pixel blocks; default: the CPUs this process may
+        use, at most ``MAX_THREADS``.  The result does not depend on it.
 
     Returns
     -------
@@ -203,16 +215,19 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
 
     Notes
     -----
-    BLAS is held to one thread during the run (``threadpoolctl``, installed with
-    scikit-learn): the per-block products are too small to share between
-    threads, and on a busy machine a multi-threaded BLAS made each iteration up
-    to ten times slower in ``benchmarks/nmf_speed.py``.
+    The pixel blocks are independent in the ``W`` half-step, so ``n_threads``
+    Python threads share them (numpy releases the GIL inside its loops and BLAS
+    calls).  BLAS itself is held to one thread per call during the run
+    (``threadpoolctl``, installed with scikit-learn): the per-block products are
+    too small to split, and on a busy machine a multi-threaded BLAS made each
+    iteration up to ten times slower in ``benchmarks/nmf_speed.py``.
     """
     free = _check_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega)
     with _one_blas_thread():
         return _fit_hals_numpy(X, W, H, free, max_iter=max_iter, tol=tol, report=report,
                                track_error_every=track_error_every, w_sweeps=w_sweeps,
-                               h_sweeps=h_sweeps, block_bytes=block_bytes, omega=omega)
+                               h_sweeps=h_sweeps, block_bytes=block_bytes, omega=omega,
+                               n_threads=n_threads)
 
 
 def _one_blas_thread():
@@ -223,8 +238,46 @@ def _one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
+def _w_half_step_np(X, Wt, Hs, Bh, blocks, w_sweeps, CB, DB, tmps, worker, part):
+    """W half-step on the pixel blocks ``part``; block ``b``'s share of
+    ``C = W^T X`` and ``D = W^T W`` goes to ``CB[b]``, ``DB[b]``."""
+    k = Wt.shape[0]
+    tmp = tmps[worker]
+    for b in part:
+        sl = blocks[b]
+        Xb = X[sl]
+        Ab = Hs @ Xb.T  # (k, c): block of (X H^T)^T, already divided by B[j, j]
+        Wb = Wt[:, sl]
+        t = tmp[: sl.stop - sl.start]
+        for _ in range(w_sweeps):
+            for j in range(k):
+                np.matmul(Bh[j], Wb, out=t)
+                np.subtract(Ab[j], t, out=t)
+                np.maximum(t, 0, out=Wb[j])
+        np.matmul(Wb, Xb, out=CB[b])
+        np.matmul(Wb, Wb.T, out=DB[b])
+
+
+def _residual_sq_np(X, Wt, H, blocks, out, worker, part):
+    for b in part:
+        sl = blocks[b]
+        out[b] = residual_norm(X[sl], Wt[:, sl].T, H, chunk_rows=sl.stop - sl.start) ** 2
+
+
+def _n_threads(n_threads, n_blocks):
+    if n_threads is None:
+        try:
+            n_threads = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not on Linux
+            n_threads = os.cpu_count() or 1
+        n_threads = min(n_threads, MAX_THREADS)
+    if not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
+        raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}.")
+    return max(1, min(int(n_threads), n_blocks))
+
+
 def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, w_sweeps,
-                    h_sweeps, block_bytes, omega):
+                    h_sweeps, block_bytes, omega, n_threads):
     dtype = X.dtype
     eps = float(np.finfo(dtype).eps)
     n, m = X.shape
@@ -234,59 +287,74 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
     free_rows = np.flatnonzero(free)
     fallback = float(np.sqrt(X.max(initial=0.0)))
     blocks = chunk_slices(n, rows_per_chunk(m, X.itemsize, budget=block_bytes))
-    tmp = np.empty(max(sl.stop - sl.start for sl in blocks), dtype=dtype)
+    # Each block's share of C and D (and of the squared error) is kept apart and
+    # the shares are summed in block order, so the result does not depend on how
+    # many threads did the blocks.
+    CB = np.empty((len(blocks), k, m), dtype=dtype)
+    DB = np.empty((len(blocks), k, k), dtype=dtype)
+    EB = np.empty(len(blocks))
+    n_threads = _n_threads(n_threads, len(blocks))
+    parts = [p.tolist() for p in np.array_split(np.arange(len(blocks)), n_threads)]
+    tmps = [np.empty(max(sl.stop - sl.start for sl in blocks), dtype=dtype) for _ in parts]
+    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
 
-    _balance_np(Wt, H, free, np.einsum("ij,ij->i", Wt, Wt, dtype=np.float64))
-    stop = SampledErrorStopping(tol, track_error_every, eps)
-    err = residual_norm(X, Wt.T, H)
-    stop.update(0, err)
-    if report is not None:
-        report(0, max_iter, err)
-    converged = False
-    n_iter = 0
-    for it in range(1, max_iter + 1):
-        # --- W half-step, fused with the accumulation of C = W^T X, D = W^T W
-        B = H @ H.T
-        inv = _safe_inverse_np(np.diag(B), eps, dtype)
-        Bh = B * (omega * inv)[:, None]
-        np.fill_diagonal(Bh, omega - 1.0)
-        Hs = H * (omega * inv)[:, None]
-        C = np.zeros((k, m), dtype=dtype)
-        D = np.zeros((k, k), dtype=dtype)
-        for sl in blocks:
-            Xb = X[sl]
-            Ab = Hs @ Xb.T  # (k, c): block of (X H^T)^T, already divided by B[j, j]
-            Wb = Wt[:, sl]
-            t = tmp[: sl.stop - sl.start]
-            for _ in range(w_sweeps):
-                for j in range(k):
-                    np.matmul(Bh[j], Wb, out=t)
-                    np.subtract(Ab[j], t, out=t)
-                    np.maximum(t, 0, out=Wb[j])
-            C += Wb @ Xb
-            D += Wb @ Wb.T
-        # --- H half-step on the free rows
-        if free_rows.size:
-            inv = _safe_inverse_np(np.diag(D), eps, dtype)
-            Dh = D * (omega * inv)[:, None]
-            np.fill_diagonal(Dh, omega - 1.0)
-            Ch = C * (omega * inv)[:, None]
-            for _ in range(h_sweeps):
-                for j in free_rows:
-                    np.maximum(Ch[j] - Dh[j] @ H, 0, out=H[j])
-            _revive_np(H, free, eps, fallback)
-        n_iter = it
-        balance, sample = _loop_points(it, max_iter, stop)
-        if balance:
-            _balance_np(Wt, H, free, np.diag(D))
-        if sample:
-            err = residual_norm(X, Wt.T, H)
-            done = stop.update(it, err)
-            if report is not None:
-                report(it, max_iter, err)
-            if done:
-                converged = True
-                break
+    def run(fn, *args):
+        """Call ``fn(worker, part)`` for every part of the blocks, in threads if any."""
+        if pool is None:
+            fn(0, parts[0])
+        else:
+            for f in [pool.submit(fn, i, p) for i, p in enumerate(parts)]:
+                f.result()
+
+    def error():
+        run(functools.partial(_residual_sq_np, X, Wt, H, blocks, EB))
+        return float(np.sqrt(EB.sum()))
+
+    try:
+        _balance_np(Wt, H, free, np.einsum("ij,ij->i", Wt, Wt, dtype=np.float64))
+        stop = SampledErrorStopping(tol, track_error_every, eps)
+        err = error()
+        stop.update(0, err)
+        if report is not None:
+            report(0, max_iter, err)
+        converged = False
+        n_iter = 0
+        for it in range(1, max_iter + 1):
+            # --- W half-step, fused with the accumulation of C = W^T X, D = W^T W
+            B = H @ H.T
+            inv = _safe_inverse_np(np.diag(B), eps, dtype)
+            Bh = B * (omega * inv)[:, None]
+            np.fill_diagonal(Bh, omega - 1.0)
+            Hs = H * (omega * inv)[:, None]
+            run(functools.partial(_w_half_step_np, X, Wt, Hs, Bh, blocks, w_sweeps, CB, DB,
+                                  tmps))
+            C = CB.sum(axis=0, dtype=np.float64).astype(dtype)
+            D = DB.sum(axis=0, dtype=np.float64).astype(dtype)
+            # --- H half-step on the free rows
+            if free_rows.size:
+                inv = _safe_inverse_np(np.diag(D), eps, dtype)
+                Dh = D * (omega * inv)[:, None]
+                np.fill_diagonal(Dh, omega - 1.0)
+                Ch = C * (omega * inv)[:, None]
+                for _ in range(h_sweeps):
+                    for j in free_rows:
+                        np.maximum(Ch[j] - Dh[j] @ H, 0, out=H[j])
+                _revive_np(H, free, eps, fallback)
+            n_iter = it
+            balance, sample = _loop_points(it, max_iter, stop)
+            if balance:
+                _balance_np(Wt, H, free, np.diag(D))
+            if sample:
+                err = error()
+                done = stop.update(it, err)
+                if report is not None:
+                    report(it, max_iter, err)
+                if done:
+                    converged = True
+                    break
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return NMFFit(W=np.ascontiguousarray(Wt.T), H=H, n_iter=n_iter, converged=converged,
                   history=stop.history)
 
@@ -355,8 +423,8 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
     fallback = float(np.sqrt(X.max(initial=0.0)))
     with torch.no_grad():
         Xt = to_torch(X, device)
-        Wt = to_torch(np.ascontiguousarray(W.T), device).clone()  # (k, n)
-        Ht = to_torch(H, device).clone()
+        Wt = to_torch(np.ascontiguousarray(W.T, dtype=dtype), device).clone()  # (k, n)
+        Ht = to_torch(np.asarray(H, dtype=dtype), device).clone()
         free_t = to_torch(free, device)
         opts = {"dtype": Xt.dtype, "device": Xt.device}
         B, Bh, D, Dh = (torch.empty((k, k), **opts) for _ in range(4))
