@@ -410,8 +410,10 @@ def test_restarted_fista_is_monotone_and_agrees(overlap):
 
 @pytest.mark.cuda
 def test_fista_on_cuda_matches_cpu(overlap):
+    # restarted FISTA: plain FISTA's stopping rule is unreliable at this tol on the
+    # ill-conditioned basis (on CUDA it reached max_iter=1000)
     tol = 1e-6
-    cpu = run(FISTA, overlap.X, overlap.H, tol=tol, device="cpu")
-    gpu = run(FISTA, overlap.X, overlap.H, tol=tol, device="cuda")
+    cpu = run(FISTA, overlap.X, overlap.H, tol=tol, device="cpu", restart=True, max_iter=20000)
+    gpu = run(FISTA, overlap.X, overlap.H, tol=tol, device="cuda", restart=True, max_iter=20000)
     assert gpu.device.startswith("cuda")
     assert rel_error(gpu.W, cpu.W) <= 2 * coefficient_bound(FISTA, overlap.H, tol)
