@@ -26,7 +26,7 @@ from napari_unmix._napari.layers import result_layers  # noqa: E402
 from napari_unmix._napari.sample_data import sample_layer_data  # noqa: E402
 from napari_unmix._napari.seed_inputs import RowSettings, SourceChoice  # noqa: E402
 from napari_unmix.core.analysis import AnalysisConfig, run_analysis  # noqa: E402
-from napari_unmix.core.colors import hex_to_rgb  # noqa: E402
+from napari_unmix.core.colors import DEFAULT_COLORS, hex_to_rgb  # noqa: E402
 from napari_unmix.core.modes import MODES  # noqa: E402
 from napari_unmix.core.solvers import NMF_SOLVERS, NNLS_SOLVERS  # noqa: E402
 from napari_unmix.core.synthetic import make_crs_sample, make_crs_sample_4d  # noqa: E402
@@ -175,7 +175,7 @@ def test_pca_then_random_nnmf_replace_each_others_maps(qtbot, viewer, dock):
     _configure(dock, "nmf", n_components=2, max_iter=3, tol=1e-12)
     since = len(notification_manager.records)
     _run(qtbot, dock)
-    _check_published(viewer, dock, "nmf", ["C1", "C2"], colors=["#E69F00", "#56B4E9"])
+    _check_published(viewer, dock, "nmf", ["C1", "C2"], colors=list(DEFAULT_COLORS[:2]))
     assert any("max_iter=3" in w for w in _notes(since, NotificationSeverity.WARNING))
     assert "cap hit" in dock.summary.text()
     assert len(viewer.layers) == n_user + 2

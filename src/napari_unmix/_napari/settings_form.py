@@ -145,8 +145,10 @@ class SettingsForm:
         mode = self.mode.value
         if mode == "pca":
             return None
-        pick = pick_nnls_solver if mode == "nnls" else pick_nmf_solver
-        return pick(self.solver.value, self.backend.value)
+        if mode == "nnls":
+            return pick_nnls_solver(self.solver.value, self.backend.value)
+        return pick_nmf_solver(self.solver.value, self.backend.value,
+                               seeded=mode == "seeded-nmf")
 
     def update_device_info(self, *_):
         try:

@@ -37,6 +37,12 @@ def _axis_label(unit: str | None) -> str:
     return f"{kind} ({pretty})".strip()
 
 
+def _non_negative(values) -> bool:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return v.size == 0 or float(v.min()) >= 0
+
+
 class SpectraPlot(QWidget):
     """Plot dock for H spectra (in component colours), ROI mean previews and the scree.
 
@@ -144,6 +150,9 @@ class SpectraPlot(QWidget):
         ax.set_ylabel("intensity", fontsize=8)
         ax.set_title(self.title or ("ROI spectra" if self.previews else "No spectra yet"),
                      fontsize=9)
+        if curves and all(_non_negative(c.values) for c in curves):
+            # non-negative spectra: from 0, so that band heights and baselines read true
+            ax.set_ylim(bottom=0)
         if curves:
             legend = ax.legend(fontsize=7, frameon=False, loc="best")
             for text in legend.get_texts():

@@ -25,20 +25,22 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QEvent, Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from ..core.analysis import AnalysisConfig, run_analysis
-from ..core.colors import DEFAULT_COLORS, default_colors
+from ..core.colors import default_colors
 from ..core.components import FromComponent
 from ..core.preprocess import Preprocessing
 from ..core.solvers import pick_nmf_solver, pick_nnls_solver
@@ -93,6 +95,36 @@ class _Lifeline:
     def detach(self, *_):
         if self.job is not None:
             self.job.detach()
+
+
+class _VerticalScroll(QScrollArea):
+    """Scrolls its content vertically only, and is never narrower than the content.
+
+    A plain scroll area may be squeezed below its content's width and then clips
+    buttons and labels behind a horizontal scroll bar.
+    """
+
+    def __init__(self, content: QWidget, parent=None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(content)
+        content.installEventFilter(self)
+
+    def eventFilter(self, obj, event):  # noqa: N802 (Qt)
+        if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # rows added or removed: the width may change
+        return super().eventFilter(obj, event)
+
+    def minimumSizeHint(self):  # noqa: N802 (Qt)
+        hint = super().minimumSizeHint()
+        content = self.widget()
+        if content is not None:
+            hint.setWidth(content.minimumSizeHint().width()
+                          + self.verticalScrollBar().sizeHint().width()
+                          + 2 * self.frameWidth())
+        return hint
 
 
 class UnmixWidget(QWidget):
@@ -161,7 +193,8 @@ class UnmixWidget(QWidget):
         run_row.addWidget(self.run_button)
         run_row.addWidget(self.cancel_button)
 
-        lay = QVBoxLayout(self)
+        body = QWidget()
+        lay = QVBoxLayout(body)
         lay.addWidget(self.form.container.native)
         lay.addWidget(comp_box)
         lay.addLayout(run_row)
@@ -169,6 +202,12 @@ class UnmixWidget(QWidget):
         lay.addWidget(self.status)
         lay.addWidget(self.summary)
         lay.addStretch(1)
+        # the dock scrolls rather than making the window taller than the screen (the
+        # settings, the component table and the spectra dock exceed a laptop's 900 px)
+        scroll = _VerticalScroll(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(400)
@@ -296,7 +335,8 @@ class UnmixWidget(QWidget):
                         f"component per label allows at most {MAX_ROWS_FROM_LAYER}. Paint one "
                         "label per kind of region (e.g. a few cells of each type) instead of "
                         "one per object.")
-                rows = [RowSettings(name=f"label {i}", color=DEFAULT_COLORS[k % 10],
+                colors = default_colors(len(ids))
+                rows = [RowSettings(name=f"label {i}", color=colors[k],
                                     source=SourceChoice("labels", layer=name, label_id=i))
                         for k, i in enumerate(ids)]
             else:
@@ -304,7 +344,8 @@ class UnmixWidget(QWidget):
                 if n > MAX_ROWS_FROM_LAYER:
                     raise ValueError(f"Shapes layer {name!r} has {n} shapes; one component per "
                                      f"shape allows at most {MAX_ROWS_FROM_LAYER}.")
-                rows = [RowSettings(name=f"shape {i + 1}", color=DEFAULT_COLORS[i % 10],
+                colors = default_colors(n)
+                rows = [RowSettings(name=f"shape {i + 1}", color=colors[i],
                                     source=SourceChoice("shapes", layer=name, shape_index=i))
                         for i in range(n)]
         except (ValueError, RoiError) as exc:
@@ -460,9 +501,10 @@ class UnmixWidget(QWidget):
         spec = None
         cfg = self._running.config if self._running else None
         if cfg is not None and cfg.mode != "pca":
-            pick = pick_nnls_solver if cfg.mode == "nnls" else pick_nmf_solver
             try:
-                spec = pick(cfg.solver, cfg.backend)
+                spec = (pick_nnls_solver(cfg.solver, cfg.backend) if cfg.mode == "nnls" else
+                        pick_nmf_solver(cfg.solver, cfg.backend,
+                                        seeded=cfg.mode == "seeded-nmf"))
             except (ValueError, ImportError):  # the run itself reports it
                 spec = None
         if spec is not None and not spec.cancellable:

@@ -17,12 +17,14 @@ __all__ = ["DEFAULT_COLORS", "composite", "default_colors", "hex_to_rgb"]
 
 #: Default component colours, hex strings.
 DEFAULT_COLORS: tuple[str, ...] = (
+    # ordered so that the first ones stay apart when maps are blended additively
+    # (sky blue + bluish green, adjacent before, summed to an indistinct cyan)
     "#E69F00",  # orange
-    "#56B4E9",  # sky blue
-    "#009E73",  # bluish green
     "#CC79A7",  # reddish purple
-    "#F0E442",  # yellow
     "#0072B2",  # blue
+    "#009E73",  # bluish green
+    "#F0E442",  # yellow
+    "#56B4E9",  # sky blue
     "#D55E00",  # vermillion
     "#BBBBBB",  # grey (Tol)
     "#EE6677",  # rose (Tol)

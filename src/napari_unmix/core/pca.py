@@ -15,7 +15,7 @@ import numpy as np
 from ._validation import check_data_matrix, check_n_components
 from .progress import Reporter
 from .result import UnmixResult
-from .solvers._common import chunk_slices, rows_per_chunk
+from .solvers._common import chunk_slices, one_blas_thread, rows_per_chunk
 
 __all__ = ["pca"]
 
@@ -50,6 +50,12 @@ def pca(X, n_components, *, standardize=True, chunk_size=None, callback=None) ->
         ``mean`` and ``scale``.  ``reconstruction_err`` is ``||X - X_hat||_F`` in the
         data's units with ``X_hat = (T P) * scale + mean``.
     """
+    with one_blas_thread():  # thin products: BLAS threads only compete (solvers._common)
+        return _pca(X, n_components, standardize=standardize, chunk_size=chunk_size,
+                    callback=callback)
+
+
+def _pca(X, n_components, *, standardize, chunk_size, callback) -> UnmixResult:
     t0 = time.perf_counter()
     X = check_data_matrix(X, min_samples=2)
     n, m = X.shape

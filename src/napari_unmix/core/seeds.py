@@ -689,7 +689,9 @@ def build_seeds(X, components, *, X_processed=None, spatial_shape=None, labels=N
         if Xp.shape != X.shape:
             raise ValueError(f"X_processed has shape {Xp.shape} but X has shape {X.shape}.")
         proc = _nonneg(Xp, "processed")
-    work_key = ["raw" if (c.background or not c.use_subtracted) else "processed" for c in comps]
+    # without preprocessing the "processed" data is the raw data: report it as such
+    work_key = ["raw" if (c.background or not c.use_subtracted or X_processed is None)
+                else "processed" for c in comps]
     data_for = {"raw": raw, "processed": proc}
 
     reports = [SeedReport(name=c.name, working_data=work_key[i], locked=c.locked,

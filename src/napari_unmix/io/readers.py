@@ -97,6 +97,7 @@ import numpy as np
 
 from .bundle import is_result_bundle
 from .stack import (
+    _SPATIAL_LETTERS,
     META_KEY,
     STACK_SUFFIXES,
     StackData,
@@ -104,7 +105,6 @@ from .stack import (
     _check_array,
     _check_spectral_axis,
     _read_npz,
-    _SPATIAL_LETTERS,
     _tiff_meta,
     _values_or_none,
 )

@@ -6,13 +6,14 @@ It never modifies its inputs and never imports napari or Qt.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["NMFFit", "NNLSFit", "SampledErrorStopping", "chunk_slices", "residual_norm",
-           "rows_per_chunk"]
+__all__ = ["NMFFit", "NNLSFit", "SampledErrorStopping", "chunk_slices", "one_blas_thread",
+           "residual_norm", "rows_per_chunk"]
 
 #: Default bound on the bytes of one pixel chunk of X (and of its temporaries).
 CHUNK_BYTES = 64 * 2**20
@@ -100,6 +101,21 @@ def residual_norm(X, W, H, *, chunk_rows: int | None = None, xp: str = "numpy") 
         else:
             total += float(np.einsum("ij,ij->", R, R, dtype=np.float64))
     return float(np.sqrt(total))
+
+
+def one_blas_thread():
+    """Context manager holding BLAS to one thread (``threadpoolctl``).
+
+    The numpy solvers multiply a tall ``X`` by a thin factor (k columns): such
+    products gain little from BLAS threads, and a multi-threaded OpenBLAS that
+    competes with other threads (the napari GUI, a busy machine) made them 10-25x
+    slower here (``benchmarks/nmf_speed.py``).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency of scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _torch_float64(t):

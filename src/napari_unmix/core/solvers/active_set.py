@@ -88,7 +88,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._common import NNLSFit
+from ._common import NNLSFit, one_blas_thread
 
 __all__ = ["fit_nnls_active_set_numpy", "fit_nnls_active_set_torch"]
 
@@ -826,9 +826,9 @@ def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, method: s
             np.matmul(Xb[r:r + _RHS_ROWS].astype(np.float64), HnT, out=out[r:r + _RHS_ROWS])
         return out
 
-    return _solve(X, basis, _NumpyOps(), rhs, max_iter=max_iter, method=method,
-                  block=block_size,
-                  n_threads=n_threads)
+    with one_blas_thread():  # small products: BLAS threads only compete (see _common)
+        return _solve(X, basis, _NumpyOps(), rhs, max_iter=max_iter, method=method,
+                      block=block_size, n_threads=n_threads)
 
 
 def fit_nnls_active_set_torch(X, H, *, max_iter: int = 1000, tol=None, device: str = "auto",

@@ -86,7 +86,6 @@ so multiplying ``X`` by a constant changes neither when nor whether it stops.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -94,7 +93,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..device import get_torch, resolve_device, to_numpy, to_torch
-from ._common import NMFFit, SampledErrorStopping, chunk_slices, residual_norm, rows_per_chunk
+from ._common import (
+    NMFFit,
+    SampledErrorStopping,
+    chunk_slices,
+    one_blas_thread,
+    residual_norm,
+    rows_per_chunk,
+)
 
 __all__ = ["fit_hals_numpy", "fit_hals_torch"]
 
@@ -223,19 +229,13 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
     iteration up to ten times slower in ``benchmarks/nmf_speed.py``.
     """
     free = _check_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega)
-    with _one_blas_thread():
+    with one_blas_thread():
         return _fit_hals_numpy(X, W, H, free, max_iter=max_iter, tol=tol, report=report,
                                track_error_every=track_error_every, w_sweeps=w_sweeps,
                                h_sweeps=h_sweeps, block_bytes=block_bytes, omega=omega,
                                n_threads=n_threads)
 
 
-def _one_blas_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a dependency of scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _w_half_step_np(X, Wt, Hs, Bh, blocks, w_sweeps, CB, DB, tmps, worker, part):

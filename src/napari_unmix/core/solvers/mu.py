@@ -24,13 +24,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..device import get_torch, resolve_device, to_numpy, to_torch
-from ._common import NMFFit, SampledErrorStopping, residual_norm
+from ._common import NMFFit, SampledErrorStopping, one_blas_thread, residual_norm
 
 __all__ = ["fit_mu_numpy", "fit_mu_torch"]
 
 
 def _mu_loop(X, W, H, free, *, max_iter, tol, eps, every, report, xp) -> NMFFit:
-    """MU iterations on arrays of one library (``xp`` "numpy" or "torch"); W, H updated in place."""
+    """MU iterations on numpy arrays or torch tensors (``xp``); W and H updated in place."""
     stop = SampledErrorStopping(tol, every, eps)
     err = residual_norm(X, W, H, xp=xp)
     stop.update(0, err)
@@ -78,11 +78,16 @@ def fit_mu_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None
         Rows of H kept fixed.
     report : callable, optional
         ``report(iteration, max_iter, error)`` at every sample.
+
+    Notes
+    -----
+    BLAS is held to one thread during the run (see ``_common.one_blas_thread``).
     """
     eps = X.dtype.type(np.finfo(X.dtype).eps)
-    return _mu_loop(X, np.array(W, dtype=X.dtype), np.array(H, dtype=X.dtype),
-                    _free_rows(locked, H.shape[0]), max_iter=max_iter, tol=tol, eps=eps,
-                    every=track_error_every, report=report, xp="numpy")
+    with one_blas_thread():
+        return _mu_loop(X, np.array(W, dtype=X.dtype), np.array(H, dtype=X.dtype),
+                        _free_rows(locked, H.shape[0]), max_iter=max_iter, tol=tol, eps=eps,
+                        every=track_error_every, report=report, xp="numpy")
 
 
 def fit_mu_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
