@@ -16,13 +16,12 @@ import warnings
 
 import numpy as np
 import pytest
-
-from napari_unmix.core.solvers import NNLS_SOLVERS
 from scipy.optimize import nnls as scipy_nnls
 from sklearn.exceptions import ConvergenceWarning
 
 from napari_unmix.core import NMF_SOLVERS, Cancelled, nmf
 from napari_unmix.core.init import INITS, initialize_factors
+from napari_unmix.core.solvers import NNLS_SOLVERS
 
 TORCH_MU = pytest.param(("mu", "torch"), id="mu/torch", marks=pytest.mark.requires_torch)
 

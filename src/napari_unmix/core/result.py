@@ -156,7 +156,7 @@ class UnmixResult:
         """
         path = Path(path)
         if path.suffix != ".npz":
-            path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
+            path = path.with_suffix(path.suffix + ".npz")  # "run.v2" -> "run.v2.npz"
         meta = {
             "format": _FORMAT,
             "format_version": _FORMAT_VERSION,
