@@ -198,10 +198,8 @@ def _spectra_components(path, n_channels, values):
     return comps, (table.axis if values is None else values), table.axis_name
 
 
-def _label_components(path, spatial_shape):
-    """One component per label id (> 0) of a label image, and the label image."""
-    from .core.components import ComponentSpec, RoiLabel
-
+def _read_labels(path, spatial_shape):
+    """A label image (.tif or .npy) of the stack's spatial shape."""
     p = Path(path)
     if not p.exists():
         raise CLIError(f"labels file {p} not found.")
@@ -220,10 +218,17 @@ def _label_components(path, spatial_shape):
     if labels.shape != tuple(spatial_shape):
         raise CLIError(f"the label image {p} has shape {labels.shape} but the stack's "
                        f"spatial shape is {tuple(spatial_shape)}.")
+    return labels
+
+
+def _label_components(labels, path):
+    """One component per label id (> 0), seeded by the mean spectrum of its pixels."""
+    from .core.components import ComponentSpec, RoiLabel
+
     ids = [int(i) for i in np.unique(labels) if i > 0]
     if not ids:
-        raise CLIError(f"the label image {p} holds no label (every pixel is 0).")
-    return [ComponentSpec(f"label {i}", h_source=RoiLabel(i)) for i in ids], labels
+        raise CLIError(f"the label image {path} holds no label (every pixel is 0).")
+    return [ComponentSpec(f"label {i}", h_source=RoiLabel(i)) for i in ids]
 
 
 def _analysis_config(args, stack, n_channels, spatial_shape):
@@ -247,10 +252,12 @@ def _analysis_config(args, stack, n_channels, spatial_shape):
     values, unit = stack.spectral_values, stack.spectral_unit
     labels = None
     comps = list(cfg.components)
-    if args.spectra is not None or args.labels is not None:
-        if comps:
-            raise CLIError(f"{args.config} already defines the components; leave out "
-                           "--spectra / --labels or remove the components from the config.")
+    if args.labels is not None:
+        labels = _read_labels(args.labels, spatial_shape)
+    if comps and args.spectra is not None:
+        raise CLIError(f"{args.config} already defines the components; leave out --spectra "
+                       "or remove the components from the config.")
+    if not comps and (args.spectra is not None or args.labels is not None):
         if args.spectra is not None:
             more, values_from_file, axis_name = _spectra_components(
                 args.spectra, n_channels, values)
@@ -260,8 +267,7 @@ def _analysis_config(args, stack, n_channels, spatial_shape):
 
                 values, unit = values_from_file, unit_from_header(axis_name)
         if args.labels is not None:
-            more, labels = _label_components(args.labels, spatial_shape)
-            comps += more
+            comps += _label_components(labels, args.labels)
     if mode in ("seeded-nmf", "nnls"):
         if not comps:
             what = "the trusted spectra" if mode == "nnls" else "seed spectra or regions"
@@ -731,7 +737,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "resampled onto the stack's spectral axis when it is known")
     run.add_argument("--labels", metavar="LABELS", default=None,
                      help="label image (.tif or .npy, the stack's spatial shape): one seeded "
-                     "component per label id, seeded with the mean spectrum of its pixels")
+                     "component per label id, seeded with the mean spectrum of its pixels; "
+                     "with --config, the label image its label-id seeds refer to")
     run.add_argument("--config", metavar="FILE", default=None,
                      help="an AnalysisConfig JSON file (e.g. params['config'] of an earlier "
                      "result); options given on the command line override it")

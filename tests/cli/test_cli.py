@@ -176,6 +176,29 @@ def test_run_seeded_nmf_from_labels_recovers_the_true_spectra(capsys, files, tmp
     assert np.diag(fitted).min() > 0.85
 
 
+def test_run_config_with_label_seeds_reruns_with_the_same_labels(capsys, files, tmp_path,
+                                                                 sample):
+    labels = np.zeros(sample.maps.shape[1:], dtype=np.uint8)
+    labels[:4, :4], labels[-4:, -4:] = 1, 2
+    np.save(tmp_path / "labels.npy", labels)
+    first = tmp_path / "first"
+    run_ok(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--labels",
+           tmp_path / "labels.npy", "--max-iter", 30, "--out", first)
+    from napari_unmix.core.analysis import AnalysisConfig
+
+    res = UnmixResult.load(first / "result.npz")
+    AnalysisConfig.from_result(res).save(tmp_path / "config.json")
+    # without the label image the label-id seeds cannot be rebuilt: a clear error
+    line = run_bad(capsys, "run", files / "s.tif", "--config", tmp_path / "config.json",
+                   "--out", tmp_path / "x")
+    assert "label" in line
+    again = tmp_path / "again"
+    run_ok(capsys, "run", files / "s.tif", "--config", tmp_path / "config.json", "--labels",
+           tmp_path / "labels.npy", "--out", again)
+    rerun = UnmixResult.load(again / "result.npz")
+    assert np.array_equal(rerun.W, res.W) and np.array_equal(rerun.H, res.H)
+
+
 def test_run_config_of_a_result_reruns_identically(capsys, files, tmp_path):
     first = tmp_path / "first"
     run_ok(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--spectra", files / "h.csv",
