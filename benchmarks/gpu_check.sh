@@ -22,7 +22,7 @@ echo "== cuda-marked tests"
 timeout 60 "$PY" -m pytest tests/core -m cuda -q -p no:cacheprovider -o addopts="" \
     2>&1 | tee "$OUT/cuda_tests.txt" | tail -15
 echo "== core suite with CUDA as the auto device"
-timeout 90 "$PY" -m pytest tests/core -q -p no:cacheprovider -o addopts="" -x -n 8 \
+timeout 90 "$PY" -m pytest tests/core -q -p no:cacheprovider -p no:benchmark -o addopts="" -n 8 \
     2>&1 | tee "$OUT/core_tests.txt" | tail -15
 
 echo "== NNLS speed (active-set numpy / torch CPU / torch CUDA)"
@@ -31,5 +31,5 @@ echo "== NNMF speed (HALS numpy / torch CUDA vs scikit-learn)"
 timeout 60 "$PY" benchmarks/nmf_speed.py --devices cuda 2>&1 | tee "$OUT/nmf_speed.txt"
 if [ -f benchmarks/peers.py ]; then
     echo "== peers (CUDA rows)"
-    timeout 90 "$PY" benchmarks/peers.py --out "$OUT/peers" 2>&1 | tee "$OUT/peers.txt" | tail -40
+    timeout 100 "$PY" benchmarks/peers.py --sections nnls,nmf --repeats 3 --nmf-repeats 1 --out "$OUT/peers" 2>&1 | tee "$OUT/peers.txt" | tail -40
 fi

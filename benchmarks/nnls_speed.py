@@ -33,6 +33,7 @@ import argparse
 import time
 
 import numpy as np
+from _data import make_stack  # benchmarks/ is on sys.path when run as a script
 from scipy.optimize import nnls as scipy_nnls
 
 from napari_unmix.core.device import cuda_available, torch_available
@@ -45,17 +46,8 @@ from napari_unmix.core.solvers.active_set import (
 def make_data(side: int = 512, n_channels: int = 64, n_components: int = 5,
               noise: float = 0.01, seed: int = 0):
     """Deterministic ``(X, H)``: float32 ``(side*side, n_channels)`` and ``(k, n_channels)``."""
-    rng = np.random.default_rng(seed)
-    n = side * side
-    nu = np.linspace(0.0, 1.0, n_channels)
-    centers = np.linspace(0.35, 0.65, n_components) + rng.uniform(-0.02, 0.02, n_components)
-    widths = rng.uniform(0.12, 0.2, n_components)  # >> spacing of the centres: strong overlap
-    H = np.exp(-0.5 * ((nu[None, :] - centers[:, None]) / widths[:, None]) ** 2)
-    W = rng.exponential(1.0, (n, n_components)) * (rng.random((n, n_components)) < 0.3)
-    X_clean = W @ H
-    sigma = noise * np.sqrt(np.mean(X_clean ** 2))
-    X = np.maximum(X_clean + sigma * rng.standard_normal(X_clean.shape), 0.0)
-    return X.astype(np.float32), H.astype(np.float32)
+    s = make_stack(side * side, n_channels, n_components, noise, seed)
+    return s.X, s.H_true.astype(np.float32)
 
 
 def median_time(fn, repeats, clock=time.perf_counter):

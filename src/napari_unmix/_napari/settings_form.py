@@ -7,6 +7,12 @@ negative-value policies from ``core.seeds`` / ``core.preprocess``.  A solver add
 to a table shows up here without GUI code.  Options a mode does not use are hidden.
 The form only holds values; :meth:`SettingsForm.config_kwargs` hands them to
 :class:`~napari_unmix.core.analysis.AnalysisConfig`.
+
+Images with a series axis (z or t: a spatial axis before the Y-X plane, e.g.
+``(Z, C, Y, X)``) also get a *series* choice (:data:`SERIES_CHOICES`, see the dock's
+documentation in :mod:`.widget`) and the reference plane of the series strategies;
+the dock shows them through :meth:`SettingsForm.set_series`.  They are hidden for
+single ``(C, Y, X)`` stacks.
 """
 
 from __future__ import annotations
@@ -19,10 +25,18 @@ from ..core.preprocess import NEGATIVE_POLICIES, SMOOTHING_METHODS
 from ..core.seeds import H_FALLBACKS, W_SEED_MODES
 from ..core.solvers import NMF_SOLVERS, NNLS_SOLVERS, pick_nmf_solver, pick_nnls_solver
 
-__all__ = ["SEEDED_MODES", "SettingsForm", "solver_table"]
+__all__ = ["SEEDED_MODES", "SERIES_CHOICES", "SettingsForm", "solver_table"]
 
 #: Modes whose components come from the component table.
 SEEDED_MODES = ("seeded-nmf", "nnls")
+
+#: How an image with a series axis (z / t) is unmixed: menu label -> value.
+SERIES_CHOICES = {
+    "joint fit (all planes as pixels)": "joint",
+    "per plane": "per-plane",
+    "shared basis from plane N": "plane",
+    "shared basis from all planes (pooled sample)": "pooled",
+}
 
 # which modes use which option (the others are hidden)
 _USED_BY = {
@@ -74,6 +88,20 @@ class SettingsForm:
         self.spectral_axis = SpinBox(name="spectral_axis", label="spectral axis", min=0, max=0,
                                      tooltip="Index of the spectral axis in the image's data.")
         self.axis_info = _label("axis_info", "")
+        self.series = ComboBox(
+            name="series", label="series", value="joint",
+            choices=[(text, value) for text, value in SERIES_CHOICES.items()],
+            tooltip="joint fit: one fit over the pixels of all planes.\n"
+            "per plane: every plane fitted on its own (its own spectra).\n"
+            "shared basis: spectra fitted once (on the reference plane, or on a pixel "
+            "sample of all planes), then every plane's maps by fixed-spectra NNLS, so "
+            "map values compare across planes.")
+        self.series_plane = SpinBox(
+            name="series_plane", label="reference plane", min=0, max=0,
+            tooltip="Shared basis from plane N: the plane the spectra are fitted on (its "
+            "ROIs / labels seed them).\nPer plane: the plane whose component order the "
+            "others follow.\nFollows the viewer's slider until you change it.")
+        self.series_info = _label("series_info", "")
         self.mode = ComboBox(name="mode", label="mode", value="seeded-nmf",
                              choices=[(spec.label, name) for name, spec in MODES.items()])
         self.n_components = SpinBox(name="n_components", label="components", min=1, max=256,
@@ -107,7 +135,8 @@ class SettingsForm:
         self.smoothing = ComboBox(name="smoothing", label="smoothing",
                                   choices=["none", *SMOOTHING_METHODS], value="none")
         self.container = Container(widgets=[
-            self.image, self.spectral_axis, self.axis_info, self.mode, self.n_components,
+            self.image, self.spectral_axis, self.axis_info, self.series, self.series_plane,
+            self.series_info, self.mode, self.n_components,
             self.standardize, self.solver, self.backend, self.device, self.device_info,
             self.tol, self.max_iter, self.random_state, self.w_seed_mode, self.overwrite,
             self.h_fallback, self.negative, self.subtract_background, self.smoothing,
@@ -116,6 +145,9 @@ class SettingsForm:
         self.solver.changed.connect(self._update_backends)
         self.backend.changed.connect(self.update_device_info)
         self.device.changed.connect(self.update_device_info)
+        self.series.changed.connect(self._update_series_widgets)
+        self._has_series = False
+        self.set_series(None)
         self.update_for_mode()
 
     # -- choices -------------------------------------------------------------------
@@ -178,6 +210,28 @@ class SettingsForm:
         if not spec.cancellable:
             text += "; cannot be interrupted mid-fit"
         self.device_info.value = text
+
+    # -- series --------------------------------------------------------------------
+    def set_series(self, axis: int | None, n_planes: int = 1, text: str = "") -> None:
+        """Offer the series choice for an image whose series axis is ``axis`` (data
+        axis, ``n_planes`` long); ``axis=None`` hides it (a single spectral image)."""
+        self._has_series = axis is not None
+        self.series_plane.max = max(int(n_planes) - 1, 0)
+        self.series_info.value = text
+        self._update_series_widgets()
+
+    def _update_series_widgets(self, *_):
+        shown = self._has_series
+        self.series.visible = shown
+        self.series_info.visible = shown and bool(self.series_info.value)
+        self.series_plane.visible = shown and self.series.value in ("plane", "per-plane")
+
+    def series_choice(self) -> str | None:
+        """The chosen series strategy (``"per-plane"``, ``"plane"``, ``"pooled"``), or
+        None for a joint fit (also when the image has no series axis)."""
+        if not self._has_series or self.series.value == "joint":
+            return None
+        return self.series.value
 
     # -- values --------------------------------------------------------------------
     def random_state_value(self):

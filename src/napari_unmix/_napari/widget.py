@@ -15,11 +15,54 @@ dock is ready again.  A finished run replaces the previous maps of the same imag
 (:mod:`.layers`), shows the spectra in the spectra dock (:class:`.SpectraPlot`), the
 fit summary and, per component, how its seeds were made.
 
+z / t series
+    An image with a spatial axis besides the Y-X plane, e.g. ``(Z, C, Y, X)`` or
+    ``(T, C, Y, X)``, gets a "series" choice.  The *series axis* is the first such
+    axis (the first non-spectral axis in front of the last two); it is hidden for
+    ``(C, Y, X)`` stacks.
+
+    * *joint fit (all planes as pixels)*: one :func:`run_analysis` on the whole
+      stack, the planes' pixels pooled into one matrix (the default).
+    * *per plane*: :func:`~napari_unmix.core.series.unmix_series` with
+      ``strategy="per-slice"``: every plane is fitted on its own (any mode), and the
+      components are put in the order of the reference plane's.
+    * *shared basis from plane N*: the spectra are fitted on plane N (by default
+      the plane the viewer shows; the reference plane follows the slider until it
+      is edited), then every plane's maps by fixed-spectra NNLS, so that map values
+      compare across planes.
+    * *shared basis from all planes (pooled sample)*: the same, with the spectra
+      fitted on a random pixel sample drawn evenly from all planes.
+
+    A 5-D image, e.g. ``(T, Z, C, Y, X)``, is a series along its first axis (T)
+    whose planes are volumes: each time point's whole z-stack is one "plane".
+
+    Seeds belong to a plane.  A shared basis from plane N takes the ROIs and labels
+    on plane N (an ROI with no pixel there is refused, naming the planes it is on).
+    A per-plane run applies each ROI to every plane, so it needs ROIs that are the
+    same on every plane (e.g. a 2-D Shapes layer over the stack); label seeds
+    follow each plane's labels and must be present on every plane.  The pooled
+    sample has no geometry: ROI and label seeds are refused before the run starts.
+    Rows seeded from a previous result give their spectrum; their map is a seed
+    only for a shared basis from plane N (its plane N), and the dock says so when
+    it is left out.
+
+    The maps are published like a joint fit's (one layer per component over all
+    planes, placed on the image, :mod:`.layers`); ``self.result`` is then an
+    :class:`~napari_unmix.core.result.UnmixResult` over the whole stack (``W`` the
+    maps of all planes, ``H`` the shared basis, or for per-plane runs the mean of
+    the planes' matched spectra, with every plane's spectra in
+    ``arrays["plane_H"]``) and ``self.series_result`` the
+    :class:`~napari_unmix.core.series.SeriesResult`.  The spectra dock shows the
+    shared basis, or for per-plane runs the spectra of the plane the viewer shows,
+    redrawn when the slider moves.  The fit summary gives the basis fit and the
+    iterations, cap hits and errors of every plane.
+
 The layout (``_build_layout``) is kept apart from the wiring (``_connect``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from functools import partial
@@ -41,15 +84,18 @@ from qtpy.QtWidgets import (
 
 from ..core.analysis import AnalysisConfig, run_analysis
 from ..core.colors import default_colors
-from ..core.components import FromComponent
+from ..core.components import FixedW, FromComponent, RoiLabel, RoiMask
+from ..core.modes import MODES
 from ..core.preprocess import Preprocessing
+from ..core.result import UnmixResult
+from ..core.series import unmix_series
 from ..core.solvers import pick_nmf_solver, pick_nnls_solver
 from .component_table import ComponentTable
 from .layers import META_KEY, show_result
 from .reader import RESULT_KEY
 from .rois import ImageGrid, RoiError, label_ids, labels_image, shape_masks
 from .seed_inputs import RowSettings, SeedContext, SourceChoice, build_components, seed_spectra
-from .settings_form import SEEDED_MODES, SettingsForm
+from .settings_form import SEEDED_MODES, SERIES_CHOICES, SettingsForm
 from .summary_text import fit_summary, seed_reports
 from .workers import start_job
 
@@ -71,6 +117,29 @@ def _notify(kind: str, message: str) -> None:
     getattr(notifications, f"show_{kind}")(message)
 
 
+@dataclass(frozen=True)
+class _SeriesPlan:
+    """How a series run goes: the dock's choice, the series axis and the reference."""
+
+    choice: str  # "per-plane", "plane" or "pooled" (see SERIES_CHOICES)
+    axis: int  # series axis of the image data
+    n_planes: int
+    plane: int  # reference plane (basis plane, or the plane others are ordered like)
+
+    @property
+    def strategy(self) -> str:
+        return "per-slice" if self.choice == "per-plane" else "shared-basis"
+
+    @property
+    def reference(self):
+        return "pooled" if self.choice == "pooled" else self.plane
+
+    @property
+    def label(self) -> str:
+        return {v: k for k, v in SERIES_CHOICES.items()}[self.choice].replace(
+            "plane N", f"plane {self.plane}")
+
+
 @dataclass(eq=False)
 class _Run:
     """Everything one run needs, gathered in the GUI thread before it starts."""
@@ -80,6 +149,221 @@ class _Run:
     config: AnalysisConfig
     colors: list
     func: object
+    series: _SeriesPlan | None = None
+    notes: tuple = ()
+
+
+# -- z / t series --------------------------------------------------------------------------
+def series_axis(grid: ImageGrid) -> int | None:
+    """The series (z / t) axis of an image: its first spatial axis in front of the Y-X
+    plane, or None for a single spectral image ``(C, Y, X)``."""
+    return grid.plane_dims[0] if grid.plane_dims else None
+
+
+def _ranges(values) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``."""
+    parts: list[str] = []
+    for v in sorted(int(x) for x in values):
+        if parts and v == parts[-1][1] + 1:
+            parts[-1][1] = v
+        else:
+            parts.append([v, v])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in parts)
+
+
+def _on_planes(mask: np.ndarray) -> list[int]:
+    """Planes (first axis) on which a spatial mask selects pixels."""
+    return np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1)).tolist()
+
+
+def _series_seeds(comps, labels, grid: ImageGrid, plan: _SeriesPlan):
+    """The components (and label image) of a series run, with their spatial seeds put
+    on the plane(s) the strategy fits; see the module documentation.
+
+    Returns ``(components, labels, notes)``; ``notes`` are lines to tell the user.
+    Raises RoiError when a seed does not fit the strategy.
+    """
+    spatial = grid.spatial_shape  # the series axis comes first
+    z = plan.plane
+    if plan.choice == "pooled":
+        geo = [c.name for c in comps if isinstance(c.h_source, (RoiMask, RoiLabel))]
+        if geo:
+            raise RoiError(
+                "A shared basis from all planes is fitted on a pixel sample pooled from "
+                "every plane, which has no image geometry, so ROI and label seeds cannot be "
+                f"used (component(s) {', '.join(map(repr, geo))}). Choose 'shared basis "
+                "from plane N' with N the plane the ROIs are on, or 'per plane', or seed "
+                "these components from spectrum files or Gaussian models.")
+    lab = None if labels is None else np.asarray(labels)
+    out, no_map = [], []
+    for c in comps:
+        h, w = c.h_source, c.w_source
+        if isinstance(h, RoiMask):
+            mask = np.asarray(h.mask).reshape(spatial)
+            on = _on_planes(mask)
+            if plan.choice == "plane":
+                if z not in on:
+                    raise RoiError(
+                        f"Component {c.name!r}: its ROI has no pixel on plane {z}, the "
+                        f"reference plane of the shared basis (it lies on plane(s) "
+                        f"{_ranges(on)}). Set the reference plane to a plane the ROI is on, "
+                        f"or draw the ROI on plane {z}.")
+                h = RoiMask(mask[z])
+            else:  # per plane: one mask for every plane
+                if len(on) != plan.n_planes or not (mask == mask[:1]).all():
+                    raise RoiError(
+                        f"Component {c.name!r}: its ROI is not the same on every plane (it "
+                        f"covers plane(s) {_ranges(on)}), but a per-plane run seeds every "
+                        "plane from the same ROI. Draw it in a 2-D Shapes layer (the same "
+                        "region on every plane), seed it from a Labels layer painted on "
+                        "every plane, or choose 'shared basis from plane N'.")
+                h = RoiMask(mask[0])
+        if isinstance(h, RoiLabel) and lab is not None:
+            per_plane = lab.reshape((plan.n_planes, -1)) == h.label_id
+            missing = [i for i in range(plan.n_planes) if not per_plane[i].any()]
+            if plan.choice == "plane" and z in missing:
+                on = [i for i in range(plan.n_planes) if i not in missing]
+                raise RoiError(
+                    f"Component {c.name!r}: label {h.label_id} is not on plane {z}, the "
+                    f"reference plane of the shared basis (it is on plane(s) {_ranges(on)}). "
+                    "Set the reference plane to a plane the label is on, or paint it there.")
+            if plan.choice == "per-plane" and missing:
+                raise RoiError(
+                    f"Component {c.name!r}: label {h.label_id} is missing on plane(s) "
+                    f"{_ranges(missing)}; a per-plane run seeds every plane from its own "
+                    "pixels of the label. Paint it on every plane, or choose 'shared basis "
+                    "from plane N'.")
+        if isinstance(w, FixedW):
+            if plan.choice == "plane":
+                w = FixedW(np.asarray(w.map).reshape(spatial)[z])
+            else:
+                w = None
+                no_map.append(c.name)
+        out.append(c if (h is c.h_source and w is c.w_source)
+                   else dataclasses.replace(c, h_source=h, w_source=w))
+    if lab is not None and plan.choice == "plane":
+        lab = lab.reshape(spatial)[z]
+    notes = []
+    if no_map:
+        notes.append(f"{', '.join(map(repr, no_map))}: seeded from the previous result's "
+                     f"spectrum only; a {plan.label!r} run cannot take its maps (they differ "
+                     "between planes) as seed maps.")
+    return out, lab, notes
+
+
+def _series_as_result(sr, plan: _SeriesPlan) -> UnmixResult:
+    """One UnmixResult over the whole stack from a SeriesResult (see the module
+    documentation): what the layers, writers and "Use result as seeds" work with."""
+    k = sr.n_components
+    planes = sr.planes
+    summary = dict(sr.summary)
+    summary["planes"] = planes
+    ref = plan.plane if plan.choice != "pooled" else None
+    seeds = ((summary.get("basis") or {}).get("seeds") if sr.shared_basis
+             else planes[ref].get("seeds") if ref is not None and ref < len(planes) else None)
+    if seeds:
+        summary["seeds"] = seeds
+    arrays = dict(sr.arrays)
+    if not sr.shared_basis:
+        arrays["plane_H"] = sr.H
+    series = {key: v for key, v in sr.params.items() if key != "config"}
+    series["choice"] = plan.choice
+    first = planes[0] if planes else {}
+    return UnmixResult(
+        W=sr.maps.reshape(k, -1).T, H=sr.H if sr.shared_basis else sr.H.mean(axis=0),
+        mode=sr.mode, backend=str(first.get("backend", "")),
+        device=str(first.get("device", "cpu")), n_iter=int(sr.summary.get("max_plane_iter", 0)),
+        reconstruction_err=float(sr.summary.get("reconstruction_err", np.nan)),
+        summary=summary, params={"config": sr.params.get("config"), "series": series},
+        arrays=arrays, component_names=sr.component_names, spectral_axis=sr.spectral_values,
+        spectral_unit=sr.spectral_unit)
+
+
+def _per_plane(values, spec=".3g", *, worst=max) -> str:
+    """Every plane's value (up to 8 planes), else the range and the worst plane."""
+    vals = [int(v) if spec == "d" else float(v) for v in values]
+    if not vals:
+        return "n/a"
+    if len(vals) <= 8:
+        return ", ".join(format(v, spec) for v in vals)
+    lo, hi = min(vals), max(vals)
+    if lo == hi:
+        return f"{format(lo, spec)} on every plane"
+    bad = vals.index(worst(vals))
+    return (f"{format(lo, spec)} to {format(hi, spec)} "
+            f"({'highest' if worst is max else 'lowest'} on plane {bad})")
+
+
+def _mode_label(mode) -> str:
+    return MODES[mode].label if mode in MODES else str(mode)
+
+
+def series_summary(sr) -> str:
+    """A few lines on a series run: the basis fit, every plane's iterations, cap hits
+    and errors, the component matching of per-plane runs, seed and time."""
+    s = sr.summary
+    n = sr.n_planes
+    cfg = sr.params.get("config") or {}
+    planes = sr.planes
+    k = sr.n_components
+    lines = []
+    if sr.shared_basis:
+        b = s.get("basis") or {}
+        where = (f"plane {b.get('plane')}" if b.get("source") == "plane" else
+                 f"a pooled sample of {b.get('pool_size', '?')} pixels from all planes")
+        lines.append(f"Shared basis · {k} components · {n} planes")
+        text = f"basis: {_mode_label(b.get('mode', cfg.get('mode')))} on {where}"
+        if b.get("mode") != "pca" and b.get("n_iter") is not None:
+            cap = ("cap hit: raise max_iter" if b.get("hit_max_iter") else
+                   "converged" if b.get("converged") else "done")
+            text += f", {b.get('n_iter')} iterations ({cap})"
+        lines.append(text)
+        lines.append(f"planes: fixed-H NNLS ({sr.params.get('nnls_solver')}/"
+                     f"{sr.params.get('nnls_backend')}), maps comparable across planes")
+    else:
+        lines.append(f"Per plane · {_mode_label(sr.mode)} · {k} components · {n} planes")
+        m = s.get("match") or {}
+        if m:
+            policy = {"previous": "matched to the neighbouring plane",
+                      "reference": f"matched to plane {m.get('reference')}",
+                      "none": "in the seeds' order"}.get(m.get("policy"), m.get("policy"))
+            angle = float(np.degrees(m.get("max_angle", 0.0)))
+            lines.append(f"components {policy}; largest spectral angle between planes "
+                         f"{angle:.1f}°")
+    if sr.mode == "pca":
+        evr = [p.get("cumulative_explained_variance") for p in planes]
+        if all(v is not None for v in evr):
+            lines.append(f"explained variance per plane: "
+                         f"{_per_plane(evr, '.1%', worst=min)}")
+    elif sr.mode == "nnls" and planes and all(p.get("exact") for p in planes):
+        hit = s.get("planes_hit_max_iter") or []
+        if s.get("n_capped_pixels"):
+            lines.append(f"exact NNLS: {s['n_capped_pixels']} pixel(s) hit max_iter="
+                         f"{cfg.get('max_iter', '?')} and are NaN (plane(s) {_ranges(hit)}): "
+                         "raise max_iter")
+        else:
+            lines.append("exact NNLS: every pixel of every plane solved")
+    else:
+        max_iter = cfg.get("max_iter", "?")
+        hit = s.get("planes_hit_max_iter") or []
+        cap = (f"cap hit on plane(s) {_ranges(hit)}: raise max_iter" if hit else "within cap")
+        what = "per chunk, " if sr.mode == "nnls" else ""
+        its = [p.get("max_chunk_iter", p.get("n_iter", 0)) for p in planes]
+        lines.append(f"iterations per plane ({what}of {max_iter}): "
+                     f"{_per_plane(its, 'd')}; {cap}")
+        if s.get("n_capped_pixels"):
+            lines.append(f"{s['n_capped_pixels']} capped pixel(s) in all planes")
+    lines.append(f"relative error per plane: {_per_plane(s.get('plane_relative_errors', []))}")
+    lines.append(f"reconstruction error: {float(s.get('reconstruction_err', np.nan)):.4g} "
+                 f"(relative {float(s.get('relative_error', np.nan)):.3g})")
+    tail = []
+    if cfg.get("random_state") is not None and cfg.get("mode") != "pca":
+        tail.append(f"random_state {cfg['random_state']}")
+    if s.get("time_s") is not None:
+        tail.append(f"time {float(s['time_s']):.2f} s")
+    if tail:
+        lines.append(" · ".join(tail))
+    return "\n".join(lines)
 
 
 class _Lifeline:
@@ -142,6 +426,12 @@ class UnmixWidget(QWidget):
         #: the last published result and the image it belongs to
         self.result = None
         self.result_image: str | None = None
+        #: the SeriesResult behind ``result`` after a series run (None otherwise)
+        self.series_result = None
+        self._series_shown: tuple | None = None  # (image, series axis, plane) plotted
+        self._plane_follows = True  # the reference plane follows the viewer's slider
+        self._setting_plane = False
+        self._result_colors_shown: list = []
         self.spectra_plot = None
         self._running: _Run | None = None
         self._lifeline = _Lifeline()
@@ -218,6 +508,10 @@ class UnmixWidget(QWidget):
         f.image.changed.connect(self._on_image_changed)
         f.spectral_axis.changed.connect(self._update_axis_info)
         f.mode.changed.connect(self._on_mode_changed)
+        f.series.changed.connect(self._on_series_changed)
+        f.series_plane.changed.connect(self._on_plane_edited)
+        # napari keeps a weak reference to the method: no leak when the dock goes away
+        self.viewer.dims.events.current_step.connect(self._on_dims_step)
         self.add_button.clicked.connect(lambda: self.table.add_row())
         self.rows_button.clicked.connect(lambda: self.components_from_layer())
         self.preview_button.clicked.connect(lambda: self.preview_seeds(notify=True))
@@ -293,7 +587,9 @@ class UnmixWidget(QWidget):
             grid = self._grid()
         except (ValueError, RoiError) as exc:
             self.form.axis_info.value = str(exc)
+            self.form.set_series(None)
             return
+        self._update_series(grid)
         n = grid.n_channels
         values, unit = grid.spectral_values()
         if values is None:
@@ -302,6 +598,67 @@ class UnmixWidget(QWidget):
         else:
             self.form.axis_info.value = (f"{n} channels, {values[0]:g} to {values[-1]:g} "
                                          f"{unit or ''}").strip()
+
+    # -- series axis and reference plane -------------------------------------------------
+    def _update_series(self, grid: ImageGrid) -> None:
+        axis = series_axis(grid)
+        if axis is None:
+            self.form.set_series(None)
+            return
+        n = grid.shape[axis]
+        plane = [grid.shape[i] for i in grid.spatial_dims if i != axis]
+        text = (f"series along axis {axis}: {n} planes of "
+                f"{' x '.join(map(str, plane))} pixels")
+        if len(plane) > 2:
+            text += " (each plane is a volume)"
+        self.form.set_series(axis, n, text)
+        self._plane_follows = True
+        self._sync_plane()
+
+    def _viewer_plane(self, layer, axis: int) -> int | None:
+        """The plane of ``layer`` along data axis ``axis`` that the viewer shows."""
+        try:
+            coords = np.asarray(layer.world_to_data(self.viewer.dims.point), dtype=float)
+            n = int((layer.data[0] if layer.multiscale else layer.data).shape[axis])
+        except (AttributeError, IndexError, ValueError, np.linalg.LinAlgError):
+            return None
+        if axis >= coords.size or not np.isfinite(coords[axis]):
+            return None
+        return min(max(int(np.floor(coords[axis] + 0.5)), 0), n - 1)
+
+    def _current_plane(self) -> int | None:
+        try:
+            grid = self._grid()
+        except (ValueError, RoiError):
+            return None
+        axis = series_axis(grid)
+        return None if axis is None else self._viewer_plane(grid.layer, axis)
+
+    def _sync_plane(self) -> None:
+        """Set the reference plane to the viewer's plane while it follows the slider."""
+        if not self._plane_follows or self.form.series_choice() is None:
+            return
+        z = self._current_plane()
+        if z is not None and z != self.form.series_plane.value:
+            self._setting_plane = True
+            try:
+                self.form.series_plane.value = z
+            finally:
+                self._setting_plane = False
+
+    def _on_series_changed(self, *_):
+        self._sync_plane()
+
+    def _on_plane_edited(self, *_):
+        if not self._setting_plane:  # edited by the user: follow again once it matches
+            self._plane_follows = self.form.series_plane.value == self._current_plane()
+
+    def _on_dims_step(self, *_):
+        try:
+            self._sync_plane()
+            self._show_series_spectra()
+        except RuntimeError:  # the dock's Qt widgets are already deleted
+            pass
 
     def _on_mode_changed(self, *_):
         mode = self.form.mode.value
@@ -460,11 +817,36 @@ class UnmixWidget(QWidget):
             colors = [r.color for r in rows]
         else:
             colors = default_colors(int(kw["n_components"]))
+        plan, notes = self._series_plan(grid), []
+        if plan is not None:
+            if mode == "pca" and plan.strategy == "shared-basis":
+                raise ValueError("PCA loadings are signed, so they cannot be a shared "
+                                 "(non-negative) basis: choose 'per plane' for PCA, or an NNMF "
+                                 "or NNLS mode for a shared basis.")
+            comps, labels, notes = _series_seeds(comps, labels, grid, plan)
         config = AnalysisConfig(components=comps, preprocessing=pre, spectral_unit=unit, **kw)
         stack = layer.data[0] if layer.multiscale else layer.data
-        func = partial(run_analysis, stack, config, spectral_axis=grid.spectral_axis_index,
-                       spectral_values=axis, labels=labels)
-        return _Run(image=layer.name, grid=grid, config=config, colors=colors, func=func)
+        if plan is None:
+            func = partial(run_analysis, stack, config, spectral_axis=grid.spectral_axis_index,
+                           spectral_values=axis, labels=labels)
+        else:
+            func = partial(unmix_series, stack, config, strategy=plan.strategy,
+                           series_axis=plan.axis, spectral_axis=grid.spectral_axis_index,
+                           reference=plan.reference, spectral_values=axis, labels=labels)
+        return _Run(image=layer.name, grid=grid, config=config, colors=colors, func=func,
+                    series=plan, notes=tuple(notes))
+
+    def _series_plan(self, grid: ImageGrid) -> _SeriesPlan | None:
+        choice = self.form.series_choice()
+        axis = series_axis(grid)
+        if choice is None or axis is None:
+            return None
+        n = grid.shape[axis]
+        plane = int(self.form.series_plane.value)
+        if not 0 <= plane < n:
+            raise ValueError(f"The reference plane {plane} is not a plane of image "
+                             f"{grid.name!r} (0 to {n - 1} along axis {axis}).")
+        return _SeriesPlan(choice=choice, axis=axis, n_planes=n, plane=plane)
 
     @property
     def running(self) -> bool:
@@ -485,7 +867,11 @@ class UnmixWidget(QWidget):
         self._running = request
         self.table.set_reports({})
         self._set_running(True)
-        self.status.setText(f"Running {self.form.mode.current_choice} on {request.image!r} …")
+        how = f" ({request.series.label})" if request.series is not None else ""
+        self.status.setText(f"Running {self.form.mode.current_choice}{how} on "
+                            f"{request.image!r} …")
+        for note in request.notes:
+            _notify("info", note)
         self.job = start_job(request.func, on_progress=self._on_progress,
                              on_done=partial(self._on_done, request))
         self._lifeline.job = self.job
@@ -529,6 +915,22 @@ class UnmixWidget(QWidget):
     def _on_progress(self, info) -> None:
         if not self.running:
             return
+        n_planes = int(getattr(info, "n_planes", 0) or 0)
+        if n_planes:  # a series run: the bar covers the whole series
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(round(1000 * float(info.fraction))))
+            if info.stage == "series":
+                text = f"plane {info.iteration}/{n_planes} done"
+            elif info.stage == "sample":
+                text = f"sampling plane {info.iteration}/{n_planes}"
+            else:
+                where = ("shared basis" if info.plane is None else
+                         f"plane {info.plane + 1}/{n_planes}")
+                text = f"{where} · {info.stage}: {info.iteration} / {info.max_iter}"
+            if info.error is not None:
+                text += f" · error {info.error:.4g}"
+            self.progress.setFormat(text)
+            return
         total = max(int(info.max_iter), 1)
         self.progress.setRange(0, total)
         self.progress.setValue(min(int(info.iteration), total))
@@ -559,19 +961,74 @@ class UnmixWidget(QWidget):
         self._publish(request, outcome.value)
 
     # -- results -------------------------------------------------------------------------
-    def _publish(self, request: _Run, result) -> None:
+    def _publish(self, request: _Run, value) -> None:
         grid = request.grid
         image = request.image
+        plan = request.series
+        # a series run's maps (k, Z, *plane) are in the C order of the image's spatial
+        # axes (the series axis is the first of them): published like a joint fit's
+        result = value if plan is None else _series_as_result(value, plan)
         image_layer = self.viewer.layers[image] if image in self.viewer.layers else None
         show_result(self.viewer, result, spatial_shape=grid.spatial_shape,
                     colors=request.colors, image_layer=image_layer,
                     spectral_axis_index=grid.spectral_axis_index, source_image=image)
         self.result, self.result_image = result, image
+        self.series_result = None if plan is None else value
+        self._series_shown = None
         self.seeds_button.setEnabled(result.mode != "pca")
         self.table.set_previous_components(result.component_names)
         self.table.set_reports(seed_reports(result))
-        self.summary.setText(fit_summary(result))
-        self.status.setText(f"Done: {result.n_components} map layer(s) for {image!r}.")
+        self.summary.setText(fit_summary(result) if plan is None else series_summary(value))
+        where = "" if plan is None else f" ({plan.n_planes} planes, {plan.label})"
+        self.status.setText(f"Done: {result.n_components} map layer(s) for {image!r}{where}.")
+        self._result_colors_shown = list(request.colors)
         plot = self._plot()
         plot.previews = []  # the seeds gave way to the fitted spectra (one redraw below)
-        plot.show_result(result, colors=request.colors)
+        if plan is None:
+            plot.show_result(result, colors=request.colors)
+        else:
+            self._show_series_spectra(series_axis_index=plan.axis)
+
+    def _show_series_spectra(self, *, series_axis_index: int | None = None) -> None:
+        """Plot the series result's spectra: the shared basis, or the spectra of the
+        plane the viewer shows (per-plane runs; redrawn when the slider moves)."""
+        from .spectra_plot import Curve
+
+        sr, plot = self.series_result, self.spectra_plot
+        if sr is None or plot is None:
+            return
+        if series_axis_index is None:  # a slider move: only per-plane spectra change
+            if sr.shared_basis or self._series_shown is None:
+                return
+            series_axis_index = self._series_shown[1]
+        z = 0
+        if not sr.shared_basis:
+            image = self.result_image
+            layer = self.viewer.layers[image] if image in self.viewer.layers else None
+            found = None if layer is None else self._viewer_plane(layer, series_axis_index)
+            z = found if found is not None else (self._series_shown or (0, 0, 0))[2]
+        key = (self.result_image, series_axis_index, z)
+        if key == self._series_shown:
+            return
+        self._series_shown = key
+        colors = list(self._result_colors_shown)
+        names = sr.component_names
+        colors += ["#888888"] * (len(names) - len(colors))
+        H = sr.plane_spectra(z)
+        plot.curves = [Curve(name, np.asarray(h, float), color)
+                       for name, h, color in zip(names, H, colors, strict=True)]
+        plot.spectral_axis = sr.spectral_values
+        plot.unit = sr.spectral_unit
+        evr = None if sr.shared_basis else sr.planes[z].get("explained_variance_ratio")
+        plot.scree = None if evr is None else np.asarray(evr, float)
+        plot.n_kept = sr.n_components
+        if sr.shared_basis:
+            b = sr.summary.get("basis") or {}
+            src = (f"plane {b.get('plane')}" if b.get("source") == "plane"
+                   else "pooled sample of all planes")
+            plot.title = f"Shared basis, fitted on {src}"
+        else:
+            base = {"pca": "PCA loadings", "nnls": "Fixed spectra (NNLS)"}.get(
+                sr.mode, "Component spectra (H)")
+            plot.title = f"{base} · plane {z} of 0-{sr.n_planes - 1} (follows the slider)"
+        plot.draw()

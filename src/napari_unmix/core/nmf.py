@@ -227,7 +227,7 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
             f"NNMF ({spec.algorithm}/{spec.backend}) stopped at max_iter={max_iter} before "
             f"meeting tol={tol}. Raise max_iter (or loosen tol) and run again.",
             ConvergenceWarning, stacklevel=2)
-    x_norm = float(np.sqrt(np.einsum("ij,ij->", X, X, dtype=np.float64)))
+    x_norm = float(np.sqrt(np.einsum("ij,ij->i", X, X).sum(dtype=np.float64)))
     summary = {
         "solver": spec.algorithm,
         "backend": spec.backend,

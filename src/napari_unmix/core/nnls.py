@@ -132,7 +132,9 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     max_chunk_iter = max(chunk_iters) if chunk_iters else 0
     hit_cap = n_capped > 0 or not all(info["chunk_converged"])
     ok = ~np.isnan(W).any(axis=1)
-    err = residual_norm(X[ok], W[ok], H) if ok.any() else float("nan")
+    X_ok, W_ok = (X, W) if ok.all() else (X[ok], W[ok])  # no copy in the usual case
+    err = residual_norm(X_ok, W_ok, H) if ok.any() else float("nan")
+    x_norm = float(np.sqrt(np.einsum("ij,ij->i", X_ok, X_ok).sum(dtype=np.float64)))
     summary = {
         "algorithm": spec.algorithm,
         "exact": spec.exact,
@@ -145,7 +147,7 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         "n_capped_pixels": n_capped,
         "capped_pixels": np.flatnonzero(capped)[:1000].tolist() if spec.exact else [],
         "reconstruction_err": err,
-        "relative_error": err / max(float(np.linalg.norm(X[ok])), np.finfo(float).tiny),
+        "relative_error": err / max(x_norm, np.finfo(float).tiny),
         "negative": neg_info,
         "dtype": str(X.dtype),
         "time_s": time.perf_counter() - t0,

@@ -84,22 +84,31 @@ def chunk_slices(n: int, size: int):
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
 
+#: Bytes of one chunk of the residual ``X - W H`` (one temporary of this size).
+RESIDUAL_CHUNK_BYTES = 8 * 2**20
+
+
 def residual_norm(X, W, H, *, chunk_rows: int | None = None, xp: str = "numpy") -> float:
     """``||X - W H||_F`` computed in row chunks, accumulated in float64.
 
     Works on numpy arrays (``xp="numpy"``) or torch tensors (``xp="torch"``) on any
-    device, without building the full residual matrix.
+    device, without building the full residual matrix: one chunk of about 8 MB is
+    the only temporary.  Squares are summed per row in the data's dtype (a few
+    dozen to a few hundred terms) and the row sums in float64.
     """
     n, m = X.shape
     if chunk_rows is None:
-        chunk_rows = rows_per_chunk(m, X.element_size() if xp == "torch" else X.itemsize)
+        itemsize = X.element_size() if xp == "torch" else X.itemsize
+        chunk_rows = rows_per_chunk(m, itemsize, budget=RESIDUAL_CHUNK_BYTES)
     total = 0.0
     for sl in chunk_slices(n, chunk_rows):
-        R = X[sl] - W[sl] @ H
+        R = W[sl] @ H
         if xp == "torch":
-            total += float((R * R).sum(dtype=_torch_float64(R)))
+            R.sub_(X[sl]).square_()
+            total += float(R.sum(dim=1).double().sum())
         else:
-            total += float(np.einsum("ij,ij->", R, R, dtype=np.float64))
+            np.subtract(R, X[sl], out=R)
+            total += float(np.einsum("ij,ij->i", R, R).sum(dtype=np.float64))
     return float(np.sqrt(total))
 
 
@@ -116,12 +125,6 @@ def one_blas_thread():
     except ImportError:  # pragma: no cover - a dependency of scikit-learn
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
-
-
-def _torch_float64(t):
-    import torch
-
-    return torch.float64
 
 
 ReportFn = Callable[..., None]
