@@ -97,10 +97,10 @@ def fit_nnls_fista(X, H, *, max_iter: int, tol: float, device: str = "auto",
                 # float32 rounding alone would trigger restarts at random)
                 grad = A @ G - B
                 D = A_new - A
-                bad = (D * grad).sum(dim=1) + 0.5 * ((D @ G) * D).sum(dim=1) > 0
-                if bool(bad.any()):
-                    A_new[bad] = torch.clamp_min(A[bad] - grad[bad] * step, 0.0)
-                    t[bad] = 1.0
+                bad = ((D * grad).sum(dim=1) + 0.5 * ((D @ G) * D).sum(dim=1) > 0)[:, None]
+                # dense selects, no boolean indexing: no device sync, no gathers
+                A_new = torch.where(bad, torch.clamp_min(A - grad * step, 0.0), A_new)
+                t = torch.where(bad, 1.0, t)
                 t_new = 0.5 * (1.0 + torch.sqrt(1.0 + 4.0 * t * t))
                 Y = A_new + ((t - 1.0) / t_new) * (A_new - A)
             else:
