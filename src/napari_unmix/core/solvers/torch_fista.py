@@ -85,25 +85,35 @@ def fit_nnls_fista(X, H, *, max_iter: int, tol: float, device: str = "auto",
         Y = A.clone()
         if restart:
             t = torch.ones(n, 1, dtype=B.dtype, device=B.device)
+            AG = torch.zeros_like(B)  # A @ G, kept exact (recomputed from A each step)
+            YG = AG.clone()  # Y @ G, a linear combination of the last two A @ G
         else:
             t = 1.0
         converged = False
         n_iter = 0
         for it in range(1, max_iter + 1):
-            A_new = torch.clamp_min(Y - (Y @ G - B) * step, 0.0)
             if restart:
+                A_new = torch.clamp_min(Y - (YG - B) * step, 0.0)
+                AG_new = A_new @ G
                 # f(a_new) - f(a) from the step d = a_new - a, without cancellation:
-                # d . grad f(a) + 1/2 d G d  (f itself is dominated by -B a, and its
+                # d . (1/2 (a + a_new) G - b)  (f itself is dominated by -B a, and its
                 # float32 rounding alone would trigger restarts at random)
-                grad = A @ G - B
                 D = A_new - A
-                bad = ((D * grad).sum(dim=1) + 0.5 * ((D @ G) * D).sum(dim=1) > 0)[:, None]
-                # dense selects, no boolean indexing: no device sync, no gathers
-                A_new = torch.where(bad, torch.clamp_min(A - grad * step, 0.0), A_new)
+                bad = ((D * (0.5 * (AG + AG_new) - B)).sum(dim=1) > 0)[:, None]
+                # a pixel whose objective would rise takes a plain projected-gradient
+                # step from a instead and restarts its momentum; dense selects, no
+                # boolean indexing: no device sync, no gathers
+                A_pg = torch.clamp_min(A - (AG - B) * step, 0.0)
+                A_new = torch.where(bad, A_pg, A_new)
+                AG_new = torch.where(bad, A_pg @ G, AG_new)
                 t = torch.where(bad, 1.0, t)
                 t_new = 0.5 * (1.0 + torch.sqrt(1.0 + 4.0 * t * t))
-                Y = A_new + ((t - 1.0) / t_new) * (A_new - A)
+                beta = (t - 1.0) / t_new
+                Y = A_new + beta * (A_new - A)
+                YG = AG_new + beta * (AG_new - AG)
+                AG = AG_new
             else:
+                A_new = torch.clamp_min(Y - (Y @ G - B) * step, 0.0)
                 t_new = 0.5 * (1.0 + (1.0 + 4.0 * t * t) ** 0.5)
                 Y = A_new + ((t - 1.0) / t_new) * (A_new - A)
             t = t_new
