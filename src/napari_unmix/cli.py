@@ -429,8 +429,9 @@ def _demo_runs():
     """(label, dir name, mode, solver, backend, is_auto) for every run of the demo.
 
     PCA once; random NNMF and fixed-H NNLS with every available registered
-    implementation (so that they can be compared); seeded NNMF, seeded with the
-    true spectra, with the automatic choice only.
+    implementation (so that they can be compared); seeded NNMF from ROI seeds and a
+    locked flat background (see :func:`_demo_roi_config`), with the automatic choice
+    only.
     """
     from .core import MODES, NMF_SOLVERS, NNLS_SOLVERS
     from .core.solvers import pick_nmf_solver, pick_nnls_solver
@@ -450,7 +451,7 @@ def _demo_runs():
                              mode, solver, backend, is_auto))
         elif mode == "seeded-nmf":
             auto = pick_nmf_solver(seeded=True)
-            runs.append((f"{mode} {auto.algorithm}/{auto.backend}, ROI seeds",
+            runs.append((f"{mode} {auto.algorithm}/{auto.backend}, ROI seeds + flat bg",
                          f"{mode}-{auto.algorithm}-{auto.backend}", mode, auto.algorithm,
                          auto.backend, True))
         else:
@@ -488,23 +489,35 @@ def _fit(mode, X, k, *, H=None, args=None, callback=None):
 
 
 def _demo_roi_config(sample, *, max_iter, random_state):
-    """Seeded NNMF from painted-ROI-like seeds: a few pixels where each component dominates.
+    """Seeded NNMF as a user would seed it: painted ROIs and a locked flat background.
 
-    This is what a user does in napari (paint a few pixels they recognise per
-    component); the ROIs are taken from the sample's ground truth only to place them.
+    Lipid, protein and water are seeded with the mean spectrum of an ROI of 25
+    pixels where each dominates (what a user paints over a droplet, a nucleus and
+    the medium; the ROIs are placed from the sample's ground truth only to imitate
+    that).  The non-resonant background is spectrally flat, which CRS users know:
+    it is seeded with a constant spectrum and locked.  ROI means are mixtures (a
+    droplet sits on cytoplasm, everything sits on water and background), and this
+    sample has no pixel with lipid alone, so no NNMF can take the rest of the
+    mixing out of the lipid and protein spectra; the locked background at least
+    stops the flat offset from leaking into every spectrum.
     """
     from .core.analysis import AnalysisConfig
-    from .core.components import ComponentSpec, RoiMask
+    from .core.components import ComponentSpec, RoiMask, Spectrum
 
     share = sample.W / np.maximum(sample.W.sum(axis=1, keepdims=True), 1e-12)
     comps = []
     for j, name in enumerate(sample.component_names):
+        if name == "background":
+            comps.append(ComponentSpec(name, color=sample.colors[j],
+                                       h_source=Spectrum(np.ones(sample.H.shape[1]),
+                                                         label="flat"),
+                                       background=True, locked=True))
+            continue
         order = np.argsort(share[:, j])[::-1][:25]  # the 25 purest pixels of component j
         mask = np.zeros(share.shape[0], dtype=bool)
         mask[order] = True
         comps.append(ComponentSpec(name, color=sample.colors[j],
-                                   h_source=RoiMask(mask.reshape(sample.maps.shape[1:])),
-                                   background=(name == "background")))
+                                   h_source=RoiMask(mask.reshape(sample.maps.shape[1:]))))
     return AnalysisConfig(mode="seeded-nmf", components=comps, max_iter=max_iter,
                           random_state=random_state, spectral_unit=sample.spectral_unit)
 
@@ -650,6 +663,10 @@ def _print_table(rows, sample, out, total, quiet):
     print("  abund. RMSE = per-component RMSE of the maps, each estimated map scaled to its "
           f"true map by least squares (true abundances reach {amax:.2f}); n/a for PCA, "
           "whose signed components are not abundances.")
+    if any(r["run"].startswith("seeded-nmf") for r in rows):
+        print("  seeded-nmf: lipid, protein and water seeded from 25-pixel ROIs (mixtures, as "
+              "painted ROIs are); the background seeded flat and locked, so its angle is 0 "
+              "by construction.")
     if any(r["capped"] for r in rows):
         print("  (cap) = stopped at --max-iter before meeting tol: raise --max-iter for a "
               "converged fit.")
