@@ -12,10 +12,10 @@ It does what a user does, through the plugin's real entry points:
    stack: lipid droplets, two nuclei (protein) and the medium outside the cells
    (water);
 3. opens the "Spectral unmixing" dock from the plugin manifest, makes one
-   component per label with "Components from layer", adds a fourth row without
-   a spectrum source for the flat non-resonant background (ticked "background";
-   the residual fallback estimates its spectrum), names the rows and picks
-   their colours;
+   component per label with "Components from layer", adds a fourth row for the
+   non-resonant background (source "flat (non-resonant)", ticked "background"
+   and "lock": it is spectrally flat, and locking it keeps that offset out of the
+   other spectra), names the rows and picks their colours;
 4. chooses "Seeded NNMF", presses Run and waits, in a Qt event loop, for the
    worker to finish;
 5. hides the raw stack and the seed labels so that the canvas shows the
@@ -255,8 +255,9 @@ def main(argv=None) -> int:
     dock.rows_button.click()
     # ... and one more for the non-resonant background.  It is everywhere, so no
     # painted region shows it alone (a region of cytoplasm, tried first, handed the
-    # cytoplasm's protein to the "background"); with no source, the residual
-    # fallback estimates its spectrum from what the three seeds leave unexplained.
+    # cytoplasm's protein to the "background"; with no source, the residual fallback
+    # returned a noisy spectrum and the offset stayed in the other three).  What a
+    # CRS user knows is that it is flat: seed it flat and lock it.
     dock.add_button.click()
     rows = dock.table.rows
     if len(rows) != len(NAMES):
@@ -266,7 +267,10 @@ def main(argv=None) -> int:
         row.name.editingFinished.emit()
         row.set_color(color)  # what the colour button's dialog does
         row.changed.emit()
-    rows[-1].background.setChecked(True)  # its map starts hidden in the composite
+    bg = rows[-1]
+    bg.kind.setCurrentIndex(bg.kind.findData("flat"))
+    bg.background.setChecked(True)  # its map starts hidden in the composite
+    bg.locked.setChecked(True)
 
     f = dock.form
     f.mode.value = "seeded-nmf"

@@ -495,22 +495,21 @@ def _demo_roi_config(sample, *, max_iter, random_state):
     pixels where each dominates (what a user paints over a droplet, a nucleus and
     the medium; the ROIs are placed from the sample's ground truth only to imitate
     that).  The non-resonant background is spectrally flat, which CRS users know:
-    it is seeded with a constant spectrum and locked.  ROI means are mixtures (a
+    it is seeded with a constant spectrum (:class:`~.core.components.Flat`)
+    and locked.  ROI means are mixtures (a
     droplet sits on cytoplasm, everything sits on water and background), and this
     sample has no pixel with lipid alone, so no NNMF can take the rest of the
-    mixing out of the lipid and protein spectra; the locked background at least
-    stops the flat offset from leaking into every spectrum.
+    mixing out of the lipid and protein spectra.  The locked flat row takes the
+    offset the ROI means carry (``Flat(absorb_offsets=True)``).
     """
     from .core.analysis import AnalysisConfig
-    from .core.components import ComponentSpec, RoiMask, Spectrum
+    from .core.components import ComponentSpec, Flat, RoiMask
 
     share = sample.W / np.maximum(sample.W.sum(axis=1, keepdims=True), 1e-12)
     comps = []
     for j, name in enumerate(sample.component_names):
         if name == "background":
-            comps.append(ComponentSpec(name, color=sample.colors[j],
-                                       h_source=Spectrum(np.ones(sample.H.shape[1]),
-                                                         label="flat"),
+            comps.append(ComponentSpec(name, color=sample.colors[j], h_source=Flat(),
                                        background=True, locked=True))
             continue
         order = np.argsort(share[:, j])[::-1][:25]  # the 25 purest pixels of component j
@@ -665,8 +664,8 @@ def _print_table(rows, sample, out, total, quiet):
           "whose signed components are not abundances.")
     if any(r["run"].startswith("seeded-nmf") for r in rows):
         print("  seeded-nmf: lipid, protein and water seeded from 25-pixel ROIs (mixtures, as "
-              "painted ROIs are); the background seeded flat and locked, so its angle is 0 "
-              "by construction.")
+              "painted ROIs are); the background seeded flat and locked (its angle is 0 by "
+              "construction), taking the offsets of the other spectra.")
     if any(r["capped"] for r in rows):
         print("  (cap) = stopped at --max-iter before meeting tol: raise --max-iter for a "
               "converged fit.")

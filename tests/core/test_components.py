@@ -10,6 +10,7 @@ from napari_unmix.core.components import (
     BackgroundMap,
     ComponentSpec,
     FixedW,
+    Flat,
     FromComponent,
     Gaussian,
     ImportedMap,
@@ -74,6 +75,8 @@ def _all_sources():
         BackgroundMap(),
         BackgroundMap(rng.random((5, 4))),
         FromComponent("bg"),
+        Flat(),
+        Flat(level=250.5),
     ]
 
 
@@ -151,6 +154,11 @@ def test_source_validation():
         SeedPixels(pixels=np.array([0.5, 1.0]))
     with pytest.raises(ValueError, match="Unknown source kind"):
         source_from_dict({"kind": "lasso"})
+    for bad in (0.0, -1.0, np.inf, np.nan):
+        with pytest.raises(ValueError, match="Flat level must be finite and > 0"):
+            Flat(level=bad)
+    with pytest.raises(TypeError, match="Flat level must be a number"):
+        Flat(level="1")
 
 
 def test_previous_result_from_result():

@@ -9,6 +9,7 @@ from napari_unmix.core.components import (
     BackgroundMap,
     ComponentSpec,
     FixedW,
+    Flat,
     Gaussian,
     ImportedMap,
     PreviousResult,
@@ -432,6 +433,44 @@ def test_gaussian_spectral_information_map():
     marked = s.W0[:, 0] == 1.0
     assert marked.sum() == 10 and np.all(band.ravel()[marked] == 0)
     assert np.all(s.W0[~marked, 0] == np.float32(1e-3))
+
+
+def test_flat_source_gives_a_constant_spectrum_and_the_mean_image():
+    X, W, band = _scene(noise=0.01)
+    comps = [ComponentSpec("A", h_source=RoiMask(band == 0)),
+             ComponentSpec("offset", h_source=Flat(level=0.3), background=True)]
+    kept = build_seeds(X, comps, spatial_shape=band.shape, overwrite=False)
+    assert np.array_equal(kept.H0[1], np.full(AXIS.size, 0.3, dtype=kept.H0.dtype))
+    img = X.astype(np.float64).mean(axis=1)  # the band image of a flat spectrum
+    np.testing.assert_allclose(kept.W0[:, 1], np.maximum(img / img.max(), 1e-3), rtol=1e-5)
+    assert kept.reports[1].h_source == "flat 0.3"
+    # overwrite=True (default): the map comes from the W-seed mode, the spectrum stays
+    rebuilt = build_seeds(X, comps, spatial_shape=band.shape)
+    assert np.array_equal(rebuilt.H0[1], kept.H0[1])
+    assert not np.allclose(rebuilt.W0[:, 1], kept.W0[:, 1])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_locked_flat_row_models_an_offset_present_in_every_pixel():
+    """A pixel-varying offset everywhere: a locked flat row fits it; without it NNMF cannot."""
+    X, W, band = _scene(noise=0.0)
+    rng = np.random.default_rng(3)
+    offset = 0.2 + 0.1 * rng.random(X.shape[0])
+    Xo = (X + offset[:, None]).astype(np.float32)
+    rois = [ComponentSpec(n, h_source=RoiMask(band == i)) for i, n in enumerate("ABC")]
+    flat = ComponentSpec("offset", h_source=Flat(), background=True, locked=True)
+    seeds = build_seeds(Xo, rois + [flat], spatial_shape=band.shape)
+    fit = nmf(Xo, 4, W0=seeds.W0, H0=seeds.H0, solver="hals", locked=[3], max_iter=300,
+              tol=1e-4)
+    plain = nmf(Xo, 3, W0=seeds.W0[:, :3], H0=seeds.H0[:3], solver="hals", max_iter=300,
+                tol=1e-4)
+    assert np.array_equal(fit.H[3], np.ones(AXIS.size, dtype=fit.H.dtype))  # locked
+    # the data are exactly 3 spectra + a flat offset: the flat row explains the offset
+    assert fit.summary["relative_error"] < 1e-3 < 0.02 < plain.summary["relative_error"]
+    # how the offset is split between the flat row and the other spectra is not
+    # determined by the data when it is in every pixel (see the user guide); the
+    # spectra still come out closer to the truth than without the flat row
+    assert spectral_angle(H_TRUE, fit.H[:3]).mean() < spectral_angle(H_TRUE, plain.H).mean()
 
 
 def test_use_subtracted_chooses_raw_or_processed_working_data():

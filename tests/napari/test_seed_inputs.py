@@ -19,6 +19,7 @@ from napari_unmix._napari.seed_inputs import (  # noqa: E402
 from napari_unmix.core import UnmixResult  # noqa: E402
 from napari_unmix.core.components import (  # noqa: E402
     FixedW,
+    Flat,
     Gaussian,
     PreviousResult,
     RoiLabel,
@@ -80,6 +81,24 @@ def test_rows_become_component_specs_with_their_flags(viewer):
     assert [c.locked for c in comps] == [True] + [False] * 5
     assert (comps[5].background, comps[5].use_subtracted) == (True, False)
     assert [c.name for c in comps] == list("abcdef")
+
+
+def test_flat_row_gives_a_locked_constant_spectrum(viewer):
+    from napari_unmix._napari.seed_inputs import seed_spectra
+
+    row = _row("non-resonant", kind="flat", level=2.5)
+    row.background, row.locked = True, True
+    (comp,), labels = build_components([row], _ctx(viewer))
+    assert labels is None
+    assert isinstance(comp.h_source, Flat) and comp.h_source.level == 2.5
+    assert comp.h_source.absorb_offsets
+    assert comp.locked and comp.background
+    (spectrum,), problems = seed_spectra([row], _ctx(viewer))
+    assert not problems
+    np.testing.assert_array_equal(spectrum[1], np.full(C, 2.5))
+    row.source.absorb_offsets = False
+    (comp,), _ = build_components([row], _ctx(viewer))
+    assert not comp.h_source.absorb_offsets
 
 
 def test_spectrum_file_column_by_index_or_name(viewer, tmp_path):

@@ -8,6 +8,8 @@ run.  The source's parameters sit on a page that changes with the source kind:
 * label: the Labels layer and the label id;
 * spectrum file: the path and the column (0-based index or header name);
 * Gaussian resonance: centre, FWHM (spectral-axis units) and amplitude (counts);
+* flat (non-resonant): the level of a constant spectrum (counts), and whether the
+  row, when locked, takes the offsets of the other fitted spectra;
 * previous result: which of the last result's components.
 
 Layer menus hold names; the dock refreshes them when layers change.  Nothing here
@@ -134,6 +136,17 @@ class ComponentRow(QFrame):
         self.amplitude = _spin(0.0, 1e12, 1.0, 4)
         self._add_page("gaussian", self._form(("centre", self.center), ("FWHM", self.width),
                                               ("amplitude", self.amplitude)))
+        # flat
+        self.level = _spin(1e-12, 1e12, 1.0, 4)
+        self.level.setToolTip("Value of the constant spectrum on every channel (data units); "
+                              "lock the row to keep an offset out of the other spectra")
+        self.absorb_offsets = QCheckBox("take the other spectra's offsets")
+        self.absorb_offsets.setChecked(True)
+        self.absorb_offsets.setToolTip(
+            "When this row is locked: after seeded NNMF, lower every other fitted spectrum "
+            "to zero minimum and add what it lost to this row's map (the fit itself does "
+            "not change)")
+        self._add_page("flat", self._form(("level", self.level), ("", self.absorb_offsets)))
         # previous
         self.previous = QComboBox()
         self._add_page("previous", self._form(("component", self.previous)))
@@ -184,9 +197,10 @@ class ComponentRow(QFrame):
             w.editingFinished.connect(self.changed)
         for w in (self.shapes_layer, self.labels_layer, self.previous):
             w.currentIndexChanged.connect(self.changed)
-        for w in (self.shape_index, self.label_id, self.center, self.width, self.amplitude):
+        for w in (self.shape_index, self.label_id, self.center, self.width, self.amplitude,
+                  self.level):
             w.valueChanged.connect(self.changed)
-        for w in (self.background, self.use_subtracted, self.locked):
+        for w in (self.background, self.use_subtracted, self.locked, self.absorb_offsets):
             w.toggled.connect(self.changed)
 
     def _on_kind(self, *_):
@@ -229,6 +243,7 @@ class ComponentRow(QFrame):
             label_id=self.label_id.value(), path=self.path.text().strip(),
             column=self.column.text().strip() or "0", center=self.center.value(),
             width=self.width.value(), amplitude=self.amplitude.value(),
+            level=self.level.value(), absorb_offsets=self.absorb_offsets.isChecked(),
             component=self.previous.currentText() or None)
         return RowSettings(name=self.name.text().strip(), color=self._color, source=src,
                            background=self.background.isChecked(),
@@ -238,8 +253,8 @@ class ComponentRow(QFrame):
     def set_settings(self, s: RowSettings) -> None:
         widgets = (self.name, self.kind, self.shapes_layer, self.shape_index, self.labels_layer,
                    self.label_id, self.path, self.column, self.center, self.width,
-                   self.amplitude, self.previous, self.background, self.use_subtracted,
-                   self.locked)
+                   self.amplitude, self.level, self.absorb_offsets, self.previous,
+                   self.background, self.use_subtracted, self.locked)
         for w in widgets:
             w.blockSignals(True)
         src = s.source
@@ -259,6 +274,8 @@ class ComponentRow(QFrame):
         self.center.setValue(float(src.center))
         self.width.setValue(float(src.width))
         self.amplitude.setValue(float(src.amplitude))
+        self.level.setValue(float(src.level))
+        self.absorb_offsets.setChecked(bool(src.absorb_offsets))
         if src.component:
             if self.previous.findText(src.component) < 0:
                 self.previous.addItem(src.component)

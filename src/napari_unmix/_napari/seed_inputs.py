@@ -33,6 +33,7 @@ import numpy as np
 from ..core.components import (
     ComponentSpec,
     FixedW,
+    Flat,
     Gaussian,
     PreviousResult,
     RoiLabel,
@@ -51,6 +52,7 @@ SOURCE_KINDS = {
     "labels": "label of a Labels layer",
     "file": "spectrum file",
     "gaussian": "Gaussian resonance",
+    "flat": "flat (non-resonant)",
     "previous": "previous result",
 }
 
@@ -74,6 +76,9 @@ class SourceChoice:
     center, width, amplitude : float
         Gaussian model: centre and FWHM in spectral-axis units, peak height in
         data units.
+    level, absorb_offsets
+        Flat spectrum: its value on every channel, in data units, and whether a
+        locked flat row takes the offsets of the other fitted spectra.
     component : str, optional
         Component of the previous result.
     """
@@ -87,6 +92,8 @@ class SourceChoice:
     center: float = 0.0
     width: float = 10.0
     amplitude: float = 1.0
+    level: float = 1.0
+    absorb_offsets: bool = True
     component: str | None = None
 
     def __post_init__(self):
@@ -181,6 +188,8 @@ def source_of(row: RowSettings, ctx: SeedContext, *, label_layer: str | None = N
             raise ValueError(f"Spectrum file {src.path!r} does not exist.") from None
     if src.kind == "gaussian":
         return Gaussian([(float(src.center), float(src.width), float(src.amplitude))])
+    if src.kind == "flat":
+        return Flat(float(src.level), absorb_offsets=bool(src.absorb_offsets))
     if src.kind == "previous":
         res = ctx.previous
         if res is None:

@@ -32,6 +32,10 @@ def fit_summary(result) -> str:
         lines.append(f"iterations: {result.n_iter} of {s.get('max_iter', '?')} ({cap})")
     lines.append(f"reconstruction error: {_fmt(result.reconstruction_err)} "
                  f"(relative {_fmt(s.get('relative_error'), '.3g')})")
+    moved = s.get("offsets_moved")
+    if moved:
+        amounts = ", ".join(f"{name} {_fmt(v, '.3g')}" for name, v in moved["amounts"].items())
+        lines.append(f"offsets moved into {moved['into']}: {amounts}")
     config = result.params.get("config") or {}
     seed = config.get("random_state", result.params.get("random_state"))
     tail = [f"random_state {seed}"] if seed is not None and result.mode != "pca" else []

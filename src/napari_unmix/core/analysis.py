@@ -48,12 +48,13 @@ import numpy as np
 
 from ._files import atomic_path
 from ._validation import check_data_matrix
-from .components import ComponentSpec, FromComponent
+from .components import ComponentSpec, Flat, FromComponent
 from .data import stack_to_matrix
 from .init import INITS, resolve_random_state
 from .modes import MODES
 from .nmf import nmf
 from .nnls import nnls
+from .offsets import move_offsets_to_flat_row
 from .pca import pca
 from .preprocess import NEGATIVE_POLICIES, Preprocessing, apply_negative_policy, preprocess
 from .result import UnmixResult
@@ -262,6 +263,24 @@ def _background_spectrum(cfg: AnalysisConfig, raw, spatial_shape, labels, spectr
     return h, name, notes
 
 
+def _absorb_offsets(res, components, locked):
+    """Apply the first locked ``Flat(absorb_offsets=True)`` row of a seeded NNMF fit."""
+    flat = next((j for j, c in enumerate(components)
+                 if isinstance(c.h_source, Flat) and c.h_source.absorb_offsets
+                 and locked[j]), None)
+    if flat is None:
+        return res
+    W, H, moved = move_offsets_to_flat_row(res.W, res.H, flat=flat,
+                                           keep=np.flatnonzero(locked))
+    summary = dict(res.summary)
+    summary["offsets_moved"] = {
+        "into": components[flat].name,
+        "amounts": {c.name: float(moved[j]) for j, c in enumerate(components)
+                    if j != flat and not locked[j]},
+    }
+    return dataclasses.replace(res, W=W, H=H, summary=summary)
+
+
 def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=0, spectral_values=None,
                  labels=None, callback=None) -> UnmixResult:
     """Run a whole analysis described by ``config`` on ``stack``.
@@ -383,6 +402,7 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=0, spectral_val
                       solver=cfg.solver, backend=cfg.backend, tol=cfg.tol,
                       max_iter=cfg.max_iter, random_state=seed, callback=callback,
                       device=cfg.device)
+            res = _absorb_offsets(res, cfg.components, seeds.locked)
 
     store: dict = {}
     cfg_dict = cfg.to_dict(arrays=store, prefix="config/")

@@ -11,6 +11,7 @@ source                 gives        meaning
 :class:`RoiLabel`      spectrum     mean spectrum of one label of the analysis' label image
 :class:`Spectrum`      spectrum     a given spectrum, resampled onto the stack's axis
 :class:`Gaussian`      spectrum     a sum of Gaussian resonances (spectral information)
+:class:`Flat`          spectrum     a constant spectrum: a non-resonant background, an offset
 :class:`SeedPixels`    spectrum     mean spectrum of chosen pixels, or of the ``n_best``
                                     pixels that match a model (spectral information)
 :class:`PreviousResult` both        a spectrum and/or a map of an earlier result
@@ -45,6 +46,7 @@ __all__ = [
     "BackgroundMap",
     "ComponentSpec",
     "FixedW",
+    "Flat",
     "FromComponent",
     "Gaussian",
     "ImportedMap",
@@ -346,6 +348,49 @@ class Gaussian(_Source):
 
 
 @dataclass(eq=False)
+class Flat(_Source):
+    """A constant spectrum: the same value on every channel.
+
+    The shape of a spectrally flat contribution: the non-resonant background of
+    CARS, the offset of an SRS or a detector.  Seeded and locked, it keeps that
+    offset out of the other components' spectra, which NNMF alone cannot do when
+    the offset is present in every pixel.
+
+    Parameters
+    ----------
+    level : float, default 1.0
+        The value on every channel, in data units (> 0).  It sets the scale of the
+        spectrum seed, as a Gaussian model's amplitude does.
+    absorb_offsets : bool, default True
+        In seeded NNMF, when this row is locked: after the fit, lower every other
+        unlocked spectrum to a minimum of zero and add what was taken off to this
+        row's map (:func:`~napari_unmix.core.offsets.move_offsets_to_flat_row`).
+        ``W H`` and the other maps do not change; the amounts are reported in the
+        fit summary (``offsets_moved``).  An offset in every pixel cannot be told
+        apart from an offset in the spectra, and this picks offset-free spectra.
+    """
+
+    level: float = 1.0
+    absorb_offsets: bool = True
+    kind: ClassVar[str] = "flat"
+    gives_spectrum: ClassVar[bool] = True
+
+    def __post_init__(self):
+        if isinstance(self.level, bool) or not isinstance(self.level, numbers.Real):
+            raise TypeError(f"Flat level must be a number, got {self.level!r}.")
+        self.level = float(self.level)
+        if not np.isfinite(self.level) or self.level <= 0:
+            raise ValueError(f"Flat level must be finite and > 0, got {self.level}.")
+        if not isinstance(self.absorb_offsets, (bool, np.bool_)):
+            raise TypeError(f"absorb_offsets must be True or False, got "
+                            f"{self.absorb_offsets!r}.")
+        self.absorb_offsets = bool(self.absorb_offsets)
+
+    def describe(self) -> str:
+        return f"flat {self.level:g}"
+
+
+@dataclass(eq=False)
 class SeedPixels(_Source):
     """Mean spectrum of seed pixels, chosen by hand or by a resonance model.
 
@@ -529,8 +574,8 @@ class FromComponent(_Source):
 
 
 SOURCES: dict[str, type] = {cls.kind: cls for cls in (
-    RoiMask, RoiLabel, Spectrum, Gaussian, SeedPixels, PreviousResult, FixedW, ImportedMap,
-    BackgroundMap, FromComponent)}
+    RoiMask, RoiLabel, Spectrum, Gaussian, Flat, SeedPixels, PreviousResult, FixedW,
+    ImportedMap, BackgroundMap, FromComponent)}
 #: Sources that can give a spectrum seed (``h_source``).
 H_SOURCES = tuple(c for c in SOURCES.values() if c.gives_spectrum)
 #: Sources that can give a map seed (``w_source``).

@@ -179,7 +179,8 @@ class Preprocessing:
     background : source, optional
         The background spectrum to subtract: a
         :class:`~napari_unmix.core.components.RoiMask`, ``RoiLabel``, ``Spectrum``,
-        ``Gaussian`` or ``FromComponent`` (the spectrum seed of a named component,
+        ``Gaussian``, ``Flat`` (a constant offset) or ``FromComponent`` (the
+        spectrum seed of a named component,
         evaluated on the raw data).  ``None``: no subtraction.
     smoothing : {"savgol", "gaussian"} or None
         Spectral smoothing filter; ``None``: none.
@@ -194,9 +195,9 @@ class Preprocessing:
     sigma: float = 1.0
 
     def __post_init__(self):
-        from .components import FromComponent, Gaussian, RoiLabel, RoiMask, Spectrum
+        from .components import Flat, FromComponent, Gaussian, RoiLabel, RoiMask, Spectrum
 
-        allowed = (RoiMask, RoiLabel, Spectrum, Gaussian, FromComponent)
+        allowed = (RoiMask, RoiLabel, Spectrum, Gaussian, Flat, FromComponent)
         if self.background is not None and not isinstance(self.background, allowed):
             raise TypeError(
                 f"Preprocessing.background must be one of "

@@ -8,10 +8,11 @@ which fallback fired.  It works in three passes.
 1. Spectra (``H0`` rows)
     From the component's ``h_source``: the mean spectrum of an ROI (boolean mask,
     or a label id of the analysis' label image), a given spectrum (resampled onto
-    the stack's axis), a Gaussian resonance model, a spectrum of an earlier result,
-    or the mean spectrum of seed pixels.  A component that has a map source but no
-    spectrum source gets the map-weighted mean spectrum ``sum_p w_p x_p / sum_p
-    w_p``.  Spectra keep their count / spectral scale.
+    the stack's axis), a Gaussian resonance model, a flat (constant) spectrum, a
+    spectrum of an earlier result, or the mean spectrum of seed pixels.  A
+    component that has a map source but no spectrum source gets the map-weighted
+    mean spectrum ``sum_p w_p x_p / sum_p w_p``.  Spectra keep their count /
+    spectral scale.
 
 2. Residual fallback, for components still without a usable spectrum (no source,
    or a source whose spectrum is all zero)
@@ -38,7 +39,8 @@ which fallback fired.  It works in three passes.
       :class:`~.components.ImportedMap`, a previous result's map and
       :class:`~.components.BackgroundMap` are normalised to unit maximum;
     * a spectral-information source (:class:`~.components.Gaussian`,
-      :class:`~.components.SeedPixels`) also yields a W image; it is kept when
+      :class:`~.components.Flat`, :class:`~.components.SeedPixels`) also yields a
+      W image (a flat spectrum's is the mean intensity); it is kept when
       ``overwrite=False``.  With ``overwrite=True`` (default) and a usable spectrum,
       the map is rebuilt from ``H0`` by the W-seed mode instead;
     * otherwise the W-seed mode builds the map from ``H0`` and the working data.
@@ -106,6 +108,7 @@ from .components import (
     BackgroundMap,
     ComponentSpec,
     FixedW,
+    Flat,
     Gaussian,
     ImportedMap,
     PreviousResult,
@@ -354,7 +357,7 @@ def source_spectrum(source, X, *, name="component", spatial_shape=None, labels=N
 
     Parameters
     ----------
-    source : RoiMask, RoiLabel, Spectrum, Gaussian, SeedPixels or PreviousResult
+    source : RoiMask, RoiLabel, Spectrum, Gaussian, Flat, SeedPixels or PreviousResult
     X : ndarray (n_pixels, n_channels)
         The working data (ROI means are taken from it).
     name : str
@@ -418,6 +421,9 @@ def source_spectrum(source, X, *, name="component", spatial_shape=None, labels=N
         else:
             info = X @ (h / h.sum())  # model-weighted band image
         return h, info
+    if isinstance(source, Flat):
+        h = np.full(m, source.level)
+        return h, X.mean(axis=1, dtype=np.float64)  # its band image: the mean intensity
     if isinstance(source, SeedPixels):
         if source.pixels is not None:
             idx = _pixel_indices(source.pixels, n, spatial_shape, name)
