@@ -1,0 +1,98 @@
+"""Lazy (dask) loading of large stacks: the size threshold and the chunked arrays.
+
+A stack larger than :func:`lazy_threshold` bytes is opened as a dask array that
+reads planes on demand: memory-mapped when the data are stored contiguously and
+uncompressed, otherwise one TIFF page per chunk.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["LAZY_ENV", "lazy_threshold"]
+
+#: Environment variable that sets the lazy-loading threshold in bytes.
+LAZY_ENV = "NAPARI_UNMIX_LAZY_BYTES"
+
+_GIB = 1 << 30
+
+
+def _total_ram() -> int | None:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def lazy_threshold() -> int:
+    """Size in bytes above which stacks open lazily (as dask arrays).
+
+    ``$NAPARI_UNMIX_LAZY_BYTES`` if set (e.g. ``2e9``), else 1 GiB or a quarter of
+    the physical memory, whichever is smaller.
+    """
+    env = os.environ.get(LAZY_ENV)
+    if env:
+        try:
+            value = float(env)
+        except ValueError:
+            raise ValueError(f"${LAZY_ENV}={env!r} is not a number of bytes; set it to e.g. "
+                             "2e9 or unset it.") from None
+        if not value >= 0:
+            raise ValueError(f"${LAZY_ENV}={env!r} must be >= 0 bytes.")
+        return int(value)
+    ram = _total_ram()
+    return min(_GIB, ram // 4) if ram else _GIB
+
+
+def _want_lazy(lazy, nbytes, threshold) -> bool:
+    if lazy is not None:
+        return bool(lazy)
+    threshold = lazy_threshold() if threshold is None else threshold
+    return nbytes > threshold
+
+
+def _plane_chunks(shape, axes=None) -> tuple:
+    """One chunk per image plane: from axis ``Y`` on (when known), else the last two axes."""
+    first = axes.index("Y") if axes and "Y" in axes and len(axes) == len(shape) else \
+        max(0, len(shape) - 2)
+    return tuple(1 for _ in shape[:first]) + tuple(shape[first:])
+
+
+def _dask_name(path, *parts) -> str:
+    """A dask key for a lazily read file, from its identity (so dask never hashes the data)."""
+    from dask.base import tokenize
+
+    st = Path(path).stat()
+    return "napari-unmix-" + tokenize(str(Path(path).resolve()), st.st_mtime_ns, st.st_size,
+                                      *parts)
+
+
+class _Mapped:
+    """Read-only array-like over a memory map: chunks come out as in-memory copies.
+
+    ``dask.array.from_array`` copies objects that have a ``copy`` method (a memory
+    map would be read whole); this wrapper has none.
+    """
+
+    def __init__(self, mm):
+        self._mm = mm
+        self.shape = tuple(mm.shape)
+        self.dtype = mm.dtype
+        self.ndim = mm.ndim
+
+    def __getitem__(self, key):
+        return np.array(self._mm[key])
+
+
+def _from_memmap(mm, chunks, name):
+    import dask.array as da
+
+    return da.from_array(_Mapped(mm), chunks=chunks, asarray=True, name=name,
+                         meta=np.empty((0,) * mm.ndim, dtype=mm.dtype))
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 1e9:.2f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.1f} MB"

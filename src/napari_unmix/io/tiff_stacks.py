@@ -1,0 +1,256 @@
+"""TIFF, OME-TIFF and ImageJ hyperstacks: axes, spectral positions from metadata, corruption.
+
+:func:`_read_tiff` is the TIFF branch of :func:`napari_unmix.io.readers.open_stack`;
+the rules it follows are documented there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+
+import numpy as np
+
+from .lazy import _dask_name, _from_memmap, _plane_chunks, _size, _want_lazy
+from .spectral_sidecar import _number, normalise_unit
+from .stack import (
+    META_KEY,
+    _tiff_meta,
+)
+
+__all__ = ["TIFF_SUFFIXES"]
+
+#: File name suffixes read as TIFF.
+TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+# -- tifffile log capture -----------------------------------------------------------
+
+class _Capture(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.thread = threading.get_ident()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        if record.thread == self.thread:
+            self.records.append(record)
+
+
+@contextlib.contextmanager
+def _tifffile_log():
+    """Collect what tifffile logs (WARNING and up) in this thread."""
+    log = logging.getLogger("tifffile")
+    handler = _Capture()
+    log.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        log.removeHandler(handler)
+
+
+def _messages(records, level) -> list[str]:
+    # tifffile prefixes messages with the object's repr, e.g. "<tifffile.TiffPages @8> "
+    return [re.sub(r"<tifffile\.\w+[^>]*>\s*", "", r.getMessage()).strip()
+            for r in records if r.levelno >= level]
+
+
+# -- TIFF ---------------------------------------------------------------------------
+
+_LABEL_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*(nm|cm\^?-1|cm⁻¹|1/cm)\s*$")
+
+
+def _ome_values(tf, series_index, axes, letter, n):
+    """Spectral positions of axis ``letter`` from OME-XML, or (None, None)."""
+    import tifffile
+
+    try:
+        doc = tifffile.xml2dict(tf.ome_metadata)["OME"]
+    except Exception:  # noqa: BLE001 - broken OME-XML: no values from it
+        return None, None
+    if letter == "E":
+        ann = (doc.get("StructuredAnnotations") or {}).get("XMLAnnotation") or []
+        for a in ann if isinstance(ann, list) else [ann]:
+            modulo = ((a.get("Value") or {}).get("Modulo") or {}) if isinstance(a, dict) else {}
+            for key, mod in modulo.items():
+                if not key.startswith("ModuloAlong") or not isinstance(mod, dict):
+                    continue
+                if str(mod.get("Type", "")).lower() != "lambda" or not mod.get("Unit"):
+                    continue
+                labels = mod.get("Label")
+                if labels is not None:
+                    labels = labels if isinstance(labels, list) else [labels]
+                    nums = [_number(str(v)) for v in labels]
+                    if len(nums) == n and None not in nums:
+                        return np.asarray(nums, dtype=np.float64), normalise_unit(mod["Unit"])
+                start = _number(str(mod.get("Start", "")))
+                step = _number(str(mod.get("Step", "1")))
+                if start is not None and step is not None:
+                    return start + step * np.arange(n), normalise_unit(mod["Unit"])
+        return None, None
+    images = doc.get("Image")
+    images = images if isinstance(images, list) else [images]
+    if series_index >= len(images) or not isinstance(images[series_index], dict):
+        return None, None
+    channels = (images[series_index].get("Pixels") or {}).get("Channel")
+    channels = channels if isinstance(channels, list) else [channels]
+    if len(channels) != n or not all(isinstance(c, dict) for c in channels):
+        return None, None
+    waves = [c.get("EmissionWavelength") for c in channels]
+    if any(not isinstance(w, (int, float)) for w in waves):
+        return None, None
+    unit = normalise_unit(channels[0].get("EmissionWavelengthUnit") or "nm")
+    return np.asarray(waves, dtype=np.float64), unit
+
+
+def _imagej_label_values(tf, n):
+    meta = tf.imagej_metadata or {}
+    if str(meta.get("order", "czt")).lower() not in ("czt", "default"):
+        return None, None
+    labels = meta.get("Labels")
+    labels = [labels] if isinstance(labels, str) else labels
+    if not labels or len(labels) < n:
+        return None, None
+    found = [_LABEL_RE.match(str(lab)) for lab in labels[:n]]
+    if not all(found) or len({normalise_unit(m.group(2)) for m in found}) != 1:
+        return None, None
+    return (np.asarray([float(m.group(1)) for m in found]),
+            normalise_unit(found[0].group(2)))
+
+
+class _TiffPages:
+    """Array-like view of a TIFF series' pages, ``(n_pages, *page_shape)``, read on demand.
+
+    The file stays open (one handle, so tifffile's page index is built once) until
+    the view is garbage-collected or :meth:`close` is called; reads are serialised.
+    """
+
+    def __init__(self, path, series, n_pages, page_shape, dtype):
+        self.path = str(path)
+        self.series = series
+        self.shape = (n_pages, *page_shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self._lock = threading.Lock()
+        self._tf = None
+
+    def _page(self, p: int) -> np.ndarray:
+        import tifffile
+
+        if self._tf is None:
+            self._tf = tifffile.TiffFile(self.path)
+        return np.asarray(self._tf.asarray(series=self.series, key=p, maxworkers=1)).reshape(
+            self.shape[1:])
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        first, rest = key[0], key[1:]
+        pages = range(self.shape[0])[first] if isinstance(first, slice) else [int(first)]
+        with self._lock:
+            planes = [self._page(int(p)) for p in pages]
+        out = np.stack(planes) if planes else np.empty((0, *self.shape[1:]), self.dtype)
+        if not isinstance(first, slice):
+            out = out[0]
+        return out[rest] if rest else out
+
+    def close(self):
+        with self._lock:
+            if self._tf is not None:
+                self._tf.close()
+                self._tf = None
+
+    def __del__(self):
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+def _lazy_tiff(path, s, index, shape, axes, notes):
+    import dask.array as da
+    import tifffile
+
+    try:
+        mm = tifffile.memmap(str(path), series=index, mode="r")
+        arr = mm.reshape(shape)
+        notes.append(f"{path.name} opened lazily (memory-mapped, "
+                     f"{_size(s.size * s.dtype.itemsize)}).")
+    except (ValueError, OSError):
+        page_shape = tuple(s.keyframe.shape)
+        n_pages = int(s.size // max(1, int(np.prod(page_shape))))
+        if n_pages * int(np.prod(page_shape)) != s.size:
+            raise ValueError(f"{path}: series {index} cannot be split into pages for lazy "
+                             "reading; pass lazy=False to read it whole.") from None
+        pages = _TiffPages(path, index, n_pages, page_shape, s.dtype)
+        stacked = da.from_array(pages, chunks=(1, *page_shape), asarray=True,
+                                meta=np.empty((0,) * pages.ndim, dtype=s.dtype), lock=False,
+                                name=_dask_name(path, "pages", index))
+        notes.append(f"{path.name} opened lazily (one page per chunk, "
+                     f"{_size(s.size * s.dtype.itemsize)}).")
+        return stacked.reshape(shape)
+    return _from_memmap(arr, _plane_chunks(shape, axes), _dask_name(path, "memmap", index, shape))
+
+
+def _read_tiff(path, *, series, squeeze, lazy, threshold):
+    """dict(data, axes, values, unit, notes, lazy, series_index, n_series)."""
+    import tifffile
+
+    notes: list[str] = []
+    with _tifffile_log() as records:
+        try:
+            with tifffile.TiffFile(path) as tf:
+                all_series = tf.series
+                if not all_series:
+                    raise ValueError(f"{path} contains no image data.")
+                n_series = len(all_series)
+                index = 0 if series is None else int(series)
+                if not 0 <= index < n_series:
+                    raise ValueError(f"series={series} is out of range: {path} has "
+                                     f"{n_series} image series (0 .. {n_series - 1}).")
+                s = all_series[index]
+                if n_series > 1:
+                    shapes = ", ".join(str(tuple(x.shape)) for x in all_series[:6])
+                    more = ", ..." if n_series > 6 else ""
+                    notes.append(f"{path.name} has {n_series} image series (shapes {shapes}"
+                                 f"{more}); series {index} (shape {tuple(s.shape)}) was read"
+                                 + ("; pass series= to read another." if series is None
+                                    else "."))
+                axes = s.get_axes(squeeze)
+                shape = tuple(s.get_shape(squeeze))
+                own = _tiff_meta(tf)
+                values = own.get("spectral_values")
+                unit = normalise_unit(own.get("spectral_unit"))
+                source = META_KEY if values is not None else None
+                errors = _messages(records, logging.ERROR)
+                if errors:  # tifffile fell back to a partial view of a damaged file
+                    raise ValueError("; ".join(errors))
+                nbytes = int(s.size) * s.dtype.itemsize
+                is_lazy = _want_lazy(lazy, nbytes, threshold)
+                if is_lazy:
+                    data = _lazy_tiff(path, s, index, shape, axes, notes)
+                else:
+                    data = np.asarray(s.asarray(maxworkers=1)).reshape(shape)
+                errors = _messages(records, logging.ERROR)
+                if errors:
+                    raise ValueError("; ".join(errors))
+                # spectral positions from foreign metadata, for the labelled axis
+                if values is None and len(axes) == len(shape):
+                    letter = next((a for a in ("E", "C") if a in axes), None)
+                    if letter is not None:
+                        n = shape[axes.index(letter)]
+                        if tf.is_ome:
+                            values, unit = _ome_values(tf, index, axes, letter, n)
+                            source = "OME metadata" if values is not None else None
+                        if values is None and tf.is_imagej and letter == "C":
+                            values, unit = _imagej_label_values(tf, n)
+                            source = "ImageJ slice labels" if values is not None else None
+        except ValueError as exc:
+            raise ValueError(f"{path} could not be read as a TIFF file: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - tifffile raises many types on bad files
+            raise ValueError(f"{path} could not be read as a TIFF file: "
+                             f"{type(exc).__name__}: {exc}") from None
+    warned = _messages(records, logging.WARNING)
+    notes.extend(f"tifffile: {m}" for m in warned if m not in notes)
+    return {"data": data, "axes": axes if len(axes) == len(shape) else None,
+            "values": values, "unit": unit, "values_source": source, "notes": notes,
+            "lazy": is_lazy, "series_index": index, "n_series": n_series}
