@@ -3,7 +3,7 @@
 Two commands::
 
     napari-unmix run INPUT --mode {pca,nmf,seeded-nmf,nnls} [-k N] [--spectra CSV]
-                     [--labels LABELS.tif] [--config FILE] --out DIR
+                     [--labels LABELS.tif] [--flat-background] [--config FILE] --out DIR
     napari-unmix demo [--out DIR]
 
 ``run`` unmixes one stack (TIFF, .npy or .npz) and writes the maps (TIFF), the
@@ -128,6 +128,7 @@ _MODE_OPTIONS = {
     "negative": ("nmf", "seeded-nmf", "nnls"),
     "spectra": ("nnls", "seeded-nmf"),
     "labels": ("nnls", "seeded-nmf"),
+    "flat_background": ("nnls", "seeded-nmf"),
 }
 #: ``run`` options that override the same field of an ``AnalysisConfig``.
 _CONFIG_FIELDS = ("solver", "backend", "device", "tol", "max_iter", "random_state", "negative")
@@ -230,6 +231,18 @@ def _label_components(labels, path):
     return [ComponentSpec(f"label {i}", h_source=RoiLabel(i)) for i in ids]
 
 
+def _flat_background_component(comps):
+    """A locked flat component for --flat-background (named so as not to clash)."""
+    from .core.components import ComponentSpec, Flat
+
+    taken = {c.name for c in comps}
+    if any(isinstance(c.h_source, Flat) for c in comps):
+        raise CLIError("the components already have a flat spectrum; leave out "
+                       "--flat-background.")
+    name = next(n for n in ("background", "flat background", "flat") if n not in taken)
+    return ComponentSpec(name, h_source=Flat(), background=True, locked=True)
+
+
 def _analysis_config(args, stack, n_channels, spatial_shape):
     """The AnalysisConfig of ``run``: --config (if any), then the command-line options."""
     from .core.analysis import AnalysisConfig
@@ -267,6 +280,8 @@ def _analysis_config(args, stack, n_channels, spatial_shape):
                 values, unit = values_from_file, unit_from_header(axis_name)
         if args.labels is not None:
             comps += _label_components(labels, args.labels)
+    if args.flat_background:
+        comps.append(_flat_background_component(comps))
     if mode in ("seeded-nmf", "nnls"):
         if not comps:
             what = "the trusted spectra" if mode == "nnls" else "seed spectra or regions"
@@ -508,6 +523,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="label image (.tif or .npy, the stack's spatial shape): one seeded "
                      "component per label id, seeded with the mean spectrum of its pixels; "
                      "with --config, the label image its label-id seeds refer to")
+    run.add_argument("--flat-background", action="store_true", default=None,
+                     help="seeded-nmf / nnls: add a component 'background' with a flat, "
+                     "locked spectrum for a non-resonant background or offset present in "
+                     "every pixel; in seeded-nmf it also takes the offsets of the other "
+                     "fitted spectra (W H unchanged)")
     run.add_argument("--config", metavar="FILE", default=None,
                      help="an AnalysisConfig JSON file (e.g. params['config'] of an earlier "
                      "result); options given on the command line override it")
