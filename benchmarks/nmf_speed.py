@@ -35,6 +35,7 @@ import warnings
 
 import numpy as np
 from _data import make_stack  # benchmarks/ is on sys.path when run as a script
+from _timing import median_time
 
 from napari_unmix.core.init import initialize_factors
 from napari_unmix.core.solvers._common import residual_norm
@@ -48,13 +49,6 @@ def make_data(side: int = 512, n_channels: int = 64, n_components: int = 5,
     return s.X, s.X_clean
 
 
-def _median_time(fn, repeats=7):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 def _run_sklearn(X, W0, H0, solver, n_iter):
@@ -133,7 +127,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     W0, H0 = initialize_factors(X, k, init="nndsvda", random_state=0)
     t_init = time.perf_counter() - t0
-    base = _median_time(lambda: X @ H0.T)
+    base = median_time(lambda: X @ H0.T, 7)
     print(f"X: {X.shape} {X.dtype}, k={k}; noise floor ||noise||/||X|| = {noise_floor:.6f}")
     print(f"unit: one X @ H.T = {base * 1e3:.2f} ms (median); nndsvda init {t_init:.2f} s "
           f"(not counted); init error {residual_norm(X, W0, H0) / x_norm:.4f}")

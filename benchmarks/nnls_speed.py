@@ -34,6 +34,7 @@ import time
 
 import numpy as np
 from _data import make_stack  # benchmarks/ is on sys.path when run as a script
+from _timing import median_time
 from scipy.optimize import nnls as scipy_nnls
 
 from napari_unmix.core.device import cuda_available, torch_available
@@ -50,13 +51,6 @@ def make_data(side: int = 512, n_channels: int = 64, n_components: int = 5,
     return s.X, s.H_true.astype(np.float32)
 
 
-def median_time(fn, repeats, clock=time.perf_counter):
-    times = []
-    for _ in range(repeats):
-        t0 = clock()
-        fn()
-        times.append(clock() - t0)
-    return float(np.median(times))
 
 
 def scipy_gap(X, H, W, n_check, seed=1):

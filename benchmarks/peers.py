@@ -92,6 +92,7 @@ if str(HERE) not in sys.path:  # _data lives next to this file
     sys.path.insert(0, str(HERE))
 
 from _data import make_stack  # noqa: E402
+from _timing import median_time  # noqa: E402
 
 MB = 2**20
 NNLS_FACTOR_TARGET = 15.0  # exact NNLS in <= 15 units ...
@@ -154,13 +155,6 @@ def load_hs_mosaic():
             version("hs-mosaic"), None)
 
 
-def median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 class Unit:

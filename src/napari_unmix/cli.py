@@ -448,34 +448,22 @@ def cmd_demo(args) -> int:
 
 # -- argument parsing -------------------------------------------------------------------
 
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return v
+def _number(cast, minimum, noun, bound):
+    """An argparse type: ``cast(text)``, finite and at least ``minimum``."""
+    def convert(text):
+        try:
+            v = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not np.isfinite(v) or v < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be {bound}")
+        return v
+    return convert
 
 
-def _nonneg_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return v
-
-
-def _nonneg_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not np.isfinite(v) or v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
-    return v
+_positive_int = _number(int, 1, "an integer", "at least 1")
+_nonneg_int = _number(int, 0, "an integer", ">= 0")
+_nonneg_float = _number(float, 0.0, "a number", "a finite number >= 0")
 
 
 def _add_common(p):

@@ -426,22 +426,28 @@ def test_sidecar_errors_name_the_problem(tmp_path, name, text, match):
 # -- lazy reading ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["contiguous", "compressed", "npy", "folder"])
-def test_above_the_threshold_stacks_open_as_dask_arrays(tmp_path, cube, kind):
-    if kind == "contiguous":
-        path = write_stack_tiff(tmp_path / "s.tif", cube, axes="CYX")
-    elif kind == "compressed":
+def _write_cube(tmp_path, cube, kind):
+    """``cube`` as a contiguous or compressed TIFF, a .npy file or a folder of slices."""
+    if kind in ("contiguous", "tiff"):
+        return write_stack_tiff(tmp_path / "s.tif", cube, axes="CYX")
+    if kind == "compressed":
         path = tmp_path / "s.tif"
         tifffile.imwrite(path, cube, photometric="minisblack", compression="zlib",
                          metadata={"axes": "CYX"})
-    elif kind == "npy":
-        path = tmp_path / "s.npy"
-        np.save(path, cube)
-    else:
-        path = tmp_path / "f"
-        path.mkdir()
-        for c in range(cube.shape[0]):
-            tifffile.imwrite(path / f"ch{c}.tif", cube[c])
+        return path
+    if kind == "npy":
+        np.save(tmp_path / "s.npy", cube)
+        return tmp_path / "s.npy"
+    path = tmp_path / "f"
+    path.mkdir()
+    for c in range(cube.shape[0]):
+        tifffile.imwrite(path / f"ch{c}.tif", cube[c])
+    return path
+
+
+@pytest.mark.parametrize("kind", ["contiguous", "compressed", "npy", "folder"])
+def test_above_the_threshold_stacks_open_as_dask_arrays(tmp_path, cube, kind):
+    path = _write_cube(tmp_path, cube, kind)
     eager = open_stack(path, lazy_threshold=cube.nbytes)  # exactly at the threshold: eager
     assert isinstance(eager.data, np.ndarray) and not eager.lazy
     s = open_stack(path, lazy_threshold=cube.nbytes - 1)
@@ -454,16 +460,7 @@ def test_above_the_threshold_stacks_open_as_dask_arrays(tmp_path, cube, kind):
 
 @pytest.mark.parametrize("kind", ["tiff", "npy", "folder"])
 def test_lazy_stacks_read_the_file_when_computed_not_when_opened(tmp_path, cube, kind):
-    if kind == "tiff":
-        path = write_stack_tiff(tmp_path / "s.tif", cube, axes="CYX")
-    elif kind == "npy":
-        path = tmp_path / "s.npy"
-        np.save(path, cube)
-    else:
-        path = tmp_path / "f"
-        path.mkdir()
-        for c in range(cube.shape[0]):
-            tifffile.imwrite(path / f"ch{c}.tif", cube[c])
+    path = _write_cube(tmp_path, cube, kind)
     s = open_stack(path, lazy=True)
     # change plane 2 on disk after opening: a lazy stack shows the new values
     if kind == "tiff":

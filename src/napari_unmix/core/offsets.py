@@ -52,7 +52,8 @@ def move_offsets_to_flat_row(W, H, *, flat, keep=()):
     if not (level > 0 and np.all(H[flat] == H[flat, 0])):
         raise ValueError(f"Row {flat} of H is not a positive constant spectrum; offsets can "
                          "only be moved into a flat row.")
-    rows = [j for j in range(H.shape[0]) if j != flat and j not in set(keep)]
+    fixed = {int(flat), *(int(j) for j in keep)}
+    rows = [j for j in range(H.shape[0]) if j not in fixed]
     moved = np.zeros(H.shape[0])
     if not rows:
         return W.copy(), H.copy(), moved

@@ -50,14 +50,20 @@ class SampledErrorStopping:
     first sample ``k`` with ``(E[k-1] - E[k]) / max(E[k-1], eps) <= tol``, i.e. the
     comparison is with the previous *sample*, ``every`` iterations back, not with the
     previous iteration.
+
+    With ``report`` (a solver's progress callback ``report(iteration, max_iter,
+    error)``), :meth:`record` also passes every sample on to it.
     """
 
-    def __init__(self, tol: float, every: int, eps: float):
+    def __init__(self, tol: float, every: int, eps: float, *, report=None,
+                 max_iter: int | None = None):
         if every < 1:
             raise ValueError(f"track_error_every must be >= 1, got {every}.")
         self.tol = float(tol)
         self.every = int(every)
         self.eps = float(eps)
+        self.report = report
+        self.max_iter = max_iter
         self.history: list[tuple[int, float]] = []
 
     def is_sample(self, iteration: int) -> bool:
@@ -71,6 +77,13 @@ class SampledErrorStopping:
         if previous is None:
             return False
         return (previous - error) / max(previous, self.eps) <= self.tol
+
+    def record(self, iteration: int, error: float) -> bool:
+        """:meth:`update`, then report the sample; return True when the rule says stop."""
+        done = self.update(iteration, error)
+        if self.report is not None:
+            self.report(iteration, self.max_iter, error)
+        return done
 
 
 def rows_per_chunk(n_cols: int, itemsize: int, *, budget: int = CHUNK_BYTES) -> int:

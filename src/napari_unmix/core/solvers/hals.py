@@ -312,11 +312,9 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
 
     try:
         _balance_np(Wt, H, free, np.einsum("ij,ij->i", Wt, Wt, dtype=np.float64))
-        stop = SampledErrorStopping(tol, track_error_every, eps)
-        err = error()
-        stop.update(0, err)
-        if report is not None:
-            report(0, max_iter, err)
+        stop = SampledErrorStopping(tol, track_error_every, eps, report=report,
+                                    max_iter=max_iter)
+        stop.record(0, error())
         converged = False
         n_iter = 0
         for it in range(1, max_iter + 1):
@@ -346,10 +344,7 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
                 _balance_np(Wt, H, free, np.diag(D))
             if sample:
                 err = error()
-                done = stop.update(it, err)
-                if report is not None:
-                    report(it, max_iter, err)
-                if done:
+                if stop.record(it, err):
                     converged = True
                     break
     finally:
@@ -443,11 +438,9 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
                           [Ab_b[j] for j in range(k)], tw[:c]))
 
         _balance_torch(torch, Wt, Ht, free_t, Wt.double().square().sum(1))
-        stop = SampledErrorStopping(tol, track_error_every, eps)
-        err = residual_norm(Xt, Wt.T, Ht, xp="torch")
-        stop.update(0, err)
-        if report is not None:
-            report(0, max_iter, err)
+        stop = SampledErrorStopping(tol, track_error_every, eps, report=report,
+                                    max_iter=max_iter)
+        stop.record(0, residual_norm(Xt, Wt.T, Ht, xp="torch"))
         converged = False
         n_iter = 0
         for it in range(1, max_iter + 1):
@@ -484,10 +477,7 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
                 _balance_torch(torch, Wt, Ht, free_t, torch.diagonal(D))
             if sample:
                 err = residual_norm(Xt, Wt.T, Ht, xp="torch")
-                done = stop.update(it, err)
-                if report is not None:
-                    report(it, max_iter, err)
-                if done:
+                if stop.record(it, err):
                     converged = True
                     break
         return NMFFit(W=np.ascontiguousarray(to_numpy(Wt).T), H=to_numpy(Ht), n_iter=n_iter,

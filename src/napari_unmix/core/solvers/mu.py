@@ -31,11 +31,9 @@ __all__ = ["fit_mu_numpy", "fit_mu_torch"]
 
 def _mu_loop(X, W, H, free, *, max_iter, tol, eps, every, report, xp) -> NMFFit:
     """MU iterations on numpy arrays or torch tensors (``xp``); W and H updated in place."""
-    stop = SampledErrorStopping(tol, every, eps)
-    err = residual_norm(X, W, H, xp=xp)
-    stop.update(0, err)
-    if report is not None:
-        report(0, max_iter, err)
+    stop = SampledErrorStopping(tol, every, eps, report=report,
+                                max_iter=max_iter)
+    stop.record(0, residual_norm(X, W, H, xp=xp))
     update_H = free is None or bool(free.any())
     converged, n_iter = False, 0
     for it in range(1, max_iter + 1):
@@ -48,11 +46,7 @@ def _mu_loop(X, W, H, free, *, max_iter, tol, eps, every, report, xp) -> NMFFit:
                 H[free] = H[free] * ratio[free]
         n_iter = it
         if stop.is_sample(it):
-            err = residual_norm(X, W, H, xp=xp)
-            done = stop.update(it, err)
-            if report is not None:
-                report(it, max_iter, err)
-            if done:
+            if stop.record(it, residual_norm(X, W, H, xp=xp)):
                 converged = True
                 break
     return NMFFit(W=W, H=H, n_iter=n_iter, converged=converged, history=stop.history)
