@@ -128,9 +128,13 @@ def random_nmf(sample):
 
 
 # -- opening ---------------------------------------------------------------------------------
-def test_dock_opens_through_the_manifest_with_choices_from_the_core_tables(dock):
+def test_dock_opens_through_the_manifest_with_choices_from_the_core_tables(viewer, dock):
     f = dock.form
     assert f.image.value == "crs"
+    # a 2-D image has no spectral axis to unmix along: it is not offered
+    viewer.add_image(np.ones(SHAPE, np.float32), name="plain 2-D")
+    dock.reset_choices()
+    assert "plain 2-D" not in f.image.choices and f.image.value == "crs"
     assert f.spectral_axis.value == 0
     assert "32 channels, 2800 to 3100 cm^-1" in f.axis_info.value
     assert [v for v in f.mode.choices] == list(MODES)
