@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LAZY_ENV", "lazy_threshold"]
+__all__ = ["LAZY_ENV", "dask_name", "format_size", "from_memmap", "lazy_threshold",
+           "plane_chunks", "want_lazy"]
 
 #: Environment variable that sets the lazy-loading threshold in bytes.
 LAZY_ENV = "NAPARI_UNMIX_LAZY_BYTES"
@@ -47,22 +48,65 @@ def lazy_threshold() -> int:
     return min(_GIB, ram // 4) if ram else _GIB
 
 
-def _want_lazy(lazy, nbytes, threshold) -> bool:
+def want_lazy(lazy, nbytes, threshold) -> bool:
+    """Whether a stack of ``nbytes`` bytes is to be read lazily.
+
+    Parameters
+    ----------
+    lazy : bool or None
+        The caller's choice; None lets the size decide.
+    nbytes : int
+        Size of the stack in bytes.
+    threshold : int or None
+        Size in bytes above which the stack is read lazily; None: :func:`lazy_threshold`.
+
+    Returns
+    -------
+    bool
+        ``bool(lazy)`` when ``lazy`` is given, else ``nbytes > threshold``.
+    """
     if lazy is not None:
         return bool(lazy)
     threshold = lazy_threshold() if threshold is None else threshold
     return nbytes > threshold
 
 
-def _plane_chunks(shape, axes=None) -> tuple:
-    """One chunk per image plane: from axis ``Y`` on (when known), else the last two axes."""
+def plane_chunks(shape, axes=None) -> tuple:
+    """Dask chunks of one image plane each.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of the array.
+    axes : str, optional
+        One letter per axis; when it names ``Y``, a plane spans ``Y`` and every
+        axis after it, else the last two axes.
+
+    Returns
+    -------
+    tuple of int
+        1 for every axis before the plane, the full size for the plane's axes.
+    """
     first = axes.index("Y") if axes and "Y" in axes and len(axes) == len(shape) else \
         max(0, len(shape) - 2)
     return tuple(1 for _ in shape[:first]) + tuple(shape[first:])
 
 
-def _dask_name(path, *parts) -> str:
-    """A dask key for a lazily read file, from its identity (so dask never hashes the data)."""
+def dask_name(path, *parts) -> str:
+    """A dask key for a lazily read file, from its identity (so dask never hashes the data).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file; its resolved path, modification time and size enter the key.
+    *parts
+        Anything else that tells arrays of the same file apart (series, shape ...).
+
+    Returns
+    -------
+    str
+        ``"napari-unmix-<token>"``.
+    """
     from dask.base import tokenize
 
     st = Path(path).stat()
@@ -87,12 +131,38 @@ class _Mapped:
         return np.array(self._mm[key])
 
 
-def _from_memmap(mm, chunks, name):
+def from_memmap(mm, chunks, name):
+    """A dask array over a memory map whose chunks are read as in-memory copies.
+
+    Parameters
+    ----------
+    mm : numpy.memmap or ndarray
+        The memory-mapped data.
+    chunks : tuple of int
+        Dask chunks, e.g. from :func:`plane_chunks`.
+    name : str
+        Dask key, e.g. from :func:`dask_name`.
+
+    Returns
+    -------
+    dask.array.Array
+    """
     import dask.array as da
 
     return da.from_array(_Mapped(mm), chunks=chunks, asarray=True, name=name,
                          meta=np.empty((0,) * mm.ndim, dtype=mm.dtype))
 
 
-def _size(nbytes: int) -> str:
+def format_size(nbytes: int) -> str:
+    """A size for the notes: ``"1.23 GB"`` from 0.1 GB on, else ``"12.3 MB"``.
+
+    Parameters
+    ----------
+    nbytes : int
+        Size in bytes.
+
+    Returns
+    -------
+    str
+    """
     return f"{nbytes / 1e9:.2f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.1f} MB"

@@ -100,12 +100,12 @@ import numpy as np
 from .bundle import is_result_bundle
 from .lazy import (
     LAZY_ENV,
-    _dask_name,
-    _from_memmap,
-    _plane_chunks,
-    _size,
-    _want_lazy,
+    dask_name,
+    format_size,
+    from_memmap,
     lazy_threshold,
+    plane_chunks,
+    want_lazy,
 )
 from .slice_folder import natural_key, read_slice_folder, slice_files
 from .spectral_sidecar import (
@@ -150,9 +150,9 @@ def _read_npy(path, *, lazy, threshold):
     except Exception as exc:  # noqa: BLE001 - truncated / not an npy file / object arrays
         raise ValueError(f"{path} could not be read as a .npy file: "
                          f"{type(exc).__name__}: {exc}") from None
-    if _want_lazy(lazy, mm.nbytes, threshold) and mm.ndim >= 2:
-        notes.append(f"{path.name} opened lazily (memory-mapped, {_size(mm.nbytes)}).")
-        return _from_memmap(mm, _plane_chunks(mm.shape), _dask_name(path, "npy")), notes, True
+    if want_lazy(lazy, mm.nbytes, threshold) and mm.ndim >= 2:
+        notes.append(f"{path.name} opened lazily (memory-mapped, {format_size(mm.nbytes)}).")
+        return from_memmap(mm, plane_chunks(mm.shape), dask_name(path, "npy")), notes, True
     return np.array(mm), notes, False
 
 
@@ -282,7 +282,7 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
                                  f"{type(exc).__name__}: {exc}") from None
             source = ".npz arrays" if values is not None else None
             unit = normalise_unit(unit)
-            if _want_lazy(lazy, data.nbytes, lazy_threshold):
+            if want_lazy(lazy, data.nbytes, lazy_threshold):
                 notes.append(f"{path.name} was read whole: arrays in .npz files cannot be "
                              "read lazily (save large stacks as TIFF or .npy).")
         else:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .lazy import _size, _want_lazy
+from .lazy import format_size, want_lazy
 from .stack import (
     StackData,
 )
@@ -153,7 +153,7 @@ def read_slice_folder(folder, *, lazy: bool | None = None,
     slice_axes = axes_list[0] if len(axes_list[0]) == len(slice_shape) else None
     grid = _name_grid(files)
     nbytes = len(files) * int(np.prod(slice_shape)) * dtype.itemsize
-    is_lazy = _want_lazy(lazy, nbytes, lazy_threshold)
+    is_lazy = want_lazy(lazy, nbytes, lazy_threshold)
 
     def load(f):
         return np.asarray(tifffile.imread(f, maxworkers=1)).reshape(slice_shape).astype(
@@ -166,7 +166,7 @@ def read_slice_folder(folder, *, lazy: bool | None = None,
         planes = [da.from_delayed(dask.delayed(load)(f), shape=slice_shape, dtype=dtype)
                   for f in files]
         flat = da.stack(planes)
-        notes.append(f"{folder.name} opened lazily ({_size(nbytes)}).")
+        notes.append(f"{folder.name} opened lazily ({format_size(nbytes)}).")
     else:
         flat = np.stack([load(f) for f in files])
     guessed = True

@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from .lazy import _dask_name, _from_memmap, _plane_chunks, _size, _want_lazy
+from .lazy import dask_name, format_size, from_memmap, plane_chunks, want_lazy
 from .spectral_sidecar import _number, normalise_unit
 from .stack import (
     META_KEY,
@@ -174,7 +174,7 @@ def _lazy_tiff(path, s, index, shape, axes, notes):
         mm = tifffile.memmap(str(path), series=index, mode="r")
         arr = mm.reshape(shape)
         notes.append(f"{path.name} opened lazily (memory-mapped, "
-                     f"{_size(s.size * s.dtype.itemsize)}).")
+                     f"{format_size(s.size * s.dtype.itemsize)}).")
     except (ValueError, OSError):
         page_shape = tuple(s.keyframe.shape)
         n_pages = int(s.size // max(1, int(np.prod(page_shape))))
@@ -184,11 +184,11 @@ def _lazy_tiff(path, s, index, shape, axes, notes):
         pages = _TiffPages(path, index, n_pages, page_shape, s.dtype)
         stacked = da.from_array(pages, chunks=(1, *page_shape), asarray=True,
                                 meta=np.empty((0,) * pages.ndim, dtype=s.dtype), lock=False,
-                                name=_dask_name(path, "pages", index))
+                                name=dask_name(path, "pages", index))
         notes.append(f"{path.name} opened lazily (one page per chunk, "
-                     f"{_size(s.size * s.dtype.itemsize)}).")
+                     f"{format_size(s.size * s.dtype.itemsize)}).")
         return stacked.reshape(shape)
-    return _from_memmap(arr, _plane_chunks(shape, axes), _dask_name(path, "memmap", index, shape))
+    return from_memmap(arr, plane_chunks(shape, axes), dask_name(path, "memmap", index, shape))
 
 
 def _read_tiff(path, *, series, squeeze, lazy, threshold):
@@ -225,7 +225,7 @@ def _read_tiff(path, *, series, squeeze, lazy, threshold):
                 if errors:  # tifffile fell back to a partial view of a damaged file
                     raise ValueError("; ".join(errors))
                 nbytes = int(s.size) * s.dtype.itemsize
-                is_lazy = _want_lazy(lazy, nbytes, threshold)
+                is_lazy = want_lazy(lazy, nbytes, threshold)
                 if is_lazy:
                     data = _lazy_tiff(path, s, index, shape, axes, notes)
                 else:
