@@ -18,7 +18,8 @@ from .lazy import format_size, want_lazy
 from .stack import (
     StackData,
 )
-from .tiff_stacks import TIFF_SUFFIXES, _messages, _tifffile_log
+from .tiff_log import log_messages, tifffile_log
+from .tiff_stacks import TIFF_SUFFIXES
 
 __all__ = ["natural_key", "read_slice_folder", "slice_files"]
 
@@ -122,7 +123,7 @@ def read_slice_folder(folder, *, lazy: bool | None = None,
                          "TIFF slices, one file per channel.")
     shapes, dtypes, axes_list = [], [], []
     for f in files:
-        with _tifffile_log() as records:
+        with tifffile_log() as records:
             try:
                 with tifffile.TiffFile(f) as tf:
                     if not tf.series:
@@ -131,7 +132,7 @@ def read_slice_folder(folder, *, lazy: bool | None = None,
                     shapes.append(tuple(s.shape))
                     dtypes.append(s.dtype)
                     axes_list.append(s.axes)
-                errors = _messages(records, logging.ERROR)
+                errors = log_messages(records, logging.ERROR)
                 if errors:
                     raise ValueError("; ".join(errors))
             except Exception as exc:  # noqa: BLE001

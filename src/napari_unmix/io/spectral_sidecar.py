@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FOLDER_SIDECAR_NAMES", "find_sidecar", "normalise_unit", "read_spectral_sidecar"]
+__all__ = ["FOLDER_SIDECAR_NAMES", "find_sidecar", "normalise_unit", "number_or_none",
+           "read_spectral_sidecar"]
 
 #: Sidecar names inside a folder of slices.
 FOLDER_SIDECAR_NAMES = ("spectral_axis.csv", "spectral_axis.json")
@@ -56,7 +57,19 @@ def find_sidecar(path) -> Path | None:
     return found[0] if found else None
 
 
-def _number(tok: str):
+def number_or_none(tok: str) -> float | None:
+    """The number a text spells, or None.
+
+    Parameters
+    ----------
+    tok : str
+        E.g. ``"2850.5"`` or ``"1e3"``.
+
+    Returns
+    -------
+    float or None
+        ``float(tok)``; None when it is not a number.
+    """
     try:
         return float(tok)
     except ValueError:
@@ -121,7 +134,7 @@ def read_spectral_sidecar(path) -> tuple[np.ndarray, str | None]:
                 continue
             cells = [c.strip() for c in re.split(r"[,;\t]", line)]
             rows.append((lineno, cells))
-        if rows and _number(rows[0][1][0]) is None:
+        if rows and number_or_none(rows[0][1][0]) is None:
             unit = _unit_of_header(rows[0][1][0])
             rows = rows[1:]
         if len(rows) == 1 and len(rows[0][1]) > 1:
@@ -130,7 +143,7 @@ def read_spectral_sidecar(path) -> tuple[np.ndarray, str | None]:
             cells = [(lineno, r[0]) for lineno, r in rows]
         values = np.empty(len(cells))
         for i, (lineno, tok) in enumerate(cells):
-            v = _number(tok)
+            v = number_or_none(tok)
             if v is None:
                 raise ValueError(f"spectral-axis file {path}, line {lineno}: {tok!r} is not a "
                                  "number.")

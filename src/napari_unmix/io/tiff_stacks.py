@@ -14,47 +14,17 @@ import threading
 import numpy as np
 
 from .lazy import dask_name, format_size, from_memmap, plane_chunks, want_lazy
-from .spectral_sidecar import _number, normalise_unit
+from .spectral_sidecar import normalise_unit, number_or_none
 from .stack import (
     META_KEY,
     _tiff_meta,
 )
+from .tiff_log import log_messages, tifffile_log
 
 __all__ = ["TIFF_SUFFIXES"]
 
 #: File name suffixes read as TIFF.
 TIFF_SUFFIXES = (".tif", ".tiff")
-
-
-# -- tifffile log capture -----------------------------------------------------------
-
-class _Capture(logging.Handler):
-    def __init__(self):
-        super().__init__(level=logging.WARNING)
-        self.thread = threading.get_ident()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record):
-        if record.thread == self.thread:
-            self.records.append(record)
-
-
-@contextlib.contextmanager
-def _tifffile_log():
-    """Collect what tifffile logs (WARNING and up) in this thread."""
-    log = logging.getLogger("tifffile")
-    handler = _Capture()
-    log.addHandler(handler)
-    try:
-        yield handler.records
-    finally:
-        log.removeHandler(handler)
-
-
-def _messages(records, level) -> list[str]:
-    # tifffile prefixes messages with the object's repr, e.g. "<tifffile.TiffPages @8> "
-    return [re.sub(r"<tifffile\.\w+[^>]*>\s*", "", r.getMessage()).strip()
-            for r in records if r.levelno >= level]
 
 
 # -- TIFF ---------------------------------------------------------------------------
@@ -82,11 +52,11 @@ def _ome_values(tf, series_index, axes, letter, n):
                 labels = mod.get("Label")
                 if labels is not None:
                     labels = labels if isinstance(labels, list) else [labels]
-                    nums = [_number(str(v)) for v in labels]
+                    nums = [number_or_none(str(v)) for v in labels]
                     if len(nums) == n and None not in nums:
                         return np.asarray(nums, dtype=np.float64), normalise_unit(mod["Unit"])
-                start = _number(str(mod.get("Start", "")))
-                step = _number(str(mod.get("Step", "1")))
+                start = number_or_none(str(mod.get("Start", "")))
+                step = number_or_none(str(mod.get("Step", "1")))
                 if start is not None and step is not None:
                     return start + step * np.arange(n), normalise_unit(mod["Unit"])
         return None, None
@@ -196,7 +166,7 @@ def _read_tiff(path, *, series, squeeze, lazy, threshold):
     import tifffile
 
     notes: list[str] = []
-    with _tifffile_log() as records:
+    with tifffile_log() as records:
         try:
             with tifffile.TiffFile(path) as tf:
                 all_series = tf.series
@@ -221,7 +191,7 @@ def _read_tiff(path, *, series, squeeze, lazy, threshold):
                 values = own.get("spectral_values")
                 unit = normalise_unit(own.get("spectral_unit"))
                 source = META_KEY if values is not None else None
-                errors = _messages(records, logging.ERROR)
+                errors = log_messages(records, logging.ERROR)
                 if errors:  # tifffile fell back to a partial view of a damaged file
                     raise ValueError("; ".join(errors))
                 nbytes = int(s.size) * s.dtype.itemsize
@@ -230,7 +200,7 @@ def _read_tiff(path, *, series, squeeze, lazy, threshold):
                     data = _lazy_tiff(path, s, index, shape, axes, notes)
                 else:
                     data = np.asarray(s.asarray(maxworkers=1)).reshape(shape)
-                errors = _messages(records, logging.ERROR)
+                errors = log_messages(records, logging.ERROR)
                 if errors:
                     raise ValueError("; ".join(errors))
                 # spectral positions from foreign metadata, for the labelled axis
@@ -249,7 +219,7 @@ def _read_tiff(path, *, series, squeeze, lazy, threshold):
         except Exception as exc:  # noqa: BLE001 - tifffile raises many types on bad files
             raise ValueError(f"{path} could not be read as a TIFF file: "
                              f"{type(exc).__name__}: {exc}") from None
-    warned = _messages(records, logging.WARNING)
+    warned = log_messages(records, logging.WARNING)
     notes.extend(f"tifffile: {m}" for m in warned if m not in notes)
     return {"data": data, "axes": axes if len(axes) == len(shape) else None,
             "values": values, "unit": unit, "values_source": source, "notes": notes,
