@@ -5,8 +5,14 @@ atomic: it writes a temporary file and renames it onto the target on success.
 """
 
 from .bundle import ResultBundle, is_result_bundle, read_result_bundle, write_result_bundle
-from .readers import lazy_threshold, open_stack, read_slice_folder, read_spectral_sidecar
-from .stack import STACK_SUFFIXES, StackData, read_stack
+from .readers import (
+    lazy_threshold,
+    open_stack,
+    read_slice_folder,
+    read_spectral_sidecar,
+    read_stack,
+)
+from .stack import STACK_SUFFIXES, StackData
 from .writers import (
     OUTPUT_NAMES,
     read_maps_tiff,

@@ -53,7 +53,7 @@ In this order:
    ``Label`` values), else ``EmissionWavelength`` of every channel.
 4. ImageJ slice labels of the channels that all read as ``<number> <unit>``
    with a unit of ``nm`` or ``cm^-1`` (default ``czt`` order only).
-5. ``.npz`` keys (see :mod:`napari_unmix.io.stack`).
+5. ``.npz`` keys (see :mod:`napari_unmix.io.numpy_stacks`).
 
 Folders of slices
 -----------------
@@ -84,11 +84,14 @@ partially; tifffile warnings are kept in ``notes``.
 
 Modules
 -------
-This module holds :func:`open_stack` and the ``.npy``/``.npz`` branch; TIFF files
-are read by :mod:`~napari_unmix.io.tiff_stacks`, folders of slices by
+This module is the one dispatcher: it holds :func:`open_stack` and
+:func:`read_stack`, tells the formats apart and applies sidecar files.  TIFF
+files are read by :mod:`~napari_unmix.io.tiff_stacks`, ``.npy``/``.npz`` by
+:mod:`~napari_unmix.io.numpy_stacks`, folders of slices by
 :mod:`~napari_unmix.io.slice_folder`, sidecar files by
-:mod:`~napari_unmix.io.spectral_sidecar`, and lazy arrays are made by
-:mod:`~napari_unmix.io.lazy`.
+:mod:`~napari_unmix.io.spectral_sidecar`; lazy arrays are made by
+:mod:`~napari_unmix.io.lazy`, and the stack type and the shared axis rules are in
+:mod:`~napari_unmix.io.stack`.
 """
 
 from __future__ import annotations
@@ -98,15 +101,8 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import is_result_bundle
-from .lazy import (
-    LAZY_ENV,
-    dask_name,
-    format_size,
-    from_memmap,
-    lazy_threshold,
-    plane_chunks,
-    want_lazy,
-)
+from .lazy import LAZY_ENV, lazy_threshold
+from .numpy_stacks import read_npy, read_npz
 from .slice_folder import natural_key, read_slice_folder, slice_files
 from .spectral_sidecar import (
     FOLDER_SIDECAR_NAMES,
@@ -115,16 +111,14 @@ from .spectral_sidecar import (
     read_spectral_sidecar,
 )
 from .stack import (
-    _SPATIAL_LETTERS,
     STACK_SUFFIXES,
+    TIFF_SUFFIXES,
     StackData,
-    _axis_from_letters,
-    _check_array,
-    _check_spectral_axis,
-    _read_npz,
-    _values_or_none,
+    check_array,
+    check_spectral_axis,
+    values_or_none,
 )
-from .tiff_stacks import TIFF_SUFFIXES, _read_tiff
+from .tiff_stacks import read_tiff
 
 __all__ = [
     "FOLDER_SIDECAR_NAMES",
@@ -137,26 +131,12 @@ __all__ = [
     "open_stack",
     "read_slice_folder",
     "read_spectral_sidecar",
+    "read_stack",
     "slice_files",
 ]
 
 
-# -- numpy --------------------------------------------------------------------------
-
-def _read_npy(path, *, lazy, threshold):
-    notes = []
-    try:
-        mm = np.load(path, mmap_mode="r", allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001 - truncated / not an npy file / object arrays
-        raise ValueError(f"{path} could not be read as a .npy file: "
-                         f"{type(exc).__name__}: {exc}") from None
-    if want_lazy(lazy, mm.nbytes, threshold) and mm.ndim >= 2:
-        notes.append(f"{path.name} opened lazily (memory-mapped, {format_size(mm.nbytes)}).")
-        return from_memmap(mm, plane_chunks(mm.shape), dask_name(path, "npy")), notes, True
-    return np.array(mm), notes, False
-
-
-# -- public -------------------------------------------------------------------------
+# -- sidecar files and axes ---------------------------------------------------------
 
 def _apply_sidecar(path, data_shape, index, guessed, values, unit, source, notes):
     side = find_sidecar(path)
@@ -186,6 +166,8 @@ def _describe_axis(index, axes, shape):
     letter = f"{axes[index]}, " if axes else ""
     return f"axis {index} ({letter}{shape[index]} channels) of shape {tuple(shape)}"
 
+
+# -- public -------------------------------------------------------------------------
 
 def open_stack(path, *, spectral_axis: int | None = None, series: int | None = None,
                squeeze: bool = True, lazy: bool | None = None,
@@ -244,55 +226,28 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
         if not path.is_file():
             raise ValueError(f"{path} is not a regular file.")
         suffix = path.suffix.lower()
-        axes = values = unit = source = index = None
-        guessed = False
-        is_lazy = False
-        notes: list[str] = []
         if suffix in TIFF_SUFFIXES:
-            t = _read_tiff(path, series=series, squeeze=squeeze, lazy=lazy,
-                           threshold=lazy_threshold)
-            data, axes, notes, is_lazy = t["data"], t["axes"], t["notes"], t["lazy"]
-            values, unit, source = t["values"], t["unit"], t["values_source"]
-            series_index = t["series_index"]
-            if axes is not None:
-                core = axes.replace("S", "") if axes.endswith("S") else axes
-                if all(a in _SPATIAL_LETTERS for a in core) and (
-                        axes[-1] != "S" or data.shape[-1] in (3, 4)):
-                    raise ValueError(
-                        f"{path} holds a single image (axes {axes}, shape {data.shape}), not "
-                        "a spectral stack: it has no channel axis. Combine the channel images "
-                        "into one multi-page TIFF (e.g. in Fiji: Images to Stack), or put the "
-                        "single-channel files in one folder and open the folder.")
-                index, guessed = _axis_from_letters(axes)
-                if index is not None and not guessed and axes[index] == "E" and "C" in axes:
-                    notes.append(f"axis {index} (lambda, E) taken as the spectral axis; the "
-                                 f"file also has a channel axis C (axis {axes.index('C')}).")
+            r = read_tiff(path, series=series, squeeze=squeeze, lazy=lazy,
+                          threshold=lazy_threshold)
         elif suffix == ".npy":
-            data, notes, is_lazy = _read_npy(path, lazy=lazy, threshold=lazy_threshold)
+            r = read_npy(path, lazy=lazy, threshold=lazy_threshold)
         elif suffix == ".npz":
             if is_result_bundle(path):
                 raise ValueError(f"{path} is a napari-unmix result, not a stack; read it with "
                                  "napari_unmix.io.read_result_bundle (or open it in napari).")
-            try:
-                data, values, unit, index, notes = _read_npz(path)
-            except ValueError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - zip / npy decoding errors
-                raise ValueError(f"{path} could not be read as a .npz file: "
-                                 f"{type(exc).__name__}: {exc}") from None
-            source = ".npz arrays" if values is not None else None
-            unit = normalise_unit(unit)
-            if want_lazy(lazy, data.nbytes, lazy_threshold):
-                notes.append(f"{path.name} was read whole: arrays in .npz files cannot be "
-                             "read lazily (save large stacks as TIFF or .npy).")
+            r = read_npz(path, lazy=lazy, threshold=lazy_threshold)
         else:
             raise ValueError(f"{path}: unknown file type {suffix!r}; napari-unmix reads "
                              f"{', '.join(STACK_SUFFIXES)} files and folders of TIFF slices.")
+        data, axes, notes, is_lazy = r["data"], r["axes"], r["notes"], r["lazy"]
+        index, guessed = r["index"], r["guessed"]
+        values, unit, source = r["values"], r["unit"], r["values_source"]
+        series_index = r["series_index"]
         if not is_lazy:
             data = np.asarray(data)
-    _check_array(data, path)
+    check_array(data, path)
     if spectral_axis is not None:
-        index, guessed = _check_spectral_axis(spectral_axis, data.ndim, path), False
+        index, guessed = check_spectral_axis(spectral_axis, data.ndim, path), False
     index, guessed, values, unit, source = _apply_sidecar(
         path, data.shape, index, guessed if spectral_axis is None else False, values, unit,
         source, notes)
@@ -302,9 +257,9 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
             index, guessed = matches[0], len(matches) > 1
     if index is None:
         index, guessed = 0, True
-    index = _check_spectral_axis(index, data.ndim, path)
+    index = check_spectral_axis(index, data.ndim, path)
     n = int(data.shape[index])
-    checked = _values_or_none(values, n)
+    checked = values_or_none(values, n)
     if values is not None and checked is None:
         notes.append(f"the file's spectral positions ({np.size(values)} values) do not fit "
                      f"the {n} channels of axis {index}; they were not used.")
@@ -316,3 +271,36 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
                      spectral_unit=unit if checked is not None else None, axes=axes,
                      guessed=guessed, path=path, notes=notes, lazy=is_lazy,
                      series=series_index)
+
+
+def read_stack(path, *, spectral_axis: int | None = None) -> StackData:
+    """Read a hyperspectral stack into memory and work out its spectral axis.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.tif``/``.tiff``, ``.npy`` or ``.npz`` file, or a folder of TIFF slices
+        (one file per channel).
+    spectral_axis : int, optional
+        Index of the spectral axis; overrides metadata and guesses.
+
+    Returns
+    -------
+    StackData
+        The array (always a NumPy array), its spectral-axis index, and spectral
+        positions / unit where the file or a sidecar file gives them.  The module
+        docstring lists the rules.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        For an unknown suffix, an unreadable or corrupt file, non-numeric data or
+        an array with fewer than 2 dimensions.
+
+    See Also
+    --------
+    open_stack : the same with lazy loading, TIFF series choice and ``squeeze``.
+    """
+    return open_stack(path, spectral_axis=spectral_axis, lazy=False)

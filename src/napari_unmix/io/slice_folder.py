@@ -15,11 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from .lazy import format_size, want_lazy
-from .stack import (
-    StackData,
-)
+from .stack import TIFF_SUFFIXES, StackData
 from .tiff_log import log_messages, tifffile_log
-from .tiff_stacks import TIFF_SUFFIXES
 
 __all__ = ["natural_key", "read_slice_folder", "slice_files"]
 

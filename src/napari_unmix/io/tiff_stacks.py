@@ -1,12 +1,17 @@
 """TIFF, OME-TIFF and ImageJ hyperstacks: axes, spectral positions from metadata, corruption.
 
-:func:`_read_tiff` is the TIFF branch of :func:`napari_unmix.io.readers.open_stack`;
-the rules it follows are documented there.
+:func:`read_tiff` is the TIFF branch of :func:`napari_unmix.io.readers.open_stack`;
+the rules it follows are documented there.  It reads one image series (eagerly,
+or lazily: memory-mapped when the data are contiguous and uncompressed, else one
+page per chunk), takes the axes from the metadata, refuses a single image and a
+file that tifffile reports as damaged, and finds spectral positions in
+napari-unmix's own metadata, OME-XML or ImageJ slice labels.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import threading
@@ -15,16 +20,26 @@ import numpy as np
 
 from .lazy import dask_name, format_size, from_memmap, plane_chunks, want_lazy
 from .spectral_sidecar import normalise_unit, number_or_none
-from .stack import (
-    META_KEY,
-    _tiff_meta,
-)
+from .stack import META_KEY, SPATIAL_LETTERS, TIFF_SUFFIXES, axis_from_letters
 from .tiff_log import log_messages, tifffile_log
 
-__all__ = ["TIFF_SUFFIXES"]
+__all__ = ["TIFF_SUFFIXES", "read_tiff"]
 
-#: File name suffixes read as TIFF.
-TIFF_SUFFIXES = (".tif", ".tiff")
+
+def _tiff_meta(tf) -> dict:
+    """napari-unmix's own metadata of a TIFF file, if any."""
+    try:
+        if tf.is_imagej:
+            props = (tf.imagej_metadata or {}).get("Properties") or {}
+            if META_KEY in props:
+                return json.loads(props[META_KEY])
+        if tf.is_shaped:
+            meta = tf.shaped_metadata
+            if meta and isinstance(meta[0], dict):
+                return dict(meta[0].get(META_KEY) or {})
+    except (ValueError, TypeError, KeyError):  # broken metadata: ignore it, say nothing
+        return {}
+    return {}
 
 
 # -- TIFF ---------------------------------------------------------------------------
@@ -161,8 +176,54 @@ def _lazy_tiff(path, s, index, shape, axes, notes):
     return from_memmap(arr, plane_chunks(shape, axes), dask_name(path, "memmap", index, shape))
 
 
-def _read_tiff(path, *, series, squeeze, lazy, threshold):
-    """dict(data, axes, values, unit, notes, lazy, series_index, n_series)."""
+def _spectral_axis(path, axes, shape, notes):
+    """(index, guessed) from the axes of a TIFF; refuses a single image."""
+    if axes is None:
+        return None, False
+    core = axes.replace("S", "") if axes.endswith("S") else axes
+    if all(a in SPATIAL_LETTERS for a in core) and (axes[-1] != "S" or shape[-1] in (3, 4)):
+        raise ValueError(
+            f"{path} holds a single image (axes {axes}, shape {shape}), not "
+            "a spectral stack: it has no channel axis. Combine the channel images "
+            "into one multi-page TIFF (e.g. in Fiji: Images to Stack), or put the "
+            "single-channel files in one folder and open the folder.")
+    index, guessed = axis_from_letters(axes)
+    if index is not None and not guessed and axes[index] == "E" and "C" in axes:
+        notes.append(f"axis {index} (lambda, E) taken as the spectral axis; the "
+                     f"file also has a channel axis C (axis {axes.index('C')}).")
+    return index, guessed
+
+
+def read_tiff(path, *, series, squeeze, lazy, threshold) -> dict:
+    """Read one image series of a TIFF file, with its axes and spectral positions.
+
+    Parameters
+    ----------
+    path : Path
+    series : int or None
+        Image series to read; None: series 0 (with a note when there are several).
+    squeeze : bool
+        Drop axes of length 1.
+    lazy : bool or None
+        True: a dask array; False: in memory; None: lazy above ``threshold``.
+    threshold : int or None
+        Size in bytes; None: :func:`~napari_unmix.io.lazy.lazy_threshold`.
+
+    Returns
+    -------
+    dict
+        ``data`` (ndarray, or dask array when lazy), ``axes`` (one letter per axis,
+        or None), ``index``/``guessed`` (the spectral axis the letters name, or
+        None), ``values``/``unit``/``values_source`` (spectral positions from the
+        metadata, or None), ``notes`` (tifffile warnings included), ``lazy``,
+        ``series_index`` and ``n_series``.
+
+    Raises
+    ------
+    ValueError
+        When the file cannot be read, tifffile reports it as damaged, ``series`` is
+        out of range, or it holds a single image rather than a stack.
+    """
     import tifffile
 
     notes: list[str] = []
@@ -221,6 +282,8 @@ def _read_tiff(path, *, series, squeeze, lazy, threshold):
                              f"{type(exc).__name__}: {exc}") from None
     warned = log_messages(records, logging.WARNING)
     notes.extend(f"tifffile: {m}" for m in warned if m not in notes)
-    return {"data": data, "axes": axes if len(axes) == len(shape) else None,
+    axes = axes if len(axes) == len(shape) else None
+    spectral, guessed = _spectral_axis(path, axes, data.shape, notes)
+    return {"data": data, "axes": axes, "index": spectral, "guessed": guessed,
             "values": values, "unit": unit, "values_source": source, "notes": notes,
             "lazy": is_lazy, "series_index": index, "n_series": n_series}
