@@ -23,7 +23,8 @@ from napari_unmix.io import (
     write_spectra_csv,
     write_stack_tiff,
 )
-from napari_unmix.io import writers as writers_mod
+from napari_unmix.io import results as results_mod
+from napari_unmix.io import tables as tables_mod
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -252,26 +253,26 @@ def _inject_partial_write(monkeypatch, kind):
         def broken_imwrite(file, *a, **k):
             Path(file).write_bytes(b"II*\x00 partial")
             raise DiskFull("disk full")
-        monkeypatch.setattr(writers_mod.tifffile, "imwrite", broken_imwrite)
+        monkeypatch.setattr(tables_mod.tifffile, "imwrite", broken_imwrite)
     elif kind == "csv":
         calls = {"n": 0}
-        real = writers_mod._format_number
+        real = tables_mod._format_number
 
         def broken_format(v):
             calls["n"] += 1
             if calls["n"] > 5:
                 raise DiskFull("disk full")
             return real(v)
-        monkeypatch.setattr(writers_mod, "_format_number", broken_format)
+        monkeypatch.setattr(tables_mod, "_format_number", broken_format)
     elif kind == "png":
         def broken_compress(*a, **k):
             raise DiskFull("disk full")
-        monkeypatch.setattr(writers_mod.zlib, "compress", broken_compress)
+        monkeypatch.setattr(tables_mod.zlib, "compress", broken_compress)
     elif kind == "json":
         def broken_dump(obj, fh, **k):
             fh.write('{"mode": "nn')
             raise DiskFull("disk full")
-        monkeypatch.setattr(writers_mod.json, "dump", broken_dump)
+        monkeypatch.setattr(results_mod.json, "dump", broken_dump)
     return DiskFull
 
 

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-import napari_unmix.io.writers as writers_mod
+import napari_unmix.io.tables as tables_mod
 from napari_unmix._napari.reader import RESULT_KEY, read_layers, result_layer_data
 from napari_unmix._napari.writer import (
     write_bundle,
@@ -168,16 +168,16 @@ def _inject(monkeypatch, kind):
             with open(file, "wb") as fh:
                 fh.write(b"II*\x00 partial")
             raise DiskFull("disk full (injected)")
-        monkeypatch.setattr(writers_mod.tifffile, "imwrite", broken)
+        monkeypatch.setattr(tables_mod.tifffile, "imwrite", broken)
     elif kind == "spectra":
-        real, calls = writers_mod._format_number, []
+        real, calls = tables_mod._format_number, []
 
         def broken_number(v):
             calls.append(v)
             if len(calls) > 4:  # after the first lines are out
                 raise DiskFull("disk full (injected)")
             return real(v)
-        monkeypatch.setattr(writers_mod, "_format_number", broken_number)
+        monkeypatch.setattr(tables_mod, "_format_number", broken_number)
     else:
         real_write = np.lib.format.write_array
 

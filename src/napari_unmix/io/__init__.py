@@ -2,9 +2,25 @@
 
 Uses :mod:`napari_unmix.core` data types; never napari or Qt.  Every writer is
 atomic: it writes a temporary file and renames it onto the target on success.
+
+Modules
+-------
+* :mod:`~napari_unmix.io.readers`: the one dispatcher for reading stacks,
+  :func:`open_stack` and :func:`read_stack`;
+* :mod:`~napari_unmix.io.stack`: :class:`StackData` and the axis rules every
+  stack reader shares (a leaf: it imports no sibling);
+* the formats: :mod:`~napari_unmix.io.tiff_stacks` (TIFF / OME / ImageJ),
+  :mod:`~napari_unmix.io.numpy_stacks` (``.npy`` / ``.npz``),
+  :mod:`~napari_unmix.io.slice_folder` (folders of single-channel slices);
+* helpers: :mod:`~napari_unmix.io.spectral_sidecar` (sidecar files, units),
+  :mod:`~napari_unmix.io.lazy` (dask arrays), :mod:`~napari_unmix.io.tiff_log`
+  (tifffile's log);
+* :mod:`~napari_unmix.io.tables`: spectra CSV, maps TIFF, composite PNG and
+  stack TIFF, written and read together;
+* :mod:`~napari_unmix.io.results`: the result bundle, ``result.json`` and the
+  result folder.
 """
 
-from .bundle import ResultBundle, is_result_bundle, read_result_bundle, write_result_bundle
 from .readers import (
     lazy_threshold,
     open_stack,
@@ -12,17 +28,23 @@ from .readers import (
     read_spectral_sidecar,
     read_stack,
 )
-from .stack import STACK_SUFFIXES, StackData
-from .writers import (
+from .results import (
     OUTPUT_NAMES,
+    ResultBundle,
+    is_result_bundle,
+    read_result_bundle,
+    result_info,
+    write_analysis_outputs,
+    write_result_bundle,
+    write_result_json,
+)
+from .stack import STACK_SUFFIXES, StackData
+from .tables import (
     read_maps_tiff,
     read_spectra_csv,
-    result_info,
     unit_from_header,
-    write_analysis_outputs,
     write_composite_png,
     write_maps_tiff,
-    write_result_json,
     write_spectra_csv,
     write_stack_tiff,
 )

@@ -100,9 +100,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .bundle import is_result_bundle
 from .lazy import LAZY_ENV, lazy_threshold
 from .numpy_stacks import read_npy, read_npz
+from .results import is_result_bundle
 from .slice_folder import natural_key, read_slice_folder, slice_files
 from .spectral_sidecar import (
     FOLDER_SIDECAR_NAMES,

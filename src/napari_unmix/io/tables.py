@@ -1,7 +1,8 @@
-"""Writers of analysis outputs (and the matching readers), all atomic.
+"""Tables and images of an analysis: spectra CSV, maps TIFF, composite PNG, stack TIFF.
 
-Every writer writes into a temporary file beside the target and renames it onto
-the target only when the write succeeded
+Each format is written and read here together, so that what a writer puts in a
+file is what its reader expects.  Every writer writes into a temporary file
+beside the target and renames it onto the target only when the write succeeded
 (:func:`napari_unmix.core._files.atomic_path`): an interrupted or failed write
 never leaves a partial file, and an existing file survives a failed overwrite.
 
@@ -9,20 +10,26 @@ never leaves a partial file, and an existing file survives a failed overwrite.
 function                    writes
 ==========================  ===========================================================
 :func:`write_maps_tiff`     abundance maps: float32 ImageJ TIFF, one page per component,
-                            the component names as page labels
+                            the component names as page labels (read back with
+                            :func:`read_maps_tiff`)
 :func:`write_stack_tiff`    a spectral stack as an ImageJ hyperstack, with its axes and
-                            spectral positions
+                            spectral positions (read back with
+                            :func:`~napari_unmix.io.read_stack`)
 :func:`write_spectra_csv`   spectra: first column the spectral axis, one column each
+                            (read back with :func:`read_spectra_csv`; the first
+                            header is :func:`axis_header`, its unit
+                            :func:`unit_from_header`)
 :func:`write_composite_png` an RGB image (e.g. :func:`napari_unmix.core.colors.composite`)
-:func:`write_result_json`   the summary, params and basic facts of an ``UnmixResult``
 ==========================  ===========================================================
+
+The result bundle, ``result.json`` and the result folder are in
+:mod:`~napari_unmix.io.results`.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import math
 import re
 import struct
 import zlib
@@ -31,15 +38,12 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from .. import __version__
 from ..core._files import atomic_path
-from ..core.result import jsonable
 from ..core.spectra import SpectraTable, read_spectra
 from .stack import META_KEY
 
-__all__ = ["OUTPUT_NAMES", "axis_header", "read_maps_tiff", "read_spectra_csv", "result_info",
-           "unit_from_header", "write_analysis_outputs", "write_composite_png", "write_maps_tiff",
-           "write_result_json", "write_spectra_csv", "write_stack_tiff"]
+__all__ = ["axis_header", "read_maps_tiff", "read_spectra_csv", "unit_from_header",
+           "write_composite_png", "write_maps_tiff", "write_spectra_csv", "write_stack_tiff"]
 
 _IMAGEJ_ORDER = "TZCYXS"
 
@@ -301,146 +305,3 @@ def write_composite_png(path, rgb) -> Path:
             fh.write(_png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)))
             fh.write(_png_chunk(b"IEND", b""))
     return path
-
-
-# -- JSON ---------------------------------------------------------------------------
-
-def _finite_or_none(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite_or_none(v) for v in obj]
-    return obj
-
-
-def result_info(result, extra: dict | None = None) -> dict:
-    """The JSON document :func:`write_result_json` writes, as a dict."""
-    doc = {
-        "format": "napari-unmix-result-summary",
-        "napari_unmix_version": __version__,
-        "mode": result.mode,
-        "backend": result.backend,
-        "device": result.device,
-        "n_components": result.n_components,
-        "n_pixels": int(result.W.shape[0]),
-        "n_channels": result.n_channels,
-        "dtype": str(result.dtype),
-        "n_iter": result.n_iter,
-        "reconstruction_err": result.reconstruction_err,
-        "component_names": list(result.component_names),
-        "spectral_unit": result.spectral_unit,
-        "spectral_range": (None if result.spectral_axis is None else
-                           [float(np.min(result.spectral_axis)),
-                            float(np.max(result.spectral_axis))]),
-        "summary": result.summary,
-        "params": result.params,
-    }
-    if result.explained_variance_ratio is not None:
-        doc["explained_variance_ratio"] = np.asarray(result.explained_variance_ratio)
-    if extra:
-        doc.update(extra)
-    return _finite_or_none(jsonable(doc))
-
-
-def write_result_json(path, result, *, extra: dict | None = None) -> Path:
-    """Write the summary, params and basic facts of an ``UnmixResult`` as JSON.
-
-    The arrays themselves are not included (save the result with
-    ``UnmixResult.save`` for that).  Non-finite numbers (NaN, Inf), which JSON
-    cannot hold, are written as ``null``.
-
-    Parameters
-    ----------
-    path : str or Path
-    result : UnmixResult
-    extra : dict, optional
-        Further JSON-serialisable entries (input file, output files, scores ...),
-        added at the top level.
-    """
-    path = Path(path)
-    doc = result_info(result, extra)
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=2, allow_nan=False)
-            fh.write("\n")
-    return path
-
-
-
-# -- one analysis -------------------------------------------------------------------
-
-#: File names written by :func:`write_analysis_outputs`.
-OUTPUT_NAMES = {"maps": "maps.tif", "spectra": "spectra.csv", "composite": "composite.png",
-                "json": "result.json", "bundle": "result.npz"}
-
-
-def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra=None) -> dict:
-    """Write every output of one analysis into ``out_dir``.
-
-    ``maps.tif`` (float32, one named page per component), ``spectra.csv`` (first
-    column the spectral axis, or the channel index when it is unknown),
-    ``composite.png`` (false colours; for a 3-D spatial shape one
-    ``composite_zNNN.png`` per plane, all planes on one contrast stretch; none for
-    a 1-D line), ``result.json`` (summary, params and the ``extra`` entries) and
-    ``result.npz`` (the exact result, readable with
-    ``UnmixResult.load``).  Each file is written atomically.
-
-    Parameters
-    ----------
-    out_dir : str or Path
-        Created if missing; existing files of the same names are replaced.
-    result : UnmixResult
-        Its ``component_names``, ``spectral_axis`` and ``spectral_unit`` are used.
-    spatial_shape : tuple of int
-        Spatial shape of the analysed stack (from ``stack_to_matrix``).
-    colors : sequence of str, optional
-        Composite colours, one per component (default palette otherwise).
-    extra : dict, optional
-        Added to ``result.json``.
-
-    Returns
-    -------
-    dict of str -> Path or list of Path
-        What was written, by kind (``"maps"``, ``"spectra"``, ``"composite"``,
-        ``"json"``, ``"bundle"``).
-    """
-    from ..core.colors import composite
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    spatial_shape = tuple(int(s) for s in spatial_shape)
-    maps = result.maps(spatial_shape)
-    names = list(result.component_names)
-    k = result.n_components
-    if maps.ndim == 2:  # a line scan: (k, N) -> one row image
-        tiff_maps = maps[:, None, :]
-    elif maps.ndim > 4:  # fold the leading spatial axes into one
-        tiff_maps = maps.reshape(k, -1, *maps.shape[-2:])
-    else:
-        tiff_maps = maps
-    files: dict = {}
-    files["maps"] = write_maps_tiff(out / OUTPUT_NAMES["maps"], tiff_maps, names)
-    files["spectra"] = write_spectra_csv(out / OUTPUT_NAMES["spectra"], result.H,
-                                         result.spectral_axis, names, result.spectral_unit)
-    pngs = []
-    if maps.ndim == 3:
-        pngs.append(write_composite_png(out / OUTPUT_NAMES["composite"],
-                                        composite(maps, colors)))
-    elif maps.ndim >= 4:
-        planes = maps.reshape(k, -1, *maps.shape[-2:])
-        rgb = composite(planes, colors)  # one contrast stretch for all planes: comparable
-        width = max(3, len(str(planes.shape[1] - 1)))
-        for z in range(planes.shape[1]):
-            pngs.append(write_composite_png(out / f"composite_z{z:0{width}d}.png", rgb[z]))
-    files["composite"] = pngs
-    files["bundle"] = result.save(out / OUTPUT_NAMES["bundle"])
-    info = {"spatial_shape": list(spatial_shape),
-            "files": {key: ([p.name for p in v] if isinstance(v, list) else v.name)
-                      for key, v in files.items()}}
-    info["files"]["json"] = OUTPUT_NAMES["json"]
-    if extra:
-        info.update(extra)
-    files["json"] = write_result_json(out / OUTPUT_NAMES["json"], result, extra=info)
-    return files

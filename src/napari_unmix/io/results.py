@@ -1,4 +1,4 @@
-"""Result bundles: one analysis result with the layout of its maps, in one file or folder.
+"""Analysis results on disk: the result bundle, ``result.json`` and the result folder.
 
 An :class:`~napari_unmix.core.UnmixResult` holds ``W`` as ``(n_pixels, k)``; to show
 the maps again one also needs the spatial shape of the analysed stack (and the
@@ -8,14 +8,19 @@ mask, when only some pixels were analysed).  A *result bundle* stores both:
     The file :meth:`UnmixResult.save` writes (so ``UnmixResult.load`` reads it as
     usual), plus two members: ``layout/spatial_shape`` (int64) and, when a mask was
     used, ``layout/mask`` (bool, the spatial shape).
-Result folder (:func:`~napari_unmix.io.write_analysis_outputs`, the CLI)
-    ``result.json`` whose ``"format"`` is ``"napari-unmix-result-summary"`` is the
-    marker; it gives ``spatial_shape`` and names the ``.npz`` (``files.bundle``).
+Result folder (:func:`write_analysis_outputs`, the CLI)
+    The files of :data:`OUTPUT_NAMES`: maps TIFF, spectra CSV and composite PNG
+    (written by :mod:`~napari_unmix.io.tables`), ``result.npz`` and
+    ``result.json`` (:func:`write_result_json`).  ``result.json`` whose
+    ``"format"`` is :data:`RESULT_JSON_FORMAT` is the marker; it gives
+    ``spatial_shape`` and names the ``.npz`` (``files.bundle``).
 
-:func:`read_result_bundle` reads either.  A plain ``UnmixResult.save`` file
-without a layout is read too: the spatial shape then comes from a
-``result.json`` beside it that names it, else it is guessed (a square image when
-the pixel count is a square number, else one row), and the guess is noted.
+:func:`read_result_bundle` reads either; :func:`is_result_bundle` tells them
+from stacks without reading arrays.  A plain ``UnmixResult.save`` file without a
+layout is read too: the spatial shape then comes from a ``result.json`` beside
+it that names it, else it is guessed (a square image when the pixel count is a
+square number, else one row), and the guess is noted.  Every file is written
+atomically (:func:`napari_unmix.core._files.atomic_path`).
 """
 
 from __future__ import annotations
@@ -30,19 +35,27 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
 from ..core._files import atomic_path
-from ..core.result import UnmixResult
-from .writers import OUTPUT_NAMES
+from ..core.result import UnmixResult, jsonable
+from .tables import write_composite_png, write_maps_tiff, write_spectra_csv
 
-__all__ = ["RESULT_JSON_FORMAT", "ResultBundle", "is_result_bundle", "read_result_bundle",
-           "write_result_bundle"]
+__all__ = ["OUTPUT_NAMES", "RESULT_JSON_FORMAT", "ResultBundle", "is_result_bundle",
+           "read_result_bundle", "result_info", "write_analysis_outputs", "write_result_bundle",
+           "write_result_json"]
 
 #: ``"format"`` of the ``result.json`` that marks a result folder.
 RESULT_JSON_FORMAT = "napari-unmix-result-summary"
 
+#: File names written by :func:`write_analysis_outputs`.
+OUTPUT_NAMES = {"maps": "maps.tif", "spectra": "spectra.csv", "composite": "composite.png",
+                "json": "result.json", "bundle": "result.npz"}
+
 _SHAPE_KEY = "layout/spatial_shape"
 _MASK_KEY = "layout/mask"
 
+
+# -- the .npz bundle ------------------------------------------------------------
 
 @dataclass(eq=False)
 class ResultBundle:
@@ -145,6 +158,163 @@ def write_result_bundle(path, result: UnmixResult, spatial_shape, *, mask=None) 
     return path
 
 
+# -- result.json ----------------------------------------------------------------
+
+def _finite_or_none(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+def result_info(result, extra: dict | None = None) -> dict:
+    """The JSON document :func:`write_result_json` writes, as a dict.
+
+    Parameters
+    ----------
+    result : UnmixResult
+    extra : dict, optional
+        Further entries, added at the top level.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable: format marker, version, mode, backend, sizes, names,
+        spectral range, summary and params (non-finite numbers as None).
+    """
+    doc = {
+        "format": RESULT_JSON_FORMAT,
+        "napari_unmix_version": __version__,
+        "mode": result.mode,
+        "backend": result.backend,
+        "device": result.device,
+        "n_components": result.n_components,
+        "n_pixels": int(result.W.shape[0]),
+        "n_channels": result.n_channels,
+        "dtype": str(result.dtype),
+        "n_iter": result.n_iter,
+        "reconstruction_err": result.reconstruction_err,
+        "component_names": list(result.component_names),
+        "spectral_unit": result.spectral_unit,
+        "spectral_range": (None if result.spectral_axis is None else
+                           [float(np.min(result.spectral_axis)),
+                            float(np.max(result.spectral_axis))]),
+        "summary": result.summary,
+        "params": result.params,
+    }
+    if result.explained_variance_ratio is not None:
+        doc["explained_variance_ratio"] = np.asarray(result.explained_variance_ratio)
+    if extra:
+        doc.update(extra)
+    return _finite_or_none(jsonable(doc))
+
+
+def write_result_json(path, result, *, extra: dict | None = None) -> Path:
+    """Write the summary, params and basic facts of an ``UnmixResult`` as JSON.
+
+    The arrays themselves are not included (save the result with
+    ``UnmixResult.save`` for that).  Non-finite numbers (NaN, Inf), which JSON
+    cannot hold, are written as ``null``.
+
+    Parameters
+    ----------
+    path : str or Path
+    result : UnmixResult
+    extra : dict, optional
+        Further JSON-serialisable entries (input file, output files, scores ...),
+        added at the top level.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    path = Path(path)
+    doc = result_info(result, extra)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=2, allow_nan=False)
+            fh.write("\n")
+    return path
+
+
+# -- the result folder ----------------------------------------------------------
+
+def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra=None) -> dict:
+    """Write every output of one analysis into ``out_dir``.
+
+    ``maps.tif`` (float32, one named page per component), ``spectra.csv`` (first
+    column the spectral axis, or the channel index when it is unknown),
+    ``composite.png`` (false colours; for a 3-D spatial shape one
+    ``composite_zNNN.png`` per plane, all planes on one contrast stretch; none for
+    a 1-D line), ``result.json`` (summary, params and the ``extra`` entries) and
+    ``result.npz`` (the exact result, readable with
+    ``UnmixResult.load``).  Each file is written atomically.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Created if missing; existing files of the same names are replaced.
+    result : UnmixResult
+        Its ``component_names``, ``spectral_axis`` and ``spectral_unit`` are used.
+    spatial_shape : tuple of int
+        Spatial shape of the analysed stack (from ``stack_to_matrix``).
+    colors : sequence of str, optional
+        Composite colours, one per component (default palette otherwise).
+    extra : dict, optional
+        Added to ``result.json``.
+
+    Returns
+    -------
+    dict of str -> Path or list of Path
+        What was written, by kind (``"maps"``, ``"spectra"``, ``"composite"``,
+        ``"json"``, ``"bundle"``).
+    """
+    from ..core.colors import composite
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spatial_shape = tuple(int(s) for s in spatial_shape)
+    maps = result.maps(spatial_shape)
+    names = list(result.component_names)
+    k = result.n_components
+    if maps.ndim == 2:  # a line scan: (k, N) -> one row image
+        tiff_maps = maps[:, None, :]
+    elif maps.ndim > 4:  # fold the leading spatial axes into one
+        tiff_maps = maps.reshape(k, -1, *maps.shape[-2:])
+    else:
+        tiff_maps = maps
+    files: dict = {}
+    files["maps"] = write_maps_tiff(out / OUTPUT_NAMES["maps"], tiff_maps, names)
+    files["spectra"] = write_spectra_csv(out / OUTPUT_NAMES["spectra"], result.H,
+                                         result.spectral_axis, names, result.spectral_unit)
+    pngs = []
+    if maps.ndim == 3:
+        pngs.append(write_composite_png(out / OUTPUT_NAMES["composite"],
+                                        composite(maps, colors)))
+    elif maps.ndim >= 4:
+        planes = maps.reshape(k, -1, *maps.shape[-2:])
+        rgb = composite(planes, colors)  # one contrast stretch for all planes: comparable
+        width = max(3, len(str(planes.shape[1] - 1)))
+        for z in range(planes.shape[1]):
+            pngs.append(write_composite_png(out / f"composite_z{z:0{width}d}.png", rgb[z]))
+    files["composite"] = pngs
+    files["bundle"] = result.save(out / OUTPUT_NAMES["bundle"])
+    info = {"spatial_shape": list(spatial_shape),
+            "files": {key: ([p.name for p in v] if isinstance(v, list) else v.name)
+                      for key, v in files.items()}}
+    info["files"]["json"] = OUTPUT_NAMES["json"]
+    if extra:
+        info.update(extra)
+    files["json"] = write_result_json(out / OUTPUT_NAMES["json"], result, extra=info)
+    return files
+
+
+# -- reading -------------------------------------------------------------------
+
 def _result_json(folder: Path) -> dict | None:
     doc_path = folder / OUTPUT_NAMES["json"]
     if not doc_path.is_file():
@@ -168,7 +338,19 @@ def _is_result_npz(path: Path) -> bool:
 
 
 def is_result_bundle(path) -> bool:
-    """Whether ``path`` is a result ``.npz`` or a result folder (cheap: no arrays read)."""
+    """Whether ``path`` is a result ``.npz`` or a result folder (cheap: no arrays read).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    bool
+        True for an ``.npz`` that holds ``W``, ``H`` and the result metadata, and
+        for a folder whose ``result.json`` has the format marker and whose bundle
+        file exists.
+    """
     path = Path(path)
     if path.is_dir():
         doc = _result_json(path)
