@@ -93,7 +93,7 @@ def test_seeded_nmf_beats_random_nmf_on_overlapping_resonances(scene, solver, ba
     assert rmse < 0.05
     assert seeded.mode == "seeded-nmf"
     assert seeded.component_names == ["A", "B", "bg"]
-    assert np.array_equal(seeded.spectral_axis, AXIS)
+    assert np.array_equal(seeded.spectral_values, AXIS)
     seeds = seeded.summary["seeds"]
     assert [c["working_data"] for c in seeds["components"]] == ["processed", "processed", "raw"]
     assert [s["step"] for s in seeded.summary["preprocessing"]] == ["negative", "background"]

@@ -166,11 +166,11 @@ def test_previous_result_from_result():
     H = np.arange(8.0).reshape(2, 4) + 1
     res = UnmixResult(W=W, H=H, mode="nmf", backend="numpy", device="cpu", n_iter=1,
                       reconstruction_err=0.0, component_names=["a", "b"],
-                      spectral_axis=np.array([1.0, 2.0, 3.0, 4.0]))
+                      spectral_values=np.array([1.0, 2.0, 3.0, 4.0]))
     src = PreviousResult.from_result(res, "b")
     assert PreviousResult.from_result(res, 0, w=False).w is None
     assert np.array_equal(src.h, H[1]) and np.array_equal(src.w, W[:, 1])
-    assert np.array_equal(src.axis, res.spectral_axis)
+    assert np.array_equal(src.axis, res.spectral_values)
     src.h[0] = -1  # a copy: the result is untouched
     assert res.H[1, 0] == H[1, 0]
     with pytest.raises(ValueError, match="no component 'c'"):

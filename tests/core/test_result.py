@@ -45,10 +45,10 @@ def assert_same_result(a: UnmixResult, b: UnmixResult):
     for attr in ("mode", "backend", "device", "n_iter", "reconstruction_err", "summary",
                  "params", "component_names", "spectral_unit"):
         assert getattr(a, attr) == getattr(b, attr), attr
-    if a.spectral_axis is None:
-        assert b.spectral_axis is None
+    if a.spectral_values is None:
+        assert b.spectral_values is None
     else:
-        np.testing.assert_array_equal(a.spectral_axis, b.spectral_axis)
+        np.testing.assert_array_equal(a.spectral_values, b.spectral_values)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -69,7 +69,7 @@ def test_save_load_round_trip(tmp_path, noisy, mode):
 def test_round_trip_keeps_dtype_and_metadata(tmp_path, low_rank, spectral_axis, dtype):
     res = nnls(low_rank.X.astype(dtype), low_rank.H, backend="scipy")
     res.component_names = ["lipid", "protein", "water"]
-    res.spectral_axis = 2800.0 + 200.0 * spectral_axis
+    res.spectral_values = 2800.0 + 200.0 * spectral_axis
     res.spectral_unit = "cm^-1"
     back = UnmixResult.load(res.save(tmp_path / "r.npz"))
     assert back.W.dtype == dtype
@@ -116,7 +116,8 @@ def test_summary_and_params_are_plain_json(noisy):
                       params={"k": np.int32(1)})
     assert res.summary == {"a": 1.5, "b": [1, 2], "c": [0, 1]}
     assert type(res.params["k"]) is int
-    json.dumps(res.summary)
+    assert json.loads(json.dumps(res.summary.to_dict())) == res.summary.to_dict()
+    assert type(res.summary["a"]) is float and res.summary["b"] == [1, 2]
     with pytest.raises(TypeError, match="Cannot store"):
         UnmixResult(W=np.ones((2, 1)), H=np.ones((1, 3)), mode="nmf", backend="x",
                     device="cpu", n_iter=0, reconstruction_err=0.0, summary={"f": object()})
@@ -129,9 +130,9 @@ def test_shape_checks():
     with pytest.raises(ValueError, match="component names"):
         UnmixResult(W=np.ones((4, 2)), H=np.ones((2, 5)), mode="nmf", backend="x",
                     device="cpu", n_iter=0, reconstruction_err=0.0, component_names=["a"])
-    with pytest.raises(ValueError, match="spectral_axis"):
+    with pytest.raises(ValueError, match="spectral_values"):
         UnmixResult(W=np.ones((4, 2)), H=np.ones((2, 5)), mode="nmf", backend="x",
-                    device="cpu", n_iter=0, reconstruction_err=0.0, spectral_axis=np.ones(4))
+                    device="cpu", n_iter=0, reconstruction_err=0.0, spectral_values=np.ones(4))
 
 
 def test_default_component_names(noisy):

@@ -63,7 +63,7 @@ def test_roi_label_spectrum_pixels_and_model_sources():
         ComponentSpec("B", h_source=RoiMask(band == 1)),
         ComponentSpec("C", h_source=Spectrum(H_TRUE[2][::-1] * 7, axis=AXIS[::-1])),
     ]
-    s = build_seeds(X, comps, spatial_shape=band.shape, labels=labels, spectral_axis=AXIS)
+    s = build_seeds(X, comps, spatial_shape=band.shape, labels=labels, spectral_values=AXIS)
     np.testing.assert_allclose(s.H0[0], X[band.ravel() == 0].mean(0), rtol=1e-6)
     np.testing.assert_allclose(s.H0[1], X[band.ravel() == 1].mean(0), rtol=1e-6)
     np.testing.assert_allclose(s.H0[2], 7 * H_TRUE[2], rtol=1e-6)  # count scale kept
@@ -77,7 +77,7 @@ def test_roi_label_spectrum_pixels_and_model_sources():
              ComponentSpec("B", h_source=SeedPixels(pixels=pix)),
              ComponentSpec("C", h_source=SeedPixels(pixels=coords)),
              ComponentSpec("D", h_source=SeedPixels(n_best=4, model=g))]
-    s = build_seeds(X, comps, spatial_shape=band.shape, spectral_axis=AXIS)
+    s = build_seeds(X, comps, spatial_shape=band.shape, spectral_values=AXIS)
     np.testing.assert_allclose(s.H0[0], gaussian_model(AXIS, [(2870, 45, 2.0)]), rtol=1e-6)
     np.testing.assert_array_equal(s.H0[1], s.H0[2])
     np.testing.assert_allclose(s.H0[1], X[pix].mean(0), rtol=1e-6)
@@ -99,7 +99,7 @@ def test_source_errors_name_the_component():
     with pytest.raises(ValueError, match=r"covers 400 to 700 .* stack covers 2800 to 3000"):
         build_seeds(X, [ComponentSpec("dye", h_source=Spectrum(np.ones(4),
                                                                axis=np.linspace(400, 700, 4)))],
-                    spatial_shape=shape, spectral_axis=AXIS)
+                    spatial_shape=shape, spectral_values=AXIS)
     with pytest.raises(ValueError, match=r"has shape \(5, 5\).*spatial shape \(24, 24\)"):
         build_seeds(X, [ComponentSpec("A", h_source=Spectrum(H_TRUE[0]),
                                       w_source=FixedW(np.ones((5, 5))))], spatial_shape=shape)
@@ -118,7 +118,7 @@ def test_partial_spectral_overlap_is_reported():
     half = AXIS[AXIS <= 2900]
     comps = [ComponentSpec("A", h_source=Spectrum(gaussian_model(half, [(2870, 45, 1)]),
                                                   axis=half))]
-    s = build_seeds(X, comps, spatial_shape=band.shape, spectral_axis=AXIS)
+    s = build_seeds(X, comps, spatial_shape=band.shape, spectral_values=AXIS)
     outside = AXIS > 2900
     assert np.all(s.H0[0, outside] == 0) and np.all(s.H0[0, ~outside] > 0)
     assert any(f"{outside.sum()} of 48 channel(s)" in w for w in s.reports[0].warnings)
@@ -220,7 +220,7 @@ def test_inputs_are_never_modified():
     Xp.setflags(write=False)
     for mode in W_SEED_MODES:
         build_seeds(X, comps, X_processed=Xp, spatial_shape=band.shape, labels=labels,
-                    spectral_axis=AXIS, w_seed_mode=mode, random_state=0)
+                    spectral_values=AXIS, w_seed_mode=mode, random_state=0)
     for before, after in zip(copies, (X, Xp, labels, spec.values, spec.axis, fixed.map),
                              strict=True):
         assert before.tobytes() == after.tobytes()
@@ -429,7 +429,7 @@ def test_gaussian_spectral_information_map():
     X, W, band = _scene(noise=0.01)
     g = Gaussian([(2870, 45, 1.0)], n_seed_pixels=10)
     s = build_seeds(X, [ComponentSpec("A", h_source=g), ComponentSpec("B", h_source=RoiMask(
-        band == 1))], spatial_shape=band.shape, spectral_axis=AXIS, overwrite=False)
+        band == 1))], spatial_shape=band.shape, spectral_values=AXIS, overwrite=False)
     marked = s.W0[:, 0] == 1.0
     assert marked.sum() == 10 and np.all(band.ravel()[marked] == 0)
     assert np.all(s.W0[~marked, 0] == np.float32(1e-3))

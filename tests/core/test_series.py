@@ -52,9 +52,9 @@ from napari_unmix.core.metrics import (
 from napari_unmix.core.series import (
     SeriesProgressInfo,
     SeriesResult,
-    _match,
     unmix_series,
 )
+from napari_unmix.core.series.matching import match_spectra
 from napari_unmix.core.synthetic import crs_spectra, make_crs_sample_4d
 
 Z, SHAPE, C, K = 4, (32, 32), 24, 4
@@ -215,7 +215,7 @@ def test_per_slice_reference_plane_anchors_the_order(separated):
 def test_pca_matching_flips_signs_and_reorders():
     rng = np.random.default_rng(3)
     H_ref = np.linalg.qr(rng.standard_normal((12, 3)))[0].T
-    order, signs, angles = _match(H_ref, -H_ref[[2, 0, 1]], signed=True)
+    order, signs, angles = match_spectra(H_ref, -H_ref[[2, 0, 1]], signed=True)
     np.testing.assert_array_equal(order, [1, 2, 0])
     np.testing.assert_array_equal(signs, [-1, -1, -1])
     np.testing.assert_allclose(angles, 0, atol=1e-7)

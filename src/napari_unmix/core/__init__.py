@@ -10,7 +10,8 @@ Public API::
     res.save(path); UnmixResult.load(path)
 """
 
-from .analysis import AnalysisConfig, run_analysis
+from . import mode_runs as _builtin_modes  # noqa: F401  (registers the four modes)
+from .analysis import run_analysis
 from .components import (
     BackgroundMap,
     ComponentSpec,
@@ -26,34 +27,66 @@ from .components import (
     Spectrum,
     components_from_spectra,
 )
-from .data import finite_mask, matrix_to_maps, stack_to_matrix
-from .modes import MODES, ModeSpec
+from .config import AnalysisConfig
+from .data import (
+    CheckedMatrix,
+    PreparedData,
+    check_matrix,
+    finite_mask,
+    matrix_to_maps,
+    stack_to_matrix,
+)
+from .modes import MODES, ModeSpec, register_mode
 from .nmf import nmf
 from .nnls import nnls
 from .pca import pca
 from .preprocess import Preprocessing
 from .progress import Cancelled, ProgressInfo
 from .result import UnmixResult
-from .seeds import W_SEED_MODES, SeedReport, SeedSet, build_seeds
+from .seeds import H_FALLBACKS, W_SEED_MODES, SeedReport, SeedSet, build_seeds
 from .series import SERIES_STRATEGIES, SeriesProgressInfo, SeriesResult, unmix_series
 from .solvers import NMF_SOLVERS, NNLS_SOLVERS
+from .sources import SOURCES, SeedContext, Source, register_source
 from .spectra import gaussian_model, read_spectra, resample_spectrum
+from .summaries import (
+    FitSummary,
+    NMFSummary,
+    NNLSSummary,
+    PCASummary,
+    PlaneSummary,
+    SeriesSummary,
+    Summary,
+)
 
 __all__ = [
     "MODES",
     "NMF_SOLVERS",
     "NNLS_SOLVERS",
     "Cancelled",
+    "CheckedMatrix",
     "ModeSpec",
+    "PreparedData",
     "ProgressInfo",
     "UnmixResult",
+    "check_matrix",
     "finite_mask",
     "matrix_to_maps",
     "nmf",
     "nnls",
     "pca",
+    "register_mode",
     "stack_to_matrix",
+    # typed summaries
+    "FitSummary",
+    "NMFSummary",
+    "NNLSSummary",
+    "PCASummary",
+    "PlaneSummary",
+    "SeriesSummary",
+    "Summary",
     # seeded analyses
+    "H_FALLBACKS",
+    "SOURCES",
     "W_SEED_MODES",
     "AnalysisConfig",
     "BackgroundMap",
@@ -67,14 +100,17 @@ __all__ = [
     "PreviousResult",
     "RoiLabel",
     "RoiMask",
+    "SeedContext",
     "SeedPixels",
     "SeedReport",
     "SeedSet",
+    "Source",
     "Spectrum",
     "build_seeds",
     "components_from_spectra",
     "gaussian_model",
     "read_spectra",
+    "register_source",
     "resample_spectrum",
     "run_analysis",
     # z / t series

@@ -14,6 +14,7 @@ import numpy as np
 __all__ = [
     "as_float_array",
     "check_data_matrix",
+    "check_iter_options",
     "check_n_components",
     "check_nonnegative",
     "check_spectra",
@@ -146,3 +147,12 @@ def check_spectra(H, *, n_features: int, name: str = "H", dtype=None) -> np.ndar
         "or clip them before use.",
     )
     return H
+
+
+def check_iter_options(tol, max_iter) -> None:
+    """Check the stopping options of the iterative solvers (``tol >= 0``, ``max_iter >= 1``)."""
+    if not (isinstance(max_iter, (int, np.integer)) and not isinstance(max_iter, bool)) \
+            or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
+    if not np.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}.")

@@ -1,20 +1,18 @@
-"""One entry point for a whole analysis: :class:`AnalysisConfig` and :func:`run_analysis`.
+"""One entry point for a whole analysis: :func:`run_analysis`.
 
-An :class:`AnalysisConfig` holds everything an analysis needs besides the data: the
-mode, the components and their seed sources, the seed settings, the preprocessing,
-and the solver options.  It converts to JSON and back exactly (arrays included), so
-a config can be saved, shared, and stored inside the result it produced.
+:func:`run_analysis` runs an :class:`~napari_unmix.core.config.AnalysisConfig` on a
+stack in four steps:
 
-:func:`run_analysis` runs a config on a stack:
-
-1. the stack becomes a pixel-by-channel matrix (``stack_to_matrix``);
-2. non-negative modes apply the negative-value policy (``negative``) to it: this is
-   the *raw* data;
-3. the preprocessing steps (background subtraction, smoothing) make the
-   *processed* data from the raw data;
-4. seeds are built (seeded NNMF: ``W0`` and ``H0``; fixed-H NNLS: ``H0``), each
-   component from its working data (see :mod:`~napari_unmix.core.seeds`);
-5. the mode runs on the data chosen by ``fit_data``.
+1. **prepare** (:func:`~napari_unmix.core.data.prepare_stack`): the stack becomes a
+   pixel-by-channel matrix, checked once, with the negative-value policy
+   (``negative``) applied for the non-negative modes: this is the *raw* data;
+2. **preprocess** (:func:`prepare_fit_data`): the preprocessing steps (background
+   subtraction, smoothing) make the *processed* data from the raw data, and
+   ``fit_data`` chooses which of the two the mode fits;
+3. **seeds** (seeded modes, :func:`~napari_unmix.core.seeds.build_seeds`): ``W0`` and
+   ``H0`` (fixed-H NNLS: ``H0`` only), each component from its working data;
+4. **run**: ``MODES[config.mode].run(data, config, seeds, callback)``
+   (:mod:`~napari_unmix.core.modes`).
 
 Which data the factorisation fits
     ``fit_data="raw"`` (default): NNMF / NNLS fit the raw data, and preprocessing
@@ -29,256 +27,97 @@ Which data the factorisation fits
 
 Reproducibility
     ``random_state=None`` is resolved to a concrete int before anything runs, and
-    the result stores the resolved config (``result.params["config"]``, arrays in
-    ``result.arrays``).  ``AnalysisConfig.from_result(result)`` gives it back;
-    running it on the same stack, axis and label image gives identical numbers.
+    the result stores the resolved config (``result.config``; its JSON form in
+    ``result.params["config"]``, arrays in ``result.arrays``).  Running it again on
+    the same stack, axis and label image gives identical numbers.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
-import warnings
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_path
-from ._validation import check_data_matrix
-from .components import ComponentSpec, Flat, FromComponent
-from .data import stack_to_matrix
-from .init import INITS, resolve_random_state
-from .modes import MODES
-from .nmf import nmf
-from .nnls import nnls
-from .offsets import move_offsets_to_flat_row
-from .pca import pca
-from .preprocess import NEGATIVE_POLICIES, Preprocessing, apply_negative_policy, preprocess
+from .components import FromComponent
+from .config import FIT_DATA, AnalysisConfig
+from .data import PreparedData, check_matrix, prepare_stack
+from .init import resolve_random_state
+from .modes import MODES, ModeSpec
+from .preprocess import preprocess
 from .result import UnmixResult
-from .seeds import H_FALLBACKS, W_SEED_MODES, build_seeds, source_spectrum
+from .seeds import build_seeds
+from .sources import SeedContext
+from .summaries import NegativeInfo
 
-__all__ = ["FIT_DATA", "AnalysisConfig", "run_analysis"]
-
-_FORMAT = "napari-unmix-config"
-_FORMAT_VERSION = 1
-
-#: Which data the factorisation fits.
-FIT_DATA = ("raw", "processed")
+__all__ = ["FIT_DATA", "AnalysisConfig", "prepare_fit_data", "run_analysis"]
 
 
-@dataclass(eq=False)
-class AnalysisConfig:
-    """Everything an analysis needs besides the data.
-
-    Parameters
-    ----------
-    mode : {"pca", "nmf", "seeded-nmf", "nnls"}, default "seeded-nmf"
-        The unmixing mode (see ``core.modes.MODES``).
-    components : list of ComponentSpec
-        Seeded NNMF / fixed-H NNLS: one spec per component (their order is the
-        order of the result's components).  PCA / random NNMF: optional, only names
-        and colours are used.
-    n_components : int, optional
-        PCA / random NNMF: the number of components (default: ``len(components)``).
-        Seeded modes: must equal ``len(components)`` when given.
-    w_seed_mode : {"nnls", "selective_score", "h_weighted", "average", "empty"}
-        How seed maps are built from seed spectra.
-    overwrite : bool, default True
-        Replace spectral-information W images by H-based maps (see ``seeds``).
-    h_fallback : {"residual", "random", "none"}, default "residual"
-        Spectrum of components without a usable spectrum seed.
-    residual_score : bool, default True
-        Score-based selection of residual pixels in the residual fallback.
-    preprocessing : Preprocessing
-        Background subtraction and smoothing (what makes the processed data).
-    fit_data : {"raw", "processed"}, default "raw"
-        Data the factorisation fits (see the module documentation).
-    solver, backend : str, default "auto"
-        NNMF solver / backend (``"mu"``, ``"cd"`` ...) or, for ``mode="nnls"``, the
-        NNLS solver / backend (``"lawson-hanson"``, ``"fista"`` ...).
-    init : str, default "nndsvda"
-        Initialisation of random NNMF.
-    tol, max_iter : float, int
-        Stopping rule (see ``core.nmf`` / ``core.nnls``).
-    random_state : int or None
-        Seed of every random choice; ``None`` draws one, recorded in the result.
-    negative : {"raise", "clip", "offset"}, default "raise"
-        Negative values in the data of the non-negative modes.
-    device : str, default "auto"
-        torch device of torch backends.
-    standardize : bool, default True
-        PCA: standardise channels.
-    spectral_unit : str, optional
-        Unit of the spectral axis, stored in the result.
-    """
-
-    mode: str = "seeded-nmf"
-    components: list = field(default_factory=list)
-    n_components: int | None = None
-    w_seed_mode: str = "nnls"
-    overwrite: bool = True
-    h_fallback: str = "residual"
-    residual_score: bool = True
-    preprocessing: Preprocessing = field(default_factory=Preprocessing)
-    fit_data: str = "raw"
-    solver: str = "auto"
-    backend: str = "auto"
-    init: str = "nndsvda"
-    tol: float = 1e-4
-    max_iter: int = 1000
-    random_state: int | None = None
-    negative: str = "raise"
-    device: str = "auto"
-    standardize: bool = True
-    spectral_unit: str | None = None
-
-    def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"Unknown mode {self.mode!r}; choose one of {', '.join(MODES)}.")
-        self.components = list(self.components or [])
-        for c in self.components:
-            if not isinstance(c, ComponentSpec):
-                raise TypeError(f"components must be ComponentSpec objects, got "
-                                f"{type(c).__name__}.")
-        names = [c.name for c in self.components]
-        dup = sorted({x for x in names if names.count(x) > 1})
-        if dup:
-            raise ValueError(f"Component names must be unique; repeated: {', '.join(dup)}.")
-        if self.preprocessing is None:
-            self.preprocessing = Preprocessing()
-        if not isinstance(self.preprocessing, Preprocessing):
-            raise TypeError("preprocessing must be a core.preprocess.Preprocessing.")
-        checks = (("w_seed_mode", W_SEED_MODES), ("h_fallback", H_FALLBACKS),
-                  ("fit_data", FIT_DATA), ("negative", NEGATIVE_POLICIES), ("init", INITS))
-        for attr, allowed in checks:
-            if getattr(self, attr) not in allowed:
-                raise ValueError(f"{attr}={getattr(self, attr)!r} is not one of "
-                                 f"{', '.join(allowed)}.")
-        if self.n_components is not None:
-            self.n_components = int(self.n_components)
-        if self.random_state is not None:
-            self.random_state = resolve_random_state(self.random_state)
-        bg = self.preprocessing.background
-        if isinstance(bg, FromComponent) and bg.name not in names:
-            raise ValueError(f"The background subtraction uses component {bg.name!r}, which is "
-                             f"not among the components ({', '.join(names) or 'none'}).")
-
-    # -- convenience ---------------------------------------------------------------------
-    @property
-    def component_names(self) -> list[str]:
-        return [c.name for c in self.components]
-
-    def replace(self, **changes) -> AnalysisConfig:
-        """A copy with some fields changed (components and sources are shared)."""
-        return dataclasses.replace(self, **changes)
-
-    # -- serialisation -------------------------------------------------------------------
-    def to_dict(self, *, arrays: dict | None = None, prefix: str = "") -> dict:
-        """Plain-JSON description.
-
-        Arrays (ROI masks, spectra, maps) are encoded inline, bit-exactly, unless a
-        dict ``arrays`` is given: then they are put there (keys start with
-        ``prefix``) and referenced.
-        """
-        out = {"format": _FORMAT, "format_version": _FORMAT_VERSION}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name == "components":
-                v = [c.to_dict(arrays=arrays, prefix=f"{prefix}components/{i}/")
-                     for i, c in enumerate(v)]
-            elif f.name == "preprocessing":
-                v = v.to_dict(arrays=arrays, prefix=f"{prefix}preprocessing/")
-            out[f.name] = v
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict, *, arrays: dict | None = None) -> AnalysisConfig:
-        """Inverse of :meth:`to_dict`."""
-        d = dict(d)
-        fmt = d.pop("format", _FORMAT)
-        version = d.pop("format_version", _FORMAT_VERSION)
-        if fmt != _FORMAT:
-            raise ValueError(f"Not a napari-unmix analysis config (format {fmt!r}).")
-        if version > _FORMAT_VERSION:
-            raise ValueError(f"This config was written by a newer napari-unmix (format "
-                             f"{version}); upgrade napari-unmix to read it.")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"Unknown config field(s) {sorted(unknown)}; known: {sorted(known)}.")
-        d["components"] = [ComponentSpec.from_dict(c, arrays=arrays)
-                           for c in d.get("components") or []]
-        d["preprocessing"] = Preprocessing.from_dict(d.get("preprocessing"), arrays=arrays)
-        return cls(**d)
-
-    def to_json(self, **json_kwargs) -> str:
-        """The config as JSON text (arrays inline)."""
-        return json.dumps(self.to_dict(), **json_kwargs)
-
-    @classmethod
-    def from_json(cls, text: str) -> AnalysisConfig:
-        """Read a config from :meth:`to_json` text."""
-        return cls.from_dict(json.loads(text))
-
-    def save(self, path) -> Path:
-        """Write the config as JSON to ``path`` (atomically)."""
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            tmp.write_text(self.to_json(indent=1), encoding="utf-8")
-        return path
-
-    @classmethod
-    def load(cls, path) -> AnalysisConfig:
-        """Read a config written by :meth:`save`."""
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
-
-    @classmethod
-    def from_result(cls, result: UnmixResult) -> AnalysisConfig:
-        """The config a result of :func:`run_analysis` was made with."""
-        if "config" not in result.params:
-            raise ValueError("This result holds no analysis config (it was not made by "
-                             "run_analysis); its params alone describe the run.")
-        return cls.from_dict(result.params["config"], arrays=result.arrays)
+def _check_components(spec: ModeSpec, cfg: AnalysisConfig) -> int:
+    """The number of components, after checking the components fit the mode."""
+    mode = spec.name
+    if spec.seeded:
+        if not cfg.components:
+            raise ValueError(f"mode={mode!r} needs components with seeds (ComponentSpec list); "
+                             "for an unguided analysis use mode='nmf'.")
+        if cfg.n_components is not None and cfg.n_components != len(cfg.components):
+            raise ValueError(f"n_components={cfg.n_components} but {len(cfg.components)} "
+                             "components are specified; in seeded modes the components define "
+                             "the number (add unseeded ComponentSpec(name) entries for extra "
+                             "ones).")
+        return len(cfg.components)
+    k = cfg.n_components if cfg.n_components is not None else len(cfg.components)
+    if k < 1:
+        raise ValueError(f"mode={mode!r} needs n_components (or a list of components).")
+    if cfg.components and len(cfg.components) != k:
+        raise ValueError(f"{len(cfg.components)} components are named but n_components={k}.")
+    return k
 
 
-# -- running -----------------------------------------------------------------------------
-def _background_spectrum(cfg: AnalysisConfig, raw, spatial_shape, labels, spectral_axis):
+def _background_spectrum(cfg: AnalysisConfig, data: PreparedData, labels):
+    """The spectrum a background subtraction removes, its description and notes."""
     src = cfg.preprocessing.background
     notes: list[str] = []
+    ctx = SeedContext(data.raw.X, spatial_shape=data.spatial_shape, labels=labels,
+                      spectral_values=data.spectral_values)
     if isinstance(src, FromComponent):
         comp = next(c for c in cfg.components if c.name == src.name)
         if comp.h_source is None:
             raise ValueError(f"The background subtraction uses component {src.name!r}, but that "
                              "component has no spectrum source (ROI, spectrum or model).")
-        h, _ = source_spectrum(comp.h_source, raw, name=comp.name, spatial_shape=spatial_shape,
-                               labels=labels, spectral_axis=spectral_axis, warnings=notes)
-        name = f"component {src.name!r} ({comp.h_source.describe()})"
-    else:
-        h, _ = source_spectrum(src, raw, name="background", spatial_shape=spatial_shape,
-                               labels=labels, spectral_axis=spectral_axis, warnings=notes)
-        name = src.describe()
-    return h, name, notes
+        h, _ = comp.h_source.spectrum(ctx, data.raw.X, name=comp.name, warnings=notes)
+        return h, f"component {src.name!r} ({comp.h_source.describe()})", notes
+    h, _ = src.spectrum(ctx, data.raw.X, name="background", warnings=notes)
+    return h, src.describe(), notes
 
 
-def _absorb_offsets(res, components, locked):
-    """Apply the first locked ``Flat(absorb_offsets=True)`` row of a seeded NNMF fit."""
-    flat = next((j for j, c in enumerate(components)
-                 if isinstance(c.h_source, Flat) and c.h_source.absorb_offsets
-                 and locked[j]), None)
-    if flat is None:
-        return res
-    W, H, moved = move_offsets_to_flat_row(res.W, res.H, flat=flat,
-                                           keep=np.flatnonzero(locked))
-    summary = dict(res.summary)
-    summary["offsets_moved"] = {
-        "into": components[flat].name,
-        "amounts": {c.name: float(moved[j]) for j, c in enumerate(components)
-                    if j != flat and not locked[j]},
-    }
-    return dataclasses.replace(res, W=W, H=H, summary=summary)
+def prepare_fit_data(data: PreparedData, cfg: AnalysisConfig, *, non_negative: bool,
+                     labels=None) -> list[str]:
+    """Run the config's preprocessing on ``data`` and choose the data the mode fits.
+
+    Sets ``data.processed``, ``data.fit`` and appends to ``data.steps``; returns the
+    notes the background spectrum raised (for the seed summary).
+    """
+    pp = cfg.preprocessing
+    if not pp.active:
+        return []
+    bg = bg_name = None
+    notes: list[str] = []
+    if pp.background is not None:
+        bg, bg_name, notes = _background_spectrum(cfg, data, labels)
+    processed, steps = preprocess(data.raw.X, background=bg, background_name=bg_name or "",
+                                  smoothing=pp.smoothing, window_length=pp.window_length,
+                                  polyorder=pp.polyorder, sigma=pp.sigma)
+    data.processed = processed
+    data.steps.extend(steps)
+    if cfg.fit_data == "processed":
+        fit = check_matrix(processed, negative=cfg.negative if non_negative else None,
+                           name="processed data")
+        if fit.negative is not None:
+            data.steps.append({"step": "negative (processed data)", **fit.negative})
+        data.fit = fit
+    return notes
 
 
 def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=0, spectral_values=None,
@@ -304,10 +143,10 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=0, spectral_val
     Returns
     -------
     UnmixResult
-        With ``component_names``, ``spectral_axis``, ``params["config"]`` (the
-        resolved config; its arrays in ``arrays`` under ``"config/..."``),
-        ``summary["seeds"]`` (per-component seed reports, seeded modes) and
-        ``summary["preprocessing"]`` (the steps that ran).
+        With ``component_names``, ``spectral_values``, ``config`` (the resolved
+        config; its JSON form in ``params["config"]``, its arrays in ``arrays`` under
+        ``"config/..."``), ``summary.seeds`` (seeded modes) and
+        ``summary.preprocessing`` (the steps that ran).
 
     Raises
     ------
@@ -317,112 +156,48 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=0, spectral_val
     t0 = time.perf_counter()
     if not isinstance(config, AnalysisConfig):
         raise TypeError(f"config must be an AnalysisConfig, got {type(config).__name__}.")
-    seed = resolve_random_state(config.random_state)
-    cfg = config.replace(random_state=seed)
-    mode = cfg.mode
-    X_in, spatial_shape = stack_to_matrix(stack, spectral_axis)
-    X_in = check_data_matrix(X_in, name="stack")
-    n, m = X_in.shape
-    values = spectral_values
-    if values is not None:
-        values = np.asarray(values, dtype=np.float64)
-        if values.shape != (m,):
-            raise ValueError(f"spectral_values has {values.size} values but the stack has "
-                             f"{m} channels along axis {spectral_axis}.")
-    seeded = mode in ("seeded-nmf", "nnls")
-    if seeded:
-        if not cfg.components:
-            raise ValueError(f"mode={mode!r} needs components with seeds (ComponentSpec list); "
-                             "for an unguided analysis use mode='nmf'.")
-        if cfg.n_components is not None and cfg.n_components != len(cfg.components):
-            raise ValueError(f"n_components={cfg.n_components} but {len(cfg.components)} "
-                             "components are specified; in seeded modes the components define "
-                             "the number (add unseeded ComponentSpec(name) entries for extra "
-                             "ones).")
-    k = cfg.n_components if cfg.n_components is not None else len(cfg.components)
-    if not seeded and k < 1:
-        raise ValueError(f"mode={mode!r} needs n_components (or a list of components).")
-    if not seeded and cfg.components and len(cfg.components) != k:
-        raise ValueError(f"{len(cfg.components)} components are named but n_components={k}.")
-
-    # raw and processed data
-    steps: list[dict] = []
-    if mode == "pca":
-        raw = X_in
-    else:
-        raw, neg_info = apply_negative_policy(X_in, cfg.negative, name="stack")
-        steps.append({"step": "negative", **neg_info})
-    processed = raw
-    notes: list[str] = []
-    pp = cfg.preprocessing
-    if pp.active:
-        bg = bg_name = None
-        if pp.background is not None:
-            bg, bg_name, notes = _background_spectrum(cfg, raw, spatial_shape, labels,
-                                                      values)
-        processed, pp_steps = preprocess(raw, background=bg, background_name=bg_name or "",
-                                         smoothing=pp.smoothing, window_length=pp.window_length,
-                                         polyorder=pp.polyorder, sigma=pp.sigma)
-        steps.extend(pp_steps)
-    X_fit = raw
-    if cfg.fit_data == "processed" and pp.active:
-        X_fit = processed
-        if mode != "pca":
-            X_fit, info = apply_negative_policy(processed, cfg.negative, name="processed data")
-            steps.append({"step": "negative (processed data)", **info})
-
+    cfg = config.replace(random_state=resolve_random_state(config.random_state))
+    spec = MODES[cfg.mode]
+    _check_components(spec, cfg)
+    data = prepare_stack(stack, spectral_axis=spectral_axis, spectral_values=spectral_values,
+                         negative=cfg.negative if spec.non_negative else None)
+    notes = prepare_fit_data(data, cfg, non_negative=spec.non_negative, labels=labels)
     seeds = None
-    if mode == "pca":
-        res = pca(X_fit, k, standardize=cfg.standardize, callback=callback)
-    elif mode == "nmf":
-        res = nmf(X_fit, k, solver=cfg.solver, backend=cfg.backend, init=cfg.init, tol=cfg.tol,
-                  max_iter=cfg.max_iter, random_state=seed, callback=callback,
-                  device=cfg.device)
-    else:
-        seeds = build_seeds(raw, cfg.components, X_processed=processed if pp.active else None,
-                            spatial_shape=spatial_shape, labels=labels,
-                            spectral_axis=values, w_seed_mode=cfg.w_seed_mode,
+    if spec.seeded:
+        seeds = build_seeds(data.raw, cfg.components, X_processed=data.processed,
+                            spatial_shape=data.spatial_shape, labels=labels,
+                            spectral_values=data.spectral_values, w_seed_mode=cfg.w_seed_mode,
                             overwrite=cfg.overwrite, h_fallback=cfg.h_fallback,
-                            residual_score=cfg.residual_score, build_w=mode == "seeded-nmf",
-                            random_state=seed, fixed_h=mode == "nnls", callback=callback)
+                            residual_score=cfg.residual_score, build_w=spec.builds_maps,
+                            random_state=cfg.random_state, fixed_h=spec.fixed_spectra,
+                            callback=callback)
         seeds.notes[:0] = notes
-        if mode == "nnls":
-            if seeds.fallback_components:
-                warnings.warn(
-                    "Fixed-H NNLS: no usable spectrum was given for "
-                    f"{', '.join(repr(x) for x in seeds.fallback_components)}; a fallback "
-                    "spectrum was estimated and kept fixed. It is an emergency stand-in, not a "
-                    "trusted reference: give a measured spectrum for reliable abundances.",
-                    UserWarning, stacklevel=2)
-            res = nnls(X_fit, seeds.H0, solver=cfg.solver, backend=cfg.backend, tol=cfg.tol,
-                       max_iter=cfg.max_iter, callback=callback, device=cfg.device)
-        else:
-            res = nmf(X_fit, k, W0=seeds.W0, H0=seeds.H0,
-                      locked=seeds.locked if seeds.locked.any() else None,
-                      solver=cfg.solver, backend=cfg.backend, tol=cfg.tol,
-                      max_iter=cfg.max_iter, random_state=seed, callback=callback,
-                      device=cfg.device)
-            res = _absorb_offsets(res, cfg.components, seeds.locked)
+    res = spec.run(data, cfg, seeds, callback)
+    return _with_analysis(res, cfg, spec, data, seeds, labels, time.perf_counter() - t0)
 
+
+def _with_analysis(res: UnmixResult, cfg, spec, data: PreparedData, seeds, labels,
+                   elapsed) -> UnmixResult:
+    """The mode's result with what the analysis adds: its config, the data's
+    preprocessing, the seeds' reports, names and spectral values."""
     store: dict = {}
-    cfg_dict = cfg.to_dict(arrays=store, prefix="config/")
     params = dict(res.params)
-    params["config"] = cfg_dict
-    summary = dict(res.summary)
-    if mode != "pca":
+    params["config"] = cfg.to_dict(arrays=store, prefix="config/")
+    changes = {"preprocessing": data.steps,
+               "fit_data": cfg.fit_data if cfg.preprocessing.active else "raw",
+               "analysis_time_s": elapsed}
+    if spec.non_negative:
         params["negative"] = cfg.negative
-        summary["negative"] = {k_: v for k_, v in steps[0].items() if k_ != "step"}
-    summary["preprocessing"] = steps
-    summary["fit_data"] = cfg.fit_data if pp.active else "raw"
+        changes["negative"] = NegativeInfo.from_dict(data.raw.negative)
     if seeds is not None:
-        summary["seeds"] = seeds.summary()
+        changes["seeds"] = seeds.summary()
     if labels is not None:
-        summary["labels_sha256"] = hashlib.sha256(
+        changes["labels_sha256"] = hashlib.sha256(
             np.ascontiguousarray(np.asarray(labels)).tobytes()).hexdigest()
-    summary["analysis_time_s"] = time.perf_counter() - t0
     arrays = dict(res.arrays)
     arrays.update(store)
     names = cfg.component_names if cfg.components else list(res.component_names)
-    return dataclasses.replace(res, params=params, summary=summary, arrays=arrays,
-                               component_names=names, spectral_axis=values,
+    return dataclasses.replace(res, params=params, summary=res.summary.replace(**changes),
+                               arrays=arrays, component_names=names,
+                               spectral_values=data.spectral_values,
                                spectral_unit=cfg.spectral_unit)

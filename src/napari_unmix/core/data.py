@@ -1,19 +1,36 @@
-"""Stack <-> matrix conversion.
+"""Stack <-> matrix conversion, and the one validation pass of a run.
 
 A hyperspectral stack has one spectral axis and any number of spatial (or z / t)
 axes.  The unmixing modes work on a matrix ``X`` of shape ``(n_pixels, n_channels)``
 whose rows are pixel spectra.  :func:`stack_to_matrix` builds it (optionally keeping
 only the pixels of a mask) and :func:`matrix_to_maps` turns per-pixel results back
 into images.
+
+Checked once
+    :func:`check_matrix` validates a matrix (numeric, 2-D, finite) and applies the
+    negative-value policy of the non-negative modes (:func:`apply_negative_policy`),
+    and returns a :class:`CheckedMatrix`.  The mode functions (``nmf``, ``nnls``,
+    ``pca``) and the seeding engine accept one and then skip their own checks, so a
+    run scans the data for NaN / Inf and negative values once.
+    :func:`prepare_stack` does the same for a stack and returns the
+    :class:`PreparedData` that :func:`~napari_unmix.core.analysis.run_analysis`
+    hands to the modes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
-from ._validation import as_float_array
+from ._validation import as_float_array, check_data_matrix, check_nonnegative
 
-__all__ = ["finite_mask", "matrix_to_maps", "normalize_axis", "stack_to_matrix"]
+__all__ = ["NEGATIVE_POLICIES", "CheckedMatrix", "PreparedData", "apply_negative_policy",
+           "check_matrix", "check_negative_policy", "finite_mask", "matrix_to_maps",
+           "normalize_axis", "prepare_stack", "roi_mean_spectrum", "stack_to_matrix"]
+
+#: How NNMF / NNLS treat negative input values.
+NEGATIVE_POLICIES = ("raise", "clip", "offset")
 
 
 def normalize_axis(axis: int, ndim: int, *, name: str = "spectral_axis") -> int:
@@ -156,3 +173,187 @@ def finite_mask(stack, spectral_axis: int = 0) -> np.ndarray:
     _check_stack(stack)
     axis = normalize_axis(spectral_axis, stack.ndim)
     return np.isfinite(stack).all(axis=axis)
+
+
+def roi_mean_spectrum(stack, mask, *, spectral_axis: int = 0) -> np.ndarray:
+    """Mean spectrum (float64) of the pixels of a boolean spatial ``mask``.
+
+    ``stack`` is a stack with its spectral axis at ``spectral_axis`` and ``mask``
+    its spatial shape, or a matrix ``(n_pixels, n_channels)`` with
+    ``spectral_axis=-1`` and a flat mask.  Only the masked pixels are read, so it
+    stays cheap on large (memory-mapped, lazy) stacks.  The seeding engine's ROI
+    seeds and the dock's seed previews both use it.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    arr = stack if isinstance(stack, np.ndarray) else np.asarray(stack)
+    moved = np.moveaxis(arr, spectral_axis, -1)
+    if mask.shape != moved.shape[:-1]:
+        raise ValueError(f"ROI mask shape {mask.shape} does not match the spatial shape "
+                         f"{moved.shape[:-1]} of the stack.")
+    if not mask.any():
+        raise ValueError("The ROI selects no pixel.")
+    return np.asarray(moved[mask]).mean(axis=0, dtype=np.float64)
+
+
+# -- the one validation pass --------------------------------------------------------------
+def check_negative_policy(policy) -> str:
+    """``policy`` if it is one of :data:`NEGATIVE_POLICIES`, else a ValueError."""
+    if not isinstance(policy, str) or policy not in NEGATIVE_POLICIES:
+        raise ValueError(
+            f"negative={policy!r} is not one of {', '.join(NEGATIVE_POLICIES)}."
+        )
+    return policy
+
+
+def apply_negative_policy(X: np.ndarray, policy: str = "raise", *, name: str = "X"):
+    """Apply the chosen treatment of negative values to ``X`` (never in place).
+
+    Parameters
+    ----------
+    X : ndarray
+    policy : {"raise", "clip", "offset"}
+        ``"raise"`` (default): negative values are an error.  ``"clip"``: negative
+        values become 0.  ``"offset"``: the global minimum is subtracted from every
+        value, so the smallest becomes 0 (a constant added to every spectrum; a flat
+        background component can absorb it).
+    name : str
+        Name of the data in messages.
+
+    Returns
+    -------
+    X : ndarray
+        The data to fit (``X`` itself when nothing changed).
+    info : dict
+        ``{"policy", "n_negative", "min_value", "offset"}``, for the fit summary.
+    """
+    check_negative_policy(policy)
+    min_value = float(X.min()) if X.size else 0.0
+    n_negative = int((X < 0).sum()) if min_value < 0 else 0
+    info = {"policy": policy, "n_negative": n_negative, "min_value": min_value, "offset": 0.0}
+    if n_negative == 0:
+        return X, info
+    if policy == "raise":
+        check_nonnegative(
+            X, name=name,
+            remedy="Background-subtracted CRS data often dips below zero: pass "
+            "negative='clip' to set negative values to 0, or negative='offset' to shift "
+            "all data up by the minimum. The choice is recorded in the result's params.",
+        )
+    if policy == "clip":
+        return np.maximum(X, 0, dtype=X.dtype), info
+    info["offset"] = -min_value
+    out = X - X.dtype.type(min_value)
+    np.maximum(out, 0, out=out)  # exact zero at the minimum despite rounding
+    return out, info
+
+
+@dataclass(frozen=True, eq=False)
+class CheckedMatrix:
+    """A data matrix that passed the checks of :func:`check_matrix`.
+
+    Attributes
+    ----------
+    X : ndarray (n_pixels, n_channels)
+        Finite floats; non-negative when a negative policy was applied.
+    negative : dict or None
+        What the negative-value policy did (``None``: no policy, e.g. for PCA).
+    """
+
+    X: np.ndarray
+    negative: dict | None = None
+
+    @property
+    def shape(self) -> tuple:
+        return self.X.shape
+
+
+def check_matrix(X, *, negative: str | None = None, name: str = "X", min_samples: int = 1,
+                 ) -> CheckedMatrix:
+    """Validate ``X`` once (see :func:`~napari_unmix.core._validation.check_data_matrix`)
+    and apply the negative-value policy when ``negative`` is given.
+
+    A :class:`CheckedMatrix` passes through unchanged, except that a policy is
+    applied when it has none yet.
+    """
+    if isinstance(X, CheckedMatrix):
+        if negative is None or X.negative is not None:
+            return X
+        data, info = apply_negative_policy(X.X, negative, name=name)
+        return CheckedMatrix(data, info)
+    data = check_data_matrix(X, name=name, min_samples=min_samples)
+    if negative is None:
+        return CheckedMatrix(data, None)
+    data, info = apply_negative_policy(data, negative, name=name)
+    return CheckedMatrix(data, info)
+
+
+@dataclass(eq=False)
+class PreparedData:
+    """A stack made ready for a mode, checked once.
+
+    Attributes
+    ----------
+    raw : CheckedMatrix
+        The stack as a matrix, validated, with the negative-value policy applied for
+        the non-negative modes.
+    spatial_shape : tuple of int
+    spectral_values : ndarray (n_channels,) or None
+        Spectral position of every channel.
+    processed : ndarray or None
+        The preprocessed data (background subtracted, smoothed), when preprocessing
+        ran; seeds of components with ``use_subtracted`` are estimated from it.
+    fit : CheckedMatrix
+        The data the mode fits (the raw data, or the processed data for
+        ``fit_data="processed"``).
+    steps : list of dict
+        What the negative policy and the preprocessing did, in order.
+    """
+
+    raw: CheckedMatrix
+    spatial_shape: tuple
+    spectral_values: np.ndarray | None = None
+    processed: np.ndarray | None = None
+    fit: CheckedMatrix | None = None
+    steps: list = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.fit is None:
+            self.fit = self.raw
+
+    @property
+    def n_pixels(self) -> int:
+        return int(self.raw.X.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.raw.X.shape[1])
+
+
+def prepare_stack(stack, *, spectral_axis: int = 0, spectral_values=None,
+                  negative: str | None = "raise", name: str = "stack") -> PreparedData:
+    """The stack as a checked matrix: :func:`stack_to_matrix`, then :func:`check_matrix`.
+
+    Parameters
+    ----------
+    stack : array_like
+    spectral_axis : int
+        Position of the spectral axis.
+    spectral_values : array_like (n_channels,), optional
+        Spectral position of every channel; checked against the channel count.
+    negative : {"raise", "clip", "offset"} or None
+        Negative-value policy; ``None`` for modes without a sign constraint (PCA).
+    name : str
+        Name of the data in messages.
+    """
+    X, spatial_shape = stack_to_matrix(stack, spectral_axis)
+    raw = check_matrix(X, negative=negative, name=name)
+    m = raw.X.shape[1]
+    values = spectral_values
+    if values is not None:
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (m,):
+            raise ValueError(f"spectral_values has {values.size} values but the stack has "
+                             f"{m} channels along axis {spectral_axis}.")
+    steps = [] if raw.negative is None else [{"step": "negative", **raw.negative}]
+    return PreparedData(raw=raw, spatial_shape=spatial_shape, spectral_values=values,
+                        steps=steps)

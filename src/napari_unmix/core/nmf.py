@@ -13,15 +13,15 @@ import warnings
 
 import numpy as np
 
-from ._validation import as_float_array, check_data_matrix, check_n_components, check_nonnegative
+from ._validation import as_float_array, check_iter_options, check_n_components, check_nonnegative
+from .data import check_matrix, check_negative_policy
 from .device import resolve_device
 from .init import INITS, initialize_factors, resolve_random_state
-from .nnls import _check_iter_options, solve_nnls
-from .preprocess import apply_negative_policy
 from .progress import Reporter
 from .result import UnmixResult
-from .solvers import pick_nmf_solver
+from .solvers import pick_nmf_solver, solve_nnls
 from .solvers._common import NMFFit, residual_norm
+from .summaries import NegativeInfo, NMFSummary
 
 __all__ = ["nmf"]
 
@@ -92,8 +92,10 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
 
     Parameters
     ----------
-    X : array_like, shape (n_pixels, n_channels)
-        Non-negative pixel spectra.
+    X : array_like, shape (n_pixels, n_channels), or CheckedMatrix
+        Non-negative pixel spectra.  A :class:`~napari_unmix.core.data.CheckedMatrix`
+        (already validated, its negative policy applied) is used without further
+        checks.
     n_components : int
         Number of components ``k``; ``1 <= k <= min(n_pixels, n_channels)``.
     W0 : array_like, shape (n_pixels, k), optional
@@ -154,13 +156,13 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         When ``callback`` returns False.
     """
     t0 = time.perf_counter()
-    X = check_data_matrix(X)
-    X, neg_info = apply_negative_policy(X, negative)
+    data = check_matrix(X, negative=check_negative_policy(negative))
+    X, neg_info = data.X, data.negative
     n, m = X.shape
     seeded = W0 is not None or H0 is not None
     mode = "seeded-nmf" if seeded else "nmf"
     k = check_n_components(n_components, n, m, mode=mode)
-    _check_iter_options(tol, max_iter)
+    check_iter_options(tol, max_iter)
     if init not in INITS:
         raise ValueError(f"Unknown init {init!r}; choose one of {', '.join(INITS)}.")
     if X.max() == 0:
@@ -228,35 +230,35 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
             f"meeting tol={tol}. Raise max_iter (or loosen tol) and run again.",
             ConvergenceWarning, stacklevel=2)
     x_norm = float(np.sqrt(np.einsum("ij,ij->i", X, X).sum(dtype=np.float64)))
-    summary = {
-        "solver": spec.algorithm,
-        "backend": spec.backend,
-        "device": dev,
-        "dtype": str(X.dtype),
-        "n_iter": int(fit.n_iter),
-        "max_iter": int(max_iter),
-        "hit_max_iter": bool(hit_cap),
-        "converged": bool(fit.converged),
-        "tol": float(tol),
-        "stopping_rule": ("scikit-learn internal" if spec.backend == "sklearn" else
-                          f"relative improvement <= tol between error samples every "
-                          f"{track_error_every} iterations"),
-        "error_history": [[int(i), float(e)] for i, e in fit.history],
-        "reconstruction_err": err,
-        "relative_error": err / max(x_norm, np.finfo(float).tiny),
-        "init": init_info,
-        "mu_eps_lift": lift,
-        "locked": [] if lock is None else np.flatnonzero(lock).tolist(),
-        "negative": neg_info,
-        "solve_time_s": solve_time,
-        "time_s": time.perf_counter() - t0,
-    }
+    summary = NMFSummary(
+        solver=spec.algorithm,
+        backend=spec.backend,
+        device=dev,
+        dtype=str(X.dtype),
+        n_iter=int(fit.n_iter),
+        max_iter=int(max_iter),
+        hit_max_iter=bool(hit_cap),
+        converged=bool(fit.converged),
+        tol=float(tol),
+        stopping_rule=("scikit-learn internal" if spec.backend == "sklearn" else
+                       f"relative improvement <= tol between error samples every "
+                       f"{track_error_every} iterations"),
+        error_history=[[int(i), float(e)] for i, e in fit.history],
+        reconstruction_err=err,
+        relative_error=err / max(x_norm, np.finfo(float).tiny),
+        init=init_info,
+        mu_eps_lift=lift,
+        locked=[] if lock is None else np.flatnonzero(lock).tolist(),
+        negative=NegativeInfo.from_dict(neg_info),
+        solve_time_s=solve_time,
+        time_s=time.perf_counter() - t0,
+    )
     params = {
         "mode": mode, "n_components": k, "solver": spec.algorithm, "backend": spec.backend,
         "init": init if not seeded else "custom", "tol": float(tol), "max_iter": int(max_iter),
         "random_state": seed, "negative": negative, "device": device,
         "track_error_every": int(track_error_every), "mu_eps_lift": bool(mu_eps_lift),
-        "locked": summary["locked"],
+        "locked": summary.locked,
     }
     arrays = {}
     if seeded:

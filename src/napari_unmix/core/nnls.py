@@ -1,5 +1,7 @@
 """Fixed-H NNLS: abundances of trusted spectra, ``min_W ||X - W H||_F`` with ``W >= 0``.
 
+The chunked engine itself is :func:`~napari_unmix.core.solvers.solve_nnls`.
+
 Every pixel is an independent problem, so the data is processed in pixel chunks:
 memory stays bounded whatever the image size, progress is reported per chunk and a
 run can be cancelled between chunks.  The fitted ``W`` keeps its scale: with ``H``
@@ -13,61 +15,15 @@ import warnings
 
 import numpy as np
 
-from ._validation import check_data_matrix, check_spectra
-from .device import resolve_device
-from .preprocess import apply_negative_policy
+from ._validation import check_iter_options, check_spectra
+from .data import check_matrix, check_negative_policy
 from .progress import Reporter
 from .result import UnmixResult
-from .solvers import pick_nnls_solver
-from .solvers._common import chunk_slices, residual_norm, rows_per_chunk
+from .solvers import solve_nnls
+from .solvers._common import residual_norm
+from .summaries import NegativeInfo, NNLSSummary
 
 __all__ = ["nnls", "solve_nnls"]
-
-
-def _check_iter_options(tol, max_iter):
-    if not (isinstance(max_iter, (int, np.integer)) and not isinstance(max_iter, bool)) \
-            or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
-    if not np.isfinite(tol) or tol < 0:
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}.")
-
-
-def solve_nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
-               chunk_size=None, device="auto", restart=False, report=None):
-    """Solve fixed-H NNLS on validated arrays, chunk by chunk.
-
-    The engine behind :func:`nnls` (and the NNLS W-seed builder): no validation,
-    no result object.  Returns ``(W, info)`` where ``info`` holds the per-chunk
-    iteration counts, the capped pixels and the resolved backend / device.
-    """
-    spec = pick_nnls_solver(solver, backend)
-    dev = resolve_device(device) if spec.needs_torch else "cpu"
-    n, m = X.shape
-    k = H.shape[0]
-    if chunk_size is None:
-        chunk_size = rows_per_chunk(max(m, k), X.itemsize)
-    slices = chunk_slices(n, chunk_size)
-    W = np.empty((n, k), dtype=X.dtype)
-    capped = np.zeros(n, dtype=bool)
-    chunk_iters, chunk_converged = [], []
-    for i, sl in enumerate(slices):
-        fit = spec.func(X[sl], H, max_iter=max_iter, tol=tol, device=dev, restart=restart)
-        W[sl] = fit.W
-        if fit.capped is not None:
-            capped[sl] = fit.capped
-        chunk_iters.append(int(fit.n_iter))
-        chunk_converged.append(bool(fit.converged))
-        if report is not None:
-            report(i + 1, len(slices), None)
-    info = {
-        "spec": spec,
-        "device": dev,
-        "chunk_size": int(chunk_size),
-        "chunk_iters": chunk_iters,
-        "chunk_converged": chunk_converged,
-        "capped": capped,
-    }
-    return W, info
 
 
 def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_size=None,
@@ -116,10 +72,10 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         When ``callback`` returns False.
     """
     t0 = time.perf_counter()
-    X = check_data_matrix(X)
-    X, neg_info = apply_negative_policy(X, negative)
+    data = check_matrix(X, negative=check_negative_policy(negative))
+    X, neg_info = data.X, data.negative
     H = check_spectra(H, n_features=X.shape[1], dtype=X.dtype)
-    _check_iter_options(tol, max_iter)
+    check_iter_options(tol, max_iter)
     if chunk_size is not None and (int(chunk_size) < 1):
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
     report = Reporter(callback, "nnls")
@@ -135,23 +91,24 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     X_ok, W_ok = (X, W) if ok.all() else (X[ok], W[ok])  # no copy in the usual case
     err = residual_norm(X_ok, W_ok, H) if ok.any() else float("nan")
     x_norm = float(np.sqrt(np.einsum("ij,ij->i", X_ok, X_ok).sum(dtype=np.float64)))
-    summary = {
-        "algorithm": spec.algorithm,
-        "exact": spec.exact,
-        "n_chunks": len(chunk_iters),
-        "chunk_size": info["chunk_size"],
-        "chunk_iters": chunk_iters,
-        "max_chunk_iter": max_chunk_iter,
-        "max_iter": int(max_iter),
-        "hit_max_iter": bool(hit_cap),
-        "n_capped_pixels": n_capped,
-        "capped_pixels": np.flatnonzero(capped)[:1000].tolist() if spec.exact else [],
-        "reconstruction_err": err,
-        "relative_error": err / max(x_norm, np.finfo(float).tiny),
-        "negative": neg_info,
-        "dtype": str(X.dtype),
-        "time_s": time.perf_counter() - t0,
-    }
+    summary = NNLSSummary(
+        solver=spec.algorithm,
+        backend=spec.backend,
+        exact=spec.exact,
+        n_chunks=len(chunk_iters),
+        chunk_size=info["chunk_size"],
+        chunk_iters=chunk_iters,
+        max_chunk_iter=max_chunk_iter,
+        max_iter=int(max_iter),
+        hit_max_iter=bool(hit_cap),
+        n_capped_pixels=n_capped,
+        capped_pixels=np.flatnonzero(capped)[:1000].tolist() if spec.exact else [],
+        reconstruction_err=err,
+        relative_error=err / max(x_norm, np.finfo(float).tiny),
+        negative=NegativeInfo.from_dict(neg_info),
+        dtype=str(X.dtype),
+        time_s=time.perf_counter() - t0,
+    )
     if hit_cap:
         from sklearn.exceptions import ConvergenceWarning
 

@@ -12,10 +12,12 @@ import time
 
 import numpy as np
 
-from ._validation import check_data_matrix, check_n_components
+from ._validation import check_n_components
+from .data import check_matrix
 from .progress import Reporter
 from .result import UnmixResult
 from .solvers._common import chunk_slices, one_blas_thread, rows_per_chunk
+from .summaries import PCASummary
 
 __all__ = ["pca"]
 
@@ -57,7 +59,7 @@ def pca(X, n_components, *, standardize=True, chunk_size=None, callback=None) ->
 
 def _pca(X, n_components, *, standardize, chunk_size, callback) -> UnmixResult:
     t0 = time.perf_counter()
-    X = check_data_matrix(X, min_samples=2)
+    X = check_matrix(X, min_samples=2).X
     n, m = X.shape
     k = check_n_components(n_components, n, m, mode="PCA")
     if chunk_size is None:
@@ -101,17 +103,17 @@ def _pca(X, n_components, *, standardize, chunk_size, callback) -> UnmixResult:
         report(len(slices) + i + 1, n_steps)
     err = float(np.sqrt(sq_err))
     report(n_steps, n_steps, err)
-    summary = {
-        "n_components": k,
-        "explained_variance_ratio": ratio[:k].tolist(),
-        "cumulative_explained_variance": float(ratio[:k].sum()),
-        "constant_channels": constant.tolist(),
-        "standardize": bool(standardize),
-        "reconstruction_err": err,
-        "relative_error": err / max(float(np.linalg.norm(X)), np.finfo(float).tiny),
-        "dtype": str(X.dtype),
-        "time_s": time.perf_counter() - t0,
-    }
+    summary = PCASummary(
+        n_components=k,
+        explained_variance_ratio=ratio[:k].tolist(),
+        cumulative_explained_variance=float(ratio[:k].sum()),
+        constant_channels=constant.tolist(),
+        standardize=bool(standardize),
+        reconstruction_err=err,
+        relative_error=err / max(float(np.linalg.norm(X)), np.finfo(float).tiny),
+        dtype=str(X.dtype),
+        time_s=time.perf_counter() - t0,
+    )
     params = {"mode": "pca", "n_components": k, "standardize": bool(standardize),
               "chunk_size": chunk_size}
     return UnmixResult(W=T, H=P.astype(X.dtype), mode="pca", backend="numpy", device="cpu",

@@ -23,57 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_nonnegative
+from .data import NEGATIVE_POLICIES, apply_negative_policy
 
 __all__ = ["NEGATIVE_POLICIES", "SMOOTHING_METHODS", "Preprocessing", "apply_negative_policy",
            "preprocess", "smooth_spectra", "subtract_background"]
-
-#: How NNMF / NNLS treat negative input values.
-NEGATIVE_POLICIES = ("raise", "clip", "offset")
-
-
-def apply_negative_policy(X: np.ndarray, policy: str = "raise", *, name: str = "X"):
-    """Apply the chosen treatment of negative values to ``X`` (never in place).
-
-    Parameters
-    ----------
-    X : ndarray
-    policy : {"raise", "clip", "offset"}
-        ``"raise"`` (default): negative values are an error.  ``"clip"``: negative
-        values become 0.  ``"offset"``: the global minimum is subtracted from every
-        value, so the smallest becomes 0 (a constant added to every spectrum; a flat
-        background component can absorb it).
-
-    Returns
-    -------
-    X : ndarray
-        The data to fit (``X`` itself when nothing changed).
-    info : dict
-        ``{"policy", "n_negative", "min_value", "offset"}``, for the fit summary.
-    """
-    if policy not in NEGATIVE_POLICIES:
-        raise ValueError(
-            f"negative={policy!r} is not one of {', '.join(NEGATIVE_POLICIES)}."
-        )
-    min_value = float(X.min()) if X.size else 0.0
-    n_negative = int((X < 0).sum()) if min_value < 0 else 0
-    info = {"policy": policy, "n_negative": n_negative, "min_value": min_value, "offset": 0.0}
-    if n_negative == 0:
-        return X, info
-    if policy == "raise":
-        check_nonnegative(
-            X, name=name,
-            remedy="Background-subtracted CRS data often dips below zero: pass "
-            "negative='clip' to set negative values to 0, or negative='offset' to shift "
-            "all data up by the minimum. The choice is recorded in the result's params.",
-        )
-    if policy == "clip":
-        return np.maximum(X, 0, dtype=X.dtype), info
-    info["offset"] = -min_value
-    out = X - X.dtype.type(min_value)
-    np.maximum(out, 0, out=out)  # exact zero at the minimum despite rounding
-    return out, info
-
 
 #: Spectral smoothing filters of :func:`smooth_spectra`.
 SMOOTHING_METHODS = ("savgol", "gaussian")
@@ -195,13 +148,14 @@ class Preprocessing:
     sigma: float = 1.0
 
     def __post_init__(self):
-        from .components import Flat, FromComponent, Gaussian, RoiLabel, RoiMask, Spectrum
+        from .sources import SOURCES
 
-        allowed = (RoiMask, RoiLabel, Spectrum, Gaussian, Flat, FromComponent)
-        if self.background is not None and not isinstance(self.background, allowed):
+        if self.background is not None and not getattr(self.background, "background_ok",
+                                                       False):
+            allowed = [c.__name__ for c in SOURCES.values() if c.background_ok]
             raise TypeError(
-                f"Preprocessing.background must be one of "
-                f"{', '.join(c.__name__ for c in allowed)}, got {type(self.background).__name__}.")
+                f"Preprocessing.background must be one of {', '.join(allowed)}, got "
+                f"{type(self.background).__name__}.")
         if self.smoothing is not None and self.smoothing not in SMOOTHING_METHODS:
             raise ValueError(f"Unknown smoothing {self.smoothing!r}; choose one of "
                              f"{', '.join(SMOOTHING_METHODS)} or None.")
@@ -223,7 +177,7 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, d: dict | None, *, arrays: dict | None = None) -> Preprocessing:
-        from .components import source_from_dict
+        from .sources import source_from_dict
 
         d = dict(d or {})
         if d.get("background") is not None:

@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ._files import atomic_path
+from .summaries import Summary, jsonable, summary_from_dict
 
 __all__ = ["UnmixResult", "jsonable"]
 
 _FORMAT = "napari-unmix-result"
 _FORMAT_VERSION = 1
-
-
-def jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays, tuples and paths into plain JSON types."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    raise TypeError(f"Cannot store {type(obj).__name__} {obj!r} in a result's JSON fields.")
 
 
 def _normalised(d: dict | None) -> dict:
@@ -60,9 +44,11 @@ class UnmixResult:
     reconstruction_err : float
         Frobenius norm ``||X - W H||_F`` on the data the mode fitted (for PCA, in the
         units of the original data).
-    summary : dict
-        What a user needs to judge the fit: iteration counts, whether the cap was
-        hit, timings, error history ...  JSON-serialisable.
+    summary : Summary
+        What a user needs to judge the fit, typed per mode
+        (:class:`~napari_unmix.core.summaries.NMFSummary`, ``NNLSSummary``,
+        ``PCASummary``; a dict given here is converted): iteration counts, whether
+        the cap was hit, timings, error history ...
     params : dict
         Every setting needed to rerun the analysis, ``random_state`` included.
     explained_variance_ratio : ndarray or None
@@ -72,10 +58,11 @@ class UnmixResult:
         seeds a seeded run started from, ...).
     component_names : list of str
         One name per component.
-    spectral_axis : ndarray or None
-        Values of the spectral axis (e.g. wavenumbers), one per channel.
+    spectral_values : ndarray or None
+        Spectral position of every channel (e.g. wavenumbers).  ``spectral_axis`` is
+        a deprecated alias (it will be removed in the next release).
     spectral_unit : str or None
-        Unit of ``spectral_axis``, e.g. ``"cm^-1"`` or ``"nm"``.
+        Unit of ``spectral_values``, e.g. ``"cm^-1"`` or ``"nm"``.
     """
 
     W: np.ndarray
@@ -85,12 +72,12 @@ class UnmixResult:
     device: str
     n_iter: int
     reconstruction_err: float
-    summary: dict = field(default_factory=dict)
+    summary: Summary | dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
     explained_variance_ratio: np.ndarray | None = None
     arrays: dict = field(default_factory=dict)
     component_names: list = field(default_factory=list)
-    spectral_axis: np.ndarray | None = None
+    spectral_values: np.ndarray | None = None
     spectral_unit: str | None = None
 
     def __post_init__(self):
@@ -102,7 +89,9 @@ class UnmixResult:
             )
         self.n_iter = int(self.n_iter)
         self.reconstruction_err = float(self.reconstruction_err)
-        self.summary = _normalised(self.summary)
+        self.summary = summary_from_dict(
+            self.summary if isinstance(self.summary, Summary) else _normalised(self.summary),
+            kind=getattr(self.summary, "kind", None), mode=self.mode).normalised()
         self.params = _normalised(self.params)
         self.arrays = {str(k): np.asarray(v) for k, v in (self.arrays or {}).items()}
         if not self.component_names:
@@ -113,11 +102,11 @@ class UnmixResult:
             raise ValueError(
                 f"{len(self.component_names)} component names for {self.n_components} components."
             )
-        if self.spectral_axis is not None:
-            self.spectral_axis = np.asarray(self.spectral_axis)
-            if self.spectral_axis.shape != (self.n_channels,):
+        if self.spectral_values is not None:
+            self.spectral_values = np.asarray(self.spectral_values)
+            if self.spectral_values.shape != (self.n_channels,):
                 raise ValueError(
-                    f"spectral_axis has shape {self.spectral_axis.shape}, expected "
+                    f"spectral_values has shape {self.spectral_values.shape}, expected "
                     f"({self.n_channels},)."
                 )
 
@@ -133,6 +122,23 @@ class UnmixResult:
     @property
     def dtype(self) -> np.dtype:
         return self.W.dtype
+
+    @property
+    def spectral_axis(self) -> np.ndarray | None:
+        """Deprecated alias of :attr:`spectral_values` (removed in the next release)."""
+        warnings.warn("UnmixResult.spectral_axis is deprecated; use spectral_values.",
+                      DeprecationWarning, stacklevel=2)
+        return self.spectral_values
+
+    @property
+    def config(self):
+        """The :class:`~napari_unmix.core.config.AnalysisConfig` this result was made with
+        (``None`` for a result of a mode function called directly)."""
+        if "config" not in self.params:
+            return None
+        from .config import AnalysisConfig
+
+        return AnalysisConfig.from_dict(self.params["config"], arrays=self.arrays)
 
     def __repr__(self) -> str:
         return (
@@ -165,7 +171,8 @@ class UnmixResult:
             "device": self.device,
             "n_iter": self.n_iter,
             "reconstruction_err": self.reconstruction_err,
-            "summary": self.summary,
+            "summary": self.summary.to_dict(),
+            "summary_kind": type(self.summary).kind,
             "params": self.params,
             "component_names": self.component_names,
             "spectral_unit": self.spectral_unit,
@@ -174,8 +181,8 @@ class UnmixResult:
         payload = {"W": self.W, "H": self.H, "meta": np.array(json.dumps(meta))}
         if self.explained_variance_ratio is not None:
             payload["explained_variance_ratio"] = np.asarray(self.explained_variance_ratio)
-        if self.spectral_axis is not None:
-            payload["spectral_axis"] = self.spectral_axis
+        if self.spectral_values is not None:
+            payload["spectral_axis"] = self.spectral_values
         for name, arr in self.arrays.items():
             payload[f"arrays/{name}"] = arr
         with atomic_path(path) as tmp:
@@ -208,7 +215,8 @@ class UnmixResult:
                 device=meta["device"],
                 n_iter=meta["n_iter"],
                 reconstruction_err=meta["reconstruction_err"],
-                summary=meta["summary"],
+                summary=summary_from_dict(meta["summary"], kind=meta.get("summary_kind"),
+                                          mode=meta["mode"]),
                 params=meta["params"],
                 explained_variance_ratio=(
                     data["explained_variance_ratio"]
@@ -216,6 +224,8 @@ class UnmixResult:
                 ),
                 arrays=arrays,
                 component_names=meta["component_names"],
-                spectral_axis=data["spectral_axis"] if "spectral_axis" in data.files else None,
+                spectral_values=(data["spectral_axis"] if "spectral_axis" in data.files
+                                 else None),
                 spectral_unit=meta.get("spectral_unit"),
             )
+

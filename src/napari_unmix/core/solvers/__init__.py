@@ -18,7 +18,8 @@ from .scipy_nnls import fit_nnls_scipy
 from .sklearn_nmf import fit_sklearn
 from .torch_fista import fit_nnls_fista
 
-__all__ = ["NMF_SOLVERS", "NNLS_SOLVERS", "SolverSpec", "pick_nmf_solver", "pick_nnls_solver"]
+__all__ = ["NMF_SOLVERS", "NNLS_SOLVERS", "SolverSpec", "pick_nmf_solver", "pick_nnls_solver",
+           "solve_nnls"]
 
 
 @dataclass(frozen=True)
@@ -175,3 +176,6 @@ def pick_nmf_solver(solver: str = "auto", backend: str = "auto", *,
 def pick_nnls_solver(solver: str = "auto", backend: str = "auto") -> SolverSpec:
     """Resolve fixed-H NNLS ``solver`` / ``backend`` names (``"auto"``: fastest exact)."""
     return _pick(NNLS_SOLVERS, _NNLS_AUTO, solver, backend, "NNLS solver/backend")
+
+
+from .chunked import solve_nnls  # noqa: E402  (the chunked engine uses the table above)

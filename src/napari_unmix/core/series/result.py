@@ -1,20 +1,26 @@
 """The result of a z / t series run: maps and spectra of every plane, saved and loaded.
 
-:class:`SeriesResult` is what :func:`napari_unmix.core.series.unmix_series` returns.
+:class:`SeriesResult` is what :func:`napari_unmix.core.series.unmix_series` returns:
+plain data (arrays, typed summaries, params), with exact save / load and the view
+of the whole series as one :class:`~napari_unmix.core.result.UnmixResult`
+(:meth:`SeriesResult.as_result`).
 """
 
 from __future__ import annotations
 
 import json
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
-from ._files import atomic_path
-from .analysis import AnalysisConfig
-from .result import UnmixResult, jsonable
+from .._files import atomic_path
+from ..config import AnalysisConfig
+from ..result import UnmixResult
+from ..summaries import PlaneSummary, SeriesSummary, jsonable
 
 #: Strategies of :func:`~napari_unmix.core.series.unmix_series`.
 SERIES_STRATEGIES = ("shared-basis", "per-slice")
@@ -22,10 +28,11 @@ SERIES_STRATEGIES = ("shared-basis", "per-slice")
 _FORMAT = "napari-unmix-series-result"
 _FORMAT_VERSION = 1
 
-__all__ = ["SERIES_STRATEGIES", "SeriesResult"]
+__all__ = ["SERIES_STRATEGIES", "SeriesResult", "plane_index"]
 
 
-def _plane_index(value, n_planes, name):
+def plane_index(value, n_planes, name) -> int:
+    """``value`` as a plane index in ``0 .. n_planes - 1`` (negative counts from the end)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a plane index (int), got {value!r}.")
     if not -n_planes <= value < n_planes:
@@ -53,14 +60,15 @@ class SeriesResult:
     mode : str
         Mode of the planes' fits: ``"nnls"`` for a shared basis, the config's mode
         for per-slice runs.
-    planes : list of dict
+    planes : list of PlaneSummary
         One summary per plane: ``reconstruction_err``, ``relative_error``, ``n_iter``,
         ``hit_max_iter``, ``n_capped_pixels``, backend, timing, the warnings the plane
-        raised and, per-slice, the matching (``matched_to``, ``order``, ``signs``,
-        ``angles`` in radians, one per component).
-    summary : dict
+        raised, the plane's own fit summary (``fit``) and, per-slice, the matching
+        (``matched_to``, ``order``, ``signs``, ``angles`` in radians, one per
+        component).
+    summary : SeriesSummary
         Totals over the series (error, iterations, planes that hit the cap), the
-        basis fit (``summary["basis"]``) and the matching (``summary["match"]``).
+        basis fit (``summary.basis``) and the matching (``summary.match``).
     params : dict
         Everything needed to rerun: the strategy, axes, reference, pool size,
         matching, NNLS solver and the resolved config (``params["config"]``, its
@@ -78,12 +86,14 @@ class SeriesResult:
     strategy: str
     mode: str
     planes: list = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
+    summary: SeriesSummary | dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
     arrays: dict = field(default_factory=dict)
     component_names: list = field(default_factory=list)
     spectral_values: np.ndarray | None = None
     spectral_unit: str | None = None
+    #: the function :meth:`rerun` calls (``core.series.run.unmix_series``, set there)
+    runner: ClassVar[Callable | None] = None
 
     def __post_init__(self):
         self.maps = np.asarray(self.maps)
@@ -100,8 +110,8 @@ class SeriesResult:
             what = "(k, n_channels)" if want == 2 else "(n_planes, k, n_channels)"
             raise ValueError(f"H {self.H.shape} does not fit maps {self.maps.shape}: a "
                              f"{self.strategy} result needs H of shape {what}.")
-        self.planes = json.loads(json.dumps(jsonable(list(self.planes))))
-        self.summary = json.loads(json.dumps(jsonable(dict(self.summary))))
+        self.planes = [PlaneSummary.from_dict(p).normalised() for p in self.planes]
+        self.summary = SeriesSummary.from_dict(self.summary).normalised()
         self.params = json.loads(json.dumps(jsonable(dict(self.params))))
         self.arrays = {str(a): np.asarray(v) for a, v in (self.arrays or {}).items()}
         if not self.component_names:
@@ -139,23 +149,60 @@ class SeriesResult:
 
     def plane_spectra(self, plane: int) -> np.ndarray:
         """Spectra ``(k, n_channels)`` that plane ``plane`` was unmixed with."""
-        z = _plane_index(plane, self.n_planes, "plane")
+        z = plane_index(plane, self.n_planes, "plane")
         return self.H if self.shared_basis else self.H[z]
 
     def plane_result(self, plane: int) -> UnmixResult:
         """Plane ``plane`` as an :class:`UnmixResult` (``W`` a copy of its maps)."""
-        z = _plane_index(plane, self.n_planes, "plane")
-        info = self.planes[z] if z < len(self.planes) else {}
+        z = plane_index(plane, self.n_planes, "plane")
+        info = self.planes[z] if z < len(self.planes) else PlaneSummary(plane=z)
         W = self.maps[:, z].reshape(self.n_components, -1).T.copy()
         params = {"series": {k: v for k, v in self.params.items() if k != "config"},
                   "plane": z, "mode": self.mode}
         return UnmixResult(
             W=W, H=np.array(self.plane_spectra(z)), mode=self.mode,
-            backend=str(info.get("backend", "")), device=str(info.get("device", "cpu")),
-            n_iter=int(info.get("n_iter", 0)),
-            reconstruction_err=float(info.get("reconstruction_err", np.nan)),
-            summary=info, params=params, component_names=self.component_names,
-            spectral_axis=self.spectral_values, spectral_unit=self.spectral_unit)
+            backend=info.backend or "", device=info.device or "cpu",
+            n_iter=int(info.n_iter or 0),
+            reconstruction_err=(np.nan if info.reconstruction_err is None
+                                else info.reconstruction_err),
+            summary=info.fit.replace(extra={**info.fit.extra, "plane": z})
+            if info.fit is not None else {"plane": z},
+            params=params, component_names=self.component_names,
+            spectral_values=self.spectral_values, spectral_unit=self.spectral_unit)
+
+    def as_result(self, *, reference: int | None = None) -> UnmixResult:
+        """The whole series as one :class:`~napari_unmix.core.result.UnmixResult`.
+
+        ``W`` holds the maps of every plane (C order of ``(n_planes, *plane_shape)``),
+        ``H`` the shared basis or, per-slice, the mean of the planes' matched spectra
+        (every plane's spectra in ``arrays["plane_H"]``).  The summary is the
+        series summary with the planes (``summary.planes``) and the seeds of the basis
+        fit, or of plane ``reference`` (default: the matching's reference plane).
+        The params keep the series' params (``params["series"]``) and config.
+        """
+        k = self.n_components
+        s = self.summary
+        if reference is None and s.match is not None:
+            reference = s.match.reference
+        seeds = (s.basis.fit.seeds if self.shared_basis and s.basis is not None
+                 and s.basis.fit is not None else None)
+        if not self.shared_basis and reference is not None and reference < len(self.planes):
+            fit = self.planes[reference].fit
+            seeds = fit.seeds if fit is not None else None
+        summary = s.replace(planes=list(self.planes), seeds=seeds)
+        arrays = dict(self.arrays)
+        if not self.shared_basis:
+            arrays["plane_H"] = self.H
+        series = {key: v for key, v in self.params.items() if key != "config"}
+        first = self.planes[0] if self.planes else PlaneSummary()
+        return UnmixResult(
+            W=self.maps.reshape(k, -1).T, H=self.H if self.shared_basis else self.H.mean(axis=0),
+            mode=self.mode, backend=first.backend or "", device=first.device or "cpu",
+            n_iter=int(s.max_plane_iter or 0),
+            reconstruction_err=np.nan if s.reconstruction_err is None else s.reconstruction_err,
+            summary=summary, params={"config": self.params.get("config"), "series": series},
+            arrays=arrays, component_names=self.component_names,
+            spectral_values=self.spectral_values, spectral_unit=self.spectral_unit)
 
     def config(self) -> AnalysisConfig:
         """The resolved config this result was made with."""
@@ -167,10 +214,10 @@ class SeriesResult:
         ``labels`` must be passed again when the config uses ``RoiLabel`` sources
         (only its checksum is stored).
         """
-        from .series import unmix_series
-
+        if SeriesResult.runner is None:  # pragma: no cover - set when core.series imports
+            raise RuntimeError("SeriesResult.rerun needs napari_unmix.core.series imported.")
         p = self.params
-        return unmix_series(
+        return SeriesResult.runner(
             stack, self.config(), H=self.arrays.get("H_given"), strategy=p["strategy"],
             series_axis=p["series_axis"], spectral_axis=p["spectral_axis"],
             reference=p["reference"] if p["reference"] != "given" else None,
@@ -190,8 +237,9 @@ class SeriesResult:
             path = path.with_suffix(path.suffix + ".npz") if path.suffix else \
                 path.with_suffix(".npz")
         meta = {"format": _FORMAT, "format_version": _FORMAT_VERSION,
-                "strategy": self.strategy, "mode": self.mode, "planes": self.planes,
-                "summary": self.summary, "params": self.params,
+                "strategy": self.strategy, "mode": self.mode,
+                "planes": [p.to_dict() for p in self.planes],
+                "summary": self.summary.to_dict(), "params": self.params,
                 "component_names": self.component_names, "spectral_unit": self.spectral_unit,
                 "arrays": sorted(self.arrays)}
         payload = {"maps": self.maps, "H": self.H, "meta": np.array(json.dumps(meta))}

@@ -1,0 +1,207 @@
+"""The description of a whole analysis: :class:`AnalysisConfig`.
+
+An :class:`AnalysisConfig` holds everything an analysis needs besides the data: the
+mode, the components and their seed sources, the seed settings, the preprocessing,
+and the solver options.  It converts to JSON and back exactly (arrays included), so
+a config can be saved, shared, and stored inside the result it produced
+(:attr:`~napari_unmix.core.result.UnmixResult.config`).  Which fields a mode uses is
+said by its :class:`~napari_unmix.core.modes.ModeSpec` (``options``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._files import atomic_path
+from .components import ComponentSpec, FromComponent
+from .data import NEGATIVE_POLICIES
+from .init import INITS, resolve_random_state
+from .modes import MODES
+from .preprocess import Preprocessing
+from .seeds import H_FALLBACKS, W_SEED_MODES
+
+__all__ = ["FIT_DATA", "AnalysisConfig"]
+
+_FORMAT = "napari-unmix-config"
+_FORMAT_VERSION = 1
+
+#: Which data the factorisation fits.
+FIT_DATA = ("raw", "processed")
+
+
+@dataclass(eq=False)
+class AnalysisConfig:
+    """Everything an analysis needs besides the data.
+
+    Parameters
+    ----------
+    mode : {"pca", "nmf", "seeded-nmf", "nnls"}, default "seeded-nmf"
+        The unmixing mode (see ``core.modes.MODES``).
+    components : list of ComponentSpec
+        Seeded NNMF / fixed-H NNLS: one spec per component (their order is the
+        order of the result's components).  PCA / random NNMF: optional, only names
+        and colours are used.
+    n_components : int, optional
+        PCA / random NNMF: the number of components (default: ``len(components)``).
+        Seeded modes: must equal ``len(components)`` when given.
+    w_seed_mode : {"nnls", "selective_score", "h_weighted", "average", "empty"}
+        How seed maps are built from seed spectra.
+    overwrite : bool, default True
+        Replace spectral-information W images by H-based maps (see ``seeds``).
+    h_fallback : {"residual", "random", "none"}, default "residual"
+        Spectrum of components without a usable spectrum seed.
+    residual_score : bool, default True
+        Score-based selection of residual pixels in the residual fallback.
+    preprocessing : Preprocessing
+        Background subtraction and smoothing (what makes the processed data).
+    fit_data : {"raw", "processed"}, default "raw"
+        Data the factorisation fits (see the module documentation).
+    solver, backend : str, default "auto"
+        NNMF solver / backend (``"mu"``, ``"cd"`` ...) or, for ``mode="nnls"``, the
+        NNLS solver / backend (``"lawson-hanson"``, ``"fista"`` ...).
+    init : str, default "nndsvda"
+        Initialisation of random NNMF.
+    tol, max_iter : float, int
+        Stopping rule (see ``core.nmf`` / ``core.nnls``).
+    random_state : int or None
+        Seed of every random choice; ``None`` draws one, recorded in the result.
+    negative : {"raise", "clip", "offset"}, default "raise"
+        Negative values in the data of the non-negative modes.
+    device : str, default "auto"
+        torch device of torch backends.
+    standardize : bool, default True
+        PCA: standardise channels.
+    spectral_unit : str, optional
+        Unit of the spectral axis, stored in the result.
+    """
+
+    mode: str = "seeded-nmf"
+    components: list = field(default_factory=list)
+    n_components: int | None = None
+    w_seed_mode: str = "nnls"
+    overwrite: bool = True
+    h_fallback: str = "residual"
+    residual_score: bool = True
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    fit_data: str = "raw"
+    solver: str = "auto"
+    backend: str = "auto"
+    init: str = "nndsvda"
+    tol: float = 1e-4
+    max_iter: int = 1000
+    random_state: int | None = None
+    negative: str = "raise"
+    device: str = "auto"
+    standardize: bool = True
+    spectral_unit: str | None = None
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"Unknown mode {self.mode!r}; choose one of {', '.join(MODES)}.")
+        self.components = list(self.components or [])
+        for c in self.components:
+            if not isinstance(c, ComponentSpec):
+                raise TypeError(f"components must be ComponentSpec objects, got "
+                                f"{type(c).__name__}.")
+        names = [c.name for c in self.components]
+        dup = sorted({x for x in names if names.count(x) > 1})
+        if dup:
+            raise ValueError(f"Component names must be unique; repeated: {', '.join(dup)}.")
+        if self.preprocessing is None:
+            self.preprocessing = Preprocessing()
+        if not isinstance(self.preprocessing, Preprocessing):
+            raise TypeError("preprocessing must be a core.preprocess.Preprocessing.")
+        checks = (("w_seed_mode", W_SEED_MODES), ("h_fallback", H_FALLBACKS),
+                  ("fit_data", FIT_DATA), ("negative", NEGATIVE_POLICIES), ("init", INITS))
+        for attr, allowed in checks:
+            if getattr(self, attr) not in allowed:
+                raise ValueError(f"{attr}={getattr(self, attr)!r} is not one of "
+                                 f"{', '.join(allowed)}.")
+        if self.n_components is not None:
+            self.n_components = int(self.n_components)
+        if self.random_state is not None:
+            self.random_state = resolve_random_state(self.random_state)
+        bg = self.preprocessing.background
+        if isinstance(bg, FromComponent) and bg.name not in names:
+            raise ValueError(f"The background subtraction uses component {bg.name!r}, which is "
+                             f"not among the components ({', '.join(names) or 'none'}).")
+
+    # -- convenience ---------------------------------------------------------------------
+    @property
+    def component_names(self) -> list[str]:
+        return [c.name for c in self.components]
+
+    def replace(self, **changes) -> AnalysisConfig:
+        """A copy with some fields changed (components and sources are shared)."""
+        return dataclasses.replace(self, **changes)
+
+    # -- serialisation -------------------------------------------------------------------
+    def to_dict(self, *, arrays: dict | None = None, prefix: str = "") -> dict:
+        """Plain-JSON description.
+
+        Arrays (ROI masks, spectra, maps) are encoded inline, bit-exactly, unless a
+        dict ``arrays`` is given: then they are put there (keys start with
+        ``prefix``) and referenced.
+        """
+        out = {"format": _FORMAT, "format_version": _FORMAT_VERSION}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "components":
+                v = [c.to_dict(arrays=arrays, prefix=f"{prefix}components/{i}/")
+                     for i, c in enumerate(v)]
+            elif f.name == "preprocessing":
+                v = v.to_dict(arrays=arrays, prefix=f"{prefix}preprocessing/")
+            out[f.name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict, *, arrays: dict | None = None) -> AnalysisConfig:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        fmt = d.pop("format", _FORMAT)
+        version = d.pop("format_version", _FORMAT_VERSION)
+        if fmt != _FORMAT:
+            raise ValueError(f"Not a napari-unmix analysis config (format {fmt!r}).")
+        if version > _FORMAT_VERSION:
+            raise ValueError(f"This config was written by a newer napari-unmix (format "
+                             f"{version}); upgrade napari-unmix to read it.")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"Unknown config field(s) {sorted(unknown)}; known: {sorted(known)}.")
+        d["components"] = [ComponentSpec.from_dict(c, arrays=arrays)
+                           for c in d.get("components") or []]
+        d["preprocessing"] = Preprocessing.from_dict(d.get("preprocessing"), arrays=arrays)
+        return cls(**d)
+
+    def to_json(self, **json_kwargs) -> str:
+        """The config as JSON text (arrays inline)."""
+        return json.dumps(self.to_dict(), **json_kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> AnalysisConfig:
+        """Read a config from :meth:`to_json` text."""
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path) -> Path:
+        """Write the config as JSON to ``path`` (atomically)."""
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(self.to_json(indent=1), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path) -> AnalysisConfig:
+        """Read a config written by :meth:`save`."""
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+    @classmethod
+    def from_result(cls, result) -> AnalysisConfig:
+        """The config a result of :func:`run_analysis` was made with."""
+        if "config" not in result.params:
+            raise ValueError("This result holds no analysis config (it was not made by "
+                             "run_analysis); its params alone describe the run.")
+        return cls.from_dict(result.params["config"], arrays=result.arrays)
