@@ -3,7 +3,9 @@
 References: scikit-learn's coordinate-descent NNMF (the same problem, its error
 reached from the same start), exact low-rank data (error 0), the numpy solver
 for the torch one, exact powers of two for the scale rules, and the stopping
-rule of ``SampledErrorStopping`` recomputed from the reported errors.
+rule of ``SampledErrorStopping`` recomputed from the reported errors.  The
+registry entries are tested in ``test_registry.py``; the tests at the end go
+through ``core.nmf`` (random init, progress callback).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from sklearn.exceptions import ConvergenceWarning
 
 from napari_unmix.core import nmf
 from napari_unmix.core.init import initialize_factors
-from napari_unmix.core.solvers import NMF_SOLVERS, pick_nmf_solver
 from napari_unmix.core.solvers._common import residual_norm
 from napari_unmix.core.solvers.hals import fit_hals_numpy, fit_hals_torch
 
@@ -47,18 +48,6 @@ def normalised(W, H):
     """Factors with each H row scaled to unit maximum (removes the W/H scale freedom)."""
     s = H.max(axis=1)
     return W * s, H / s[:, None]
-
-
-# ------------------------------------------------------------------------ registry
-
-
-def test_registered():
-    assert NMF_SOLVERS[("hals", "numpy")].func is fit_hals_numpy
-    assert NMF_SOLVERS[("hals", "torch")].func is fit_hals_torch
-    assert NMF_SOLVERS[("hals", "torch")].needs_torch
-    assert not NMF_SOLVERS[("hals", "numpy")].needs_torch
-    assert pick_nmf_solver("hals", "numpy").func is fit_hals_numpy
-    assert pick_nmf_solver("auto", "auto").algorithm == "hals"
 
 
 # ---------------------------------------------------------------------- objective
@@ -255,6 +244,32 @@ def test_awkward_shapes(backend, n, m, k):
     if k == 1 or k == m:  # an exact non-negative factorisation exists (k=1 rank-one case:
         # only when n or m is 1)
         assert rel_err(X, res.W, res.H) < 1e-3
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_seeds_are_cast_to_the_data_dtype(backend, noisy):
+    W0, H0 = start(noisy.X, 3)
+    X32 = noisy.X.astype(np.float32)
+    res = fit(backend, X32, W0, H0, max_iter=5)
+    ref = fit(backend, X32, W0.astype(np.float32), H0.astype(np.float32), max_iter=5)
+    assert res.W.dtype == res.H.dtype == np.float32
+    np.testing.assert_array_equal(res.W, ref.W)
+    np.testing.assert_array_equal(res.H, ref.H)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reports_every_sample_and_stops_at_max_iter(backend, noisy):
+    W0, H0 = start(noisy.X, 3)
+    reports = []
+    res = fit(backend, noisy.X, W0, H0, max_iter=23, tol=1e-12, track_error_every=5,
+              report=lambda *args: reports.append(args))
+    assert res.n_iter == 23 and not res.converged
+    assert [i for i, _ in res.history] == [0, 5, 10, 15, 20]
+    assert reports == [(i, 23, e) for i, e in res.history]
+    none = fit(backend, noisy.X, W0, H0, max_iter=0)
+    assert none.n_iter == 0 and len(none.history) == 1
+    # only the exact power-of-two balance ran: the product is unchanged
+    np.testing.assert_allclose(none.W @ none.H, W0 @ H0, rtol=1e-15, atol=0)
 
 
 # --------------------------------------------------------------- numpy vs torch
