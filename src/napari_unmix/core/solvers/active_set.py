@@ -790,17 +790,20 @@ def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, method: s
     max_iter : int, default 1000
         Cap on the passive-set exchanges of a pixel in the pivoting.  Pixels not
         optimal by then are flagged in ``capped`` and set to NaN.  The enumeration
-        (``k <= 5``) does not iterate; only the rare pixels it leaves undecided are
-        pivoted.
+        (``k <= 6`` non-zero spectra) does not iterate; only the rare pixels it
+        leaves undecided are pivoted.
     tol : float, optional
         Ignored: the solver stops at the KKT optimum, not at a tolerance.
     method : {"auto", "enumerate", "pivot"}, default "auto"
-        ``"auto"`` enumerates the passive sets for ``k <= 5`` non-zero spectra and
-        pivots otherwise; both give the same optimum.
+        ``"auto"`` enumerates the passive sets for ``k <= 6`` non-zero spectra and
+        pivots otherwise; both give the same optimum.  ``"enumerate"`` refuses more
+        than 6 non-zero spectra.
     block_size : int, optional
-        Pixels handled together: by default 2048 for the enumeration (its
-        ``k 2^(k-1)`` values per pixel then stay in cache) and 16384 for the
-        pivoting.  Temporaries are ``O(n_threads x block_size x max(k 2^k,
+        Pixels handled together.  By default, for the enumeration, as many as
+        keep its ``k max(2^(k-1), 8) + 1`` values per pixel within ``2^18`` values
+        (2 MB, so that they stay in cache), clamped to 256 .. 8192: 8192 pixels
+        for ``k <= 3``, 7943 for k = 4, 3236 for k = 5, 1358 for k = 6; 16384 for
+        the pivoting.  Temporaries are ``O(n_threads x block_size x max(k 2^k,
         n_channels))``, independent of the number of pixels.
     n_threads : int, default 1
         Threads sharing the blocks (numpy releases the GIL in its kernels).  Most of
@@ -838,10 +841,10 @@ def fit_nnls_active_set_torch(X, H, *, max_iter: int = 1000, tol=None, device: s
 
     The algorithm and tables of :func:`fit_nnls_active_set_numpy`, run on
     ``device`` (CPU or CUDA; ``"auto"`` picks CUDA when available) in float64.  The
-    data moves to the device one block at a time (default 65536 pixels on CUDA,
-    as for numpy on the CPU) and only ``W`` comes back.  Parameters and result as
-    for the numpy version; torch runs its own threads, so there is no
-    ``n_threads``.
+    data moves to the device one block at a time (default 65536 pixels on CUDA; on
+    the CPU the block sizes of the numpy version) and only ``W`` comes back.
+    Parameters and result as for the numpy version; torch runs its own threads, so
+    there is no ``n_threads``.
     """
     from ..device import get_torch, resolve_device
 
