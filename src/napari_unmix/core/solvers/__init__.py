@@ -56,10 +56,10 @@ class SolverSpec:
     summary: str = ""
 
     def available(self) -> bool:
+        """Whether this implementation can run here (torch ones need torch)."""
         return not self.needs_torch or torch_available()
 
 
-#: NNMF implementations, keyed by ``(solver, backend)``.
 NMF_SOLVERS: dict[tuple[str, str], SolverSpec] = {
     ("hals", "numpy"): SolverSpec(
         "hals", "numpy", fit_hals_numpy,
@@ -80,8 +80,10 @@ NMF_SOLVERS: dict[tuple[str, str], SolverSpec] = {
         "cd", "sklearn", fit_sklearn, partial_lock=False, cancellable=False,
         summary="scikit-learn coordinate descent, scikit-learn's stopping rule"),
 }
+"""NNMF implementations, keyed by ``(solver, backend)``.
 
-#: Fixed-H NNLS implementations, keyed by ``(solver, backend)``.
+``pick_nmf_solver`` resolves names, ``"auto"`` included, to one of these."""
+
 NNLS_SOLVERS: dict[tuple[str, str], SolverSpec] = {
     ("active-set", "numpy"): SolverSpec(
         "active-set", "numpy", fit_nnls_active_set_numpy, exact=True,
@@ -96,6 +98,9 @@ NNLS_SOLVERS: dict[tuple[str, str], SolverSpec] = {
         "fista", "torch", fit_nnls_fista, needs_torch=True,
         summary="projected-gradient FISTA in PyTorch (CPU or CUDA), tolerance-stopped"),
 }
+"""Fixed-H NNLS implementations, keyed by ``(solver, backend)``.
+
+``pick_nnls_solver`` resolves names, ``"auto"`` included, to one of these."""
 
 # Preference orders for "auto": the first available entry that matches wins.
 # Random NNMF: the fastest solver to a low error (benchmarks/nmf_speed.py).
@@ -161,9 +166,32 @@ def pick_nmf_solver(solver: str = "auto", backend: str = "auto", *,
                     partial_lock: bool = False, seeded: bool = False) -> SolverSpec:
     """Resolve NNMF ``solver`` / ``backend`` names (either may be ``"auto"``).
 
-    ``partial_lock=True`` only accepts implementations that can keep a subset of
-    the spectra fixed.  ``seeded=True`` uses the preference order for seeded runs
-    (multiplicative updates first, see ``_NMF_AUTO_SEEDED``).
+    Parameters
+    ----------
+    solver : str, default "auto"
+        Algorithm family of :data:`NMF_SOLVERS` (``"hals"``, ``"mu"``, ``"cd"``) or
+        ``"auto"``.
+    backend : str, default "auto"
+        Implementation (``"numpy"``, ``"torch"``, ``"sklearn"``) or ``"auto"``.
+    partial_lock : bool, default False
+        Only accept implementations that can keep a subset of the spectra fixed.
+    seeded : bool, default False
+        Use the preference order for seeded runs (multiplicative updates first, see
+        ``_NMF_AUTO_SEEDED``) instead of the one for random starts (HALS first).
+
+    Returns
+    -------
+    SolverSpec
+        For ``"auto"``, the first available entry of the preference order for this
+        machine (CUDA or CPU) that matches the named part, if any.
+
+    Raises
+    ------
+    ValueError
+        Unknown names, or no available entry that matches (the message lists the
+        registered ones).
+    ImportError
+        A torch implementation named explicitly while torch is not installed.
     """
     partial = [f"{a}/{b}" for (a, b), spec in NMF_SOLVERS.items() if spec.partial_lock]
     order = _NMF_AUTO_SEEDED if seeded else _NMF_AUTO
@@ -174,7 +202,30 @@ def pick_nmf_solver(solver: str = "auto", backend: str = "auto", *,
 
 
 def pick_nnls_solver(solver: str = "auto", backend: str = "auto") -> SolverSpec:
-    """Resolve fixed-H NNLS ``solver`` / ``backend`` names (``"auto"``: fastest exact)."""
+    """Resolve fixed-H NNLS ``solver`` / ``backend`` names (``"auto"``: fastest exact).
+
+    Parameters
+    ----------
+    solver : str, default "auto"
+        Algorithm of :data:`NNLS_SOLVERS` (``"active-set"``, ``"lawson-hanson"``,
+        ``"fista"``) or ``"auto"``.
+    backend : str, default "auto"
+        Implementation (``"numpy"``, ``"torch"``, ``"scipy"``) or ``"auto"``.
+
+    Returns
+    -------
+    SolverSpec
+        For ``"auto"``, the first available entry of the preference order for this
+        machine (CUDA or CPU) that matches the named part: the exact active-set
+        solver, in torch on CUDA and in numpy on the CPU.
+
+    Raises
+    ------
+    ValueError
+        Unknown names, or no available entry that matches.
+    ImportError
+        A torch implementation named explicitly while torch is not installed.
+    """
     return _pick(NNLS_SOLVERS, _NNLS_AUTO, solver, backend, "NNLS solver/backend")
 
 
