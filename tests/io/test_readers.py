@@ -496,14 +496,14 @@ def result():
                        backend="sklearn", device="cpu", n_iter=12, reconstruction_err=0.5,
                        summary={"converged": True}, params={"random_state": 1},
                        component_names=["lipid", "protein", "water"],
-                       spectral_axis=np.linspace(2800, 3050, 6), spectral_unit="cm^-1",
+                       spectral_values=np.linspace(2800, 3050, 6), spectral_unit="cm^-1",
                        arrays={"seed/H0": rng.random((3, 6))})
 
 
 def _same_result(a, b):
     np.testing.assert_array_equal(a.W, b.W)
     np.testing.assert_array_equal(a.H, b.H)
-    np.testing.assert_array_equal(a.spectral_axis, b.spectral_axis)
+    np.testing.assert_array_equal(a.spectral_values, b.spectral_values)
     assert (a.mode, a.component_names, a.summary, a.params, a.spectral_unit) == \
         (b.mode, b.component_names, b.summary, b.params, b.spectral_unit)
     assert a.arrays.keys() == b.arrays.keys()

@@ -10,7 +10,6 @@ the fits must recover, so that a bundle that loses or reorders values fails.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import zipfile
@@ -39,16 +38,6 @@ SHAPE = (16, 16)
 N_PIXELS = SHAPE[0] * SHAPE[1]
 
 
-def _positions_name() -> str:
-    """The field of UnmixResult that holds the channels' spectral positions."""
-    names = {f.name for f in dataclasses.fields(UnmixResult)}
-    return "spectral_values" if "spectral_values" in names else "spectral_axis"
-
-
-def _positions(result):
-    return getattr(result, _positions_name())
-
-
 @pytest.fixture(scope="module")
 def sample():
     return make_crs_sample(shape=SHAPE, n_channels=16, noise=0)
@@ -63,7 +52,7 @@ def X(sample):
 
 def _named(result, sample):
     result.component_names = list(sample.component_names)
-    setattr(result, _positions_name(), np.asarray(sample.spectral_axis, dtype=np.float64))
+    result.spectral_values = np.asarray(sample.spectral_axis, dtype=np.float64)
     result.spectral_unit = sample.spectral_unit
     return result
 
@@ -81,7 +70,7 @@ def _assert_same(a: UnmixResult, b: UnmixResult):
     np.testing.assert_array_equal(a.H, b.H)
     assert a.W.dtype == b.W.dtype and a.H.dtype == b.H.dtype
     assert a.component_names == b.component_names
-    np.testing.assert_array_equal(_positions(a), _positions(b))
+    np.testing.assert_array_equal(a.spectral_values, b.spectral_values)
     assert (a.mode, a.backend, a.spectral_unit, a.n_iter) == \
         (b.mode, b.backend, b.spectral_unit, b.n_iter)
     assert a.reconstruction_err == b.reconstruction_err
@@ -98,7 +87,7 @@ def test_bundle_round_trip_of_an_nnls_result(tmp_path, sample, fitted):
     assert isinstance(b, ResultBundle)
     _assert_same(b.result, fitted)
     assert b.result.component_names == ["lipid", "protein", "water", "background"]
-    np.testing.assert_array_equal(_positions(b.result), np.linspace(2800, 3100, 16))
+    np.testing.assert_array_equal(b.result.spectral_values, np.linspace(2800, 3100, 16))
     assert b.result.spectral_unit == "cm^-1"
     assert b.spatial_shape == SHAPE and b.mask is None
     assert not b.guessed_shape and b.notes == [] and b.path == path

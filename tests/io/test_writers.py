@@ -195,7 +195,7 @@ def test_write_analysis_outputs(tmp_path, result):
     import dataclasses
 
     res = dataclasses.replace(result, component_names=["a", "b"],
-                              spectral_axis=np.linspace(500, 600, 5), spectral_unit="nm")
+                              spectral_values=np.linspace(500, 600, 5), spectral_unit="nm")
     files = write_analysis_outputs(tmp_path / "out", res, (3, 4), colors=["#FF0000", None])
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "composite.png", "maps.tif", "result.json", "result.npz", "spectra.csv"]
@@ -203,7 +203,7 @@ def test_write_analysis_outputs(tmp_path, result):
     np.testing.assert_array_equal(maps, res.maps((3, 4)).astype(np.float32))
     assert names == ["a", "b"]
     t = read_spectra_csv(files["spectra"])
-    np.testing.assert_array_equal(t.axis, res.spectral_axis)
+    np.testing.assert_array_equal(t.axis, res.spectral_values)
     np.testing.assert_allclose(t.values, res.H)
     back = UnmixResult.load(files["bundle"])
     np.testing.assert_array_equal(back.W, res.W)

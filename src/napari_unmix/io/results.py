@@ -199,9 +199,9 @@ def result_info(result, extra: dict | None = None) -> dict:
         "reconstruction_err": result.reconstruction_err,
         "component_names": list(result.component_names),
         "spectral_unit": result.spectral_unit,
-        "spectral_range": (None if result.spectral_axis is None else
-                           [float(np.min(result.spectral_axis)),
-                            float(np.max(result.spectral_axis))]),
+        "spectral_range": (None if result.spectral_values is None else
+                           [float(np.min(result.spectral_values)),
+                            float(np.max(result.spectral_values))]),
         "summary": result.summary,
         "params": result.params,
     }
@@ -259,7 +259,7 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
     out_dir : str or Path
         Created if missing; existing files of the same names are replaced.
     result : UnmixResult
-        Its ``component_names``, ``spectral_axis`` and ``spectral_unit`` are used.
+        Its ``component_names``, ``spectral_values`` and ``spectral_unit`` are used.
     spatial_shape : tuple of int
         Spatial shape of the analysed stack (from ``stack_to_matrix``).
     colors : sequence of str, optional
@@ -290,7 +290,7 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
     files: dict = {}
     files["maps"] = write_maps_tiff(out / OUTPUT_NAMES["maps"], tiff_maps, names)
     files["spectra"] = write_spectra_csv(out / OUTPUT_NAMES["spectra"], result.H,
-                                         result.spectral_axis, names, result.spectral_unit)
+                                         result.spectral_values, names, result.spectral_unit)
     pngs = []
     if maps.ndim == 3:
         pngs.append(write_composite_png(out / OUTPUT_NAMES["composite"],
