@@ -33,6 +33,16 @@ def lazy_threshold() -> int:
 
     ``$NAPARI_UNMIX_LAZY_BYTES`` if set (e.g. ``2e9``), else 1 GiB or a quarter of
     the physical memory, whichever is smaller.
+
+    Returns
+    -------
+    int
+        The threshold in bytes.
+
+    Raises
+    ------
+    ValueError
+        When ``$NAPARI_UNMIX_LAZY_BYTES`` is not a number, or is negative.
     """
     env = os.environ.get(LAZY_ENV)
     if env:

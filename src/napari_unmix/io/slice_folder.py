@@ -23,7 +23,17 @@ __all__ = ["natural_key", "read_slice_folder", "slice_files"]
 # -- small helpers ------------------------------------------------------------------
 
 def natural_key(name: str) -> tuple:
-    """Sort key that orders the numbers inside names by value (``ch2`` < ``ch10``)."""
+    """Sort key that orders the numbers inside names by value (``ch2`` < ``ch10``).
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    tuple
+        Compares numbers by value and text case-insensitively, part by part.
+    """
     parts = re.split(r"(\d+)", str(name))
     return tuple((0, int(p), p) if p.isdigit() else (1, 0, p.lower()) for p in parts)
 
@@ -31,7 +41,18 @@ def natural_key(name: str) -> tuple:
 # -- folders ------------------------------------------------------------------------
 
 def slice_files(folder) -> list[Path]:
-    """The TIFF slices of a folder in natural order (hidden files left out)."""
+    """The TIFF slices of a folder in natural order (hidden files left out).
+
+    Parameters
+    ----------
+    folder : str or Path
+
+    Returns
+    -------
+    list of Path
+        The ``*.tif``/``*.tiff`` files directly in ``folder``, sorted by
+        :func:`natural_key` of their names.
+    """
     folder = Path(folder)
     files = [p for p in folder.iterdir()
              if p.suffix.lower() in TIFF_SUFFIXES and not p.name.startswith(".")

@@ -31,7 +31,18 @@ _UNIT_ALIASES = {
 
 
 def normalise_unit(unit) -> str | None:
-    """Canonical spelling of a spectral unit (``"cm-1"`` -> ``"cm^-1"``); others unchanged."""
+    """Canonical spelling of a spectral unit (``"cm-1"`` -> ``"cm^-1"``); others unchanged.
+
+    Parameters
+    ----------
+    unit : str or None
+
+    Returns
+    -------
+    str or None
+        ``"cm^-1"``, ``"nm"`` or ``"um"`` for their known spellings, the stripped
+        text for other units, None for None or an empty text.
+    """
     if unit is None:
         return None
     text = str(unit).strip()
@@ -43,7 +54,20 @@ def normalise_unit(unit) -> str | None:
 # -- sidecar files ------------------------------------------------------------------
 
 def find_sidecar(path) -> Path | None:
-    """The spectral-axis sidecar file of a stack file or slice folder, if one exists."""
+    """The spectral-axis sidecar file of a stack file or slice folder, if one exists.
+
+    Parameters
+    ----------
+    path : str or Path
+        A stack file (``name.ext``; for ``name.ome.tif`` also ``name.spectral.*``) or
+        a folder of slices.
+
+    Returns
+    -------
+    Path or None
+        ``name.spectral.csv`` / ``.json`` beside a file, ``spectral_axis.csv`` /
+        ``.json`` inside a folder (the first that exists, CSV before JSON), or None.
+    """
     path = Path(path)
     if path.is_dir():
         candidates = [path / n for n in FOLDER_SIDECAR_NAMES]

@@ -150,6 +150,11 @@ def write_stack_tiff(path, stack, *, axes: str = "CYX", spectral_values=None,
         Position of every channel (length of the ``C`` axis).
     spectral_unit : str, optional
         Unit of ``spectral_values``.
+
+    Returns
+    -------
+    Path
+        The written file.
     """
     path = Path(path)
     stack = np.asarray(stack)
@@ -195,7 +200,19 @@ _QUANTITY = {"cm^-1": "wavenumber", "cm-1": "wavenumber", "1/cm": "wavenumber",
 
 
 def axis_header(unit: str | None, known: bool = True) -> str:
-    """Header of the spectral-axis column: ``"wavenumber (cm^-1)"``, ``"channel"`` ..."""
+    """Header of the spectral-axis column: ``"wavenumber (cm^-1)"``, ``"channel"`` ...
+
+    Parameters
+    ----------
+    unit : str or None
+        Unit of the spectral positions.
+    known : bool, default True
+        False when the column holds channel indices, not positions.
+
+    Returns
+    -------
+    str
+    """
     if not known:
         return "channel"
     if not unit:
@@ -204,7 +221,18 @@ def axis_header(unit: str | None, known: bool = True) -> str:
 
 
 def unit_from_header(header: str | None) -> str | None:
-    """The unit in brackets at the end of an axis header, e.g. ``"cm^-1"``."""
+    """The unit in brackets at the end of an axis header, e.g. ``"cm^-1"``.
+
+    Parameters
+    ----------
+    header : str or None
+        E.g. ``"wavenumber (cm^-1)"``.
+
+    Returns
+    -------
+    str or None
+        The text in the last brackets, or None.
+    """
     if not header:
         return None
     m = re.search(r"[\(\[]\s*([^\)\]]+?)\s*[\)\]]\s*$", header)
@@ -231,6 +259,11 @@ def write_spectra_csv(path, H, spectral_axis=None, names=None, unit: str | None 
     unit : str, optional
         Unit of ``spectral_axis``, written into the first header, e.g.
         ``wavenumber (cm^-1)``.
+
+    Returns
+    -------
+    Path
+        The written file.
 
     Notes
     -----
@@ -264,6 +297,15 @@ def read_spectra_csv(path) -> SpectraTable:
 
     The one parser of the project, :func:`napari_unmix.core.spectra.read_spectra`:
     first column the axis, one column per spectrum, optional header.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    SpectraTable
+        ``axis``, ``values`` (one spectrum per row), ``names`` and ``axis_name``.
     """
     return read_spectra(path)
 
@@ -283,6 +325,11 @@ def write_composite_png(path, rgb) -> Path:
     path : str or Path
     rgb : array_like, shape (Y, X, 3)
         Floats in [0, 1] (values outside are clipped; NaN becomes 0) or uint8.
+
+    Returns
+    -------
+    Path
+        The written file.
     """
     path = Path(path)
     rgb = np.asarray(rgb)
