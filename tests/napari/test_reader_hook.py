@@ -34,7 +34,7 @@ def result():
     return UnmixResult(
         W=rng.random((20, 3)), H=spectra, mode="seeded-nmf", backend="sklearn", device="cpu",
         n_iter=3, reconstruction_err=0.1, component_names=["lipid", "protein", "water"],
-        spectral_axis=np.linspace(2800, 3050, 6), spectral_unit="cm^-1",
+        spectral_values=np.linspace(2800, 3050, 6), spectral_unit="cm^-1",
         params={"config": {"components": [{"name": "lipid", "color": "#ff0000"},
                                           {"name": "protein", "color": None},
                                           {"name": "water", "color": "cyan"}]}})

@@ -17,11 +17,11 @@ from napari.components import ViewerModel  # noqa: E402
 
 from napari_unmix._napari.layers import (  # noqa: E402
     META_KEY,
+    RESULT_KEY,
     contrast_limits,
     result_layers,
     show_result,
 )
-from napari_unmix._napari.reader import RESULT_KEY  # noqa: E402
 from napari_unmix.core import UnmixResult  # noqa: E402
 from napari_unmix.core.colors import hex_to_rgb  # noqa: E402
 

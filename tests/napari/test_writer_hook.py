@@ -34,7 +34,7 @@ def result():
         W=rng.random((20, 3)), H=rng.random((3, 6)), mode="nmf", backend="sklearn",
         device="cpu", n_iter=7, reconstruction_err=0.25, summary={"converged": True},
         params={"random_state": 3}, component_names=["lipid", "protein", "water"],
-        spectral_axis=np.linspace(2800.0, 3050.0, 6), spectral_unit="cm^-1")
+        spectral_values=np.linspace(2800.0, 3050.0, 6), spectral_unit="cm^-1")
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def test_spectra_of_the_selected_components_with_the_spectral_axis(tmp_path, res
     [out] = write_spectra(str(tmp_path / "h.csv"), [layers[0], layers[2]])
     table = read_spectra_csv(out)
     assert table.names == ["lipid", "water"]
-    np.testing.assert_array_equal(table.axis, result.spectral_axis)
+    np.testing.assert_array_equal(table.axis, result.spectral_values)
     np.testing.assert_array_equal(table.values, result.H[[0, 2]])
     assert unit_from_header(table.axis_name) == "cm^-1"
 
@@ -113,7 +113,7 @@ def test_spectra_without_a_result_or_from_different_axes_are_refused(tmp_path, r
         write_spectra(str(tmp_path / "h.csv"), [_plain(np.ones(SHAPE), "x")])
     other = UnmixResult(W=result.W, H=result.H, mode="nmf", backend="x", device="cpu",
                         n_iter=1, reconstruction_err=0.0,
-                        spectral_axis=np.arange(6.0), spectral_unit="nm")
+                        spectral_values=np.arange(6.0), spectral_unit="nm")
     other_layers = result_layer_data(ResultBundle(result=other, spatial_shape=SHAPE))
     with pytest.raises(ValueError, match="different spectral axes"):
         write_spectra(str(tmp_path / "h.csv"), [layers[0], other_layers[1]])
@@ -233,7 +233,7 @@ def test_round_trips_through_napari(make_napari_viewer, tmp_path, result, layers
     table = read_spectra_csv(csv)
     assert table.names == ["protein"]
     np.testing.assert_array_equal(table.values, result.H[[1]])
-    np.testing.assert_array_equal(table.axis, result.spectral_axis)
+    np.testing.assert_array_equal(table.axis, result.spectral_values)
     # no extension: a result folder, which the reader opens too
     napari.save_layers(str(tmp_path / "folder"), opened, plugin="napari-unmix")
     from_folder = viewer.open(str(tmp_path / "folder"), plugin="napari-unmix")

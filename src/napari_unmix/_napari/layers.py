@@ -26,13 +26,17 @@ Placement
 
 Metadata and replacing
     Every layer made here carries, like the layers of an opened result file (see
-    :mod:`.reader`, whose keys the writers read): ``unmix_result`` (the whole
+    :mod:`.reader`), what the writers read: :data:`RESULT_KEY` (the whole
     :class:`UnmixResult`, shared, not copied), ``component_index``,
     ``component_name``, ``spatial_shape`` and ``color``; and
     ``metadata["napari_unmix"]``, a dict with ``role = "component-map"``,
     ``mode`` and ``source_image`` (name of the analysed image).
     :func:`show_result` first removes the maps of an earlier result for the same
     image, so re-running replaces the layers instead of piling them up.
+
+This module is the schema of those layers (:data:`META_KEY`, :data:`RESULT_KEY`,
+:data:`ROLE`, :func:`map_layer_kwargs`); the reader and the writers import it, and
+it imports neither.
 """
 
 from __future__ import annotations
@@ -40,13 +44,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.colors import default_colors, hex_to_rgb
-from .reader import RESULT_KEY
+from ..core.modes import MODES
 
-__all__ = ["META_KEY", "ROLE", "contrast_limits", "map_layer_kwargs", "result_layers",
-           "remove_result_layers", "show_result"]
+__all__ = ["META_KEY", "RESULT_KEY", "ROLE", "component_styles", "contrast_limits",
+           "is_signed", "map_layer_kwargs", "result_layers", "remove_result_layers",
+           "show_result"]
 
 #: Key of napari-unmix's information in a result layer's metadata.
 META_KEY = "napari_unmix"
+#: Layer-metadata key of the :class:`~napari_unmix.core.UnmixResult` of a map layer.
+RESULT_KEY = "unmix_result"
 #: ``metadata[META_KEY]["role"]`` of a component map layer.
 ROLE = "component-map"
 
@@ -115,14 +122,36 @@ def _placement(image_layer, spectral_axis_index: int) -> tuple[dict, bool]:
     return kw, True
 
 
-def _is_background(result, index) -> bool:
-    comps = ((result.params or {}).get("config") or {}).get("components") or []
-    return index < len(comps) and bool(comps[index].get("background"))
+def is_signed(mode: str) -> bool:
+    """Whether a mode's maps are signed scores (PCA): modes outside the non-negative
+    ones (``ModeSpec.non_negative``)."""
+    spec = MODES.get(mode)
+    return spec is not None and not spec.non_negative
+
+
+def component_styles(result) -> tuple[list, list]:
+    """``(colors, background)`` of a result's components, from the config it was made
+    with (:attr:`UnmixResult.config`): the colour each component was given (``None``
+    where none was) and its background flag.  A result without a (readable) config
+    gives ``None`` colours and no background."""
+    k = result.n_components
+    try:
+        config = result.config
+    except (ValueError, TypeError, KeyError):  # a config this version cannot read
+        config = None
+    comps = list(config.components) if config is not None else []
+    colors = [c.color for c in comps[:k]] + [None] * (k - len(comps))
+    background = [c.background for c in comps[:k]] + [False] * (k - len(comps))
+    return colors, background
 
 
 def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=None,
-                     spectral_axis_index: int = 0, source_image: str = "") -> tuple:
+                     spectral_axis_index: int = 0, source_image: str = "",
+                     background: bool | None = None) -> tuple:
     """Data and ``add_image`` keywords of the layer of component ``index``.
+
+    ``background``: whether the component is a background one (its map starts
+    hidden); ``None`` reads it from the result's config.
 
     Returns
     -------
@@ -133,7 +162,9 @@ def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=No
         ``name``, ``colormap``, ``blending``, ``contrast_limits``, ``visible``,
         ``metadata`` and the placement keywords.
     """
-    signed = result.mode == "pca"
+    signed = is_signed(result.mode)
+    if background is None:
+        background = component_styles(result)[1][index]
     data = np.asarray(result.W[:, index]).reshape(tuple(spatial_shape))
     kwargs: dict = {}
     if image_layer is not None:
@@ -147,7 +178,7 @@ def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=No
         colormap=_signed_colormap() if signed else _colormap(color),
         blending="additive",
         contrast_limits=contrast_limits(data, signed=signed),
-        visible=(not signed or index == 0) and not _is_background(result, index),
+        visible=(not signed or index == 0) and not background,
         metadata={RESULT_KEY: result, "component_index": int(index), "component_name": name,
                   "spatial_shape": tuple(int(v) for v in spatial_shape), "color": color,
                   META_KEY: {"role": ROLE, "mode": result.mode, "source_image": source_image}},
@@ -232,10 +263,12 @@ def show_result(viewer, result, *, spatial_shape, colors=None, image_layer=None,
     colors = list(colors) if colors is not None else default_colors(k)
     if len(colors) != k:
         raise ValueError(f"{len(colors)} colour(s) for {k} component(s).")
+    background = component_styles(result)[1]
     built = [map_layer_kwargs(result, i, color=colors[i], spatial_shape=spatial_shape,
                               image_layer=image_layer,
                               spectral_axis_index=spectral_axis_index,
-                              source_image=source_image) for i in range(k)]
+                              source_image=source_image, background=background[i])
+             for i in range(k)]
     old = result_layers(viewer, source_image=source_image)
     keep = [i < k and tuple(lyr.data.shape) == built[i][0].shape for i, lyr in enumerate(old)]
     for lyr, kept in zip(old, keep, strict=True):

@@ -27,7 +27,8 @@ A stack becomes one image layer; its ``metadata`` holds
 
 A result becomes one image layer per component, made like the unmixing dock's
 maps (:mod:`napari_unmix._napari.layers`: the component's colour, additive
-blending); each layer's ``metadata`` holds the whole result (:data:`RESULT_KEY`),
+blending); each layer's ``metadata`` holds the whole result
+(:data:`~napari_unmix._napari.layers.RESULT_KEY`, re-exported here),
 ``component_index``, ``component_name``, ``spatial_shape``, ``color``, ``mask``
 and ``source_path`` (see :func:`result_layer_data`).  The writers
 (:mod:`napari_unmix._napari.writer`) read these keys.
@@ -42,13 +43,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .layers import RESULT_KEY, component_styles, map_layer_kwargs
+
 __all__ = ["RESULT_KEY", "get_reader", "read_layers", "result_layer_data",
            "stack_layer_data"]
 
 logger = logging.getLogger(__name__)
-
-#: Layer-metadata key of the :class:`~napari_unmix.core.UnmixResult` of a map layer.
-RESULT_KEY = "unmix_result"
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _MAGIC = {".tif": _TIFF_MAGIC, ".tiff": _TIFF_MAGIC, ".npy": (b"\x93NUMPY",),
@@ -139,14 +139,11 @@ def result_layer_data(bundle, name: str | None = None) -> list[tuple]:
     default palette.  Layer names are ``"<file>: <component>"``.
     """
     from ..core.colors import default_colors
-    from .layers import map_layer_kwargs
 
     result = bundle.result
     k = result.n_components
-    comps = ((result.params or {}).get("config") or {}).get("components") or []
-    given = [c.get("color") if isinstance(c, dict) else None for c in comps]
-    given += [None] * (k - len(given))
-    colors = [_color(c, d) for c, d in zip(given[:k], default_colors(k), strict=True)]
+    given, background = component_styles(result)
+    colors = [_color(c, d) for c, d in zip(given, default_colors(k), strict=True)]
     stem = name or (bundle.path.name if bundle.path is not None else "result")
     shape = tuple(int(s) for s in bundle.spatial_shape)
     shown = result
@@ -155,7 +152,7 @@ def result_layer_data(bundle, name: str | None = None) -> list[tuple]:
     layers = []
     for i, comp in enumerate(result.component_names):
         data, kwargs = map_layer_kwargs(shown, i, color=colors[i], spatial_shape=shape,
-                                        source_image=stem)
+                                        source_image=stem, background=background[i])
         kwargs["name"] = f"{stem}: {comp}"
         kwargs["metadata"].update({
             RESULT_KEY: result,

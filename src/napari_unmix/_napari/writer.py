@@ -2,7 +2,7 @@
 
 Each hook takes napari's layer tuples ``(data, attributes, layer_type)`` and
 returns the written paths.  The result an image layer belongs to is found in its
-``metadata`` (key :data:`~napari_unmix._napari.reader.RESULT_KEY`, as the reader
+``metadata`` (key :data:`~napari_unmix._napari.layers.RESULT_KEY`, as the reader
 and the unmixing dock put it there), with ``component_index`` saying which
 component the layer shows.
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .reader import RESULT_KEY
+from .layers import RESULT_KEY
 
 __all__ = ["write_bundle", "write_maps", "write_result_folder", "write_spectra"]
 
@@ -162,16 +162,16 @@ def write_spectra(path: str, layer_data: list) -> list[str]:
     first = axes[0]
     for r in axes[1:]:
         same_axis = (r.n_channels == first.n_channels
-                     and (r.spectral_axis is None) == (first.spectral_axis is None)
-                     and (r.spectral_axis is None
-                          or np.array_equal(r.spectral_axis, first.spectral_axis))
+                     and (r.spectral_values is None) == (first.spectral_values is None)
+                     and (r.spectral_values is None
+                          or np.array_equal(r.spectral_values, first.spectral_values))
                      and r.spectral_unit == first.spectral_unit)
         if not same_axis:
             raise ValueError("The selected components come from results with different "
                              "spectral axes; save their spectra separately.")
     if len(set(names)) != len(names):  # the same name in two results: add the layer name
         names = [f"{n} ({layer})" for n, layer in zip(names, layers, strict=True)]
-    return [str(write_spectra_csv(path, np.stack(rows), first.spectral_axis, names,
+    return [str(write_spectra_csv(path, np.stack(rows), first.spectral_values, names,
                                   first.spectral_unit))]
 
 
