@@ -3,10 +3,13 @@
 #
 #   bash scripts/dev.sh demo    # install, then run `napari-unmix demo` (the main job)
 #   bash scripts/dev.sh test    # install (with test + GUI deps), then the whole test suite, headless
+#   bash scripts/dev.sh lint    # install the lint tools, then ruff and the import-linter contracts
+#   bash scripts/dev.sh docs    # install the docs tools, then build the site into site/ (strict)
 #
 # It creates .venv/ in the repository and is safe to run again (it reuses .venv/).
 # torch is pinned to 2.13.0: on Linux that pin installs a small CPU build quickly,
-# where an unpinned torch would pull a multi-GB CUDA build.
+# where an unpinned torch would pull a multi-GB CUDA build.  The lint and docs jobs
+# read the code without importing torch, so they do not install it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -41,7 +44,9 @@ setup_python() {
         "$PY" -m venv .venv
     fi
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q "$TORCH_PIN"
+    case "$1" in
+        *torch*) .venv/bin/python -m pip install -q "$TORCH_PIN" ;;
+    esac
     .venv/bin/python -m pip install -q -e ".$1"
 }
 
@@ -59,8 +64,20 @@ case "$job" in
         export NAPARI_ENSURE_PLUGIN_MAIN_THREAD=1
         exec .venv/bin/python -m pytest "$@"
         ;;
+    lint)
+        # ruff (rules in pyproject.toml), then the layer contracts of [tool.importlinter]
+        setup_python "[lint]"
+        .venv/bin/ruff check src tests benchmarks scripts
+        exec .venv/bin/lint-imports "$@"
+        ;;
+    docs)
+        # the documentation site (mkdocs.yml); --strict: every warning is an error
+        setup_python "[docs]"
+        export NO_MKDOCS_2_WARNING=1
+        exec .venv/bin/mkdocs build --strict --site-dir site "$@"
+        ;;
     *)
-        echo "usage: bash scripts/dev.sh {demo|test} [extra args]" >&2
+        echo "usage: bash scripts/dev.sh {demo|test|lint|docs} [extra args]" >&2
         exit 2
         ;;
 esac
