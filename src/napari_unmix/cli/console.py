@@ -1,0 +1,178 @@
+"""What the ``napari-unmix`` command prints: messages, the progress bar, warnings.
+
+Every command of the CLI talks to the user through these helpers, so that all
+messages look alike:
+
+* :func:`say` -- a line on stdout (left out with ``--quiet``);
+* :func:`note` and :func:`warning` -- ``napari-unmix: note: ...`` and
+  ``napari-unmix: warning: ...`` on stderr, always on one line;
+* :class:`Progress` -- a tqdm bar on stderr driven by the core's
+  ``callback(ProgressInfo)``, and :func:`progress_enabled`, whether to show it;
+* :func:`run_quietly` -- run a core function and collect its Python warnings as
+  messages instead of letting Python print them.
+
+Bad input is raised as :class:`CLIError`; :func:`napari_unmix.cli.main.main` prints
+it as one line ``napari-unmix: error: ...`` and returns :data:`EXIT_USAGE`.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+__all__ = ["EXIT_USAGE", "ITERATION_STAGES", "PROG", "CLIError", "Progress", "note",
+           "one_line", "progress_enabled", "run_quietly", "say", "warning"]
+
+#: The command's name, the prefix of every message.
+PROG = "napari-unmix"
+#: Exit status of bad input or options.
+EXIT_USAGE = 2
+#: Progress stages of the core (``ProgressInfo.stage``) that count solver iterations;
+#: the other stages count steps (PCA, seeds) or pixel chunks (NNLS).
+ITERATION_STAGES = frozenset({"nmf"})
+
+
+class CLIError(Exception):
+    """Bad input or options: reported as one line, exit status 2."""
+
+
+def one_line(msg) -> str:
+    """``msg`` as text on one line (runs of white space become one space).
+
+    Parameters
+    ----------
+    msg : object
+        A message, an exception or a warning.
+
+    Returns
+    -------
+    str
+    """
+    return " ".join(str(msg).split())
+
+
+def say(msg, *, quiet: bool = False, file=None) -> None:
+    """Print ``msg`` (on stdout unless ``file`` is given), unless ``quiet``.
+
+    Parameters
+    ----------
+    msg : str
+    quiet : bool, default False
+        ``--quiet``: print nothing.
+    file : file object, optional
+        Where to print (default ``sys.stdout``).
+    """
+    if not quiet:
+        print(msg, file=file or sys.stdout, flush=True)
+
+
+def note(msg, quiet: bool = False) -> None:
+    """Print ``napari-unmix: note: msg`` on one line on stderr, unless ``quiet``.
+
+    Parameters
+    ----------
+    msg : object
+    quiet : bool, default False
+    """
+    if not quiet:
+        print(f"{PROG}: note: {one_line(msg)}", file=sys.stderr, flush=True)
+
+
+def warning(msg) -> None:
+    """Print ``napari-unmix: warning: msg`` on one line on stderr (also with ``--quiet``).
+
+    Parameters
+    ----------
+    msg : object
+    """
+    print(f"{PROG}: warning: {one_line(msg)}", file=sys.stderr, flush=True)
+
+
+class Progress:
+    """A tqdm bar on stderr driven by the core ``callback(ProgressInfo)``.
+
+    Pass the instance as ``callback=`` to a core function and call :meth:`close`
+    when it returns.  The bar is created at the first report, so nothing is shown
+    for a run that reports no progress.
+
+    Parameters
+    ----------
+    desc : str
+        Text in front of the bar.
+    enabled : bool
+        Show the bar (see :func:`progress_enabled`); when False every report is
+        ignored.
+    """
+
+    def __init__(self, desc: str, enabled: bool):
+        self.desc = desc
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, info) -> None:
+        """Show one :class:`~napari_unmix.core.progress.ProgressInfo` (never cancels)."""
+        if not self.enabled:
+            return None
+        if self.bar is None:
+            from tqdm import tqdm
+
+            unit = "it" if info.stage in ITERATION_STAGES else "step"
+            self.bar = tqdm(total=info.max_iter, desc=self.desc, unit=unit, leave=False,
+                            file=sys.stderr, dynamic_ncols=True)
+        self.bar.total = info.max_iter
+        self.bar.n = info.iteration
+        if info.error is not None:
+            self.bar.set_postfix_str(f"error {info.error:.4g}", refresh=False)
+        self.bar.refresh()
+        return None
+
+    def close(self) -> None:
+        """Remove the bar (it is not left on the terminal)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def progress_enabled(args) -> bool:
+    """Whether to show a progress bar: ``--progress`` / ``--no-progress``, else on a terminal.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        With ``progress`` (True, False or None) and ``quiet``.
+
+    Returns
+    -------
+    bool
+    """
+    if args.progress is not None:
+        return args.progress
+    return bool(getattr(sys.stderr, "isatty", lambda: False)()) and not args.quiet
+
+
+def run_quietly(func, *args, **kwargs):
+    """Call ``func`` and collect the warnings it emits instead of printing them.
+
+    Parameters
+    ----------
+    func : callable
+    *args, **kwargs
+        Passed to ``func``.
+
+    Returns
+    -------
+    value : object
+        What ``func`` returned.
+    messages : list of str
+        Its warnings' messages, each on one line, without repeats, in order.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = func(*args, **kwargs)
+    seen, messages = set(), []
+    for w in caught:
+        msg = one_line(w.message)
+        if msg not in seen:
+            seen.add(msg)
+            messages.append(msg)
+    return value, messages

@@ -1,0 +1,478 @@
+"""``napari-unmix run``: unmix one stack and write its output set.
+
+:func:`cmd_run` loads the stack (TIFF, .npy, .npz or a folder of slices), builds the
+:class:`~napari_unmix.core.config.AnalysisConfig` from ``--config`` and the options,
+checks what the core would only refuse after a long setup (negative values, ``k``,
+solver names, the output folder), runs
+:func:`~napari_unmix.core.analysis.run_analysis` and writes the maps, spectra,
+composite, ``result.json`` and ``result.npz``.
+
+Nothing here names a mode: which options a mode takes, whether it is seeded, whether
+its spectra stay fixed and which solver table it picks from are read from its
+:class:`~napari_unmix.core.modes.ModeSpec` in :data:`~napari_unmix.core.MODES`, so a
+registered mode runs from the command line without changes to this module.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..core import (
+    MODES,
+    AnalysisConfig,
+    ComponentSpec,
+    Flat,
+    RoiLabel,
+    components_from_spectra,
+    read_spectra,
+    run_analysis,
+)
+from ..core._validation import check_n_components
+from ..core.colors import default_colors
+from ..io import read_stack, unit_from_header
+from .console import PROG, CLIError, Progress, note, progress_enabled, run_quietly, say, warning
+from .outputs import prepare_out, write_outputs
+
+__all__ = ["CONFIG_FLAGS", "MODE_FLAGS", "analysis_config", "check_mode_options", "cmd_run",
+           "mode_takes", "precheck"]
+
+#: The options of ``run`` that only some modes take: argparse ``dest`` -> (the flag,
+#: the :class:`~napari_unmix.core.config.AnalysisConfig` field it sets).  A flag is
+#: refused when its mode does not use the field (:func:`mode_takes`).
+MODE_FLAGS = {
+    "solver": ("--solver", "solver"),
+    "backend": ("--backend", "backend"),
+    "device": ("--device", "device"),
+    "tol": ("--tol", "tol"),
+    "max_iter": ("--max-iter", "max_iter"),
+    "random_state": ("--random-state", "random_state"),
+    "negative": ("--negative", "negative"),
+    "spectra": ("--spectra", "components"),
+    "labels": ("--labels", "components"),
+    "flat_background": ("--flat-background", "components"),
+    "k": ("-k", "n_components"),
+}
+#: The options that override the config field of their own name.
+CONFIG_FLAGS = tuple(dest for dest, (_, fld) in MODE_FLAGS.items() if dest == fld)
+
+
+def mode_takes(spec, field: str) -> bool:
+    """Whether the mode ``spec`` takes the options that set the config field ``field``.
+
+    The mode's :meth:`~napari_unmix.core.modes.ModeSpec.uses`, except that a seeded
+    mode takes ``-k`` (``n_components``): its components are the seeded ones, and
+    ``-k`` checks their number or, when the spectra are refined, adds unseeded ones.
+
+    Parameters
+    ----------
+    spec : ModeSpec
+    field : str
+        An :class:`~napari_unmix.core.config.AnalysisConfig` field name.
+
+    Returns
+    -------
+    bool
+    """
+    return spec.uses(field) or (field == "n_components" and spec.seeded)
+
+
+def check_mode_options(args, spec) -> None:
+    """Refuse the options of :data:`MODE_FLAGS` that the mode does not take.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+    spec : ModeSpec
+
+    Raises
+    ------
+    CLIError
+        Naming the flag and the modes that take it.
+    """
+    for dest, (flag, field) in MODE_FLAGS.items():
+        if getattr(args, dest) is not None and not mode_takes(spec, field):
+            users = ", ".join(name for name, s in MODES.items() if mode_takes(s, field))
+            raise CLIError(f"{flag} is not used by --mode {spec.name} (only by {users}); "
+                           "leave it out.")
+
+
+def load_stack(path, spectral_axis):
+    """The stack at ``path``, refused when it holds NaN / inf or has no spatial axis.
+
+    Parameters
+    ----------
+    path : Path
+    spectral_axis : int or None
+        ``--spectral-axis``.
+
+    Returns
+    -------
+    StackData
+    """
+    try:
+        stack = read_stack(path, spectral_axis=spectral_axis)
+    except FileNotFoundError:
+        raise CLIError(f"input file {path} not found.") from None
+    data = stack.data
+    bad = ~np.isfinite(data) if data.dtype.kind == "f" else None
+    if bad is not None and bad.any():
+        n_nan = int(np.isnan(data).sum())
+        raise CLIError(
+            f"{path} holds {n_nan} NaN and {int(bad.sum()) - n_nan} infinite value(s); the "
+            "CLI does not drop pixels on its own. Replace them (or crop them away) and run "
+            "again.")
+    if data.ndim < 2:
+        raise CLIError(f"{path} holds a {data.ndim}-D array {data.shape}; a spectral stack "
+                       "needs a spectral axis and at least one spatial axis.")
+    return stack
+
+
+def spectra_components(path, n_channels, values):
+    """Components seeded by the spectra of a CSV, and the spectral values to use.
+
+    With a known stack axis the spectra are resampled onto it by ``run_analysis``;
+    without one, the file's axis must have one row per stack channel and then tells
+    where the channels are.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``--spectra``.
+    n_channels : int
+    values : ndarray or None
+        The stack's spectral values, where known.
+
+    Returns
+    -------
+    components : list of ComponentSpec
+    values : ndarray
+        The spectral values of the channels.
+    axis_name : str
+        The header of the file's spectral column.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"spectra file {p} not found.")
+    table = read_spectra(p)
+    if values is None and table.axis.size != n_channels:
+        raise CLIError(
+            f"{p} has {table.axis.size} spectral points per spectrum but the stack has "
+            f"{n_channels} channels and no spectral axis of its own to resample onto. Give "
+            "the stack's spectral axis (a sidecar <stack>.spectral.csv, see the docs) or "
+            "spectra sampled on the stack's channels.")
+    if values is not None:
+        lo, hi = float(np.min(table.axis)), float(np.max(table.axis))
+        s_lo, s_hi = float(np.min(values)), float(np.max(values))
+        if hi < s_lo or lo > s_hi:
+            raise CLIError(f"the spectra in {p} cover {lo:g} to {hi:g} but the stack covers "
+                           f"{s_lo:g} to {s_hi:g}: the ranges do not overlap. Check the units "
+                           "and the stack's spectral axis.")
+    comps = components_from_spectra(p)
+    return comps, (table.axis if values is None else values), table.axis_name
+
+
+def read_labels(path, spatial_shape):
+    """A label image (.tif or .npy) of the stack's spatial shape.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``--labels``.
+    spatial_shape : tuple of int
+
+    Returns
+    -------
+    ndarray of int
+    """
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"labels file {p} not found.")
+    if p.suffix.lower() == ".npy":
+        labels = np.load(p, allow_pickle=False)
+    else:
+        import tifffile
+
+        try:
+            labels = tifffile.imread(p)
+        except Exception as exc:
+            raise CLIError(f"cannot read the label image {p}: {exc}") from None
+    labels = np.squeeze(np.asarray(labels))
+    if labels.dtype.kind not in "iub":
+        raise CLIError(f"{p} holds {labels.dtype} values; a label image holds integer ids.")
+    if labels.shape != tuple(spatial_shape):
+        raise CLIError(f"the label image {p} has shape {labels.shape} but the stack's "
+                       f"spatial shape is {tuple(spatial_shape)}.")
+    return labels
+
+
+def label_components(labels, path) -> list:
+    """One component per label id (> 0), seeded by the mean spectrum of its pixels.
+
+    Parameters
+    ----------
+    labels : ndarray of int
+    path : str or Path
+        For the message when there is no label.
+
+    Returns
+    -------
+    list of ComponentSpec
+    """
+    ids = [int(i) for i in np.unique(labels) if i > 0]
+    if not ids:
+        raise CLIError(f"the label image {path} holds no label (every pixel is 0).")
+    return [ComponentSpec(f"label {i}", h_source=RoiLabel(i)) for i in ids]
+
+
+def flat_background_component(comps):
+    """A locked flat component for ``--flat-background`` (named so as not to clash).
+
+    Parameters
+    ----------
+    comps : list of ComponentSpec
+        The components so far.
+
+    Returns
+    -------
+    ComponentSpec
+    """
+    taken = {c.name for c in comps}
+    if any(isinstance(c.h_source, Flat) for c in comps):
+        raise CLIError("the components already have a flat spectrum; leave out "
+                       "--flat-background.")
+    name = next(n for n in ("background", "flat background", "flat") if n not in taken)
+    return ComponentSpec(name, h_source=Flat(), background=True, locked=True)
+
+
+def analysis_config(args, stack, n_channels, spatial_shape):
+    """The AnalysisConfig of ``run``: ``--config`` (if any), then the command-line options.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+    stack : StackData
+    n_channels : int
+    spatial_shape : tuple of int
+
+    Returns
+    -------
+    config : AnalysisConfig
+    values : ndarray or None
+        The spectral values of the channels (from the stack, else from ``--spectra``).
+    labels : ndarray or None
+        The label image of ``--labels``.
+    """
+    if args.config is not None:
+        if not Path(args.config).exists():
+            raise CLIError(f"config file {args.config} not found.")
+        cfg = AnalysisConfig.load(args.config)
+        if args.mode is not None and args.mode != cfg.mode:
+            cfg = cfg.replace(mode=args.mode)
+    elif args.mode is None:
+        raise CLIError(f"give --mode ({', '.join(MODES)}) or --config FILE.")
+    else:
+        cfg = AnalysisConfig(mode=args.mode)
+    mode = cfg.mode
+    spec = MODES[mode]
+    check_mode_options(args, spec)
+    overrides = {f: getattr(args, f) for f in CONFIG_FLAGS if getattr(args, f) is not None}
+    values, unit = stack.spectral_values, stack.spectral_unit
+    labels = None
+    comps = list(cfg.components)
+    if args.labels is not None:
+        labels = read_labels(args.labels, spatial_shape)
+    if comps and args.spectra is not None:
+        raise CLIError(f"{args.config} already defines the components; leave out --spectra "
+                       "or remove the components from the config.")
+    if not comps and (args.spectra is not None or args.labels is not None):
+        if args.spectra is not None:
+            more, values_from_file, axis_name = spectra_components(
+                args.spectra, n_channels, values)
+            comps += more
+            if values is None:
+                values, unit = values_from_file, unit_from_header(axis_name)
+        if args.labels is not None:
+            comps += label_components(labels, args.labels)
+    if args.flat_background:
+        comps.append(flat_background_component(comps))
+    if spec.seeded:
+        if not comps:
+            what = "the trusted spectra" if spec.fixed_spectra else "seed spectra or regions"
+            raise CLIError(f"--mode {mode} needs {what}: pass --spectra CSV (first column the "
+                           "spectral axis, one component per spectrum), --labels LABELS.tif "
+                           "(one component per label id) or --config FILE.")
+        k = args.k
+        if not spec.fixed_spectra and k is not None and k > len(comps):
+            # the extra components are found by the residual H-seed fallback
+            taken = {c.name for c in comps}
+            extra = [f"C{i}" for i in range(1, 2 * k + 1) if f"C{i}" not in taken]
+            comps += [ComponentSpec(name) for name in extra[:k - len(comps)]]
+        elif k is not None and k != len(comps):
+            raise CLIError(f"-k {k} does not match the {len(comps)} seeded component(s); leave "
+                           "-k out" + (" or give a larger -k to add unseeded components."
+                                       if not spec.fixed_spectra else "."))
+        overrides.update(components=comps, n_components=None)
+    elif spec.uses("n_components"):
+        k = args.k if args.k is not None else cfg.n_components
+        if k is None:
+            raise CLIError(f"--mode {mode} needs the number of components: pass -k N.")
+        overrides.update(n_components=k)
+    if unit is not None:
+        overrides["spectral_unit"] = unit
+    return cfg.replace(**overrides), values, labels
+
+
+def check_negative(data, spec, policy, path) -> None:
+    """Refuse negative data for a non-negative mode under the policy ``"raise"``.
+
+    Parameters
+    ----------
+    data : ndarray
+    spec : ModeSpec
+    policy : str
+        The config's ``negative``.
+    path : str
+        The input, for the message.
+    """
+    if not spec.non_negative or policy != "raise":
+        return
+    lo = float(np.min(data))
+    if lo < 0:
+        n_neg = int((np.asarray(data) < 0).sum())
+        raise CLIError(
+            f"{path} holds {n_neg} negative value(s) (minimum {lo:.6g}), but --mode "
+            f"{spec.name} needs non-negative data. Pass --negative clip (negative values "
+            "become 0) or --negative offset (all data shifted up by the minimum); the choice "
+            "is recorded in result.json.")
+
+
+def precheck(cfg, shape) -> int:
+    """Check what the core would refuse only after a long setup (k, solver names).
+
+    Parameters
+    ----------
+    cfg : AnalysisConfig
+    shape : tuple of int
+        ``(n_pixels, n_channels)``.
+
+    Returns
+    -------
+    int
+        The number of components.
+    """
+    spec = MODES[cfg.mode]
+    k = cfg.n_components if cfg.n_components is not None else len(cfg.components)
+    # fixed spectra: the mode takes as many spectra as it is given
+    if mode_takes(spec, "n_components") and not spec.fixed_spectra:
+        check_n_components(k, *shape, mode=cfg.mode)
+    if spec.pick_solver is not None:
+        spec.pick_solver(cfg.solver, cfg.backend)
+    return k
+
+
+def describe(res, spec) -> str:
+    """What ran, e.g. ``"nmf hals/numpy on cpu"`` (the solver for modes with a table).
+
+    Parameters
+    ----------
+    res : UnmixResult
+    spec : ModeSpec
+        The mode of ``res``.
+
+    Returns
+    -------
+    str
+    """
+    solver = res.summary.solver if spec.solvers is not None else None
+    what = f"{res.mode} {solver}/{res.backend}" if solver else f"{res.mode}"
+    return f"{what} on {res.device}"
+
+
+def note_fallbacks(res, quiet) -> None:
+    """A note for every component whose spectrum came from a fallback.
+
+    Parameters
+    ----------
+    res : UnmixResult
+    quiet : bool
+    """
+    seeds = res.summary.seeds
+    for rep in (seeds.components or []) if seeds is not None else []:
+        if rep.h_fallback:
+            note(f"component {rep.name!r}: spectrum estimated by the {rep.h_fallback} "
+                 "fallback (no usable spectrum seed was given); check it before relying "
+                 "on it.", quiet)
+
+
+def cmd_run(args) -> int:
+    """The ``run`` command.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of ``run`` (see :func:`napari_unmix.cli.main.build_parser`).
+
+    Returns
+    -------
+    int
+        The exit status (0).
+    """
+    quiet = args.quiet
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise CLIError(f"--out {args.out} is a file; give a folder (it is created if missing).")
+    stack = load_stack(Path(args.input), args.spectral_axis)
+    for n in stack.notes:
+        note(n.replace("pass spectral_axis", "pass --spectral-axis"), quiet)
+    data = stack.data
+    axis = stack.spectral_axis
+    n_channels = data.shape[axis]
+    spatial_shape = tuple(s for i, s in enumerate(data.shape) if i != axis)
+    n_pixels = int(np.prod(spatial_shape))
+    cfg, values, labels = analysis_config(args, stack, n_channels, spatial_shape)
+    mode = cfg.mode
+    spec = MODES[mode]
+    check_negative(data, spec, cfg.negative, args.input)
+    k = precheck(cfg, (n_pixels, n_channels))
+    prepare_out(args.out)  # before the fit: a bad --out must not cost a long run
+
+    say(f"{PROG} run: {mode} with k={k} on {Path(args.input).name} "
+        f"({n_pixels} pixels x {n_channels} channels, spatial shape {spatial_shape})",
+        quiet=quiet)
+    progress = Progress(f"{mode}", progress_enabled(args))
+    t0 = time.perf_counter()
+    try:
+        res, warned = run_quietly(run_analysis, data, cfg, spectral_axis=axis,
+                                  spectral_values=values, labels=labels, callback=progress)
+    finally:
+        progress.close()
+    elapsed = time.perf_counter() - t0
+    for w in warned:
+        warning(w)
+    note_fallbacks(res, quiet)
+    extra = {
+        "input": {"path": str(Path(args.input).resolve()),
+                  "spectral_axis_index": axis,
+                  "spectral_axis_guessed": stack.guessed, "shape": list(data.shape),
+                  "dtype": str(data.dtype), "notes": stack.notes},
+        "config_file": None if args.config is None else str(Path(args.config).resolve()),
+        "spectra_file": None if args.spectra is None else str(Path(args.spectra).resolve()),
+        "labels_file": None if args.labels is None else str(Path(args.labels).resolve()),
+        "warnings": warned,
+        "wall_time_s": elapsed,
+    }
+    colors = [c.color for c in cfg.components] if cfg.components else []
+    colors = [c or d for c, d in zip(colors, default_colors(len(colors)), strict=True)] or None
+    files = write_outputs(args.out, res, spatial_shape, colors=colors, extra=extra)
+    rel = res.summary.relative_error
+    seed = res.params.get("random_state")
+    # modes that fit spectra iteratively report their iterations, even none
+    iterative = spec.uses("max_iter") and not spec.fixed_spectra
+    iters = f", {res.n_iter} iteration(s)" if res.n_iter or iterative else ""
+    say(f"done: {describe(res, spec)}{iters}, {elapsed:.2f} s"
+        + (f", relative error {rel:.4g}" if rel is not None else "")
+        + (f", random_state {seed}" if seed is not None else ""), quiet=quiet)
+    say(f"wrote {', '.join(files)} to {Path(args.out)}", quiet=quiet)
+    return 0
