@@ -344,6 +344,84 @@ def test_debug_shows_the_traceback(files, tmp_path):
               "--out", str(tmp_path)])
 
 
+def test_fallback_components_are_noted(capsys, files, tmp_path, sample):
+    # two labels, -k 3: the third component has no seed and gets a fallback spectrum
+    share = sample.W / sample.W.sum(axis=1, keepdims=True)
+    labels = np.zeros(sample.W.shape[0], dtype=np.uint16)
+    for j in range(2):
+        labels[np.argsort(share[:, j])[::-1][:12]] = j + 1
+    np.save(tmp_path / "labels.npy", labels.reshape(sample.maps.shape[1:]))
+    common = ("run", files / "s.tif", "--mode", "seeded-nmf", "--labels",
+              tmp_path / "labels.npy", "-k", 3, "--max-iter", 20, "--random-state", 0)
+    _, err = run_ok(capsys, *common, "--out", tmp_path / "o")
+    res = UnmixResult.load(tmp_path / "o" / "result.npz")
+    assert res.component_names == ["label 1", "label 2", "C1"]
+    assert res.summary.seeds.report("C1").h_fallback == "residual"
+    notes = [ln for ln in err.splitlines() if "fallback" in ln]
+    assert notes == ["napari-unmix: note: component 'C1': spectrum estimated by the residual "
+                     "fallback (no usable spectrum seed was given); check it before relying "
+                     "on it."], err
+    _, err = run_ok(capsys, *common, "--quiet", "--out", tmp_path / "q")
+    assert "note:" not in err
+
+
+@pytest.fixture
+def toy_mode():
+    """A mode registered only for the test: random NNMF under another name."""
+    import dataclasses
+
+    from napari_unmix.core import nmf
+    from napari_unmix.core.modes import ModeSpec, register_mode, unregister_mode
+
+    def run_toy(data, config, seeds, callback):
+        res = nmf(data.fit, config.n_components, solver="hals", backend="numpy", max_iter=20,
+                  random_state=config.random_state, callback=callback)
+        return dataclasses.replace(res, mode="toy")
+
+    spec = register_mode(ModeSpec("toy", "Toy NNMF", "Does a registered mode run?", run_toy,
+                                  options=frozenset({"n_components", "random_state"})))
+    try:
+        yield spec
+    finally:
+        unregister_mode("toy")
+
+
+def _mode_choices(parser):
+    import argparse
+
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    run = sub.choices["run"]
+    return next(a for a in run._actions if a.dest == "mode").choices
+
+
+def test_a_registered_mode_runs_from_the_cli(capsys, files, tmp_path, toy_mode):
+    from napari_unmix.cli import build_parser
+
+    assert _mode_choices(build_parser())[-1] == "toy"
+    out, _ = run_ok(capsys, "run", files / "s.tif", "--mode", "toy", "-k", 2,
+                    "--random-state", 3, "--out", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == OUTPUTS
+    assert "toy with k=2" in out and "done: toy on cpu" in out
+    res = UnmixResult.load(tmp_path / "result.npz")
+    assert res.mode == "toy" and res.n_components == 2 and res.params["random_state"] == 3
+    # the options it does not use are refused, with the modes that use them
+    line = run_bad(capsys, "run", files / "s.tif", "--mode", "toy", "-k", 2, "--tol", "1e-3",
+                   "--out", tmp_path / "x")
+    assert line.endswith("--tol is not used by --mode toy (only by nmf, seeded-nmf, nnls); "
+                         "leave it out.")
+    line = run_bad(capsys, "run", files / "s.tif", "--mode", "pca", "-k", 2,
+                   "--random-state", 1, "--out", tmp_path / "x")
+    assert "(only by nmf, seeded-nmf, toy)" in line
+
+
+def test_a_removed_mode_is_no_choice_any_more(toy_mode):
+    from napari_unmix.cli import build_parser
+    from napari_unmix.core.modes import unregister_mode
+
+    unregister_mode("toy")
+    assert "toy" not in _mode_choices(build_parser())
+
+
 # -- demo -----------------------------------------------------------------------------
 
 
