@@ -60,10 +60,10 @@ def _row(name, **source):
 
 
 def test_rows_become_component_specs_with_their_flags(viewer):
-    rows = [_row("a", kind="labels", layer="cells", label_id=4),
-            _row("b", kind="labels", layer="nuclei", label_id=2),
-            _row("c", kind="shapes", layer="rois", shape_index=1),
-            _row("d", kind="shapes", layer="rois"),
+    rows = [_row("a", kind="roi-label", layer="cells", label_id=4),
+            _row("b", kind="roi-label", layer="nuclei", label_id=2),
+            _row("c", kind="roi-mask", layer="rois", shape_index=1),
+            _row("d", kind="roi-mask", layer="rois"),
             _row("e", kind="gaussian", center=2900.0, width=20.0, amplitude=3.0),
             _row("f")]
     rows[0].locked, rows[5].background, rows[5].use_subtracted = True, True, False
@@ -104,8 +104,8 @@ def test_flat_row_gives_a_locked_constant_spectrum(viewer):
 def test_spectrum_file_column_by_index_or_name(viewer, tmp_path):
     path = tmp_path / "refs.csv"
     path.write_text("wavenumber,lipid,protein\n2800,1,5\n2900,2,6\n3000,3,7\n")
-    rows = [_row("x", kind="file", path=str(path), column="1"),
-            _row("y", kind="file", path=str(path), column="lipid")]
+    rows = [_row("x", kind="spectrum", path=str(path), column="1"),
+            _row("y", kind="spectrum", path=str(path), column="lipid")]
     comps, _ = build_components(rows, _ctx(viewer))
     assert all(isinstance(c.h_source, Spectrum) for c in comps)
     np.testing.assert_array_equal(comps[0].h_source.values, [5, 6, 7])
@@ -118,7 +118,7 @@ def test_previous_result_gives_its_spectrum_and_exact_map(viewer):
     res = UnmixResult(W=rng.random((Y * X, 2)), H=rng.random((2, C)), mode="nmf",
                       backend="numpy", device="cpu", n_iter=1, reconstruction_err=0.0,
                       component_names=["p", "q"])
-    comps, _ = build_components([_row("q2", kind="previous", component="q")],
+    comps, _ = build_components([_row("q2", kind="previous-result", component="q")],
                                 _ctx(viewer, res))
     (spec,) = comps
     assert isinstance(spec.h_source, PreviousResult)
@@ -128,11 +128,12 @@ def test_previous_result_gives_its_spectrum_and_exact_map(viewer):
 
 
 @pytest.mark.parametrize("row, words", [
-    (_row("a", kind="labels", layer="cells", label_id=3), "Component 'a': Label 3"),
-    (_row("b", kind="shapes", layer="nope"), "Component 'b': No Shapes layer 'nope'"),
-    (_row("c", kind="shapes", layer="cells"), "Component 'c': Layer 'cells' is not a Shapes"),
-    (_row("d", kind="previous", component="x"), "Component 'd': There is no previous result"),
-    (_row("e", kind="file", path="/no/such/file.csv"), "Component 'e': "),
+    (_row("a", kind="roi-label", layer="cells", label_id=3), "Component 'a': Label 3"),
+    (_row("b", kind="roi-mask", layer="nope"), "Component 'b': No Shapes layer 'nope'"),
+    (_row("c", kind="roi-mask", layer="cells"), "Component 'c': Layer 'cells' is not a Shapes"),
+    (_row("d", kind="previous-result", component="x"),
+     "Component 'd': There is no previous result"),
+    (_row("e", kind="spectrum", path="/no/such/file.csv"), "Component 'e': "),
 ])
 def test_unusable_rows_are_refused_with_the_component_named(viewer, row, words):
     with pytest.raises(ValueError, match=words):
@@ -143,7 +144,7 @@ def test_roi_errors_stay_roi_errors(viewer):
     viewer.add_shapes([np.array([[50.0, 50], [50, 60], [60, 60]])], shape_type="polygon",
                       name="far")
     with pytest.raises(RoiError, match="Component 'far': Shape 1 of layer 'far' lies outside"):
-        build_components([_row("far", kind="shapes", layer="far")], _ctx(viewer))
+        build_components([_row("far", kind="roi-mask", layer="far")], _ctx(viewer))
 
 
 def test_seed_spectra_for_previews(viewer):
@@ -155,12 +156,81 @@ def test_seed_spectra_for_previews(viewer):
     img.data[:, 0, 0] += 8.0  # one brighter pixel inside label 1
     axis = np.linspace(2800.0, 3100.0, C)
     img.metadata["spectral_values"], img.metadata["spectral_unit"] = axis, "cm^-1"
-    rows = [_row("cell", kind="labels", layer="cells", label_id=1),
+    rows = [_row("cell", kind="roi-label", layer="cells", label_id=1),
             _row("peak", kind="gaussian", center=2950.0, width=40.0, amplitude=2.0),
             _row("nothing"),
-            _row("gone", kind="shapes", layer="nope")]
+            _row("gone", kind="roi-mask", layer="nope")]
     spectra, problems = seed_spectra(rows, _ctx(viewer))
     assert [r.name for r, _ in spectra] == ["cell", "peak"]
     np.testing.assert_allclose(spectra[0][1], np.arange(C) + 8.0 / 9)  # mean of 9 pixels
     np.testing.assert_allclose(spectra[1][1], gaussian_model(axis, [(2950.0, 40.0, 2.0)]))
     assert len(problems) == 1 and problems[0].startswith("gone: No Shapes layer")
+
+
+def test_preview_of_a_roi_is_the_runs_roi_mean(viewer, monkeypatch):
+    """Previews and runs take the ROI mean from one function, core.data.roi_mean_spectrum."""
+    from napari_unmix._napari import seed_inputs
+    from napari_unmix.core.data import roi_mean_spectrum
+
+    img = viewer.layers["img"]
+    img.data = np.random.default_rng(1).random((C, Y, X)).astype(np.float32)
+    calls = []
+
+    def spy(stack, mask, *, spectral_axis):
+        calls.append((mask.sum(), spectral_axis))
+        return roi_mean_spectrum(stack, mask, spectral_axis=spectral_axis)
+
+    monkeypatch.setattr(seed_inputs, "roi_mean_spectrum", spy)
+    rows = [_row("cell", kind="roi-label", layer="cells", label_id=4),
+            _row("box", kind="roi-mask", layer="rois", shape_index=0)]
+    spectra, problems = seed_inputs.seed_spectra(rows, _ctx(viewer))
+    assert not problems and calls == [(35, 0), (9, 0)]
+    comps, labels = build_components(rows, _ctx(viewer))
+    from napari_unmix.core.seeds import source_spectrum
+
+    pixels = np.moveaxis(img.data, 0, -1).reshape(-1, C)
+    for (_, preview), comp in zip(spectra, comps, strict=True):
+        run, _ = source_spectrum(comp.h_source, pixels, spatial_shape=(Y, X), labels=labels)
+        np.testing.assert_allclose(preview, run, rtol=1e-12)
+
+
+def test_source_kinds_are_the_core_kinds():
+    from napari_unmix._napari.seed_inputs import source_kinds
+
+    kinds = source_kinds()
+    assert list(kinds) == ["none", "roi-mask", "roi-label", "spectrum", "gaussian", "flat",
+                           "previous-result"]
+    assert kinds["roi-mask"] == RoiMask.title and kinds["none"] == "none (fallback)"
+
+
+@pytest.mark.parametrize("old", ["shapes", "labels", "file", "previous", "seed-pixels"])
+def test_other_kinds_are_refused(old):
+    with pytest.raises(ValueError, match=f"Unknown source kind '{old}'; one of none, roi-mask"):
+        SourceChoice(old)
+
+
+def test_plain_fields_of_a_source_class():
+    from dataclasses import dataclass, field
+
+    from napari_unmix._napari.seed_inputs import PlainField, plain_fields
+    from napari_unmix.core.sources import SeedPixels
+
+    @dataclass
+    class Thing:
+        size: float
+        count: int = 3
+        on: bool = True
+        note: str = "x"
+        values: np.ndarray | None = None  # left at its default
+        _hidden: float = 1.0
+        tags: list = field(default_factory=list)
+
+    assert plain_fields(Thing) == (PlainField("size", float, 0.0), PlainField("count", int, 3),
+                                   PlainField("on", bool, True), PlainField("note", str, "x"))
+
+    @dataclass
+    class Needs:
+        mask: np.ndarray
+
+    assert plain_fields(Needs) is None and plain_fields(object) is None
+    assert plain_fields(SeedPixels) == ()

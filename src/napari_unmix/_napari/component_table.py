@@ -2,21 +2,22 @@
 
 A row edits a :class:`~.seed_inputs.RowSettings` (name, colour, spectrum source,
 background / use-subtracted / lock flags) and shows the seed report of the last
-run.  The source's parameters sit on a page that changes with the source kind:
+run.  Its source menu holds the core's source kinds
+(:func:`~.seed_inputs.source_kinds`); the source's parameters sit on a page, a
+:class:`SourceEditor` built from the kind's :class:`EditorField` list in
+:data:`EDITORS` (Shapes ROI: layer and shape, or "all"; label: Labels layer and
+id; spectrum file: path and column; Gaussian: centre, FWHM, amplitude; flat:
+level, taking the others' offsets; previous result: a component).  A registered
+source without an entry gets a generic page, one widget per plain field of its
+dataclass (:func:`~.seed_inputs.plain_fields`), kept in ``SourceChoice.params``.
 
-* Shapes ROI: the layer, and the shape (1, 2 ... or "all": their union);
-* label: the Labels layer and the label id;
-* spectrum file: the path and the column (0-based index or header name);
-* Gaussian resonance: centre, FWHM (spectral-axis units) and amplitude (counts);
-* flat (non-resonant): the level of a constant spectrum (counts), and whether the
-  row, when locked, takes the offsets of the other fitted spectra;
-* previous result: which of the last result's components.
-
-Layer menus hold names; the dock refreshes them when layers change.  Nothing here
-reads layers or runs anything: :func:`~.seed_inputs.build_components` does that.
+Layer menus hold names (the dock refreshes them).  Nothing here reads layers or runs
+anything: :func:`~.seed_inputs.build_components` does that.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from qtpy.QtCore import Qt, Signal
 from qtpy.QtGui import QColor
@@ -41,32 +42,224 @@ from qtpy.QtWidgets import (
 )
 
 from ..core.colors import DEFAULT_COLORS
-from .seed_inputs import SOURCE_KINDS, RowSettings, SourceChoice
+from ..core.sources import SOURCES, Flat, Gaussian, PreviousResult, RoiLabel, RoiMask, Spectrum
+from .seed_inputs import NONE_KIND, RowSettings, SourceChoice, plain_fields, source_kinds
 
-__all__ = ["ComponentRow", "ComponentTable"]
+__all__ = ["EDITORS", "MENU_TYPES", "ComponentRow", "ComponentTable", "EditorField",
+           "SourceEditor", "editor_fields", "menu_kinds", "register_editor"]
 
-
-def _set_items(combo: QComboBox, items, keep=None) -> None:
-    """Replace a combo's items, keeping the current text when it is still offered."""
-    keep = combo.currentText() if keep is None else keep
-    combo.blockSignals(True)
-    combo.clear()
-    combo.addItems(list(items))
-    idx = combo.findText(keep) if keep else -1
-    combo.setCurrentIndex(idx if idx >= 0 else (0 if combo.count() else -1))
-    combo.blockSignals(False)
+#: Field types that are a spectra file, or menus of Shapes / Labels layers, last components.
+MENU_TYPES = ("path", "shapes-layer", "labels-layer", "component")
 
 
-def _spin(lo, hi, value, decimals=3):
-    box = QDoubleSpinBox()
-    box.setRange(lo, hi)
-    box.setDecimals(decimals)
-    box.setValue(value)
-    return box
+@dataclass(frozen=True)
+class EditorField:
+    """One widget of the page of a source kind.
+
+    ``name`` is the :class:`SourceChoice` attribute it edits (with ``param``: the
+    key in ``SourceChoice.params``), ``label`` its label.  ``type``: ``float`` /
+    ``int`` (a spin box of range ``low`` .. ``high``, ``decimals``), ``bool`` (a
+    check box with ``text``), ``str`` (a line edit, placeholder ``text``) or one of
+    :data:`MENU_TYPES`.  ``default``: the value of a ``param`` the choice lacks, and
+    what an empty ``str`` reads as.  ``none_text``: an ``int`` that may be ``None``
+    is shown as 0 with this text (``i`` as ``i + 1``).
+    """
+
+    name: str
+    label: str
+    type: object
+    default: object = None
+    low: float = -1e12
+    high: float = 1e12
+    decimals: int = 4
+    text: str = ""
+    tooltip: str = ""
+    none_text: str = ""
+    param: bool = False
+
+    def get(self, choice: SourceChoice):
+        """What the field's widget shows of ``choice``."""
+        value = choice.params.get(self.name, self.default) if self.param else \
+            getattr(choice, self.name)
+        if self.none_text:
+            return 0 if value is None else int(value) + 1
+        return self.type(value) if self.type in (float, int, bool, str) else value
+
+    def put(self, choice: SourceChoice, value) -> None:
+        """Store the widget's ``value`` in ``choice``."""
+        if self.none_text:
+            value = None if value == 0 else int(value) - 1
+        elif self.type is str and not value and self.default is not None:
+            value = self.default
+        if self.param:
+            choice.params[self.name] = value
+        else:
+            setattr(choice, self.name, value)
 
 
+#: The fields of the editor of every source kind with a dedicated page.
+EDITORS: dict[str, tuple[EditorField, ...]] = {NONE_KIND: ()}
+
+
+def register_editor(kind: str, *fields: EditorField) -> None:
+    """Give source kind ``kind`` a page with these fields."""
+    EDITORS[kind] = tuple(fields)
+
+
+register_editor(
+    RoiMask.kind, EditorField("layer", "layer", "shapes-layer"),
+    EditorField("shape_index", "shape", int, low=0, high=100_000, none_text="all shapes",
+                tooltip="Shape number in the layer (1 = first); 'all shapes' takes their "
+                        "union"))
+register_editor(RoiLabel.kind, EditorField("layer", "layer", "labels-layer"),
+                EditorField("label_id", "label", int, low=1, high=2**31 - 1))
+register_editor(
+    Spectrum.kind, EditorField("path", "file", "path", text="spectra file (.csv, .txt)"),
+    EditorField("column", "column", str, default="0",
+                tooltip="Spectrum column: 0-based index (axis column not counted) or header "
+                        "name"))
+register_editor(Gaussian.kind,
+                EditorField("center", "centre", float, low=-1e9, high=1e9, decimals=2),
+                EditorField("width", "FWHM", float, low=1e-6, high=1e9, decimals=3),
+                EditorField("amplitude", "amplitude", float, low=0.0))
+register_editor(
+    Flat.kind,
+    EditorField("level", "level", float, low=1e-12,
+                tooltip="Value of the constant spectrum on every channel (data units); lock "
+                        "the row to keep an offset out of the other spectra"),
+    EditorField("absorb_offsets", "", bool, text="take the other spectra's offsets",
+                tooltip="When this row is locked: after seeded NNMF, lower every other "
+                        "fitted spectrum to zero minimum and add what it lost to this row's "
+                        "map (the fit itself does not change)"))
+register_editor(PreviousResult.kind, EditorField("component", "component", "component"))
+
+
+def editor_fields(kind: str) -> tuple[EditorField, ...] | None:
+    """The fields of the page of ``kind``: its :data:`EDITORS` entry, else the generic
+    fields of the source class (``None`` when it has no plain fields to build from)."""
+    if kind in EDITORS:
+        return EDITORS[kind]
+    specs = plain_fields(SOURCES[kind]) if kind in SOURCES else None
+    if specs is None:
+        return None
+    return tuple(EditorField(p.name, p.name.replace("_", " "), p.type, default=p.default,
+                             decimals=6, param=True) for p in specs)
+
+
+def menu_kinds() -> dict[str, str]:
+    """The kinds of the source menu and their texts: those of
+    :func:`~.seed_inputs.source_kinds` that have a page."""
+    return {k: text for k, text in source_kinds().items() if editor_fields(k) is not None}
+
+
+# -- the page of a source kind ------------------------------------------------------------
+def _choose(combo: QComboBox, name) -> None:
+    """Make ``name`` the combo's item (added when it is not offered yet, so it is kept)."""
+    if name:
+        if combo.findText(name) < 0:
+            combo.addItem(name)
+        combo.setCurrentIndex(combo.findText(name))
+
+
+class SourceEditor(QWidget):
+    """The page of one source kind: a form with a widget per :class:`EditorField`.
+
+    ``fields`` (a sequence of EditorField) becomes the attribute ``fields``: the
+    widget of every field, by name.  ``changed`` is emitted when the user edits a
+    field (not by :meth:`write`).
+    """
+
+    changed = Signal()
+
+    def __init__(self, fields=(), parent=None):
+        super().__init__(parent)
+        self.specs = tuple(fields)
+        self.fields: dict[str, QWidget] = {}
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        self._access = {}  # name -> (get, set) of the widget's value
+        for f in self.specs:
+            w, shown = self._widget(f)
+            w.setToolTip(f.tooltip)
+            self.fields[f.name] = w
+            form.addRow(f.label, shown)
+        self.write(SourceChoice())
+
+    def _widget(self, f: EditorField):
+        """The widget of field ``f``, and what the form shows (the widget, or a row
+        holding it)."""
+        if f.type is bool:
+            w = QCheckBox(f.text)
+            signal, get, put = w.toggled, w.isChecked, w.setChecked
+        elif f.type in (int, float):
+            w = QSpinBox() if f.type is int else QDoubleSpinBox()
+            if f.type is int:
+                w.setRange(int(max(f.low, -2**31)), int(min(f.high, 2**31 - 1)))
+                w.setSpecialValueText(f.none_text)
+            else:
+                w.setDecimals(f.decimals)
+                w.setRange(f.low, f.high)
+            signal, get, put = w.valueChanged, w.value, w.setValue
+        elif f.type in MENU_TYPES and f.type != "path":
+            w = QComboBox()
+            signal, get = w.currentIndexChanged, lambda: w.currentText() or None
+            put = lambda name: _choose(w, name)  # noqa: E731
+        else:
+            w = QLineEdit(placeholderText=f.text)
+            signal, get = w.editingFinished, lambda: w.text().strip()
+            put = lambda text: w.setText(str(text))  # noqa: E731
+        signal.connect(self.changed)
+        self._access[f.name] = get, put
+        if f.type != "path":
+            return w, w
+        row, browse = QWidget(), QToolButton(text="…")
+        browse.clicked.connect(lambda: self._browse(w))
+        lay = QHBoxLayout(row)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(w)
+        lay.addWidget(browse)
+        return w, row
+
+    def _browse(self, line: QLineEdit) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Spectrum file", line.text(),
+                                              "Spectra (*.csv *.txt *.tsv *.dat);;All files (*)")
+        if path:
+            line.setText(path)
+            self.changed.emit()
+
+    def read(self, choice: SourceChoice) -> None:
+        """Copy the page's values into ``choice``."""
+        for f in self.specs:
+            f.put(choice, self._access[f.name][0]())
+
+    def write(self, choice: SourceChoice) -> None:
+        """Show the values of ``choice`` (without emitting ``changed``)."""
+        self.blockSignals(True)
+        try:
+            for f in self.specs:
+                self._access[f.name][1](f.get(choice))
+        finally:
+            self.blockSignals(False)
+
+    def set_menu(self, menu_type: str, names) -> None:
+        """Offer ``names`` in the menus of fields of ``menu_type`` (see
+        :data:`MENU_TYPES`), keeping each one's choice when it is still offered."""
+        for f in self.specs:
+            if f.type == menu_type:
+                combo, keep = self.fields[f.name], self.fields[f.name].currentText()
+                combo.blockSignals(True)
+                combo.clear()
+                combo.addItems(list(names))
+                idx = combo.findText(keep) if keep else -1
+                combo.setCurrentIndex(idx if idx >= 0 else (0 if combo.count() else -1))
+                combo.blockSignals(False)
+
+
+# -- rows ---------------------------------------------------------------------------------
 class ComponentRow(QFrame):
-    """Editor of one component."""
+    """Editor of one component: ``kind`` is the source menu (item data: the kind),
+    ``editors`` the page of every kind; ``changed`` when the user edits the row,
+    ``remove_requested(row)`` when its remove button is clicked."""
 
     changed = Signal()
     remove_requested = Signal(object)
@@ -79,7 +272,6 @@ class ComponentRow(QFrame):
         self.set_settings(settings)
         self._connect()
 
-    # -- layout --------------------------------------------------------------------
     def _build(self):
         self.name = QLineEdit()
         self.name.setPlaceholderText("component name")
@@ -87,69 +279,23 @@ class ComponentRow(QFrame):
         self.color_button.setFixedWidth(28)
         self.color_button.setToolTip("Component colour (click to change)")
         self.kind = QComboBox()
-        for key, text in SOURCE_KINDS.items():
-            self.kind.addItem(text, key)
         self.kind.setToolTip("Where the component's spectrum seed (H0) comes from")
+        self.pages = QStackedWidget()
+        self.editors: dict[str, SourceEditor] = {}
+        for key, text in menu_kinds().items():
+            doc = (SOURCES[key].__doc__ or "").strip() if key in SOURCES else ""
+            self.kind.addItem(text, key)  # its tooltip: the first line of the source's doc
+            self.kind.setItemData(self.kind.count() - 1, doc.split("\n")[0],
+                                  Qt.ItemDataRole.ToolTipRole)
+            self.editors[key] = SourceEditor(editor_fields(key))
+            self.pages.addWidget(self.editors[key])
         self.remove_button = QToolButton()
         self.remove_button.setText("✕")
         self.remove_button.setToolTip("Remove this component")
         top = QHBoxLayout()
-        top.addWidget(self.color_button)
-        top.addWidget(self.name, 2)
-        top.addWidget(self.kind, 2)
-        top.addWidget(self.remove_button)
-
-        self.pages = QStackedWidget()
-        self._pages: dict[str, int] = {}
-        # none
-        self._add_page("none", QWidget())
-        # shapes
-        self.shapes_layer, self.shape_index = QComboBox(), QSpinBox()
-        self.shape_index.setRange(0, 100_000)
-        self.shape_index.setSpecialValueText("all shapes")
-        self.shape_index.setToolTip("Shape number in the layer (1 = first); 'all shapes' takes "
-                                    "their union")
-        self._add_page("shapes", self._form(("layer", self.shapes_layer),
-                                            ("shape", self.shape_index)))
-        # labels
-        self.labels_layer, self.label_id = QComboBox(), QSpinBox()
-        self.label_id.setRange(1, 2**31 - 1)
-        self._add_page("labels", self._form(("layer", self.labels_layer),
-                                            ("label", self.label_id)))
-        # file
-        self.path = QLineEdit()
-        self.path.setPlaceholderText("spectra file (.csv, .txt)")
-        self.browse = QToolButton()
-        self.browse.setText("…")
-        file_row = QWidget()
-        fl = QHBoxLayout(file_row)
-        fl.setContentsMargins(0, 0, 0, 0)
-        fl.addWidget(self.path)
-        fl.addWidget(self.browse)
-        self.column = QLineEdit("0")
-        self.column.setToolTip("Spectrum column: 0-based index (axis column not counted) or "
-                               "header name")
-        self._add_page("file", self._form(("file", file_row), ("column", self.column)))
-        # gaussian
-        self.center = _spin(-1e9, 1e9, 0.0, 2)
-        self.width = _spin(1e-6, 1e9, 10.0, 3)
-        self.amplitude = _spin(0.0, 1e12, 1.0, 4)
-        self._add_page("gaussian", self._form(("centre", self.center), ("FWHM", self.width),
-                                              ("amplitude", self.amplitude)))
-        # flat
-        self.level = _spin(1e-12, 1e12, 1.0, 4)
-        self.level.setToolTip("Value of the constant spectrum on every channel (data units); "
-                              "lock the row to keep an offset out of the other spectra")
-        self.absorb_offsets = QCheckBox("take the other spectra's offsets")
-        self.absorb_offsets.setChecked(True)
-        self.absorb_offsets.setToolTip(
-            "When this row is locked: after seeded NNMF, lower every other fitted spectrum "
-            "to zero minimum and add what it lost to this row's map (the fit itself does "
-            "not change)")
-        self._add_page("flat", self._form(("level", self.level), ("", self.absorb_offsets)))
-        # previous
-        self.previous = QComboBox()
-        self._add_page("previous", self._form(("component", self.previous)))
+        for w, stretch in ((self.color_button, 0), (self.name, 2), (self.kind, 2),
+                           (self.remove_button, 0)):
+            top.addWidget(w, stretch)
 
         self.background = QCheckBox("background")
         self.background.setToolTip("A background component: seeds from the raw data")
@@ -175,36 +321,18 @@ class ComponentRow(QFrame):
         lay.addLayout(flags)
         lay.addWidget(self.report)
 
-    def _add_page(self, key, widget):
-        self._pages[key] = self.pages.addWidget(widget)
-
-    @staticmethod
-    def _form(*pairs):
-        w = QWidget()
-        form = QFormLayout(w)
-        form.setContentsMargins(0, 0, 0, 0)
-        for label, field in pairs:
-            form.addRow(label, field)
-        return w
-
-    # -- wiring --------------------------------------------------------------------
     def _connect(self):
         self.kind.currentIndexChanged.connect(self._on_kind)
         self.color_button.clicked.connect(self._pick_color)
-        self.browse.clicked.connect(self._browse)
         self.remove_button.clicked.connect(lambda: self.remove_requested.emit(self))
-        for w in (self.name, self.path, self.column):
-            w.editingFinished.connect(self.changed)
-        for w in (self.shapes_layer, self.labels_layer, self.previous):
-            w.currentIndexChanged.connect(self.changed)
-        for w in (self.shape_index, self.label_id, self.center, self.width, self.amplitude,
-                  self.level):
-            w.valueChanged.connect(self.changed)
-        for w in (self.background, self.use_subtracted, self.locked, self.absorb_offsets):
+        self.name.editingFinished.connect(self.changed)
+        for editor in self.editors.values():
+            editor.changed.connect(self.changed)
+        for w in (self.background, self.use_subtracted, self.locked):
             w.toggled.connect(self.changed)
 
     def _on_kind(self, *_):
-        self.pages.setCurrentIndex(self._pages[self.kind.currentData()])
+        self.pages.setCurrentWidget(self.editor)
         self.changed.emit()
 
     def _pick_color(self):
@@ -213,102 +341,72 @@ class ComponentRow(QFrame):
             self.set_color(chosen.name())
             self.changed.emit()
 
-    def _browse(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Spectrum file", self.path.text(),
-                                              "Spectra (*.csv *.txt *.tsv *.dat);;All files (*)")
-        if path:
-            self.path.setText(path)
-            self.changed.emit()
+    @property
+    def editor(self) -> SourceEditor:
+        """The page of the current source kind."""
+        return self.editors[self.kind.currentData()]
 
-    # -- state ---------------------------------------------------------------------
     def set_color(self, color: str) -> None:
+        """Show ``color`` (any Qt colour name) on the colour button."""
         self._color = QColor(color).name().upper()
         self.color_button.setStyleSheet(f"background-color: {self._color};")
 
     def set_layer_choices(self, shapes, labels) -> None:
-        _set_items(self.shapes_layer, shapes)
-        _set_items(self.labels_layer, labels)
+        """Offer these Shapes and Labels layers in the layer menus."""
+        for editor in self.editors.values():
+            editor.set_menu("shapes-layer", shapes)
+            editor.set_menu("labels-layer", labels)
 
     def set_previous_components(self, names) -> None:
-        _set_items(self.previous, names)
+        """Offer these components of the last result."""
+        for editor in self.editors.values():
+            editor.set_menu("component", names)
 
     def settings(self) -> RowSettings:
-        kind = self.kind.currentData()
-        idx = self.shape_index.value()
-        src = SourceChoice(
-            kind=kind,
-            layer=(self.shapes_layer.currentText() if kind == "shapes" else
-                   self.labels_layer.currentText() if kind == "labels" else "") or None,
-            shape_index=None if idx == 0 else idx - 1,
-            label_id=self.label_id.value(), path=self.path.text().strip(),
-            column=self.column.text().strip() or "0", center=self.center.value(),
-            width=self.width.value(), amplitude=self.amplitude.value(),
-            level=self.level.value(), absorb_offsets=self.absorb_offsets.isChecked(),
-            component=self.previous.currentText() or None)
+        """The row's settings; the source holds the values of the current kind's page."""
+        src = SourceChoice(kind=self.kind.currentData())
+        self.editor.read(src)
         return RowSettings(name=self.name.text().strip(), color=self._color, source=src,
                            background=self.background.isChecked(),
                            use_subtracted=self.use_subtracted.isChecked(),
                            locked=self.locked.isChecked())
 
     def set_settings(self, s: RowSettings) -> None:
-        widgets = (self.name, self.kind, self.shapes_layer, self.shape_index, self.labels_layer,
-                   self.label_id, self.path, self.column, self.center, self.width,
-                   self.amplitude, self.level, self.absorb_offsets, self.previous,
-                   self.background, self.use_subtracted, self.locked)
-        for w in widgets:
-            w.blockSignals(True)
-        src = s.source
-        self.name.setText(s.name)
-        self.set_color(s.color)
-        self.kind.setCurrentIndex(self.kind.findData(src.kind))
-        self.pages.setCurrentIndex(self._pages[src.kind])
-        if src.layer:
-            combo = self.labels_layer if src.kind == "labels" else self.shapes_layer
-            if combo.findText(src.layer) < 0:
-                combo.addItem(src.layer)
-            combo.setCurrentIndex(combo.findText(src.layer))
-        self.shape_index.setValue(0 if src.shape_index is None else src.shape_index + 1)
-        self.label_id.setValue(int(src.label_id))
-        self.path.setText(src.path)
-        self.column.setText(str(src.column))
-        self.center.setValue(float(src.center))
-        self.width.setValue(float(src.width))
-        self.amplitude.setValue(float(src.amplitude))
-        self.level.setValue(float(src.level))
-        self.absorb_offsets.setChecked(bool(src.absorb_offsets))
-        if src.component:
-            if self.previous.findText(src.component) < 0:
-                self.previous.addItem(src.component)
-            self.previous.setCurrentIndex(self.previous.findText(src.component))
-        self.background.setChecked(s.background)
-        self.use_subtracted.setChecked(s.use_subtracted)
-        self.locked.setChecked(s.locked)
-        for w in widgets:
-            w.blockSignals(False)
+        """Show ``s`` (without emitting ``changed``): its source on the page of its kind
+        (the other pages keep their values); ValueError for a kind not offered."""
+        index = self.kind.findData(s.source.kind)
+        if index < 0:
+            raise ValueError(f"The component table offers no source kind {s.source.kind!r}.")
+        self.blockSignals(True)
+        try:
+            self.name.setText(s.name)
+            self.set_color(s.color)
+            self.kind.setCurrentIndex(index)
+            self.pages.setCurrentWidget(self.editor)
+            self.editor.write(s.source)
+            self.background.setChecked(s.background)
+            self.use_subtracted.setChecked(s.use_subtracted)
+            self.locked.setChecked(s.locked)
+        finally:
+            self.blockSignals(False)
 
     def set_report(self, text: str = "", tooltip: str = "") -> None:
+        """Show the seed report of the last run under the row (hidden when empty)."""
         self.report.setText(text)
         self.report.setToolTip(tooltip)
         self.report.setVisible(bool(text))
 
 
 class ComponentTable(QWidget):
-    """The list of component rows, in a scroll area.
-
-    Signals
-    -------
-    changed
-        Any row was added, removed or edited.
-    """
+    """The list of component rows, in a scroll area; ``changed`` when any row was
+    added, removed or edited."""
 
     changed = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[ComponentRow] = []
-        self._shapes: list[str] = []
-        self._labels: list[str] = []
-        self._previous: list[str] = []
+        self._shapes, self._labels, self._previous = [], [], []
         self._box = QWidget()
         self._list = QVBoxLayout(self._box)
         self._list.setContentsMargins(0, 0, 0, 0)
@@ -318,9 +416,8 @@ class ComponentTable(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self._box)
         scroll.setMinimumHeight(210)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(scroll)
+        QVBoxLayout(self).addWidget(scroll)
+        self.layout().setContentsMargins(0, 0, 0, 0)
 
     def _next_name(self) -> str:
         taken = {r.name.text() for r in self.rows}
@@ -345,20 +442,22 @@ class ComponentTable(QWidget):
         self.changed.emit()
         return row
 
+    def _drop(self, row: ComponentRow) -> None:
+        self.rows.remove(row)
+        self._list.removeWidget(row)
+        row.setParent(None)
+        row.deleteLater()
+
     def remove_row(self, row: ComponentRow) -> None:
+        """Remove ``row`` (nothing when it is not a row of the table)."""
         if row in self.rows:
-            self.rows.remove(row)
-            self._list.removeWidget(row)
-            row.setParent(None)
-            row.deleteLater()
+            self._drop(row)
             self.changed.emit()
 
     def clear(self) -> None:
+        """Remove every row."""
         for row in list(self.rows):
-            self.rows.remove(row)
-            self._list.removeWidget(row)
-            row.setParent(None)
-            row.deleteLater()
+            self._drop(row)
         self.changed.emit()
 
     def set_rows(self, rows) -> None:
@@ -373,14 +472,17 @@ class ComponentTable(QWidget):
         self.changed.emit()
 
     def settings(self) -> list[RowSettings]:
+        """The settings of every row, in order."""
         return [r.settings() for r in self.rows]
 
     def set_layer_choices(self, shapes, labels) -> None:
+        """Offer these Shapes and Labels layer names in every row (and new ones)."""
         self._shapes, self._labels = list(shapes), list(labels)
         for r in self.rows:
             r.set_layer_choices(self._shapes, self._labels)
 
     def set_previous_components(self, names) -> None:
+        """Offer these components of the last result in every row (and new ones)."""
         self._previous = list(names)
         for r in self.rows:
             r.set_previous_components(self._previous)

@@ -1,37 +1,51 @@
 """What the dock's component table says, and how it becomes core component specs.
 
 A row of the table is a :class:`RowSettings`: a name, a colour, flags, and a
-:class:`SourceChoice` saying where the component's spectrum seed comes from.
-:func:`build_components` turns the rows into
+:class:`SourceChoice` saying where the component's spectrum seed comes from.  Its
+``kind`` is the ``kind`` of a core source
+(:data:`napari_unmix.core.sources.SOURCES`), or ``"none"`` for no source (the
+core's fallback estimates one).  :func:`build_components` turns the rows into
 :class:`~napari_unmix.core.components.ComponentSpec` objects, reading the ROIs
-from the viewer's layers (see :mod:`.rois`) at that moment:
+from the viewer's layers (see :mod:`.rois`) at that moment.
 
-=============  ===============================================================
-source kind    becomes
-=============  ===============================================================
-``none``       no spectrum source (the core's fallback estimates one)
-``shapes``     ``RoiMask``: one shape of a Shapes layer, or the union of all
-``labels``     ``RoiLabel`` (one Labels layer serves as the label image of the
-               run; rows using another Labels layer get a ``RoiMask``)
-``file``       ``Spectrum`` read from a spectra text file (values embedded)
-``gaussian``   ``Gaussian`` resonance model (centre, FWHM, amplitude)
-``previous``   ``PreviousResult`` (spectrum) of a component of the last result,
-               with its map as ``FixedW`` when the grid matches: both at their
-               fitted scale, so the seeds reproduce the previous fit
-=============  ===============================================================
+How a row of each kind becomes core sources is registered in
+:data:`SOURCE_INPUTS` (a :class:`SourceInput` per kind):
+
+===================  ============================================================
+source kind          becomes
+===================  ============================================================
+``roi-mask``         ``RoiMask``: one shape of a Shapes layer, or the union of all
+``roi-label``        ``RoiLabel`` (one Labels layer serves as the label image of
+                     the run; rows using another Labels layer get a ``RoiMask``)
+``spectrum``         ``Spectrum`` read from a spectra text file (values embedded)
+``gaussian``         ``Gaussian`` resonance model (centre, FWHM, amplitude)
+``flat``             ``Flat`` constant spectrum (level, absorb offsets)
+``previous-result``  ``PreviousResult`` (spectrum) of a component of the last
+                     result, with its map as ``FixedW`` when the grid matches:
+                     both at their fitted scale, so the seeds reproduce the fit
+===================  ============================================================
+
+Any other registered core source with a ``title`` that gives a spectrum and whose
+dataclass fields are plain values (float, int, bool, str) is offered too, through
+a *generic* input: the row's :attr:`SourceChoice.params` (the values of a
+generic editor: one widget per field of :func:`plain_fields`) are the keyword
+arguments of the class.
 
 Nothing here imports Qt; the table widget only edits ``RowSettings``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 
 import numpy as np
 
-from ..core.components import (
-    ComponentSpec,
+from ..core.components import ComponentSpec
+from ..core.data import roi_mean_spectrum
+from ..core.sources import (
+    SOURCES,
     FixedW,
     Flat,
     Gaussian,
@@ -40,21 +54,18 @@ from ..core.components import (
     RoiMask,
     Spectrum,
 )
-from .rois import ImageGrid, RoiError, labels_image, roi_mean_spectrum, shapes_roi
+from ..core.sources import SeedContext as SourceContext
+from .rois import ImageGrid, RoiError, labels_image, shapes_roi
 
-__all__ = ["SOURCE_KINDS", "RowSettings", "SeedContext", "SourceChoice", "build_components",
-           "seed_spectra", "source_of"]
+__all__ = ["NONE_KIND", "SOURCE_INPUTS", "PlainField", "RowSettings", "SeedContext",
+           "SourceChoice", "SourceInput", "build_components", "plain_fields",
+           "register_input", "seed_spectra", "source_input", "source_kinds", "source_of"]
 
-#: Source kinds of a row and their menu labels.
-SOURCE_KINDS = {
-    "none": "none (fallback)",
-    "shapes": "Shapes ROI",
-    "labels": "label of a Labels layer",
-    "file": "spectrum file",
-    "gaussian": "Gaussian resonance",
-    "flat": "flat (non-resonant)",
-    "previous": "previous result",
-}
+#: The kind of a row without a spectrum source, and its menu text.
+NONE_KIND = "none"
+NONE_TITLE = "none (fallback)"
+
+_PLAIN = {"float": float, "int": int, "bool": bool, "str": str}
 
 
 @dataclass
@@ -64,7 +75,7 @@ class SourceChoice:
     Parameters
     ----------
     kind : str
-        One of :data:`SOURCE_KINDS`.
+        ``"none"`` or the kind of a core source offered by :func:`source_kinds`.
     layer : str, optional
         Name of the Shapes / Labels layer.
     shape_index : int, optional
@@ -81,9 +92,12 @@ class SourceChoice:
         locked flat row takes the offsets of the other fitted spectra.
     component : str, optional
         Component of the previous result.
+    params : dict
+        Values of a generic editor: the keyword arguments of the source class
+        (sources without a dedicated editor).
     """
 
-    kind: str = "none"
+    kind: str = NONE_KIND
     layer: str | None = None
     shape_index: int | None = None
     label_id: int = 1
@@ -95,11 +109,12 @@ class SourceChoice:
     level: float = 1.0
     absorb_offsets: bool = True
     component: str | None = None
+    params: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.kind not in SOURCE_KINDS:
-            raise ValueError(f"Unknown source kind {self.kind!r}; one of "
-                             f"{', '.join(SOURCE_KINDS)}.")
+        kinds = source_kinds()
+        if self.kind not in kinds:
+            raise ValueError(f"Unknown source kind {self.kind!r}; one of {', '.join(kinds)}.")
 
 
 @dataclass
@@ -125,18 +140,30 @@ class SeedContext:
     grid : ImageGrid
         The image being unmixed.
     previous : UnmixResult, optional
-        The last result, for ``previous`` sources.
+        The last result, for ``previous-result`` sources.
+    label_layer : str, optional
+        The Labels layer whose image is the run's label image: its label rows give
+        ``RoiLabel``, rows of other Labels layers ``RoiMask`` (set by
+        :func:`build_components`).
     """
 
     layers: object
     grid: ImageGrid
     previous: object = None
+    label_layer: str | None = None
     _label_cache: dict = field(default_factory=dict)
 
-    def layer(self, name, kind):
+    def layer(self, name, layer_type):
+        """The layer ``name`` of ``layer_type`` ``"shapes"`` or ``"labels"``.
+
+        Raises
+        ------
+        RoiError
+            When there is no such layer, or it is of another type.
+        """
         from napari.layers import Labels, Shapes
 
-        cls = {"shapes": Shapes, "labels": Labels}[kind]
+        cls = {"shapes": Shapes, "labels": Labels}[layer_type]
         if not name or name not in self.layers:
             raise RoiError(f"No {cls.__name__} layer {name!r} in the viewer; choose one in the "
                            "component table.")
@@ -146,9 +173,166 @@ class SeedContext:
         return layer
 
     def labels(self, name) -> np.ndarray:
+        """The label image of Labels layer ``name`` on the grid (read once)."""
         if name not in self._label_cache:
             self._label_cache[name] = labels_image(self.layer(name, "labels"), self.grid)
         return self._label_cache[name]
+
+
+# -- the generic input: a source class's plain fields -----------------------------------
+@dataclass(frozen=True)
+class PlainField:
+    """A field of a source dataclass that a generic editor edits.
+
+    Parameters
+    ----------
+    name : str
+    type : type
+        ``float``, ``int``, ``bool`` or ``str``.
+    default : object
+        The field's default (the type's zero value for a required field).
+    """
+
+    name: str
+    type: type
+    default: object
+
+    def coerce(self, value):
+        """``value`` as this field's type."""
+        return self.type(value)
+
+
+def plain_fields(cls) -> tuple[PlainField, ...] | None:
+    """The fields of source class ``cls`` a generic editor edits.
+
+    Fields of plain types (float, int, bool, str) are listed; other fields with a
+    default are left at it (not edited).  ``None`` when ``cls`` is not a dataclass
+    or has a required field of another type (it cannot be built from plain values).
+    """
+    if not is_dataclass(cls):
+        return None
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # unresolvable annotations: read their text
+        hints = {}
+    out = []
+    for f in fields(cls):
+        if not f.init:
+            continue
+        ann = hints.get(f.name, f.type)
+        typ = ann if ann in (float, int, bool, str) else _PLAIN.get(str(ann).strip())
+        has_default = f.default is not MISSING or f.default_factory is not MISSING
+        if typ is None or f.name.startswith("_"):
+            if has_default:
+                continue
+            return None
+        if f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory()
+        else:
+            default = typ()
+        out.append(PlainField(f.name, typ, typ(default)))
+    return tuple(out)
+
+
+# -- inputs: how a row of a kind becomes core sources ------------------------------------
+@dataclass(frozen=True)
+class SourceInput:
+    """How a row of one source kind becomes core sources.
+
+    Parameters
+    ----------
+    to_source : callable ``(SourceChoice, SeedContext) -> Source``
+        The component's spectrum source (``h_source``).
+    roi : callable ``(SourceChoice, SeedContext) -> ndarray of bool``, optional
+        For sources that are the mean spectrum of a region: the row's pixels on the
+        image's spatial grid.  Previews take the mean of these pixels of the raw
+        data with :func:`napari_unmix.core.data.roi_mean_spectrum`, as the run does.
+    w_source : callable ``(SourceChoice, SeedContext) -> Source or None``, optional
+        The component's map source (``w_source``), evaluated after ``to_source``.
+    """
+
+    to_source: Callable
+    roi: Callable | None = None
+    w_source: Callable | None = None
+
+
+#: The dedicated inputs, by source kind (other offered kinds get a generic input).
+SOURCE_INPUTS: dict[str, SourceInput] = {}
+
+
+def register_input(kind: str, *, roi=None, w_source=None):
+    """Register the decorated ``to_source(choice, ctx)`` as the input of ``kind``;
+    ``roi`` and ``w_source`` are as in :class:`SourceInput`."""
+    def register(to_source):
+        SOURCE_INPUTS[kind] = SourceInput(to_source, roi=roi, w_source=w_source)
+        return to_source
+    return register
+
+
+def _generic(cls, specs) -> SourceInput:
+    def to_source(choice, ctx):
+        params = choice.params
+        return cls(**{p.name: p.coerce(params.get(p.name, p.default)) for p in specs})
+    return SourceInput(to_source)
+
+
+def source_input(kind: str) -> SourceInput:
+    """The input of source kind ``kind``: its dedicated one, else the generic one.
+
+    Raises
+    ------
+    ValueError
+        For ``"none"`` and kinds that are not registered or cannot be built from
+        plain values.
+    """
+    if kind in SOURCE_INPUTS:
+        return SOURCE_INPUTS[kind]
+    specs = plain_fields(SOURCES[kind]) if kind in SOURCES else None
+    if specs is None:
+        raise ValueError(f"Source kind {kind!r} cannot be set in the component table.")
+    return _generic(SOURCES[kind], specs)
+
+
+def source_kinds() -> dict[str, str]:
+    """The source kinds a row can have, with their menu texts: ``"none"``, then every
+    registered core source with a ``title`` that gives a spectrum and has an input
+    (a dedicated one, or plain fields for the generic one), in registry order."""
+    kinds = {NONE_KIND: NONE_TITLE}
+    for kind, cls in SOURCES.items():
+        if cls.title and cls.gives_spectrum and (
+                kind in SOURCE_INPUTS or plain_fields(cls) is not None):
+            kinds[kind] = cls.title
+    return kinds
+
+
+def _shapes_mask(choice, ctx):
+    layer = ctx.layer(choice.layer, "shapes")
+    return shapes_roi(layer, ctx.grid, index=choice.shape_index)
+
+
+def _label_mask(choice, ctx):
+    lab = ctx.labels(choice.layer)
+    label_id = int(choice.label_id)
+    mask = lab == label_id
+    if not mask.any():
+        present = sorted(int(v) for v in np.unique(lab) if v > 0)
+        raise RoiError(f"Label {label_id} of layer {choice.layer!r} is not on image "
+                       f"{ctx.grid.name!r} (labels there: "
+                       f"{', '.join(map(str, present[:20])) or 'none'}).")
+    return mask
+
+
+@register_input(RoiMask.kind, roi=_shapes_mask)
+def _roi_mask(choice, ctx):
+    return RoiMask(_shapes_mask(choice, ctx))
+
+
+@register_input(RoiLabel.kind, roi=_label_mask)
+def _roi_label(choice, ctx):
+    mask = _label_mask(choice, ctx)
+    return RoiLabel(int(choice.label_id)) if choice.layer == ctx.label_layer else RoiMask(mask)
 
 
 def _column(text):
@@ -156,54 +340,28 @@ def _column(text):
     return int(text) if text.lstrip("-").isdigit() else text
 
 
-def source_of(row: RowSettings, ctx: SeedContext, *, label_layer: str | None = None):
-    """The core source of one row (``None`` for ``kind="none"``).
-
-    ``label_layer`` names the Labels layer whose image is passed to the run as
-    ``labels``; label rows of that layer give ``RoiLabel``, others ``RoiMask``.
-    """
-    src = row.source
-    if src.kind == "none":
-        return None
-    if src.kind == "shapes":
-        layer = ctx.layer(src.layer, "shapes")
-        return RoiMask(shapes_roi(layer, ctx.grid, index=src.shape_index))
-    if src.kind == "labels":
-        lab = ctx.labels(src.layer)
-        label_id = int(src.label_id)
-        if not (lab == label_id).any():
-            present = sorted(int(v) for v in np.unique(lab) if v > 0)
-            raise RoiError(f"Label {label_id} of layer {src.layer!r} is not on image "
-                           f"{ctx.grid.name!r} (labels there: "
-                           f"{', '.join(map(str, present[:20])) or 'none'}).")
-        if src.layer == label_layer:
-            return RoiLabel(label_id)
-        return RoiMask(lab == label_id)
-    if src.kind == "file":
-        if not src.path:
-            raise ValueError("No spectrum file chosen.")
-        try:
-            return Spectrum.from_file(src.path, _column(src.column))
-        except FileNotFoundError:
-            raise ValueError(f"Spectrum file {src.path!r} does not exist.") from None
-    if src.kind == "gaussian":
-        return Gaussian([(float(src.center), float(src.width), float(src.amplitude))])
-    if src.kind == "flat":
-        return Flat(float(src.level), absorb_offsets=bool(src.absorb_offsets))
-    if src.kind == "previous":
-        res = ctx.previous
-        if res is None:
-            raise ValueError("There is no previous result to take seeds from; run an analysis "
-                             "first.")
-        if src.component not in res.component_names:
-            raise ValueError(f"The previous result has no component {src.component!r} (it has "
-                             f"{', '.join(res.component_names)}).")
-        return PreviousResult.from_result(res, src.component, w=False)
-    raise ValueError(f"Unknown source kind {src.kind!r}.")
+@register_input(Spectrum.kind)
+def _spectrum_file(choice, ctx):
+    if not choice.path:
+        raise ValueError("No spectrum file chosen.")
+    try:
+        return Spectrum.from_file(choice.path, _column(choice.column))
+    except FileNotFoundError:
+        raise ValueError(f"Spectrum file {choice.path!r} does not exist.") from None
 
 
-def _previous_map(ctx: SeedContext, component):
-    """The previous result's map of ``component``, as given (``FixedW``), when the
+@register_input(Gaussian.kind)
+def _gaussian(choice, ctx):
+    return Gaussian([(float(choice.center), float(choice.width), float(choice.amplitude))])
+
+
+@register_input(Flat.kind)
+def _flat(choice, ctx):
+    return Flat(float(choice.level), absorb_offsets=bool(choice.absorb_offsets))
+
+
+def _previous_map(choice, ctx):
+    """The previous result's map of the component, as given (``FixedW``), when the
     result was computed on an image of this grid; else None (the W-seed mode builds
     the map from the spectrum).
 
@@ -213,10 +371,33 @@ def _previous_map(ctx: SeedContext, component):
     res = ctx.previous
     if res.W.shape[0] != int(np.prod(ctx.grid.spatial_shape)):
         return None
-    w = np.asarray(res.W[:, res.component_names.index(component)])
+    w = np.asarray(res.W[:, res.component_names.index(choice.component)])
     if not np.isfinite(w).all() or w.min() < 0 or not w.any():
         return None
     return FixedW(w.reshape(ctx.grid.spatial_shape))
+
+
+@register_input(PreviousResult.kind, w_source=_previous_map)
+def _previous_result(choice, ctx):
+    res = ctx.previous
+    if res is None:
+        raise ValueError("There is no previous result to take seeds from; run an analysis "
+                         "first.")
+    if choice.component not in res.component_names:
+        raise ValueError(f"The previous result has no component {choice.component!r} (it has "
+                         f"{', '.join(res.component_names)}).")
+    return PreviousResult.from_result(res, choice.component, w=False)
+
+
+# -- rows -> components, previews ---------------------------------------------------------
+def source_of(row: RowSettings, ctx: SeedContext):
+    """The core spectrum source of one row (``None`` for kind ``"none"``).
+
+    Label rows of ``ctx.label_layer`` give ``RoiLabel``, others ``RoiMask``.
+    """
+    if row.source.kind == NONE_KIND:
+        return None
+    return source_input(row.source.kind).to_source(row.source, ctx)
 
 
 def build_components(rows: Sequence[RowSettings], ctx: SeedContext):
@@ -234,13 +415,15 @@ def build_components(rows: Sequence[RowSettings], ctx: SeedContext):
     RoiError, ValueError, TypeError
         With the row's name in the message.
     """
-    label_layer = next((r.source.layer for r in rows if r.source.kind == "labels"), None)
+    label_layer = next((r.source.layer for r in rows if r.source.kind == RoiLabel.kind), None)
+    ctx = replace(ctx, label_layer=label_layer)
     comps = []
     for r in rows:
         try:
-            h_src, w_src = source_of(r, ctx, label_layer=label_layer), None
-            if r.source.kind == "previous":
-                w_src = _previous_map(ctx, r.source.component)
+            h_src, w_src = source_of(r, ctx), None
+            if h_src is not None:
+                inp = source_input(r.source.kind)
+                w_src = None if inp.w_source is None else inp.w_source(r.source, ctx)
             comps.append(ComponentSpec(r.name, color=r.color, h_source=h_src, w_source=w_src,
                                        background=r.background,
                                        use_subtracted=r.use_subtracted, locked=r.locked))
@@ -255,11 +438,15 @@ def build_components(rows: Sequence[RowSettings], ctx: SeedContext):
 def seed_spectra(rows: Sequence[RowSettings], ctx: SeedContext, *, read_lazy: bool = True):
     """The seed spectrum of every row that has a source, for previews.
 
-    ROI rows give the mean spectrum of their pixels on the raw data (only those
-    pixels are read); the other sources their spectrum on the image's spectral axis.
+    Rows whose input has a region (:attr:`SourceInput.roi`) give the mean spectrum
+    of its pixels on the raw data (:func:`napari_unmix.core.data.roi_mean_spectrum`,
+    as the run); the other sources their spectrum on the image's spectral axis
+    (``source.spectrum`` in a context of the image's channels).
 
     Parameters
     ----------
+    rows : sequence of RowSettings
+    ctx : SeedContext
     read_lazy : bool, default True
         Also read ROI pixels from lazy (e.g. dask) image data; False skips those
         rows (automatic previews must stay instant).
@@ -270,29 +457,26 @@ def seed_spectra(rows: Sequence[RowSettings], ctx: SeedContext, *, read_lazy: bo
     problems : list of str
         One line per row that could not be previewed, with the reason.
     """
-    from ..core.seeds import source_spectrum
-
     grid = ctx.grid
     axis, _ = grid.spectral_values()
     layer = grid.layer
     stack = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    lazy = not isinstance(stack, np.ndarray)
+    channels = SourceContext.for_channels(grid.n_channels, axis)
     spectra, problems = [], []
     for row in rows:
-        kind = row.source.kind
-        if kind == "none" or (kind in ("shapes", "labels") and not read_lazy
-                              and not isinstance(stack, np.ndarray)):
+        if row.source.kind == NONE_KIND:
             continue
         try:
-            if kind == "shapes":
-                roi = shapes_roi(ctx.layer(row.source.layer, "shapes"), grid,
-                                 index=row.source.shape_index)
-                values = roi_mean_spectrum(stack, grid, roi)
-            elif kind == "labels":
-                roi = ctx.labels(row.source.layer) == int(row.source.label_id)
-                values = roi_mean_spectrum(stack, grid, roi)
+            inp = source_input(row.source.kind)
+            if inp.roi is not None:
+                if lazy and not read_lazy:
+                    continue
+                values = roi_mean_spectrum(stack, inp.roi(row.source, ctx),
+                                           spectral_axis=grid.spectral_axis_index)
             else:
-                values, _ = source_spectrum(source_of(row, ctx), np.zeros((1, grid.n_channels)),
-                                            name=row.name, spectral_axis=axis)
+                values, _ = inp.to_source(row.source, ctx).spectrum(
+                    channels, channels.raw, name=row.name, warnings=[])
         except (ValueError, TypeError, OSError) as exc:
             problems.append(f"{row.name}: {exc}")
             continue
