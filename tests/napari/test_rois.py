@@ -18,7 +18,6 @@ from napari_unmix._napari.rois import (  # noqa: E402
     RoiError,
     label_ids,
     labels_image,
-    roi_mean_spectrum,
     shape_masks,
     shapes_roi,
 )
@@ -205,13 +204,20 @@ def test_unusable_labels_are_refused_clearly(grid, label_array, make, words):
 
 
 # -- spectra and the grid ------------------------------------------------------------------
-def test_roi_mean_spectrum_is_the_mean_of_the_roi_pixel_spectra(stack, grid):
-    mask = _box(2, 6, 3, 8)
-    X_, _ = stack_to_matrix(stack, 0)
-    np.testing.assert_allclose(roi_mean_spectrum(stack, grid, mask),
-                               X_[mask.ravel()].mean(axis=0), rtol=1e-6)
-    with pytest.raises(RoiError, match="selects no pixel"):
-        roi_mean_spectrum(stack, grid, np.zeros((Y, X), bool))
+@pytest.mark.parametrize("axis", [0, 1])
+def test_rois_fit_the_core_roi_mean(axis):
+    """A region on the grid is a mask of the stack's spatial shape, whatever the position
+    of the spectral axis: the core's ROI mean (the previews' and the run's) takes it."""
+    from napari_unmix.core.data import roi_mean_spectrum
+
+    data = np.random.default_rng(2).random((4, C, Y, X) if axis else (C, Y, X))
+    data = data.astype(np.float32)
+    grid = ImageGrid(Image(data, name="stack"), axis)
+    mask = shapes_roi(Shapes([RECT], shape_type="rectangle"), grid)
+    assert mask.shape == grid.spatial_shape
+    mean = roi_mean_spectrum(data, mask, spectral_axis=grid.spectral_axis_index)
+    X_, _ = stack_to_matrix(data, axis)
+    np.testing.assert_allclose(mean, X_[mask.ravel()].mean(axis=0), rtol=1e-6)
 
 
 def test_grid_of_a_4d_stack():

@@ -46,7 +46,8 @@ Labels
 
 Every refusal is a :class:`RoiError` (a ``ValueError``) whose message names the
 layer and says what to do; the dock shows it as a notification.  Nothing here
-imports Qt, and no layer is modified.
+imports Qt, and no layer is modified.  The mean spectrum of a region is not taken
+here: previews and runs both use :func:`napari_unmix.core.data.roi_mean_spectrum`.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from functools import cached_property
 import numpy as np
 
 __all__ = ["AREA_SHAPES", "ImageGrid", "RoiError", "label_ids", "labels_image", "layer_affine",
-           "roi_mean_spectrum", "shape_masks", "shapes_roi"]
+           "shape_masks", "shapes_roi"]
 
 #: Shape types that enclose an area and can be ROIs.
 AREA_SHAPES = ("rectangle", "ellipse", "polygon")
@@ -419,18 +420,3 @@ def label_ids(labels: np.ndarray) -> list[int]:
     ids = np.unique(np.asarray(labels))
     return [int(v) for v in ids if v > 0]
 
-
-def roi_mean_spectrum(stack, grid: ImageGrid, mask: np.ndarray) -> np.ndarray:
-    """Mean spectrum of the pixels of ``mask`` (spatial grid), read from ``stack``.
-
-    Only the ROI's pixels are read (no copy of the whole stack), so previews stay
-    cheap on large images.
-    """
-    mask = np.asarray(mask, dtype=bool)
-    if mask.shape != grid.spatial_shape:
-        raise RoiError(f"ROI mask shape {mask.shape} does not match the spatial shape "
-                       f"{grid.spatial_shape} of image {grid.name!r}.")
-    if not mask.any():
-        raise RoiError("The ROI selects no pixel.")
-    moved = np.moveaxis(np.asarray(stack), grid.spectral_axis_index, -1)
-    return np.asarray(moved[mask], dtype=np.float64).mean(axis=0)
