@@ -88,6 +88,10 @@ class ComponentSpec:
     locked : bool, default False
         Keep this spectrum fixed during seeded NNMF (spectral locking).  Needs a
         spectrum seed.
+    anchor : float, optional
+        Seeded NNMF: the trust in this component's seed spectrum (0: free, ``inf``:
+        as locked); ``None`` takes the analysis' ``anchor`` (see
+        :class:`~napari_unmix.core.config.AnalysisConfig`).
     """
 
     name: str
@@ -97,6 +101,7 @@ class ComponentSpec:
     background: bool = False
     use_subtracted: bool = True
     locked: bool = False
+    anchor: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -118,6 +123,15 @@ class ComponentSpec:
             self.w_source.check_role("w_source", self.name)
         for flag in ("background", "use_subtracted", "locked"):
             setattr(self, flag, bool(getattr(self, flag)))
+        if self.anchor is not None:
+            import math
+            import numbers
+
+            if isinstance(self.anchor, bool) or not isinstance(self.anchor, numbers.Real) \
+                    or math.isnan(self.anchor) or self.anchor < 0:
+                raise ValueError(f"Component {self.name!r}: anchor must be a number >= 0 "
+                                 f"(0: free, inf: locked) or None, got {self.anchor!r}.")
+            self.anchor = float(self.anchor)
         if self.locked and self.h_source is None:
             raise ValueError(f"Component {self.name!r} is locked but has no spectrum source: "
                              "a locked spectrum must be given (ROI, file, model ...).")
@@ -134,6 +148,7 @@ class ComponentSpec:
             "background": self.background,
             "use_subtracted": self.use_subtracted,
             "locked": self.locked,
+            "anchor": self.anchor,
         }
 
     @classmethod

@@ -32,6 +32,17 @@ _FORMAT_VERSION = 1
 FIT_DATA = ("raw", "processed")
 
 
+def _check_anchor(value, name) -> float:
+    import math
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) \
+            or value < 0:
+        raise ValueError(f"{name} must be a number >= 0 (0: free, inf: locked), got "
+                         f"{value!r}.")
+    return float(value)
+
+
 @dataclass(eq=False)
 class AnalysisConfig:
     """Everything an analysis needs besides the data.
@@ -72,6 +83,14 @@ class AnalysisConfig:
         Negative values in the data of the non-negative modes.
     device : str, default "auto"
         torch device of torch backends.
+    anchor : float, default 1.0
+        Seeded NNMF: the trust in the seed spectra, the relative strength of the
+        pull of every seeded spectrum towards its seed (see ``core.nmf``).  0 is
+        the free fit, ``inf`` locks every spectrum; a component's own
+        ``ComponentSpec.anchor`` overrides it, and a source's ``trust`` scales it
+        (a Gaussian model is trusted a tenth as much as a measured spectrum).
+        Components seeded by a fallback are free.  1.0 was chosen from
+        ``benchmarks/seeded_nmf.py`` (see the user guide).
     standardize : bool, default True
         PCA: standardise channels.
     spectral_unit : str, optional
@@ -95,6 +114,7 @@ class AnalysisConfig:
     random_state: int | None = None
     negative: str = "raise"
     device: str = "auto"
+    anchor: float = 1.0
     standardize: bool = True
     spectral_unit: str | None = None
 
@@ -120,6 +140,7 @@ class AnalysisConfig:
             if getattr(self, attr) not in allowed:
                 raise ValueError(f"{attr}={getattr(self, attr)!r} is not one of "
                                  f"{', '.join(allowed)}.")
+        self.anchor = _check_anchor(self.anchor, "anchor")
         if self.n_components is not None:
             self.n_components = int(self.n_components)
         if self.random_state is not None:
@@ -133,6 +154,25 @@ class AnalysisConfig:
     @property
     def component_names(self) -> list[str]:
         return [c.name for c in self.components]
+
+    def anchor_strengths(self) -> list[float]:
+        """Per component, the anchor strength a seeded NNMF uses (``inf``: locked).
+
+        A locked component is ``inf``; one without a spectrum source (its spectrum
+        comes from a fallback) 0; otherwise its own ``anchor``, or the config's
+        ``anchor`` times its source's ``trust``.
+        """
+        out = []
+        for c in self.components:
+            if c.locked:
+                out.append(float("inf"))
+            elif c.h_source is None:
+                out.append(0.0)
+            elif c.anchor is not None:
+                out.append(c.anchor)
+            else:
+                out.append(self.anchor * float(getattr(c.h_source, "trust", 1.0)))
+        return out
 
     def replace(self, **changes) -> AnalysisConfig:
         """A copy with some fields changed (components and sources are shared)."""

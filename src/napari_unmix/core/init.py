@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["INITS", "initialize_factors", "resolve_random_state"]
+__all__ = ["INITS", "balance_seeds", "initialize_factors", "resolve_random_state"]
 
 INITS = ("nndsvda", "nndsvd", "nndsvdar", "random")
 
@@ -95,3 +95,43 @@ def initialize_factors(X: np.ndarray, n_components: int, *, init: str = "nndsvda
         W[W == 0] = abs(mean * rng.standard_normal(int((W == 0).sum())) / 100)
         H[H == 0] = abs(mean * rng.standard_normal(int((H == 0).sum())) / 100)
     return W.astype(X.dtype), H.astype(X.dtype)
+
+
+def balance_seeds(X, W0, H0) -> tuple[np.ndarray, np.ndarray]:
+    """Rescale the seed maps so that ``W0 H0`` matches the data's scale.
+
+    Generated seed maps have unit maximum while seed spectra keep their count
+    scale, so ``W0 H0`` can be many times the data; the first solver steps then
+    jump far from the seeds.  This finds amplitudes ``a_j >= 0`` minimising
+    ``||X - W0 diag(a) H0||_F`` (a small NNLS problem on the Gram matrices) and
+    returns ``W0 * a`` (shapes unchanged: each map is multiplied by one number).
+
+    Parameters
+    ----------
+    X : ndarray (n, m)
+    W0 : ndarray (n, k), H0 : ndarray (k, m)
+        Non-negative seeds (not modified).
+
+    Returns
+    -------
+    W : ndarray (n, k)
+        ``W0 * a``, in ``W0``'s dtype.
+    a : ndarray (k,)
+        The amplitudes (float64); an amplitude the fit puts at 0 is kept at
+        1e-3 of the largest, so that no component starts empty.
+    """
+    from scipy.optimize import nnls as scipy_nnls
+
+    W0d = np.asarray(W0, dtype=np.float64)
+    H0d = np.asarray(H0, dtype=np.float64)
+    P = np.asarray(X @ np.asarray(H0, dtype=X.dtype).T, dtype=np.float64)  # X H0^T: one pass
+    b = np.einsum("ij,ij->j", W0d, P)
+    G = (W0d.T @ W0d) * (H0d @ H0d.T)
+    # min a^T G a - 2 b^T a over a >= 0, as NNLS on a Cholesky factor (ridge for
+    # duplicate seeds, whose G is singular)
+    ridge = 1e-12 * max(float(np.trace(G)), np.finfo(float).tiny)
+    L = np.linalg.cholesky(G + ridge * np.eye(G.shape[0]))
+    a, _ = scipy_nnls(L.T, np.linalg.solve(L, b))
+    top = float(a.max(initial=0.0))
+    a = np.maximum(a, 1e-3 * top) if top > 0 else np.ones_like(a)
+    return (W0d * a).astype(np.asarray(W0).dtype), a

@@ -58,9 +58,10 @@ def run_seeded_nmf(data, config, seeds, callback):
     """Seeded NNMF from the seeds' ``W0`` / ``H0``, locked rows kept fixed."""
     res = nmf(data.fit, len(seeds.names), W0=seeds.W0, H0=seeds.H0,
               locked=seeds.locked if seeds.locked.any() else None,
-              solver=config.solver, backend=config.backend, tol=config.tol,
-              max_iter=config.max_iter, random_state=config.random_state, callback=callback,
-              device=config.device)
+              anchor=config.anchor_strengths(), solver=config.solver,
+              backend=config.backend, tol=config.tol, max_iter=config.max_iter,
+              random_state=config.random_state, callback=callback, device=config.device,
+              component_names=seeds.names)
     return _absorb_offsets(res, config.components, seeds.locked)
 
 
@@ -88,7 +89,8 @@ register_mode(ModeSpec(
     solvers=NMF_SOLVERS, func=nmf))
 register_mode(ModeSpec(
     "seeded-nmf", "Seeded NNMF", "Refine the spectra and maps I already roughly know.",
-    run_seeded_nmf, options=SOLVER_OPTIONS | SEED_OPTIONS | {"random_state"}, seeded=True,
+    run_seeded_nmf, options=SOLVER_OPTIONS | SEED_OPTIONS | {"random_state", "anchor"},
+    seeded=True,
     builds_maps=True,
     pick_solver=lambda solver="auto", backend="auto": pick_nmf_solver(solver, backend,
                                                                       seeded=True),

@@ -4,6 +4,36 @@ This module checks the input, builds or completes the initial factors, applies t
 MU eps lift, dispatches to a registered solver (``core.solvers.NMF_SOLVERS``) and
 assembles the fit summary.  Solvers are pure functions; nothing here modifies the
 caller's ``X``, ``W0`` or ``H0``.
+
+Seeded runs
+    *Balanced start.*  Generated seed maps have unit maximum while seed spectra keep
+    their count scale (the seeding engine's convention), so ``W0 H0`` is usually
+    many times the data.  Before the solver starts, each map is multiplied by the
+    amplitude that best fits the data (:func:`~napari_unmix.core.init.balance_seeds`);
+    shapes do not change, the stored seeds (``result.arrays``) are the given ones,
+    and the amplitudes are recorded (``summary.init["balanced"]``).
+
+    *Anchoring (trust in the seeds).*  ``anchor`` adds
+    ``sum_j lambda_j ||H[j] - H0[j]||^2`` to the objective, a pull of every seeded
+    spectrum towards its seed, with ``lambda_j = anchor_j ||W_start[:, j]||^2``
+    (``W_start`` the balanced seed map).  That makes ``anchor`` scale-free: the
+    penalty of a spectrum that moved by ``d`` is ``anchor_j`` times what the data
+    term would pay if every pixel of that component were misfitted by ``d``, so
+    ``anchor = 1`` gives the seed as much weight as the data's evidence about the
+    spectrum, whatever the units or the number of pixels.  0 is the free fit (the
+    specification's seeded NNMF); ``inf`` locks the row (fixed-H NNLS for it).
+
+    *Drift and collapse.*  The summary reports, per component, the angle between
+    the fitted spectrum and its seed, and the closest pair of fitted spectra
+    (:mod:`~napari_unmix.core.diagnostics`); both warn past their limits.
+
+Scale
+    Data far from unit scale (a maximum below 2**-4 or above 2**24) is divided by a
+    power of two inside the solvers, which is exact in floating point: every
+    solver then sees values near 1, so a tiny or a huge stack gives the same maps
+    (up to the scale) and no eps or squared norm under- or overflows.  The factor
+    is recorded (``summary.data_scale``); ``W``, ``H`` and the errors come back in
+    the data's units.
 """
 
 from __future__ import annotations
@@ -16,12 +46,16 @@ import numpy as np
 from ._validation import as_float_array, check_iter_options, check_n_components, check_nonnegative
 from .data import check_matrix, check_negative_policy
 from .device import resolve_device
-from .init import INITS, initialize_factors, resolve_random_state
+from .diagnostics import seed_drift
+from .init import INITS, balance_seeds, initialize_factors, resolve_random_state
 from .progress import Reporter
 from .result import UnmixResult
 from .solvers import pick_nmf_solver, solve_nnls
 from .solvers._common import NMFFit, residual_norm
 from .summaries import NegativeInfo, NMFSummary
+
+#: Data whose maximum lies outside [2**-4, 2**24] is rescaled inside the solvers.
+SAFE_SCALE = (2.0 ** -4, 2.0 ** 24)
 
 __all__ = ["nmf"]
 
@@ -74,6 +108,28 @@ def _mu_lift(A, eps, rows=None):
     return out, int(low.sum())
 
 
+def data_scale(X) -> float:
+    """The power of two that brings ``X``'s maximum near 1, or 1.0 when it is in
+    :data:`SAFE_SCALE` already."""
+    top = float(np.max(X)) if X.size else 0.0
+    if top <= 0 or SAFE_SCALE[0] <= top <= SAFE_SCALE[1]:
+        return 1.0
+    return float(2.0 ** np.floor(np.log2(top)))
+
+
+def _anchor_strengths(anchor, k):
+    """``anchor`` as k relative strengths (0 free, inf locked), or None."""
+    if anchor is None:
+        return None
+    a = np.asarray(anchor, dtype=np.float64)
+    if a.ndim == 0:
+        a = np.full(k, float(a))
+    if a.shape != (k,) or np.isnan(a).any() or (a < 0).any():
+        raise ValueError(f"anchor must be one number >= 0 or {k} of them (0: free, inf: "
+                         f"locked), got {anchor!r}.")
+    return a
+
+
 def _fit_all_locked(X, H, *, max_iter, report):
     """Seeded NNMF with every spectrum locked: exact fixed-H NNLS for W."""
     W, info = solve_nnls(X, H, max_iter=max_iter, report=report)
@@ -86,8 +142,8 @@ def _fit_all_locked(X, H, *, max_iter, report):
 
 def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", init="nndsvda",
         tol=1e-4, max_iter=1000, random_state=None, callback=None, locked=None,
-        negative="raise", device="auto", track_error_every=10,
-        mu_eps_lift=True) -> UnmixResult:
+        anchor=None, negative="raise", device="auto", track_error_every=10,
+        mu_eps_lift=True, balance=None, component_names=None) -> UnmixResult:
     """Non-negative matrix factorisation ``X ~ W H``, random or seeded.
 
     Parameters
@@ -107,20 +163,21 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     solver : str, default "auto"
         Algorithm: ``"hals"`` (block coordinate descent), ``"mu"`` (multiplicative
         updates), ``"cd"`` (scikit-learn coordinate descent), or any other registered
-        in ``core.solvers.NMF_SOLVERS``.  ``"auto"`` takes the fastest solver for
-        random NNMF (HALS) and multiplicative updates for seeded NNMF, whose small
-        steps keep the solution in the basin the seeds chose.
+        in ``core.solvers.NMF_SOLVERS``.  ``"auto"`` takes HALS for random NNMF and
+        for anchored seeded NNMF (the anchor keeps its large steps in the seeds'
+        basin), and multiplicative updates for a free seeded fit (``anchor`` 0 or
+        None), whose small steps keep it near the seeds.
     backend : str, default "auto"
-        Implementation: ``"sklearn"``, ``"torch"``, ...
+        Implementation: ``"numpy"``, ``"torch"``, ``"sklearn"``, ...
     init : {"nndsvda", "nndsvd", "nndsvdar", "random"}, default "nndsvda"
         Unguided initialisation used when no seed is given.
     tol : float, default 1e-4
         Stopping tolerance.  The project's own solvers stop at the first sampled
-        iteration whose relative error improvement over the previous sample is
-        ``<= tol``; scikit-learn uses its own rule.
+        iteration whose relative improvement of the objective over the previous
+        sample is ``<= tol``; scikit-learn uses its own rule.
     max_iter : int, default 1000
         Iteration cap.  Reaching it raises a ``ConvergenceWarning`` and sets
-        ``summary["hit_max_iter"]``.
+        ``summary.hit_max_iter``.
     random_state : int, RandomState, Generator or None
         Seed of the initialisation.  ``None`` draws one; the int actually used is
         stored in ``params["random_state"]`` so that the run can be repeated.
@@ -131,6 +188,15 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         Rows of ``H0`` kept fixed (spectral locking); needs ``H0``.  With every row
         locked the problem is fixed-H NNLS: ``W`` is then solved exactly by the
         fastest exact NNLS solver, whatever ``solver`` says (the summary records it).
+    anchor : float or array_like (k,), optional
+        Trust in the seed spectra: the relative strength of the pull of every
+        spectrum towards its ``H0`` row (module documentation).  0: free; ``inf``:
+        locked.  Needs ``H0``.  Passing it (0 included) declares ``W0`` / ``H0``
+        *seeds*: the start is balanced (``balance``) and drifted or collapsed
+        components are warned about.  Left out (None), ``W0`` / ``H0`` are a custom
+        initialisation used as given (scikit-learn's ``init="custom"``), and the
+        drift is only reported in the summary.  ``run_analysis`` passes the
+        config's trust (1 by default).
     negative : {"raise", "clip", "offset"}, default "raise"
         Treatment of negative values in ``X`` (recorded in params).
     device : str, default "auto"
@@ -142,6 +208,12 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         epsilon to that epsilon, on a copy handed to the solver, because an exact
         zero never moves under multiplicative updates.  Turn off only to study that
         effect.
+    balance : bool, optional
+        Seeded runs with both ``W0`` and ``H0``: rescale each seed map so that
+        ``W0 H0`` fits the data's scale before the solver starts (module
+        documentation).  Default: when ``anchor`` is given.
+    component_names : sequence of str, optional
+        Names of the components (result and warnings).
 
     Returns
     -------
@@ -167,13 +239,26 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         raise ValueError(f"Unknown init {init!r}; choose one of {', '.join(INITS)}.")
     if X.max() == 0:
         raise ValueError("X is all zeros: there is nothing to factorise.")
+    if component_names is not None and len(component_names) != k:
+        raise ValueError(f"{len(component_names)} component names for {k} components.")
     lock = _locked_mask(locked, k)
+    strength = _anchor_strengths(anchor, k)
+    if strength is not None and H0 is None and strength.any():
+        raise ValueError("anchor pulls spectra towards their seeds: it needs H0.")
+    if strength is not None and np.isinf(strength).any():
+        lock = np.isinf(strength) if lock is None else lock | np.isinf(strength)
+    if lock is not None and not lock.any():
+        lock = None
     if lock is not None and H0 is None:
         raise ValueError("locked spectra need H0: pass the spectra to keep fixed as H0.")
+    free = np.ones(k, dtype=bool) if lock is None else ~lock
+    anchored = strength is not None and bool(((strength > 0) & free).any())
     seed = resolve_random_state(random_state)
     spec = pick_nmf_solver(solver, backend, partial_lock=lock is not None and not lock.all(),
-                           seeded=seeded)
+                           seeded=seeded, anchored=anchored)
     dev = resolve_device(device) if spec.needs_torch else "cpu"
+    scale = data_scale(X)
+    Xs = X if scale == 1.0 else X / X.dtype.type(scale)
 
     init_info = {}
     if seeded:
@@ -192,34 +277,49 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         if not W_init.any() or not H_init.any():
             raise ValueError("The completed seed is all zeros; the given seed does not "
                              "explain any of the data. Check the seed against X.")
+        H_start = H_init if scale == 1.0 else H_init / X.dtype.type(scale)
+        W_start = W_init
+        if balance is None:
+            balance = anchor is not None
+        if balance and W0 is not None and H0 is not None:
+            W_start, amplitudes = balance_seeds(Xs, W_init, H_start)
+            init_info["balanced"] = amplitudes.tolist()
     else:
-        W_init, H_init = initialize_factors(X, k, init=init, random_state=seed)
+        W_init, H_start = initialize_factors(Xs, k, init=init, random_state=seed)
+        W_start = W_init
+        H_init = H_start if scale == 1.0 else H_start * X.dtype.type(scale)
         init_info = {"W0": init, "H0": init}
+    lam = None
+    if anchored:
+        finite = np.where(np.isfinite(strength) & free, strength, 0.0)
+        lam = finite * np.einsum("ij,ij->j", W_start, W_start, dtype=np.float64)
 
     lift = {"applied": False}
-    W_in, H_in = W_init, H_init
+    W_in, H_in = W_start, H_start
     if spec.algorithm == "mu" and mu_eps_lift:
         eps = float(np.finfo(X.dtype).eps)
         free_rows = None if lock is None else np.flatnonzero(~lock)
-        W_in, n_w = _mu_lift(W_init, eps)
-        H_in, n_h = _mu_lift(H_init, eps, rows=free_rows)
+        W_in, n_w = _mu_lift(W_start, eps)
+        H_in, n_h = _mu_lift(H_start, eps, rows=free_rows)
         lift = {"applied": True, "eps": eps, "n_lifted_W": n_w, "n_lifted_H": n_h}
 
     report = Reporter(callback, "nmf")
     t_solve = time.perf_counter()
     if lock is not None and lock.all():
         # every spectrum is fixed: the problem is fixed-H NNLS, solved exactly
-        spec, dev, fit = _fit_all_locked(X, H_init, max_iter=max_iter, report=report)
+        spec, dev, fit = _fit_all_locked(Xs, H_start, max_iter=max_iter, report=report)
         lift = {"applied": False}
     else:
-        fit = spec.func(X, W_in, H_in, solver=spec.algorithm, max_iter=max_iter, tol=tol,
+        fit = spec.func(Xs, W_in, H_in, solver=spec.algorithm, max_iter=max_iter, tol=tol,
                         locked=lock, report=report, random_state=seed,
-                        track_error_every=track_error_every, device=dev)
+                        track_error_every=track_error_every, device=dev,
+                        anchor_weights=lam, anchor_spectra=None if lam is None else H_start)
     solve_time = time.perf_counter() - t_solve
-    W, H = fit.W, fit.H
+    W, Hs = fit.W, fit.H
+    err = scale * residual_norm(Xs, W, Hs)
+    H = Hs if scale == 1.0 else Hs * X.dtype.type(scale)
     if lock is not None:
         H[lock] = H_init[lock]  # locked rows are returned bit-identical to the seed
-    err = residual_norm(X, W, H)
     all_locked = lock is not None and bool(lock.all())
     hit_cap = not fit.converged and (fit.n_iter >= max_iter or all_locked)
     if hit_cap:
@@ -229,7 +329,17 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
             f"NNMF ({spec.algorithm}/{spec.backend}) stopped at max_iter={max_iter} before "
             f"meeting tol={tol}. Raise max_iter (or loosen tol) and run again.",
             ConvergenceWarning, stacklevel=2)
-    x_norm = float(np.sqrt(np.einsum("ij,ij->i", X, X).sum(dtype=np.float64)))
+    drift = None
+    if seeded and H0 is not None:
+        drift, messages = seed_drift(H, H_init, names=component_names)
+        for msg in messages if anchor is not None else ():
+            warnings.warn(f"Seeded NNMF: {msg}", UserWarning, stacklevel=2)
+    x_norm = scale * float(np.sqrt(np.einsum("ij,ij->i", Xs, Xs).sum(dtype=np.float64)))
+    history = [[int(i), float(e) * scale] for i, e in fit.history]
+    anchors = None
+    if seeded:
+        anchors = [None if (lock is not None and lock[j]) else
+                   (0.0 if strength is None else float(strength[j])) for j in range(k)]
     summary = NMFSummary(
         solver=spec.algorithm,
         backend=spec.backend,
@@ -241,14 +351,18 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         converged=bool(fit.converged),
         tol=float(tol),
         stopping_rule=("scikit-learn internal" if spec.backend == "sklearn" else
-                       f"relative improvement <= tol between error samples every "
-                       f"{track_error_every} iterations"),
-        error_history=[[int(i), float(e)] for i, e in fit.history],
+                       f"relative improvement of the objective <= tol between samples "
+                       f"every {track_error_every} iterations"
+                       + (" (the objective includes the anchor)" if anchored else "")),
+        error_history=history,
         reconstruction_err=err,
         relative_error=err / max(x_norm, np.finfo(float).tiny),
         init=init_info,
         mu_eps_lift=lift,
         locked=[] if lock is None else np.flatnonzero(lock).tolist(),
+        anchor=anchors,
+        data_scale=scale,
+        seed_drift=drift,
         negative=NegativeInfo.from_dict(neg_info),
         solve_time_s=solve_time,
         time_s=time.perf_counter() - t0,
@@ -258,11 +372,12 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         "init": init if not seeded else "custom", "tol": float(tol), "max_iter": int(max_iter),
         "random_state": seed, "negative": negative, "device": device,
         "track_error_every": int(track_error_every), "mu_eps_lift": bool(mu_eps_lift),
-        "locked": summary.locked,
+        "locked": summary.locked, "anchor": anchors, "balance": bool(balance),
     }
     arrays = {}
     if seeded:
         arrays = {"W0": W_init.copy(), "H0": H_init.copy()}
     return UnmixResult(W=W, H=H, mode=mode, backend=spec.backend, device=dev,
                        n_iter=fit.n_iter, reconstruction_err=err, summary=summary,
-                       params=params, arrays=arrays)
+                       params=params, arrays=arrays,
+                       component_names=list(component_names or []))

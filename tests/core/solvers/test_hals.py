@@ -20,7 +20,8 @@ from sklearn.exceptions import ConvergenceWarning
 from napari_unmix.core import nmf
 from napari_unmix.core.init import initialize_factors
 from napari_unmix.core.solvers._common import residual_norm
-from napari_unmix.core.solvers.hals import fit_hals_numpy, fit_hals_torch
+from napari_unmix.core.solvers.hals import fit_hals_numpy
+from napari_unmix.core.solvers.hals_torch import fit_hals_torch
 
 BACKENDS = [
     pytest.param("numpy", id="numpy"),

@@ -160,11 +160,7 @@ def test_float32_in_float32_out(backend, noisy):
 
 @pytest.mark.parametrize("backend", [
     pytest.param("numpy", id="numpy"),
-    pytest.param("torch", id="torch", marks=[
-        pytest.mark.requires_torch,
-        pytest.mark.xfail(raises=RuntimeError, strict=True,
-                          reason="fit_mu_torch does not cast the seeds to X's dtype (the "
-                          "documented contract is one dtype for all three; core.nmf casts)")]),
+    pytest.param("torch", id="torch", marks=[pytest.mark.requires_torch]),
 ])
 def test_seeds_are_cast_to_the_data_dtype(backend, noisy):
     """float64 seeds on float32 data: the factors are computed in the data's dtype, as

@@ -24,7 +24,8 @@ from napari_unmix.core.solvers.active_set import (
     fit_nnls_active_set_numpy,
     fit_nnls_active_set_torch,
 )
-from napari_unmix.core.solvers.hals import fit_hals_numpy, fit_hals_torch
+from napari_unmix.core.solvers.hals import fit_hals_numpy
+from napari_unmix.core.solvers.hals_torch import fit_hals_torch
 from napari_unmix.core.solvers.mu import fit_mu_numpy, fit_mu_torch
 from napari_unmix.core.solvers.scipy_nnls import fit_nnls_scipy
 from napari_unmix.core.solvers.sklearn_nmf import fit_sklearn
@@ -113,18 +114,10 @@ AUTO = {
 }
 
 
-#: "auto" backends that stay on the CPU on a CUDA machine (see CPU_ON_CUDA)
-CPU_ON_CUDA_CASES = {("mu", "auto", False), ("hals", "auto", True)}
-CPU_ON_CUDA = pytest.mark.xfail(
-    strict=True, reason="known bug: a named solver whose family is missing from the auto "
-    "order of the run (plain: hals only, seeded: mu only) falls back to table order, "
-    "where the numpy entry precedes the torch one, so backend='auto' ignores the GPU")
-
-
 @pytest.mark.parametrize(("solver", "backend", "seeded"), list(AUTO))
-def test_nmf_auto(request, place, solver, backend, seeded):
-    if place == "cuda" and (solver, backend, seeded) in CPU_ON_CUDA_CASES:
-        request.applymarker(CPU_ON_CUDA)
+def test_nmf_auto(place, solver, backend, seeded):
+    # a named solver on a CUDA machine takes its torch version (it fell back to the
+    # table order, numpy first, before)
     spec = pick_nmf_solver(solver, backend, seeded=seeded)
     assert key(spec) == AUTO[(solver, backend, seeded)][place]
 

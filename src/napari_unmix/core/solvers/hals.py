@@ -1,4 +1,4 @@
-"""HALS: hierarchical alternating least squares NNMF, in numpy and in torch.
+"""HALS: hierarchical alternating least squares NNMF, in numpy (torch: ``hals_torch``).
 
 HALS (Cichocki & Phan 2009; see also Gillis' survey, 2014) is block coordinate
 descent on ``||X - W H||_F^2`` where each block is one column of ``W`` or one row
@@ -16,7 +16,18 @@ products, which is what makes HALS fast:
   that is not locked.
 
 Only ``X H^T`` and ``W^T X`` read ``X``; everything else costs ``O(n k^2)`` or
-less.  Because the half-step's Gram products are the expensive part, each
+less.
+
+Anchoring (seeded NNMF).  With anchor weights ``lambda_j >= 0`` and anchor spectra
+``H0`` the objective is ``||X - W H||_F^2 + sum_j lambda_j ||H[j] - H0[j]||^2``: a
+pull of each spectrum towards its seed.  Its ``H`` block update stays closed-form,
+``H[j] <- max(0, (C[j] - sum_{l != j} D[j, l] H[l] + lambda_j H0[j]) /
+(D[j, j] + lambda_j))``, so every block update still minimises the (anchored)
+objective exactly and it never increases.  ``lambda_j = 0`` is plain HALS; the
+anchored rows keep their scale (the anchor fixes it), so they are left out of the
+scale balance below.  The stopping rule then watches the anchored objective.
+
+Because the half-step's Gram products are the expensive part, each
 half-step repeats its sweep over the blocks several times (``w_sweeps`` /
 ``h_sweeps``) on the same ``A, B`` (or ``C, D``): the "accelerated HALS" idea of
 Gillis & Glineur (2012), with a fixed number of sweeps so that the numpy and the
@@ -92,7 +103,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..device import get_torch, resolve_device, to_numpy, to_torch
 from ._common import (
     NMFFit,
     SampledErrorStopping,
@@ -102,7 +112,7 @@ from ._common import (
     rows_per_chunk,
 )
 
-__all__ = ["fit_hals_numpy", "fit_hals_torch"]
+__all__ = ["anchor_penalty", "check_anchor", "check_hals_inputs", "fit_hals_numpy", "loop_points"]
 
 #: Sweeps over the columns of W per iteration (all on one ``X H^T``).
 W_SWEEPS = 8
@@ -118,7 +128,33 @@ MAX_THREADS = 8
 BALANCE_EVERY = 10
 
 
-def _check_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega):
+def check_anchor(anchor_weights, anchor_spectra, H, free):
+    """Anchor weights (k,) float64 (0 where not anchored, or locked) and the anchor
+    spectra; ``(None, None)`` when no free row is anchored."""
+    if anchor_weights is None:
+        return None, None
+    lam = np.asarray(anchor_weights, dtype=np.float64).reshape(-1)
+    if lam.shape != (H.shape[0],) or not np.isfinite(lam).all() or (lam < 0).any():
+        raise ValueError(f"anchor_weights must be {H.shape[0]} finite values >= 0, got "
+                         f"{anchor_weights!r}.")
+    if anchor_spectra is None or np.shape(anchor_spectra) != H.shape:
+        raise ValueError(f"anchor_spectra must have the shape of H {H.shape}.")
+    lam = np.where(free, lam, 0.0)
+    if not lam.any():
+        return None, None
+    return lam, np.asarray(anchor_spectra)
+
+
+def anchor_penalty(H, anchor_weights, anchor_spectra) -> float:
+    """``sum_j lambda_j ||H[j] - H0[j]||^2`` in float64 (numpy arrays)."""
+    if anchor_weights is None:
+        return 0.0
+    d = np.asarray(H, dtype=np.float64) - np.asarray(anchor_spectra, dtype=np.float64)
+    return float(np.dot(anchor_weights, np.einsum("ij,ij->i", d, d)))
+
+
+def check_hals_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega):
+    """Check the arrays and options of a HALS fit; return the mask of free rows."""
     for name, value in (("w_sweeps", w_sweeps), ("h_sweeps", h_sweeps)):
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
@@ -144,7 +180,7 @@ def _check_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega):
     return free
 
 
-def _loop_points(it, max_iter, stop):
+def loop_points(it, max_iter, stop):
     """(balance now, sample now) for iteration ``it``."""
     sample = stop.is_sample(it)
     balance = sample or it % BALANCE_EVERY == 0 or it == max_iter
@@ -191,7 +227,7 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
                    track_error_every: int = 10, w_sweeps: int = W_SWEEPS,
                    h_sweeps: int = H_SWEEPS, block_bytes: int = CPU_BLOCK_BYTES,
                    omega: float = OMEGA, n_threads: int | None = None,
-                   **_ignored) -> NMFFit:
+                   anchor_weights=None, anchor_spectra=None, **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` by HALS in numpy (BLAS matrix products, in ``X``'s dtype).
 
     Parameters
@@ -214,6 +250,11 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
     n_threads : int, optional
         Threads that share the pixel blocks; default: the CPUs this process may
         use, at most ``MAX_THREADS``.  The result does not depend on it.
+    anchor_weights : array_like (k,), optional
+        ``lambda_j >= 0`` of the anchored objective (module docstring), in the
+        units of ``||X||^2 / ||H||^2``; 0 leaves a row free.
+    anchor_spectra : ndarray (k, m), optional
+        The spectra the rows are pulled towards (``H0``).
 
     Returns
     -------
@@ -228,12 +269,13 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
     too small to split, and on a busy machine a multi-threaded BLAS made each
     iteration up to ten times slower in ``benchmarks/nmf_speed.py``.
     """
-    free = _check_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega)
+    free = check_hals_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega)
+    lam, H0 = check_anchor(anchor_weights, anchor_spectra, H, free)
     with one_blas_thread():
         return _fit_hals_numpy(X, W, H, free, max_iter=max_iter, tol=tol, report=report,
                                track_error_every=track_error_every, w_sweeps=w_sweeps,
                                h_sweeps=h_sweeps, block_bytes=block_bytes, omega=omega,
-                               n_threads=n_threads)
+                               n_threads=n_threads, lam=lam, H0=H0)
 
 
 
@@ -277,7 +319,7 @@ def _n_threads(n_threads, n_blocks):
 
 
 def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, w_sweeps,
-                    h_sweeps, block_bytes, omega, n_threads):
+                    h_sweeps, block_bytes, omega, n_threads, lam=None, H0=None):
     dtype = X.dtype
     eps = float(np.finfo(dtype).eps)
     n, m = X.shape
@@ -285,6 +327,11 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
     Wt = np.array(W.T, dtype=dtype, order="C")  # (k, n): one contiguous row per column
     H = np.array(H, dtype=dtype, order="C")
     free_rows = np.flatnonzero(free)
+    # anchored rows keep the anchor's scale: no balance for them
+    balanced = free if lam is None else free & (lam == 0)
+    if lam is not None:
+        lam_d = lam.astype(dtype)
+        lam_H0 = (lam[:, None] * np.asarray(H0, dtype=np.float64)).astype(dtype)
     fallback = float(np.sqrt(X.max(initial=0.0)))
     blocks = chunk_slices(n, rows_per_chunk(m, X.itemsize, budget=block_bytes))
     # Each block's share of C and D (and of the squared error) is kept apart and
@@ -308,10 +355,10 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
 
     def error():
         run(functools.partial(_residual_sq_np, X, Wt, H, blocks, EB))
-        return float(np.sqrt(EB.sum()))
+        return float(np.sqrt(EB.sum() + anchor_penalty(H, lam, H0)))
 
     try:
-        _balance_np(Wt, H, free, np.einsum("ij,ij->i", Wt, Wt, dtype=np.float64))
+        _balance_np(Wt, H, balanced, np.einsum("ij,ij->i", Wt, Wt, dtype=np.float64))
         stop = SampledErrorStopping(tol, track_error_every, eps, report=report,
                                     max_iter=max_iter)
         stop.record(0, error())
@@ -330,18 +377,19 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
             D = DB.sum(axis=0, dtype=np.float64).astype(dtype)
             # --- H half-step on the free rows
             if free_rows.size:
-                inv = _safe_inverse_np(np.diag(D), eps, dtype)
+                diag = np.diag(D) if lam is None else np.diag(D) + lam_d
+                inv = _safe_inverse_np(diag, eps, dtype)
                 Dh = D * (omega * inv)[:, None]
                 np.fill_diagonal(Dh, omega - 1.0)
-                Ch = C * (omega * inv)[:, None]
+                Ch = (C if lam is None else C + lam_H0) * (omega * inv)[:, None]
                 for _ in range(h_sweeps):
                     for j in free_rows:
                         np.maximum(Ch[j] - Dh[j] @ H, 0, out=H[j])
                 _revive_np(H, free, eps, fallback)
             n_iter = it
-            balance, sample = _loop_points(it, max_iter, stop)
+            balance, sample = loop_points(it, max_iter, stop)
             if balance:
-                _balance_np(Wt, H, free, np.diag(D))
+                _balance_np(Wt, H, balanced, np.diag(D))
             if sample:
                 err = error()
                 if stop.record(it, err):
@@ -352,133 +400,3 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
             pool.shutdown()
     return NMFFit(W=np.ascontiguousarray(Wt.T), H=H, n_iter=n_iter, converged=converged,
                   history=stop.history)
-
-
-# --------------------------------------------------------------------------- torch
-
-
-def _safe_inverse_torch(torch, diag, eps):
-    """See :func:`_safe_inverse_np`; the masked-out ``inf`` are never used."""
-    ok = (diag > (eps * eps) * diag.max()) & (diag >= torch.finfo(diag.dtype).tiny)
-    return torch.where(ok, diag.reciprocal(), 0.0)
-
-
-def _revive_torch(torch, H, free_t, eps, fallback):
-    """In place, without a host sync: see :func:`_revive_np`."""
-    hn2 = H.double().square().sum(1)
-    dead = free_t & ~(hn2 > (eps * eps) * hn2.max())
-    top = H.max()
-    floor = 2.0 * eps * torch.where(top > 0, top, torch.full_like(top, fallback))
-    H.masked_fill_(dead[:, None], floor)
-
-
-def _balance_torch(torch, Wt, H, free_t, nw2):
-    nh2 = (H.double() ** 2).sum(1)
-    nw2 = nw2.double()
-    ok = free_t & (nw2 > 0) & (nh2 > 0) & torch.isfinite(nw2) & torch.isfinite(nh2)
-    ratio = torch.where(ok, nh2 / torch.where(ok, nw2, torch.ones_like(nw2)),
-                        torch.ones_like(nw2))
-    e = torch.round(0.25 * torch.log2(ratio))
-    Wt.mul_(torch.exp2(e).to(Wt.dtype)[:, None])
-    H.mul_(torch.exp2(-e).to(H.dtype)[:, None])
-
-
-def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
-                   track_error_every: int = 10, device: str = "auto",
-                   w_sweeps: int = W_SWEEPS, h_sweeps: int = H_SWEEPS,
-                   block_bytes: int | None = None, omega: float = OMEGA,
-                   **_ignored) -> NMFFit:
-    """Fit ``X ~ W H`` by HALS in torch, on CPU or CUDA.
-
-    Same algorithm, options and result as :func:`fit_hals_numpy`.  ``X`` is moved
-    to ``device`` once and stays there; no ``n x m`` temporary is built except
-    in the bounded chunks of the error evaluation.  Nothing is copied back to the
-    host between error samples, so a GPU run synchronises only at the samples.
-
-    Parameters
-    ----------
-    device : str
-        torch device, ``"auto"`` for CUDA when available.
-    block_bytes : int, optional
-        Bytes of ``X`` per pixel block; default: the whole of ``X`` on CUDA,
-        ``CPU_BLOCK_BYTES`` on the CPU.
-    """
-    free = _check_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega)
-    torch = get_torch()
-    device = resolve_device(device)
-    dtype = X.dtype
-    eps = float(np.finfo(dtype).eps)
-    n, m = X.shape
-    k = H.shape[0]
-    if block_bytes is None:
-        block_bytes = CPU_BLOCK_BYTES if torch.device(device).type == "cpu" else None
-    rows = n if block_bytes is None else rows_per_chunk(m, X.itemsize, budget=block_bytes)
-    blocks = chunk_slices(n, rows)
-    free_rows = np.flatnonzero(free).tolist()
-    fallback = float(np.sqrt(X.max(initial=0.0)))
-    with torch.no_grad():
-        Xt = to_torch(X, device)
-        Wt = to_torch(np.ascontiguousarray(W.T, dtype=dtype), device).clone()  # (k, n)
-        Ht = to_torch(np.asarray(H, dtype=dtype), device).clone()
-        free_t = to_torch(free, device)
-        opts = {"dtype": Xt.dtype, "device": Xt.device}
-        B, Bh, D, Dh = (torch.empty((k, k), **opts) for _ in range(4))
-        Hs, C, Ch = (torch.empty((k, m), **opts) for _ in range(3))
-        th = torch.empty(m, **opts)
-        Ab = torch.empty((k, max(sl.stop - sl.start for sl in blocks)), **opts)
-        tw = torch.empty(Ab.shape[1], **opts)
-        # Views made once: a torch call costs microseconds even on tiny tensors
-        Bh_rows, Dh_rows, Ch_rows, H_rows = ([A[j] for j in range(k)] for A in (Bh, Dh, Ch, Ht))
-        HtT = Ht.T
-        views = []
-        for sl in blocks:
-            c = sl.stop - sl.start
-            Xb, Wb, Ab_b = Xt[sl], Wt[:, sl], Ab[:, :c]
-            views.append((Xb, Xb.T, Wb, Wb.T, [Wb[j] for j in range(k)], Ab_b,
-                          [Ab_b[j] for j in range(k)], tw[:c]))
-
-        _balance_torch(torch, Wt, Ht, free_t, Wt.double().square().sum(1))
-        stop = SampledErrorStopping(tol, track_error_every, eps, report=report,
-                                    max_iter=max_iter)
-        stop.record(0, residual_norm(Xt, Wt.T, Ht, xp="torch"))
-        converged = False
-        n_iter = 0
-        for it in range(1, max_iter + 1):
-            # --- W half-step, fused with C = W^T X and D = W^T W (see numpy version)
-            torch.mm(Ht, HtT, out=B)
-            scale = (omega * _safe_inverse_torch(torch, torch.diagonal(B), eps))[:, None]
-            torch.mul(B, scale, out=Bh)
-            Bh.fill_diagonal_(omega - 1.0)
-            torch.mul(Ht, scale, out=Hs)
-            C.zero_()
-            D.zero_()
-            for Xb, XbT, Wb, WbT, Wb_rows, Ab_b, Ab_rows, t in views:
-                torch.mm(Hs, XbT, out=Ab_b)
-                for _ in range(w_sweeps):
-                    for j in range(k):
-                        torch.addmv(Ab_rows[j], WbT, Bh_rows[j], alpha=-1, out=t)
-                        torch.clamp_min(t, 0, out=Wb_rows[j])
-                C.addmm_(Wb, Xb)
-                D.addmm_(Wb, WbT)
-            # --- H half-step on the free rows
-            if free_rows:
-                scale = (omega * _safe_inverse_torch(torch, torch.diagonal(D), eps))[:, None]
-                torch.mul(D, scale, out=Dh)
-                Dh.fill_diagonal_(omega - 1.0)
-                torch.mul(C, scale, out=Ch)
-                for _ in range(h_sweeps):
-                    for j in free_rows:
-                        torch.addmv(Ch_rows[j], HtT, Dh_rows[j], alpha=-1, out=th)
-                        torch.clamp_min(th, 0, out=H_rows[j])
-                _revive_torch(torch, Ht, free_t, eps, fallback)
-            n_iter = it
-            balance, sample = _loop_points(it, max_iter, stop)
-            if balance:
-                _balance_torch(torch, Wt, Ht, free_t, torch.diagonal(D))
-            if sample:
-                err = residual_norm(Xt, Wt.T, Ht, xp="torch")
-                if stop.record(it, err):
-                    converged = True
-                    break
-        return NMFFit(W=np.ascontiguousarray(to_numpy(Wt).T), H=to_numpy(Ht), n_iter=n_iter,
-                      converged=converged, history=stop.history)

@@ -15,6 +15,12 @@ entries, MU moves gently away from its starting point; that is why it is the
 default for *seeded* NNMF, where the seeds are meant to pick the basin the
 solution ends in (faster block solvers such as HALS take much larger first steps).
 
+Anchoring (seeded NNMF): with weights ``lambda_j`` and anchor spectra ``H0`` the
+objective gains ``sum_j lambda_j ||H[j] - H0[j]||^2`` and the ``H`` update becomes
+``H <- H * (W^T X + lambda H0) / (W^T W H + lambda H + eps)``, the multiplicative
+update of the anchored objective (numerator and denominator are the negative and
+positive parts of its gradient); the stopping rule then watches that objective.
+
 The loop is written once and runs on numpy arrays or torch tensors alike, so both
 backends perform the same sequence of operations.
 """
@@ -29,24 +35,43 @@ from ._common import NMFFit, SampledErrorStopping, one_blas_thread, residual_nor
 __all__ = ["fit_mu_numpy", "fit_mu_torch"]
 
 
-def _mu_loop(X, W, H, free, *, max_iter, tol, eps, every, report, xp) -> NMFFit:
-    """MU iterations on numpy arrays or torch tensors (``xp``); W and H updated in place."""
+def _objective(X, W, H, lam, H0, xp):
+    err = residual_norm(X, W, H, xp=xp)
+    if lam is None:
+        return err
+    d = H - H0
+    pen = float(((d * d).sum(1) * lam).sum())
+    return float(np.sqrt(err * err + pen))
+
+
+def _mu_loop(X, W, H, free, *, max_iter, tol, eps, every, report, xp, lam=None,
+             H0=None) -> NMFFit:
+    """MU iterations on numpy arrays or torch tensors (``xp``); W and H updated in place.
+
+    ``lam`` (k,) and ``H0`` (k, m), of the same array type, anchor the rows of ``H``.
+    """
     stop = SampledErrorStopping(tol, every, eps, report=report,
                                 max_iter=max_iter)
-    stop.record(0, residual_norm(X, W, H, xp=xp))
+    stop.record(0, _objective(X, W, H, lam, H0, xp))
     update_H = free is None or bool(free.any())
+    if lam is not None:
+        lam_col = lam[:, None]
+        lam_H0 = lam_col * H0
     converged, n_iter = False, 0
     for it in range(1, max_iter + 1):
         W *= (X @ H.T) / (W @ (H @ H.T) + eps)
         if update_H:
-            ratio = (W.T @ X) / ((W.T @ W) @ H + eps)
+            if lam is None:
+                ratio = (W.T @ X) / ((W.T @ W) @ H + eps)
+            else:
+                ratio = (W.T @ X + lam_H0) / ((W.T @ W) @ H + lam_col * H + eps)
             if free is None:
                 H *= ratio
             else:
                 H[free] = H[free] * ratio[free]
         n_iter = it
         if stop.is_sample(it):
-            if stop.record(it, residual_norm(X, W, H, xp=xp)):
+            if stop.record(it, _objective(X, W, H, lam, H0, xp)):
                 converged = True
                 break
     return NMFFit(W=W, H=H, n_iter=n_iter, converged=converged, history=stop.history)
@@ -58,8 +83,20 @@ def _free_rows(locked, k):
     return ~np.asarray(locked, dtype=bool).reshape(k)
 
 
+def _anchor(anchor_weights, anchor_spectra, locked, k):
+    if anchor_weights is None:
+        return None, None
+    lam = np.asarray(anchor_weights, dtype=np.float64).reshape(k)
+    if locked is not None:
+        lam = np.where(np.asarray(locked, dtype=bool).reshape(k), 0.0, lam)
+    if not lam.any():
+        return None, None
+    return lam, np.asarray(anchor_spectra)
+
+
 def fit_mu_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
-                 track_error_every: int = 10, **_ignored) -> NMFFit:
+                 track_error_every: int = 10, anchor_weights=None, anchor_spectra=None,
+                 **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` by multiplicative updates in numpy.
 
     Parameters
@@ -72,20 +109,28 @@ def fit_mu_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None
         Rows of H kept fixed.
     report : callable, optional
         ``report(iteration, max_iter, error)`` at every sample.
+    anchor_weights : array_like (k,), optional
+        Anchor weights ``lambda_j >= 0`` (module docstring); 0 leaves a row free.
+    anchor_spectra : ndarray (k, m), optional
+        The spectra the rows of ``H`` are pulled towards.
 
     Notes
     -----
     BLAS is held to one thread during the run (see ``_common.one_blas_thread``).
     """
     eps = X.dtype.type(np.finfo(X.dtype).eps)
+    lam, H0 = _anchor(anchor_weights, anchor_spectra, locked, H.shape[0])
     with one_blas_thread():
         return _mu_loop(X, np.array(W, dtype=X.dtype), np.array(H, dtype=X.dtype),
                         _free_rows(locked, H.shape[0]), max_iter=max_iter, tol=tol, eps=eps,
-                        every=track_error_every, report=report, xp="numpy")
+                        every=track_error_every, report=report, xp="numpy",
+                        lam=None if lam is None else lam.astype(X.dtype),
+                        H0=None if H0 is None else np.asarray(H0, dtype=X.dtype))
 
 
 def fit_mu_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
-                 track_error_every: int = 10, device: str = "auto", **_ignored) -> NMFFit:
+                 track_error_every: int = 10, device: str = "auto", anchor_weights=None,
+                 anchor_spectra=None, **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` by multiplicative updates in torch (``device``: CUDA when available).
 
     Same parameters as :func:`fit_mu_numpy`, plus the torch ``device``.
@@ -95,10 +140,15 @@ def fit_mu_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=None
     eps = float(np.finfo(X.dtype).eps)
     with torch.no_grad():
         free = _free_rows(locked, H.shape[0])
-        fit = _mu_loop(to_torch(X, device), to_torch(W, device).clone(),
-                       to_torch(H, device).clone(),
+        lam, H0 = _anchor(anchor_weights, anchor_spectra, locked, H.shape[0])
+        fit = _mu_loop(to_torch(X, device),
+                       to_torch(np.asarray(W, dtype=X.dtype), device).clone(),
+                       to_torch(np.asarray(H, dtype=X.dtype), device).clone(),
                        None if free is None else to_torch(free, device),
                        max_iter=max_iter, tol=tol, eps=eps, every=track_error_every,
-                       report=report, xp="torch")
+                       report=report, xp="torch",
+                       lam=None if lam is None else to_torch(lam.astype(X.dtype), device),
+                       H0=None if H0 is None else to_torch(np.asarray(H0, dtype=X.dtype),
+                                                           device))
         fit.W, fit.H = to_numpy(fit.W), to_numpy(fit.H)
         return fit

@@ -251,6 +251,9 @@ class Source:
         Whether the source can be a component's ``h_source`` / ``w_source``.
     background_ok : bool
         Whether it can give the spectrum of a background subtraction.
+    trust : float
+        Seeded NNMF: how much its spectrum is trusted relative to a measured one
+        (it scales the analysis' ``anchor``).
     """
 
     kind: ClassVar[str] = ""
@@ -258,6 +261,7 @@ class Source:
     gives_spectrum: ClassVar[bool] = False
     gives_map: ClassVar[bool] = False
     background_ok: ClassVar[bool] = False
+    trust: ClassVar[float] = 1.0
     #: names of fields holding arrays
     _array_fields: ClassVar[tuple[str, ...]] = ()
 

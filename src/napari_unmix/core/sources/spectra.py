@@ -112,6 +112,8 @@ class Gaussian(Source):
     gives_spectrum: ClassVar[bool] = True
     background_ok: ClassVar[bool] = True
     ranks_pixels: ClassVar[bool] = True
+    #: a model is a sketch of a band: the data should reshape it
+    trust: ClassVar[float] = 0.1
 
     def __post_init__(self):
         peaks = []

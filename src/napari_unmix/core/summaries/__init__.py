@@ -31,6 +31,7 @@ from .fit import (
     NNLSSummary,
     OffsetsMoved,
     PCASummary,
+    SeedDrift,
     SeedReport,
     SeedsSummary,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "OffsetsMoved",
     "PCASummary",
     "PlaneSummary",
+    "SeedDrift",
     "SeedReport",
     "SeedsSummary",
     "SeriesSummary",

@@ -8,7 +8,7 @@ from typing import ClassVar
 from .base import Summary, jsonable
 
 __all__ = ["SUMMARY_KINDS", "FitSummary", "NMFSummary", "NNLSSummary", "NegativeInfo",
-           "OffsetsMoved", "PCASummary", "SeedReport", "SeedsSummary"]
+           "OffsetsMoved", "PCASummary", "SeedDrift", "SeedReport", "SeedsSummary"]
 
 
 @dataclass(eq=False)
@@ -121,6 +121,33 @@ class SeedsSummary(Summary):
         raise KeyError(f"No seed report for component {name!r}.")
 
 
+@dataclass(eq=False)
+class SeedDrift(Summary):
+    """Seed drift and collapse of a seeded fit.
+
+    Attributes
+    ----------
+    angles : list of float
+        Per component, the spectral angle (radians) between the fitted spectrum and
+        its seed (0 for locked rows).
+    drifted : list of int
+        Components whose angle exceeds ``drift_limit``.
+    min_pair : list
+        ``[i, j, angle]``: the two most similar fitted spectra and their angle.
+    collapsed : list of [int, int]
+        Pairs of components closer than ``collapse_limit``.
+    drift_limit, collapse_limit : float
+        The thresholds used (radians).
+    """
+
+    angles: list | None = None
+    drifted: list | None = None
+    min_pair: list | None = None
+    collapsed: list | None = None
+    drift_limit: float | None = None
+    collapse_limit: float | None = None
+
+
 # -- fit summaries ---------------------------------------------------------------------------
 @dataclass(eq=False)
 class FitSummary(Summary):
@@ -207,6 +234,14 @@ class NMFSummary(FitSummary):
         Whether the MU eps lift ran, its eps and the number of lifted entries.
     locked : list of int
         Rows of ``H`` kept fixed.
+    anchor : list of float or None
+        Seeded runs: per component, the trust in its seed spectrum (the relative
+        anchor strength, see ``core.nmf``); ``None`` for locked rows.
+    data_scale : float
+        The power of two the data was divided by inside the solver (1.0: none), so
+        that tiny or huge values fit like values near 1.
+    seed_drift : SeedDrift
+        Seeded runs: how far each spectrum moved from its seed, and collapsed pairs.
     solve_time_s : float
         Wall time of the solver alone.
     """
@@ -224,8 +259,12 @@ class NMFSummary(FitSummary):
     init: dict | None = None
     mu_eps_lift: dict | None = None
     locked: list | None = None
+    anchor: list | None = None
+    data_scale: float | None = None
+    seed_drift: SeedDrift | None = None
     solve_time_s: float | None = None
     extra: dict = field(default_factory=dict)
+    _nested: ClassVar[dict[str, type]] = {**FitSummary._nested, "seed_drift": SeedDrift}
 
 
 @dataclass(eq=False)
@@ -292,9 +331,6 @@ class PCASummary(FitSummary):
     extra: dict = field(default_factory=dict)
 
 
-
-SUMMARY_KINDS: dict[str, type] = {"nmf": NMFSummary, "seeded-nmf": NMFSummary,
-                                  "nnls": NNLSSummary, "pca": PCASummary}
 
 
 #: Summary class of every built-in mode's results.

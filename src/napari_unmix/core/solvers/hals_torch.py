@@ -1,0 +1,160 @@
+"""HALS in PyTorch (CPU or CUDA): the algorithm of :mod:`.hals`, operation for operation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..device import get_torch, resolve_device, to_numpy, to_torch
+from ._common import NMFFit, SampledErrorStopping, chunk_slices, residual_norm, rows_per_chunk
+from .hals import (
+    CPU_BLOCK_BYTES,
+    H_SWEEPS,
+    OMEGA,
+    W_SWEEPS,
+    check_anchor,
+    check_hals_inputs,
+    loop_points,
+)
+
+__all__ = ["fit_hals_torch"]
+
+
+def _safe_inverse_torch(torch, diag, eps):
+    """See :func:`_safe_inverse_np`; the masked-out ``inf`` are never used."""
+    ok = (diag > (eps * eps) * diag.max()) & (diag >= torch.finfo(diag.dtype).tiny)
+    return torch.where(ok, diag.reciprocal(), 0.0)
+
+
+def _revive_torch(torch, H, free_t, eps, fallback):
+    """In place, without a host sync: see :func:`_revive_np`."""
+    hn2 = H.double().square().sum(1)
+    dead = free_t & ~(hn2 > (eps * eps) * hn2.max())
+    top = H.max()
+    floor = 2.0 * eps * torch.where(top > 0, top, torch.full_like(top, fallback))
+    H.masked_fill_(dead[:, None], floor)
+
+
+def _balance_torch(torch, Wt, H, free_t, nw2):
+    nh2 = (H.double() ** 2).sum(1)
+    nw2 = nw2.double()
+    ok = free_t & (nw2 > 0) & (nh2 > 0) & torch.isfinite(nw2) & torch.isfinite(nh2)
+    ratio = torch.where(ok, nh2 / torch.where(ok, nw2, torch.ones_like(nw2)),
+                        torch.ones_like(nw2))
+    e = torch.round(0.25 * torch.log2(ratio))
+    Wt.mul_(torch.exp2(e).to(Wt.dtype)[:, None])
+    H.mul_(torch.exp2(-e).to(H.dtype)[:, None])
+
+
+def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
+                   track_error_every: int = 10, device: str = "auto",
+                   w_sweeps: int = W_SWEEPS, h_sweeps: int = H_SWEEPS,
+                   block_bytes: int | None = None, omega: float = OMEGA,
+                   anchor_weights=None, anchor_spectra=None, **_ignored) -> NMFFit:
+    """Fit ``X ~ W H`` by HALS in torch, on CPU or CUDA.
+
+    Same algorithm, options and result as :func:`fit_hals_numpy`.  ``X`` is moved
+    to ``device`` once and stays there; no ``n x m`` temporary is built except
+    in the bounded chunks of the error evaluation.  Nothing is copied back to the
+    host between error samples, so a GPU run synchronises only at the samples.
+
+    Parameters
+    ----------
+    device : str
+        torch device, ``"auto"`` for CUDA when available.
+    block_bytes : int, optional
+        Bytes of ``X`` per pixel block; default: the whole of ``X`` on CUDA,
+        ``CPU_BLOCK_BYTES`` on the CPU.
+    """
+    free = check_hals_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega)
+    lam, H0 = check_anchor(anchor_weights, anchor_spectra, H, free)
+    torch = get_torch()
+    device = resolve_device(device)
+    dtype = X.dtype
+    eps = float(np.finfo(dtype).eps)
+    n, m = X.shape
+    k = H.shape[0]
+    if block_bytes is None:
+        block_bytes = CPU_BLOCK_BYTES if torch.device(device).type == "cpu" else None
+    rows = n if block_bytes is None else rows_per_chunk(m, X.itemsize, budget=block_bytes)
+    blocks = chunk_slices(n, rows)
+    free_rows = np.flatnonzero(free).tolist()
+    fallback = float(np.sqrt(X.max(initial=0.0)))
+    with torch.no_grad():
+        Xt = to_torch(X, device)
+        Wt = to_torch(np.ascontiguousarray(W.T, dtype=dtype), device).clone()  # (k, n)
+        Ht = to_torch(np.asarray(H, dtype=dtype), device).clone()
+        free_t = to_torch(free, device)
+        balanced_t = free_t if lam is None else to_torch(free & (lam == 0), device)
+        opts = {"dtype": Xt.dtype, "device": Xt.device}
+        if lam is not None:
+            lam_t = to_torch(lam.astype(dtype), device)
+            H0_t = to_torch(np.asarray(H0, dtype=dtype), device)
+            lam_H0 = lam_t[:, None] * H0_t
+
+        def objective():
+            err = residual_norm(Xt, Wt.T, Ht, xp="torch")
+            if lam is None:
+                return err
+            pen = float((lam_t.double() * (Ht.double() - H0_t.double()).square().sum(1)).sum())
+            return float(np.sqrt(err * err + pen))
+
+        B, Bh, D, Dh = (torch.empty((k, k), **opts) for _ in range(4))
+        Hs, C, Ch = (torch.empty((k, m), **opts) for _ in range(3))
+        th = torch.empty(m, **opts)
+        Ab = torch.empty((k, max(sl.stop - sl.start for sl in blocks)), **opts)
+        tw = torch.empty(Ab.shape[1], **opts)
+        # Views made once: a torch call costs microseconds even on tiny tensors
+        Bh_rows, Dh_rows, Ch_rows, H_rows = ([A[j] for j in range(k)] for A in (Bh, Dh, Ch, Ht))
+        HtT = Ht.T
+        views = []
+        for sl in blocks:
+            c = sl.stop - sl.start
+            Xb, Wb, Ab_b = Xt[sl], Wt[:, sl], Ab[:, :c]
+            views.append((Xb, Xb.T, Wb, Wb.T, [Wb[j] for j in range(k)], Ab_b,
+                          [Ab_b[j] for j in range(k)], tw[:c]))
+
+        _balance_torch(torch, Wt, Ht, balanced_t, Wt.double().square().sum(1))
+        stop = SampledErrorStopping(tol, track_error_every, eps, report=report,
+                                    max_iter=max_iter)
+        stop.record(0, objective())
+        converged = False
+        n_iter = 0
+        for it in range(1, max_iter + 1):
+            # --- W half-step, fused with C = W^T X and D = W^T W (see numpy version)
+            torch.mm(Ht, HtT, out=B)
+            scale = (omega * _safe_inverse_torch(torch, torch.diagonal(B), eps))[:, None]
+            torch.mul(B, scale, out=Bh)
+            Bh.fill_diagonal_(omega - 1.0)
+            torch.mul(Ht, scale, out=Hs)
+            C.zero_()
+            D.zero_()
+            for Xb, XbT, Wb, WbT, Wb_rows, Ab_b, Ab_rows, t in views:
+                torch.mm(Hs, XbT, out=Ab_b)
+                for _ in range(w_sweeps):
+                    for j in range(k):
+                        torch.addmv(Ab_rows[j], WbT, Bh_rows[j], alpha=-1, out=t)
+                        torch.clamp_min(t, 0, out=Wb_rows[j])
+                C.addmm_(Wb, Xb)
+                D.addmm_(Wb, WbT)
+            # --- H half-step on the free rows
+            if free_rows:
+                diag = torch.diagonal(D) if lam is None else torch.diagonal(D) + lam_t
+                scale = (omega * _safe_inverse_torch(torch, diag, eps))[:, None]
+                torch.mul(D, scale, out=Dh)
+                Dh.fill_diagonal_(omega - 1.0)
+                torch.mul(C if lam is None else C + lam_H0, scale, out=Ch)
+                for _ in range(h_sweeps):
+                    for j in free_rows:
+                        torch.addmv(Ch_rows[j], HtT, Dh_rows[j], alpha=-1, out=th)
+                        torch.clamp_min(th, 0, out=H_rows[j])
+                _revive_torch(torch, Ht, free_t, eps, fallback)
+            n_iter = it
+            balance, sample = loop_points(it, max_iter, stop)
+            if balance:
+                _balance_torch(torch, Wt, Ht, balanced_t, torch.diagonal(D))
+            if sample:
+                if stop.record(it, objective()):
+                    converged = True
+                    break
+        return NMFFit(W=np.ascontiguousarray(to_numpy(Wt).T), H=to_numpy(Ht), n_iter=n_iter,
+                      converged=converged, history=stop.history)
