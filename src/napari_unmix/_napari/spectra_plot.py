@@ -1,32 +1,114 @@
 """The spectra dock: component spectra, ROI previews and the PCA scree, themed like napari.
 
 Modelled on napari-matplotlib's widgets: a small class with ``clear()`` and
-``draw()``; the state to draw is set with :meth:`SpectraPlot.show_result`,
-:meth:`SpectraPlot.show_previews` and is redrawn when napari's theme changes.
-While the widget is hidden (another tab, a viewer not shown yet) nothing is
-drawn; the figure is drawn when the widget is shown.
+``draw()``.  What it shows is one :class:`PlotContent` (solid curves, dashed
+previews, the spectral axis, a title, a scree), given to its one entry point
+:meth:`SpectraPlot.display`; :meth:`PlotContent.from_result` makes the content of
+a result, and ``dataclasses.replace(plot.content, previews=...)`` puts seed
+previews beside it.  The content is redrawn when napari's theme changes.  While
+the widget is hidden (another tab, a viewer not shown yet) nothing is drawn; the
+figure is drawn when the widget is shown.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
-__all__ = ["Curve", "SpectraPlot"]
+from ..core.modes import MODES
+
+__all__ = ["MISSING_COLOR", "Curve", "PlotContent", "SpectraPlot", "spectra_title"]
+
+#: Colour of curves whose component has no colour.
+MISSING_COLOR = "#888888"
 
 
 @dataclass
 class Curve:
-    """One line of the plot."""
+    """One line of the plot.
+
+    Parameters
+    ----------
+    label : str
+        Its legend entry.
+    values : ndarray (n_channels,)
+    color : str
+        A matplotlib colour.
+    dashed : bool, default False
+        Drawn dashed (previews are dashed whatever this says).
+    """
 
     label: str
     values: np.ndarray
     color: str
     dashed: bool = False
+
+
+def spectra_title(mode: str) -> str:
+    """The plot title of a result of ``mode``, from what the mode is
+    (:data:`~napari_unmix.core.modes.MODES`): PCA loadings for a mode without the
+    non-negative constraint, fixed spectra for one that keeps its seed spectra,
+    else component spectra (also for modes that are not registered)."""
+    spec = MODES.get(mode)
+    if spec is not None and not spec.non_negative:
+        return "PCA loadings"
+    if spec is not None and spec.fixed_spectra:
+        return "Fixed spectra (NNLS)"
+    return "Component spectra (H)"
+
+
+@dataclass(eq=False)
+class PlotContent:
+    """What the spectra plot shows.
+
+    Parameters
+    ----------
+    curves : list of Curve
+        Solid lines: a result's spectra.
+    previews : list of Curve
+        Dashed lines: seed spectra, drawn beneath the curves.
+    spectral_values : ndarray, optional
+        Position of every channel; curves of another length are drawn against
+        channel indices.
+    unit : str, optional
+        Unit of ``spectral_values`` (``"cm^-1"``, ``"nm"`` ...).
+    title : str, default ""
+        Empty: "ROI spectra" with previews, else "No spectra yet".
+    scree : ndarray, optional
+        Explained variance ratio of every component (a second panel, PCA).
+    n_kept : int, optional
+        How many of the scree's components the result kept (highlighted).
+    """
+
+    curves: list[Curve] = field(default_factory=list)
+    previews: list[Curve] = field(default_factory=list)
+    spectral_values: np.ndarray | None = None
+    unit: str | None = None
+    title: str = ""
+    scree: np.ndarray | None = None
+    n_kept: int | None = None
+
+    @classmethod
+    def from_result(cls, result, *, colors=None) -> PlotContent:
+        """The content of an :class:`~napari_unmix.core.UnmixResult`: its spectra in the
+        component ``colors`` (grey, :data:`MISSING_COLOR`, where colours are missing),
+        its spectral axis, the title of its mode (:func:`spectra_title`) and, when it
+        has explained variance ratios (PCA), the scree."""
+        names = list(result.component_names)
+        palette = list(colors or [])[:len(names)]
+        palette += [MISSING_COLOR] * (len(names) - len(palette))
+        curves = [Curve(n, np.asarray(h, dtype=np.float64), c)
+                  for n, h, c in zip(names, result.H, palette, strict=True)]
+        evr = result.explained_variance_ratio
+        values = result.spectral_values
+        return cls(curves=curves, spectral_values=None if values is None else np.asarray(values),
+                   unit=result.spectral_unit, title=spectra_title(result.mode),
+                   scree=None if evr is None else np.asarray(evr, dtype=np.float64),
+                   n_kept=result.n_components)
 
 
 def _axis_label(unit: str | None) -> str:
@@ -49,7 +131,14 @@ class SpectraPlot(QWidget):
     Parameters
     ----------
     napari_viewer : napari.Viewer, optional
-        Used for the theme; the widget also works without a viewer.
+        Used for the theme; the widget also works without a viewer (napari's dark
+        colours).
+
+    Attributes
+    ----------
+    content : PlotContent
+        What is shown; set it with :meth:`display`, empty it with :meth:`clear`.
+    figure : matplotlib.figure.Figure
     """
 
     def __init__(self, napari_viewer=None, parent=None):
@@ -61,46 +150,20 @@ class SpectraPlot(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
-        self.spectral_axis: np.ndarray | None = None
-        self.unit: str | None = None
-        self.title = ""
-        self.curves: list[Curve] = []
-        self.previews: list[Curve] = []
-        self.scree: np.ndarray | None = None
-        self.n_kept = 0
+        self.content = PlotContent()
         if napari_viewer is not None:
             napari_viewer.events.theme.connect(self._on_theme)
         self.draw()
 
     # -- state ---------------------------------------------------------------------
-    def show_result(self, result, *, colors=None) -> None:
-        """Show a result's spectra (and, for PCA, its scree)."""
-        colors = list(colors or [])
-        names = result.component_names
-        palette = colors + ["#888888"] * (len(names) - len(colors))
-        self.curves = [Curve(n, np.asarray(h, float), c)
-                       for n, h, c in zip(names, result.H, palette, strict=True)]
-        self.spectral_axis = result.spectral_axis
-        self.unit = result.spectral_unit
-        self.scree = (None if result.explained_variance_ratio is None
-                      else np.asarray(result.explained_variance_ratio, float))
-        self.n_kept = result.n_components
-        self.title = {"pca": "PCA loadings", "nnls": "Fixed spectra (NNLS)"}.get(
-            result.mode, "Component spectra (H)")
-        self.draw()
-
-    def show_previews(self, curves: list[Curve], *, spectral_axis=None, unit=None) -> None:
-        """Show ROI mean spectra (dashed) while the user is seeding."""
-        self.previews = list(curves)
-        if spectral_axis is not None:
-            self.spectral_axis = np.asarray(spectral_axis)
-            self.unit = unit
+    def display(self, content: PlotContent) -> None:
+        """Show ``content`` (drawn now, or when the widget is shown)."""
+        self.content = content
         self.draw()
 
     def clear(self) -> None:
-        """Forget everything shown."""
-        self.curves, self.previews, self.scree, self.title = [], [], None, ""
-        self.draw()
+        """Show nothing."""
+        self.display(PlotContent())
 
     # -- drawing -------------------------------------------------------------------
     def _theme(self):
@@ -128,29 +191,30 @@ class SpectraPlot(QWidget):
         ax.title.set_color(fg)
 
     def draw(self) -> None:
-        """Redraw the figure from the current state (when hidden: once it is shown)."""
+        """Redraw the figure from :attr:`content` (when hidden: once it is shown)."""
         if not self.isVisible():
             self._stale = True
             return
         self._stale = False
         fg, bg = self._theme()
+        c = self.content
         self.figure.clear()
         self.figure.set_facecolor(bg)
-        with_scree = self.scree is not None
+        with_scree = c.scree is not None
         axes = self.figure.subplots(2 if with_scree else 1, 1, squeeze=False)[:, 0]
         ax = axes[0]
-        curves = self.previews + self.curves
-        for curve in curves:
-            x = (np.arange(curve.values.size) if self.spectral_axis is None
-                 or self.spectral_axis.size != curve.values.size else self.spectral_axis)
-            ax.plot(x, curve.values, color=curve.color, lw=1.6,
-                    ls="--" if curve.dashed else "-", label=curve.label)
-        ax.set_xlabel(_axis_label(self.unit if self.spectral_axis is not None else None),
-                      fontsize=8)
+        axis = None if c.spectral_values is None else np.asarray(c.spectral_values)
+        curves = [(curve, True) for curve in c.previews] + [(curve, curve.dashed)
+                                                           for curve in c.curves]
+        for curve, dashed in curves:
+            x = (np.arange(curve.values.size) if axis is None or axis.size != curve.values.size
+                 else axis)
+            ax.plot(x, curve.values, color=curve.color, lw=1.6, ls="--" if dashed else "-",
+                    label=curve.label)
+        ax.set_xlabel(_axis_label(c.unit if axis is not None else None), fontsize=8)
         ax.set_ylabel("intensity", fontsize=8)
-        ax.set_title(self.title or ("ROI spectra" if self.previews else "No spectra yet"),
-                     fontsize=9)
-        if curves and all(_non_negative(c.values) for c in curves):
+        ax.set_title(c.title or ("ROI spectra" if c.previews else "No spectra yet"), fontsize=9)
+        if curves and all(_non_negative(curve.values) for curve, _ in curves):
             # non-negative spectra: from 0, so that band heights and baselines read true
             ax.set_ylim(bottom=0)
         if curves:
@@ -160,11 +224,12 @@ class SpectraPlot(QWidget):
         self._style(ax, fg, bg)
         if with_scree:
             sc = axes[1]
-            n = min(self.scree.size, 20)
+            scree = np.asarray(c.scree, dtype=np.float64)
+            n = min(scree.size, 20)
+            kept = n if c.n_kept is None else c.n_kept
             idx = np.arange(1, n + 1)
-            sc.bar(idx, self.scree[:n], color=["#4c9be8" if i <= self.n_kept else "#777777"
-                                              for i in idx])
-            sc.plot(idx, np.cumsum(self.scree[:n]), color=fg, marker="o", ms=3, lw=1)
+            sc.bar(idx, scree[:n], color=["#4c9be8" if i <= kept else "#777777" for i in idx])
+            sc.plot(idx, np.cumsum(scree[:n]), color=fg, marker="o", ms=3, lw=1)
             sc.set_xlabel("principal component", fontsize=8)
             sc.set_ylabel("explained variance", fontsize=8)
             sc.set_ylim(0, 1.05)
