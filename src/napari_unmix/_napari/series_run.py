@@ -1,9 +1,58 @@
 """Glue between the dock and :func:`napari_unmix.core.unmix_series` for z / t series.
 
-Which axis of an image is its series axis, how the dock's component rows become
-seeds for a series run (ROIs drawn on one plane or on all), how a
-:class:`~napari_unmix.core.series.SeriesResult` becomes one result for the layers,
-and the summary text the dock shows for it.
+Which axis of an image is its series axis, how the dock's series choice becomes a
+plan (:class:`SeriesPlan`), how the dock's components become the seeds of a series
+run (ROIs drawn on one plane or on all: each core source says how it applies to a
+plane, :meth:`~napari_unmix.core.sources.Source.on_plane` /
+:meth:`~napari_unmix.core.sources.Source.on_every_plane` /
+:meth:`~napari_unmix.core.sources.Source.needs_geometry`), which spectra the spectra
+dock shows for a series result, and the summary text of a series run.  The whole
+series as one result for the layers is the core's
+:meth:`SeriesResult.as_result <napari_unmix.core.series.SeriesResult.as_result>`.
+
+z / t series
+    An image with a spatial axis besides the Y-X plane, e.g. ``(Z, C, Y, X)`` or
+    ``(T, C, Y, X)``, gets a "series" choice (:mod:`.series_panel`).  The *series
+    axis* is the first such axis (the first non-spectral axis in front of the last
+    two); it is hidden for ``(C, Y, X)`` stacks.
+
+    * *joint fit (all planes as pixels)*: one :func:`run_analysis` on the whole
+      stack, the planes' pixels pooled into one matrix (the default).
+    * *per plane*: :func:`~napari_unmix.core.series.unmix_series` with
+      ``strategy="per-slice"``: every plane is fitted on its own (any mode), and the
+      components are put in the order of the reference plane's.
+    * *shared basis from plane N*: the spectra are fitted on plane N (by default
+      the plane the viewer shows; the reference plane follows the slider until it
+      is edited), then every plane's maps by fixed-spectra NNLS, so that map values
+      compare across planes.
+    * *shared basis from all planes (pooled sample)*: the same, with the spectra
+      fitted on a random pixel sample drawn evenly from all planes.
+
+    A 5-D image, e.g. ``(T, Z, C, Y, X)``, is a series along its first axis (T)
+    whose planes are volumes: each time point's whole z-stack is one "plane".
+
+    Seeds belong to a plane (:func:`series_seeds`, from each core source's ``on_plane``
+    / ``on_every_plane`` / ``needs_geometry``).  A shared basis from plane N takes the
+    ROIs and labels on plane N (an ROI with no pixel there is refused, naming the planes
+    it is on).  A per-plane run applies each ROI to every plane, so it needs ROIs that
+    are the same on every plane (e.g. a 2-D Shapes layer over the stack); label seeds
+    follow each plane's labels and must be present on every plane.  The pooled sample
+    has no geometry: ROI and label seeds are refused before the run starts.  Rows seeded
+    from a previous result give their spectrum; their map is a seed only for a shared
+    basis from plane N (its plane N), and the dock says so when it is left out.
+
+    The maps are published like a joint fit's (one layer per component over all
+    planes, placed on the image, :mod:`.layers`); the dock's ``result`` is then the
+    core's :meth:`SeriesResult.as_result
+    <napari_unmix.core.series.SeriesResult.as_result>` (``W`` the maps of all
+    planes, ``H`` the shared basis, or for per-plane runs the mean of the planes'
+    matched spectra, with every plane's spectra in ``arrays["plane_H"]``) and
+    its ``series_result`` the :class:`~napari_unmix.core.series.SeriesResult`.
+    The spectra dock shows the shared basis, or for per-plane runs the spectra of
+    the plane the viewer shows, redrawn when the slider moves.  The fit summary
+    gives the basis fit and the iterations, cap hits and errors of every plane.
+
+Nothing here imports Qt.
 """
 
 from __future__ import annotations
@@ -13,11 +62,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.components import FixedW, RoiLabel, RoiMask
-from ..core.modes import MODES
-from ..core.result import UnmixResult
+from ..core.sources.regions import plane_ranges
+from ..core.summaries import NNLSSummary, PCASummary
 from .rois import ImageGrid, RoiError
-from .settings_form import SERIES_CHOICES
+from .summary_text import mode_label, shows_random_state
+
+__all__ = ["PLANE_CHOICES", "SERIES_CHOICES", "SeriesPlan", "series_axis", "series_seeds",
+           "series_spectra", "series_summary", "series_text"]
+
+#: How an image with a series axis (z / t) is unmixed: menu label -> value.
+SERIES_CHOICES = {
+    "joint fit (all planes as pixels)": "joint",
+    "per plane": "per-plane",
+    "shared basis from plane N": "plane",
+    "shared basis from all planes (pooled sample)": "pooled",
+}
+#: The choices that fit on (or order the planes like) one reference plane.
+PLANE_CHOICES = ("per-plane", "plane")
 
 
 @dataclass(frozen=True)
@@ -29,13 +90,29 @@ class SeriesPlan:
     n_planes: int
     plane: int  # reference plane (basis plane, or the plane others are ordered like)
 
+    def __post_init__(self):
+        if self.choice not in SERIES_CHOICES.values() or self.choice == "joint":
+            raise ValueError(f"{self.choice!r} is not a series strategy of the dock (one of "
+                             f"{', '.join(v for v in SERIES_CHOICES.values() if v != 'joint')}).")
+
     @property
     def strategy(self) -> str:
+        """The core's strategy: ``"per-slice"`` or ``"shared-basis"``."""
         return "per-slice" if self.choice == "per-plane" else "shared-basis"
 
     @property
+    def pooled(self) -> bool:
+        return self.choice == "pooled"
+
+    @property
     def reference(self):
-        return "pooled" if self.choice == "pooled" else self.plane
+        """The core's ``reference``: the plane, or ``"pooled"``."""
+        return "pooled" if self.pooled else self.plane
+
+    @property
+    def reference_plane(self) -> int | None:
+        """The reference plane, or None for a pooled sample."""
+        return None if self.pooled else self.plane
 
     @property
     def label(self) -> str:
@@ -43,132 +120,118 @@ class SeriesPlan:
             "plane N", f"plane {self.plane}")
 
 
-# -- z / t series --------------------------------------------------------------------------
 def series_axis(grid: ImageGrid) -> int | None:
     """The series (z / t) axis of an image: its first spatial axis in front of the Y-X
     plane, or None for a single spectral image ``(C, Y, X)``."""
     return grid.plane_dims[0] if grid.plane_dims else None
 
 
-def _ranges(values) -> str:
-    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``."""
-    parts: list[str] = []
-    for v in sorted(int(x) for x in values):
-        if parts and v == parts[-1][1] + 1:
-            parts[-1][1] = v
-        else:
-            parts.append([v, v])
-    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in parts)
+def series_text(grid: ImageGrid) -> str:
+    """What the series choice says about an image's series axis ("" without one)."""
+    axis = series_axis(grid)
+    if axis is None:
+        return ""
+    plane = [grid.shape[i] for i in grid.spatial_dims if i != axis]
+    text = (f"series along axis {axis}: {grid.shape[axis]} planes of "
+            f"{' x '.join(map(str, plane))} pixels")
+    return text + (" (each plane is a volume)" if len(plane) > 2 else "")
 
 
-def _on_planes(mask: np.ndarray) -> list[int]:
-    """Planes (first axis) on which a spatial mask selects pixels."""
-    return np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1)).tolist()
+# -- seeds ---------------------------------------------------------------------------------
+def _names(names) -> str:
+    return ", ".join(map(repr, names))
 
 
 def series_seeds(comps, labels, grid: ImageGrid, plan: SeriesPlan):
-    """The components (and label image) of a series run, with their spatial seeds put
-    on the plane(s) the strategy fits; see the module documentation.
+    """The components (and label image) of a series run, with their seeds put on the
+    plane(s) the strategy fits.
+
+    * shared basis from plane N: every source restricted to plane N
+      (``on_plane``); the label image is plane N's;
+    * per plane: every source as it applies to every plane (``on_every_plane``);
+    * pooled sample: spectrum sources that need the image's geometry
+      (``needs_geometry``) are refused; maps (e.g. a previous result's) are left out.
+
+    A map source that cannot seed the strategy is left out (its spectrum stays), and
+    a note says so.
 
     Returns ``(components, labels, notes)``; ``notes`` are lines to tell the user.
-    Raises RoiError when a seed does not fit the strategy.
+    Raises RoiError (naming the component, the reason and what to do) when a seed
+    does not fit the strategy.
     """
     spatial = grid.spatial_shape  # the series axis comes first
-    z = plan.plane
-    if plan.choice == "pooled":
-        geo = [c.name for c in comps if isinstance(c.h_source, (RoiMask, RoiLabel))]
+    lab = None if labels is None else np.asarray(labels)
+    if plan.pooled:
+        geo = [c.name for c in comps if c.h_source is not None and c.h_source.needs_geometry()]
         if geo:
             raise RoiError(
                 "A shared basis from all planes is fitted on a pixel sample pooled from "
                 "every plane, which has no image geometry, so ROI and label seeds cannot be "
-                f"used (component(s) {', '.join(map(repr, geo))}). Choose 'shared basis "
-                "from plane N' with N the plane the ROIs are on, or 'per plane', or seed "
-                "these components from spectrum files or Gaussian models.")
-    lab = None if labels is None else np.asarray(labels)
-    out, no_map = [], []
+                f"used (component(s) {_names(geo)}). Choose 'shared basis from plane N' with N "
+                "the plane the ROIs are on, or 'per plane', or seed these components from "
+                "spectrum files or Gaussian models.")
+
+    def place(source, name, *, as_map):
+        if source is None:
+            return None
+        try:
+            if plan.pooled:
+                return None if source.needs_geometry(as_map=as_map) else source
+            if plan.choice == "plane":
+                return source.on_plane(plan.plane, spatial_shape=spatial, labels=lab)
+            return source.on_every_plane(spatial_shape=spatial, labels=lab)
+        except ValueError as exc:  # the reason and what to do, for this component
+            raise RoiError(f"Component {name!r}: {exc}") from None
+
+    out, no_map, no_spectrum = [], [], []
     for c in comps:
-        h, w = c.h_source, c.w_source
-        if isinstance(h, RoiMask):
-            mask = np.asarray(h.mask).reshape(spatial)
-            on = _on_planes(mask)
-            if plan.choice == "plane":
-                if z not in on:
-                    raise RoiError(
-                        f"Component {c.name!r}: its ROI has no pixel on plane {z}, the "
-                        f"reference plane of the shared basis (it lies on plane(s) "
-                        f"{_ranges(on)}). Set the reference plane to a plane the ROI is on, "
-                        f"or draw the ROI on plane {z}.")
-                h = RoiMask(mask[z])
-            else:  # per plane: one mask for every plane
-                if len(on) != plan.n_planes or not (mask == mask[:1]).all():
-                    raise RoiError(
-                        f"Component {c.name!r}: its ROI is not the same on every plane (it "
-                        f"covers plane(s) {_ranges(on)}), but a per-plane run seeds every "
-                        "plane from the same ROI. Draw it in a 2-D Shapes layer (the same "
-                        "region on every plane), seed it from a Labels layer painted on "
-                        "every plane, or choose 'shared basis from plane N'.")
-                h = RoiMask(mask[0])
-        if isinstance(h, RoiLabel) and lab is not None:
-            per_plane = lab.reshape((plan.n_planes, -1)) == h.label_id
-            missing = [i for i in range(plan.n_planes) if not per_plane[i].any()]
-            if plan.choice == "plane" and z in missing:
-                on = [i for i in range(plan.n_planes) if i not in missing]
-                raise RoiError(
-                    f"Component {c.name!r}: label {h.label_id} is not on plane {z}, the "
-                    f"reference plane of the shared basis (it is on plane(s) {_ranges(on)}). "
-                    "Set the reference plane to a plane the label is on, or paint it there.")
-            if plan.choice == "per-plane" and missing:
-                raise RoiError(
-                    f"Component {c.name!r}: label {h.label_id} is missing on plane(s) "
-                    f"{_ranges(missing)}; a per-plane run seeds every plane from its own "
-                    "pixels of the label. Paint it on every plane, or choose 'shared basis "
-                    "from plane N'.")
-        if isinstance(w, FixedW):
-            if plan.choice == "plane":
-                w = FixedW(np.asarray(w.map).reshape(spatial)[z])
-            else:
-                w = None
-                no_map.append(c.name)
+        h = place(c.h_source, c.name, as_map=False)
+        w = place(c.w_source, c.name, as_map=True)
+        if w is None and c.w_source is not None:
+            no_map.append(c.name)
+        if h is None and c.h_source is not None:
+            no_spectrum.append(c.name)
         out.append(c if (h is c.h_source and w is c.w_source)
                    else dataclasses.replace(c, h_source=h, w_source=w))
     if lab is not None and plan.choice == "plane":
-        lab = lab.reshape(spatial)[z]
+        lab = lab.reshape(spatial)[plan.plane]
     notes = []
     if no_map:
-        notes.append(f"{', '.join(map(repr, no_map))}: seeded from the previous result's "
-                     f"spectrum only; a {plan.label!r} run cannot take its maps (they differ "
-                     "between planes) as seed maps.")
+        notes.append(f"{_names(no_map)}: seeded from the previous result's spectrum only; a "
+                     f"{plan.label!r} run cannot take its maps (they differ between planes) "
+                     "as seed maps.")
+    if no_spectrum:
+        notes.append(f"{_names(no_spectrum)}: the spectrum seed cannot seed a {plan.label!r} "
+                     "run; the spectrum fallback estimates it.")
     return out, lab, notes
 
 
-def series_as_result(sr, plan: SeriesPlan) -> UnmixResult:
-    """One UnmixResult over the whole stack from a SeriesResult (see the module
-    documentation): what the layers, writers and "Use result as seeds" work with."""
-    k = sr.n_components
-    planes = sr.planes
-    summary = dict(sr.summary)
-    summary["planes"] = planes
-    ref = plan.plane if plan.choice != "pooled" else None
-    seeds = ((summary.get("basis") or {}).get("seeds") if sr.shared_basis
-             else planes[ref].get("seeds") if ref is not None and ref < len(planes) else None)
-    if seeds:
-        summary["seeds"] = seeds
-    arrays = dict(sr.arrays)
-    if not sr.shared_basis:
-        arrays["plane_H"] = sr.H
-    series = {key: v for key, v in sr.params.items() if key != "config"}
-    series["choice"] = plan.choice
-    first = planes[0] if planes else {}
-    return UnmixResult(
-        W=sr.maps.reshape(k, -1).T, H=sr.H if sr.shared_basis else sr.H.mean(axis=0),
-        mode=sr.mode, backend=str(first.get("backend", "")),
-        device=str(first.get("device", "cpu")), n_iter=int(sr.summary.get("max_plane_iter", 0)),
-        reconstruction_err=float(sr.summary.get("reconstruction_err", np.nan)),
-        summary=summary, params={"config": sr.params.get("config"), "series": series},
-        arrays=arrays, component_names=sr.component_names, spectral_axis=sr.spectral_values,
-        spectral_unit=sr.spectral_unit)
+# -- spectra -------------------------------------------------------------------------------
+def series_spectra(sr, plane: int):
+    """What the spectra dock shows for series result ``sr`` while the viewer shows
+    plane ``plane``: ``(result, title, suffix)``.
+
+    A shared basis: the basis (the same on every plane), with a title saying where
+    it was fitted.  Per plane: plane ``plane``'s spectra (and its scree, for PCA) as
+    a result of that plane; no title of its own (the result's), and a suffix naming
+    the plane.
+    """
+    if sr.shared_basis:
+        b = sr.summary.basis
+        where = {"plane": f"plane {None if b is None else b.plane}",
+                 "given": "a given basis"}.get(None if b is None else b.source,
+                                               "pooled sample of all planes")
+        return sr.plane_result(0), f"Shared basis, fitted on {where}", ""
+    z = int(plane)
+    res = sr.plane_result(z)
+    fit = sr.planes[z].fit if z < len(sr.planes) else None
+    if isinstance(fit, PCASummary) and fit.explained_variance_ratio is not None:
+        res = dataclasses.replace(res, explained_variance_ratio=np.asarray(
+            fit.explained_variance_ratio, dtype=np.float64))
+    return res, None, f" · plane {z} of 0-{sr.n_planes - 1} (follows the slider)"
 
 
+# -- summary -------------------------------------------------------------------------------
 def _per_plane(values, spec=".3g", *, worst=max) -> str:
     """Every plane's value (up to 8 planes), else the range and the worst plane."""
     vals = [int(v) if spec == "d" else float(v) for v in values]
@@ -184,73 +247,80 @@ def _per_plane(values, spec=".3g", *, worst=max) -> str:
             f"({'highest' if worst is max else 'lowest'} on plane {bad})")
 
 
-def _mode_label(mode) -> str:
-    return MODES[mode].label if mode in MODES else str(mode)
+def _num(v) -> float:
+    return np.nan if v is None else float(v)
+
+
+def _basis_lines(sr, cfg) -> list[str]:
+    b = sr.summary.basis
+    k, n = sr.n_components, sr.n_planes
+    where = (f"plane {b.plane}" if b.source == "plane" else
+             f"a pooled sample of {b.pool_size if b.pool_size is not None else '?'} pixels "
+             "from all planes")
+    text = f"basis: {mode_label(b.mode or cfg.mode)} on {where}"
+    if b.n_iter is not None and not isinstance(b.fit, PCASummary):
+        cap = ("cap hit: raise max_iter" if b.hit_max_iter else
+               "converged" if b.converged else "done")
+        text += f", {b.n_iter} iterations ({cap})"
+    return [f"Shared basis · {k} components · {n} planes", text,
+            f"planes: fixed-H NNLS ({sr.params['nnls_solver']}/{sr.params['nnls_backend']}), "
+            "maps comparable across planes"]
+
+
+def _match_lines(sr) -> list[str]:
+    lines = [f"Per plane · {mode_label(sr.mode)} · {sr.n_components} components · "
+             f"{sr.n_planes} planes"]
+    m = sr.summary.match
+    if m is not None:
+        policy = {"previous": "matched to the neighbouring plane",
+                  "reference": f"matched to plane {m.reference}",
+                  "none": "in the seeds' order"}.get(m.policy, m.policy)
+        angle = float(np.degrees(m.max_angle or 0.0))
+        lines.append(f"components {policy}; largest spectral angle between planes "
+                     f"{angle:.1f}°")
+    return lines
+
+
+def _plane_fit_lines(sr, cfg) -> list[str]:
+    s = sr.summary
+    fits = [p.fit for p in sr.planes]
+    nnls = bool(fits) and all(isinstance(f, NNLSSummary) for f in fits)
+    hit = s.planes_hit_max_iter or []
+    if fits and all(isinstance(f, PCASummary) for f in fits):
+        evr = [f.cumulative_explained_variance for f in fits]
+        if all(v is not None for v in evr):
+            return [f"explained variance per plane: {_per_plane(evr, '.1%', worst=min)}"]
+        return []
+    if nnls and all(f.exact for f in fits):
+        if s.n_capped_pixels:
+            return [f"exact NNLS: {s.n_capped_pixels} pixel(s) hit max_iter={cfg.max_iter} and "
+                    f"are NaN (plane(s) {plane_ranges(hit)}): raise max_iter"]
+        return ["exact NNLS: every pixel of every plane solved"]
+    cap = f"cap hit on plane(s) {plane_ranges(hit)}: raise max_iter" if hit else "within cap"
+    what = "per chunk, " if nnls else ""
+    its = [f.max_chunk_iter if isinstance(f, NNLSSummary) and f.max_chunk_iter is not None
+           else (p.n_iter or 0) for p, f in zip(sr.planes, fits, strict=True)]
+    lines = [f"iterations per plane ({what}of {cfg.max_iter}): {_per_plane(its, 'd')}; {cap}"]
+    if s.n_capped_pixels:
+        lines.append(f"{s.n_capped_pixels} capped pixel(s) in all planes")
+    return lines
 
 
 def series_summary(sr) -> str:
     """A few lines on a series run: the basis fit, every plane's iterations, cap hits
     and errors, the component matching of per-plane runs, seed and time."""
     s = sr.summary
-    n = sr.n_planes
-    cfg = sr.params.get("config") or {}
-    planes = sr.planes
-    k = sr.n_components
-    lines = []
-    if sr.shared_basis:
-        b = s.get("basis") or {}
-        where = (f"plane {b.get('plane')}" if b.get("source") == "plane" else
-                 f"a pooled sample of {b.get('pool_size', '?')} pixels from all planes")
-        lines.append(f"Shared basis · {k} components · {n} planes")
-        text = f"basis: {_mode_label(b.get('mode', cfg.get('mode')))} on {where}"
-        if b.get("mode") != "pca" and b.get("n_iter") is not None:
-            cap = ("cap hit: raise max_iter" if b.get("hit_max_iter") else
-                   "converged" if b.get("converged") else "done")
-            text += f", {b.get('n_iter')} iterations ({cap})"
-        lines.append(text)
-        lines.append(f"planes: fixed-H NNLS ({sr.params.get('nnls_solver')}/"
-                     f"{sr.params.get('nnls_backend')}), maps comparable across planes")
-    else:
-        lines.append(f"Per plane · {_mode_label(sr.mode)} · {k} components · {n} planes")
-        m = s.get("match") or {}
-        if m:
-            policy = {"previous": "matched to the neighbouring plane",
-                      "reference": f"matched to plane {m.get('reference')}",
-                      "none": "in the seeds' order"}.get(m.get("policy"), m.get("policy"))
-            angle = float(np.degrees(m.get("max_angle", 0.0)))
-            lines.append(f"components {policy}; largest spectral angle between planes "
-                         f"{angle:.1f}°")
-    if sr.mode == "pca":
-        evr = [p.get("cumulative_explained_variance") for p in planes]
-        if all(v is not None for v in evr):
-            lines.append(f"explained variance per plane: "
-                         f"{_per_plane(evr, '.1%', worst=min)}")
-    elif sr.mode == "nnls" and planes and all(p.get("exact") for p in planes):
-        hit = s.get("planes_hit_max_iter") or []
-        if s.get("n_capped_pixels"):
-            lines.append(f"exact NNLS: {s['n_capped_pixels']} pixel(s) hit max_iter="
-                         f"{cfg.get('max_iter', '?')} and are NaN (plane(s) {_ranges(hit)}): "
-                         "raise max_iter")
-        else:
-            lines.append("exact NNLS: every pixel of every plane solved")
-    else:
-        max_iter = cfg.get("max_iter", "?")
-        hit = s.get("planes_hit_max_iter") or []
-        cap = (f"cap hit on plane(s) {_ranges(hit)}: raise max_iter" if hit else "within cap")
-        what = "per chunk, " if sr.mode == "nnls" else ""
-        its = [p.get("max_chunk_iter", p.get("n_iter", 0)) for p in planes]
-        lines.append(f"iterations per plane ({what}of {max_iter}): "
-                     f"{_per_plane(its, 'd')}; {cap}")
-        if s.get("n_capped_pixels"):
-            lines.append(f"{s['n_capped_pixels']} capped pixel(s) in all planes")
-    lines.append(f"relative error per plane: {_per_plane(s.get('plane_relative_errors', []))}")
-    lines.append(f"reconstruction error: {float(s.get('reconstruction_err', np.nan)):.4g} "
-                 f"(relative {float(s.get('relative_error', np.nan)):.3g})")
+    cfg = sr.config()
+    lines = _basis_lines(sr, cfg) if sr.shared_basis else _match_lines(sr)
+    lines += _plane_fit_lines(sr, cfg)
+    lines.append(f"relative error per plane: {_per_plane(s.plane_relative_errors or [])}")
+    lines.append(f"reconstruction error: {_num(s.reconstruction_err):.4g} "
+                 f"(relative {_num(s.relative_error):.3g})")
     tail = []
-    if cfg.get("random_state") is not None and cfg.get("mode") != "pca":
-        tail.append(f"random_state {cfg['random_state']}")
-    if s.get("time_s") is not None:
-        tail.append(f"time {float(s['time_s']):.2f} s")
+    if cfg.random_state is not None and shows_random_state(cfg.mode):
+        tail.append(f"random_state {cfg.random_state}")
+    if s.time_s is not None:
+        tail.append(f"time {float(s.time_s):.2f} s")
     if tail:
         lines.append(" · ".join(tail))
     return "\n".join(lines)

@@ -1,72 +1,70 @@
 """The dock's analysis settings: a magicgui form whose choices come from the core tables.
 
-Modes come from ``core.modes.MODES``; solvers and backends from
-``core.solvers.NMF_SOLVERS`` (NNMF modes) or ``NNLS_SOLVERS`` (fixed-H NNLS), only
-those that can run here (torch ones need PyTorch); W-seed modes, fallbacks and
-negative-value policies from ``core.seeds`` / ``core.preprocess``.  A solver added
-to a table shows up here without GUI code.  Options a mode does not use are hidden.
-The form only holds values; :meth:`SettingsForm.config_kwargs` hands them to
+The mode menu is :data:`napari_unmix.core.modes.MODES` (a mode registered there shows
+up here, without GUI code), and which settings are shown is said by the mode's
+:class:`~napari_unmix.core.modes.ModeSpec`: a setting is visible when the mode uses
+the :class:`~napari_unmix.core.analysis.AnalysisConfig` field it sets
+(``spec.uses(...)``, see :data:`OPTION_OF`).  Solvers and backends come from the
+mode's solver table (``spec.solvers``: ``NMF_SOLVERS`` / ``NNLS_SOLVERS``), only
+those that can run here (torch ones need PyTorch), and the implementation a choice
+resolves to from ``spec.pick_solver``; W-seed modes, fallbacks, initialisations and
+negative-value policies from ``core.seeds`` / ``core.init`` / ``core.data``.  The
+form only holds values; :meth:`SettingsForm.config_kwargs` hands them to
 :class:`~napari_unmix.core.analysis.AnalysisConfig`.
 
-Images with a series axis (z or t: a spatial axis before the Y-X plane, e.g.
-``(Z, C, Y, X)``) also get a *series* choice (:data:`SERIES_CHOICES`, see the dock's
-documentation in :mod:`.widget`) and the reference plane of the series strategies;
-the dock shows them through :meth:`SettingsForm.set_series`.  They are hidden for
-single ``(C, Y, X)`` stacks.
+The image to unmix and its spectral axis are chosen here too; the z / t series
+choice has its own panel (:mod:`.series_panel`).
 """
 
 from __future__ import annotations
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, SpinBox
 
+from ..core.data import NEGATIVE_POLICIES
 from ..core.device import cuda_available, get_torch, resolve_device
+from ..core.init import INITS
 from ..core.modes import MODES
-from ..core.preprocess import NEGATIVE_POLICIES, SMOOTHING_METHODS
+from ..core.preprocess import SMOOTHING_METHODS
 from ..core.seeds import H_FALLBACKS, W_SEED_MODES
-from ..core.solvers import NMF_SOLVERS, NNLS_SOLVERS, pick_nmf_solver, pick_nnls_solver
 
-__all__ = ["SEEDED_MODES", "SERIES_CHOICES", "SettingsForm", "solver_table"]
+__all__ = ["OPTION_OF", "SettingsForm", "refining_mode"]
 
-#: Modes whose components come from the component table.
-SEEDED_MODES = ("seeded-nmf", "nnls")
-
-#: How an image with a series axis (z / t) is unmixed: menu label -> value.
-SERIES_CHOICES = {
-    "joint fit (all planes as pixels)": "joint",
-    "per plane": "per-plane",
-    "shared basis from plane N": "plane",
-    "shared basis from all planes (pooled sample)": "pooled",
+#: Settings widget -> the AnalysisConfig field it sets; shown when the mode uses it.
+OPTION_OF = {
+    "n_components": "n_components",
+    "standardize": "standardize",
+    "solver": "solver",
+    "backend": "backend",
+    "device": "device",
+    "device_info": "device",
+    "tol": "tol",
+    "max_iter": "max_iter",
+    "init": "init",
+    "random_state": "random_state",
+    "w_seed_mode": "w_seed_mode",
+    "overwrite": "overwrite",
+    "h_fallback": "h_fallback",
+    "negative": "negative",
+    "subtract_background": "preprocessing",
+    "smoothing": "preprocessing",
 }
-
-# which modes use which option (the others are hidden)
-_USED_BY = {
-    "n_components": ("pca", "nmf"),
-    "standardize": ("pca",),
-    "solver": ("nmf", "seeded-nmf", "nnls"),
-    "backend": ("nmf", "seeded-nmf", "nnls"),
-    "device": ("nmf", "seeded-nmf", "nnls"),
-    "device_info": ("nmf", "seeded-nmf", "nnls"),
-    "tol": ("nmf", "seeded-nmf", "nnls"),
-    "max_iter": ("nmf", "seeded-nmf", "nnls"),
-    "random_state": ("nmf", "seeded-nmf"),
-    "w_seed_mode": ("seeded-nmf",),
-    "overwrite": ("seeded-nmf",),
-    "h_fallback": ("seeded-nmf", "nnls"),
-    "negative": ("nmf", "seeded-nmf", "nnls"),
-    "subtract_background": ("seeded-nmf", "nnls"),
-    "smoothing": ("seeded-nmf", "nnls"),
-}
-
-
-def solver_table(mode: str) -> dict:
-    """The solver table a mode picks from (empty for PCA)."""
-    if mode == "nnls":
-        return NNLS_SOLVERS
-    return NMF_SOLVERS if mode in ("nmf", "seeded-nmf") else {}
+#: Settings that pick from the mode's solver table (hidden when it has none).
+_SOLVER_WIDGETS = ("solver", "backend", "device", "device_info")
 
 
 def _label(name, text):
     return Label(name=name, value=text)
+
+
+def _mode_choices(_widget=None):
+    return [(spec.label, name) for name, spec in MODES.items()]
+
+
+def refining_mode() -> str:
+    """The mode that refines seeds, maps included (the first seeded mode that builds
+    maps: seeded NNMF); the dock's default and what "use result as seeds" picks."""
+    return next((name for name, spec in MODES.items() if spec.seeded and spec.builds_maps),
+                next(iter(MODES)))
 
 
 class SettingsForm:
@@ -88,22 +86,8 @@ class SettingsForm:
         self.spectral_axis = SpinBox(name="spectral_axis", label="spectral axis", min=0, max=0,
                                      tooltip="Index of the spectral axis in the image's data.")
         self.axis_info = _label("axis_info", "")
-        self.series = ComboBox(
-            name="series", label="series", value="joint",
-            choices=[(text, value) for text, value in SERIES_CHOICES.items()],
-            tooltip="joint fit: one fit over the pixels of all planes.\n"
-            "per plane: every plane fitted on its own (its own spectra).\n"
-            "shared basis: spectra fitted once (on the reference plane, or on a pixel "
-            "sample of all planes), then every plane's maps by fixed-spectra NNLS, so "
-            "map values compare across planes.")
-        self.series_plane = SpinBox(
-            name="series_plane", label="reference plane", min=0, max=0,
-            tooltip="Shared basis from plane N: the plane the spectra are fitted on (its "
-            "ROIs / labels seed them).\nPer plane: the plane whose component order the "
-            "others follow.\nFollows the viewer's slider until you change it.")
-        self.series_info = _label("series_info", "")
-        self.mode = ComboBox(name="mode", label="mode", value="seeded-nmf",
-                             choices=[(spec.label, name) for name, spec in MODES.items()])
+        self.mode = ComboBox(name="mode", label="mode", value=refining_mode(),
+                             choices=_mode_choices)
         self.n_components = SpinBox(name="n_components", label="components", min=1, max=256,
                                     value=4)
         self.standardize = CheckBox(name="standardize", text="standardise channels", value=True)
@@ -117,6 +101,9 @@ class SettingsForm:
         self.tol = FloatSpinBox(name="tol", label="tol", min=0.0, max=1.0, step=1e-6, value=1e-4)
         self.max_iter = SpinBox(name="max_iter", label="max_iter", min=1, max=10_000_000,
                                 value=1000)
+        self.init = ComboBox(name="init", label="init", choices=list(INITS), value=INITS[0],
+                             tooltip="How random NNMF starts (nndsvda: an SVD of the data "
+                             "with zeros filled by the mean).")
         self.random_state = LineEdit(name="random_state", label="random_state", value="0",
                                      tooltip="An integer makes runs repeatable; leave empty "
                                      "for a new random seed (recorded in the result).")
@@ -135,36 +122,50 @@ class SettingsForm:
         self.smoothing = ComboBox(name="smoothing", label="smoothing",
                                   choices=["none", *SMOOTHING_METHODS], value="none")
         self.container = Container(widgets=[
-            self.image, self.spectral_axis, self.axis_info, self.series, self.series_plane,
-            self.series_info, self.mode, self.n_components,
+            self.image, self.spectral_axis, self.axis_info, self.mode, self.n_components,
             self.standardize, self.solver, self.backend, self.device, self.device_info,
-            self.tol, self.max_iter, self.random_state, self.w_seed_mode, self.overwrite,
-            self.h_fallback, self.negative, self.subtract_background, self.smoothing,
+            self.tol, self.max_iter, self.init, self.random_state, self.w_seed_mode,
+            self.overwrite, self.h_fallback, self.negative, self.subtract_background,
+            self.smoothing,
         ], labels=True)
         self.mode.changed.connect(self.update_for_mode)
         self.solver.changed.connect(self._update_backends)
         self.backend.changed.connect(self.update_device_info)
         self.device.changed.connect(self.update_device_info)
-        self.series.changed.connect(self._update_series_widgets)
-        self._has_series = False
-        self.set_series(None)
         self.update_for_mode()
 
+    # -- the mode ------------------------------------------------------------------
+    @property
+    def spec(self):
+        """The :class:`~napari_unmix.core.modes.ModeSpec` of the chosen mode."""
+        return MODES[self.mode.value]
+
+    def reset_mode_choices(self) -> None:
+        """Offer the modes registered now (keeps the choice while it is offered)."""
+        self.mode.reset_choices()
+
     # -- choices -------------------------------------------------------------------
+    def _table(self) -> dict:
+        spec = MODES.get(self.mode.value) if self.mode.value is not None else None
+        return dict(spec.solvers or {}) if spec is not None else {}
+
     def _solver_choices(self, _widget=None):
-        table = solver_table(self.mode.value)
-        return ["auto", *sorted({spec.algorithm for spec in table.values() if spec.available()})]
+        table = self._table()
+        return ["auto", *sorted({s.algorithm for s in table.values() if s.available()})]
 
     def _backend_choices(self, _widget=None):
-        table = solver_table(self.mode.value)
-        solver = self.solver.value
-        return ["auto", *sorted({spec.backend for spec in table.values()
-                                 if spec.available() and solver in ("auto", spec.algorithm)})]
+        spec = MODES.get(self.mode.value) if self.mode.value is not None else None
+        if spec is None or not spec.solvers:
+            return ["auto"]
+        return ["auto", *spec.backend_names(self.solver.value or "auto")]
 
     def update_for_mode(self, *_):
-        mode = self.mode.value
-        for name, modes in _USED_BY.items():
-            getattr(self, name).visible = mode in modes
+        spec = self.spec
+        for name, option in OPTION_OF.items():
+            shown = spec.uses(option)
+            if name in _SOLVER_WIDGETS:
+                shown = shown and bool(spec.solvers)
+            getattr(self, name).visible = shown
         self.solver.reset_choices()  # keeps the value when it is still offered
         self._update_backends()
 
@@ -173,14 +174,12 @@ class SettingsForm:
         self.update_device_info()
 
     def picked_solver(self):
-        """The registered implementation the current choice resolves to (or None: PCA)."""
-        mode = self.mode.value
-        if mode == "pca":
+        """The registered implementation the current choice resolves to (None for a
+        mode without a solver table, e.g. PCA)."""
+        spec = self.spec
+        if spec.pick_solver is None:
             return None
-        if mode == "nnls":
-            return pick_nnls_solver(self.solver.value, self.backend.value)
-        return pick_nmf_solver(self.solver.value, self.backend.value,
-                               seeded=mode == "seeded-nmf")
+        return spec.pick_solver(self.solver.value, self.backend.value)
 
     def update_device_info(self, *_):
         try:
@@ -211,28 +210,6 @@ class SettingsForm:
             text += "; cannot be interrupted mid-fit"
         self.device_info.value = text
 
-    # -- series --------------------------------------------------------------------
-    def set_series(self, axis: int | None, n_planes: int = 1, text: str = "") -> None:
-        """Offer the series choice for an image whose series axis is ``axis`` (data
-        axis, ``n_planes`` long); ``axis=None`` hides it (a single spectral image)."""
-        self._has_series = axis is not None
-        self.series_plane.max = max(int(n_planes) - 1, 0)
-        self.series_info.value = text
-        self._update_series_widgets()
-
-    def _update_series_widgets(self, *_):
-        shown = self._has_series
-        self.series.visible = shown
-        self.series_info.visible = shown and bool(self.series_info.value)
-        self.series_plane.visible = shown and self.series.value in ("plane", "per-plane")
-
-    def series_choice(self) -> str | None:
-        """The chosen series strategy (``"per-plane"``, ``"plane"``, ``"pooled"``), or
-        None for a joint fit (also when the image has no series axis)."""
-        if not self._has_series or self.series.value == "joint":
-            return None
-        return self.series.value
-
     # -- values --------------------------------------------------------------------
     def random_state_value(self):
         text = str(self.random_state.value).strip()
@@ -245,19 +222,36 @@ class SettingsForm:
                              f"{text!r}.") from None
 
     def config_kwargs(self) -> dict:
-        """Keywords of :class:`AnalysisConfig` (everything but components/preprocessing)."""
-        mode = self.mode.value
-        kw = {"mode": mode, "tol": float(self.tol.value), "max_iter": int(self.max_iter.value),
-              "negative": self.negative.value, "device": self.device.value,
-              "standardize": bool(self.standardize.value)}
-        if mode != "pca":
-            kw.update(solver=self.solver.value, backend=self.backend.value)
-        if mode in ("pca", "nmf"):
-            kw["n_components"] = int(self.n_components.value)
-        if mode in ("nmf", "seeded-nmf"):
-            kw["random_state"] = self.random_state_value()
-        if mode == "seeded-nmf":
-            kw.update(w_seed_mode=self.w_seed_mode.value, overwrite=bool(self.overwrite.value))
-        if mode in SEEDED_MODES:
-            kw["h_fallback"] = self.h_fallback.value
+        """Keywords of :class:`AnalysisConfig`: the mode and every field it uses that a
+        setting sets (components and preprocessing are the dock's, see
+        :meth:`preprocessing_choice`)."""
+        spec = self.spec
+        values = {
+            "n_components": lambda: int(self.n_components.value),
+            "standardize": lambda: bool(self.standardize.value),
+            "solver": lambda: self.solver.value,
+            "backend": lambda: self.backend.value,
+            "device": lambda: self.device.value,
+            "tol": lambda: float(self.tol.value),
+            "max_iter": lambda: int(self.max_iter.value),
+            "init": lambda: self.init.value,
+            "random_state": self.random_state_value,
+            "w_seed_mode": lambda: self.w_seed_mode.value,
+            "overwrite": lambda: bool(self.overwrite.value),
+            "h_fallback": lambda: self.h_fallback.value,
+            "negative": lambda: self.negative.value,
+        }
+        kw = {"mode": spec.name}
+        for option, value in values.items():
+            if spec.uses(option) and (option not in _SOLVER_WIDGETS or spec.solvers):
+                kw[option] = value()
         return kw
+
+    def preprocessing_choice(self) -> tuple[bool, str | None]:
+        """``(subtract_background, smoothing)`` for modes that preprocess; ``(False,
+        None)`` for the others."""
+        if not self.spec.uses("preprocessing"):
+            return False, None
+        smoothing = self.smoothing.value
+        return bool(self.subtract_background.value), (None if smoothing == "none"
+                                                      else smoothing)

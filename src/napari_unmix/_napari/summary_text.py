@@ -1,45 +1,73 @@
-"""Short texts the dock shows about a finished run: the fit summary and seed reports."""
+"""Short texts the dock shows about a finished run: the fit summary and seed reports.
+
+The texts read the typed summaries of :mod:`napari_unmix.core.summaries` by
+attribute (what kind of fit it was is the summary's type) and the run's settings
+from :attr:`UnmixResult.config <napari_unmix.core.result.UnmixResult.config>`.
+Nothing here imports Qt.
+"""
 
 from __future__ import annotations
 
 from ..core.modes import MODES
+from ..core.summaries import NMFSummary, NNLSSummary, PCASummary
 
-__all__ = ["fit_summary", "seed_report", "seed_reports"]
+__all__ = ["fit_summary", "mode_label", "seed_report", "seed_reports", "shows_random_state"]
 
 
 def _fmt(v, spec=".4g"):
     return "n/a" if v is None else format(float(v), spec)
 
 
+def _or(value, default="?"):
+    return default if value is None else value
+
+
+def mode_label(mode) -> str:
+    """The menu name of a mode (the name itself for a mode not registered here)."""
+    return MODES[mode].label if mode in MODES else str(mode)
+
+
+def shows_random_state(mode) -> bool:
+    """Whether a run of ``mode`` makes random choices worth quoting its seed: it
+    uses ``random_state``, or seeds with fallbacks (which may be random)."""
+    spec = MODES.get(mode)
+    return spec is not None and (spec.uses("random_state") or spec.uses("h_fallback"))
+
+
+def _iterations(result, s) -> str:
+    if isinstance(s, PCASummary):
+        return (f"explained variance: {_fmt(s.cumulative_explained_variance, '.1%')} in "
+                f"{result.n_components} PCs")
+    if isinstance(s, NNLSSummary):
+        cap = "cap hit" if s.hit_max_iter else "within cap"
+        return (f"iterations: max {_or(s.max_chunk_iter, result.n_iter)} of "
+                f"{_or(s.max_iter)} per chunk ({cap}); {s.n_capped} capped pixel(s)")
+    max_iter = s.max_iter if isinstance(s, NMFSummary) else None
+    converged = s.converged if isinstance(s, NMFSummary) else None
+    cap = ("cap hit: raise max_iter" if s.hit_max_iter
+           else "converged" if converged else "stopped")
+    return f"iterations: {result.n_iter} of {_or(max_iter)} ({cap})"
+
+
 def fit_summary(result) -> str:
     """A few lines: mode and implementation, iterations, error, seed, time."""
     s = result.summary
-    mode = MODES[result.mode].label if result.mode in MODES else result.mode
-    algo = s.get("solver") or s.get("algorithm") or ""
-    impl = f"{algo}/{result.backend}" if algo else result.backend
-    lines = [f"{mode} · {result.n_components} components · {impl} on {result.device}"]
-    if result.mode == "pca":
-        cum = s.get("cumulative_explained_variance")
-        lines.append(f"explained variance: {_fmt(cum, '.1%')} in {result.n_components} PCs")
-    elif result.mode == "nnls":
-        cap = "cap hit" if s.get("hit_max_iter") else "within cap"
-        lines.append(f"iterations: max {s.get('max_chunk_iter', result.n_iter)} of "
-                     f"{s.get('max_iter', '?')} per chunk ({cap}); "
-                     f"{s.get('n_capped_pixels', 0)} capped pixel(s)")
-    else:
-        cap = ("cap hit: raise max_iter" if s.get("hit_max_iter")
-               else "converged" if s.get("converged") else "stopped")
-        lines.append(f"iterations: {result.n_iter} of {s.get('max_iter', '?')} ({cap})")
-    lines.append(f"reconstruction error: {_fmt(result.reconstruction_err)} "
-                 f"(relative {_fmt(s.get('relative_error'), '.3g')})")
-    moved = s.get("offsets_moved")
-    if moved:
-        amounts = ", ".join(f"{name} {_fmt(v, '.3g')}" for name, v in moved["amounts"].items())
-        lines.append(f"offsets moved into {moved['into']}: {amounts}")
-    config = result.params.get("config") or {}
-    seed = config.get("random_state", result.params.get("random_state"))
-    tail = [f"random_state {seed}"] if seed is not None and result.mode != "pca" else []
-    t = s.get("analysis_time_s", s.get("time_s"))
+    solver = s.solver if isinstance(s, (NMFSummary, NNLSSummary)) else None
+    impl = f"{solver}/{result.backend}" if solver else result.backend
+    lines = [f"{mode_label(result.mode)} · {result.n_components} components · {impl} on "
+             f"{result.device}",
+             _iterations(result, s),
+             f"reconstruction error: {_fmt(result.reconstruction_err)} "
+             f"(relative {_fmt(s.relative_error, '.3g')})"]
+    moved = s.offsets_moved
+    if moved is not None and moved.amounts is not None:
+        amounts = ", ".join(f"{name} {_fmt(v, '.3g')}" for name, v in moved.amounts.items())
+        lines.append(f"offsets moved into {moved.into}: {amounts}")
+    config = result.config
+    seed = config.random_state if config is not None else result.params.get("random_state")
+    tail = [f"random_state {seed}"] if seed is not None and shows_random_state(result.mode) \
+        else []
+    t = s.analysis_time_s if s.analysis_time_s is not None else s.time_s
     if t is not None:
         tail.append(f"time {float(t):.2f} s")
     if tail:
@@ -47,24 +75,27 @@ def fit_summary(result) -> str:
     return "\n".join(lines)
 
 
-def seed_report(entry: dict) -> tuple[str, str]:
-    """One component's seed report: a one-line text and a tooltip with its warnings."""
-    h = entry.get("h_source") or "?"
-    text = f"H0: {h}"
-    if entry.get("h_fallback"):
-        text += f" (fallback: {entry['h_fallback']})"
-    if entry.get("w_source"):
-        text += f" · W0: {entry['w_source']}"
-        if entry.get("overwritten"):
+def seed_report(entry) -> tuple[str, str]:
+    """One component's seed report (a :class:`~napari_unmix.core.summaries.SeedReport`):
+    a one-line text and a tooltip with its warnings."""
+    text = f"H0: {entry.h_source or '?'}"
+    if entry.h_fallback:
+        text += f" (fallback: {entry.h_fallback})"
+    if entry.w_source:
+        text += f" · W0: {entry.w_source}"
+        if entry.overwritten:
             text += " (overwrote spectral info)"
-    text += f" · {entry.get('working_data', 'raw')} data"
-    warnings = list(entry.get("warnings") or [])
+    text += f" · {entry.working_data or 'raw'} data"
+    warnings = list(entry.warnings or [])
     if warnings:
         text = "⚠ " + text
     return text, "\n".join(warnings)
 
 
 def seed_reports(result) -> dict[str, tuple[str, str]]:
-    """Seed report of every component of a seeded result, by component name."""
-    seeds = result.summary.get("seeds") or {}
-    return {e["name"]: seed_report(e) for e in seeds.get("components", [])}
+    """Seed report of every component of a seeded result, by component name (empty
+    for a result without seeds)."""
+    seeds = result.summary.seeds
+    if seeds is None:
+        return {}
+    return {e.name: seed_report(e) for e in seeds.components or []}
