@@ -161,9 +161,9 @@ def _check_published(viewer, dock, mode, names, colors=None):
         if colors is not None:
             top = layer.colormap.map(np.array([1.0]))[0][:3]
             np.testing.assert_allclose(top, hex_to_rgb(colors[i]), atol=1e-6)
-    plot = dock.spectra_plot
-    assert [c.label for c in plot.curves] == names
-    assert (plot.scree is not None) == (mode == "pca")
+    shown = dock.spectra_plot.content
+    assert [c.label for c in shown.curves] == names
+    assert (shown.scree is not None) == (mode == "pca")
     assert MODES[mode].label in dock.summary.text()
     # the dock is ready for the next run
     assert dock.run_button.isEnabled() and not dock.cancel_button.isEnabled()
@@ -196,12 +196,12 @@ def test_seeded_modes_from_a_segmentation(qtbot, viewer, dock, sample, random_nm
     for c, idx in zip(curves, _dominant(sample), strict=True):
         assert c.dashed
         np.testing.assert_allclose(c.values, X[idx].mean(axis=0), rtol=1e-5)
-    assert dock.spectra_plot.previews == curves
+    assert dock.spectra_plot.content.previews == curves
 
     _configure(dock, "seeded-nmf")
     _run(qtbot, dock)
     _check_published(viewer, dock, "seeded-nmf", names, colors)
-    assert dock.spectra_plot.previews == []
+    assert dock.spectra_plot.content.previews == []
     _check_named_spectra(dock.result, sample, random_nmf)
     assert all(r.report.text().startswith("H0: roi-label") for r in dock.table.rows)
 
@@ -242,7 +242,7 @@ def test_a_locked_flat_background_row_keeps_the_offset_out_of_the_spectra(
     roi_background = dock.result
     bg = dock.table.rows[3]  # the background row: seeded flat and locked instead
     bg.kind.setCurrentIndex(bg.kind.findData("flat"))
-    bg.level.setValue(1.0)
+    bg.editor.fields["level"].setValue(1.0)
     bg.locked.setChecked(True)
     bg.background.setChecked(True)
     _run(qtbot, dock)
@@ -273,7 +273,7 @@ def test_use_result_as_seeds_refines_the_last_result(qtbot, viewer, dock, sample
     first = dock.result
     assert dock.use_result_as_seeds()
     assert dock.form.mode.value == "seeded-nmf"
-    assert [r.settings().source.kind for r in dock.table.rows] == ["previous"] * 3
+    assert [r.settings().source.kind for r in dock.table.rows] == ["previous-result"] * 3
     _configure(dock, "seeded-nmf", max_iter=400)
     _run(qtbot, dock)
     # started from the previous fit itself: it can only improve (up to float32 rounding),
@@ -289,7 +289,7 @@ def test_errors_are_notified_and_the_dock_stays_usable(qtbot, viewer, dock):
     # ROIs that cannot be used: refused before anything runs
     viewer.add_shapes([np.array([[100.0, 100], [100, 110], [110, 110]])], shape_type="polygon",
                       name="far away")
-    dock.table.set_rows([RowSettings("a", "#E69F00", SourceChoice("shapes", layer="far away"))])
+    dock.table.set_rows([RowSettings("a", "#E69F00", SourceChoice("roi-mask", layer="far away"))])
     _configure(dock, "seeded-nmf")
     since = len(notification_manager.records)
     assert dock.run() is None

@@ -20,7 +20,7 @@ from napari.utils.notifications import NotificationSeverity, notification_manage
 
 from napari_unmix._napari.layers import result_layers  # noqa: E402
 from napari_unmix._napari.sample_data import sample_layer_data  # noqa: E402
-from napari_unmix._napari.settings_form import SERIES_CHOICES  # noqa: E402
+from napari_unmix._napari.series_run import SERIES_CHOICES  # noqa: E402
 from napari_unmix.core.analysis import AnalysisConfig  # noqa: E402
 from napari_unmix.core.components import ComponentSpec, RoiLabel  # noqa: E402
 from napari_unmix.core.series import unmix_series  # noqa: E402
@@ -73,9 +73,10 @@ def _configure(dock, mode, series, plane=None, **values):
     f.mode.value = mode
     for name, value in {**SETTINGS, "random_state": "0", **values}.items():
         getattr(f, name).value = value
-    f.series.value = series
+    panel = dock.series_panel
+    panel.series.value = series
     if plane is not None:
-        f.series_plane.value = plane
+        panel.series_plane.value = plane
 
 
 def _run(qtbot, dock):
@@ -113,43 +114,43 @@ def _check_maps(viewer, dock, expected, image="z-series"):
 
 # -- the choice --------------------------------------------------------------------------
 def test_series_choice_only_for_a_series_axis_and_reference_plane_follows_viewer(dock, viewer):
-    f = dock.form
-    assert not f.series.native.isHidden()
-    assert list(f.series.choices) == list(SERIES_CHOICES.values())
-    assert f.series.value == "joint" and f.series_choice() is None  # today's behaviour
-    assert "axis 0: 4 planes of 24 x 24 pixels" in f.series_info.value
-    assert f.series_plane.native.isHidden()
-    f.series.value = "plane"
-    assert not f.series_plane.native.isHidden() and f.series_plane.max == N_PLANES - 1
+    f, panel = dock.form, dock.series_panel
+    assert not panel.series.native.isHidden()
+    assert list(panel.series.choices) == list(SERIES_CHOICES.values())
+    assert panel.series.value == "joint" and panel.series_choice() is None  # today's behaviour
+    assert "axis 0: 4 planes of 24 x 24 pixels" in panel.series_info.value
+    assert panel.series_plane.native.isHidden()
+    panel.series.value = "plane"
+    assert not panel.series_plane.native.isHidden() and panel.series_plane.max == N_PLANES - 1
     # the reference plane is the plane the viewer shows (world z = 10 + 3 * plane) ...
     viewer.dims.set_current_step(0, 2)
-    assert f.series_plane.value == 2
+    assert panel.series_plane.value == 2
     viewer.dims.set_current_step(0, 3)
-    assert f.series_plane.value == 3
+    assert panel.series_plane.value == 3
     # ... until the user picks another one
-    f.series_plane.value = 1
+    panel.series_plane.value = 1
     viewer.dims.set_current_step(0, 0)
-    assert f.series_plane.value == 1
-    f.series_plane.value = 0  # back on the viewer's plane: it follows again
+    assert panel.series_plane.value == 1
+    panel.series_plane.value = 0  # back on the viewer's plane: it follows again
     viewer.dims.set_current_step(0, 2)
-    assert f.series_plane.value == 2
+    assert panel.series_plane.value == 2
     f.mode.value = "nmf"
     assert dock._prepare().series.reference == 2
     # a single spectral image has no series choice (a hidden choice is ignored)
-    f.series.value = "per-plane"
+    panel.series.value = "per-plane"
     single = make_crs_sample(shape=(16, 16), n_channels=N_CHANNELS, random_state=0)
     data, kwargs, _ = sample_layer_data(single, "crs")[0]
     viewer.add_image(data, **kwargs)
     f.image.value = "crs"
-    assert f.series.native.isHidden() and f.series_plane.native.isHidden()
-    assert f.series_choice() is None and dock._prepare().series is None
+    assert panel.series.native.isHidden() and panel.series_plane.native.isHidden()
+    assert panel.series_choice() is None and dock._prepare().series is None
     # a 5-D image is a series along its first axis, of volumes
     viewer.add_image(np.ones((2, 3, N_CHANNELS, 8, 8), np.float32), name="tz",
                      metadata={"spectral_axis_index": 2})
     f.image.value = "tz"
-    assert not f.series.native.isHidden()
+    assert not panel.series.native.isHidden()
     assert "axis 0: 2 planes of 3 x 8 x 8 pixels (each plane is a volume)" in \
-        f.series_info.value
+        panel.series_info.value
 
 
 # -- every strategy ----------------------------------------------------------------------
@@ -202,21 +203,22 @@ def _check_strategy(viewer, dock, choice, expected):
     errors = ", ".join(format(e, ".3g") for e in expected.summary["plane_relative_errors"])
     assert f"relative error per plane: {errors}" in text
     plot = dock.spectra_plot
-    assert [c.label for c in plot.curves] == expected.component_names
+    assert [c.label for c in plot.content.curves] == expected.component_names
     if choice == "per-plane":
         assert text.startswith("Per plane") and "iterations per plane" in text
         assert res.arrays["plane_H"].shape == (N_PLANES, 3, N_CHANNELS)
         # the spectra dock shows the spectra of the plane the viewer shows
         for z in (3, 0):
             viewer.dims.set_current_step(0, z)
-            np.testing.assert_allclose([c.values for c in plot.curves], expected.H[z],
-                                       rtol=1e-5)
-            assert f"plane {z}" in plot.title
+            np.testing.assert_allclose([c.values for c in plot.content.curves],
+                                       expected.H[z], rtol=1e-5)
+            assert f"plane {z}" in plot.content.title
     else:
         where = "plane 1" if choice == "plane" else "pooled sample"
         assert text.startswith("Shared basis") and where in text
-        np.testing.assert_allclose([c.values for c in plot.curves], expected.H, rtol=1e-5)
-        assert where in plot.title
+        np.testing.assert_allclose([c.values for c in plot.content.curves], expected.H,
+                                   rtol=1e-5)
+        assert where in plot.content.title
 
 
 # -- seeds -------------------------------------------------------------------------------
@@ -247,10 +249,10 @@ def test_seeds_belong_to_the_reference_plane(qtbot, viewer, dock, zs):
     errors = _notes(since, NotificationSeverity.ERROR)
     assert len(errors) == 1 and "not on plane 1" in errors[0] and "plane(s) 2" in errors[0]
     # so is a per-plane run (the labels are missing on the other planes) and a pooled one
-    dock.form.series.value = "per-plane"
+    dock.series_panel.series.value = "per-plane"
     assert dock.run() is None
     assert "missing on plane(s) 0-1, 3" in _notes(since, NotificationSeverity.ERROR)[-1]
-    dock.form.series.value = "pooled"
+    dock.series_panel.series.value = "pooled"
     assert dock.run() is None
     last = _notes(since, NotificationSeverity.ERROR)[-1]
     assert "pooled" in last and "ROI and label seeds cannot be used" in last
@@ -277,7 +279,7 @@ def test_seeds_belong_to_the_reference_plane(qtbot, viewer, dock, zs):
     assert dock.series_result.summary["basis"]["reconstruction_err"] <= first * (1 + 1e-5)
     assert all("W0: fixed-w" in r.report.text() for r in dock.table.rows)
     # a per-plane run takes the spectra only, and says so
-    dock.form.series.value = "per-plane"
+    dock.series_panel.series.value = "per-plane"
     since = len(notification_manager.records)
     _run(qtbot, dock)
     assert "spectrum only" in _notes(since, NotificationSeverity.INFO)[0]

@@ -1,0 +1,406 @@
+"""The dock's state, without Qt: an evented model over a napari viewer (model).
+
+:class:`UnmixSession` holds what the "Spectral unmixing" dock works on and decides
+what follows from it; the dock (:mod:`.widget`) only shows it and passes the user's
+edits on.  It works with a plain :class:`napari.components.ViewerModel`.
+
+State
+    * the chosen image and its spectral axis, as an :class:`~.rois.ImageGrid`
+      (:meth:`~UnmixSession.grid`);
+    * the component rows (:class:`~.seed_inputs.RowSettings`);
+    * the last published result (a typed
+      :class:`~napari_unmix.core.result.UnmixResult`), the image it belongs to, and
+      after a z / t series run its :class:`~napari_unmix.core.series.SeriesResult`;
+    * the series choice and the reference plane, hence the series plan
+      (:meth:`~UnmixSession.plan`, a :class:`~.series_run.SeriesPlan`).
+
+Plane following
+    The reference plane follows the viewer's dims slider (the plane of the chosen
+    image the viewer shows) until the user sets another one; once the user sets it
+    back to the viewer's plane it follows again.  Choosing another image or spectral
+    axis makes it follow again.  After a per-plane series run, the spectra shown are
+    those of the plane the viewer shows, and change with the slider.
+
+Events (:attr:`UnmixSession.events`, psygnal)
+    ``grid(ImageGrid | None)``: the image or its spectral axis changed;
+    ``plane(int)``: the reference plane moved (following the slider);
+    ``rows(list)``: the session replaced the rows (from a layer, from a result);
+    ``result(UnmixResult)``: a result was published (its map layers are in place);
+    ``spectra(SpectraView)``: what the spectra dock should show now.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from psygnal import Signal, SignalGroup
+
+from ..core.colors import default_colors
+from .layers import META_KEY, RESULT_KEY, component_styles, is_signed, show_result
+from .rois import ImageGrid, RoiError, label_ids, labels_image, shape_masks
+from .run_request import RunRequest, prepare_run
+from .seed_inputs import RowSettings, SeedContext, SourceChoice, seed_spectra
+from .series_run import PLANE_CHOICES, SeriesPlan, series_axis, series_spectra, series_summary
+from .summary_text import fit_summary, mode_label
+
+__all__ = ["MAX_ROWS_FROM_LAYER", "Refusal", "SessionEvents", "SpectraView", "UnmixSession"]
+
+log = logging.getLogger(__name__)
+
+#: Most components "Components from layer" makes (a segmentation of every cell is not a
+#: set of components).
+MAX_ROWS_FROM_LAYER = 32
+
+
+class Refusal(ValueError):
+    """The session cannot do what was asked; ``kind`` is how to tell the user
+    (``"info"``, ``"warning"`` or ``"error"``)."""
+
+    def __init__(self, message: str, kind: str = "error"):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True, eq=False)
+class SpectraView:
+    """What the spectra dock shows: ``result``'s spectra in ``colors``; ``title``
+    replaces the result's own title, ``suffix`` is appended to it."""
+
+    result: object
+    colors: list
+    title: str | None = None
+    suffix: str = ""
+
+
+class SessionEvents(SignalGroup):
+    grid = Signal(object)
+    plane = Signal(int)
+    rows = Signal(list)
+    result = Signal(object)
+    spectra = Signal(object)
+
+
+class UnmixSession:
+    """The state of one unmixing dock over ``viewer`` (see the module documentation).
+
+    Parameters
+    ----------
+    viewer : napari.Viewer or napari.components.ViewerModel
+    """
+
+    def __init__(self, viewer):
+        self.viewer = viewer
+        self.events = SessionEvents()
+        self.image: str | None = None
+        self.spectral_axis_index = 0
+        self.rows: list = []
+        self.result = None
+        self.result_image: str | None = None
+        self.series_result = None
+        self.result_colors: list = []
+        self.series_choice = "joint"
+        self.plane = 0
+        self.plane_follows = True
+        self._series_axis: int | None = None  # of the published series result
+        self._shown_plane: int | None = None  # plane whose per-plane spectra are shown
+        # napari keeps a weak reference to the method: the session is not kept alive
+        viewer.dims.events.current_step.connect(self._on_dims_step)
+
+    def close(self) -> None:
+        """Stop following the viewer and emitting events (the dock goes away)."""
+        self.viewer.dims.events.current_step.disconnect(self._on_dims_step)
+        self.events.disconnect()
+
+    # -- layers --------------------------------------------------------------------
+    def layers_of(self, kind: str) -> list:
+        """The viewer's layers of ``kind`` (``"image"``, ``"labels"``, ``"shapes"``);
+        images only if they can be unmixed (not our maps, RGB or 2-D images)."""
+        from napari.layers import Image, Labels, Shapes
+
+        cls = {"image": Image, "labels": Labels, "shapes": Shapes}[kind]
+        out = []
+        for layer in self.viewer.layers:
+            if not isinstance(layer, cls):
+                continue
+            meta = layer.metadata if isinstance(layer.metadata, dict) else {}
+            if kind == "image" and (META_KEY in meta or RESULT_KEY in meta or layer.rgb
+                                    or layer.ndim < 3):
+                continue
+            out.append(layer)
+        return out
+
+    def image_names(self) -> list[str]:
+        """Images that can be unmixed; those with spectral metadata first."""
+        images = self.layers_of("image")
+        tagged = [lyr.name for lyr in images
+                  if isinstance(lyr.metadata, dict) and "spectral_axis_index" in lyr.metadata]
+        return tagged + [lyr.name for lyr in images if lyr.name not in tagged]
+
+    def _layer(self, name):
+        return self.viewer.layers[name] if name and name in self.viewer.layers else None
+
+    # -- the image -----------------------------------------------------------------
+    def set_image(self, name: str | None) -> None:
+        """Choose the image to unmix; its spectral axis comes from its metadata."""
+        self.image = name or None
+        layer = self._layer(self.image)
+        meta = layer.metadata if layer is not None and isinstance(layer.metadata, dict) else {}
+        axis = meta.get("spectral_axis_index")
+        self.spectral_axis_index = int(axis) if isinstance(axis, (int, np.integer)) else 0
+        self._grid_changed()
+
+    def set_spectral_axis(self, index: int) -> None:
+        if int(index) != self.spectral_axis_index:
+            self.spectral_axis_index = int(index)
+            self._grid_changed()
+
+    def grid(self) -> ImageGrid:
+        """The grid of the chosen image; raises ValueError / RoiError (what to do)."""
+        layer = self._layer(self.image)
+        if layer is None:
+            raise ValueError("Choose the image to unmix (a spectral stack with at least three "
+                             "axes) in the 'image' menu.")
+        return ImageGrid(layer, self.spectral_axis_index)
+
+    def grid_or_none(self) -> ImageGrid | None:
+        try:
+            return self.grid()
+        except (ValueError, RoiError):
+            return None
+
+    def axis_text(self) -> str:
+        """What the dock says about the chosen image's spectral axis (or the problem)."""
+        if self._layer(self.image) is None:
+            return "no spectral image in the viewer"
+        try:
+            grid = self.grid()
+        except (ValueError, RoiError) as exc:
+            return str(exc)
+        n = grid.n_channels
+        values, unit = grid.spectral_values()
+        if values is None:
+            return (f"{n} channels; no spectral values in the layer metadata (channel "
+                    "numbers are used)")
+        return f"{n} channels, {values[0]:g} to {values[-1]:g} {unit or ''}".strip()
+
+    def _grid_changed(self) -> None:
+        self.events.grid.emit(self.grid_or_none())
+        self.plane_follows = True  # (after the views took the new grid)
+        self._sync_plane()
+
+    # -- series and the reference plane --------------------------------------------
+    def set_series_choice(self, choice: str) -> None:
+        """The series strategy (a value of ``SERIES_CHOICES``; ``"joint"``: none)."""
+        self.series_choice = str(choice)
+        self._sync_plane()
+
+    def set_plane(self, plane: int) -> None:
+        """The user set the reference plane: it follows the slider again only when it
+        is the plane the viewer shows."""
+        self.plane = int(plane)
+        self.plane_follows = self.plane == self.viewer_plane()
+
+    def strategy(self, grid: ImageGrid | None = None) -> str | None:
+        """The series strategy that applies to the image, or None (a joint fit, or an
+        image without a series axis)."""
+        grid = grid if grid is not None else self.grid_or_none()
+        if grid is None or series_axis(grid) is None or self.series_choice == "joint":
+            return None
+        return self.series_choice
+
+    def plan(self, grid: ImageGrid | None = None) -> SeriesPlan | None:
+        """The series plan of a run now (None: one fit of the whole stack)."""
+        grid = grid if grid is not None else self.grid()
+        choice = self.strategy(grid)
+        if choice is None:
+            return None
+        axis = series_axis(grid)
+        n = grid.shape[axis]
+        if not 0 <= self.plane < n:
+            raise ValueError(f"The reference plane {self.plane} is not a plane of image "
+                             f"{grid.name!r} (0 to {n - 1} along axis {axis}).")
+        return SeriesPlan(choice=choice, axis=axis, n_planes=n, plane=self.plane)
+
+    def _plane_of(self, layer, axis: int) -> int | None:
+        """The plane of ``layer`` along data axis ``axis`` that the viewer shows."""
+        try:
+            coords = np.asarray(layer.world_to_data(self.viewer.dims.point), dtype=float)
+            n = int((layer.data[0] if layer.multiscale else layer.data).shape[axis])
+        except (AttributeError, IndexError, ValueError, np.linalg.LinAlgError):
+            return None
+        if axis >= coords.size or not np.isfinite(coords[axis]):
+            return None
+        return min(max(int(np.floor(coords[axis] + 0.5)), 0), n - 1)
+
+    def viewer_plane(self) -> int | None:
+        """The plane of the chosen image that the viewer shows (None without a series)."""
+        grid = self.grid_or_none()
+        axis = None if grid is None else series_axis(grid)
+        return None if axis is None else self._plane_of(grid.layer, axis)
+
+    def _sync_plane(self) -> None:
+        """Set the reference plane to the viewer's plane while it follows the slider and
+        a strategy with a reference plane is chosen."""
+        if not self.plane_follows or self.strategy() not in PLANE_CHOICES:
+            return
+        z = self.viewer_plane()
+        if z is not None and z != self.plane:
+            self.plane = z
+            self.events.plane.emit(z)
+
+    def _on_dims_step(self, *_):
+        self._sync_plane()
+        self._follow_series_spectra()
+
+    # -- rows ----------------------------------------------------------------------
+    def update_rows(self, rows) -> None:
+        """The rows as the user edited them (no event: the table shows them)."""
+        self.rows = list(rows)
+
+    def _replace_rows(self, rows) -> None:
+        self.rows = list(rows)
+        self.events.rows.emit(list(rows))
+
+    def rows_from_layer(self, name: str | None) -> int:
+        """Replace the rows by one per label (Labels layer) or per shape (Shapes layer);
+        returns how many.  Raises ValueError / RoiError with what to do."""
+        from napari.layers import Labels
+
+        layer = self._layer(name)
+        if layer is None:
+            raise ValueError("Choose a Labels or Shapes layer to make components from.")
+        grid = self.grid()
+        if isinstance(layer, Labels):
+            ids = label_ids(labels_image(layer, grid))
+            if len(ids) > MAX_ROWS_FROM_LAYER:
+                raise ValueError(
+                    f"Labels layer {name!r} has {len(ids)} labels on the image; one component "
+                    f"per label allows at most {MAX_ROWS_FROM_LAYER}. Paint one label per kind "
+                    "of region (e.g. a few cells of each type) instead of one per object.")
+            colors = default_colors(len(ids))
+            rows = [RowSettings(name=f"label {i}", color=colors[k],
+                                source=SourceChoice("roi-label", layer=name, label_id=i))
+                    for k, i in enumerate(ids)]
+        else:
+            n = len(shape_masks(layer, grid))  # validates every shape
+            if n > MAX_ROWS_FROM_LAYER:
+                raise ValueError(f"Shapes layer {name!r} has {n} shapes; one component per "
+                                 f"shape allows at most {MAX_ROWS_FROM_LAYER}.")
+            colors = default_colors(n)
+            rows = [RowSettings(name=f"shape {i + 1}", color=colors[i],
+                                source=SourceChoice("roi-mask", layer=name, shape_index=i))
+                    for i in range(n)]
+        self._replace_rows(rows)
+        return len(rows)
+
+    def rows_from_result(self) -> int:
+        """Replace the rows by one per component of the last result, seeded by its
+        spectrum and map (flags as in its config); returns how many.  Raises
+        :class:`Refusal` when there is no result or it cannot seed."""
+        res = self.result
+        if res is None:
+            raise Refusal("There is no result yet: run an analysis first.", "info")
+        if is_signed(res.mode):
+            raise Refusal(f"{mode_label(res.mode)} loadings and scores are signed and cannot "
+                          "seed NNMF or NNLS; use an NNMF or NNLS result as seeds.", "warning")
+        config = res.config
+        old = {c.name: c for c in (config.components if config is not None else [])}
+        colors = component_styles(res)[0]
+        if not all(colors):
+            colors = default_colors(res.n_components)
+        rows = []
+        for name, color in zip(res.component_names, colors, strict=True):
+            spec = old.get(name)
+            rows.append(RowSettings(
+                name=name, color=color,
+                source=SourceChoice("previous-result", component=name),
+                background=spec.background if spec is not None else False,
+                use_subtracted=spec.use_subtracted if spec is not None else True,
+                locked=spec.locked if spec is not None else False))
+        self._replace_rows(rows)
+        return len(rows)
+
+    @property
+    def result_can_seed(self) -> bool:
+        """Whether the last result can seed the next run (non-negative modes)."""
+        return self.result is not None and not is_signed(self.result.mode)
+
+    # -- seeds and runs ------------------------------------------------------------
+    def seed_previews(self, *, read_lazy: bool = True):
+        """Every row's seed spectrum on the raw data: ``(spectra, problems, values,
+        unit)`` (see :func:`~.seed_inputs.seed_spectra`).  Raises ValueError /
+        RoiError without an image."""
+        grid = self.grid()
+        values, unit = grid.spectral_values()
+        spectra, problems = seed_spectra(self.rows, SeedContext(self.viewer.layers, grid,
+                                                                self.result),
+                                         read_lazy=read_lazy)
+        return spectra, problems, values, unit
+
+    def prepare(self, kw: dict, *, subtract_background: bool = False,
+                smoothing: str | None = None) -> RunRequest:
+        """The :class:`~.run_request.RunRequest` of a run now, from the settings'
+        config keywords (see :func:`~.run_request.prepare_run`)."""
+        grid = self.grid()
+        return prepare_run(grid, self.rows, kw, layers=self.viewer.layers,
+                           previous=self.result, plan=self.plan(grid),
+                           subtract_background=subtract_background, smoothing=smoothing)
+
+    # -- results -------------------------------------------------------------------
+    def publish(self, request: RunRequest, value) -> str:
+        """Publish a finished run's value: its map layers replace the earlier maps of
+        the image, it becomes the session's result, the spectra to show follow.
+        Returns what the dock says about it."""
+        grid, image, plan = request.grid, request.image, request.series
+        # a series run's maps (k, Z, *plane) are in the C order of the image's spatial
+        # axes (the series axis is the first of them): published like a joint fit's
+        result = value if plan is None else value.as_result(reference=plan.reference_plane)
+        colors = request.colors_for(result.n_components)
+        show_result(self.viewer, result, spatial_shape=grid.spatial_shape, colors=colors,
+                    image_layer=self._layer(image),
+                    spectral_axis_index=grid.spectral_axis_index, source_image=image)
+        self.result, self.result_image = result, image
+        self.series_result = None if plan is None else value
+        self.result_colors = colors
+        self._series_axis = None if plan is None else plan.axis
+        self._shown_plane = None
+        self.events.result.emit(result)
+        self.events.spectra.emit(self.spectra_view())
+        where = "" if plan is None else f" ({plan.n_planes} planes, {plan.label})"
+        return f"Done: {result.n_components} map layer(s) for {image!r}{where}."
+
+    def summary_text(self) -> str:
+        """The fit summary of the last result ("" without one)."""
+        if self.series_result is not None:
+            return series_summary(self.series_result)
+        return "" if self.result is None else fit_summary(self.result)
+
+    def _series_plane_shown(self) -> int:
+        """The plane of the series result the viewer shows (the last one shown when the
+        viewer shows none of it)."""
+        layer = self._layer(self.result_image)
+        z = None if layer is None else self._plane_of(layer, self._series_axis)
+        if z is None:
+            z = self._shown_plane if self._shown_plane is not None else 0
+        return z
+
+    def spectra_view(self) -> SpectraView | None:
+        """What the spectra dock shows for the last result (None without one)."""
+        if self.result is None:
+            return None
+        sr = self.series_result
+        if sr is None:
+            return SpectraView(self.result, list(self.result_colors))
+        z = 0 if sr.shared_basis else self._series_plane_shown()
+        self._shown_plane = z
+        res, title, suffix = series_spectra(sr, z)
+        return SpectraView(res, list(self.result_colors), title=title, suffix=suffix)
+
+    def _follow_series_spectra(self) -> None:
+        sr = self.series_result
+        if sr is None or sr.shared_basis:
+            return
+        if self._series_plane_shown() != self._shown_plane:
+            self.events.spectra.emit(self.spectra_view())
