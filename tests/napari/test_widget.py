@@ -27,7 +27,8 @@ from napari_unmix._napari.sample_data import sample_layer_data  # noqa: E402
 from napari_unmix._napari.seed_inputs import RowSettings, SourceChoice  # noqa: E402
 from napari_unmix.core.analysis import AnalysisConfig, run_analysis  # noqa: E402
 from napari_unmix.core.colors import DEFAULT_COLORS, hex_to_rgb  # noqa: E402
-from napari_unmix.core.modes import MODES  # noqa: E402
+from napari_unmix.core.modes import MODES, ModeSpec, register_mode, unregister_mode  # noqa: E402
+from napari_unmix.core.result import UnmixResult  # noqa: E402
 from napari_unmix.core.solvers import NMF_SOLVERS, NNLS_SOLVERS  # noqa: E402
 from napari_unmix.core.synthetic import make_crs_sample, make_crs_sample_4d  # noqa: E402
 
@@ -148,6 +149,46 @@ def test_dock_opens_through_the_manifest_with_choices_from_the_core_tables(viewe
         assert f.device_info.value  # says where the solver runs (CPU / CUDA)
     f.mode.value = "pca"
     assert f.solver.native.isHidden() and not f.n_components.native.isHidden()
+
+
+def _mean_spectrum_mode(data, config, seeds, callback):
+    """A toy mode: one component, the mean spectrum, and its least-squares map."""
+    assert config.n_components == 1
+    X = np.asarray(data.fit.X, dtype=np.float64)
+    h = X.mean(axis=0, keepdims=True)
+    W = X @ h.T / float((h * h).sum())
+    return UnmixResult(W=W, H=h, mode="toy-mean", backend="numpy", device="cpu", n_iter=0,
+                       reconstruction_err=float(np.linalg.norm(X - W @ h)))
+
+
+@pytest.fixture
+def toy_mode():
+    spec = register_mode(ModeSpec("toy-mean", "Toy mean spectrum", "What is the average?",
+                                  _mean_spectrum_mode,
+                                  options=frozenset({"n_components", "negative"})))
+    yield spec
+    unregister_mode(spec.name)
+    assert spec.name not in MODES
+
+
+def test_a_mode_registered_in_the_core_is_offered_and_runs(qtbot, toy_mode, viewer, sample):
+    # registered before the dock opens; nothing in the dock's code knows it
+    _, dock = viewer.window.add_plugin_dock_widget("napari-unmix", "Spectral unmixing")
+    f = dock.form
+    assert list(f.mode.choices)[-1] == "toy-mean"
+    f.mode.value = "toy-mean"
+    assert not f.negative.native.isHidden() and not f.n_components.native.isHidden()
+    assert f.solver.native.isHidden() and f.tol.native.isHidden()
+    assert not dock.table.isEnabled()  # not a seeded mode
+    f.n_components.value = 1
+    _run(qtbot, dock)
+    assert dock.result.mode == "toy-mean"
+    np.testing.assert_allclose(dock.result.H[0], sample.stack.reshape(N_CHANNELS, -1).mean(1),
+                               rtol=1e-5)
+    maps = result_layers(viewer, source_image="crs")
+    assert [lyr.name for lyr in maps] == ["C1"]
+    assert dock.summary.text().startswith("Toy mean spectrum · 1 components")
+    assert [c.label for c in dock.spectra_plot.content.curves] == ["C1"]
 
 
 # -- every mode ------------------------------------------------------------------------------
