@@ -140,12 +140,35 @@ def test_run_z_series_writes_one_composite_per_plane(capsys, tmp_path, files):
 
 
 def test_run_seeded_nmf_from_spectra(capsys, files, tmp_path, sample):
+    # scikit-learn's cd cannot anchor the spectra to their seeds: a free fit (--anchor 0)
     run_ok(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--spectra", files / "h.csv",
-           "--solver", "cd", "--backend", "sklearn", "--max-iter", 20, "--out", tmp_path)
+           "--solver", "cd", "--backend", "sklearn", "--max-iter", 20, "--anchor", 0,
+           "--out", tmp_path)
     res = UnmixResult.load(tmp_path / "result.npz")
     assert res.mode == "seeded-nmf"
     assert res.component_names == list(sample.component_names)
     np.testing.assert_allclose(res.arrays["H0"], sample.H.astype(np.float32))
+
+
+def test_anchor_is_the_trust_in_the_seeds_and_errors_name_the_flag(capsys, files, tmp_path):
+    out = tmp_path / "o"
+    run_ok(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--spectra", files / "h.csv",
+           "--anchor", "inf", "--out", out)
+    res = UnmixResult.load(out / "result.npz")
+    assert res.config.anchor == float("inf") and res.summary.anchor == [None] * 4
+    np.testing.assert_array_equal(res.H, res.arrays["H0"])  # every spectrum locked
+    code = main(["run", str(files / "s.tif"), "--mode", "seeded-nmf", "--spectra",
+                 str(files / "h.csv"), "--solver", "cd", "--backend", "sklearn",
+                 "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot anchor the spectra" in err and "(or --anchor 0 " in err
+    for bad in ("-1", "nan", "lots"):
+        assert main(["run", str(files / "s.tif"), "--mode", "seeded-nmf", "--spectra",
+                     str(files / "h.csv"), "--anchor", bad, "--out", str(tmp_path)]) == 2
+        assert "--anchor" in capsys.readouterr().err
+    assert main(["run", str(files / "s.tif"), "--mode", "nnls", "--spectra",
+                 str(files / "h.csv"), "--anchor", "1", "--out", str(tmp_path)]) == 2
+    assert "--anchor is not used by --mode nnls (only by seeded-nmf)" in capsys.readouterr().err
 
 
 def test_run_seeded_nmf_from_labels_recovers_the_true_spectra(capsys, files, tmp_path, sample):
@@ -173,7 +196,11 @@ def test_run_seeded_nmf_from_labels_recovers_the_true_spectra(capsys, files, tmp
     rows, cols = linear_sum_assignment(-fitted)  # best one-to-one match of fitted to true
     assert np.array_equal(cols[np.argsort(rows)], np.arange(sample.n_components)), fitted
     assert np.diag(fitted).mean() > np.diag(seeds).mean(), (np.diag(fitted), np.diag(seeds))
-    assert np.diag(fitted).min() > 0.85
+    # with the default trust in the seeds (1) no spectrum ends farther from its material
+    # than its seed was (measured cosines 0.951 0.848 0.960 0.929, seeds 0.945 0.836
+    # 0.959 0.929; the free fit, --anchor 0, unmixes these mixed ROIs further, to 0.883)
+    assert (np.diag(fitted) >= np.diag(seeds) - 1e-3).all(), (np.diag(fitted), np.diag(seeds))
+    assert np.diag(fitted).min() > 0.84
 
 
 def test_run_seeded_nmf_with_a_flat_background(capsys, files, tmp_path, sample):

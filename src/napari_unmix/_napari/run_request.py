@@ -177,7 +177,7 @@ def cancel_text(config: AnalysisConfig | None) -> str:
     solver = None
     if spec is not None and spec.pick_solver is not None:
         try:
-            solver = spec.pick_solver(config.solver, config.backend)
+            solver = spec.pick_solver(config.solver, config.backend, config=config)
         except (ValueError, ImportError):  # the run itself reports it
             solver = None
     if solver is not None and not solver.cancellable:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import sys
 import warnings
 
-__all__ = ["EXIT_USAGE", "ITERATION_STAGES", "PROG", "CLIError", "Progress", "note",
-           "one_line", "progress_enabled", "run_quietly", "say", "warning"]
+__all__ = ["CLI_WORDS", "EXIT_USAGE", "ITERATION_STAGES", "PROG", "CLIError", "Progress",
+           "cli_words", "note", "one_line", "progress_enabled", "run_quietly", "say", "warning"]
 
 #: The command's name, the prefix of every message.
 PROG = "napari-unmix"
@@ -51,6 +51,33 @@ def one_line(msg) -> str:
     return " ".join(str(msg).split())
 
 
+#: The core's words for an option -> the command line's (messages say what to type).
+CLI_WORDS = (
+    ("anchor=0", "--anchor 0"),
+    ("negative='clip'", "--negative clip"),
+    ("negative='offset'", "--negative offset"),
+    ("pass spectral_axis", "pass --spectral-axis"),
+    ("Raise max_iter", "Raise --max-iter"),
+    ("loosen tol", "loosen --tol"),
+)
+
+
+def cli_words(msg: str) -> str:
+    """``msg`` with the core's option names replaced by the flags (:data:`CLI_WORDS`).
+
+    Parameters
+    ----------
+    msg : str
+
+    Returns
+    -------
+    str
+    """
+    for core, flag in CLI_WORDS:
+        msg = msg.replace(core, flag)
+    return msg
+
+
 def say(msg, *, quiet: bool = False, file=None) -> None:
     """Print ``msg`` (on stdout unless ``file`` is given), unless ``quiet``.
 
@@ -75,7 +102,7 @@ def note(msg, quiet: bool = False) -> None:
     quiet : bool, default False
     """
     if not quiet:
-        print(f"{PROG}: note: {one_line(msg)}", file=sys.stderr, flush=True)
+        print(f"{PROG}: note: {cli_words(one_line(msg))}", file=sys.stderr, flush=True)
 
 
 def warning(msg) -> None:
@@ -85,7 +112,7 @@ def warning(msg) -> None:
     ----------
     msg : object
     """
-    print(f"{PROG}: warning: {one_line(msg)}", file=sys.stderr, flush=True)
+    print(f"{PROG}: warning: {cli_words(one_line(msg))}", file=sys.stderr, flush=True)
 
 
 class Progress:

@@ -22,7 +22,7 @@ import numpy as np
 from .. import __version__
 from ..core import MODES, Cancelled
 from ..core.data import NEGATIVE_POLICIES
-from .console import EXIT_USAGE, PROG, CLIError, one_line
+from .console import EXIT_USAGE, PROG, CLIError, cli_words, one_line
 from .demo import cmd_demo
 from .run import cmd_run
 
@@ -80,6 +80,17 @@ def _number(cast, minimum, noun, bound):
             raise argparse.ArgumentTypeError(f"{text!r} must be {bound}")
         return v
     return convert
+
+
+def trust(text):
+    """An argparse type for ``--anchor``: a number >= 0, or ``inf``."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if np.isnan(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0, or inf")
+    return v
 
 
 positive_int = _number(int, 1, "an integer", "at least 1")
@@ -148,6 +159,10 @@ def _add_run(sub) -> None:
     run.add_argument("--negative", choices=NEGATIVE_POLICIES, default=None,
                      help="negative data values: raise (default), clip to 0, or offset all "
                      "data by the minimum")
+    run.add_argument("--anchor", type=trust, default=None, metavar="TRUST",
+                     help="seeded-nmf: trust in the seed spectra, how strongly each is pulled "
+                     "towards its seed (0: free fit, 1: the seed weighs as much as the data, "
+                     "the default; inf: locked); Gaussian models count a tenth of it")
     _add_common(run)
     run.set_defaults(func=cmd_run)
 
@@ -221,5 +236,5 @@ def main(argv=None) -> int:
     except (CLIError, ValueError, TypeError, OSError, ImportError, Cancelled) as exc:
         if args.debug:
             raise
-        print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr, flush=True)
+        print(f"{PROG}: error: {cli_words(one_line(exc))}", file=sys.stderr, flush=True)
         return EXIT_USAGE

@@ -50,6 +50,7 @@ MODE_FLAGS = {
     "max_iter": ("--max-iter", "max_iter"),
     "random_state": ("--random-state", "random_state"),
     "negative": ("--negative", "negative"),
+    "anchor": ("--anchor", "anchor"),
     "spectra": ("--spectra", "components"),
     "labels": ("--labels", "components"),
     "flat_background": ("--flat-background", "components"),
@@ -369,7 +370,7 @@ def precheck(cfg, shape) -> int:
     if mode_takes(spec, "n_components") and not spec.fixed_spectra:
         check_n_components(k, *shape, mode=cfg.mode)
     if spec.pick_solver is not None:
-        spec.pick_solver(cfg.solver, cfg.backend)
+        spec.pick_solver(cfg.solver, cfg.backend, config=cfg)
     return k
 
 
@@ -425,7 +426,7 @@ def cmd_run(args) -> int:
         raise CLIError(f"--out {args.out} is a file; give a folder (it is created if missing).")
     stack = load_stack(Path(args.input), args.spectral_axis)
     for n in stack.notes:
-        note(n.replace("pass spectral_axis", "pass --spectral-axis"), quiet)
+        note(n, quiet)
     data = stack.data
     axis = stack.spectral_axis
     n_channels = data.shape[axis]

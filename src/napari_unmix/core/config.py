@@ -88,7 +88,8 @@ class AnalysisConfig:
         pull of every seeded spectrum towards its seed (see ``core.nmf``).  0 is
         the free fit, ``inf`` locks every spectrum; a component's own
         ``ComponentSpec.anchor`` overrides it, and a source's ``trust`` scales it
-        (a Gaussian model is trusted a tenth as much as a measured spectrum).
+        (a Gaussian model counts 0.1: it sketches a band that the data should
+        reshape).
         Components seeded by a fallback are free.  1.0 was chosen from
         ``benchmarks/seeded_nmf.py`` (see the user guide).
     standardize : bool, default True

@@ -79,25 +79,37 @@ def run_nnls(data, config, seeds, callback):
                 device=config.device)
 
 
+def _pick_seeded(solver="auto", backend="auto", config=None):
+    """The seeded-NNMF solver: anchored unless ``config`` trusts no free seed at all."""
+    anchored = True
+    if config is not None:
+        strengths = np.asarray(config.anchor_strengths(), dtype=float)
+        anchored = bool(((strengths > 0) & np.isfinite(strengths)).any())
+    locked = config is not None and any(c.locked for c in config.components)
+    return pick_nmf_solver(solver, backend, seeded=True, anchored=anchored,
+                           partial_lock=locked)
+
+
 register_mode(ModeSpec(
     "pca", "PCA", "Which spectral directions vary most?", run_pca,
     options=frozenset({"n_components", "standardize"}), non_negative=False, func=pca))
 register_mode(ModeSpec(
     "nmf", "Random NNMF", "Which non-negative additive parts are there?", run_nmf,
     options=SOLVER_OPTIONS | {"n_components", "init", "random_state"},
-    pick_solver=lambda solver="auto", backend="auto": pick_nmf_solver(solver, backend),
+    pick_solver=lambda solver="auto", backend="auto", config=None: pick_nmf_solver(solver,
+                                                                                  backend),
     solvers=NMF_SOLVERS, func=nmf))
 register_mode(ModeSpec(
     "seeded-nmf", "Seeded NNMF", "Refine the spectra and maps I already roughly know.",
     run_seeded_nmf, options=SOLVER_OPTIONS | SEED_OPTIONS | {"random_state", "anchor"},
     seeded=True,
     builds_maps=True,
-    pick_solver=lambda solver="auto", backend="auto": pick_nmf_solver(solver, backend,
-                                                                      seeded=True),
+    pick_solver=_pick_seeded,
     solvers=NMF_SOLVERS, func=nmf))
 register_mode(ModeSpec(
     "nnls", "Fixed-H NNLS", "How much of each trusted spectrum is in each pixel?", run_nnls,
     options=SOLVER_OPTIONS | (SEED_OPTIONS - {"w_seed_mode", "overwrite"}), seeded=True,
     fixed_spectra=True,
-    pick_solver=lambda solver="auto", backend="auto": pick_nnls_solver(solver, backend),
+    pick_solver=lambda solver="auto", backend="auto", config=None: pick_nnls_solver(solver,
+                                                                                   backend),
     solvers=NNLS_SOLVERS, func=nnls))

@@ -60,8 +60,9 @@ class ModeSpec:
     non_negative : bool
         Fits non-negative maps and spectra: the negative-value policy applies.
     pick_solver : callable or None
-        ``pick_solver(solver, backend) -> SolverSpec``: resolves the config's solver
-        names (``None`` for modes without a solver table, e.g. PCA).
+        ``pick_solver(solver, backend, config=None) -> SolverSpec``: resolves the
+        config's solver names, for that config when given (e.g. whether its seeds
+        are anchored); ``None`` for modes without a solver table (PCA).
     solvers : mapping or None
         The solver table the mode picks from (``NMF_SOLVERS`` / ``NNLS_SOLVERS``).
     func : callable or None

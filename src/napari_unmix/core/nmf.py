@@ -28,12 +28,14 @@ Seeded runs
     (:mod:`~napari_unmix.core.diagnostics`); both warn past their limits.
 
 Scale
-    Data far from unit scale (a maximum below 2**-4 or above 2**24) is divided by a
-    power of two inside the solvers, which is exact in floating point: every
-    solver then sees values near 1, so a tiny or a huge stack gives the same maps
-    (up to the scale) and no eps or squared norm under- or overflows.  The factor
-    is recorded (``summary.data_scale``); ``W``, ``H`` and the errors come back in
-    the data's units.
+    The data is divided by the power of two that brings its maximum into
+    ``[1, 2)`` before the solver runs (exact in floating point; a copy of ``X``
+    unless its maximum is there already).  Every solver then sees values near 1,
+    so a tiny or a huge stack gives the same maps up to the scale, no eps
+    (MU's, scikit-learn's tolerances) means something else at another scale, and
+    no squared norm under- or overflows.  The factor is recorded
+    (``summary.data_scale``); ``W``, ``H`` and the errors come back in the data's
+    units.
 """
 
 from __future__ import annotations
@@ -53,9 +55,6 @@ from .result import UnmixResult
 from .solvers import pick_nmf_solver, solve_nnls
 from .solvers._common import NMFFit, residual_norm
 from .summaries import NegativeInfo, NMFSummary
-
-#: Data whose maximum lies outside [2**-4, 2**24] is rescaled inside the solvers.
-SAFE_SCALE = (2.0 ** -4, 2.0 ** 24)
 
 __all__ = ["nmf"]
 
@@ -109,10 +108,9 @@ def _mu_lift(A, eps, rows=None):
 
 
 def data_scale(X) -> float:
-    """The power of two that brings ``X``'s maximum near 1, or 1.0 when it is in
-    :data:`SAFE_SCALE` already."""
+    """The power of two ``c`` with ``max(X) / c`` in ``[1, 2)`` (1.0 for all-zero data)."""
     top = float(np.max(X)) if X.size else 0.0
-    if top <= 0 or SAFE_SCALE[0] <= top <= SAFE_SCALE[1]:
+    if not top > 0 or not np.isfinite(top):
         return 1.0
     return float(2.0 ** np.floor(np.log2(top)))
 
