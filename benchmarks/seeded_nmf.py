@@ -30,7 +30,6 @@ import json
 import time
 import warnings
 
-import numpy as np
 from _data import make_stack
 from _scenes import SCENES, disc_rois, load_scene
 from _timing import median_time
