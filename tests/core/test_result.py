@@ -200,3 +200,33 @@ def test_maps_helper(low_rank):
     maps = res.maps((8, 12))
     assert maps.shape == (3, 8, 12)
     np.testing.assert_array_equal(maps[1].ravel(), res.W[:, 1])
+
+
+def test_spectral_axis_is_a_deprecated_alias_of_spectral_values():
+    res = UnmixResult(W=np.ones((4, 2)), H=np.ones((2, 3)), mode="nmf", backend="x",
+                      device="cpu", n_iter=0, reconstruction_err=0.0,
+                      spectral_values=np.array([500.0, 510.0, 520.0]))
+    with pytest.warns(DeprecationWarning, match="use spectral_values"):
+        values = res.spectral_axis
+    np.testing.assert_array_equal(values, [500.0, 510.0, 520.0])
+
+
+def test_typed_summary_and_config_of_an_analysis_survive_a_file(tmp_path):
+    from napari_unmix.core import AnalysisConfig, NNLSSummary, nnls, run_analysis
+    from napari_unmix.core.summaries import NMFSummary
+
+    X = np.abs(np.random.default_rng(0).normal(size=(40, 6)))
+    res = nnls(X, np.eye(6)[:2] + 0.1)
+    assert isinstance(res.summary, NNLSSummary) and res.summary.solver == "active-set"
+    assert res.summary["solver"] == "active-set" and "solver" in res.summary
+    with pytest.raises(KeyError, match="NNLSSummary has no entry 'algorithms'"):
+        res.summary["algorithms"]
+    assert not hasattr(res.summary, "get")  # typed: no silent default for a misspelt name
+    a = run_analysis(X, AnalysisConfig(mode="nmf", n_components=2, random_state=3),
+                     spectral_axis=1)
+    back = UnmixResult.load(a.save(tmp_path / "a.npz"))
+    assert isinstance(back.summary, NMFSummary) and back.summary == a.summary
+    assert back.config.n_components == 2 and back.config.random_state == 3
+    # an earlier file's NNLS summary ("algorithm") reads into today's field
+    old = NNLSSummary.from_dict({"algorithm": "active-set", "n_chunks": 1})
+    assert old.solver == "active-set" and old.extra == {}
