@@ -15,9 +15,8 @@ pytest.importorskip("pytestqt")
 from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox  # noqa: E402
 
 from napari_unmix._napari.component_table import (  # noqa: E402
-    EDITORS,
+    TRUST_DEFAULT_TEXT,
     ComponentTable,
-    menu_kinds,
 )
 from napari_unmix._napari.rois import ImageGrid  # noqa: E402
 from napari_unmix._napari.seed_inputs import (  # noqa: E402
@@ -28,6 +27,7 @@ from napari_unmix._napari.seed_inputs import (  # noqa: E402
     seed_spectra,
     source_kinds,
 )
+from napari_unmix._napari.source_editors import EDITORS, menu_kinds  # noqa: E402
 from napari_unmix.core.colors import DEFAULT_COLORS  # noqa: E402
 from napari_unmix.core.sources import SOURCES, Source, register_source  # noqa: E402
 
@@ -42,10 +42,11 @@ ROWS = [
     RowSettings("file", "#0072B2", SourceChoice("spectrum", path="/tmp/refs.csv",
                                                 column="lipid")),
     RowSettings("peak", "#D55E00", SourceChoice("gaussian", center=2930.0, width=25.0,
-                                                amplitude=3.5)),
+                                                amplitude=3.5), anchor=0.25),
     RowSettings("flat", "#CC79A7", SourceChoice("flat", level=2.5, absorb_offsets=False),
                 background=True, use_subtracted=False),
-    RowSettings("again", "#999999", SourceChoice("previous-result", component="q")),
+    RowSettings("again", "#999999", SourceChoice("previous-result", component="q"),
+                anchor=0.0),
 ]
 
 
@@ -268,3 +269,14 @@ def test_a_registered_source_without_a_title_or_plain_fields_is_not_offered(toy_
         assert "toy-masked" not in menu_kinds()
     finally:
         SOURCES.pop("toy-masked")
+
+
+def test_the_row_trust_is_its_own_or_the_default(table):
+    row = table.add_row()
+    assert row.trust.text() == TRUST_DEFAULT_TEXT and row.settings().anchor is None
+    row.trust.setValue(3.5)
+    assert row.settings().anchor == 3.5
+    row.trust.setValue(0.0)  # zero is a trust (a free fit for this row), not the default
+    assert row.settings().anchor == 0.0
+    row.locked.setChecked(True)  # a locked spectrum does not move: nothing to trust
+    assert not row.trust.isEnabled()

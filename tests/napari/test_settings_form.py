@@ -83,11 +83,11 @@ def test_the_built_in_modes_show_what_they_use(form):
     assert {"init", "random_state", "n_components", "solver"} <= _shown(form)
     assert not {"standardize", "w_seed_mode", "h_fallback"} & _shown(form)
     form.mode.value = "seeded-nmf"
-    assert {"w_seed_mode", "overwrite", "h_fallback", "smoothing"} <= _shown(form)
+    assert {"w_seed_mode", "overwrite", "h_fallback", "smoothing", "anchor"} <= _shown(form)
     assert not {"init", "n_components", "standardize"} & _shown(form)
     form.mode.value = "nnls"
     assert {"h_fallback", "subtract_background"} <= _shown(form)
-    assert not {"w_seed_mode", "overwrite", "random_state", "init"} & _shown(form)
+    assert not {"w_seed_mode", "overwrite", "random_state", "init", "anchor"} & _shown(form)
 
 
 @pytest.mark.parametrize("mode", ["nmf", "nnls"])
@@ -115,8 +115,10 @@ def test_config_values_and_preprocessing(form):
     form.w_seed_mode.value = "average"
     form.subtract_background.value = True
     form.smoothing.value = "savgol"
+    form.anchor.value = 0.3
     kw = form.config_kwargs()
     assert (kw["random_state"], kw["max_iter"], kw["w_seed_mode"]) == (7, 321, "average")
+    assert kw["anchor"] == 0.3 and AnalysisConfig(**kw).anchor == 0.3
     assert form.preprocessing_choice() == (True, "savgol")
     form.random_state.value = ""
     assert form.config_kwargs()["random_state"] is None  # a new seed, recorded in the result

@@ -245,6 +245,21 @@ def test_seeded_modes_from_a_segmentation(qtbot, viewer, dock, sample, random_nm
     assert dock.spectra_plot.content.previews == []
     _check_named_spectra(dock.result, sample, random_nmf)
     assert all(r.report.text().startswith("H0: roi-label") for r in dock.table.rows)
+    # how far the fit moved each spectrum from its seed, per row and in the summary
+    angles = np.degrees(dock.result.summary.seed_drift.angles)
+    for row, angle in zip(dock.table.rows, angles, strict=True):
+        assert f"moved {angle:.0f}° from its seed" in row.report.text()
+    assert f"the spectra moved up to {angles.max():.0f}°" in dock.summary.text()
+
+    # the trust in the seeds reaches the fit: trusted less, the spectra move farther
+    dock.form.anchor.value = 0.0
+    dock.table.rows[0].trust.setValue(5.0)  # ... except the row that keeps its own trust
+    _run(qtbot, dock)
+    assert dock.result.config.anchor == 0.0 and dock.result.config.components[0].anchor == 5.0
+    free = np.degrees(dock.result.summary.seed_drift.angles)
+    assert free[0] < angles[0] and (free[1:] > angles[1:]).any(), (free, angles)
+    dock.form.anchor.value = 1.0
+    dock.table.rows[0].trust.setValue(dock.table.rows[0].trust.minimum())
 
     _configure(dock, "nnls")
     _run(qtbot, dock)

@@ -127,6 +127,8 @@ class RowSettings:
     background: bool = False
     use_subtracted: bool = True
     locked: bool = False
+    #: the row's own trust in its seed spectrum (None: the analysis' trust)
+    anchor: float | None = None
 
 
 @dataclass
@@ -426,7 +428,8 @@ def build_components(rows: Sequence[RowSettings], ctx: SeedContext):
                 w_src = None if inp.w_source is None else inp.w_source(r.source, ctx)
             comps.append(ComponentSpec(r.name, color=r.color, h_source=h_src, w_source=w_src,
                                        background=r.background,
-                                       use_subtracted=r.use_subtracted, locked=r.locked))
+                                       use_subtracted=r.use_subtracted, locked=r.locked,
+                                       anchor=r.anchor))
         except (ValueError, TypeError, OSError) as exc:
             cls = RoiError if isinstance(exc, RoiError) else (
                 TypeError if isinstance(exc, TypeError) else ValueError)

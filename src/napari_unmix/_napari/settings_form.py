@@ -41,6 +41,7 @@ OPTION_OF = {
     "max_iter": "max_iter",
     "init": "init",
     "random_state": "random_state",
+    "anchor": "anchor",
     "w_seed_mode": "w_seed_mode",
     "overwrite": "overwrite",
     "h_fallback": "h_fallback",
@@ -92,27 +93,52 @@ class SettingsForm:
                                     value=4)
         self.standardize = CheckBox(name="standardize", text="standardise channels", value=True)
         self.solver = ComboBox(name="solver", label="solver", choices=self._solver_choices,
-                               value="auto")
+                               value="auto",
+                               tooltip="The algorithm: auto picks the fastest suitable one "
+                               "(HALS for NNMF, exact active set for NNLS).")
         self.backend = ComboBox(name="backend", label="backend", choices=self._backend_choices,
-                                value="auto")
+                                value="auto",
+                                tooltip="The implementation: numpy (CPU), torch (CPU or a "
+                                "CUDA GPU), scikit-learn, SciPy.")
         self.device = ComboBox(name="device", label="device", value="auto",
                                choices=["auto", "cpu"] + (["cuda"] if cuda_available() else []))
         self.device_info = _label("device_info", "")
-        self.tol = FloatSpinBox(name="tol", label="tol", min=0.0, max=1.0, step=1e-6, value=1e-4)
-        self.max_iter = SpinBox(name="max_iter", label="max_iter", min=1, max=10_000_000,
-                                value=1000)
+        self.tol = FloatSpinBox(name="tol", label="tolerance", min=0.0, max=1.0, step=1e-6,
+                                value=1e-4,
+                                tooltip="Stop when the fit improves by less than this "
+                                "fraction between two checks (every 10 iterations).")
+        self.max_iter = SpinBox(name="max_iter", label="max iterations", min=1,
+                                max=10_000_000, value=1000,
+                                tooltip="Iteration cap; the summary says when it was hit.")
         self.init = ComboBox(name="init", label="init", choices=list(INITS), value=INITS[0],
                              tooltip="How random NNMF starts (nndsvda: an SVD of the data "
                              "with zeros filled by the mean).")
         self.random_state = LineEdit(name="random_state", label="random_state", value="0",
                                      tooltip="An integer makes runs repeatable; leave empty "
                                      "for a new random seed (recorded in the result).")
-        self.w_seed_mode = ComboBox(name="w_seed_mode", label="W-seed mode",
-                                    choices=list(W_SEED_MODES), value="nnls")
-        self.overwrite = CheckBox(name="overwrite", value=True,
-                                  text="overwrite spectral-info maps from H")
-        self.h_fallback = ComboBox(name="h_fallback", label="spectrum fallback",
-                                   choices=list(H_FALLBACKS), value="residual")
+        self.anchor = FloatSpinBox(
+            name="anchor", label="trust in seeds", min=0.0, max=1000.0, step=0.1, value=1.0,
+            tooltip="How strongly each fitted spectrum is pulled towards its seed. 0: the "
+            "data alone decide (a free fit, which may drift far from the seeds); 1 "
+            "(default): a seed weighs as much as the data's evidence about its spectrum; "
+            "more keeps the spectra closer to their seeds. Gaussian models count a tenth "
+            "of it; a row's own trust overrides it.")
+        self.w_seed_mode = ComboBox(
+            name="w_seed_mode", label="W-seed mode", choices=list(W_SEED_MODES), value="nnls",
+            tooltip="How the starting maps are made from the seed spectra: nnls (a joint "
+            "non-negative fit of every pixel), selective_score (a projection that favours "
+            "the best-matching spectrum), h_weighted (an image of the bands where the "
+            "spectrum is strong), average (the mean image), empty (almost uniform).")
+        self.overwrite = CheckBox(
+            name="overwrite", value=True, text="maps from the seed spectra",
+            tooltip="For Gaussian / seed-pixel rows: start their map from their spectrum "
+            "(W-seed mode) instead of the image of the pixels that match the model.")
+        self.h_fallback = ComboBox(
+            name="h_fallback", label="spectrum fallback", choices=list(H_FALLBACKS),
+            value="residual",
+            tooltip="The spectrum of a row without a seed: residual (estimated from what the "
+            "seeded spectra leave unexplained), random (a smooth random spectrum), none "
+            "(refuse to run).")
         self.negative = ComboBox(name="negative", label="negative values",
                                  choices=list(NEGATIVE_POLICIES), value="raise",
                                  tooltip="raise: refuse negative data; clip: set to 0; "
@@ -120,11 +146,14 @@ class SettingsForm:
         self.subtract_background = CheckBox(name="subtract_background", value=False,
                                             text="subtract background component's spectrum")
         self.smoothing = ComboBox(name="smoothing", label="smoothing",
-                                  choices=["none", *SMOOTHING_METHODS], value="none")
+                                  choices=["none", *SMOOTHING_METHODS], value="none",
+                                  tooltip="Smooth every pixel spectrum before estimating "
+                                  "the seeds (Savitzky-Golay or Gaussian).")
         self.container = Container(widgets=[
             self.image, self.spectral_axis, self.axis_info, self.mode, self.n_components,
             self.standardize, self.solver, self.backend, self.device, self.device_info,
-            self.tol, self.max_iter, self.init, self.random_state, self.w_seed_mode,
+            self.tol, self.max_iter, self.init, self.random_state, self.anchor,
+            self.w_seed_mode,
             self.overwrite, self.h_fallback, self.negative, self.subtract_background,
             self.smoothing,
         ], labels=True)
@@ -236,6 +265,7 @@ class SettingsForm:
             "max_iter": lambda: int(self.max_iter.value),
             "init": lambda: self.init.value,
             "random_state": self.random_state_value,
+            "anchor": lambda: float(self.anchor.value),
             "w_seed_mode": lambda: self.w_seed_mode.value,
             "overwrite": lambda: bool(self.overwrite.value),
             "h_fallback": lambda: self.h_fallback.value,

@@ -59,6 +59,18 @@ def fit_summary(result) -> str:
              _iterations(result, s),
              f"reconstruction error: {_fmt(result.reconstruction_err)} "
              f"(relative {_fmt(s.relative_error, '.3g')})"]
+    drift = s.seed_drift if isinstance(s, NMFSummary) else None
+    names = list(result.component_names)
+    if drift is not None and drift.angles:
+        worst = max(range(len(drift.angles)), key=lambda j: drift.angles[j])
+        text = (f"seeds: the spectra moved up to {_deg(drift.angles[worst])} "
+                f"({names[worst]})")
+        if drift.min_pair is not None:
+            i, j, angle = drift.min_pair
+            text += f"; closest pair {names[i]} / {names[j]} {_deg(angle)} apart"
+        if drift.drifted or drift.collapsed:
+            text = "⚠ " + text
+        lines.append(text)
     moved = s.offsets_moved
     if moved is not None and moved.amounts is not None:
         amounts = ", ".join(f"{name} {_fmt(v, '.3g')}" for name, v in moved.amounts.items())
@@ -75,9 +87,16 @@ def fit_summary(result) -> str:
     return "\n".join(lines)
 
 
-def seed_report(entry) -> tuple[str, str]:
+def _deg(angle) -> str:
+    import math
+
+    return f"{math.degrees(float(angle)):.0f}°"
+
+
+def seed_report(entry, drift=None) -> tuple[str, str]:
     """One component's seed report (a :class:`~napari_unmix.core.summaries.SeedReport`):
-    a one-line text and a tooltip with its warnings."""
+    a one-line text and a tooltip with its warnings.  ``drift``: the angle (rad)
+    between its fitted spectrum and its seed, when the fit refined it."""
     text = f"H0: {entry.h_source or '?'}"
     if entry.h_fallback:
         text += f" (fallback: {entry.h_fallback})"
@@ -86,6 +105,8 @@ def seed_report(entry) -> tuple[str, str]:
         if entry.overwritten:
             text += " (overwrote spectral info)"
     text += f" · {entry.working_data or 'raw'} data"
+    if drift is not None:
+        text += f" · moved {_deg(drift)} from its seed"
     warnings = list(entry.warnings or [])
     if warnings:
         text = "⚠ " + text
@@ -98,4 +119,7 @@ def seed_reports(result) -> dict[str, tuple[str, str]]:
     seeds = result.summary.seeds
     if seeds is None:
         return {}
-    return {e.name: seed_report(e) for e in seeds.components or []}
+    drift = result.summary.seed_drift if isinstance(result.summary, NMFSummary) else None
+    angles = dict(zip(result.component_names, drift.angles, strict=False)) \
+        if drift is not None and drift.angles else {}
+    return {e.name: seed_report(e, angles.get(e.name)) for e in seeds.components or []}
