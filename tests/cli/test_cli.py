@@ -179,8 +179,8 @@ def test_run_seeded_nmf_from_labels_recovers_the_true_spectra(capsys, files, tmp
         labels[np.argsort(share[:, j])[::-1][:12]] = j + 1
     np.save(tmp_path / "labels.npy", labels.reshape(sample.maps.shape[1:]))
     out = tmp_path / "o"
-    run_ok(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--labels",
-           tmp_path / "labels.npy", "--random-state", 0, "--out", out)
+    printed, _ = run_ok(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--labels",
+                        tmp_path / "labels.npy", "--random-state", 0, "--out", out)
     res = UnmixResult.load(out / "result.npz")
     assert res.component_names == [f"label {j + 1}" for j in range(sample.n_components)]
     # component j was seeded from label j+1, so it must be the spectrum of component j:
@@ -201,6 +201,14 @@ def test_run_seeded_nmf_from_labels_recovers_the_true_spectra(capsys, files, tmp
     # 0.959 0.929; the free fit, --anchor 0, unmixes these mixed ROIs further, to 0.883)
     assert (np.diag(fitted) >= np.diag(seeds) - 1e-3).all(), (np.diag(fitted), np.diag(seeds))
     assert np.diag(fitted).min() > 0.84
+    # how far each spectrum moved from its seed: on the console and in result.json
+    moved = np.degrees(res.summary.seed_drift.angles)
+    assert "seeds: the fit moved the spectra " + ", ".join(
+        f"label {j + 1} {a:.0f} deg" for j, a in enumerate(moved)) in printed
+    doc = json.loads((out / "result.json").read_text())
+    angles = doc["summary"]["seed_drift"]["angles"]
+    np.testing.assert_allclose(angles, res.summary.seed_drift.angles)
+    assert len(angles) == sample.n_components and max(angles) < np.radians(30)
 
 
 def test_run_seeded_nmf_with_a_flat_background(capsys, files, tmp_path, sample):

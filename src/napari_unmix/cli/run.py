@@ -35,6 +35,7 @@ from ..core.colors import default_colors
 from ..io import read_stack, unit_from_header
 from .console import PROG, CLIError, Progress, note, progress_enabled, run_quietly, say, warning
 from .outputs import prepare_out, write_outputs
+from .report import describe, note_fallbacks, say_seed_drift
 
 __all__ = ["CONFIG_FLAGS", "MODE_FLAGS", "analysis_config", "check_mode_options", "cmd_run",
            "mode_takes", "precheck"]
@@ -374,40 +375,6 @@ def precheck(cfg, shape) -> int:
     return k
 
 
-def describe(res, spec) -> str:
-    """What ran, e.g. ``"nmf hals/numpy on cpu"`` (the solver for modes with a table).
-
-    Parameters
-    ----------
-    res : UnmixResult
-    spec : ModeSpec
-        The mode of ``res``.
-
-    Returns
-    -------
-    str
-    """
-    solver = res.summary.solver if spec.solvers is not None else None
-    what = f"{res.mode} {solver}/{res.backend}" if solver else f"{res.mode}"
-    return f"{what} on {res.device}"
-
-
-def note_fallbacks(res, quiet) -> None:
-    """A note for every component whose spectrum came from a fallback.
-
-    Parameters
-    ----------
-    res : UnmixResult
-    quiet : bool
-    """
-    seeds = res.summary.seeds
-    for rep in (seeds.components or []) if seeds is not None else []:
-        if rep.h_fallback:
-            note(f"component {rep.name!r}: spectrum estimated by the {rep.h_fallback} "
-                 "fallback (no usable spectrum seed was given); check it before relying "
-                 "on it.", quiet)
-
-
 def cmd_run(args) -> int:
     """The ``run`` command.
 
@@ -453,6 +420,7 @@ def cmd_run(args) -> int:
     for w in warned:
         warning(w)
     note_fallbacks(res, quiet)
+    say_seed_drift(res, quiet)
     extra = {
         "input": {"path": str(Path(args.input).resolve()),
                   "spectral_axis_index": axis,
