@@ -606,3 +606,29 @@ def test_bundle_write_failure_keeps_the_old_file_and_leaves_nothing(tmp_path, re
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.npz"]
     with zipfile.ZipFile(path) as zf:
         assert "layout/spatial_shape.npy" in zf.namelist()
+
+
+def test_a_registered_stack_format_is_read_by_the_one_dispatcher(tmp_path):
+    """A reader added with register_stack_format: open_stack finds it by suffix and
+    applies the usual rules after it (sidecar, spectral axis, checks)."""
+    from napari_unmix.io.readers import STACK_FORMATS, open_stack, register_stack_format
+
+    def read_toy(path, *, series, squeeze, lazy, threshold):
+        data = np.loadtxt(path, ndmin=2).reshape(3, 2, -1)  # (C, Y, X)
+        return {"data": data, "axes": "CYX", "notes": ["toy format"], "lazy": False,
+                "index": 0, "guessed": False, "values": None, "unit": None,
+                "values_source": None, "series_index": None}
+
+    path = tmp_path / "cube.toy"
+    np.savetxt(path, np.arange(12.0).reshape(6, 2))
+    (tmp_path / "cube.spectral.csv").write_text("nm\n500\n510\n520\n")
+    register_stack_format([".toy"], read_toy)
+    try:
+        s = open_stack(path)
+        assert s.data.shape == (3, 2, 2) and s.spectral_axis == 0
+        np.testing.assert_array_equal(s.spectral_values, [500.0, 510.0, 520.0])
+        assert s.spectral_unit == "nm" and "toy format" in s.notes
+    finally:
+        STACK_FORMATS.pop(".toy")
+    with pytest.raises(ValueError, match="unknown file type '.toy'"):
+        open_stack(path)

@@ -111,7 +111,6 @@ from .spectral_sidecar import (
     read_spectral_sidecar,
 )
 from .stack import (
-    STACK_SUFFIXES,
     TIFF_SUFFIXES,
     StackData,
     check_array,
@@ -121,6 +120,8 @@ from .stack import (
 from .tiff_stacks import read_tiff
 
 __all__ = [
+    "STACK_FORMATS",
+    "register_stack_format",
     "FOLDER_SIDECAR_NAMES",
     "LAZY_ENV",
     "TIFF_SUFFIXES",
@@ -168,6 +169,45 @@ def _describe_axis(index, axes, shape):
 
 
 # -- public -------------------------------------------------------------------------
+
+#: File suffix -> the function that reads a stack of that format (see
+#: :func:`register_stack_format`).
+STACK_FORMATS: dict = {}
+
+
+def register_stack_format(suffixes, reader) -> None:
+    """Read files with these suffixes with ``reader``.
+
+    Parameters
+    ----------
+    suffixes : iterable of str
+        Lower-case file suffixes, e.g. ``(".tif", ".tiff")``.
+    reader : callable
+        ``reader(path, *, series, squeeze, lazy, threshold) -> dict`` with the keys
+        ``data`` (the array, numpy or dask), ``axes`` (letters or None), ``notes``
+        (list of str), ``lazy`` (bool), ``index`` (the spectral axis or None),
+        ``guessed`` (bool), ``values``, ``unit``, ``values_source`` (spectral
+        positions the file holds, or None) and ``series_index``; see
+        :func:`~napari_unmix.io.tiff_stacks.read_tiff` for an example.  The
+        sidecar, the spectral-axis rules and the checks are applied by
+        :func:`open_stack` afterwards.
+    """
+    for suffix in suffixes:
+        STACK_FORMATS[str(suffix).lower()] = reader
+
+
+def _numpy_reader(read):
+    def reader(path, *, series=None, squeeze=True, lazy=None, threshold=None):
+        return read(path, lazy=lazy, threshold=threshold)
+
+    reader.__doc__ = read.__doc__
+    return reader
+
+
+register_stack_format(TIFF_SUFFIXES, read_tiff)
+register_stack_format((".npy",), _numpy_reader(read_npy))
+register_stack_format((".npz",), _numpy_reader(read_npz))
+
 
 def open_stack(path, *, spectral_axis: int | None = None, series: int | None = None,
                squeeze: bool = True, lazy: bool | None = None,
@@ -226,19 +266,14 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
         if not path.is_file():
             raise ValueError(f"{path} is not a regular file.")
         suffix = path.suffix.lower()
-        if suffix in TIFF_SUFFIXES:
-            r = read_tiff(path, series=series, squeeze=squeeze, lazy=lazy,
-                          threshold=lazy_threshold)
-        elif suffix == ".npy":
-            r = read_npy(path, lazy=lazy, threshold=lazy_threshold)
-        elif suffix == ".npz":
-            if is_result_bundle(path):
-                raise ValueError(f"{path} is a napari-unmix result, not a stack; read it with "
-                                 "napari_unmix.io.read_result_bundle (or open it in napari).")
-            r = read_npz(path, lazy=lazy, threshold=lazy_threshold)
-        else:
+        if suffix not in STACK_FORMATS:
             raise ValueError(f"{path}: unknown file type {suffix!r}; napari-unmix reads "
-                             f"{', '.join(STACK_SUFFIXES)} files and folders of TIFF slices.")
+                             f"{', '.join(STACK_FORMATS)} files and folders of TIFF slices.")
+        if is_result_bundle(path):
+            raise ValueError(f"{path} is a napari-unmix result, not a stack; read it with "
+                             "napari_unmix.io.read_result_bundle (or open it in napari).")
+        r = STACK_FORMATS[suffix](path, series=series, squeeze=squeeze, lazy=lazy,
+                                  threshold=lazy_threshold)
         data, axes, notes, is_lazy = r["data"], r["axes"], r["notes"], r["lazy"]
         index, guessed = r["index"], r["guessed"]
         values, unit, source = r["values"], r["unit"], r["values_source"]
