@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ._files import atomic_path
+from .modes import MODES
 from .summaries import Summary, jsonable, summary_from_dict
 
 __all__ = ["UnmixResult", "jsonable"]
@@ -95,7 +96,8 @@ class UnmixResult:
         self.params = _normalised(self.params)
         self.arrays = {str(k): np.asarray(v) for k, v in (self.arrays or {}).items()}
         if not self.component_names:
-            prefix = "PC" if self.mode == "pca" else "C"
+            spec = MODES.get(self.mode)
+            prefix = "PC" if spec is not None and not spec.non_negative else "C"
             self.component_names = [f"{prefix}{i + 1}" for i in range(self.n_components)]
         self.component_names = [str(n) for n in self.component_names]
         if len(self.component_names) != self.n_components:

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._files import atomic_path
 from ..config import AnalysisConfig
+from ..modes import MODES
 from ..result import UnmixResult
 from ..summaries import PlaneSummary, SeriesSummary, jsonable
 
@@ -115,7 +116,8 @@ class SeriesResult:
         self.params = json.loads(json.dumps(jsonable(dict(self.params))))
         self.arrays = {str(a): np.asarray(v) for a, v in (self.arrays or {}).items()}
         if not self.component_names:
-            prefix = "PC" if self.mode == "pca" else "C"
+            spec = MODES.get(self.mode)
+            prefix = "PC" if spec is not None and not spec.non_negative else "C"
             self.component_names = [f"{prefix}{i + 1}" for i in range(k)]
         self.component_names = [str(n) for n in self.component_names]
         if len(self.component_names) != k:
