@@ -17,8 +17,10 @@ Modules
   (tifffile's log);
 * :mod:`~napari_unmix.io.tables`: spectra CSV, maps TIFF, composite PNG and
   stack TIFF, written and read together;
-* :mod:`~napari_unmix.io.results`: the result bundle, ``result.json`` and the
-  result folder.
+* :mod:`~napari_unmix.io.results`: the result bundle, ``result.json`` and
+  reading result folders;
+* :mod:`~napari_unmix.io.result_folder`: the result folder, written as a whole
+  (:func:`write_analysis_outputs`, :func:`check_output_folder`).
 """
 
 from .readers import (
@@ -28,13 +30,13 @@ from .readers import (
     read_spectral_sidecar,
     read_stack,
 )
+from .result_folder import CONFIG_NAME, check_output_folder, write_analysis_outputs
 from .results import (
     OUTPUT_NAMES,
     ResultBundle,
     is_result_bundle,
     read_result_bundle,
     result_info,
-    write_analysis_outputs,
     write_result_bundle,
     write_result_json,
 )
@@ -50,10 +52,12 @@ from .tables import (
 )
 
 __all__ = [
+    "CONFIG_NAME",
     "OUTPUT_NAMES",
     "STACK_SUFFIXES",
     "ResultBundle",
     "StackData",
+    "check_output_folder",
     "is_result_bundle",
     "lazy_threshold",
     "open_stack",

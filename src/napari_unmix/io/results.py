@@ -8,10 +8,11 @@ mask, when only some pixels were analysed).  A *result bundle* stores both:
     The file :meth:`UnmixResult.save` writes (so ``UnmixResult.load`` reads it as
     usual), plus two members: ``layout/spatial_shape`` (int64) and, when a mask was
     used, ``layout/mask`` (bool, the spatial shape).
-Result folder (:func:`write_analysis_outputs`, the CLI)
+Result folder (:func:`~napari_unmix.io.result_folder.write_analysis_outputs`, the CLI)
     The files of :data:`OUTPUT_NAMES`: maps TIFF, spectra CSV and composite PNG
-    (written by :mod:`~napari_unmix.io.tables`), ``result.npz`` and
-    ``result.json`` (:func:`write_result_json`).  ``result.json`` whose
+    (written by :mod:`~napari_unmix.io.tables`), ``result.npz``, ``config.json``
+    and ``result.json`` (:func:`write_result_json`), written as a whole set by
+    :mod:`~napari_unmix.io.result_folder`.  ``result.json`` whose
     ``"format"`` is :data:`RESULT_JSON_FORMAT` is the marker; it gives
     ``spatial_shape`` and names the ``.npz`` (``files.bundle``).
 
@@ -20,7 +21,8 @@ from stacks without reading arrays.  A plain ``UnmixResult.save`` file without a
 layout is read too: the spatial shape then comes from a ``result.json`` beside
 it that names it, else it is guessed (a square image when the pixel count is a
 square number, else one row), and the guess is noted.  Every file is written
-atomically (:func:`napari_unmix.core._files.atomic_path`).
+atomically (:func:`napari_unmix.core._files.atomic_path`), a result folder as a
+whole.
 """
 
 from __future__ import annotations
@@ -38,16 +40,14 @@ import numpy as np
 from .. import __version__
 from ..core._files import atomic_path
 from ..core.result import UnmixResult, jsonable
-from .tables import write_composite_png, write_maps_tiff, write_spectra_csv
 
 __all__ = ["OUTPUT_NAMES", "RESULT_JSON_FORMAT", "ResultBundle", "is_result_bundle",
-           "read_result_bundle", "result_info", "write_analysis_outputs", "write_result_bundle",
-           "write_result_json"]
+           "read_result_bundle", "result_info", "write_result_bundle", "write_result_json"]
 
 #: ``"format"`` of the ``result.json`` that marks a result folder.
 RESULT_JSON_FORMAT = "napari-unmix-result-summary"
 
-#: File names written by :func:`write_analysis_outputs`.
+#: File names of a result folder (besides ``config.json`` and ``composite_z*.png``).
 OUTPUT_NAMES = {"maps": "maps.tif", "spectra": "spectra.csv", "composite": "composite.png",
                 "json": "result.json", "bundle": "result.npz"}
 
@@ -239,78 +239,6 @@ def write_result_json(path, result, *, extra: dict | None = None) -> Path:
             json.dump(doc, fh, indent=2, allow_nan=False)
             fh.write("\n")
     return path
-
-
-# -- the result folder ----------------------------------------------------------
-
-def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra=None) -> dict:
-    """Write every output of one analysis into ``out_dir``.
-
-    ``maps.tif`` (float32, one named page per component), ``spectra.csv`` (first
-    column the spectral axis, or the channel index when it is unknown),
-    ``composite.png`` (false colours; for a 3-D spatial shape one
-    ``composite_zNNN.png`` per plane, all planes on one contrast stretch; none for
-    a 1-D line), ``result.json`` (summary, params and the ``extra`` entries) and
-    ``result.npz`` (the exact result, readable with
-    ``UnmixResult.load``).  Each file is written atomically.
-
-    Parameters
-    ----------
-    out_dir : str or Path
-        Created if missing; existing files of the same names are replaced.
-    result : UnmixResult
-        Its ``component_names``, ``spectral_values`` and ``spectral_unit`` are used.
-    spatial_shape : tuple of int
-        Spatial shape of the analysed stack (from ``stack_to_matrix``).
-    colors : sequence of str, optional
-        Composite colours, one per component (default palette otherwise).
-    extra : dict, optional
-        Added to ``result.json``.
-
-    Returns
-    -------
-    dict of str -> Path or list of Path
-        What was written, by kind (``"maps"``, ``"spectra"``, ``"composite"``,
-        ``"json"``, ``"bundle"``).
-    """
-    from ..core.colors import composite
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    spatial_shape = tuple(int(s) for s in spatial_shape)
-    maps = result.maps(spatial_shape)
-    names = list(result.component_names)
-    k = result.n_components
-    if maps.ndim == 2:  # a line scan: (k, N) -> one row image
-        tiff_maps = maps[:, None, :]
-    elif maps.ndim > 4:  # fold the leading spatial axes into one
-        tiff_maps = maps.reshape(k, -1, *maps.shape[-2:])
-    else:
-        tiff_maps = maps
-    files: dict = {}
-    files["maps"] = write_maps_tiff(out / OUTPUT_NAMES["maps"], tiff_maps, names)
-    files["spectra"] = write_spectra_csv(out / OUTPUT_NAMES["spectra"], result.H,
-                                         result.spectral_values, names, result.spectral_unit)
-    pngs = []
-    if maps.ndim == 3:
-        pngs.append(write_composite_png(out / OUTPUT_NAMES["composite"],
-                                        composite(maps, colors)))
-    elif maps.ndim >= 4:
-        planes = maps.reshape(k, -1, *maps.shape[-2:])
-        rgb = composite(planes, colors)  # one contrast stretch for all planes: comparable
-        width = max(3, len(str(planes.shape[1] - 1)))
-        for z in range(planes.shape[1]):
-            pngs.append(write_composite_png(out / f"composite_z{z:0{width}d}.png", rgb[z]))
-    files["composite"] = pngs
-    files["bundle"] = result.save(out / OUTPUT_NAMES["bundle"])
-    info = {"spatial_shape": list(spatial_shape),
-            "files": {key: ([p.name for p in v] if isinstance(v, list) else v.name)
-                      for key, v in files.items()}}
-    info["files"]["json"] = OUTPUT_NAMES["json"]
-    if extra:
-        info.update(extra)
-    files["json"] = write_result_json(out / OUTPUT_NAMES["json"], result, extra=info)
-    return files
 
 
 # -- reading -------------------------------------------------------------------

@@ -1,0 +1,184 @@
+"""The result folder: one analysis's output set, written whole or not at all.
+
+:func:`write_analysis_outputs` writes the maps TIFF, spectra CSV, composite PNG(s),
+``result.npz``, ``config.json`` (when the result holds its analysis config) and,
+last, the manifest ``result.json`` into a hidden temporary folder beside the
+target, then swaps that folder in as a whole
+(:func:`napari_unmix.core._files.atomic_folder`).  So the folder holds either the
+earlier set or the new one, never a mix; files of an earlier set that the new one
+lacks (the ``composite_z*.png`` of a 3-D result under a 2-D rerun) are gone; an
+error, SIGINT or SIGTERM leaves the earlier set as it was and no temporary file.
+
+Because the folder is replaced whole, only a folder that holds nothing but an
+output set is replaced (:func:`check_output_folder`): a missing or empty folder, or
+an earlier result folder (its ``result.json`` with the format marker, and nothing
+but the files of an output set).  A folder with other files (the user's own) is
+refused, so they are never removed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..core._files import atomic_folder
+from .results import OUTPUT_NAMES, is_result_bundle, write_result_json
+from .tables import write_composite_png, write_maps_tiff, write_spectra_csv
+
+__all__ = ["CONFIG_NAME", "check_output_folder", "foreign_entries", "write_analysis_outputs"]
+
+#: The file of the resolved :class:`~napari_unmix.core.config.AnalysisConfig`
+#: (``--config`` of the CLI reads it).
+CONFIG_NAME = "config.json"
+
+_SET_NAMES = frozenset(OUTPUT_NAMES.values()) | {CONFIG_NAME}
+_SET_PATTERN = re.compile(r"composite_z\d+\.png")
+# hidden temporary files of an interrupted single-file write, and the caches of file
+# browsers: part of the folder, removed with it
+_DEBRIS = re.compile(r"\.(" + "|".join(re.escape(n) for n in sorted(_SET_NAMES)) +
+                     r"|composite_z\d+\.png)\..*\.tmp|\.DS_Store|Thumbs\.db|desktop\.ini")
+
+
+def foreign_entries(folder) -> list[str]:
+    """The entries of ``folder`` that are no part of an output set, sorted.
+
+    Parameters
+    ----------
+    folder : str or Path
+        An existing folder.
+
+    Returns
+    -------
+    list of str
+        Names (folders with a trailing ``/``); empty when the folder holds only
+        files an output set consists of.
+    """
+    names = []
+    for entry in Path(folder).iterdir():
+        name = entry.name
+        if entry.is_file() and (name in _SET_NAMES or _SET_PATTERN.fullmatch(name)
+                                or _DEBRIS.fullmatch(name)):
+            continue
+        names.append(name + ("/" if entry.is_dir() else ""))
+    return sorted(names)
+
+
+def check_output_folder(path) -> None:
+    """Refuse a ``path`` that :func:`write_analysis_outputs` must not replace.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Raises
+    ------
+    ValueError
+        ``path`` is empty, a file, or a folder holding anything but an earlier
+        output set (names up to three of the other entries).
+    """
+    if not str(path).strip():
+        raise ValueError("the output folder is an empty path; name a folder (it is created "
+                         "if missing).")
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file; give a folder (it is created if missing).")
+    if not path.is_dir():
+        return
+    if not any(not _DEBRIS.fullmatch(e.name) for e in path.iterdir()):
+        return  # empty, or only a file browser's cache
+    others = foreign_entries(path)
+    if not others and is_result_bundle(path):
+        return
+    shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+    what = (f"files that are no part of a napari-unmix result ({shown})" if others else
+            "files of an incomplete napari-unmix result (no readable result.json and "
+            "result.npz)")
+    raise ValueError(f"{path} holds {what}. A result folder is replaced as a whole, so only "
+                     "a new or empty folder or an earlier result folder is written; give "
+                     "another folder, or move those files away.")
+
+
+def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra=None) -> dict:
+    """Write every output of one analysis as the folder ``out_dir``, whole.
+
+    ``maps.tif`` (float32, one named page per component), ``spectra.csv`` (first
+    column the spectral axis, or the channel index when it is unknown),
+    ``composite.png`` (false colours; for a 3-D spatial shape one
+    ``composite_zNNN.png`` per plane, all planes on one contrast stretch; none for
+    a 1-D line), ``result.npz`` (the exact result, readable with
+    ``UnmixResult.load``), ``config.json`` (the analysis config, when the result
+    holds one: ``napari-unmix run --config`` reads it) and, last, ``result.json``
+    (summary, params and the ``extra`` entries).  The set is written into a
+    temporary folder and swapped in as a whole (see the module doc).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Created with its parents if missing (and the parents removed again if the
+        write fails).  An existing folder must hold an earlier output set, or
+        nothing (:func:`check_output_folder`); it is replaced whole.
+    result : UnmixResult
+        Its ``component_names``, ``spectral_values`` and ``spectral_unit`` are used.
+    spatial_shape : tuple of int
+        Spatial shape of the analysed stack (from ``stack_to_matrix``).
+    colors : sequence of str, optional
+        Composite colours, one per component (default palette otherwise).
+    extra : dict, optional
+        Added to ``result.json``.
+
+    Returns
+    -------
+    dict of str -> Path or list of Path
+        What was written, by kind (``"maps"``, ``"spectra"``, ``"composite"``,
+        ``"json"``, ``"bundle"`` and, with a config, ``"config"``), as paths in
+        ``out_dir``.
+
+    Raises
+    ------
+    ValueError
+        When ``out_dir`` may not be replaced (:func:`check_output_folder`).
+    """
+    from ..core.colors import composite
+
+    check_output_folder(out_dir)
+    out = Path(out_dir)
+    spatial_shape = tuple(int(s) for s in spatial_shape)
+    maps = result.maps(spatial_shape)
+    names = list(result.component_names)
+    k = result.n_components
+    if maps.ndim == 2:  # a line scan: (k, N) -> one row image
+        tiff_maps = maps[:, None, :]
+    elif maps.ndim > 4:  # fold the leading spatial axes into one
+        tiff_maps = maps.reshape(k, -1, *maps.shape[-2:])
+    else:
+        tiff_maps = maps
+    config = result.config
+    files: dict = {}
+    with atomic_folder(out) as tmp:
+        files["maps"] = write_maps_tiff(tmp / OUTPUT_NAMES["maps"], tiff_maps, names)
+        files["spectra"] = write_spectra_csv(tmp / OUTPUT_NAMES["spectra"], result.H,
+                                             result.spectral_values, names,
+                                             result.spectral_unit)
+        pngs = []
+        if maps.ndim == 3:
+            pngs.append(write_composite_png(tmp / OUTPUT_NAMES["composite"],
+                                            composite(maps, colors)))
+        elif maps.ndim >= 4:
+            planes = maps.reshape(k, -1, *maps.shape[-2:])
+            rgb = composite(planes, colors)  # one contrast stretch for all planes: comparable
+            width = max(3, len(str(planes.shape[1] - 1)))
+            for z in range(planes.shape[1]):
+                pngs.append(write_composite_png(tmp / f"composite_z{z:0{width}d}.png", rgb[z]))
+        files["composite"] = pngs
+        files["bundle"] = result.save(tmp / OUTPUT_NAMES["bundle"])
+        if config is not None:
+            files["config"] = config.save(tmp / CONFIG_NAME)
+        info = {"spatial_shape": list(spatial_shape),
+                "files": {key: ([p.name for p in v] if isinstance(v, list) else v.name)
+                          for key, v in files.items()}}
+        info["files"]["json"] = OUTPUT_NAMES["json"]
+        if extra:
+            info.update(extra)
+        files["json"] = write_result_json(tmp / OUTPUT_NAMES["json"], result, extra=info)
+    return {key: ([out / p.name for p in v] if isinstance(v, list) else out / v.name)
+            for key, v in files.items()}
