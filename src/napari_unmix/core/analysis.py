@@ -51,7 +51,17 @@ from .seeds import build_seeds
 from .sources import SeedContext
 from .summaries import NegativeInfo
 
-__all__ = ["FIT_DATA", "AnalysisConfig", "prepare_fit_data", "run_analysis"]
+__all__ = ["FIT_DATA", "AnalysisConfig", "labels_sha256", "prepare_fit_data", "run_analysis"]
+
+
+def labels_sha256(labels) -> str:
+    """The checksum of a label image that a result records (``summary.labels_sha256``).
+
+    SHA-256 of the array's bytes in C order (so it depends on the values, the
+    shape's element count and the dtype); a rerun compares it to refuse a
+    different label image.
+    """
+    return hashlib.sha256(np.ascontiguousarray(np.asarray(labels)).tobytes()).hexdigest()
 
 
 def _check_components(spec: ModeSpec, cfg: AnalysisConfig) -> int:
@@ -192,8 +202,7 @@ def _with_analysis(res: UnmixResult, cfg, spec, data: PreparedData, seeds, label
     if seeds is not None:
         changes["seeds"] = seeds.summary()
     if labels is not None:
-        changes["labels_sha256"] = hashlib.sha256(
-            np.ascontiguousarray(np.asarray(labels)).tobytes()).hexdigest()
+        changes["labels_sha256"] = labels_sha256(labels)
     arrays = dict(res.arrays)
     arrays.update(store)
     names = cfg.component_names if cfg.components else list(res.component_names)
