@@ -119,7 +119,9 @@ def _add_run(sub) -> None:
     run = sub.add_parser(
         "run", help="unmix one stack and write maps, spectra, composite and result files",
         description="Unmix one stack (TIFF, .npy, .npz or a folder of TIFF slices). Writes "
-        "maps.tif, spectra.csv, composite.png, result.json and result.npz into --out.")
+        "maps.tif, spectra.csv, composite.png, config.json, result.json and result.npz "
+        "into --out, as a whole: a new or empty folder, or an earlier result folder, "
+        "which is replaced.")
     run.add_argument("input", metavar="INPUT",
                      help="stack: .tif/.tiff (ImageJ, OME), .npy, .npz or a folder of slices")
     run.add_argument("--mode", default=None, choices=modes,
@@ -138,8 +140,12 @@ def _add_run(sub) -> None:
                      f"every pixel; in {refined} it also takes the offsets of the other "
                      "fitted spectra (W H unchanged)")
     run.add_argument("--config", metavar="FILE", default=None,
-                     help="an AnalysisConfig JSON file (e.g. params['config'] of an earlier "
-                     "result); options given on the command line override it")
+                     help="the analysis of an earlier run: its config.json, its result "
+                     "folder or result.npz, or an AnalysisConfig JSON file; options given on "
+                     "the command line override it")
+    run.add_argument("--new-labels", action="store_true", default=False,
+                     help="with --config from a result: run with a --labels image other than "
+                     "the one that result was made with (refused otherwise)")
     run.add_argument("--out", required=True, metavar="DIR", help="output folder")
     run.add_argument("--spectral-axis", type=int, default=None, metavar="I",
                      help="index of the spectral axis of the stack (default: from the file's "

@@ -1,24 +1,28 @@
-"""The output folder of a CLI run: created before the fit, filled with the output set.
+"""The output folder of a CLI run: checked before the fit, written as a whole set.
 
 Both ``run`` and ``demo`` write the same set of files per analysis (maps, spectra,
-composite, ``result.json``, ``result.npz``) through
-:func:`napari_unmix.io.write_analysis_outputs`; this module prepares the folder so
-that a bad ``--out`` fails before a long computation, and names what was written
-for the closing message.
+composite, ``config.json``, ``result.json``, ``result.npz``) through
+:func:`napari_unmix.io.write_analysis_outputs`, which writes the set into a
+temporary folder and swaps it in whole.  :func:`check_out` refuses a bad ``--out``
+before a long computation, without creating it (a failed run leaves no folder):
+an empty path, a file, a folder holding or being one of the inputs, a folder with
+files that are no part of an output set.  :func:`prepare_out` creates the demo's
+top folder.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from ..io import write_analysis_outputs
+from ..io import check_output_folder, write_analysis_outputs
 from .console import CLIError
 
-__all__ = ["OUTPUT_KINDS", "prepare_out", "write_outputs"]
+__all__ = ["OUTPUT_KINDS", "check_out", "prepare_out", "write_outputs"]
 
 #: The kinds of file :func:`~napari_unmix.io.write_analysis_outputs` returns, in the
 #: order they are named.
-OUTPUT_KINDS = ("maps", "spectra", "composite", "json", "bundle")
+OUTPUT_KINDS = ("maps", "spectra", "composite", "config", "json", "bundle")
 
 
 def prepare_out(out) -> Path:
@@ -36,8 +40,10 @@ def prepare_out(out) -> Path:
     Raises
     ------
     CLIError
-        ``out`` is a file, or the folder cannot be created.
+        ``out`` is empty or a file, or the folder cannot be created.
     """
+    if not str(out).strip():
+        raise CLIError("--out is empty; give the output folder (it is created if missing).")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} is a file; give a folder (it is created if missing).")
@@ -46,6 +52,66 @@ def prepare_out(out) -> Path:
     except OSError as exc:
         raise CLIError(f"cannot create the output folder {out}: {exc.strerror or exc}.") \
             from None
+    return out
+
+
+def _where(out: Path, real_out: Path, what: str, given, real: Path) -> str | None:
+    """How ``--out`` would overwrite the input ``given`` (None: it would not)."""
+    if real == real_out:
+        return f"--out {out} is {what} {given}"
+    if real_out in real.parents:
+        return f"--out {out} holds {what} {given}"
+    if real.is_dir() and real in real_out.parents:
+        return f"--out {out} is inside {what} {given}"
+    return None
+
+
+def check_out(out, inputs=()) -> Path:
+    """Refuse an ``--out`` that cannot take the output set, before any computation.
+
+    Nothing is created: the folder is made only when the outputs are written.
+
+    Parameters
+    ----------
+    out : str or Path
+        ``--out``.
+    inputs : iterable of (str, path or None)
+        What each input is (``"the input stack"``, ``"--spectra"`` ...) and its
+        path; ``None`` paths are skipped.  Paths are compared resolved (symbolic
+        links followed).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    CLIError
+        ``out`` is empty, a file, is / holds / lies inside an input, holds files
+        that are no part of an output set, or cannot be created.
+    """
+    if not str(out).strip():
+        raise CLIError("--out is empty; give the output folder (it is created if missing), "
+                       "e.g. --out results.")
+    out = Path(out)
+    real_out = out.resolve()
+    for what, given in inputs:
+        if given is None or not str(given).strip():
+            continue
+        clash = _where(out, real_out, what, given, Path(given).resolve())
+        if clash:
+            sibling = real_out.with_name(real_out.name + "-unmixed")
+            raise CLIError(f"{clash}: the outputs would replace it. Give a folder that holds "
+                           f"none of the inputs, e.g. --out {sibling}.")
+    try:
+        check_output_folder(out)
+    except ValueError as exc:
+        raise CLIError(f"--out {exc}") from None
+    parent = next(p for p in (real_out, *real_out.parents) if p.exists())
+    if not parent.is_dir():
+        raise CLIError(f"cannot create the output folder {out}: {parent} is a file.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CLIError(f"cannot create the output folder {out}: {parent} is not writable.")
     return out
 
 

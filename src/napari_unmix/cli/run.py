@@ -34,8 +34,9 @@ from ..core._validation import check_n_components
 from ..core.colors import default_colors
 from ..io import read_stack, unit_from_header
 from .console import PROG, CLIError, Progress, note, progress_enabled, run_quietly, say, warning
-from .outputs import prepare_out, write_outputs
+from .outputs import check_out, write_outputs
 from .report import describe, note_fallbacks, say_seed_drift
+from .rerun import check_labels, read_config
 
 __all__ = ["CONFIG_FLAGS", "MODE_FLAGS", "analysis_config", "check_mode_options", "cmd_run",
            "mode_takes", "precheck"]
@@ -267,10 +268,10 @@ def analysis_config(args, stack, n_channels, spatial_shape):
     labels : ndarray or None
         The label image of ``--labels``.
     """
+    source = None
     if args.config is not None:
-        if not Path(args.config).exists():
-            raise CLIError(f"config file {args.config} not found.")
-        cfg = AnalysisConfig.load(args.config)
+        source = read_config(args.config)  # a file, a result folder or a result .npz
+        cfg = source.config
         if args.mode is not None and args.mode != cfg.mode:
             cfg = cfg.replace(mode=args.mode)
     elif args.mode is None:
@@ -286,6 +287,7 @@ def analysis_config(args, stack, n_channels, spatial_shape):
     comps = list(cfg.components)
     if args.labels is not None:
         labels = read_labels(args.labels, spatial_shape)
+    check_labels(source, args.labels, labels, new_labels=getattr(args, "new_labels", False))
     if comps and args.spectra is not None:
         raise CLIError(f"{args.config} already defines the components; leave out --spectra "
                        "or remove the components from the config.")
@@ -389,8 +391,10 @@ def cmd_run(args) -> int:
         The exit status (0).
     """
     quiet = args.quiet
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise CLIError(f"--out {args.out} is a file; give a folder (it is created if missing).")
+    # before anything is read: --out must not be or hold an input (the output set
+    # replaces the folder whole); it is created only when the outputs are written
+    check_out(args.out, [("the input stack", args.input), ("--spectra", args.spectra),
+                         ("--labels", args.labels), ("--config", args.config)])
     stack = load_stack(Path(args.input), args.spectral_axis)
     for n in stack.notes:
         note(n, quiet)
@@ -404,7 +408,6 @@ def cmd_run(args) -> int:
     spec = MODES[mode]
     check_negative(data, spec, cfg.negative, args.input)
     k = precheck(cfg, (n_pixels, n_channels))
-    prepare_out(args.out)  # before the fit: a bad --out must not cost a long run
 
     say(f"{PROG} run: {mode} with k={k} on {Path(args.input).name} "
         f"({n_pixels} pixels x {n_channels} channels, spatial shape {spatial_shape})",

@@ -1,0 +1,196 @@
+"""``run --config``: the config of an earlier run, from a file or a result, and its labels.
+
+``--config`` takes
+
+* an :class:`~napari_unmix.core.config.AnalysisConfig` JSON file: the
+  ``config.json`` every run writes into its result folder, or a file saved with
+  :meth:`AnalysisConfig.save`;
+* a result folder: its ``config.json``, else the config inside its ``result.npz``
+  (folders written before ``config.json`` existed);
+* a result ``.npz`` file (the config inside it), or a result folder's
+  ``result.json`` (read as its folder).
+
+When the config comes from a result (or is the ``config.json`` of a result folder)
+the checksum of the label image that result was made with is known
+(``summary.labels_sha256``, :func:`napari_unmix.core.analysis.labels_sha256`):
+:func:`check_labels` refuses a ``--labels`` image with another checksum, since its
+label ids would seed other pixels, unless ``--new-labels`` is given; and a config
+whose seeds are label ids (``RoiLabel``) without ``--labels`` is refused with what
+to pass.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core import AnalysisConfig, RoiLabel
+from ..core.analysis import labels_sha256
+from ..io import CONFIG_NAME, OUTPUT_NAMES, read_result_bundle
+from ..io.results import RESULT_JSON_FORMAT
+from .console import CLIError
+
+__all__ = ["ConfigSource", "check_labels", "label_users", "read_config"]
+
+
+@dataclass
+class ConfigSource:
+    """A config read by ``--config``.
+
+    Attributes
+    ----------
+    config : AnalysisConfig
+    path : Path
+        What ``--config`` named.
+    labels_sha256 : str or None
+        The checksum of the label image of the result it came from, where known.
+    """
+
+    config: AnalysisConfig
+    path: Path
+    labels_sha256: str | None = None
+
+
+def _result_doc(folder: Path) -> dict | None:
+    """The result folder's ``result.json``, when it is one (format marker)."""
+    try:
+        doc = json.loads((folder / OUTPUT_NAMES["json"]).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("format") == RESULT_JSON_FORMAT else None
+
+
+def _recorded_sha(doc: dict | None) -> str | None:
+    summary = (doc or {}).get("summary")
+    sha = summary.get("labels_sha256") if isinstance(summary, dict) else None
+    return sha if isinstance(sha, str) and sha else None
+
+
+def _config_of_result(path: Path, given: Path) -> ConfigSource:
+    try:
+        bundle = read_result_bundle(path)
+        cfg = AnalysisConfig.from_result(bundle.result)
+    except ValueError as exc:
+        raise CLIError(f"--config {given}: {exc}") from None
+    return ConfigSource(cfg, given, getattr(bundle.result.summary, "labels_sha256", None))
+
+
+def _config_file(path: Path, given: Path) -> AnalysisConfig | ConfigSource:
+    """The config in a JSON file, or the result folder a ``result.json`` belongs to."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CLIError(f"--config {given} is not a JSON file ({exc}); give the config.json "
+                       "of a result folder, the folder itself, or a file saved by "
+                       "AnalysisConfig.save.") from None
+    if isinstance(doc, dict) and doc.get("format") == RESULT_JSON_FORMAT:
+        return _read_folder(path.parent, given)
+    if not isinstance(doc, dict):
+        raise CLIError(f"--config {given} holds a JSON {type(doc).__name__}, not an analysis "
+                       "config; give the config.json of a result folder or the folder.")
+    try:
+        return AnalysisConfig.from_dict(doc)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise CLIError(f"--config {given} is not a valid analysis config ({exc}).") from None
+
+
+def _read_folder(folder: Path, given: Path) -> ConfigSource:
+    doc = _result_doc(folder)
+    if (folder / CONFIG_NAME).is_file():
+        cfg = _config_file(folder / CONFIG_NAME, given)
+        if isinstance(cfg, ConfigSource):
+            return cfg
+        return ConfigSource(cfg, given, _recorded_sha(doc))
+    if doc is None:
+        raise CLIError(f"--config {given} is a folder but not a napari-unmix result folder (no "
+                       f"{CONFIG_NAME} or {OUTPUT_NAMES['json']}); give a config file or a "
+                       "result folder.")
+    return _config_of_result(folder, given)
+
+
+def read_config(path) -> ConfigSource:
+    """The config ``--config`` names (a file, a result folder or a result ``.npz``).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    ConfigSource
+
+    Raises
+    ------
+    CLIError
+        Missing, unreadable, or not a config or result.
+    """
+    given = Path(path)
+    if not given.exists():
+        raise CLIError(f"config file {given} not found.")
+    if given.is_dir():
+        return _read_folder(given, given)
+    if given.suffix.lower() == ".npz":
+        return _config_of_result(given, given)
+    cfg = _config_file(given, given)
+    if isinstance(cfg, ConfigSource):
+        return cfg
+    sha = _recorded_sha(_result_doc(given.parent)) if given.name == CONFIG_NAME else None
+    return ConfigSource(cfg, given, sha)
+
+
+def _has_kind(obj, kind: str) -> bool:
+    if isinstance(obj, dict):
+        return obj.get("kind") == kind or any(_has_kind(v, kind) for v in obj.values())
+    if isinstance(obj, list):
+        return any(_has_kind(v, kind) for v in obj)
+    return False
+
+
+def label_users(cfg: AnalysisConfig) -> list[str]:
+    """What in ``cfg`` is drawn from label ids (``RoiLabel``): component names, or the
+    preprocessing's background."""
+    d = cfg.to_dict(arrays={}, prefix="config/")
+    users = [str(c.get("name")) for c in d.get("components") or []
+             if _has_kind(c, RoiLabel.kind)]
+    if _has_kind(d.get("preprocessing"), RoiLabel.kind):
+        users.append("the preprocessing background")
+    return users
+
+
+def check_labels(source: ConfigSource | None, labels_path, labels, *,
+                 new_labels: bool = False) -> None:
+    """Refuse a rerun whose label image is missing or not the config's.
+
+    Parameters
+    ----------
+    source : ConfigSource or None
+        ``--config`` (None: no config, nothing to check).
+    labels_path : str or None
+        ``--labels``.
+    labels : ndarray or None
+        The label image read from it.
+    new_labels : bool
+        ``--new-labels``: run with a label image other than the recorded one.
+
+    Raises
+    ------
+    CLIError
+    """
+    if source is None:
+        return
+    if labels is None:
+        users = label_users(source.config)
+        if users:
+            raise CLIError(f"the config {source.path} seeds {', '.join(users)} from the ids of "
+                           "a label image; pass that image with --labels LABELS.tif (or .npy).")
+        return
+    if source.labels_sha256 is None or new_labels:
+        return
+    got = labels_sha256(labels)
+    if got != source.labels_sha256:
+        raise CLIError(f"the label image {labels_path} is not the one the result of --config "
+                       f"{source.path} was made with (labels checksum {got[:12]}..., recorded "
+                       f"{source.labels_sha256[:12]}...): its label ids would seed other "
+                       "pixels. Pass the original label image, or --new-labels to run with "
+                       "this one.")
