@@ -17,8 +17,13 @@ hook                       extension   writes
 :func:`write_bundle`       .npz        the whole result (maps layout, spectra, config,
                                        summary): opened again by the reader
 :func:`write_result_folder` (none)     a result folder like the CLI's (maps.tif,
-                                       spectra.csv, composite, result.json, result.npz)
+                                       spectra.csv, composite, config.json, result.json,
+                                       result.npz), written whole
 =========================  ==========  ==================================================
+
+A result folder is written into a temporary folder beside the target and swapped
+in as a whole (:func:`napari_unmix.io.write_analysis_outputs`): the target must be
+new, empty or an earlier result folder, so no file of the user's is replaced.
 
 They raise ``ValueError`` with what to do when the layers do not fit (no
 result in their metadata, mixed shapes ...); napari shows the message.
@@ -186,7 +191,11 @@ def write_bundle(path: str, layer_data: list) -> list[str]:
 
 
 def write_result_folder(path: str, layer_data: list) -> list[str]:
-    """Write the result of the selected layers as a result folder (the CLI's outputs)."""
+    """Write the result of the selected layers as a result folder (the CLI's outputs).
+
+    The folder is replaced whole; one holding other files than an earlier result's is
+    refused (ValueError, shown by napari).
+    """
     from ..io import write_analysis_outputs
 
     refs = _results(layer_data, "a result")
