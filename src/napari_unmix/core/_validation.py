@@ -27,7 +27,9 @@ def as_float_array(a, *, name: str = "X", dtype=None) -> np.ndarray:
     float32 and float64 are kept; float16, booleans and integers of up to 16 bits
     (uint8, uint16, int16 ...) become float32, which holds them exactly; wider
     integers become float64 for the same reason.  ``dtype`` forces a float type.
-    No copy is made when none is needed.
+    Data in the other byte order (big-endian ``>f4`` on a little-endian machine)
+    are converted to the machine's byte order, with the same type.  No copy is
+    made when none is needed.
 
     Raises
     ------
@@ -46,9 +48,9 @@ def as_float_array(a, *, name: str = "X", dtype=None) -> np.ndarray:
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"dtype must be a floating-point type, got {dtype}.")
-        return arr.astype(dtype, copy=False)
+        return arr.astype(dtype.newbyteorder("="), copy=False)
     if kind == "f" and arr.dtype.itemsize >= 4:
-        return arr
+        return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype.itemsize <= 2:
         return arr.astype(np.float32)
     return arr.astype(np.float64)

@@ -89,6 +89,8 @@ def to_torch(a: np.ndarray, device: str):
     """
     torch = get_torch()
     a = np.ascontiguousarray(a)
+    if not a.dtype.isnative:  # torch takes the machine's byte order only
+        a = a.astype(a.dtype.newbyteorder("="))
     if not a.flags.writeable:
         return torch.tensor(a, device=device)
     return torch.as_tensor(a, device=device)

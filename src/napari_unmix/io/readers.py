@@ -24,11 +24,30 @@ series 0 unless ``series=`` says otherwise, and a note says which one was read.
 Which axis is spectral
 ----------------------
 In this order: the ``spectral_axis`` argument; an axis labelled ``E`` (lambda),
-else ``C`` (channel); the axis whose length matches the spectral positions of a
-sidecar file (or of an ``.npz``); the only axis that is not ``Y``/``X``; else
-axis 0.  The last two, and a length match that fits several axes (the first is
-taken), are guesses and are flagged (``StackData.guessed`` and a note naming the
-axis taken).
+else ``C`` (channel) (an ``.npz``: its ``spectral_axis_index``; a folder: slices
+tagged as channels); else a guess: the only axis that is not ``Y``/``X``, else
+axis 0.  Spectral positions (a sidecar file, or values the file holds) are then
+checked against that axis, and may pick it where nothing else did (see "Spectral
+positions that disagree").  Guesses are flagged (``StackData.guessed`` and a note
+naming the axis taken and why).
+
+Spectral positions that disagree
+--------------------------------
+Spectral positions never re-orient a stack silently.  With ``n`` positions:
+
+* the axis given (``spectral_axis``) or named by the metadata must have ``n``
+  channels, else it is an error (naming the sidecar, the axis and its length, and
+  the axis that would fit: pass ``spectral_axis`` to take that one);
+* otherwise the candidates are the axes of length ``n`` that the metadata does not
+  mark as spatial (``Y``/``X``).  The guessed (or default) axis is kept when it is
+  one of them (still flagged as a guess when there are several); else the only
+  candidate is taken: from a sidecar, flagged as a guess with a note that names the
+  sidecar (a separate file may have been written for other data); from values
+  stored in the file itself (``.npz`` arrays), as the spectral axis;
+* a sidecar that fits no axis, only axes the metadata marks as spatial, or several
+  axes none of which is the guessed one, is an error: it was put there on purpose,
+  so it is not ignored.  Values stored in the file that fit no axis are dropped with
+  a note.
 
 Spectral positions (wavenumbers, wavelengths)
 ---------------------------------------------
@@ -46,8 +65,8 @@ In this order:
    an optional header line names the unit, e.g. ``wavenumber (cm^-1)`` or just
    ``nm``; lines starting with ``#`` are ignored.  JSON: a list of numbers, or
    ``{"values": [...], "unit": "nm"}`` (``spectral_values`` / ``spectral_unit``
-   are accepted as key names too).  A sidecar whose length does not fit the
-   spectral axis is an error: it was put there on purpose, so it is not ignored.
+   are accepted as key names too).  A sidecar whose length disagrees with the
+   stack is an error (see "Spectral positions that disagree").
 2. napari-unmix's own TIFF metadata (:func:`~napari_unmix.io.write_stack_tiff`).
 3. OME-XML: a lambda modulo axis with a ``Unit`` (``Start``/``Step`` or
    ``Label`` values), else ``EmissionWavelength`` of every channel.
@@ -96,13 +115,14 @@ files are read by :mod:`~napari_unmix.io.tiff_stacks`, ``.npy``/``.npz`` by
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from .lazy import LAZY_ENV, lazy_threshold
 from .numpy_stacks import read_npy, read_npz
-from .results import is_result_bundle
+from .results import OUTPUT_NAMES, RESULT_JSON_FORMAT, is_result_bundle
 from .slice_folder import natural_key, read_slice_folder, slice_files
 from .spectral_sidecar import (
     FOLDER_SIDECAR_NAMES,
@@ -113,8 +133,10 @@ from .spectral_sidecar import (
 from .stack import (
     TIFF_SUFFIXES,
     StackData,
+    axis_for_positions,
     check_array,
     check_spectral_axis,
+    native_byte_order,
     values_or_none,
 )
 from .tiff_stacks import read_tiff
@@ -139,28 +161,51 @@ __all__ = [
 
 # -- sidecar files and axes ---------------------------------------------------------
 
-def _apply_sidecar(path, data_shape, index, guessed, values, unit, source, notes):
+def _spectral_positions(path, shape, axes, index, how, values, unit, source, notes):
+    """Apply the sidecar (or the file's own positions) to the spectral axis; see the
+    module docstring, "Spectral positions that disagree"."""
     side = find_sidecar(path)
-    if side is None:
-        return index, guessed, values, unit, source
-    s_values, s_unit = read_spectral_sidecar(side)
-    n = len(s_values)
-    if index is None or guessed:
-        matches = [i for i, size in enumerate(data_shape) if size == n]
-        if not matches:
-            raise ValueError(f"spectral-axis file {side.name} has {n} values but no axis of "
-                             f"{path.name} (shape {tuple(data_shape)}) has that length; it must "
-                             "have one value per channel.")
-        if index is None or index not in matches:
-            index = matches[0]
-        guessed = len(matches) > 1
-    elif data_shape[index] != n:
-        raise ValueError(f"spectral-axis file {side.name} has {n} values but the spectral axis "
-                         f"of {path.name} (axis {index}) has {data_shape[index]} channels; it "
-                         "must have one value per channel.")
-    if values is not None:
-        notes.append(f"spectral positions taken from {side.name}, not from the {source}.")
-    return index, guessed, s_values, s_unit, side.name
+    reason = None
+    if side is not None:
+        s_values, s_unit = read_spectral_sidecar(side)
+        index, guessed, reason = axis_for_positions(
+            f"spectral-axis file {side.name}", len(s_values), path, shape, axes, index, how)
+        if values is not None:
+            notes.append(f"spectral positions taken from {side.name}, not from the {source}.")
+        return index, guessed, reason, s_values, s_unit, side.name
+    guessed = how not in ("given", "metadata")
+    if values is not None and guessed:
+        try:
+            index, guessed, reason = axis_for_positions(
+                f"the spectral positions in {path.name}", int(np.size(values)), path, shape,
+                axes, index, how, stored=True)
+        except ValueError:  # they fit no axis: dropped, with a note (open_stack)
+            pass
+    return index, guessed, reason, values, unit, source
+
+
+def _refuse_result_folder(path) -> None:
+    """A folder with a result's files that is not a readable result: not a stack either."""
+    held = [n for n in (OUTPUT_NAMES["json"], OUTPUT_NAMES["bundle"]) if (path / n).exists()]
+    if not held:
+        return
+    json_path = path / OUTPUT_NAMES["json"]
+    try:
+        doc = json.loads(json_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        why = f"it has no {OUTPUT_NAMES['json']}"
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        why = f"its {OUTPUT_NAMES['json']} is damaged ({type(exc).__name__}: {exc})"
+    else:
+        ours = isinstance(doc, dict) and doc.get("format") == RESULT_JSON_FORMAT
+        if not ours and OUTPUT_NAMES["bundle"] not in held:
+            return  # another program's result.json beside the slices
+        why = (f"its {OUTPUT_NAMES['bundle']} is missing" if ours else
+               f"its {OUTPUT_NAMES['json']} is not a napari-unmix one")
+    raise ValueError(
+        f"{path} holds {' and '.join(held)} of a napari-unmix result, but {why}, so it cannot "
+        "be read as a result, and a result folder is not a stack. Give the stack the result "
+        "was made from, or run the analysis again to rewrite the result.")
 
 
 def _describe_axis(index, axes, shape):
@@ -257,6 +302,7 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
         if is_result_bundle(path):
             raise ValueError(f"{path} is a napari-unmix result folder, not a stack; read it "
                              "with napari_unmix.io.read_result_bundle (or open it in napari).")
+        _refuse_result_folder(path)
         stack = read_slice_folder(path, lazy=lazy, lazy_threshold=lazy_threshold)
         data, axes, notes = stack.data, stack.axes, stack.notes
         index, guessed = stack.spectral_axis, stack.guessed
@@ -281,15 +327,15 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
         if not is_lazy:
             data = np.asarray(data)
     check_array(data, path)
+    data = native_byte_order(data)
     if spectral_axis is not None:
-        index, guessed = check_spectral_axis(spectral_axis, data.ndim, path), False
-    index, guessed, values, unit, source = _apply_sidecar(
-        path, data.shape, index, guessed if spectral_axis is None else False, values, unit,
-        source, notes)
-    if index is None and values is not None:
-        matches = [i for i, n in enumerate(data.shape) if n == len(values)]
-        if matches:
-            index, guessed = matches[0], len(matches) > 1
+        index, how = check_spectral_axis(spectral_axis, data.ndim, path), "given"
+    else:
+        how = None if index is None else ("guess" if guessed else "metadata")
+        if index is not None:  # e.g. spectral_axis_index of an .npz
+            index = check_spectral_axis(index, data.ndim, path)
+    index, guessed, reason, values, unit, source = _spectral_positions(
+        path, data.shape, axes, index, how, values, unit, source, notes)
     if index is None:
         index, guessed = 0, True
     index = check_spectral_axis(index, data.ndim, path)
@@ -300,7 +346,8 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
                      f"the {n} channels of axis {index}; they were not used.")
         unit = None
     if guessed:
-        notes.append(f"spectral axis guessed as {_describe_axis(index, axes, data.shape)}; "
+        why = f", {reason}" if reason else ""
+        notes.append(f"spectral axis guessed as {_describe_axis(index, axes, data.shape)}{why}; "
                      "pass spectral_axis to choose another.")
     return StackData(data=data, spectral_axis=index, spectral_values=checked,
                      spectral_unit=unit if checked is not None else None, axes=axes,

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["META_KEY", "SPATIAL_LETTERS", "SPECTRAL_LETTERS", "STACK_SUFFIXES", "StackData",
-           "TIFF_SUFFIXES", "axis_from_letters", "check_array", "check_spectral_axis",
-           "unit_from_key", "values_or_none"]
+           "TIFF_SUFFIXES", "axis_from_letters", "axis_for_positions", "check_array",
+           "check_spectral_axis", "native_byte_order", "unit_from_key", "values_or_none"]
 
 #: File name suffixes read as TIFF.
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -207,3 +207,121 @@ def axis_from_letters(axes):
     if len(others) == 1 and len(axes) >= 2:
         return others[0], True
     return None, True
+
+
+def native_byte_order(data):
+    """``data`` in the machine's byte order (a big-endian stack becomes little-endian here).
+
+    Parameters
+    ----------
+    data : ndarray or dask array
+
+    Returns
+    -------
+    ndarray or dask array
+        ``data`` itself when its byte order is already native (or does not matter),
+        else a converted copy (lazily converted, chunk by chunk, for a dask array).
+    """
+    dtype = data.dtype
+    if dtype.isnative or dtype.byteorder == "|":
+        return data
+    return data.astype(dtype.newbyteorder("="))
+
+
+def _axis_words(indices, axes) -> str:
+    """``"axis 2 (X)"``, ``"axes 1 and 2"`` ..."""
+    words = [f"{i} ({axes[i]})" if axes else str(i) for i in indices]
+    if len(words) == 1:
+        return f"axis {words[0]}"
+    return f"axes {', '.join(words[:-1])} and {words[-1]}"
+
+
+def axis_for_positions(name, n, path, shape, axes, index, how, *, stored=False):
+    """The spectral axis of a stack, given ``n`` spectral positions meant for it.
+
+    The positions (a sidecar file, or values the file holds) never silently choose
+    another axis than the one the argument or the metadata names:
+
+    * ``how`` is ``"given"`` (the ``spectral_axis`` argument) or ``"metadata"`` (the
+      file names its spectral axis): axis ``index`` must have ``n`` channels;
+    * otherwise (``"guess"``: a rule guessed ``index``; ``None``: nothing did, the
+      default is axis 0) the candidates are the axes of length ``n`` that the
+      metadata does not mark as spatial (``Y``, ``X``).  The default axis when it is
+      one of them (a guess unless it is the only one); else the only candidate,
+      flagged as a guess with the reason.  No candidate, or several without the
+      default among them, is a disagreement.
+
+    Parameters
+    ----------
+    name : str
+        What holds the positions, for the messages (``"spectral-axis file x.csv"``).
+    n : int
+        Number of positions.
+    path : str or Path
+        The stack, for the messages.
+    shape : tuple of int
+    axes : str or None
+        One letter per axis, when the file says.
+    index : int or None
+        The axis the argument, the metadata or a guess names.
+    how : {"given", "metadata", "guess", None}
+    stored : bool, default False
+        True for positions stored in the stack's own file (an ``.npz`` array, TIFF
+        metadata): written with the stack, their only candidate axis is the spectral
+        axis, not a guess.  A sidecar file (False) may have been written for other
+        data, so an axis that only it picks is flagged as a guess.
+
+    Returns
+    -------
+    index : int
+    guessed : bool
+    reason : str or None
+        Why a guessed axis was taken (for the note), or None.
+
+    Raises
+    ------
+    ValueError
+        When the positions disagree with the stack: the message names ``name``, the
+        axis lengths, and what to do.
+    """
+    shape = tuple(int(s) for s in shape)
+    fits = [i for i, size in enumerate(shape) if size == n]
+    spatial = [i for i in fits if axes and axes[i] in SPATIAL_LETTERS]
+    candidates = [i for i in fits if i not in spatial]
+    default = 0 if index is None else int(index)
+    if how in ("given", "metadata") and shape[default] == n:
+        return default, False, None
+    if how not in ("given", "metadata"):
+        if default in candidates:
+            return default, len(candidates) > 1, (
+                None if len(candidates) == 1 else
+                f"the default, one of the axes that fit {name} "
+                f"({_axis_words(candidates, axes)})")
+        if len(candidates) == 1 and stored:
+            return candidates[0], False, None
+        if len(candidates) == 1:
+            return candidates[0], True, (
+                f"the only axis with one channel per value of {name} (nothing in the file "
+                f"names the spectral axis; {_axis_words([default], axes)} has "
+                f"{shape[default]} channels)")
+    by = {"given": "as given", "metadata": "as the file's metadata says"}.get(
+        how, "by default, as nothing in the file names it")
+    axis = f"{_axis_words([default], axes)}, {shape[default]} channels, {by}"
+    stack = f"{Path(path).name} (shape {shape})"
+    if not fits and how not in ("given", "metadata"):
+        raise ValueError(f"{name} has {n} values but no axis of {stack} has that length; give "
+                         f"it one value per channel of the spectral axis ({axis}).")
+    others = [i for i in candidates if i != default]
+    if others:
+        hint = f"; its length fits {_axis_words(others, axes)}"
+        fix = (f", or pass spectral_axis={others[0]} if that is the spectral axis"
+               if len(others) == 1 else ", or pass spectral_axis to say which axis is spectral")
+    elif not fits:
+        hint, fix = "; no axis has that length", ""
+    else:
+        hint = (f"; its length fits only {_axis_words(spatial, axes)}, which the file's "
+                "metadata marks as spatial")
+        fix = ""
+    raise ValueError(
+        f"{name} has {n} values but the spectral axis of {stack} is {axis}{hint}. Give it "
+        f"one value per channel of {_axis_words([default], axes)}{fix}.")
