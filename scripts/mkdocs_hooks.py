@@ -13,15 +13,7 @@ import logging
 import re
 
 #: ``(file, message pattern)`` of griffe warnings that are known and tolerated
-KNOWN_DOCSTRING_PROBLEMS = [
-    # SeedPixels: the paragraph after its Parameters list ("The W image this source
-    # provides ... cosine similarity ...") is read as two more parameters
-    ("napari_unmix/core/sources/regions.py",
-     r"parameters \['(The|cosine)'\]|Parameter '(The|cosine)' does not appear"),
-    # the package docstring's "Modules" section is a bullet list, not numpydoc
-    # "name : description" entries
-    ("napari_unmix/io/__init__.py", r"Confusing indentation for continuation line"),
-]
+KNOWN_DOCSTRING_PROBLEMS: list[tuple[str, str]] = []
 
 
 class KnownDocstringProblems(logging.Filter):

@@ -3,8 +3,8 @@
 Uses :mod:`napari_unmix.core` data types; never napari or Qt.  Every writer is
 atomic: it writes a temporary file and renames it onto the target on success.
 
-Modules
--------
+The modules:
+
 * :mod:`~napari_unmix.io.readers`: the one dispatcher for reading stacks,
   :func:`open_stack` and :func:`read_stack`;
 * :mod:`~napari_unmix.io.stack`: :class:`StackData` and the axis rules every

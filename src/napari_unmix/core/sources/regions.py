@@ -205,6 +205,8 @@ class SeedPixels(Source):
     model : Gaussian or Spectrum, optional
         The resonance model used to rank pixels.
 
+    Notes
+    -----
     The W image this source provides (used unless ``overwrite`` replaces it) is the
     cosine similarity of every pixel to the resulting spectrum.
     """
