@@ -354,16 +354,17 @@ def test_a_damaged_bundle_gives_one_clear_value_error(tmp_path, fitted, kind):
             open_stack(bad)
 
 
-# Today these two raise a ValueError whose message does not name the file (the error
-# comes from UnmixResult.load in core and is re-raised as it is); the tests pin that
-# behaviour so that a change to it is a decision, not an accident.
+# These two raised a ValueError whose message did not name the file (the error came
+# from UnmixResult.load in core, re-raised as it was); UnmixResult.load now names the
+# file of every failure (issue 14, item 7).
 def test_a_bundle_with_metadata_that_is_not_json(tmp_path, fitted):
     bad = _damage("metadata not JSON", write_result_bundle(tmp_path / "g.npz", fitted, SHAPE),
                   tmp_path)
     assert is_result_bundle(bad)
-    with pytest.raises(json.JSONDecodeError, match="Expecting property name") as info:
+    with pytest.raises(ValueError, match="Expecting property name") as info:
         read_result_bundle(bad)
-    assert isinstance(info.value, ValueError) and str(bad) not in str(info.value)
+    assert type(info.value) is ValueError
+    assert str(info.value).startswith(f"{bad} could not be read as a napari-unmix result: ")
 
 
 def test_a_bundle_whose_W_is_not_an_npy_array(tmp_path, fitted):
@@ -373,7 +374,8 @@ def test_a_bundle_whose_W_is_not_an_npy_array(tmp_path, fitted):
     with pytest.raises(ValueError) as info:
         read_result_bundle(bad)
     assert type(info.value) is ValueError
-    assert str(info.value) == "W () and H (4, 16) are not (n_pixels, k) and (k, n_channels)."
+    assert str(info.value) == (f"{bad} could not be read as a napari-unmix result: W () and "
+                               "H (4, 16) are not (n_pixels, k) and (k, n_channels).")
 
 
 def test_a_damaged_result_folder_gives_one_clear_value_error(tmp_path, fitted):

@@ -17,11 +17,13 @@ it as one line ``napari-unmix: error: ...`` and returns :data:`EXIT_USAGE`.
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 
-__all__ = ["CLI_WORDS", "EXIT_USAGE", "ITERATION_STAGES", "PROG", "CLIError", "Progress",
-           "cli_words", "note", "one_line", "progress_enabled", "run_quietly", "say", "warning"]
+__all__ = ["CLI_PATTERNS", "CLI_WORDS", "EXIT_USAGE", "ITERATION_STAGES", "PROG", "CLIError",
+           "Progress", "cli_words", "note", "one_line", "progress_enabled", "run_quietly", "say",
+           "warning"]
 
 #: The command's name, the prefix of every message.
 PROG = "napari-unmix"
@@ -62,8 +64,18 @@ CLI_WORDS = (
 )
 
 
+#: Patterns of the core's words -> the command line's (:func:`re.sub`): option names
+#: with a value, and option names that open a message about that option.
+CLI_PATTERNS = (
+    (r"\bseries=(\d+|N)\b", r"--series \1"),
+    (r"^random_state must", "--random-state must"),
+    (r"^device=(?=')", "--device "),
+)
+
+
 def cli_words(msg: str) -> str:
-    """``msg`` with the core's option names replaced by the flags (:data:`CLI_WORDS`).
+    """``msg`` with the core's option names replaced by the flags (:data:`CLI_WORDS`,
+    :data:`CLI_PATTERNS`).
 
     Parameters
     ----------
@@ -75,6 +87,8 @@ def cli_words(msg: str) -> str:
     """
     for core, flag in CLI_WORDS:
         msg = msg.replace(core, flag)
+    for pattern, flag in CLI_PATTERNS:
+        msg = re.sub(pattern, flag, msg)
     return msg
 
 

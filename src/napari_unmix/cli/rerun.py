@@ -91,7 +91,7 @@ def _config_file(path: Path, given: Path) -> AnalysisConfig | ConfigSource:
                        "config; give the config.json of a result folder or the folder.")
     try:
         return AnalysisConfig.from_dict(doc)
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CLIError(f"--config {given} is not a valid analysis config ({exc}).") from None
 
 

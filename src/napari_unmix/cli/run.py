@@ -32,6 +32,7 @@ from ..core import (
 )
 from ..core._validation import check_n_components
 from ..core.colors import default_colors
+from ..core.device import resolve_device
 from ..io import read_stack, unit_from_header
 from .console import PROG, CLIError, Progress, note, progress_enabled, run_quietly, say, warning
 from .outputs import check_out, write_outputs
@@ -373,7 +374,9 @@ def precheck(cfg, shape) -> int:
     if mode_takes(spec, "n_components") and not spec.fixed_spectra:
         check_n_components(k, *shape, mode=cfg.mode)
     if spec.pick_solver is not None:
-        spec.pick_solver(cfg.solver, cfg.backend, config=cfg)
+        solver = spec.pick_solver(cfg.solver, cfg.backend, config=cfg)
+        if solver.needs_torch:  # a device torch does not know, or a GPU it does not see
+            resolve_device(cfg.device)
     return k
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from ._files import atomic_path
 from .components import ComponentSpec, FromComponent
 from .data import NEGATIVE_POLICIES
+from .device import check_device
 from .init import INITS, resolve_random_state
 from .modes import MODES
 from .preprocess import Preprocessing
@@ -41,6 +42,17 @@ def _check_anchor(value, name) -> float:
         raise ValueError(f"{name} must be a number >= 0 (0: free, inf: locked), got "
                          f"{value!r}.")
     return float(value)
+
+
+def _check_count(value, name) -> int:
+    """An integer >= 1; a float with an integer value (``3.0`` from JSON) is accepted."""
+    import numbers
+
+    whole = isinstance(value, numbers.Integral) or (
+        isinstance(value, numbers.Real) and float(value).is_integer())
+    if isinstance(value, bool) or not whole or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
+    return int(value)
 
 
 @dataclass(eq=False)
@@ -143,7 +155,8 @@ class AnalysisConfig:
                                  f"{', '.join(allowed)}.")
         self.anchor = _check_anchor(self.anchor, "anchor")
         if self.n_components is not None:
-            self.n_components = int(self.n_components)
+            self.n_components = _check_count(self.n_components, "n_components")
+        self.device = check_device(self.device)
         if self.random_state is not None:
             self.random_state = resolve_random_state(self.random_state)
         bg = self.preprocessing.background
@@ -236,8 +249,33 @@ class AnalysisConfig:
 
     @classmethod
     def load(cls, path) -> AnalysisConfig:
-        """Read a config written by :meth:`save`."""
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        """Read a config written by :meth:`save`.
+
+        Raises
+        ------
+        FileNotFoundError
+            When ``path`` does not exist.
+        ValueError
+            For a file that cannot be read, is not JSON, or is not a valid config: one
+            message naming the file and what is wrong.
+        """
+        path = Path(path)
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"config file {path} could not be read: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"config file {path} is not valid JSON ({exc}); fix it, or write "
+                             "a new one with AnalysisConfig.save.") from None
+        if not isinstance(doc, dict):
+            raise ValueError(f"config file {path} holds a JSON {type(doc).__name__}, not an "
+                             "object of config fields (see AnalysisConfig.to_dict).")
+        try:
+            return cls.from_dict(doc)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ValueError(f"config file {path}: {exc}") from None
 
     @classmethod
     def from_result(cls, result) -> AnalysisConfig:

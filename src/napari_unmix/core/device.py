@@ -10,12 +10,49 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import re
 import sys
 
 import numpy as np
 
-__all__ = ["cuda_available", "get_torch", "resolve_device", "to_numpy", "to_torch",
-           "torch_available"]
+__all__ = ["TORCH_DEVICE_TYPES", "check_device", "cuda_available", "get_torch",
+           "resolve_device", "to_numpy", "to_torch", "torch_available"]
+
+#: Device types ``torch.device`` knows; a device name is one of them, optionally with
+#: ``:N`` (the N-th device of that type), or ``"auto"``.
+TORCH_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "hip", "hpu", "mtia", "xla", "meta", "ipu",
+                      "ve", "fpga", "maia", "lazy", "vulkan", "opengl", "opencl", "ideep",
+                      "mkldnn", "privateuseone")
+
+_DEVICE_HELP = ("give auto (CUDA when available, else the CPU), cpu, cuda, cuda:N (the N-th "
+                "GPU) or mps")
+
+
+def check_device(device) -> str:
+    """Check the form of a torch device name, without importing torch.
+
+    Parameters
+    ----------
+    device : str or None
+        ``"auto"`` (None means it too), or a torch device type of
+        :data:`TORCH_DEVICE_TYPES` with an optional ``:N``, e.g. ``"cuda:1"``.
+
+    Returns
+    -------
+    str
+        The name (``"auto"`` for None).
+
+    Raises
+    ------
+    ValueError
+        When it is not such a name.
+    """
+    if device is None:
+        return "auto"
+    m = re.fullmatch(r"([a-z_]+)(:\d+)?", device) if isinstance(device, str) else None
+    if device != "auto" and (m is None or m.group(1) not in TORCH_DEVICE_TYPES):
+        raise ValueError(f"device={device!r} is not a torch device; {_DEVICE_HELP}.")
+    return device
 
 
 @functools.cache
@@ -71,12 +108,22 @@ def resolve_device(device: str | None = "auto") -> str:
         )
     if device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
-    device = str(device)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but torch sees no CUDA GPU "
-            f"(torch {torch.__version__}). Use device='cpu' or 'auto'."
-        )
+    device = check_device(device)
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"device={device!r} is not a device this torch ({torch.__version__}) "
+                         f"knows; {_DEVICE_HELP}.") from None
+    if parsed.type == "cuda":
+        n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n_gpus == 0:
+            raise ValueError(
+                f"device={device!r} was requested but torch sees no CUDA GPU "
+                f"(torch {torch.__version__}). Use device='cpu' or 'auto'."
+            )
+        if parsed.index is not None and parsed.index >= n_gpus:
+            raise ValueError(f"device={device!r} was requested but torch sees {n_gpus} CUDA "
+                             f"GPU(s) (cuda:0 .. cuda:{n_gpus - 1}); choose one of them.")
     return device
 
 

@@ -13,25 +13,38 @@ import numbers
 
 import numpy as np
 
-__all__ = ["INITS", "balance_seeds", "initialize_factors", "resolve_random_state"]
+__all__ = ["INITS", "MAX_RANDOM_STATE", "balance_seeds", "initialize_factors",
+           "resolve_random_state"]
 
 INITS = ("nndsvda", "nndsvd", "nndsvdar", "random")
+
+#: The largest ``random_state``: scikit-learn and ``RandomState`` take 32-bit seeds.
+MAX_RANDOM_STATE = 2**32 - 1
 
 
 def resolve_random_state(random_state) -> int:
     """Turn ``random_state`` into a concrete int seed that can be recorded.
 
-    ``None`` draws fresh entropy; an int is kept; a ``numpy.random.RandomState`` or
-    ``Generator`` is asked for one seed.  Recording the int in a result's params is
-    what makes every run reproducible.
+    ``None`` draws fresh entropy; an int from 0 to ``2**32 - 1`` (what scikit-learn
+    and ``numpy.random.RandomState`` accept) is kept; a ``numpy.random.RandomState``
+    or ``Generator`` is asked for one seed.  Recording the int in a result's params
+    is what makes every run reproducible.
+
+    Raises
+    ------
+    TypeError
+        For anything else (a bool, a float, a string).
+    ValueError
+        For an int out of that range.
     """
     if random_state is None:
         return int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
     if isinstance(random_state, bool):
         raise TypeError("random_state must be None, an int or a numpy random generator.")
     if isinstance(random_state, numbers.Integral):
-        if random_state < 0:
-            raise ValueError(f"random_state must be >= 0, got {random_state}.")
+        if not 0 <= random_state <= MAX_RANDOM_STATE:
+            raise ValueError(f"random_state must be an integer from 0 to {MAX_RANDOM_STATE} "
+                             f"(2**32 - 1), got {random_state}.")
         return int(random_state)
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(0, 2**31 - 1))

@@ -13,10 +13,48 @@ from ._files import atomic_path
 from .modes import MODES
 from .summaries import Summary, jsonable, summary_from_dict
 
-__all__ = ["UnmixResult", "jsonable"]
+__all__ = ["UnmixResult", "jsonable", "load_guarded"]
 
 _FORMAT = "napari-unmix-result"
 _FORMAT_VERSION = 1
+
+
+def load_guarded(path: Path, what: str, load):
+    """``load()``, with every failure to read ``path`` turned into one ValueError naming it.
+
+    Parameters
+    ----------
+    path : Path
+        The file ``load`` reads.
+    what : str
+        What the file should be, for the message (``"napari-unmix result"``).
+    load : callable
+        Reads the file; may raise anything a damaged file makes numpy, zipfile or
+        json raise (BadZipFile, KeyError, JSONDecodeError, EOFError ...).
+
+    Returns
+    -------
+    object
+        What ``load`` returned.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        Naming ``path``: its own message when it already does, else the reason.
+    """
+    try:
+        return load()
+    except FileNotFoundError:
+        raise
+    except ValueError as exc:
+        if str(path) in str(exc):
+            raise
+        raise ValueError(f"{path} could not be read as a {what}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file raises many types
+        raise ValueError(f"{path} could not be read as a {what}: "
+                         f"{type(exc).__name__}: {exc}") from None
 
 
 def _normalised(d: dict | None) -> dict:
@@ -194,13 +232,30 @@ class UnmixResult:
 
     @classmethod
     def load(cls, path) -> UnmixResult:
-        """Read a result written by :meth:`save`."""
+        """Read a result written by :meth:`save`.
+
+        Raises
+        ------
+        FileNotFoundError
+            When ``path`` does not exist.
+        ValueError
+            For a file that is not a result, or a truncated or edited one (a damaged
+            zip, metadata that is not JSON or lacks a field, arrays that do not fit):
+            one message naming the file.
+        """
         path = Path(path)
+        return load_guarded(path, "napari-unmix result", lambda: cls._load(path))
+
+    @classmethod
+    def _load(cls, path: Path) -> UnmixResult:
         # open the file ourselves: np.load leaks its handle on a damaged zip
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             if "meta" not in data.files:
                 raise ValueError(f"{path} is not a napari-unmix result file (no metadata).")
             meta = json.loads(str(data["meta"][()]))
+            if not isinstance(meta, dict):
+                raise ValueError(f"{path} is not a napari-unmix result file (its metadata is "
+                                 "not a JSON object).")
             if meta.get("format") != _FORMAT:
                 raise ValueError(f"{path} is not a napari-unmix result file.")
             if meta.get("format_version", 0) > _FORMAT_VERSION:

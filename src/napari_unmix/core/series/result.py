@@ -20,7 +20,7 @@ import numpy as np
 from .._files import atomic_path
 from ..config import AnalysisConfig
 from ..modes import MODES
-from ..result import UnmixResult
+from ..result import UnmixResult, load_guarded
 from ..summaries import PlaneSummary, SeriesSummary, jsonable
 
 #: Strategies of :func:`~napari_unmix.core.series.unmix_series`.
@@ -255,11 +255,25 @@ class SeriesResult:
 
     @classmethod
     def load(cls, path) -> SeriesResult:
-        """Read a result written by :meth:`save`."""
+        """Read a result written by :meth:`save`.
+
+        Raises
+        ------
+        FileNotFoundError
+            When ``path`` does not exist.
+        ValueError
+            For a file that is not a series result, or a truncated or edited one: one
+            message naming the file.
+        """
         path = Path(path)
-        with np.load(path, allow_pickle=False) as data:
+        return load_guarded(path, "napari-unmix series result", lambda: cls._load(path))
+
+    @classmethod
+    def _load(cls, path: Path) -> SeriesResult:
+        # open the file ourselves: np.load leaks its handle on a damaged zip
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"][()])) if "meta" in data.files else {}
-            if meta.get("format") != _FORMAT:
+            if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
                 raise ValueError(f"{path} is not a napari-unmix series result file.")
             if meta.get("format_version", 0) > _FORMAT_VERSION:
                 raise ValueError(f"{path} was written by a newer napari-unmix (format "
