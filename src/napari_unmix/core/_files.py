@@ -77,7 +77,7 @@ _active: _Guard | None = None
 def _redeliver(signum: int, handler) -> None:
     """The signal again, to the disposition the process had before :func:`interruptible`."""
     if handler is signal.default_int_handler:
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt from None
     signal.raise_signal(signum)  # SIG_DFL: the process ends, as it would have
     raise Interrupted(signum)
 
