@@ -150,6 +150,9 @@ def _add_run(sub) -> None:
     run.add_argument("--spectral-axis", type=int, default=None, metavar="I",
                      help="index of the spectral axis of the stack (default: from the file's "
                      "metadata, else axis 0)")
+    run.add_argument("--series", type=nonneg_int, default=None, metavar="N",
+                     help="TIFF: the image series to read (default 0; a note lists the series "
+                     "of a file that has several)")
     run.add_argument("--solver", choices=solvers, default=None, help=_solver_help())
     run.add_argument("--backend", choices=backends, default=None,
                      help="implementation (" + ", ".join(backends[1:]) + "); default auto")

@@ -33,7 +33,8 @@ from ..core import (
 from ..core._validation import check_n_components
 from ..core.colors import default_colors
 from ..core.device import resolve_device
-from ..io import read_stack, unit_from_header
+from ..io import open_stack, unit_from_header
+from ..io.readers import TIFF_SUFFIXES
 from .console import PROG, CLIError, Progress, note, progress_enabled, run_quietly, say, warning
 from .outputs import check_out, write_outputs
 from .report import describe, note_fallbacks, say_seed_drift
@@ -103,7 +104,7 @@ def check_mode_options(args, spec) -> None:
                            "leave it out.")
 
 
-def load_stack(path, spectral_axis):
+def load_stack(path, spectral_axis, series=None):
     """The stack at ``path``, refused when it holds NaN / inf or has no spatial axis.
 
     Parameters
@@ -111,13 +112,18 @@ def load_stack(path, spectral_axis):
     path : Path
     spectral_axis : int or None
         ``--spectral-axis``.
+    series : int or None
+        ``--series`` (TIFF files only).
 
     Returns
     -------
     StackData
     """
+    if series is not None and (path.is_dir() or path.suffix.lower() not in TIFF_SUFFIXES):
+        raise CLIError(f"--series picks an image series of a TIFF file, but {path} is not "
+                       "one; leave --series out.")
     try:
-        stack = read_stack(path, spectral_axis=spectral_axis)
+        stack = open_stack(path, spectral_axis=spectral_axis, series=series, lazy=False)
     except FileNotFoundError:
         raise CLIError(f"input file {path} not found.") from None
     data = stack.data
@@ -194,15 +200,17 @@ def read_labels(path, spatial_shape):
     p = Path(path)
     if not p.exists():
         raise CLIError(f"labels file {p} not found.")
-    if p.suffix.lower() == ".npy":
-        labels = np.load(p, allow_pickle=False)
-    else:
-        import tifffile
+    try:
+        if p.suffix.lower() == ".npy":  # mapped first: the file must hold what it declares
+            labels = np.array(np.load(p, mmap_mode="r", allow_pickle=False))
+        else:
+            import tifffile
 
-        try:
             labels = tifffile.imread(p)
-        except Exception as exc:
-            raise CLIError(f"cannot read the label image {p}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - empty, truncated or foreign files
+        raise CLIError(f"cannot read the label image {p} ({type(exc).__name__}: {exc}); give "
+                       "a .tif or .npy image of integer label ids, of the stack's spatial "
+                       "shape.") from None
     labels = np.squeeze(np.asarray(labels))
     if labels.dtype.kind not in "iub":
         raise CLIError(f"{p} holds {labels.dtype} values; a label image holds integer ids.")
@@ -247,7 +255,9 @@ def flat_background_component(comps):
     if any(isinstance(c.h_source, Flat) for c in comps):
         raise CLIError("the components already have a flat spectrum; leave out "
                        "--flat-background.")
-    name = next(n for n in ("background", "flat background", "flat") if n not in taken)
+    names = ("background", "flat background", "flat")
+    extra = (f"flat background {i}" for i in range(2, len(taken) + 3))
+    name = next(n for n in (*names, *extra) if n not in taken)
     return ComponentSpec(name, h_source=Flat(), background=True, locked=True)
 
 
@@ -398,7 +408,7 @@ def cmd_run(args) -> int:
     # replaces the folder whole); it is created only when the outputs are written
     check_out(args.out, [("the input stack", args.input), ("--spectra", args.spectra),
                          ("--labels", args.labels), ("--config", args.config)])
-    stack = load_stack(Path(args.input), args.spectral_axis)
+    stack = load_stack(Path(args.input), args.spectral_axis, getattr(args, "series", None))
     for n in stack.notes:
         note(n, quiet)
     data = stack.data

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LAZY_ENV", "dask_name", "format_size", "from_memmap", "lazy_threshold",
-           "plane_chunks", "want_lazy"]
+__all__ = ["LAZY_ENV", "available_memory", "check_declared_size", "dask_name", "format_size",
+           "from_memmap", "lazy_threshold", "plane_chunks", "want_lazy"]
 
 #: Environment variable that sets the lazy-loading threshold in bytes.
 LAZY_ENV = "NAPARI_UNMIX_LAZY_BYTES"
@@ -26,6 +26,68 @@ def _total_ram() -> int | None:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, ValueError, OSError):
         return None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now, or None when unknown.
+
+    ``MemAvailable`` of ``/proc/meminfo`` (Linux), else the free physical pages.
+    """
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_AVPHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_declared_size(shape, dtype, *, stored_bytes=None, in_memory=True) -> int:
+    """Check the size a file's header declares before anything of that size is allocated.
+
+    A crafted or damaged header can declare any shape; reading it would allocate
+    that much first and fail afterwards.
+
+    Parameters
+    ----------
+    shape : tuple of int
+    dtype : numpy dtype
+        What the header declares.
+    stored_bytes : int, optional
+        For data stored uncompressed: the bytes the file holds, which the data must
+        fit in.
+    in_memory : bool, default True
+        The data are to be read whole: they must fit in the available memory
+        (:func:`available_memory`).
+
+    Returns
+    -------
+    int
+        The declared size in bytes.
+
+    Raises
+    ------
+    ValueError
+        When the declared data cannot be in the file, or cannot fit in memory; the
+        message (without the file name: the caller adds it) gives both sizes.
+    """
+    shape = tuple(int(n) for n in shape)
+    nbytes = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+    declared = f"shape {shape} of {np.dtype(dtype)} ({format_size(nbytes)})"
+    if stored_bytes is not None and nbytes > stored_bytes:
+        raise ValueError(f"its header declares {declared}, but the file holds only "
+                         f"{format_size(stored_bytes)}: it is truncated or its header is "
+                         "damaged.")
+    avail = available_memory() if in_memory else None
+    if avail is not None and nbytes > avail:
+        raise ValueError(f"it holds {declared}, more than the {format_size(avail)} of memory "
+                         "available; free memory, crop the stack, or read it lazily "
+                         "(open_stack(..., lazy=True); napari does so for large files).")
+    return nbytes
 
 
 def lazy_threshold() -> int:
@@ -175,4 +237,6 @@ def format_size(nbytes: int) -> str:
     -------
     str
     """
+    if nbytes < 1e5:
+        return f"{nbytes} bytes"
     return f"{nbytes / 1e9:.2f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.1f} MB"

@@ -18,9 +18,11 @@ apart by the dispatcher before :func:`read_npz` is called.
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 
-from .lazy import dask_name, format_size, from_memmap, plane_chunks, want_lazy
+from .lazy import check_declared_size, dask_name, format_size, from_memmap, plane_chunks, want_lazy
 from .spectral_sidecar import normalise_unit
 from .stack import unit_from_key
 
@@ -67,14 +69,51 @@ def read_npy(path, *, lazy, threshold) -> dict:
         notes.append(f"{path.name} opened lazily (memory-mapped, {format_size(mm.nbytes)}).")
         data, is_lazy = from_memmap(mm, plane_chunks(mm.shape), dask_name(path, "npy")), True
     else:
+        try:  # the memory map already checked that the file holds the data
+            check_declared_size(mm.shape, mm.dtype)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
         data, is_lazy = np.array(mm), False
     return {"data": data, "axes": None, "index": None, "guessed": False, "values": None,
             "unit": None, "values_source": None, "notes": notes, "lazy": is_lazy,
             "series_index": None}
 
 
+def _npy_header(fh):
+    """(shape, dtype) from the header of an ``.npy`` stream, or None when unreadable."""
+    try:
+        version = np.lib.format.read_magic(fh)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read(fh)
+    except Exception:  # noqa: BLE001 - np.load reports a broken member itself
+        return None
+    return shape, dtype
+
+
+def _check_npz_members(path) -> None:
+    """Refuse members whose ``.npy`` header declares more than the archive holds.
+
+    A zip entry records its uncompressed size; a member's data cannot be larger (and
+    np.load would allocate what the header declares before finding that out).
+    """
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as fh:
+                header = _npy_header(fh)
+            if header is None or header[1].hasobject:
+                continue
+            try:
+                check_declared_size(*header, stored_bytes=info.file_size, in_memory=False)
+            except ValueError as exc:
+                raise ValueError(f"{path}: member {info.filename}: {exc}") from None
+
+
 def _read_npz_arrays(path):
     notes = []
+    _check_npz_members(path)
     # an open file object: np.load leaks its own handle when the zip is damaged
     with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
         keys = list(z.files)
@@ -134,8 +173,10 @@ def read_npz(path, *, lazy, threshold) -> dict:
     """
     try:
         data, values, unit, index, notes = _read_npz_arrays(path)
-    except ValueError:
-        raise
+    except ValueError as exc:
+        if str(path) in str(exc):
+            raise
+        raise ValueError(f"{path} could not be read as a .npz file: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - zip / npy decoding errors
         raise ValueError(f"{path} could not be read as a .npz file: "
                          f"{type(exc).__name__}: {exc}") from None

@@ -99,7 +99,19 @@ Corrupt files
 Any failure to read gives one :class:`ValueError` naming the file and the
 reason.  A TIFF that tifffile reports as corrupted (an error in its log, e.g.
 truncated data or invalid page offsets) is refused instead of being read
-partially; tifffile warnings are kept in ``notes``.
+partially; tifffile warnings are kept in ``notes``.  The size a header declares
+(TIFF series, ``.npy``, ``.npz`` members) is checked before anything of that size
+is allocated: uncompressed data must fit in the file (an ``.npz`` member: in its
+zip entry), and a stack read into memory must fit in the memory available
+(:func:`~napari_unmix.io.lazy.check_declared_size`).  A folder holding a
+``result.json`` or ``result.npz`` that cannot be read as a result is refused
+rather than read as slices.
+
+Byte order
+----------
+Data stored in the other byte order (big-endian ``>f4`` on a little-endian
+machine) are returned in the machine's byte order, with the same type (a lazy
+stack is converted chunk by chunk).
 
 Modules
 -------

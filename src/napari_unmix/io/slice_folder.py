@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .lazy import format_size, want_lazy
+from .lazy import check_declared_size, format_size, want_lazy
 from .stack import TIFF_SUFFIXES, StackData
 from .tiff_log import log_messages, tifffile_log
+from .tiff_stacks import check_series_size
 
 __all__ = ["natural_key", "read_slice_folder", "slice_files"]
 
@@ -147,6 +148,7 @@ def read_slice_folder(folder, *, lazy: bool | None = None,
                     if not tf.series:
                         raise ValueError("no image data")
                     s = tf.series[0]
+                    check_series_size(f, s, in_memory=False)  # the whole stack: below
                     shapes.append(tuple(s.shape))
                     dtypes.append(s.dtype)
                     axes_list.append(s.axes)
@@ -173,10 +175,23 @@ def read_slice_folder(folder, *, lazy: bool | None = None,
     grid = _name_grid(files)
     nbytes = len(files) * int(np.prod(slice_shape)) * dtype.itemsize
     is_lazy = want_lazy(lazy, nbytes, lazy_threshold)
+    if not is_lazy:
+        try:
+            check_declared_size((len(files), *slice_shape), dtype)
+        except ValueError as exc:
+            raise ValueError(f"{folder}: {exc}") from None
 
     def load(f):
-        return np.asarray(tifffile.imread(f, maxworkers=1)).reshape(slice_shape).astype(
-            dtype, copy=False)
+        with tifffile_log() as records:
+            try:
+                plane = np.asarray(tifffile.imread(f, maxworkers=1)).reshape(slice_shape)
+                errors = log_messages(records, logging.ERROR)
+                if errors:
+                    raise ValueError("; ".join(errors))
+            except Exception as exc:  # noqa: BLE001 - tifffile raises many types on bad files
+                raise ValueError(f"slice {f.name} of {folder} could not be read as a TIFF "
+                                 f"file: {type(exc).__name__}: {exc}") from None
+        return plane.astype(dtype, copy=False)
 
     if is_lazy:
         import dask

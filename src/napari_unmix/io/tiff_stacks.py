@@ -18,12 +18,19 @@ import threading
 
 import numpy as np
 
-from .lazy import dask_name, format_size, from_memmap, plane_chunks, want_lazy
+from .lazy import (
+    check_declared_size,
+    dask_name,
+    format_size,
+    from_memmap,
+    plane_chunks,
+    want_lazy,
+)
 from .spectral_sidecar import normalise_unit, number_or_none
 from .stack import META_KEY, SPATIAL_LETTERS, TIFF_SUFFIXES, axis_from_letters
 from .tiff_log import log_messages, tifffile_log
 
-__all__ = ["TIFF_SUFFIXES", "read_tiff"]
+__all__ = ["TIFF_SUFFIXES", "check_series_size", "read_tiff"]
 
 
 def _tiff_meta(tf) -> dict:
@@ -176,6 +183,36 @@ def _lazy_tiff(path, s, index, shape, axes, notes):
     return from_memmap(arr, plane_chunks(shape, axes), dask_name(path, "memmap", index, shape))
 
 
+def check_series_size(path, series, *, in_memory) -> int:
+    """Check the size an image series declares, before any of it is read.
+
+    Uncompressed data must fit in the file; data read whole must fit in memory
+    (:func:`~napari_unmix.io.lazy.check_declared_size`).  tifffile gives the shape
+    and dtype of a series from its header without reading it.
+
+    Parameters
+    ----------
+    path : Path
+    series : tifffile.TiffPageSeries
+    in_memory : bool
+        The series is to be read whole.
+
+    Returns
+    -------
+    int
+        The declared size in bytes.
+
+    Raises
+    ------
+    ValueError
+        Without the file name (the caller adds it).
+    """
+    compression = int(getattr(series.keyframe, "compression", 1) or 1)
+    stored = path.stat().st_size if compression == 1 else None  # 1: COMPRESSION.NONE
+    return check_declared_size(series.shape, series.dtype, stored_bytes=stored,
+                               in_memory=in_memory)
+
+
 def _spectral_axis(path, axes, shape, notes):
     """(index, guessed) from the axes of a TIFF; refuses a single image."""
     if axes is None:
@@ -244,7 +281,7 @@ def read_tiff(path, *, series, squeeze, lazy, threshold) -> dict:
                     more = ", ..." if n_series > 6 else ""
                     notes.append(f"{path.name} has {n_series} image series (shapes {shapes}"
                                  f"{more}); series {index} (shape {tuple(s.shape)}) was read"
-                                 + ("; pass series= to read another." if series is None
+                                 + ("; pass series=N to read another." if series is None
                                     else "."))
                 axes = s.get_axes(squeeze)
                 shape = tuple(s.get_shape(squeeze))
@@ -257,6 +294,7 @@ def read_tiff(path, *, series, squeeze, lazy, threshold) -> dict:
                     raise ValueError("; ".join(errors))
                 nbytes = int(s.size) * s.dtype.itemsize
                 is_lazy = want_lazy(lazy, nbytes, threshold)
+                check_series_size(path, s, in_memory=not is_lazy)  # before any allocation
                 if is_lazy:
                     data = _lazy_tiff(path, s, index, shape, axes, notes)
                 else:
