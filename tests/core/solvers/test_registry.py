@@ -28,6 +28,7 @@ from napari_unmix.core.solvers.hals import fit_hals_numpy
 from napari_unmix.core.solvers.hals_torch import fit_hals_torch
 from napari_unmix.core.solvers.mu import fit_mu_numpy, fit_mu_torch
 from napari_unmix.core.solvers.scipy_nnls import fit_nnls_scipy
+from napari_unmix.core.solvers.simplex_nmf import fit_fcls_hals
 from napari_unmix.core.solvers.sklearn_nmf import fit_sklearn
 from napari_unmix.core.solvers.torch_fista import fit_nnls_fista
 
@@ -59,6 +60,7 @@ def test_every_entry_is_the_module_function():
         ("hals", "numpy"): fit_hals_numpy, ("hals", "torch"): fit_hals_torch,
         ("mu", "numpy"): fit_mu_numpy, ("mu", "torch"): fit_mu_torch,
         ("mu", "sklearn"): fit_sklearn, ("cd", "sklearn"): fit_sklearn,
+        ("fcls", "numpy"): fit_fcls_hals,
     }
     assert {k: s.func for k, s in NNLS_SOLVERS.items()} == {
         ("active-set", "numpy"): fit_nnls_active_set_numpy,
@@ -190,7 +192,7 @@ def test_explicit_nnls_names(place, k):
 def test_explicit_sklearn_with_partial_lock_is_refused():
     with pytest.raises(ValueError, match=re.escape(
             "The NNMF solver/backend mu/sklearn cannot keep a subset of the spectra fixed "
-            "(locked); use one of hals/numpy, hals/torch, mu/numpy, mu/torch.")):
+            "(locked); use one of hals/numpy, hals/torch, mu/numpy, mu/torch, fcls/numpy.")):
         pick_nmf_solver("mu", "sklearn", partial_lock=True)
     assert key(pick_nmf_solver("mu", "sklearn", partial_lock=False)) == ("mu", "sklearn")
 
@@ -198,12 +200,12 @@ def test_explicit_sklearn_with_partial_lock_is_refused():
 @pytest.mark.parametrize(("pick", "args", "message"), [
     (pick_nmf_solver, ("hals", "sklearn"),
      "Unknown NNMF solver/backend 'hals/sklearn'; choose one of: hals/numpy, hals/torch, "
-     "mu/numpy, mu/torch, mu/sklearn, cd/sklearn, or 'auto' for either part."),
+     "mu/numpy, mu/torch, mu/sklearn, cd/sklearn, fcls/numpy, or 'auto' for either part."),
     (pick_nnls_solver, ("fista", "numpy"),
      "Unknown NNLS solver/backend 'fista/numpy'; choose one of: active-set/numpy, "
      "active-set/torch, lawson-hanson/scipy, fista/torch, or 'auto' for either part."),
     (pick_nmf_solver, ("als", "auto"),
-     "Unknown NNMF solver 'als'; choose one of: cd, hals, mu, or 'auto'."),
+     "Unknown NNMF solver 'als'; choose one of: cd, fcls, hals, mu, or 'auto'."),
     (pick_nmf_solver, ("auto", "cupy"),
      "Unknown NNMF backend 'cupy'; choose one of: numpy, sklearn, torch, or 'auto'."),
     (pick_nnls_solver, ("simplex", "auto"),

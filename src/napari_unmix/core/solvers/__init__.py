@@ -16,11 +16,16 @@ from .hals import fit_hals_numpy
 from .hals_torch import fit_hals_torch
 from .mu import fit_mu_numpy, fit_mu_torch
 from .scipy_nnls import fit_nnls_scipy
+from .simplex import ABUNDANCES, check_abundance
+from .simplex_nmf import fit_fcls_hals
 from .sklearn_nmf import fit_sklearn
 from .torch_fista import fit_nnls_fista
 
-__all__ = ["NMF_SOLVERS", "NNLS_SOLVERS", "SolverSpec", "pick_nmf_solver", "pick_nnls_solver",
-           "solve_nnls"]
+__all__ = ["ABUNDANCES", "NMF_SOLVERS", "NNLS_SOLVERS", "SolverSpec", "pick_nmf_solver",
+           "pick_nnls_solver", "solve_nnls"]
+
+#: Every abundance model (``core.solvers.simplex``).
+_ALL_ABUNDANCES = frozenset(ABUNDANCES)
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,11 @@ class SolverSpec:
         NNMF only: can keep a subset of H rows fixed, or anchor them to their seeds.
     cancellable : bool
         Reports progress during the run and honours a cancel request.
+    abundance : frozenset of str
+        The abundance models it fits (``"free"``, ``"sum-to-one"``, ``"sum-le-one"``,
+        see ``core.solvers.simplex``): NNLS, the exact solvers (the sum constraints
+        are solved on top of them); NNMF, the solvers whose W steps keep a sum
+        constraint.
     summary : str
         One line for menus and ``--help``.
     """
@@ -54,6 +64,7 @@ class SolverSpec:
     exact: bool = False
     partial_lock: bool = True
     cancellable: bool = True
+    abundance: frozenset = frozenset({"free"})
     summary: str = ""
 
     def available(self) -> bool:
@@ -80,6 +91,10 @@ NMF_SOLVERS: dict[tuple[str, str], SolverSpec] = {
     ("cd", "sklearn"): SolverSpec(
         "cd", "sklearn", fit_sklearn, partial_lock=False, cancellable=False,
         summary="scikit-learn coordinate descent, scikit-learn's stopping rule"),
+    ("fcls", "numpy"): SolverSpec(
+        "fcls", "numpy", fit_fcls_hals, abundance=_ALL_ABUNDANCES,
+        summary="exact W steps under the abundance model (FCLS, NNLS) and HALS H steps, "
+        "numpy (CPU)"),
 }
 """NNMF implementations, keyed by ``(solver, backend)``.
 
@@ -87,13 +102,14 @@ NMF_SOLVERS: dict[tuple[str, str], SolverSpec] = {
 
 NNLS_SOLVERS: dict[tuple[str, str], SolverSpec] = {
     ("active-set", "numpy"): SolverSpec(
-        "active-set", "numpy", fit_nnls_active_set_numpy, exact=True,
+        "active-set", "numpy", fit_nnls_active_set_numpy, exact=True, abundance=_ALL_ABUNDANCES,
         summary="vectorised active set (passive-set enumeration / block pivoting), exact"),
     ("active-set", "torch"): SolverSpec(
         "active-set", "torch", fit_nnls_active_set_torch, needs_torch=True, exact=True,
+        abundance=_ALL_ABUNDANCES,
         summary="the same exact active-set solver in PyTorch (CPU or CUDA)"),
     ("lawson-hanson", "scipy"): SolverSpec(
-        "lawson-hanson", "scipy", fit_nnls_scipy, exact=True,
+        "lawson-hanson", "scipy", fit_nnls_scipy, exact=True, abundance=_ALL_ABUNDANCES,
         summary="SciPy Lawson-Hanson active set, one pixel at a time (exact, slow)"),
     ("fista", "torch"): SolverSpec(
         "fista", "torch", fit_nnls_fista, needs_torch=True,
@@ -124,6 +140,11 @@ _NMF_AUTO_SEEDED = {
 _NMF_AUTO_ANCHORED = {
     "cuda": [("hals", "torch"), ("hals", "numpy"), ("mu", "torch")],
     "cpu": [("hals", "numpy"), ("hals", "torch"), ("mu", "numpy")],
+}
+# NNMF under a sum constraint: the solvers that support it (benchmarks/abundance.py).
+_NMF_AUTO_ABUNDANCE = {
+    "cuda": [("fcls", "numpy")],
+    "cpu": [("fcls", "numpy")],
 }
 _NNLS_AUTO = {   # fastest exact first (benchmarks/nnls_speed.py)
     "cuda": [("active-set", "torch"), ("active-set", "numpy"), ("lawson-hanson", "scipy")],
@@ -173,9 +194,21 @@ def _pick(table, auto_order, solver, backend, what, accept=lambda spec: True,
     )
 
 
+def _check_abundance(table, solver, backend, abundance, what):
+    """Refuse a named solver / backend none of whose entries fits ``abundance``."""
+    check_abundance(abundance)
+    matching = [key for key in table if solver in ("auto", key[0]) and backend in ("auto", key[1])]
+    if matching and not any(abundance in table[key].abundance for key in matching):
+        able = ", ".join("/".join(key) for key, spec in table.items()
+                         if abundance in spec.abundance)
+        named = "/".join(part for part in (solver, backend) if part != "auto")
+        raise ValueError(f"The {what} {named} cannot fit abundance={abundance!r}; use {able} "
+                         "(or 'auto'), or abundance='free'.")
+
+
 def pick_nmf_solver(solver: str = "auto", backend: str = "auto", *,
                     partial_lock: bool = False, seeded: bool = False,
-                    anchored: bool = False) -> SolverSpec:
+                    anchored: bool = False, abundance: str = "free") -> SolverSpec:
     """Resolve NNMF ``solver`` / ``backend`` names (either may be ``"auto"``).
 
     Parameters
@@ -194,6 +227,10 @@ def pick_nmf_solver(solver: str = "auto", backend: str = "auto", *,
         The spectra are anchored to their seeds: only accept implementations that
         can anchor rows of H (those that can lock a subset, ``partial_lock``), and
         for a seeded run prefer HALS (``_NMF_AUTO_ANCHORED``).
+    abundance : {"free", "sum-to-one", "sum-le-one"}, default "free"
+        The abundance model of ``W``: only accept implementations that fit it
+        (``SolverSpec.abundance``); under a sum constraint ``"auto"`` takes
+        ``fcls/numpy`` (``_NMF_AUTO_ABUNDANCE``).
 
     Returns
     -------
@@ -205,22 +242,26 @@ def pick_nmf_solver(solver: str = "auto", backend: str = "auto", *,
     ------
     ValueError
         Unknown names, or no available entry that matches (the message lists the
-        registered ones).
+        registered ones), or a named solver that cannot fit ``abundance``.
     ImportError
         A torch implementation named explicitly while torch is not installed.
     """
+    _check_abundance(NMF_SOLVERS, solver, backend, abundance, "NNMF solver/backend")
     partial = [f"{a}/{b}" for (a, b), spec in NMF_SOLVERS.items() if spec.partial_lock]
-    order = (_NMF_AUTO_ANCHORED if seeded and anchored else
+    order = (_NMF_AUTO_ABUNDANCE if abundance != "free" else
+             _NMF_AUTO_ANCHORED if seeded and anchored else
              _NMF_AUTO_SEEDED if seeded else _NMF_AUTO)
     what = "anchor the spectra to their seeds" if anchored and not partial_lock else \
         "keep a subset of the spectra fixed (locked)"
     return _pick(NMF_SOLVERS, order, solver, backend, "NNMF solver/backend",
-                 accept=lambda spec: spec.partial_lock or not (partial_lock or anchored),
+                 accept=lambda spec: (spec.partial_lock or not (partial_lock or anchored))
+                 and abundance in spec.abundance,
                  refusal=f"cannot {what}; use one of " + ", ".join(partial)
                  + (" (or anchor=0 for a free fit)" if anchored else ""))
 
 
-def pick_nnls_solver(solver: str = "auto", backend: str = "auto") -> SolverSpec:
+def pick_nnls_solver(solver: str = "auto", backend: str = "auto", *,
+                     abundance: str = "free") -> SolverSpec:
     """Resolve fixed-H NNLS ``solver`` / ``backend`` names (``"auto"``: fastest exact).
 
     Parameters
@@ -230,6 +271,9 @@ def pick_nnls_solver(solver: str = "auto", backend: str = "auto") -> SolverSpec:
         ``"fista"``) or ``"auto"``.
     backend : str, default "auto"
         Implementation (``"numpy"``, ``"torch"``, ``"scipy"``) or ``"auto"``.
+    abundance : {"free", "sum-to-one", "sum-le-one"}, default "free"
+        The abundance model: the sum constraints need an exact solver (they are
+        solved on top of its NNLS steps, ``core.solvers.simplex``).
 
     Returns
     -------
@@ -241,11 +285,15 @@ def pick_nnls_solver(solver: str = "auto", backend: str = "auto") -> SolverSpec:
     Raises
     ------
     ValueError
-        Unknown names, or no available entry that matches.
+        Unknown names, or no available entry that matches, or a named solver that
+        cannot fit ``abundance``.
     ImportError
         A torch implementation named explicitly while torch is not installed.
     """
-    return _pick(NNLS_SOLVERS, _NNLS_AUTO, solver, backend, "NNLS solver/backend")
+    _check_abundance(NNLS_SOLVERS, solver, backend, abundance, "NNLS solver/backend")
+    return _pick(NNLS_SOLVERS, _NNLS_AUTO, solver, backend, "NNLS solver/backend",
+                 accept=lambda spec: abundance in spec.abundance,
+                 refusal=f"cannot fit abundance={abundance!r}")
 
 
 from .chunked import solve_nnls  # noqa: E402  (the chunked engine uses the table above)
