@@ -27,6 +27,17 @@ Seeded runs
     the fitted spectrum and its seed, and the closest pair of fitted spectra
     (:mod:`~napari_unmix.core.diagnostics`); both warn past their limits.
 
+Abundance models
+    ``abundance="sum-to-one"`` (``"sum-le-one"``) asks every row of ``W`` to sum to
+    one (at most one): fractions of the pixel.  The solver then alternates exact
+    W steps under the constraint (FCLS) with HALS H steps (``fcls`` in
+    ``core.solvers.NMF_SOLVERS``, :mod:`~napari_unmix.core.solvers.simplex_nmf`).
+    ``W`` carries no scale then, the rows of ``H`` carry the data's: the start is
+    ``W`` = the constrained fit of the data on the start's ``H`` (no balance of
+    the seeds), and for random NNMF the unguided init's ``H`` is first multiplied
+    by the mean row sum of its ``W``, so that ``W H`` keeps the data's scale with
+    rows of ``W`` that sum to about one.
+
 Scale
     The data is divided by the power of two that brings its maximum into
     ``[1, 2)`` before the solver runs (exact in floating point; a copy of ``X``
@@ -54,6 +65,7 @@ from .progress import Reporter
 from .result import UnmixResult
 from .solvers import pick_nmf_solver, solve_nnls
 from .solvers._common import NMFFit, residual_norm
+from .solvers.simplex import check_abundance
 from .summaries import NegativeInfo, NMFSummary
 
 __all__ = ["nmf"]
@@ -115,6 +127,12 @@ def data_scale(X) -> float:
     return float(2.0 ** np.floor(np.log2(top)))
 
 
+def _n_sum_one(W) -> int:
+    """Rows of ``W`` that sum to one (to rounding): where ``sum <= 1`` is active."""
+    s = np.asarray(W, dtype=np.float64).sum(axis=1)
+    return int((s >= 1.0 - 64 * W.shape[1] * np.finfo(W.dtype).eps).sum())
+
+
 def _anchor_strengths(anchor, k):
     """``anchor`` as k relative strengths (0 free, inf locked), or None."""
     if anchor is None:
@@ -128,9 +146,9 @@ def _anchor_strengths(anchor, k):
     return a
 
 
-def _fit_all_locked(X, H, *, max_iter, report):
-    """Seeded NNMF with every spectrum locked: exact fixed-H NNLS for W."""
-    W, info = solve_nnls(X, H, max_iter=max_iter, report=report)
+def _fit_all_locked(X, H, *, max_iter, report, abundance="free"):
+    """Seeded NNMF with every spectrum locked: exact fixed-H NNLS (FCLS) for W."""
+    W, info = solve_nnls(X, H, max_iter=max_iter, report=report, abundance=abundance)
     converged = not info["capped"].any() and all(info["chunk_converged"])
     history = [(0, residual_norm(X, W, H))]
     fit = NMFFit(W=W, H=H.copy(), n_iter=max(info["chunk_iters"], default=0),
@@ -141,7 +159,8 @@ def _fit_all_locked(X, H, *, max_iter, report):
 def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", init="nndsvda",
         tol=1e-4, max_iter=1000, random_state=None, callback=None, locked=None,
         anchor=None, negative="raise", device="auto", track_error_every=10,
-        mu_eps_lift=True, balance=None, component_names=None) -> UnmixResult:
+        mu_eps_lift=True, balance=None, component_names=None,
+        abundance="free") -> UnmixResult:
     """Non-negative matrix factorisation ``X ~ W H``, random or seeded.
 
     Parameters
@@ -212,6 +231,11 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         documentation).  Default: when ``anchor`` is given.
     component_names : sequence of str, optional
         Names of the components (result and warnings).
+    abundance : {"free", "sum-to-one", "sum-le-one"}, default "free"
+        The abundance model of ``W`` (module documentation): no sum constraint,
+        every row summing to one, or to at most one.  The sum constraints need a
+        solver that keeps them (``"auto"`` takes ``fcls``; others are refused) and
+        replace the seeds' balance by a constrained fit of ``W`` to ``H0``.
 
     Returns
     -------
@@ -252,8 +276,10 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     free = np.ones(k, dtype=bool) if lock is None else ~lock
     anchored = strength is not None and bool(((strength > 0) & free).any())
     seed = resolve_random_state(random_state)
+    abundance = check_abundance(abundance)
+    constrained = abundance != "free"
     spec = pick_nmf_solver(solver, backend, partial_lock=lock is not None and not lock.all(),
-                           seeded=seeded, anchored=anchored)
+                           seeded=seeded, anchored=anchored, abundance=abundance)
     dev = resolve_device(device) if spec.needs_torch else "cpu"
     scale = data_scale(X)
     Xs = X if scale == 1.0 else X / X.dtype.type(scale)
@@ -263,8 +289,10 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         W_init = None if W0 is None else _check_seed(W0, (n, k), "W0", X.dtype)
         H_init = None if H0 is None else _check_seed(H0, (k, m), "H0", X.dtype)
         if W_init is None:
-            W_init, _ = solve_nnls(X, H_init, max_iter=max(max_iter, 10 * k))
-            init_info = {"W0": "nnls fit to H0", "H0": "given"}
+            W_init, _ = solve_nnls(X, H_init, max_iter=max(max_iter, 10 * k),
+                                   abundance=abundance)
+            init_info = {"W0": f"{'nnls' if not constrained else abundance} fit to H0",
+                         "H0": "given"}
         elif H_init is None:
             Ht, _ = solve_nnls(np.ascontiguousarray(X.T), np.ascontiguousarray(W_init.T),
                                max_iter=max(max_iter, 10 * k))
@@ -278,15 +306,26 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         H_start = H_init if scale == 1.0 else H_init / X.dtype.type(scale)
         W_start = W_init
         if balance is None:
-            balance = anchor is not None
-        if balance and W0 is not None and H0 is not None:
+            balance = anchor is not None and not constrained
+        if constrained and W0 is not None:   # W carries no scale: fit it to the spectra
+            W_start, _ = solve_nnls(Xs, H_start, max_iter=max(max_iter, 10 * k),
+                                    abundance=abundance)
+            init_info["W start"] = f"{abundance} fit to H0"
+        elif balance and W0 is not None and H0 is not None:
             W_start, amplitudes = balance_seeds(Xs, W_init, H_start)
             init_info["balanced"] = amplitudes.tolist()
     else:
         W_init, H_start = initialize_factors(Xs, k, init=init, random_state=seed)
         W_start = W_init
-        H_init = H_start if scale == 1.0 else H_start * X.dtype.type(scale)
         init_info = {"W0": init, "H0": init}
+        if constrained:  # H takes W's scale; W starts as the constrained fit on it
+            H_start = H_start * X.dtype.type(max(float(W_init.sum(axis=1).mean()), 1e-30))
+            W_init, _ = solve_nnls(Xs, H_start, max_iter=max(max_iter, 10 * k),
+                                   abundance=abundance)
+            W_start = W_init
+            init_info = {"W0": f"{abundance} fit to H0",
+                         "H0": f"{init}, times the mean row sum of its W"}
+        H_init = H_start if scale == 1.0 else H_start * X.dtype.type(scale)
     lam = None
     if anchored:
         finite = np.where(np.isfinite(strength) & free, strength, 0.0)
@@ -305,13 +344,15 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     t_solve = time.perf_counter()
     if lock is not None and lock.all():
         # every spectrum is fixed: the problem is fixed-H NNLS, solved exactly
-        spec, dev, fit = _fit_all_locked(Xs, H_start, max_iter=max_iter, report=report)
+        spec, dev, fit = _fit_all_locked(Xs, H_start, max_iter=max_iter, report=report,
+                                         abundance=abundance)
         lift = {"applied": False}
     else:
         fit = spec.func(Xs, W_in, H_in, solver=spec.algorithm, max_iter=max_iter, tol=tol,
                         locked=lock, report=report, random_state=seed,
                         track_error_every=track_error_every, device=dev,
-                        anchor_weights=lam, anchor_spectra=None if lam is None else H_start)
+                        anchor_weights=lam, anchor_spectra=None if lam is None else H_start,
+                        **({"abundance": abundance} if constrained else {}))
     solve_time = time.perf_counter() - t_solve
     W, Hs = fit.W, fit.H
     err = scale * residual_norm(Xs, W, Hs)
@@ -363,6 +404,8 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         seed_drift=drift,
         negative=NegativeInfo.from_dict(neg_info),
         solve_time_s=solve_time,
+        abundance=abundance,
+        n_constraint_active=_n_sum_one(W) if abundance == "sum-le-one" else None,
         time_s=time.perf_counter() - t0,
     )
     params = {
@@ -371,6 +414,7 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         "random_state": seed, "negative": negative, "device": device,
         "track_error_every": int(track_error_every), "mu_eps_lift": bool(mu_eps_lift),
         "locked": summary.locked, "anchor": anchors, "balance": bool(balance),
+        "abundance": abundance,
     }
     arrays = {}
     if seeded:

@@ -1,6 +1,9 @@
 """Fixed-H NNLS: abundances of trusted spectra, ``min_W ||X - W H||_F`` with ``W >= 0``.
 
-The chunked engine itself is :func:`~napari_unmix.core.solvers.solve_nnls`.
+The chunked engine itself is :func:`~napari_unmix.core.solvers.solve_nnls`.  With an
+abundance model (``abundance="sum-to-one"`` or ``"sum-le-one"``) every row of ``W``
+also sums to one (at most one): fully constrained least squares, solved exactly on
+top of the exact NNLS solvers (:mod:`~napari_unmix.core.solvers.simplex`).
 
 Every pixel is an independent problem, so the data is processed in pixel chunks:
 memory stays bounded whatever the image size, progress is reported per chunk and a
@@ -21,13 +24,15 @@ from .progress import Reporter
 from .result import UnmixResult
 from .solvers import solve_nnls
 from .solvers._common import residual_norm
+from .solvers.simplex import check_abundance
 from .summaries import NegativeInfo, NNLSSummary
 
 __all__ = ["nnls", "solve_nnls"]
 
 
 def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_size=None,
-         callback=None, negative="raise", device="auto", restart=False) -> UnmixResult:
+         callback=None, negative="raise", device="auto", restart=False,
+         abundance="free") -> UnmixResult:
     """Fit non-negative abundances of fixed spectra ``H`` to every pixel of ``X``.
 
     Solves ``w_p = argmin_{w >= 0} ||x_p - w H||_2`` for each pixel spectrum ``x_p``.
@@ -58,6 +63,11 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         torch device for torch backends (CUDA when available).
     restart : bool, default False
         Adaptive (function-value) restart for the FISTA backend.
+    abundance : {"free", "sum-to-one", "sum-le-one"}, default "free"
+        The abundance model: no sum constraint, ``sum(w_p) = 1`` (FCLS) or
+        ``sum(w_p) <= 1`` for every pixel.  The sum constraints need an exact
+        solver (FISTA is refused).  ``summary.n_constraint_active`` counts the
+        pixels where ``sum(w_p) <= 1`` is active.
 
     Returns
     -------
@@ -80,7 +90,8 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
     report = Reporter(callback, "nnls")
     W, info = solve_nnls(X, H, solver=solver, backend=backend, tol=tol, max_iter=max_iter,
-                         chunk_size=chunk_size, device=device, restart=restart, report=report)
+                         chunk_size=chunk_size, device=device, restart=restart, report=report,
+                         abundance=check_abundance(abundance))
     spec = info["spec"]
     capped = info["capped"]
     n_capped = int(capped.sum())
@@ -107,6 +118,9 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         relative_error=err / max(x_norm, np.finfo(float).tiny),
         negative=NegativeInfo.from_dict(neg_info),
         dtype=str(X.dtype),
+        abundance=abundance,
+        n_constraint_active=(int(info["active"].sum()) if abundance == "sum-le-one"
+                             else None),
         time_s=time.perf_counter() - t0,
     )
     if hit_cap:
@@ -126,6 +140,7 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         "backend": spec.backend,
         "tol": float(tol), "max_iter": int(max_iter), "chunk_size": chunk_size,
         "negative": negative, "device": device, "restart": bool(restart),
+        "abundance": abundance,
     }
     return UnmixResult(W=W, H=H.copy(), mode="nnls", backend=spec.backend, device=info["device"],
                        n_iter=max_chunk_iter, reconstruction_err=err, summary=summary,

@@ -244,6 +244,11 @@ class NMFSummary(FitSummary):
         Seeded runs: how far each spectrum moved from its seed, and collapsed pairs.
     solve_time_s : float
         Wall time of the solver alone.
+    abundance : {"free", "sum-to-one", "sum-le-one"}
+        The abundance model of ``W`` (``core.solvers.simplex``).
+    n_constraint_active : int
+        ``"sum-le-one"``: pixels where the sum constraint is active (their
+        abundances sum to one) in the final ``W``; ``None`` otherwise.
     """
 
     kind: ClassVar[str] = "nmf"
@@ -263,6 +268,8 @@ class NMFSummary(FitSummary):
     data_scale: float | None = None
     seed_drift: SeedDrift | None = None
     solve_time_s: float | None = None
+    abundance: str | None = None
+    n_constraint_active: int | None = None
     extra: dict = field(default_factory=dict)
     _nested: ClassVar[dict[str, type]] = {**FitSummary._nested, "seed_drift": SeedDrift}
 
@@ -286,6 +293,12 @@ class NNLSSummary(FitSummary):
         Pixels an exact solver could not solve within ``max_iter`` (NaN in ``W``).
     capped_pixels : list of int
         Their indices (the first 1000).
+    abundance : {"free", "sum-to-one", "sum-le-one"}
+        The abundance model (``core.solvers.simplex``); under a sum constraint the
+        chunk iterations are the batched NNLS solves of the multiplier search.
+    n_constraint_active : int
+        ``"sum-le-one"``: pixels where the sum constraint is active (the plain NNLS
+        solution summed to more than one); ``None`` otherwise.
     """
 
     kind: ClassVar[str] = "nnls"
@@ -299,6 +312,8 @@ class NNLSSummary(FitSummary):
     max_iter: int | None = None
     n_capped_pixels: int | None = None
     capped_pixels: list | None = None
+    abundance: str | None = None
+    n_constraint_active: int | None = None
     extra: dict = field(default_factory=dict)
     _renamed: ClassVar[dict[str, str]] = {"algorithm": "solver"}
 
