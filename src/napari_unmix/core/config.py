@@ -23,6 +23,7 @@ from .init import INITS, resolve_random_state
 from .modes import MODES
 from .preprocess import Preprocessing
 from .seeds import H_FALLBACKS, W_SEED_MODES
+from .solvers.simplex import ABUNDANCES
 
 __all__ = ["FIT_DATA", "AnalysisConfig"]
 
@@ -104,6 +105,10 @@ class AnalysisConfig:
         reshape).
         Components seeded by a fallback are free.  1.0 was chosen from
         ``benchmarks/seeded_nmf.py`` (see the user guide).
+    abundance : {"free", "sum-to-one", "sum-le-one"}, default "free"
+        NNMF and fixed-H NNLS: the abundance model, no sum constraint, every
+        pixel's abundances summing to one (fully constrained least squares), or to
+        at most one (see ``core.solvers.simplex``).
     standardize : bool, default True
         PCA: standardise channels.
     spectral_unit : str, optional
@@ -128,6 +133,7 @@ class AnalysisConfig:
     negative: str = "raise"
     device: str = "auto"
     anchor: float = 1.0
+    abundance: str = "free"
     standardize: bool = True
     spectral_unit: str | None = None
 
@@ -148,7 +154,8 @@ class AnalysisConfig:
         if not isinstance(self.preprocessing, Preprocessing):
             raise TypeError("preprocessing must be a core.preprocess.Preprocessing.")
         checks = (("w_seed_mode", W_SEED_MODES), ("h_fallback", H_FALLBACKS),
-                  ("fit_data", FIT_DATA), ("negative", NEGATIVE_POLICIES), ("init", INITS))
+                  ("fit_data", FIT_DATA), ("negative", NEGATIVE_POLICIES), ("init", INITS),
+                  ("abundance", ABUNDANCES))
         for attr, allowed in checks:
             if getattr(self, attr) not in allowed:
                 raise ValueError(f"{attr}={getattr(self, attr)!r} is not one of "

@@ -37,7 +37,8 @@ def run_nmf(data, config, seeds, callback):
     """Random NNMF: an unguided start (``init``), then the chosen solver."""
     return nmf(data.fit, _n_components(config), solver=config.solver, backend=config.backend,
                init=config.init, tol=config.tol, max_iter=config.max_iter,
-               random_state=config.random_state, callback=callback, device=config.device)
+               random_state=config.random_state, callback=callback, device=config.device,
+               abundance=config.abundance)
 
 
 def _absorb_offsets(res, components, locked):
@@ -61,7 +62,7 @@ def run_seeded_nmf(data, config, seeds, callback):
               anchor=config.anchor_strengths(), solver=config.solver,
               backend=config.backend, tol=config.tol, max_iter=config.max_iter,
               random_state=config.random_state, callback=callback, device=config.device,
-              component_names=seeds.names)
+              component_names=seeds.names, abundance=config.abundance)
     return _absorb_offsets(res, config.components, seeds.locked)
 
 
@@ -76,7 +77,7 @@ def run_nnls(data, config, seeds, callback):
             UserWarning, stacklevel=3)
     return nnls(data.fit, seeds.H0, solver=config.solver, backend=config.backend,
                 tol=config.tol, max_iter=config.max_iter, callback=callback,
-                device=config.device)
+                device=config.device, abundance=config.abundance)
 
 
 def _pick_seeded(solver="auto", backend="auto", config=None):
@@ -87,7 +88,11 @@ def _pick_seeded(solver="auto", backend="auto", config=None):
         anchored = bool(((strengths > 0) & np.isfinite(strengths)).any())
     locked = config is not None and any(c.locked for c in config.components)
     return pick_nmf_solver(solver, backend, seeded=True, anchored=anchored,
-                           partial_lock=locked)
+                           partial_lock=locked, abundance=_abundance(config))
+
+
+def _abundance(config) -> str:
+    return "free" if config is None else config.abundance
 
 
 register_mode(ModeSpec(
@@ -95,21 +100,23 @@ register_mode(ModeSpec(
     options=frozenset({"n_components", "standardize"}), non_negative=False, func=pca))
 register_mode(ModeSpec(
     "nmf", "Random NNMF", "Which non-negative additive parts are there?", run_nmf,
-    options=SOLVER_OPTIONS | {"n_components", "init", "random_state"},
-    pick_solver=lambda solver="auto", backend="auto", config=None: pick_nmf_solver(solver,
-                                                                                  backend),
+    options=SOLVER_OPTIONS | {"n_components", "init", "random_state", "abundance"},
+    pick_solver=lambda solver="auto", backend="auto", config=None: pick_nmf_solver(
+        solver, backend, abundance=_abundance(config)),
     solvers=NMF_SOLVERS, func=nmf))
 register_mode(ModeSpec(
     "seeded-nmf", "Seeded NNMF", "Refine the spectra and maps I already roughly know.",
-    run_seeded_nmf, options=SOLVER_OPTIONS | SEED_OPTIONS | {"random_state", "anchor"},
+    run_seeded_nmf,
+    options=SOLVER_OPTIONS | SEED_OPTIONS | {"random_state", "anchor", "abundance"},
     seeded=True,
     builds_maps=True,
     pick_solver=_pick_seeded,
     solvers=NMF_SOLVERS, func=nmf))
 register_mode(ModeSpec(
     "nnls", "Fixed-H NNLS", "How much of each trusted spectrum is in each pixel?", run_nnls,
-    options=SOLVER_OPTIONS | (SEED_OPTIONS - {"w_seed_mode", "overwrite"}), seeded=True,
+    options=SOLVER_OPTIONS | (SEED_OPTIONS - {"w_seed_mode", "overwrite"}) | {"abundance"},
+    seeded=True,
     fixed_spectra=True,
-    pick_solver=lambda solver="auto", backend="auto", config=None: pick_nnls_solver(solver,
-                                                                                   backend),
+    pick_solver=lambda solver="auto", backend="auto", config=None: pick_nnls_solver(
+        solver, backend, abundance=_abundance(config)),
     solvers=NNLS_SOLVERS, func=nnls))
