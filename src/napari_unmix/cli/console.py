@@ -56,6 +56,9 @@ def one_line(msg) -> str:
 #: The core's words for an option -> the command line's (messages say what to type).
 CLI_WORDS = (
     ("anchor=0", "--anchor 0"),
+    ("abundance='free'", "--abundance free"),
+    ("abundance='sum-to-one'", "--abundance sum-to-one"),
+    ("abundance='sum-le-one'", "--abundance sum-le-one"),
     ("negative='clip'", "--negative clip"),
     ("negative='offset'", "--negative offset"),
     ("pass spectral_axis", "pass --spectral-axis"),

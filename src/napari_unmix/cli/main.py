@@ -22,6 +22,7 @@ import numpy as np
 from .. import __version__
 from ..core import MODES, Cancelled
 from ..core.data import NEGATIVE_POLICIES
+from ..core.solvers import ABUNDANCES
 from .console import EXIT_USAGE, PROG, CLIError, cli_words, one_line
 from .demo import cmd_demo
 from .run import cmd_run
@@ -172,6 +173,12 @@ def _add_run(sub) -> None:
                      help="seeded-nmf: trust in the seed spectra, how strongly each is pulled "
                      "towards its seed (0: free fit, 1: the seed weighs as much as the data, "
                      "the default; inf: locked); Gaussian models count a tenth of it")
+    run.add_argument("--abundance", choices=ABUNDANCES, default=None,
+                     help=" / ".join(n for n, s in MODES.items() if s.uses("abundance"))
+                     + ": the abundance model, free (default: only >= 0), sum-to-one (each "
+                     "pixel's abundances are fractions that sum to one: fully constrained "
+                     "least squares) or sum-le-one (they sum to at most one: a pixel may "
+                     "hold less than everything)")
     _add_common(run)
     run.set_defaults(func=cmd_run)
 

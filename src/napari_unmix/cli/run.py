@@ -55,6 +55,7 @@ MODE_FLAGS = {
     "random_state": ("--random-state", "random_state"),
     "negative": ("--negative", "negative"),
     "anchor": ("--anchor", "anchor"),
+    "abundance": ("--abundance", "abundance"),
     "spectra": ("--spectra", "components"),
     "labels": ("--labels", "components"),
     "flat_background": ("--flat-background", "components"),
