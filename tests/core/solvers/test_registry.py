@@ -26,6 +26,7 @@ from napari_unmix.core.solvers.active_set import (
 )
 from napari_unmix.core.solvers.hals import fit_hals_numpy
 from napari_unmix.core.solvers.hals_torch import fit_hals_torch
+from napari_unmix.core.solvers.kl import fit_nnls_kl_numpy, fit_nnls_kl_torch
 from napari_unmix.core.solvers.mu import fit_mu_numpy, fit_mu_torch
 from napari_unmix.core.solvers.scipy_nnls import fit_nnls_scipy
 from napari_unmix.core.solvers.simplex_nmf import fit_fcls_hals
@@ -67,6 +68,7 @@ def test_every_entry_is_the_module_function():
         ("active-set", "torch"): fit_nnls_active_set_torch,
         ("lawson-hanson", "scipy"): fit_nnls_scipy,
         ("fista", "torch"): fit_nnls_fista,
+        ("mu", "numpy"): fit_nnls_kl_numpy, ("mu", "torch"): fit_nnls_kl_torch,
     }
 
 
@@ -94,7 +96,7 @@ def test_available_follows_torch(monkeypatch):
     assert [k for k, s in NMF_SOLVERS.items() if not s.available()] == [
         ("hals", "torch"), ("mu", "torch")]
     assert [k for k, s in NNLS_SOLVERS.items() if not s.available()] == [
-        ("active-set", "torch"), ("fista", "torch")]
+        ("active-set", "torch"), ("fista", "torch"), ("mu", "torch")]
     monkeypatch.setattr(solvers, "torch_available", lambda: True)
     assert all(s.available() for s in (*NMF_SOLVERS.values(), *NNLS_SOLVERS.values()))
 
@@ -172,7 +174,7 @@ def test_nnls_auto_without_torch(no_torch):
     with pytest.raises(ValueError, match=re.escape(
             "No available NNLS solver/backend matches solver='fista', backend='auto'. "
             "Registered: active-set/numpy, active-set/torch, lawson-hanson/scipy, "
-            "fista/torch (torch ones need PyTorch installed).")):
+            "fista/torch, mu/numpy, mu/torch (torch ones need PyTorch installed).")):
         pick_nnls_solver("fista")
 
 
@@ -186,7 +188,8 @@ def test_explicit_nmf_names(place, k):
 
 @pytest.mark.parametrize("k", list(NNLS_SOLVERS))
 def test_explicit_nnls_names(place, k):
-    assert pick_nnls_solver(*k) is NNLS_SOLVERS[k]
+    (loss,) = sorted(NNLS_SOLVERS[k].losses)  # every NNLS entry fits one loss
+    assert pick_nnls_solver(*k, loss=loss) is NNLS_SOLVERS[k]
 
 
 def test_explicit_sklearn_with_partial_lock_is_refused():
@@ -203,14 +206,15 @@ def test_explicit_sklearn_with_partial_lock_is_refused():
      "mu/numpy, mu/torch, mu/sklearn, cd/sklearn, fcls/numpy, or 'auto' for either part."),
     (pick_nnls_solver, ("fista", "numpy"),
      "Unknown NNLS solver/backend 'fista/numpy'; choose one of: active-set/numpy, "
-     "active-set/torch, lawson-hanson/scipy, fista/torch, or 'auto' for either part."),
+     "active-set/torch, lawson-hanson/scipy, fista/torch, mu/numpy, mu/torch, or 'auto' "
+     "for either part."),
     (pick_nmf_solver, ("als", "auto"),
      "Unknown NNMF solver 'als'; choose one of: cd, fcls, hals, mu, or 'auto'."),
     (pick_nmf_solver, ("auto", "cupy"),
      "Unknown NNMF backend 'cupy'; choose one of: numpy, sklearn, torch, or 'auto'."),
     (pick_nnls_solver, ("simplex", "auto"),
      "Unknown NNLS solver 'simplex'; choose one of: active-set, fista, lawson-hanson, "
-     "or 'auto'."),
+     "mu, or 'auto'."),
     (pick_nnls_solver, ("auto", "jax"),
      "Unknown NNLS backend 'jax'; choose one of: numpy, scipy, torch, or 'auto'."),
 ])
@@ -230,3 +234,96 @@ def test_torch_entries_without_torch(no_torch, pick, args, name):
             f"The {name} needs PyTorch, which is not installed "
             "(pip install 'napari-unmix[torch]'); choose another or 'auto'.")):
         pick(*args)
+
+
+# ------------------------------------------------------------------------- losses
+
+
+def test_losses_of_the_entries():
+    assert set(solvers.LOSSES) == {"frobenius", "poisson"}
+    assert {k for k, s in NMF_SOLVERS.items() if "poisson" in s.losses} == {
+        ("mu", "numpy"), ("mu", "torch"), ("mu", "sklearn")}   # not scikit-learn's cd
+    assert {k for k, s in NNLS_SOLVERS.items() if "poisson" in s.losses} == {
+        ("mu", "numpy"), ("mu", "torch")}
+    assert all("frobenius" in s.losses for s in NMF_SOLVERS.values())
+    assert {k for k, s in NNLS_SOLVERS.items() if "frobenius" not in s.losses} == {
+        ("mu", "numpy"), ("mu", "torch")}
+
+
+POISSON_AUTO = {
+    # (pick, solver, backend, seeded, anchored): {place: expected key}
+    ("nmf", "auto", "auto", False, False): {"cpu": ("mu", "numpy"), "cuda": ("mu", "torch")},
+    ("nmf", "auto", "auto", True, True): {"cpu": ("mu", "numpy"), "cuda": ("mu", "torch")},
+    ("nmf", "auto", "sklearn", False, False): {"cpu": ("mu", "sklearn"),
+                                               "cuda": ("mu", "sklearn")},
+    ("nmf", "mu", "auto", True, False): {"cpu": ("mu", "numpy"), "cuda": ("mu", "torch")},
+    ("nnls", "auto", "auto", False, False): {"cpu": ("mu", "numpy"), "cuda": ("mu", "torch")},
+    ("nnls", "auto", "torch", False, False): {"cpu": ("mu", "torch"), "cuda": ("mu", "torch")},
+}
+
+
+@pytest.mark.parametrize("case", list(POISSON_AUTO))
+def test_poisson_auto(place, case):
+    table, solver, backend, seeded, anchored = case
+    if table == "nmf":
+        spec = pick_nmf_solver(solver, backend, seeded=seeded, anchored=anchored,
+                               partial_lock=anchored, loss="poisson")
+    else:
+        spec = pick_nnls_solver(solver, backend, loss="poisson")
+    assert key(spec) == POISSON_AUTO[case][place]
+    assert "poisson" in spec.losses
+
+
+def test_poisson_auto_without_torch(no_torch):
+    assert key(pick_nmf_solver(loss="poisson")) == ("mu", "numpy")
+    assert key(pick_nnls_solver(loss="poisson")) == ("mu", "numpy")
+
+
+@pytest.mark.parametrize(("pick", "args", "message"), [
+    (pick_nmf_solver, ("cd", "sklearn"),
+     "The NNMF solver/backend cd/sklearn cannot fit loss='poisson' (it fits "
+     "loss='frobenius'); use mu/numpy, mu/torch, mu/sklearn (or 'auto')."),
+    (pick_nmf_solver, ("hals", "auto"),
+     "The NNMF solver/backend hals cannot fit loss='poisson' (it fits loss='frobenius'); "
+     "use mu/numpy, mu/torch, mu/sklearn (or 'auto')."),
+    (pick_nnls_solver, ("active-set", "numpy"),
+     "The NNLS solver/backend active-set/numpy cannot fit loss='poisson' (it fits "
+     "loss='frobenius'); use mu/numpy, mu/torch (or 'auto')."),
+    (pick_nnls_solver, ("auto", "scipy"),
+     "The NNLS solver/backend scipy cannot fit loss='poisson' (it fits loss='frobenius'); "
+     "use mu/numpy, mu/torch (or 'auto')."),
+])
+def test_a_named_solver_that_cannot_fit_the_loss_is_refused(pick, args, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        pick(*args, loss="poisson")
+
+
+def test_poisson_with_partial_lock_and_sum_constraints():
+    # scikit-learn's mu fits the Poisson loss but cannot lock a subset of the spectra
+    with pytest.raises(ValueError, match=re.escape(
+            "The NNMF solver/backend mu/sklearn cannot keep a subset of the spectra fixed "
+            "(locked); use one of mu/numpy, mu/torch.")):
+        pick_nmf_solver("mu", "sklearn", partial_lock=True, loss="poisson")
+    # the EM solvers of the Poisson loss fit free abundances only
+    for pick in (pick_nmf_solver, pick_nnls_solver):
+        with pytest.raises(ValueError, match=re.escape(
+                "fits loss='poisson' with abundance='sum-to-one'; use abundance='free' with "
+                "this loss, or loss='frobenius'.")):
+            pick(loss="poisson", abundance="sum-to-one")
+
+
+@pytest.mark.parametrize("pick", [pick_nmf_solver, pick_nnls_solver])
+def test_unknown_loss(pick):
+    with pytest.raises(ValueError, match=re.escape(
+            "Unknown loss 'l1'; choose one of frobenius, poisson.")):
+        pick(loss="l1")
+
+
+def test_frobenius_picks_are_unchanged_by_the_poisson_entries(place):
+    # the NNLS mu entries fit the Poisson loss only: least squares never gets them
+    assert pick_nnls_solver().exact
+    with pytest.raises(ValueError, match=re.escape(
+            "The NNLS solver/backend mu cannot fit loss='frobenius' (it fits loss='poisson'); "
+            "use active-set/numpy, active-set/torch, lawson-hanson/scipy, fista/torch (or "
+            "'auto').")):
+        pick_nnls_solver("mu")

@@ -3,6 +3,15 @@
 ``core.nmf`` and ``core.nnls`` look solvers up here; the CLI and the napari dock
 list their choices from here, so a solver added to a table appears everywhere
 without further code.  Each entry is a pure function (see ``_common``).
+
+Losses.  A fit minimises one of the :data:`LOSSES`: ``"frobenius"`` (least
+squares, the default) or ``"poisson"`` (the generalised Kullback-Leibler
+divergence, the Poisson likelihood of photon counts; see ``kl``).  Every entry says
+which losses it fits (:attr:`SolverSpec.losses`) and its function takes the loss to
+fit as the keyword ``loss`` (those that fit least squares only ignore it);
+:func:`pick_nmf_solver` / :func:`pick_nnls_solver` choose among the entries that fit
+the loss asked for (``"auto"`` by a preference order of its own) and refuse a named
+solver that cannot, saying which can.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from ..device import cuda_available, torch_available
 from .active_set import fit_nnls_active_set_numpy, fit_nnls_active_set_torch
 from .hals import fit_hals_numpy
 from .hals_torch import fit_hals_torch
+from .kl import fit_nnls_kl_numpy, fit_nnls_kl_torch
 from .mu import fit_mu_numpy, fit_mu_torch
 from .scipy_nnls import fit_nnls_scipy
 from .simplex import ABUNDANCES, check_abundance
@@ -21,11 +31,28 @@ from .simplex_nmf import fit_fcls_hals
 from .sklearn_nmf import fit_sklearn
 from .torch_fista import fit_nnls_fista
 
-__all__ = ["ABUNDANCES", "NMF_SOLVERS", "NNLS_SOLVERS", "SolverSpec", "pick_nmf_solver",
-           "pick_nnls_solver", "solve_nnls"]
+__all__ = ["ABUNDANCES", "LOSSES", "NMF_SOLVERS", "NNLS_SOLVERS", "SolverSpec", "check_loss",
+           "pick_nmf_solver", "pick_nnls_solver", "solve_nnls"]
 
 #: Every abundance model (``core.solvers.simplex``).
 _ALL_ABUNDANCES = frozenset(ABUNDANCES)
+
+#: The losses a fit can minimise: name -> what it is (for menus and ``--help``).
+LOSSES = {
+    "frobenius": "least squares ||X - WH||_F^2: every channel weighs alike",
+    "poisson": "Poisson likelihood of photon counts, the generalised Kullback-Leibler "
+               "divergence D(X || WH): a channel weighs by 1 / its expected count",
+}
+_FROBENIUS = frozenset({"frobenius"})
+_POISSON = frozenset({"poisson"})
+_BOTH_LOSSES = frozenset(LOSSES)
+
+
+def check_loss(loss) -> str:
+    """``loss`` if it is one of :data:`LOSSES`; a ``ValueError`` naming them otherwise."""
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"Unknown loss {loss!r}; choose one of {', '.join(LOSSES)}.")
+    return loss
 
 
 @dataclass(frozen=True)
@@ -55,6 +82,8 @@ class SolverSpec:
         constraint.
     summary : str
         One line for menus and ``--help``.
+    losses : frozenset of str
+        The :data:`LOSSES` it fits; ``func`` gets the one to fit as ``loss=``.
     """
 
     algorithm: str
@@ -66,6 +95,7 @@ class SolverSpec:
     cancellable: bool = True
     abundance: frozenset = frozenset({"free"})
     summary: str = ""
+    losses: frozenset = _FROBENIUS
 
     def available(self) -> bool:
         """Whether this implementation can run here (torch ones need torch)."""
@@ -80,13 +110,14 @@ NMF_SOLVERS: dict[tuple[str, str], SolverSpec] = {
         "hals", "torch", fit_hals_torch, needs_torch=True,
         summary="HALS coordinate descent in PyTorch (CPU or CUDA), sampled stopping rule"),
     ("mu", "numpy"): SolverSpec(
-        "mu", "numpy", fit_mu_numpy,
+        "mu", "numpy", fit_mu_numpy, losses=_BOTH_LOSSES,
         summary="multiplicative updates in numpy (CPU), sampled stopping rule"),
     ("mu", "torch"): SolverSpec(
-        "mu", "torch", fit_mu_torch, needs_torch=True,
+        "mu", "torch", fit_mu_torch, needs_torch=True, losses=_BOTH_LOSSES,
         summary="multiplicative updates in PyTorch (CPU or CUDA), sampled stopping rule"),
     ("mu", "sklearn"): SolverSpec(
         "mu", "sklearn", fit_sklearn, partial_lock=False, cancellable=False,
+        losses=_BOTH_LOSSES,
         summary="scikit-learn multiplicative updates, scikit-learn's stopping rule"),
     ("cd", "sklearn"): SolverSpec(
         "cd", "sklearn", fit_sklearn, partial_lock=False, cancellable=False,
@@ -114,6 +145,12 @@ NNLS_SOLVERS: dict[tuple[str, str], SolverSpec] = {
     ("fista", "torch"): SolverSpec(
         "fista", "torch", fit_nnls_fista, needs_torch=True,
         summary="projected-gradient FISTA in PyTorch (CPU or CUDA), tolerance-stopped"),
+    ("mu", "numpy"): SolverSpec(
+        "mu", "numpy", fit_nnls_kl_numpy, losses=_POISSON,
+        summary="Poisson loss: EM multiplicative updates in numpy, per-pixel stopping rule"),
+    ("mu", "torch"): SolverSpec(
+        "mu", "torch", fit_nnls_kl_torch, needs_torch=True, losses=_POISSON,
+        summary="Poisson loss: EM multiplicative updates in PyTorch (CPU or CUDA)"),
 }
 """Fixed-H NNLS implementations, keyed by ``(solver, backend)``.
 
@@ -149,6 +186,16 @@ _NMF_AUTO_ABUNDANCE = {
 _NNLS_AUTO = {   # fastest exact first (benchmarks/nnls_speed.py)
     "cuda": [("active-set", "torch"), ("active-set", "numpy"), ("lawson-hanson", "scipy")],
     "cpu": [("active-set", "numpy"), ("active-set", "torch"), ("lawson-hanson", "scipy")],
+}
+# The Poisson loss: the multiplicative updates fit it (nothing else), torch first on
+# CUDA, numpy on the CPU; for NNMF also in seeded and anchored runs.
+_NMF_AUTO_POISSON = {
+    "cuda": [("mu", "torch"), ("mu", "numpy"), ("mu", "sklearn")],
+    "cpu": [("mu", "numpy"), ("mu", "torch"), ("mu", "sklearn")],
+}
+_NNLS_AUTO_POISSON = {
+    "cuda": [("mu", "torch"), ("mu", "numpy")],
+    "cpu": [("mu", "numpy"), ("mu", "torch")],
 }
 
 
@@ -206,9 +253,27 @@ def _check_abundance(table, solver, backend, abundance, what):
                          "(or 'auto'), or abundance='free'.")
 
 
+def _check_loss(table, solver, backend, loss, abundance, what):
+    """Refuse a loss that no entry fits together with ``abundance``, or a named solver /
+    backend none of whose entries fits ``loss`` (naming those that do)."""
+    check_loss(loss)
+    if not any(loss in s.losses and abundance in s.abundance for s in table.values()):
+        raise ValueError(f"No {what} fits loss={loss!r} with abundance={abundance!r}; use "
+                         "abundance='free' with this loss, or loss='frobenius'.")
+    matching = [key for key in table if solver in ("auto", key[0]) and backend in ("auto", key[1])]
+    if matching and not any(loss in table[key].losses for key in matching):
+        able = ", ".join("/".join(key) for key, spec in table.items() if loss in spec.losses)
+        fits = sorted(set().union(*(table[key].losses for key in matching)))
+        named = "/".join(part for part in (solver, backend) if part != "auto")
+        raise ValueError(f"The {what} {named} cannot fit loss={loss!r} (it fits "
+                         f"{', '.join(f'loss={f!r}' for f in fits)}); use {able} (or "
+                         "'auto').")
+
+
 def pick_nmf_solver(solver: str = "auto", backend: str = "auto", *,
                     partial_lock: bool = False, seeded: bool = False,
-                    anchored: bool = False, abundance: str = "free") -> SolverSpec:
+                    anchored: bool = False, abundance: str = "free",
+                    loss: str = "frobenius") -> SolverSpec:
     """Resolve NNMF ``solver`` / ``backend`` names (either may be ``"auto"``).
 
     Parameters
@@ -231,6 +296,10 @@ def pick_nmf_solver(solver: str = "auto", backend: str = "auto", *,
         The abundance model of ``W``: only accept implementations that fit it
         (``SolverSpec.abundance``); under a sum constraint ``"auto"`` takes
         ``fcls/numpy`` (``_NMF_AUTO_ABUNDANCE``).
+    loss : {"frobenius", "poisson"}, default "frobenius"
+        The loss to fit (:data:`LOSSES`): only accept implementations that fit it
+        (``SolverSpec.losses``); for ``"poisson"`` ``"auto"`` takes the
+        multiplicative updates (``_NMF_AUTO_POISSON``).
 
     Returns
     -------
@@ -242,58 +311,68 @@ def pick_nmf_solver(solver: str = "auto", backend: str = "auto", *,
     ------
     ValueError
         Unknown names, or no available entry that matches (the message lists the
-        registered ones), or a named solver that cannot fit ``abundance``.
+        registered ones), or a named solver that cannot fit ``abundance`` or ``loss``.
     ImportError
         A torch implementation named explicitly while torch is not installed.
     """
     _check_abundance(NMF_SOLVERS, solver, backend, abundance, "NNMF solver/backend")
-    partial = [f"{a}/{b}" for (a, b), spec in NMF_SOLVERS.items() if spec.partial_lock]
+    _check_loss(NMF_SOLVERS, solver, backend, loss, abundance, "NNMF solver/backend")
+    partial = [f"{a}/{b}" for (a, b), spec in NMF_SOLVERS.items()
+               if spec.partial_lock and loss in spec.losses]
     order = (_NMF_AUTO_ABUNDANCE if abundance != "free" else
+             _NMF_AUTO_POISSON if loss != "frobenius" else
              _NMF_AUTO_ANCHORED if seeded and anchored else
              _NMF_AUTO_SEEDED if seeded else _NMF_AUTO)
     what = "anchor the spectra to their seeds" if anchored and not partial_lock else \
         "keep a subset of the spectra fixed (locked)"
     return _pick(NMF_SOLVERS, order, solver, backend, "NNMF solver/backend",
                  accept=lambda spec: (spec.partial_lock or not (partial_lock or anchored))
-                 and abundance in spec.abundance,
+                 and abundance in spec.abundance and loss in spec.losses,
                  refusal=f"cannot {what}; use one of " + ", ".join(partial)
                  + (" (or anchor=0 for a free fit)" if anchored else ""))
 
 
 def pick_nnls_solver(solver: str = "auto", backend: str = "auto", *,
-                     abundance: str = "free") -> SolverSpec:
+                     abundance: str = "free", loss: str = "frobenius") -> SolverSpec:
     """Resolve fixed-H NNLS ``solver`` / ``backend`` names (``"auto"``: fastest exact).
 
     Parameters
     ----------
     solver : str, default "auto"
         Algorithm of :data:`NNLS_SOLVERS` (``"active-set"``, ``"lawson-hanson"``,
-        ``"fista"``) or ``"auto"``.
+        ``"fista"``, ``"mu"``) or ``"auto"``.
     backend : str, default "auto"
         Implementation (``"numpy"``, ``"torch"``, ``"scipy"``) or ``"auto"``.
     abundance : {"free", "sum-to-one", "sum-le-one"}, default "free"
         The abundance model: the sum constraints need an exact solver (they are
         solved on top of its NNLS steps, ``core.solvers.simplex``).
+    loss : {"frobenius", "poisson"}, default "frobenius"
+        The loss to fit (:data:`LOSSES`): least squares, or the Poisson loss, which
+        the EM multiplicative updates (``"mu"``) fit (with free abundances).
 
     Returns
     -------
     SolverSpec
         For ``"auto"``, the first available entry of the preference order for this
-        machine (CUDA or CPU) that matches the named part: the exact active-set
-        solver, in torch on CUDA and in numpy on the CPU.
+        machine (CUDA or CPU) that matches the named part: for least squares the
+        exact active-set solver, for the Poisson loss ``mu``; in torch on CUDA and
+        in numpy on the CPU.
 
     Raises
     ------
     ValueError
         Unknown names, or no available entry that matches, or a named solver that
-        cannot fit ``abundance``.
+        cannot fit ``abundance`` or ``loss``.
     ImportError
         A torch implementation named explicitly while torch is not installed.
     """
     _check_abundance(NNLS_SOLVERS, solver, backend, abundance, "NNLS solver/backend")
-    return _pick(NNLS_SOLVERS, _NNLS_AUTO, solver, backend, "NNLS solver/backend",
-                 accept=lambda spec: abundance in spec.abundance,
-                 refusal=f"cannot fit abundance={abundance!r}")
+    _check_loss(NNLS_SOLVERS, solver, backend, loss, abundance, "NNLS solver/backend")
+    return _pick(NNLS_SOLVERS, _NNLS_AUTO_POISSON if loss != "frobenius" else _NNLS_AUTO,
+                 solver, backend, "NNLS solver/backend",
+                 accept=lambda spec: abundance in spec.abundance and loss in spec.losses,
+                 refusal=f"cannot fit loss={loss!r}" if loss != "frobenius" else
+                 f"cannot fit abundance={abundance!r}")
 
 
 from .chunked import solve_nnls  # noqa: E402  (the chunked engine uses the table above)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["NMFFit", "NNLSFit", "SampledErrorStopping", "chunk_slices", "one_blas_thread",
-           "residual_norm", "rows_per_chunk"]
+__all__ = ["NMFFit", "NNLSFit", "SampledErrorStopping", "chunk_slices", "kl_divergence",
+           "one_blas_thread", "residual_norm", "rows_per_chunk"]
 
 #: Default bound on the bytes of one pixel chunk of X (and of its temporaries).
 CHUNK_BYTES = 64 * 2**20
@@ -27,7 +27,9 @@ class NMFFit:
     H: np.ndarray
     n_iter: int
     converged: bool
-    #: ``(iteration, ||X - WH||_F)`` at every sampled iteration, the init included
+    #: ``(iteration, objective)`` at every sampled iteration, the init included: the
+    #: error ``||X - WH||_F`` (Frobenius loss; with an anchor ``sqrt(error^2 +
+    #: penalty)``), or the divergence ``D(X || WH)`` (+ penalty) for the Poisson loss
     history: list = field(default_factory=list)
 
 
@@ -123,6 +125,64 @@ def residual_norm(X, W, H, *, chunk_rows: int | None = None, xp: str = "numpy") 
             np.subtract(R, X[sl], out=R)
             total += float(np.einsum("ij,ij->i", R, R).sum(dtype=np.float64))
     return float(np.sqrt(total))
+
+
+def kl_divergence(X, W, H, *, floor, per_row: bool = False, chunk_rows: int | None = None,
+                  xp: str = "numpy"):
+    """Generalised Kullback-Leibler divergence ``D(X || W H)``, in row chunks, in float64.
+
+    ``D = sum X log(X / Y) - X + Y`` with ``Y = max(W H, floor)``: an entry with
+    ``X = 0`` contributes ``Y``, and ``W H`` below ``floor`` counts as ``floor`` (the
+    floor the Poisson solvers divide by, so that the value they watch is finite; a
+    channel that no spectrum covers then adds ``x log(x / floor)``).  ``2 D`` is the
+    Poisson deviance.
+
+    Parameters
+    ----------
+    X, W, H : numpy arrays or torch tensors (``xp``), (n, m), (n, k), (k, m)
+    floor : float or array (n, 1)
+        Lower bound of ``W H``: one value, or one per row.
+    per_row : bool, default False
+        Return the divergence of every row, a float64 numpy array (n,), instead of
+        the total.
+    chunk_rows : int, optional
+        Rows per chunk; by default about 8 MB of float64 per chunk.
+    xp : {"numpy", "torch"}
+
+    Returns
+    -------
+    float or ndarray (n,)
+    """
+    n, m = X.shape
+    if chunk_rows is None:
+        chunk_rows = rows_per_chunk(m, 8, budget=RESIDUAL_CHUNK_BYTES)
+    rows = np.empty(n) if per_row else None
+    total = 0.0
+    for sl in chunk_slices(n, chunk_rows):
+        fl = floor[sl] if getattr(floor, "ndim", 0) == 2 else floor
+        if xp == "torch":
+            import torch
+
+            Xc = X[sl].double()
+            Y = torch.clamp(W[sl].double() @ H.double(), min=0.0)
+            Y = torch.maximum(Y, torch.as_tensor(fl, dtype=Y.dtype, device=Y.device))
+            # X log(X / Y) with 0 log 0 = 0: xlogy(X, X) - xlogy(X, Y)
+            d = (torch.xlogy(Xc, Xc) - torch.xlogy(Xc, Y) - Xc + Y).sum(dim=1)
+            d = d.cpu().numpy()
+        else:
+            Xc = np.asarray(X[sl], dtype=np.float64)
+            Y = np.asarray(W[sl], dtype=np.float64) @ np.asarray(H, dtype=np.float64)
+            np.maximum(Y, fl, out=Y)
+            pos = Xc > 0
+            logs = np.zeros_like(Xc)
+            np.log(Xc, out=logs, where=pos)
+            logs -= np.log(Y)
+            d = np.einsum("ij,ij->i", Xc, logs) - Xc.sum(axis=1) + Y.sum(axis=1)
+        if per_row:
+            rows[sl] = d
+        else:
+            total += float(d.sum())
+    return rows if per_row else total
 
 
 def one_blas_thread():

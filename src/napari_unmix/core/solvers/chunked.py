@@ -4,7 +4,8 @@ Every pixel is an independent problem, so the data is solved a chunk of pixels a
 time with a registered NNLS solver: memory stays bounded by the chunk whatever the
 image size, and progress is reported (and a cancel honoured) between chunks.  Under
 a sum constraint on the abundances (``abundance``) each chunk is solved by
-:func:`~.simplex.fit_simplex` on top of the chosen exact solver.
+:func:`~.simplex.fit_simplex` on top of the chosen exact solver.  ``loss="poisson"``
+picks a solver that fits the Poisson loss (free abundances only).
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ __all__ = ["solve_nnls"]
 
 
 def solve_nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
-               chunk_size=None, device="auto", restart=False, report=None, abundance="free"):
+               chunk_size=None, device="auto", restart=False, report=None, abundance="free",
+               loss="frobenius"):
     """Solve fixed-H NNLS on validated arrays, chunk by chunk.
 
     No validation and no result object: ``X`` (n_pixels, n_channels) and ``H``
     (k, n_channels) must be finite and ``H`` non-negative.  ``abundance`` is the
     abundance model (``"free"``, ``"sum-to-one"``, ``"sum-le-one"``); the sum
-    constraints need an exact solver.
+    constraints need an exact solver.  ``loss`` is the loss to fit
+    (``core.solvers.LOSSES``; for ``"poisson"`` ``X`` must be non-negative too).
 
     Returns
     -------
@@ -39,7 +42,7 @@ def solve_nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
         ``active`` (the pixels where the sum constraint is active; all for
         ``"sum-to-one"``, none for ``"free"``).
     """
-    spec = pick_nnls_solver(solver, backend, abundance=abundance)
+    spec = pick_nnls_solver(solver, backend, abundance=abundance, loss=loss)
     dev = resolve_device(device) if spec.needs_torch else "cpu"
     n, m = X.shape
     k = H.shape[0]
@@ -52,7 +55,8 @@ def solve_nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
     chunk_iters, chunk_converged = [], []
     for i, sl in enumerate(slices):
         if abundance == "free":
-            fit = spec.func(X[sl], H, max_iter=max_iter, tol=tol, device=dev, restart=restart)
+            fit = spec.func(X[sl], H, max_iter=max_iter, tol=tol, device=dev, restart=restart,
+                            loss=loss)
         else:
             with one_blas_thread():  # thin products: BLAS threads only compete
                 fit = fit_simplex(X[sl], H, abundance=abundance, nnls=spec.func,

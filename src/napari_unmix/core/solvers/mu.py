@@ -23,6 +23,9 @@ positive parts of its gradient); the stopping rule then watches that objective.
 
 The loop is written once and runs on numpy arrays or torch tensors alike, so both
 backends perform the same sequence of operations.
+
+The Poisson loss (``loss="poisson"``): the multiplicative updates of the
+Kullback-Leibler divergence instead, in :mod:`~.kl` (same start, locks and anchors).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 
 from ..device import get_torch, resolve_device, to_numpy, to_torch
 from ._common import NMFFit, SampledErrorStopping, one_blas_thread, residual_norm
+from .kl import fit_kl_numpy, fit_kl_torch
 
 __all__ = ["fit_mu_numpy", "fit_mu_torch"]
 
@@ -94,9 +98,16 @@ def _anchor(anchor_weights, anchor_spectra, locked, k):
     return lam, np.asarray(anchor_spectra)
 
 
+def _check_loss(loss):
+    if loss not in ("frobenius", "poisson"):
+        raise ValueError(f"Unknown loss {loss!r}; multiplicative updates fit 'frobenius' or "
+                         "'poisson'.")
+    return loss == "poisson"
+
+
 def fit_mu_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
                  track_error_every: int = 10, anchor_weights=None, anchor_spectra=None,
-                 **_ignored) -> NMFFit:
+                 loss: str = "frobenius", **kwargs) -> NMFFit:
     """Fit ``X ~ W H`` by multiplicative updates in numpy.
 
     Parameters
@@ -113,11 +124,18 @@ def fit_mu_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None
         Anchor weights ``lambda_j >= 0`` (module docstring); 0 leaves a row free.
     anchor_spectra : ndarray (k, m), optional
         The spectra the rows of ``H`` are pulled towards.
+    loss : {"frobenius", "poisson"}, default "frobenius"
+        ``"poisson"``: :func:`~.kl.fit_kl_numpy` (the Kullback-Leibler updates) with
+        the same arguments.
 
     Notes
     -----
     BLAS is held to one thread during the run (see ``_common.one_blas_thread``).
     """
+    if _check_loss(loss):
+        return fit_kl_numpy(X, W, H, max_iter=max_iter, tol=tol, locked=locked, report=report,
+                            track_error_every=track_error_every, anchor_weights=anchor_weights,
+                            anchor_spectra=anchor_spectra, **kwargs)
     eps = X.dtype.type(np.finfo(X.dtype).eps)
     lam, H0 = _anchor(anchor_weights, anchor_spectra, locked, H.shape[0])
     with one_blas_thread():
@@ -130,11 +148,17 @@ def fit_mu_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None
 
 def fit_mu_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
                  track_error_every: int = 10, device: str = "auto", anchor_weights=None,
-                 anchor_spectra=None, **_ignored) -> NMFFit:
+                 anchor_spectra=None, loss: str = "frobenius", **kwargs) -> NMFFit:
     """Fit ``X ~ W H`` by multiplicative updates in torch (``device``: CUDA when available).
 
-    Same parameters as :func:`fit_mu_numpy`, plus the torch ``device``.
+    Same parameters as :func:`fit_mu_numpy`, plus the torch ``device``
+    (``loss="poisson"``: :func:`~.kl.fit_kl_torch`).
     """
+    if _check_loss(loss):
+        return fit_kl_torch(X, W, H, max_iter=max_iter, tol=tol, locked=locked, report=report,
+                            track_error_every=track_error_every, device=device,
+                            anchor_weights=anchor_weights, anchor_spectra=anchor_spectra,
+                            **kwargs)
     torch = get_torch()
     device = resolve_device(device)
     eps = float(np.finfo(X.dtype).eps)
