@@ -368,3 +368,39 @@ def test_multi_series_note_names_the_cli_option_and_the_option_works(tmp_path, c
     line = cli_error(capsys, ["run", path, "--series", "5", "--mode", "pca", "-k", "2",
                               "--out", tmp_path / "c"])
     assert "--series 5" in line and "m.tif" in line
+
+
+# -- found by the property-based tests (test_inputs_fuzz.py) and their follow-ups ------------
+
+
+def test_lazy_tiff_page_that_cannot_be_decoded_names_the_file(tmp_path):
+    """A page whose compression tag is damaged: computing the lazy stack raised tifffile's
+    ValueError '0 is not a known COMPRESSION', without the file."""
+    path = tmp_path / "z.tif"
+    tifffile.imwrite(path, np.ones((4, 6, 6), np.uint16), compression="zlib",
+                     photometric="minisblack", metadata={"axes": "CYX"})
+    buf = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tf:
+        tag = tf.pages[0].tags["Compression"]  # the key frame: every page is read like it
+        struct.pack_into("<H", buf, tag.valueoffset, 0)
+    path.write_bytes(bytes(buf))
+    s = open_stack(path, lazy=True)
+    with pytest.raises(ValueError, match=r"z\.tif: page \d could not be read.*COMPRESSION"):
+        np.asarray(s.data)
+    with pytest.raises(ValueError, match=r"z\.tif"):
+        open_stack(path, lazy=False)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("tol", "x"), ("tol", -1), ("max_iter", 2.5), ("max_iter", "10"), ("overwrite", "yes"),
+    ("standardize", "no"), ("residual_score", 1), ("solver", 5), ("backend", None),
+    ("spectral_unit", 5), ("format_version", "x"), ("components", "abc"),
+    ("components", [1]), ("preprocessing", [1])])
+def test_config_fields_of_the_wrong_type_are_refused_naming_the_file(tmp_path, field, value):
+    """'no' for standardize was taken as True, tol 'x' failed deep inside numpy ..."""
+    doc = {"mode": "pca" if field == "standardize" else "nmf", "n_components": 2, field: value}
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError) as info:
+        AnalysisConfig.load(path)
+    assert str(path) in str(info.value) and field in str(info.value)

@@ -156,5 +156,6 @@ def check_iter_options(tol, max_iter) -> None:
     if not (isinstance(max_iter, (int, np.integer)) and not isinstance(max_iter, bool)) \
             or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
-    if not np.isfinite(tol) or tol < 0:
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not np.isfinite(tol) \
+            or tol < 0:
         raise ValueError(f"tol must be a finite number >= 0, got {tol!r}.")

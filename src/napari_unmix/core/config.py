@@ -15,7 +15,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ._files import atomic_path
+from ._validation import check_iter_options
 from .components import ComponentSpec, FromComponent
 from .data import NEGATIVE_POLICIES
 from .device import check_device
@@ -163,7 +166,18 @@ class AnalysisConfig:
         self.anchor = _check_anchor(self.anchor, "anchor")
         if self.n_components is not None:
             self.n_components = _check_count(self.n_components, "n_components")
+        self.max_iter = _check_count(self.max_iter, "max_iter")
+        check_iter_options(self.tol, self.max_iter)
         self.device = check_device(self.device)
+        for attr in ("overwrite", "residual_score", "standardize"):
+            value = getattr(self, attr)
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{attr} must be true or false, got {value!r}.")
+            setattr(self, attr, bool(value))
+        for attr in ("solver", "backend", "spectral_unit"):
+            value = getattr(self, attr)
+            if not isinstance(value, str) and (value is not None or attr != "spectral_unit"):
+                raise ValueError(f"{attr} must be a text, got {value!r}.")
         if self.random_state is not None:
             self.random_state = resolve_random_state(self.random_state)
         bg = self.preprocessing.background
@@ -226,6 +240,8 @@ class AnalysisConfig:
         version = d.pop("format_version", _FORMAT_VERSION)
         if fmt != _FORMAT:
             raise ValueError(f"Not a napari-unmix analysis config (format {fmt!r}).")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ValueError(f"format_version must be an integer, got {version!r}.")
         if version > _FORMAT_VERSION:
             raise ValueError(f"This config was written by a newer napari-unmix (format "
                              f"{version}); upgrade napari-unmix to read it.")
@@ -233,8 +249,14 @@ class AnalysisConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"Unknown config field(s) {sorted(unknown)}; known: {sorted(known)}.")
-        d["components"] = [ComponentSpec.from_dict(c, arrays=arrays)
-                           for c in d.get("components") or []]
+        comps, pre = d.get("components") or [], d.get("preprocessing")
+        if not isinstance(comps, list) or not all(isinstance(c, dict) for c in comps):
+            raise ValueError(f"components must be a list of component objects "
+                             f"({{\"name\": ..., \"h_source\": ...}}), got {comps!r}.")
+        if pre is not None and not isinstance(pre, dict):
+            raise ValueError(f"preprocessing must be an object of preprocessing settings, got "
+                             f"{pre!r}.")
+        d["components"] = [ComponentSpec.from_dict(c, arrays=arrays) for c in comps]
         d["preprocessing"] = Preprocessing.from_dict(d.get("preprocessing"), arrays=arrays)
         return cls(**d)
 

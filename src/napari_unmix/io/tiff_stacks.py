@@ -131,10 +131,19 @@ class _TiffPages:
     def _page(self, p: int) -> np.ndarray:
         import tifffile
 
-        if self._tf is None:
-            self._tf = tifffile.TiffFile(self.path)
-        return np.asarray(self._tf.asarray(series=self.series, key=p, maxworkers=1)).reshape(
-            self.shape[1:])
+        with tifffile_log() as records:
+            try:
+                if self._tf is None:
+                    self._tf = tifffile.TiffFile(self.path)
+                page = np.asarray(self._tf.asarray(series=self.series, key=p, maxworkers=1))
+                page = page.reshape(self.shape[1:])
+                errors = log_messages(records, logging.ERROR)
+                if errors:
+                    raise ValueError("; ".join(errors))
+            except Exception as exc:  # noqa: BLE001 - tifffile raises many types on bad files
+                raise ValueError(f"{self.path}: page {p} could not be read: "
+                                 f"{type(exc).__name__}: {exc}") from None
+        return page
 
     def __getitem__(self, key):
         key = key if isinstance(key, tuple) else (key,)
