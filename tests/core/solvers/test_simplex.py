@@ -8,11 +8,13 @@ smallest objective is the exact FCLS optimum.  For ``sum(w) <= 1`` the reference
 SciPy's NNLS optimum where it sums to at most one, else the FCLS one; SciPy's SLSQP
 is a second reference on a few pixels.
 
-Gap.  ``(f - f_ref) / max(f_ref, 1e-12 ||x||^2)``: relative to the optimum, with a
+Gap.  ``(f - f_ref) / max(f_ref, 1e-10 ||x||^2)``: relative to the optimum, with a
 floor for data the spectra fit exactly (``f_ref`` at rounding level, where a
-relative comparison means nothing).  The issue asks for 1e-6; the solver reaches
-about 1e-13 on these problems (measured worst 4e-14 over 3456 pixels per model
-with ``benchmarks/abundance.py --accuracy``), so the tests ask for 1e-9.
+relative comparison means nothing; the floor still asks for ``f`` within
+``1e-19 ||x||^2`` of it there).  The issue asks for 1e-6; the solver reaches about
+1e-13 on noisy data and 2e-11 on exact mixtures (measured over 12000 pixels per
+model, ``python benchmarks/abundance.py --only accuracy --pixels 12000``), so the
+tests ask for 1e-9.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from napari_unmix.core.solvers import NNLS_SOLVERS
 from napari_unmix.core.solvers.simplex import ABUNDANCES, check_abundance, fit_simplex
 
 GAP = 1e-9
-FLOOR = 1e-12
+FLOOR = 1e-10
 
 CASES = ["random", "overlap", "collinear-1e-3", "scaled", "duplicate", "zero-spectrum",
          "more-spectra-than-channels"]
@@ -140,6 +142,22 @@ def test_nearly_collinear_spectra_sum_to_one():
     X = W @ H * rng.uniform(0.5, 2.0, (60, 1)) + 0.02 * rng.standard_normal((60, 20))
     fit = fit_simplex(X, H)
     assert gaps(X, fit.W, H, "sum-to-one").max() <= GAP
+
+
+@pytest.mark.parametrize("abundance", ["sum-to-one", "sum-le-one"])
+def test_duplicate_spectra_only(abundance):
+    """Every passive set's spectra are one spectrum twice: the closed form's system is
+    all rounding noise, which must count as zero against the spectra's scale."""
+    for seed in range(12):                  # (before the fix, 1 in 4 bases failed)
+        rng = np.random.default_rng(seed)
+        h = rng.random(13)
+        for H in (np.vstack([h, h]), np.vstack([h, h * (1 + 2.0**-52)]),
+                  np.vstack([h, h, rng.random(13)])):
+            W = rng.dirichlet(np.full(len(H), 0.5), 30)
+            X = W @ H
+            fit = fit_simplex(X, H, abundance=abundance)
+            assert np.abs(fit.W.sum(axis=1) - 1).max() <= 1e-12
+            assert gaps(X, fit.W, H, abundance).max() <= GAP
 
 
 @pytest.mark.parametrize("abundance", ["sum-to-one", "sum-le-one"])

@@ -14,7 +14,8 @@ Rounding
     The closed forms use the pseudo-inverse of ``C_F^T`` (times a null-space
     basis of the constraint), never a Gram matrix, so their accuracy follows the
     conditioning of the spectra, not its square; singular values below
-    ``16 k eps`` of the largest count as zero (linearly dependent spectra).  The
+    ``16 k eps`` of the largest of the spectra count as zero (linearly dependent
+    spectra).  The
     gradient is formed from the reduced residual ``w C - y``, so its rounding
     error is ``~ k eps ||y|| ||C||`` whatever the conditioning: the certificate
     allows ``64 k eps`` times that scale off ``F``, and ``64 k eps kappa`` (at most
@@ -92,6 +93,7 @@ class ReducedProblem:
         Ha = np.hstack([H, np.full((k, 1), np.sqrt(self.c2))])
         U, S, Vt = np.linalg.svd(Ha, full_matrices=False)
         r = max(1, int((S > _RCOND * k * _EPS * S[0]).sum()))
+        self.smax = float(S[0])                            # the scale of "zero" below
         self.C = np.ascontiguousarray(U[:, :r] * S[:r])    # (k, r): H_a = C Q
         self.Q = Vt[:r]                                    # (r, m + 1)
         self.v = np.linalg.lstsq(self.C, np.ones(k), rcond=None)[0]   # C v = 1
@@ -135,7 +137,9 @@ class ReducedProblem:
                 w0, Z = np.zeros(kf), np.eye(kf)
             if Z.shape[1]:
                 U, S, Vt = np.linalg.svd(A @ Z, full_matrices=False)
-                keep = S > _RCOND * self.k * _EPS * S[0]
+                # relative to the spectra's scale, not to A Z's own: A Z is all
+                # rounding noise when the set's spectra are duplicates
+                keep = S > _RCOND * self.k * _EPS * self.smax
                 T[idx] = Z @ ((Vt[keep].T / S[keep]) @ U[:, keep].T)
                 kappa = S[0] / S[keep][-1] if keep.any() else 1.0
             c[idx] = w0 - T[idx] @ (A @ w0)
@@ -182,13 +186,16 @@ def _on_sets(P: ReducedProblem, Xr, F):
 
 
 def _certified(P: ReducedProblem, Xr, w, mu, g, F, tol):
-    """Whether the KKT conditions of the sum-to-one problem hold to rounding (per
+    """Whether the KKT conditions of the (sum-to-one) problem hold to rounding (per
     pixel), and the components that break them (negative on ``F``, a negative
-    gradient off ``F``)."""
+    gradient off ``F``).  Constrained, the sum must be one too."""
     y = np.sqrt(rowsum(Xr * Xr))
     scale = P.cmax * (2.0 * y + P.cmax * rowsum(np.abs(w))) + np.abs(np.nan_to_num(mu))
     bad = (w < -tol[:, None]) | (~F & (g < -(_TOL * P.k * _EPS * scale)[:, None]))
-    return np.isfinite(mu) & ~_rowany(bad), bad
+    ok = np.isfinite(mu) & ~_rowany(bad)
+    if P.constrained:                         # feasible (the closed form's own check)
+        ok &= np.abs(rowsum(w) - 1.0) <= P.k * (tol + _TOL * _EPS)
+    return ok, bad
 
 
 def solve_on_sets(P: ReducedProblem, Xr, F):
