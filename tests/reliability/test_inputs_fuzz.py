@@ -545,7 +545,8 @@ SAFE_INT = ["0", "1", "2", "5", "-1", "x", "2.7", "40"]
 GOOD = {"k": ["1", "2", "3"], "tol": ["1e-3", "0.01", "0"], "max_iter": ["5", "30"],
         "random_state": ["0", "1", "7"], "spectral_axis": ["0", "-3", "2"], "series": ["0"],
         "anchor": ["0", "1", "inf", "0.5"], "device": ["auto", "cpu"],
-        "spectra": ["h.csv", "bg.csv"], "labels": ["labels.npy"],
+        "spectra": ["h.csv", "h.csv", "bg.csv", "bad.csv", "empty.npy"],
+        "labels": ["labels.npy", "labels.npy", "labels_shape.npy", "empty.npy", "garbage.tif"],
         "config": ["config.json", "result", "result/config.json", "result/result.npz"]}
 
 
@@ -567,10 +568,14 @@ def run_arguments(draw, inputs):
         argv += ["--mode", mode]
         if draw(OFTEN):  # what the mode needs, most of the time
             spec = MODES[mode]
-            argv += (["-k", "2"] if not spec.seeded else
-                     ["--spectra", str(inputs / "h.csv")] if spec.fixed_spectra else
-                     draw(st.sampled_from([["--spectra", str(inputs / "h.csv")],
-                                           ["--labels", str(inputs / "labels.npy")]])))
+            seeds = ["spectra"] if spec.fixed_spectra else draw(st.sampled_from(
+                [["spectra"], ["labels"], ["spectra", "labels"]]))
+            for dest in seeds if spec.seeded else []:
+                argv += [f"--{dest}", str(inputs / draw(st.sampled_from(GOOD[dest])))]
+            if not spec.seeded:
+                argv += ["-k", "2"]
+            elif draw(st.booleans()):
+                argv.append("--flat-background")
     for action in draw(st.lists(st.sampled_from(actions), max_size=5)):
         flag = draw(st.sampled_from(action.option_strings))
         if flag in ("--debug", "-h", "--help") or "--out" in action.option_strings:
