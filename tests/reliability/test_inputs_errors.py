@@ -404,3 +404,21 @@ def test_config_fields_of_the_wrong_type_are_refused_naming_the_file(tmp_path, f
     with pytest.raises(ValueError) as info:
         AnalysisConfig.load(path)
     assert str(path) in str(info.value) and field in str(info.value)
+
+
+@pytest.mark.parametrize("argv, flag", [(["--size", "4"], "--size"),
+                                         (["--channels", "2"], "--channels")])
+def test_demo_sizes_the_sample_cannot_have_name_the_flag(tmp_path, capsys, argv, flag):
+    rc = main(["demo", *argv, "--out", str(tmp_path / "d"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    [line] = [x for x in err.splitlines() if ": error:" in x]
+    assert flag in line and "at least" in line
+
+
+def test_result_folder_as_input_says_what_to_give_on_the_command_line(tmp_path, capsys, npy):
+    cli_ok(capsys, ["run", npy, "--mode", "nmf", "-k", "2", "--out", tmp_path / "res"])
+    line = cli_error(capsys, ["run", tmp_path / "res", "--mode", "nmf", "-k", "2",
+                              "--out", tmp_path / "o"])
+    assert "give the stack it was made from" in line and "--config" in line
+    assert "napari_unmix.io" not in line

@@ -64,6 +64,9 @@ CLI_WORDS = (
     ("pass spectral_axis", "pass --spectral-axis"),
     ("Raise max_iter", "Raise --max-iter"),
     ("loosen tol", "loosen --tol"),
+    ("; read it with napari_unmix.io.read_result_bundle (or open it in napari)",
+     "; give the stack it was made from (the result itself opens in napari, and --config "
+     "takes it to rerun its analysis)"),
 )
 
 

@@ -192,10 +192,11 @@ def _add_demo(sub) -> None:
         "well each recovered the ground truth.")
     demo.add_argument("--out", default="unmix-demo", metavar="DIR",
                       help="output folder (default ./unmix-demo)")
-    demo.add_argument("--size", type=positive_int, default=128, metavar="N",
-                      help="image size N x N (default 128)")
-    demo.add_argument("--channels", type=positive_int, default=64, metavar="C",
-                      help="number of spectral channels (default 64)")
+    demo.add_argument("--size", type=_number(int, 8, "an integer", "at least 8"), default=128,
+                      metavar="N", help="image size N x N (default 128, at least 8)")
+    demo.add_argument("--channels", type=_number(int, 4, "an integer", "at least 4"),
+                      default=64, metavar="C",
+                      help="number of spectral channels (default 64, at least 4)")
     demo.add_argument("--noise", type=nonneg_float, default=0.01,
                       help="noise level relative to the stack maximum (default 0.01)")
     demo.add_argument("--random-state", type=nonneg_int, default=0, metavar="SEED",
