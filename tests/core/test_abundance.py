@@ -262,11 +262,12 @@ def test_real_scene_fcls_beats_plain_nnls(scene):
     """The published endmembers as fixed spectra: abundances against the ground truth.
 
     A sum constraint reads a spectrum's scale as that of a whole pixel, so the
-    endmembers are first put on the data's scale by one common factor measured on
-    the data alone (the mean row sum of the plain NNLS abundances: 0.369 on Samson,
-    whose endmembers are scaled to maximum 1; 1.099 on Jasper Ridge).  Measured
-    RMSE, plain NNLS -> sum-to-one: Samson 0.332 -> 0.216, Jasper 0.090 -> 0.079
-    (benchmarks/abundance.py).
+    spectra must be in the data's units.  Jasper Ridge's endmembers are (reflectance,
+    like the data); Samson's are scaled to maximum 1, so they are first put on the
+    data's scale by one common factor measured on the data alone (the mean row sum
+    of their plain NNLS abundances, 0.369).  Both fits use the same spectra.
+    Measured RMSE (benchmarks/abundance.py), plain NNLS -> sum-to-one / sum-le-one:
+    Samson 0.316 -> 0.216 / 0.240; Jasper Ridge 0.090 -> 0.085 / 0.079.
     """
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from _scenes import load_scene
@@ -276,11 +277,13 @@ def test_real_scene_fcls_beats_plain_nnls(scene):
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
     X = cube.reshape(-1, cube.shape[-1]).astype(np.float64)
-    plain = nnls(X, M)
-    scaled = plain.W.sum(axis=1).mean() * M
-    fcls = nnls(X, scaled, abundance="sum-to-one")
-    rmse_plain = np.sqrt(np.mean((plain.W - A) ** 2))
-    rmse_fcls = np.sqrt(np.mean((fcls.W - A) ** 2))
-    print(f"\n{scene}: abundance RMSE plain NNLS {rmse_plain:.4f}, FCLS {rmse_fcls:.4f}")
-    assert np.abs(fcls.W.sum(axis=1) - 1).max() <= 1e-12
-    assert rmse_fcls < (0.75 if scene == "samson" else 0.92) * rmse_plain
+    H = M * nnls(X, M).W.sum(axis=1).mean() if scene == "samson" else M
+    rmse = {model: float(np.sqrt(np.mean((nnls(X, H, abundance=model).W - A) ** 2)))
+            for model in ("free", "sum-to-one", "sum-le-one")}
+    print(f"\n{scene}: abundance RMSE {rmse}")
+    if scene == "samson":
+        assert rmse["sum-to-one"] < 0.75 * rmse["free"]          # measured 0.68
+        assert rmse["sum-le-one"] < 0.85 * rmse["free"]          # measured 0.76
+    else:
+        assert rmse["sum-to-one"] < 0.97 * rmse["free"]          # measured 0.95
+        assert rmse["sum-le-one"] < 0.92 * rmse["free"]          # measured 0.88
