@@ -26,6 +26,7 @@ from .init import INITS, resolve_random_state
 from .modes import MODES
 from .preprocess import Preprocessing
 from .seeds import H_FALLBACKS, W_SEED_MODES
+from .solvers import LOSSES
 from .solvers.simplex import ABUNDANCES
 
 __all__ = ["FIT_DATA", "AnalysisConfig"]
@@ -112,6 +113,10 @@ class AnalysisConfig:
         NNMF and fixed-H NNLS: the abundance model, no sum constraint, every
         pixel's abundances summing to one (fully constrained least squares), or to
         at most one (see ``core.solvers.simplex``).
+    loss : {"frobenius", "poisson"}, default "frobenius"
+        NNMF and fixed-H NNLS: the loss the fit minimises, least squares or the
+        Poisson likelihood of photon counts (the generalised Kullback-Leibler
+        divergence; see ``core.nnls``, ``core.nmf`` and ``core.poisson``).
     standardize : bool, default True
         PCA: standardise channels.
     spectral_unit : str, optional
@@ -137,6 +142,7 @@ class AnalysisConfig:
     device: str = "auto"
     anchor: float = 1.0
     abundance: str = "free"
+    loss: str = "frobenius"
     standardize: bool = True
     spectral_unit: str | None = None
 
@@ -158,7 +164,7 @@ class AnalysisConfig:
             raise TypeError("preprocessing must be a core.preprocess.Preprocessing.")
         checks = (("w_seed_mode", W_SEED_MODES), ("h_fallback", H_FALLBACKS),
                   ("fit_data", FIT_DATA), ("negative", NEGATIVE_POLICIES), ("init", INITS),
-                  ("abundance", ABUNDANCES))
+                  ("abundance", ABUNDANCES), ("loss", tuple(LOSSES)))
         for attr, allowed in checks:
             if getattr(self, attr) not in allowed:
                 raise ValueError(f"{attr}={getattr(self, attr)!r} is not one of "

@@ -26,8 +26,9 @@ import numpy as np
 from ._validation import as_float_array, check_data_matrix, check_nonnegative
 
 __all__ = ["NEGATIVE_POLICIES", "CheckedMatrix", "PreparedData", "apply_negative_policy",
-           "check_matrix", "check_negative_policy", "finite_mask", "matrix_to_maps",
-           "normalize_axis", "prepare_stack", "roi_mean_spectrum", "stack_to_matrix"]
+           "check_matrix", "check_negative_policy", "data_scale", "finite_mask",
+           "matrix_to_maps", "normalize_axis", "prepare_stack", "roi_mean_spectrum",
+           "stack_to_matrix"]
 
 #: How NNMF / NNLS treat negative input values.
 NEGATIVE_POLICIES = ("raise", "clip", "offset")
@@ -196,6 +197,19 @@ def roi_mean_spectrum(stack, mask, *, spectral_axis: int = 0) -> np.ndarray:
 
 
 # -- the one validation pass --------------------------------------------------------------
+def data_scale(X) -> float:
+    """The power of two ``c`` with ``max(X) / c`` in ``[1, 2)`` (1.0 for all-zero data).
+
+    ``core.nmf`` (and ``core.nnls`` under the Poisson loss) divide the data by it
+    before the solver runs: exact in floating point, and every solver then sees values
+    near 1 whatever the units.
+    """
+    top = float(np.max(X)) if X.size else 0.0
+    if not top > 0 or not np.isfinite(top):
+        return 1.0
+    return float(2.0 ** np.floor(np.log2(top)))
+
+
 def check_negative_policy(policy) -> str:
     """``policy`` if it is one of :data:`NEGATIVE_POLICIES`, else a ValueError."""
     if not isinstance(policy, str) or policy not in NEGATIVE_POLICIES:

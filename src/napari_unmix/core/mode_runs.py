@@ -38,7 +38,7 @@ def run_nmf(data, config, seeds, callback):
     return nmf(data.fit, _n_components(config), solver=config.solver, backend=config.backend,
                init=config.init, tol=config.tol, max_iter=config.max_iter,
                random_state=config.random_state, callback=callback, device=config.device,
-               abundance=config.abundance)
+               abundance=config.abundance, loss=config.loss)
 
 
 def _absorb_offsets(res, components, locked):
@@ -62,7 +62,7 @@ def run_seeded_nmf(data, config, seeds, callback):
               anchor=config.anchor_strengths(), solver=config.solver,
               backend=config.backend, tol=config.tol, max_iter=config.max_iter,
               random_state=config.random_state, callback=callback, device=config.device,
-              component_names=seeds.names, abundance=config.abundance)
+              component_names=seeds.names, abundance=config.abundance, loss=config.loss)
     return _absorb_offsets(res, config.components, seeds.locked)
 
 
@@ -77,7 +77,7 @@ def run_nnls(data, config, seeds, callback):
             UserWarning, stacklevel=3)
     return nnls(data.fit, seeds.H0, solver=config.solver, backend=config.backend,
                 tol=config.tol, max_iter=config.max_iter, callback=callback,
-                device=config.device, abundance=config.abundance)
+                device=config.device, abundance=config.abundance, loss=config.loss)
 
 
 def _pick_seeded(solver="auto", backend="auto", config=None):
@@ -88,11 +88,16 @@ def _pick_seeded(solver="auto", backend="auto", config=None):
         anchored = bool(((strengths > 0) & np.isfinite(strengths)).any())
     locked = config is not None and any(c.locked for c in config.components)
     return pick_nmf_solver(solver, backend, seeded=True, anchored=anchored,
-                           partial_lock=locked, abundance=_abundance(config))
+                           partial_lock=locked, abundance=_abundance(config),
+                           loss=_loss(config))
 
 
 def _abundance(config) -> str:
     return "free" if config is None else config.abundance
+
+
+def _loss(config) -> str:
+    return "frobenius" if config is None else config.loss
 
 
 register_mode(ModeSpec(
@@ -100,23 +105,24 @@ register_mode(ModeSpec(
     options=frozenset({"n_components", "standardize"}), non_negative=False, func=pca))
 register_mode(ModeSpec(
     "nmf", "Random NNMF", "Which non-negative additive parts are there?", run_nmf,
-    options=SOLVER_OPTIONS | {"n_components", "init", "random_state", "abundance"},
+    options=SOLVER_OPTIONS | {"n_components", "init", "random_state", "abundance", "loss"},
     pick_solver=lambda solver="auto", backend="auto", config=None: pick_nmf_solver(
-        solver, backend, abundance=_abundance(config)),
+        solver, backend, abundance=_abundance(config), loss=_loss(config)),
     solvers=NMF_SOLVERS, func=nmf))
 register_mode(ModeSpec(
     "seeded-nmf", "Seeded NNMF", "Refine the spectra and maps I already roughly know.",
     run_seeded_nmf,
-    options=SOLVER_OPTIONS | SEED_OPTIONS | {"random_state", "anchor", "abundance"},
+    options=SOLVER_OPTIONS | SEED_OPTIONS | {"random_state", "anchor", "abundance", "loss"},
     seeded=True,
     builds_maps=True,
     pick_solver=_pick_seeded,
     solvers=NMF_SOLVERS, func=nmf))
 register_mode(ModeSpec(
     "nnls", "Fixed-H NNLS", "How much of each trusted spectrum is in each pixel?", run_nnls,
-    options=SOLVER_OPTIONS | (SEED_OPTIONS - {"w_seed_mode", "overwrite"}) | {"abundance"},
+    options=SOLVER_OPTIONS | (SEED_OPTIONS - {"w_seed_mode", "overwrite"})
+    | {"abundance", "loss"},
     seeded=True,
     fixed_spectra=True,
     pick_solver=lambda solver="auto", backend="auto", config=None: pick_nnls_solver(
-        solver, backend, abundance=_abundance(config)),
+        solver, backend, abundance=_abundance(config), loss=_loss(config)),
     solvers=NNLS_SOLVERS, func=nnls))

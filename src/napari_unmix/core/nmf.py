@@ -1,4 +1,4 @@
-"""Random and seeded NNMF: ``min ||X - W H||_F^2`` with ``W, H >= 0``.
+"""Random and seeded NNMF: ``min ||X - W H||_F^2`` (or ``D(X || WH)``) with ``W, H >= 0``.
 
 This module checks the input, builds or completes the initial factors, applies the
 MU eps lift, dispatches to a registered solver (``core.solvers.NMF_SOLVERS``) and
@@ -38,6 +38,17 @@ Abundance models
     by the mean row sum of its ``W``, so that ``W H`` keeps the data's scale with
     rows of ``W`` that sum to about one.
 
+The Poisson loss
+    ``loss="poisson"`` minimises the generalised Kullback-Leibler divergence
+    ``D(X || WH)``, the Poisson likelihood of photon counts, by its multiplicative
+    updates (:mod:`~napari_unmix.core.solvers.kl`; only ``mu`` fits it).  Locks and
+    anchors work as above, with the anchor weights of the Poisson data term
+    (:func:`~napari_unmix.core.poisson.poisson_anchor_weights`); a seed given as
+    ``H0`` alone is completed by the Poisson NNLS.  The objective the stopping rule
+    watches is ``D`` (plus the penalty), ``error_history`` holds it, and the summary
+    adds the deviance ``2 D`` (total and per pixel mean), whose per-pixel image is
+    ``result.arrays["deviance"]``.
+
 Scale
     The data is divided by the power of two that brings its maximum into
     ``[1, 2)`` before the solver runs (exact in floating point; a copy of ``X``
@@ -57,14 +68,15 @@ import warnings
 import numpy as np
 
 from ._validation import as_float_array, check_iter_options, check_n_components, check_nonnegative
-from .data import check_matrix, check_negative_policy
+from .data import check_matrix, check_negative_policy, data_scale
 from .device import resolve_device
 from .diagnostics import seed_drift
 from .init import INITS, balance_seeds, initialize_factors, resolve_random_state
+from .poisson import poisson_anchor_weights, poisson_deviance
 from .progress import Reporter
 from .result import UnmixResult
-from .solvers import pick_nmf_solver, solve_nnls
-from .solvers._common import NMFFit, residual_norm
+from .solvers import check_loss, pick_nmf_solver, solve_nnls
+from .solvers._common import NMFFit, kl_divergence, residual_norm
 from .solvers.simplex import check_abundance
 from .summaries import NegativeInfo, NMFSummary
 
@@ -119,14 +131,6 @@ def _mu_lift(A, eps, rows=None):
     return out, int(low.sum())
 
 
-def data_scale(X) -> float:
-    """The power of two ``c`` with ``max(X) / c`` in ``[1, 2)`` (1.0 for all-zero data)."""
-    top = float(np.max(X)) if X.size else 0.0
-    if not top > 0 or not np.isfinite(top):
-        return 1.0
-    return float(2.0 ** np.floor(np.log2(top)))
-
-
 def _n_sum_one(W) -> int:
     """Rows of ``W`` that sum to one (to rounding): where ``sum <= 1`` is active."""
     s = np.asarray(W, dtype=np.float64).sum(axis=1)
@@ -146,11 +150,15 @@ def _anchor_strengths(anchor, k):
     return a
 
 
-def _fit_all_locked(X, H, *, max_iter, report, abundance="free"):
-    """Seeded NNMF with every spectrum locked: exact fixed-H NNLS (FCLS) for W."""
-    W, info = solve_nnls(X, H, max_iter=max_iter, report=report, abundance=abundance)
+def _fit_all_locked(X, H, *, max_iter, report, abundance="free", loss="frobenius",
+                    tol=1e-4):
+    """Seeded NNMF with every spectrum locked: exact fixed-H NNLS (FCLS) for W (or the
+    Poisson NNLS, to ``tol``)."""
+    W, info = solve_nnls(X, H, max_iter=max_iter, report=report, abundance=abundance,
+                         loss=loss, tol=tol)
     converged = not info["capped"].any() and all(info["chunk_converged"])
-    history = [(0, residual_norm(X, W, H))]
+    history = [(0, residual_norm(X, W, H) if loss == "frobenius" else
+                kl_divergence(X, W, H, floor=float(np.finfo(X.dtype).eps)))]
     fit = NMFFit(W=W, H=H.copy(), n_iter=max(info["chunk_iters"], default=0),
                  converged=converged, history=history)
     return info["spec"], info["device"], fit
@@ -160,7 +168,7 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         tol=1e-4, max_iter=1000, random_state=None, callback=None, locked=None,
         anchor=None, negative="raise", device="auto", track_error_every=10,
         mu_eps_lift=True, balance=None, component_names=None,
-        abundance="free") -> UnmixResult:
+        abundance="free", loss="frobenius") -> UnmixResult:
     """Non-negative matrix factorisation ``X ~ W H``, random or seeded.
 
     Parameters
@@ -236,6 +244,10 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         every row summing to one, or to at most one.  The sum constraints need a
         solver that keeps them (``"auto"`` takes ``fcls``; others are refused) and
         replace the seeds' balance by a constrained fit of ``W`` to ``H0``.
+    loss : {"frobenius", "poisson"}, default "frobenius"
+        Least squares, or the Poisson loss ``D(X || WH)`` for photon counts (module
+        documentation); ``"auto"`` then takes multiplicative updates, solvers that
+        cannot fit it are refused, and so are the sum constraints.
 
     Returns
     -------
@@ -278,8 +290,9 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     seed = resolve_random_state(random_state)
     abundance = check_abundance(abundance)
     constrained = abundance != "free"
+    poisson = check_loss(loss) == "poisson"
     spec = pick_nmf_solver(solver, backend, partial_lock=lock is not None and not lock.all(),
-                           seeded=seeded, anchored=anchored, abundance=abundance)
+                           seeded=seeded, anchored=anchored, abundance=abundance, loss=loss)
     dev = resolve_device(device) if spec.needs_torch else "cpu"
     scale = data_scale(X)
     Xs = X if scale == 1.0 else X / X.dtype.type(scale)
@@ -290,14 +303,14 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         H_init = None if H0 is None else _check_seed(H0, (k, m), "H0", X.dtype)
         if W_init is None:
             W_init, _ = solve_nnls(X, H_init, max_iter=max(max_iter, 10 * k),
-                                   abundance=abundance)
-            init_info = {"W0": f"{'nnls' if not constrained else abundance} fit to H0",
-                         "H0": "given"}
+                                   abundance=abundance, loss=loss)
+            fitted = abundance if constrained else "poisson nnls" if poisson else "nnls"
+            init_info = {"W0": f"{fitted} fit to H0", "H0": "given"}
         elif H_init is None:
             Ht, _ = solve_nnls(np.ascontiguousarray(X.T), np.ascontiguousarray(W_init.T),
-                               max_iter=max(max_iter, 10 * k))
+                               max_iter=max(max_iter, 10 * k), loss=loss)
             H_init = np.ascontiguousarray(Ht.T)
-            init_info = {"W0": "given", "H0": "nnls fit to W0"}
+            init_info = {"W0": "given", "H0": f"{'poisson ' if poisson else ''}nnls fit to W0"}
         else:
             init_info = {"W0": "given", "H0": "given"}
         if not W_init.any() or not H_init.any():
@@ -329,7 +342,8 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     lam = None
     if anchored:
         finite = np.where(np.isfinite(strength) & free, strength, 0.0)
-        lam = finite * np.einsum("ij,ij->j", W_start, W_start, dtype=np.float64)
+        lam = (poisson_anchor_weights(finite, W_start, Xs) if poisson else
+               finite * np.einsum("ij,ij->j", W_start, W_start, dtype=np.float64))
 
     lift = {"applied": False}
     W_in, H_in = W_start, H_start
@@ -345,14 +359,14 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     if lock is not None and lock.all():
         # every spectrum is fixed: the problem is fixed-H NNLS, solved exactly
         spec, dev, fit = _fit_all_locked(Xs, H_start, max_iter=max_iter, report=report,
-                                         abundance=abundance)
+                                         abundance=abundance, loss=loss, tol=tol)
         lift = {"applied": False}
     else:
         fit = spec.func(Xs, W_in, H_in, solver=spec.algorithm, max_iter=max_iter, tol=tol,
                         locked=lock, report=report, random_state=seed,
                         track_error_every=track_error_every, device=dev,
                         anchor_weights=lam, anchor_spectra=None if lam is None else H_start,
-                        **({"abundance": abundance} if constrained else {}))
+                        loss=loss, **({"abundance": abundance} if constrained else {}))
     solve_time = time.perf_counter() - t_solve
     W, Hs = fit.W, fit.H
     err = scale * residual_norm(Xs, W, Hs)
@@ -390,8 +404,9 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         converged=bool(fit.converged),
         tol=float(tol),
         stopping_rule=("scikit-learn internal" if spec.backend == "sklearn" else
-                       f"relative improvement of the objective <= tol between samples "
-                       f"every {track_error_every} iterations"
+                       "relative improvement of the objective"
+                       + (" (the divergence D(X || WH))" if poisson else "")
+                       + f" <= tol between samples every {track_error_every} iterations"
                        + (" (the objective includes the anchor)" if anchored else "")),
         error_history=history,
         reconstruction_err=err,
@@ -406,6 +421,7 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         solve_time_s=solve_time,
         abundance=abundance,
         n_constraint_active=_n_sum_one(W) if abundance == "sum-le-one" else None,
+        loss=loss,
         time_s=time.perf_counter() - t0,
     )
     params = {
@@ -414,11 +430,16 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         "random_state": seed, "negative": negative, "device": device,
         "track_error_every": int(track_error_every), "mu_eps_lift": bool(mu_eps_lift),
         "locked": summary.locked, "anchor": anchors, "balance": bool(balance),
-        "abundance": abundance,
+        "abundance": abundance, "loss": loss,
     }
     arrays = {}
     if seeded:
         arrays = {"W0": W_init.copy(), "H0": H_init.copy()}
+    if poisson:
+        deviance = poisson_deviance(X, W, H)
+        arrays["deviance"] = deviance.astype(X.dtype)
+        summary = summary.replace(deviance=float(deviance.sum()),
+                                  mean_deviance=float(deviance.mean()))
     return UnmixResult(W=W, H=H, mode=mode, backend=spec.backend, device=dev,
                        n_iter=fit.n_iter, reconstruction_err=err, summary=summary,
                        params=params, arrays=arrays,

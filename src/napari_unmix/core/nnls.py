@@ -9,6 +9,15 @@ Every pixel is an independent problem, so the data is processed in pixel chunks:
 memory stays bounded whatever the image size, progress is reported per chunk and a
 run can be cancelled between chunks.  The fitted ``W`` keeps its scale: with ``H``
 fixed, rescaling ``W`` would change the fit.
+
+The Poisson loss (``loss="poisson"``): ``w_p = argmin_{w >= 0} D(x_p || w H)``, the
+Poisson likelihood of photon counts, where least squares weighs every channel alike.
+It is solved by the EM multiplicative updates with a per-pixel stopping rule
+(:mod:`~napari_unmix.core.solvers.kl`), on the data divided by the power of two that
+puts its maximum into ``[1, 2)`` (``D`` is homogeneous: the minimiser of the scaled
+problem is the scaled minimiser, so only the solver's eps sees the scale).  The
+result adds the per-pixel deviance ``2 D`` (``arrays["deviance"]``) and its total and
+mean (``summary.deviance``, ``summary.mean_deviance``).
 """
 
 from __future__ import annotations
@@ -19,10 +28,11 @@ import warnings
 import numpy as np
 
 from ._validation import check_iter_options, check_spectra
-from .data import check_matrix, check_negative_policy
+from .data import check_matrix, check_negative_policy, data_scale
+from .poisson import poisson_deviance
 from .progress import Reporter
 from .result import UnmixResult
-from .solvers import solve_nnls
+from .solvers import check_loss, solve_nnls
 from .solvers._common import residual_norm
 from .solvers.simplex import check_abundance
 from .summaries import NegativeInfo, NNLSSummary
@@ -32,10 +42,11 @@ __all__ = ["nnls", "solve_nnls"]
 
 def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_size=None,
          callback=None, negative="raise", device="auto", restart=False,
-         abundance="free") -> UnmixResult:
+         abundance="free", loss="frobenius") -> UnmixResult:
     """Fit non-negative abundances of fixed spectra ``H`` to every pixel of ``X``.
 
-    Solves ``w_p = argmin_{w >= 0} ||x_p - w H||_2`` for each pixel spectrum ``x_p``.
+    Solves ``w_p = argmin_{w >= 0} ||x_p - w H||_2`` for each pixel spectrum ``x_p``
+    (``loss="poisson"``: ``argmin_{w >= 0} D(x_p || w H)``).
 
     Parameters
     ----------
@@ -45,12 +56,14 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         Trusted, non-negative component spectra; kept fixed.
     solver : str, default "auto"
         Algorithm: ``"lawson-hanson"`` (exact active set), ``"fista"`` (projected
-        gradient, stopped by ``tol``), or any other registered in
-        ``core.solvers.NNLS_SOLVERS``; ``"auto"`` picks the fastest exact one.
+        gradient, stopped by ``tol``), ``"mu"`` (the Poisson loss), or any other
+        registered in ``core.solvers.NNLS_SOLVERS``; ``"auto"`` picks the fastest
+        exact one (for the Poisson loss, ``mu``).
     backend : str, default "auto"
         Implementation: ``"scipy"`` (per pixel), ``"torch"`` (CPU or CUDA), ...
     tol : float, default 1e-4
-        Relative-change tolerance of the iterative backends (ignored by exact ones).
+        Relative-change tolerance of the iterative backends (ignored by exact ones);
+        for the Poisson loss, of each pixel's divergence over 10 iterations.
     max_iter : int, default 1000
         Iteration cap per pixel (SciPy) or per chunk (iterative backends).
     chunk_size : int, optional
@@ -68,13 +81,17 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         ``sum(w_p) <= 1`` for every pixel.  The sum constraints need an exact
         solver (FISTA is refused).  ``summary.n_constraint_active`` counts the
         pixels where ``sum(w_p) <= 1`` is active.
+    loss : {"frobenius", "poisson"}, default "frobenius"
+        Least squares, or the Poisson loss for photon counts (module documentation;
+        free abundances only).
 
     Returns
     -------
     UnmixResult
         ``mode="nnls"``, ``W`` on its fitted scale, ``H`` the given spectra.  The
         summary lists per-chunk iteration counts, ``max_chunk_iter`` and whether any
-        pixel or chunk hit ``max_iter`` (which also raises a ``ConvergenceWarning``).
+        pixel or chunk hit ``max_iter`` (which also raises a ``ConvergenceWarning``);
+        for the Poisson loss also the deviance (``arrays["deviance"]`` per pixel).
 
     Raises
     ------
@@ -89,9 +106,14 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     if chunk_size is not None and (int(chunk_size) < 1):
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
     report = Reporter(callback, "nnls")
-    W, info = solve_nnls(X, H, solver=solver, backend=backend, tol=tol, max_iter=max_iter,
-                         chunk_size=chunk_size, device=device, restart=restart, report=report,
-                         abundance=check_abundance(abundance))
+    poisson = check_loss(loss) == "poisson"
+    scale = data_scale(X) if poisson else 1.0
+    W, info = solve_nnls(X if scale == 1.0 else X / X.dtype.type(scale), H, solver=solver,
+                         backend=backend, tol=tol, max_iter=max_iter, chunk_size=chunk_size,
+                         device=device, restart=restart, report=report,
+                         abundance=check_abundance(abundance), loss=loss)
+    if scale != 1.0:
+        W *= X.dtype.type(scale)
     spec = info["spec"]
     capped = info["capped"]
     n_capped = int(capped.sum())
@@ -113,7 +135,8 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         max_iter=int(max_iter),
         hit_max_iter=bool(hit_cap),
         n_capped_pixels=n_capped,
-        capped_pixels=np.flatnonzero(capped)[:1000].tolist() if spec.exact else [],
+        capped_pixels=(np.flatnonzero(capped)[:1000].tolist() if spec.exact or poisson
+                       else []),
         reconstruction_err=err,
         relative_error=err / max(x_norm, np.finfo(float).tiny),
         negative=NegativeInfo.from_dict(neg_info),
@@ -121,14 +144,25 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         abundance=abundance,
         n_constraint_active=(int(info["active"].sum()) if abundance == "sum-le-one"
                              else None),
+        loss=loss,
         time_s=time.perf_counter() - t0,
     )
+    arrays = {}
+    if poisson:
+        deviance = poisson_deviance(X, W, H)
+        arrays["deviance"] = deviance.astype(X.dtype)
+        summary = summary.replace(deviance=float(deviance.sum()),
+                                  mean_deviance=float(deviance.mean()))
     if hit_cap:
         from sklearn.exceptions import ConvergenceWarning
 
         if spec.exact:
             what = (f"{n_capped} pixel(s) hit max_iter={max_iter} and were set to NaN "
                     "(listed in summary['capped_pixels'])")
+        elif poisson:
+            what = (f"{n_capped} pixel(s) stopped at max_iter={max_iter} before reaching "
+                    f"tol={tol} (their last iterates are kept; listed in "
+                    "summary['capped_pixels'])")
         else:
             n_bad = sum(not c for c in info["chunk_converged"])
             what = (f"{n_bad} of {len(chunk_iters)} chunk(s) stopped at max_iter={max_iter} "
@@ -140,8 +174,8 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         "backend": spec.backend,
         "tol": float(tol), "max_iter": int(max_iter), "chunk_size": chunk_size,
         "negative": negative, "device": device, "restart": bool(restart),
-        "abundance": abundance,
+        "abundance": abundance, "loss": loss,
     }
     return UnmixResult(W=W, H=H.copy(), mode="nnls", backend=spec.backend, device=info["device"],
                        n_iter=max_chunk_iter, reconstruction_err=err, summary=summary,
-                       params=params)
+                       params=params, arrays=arrays)

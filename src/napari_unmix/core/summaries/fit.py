@@ -227,7 +227,9 @@ class NMFSummary(FitSummary):
     stopping_rule : str
         The rule in words.
     error_history : list of [iteration, error]
-        ``||X - WH||_F`` at every sampled iteration, the start included.
+        The objective at every sampled iteration, the start included:
+        ``||X - WH||_F``, or the divergence ``D(X || WH)`` for ``loss="poisson"``
+        (with an anchor, its penalty included).
     init : dict
         How ``W0`` and ``H0`` were made (``{"W0": ..., "H0": ...}``).
     mu_eps_lift : dict
@@ -249,6 +251,14 @@ class NMFSummary(FitSummary):
     n_constraint_active : int
         ``"sum-le-one"``: pixels where the sum constraint is active (their
         abundances sum to one) in the final ``W``; ``None`` otherwise.
+    loss : {"frobenius", "poisson"}
+        The loss that was fitted (``core.solvers.LOSSES``).
+    deviance : float
+        ``loss="poisson"``: the Poisson deviance ``2 D(X || WH)`` of the fit, in the
+        data's units (``result.arrays["deviance"]`` per pixel); ``None`` otherwise.
+    mean_deviance : float
+        ``deviance`` per pixel (about ``n_channels - k`` for counts the fit explains
+        at many counts per channel; less at a few).
     """
 
     kind: ClassVar[str] = "nmf"
@@ -270,6 +280,9 @@ class NMFSummary(FitSummary):
     solve_time_s: float | None = None
     abundance: str | None = None
     n_constraint_active: int | None = None
+    loss: str | None = None
+    deviance: float | None = None
+    mean_deviance: float | None = None
     extra: dict = field(default_factory=dict)
     _nested: ClassVar[dict[str, type]] = {**FitSummary._nested, "seed_drift": SeedDrift}
 
@@ -290,15 +303,25 @@ class NNLSSummary(FitSummary):
         Iterations per chunk; ``max_chunk_iter`` their maximum.
     max_iter : int
     n_capped_pixels : int
-        Pixels an exact solver could not solve within ``max_iter`` (NaN in ``W``).
+        Pixels an exact solver could not solve within ``max_iter`` (NaN in ``W``);
+        for an iterative one, the pixels (of the chunks) still short of ``tol`` at
+        ``max_iter`` (their last iterates are kept).
     capped_pixels : list of int
-        Their indices (the first 1000).
+        Their indices (the first 1000), where the solver knows them per pixel.
     abundance : {"free", "sum-to-one", "sum-le-one"}
         The abundance model (``core.solvers.simplex``); under a sum constraint the
         chunk iterations are the batched NNLS solves of the multiplier search.
     n_constraint_active : int
         ``"sum-le-one"``: pixels where the sum constraint is active (the plain NNLS
         solution summed to more than one); ``None`` otherwise.
+    loss : {"frobenius", "poisson"}
+        The loss that was fitted (``core.solvers.LOSSES``).
+    deviance : float
+        ``loss="poisson"``: the Poisson deviance ``2 D(X || WH)`` of the fit, in the
+        data's units (``result.arrays["deviance"]`` per pixel); ``None`` otherwise.
+    mean_deviance : float
+        ``deviance`` per pixel (about ``n_channels - k`` for counts the fit explains
+        at many counts per channel; less at a few).
     """
 
     kind: ClassVar[str] = "nnls"
@@ -314,6 +337,9 @@ class NNLSSummary(FitSummary):
     capped_pixels: list | None = None
     abundance: str | None = None
     n_constraint_active: int | None = None
+    loss: str | None = None
+    deviance: float | None = None
+    mean_deviance: float | None = None
     extra: dict = field(default_factory=dict)
     _renamed: ClassVar[dict[str, str]] = {"algorithm": "solver"}
 
