@@ -59,6 +59,8 @@ CLI_WORDS = (
     ("abundance='free'", "--abundance free"),
     ("abundance='sum-to-one'", "--abundance sum-to-one"),
     ("abundance='sum-le-one'", "--abundance sum-le-one"),
+    ("loss='frobenius'", "--loss frobenius"),
+    ("loss='poisson'", "--loss poisson"),
     ("negative='clip'", "--negative clip"),
     ("negative='offset'", "--negative offset"),
     ("pass spectral_axis", "pass --spectral-axis"),

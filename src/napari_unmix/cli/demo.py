@@ -55,6 +55,9 @@ class DemoRun:
         The implementation (``None`` for a mode without a solver table).
     is_auto : bool
         The implementation is the mode's automatic choice.
+    loss : str
+        The loss it fits: least squares where the implementation fits it, else its
+        own (the Poisson NNLS).
     """
 
     label: str
@@ -62,6 +65,7 @@ class DemoRun:
     spec: object
     solver: object = None
     is_auto: bool = False
+    loss: str = "frobenius"
 
 
 def demo_runs() -> list[DemoRun]:
@@ -88,9 +92,13 @@ def demo_runs() -> list[DemoRun]:
             continue
         for (solver, backend), s in spec.solvers.items():
             if s.available():
-                runs.append(DemoRun(f"{mode} {solver}/{backend}", f"{mode}-{solver}-{backend}",
+                loss = "frobenius" if "frobenius" in s.losses else min(s.losses)
+                tail = "" if loss == "frobenius" else f" ({loss} loss)"
+                runs.append(DemoRun(f"{mode} {solver}/{backend}{tail}",
+                                    f"{mode}-{solver}-{backend}"
+                                    + ("" if loss == "frobenius" else f"-{loss}"),
                                     spec, s, (solver, backend) == (auto.algorithm,
-                                                                   auto.backend)))
+                                                                   auto.backend), loss))
     return runs
 
 
@@ -216,7 +224,8 @@ def cmd_demo(args) -> int:
         shown = run.label + (" (auto)" if run.is_auto else "")
         opts = {"solver": None if run.solver is None else run.solver.algorithm,
                 "backend": None if run.solver is None else run.solver.backend,
-                "max_iter": args.max_iter, "random_state": args.random_state}
+                "max_iter": args.max_iter, "random_state": args.random_state,
+                "loss": None if run.loss == "frobenius" else run.loss}
         opts = {name: v for name, v in opts.items() if v is not None and spec.uses(name)}
         progress = Progress(shown, progress_enabled(args))
         t0 = time.perf_counter()

@@ -22,7 +22,7 @@ import numpy as np
 from .. import __version__
 from ..core import MODES, Cancelled
 from ..core.data import NEGATIVE_POLICIES
-from ..core.solvers import ABUNDANCES
+from ..core.solvers import ABUNDANCES, LOSSES
 from .console import EXIT_USAGE, PROG, CLIError, cli_words, one_line
 from .demo import cmd_demo
 from .run import cmd_run
@@ -179,6 +179,12 @@ def _add_run(sub) -> None:
                      "pixel's abundances are fractions that sum to one: fully constrained "
                      "least squares) or sum-le-one (they sum to at most one: a pixel may "
                      "hold less than everything)")
+    run.add_argument("--loss", choices=list(LOSSES), default=None,
+                     help=" / ".join(n for n, s in MODES.items() if s.uses("loss"))
+                     + ": the loss the fit minimises, frobenius (least squares, the "
+                     "default) or poisson (the Poisson likelihood of photon counts, for "
+                     "fluorescence and low-count Raman data; the result then holds the "
+                     "deviance per pixel)")
     _add_common(run)
     run.set_defaults(func=cmd_run)
 

@@ -56,6 +56,7 @@ MODE_FLAGS = {
     "negative": ("--negative", "negative"),
     "anchor": ("--anchor", "anchor"),
     "abundance": ("--abundance", "abundance"),
+    "loss": ("--loss", "loss"),
     "spectra": ("--spectra", "components"),
     "labels": ("--labels", "components"),
     "flat_background": ("--flat-background", "components"),
