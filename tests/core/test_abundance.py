@@ -216,6 +216,18 @@ def test_run_analysis_passes_the_abundance(mixture, mode):
     assert res.summary.abundance == "sum-to-one" and res.config.abundance == "sum-to-one"
 
 
+def test_series_shared_basis_fits_every_plane_with_the_abundance(mixture):
+    from napari_unmix.core.series import unmix_series
+
+    stack = mixture["noisy"].reshape(2, 15, 20, 40).transpose(0, 3, 1, 2)   # (Z, C, Y, X)
+    comps = [ComponentSpec(f"c{j}", h_source=Spectrum(h, mixture["axis"]))
+             for j, h in enumerate(mixture["H"])]
+    cfg = AnalysisConfig(mode="nnls", components=comps, abundance="sum-to-one")
+    res = quiet(unmix_series, stack, cfg, spectral_values=mixture["axis"])
+    maps = np.asarray(res.maps, dtype=np.float64)                          # (k, Z, Y, X)
+    assert np.abs(maps.sum(axis=0) - 1).max() <= 1e-6
+
+
 # --------------------------------------------------------------------------- CLI
 
 

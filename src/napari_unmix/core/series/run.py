@@ -364,7 +364,7 @@ def _shared_basis(series, cfg, *, H, reference, pool_size, nnls_solver, nnls_bac
         fit, messages = _run_plane(
             z, nnls, log, X, H_basis, solver=nnls_solver, backend=nnls_backend, tol=cfg.tol,
             max_iter=cfg.max_iter, negative=cfg.negative, device=cfg.device, loss=cfg.loss,
-            callback=progress.inner(1.0, z))
+            abundance=cfg.abundance, callback=progress.inner(1.0, z))
         if maps is None:
             maps = np.empty((k, n, *series.plane_shape), dtype=fit.W.dtype)
         maps[:, z] = fit.W.T.reshape((k, *series.plane_shape))
