@@ -395,3 +395,15 @@ def test_cli_refusals(capsys, cli_files, tmp_path, args, message):
     assert main(["run", str(cli_files / "s.tif"), "--mode", "nnls", "--loss", "gauss",
                  "--out", str(tmp_path)]) == 2
     assert "invalid choice: 'gauss'" in capsys.readouterr().err
+
+
+def test_series_shared_basis_fits_the_poisson_loss(counts):
+    from napari_unmix.core import unmix_series
+
+    X, _, H = counts
+    stack = X.T.reshape(X.shape[1], 2, 10, 20).transpose(1, 0, 2, 3)  # (Z, C, Y, X)
+    cfg = AnalysisConfig(mode="nnls", loss="poisson")
+    res = unmix_series(stack, cfg, H=H, strategy="shared-basis")
+    assert [p.fit.loss for p in res.planes] == ["poisson", "poisson"]
+    ref = nnls(X[:200], H, loss="poisson")
+    np.testing.assert_allclose(res.as_result().W[:200], ref.W, rtol=1e-6, atol=1e-9)
