@@ -332,6 +332,14 @@ def test_config_loss_is_validated_and_saved():
         AnalysisConfig(loss="kl")
     assert {name for name, spec in MODES.items() if spec.uses("loss")} == {
         "nmf", "seeded-nmf", "nnls"}
+    # the menus a front end shows for a loss (the table itself lists every entry)
+    nnls_mode, nmf_mode = MODES["nnls"], MODES["nmf"]
+    assert nnls_mode.solver_names(loss="poisson") == ["mu"]
+    assert "mu" not in nnls_mode.solver_names(loss="frobenius")
+    assert "mu" in nnls_mode.solver_names()
+    assert nmf_mode.solver_names(loss="poisson") == ["mu"]
+    assert "sklearn" in nmf_mode.backend_names("mu", loss="poisson")
+    assert nmf_mode.backend_names("cd", loss="poisson") == []
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -91,14 +91,18 @@ class ModeSpec:
         """Whether the mode uses the config field ``option``."""
         return option in self.options
 
-    def solver_names(self) -> list[str]:
-        """Solver names of the mode's table (empty without one)."""
-        return sorted({key[0] for key in self.solvers or {}})
+    def solver_names(self, loss: str | None = None) -> list[str]:
+        """Solver names of the mode's table (empty without one); with ``loss``, only
+        those of entries that fit it (``SolverSpec.losses``)."""
+        return sorted({key[0] for key, spec in (self.solvers or {}).items()
+                       if loss is None or loss in spec.losses})
 
-    def backend_names(self, solver: str = "auto") -> list[str]:
-        """Backends of the mode's table, for one solver or all (``"auto"``)."""
+    def backend_names(self, solver: str = "auto", loss: str | None = None) -> list[str]:
+        """Backends of the mode's table, for one solver or all (``"auto"``); with
+        ``loss``, only those of entries that fit it."""
         return sorted({key[1] for key, spec in (self.solvers or {}).items()
-                       if solver in ("auto", key[0]) and spec.available()})
+                       if solver in ("auto", key[0]) and spec.available()
+                       and (loss is None or loss in spec.losses)})
 
 
 #: The registered modes, in order of prior knowledge.
