@@ -89,8 +89,9 @@ Cost
     Forming the reduced pixels reads ``X`` once (one ``X H^T``-sized product);
     every NNLS step is on ``r <= k`` channels.  On the benchmark stack (512 x 512
     pixels, 64 channels, k = 5) the first NNLS step certifies 96 % of the pixels,
-    and sum-to-one takes about 3 times as long as plain exact NNLS
-    (``benchmarks/abundance.py``).
+    and ``core.nnls`` with sum-to-one (sum <= 1) takes 1.8-2.0 (1.7-2.2) times as
+    long as plain exact NNLS (``benchmarks/abundance.py --only speed``, paired
+    ratios, several runs on a shared 2-core machine).
 """
 
 from __future__ import annotations
