@@ -95,7 +95,9 @@ def test_constant_channel_gives_no_nan(spectra_data):
     X = spectra_data.copy()
     X[:, 4] = 7.25
     X[:, 9] = 0.0
-    res = pca(X, 3)
+    with pytest.warns(UserWarning, match=r"2 of \d+ channel\(s\) are constant "
+                      r"\(channel\(s\) 4, 9\)"):
+        res = pca(X, 3)
     assert np.isfinite(res.W).all() and np.isfinite(res.H).all()
     assert np.isfinite(res.explained_variance_ratio).all()
     assert res.summary["constant_channels"] == [4, 9]
@@ -183,3 +185,24 @@ def test_input_not_modified(spectra_data):
     spectra_data.setflags(write=False)
     pca(spectra_data, 3)
     np.testing.assert_array_equal(spectra_data, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("factor", [1e-30, 1e-16, 1e16, 1e30])
+def test_pca_does_not_care_about_the_scale(spectra_data, dtype, factor):
+    """Loadings, standardised scores and the relative error of data x 1e-30 .. x 1e30
+    equal those of the data itself; no channel counts as constant because it is small."""
+    X = spectra_data.astype(dtype)
+    ref = pca(X, 3)
+    res = pca((X.astype(np.float64) * factor).astype(dtype), 3)
+    tol = 1e-4 if dtype == np.float32 else 1e-9
+    np.testing.assert_allclose(np.abs(res.H), np.abs(ref.H), atol=tol)
+    np.testing.assert_allclose(np.abs(res.W), np.abs(ref.W), rtol=tol,
+                               atol=tol * np.abs(ref.W).max())
+    assert res.summary.constant_channels == [] == ref.summary.constant_channels
+    assert res.summary.relative_error == pytest.approx(ref.summary.relative_error, rel=tol)
+    assert np.isfinite(res.reconstruction_err)
+    unstd = pca((X.astype(np.float64) * factor).astype(dtype), 3, standardize=False)
+    ref_unstd = pca(X, 3, standardize=False)
+    np.testing.assert_allclose(np.abs(unstd.W) / factor, np.abs(ref_unstd.W), rtol=tol,
+                               atol=tol * np.abs(ref_unstd.W).max())

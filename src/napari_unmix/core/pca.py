@@ -4,16 +4,27 @@ Each channel is centred and divided by its standard deviation (population, ddof=
 as ``sklearn.preprocessing.StandardScaler``) so that bright channels do not dominate.
 The principal axes are the eigenvectors of the channel covariance of ``Z``, which is
 accumulated over pixel chunks in float64: memory stays at one chunk beyond ``X``.
+
+Scale
+    The means, deviations, covariance and errors are computed on the data divided
+    by the power of two that brings its largest magnitude into ``[1, 2)``
+    (:func:`~napari_unmix.core.data.data_scale`, exact in floating point) and scaled
+    back, so data of order 1e-30 or 1e30 give the same loadings, scores (up to the
+    scale) and relative error as data of order 1, and no square over- or
+    underflows.  A channel counts as constant when its deviation is below
+    ``eps`` times the data's scale (not an absolute number), and constant channels
+    are warned about.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
 from ._validation import check_n_components
-from .data import check_matrix
+from .data import check_matrix, data_scale
 from .progress import Reporter
 from .result import UnmixResult
 from .solvers._common import chunk_slices, one_blas_thread, rows_per_chunk
@@ -33,10 +44,10 @@ def pca(X, n_components, *, standardize=True, chunk_size=None, callback=None) ->
         Number of components kept, ``1 <= k <= min(n_pixels, n_channels)``.
     standardize : bool, default True
         Scale every channel to unit variance after centring.  A constant channel
-        (zero variance) is only centred: its scale is set to 1, so it becomes all
-        zeros and contributes nothing, instead of producing NaN.  Such channels are
-        listed in ``summary["constant_channels"]``.  With ``False`` channels are only
-        centred.
+        (no variance above rounding) is only centred: it becomes all zeros and
+        contributes nothing, instead of producing NaN.  Such channels are listed in
+        ``summary.constant_channels`` and warned about.  With ``False`` channels are
+        only centred.
     chunk_size : int, optional
         Pixels per chunk for the covariance and score passes.
     callback : callable, optional
@@ -59,9 +70,11 @@ def pca(X, n_components, *, standardize=True, chunk_size=None, callback=None) ->
 
 def _pca(X, n_components, *, standardize, chunk_size, callback) -> UnmixResult:
     t0 = time.perf_counter()
-    X = check_matrix(X, min_samples=2).X
-    n, m = X.shape
+    X_in = check_matrix(X, min_samples=2).X
+    n, m = X_in.shape
     k = check_n_components(n_components, n, m, mode="PCA")
+    c = data_scale(np.abs(X_in)) if X_in.size else 1.0
+    X = X_in if c == 1.0 else X_in / X_in.dtype.type(c)  # magnitudes in [1, 2)
     if chunk_size is None:
         chunk_size = rows_per_chunk(m, 8)
     slices = chunk_slices(n, chunk_size)
@@ -70,9 +83,17 @@ def _pca(X, n_components, *, standardize, chunk_size, callback) -> UnmixResult:
 
     mean = X.mean(axis=0, dtype=np.float64)
     std = X.std(axis=0, dtype=np.float64)
-    constant = np.flatnonzero(std <= np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0))
+    # constant: no variation above rounding, relative to the (scaled) data
+    constant = np.flatnonzero(std <= 8 * np.finfo(X.dtype).eps * np.maximum(np.abs(mean), 1.0))
     scale = np.ones(m) if not standardize else np.where(std > 0, std, 1.0)
     scale[constant] = 1.0
+    if constant.size:
+        listed = ", ".join(str(int(i)) for i in constant[:10]) + \
+            (" ..." if constant.size > 10 else "")
+        warnings.warn(f"PCA: {constant.size} of {m} channel(s) are constant (channel(s) "
+                      f"{listed}); they are centred to zero and carry no variance. Leave "
+                      "them out of the stack if they are dead channels.", UserWarning,
+                      stacklevel=3)
 
     cov = np.zeros((m, m))
     for i, sl in enumerate(slices):
@@ -99,9 +120,16 @@ def _pca(X, n_components, *, standardize, chunk_size, callback) -> UnmixResult:
         T_chunk = Z @ P.T
         T[sl] = T_chunk
         R = (Z - T_chunk @ P) * scale
-        sq_err += float(np.einsum("ij,ij->", R, R))
+        sq_err += float(np.einsum("ij,ij->", R, R, dtype=np.float64))
         report(len(slices) + i + 1, n_steps)
+    x_norm = float(np.sqrt(np.einsum("ij,ij->", X, X, dtype=np.float64)))
     err = float(np.sqrt(sq_err))
+    if not standardize and c != 1.0:  # the scores are in the data's units
+        T *= T.dtype.type(c)
+    err, x_norm, mean = err * c, x_norm * c, mean * c
+    if standardize:
+        scale = scale * c
+        scale[constant] = 1.0  # a constant channel's zero loading needs no scale
     report(n_steps, n_steps, err)
     summary = PCASummary(
         n_components=k,
@@ -110,7 +138,7 @@ def _pca(X, n_components, *, standardize, chunk_size, callback) -> UnmixResult:
         constant_channels=constant.tolist(),
         standardize=bool(standardize),
         reconstruction_err=err,
-        relative_error=err / max(float(np.linalg.norm(X)), np.finfo(float).tiny),
+        relative_error=err / max(x_norm, np.finfo(float).tiny),
         dtype=str(X.dtype),
         time_s=time.perf_counter() - t0,
     )
@@ -119,4 +147,5 @@ def _pca(X, n_components, *, standardize, chunk_size, callback) -> UnmixResult:
     return UnmixResult(W=T, H=P.astype(X.dtype), mode="pca", backend="numpy", device="cpu",
                        n_iter=0, reconstruction_err=err, summary=summary, params=params,
                        explained_variance_ratio=ratio,
-                       arrays={"mean": mean, "scale": scale, "explained_variance": eigval})
+                       arrays={"mean": mean, "scale": scale,
+                               "explained_variance": eigval if standardize else eigval * c * c})
