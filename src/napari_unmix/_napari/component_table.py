@@ -24,7 +24,6 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -202,8 +201,11 @@ class ComponentRow(QFrame):
 
 
 class ComponentTable(QWidget):
-    """The list of component rows, in a scroll area; ``changed`` when any row was
-    added, removed or edited."""
+    """The list of component rows; ``changed`` when any row was added, removed or
+    edited.
+
+    The table grows with its rows (the dock around it scrolls): a scroll area inside
+    the dock's scroll area would show one and a half rows."""
 
     changed = Signal()
 
@@ -211,17 +213,13 @@ class ComponentTable(QWidget):
         super().__init__(parent)
         self.rows: list[ComponentRow] = []
         self._shapes, self._labels, self._previous = [], [], []
-        self._box = QWidget()
-        self._list = QVBoxLayout(self._box)
+        self._list = QVBoxLayout(self)
         self._list.setContentsMargins(0, 0, 0, 0)
         self._list.setSpacing(3)
-        self._list.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self._box)
-        scroll.setMinimumHeight(210)
-        QVBoxLayout(self).addWidget(scroll)
-        self.layout().setContentsMargins(0, 0, 0, 0)
+        self._empty = QLabel("No components yet: press Add, or make one per label or "
+                             "shape with 'Components from layer'.")
+        self._empty.setWordWrap(True)
+        self._list.addWidget(self._empty)
 
     def _next_name(self) -> str:
         taken = {r.name.text() for r in self.rows}
@@ -243,6 +241,7 @@ class ComponentTable(QWidget):
         row.remove_requested.connect(self.remove_row)
         self._list.insertWidget(len(self.rows), row)
         self.rows.append(row)
+        self._empty.setVisible(False)
         self.changed.emit()
         return row
 
@@ -251,6 +250,7 @@ class ComponentTable(QWidget):
         self._list.removeWidget(row)
         row.setParent(None)
         row.deleteLater()
+        self._empty.setVisible(not self.rows)
 
     def remove_row(self, row: ComponentRow) -> None:
         """Remove ``row`` (nothing when it is not a row of the table)."""

@@ -83,6 +83,33 @@ def _components_title(seeded: bool) -> str:
     return f"Components (used by {users})" if users else "Components (not used by this mode)"
 
 
+#: The settings part of the dock is never squeezed below this (px): the spectra dock
+#: below it takes what is left.
+MIN_SETTINGS_HEIGHT = 300
+#: The spectra dock opens with this share of the right-hand column's height (at most
+#: ``_PLOT_MAX`` px, at least ``_PLOT_MIN`` px).
+_PLOT_SHARE, _PLOT_MIN, _PLOT_MAX = 0.38, 220, 420
+
+
+def _dock_of(widget):
+    from qtpy.QtWidgets import QDockWidget
+
+    while widget is not None and not isinstance(widget, QDockWidget):
+        widget = widget.parent()
+    return widget
+
+
+def _share_height(mine, plot_dock) -> None:
+    """Give the spectra dock a sensible height below the unmixing dock (Qt would split
+    the column by the plot's size hint and squeeze the settings)."""
+    window = mine.window() if mine is not None else None
+    if mine is None or plot_dock is None or window is None:
+        return
+    total = mine.height() + plot_dock.height()
+    plot = int(min(max(_PLOT_SHARE * total, _PLOT_MIN), _PLOT_MAX))
+    window.resizeDocks([mine, plot_dock], [max(total - plot, 1), plot], Qt.Orientation.Vertical)
+
+
 class _Lifeline:
     """Holds the current job and the session so that the dock's destruction can
     detach them.
@@ -214,17 +241,25 @@ class UnmixWidget(QWidget):
         lay.addWidget(self.form.container.native)
         lay.addWidget(self.series_panel.container.native)
         lay.addWidget(comp_box)
-        lay.addLayout(run_row)
-        lay.addWidget(self.progress)
-        lay.addWidget(self.status)
         lay.addWidget(self.summary)
         lay.addStretch(1)
-        # the dock scrolls rather than making the window taller than the screen (the
-        # settings, the component table and the spectra dock exceed a laptop's 900 px)
+        # the settings scroll (they exceed a laptop's 900 px with a few rows); Run,
+        # Cancel, the progress bar and the status line sit below, always in reach
         scroll = _VerticalScroll(body)
+        scroll.setMinimumHeight(MIN_SETTINGS_HEIGHT)
+        footer = QFrame()
+        footer.setFrameShape(QFrame.Shape.NoFrame)
+        foot = QVBoxLayout(footer)
+        foot.setContentsMargins(6, 4, 6, 4)
+        foot.addLayout(run_row)
+        foot.addWidget(self.progress)
+        foot.addWidget(self.status)
+        self.footer = footer
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        outer.setSpacing(0)
+        outer.addWidget(scroll, 1)
+        outer.addWidget(footer, 0)
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(400)
@@ -346,6 +381,7 @@ class UnmixWidget(QWidget):
         if self.spectra_plot.parent() is None:  # new, or closed by the user
             self.viewer.window.add_dock_widget(self.spectra_plot, name="Unmixing spectra",
                                                area="right")
+            _share_height(_dock_of(self), _dock_of(self.spectra_plot))
         return self.spectra_plot
 
     def preview_seeds(self, *, notify: bool = True) -> list:
