@@ -119,7 +119,9 @@ def test_rank_deficient_basis(key, noisy):
     H = np.vstack([noisy.H, noisy.H[0] + noisy.H[1]])
     assert np.linalg.matrix_rank(H) == 3
     tol = 1e-6
-    res = run(key, noisy.X, H, tol=tol, max_iter=5000)
+    with pytest.warns(UserWarning, match="the spectra are linearly dependent"):
+        res = run(key, noisy.X, H, tol=tol, max_iter=5000)
+    assert res.summary.condition_number == np.inf and len(res.summary.identifiability) == 1
     assert np.isfinite(res.W).all() and (res.W >= 0).all()
     assert_objective_optimal(key, noisy.X, res.W, H, tol)
 
@@ -157,7 +159,11 @@ def test_duplicate_and_zero_spectra(key, noisy):
     # H = [h0, h1, h2, h1 again, all zeros]
     H = np.vstack([noisy.H, noisy.H[1], np.zeros(noisy.n_channels)])
     tol = 1e-8
-    res = run(key, noisy.X, H, tol=tol, max_iter=5000)
+    with pytest.warns(UserWarning) as record:
+        res = run(key, noisy.X, H, tol=tol, max_iter=5000)
+    said = [str(w.message) for w in record]
+    assert any("'component 1' and 'component 3' have the same spectrum" in m for m in said)
+    assert any("'component 4' has an all-zero spectrum" in m for m in said)
     assert np.isfinite(res.W).all() and (res.W >= 0).all()
     # a zero spectrum explains nothing: its abundance stays 0
     assert (res.W[:, 4] == 0).all()
@@ -170,7 +176,8 @@ def test_duplicate_and_zero_spectra(key, noisy):
 
 @pytest.mark.parametrize("key", BACKENDS)
 def test_all_zero_basis(key, low_rank):
-    res = run(key, low_rank.X, np.zeros_like(low_rank.H))
+    with pytest.warns(UserWarning, match="has an all-zero spectrum"):
+        res = run(key, low_rank.X, np.zeros_like(low_rank.H))
     assert (res.W == 0).all()
     assert res.reconstruction_err == pytest.approx(np.linalg.norm(low_rank.X))
 
@@ -417,3 +424,40 @@ def test_fista_on_cuda_matches_cpu(overlap):
     gpu = run(FISTA, overlap.X, overlap.H, tol=tol, device="cuda", restart=True, max_iter=20000)
     assert gpu.device.startswith("cuda")
     assert rel_error(gpu.W, cpu.W) <= 2 * coefficient_bound(FISTA, overlap.H, tol)
+
+
+@pytest.mark.parametrize(("H", "what"), [
+    (lambda h: np.vstack([h, h[0] + 5e-7 * np.cos(7.0 * np.arange(h.shape[1]))]),
+     "nearly collinear"),
+    (lambda h: np.vstack([h] * 12), "spectra on 32 channels"),
+])
+def test_ill_determined_spectra_are_said_out_loud(noisy, H, what):
+    """Near-collinear spectra get their condition number (and the exact solver's limit),
+    more spectra than channels are said to give no unique abundances."""
+    H = H(noisy.H)
+    with pytest.warns(UserWarning, match=what):
+        res = nnls(noisy.X, H, component_names=[f"s{i}" for i in range(len(H))])
+    assert what in " ".join(res.summary.identifiability)
+    assert res.summary.condition_number > 1e6
+
+
+def test_well_conditioned_spectra_raise_no_word(noisy):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = nnls(noisy.X, noisy.H)
+    assert res.summary.identifiability == [] and 1 < res.summary.condition_number < 100
+    assert res.summary.n_error_pixels == noisy.n_pixels
+
+
+def test_capped_scipy_pixels_are_reported_honestly(overlap):
+    """SciPy pixels that hit max_iter are NaN: the summary counts them, says the error
+    covers the other pixels, and the iteration count says the cap was reached."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning, match="the errors are over the other"):
+        res = nnls(overlap.X, overlap.H, solver="lawson-hanson", backend="scipy", max_iter=1)
+    s = res.summary
+    assert s.n_capped_pixels > 0 and s.n_error_pixels == overlap.n_pixels - s.n_capped_pixels
+    assert s.max_chunk_iter == 1 and res.n_iter == 1 and s.hit_max_iter

@@ -118,10 +118,15 @@ def test_partial_spectral_overlap_is_reported():
     half = AXIS[AXIS <= 2900]
     comps = [ComponentSpec("A", h_source=Spectrum(gaussian_model(half, [(2870, 45, 1)]),
                                                   axis=half))]
-    s = build_seeds(X, comps, spatial_shape=band.shape, spectral_values=AXIS)
     outside = AXIS > 2900
+    # said out loud (a warning the CLI prints and the dock shows), not only in the report
+    with pytest.warns(UserWarning, match=f"'A': its spectrum covers 2800 to .*only part of the "
+                                         f"stack's axis: {outside.sum()} of 48 channels"):
+        s = build_seeds(X, comps, spatial_shape=band.shape, spectral_values=AXIS)
     assert np.all(s.H0[0, outside] == 0) and np.all(s.H0[0, ~outside] > 0)
     assert any(f"{outside.sum()} of 48 channel(s)" in w for w in s.reports[0].warnings)
+    with pytest.warns(UserWarning, match="its abundances will be wrong"):
+        build_seeds(X, comps, spatial_shape=band.shape, spectral_values=AXIS, fixed_h=True)
 
 
 # -- section B: bad seeds, dtypes, zeros, immutability -----------------------------------
@@ -391,7 +396,9 @@ def test_map_only_component_gets_the_map_weighted_spectrum():
     s = build_seeds(X, comps, spatial_shape=band.shape)
     assert spectral_angle(s.H0[0], H_TRUE[0]) < 1e-5
     assert s.reports[0].h_source.startswith("map-weighted mean")
-    assert s.reports[0].h_fallback is None
+    # an estimate, not a given spectrum: flagged like the other fallbacks (fixed-H NNLS
+    # then warns that it keeps an estimate fixed)
+    assert s.reports[0].h_fallback == "map-mean" and s.fallback_components == ["A", "bg"]
     mean_img = X.astype(np.float64).mean(axis=1)
     np.testing.assert_allclose(s.W0[:, 1], np.maximum(mean_img / mean_img.max(), 1e-3),
                                rtol=1e-5)
@@ -511,3 +518,22 @@ def test_previous_result_source_gives_spectrum_and_map():
     np.testing.assert_allclose(s.H0[0], 3 * H_TRUE[0], rtol=1e-6)
     np.testing.assert_allclose(s.W0[:, 0], W[:, 0] / W[:, 0].max(), rtol=1e-6)
     assert s.reports[0].w_source == "previous-result"
+
+
+def test_a_single_spectral_point_is_refused_clearly():
+    X, W, band = _scene()
+    comps = [ComponentSpec("A", h_source=Spectrum(np.array([1.0]), axis=np.array([2900.0])))]
+    with pytest.raises(ValueError, match="single spectral point"):
+        build_seeds(X, comps, spatial_shape=band.shape, spectral_values=AXIS)
+
+
+def test_the_residual_fallback_fits_every_pixel_unless_told_otherwise():
+    """A small structure the sample of pixels would miss is found by the fallback."""
+    X, W, band = _scene()
+    comps = [ComponentSpec("A", h_source=Spectrum(H_TRUE[0])), ComponentSpec("B"),
+             ComponentSpec("C")]
+    s = build_seeds(X, comps, spatial_shape=band.shape, spectral_values=AXIS)
+    assert f"residual fallback fitted on {X.shape[0]} of {X.shape[0]} pixels." in s.notes
+    few = build_seeds(X, comps, spatial_shape=band.shape, spectral_values=AXIS,
+                      max_residual_pixels=50)
+    assert f"residual fallback fitted on 50 of {X.shape[0]} pixels." in few.notes

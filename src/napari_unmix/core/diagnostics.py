@@ -16,7 +16,12 @@ import numpy as np
 
 from .summaries import SeedDrift
 
-__all__ = ["COLLAPSE_WARN_RAD", "DRIFT_WARN_RAD", "SeedDrift", "seed_drift"]
+__all__ = ["COLLAPSE_WARN_RAD", "CONDITION_WARN", "DRIFT_WARN_RAD", "SeedDrift",
+           "identifiability", "seed_drift"]
+
+#: Spectra (each at unit norm) with a condition number above this make abundances
+#: ill-determined; it is also where the exact NNLS solver treats them as dependent.
+CONDITION_WARN = 1e6
 
 #: A fitted spectrum this far (radians) from its seed is reported as drifted (30 deg).
 #: Seeds a little off (a shifted or blurred band) are corrected by 10-25 deg in the
@@ -78,3 +83,60 @@ def seed_drift(H, H0, *, names=None, drift_limit=DRIFT_WARN_RAD,
                       collapsed=collapsed, drift_limit=float(drift_limit),
                       collapse_limit=float(collapse_limit))
     return drift, messages
+
+
+def identifiability(H, *, names=None) -> tuple[float, list[str]]:
+    """What makes the abundances of fixed spectra ``H`` not unique or ill-determined.
+
+    Parameters
+    ----------
+    H : array_like (k, n_channels)
+    names : sequence of str, optional
+        Component names for the messages.
+
+    Returns
+    -------
+    condition_number : float
+        Of the non-zero spectra of ``H``, each at unit norm (``inf``: linearly
+        dependent).
+    messages : list of str
+        All-zero spectra; more spectra than channels; identical spectra; spectra
+        that are linearly dependent, or nearly so (a condition number above
+        :data:`CONDITION_WARN`, naming the most similar pair when it is close).
+    """
+    U, ok = _unit_rows(H)
+    k, m = U.shape
+    names = [f"component {j}" for j in range(k)] if names is None else list(names)
+    messages = [f"{names[j]!r} has an all-zero spectrum: its abundance is 0 in every pixel. "
+                "Remove it, or give it a spectrum." for j in np.flatnonzero(~ok)]
+    live = np.flatnonzero(ok)
+    V = U[live]
+    s = np.linalg.svd(V, compute_uv=False) if live.size else np.ones(1)
+    dependent = s.size < live.size or s[-1] <= 64 * np.finfo(float).eps * s[0]
+    cond = float("inf") if dependent else float(s[0] / s[-1])
+    if live.size > m:
+        messages.append(f"{live.size} spectra on {m} channels: every pixel fits them in many "
+                        "ways, so the abundances are not unique. Use at most as many spectra "
+                        "as channels.")
+        return cond, messages
+    cos = np.clip(V @ V.T, -1.0, 1.0)
+    iu = np.triu_indices(live.size, 1)
+    same = [(live[a], live[b]) for a, b in zip(*iu, strict=True) if cos[a, b] > 1 - 1e-14]
+    messages += [f"{names[i]!r} and {names[j]!r} have the same spectrum: how a pixel splits "
+                 "between them is arbitrary. Remove one." for i, j in same]
+    if not same and cond > CONDITION_WARN:
+        a, b = max(zip(*iu, strict=True), key=lambda p: cos[p], default=(None, None))
+        angle = None if a is None else float(np.degrees(np.arccos(cos[a, b])))
+        pair = (f" ({names[live[a]]!r} and {names[live[b]]!r} are {angle:.2g} deg apart)"
+                if angle is not None and angle < 10 else "")
+        if np.isinf(cond):
+            messages.append("the spectra are linearly dependent (one is a combination of "
+                            f"others){pair}: the abundances are not unique. Drop the spectra "
+                            "that the others explain.")
+        else:
+            messages.append(f"the spectra are nearly collinear{pair}: condition number "
+                            f"{cond:.2g}, so their abundances are ill-determined (small noise "
+                            "moves abundance between them), and beyond "
+                            f"{CONDITION_WARN:.0e} the exact solver treats them as dependent. "
+                            "Merge or drop similar spectra.")
+    return cond, messages

@@ -77,7 +77,8 @@ def run_nnls(data, config, seeds, callback):
             UserWarning, stacklevel=3)
     return nnls(data.fit, seeds.H0, solver=config.solver, backend=config.backend,
                 tol=config.tol, max_iter=config.max_iter, callback=callback,
-                device=config.device, abundance=config.abundance, loss=config.loss)
+                device=config.device, abundance=config.abundance, loss=config.loss,
+                component_names=seeds.names)
 
 
 def _pick_seeded(solver="auto", backend="auto", config=None):

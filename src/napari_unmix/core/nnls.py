@@ -29,6 +29,7 @@ import numpy as np
 
 from ._validation import check_iter_options, check_spectra
 from .data import check_matrix, check_negative_policy, data_scale
+from .diagnostics import identifiability
 from .poisson import poisson_deviance
 from .progress import Reporter
 from .result import UnmixResult
@@ -42,7 +43,7 @@ __all__ = ["nnls", "solve_nnls"]
 
 def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_size=None,
          callback=None, negative="raise", device="auto", restart=False,
-         abundance="free", loss="frobenius") -> UnmixResult:
+         abundance="free", loss="frobenius", component_names=None) -> UnmixResult:
     """Fit non-negative abundances of fixed spectra ``H`` to every pixel of ``X``.
 
     Solves ``w_p = argmin_{w >= 0} ||x_p - w H||_2`` for each pixel spectrum ``x_p``
@@ -84,6 +85,8 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     loss : {"frobenius", "poisson"}, default "frobenius"
         Least squares, or the Poisson loss for photon counts (module documentation;
         free abundances only).
+    component_names : sequence of str, optional
+        Names of the spectra (result and warnings).
 
     Returns
     -------
@@ -103,6 +106,11 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     X, neg_info = data.X, data.negative
     H = check_spectra(H, n_features=X.shape[1], dtype=X.dtype)
     check_iter_options(tol, max_iter)
+    if component_names is not None and len(component_names) != H.shape[0]:
+        raise ValueError(f"{len(component_names)} component names for {H.shape[0]} spectra.")
+    condition, problems = identifiability(H, names=component_names)
+    for msg in problems:
+        warnings.warn(f"Fixed-H NNLS: {msg}", UserWarning, stacklevel=2)
     if chunk_size is not None and (int(chunk_size) < 1):
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
     report = Reporter(callback, "nnls")
@@ -123,7 +131,7 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     ok = ~np.isnan(W).any(axis=1)
     X_ok, W_ok = (X, W) if ok.all() else (X[ok], W[ok])  # no copy in the usual case
     err = residual_norm(X_ok, W_ok, H) if ok.any() else float("nan")
-    x_norm = float(np.sqrt(np.einsum("ij,ij->i", X_ok, X_ok).sum(dtype=np.float64)))
+    x_norm = float(np.sqrt(np.einsum("ij,ij->", X_ok, X_ok, dtype=np.float64)))
     summary = NNLSSummary(
         solver=spec.algorithm,
         backend=spec.backend,
@@ -145,6 +153,9 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         n_constraint_active=(int(info["active"].sum()) if abundance == "sum-le-one"
                              else None),
         loss=loss,
+        n_error_pixels=int(ok.sum()),
+        condition_number=condition,
+        identifiability=problems,
         time_s=time.perf_counter() - t0,
     )
     arrays = {}
@@ -158,7 +169,8 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
 
         if spec.exact:
             what = (f"{n_capped} pixel(s) hit max_iter={max_iter} and were set to NaN "
-                    "(listed in summary['capped_pixels'])")
+                    "(listed in summary['capped_pixels']; the errors are over the other "
+                    f"{int(ok.sum())} pixels)")
         elif poisson:
             what = (f"{n_capped} pixel(s) stopped at max_iter={max_iter} before reaching "
                     f"tol={tol} (their last iterates are kept; listed in "
@@ -178,4 +190,5 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     }
     return UnmixResult(W=W, H=H.copy(), mode="nnls", backend=spec.backend, device=info["device"],
                        n_iter=max_chunk_iter, reconstruction_err=err, summary=summary,
-                       params=params, arrays=arrays)
+                       params=params, arrays=arrays,
+                       component_names=list(component_names or []))

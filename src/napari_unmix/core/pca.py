@@ -87,6 +87,8 @@ def _pca(X, n_components, *, standardize, chunk_size, callback) -> UnmixResult:
     constant = np.flatnonzero(std <= 8 * np.finfo(X.dtype).eps * np.maximum(np.abs(mean), 1.0))
     scale = np.ones(m) if not standardize else np.where(std > 0, std, 1.0)
     scale[constant] = 1.0
+    if constant.size == m:
+        raise ValueError("Every channel is constant: the data has no variance for PCA.")
     if constant.size:
         listed = ", ".join(str(int(i)) for i in constant[:10]) + \
             (" ..." if constant.size > 10 else "")

@@ -257,6 +257,11 @@ def resample_spectrum(values, axis, target_axis, *, outside: str = "zero", name:
     if values.shape != src.shape:
         raise ValueError(f"{name}: {values.size} values but {src.size} axis positions.")
     vals = values[order]
+    if src.size < 2:
+        raise ValueError(
+            f"{name} has a single spectral point ({src[0]:g}): one value cannot be "
+            "resampled onto the stack's channels. Give the spectrum over the stack's range "
+            "(a file with one row per spectral position), or one value per channel.")
     tgt = np.asarray(target_axis, dtype=np.float64)
     _ascending(tgt)  # checks
     lo, hi = float(src[0]), float(src[-1])

@@ -263,7 +263,8 @@ def test_auto_uses_an_exact_solver(nnls_case, nnls_ref):
 def test_through_nnls_by_name(backend, nnls_case, nnls_ref):
     X, H = nnls_case("duplicate-zero-noisy")
     X = X.clip(0)
-    res = nnls(X, H, solver="active-set", backend=backend, device="cpu", chunk_size=25)
+    with pytest.warns(UserWarning, match="same spectrum|all-zero spectrum"):
+        res = nnls(X, H, solver="active-set", backend=backend, device="cpu", chunk_size=25)
     assert res.params["backend"] == backend and res.summary["exact"]
     assert res.summary["n_chunks"] == 3 and not res.summary["hit_max_iter"]
     nnls_ref.assert_matches(X, res.W, H)

@@ -93,8 +93,10 @@ def _non_negative(A, label, notes):
 class _Builder:
     """The state of one :func:`build_seeds` call, pass by pass."""
 
-    def __init__(self, comps, ctx: SeedContext, work_key, *, report, seed, nnls_backend):
+    def __init__(self, comps, ctx: SeedContext, work_key, *, report, seed, nnls_backend,
+                 fixed_h=False):
         self.comps = comps
+        self.fixed_h = fixed_h
         self.ctx = ctx
         self.work_key = work_key
         self.report = report
@@ -134,6 +136,12 @@ class _Builder:
                 if h.max() > 0:
                     self.H[i], self.have_h[i] = h, True
                     rep.h_source = f"map-weighted mean ({c.w_source.describe()})"
+                    # a spectrum estimated from a map, not given: a fallback like the others
+                    rep.h_fallback = "map-mean"
+                    rep.warnings.append(
+                        "no spectrum seed: the mean spectrum of the pixels its map weights "
+                        "was used" + ("; in fixed-H NNLS it stays fixed as an estimate, not a "
+                                      "trusted reference" if self.fixed_h else "") + ".")
             self.report(i + 1, 3 * k)
 
     # pass 2 -------------------------------------------------------------------------
@@ -222,10 +230,24 @@ class _Builder:
         return W0
 
 
+def _warn_partial(ctx: SeedContext, fixed_h: bool) -> None:
+    """A warning for every spectrum that covers only part of the stack's axis."""
+    import warnings
+
+    m = ctx.n_channels
+    for name, (n_out, lo, hi) in ctx.partial.items():
+        consequence = ("its abundances will be wrong wherever those channels hold signal"
+                       if fixed_h else "the fit will have to grow it there from nothing")
+        warnings.warn(f"Component {name!r}: its spectrum covers {lo:g} to {hi:g}, only part of "
+                      f"the stack's axis: {n_out} of {m} channels were set to 0, so {consequence}."
+                      " Give a spectrum over the whole axis, or crop the stack to its range.",
+                      UserWarning, stacklevel=3)
+
+
 def build_seeds(X, components, *, X_processed=None, spatial_shape=None, labels=None,
                 spectral_values=None, w_seed_mode="nnls", overwrite=True,
                 h_fallback="residual", residual_score=True, build_w=True, w_floor=1e-3,
-                random_state=None, max_residual_pixels=20000, nnls_backend="auto",
+                random_state=None, max_residual_pixels=None, nnls_backend="auto",
                 fixed_h=False, callback=None) -> SeedSet:
     """Build ``W0`` / ``H0`` seeds from component specifications.
 
@@ -264,8 +286,11 @@ def build_seeds(X, components, *, X_processed=None, spatial_shape=None, labels=N
         Lower bound of generated maps (relative to their unit maximum).
     random_state : int, RandomState, Generator or None
         For the residual pixel subset, the random fallback and the ``"empty"`` mode.
-    max_residual_pixels : int, default 20000
-        At most this many pixels (drawn at random) enter the residual estimate.
+    max_residual_pixels : int, optional
+        At most this many pixels (drawn at random with ``random_state``) enter the
+        residual estimate; by default every pixel does (a sample misses the small
+        structures the fallback exists for).  The number used is in the report
+        (``SeedsSummary.residual_pixels``).
     nnls_backend : str, default "auto"
         Backend of the NNLS fits (W-seed ``"nnls"`` mode, residual fit).
     fixed_h : bool, default False
@@ -322,15 +347,19 @@ def build_seeds(X, components, *, X_processed=None, spatial_shape=None, labels=N
                 else "processed" for c in comps]
     seed = resolve_random_state(random_state)
     builder = _Builder(comps, ctx, work_key, report=Reporter(callback, "seeds"), seed=seed,
-                       nnls_backend=nnls_backend)
+                       nnls_backend=nnls_backend, fixed_h=fixed_h)
     builder.spectra_from_sources()
+    n_residual = n if max_residual_pixels is None else min(n, int(max_residual_pixels))
     builder.fallbacks(h_fallback, fixed_h=fixed_h, residual_score=residual_score,
-                      max_residual_pixels=int(max_residual_pixels))
+                      max_residual_pixels=n_residual)
+    _warn_partial(ctx, fixed_h)
     W0 = None
     if build_w:
         W0 = builder.maps(w_seed_mode, overwrite=overwrite, w_floor=w_floor,
                           notes=notes).astype(data.X.dtype)
     locked = np.array([c.locked for c in comps], dtype=bool)
+    if any(r.h_fallback == "residual" for r in builder.reports):
+        notes.append(f"residual fallback fitted on {n_residual} of {n} pixels.")
     return SeedSet(H0=builder.H.astype(data.X.dtype), W0=W0, reports=builder.reports,
                    locked=locked, names=[c.name for c in comps], w_seed_mode=w_seed_mode,
                    overwrite=bool(overwrite), notes=notes)

@@ -109,7 +109,9 @@ def residual_norm(X, W, H, *, chunk_rows: int | None = None, xp: str = "numpy") 
     Works on numpy arrays (``xp="numpy"``) or torch tensors (``xp="torch"``) on any
     device, without building the full residual matrix: one chunk of about 8 MB is
     the only temporary.  Squares are summed per row in the data's dtype (a few
-    dozen to a few hundred terms) and the row sums in float64.
+    dozen to a few hundred terms) and the row sums in float64; a chunk whose squares
+    overflow the data's dtype (float32 residuals above about 1e19) is summed in
+    float64 instead.
     """
     n, m = X.shape
     if chunk_rows is None:
@@ -119,11 +121,16 @@ def residual_norm(X, W, H, *, chunk_rows: int | None = None, xp: str = "numpy") 
     for sl in chunk_slices(n, chunk_rows):
         R = W[sl] @ H
         if xp == "torch":
-            R.sub_(X[sl]).square_()
-            total += float(R.sum(dim=1).double().sum())
+            R.sub_(X[sl])
+            part = float(R.square().sum(dim=1).double().sum())
+            if not np.isfinite(part):
+                part = float(R.double().square().sum())
         else:
             np.subtract(R, X[sl], out=R)
-            total += float(np.einsum("ij,ij->i", R, R).sum(dtype=np.float64))
+            part = float(np.einsum("ij,ij->i", R, R).sum(dtype=np.float64))
+            if not np.isfinite(part):
+                part = float(np.einsum("ij,ij->", R, R, dtype=np.float64))
+        total += part
     return float(np.sqrt(total))
 
 

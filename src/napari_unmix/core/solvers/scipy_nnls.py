@@ -4,7 +4,8 @@ Exact (it stops at the KKT optimum) but a Python-level loop over pixels.  SciPy'
 ``nnls`` has no tolerance, only an iteration limit; when it reaches that limit it
 raises ``RuntimeError`` instead of returning an approximation.  Such pixels are
 caught, recorded in ``NNLSFit.capped`` and get NaN abundances, so that they are
-visible instead of silently wrong.
+visible instead of silently wrong.  SciPy does not say how many iterations a
+solved pixel took: ``n_iter`` is ``max_iter`` when a pixel hit it, else 0.
 """
 
 from __future__ import annotations
@@ -30,4 +31,5 @@ def fit_nnls_scipy(X, H, *, max_iter: int, **_ignored) -> NNLSFit:
         except RuntimeError:
             W[p] = np.nan
             capped[p] = True
-    return NNLSFit(W=W, n_iter=0, converged=not capped.any(), capped=capped)
+    return NNLSFit(W=W, n_iter=max_iter if capped.any() else 0, converged=not capped.any(),
+                   capped=capped)

@@ -96,6 +96,8 @@ class SeedContext:
     spatial_shape: tuple | None = None
     labels: Any = None
     spectral_values: np.ndarray | None = None
+    #: spectra resampled over part of the axis only: name -> (channels set to 0, range)
+    partial: dict = field(default_factory=dict)
     _flat_labels: Any = field(default=None, repr=False)
 
     def __post_init__(self):
@@ -198,6 +200,7 @@ class SeedContext:
             lo, hi = info["source_range"]
             warnings.append(f"{what} covers {lo:g} to {hi:g}, only part of the stack's axis; "
                             f"{info['n_outside']} of {m} channel(s) outside it were set to 0.")
+            self.partial[name] = (int(info["n_outside"]), float(lo), float(hi))
         out = check_spectrum_values(out, name, what)
         if not out.any():
             raise ValueError(f"Component {name!r}: {what} is zero on every channel of the "

@@ -62,8 +62,10 @@ class SeedReport(Summary):
     w_source : str or None
         What produced the ``W0`` column (a W-seed mode name, ``"fixed-w"``,
         ``"spectral-info"`` ...); ``None`` when no maps were built (fixed-H NNLS).
-    h_fallback : {None, "residual", "random"}
-        Which fallback produced the spectrum, if any.
+    h_fallback : {None, "residual", "random", "map-mean"}
+        Which fallback produced the spectrum, if any (``"map-mean"``: the mean
+        spectrum of the pixels a map source weights, for a component given a map
+        but no spectrum).
     working_data : {"raw", "processed"}
         Data the component's seeds were estimated from.
     overwritten : bool
@@ -322,6 +324,16 @@ class NNLSSummary(FitSummary):
     mean_deviance : float
         ``deviance`` per pixel (about ``n_channels - k`` for counts the fit explains
         at many counts per channel; less at a few).
+    n_error_pixels : int
+        The pixels ``reconstruction_err`` and ``relative_error`` are computed over:
+        every pixel but the capped ones an exact solver left NaN.
+    condition_number : float
+        Of the spectra, each scaled to unit norm (``inf`` when they are linearly
+        dependent): above about 1e6 the abundances of the collinear spectra are
+        ill-determined and the exact solver treats them as dependent.
+    identifiability : list of str
+        What makes the abundances not unique or ill-determined (more spectra than
+        channels, identical or near-collinear spectra), also issued as warnings.
     """
 
     kind: ClassVar[str] = "nnls"
@@ -340,6 +352,9 @@ class NNLSSummary(FitSummary):
     loss: str | None = None
     deviance: float | None = None
     mean_deviance: float | None = None
+    n_error_pixels: int | None = None
+    condition_number: float | None = None
+    identifiability: list | None = None
     extra: dict = field(default_factory=dict)
     _renamed: ClassVar[dict[str, str]] = {"algorithm": "solver"}
 
