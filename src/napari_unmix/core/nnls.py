@@ -30,11 +30,12 @@ import numpy as np
 from ._validation import check_iter_options, check_spectra
 from .data import check_matrix, check_negative_policy, data_scale
 from .diagnostics import identifiability
+from .parallel import check_n_jobs
 from .poisson import poisson_deviance
 from .progress import Reporter
 from .result import UnmixResult
 from .solvers import check_loss, solve_nnls
-from .solvers._common import residual_norm
+from .solvers._common import residual_norm, sum_of_squares
 from .solvers.simplex import check_abundance
 from .summaries import NegativeInfo, NNLSSummary
 
@@ -43,7 +44,7 @@ __all__ = ["nnls", "solve_nnls"]
 
 def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_size=None,
          callback=None, negative="raise", device="auto", restart=False,
-         abundance="free", loss="frobenius", component_names=None) -> UnmixResult:
+         abundance="free", loss="frobenius", component_names=None, n_jobs=None) -> UnmixResult:
     """Fit non-negative abundances of fixed spectra ``H`` to every pixel of ``X``.
 
     Solves ``w_p = argmin_{w >= 0} ||x_p - w H||_2`` for each pixel spectrum ``x_p``
@@ -87,6 +88,11 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         free abundances only).
     component_names : sequence of str, optional
         Names of the spectra (result and warnings).
+    n_jobs : int, optional
+        Worker threads that share the pixel blocks on the CPU, with scikit-learn's
+        meaning: ``None`` (default) or ``-1`` every core this process may use, or a
+        positive number (:mod:`~napari_unmix.core.parallel`).  The abundances do not
+        depend on it (bit for bit).  ``summary.n_jobs`` is the number that ran.
 
     Returns
     -------
@@ -106,6 +112,7 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     X, neg_info = data.X, data.negative
     H = check_spectra(H, n_features=X.shape[1], dtype=X.dtype)
     check_iter_options(tol, max_iter)
+    check_n_jobs(n_jobs)
     if component_names is not None and len(component_names) != H.shape[0]:
         raise ValueError(f"{len(component_names)} component names for {H.shape[0]} spectra.")
     condition, problems = identifiability(H, names=component_names)
@@ -119,7 +126,7 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     W, info = solve_nnls(X if scale == 1.0 else X / X.dtype.type(scale), H, solver=solver,
                          backend=backend, tol=tol, max_iter=max_iter, chunk_size=chunk_size,
                          device=device, restart=restart, report=report,
-                         abundance=check_abundance(abundance), loss=loss)
+                         abundance=check_abundance(abundance), loss=loss, n_jobs=n_jobs)
     if scale != 1.0:
         W *= X.dtype.type(scale)
     spec = info["spec"]
@@ -131,7 +138,7 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     ok = ~np.isnan(W).any(axis=1)
     X_ok, W_ok = (X, W) if ok.all() else (X[ok], W[ok])  # no copy in the usual case
     err = residual_norm(X_ok, W_ok, H) if ok.any() else float("nan")
-    x_norm = float(np.sqrt(np.einsum("ij,ij->", X_ok, X_ok, dtype=np.float64)))
+    x_norm = float(np.sqrt(sum_of_squares(X_ok)))
     summary = NNLSSummary(
         solver=spec.algorithm,
         backend=spec.backend,
@@ -156,6 +163,8 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         n_error_pixels=int(ok.sum()),
         condition_number=condition,
         identifiability=problems,
+        n_jobs=info["n_jobs"],
+        device=info["device"],
         time_s=time.perf_counter() - t0,
     )
     arrays = {}
@@ -186,7 +195,7 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         "backend": spec.backend,
         "tol": float(tol), "max_iter": int(max_iter), "chunk_size": chunk_size,
         "negative": negative, "device": device, "restart": bool(restart),
-        "abundance": abundance, "loss": loss,
+        "abundance": abundance, "loss": loss, "n_jobs": n_jobs,
     }
     return UnmixResult(W=W, H=H.copy(), mode="nnls", backend=spec.backend, device=info["device"],
                        n_iter=max_chunk_iter, reconstruction_err=err, summary=summary,

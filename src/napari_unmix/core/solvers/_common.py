@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["NMFFit", "NNLSFit", "SampledErrorStopping", "chunk_slices", "kl_divergence",
+           "sum_of_squares",
            "one_blas_thread", "residual_norm", "rows_per_chunk"]
 
 #: Default bound on the bytes of one pixel chunk of X (and of its temporaries).
@@ -103,6 +104,46 @@ def chunk_slices(n: int, size: int):
 RESIDUAL_CHUNK_BYTES = 8 * 2**20
 
 
+#: A float64 sum of squares outside this range may have under- or overflowed.
+_SAFE_SQUARES = (1e-280, 1e280)
+#: Sums of squares computed in a dtype that can be trusted: beyond them some squares
+#: under- or overflowed (by the dtype's name, numpy's and torch's alike).
+_SQUARES_IN = {"float32": (1e-30, 1e36), "float64": (1e-280, 1e280),
+               "float16": (1e-4, 6e4), "bfloat16": (1e-30, 1e36)}
+
+
+def sum_of_squares(A, *, xp: str = "numpy") -> float:
+    """``sum(A**2)`` as a float64 number, without under- or overflow.
+
+    The squares are summed in float64; when the sum is not a normal number (values
+    below about 1e-140 or above 1e140 in float64, or zeros from an underflow), the
+    array is divided by its largest magnitude first and the sum scaled back.
+
+    Parameters
+    ----------
+    A : numpy array or torch tensor (``xp``)
+    xp : {"numpy", "torch"}
+
+    Returns
+    -------
+    float
+    """
+    if xp == "torch":
+        total = float(A.double().square().sum())
+    else:
+        flat = np.asarray(A).reshape(-1)
+        total = float(np.einsum("i,i->", flat, flat, dtype=np.float64))
+    if _SAFE_SQUARES[0] < total < _SAFE_SQUARES[1]:
+        return total
+    top = float(A.abs().max()) if xp == "torch" else float(np.max(np.abs(A), initial=0.0))
+    if top == 0.0 or not np.isfinite(top):
+        return 0.0 if top == 0.0 else float("inf")
+    if xp == "torch":
+        return float((A.double() / top).square().sum()) * top * top
+    B = np.asarray(A, dtype=np.float64).reshape(-1) / top
+    return float(np.einsum("i,i->", B, B)) * top * top
+
+
 def residual_norm(X, W, H, *, chunk_rows: int | None = None, xp: str = "numpy") -> float:
     """``||X - W H||_F`` computed in row chunks, accumulated in float64.
 
@@ -110,8 +151,8 @@ def residual_norm(X, W, H, *, chunk_rows: int | None = None, xp: str = "numpy") 
     device, without building the full residual matrix: one chunk of about 8 MB is
     the only temporary.  Squares are summed per row in the data's dtype (a few
     dozen to a few hundred terms) and the row sums in float64; a chunk whose squares
-    overflow the data's dtype (float32 residuals above about 1e19) is summed in
-    float64 instead.
+    under- or overflow the data's dtype (float32 residuals below about 1e-19 or
+    above about 1e19) is summed again by :func:`sum_of_squares`.
     """
     n, m = X.shape
     if chunk_rows is None:
@@ -123,15 +164,18 @@ def residual_norm(X, W, H, *, chunk_rows: int | None = None, xp: str = "numpy") 
         if xp == "torch":
             R.sub_(X[sl])
             part = float(R.square().sum(dim=1).double().sum())
-            if not np.isfinite(part):
-                part = float(R.double().square().sum())
         else:
             np.subtract(R, X[sl], out=R)
             part = float(np.einsum("ij,ij->i", R, R).sum(dtype=np.float64))
-            if not np.isfinite(part):
-                part = float(np.einsum("ij,ij->", R, R, dtype=np.float64))
+        lo, hi = _SQUARES_IN[str(R.dtype).rsplit(".", 1)[-1]]
+        if not lo < part < hi and (part != 0.0 or _any(R, xp)):
+            part = sum_of_squares(R, xp=xp)  # the squares under- or overflowed
         total += part
     return float(np.sqrt(total))
+
+
+def _any(A, xp) -> bool:
+    return bool(A.any()) if xp == "torch" else bool(np.any(A))
 
 
 def kl_divergence(X, W, H, *, floor, per_row: bool = False, chunk_rows: int | None = None,
