@@ -126,8 +126,8 @@ def test_layer_names_not_offered_are_kept(table):
     assert row.settings().source.layer == "cells"  # kept though the menu lacked it
     table.set_layer_choices(["rois"], ["nuclei", "cells"])
     assert row.settings().source.layer == "cells"
-    table.set_layer_choices(["rois"], ["nuclei"])  # gone: the first one offered
-    assert row.settings().source.layer == "nuclei"
+    table.set_layer_choices(["rois"], ["nuclei"])  # gone: kept, never another layer
+    assert row.settings().source.layer == "cells"
 
 
 def test_one_page_per_kind(table):

@@ -106,6 +106,10 @@ class ComponentRow(QFrame):
         self.report.setWordWrap(True)
         self.report.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.report.setVisible(False)
+        self.warning = QLabel()
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #e8a33d;")
+        self.warning.setVisible(False)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -114,6 +118,7 @@ class ComponentRow(QFrame):
         lay.addWidget(self.pages)
         lay.addLayout(flags)
         lay.addWidget(self.report)
+        lay.addWidget(self.warning)
 
     def _connect(self):
         self.kind.currentIndexChanged.connect(self._on_kind)
@@ -192,6 +197,12 @@ class ComponentRow(QFrame):
             self.trust.setEnabled(not s.locked)
         finally:
             self.blockSignals(False)
+
+    def set_warning(self, text: str = "") -> None:
+        """Say what is wrong with the row now (e.g. its layer was deleted); hidden
+        when empty."""
+        self.warning.setText(f"⚠ {text}" if text else "")
+        self.warning.setVisible(bool(text))
 
     def set_report(self, text: str = "", tooltip: str = "") -> None:
         """Show the seed report of the last run under the row (hidden when empty)."""
@@ -280,7 +291,8 @@ class ComponentTable(QWidget):
         return [r.settings() for r in self.rows]
 
     def set_layer_choices(self, shapes, labels) -> None:
-        """Offer these Shapes and Labels layer names in every row (and new ones)."""
+        """Offer these Shapes and Labels layers in every row (and new ones): names,
+        or ``(name, uid)`` pairs so that the rows hold their layer by identity."""
         self._shapes, self._labels = list(shapes), list(labels)
         for r in self.rows:
             r.set_layer_choices(self._shapes, self._labels)
@@ -290,6 +302,11 @@ class ComponentTable(QWidget):
         self._previous = list(names)
         for r in self.rows:
             r.set_previous_components(self._previous)
+
+    def set_warnings(self, warnings: dict) -> None:
+        """Show ``{row index: text}`` on the rows; rows not listed are cleared."""
+        for i, r in enumerate(self.rows):
+            r.set_warning(warnings.get(i, ""))
 
     def set_reports(self, reports: dict) -> None:
         """Show ``{name: (text, tooltip)}`` under the rows; rows not listed are cleared."""

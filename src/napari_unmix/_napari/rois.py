@@ -57,7 +57,8 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["AREA_SHAPES", "ImageGrid", "RoiError", "label_ids", "labels_image", "layer_affine",
+__all__ = ["AREA_SHAPES", "ImageGrid", "RoiError", "label_ids", "labels_image",
+           "labels_off_grid", "layer_affine",
            "shape_masks", "shapes_roi"]
 
 #: Shape types that enclose an area and can be ROIs.
@@ -413,6 +414,13 @@ def labels_image(layer, grid: ImageGrid) -> np.ndarray:
         raise RoiError(f"None of the labels of layer {layer.name!r} lies on image "
                        f"{grid.name!r}; check the layers' positions (scale / translate).")
     return out
+
+
+def labels_off_grid(layer, on_grid) -> list[int]:
+    """The labels of a Labels layer that cover no pixel of the image (``on_grid``: the
+    ids :func:`labels_image` found on the image's grid), ascending."""
+    present = set(label_ids(np.asarray(_plain_data(layer))))
+    return sorted(present - {int(v) for v in on_grid})
 
 
 def label_ids(labels: np.ndarray) -> list[int]:

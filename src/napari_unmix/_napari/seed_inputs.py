@@ -55,11 +55,13 @@ from ..core.sources import (
     Spectrum,
 )
 from ..core.sources import SeedContext as SourceContext
-from .rois import ImageGrid, RoiError, labels_image, shapes_roi
+from .rois import RoiError, shapes_roi
+from .seed_context import SeedContext
 
 __all__ = ["NONE_KIND", "SOURCE_INPUTS", "PlainField", "RowSettings", "SeedContext",
            "SourceChoice", "SourceInput", "build_components", "plain_fields",
-           "register_input", "seed_spectra", "source_input", "source_kinds", "source_of"]
+           "register_input", "resolve_layers", "seed_spectra", "source_input", "source_kinds",
+           "source_of"]
 
 #: The kind of a row without a spectrum source, and its menu text.
 NONE_KIND = "none"
@@ -78,6 +80,10 @@ class SourceChoice:
         ``"none"`` or the kind of a core source offered by :func:`source_kinds`.
     layer : str, optional
         Name of the Shapes / Labels layer.
+    layer_uid : str, optional
+        Its identity (``layer.unique_id``): the row holds that layer, whatever its
+        name becomes; a deleted or replaced layer is an error, never another layer
+        (see :mod:`.seed_context`).
     shape_index : int, optional
         0-based shape of the Shapes layer; ``None``: the union of all its shapes.
     label_id : int
@@ -99,6 +105,7 @@ class SourceChoice:
 
     kind: str = NONE_KIND
     layer: str | None = None
+    layer_uid: str | None = None
     shape_index: int | None = None
     label_id: int = 1
     path: str = ""
@@ -129,56 +136,6 @@ class RowSettings:
     locked: bool = False
     #: the row's own trust in its seed spectrum (None: the analysis' trust)
     anchor: float | None = None
-
-
-@dataclass
-class SeedContext:
-    """What rows are resolved against.
-
-    Parameters
-    ----------
-    layers : mapping name -> layer
-        The viewer's layers (``viewer.layers`` works).
-    grid : ImageGrid
-        The image being unmixed.
-    previous : UnmixResult, optional
-        The last result, for ``previous-result`` sources.
-    label_layer : str, optional
-        The Labels layer whose image is the run's label image: its label rows give
-        ``RoiLabel``, rows of other Labels layers ``RoiMask`` (set by
-        :func:`build_components`).
-    """
-
-    layers: object
-    grid: ImageGrid
-    previous: object = None
-    label_layer: str | None = None
-    _label_cache: dict = field(default_factory=dict)
-
-    def layer(self, name, layer_type):
-        """The layer ``name`` of ``layer_type`` ``"shapes"`` or ``"labels"``.
-
-        Raises
-        ------
-        RoiError
-            When there is no such layer, or it is of another type.
-        """
-        from napari.layers import Labels, Shapes
-
-        cls = {"shapes": Shapes, "labels": Labels}[layer_type]
-        if not name or name not in self.layers:
-            raise RoiError(f"No {cls.__name__} layer {name!r} in the viewer; choose one in the "
-                           "component table.")
-        layer = self.layers[name]
-        if not isinstance(layer, cls):
-            raise RoiError(f"Layer {name!r} is not a {cls.__name__} layer.")
-        return layer
-
-    def labels(self, name) -> np.ndarray:
-        """The label image of Labels layer ``name`` on the grid (read once)."""
-        if name not in self._label_cache:
-            self._label_cache[name] = labels_image(self.layer(name, "labels"), self.grid)
-        return self._label_cache[name]
 
 
 # -- the generic input: a source class's plain fields -----------------------------------
@@ -309,6 +266,10 @@ def source_kinds() -> dict[str, str]:
     return kinds
 
 
+#: Source kinds whose rows hold a layer, and the layer's kind.
+_LAYER_KINDS = {RoiMask.kind: "shapes", RoiLabel.kind: "labels"}
+
+
 def _shapes_mask(choice, ctx):
     layer = ctx.layer(choice.layer, "shapes")
     return shapes_roi(layer, ctx.grid, index=choice.shape_index)
@@ -402,6 +363,31 @@ def source_of(row: RowSettings, ctx: SeedContext):
     return source_input(row.source.kind).to_source(row.source, ctx)
 
 
+def resolve_layers(rows: Sequence[RowSettings], ctx: SeedContext) -> list[RowSettings]:
+    """The rows with the current name of the layer each one holds (by identity).
+
+    Raises
+    ------
+    RoiError
+        Naming the component and its layer, when that layer was deleted or replaced.
+    """
+    out = []
+    for r in rows:
+        try:
+            out.append(_resolved(r, ctx))
+        except RoiError as exc:
+            raise RoiError(f"Component {r.name!r}: {exc}") from None
+    return out
+
+
+def _resolved(row: RowSettings, ctx: SeedContext) -> RowSettings:
+    kind = _LAYER_KINDS.get(row.source.kind)
+    if kind is None or not (row.source.layer or row.source.layer_uid):
+        return row
+    name = ctx.layer_name(row.source.layer, row.source.layer_uid, kind)
+    return replace(row, source=replace(row.source, layer=name))
+
+
 def build_components(rows: Sequence[RowSettings], ctx: SeedContext):
     """Component specs of the rows, and the label image the run needs.
 
@@ -417,6 +403,7 @@ def build_components(rows: Sequence[RowSettings], ctx: SeedContext):
     RoiError, ValueError, TypeError
         With the row's name in the message.
     """
+    rows = resolve_layers(rows, ctx)
     label_layer = next((r.source.layer for r in rows if r.source.kind == RoiLabel.kind), None)
     ctx = replace(ctx, label_layer=label_layer)
     comps = []
@@ -471,6 +458,7 @@ def seed_spectra(rows: Sequence[RowSettings], ctx: SeedContext, *, read_lazy: bo
         if row.source.kind == NONE_KIND:
             continue
         try:
+            row = _resolved(row, ctx)
             inp = source_input(row.source.kind)
             if inp.roi is not None:
                 if lazy and not read_lazy:

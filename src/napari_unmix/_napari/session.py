@@ -26,7 +26,15 @@ Events (:attr:`UnmixSession.events`, psygnal)
     ``plane(int)``: the reference plane moved (following the slider);
     ``rows(list)``: the session replaced the rows (from a layer, from a result);
     ``result(UnmixResult)``: a result was published (its map layers are in place);
-    ``spectra(SpectraView)``: what the spectra dock should show now.
+    ``spectra(SpectraView)``: what the spectra dock should show now;
+    ``notice(kind, message)``: something to tell the user (``"info"``, ``"warning"``).
+
+Seed layers
+    Rows made from a Labels or Shapes layer hold it by identity
+    (:mod:`.seed_context`): :meth:`~UnmixSession.row_problems` says which rows lost
+    their layer; labels of a layer that lie off the image's grid are reported by id
+    when rows are made from it; :meth:`~UnmixSession.new_seed_layer` makes a 2-D
+    Labels layer on the image's Y-X grid (its dabs stay visible on every channel).
 """
 
 from __future__ import annotations
@@ -38,10 +46,12 @@ import numpy as np
 from psygnal import Signal, SignalGroup
 
 from ..core.colors import default_colors
+from ..core.sources import RoiLabel, RoiMask
 from .layers import META_KEY, RESULT_KEY, component_styles, is_signed, show_result
-from .rois import ImageGrid, RoiError, label_ids, labels_image, shape_masks
+from .rois import ImageGrid, RoiError, label_ids, labels_image, labels_off_grid, shape_masks
 from .run_request import RunRequest, prepare_run
-from .seed_inputs import RowSettings, SeedContext, SourceChoice, seed_spectra
+from .seed_context import layer_uid, missing_layer_text
+from .seed_inputs import RowSettings, SeedContext, SourceChoice, resolve_layers, seed_spectra
 from .series_run import PLANE_CHOICES, SeriesPlan, series_axis, series_spectra, series_summary
 from .summary_text import fit_summary, mode_label
 
@@ -52,6 +62,8 @@ log = logging.getLogger(__name__)
 #: Most components "Components from layer" makes (a segmentation of every cell is not a
 #: set of components).
 MAX_ROWS_FROM_LAYER = 32
+#: Source kinds of rows that read a Shapes / Labels layer.
+_ROI_KINDS = (RoiMask.kind, RoiLabel.kind)
 
 
 class Refusal(ValueError):
@@ -80,6 +92,7 @@ class SessionEvents(SignalGroup):
     rows = Signal(list)
     result = Signal(object)
     spectra = Signal(object)
+    notice = Signal(str, str)
 
 
 class UnmixSession:
@@ -103,6 +116,7 @@ class UnmixSession:
         self.series_choice = "joint"
         self.plane = 0
         self.plane_follows = True
+        self.run_layers: dict = {}  # component -> the layer its region came from (last run)
         self._series_axis: int | None = None  # of the published series result
         self._shown_plane: int | None = None  # plane whose per-plane spectra are shown
         # napari keeps a weak reference to the method: the session is not kept alive
@@ -272,8 +286,17 @@ class UnmixSession:
         if layer is None:
             raise ValueError("Choose a Labels or Shapes layer to make components from.")
         grid = self.grid()
+        uid = layer_uid(layer)
         if isinstance(layer, Labels):
             ids = label_ids(labels_image(layer, grid))
+            off = labels_off_grid(layer, ids)
+            if off:
+                shown = ", ".join(map(str, off[:20])) + (" ..." if len(off) > 20 else "")
+                self.events.notice.emit(
+                    "warning", f"Labels layer {name!r}: label(s) {shown} lie outside image "
+                    f"{grid.name!r} (no pixel of the image under them), so they make no "
+                    "component. Paint them over the image, or check the layers' scale and "
+                    "translate.")
             if len(ids) > MAX_ROWS_FROM_LAYER:
                 raise ValueError(
                     f"Labels layer {name!r} has {len(ids)} labels on the image; one component "
@@ -281,7 +304,8 @@ class UnmixSession:
                     "of region (e.g. a few cells of each type) instead of one per object.")
             colors = default_colors(len(ids))
             rows = [RowSettings(name=f"label {i}", color=colors[k],
-                                source=SourceChoice("roi-label", layer=name, label_id=i))
+                                source=SourceChoice(RoiLabel.kind, layer=name, layer_uid=uid,
+                                                    label_id=i))
                     for k, i in enumerate(ids)]
         else:
             n = len(shape_masks(layer, grid))  # validates every shape
@@ -290,7 +314,8 @@ class UnmixSession:
                                  f"shape allows at most {MAX_ROWS_FROM_LAYER}.")
             colors = default_colors(n)
             rows = [RowSettings(name=f"shape {i + 1}", color=colors[i],
-                                source=SourceChoice("roi-mask", layer=name, shape_index=i))
+                                source=SourceChoice(RoiMask.kind, layer=name, layer_uid=uid,
+                                                    shape_index=i))
                     for i in range(n)]
         self._replace_rows(rows)
         return len(rows)
@@ -322,6 +347,34 @@ class UnmixSession:
         self._replace_rows(rows)
         return len(rows)
 
+    def row_problems(self, rows=None) -> dict[int, str]:
+        """``{row index: what is wrong}`` for rows whose Shapes / Labels layer was
+        deleted or replaced (``rows``: as the table reads now; default the session's)."""
+        rows = self.rows if rows is None else rows
+        out = {}
+        for i, r in enumerate(rows):
+            if r.source.kind in _ROI_KINDS:
+                text = missing_layer_text(r.source.layer, r.source.layer_uid,
+                                          self.viewer.layers)
+                if text is not None:
+                    out[i] = text[0].upper() + text[1:] + ": choose another layer."
+        return out
+
+    def new_seed_layer(self, name: str = "seed labels"):
+        """Add an empty 2-D Labels layer on the chosen image's Y-X grid (its scale and
+        translate there): painted dabs stay visible on every channel and plane, and a
+        label means the same pixels on every plane.  Returns the layer."""
+        grid = self.grid()
+        layer = grid.layer
+        ydim, xdim = grid.yx_dims
+        scale = np.asarray(layer.scale, dtype=float)[[ydim, xdim]]
+        translate = np.asarray(layer.translate, dtype=float)[[ydim, xdim]]
+        shape = (grid.shape[ydim], grid.shape[xdim])
+        units = tuple(layer.units)[ydim], tuple(layer.units)[xdim]
+        return self.viewer.add_labels(np.zeros(shape, dtype=np.uint8), name=name,
+                                      scale=scale, translate=translate, units=units,
+                                      opacity=0.6)
+
     @property
     def result_can_seed(self) -> bool:
         """Whether the last result can seed the next run (non-negative modes)."""
@@ -344,7 +397,10 @@ class UnmixSession:
         """The :class:`~.run_request.RunRequest` of a run now, from the settings'
         config keywords (see :func:`~.run_request.prepare_run`)."""
         grid = self.grid()
-        return prepare_run(grid, self.rows, kw, layers=self.viewer.layers,
+        rows = resolve_layers(self.rows, SeedContext(self.viewer.layers, grid, self.result))
+        self.run_layers = {r.name: r.source.layer for r in rows
+                           if r.source.kind in _ROI_KINDS and r.source.layer}
+        return prepare_run(grid, rows, kw, layers=self.viewer.layers,
                            previous=self.result, plan=self.plan(grid),
                            subtract_background=subtract_background, smoothing=smoothing)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qtpy.QtCore import Signal
+from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -28,6 +28,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..core.sources import SOURCES, Flat, Gaussian, PreviousResult, RoiLabel, RoiMask, Spectrum
+from .seed_context import LAYER_TYPES
 from .seed_inputs import NONE_KIND, SourceChoice, plain_fields, source_kinds
 
 __all__ = ["EDITORS", "MENU_TYPES", "EditorField", "SourceEditor", "editor_fields",
@@ -64,7 +65,9 @@ class EditorField:
     param: bool = False
 
     def get(self, choice: SourceChoice):
-        """What the field's widget shows of ``choice``."""
+        """What the field's widget shows of ``choice`` (a layer menu: ``(name, uid)``)."""
+        if self.type in LAYER_TYPES:
+            return getattr(choice, self.name), choice.layer_uid
         value = choice.params.get(self.name, self.default) if self.param else \
             getattr(choice, self.name)
         if self.none_text:
@@ -73,6 +76,10 @@ class EditorField:
 
     def put(self, choice: SourceChoice, value) -> None:
         """Store the widget's ``value`` in ``choice``."""
+        if self.type in LAYER_TYPES:
+            setattr(choice, self.name, value[0])
+            choice.layer_uid = value[1]
+            return
         if self.none_text:
             value = None if value == 0 else int(value) - 1
         elif self.type is str and not value and self.default is not None:
@@ -139,6 +146,44 @@ def menu_kinds() -> dict[str, str]:
 
 
 # -- the page of a source kind ------------------------------------------------------------
+_UID, _NAME = Qt.ItemDataRole.UserRole, Qt.ItemDataRole.UserRole + 1
+
+
+def _item(combo: QComboBox, name: str, uid, *, gone: bool = False) -> int:
+    """Add a layer item (text: its name, data: its identity and name); ``gone``: the
+    layer a row holds is not in the viewer any more (shown as such, kept)."""
+    combo.addItem(f"{name} (deleted)" if gone else name)
+    i = combo.count() - 1
+    combo.setItemData(i, uid, _UID)
+    combo.setItemData(i, name, _NAME)
+    if gone:
+        combo.setItemData(i, "The layer this row was made from is not in the viewer any "
+                          "more; choose another one.", Qt.ItemDataRole.ToolTipRole)
+    return i
+
+
+def _layer_value(combo: QComboBox):
+    """``(name, uid)`` of a layer menu's item (``(None, None)`` when empty)."""
+    i = combo.currentIndex()
+    if i < 0:
+        return None, None
+    return combo.itemData(i, _NAME) or combo.itemText(i) or None, combo.itemData(i, _UID)
+
+
+def _choose_layer(combo: QComboBox, value) -> None:
+    """Make the layer ``(name, uid)`` the menu's item: found by identity, else by name
+    when it has none; kept (marked deleted) when it is not offered."""
+    name, uid = value
+    if not name and uid is None:
+        return
+    for i in range(combo.count()):
+        if (combo.itemData(i, _UID) == uid) if uid is not None else \
+                (combo.itemData(i, _NAME) == name):
+            combo.setCurrentIndex(i)
+            return
+    combo.setCurrentIndex(_item(combo, name or "?", uid, gone=uid is not None))
+
+
 def _choose(combo: QComboBox, name) -> None:
     """Make ``name`` the combo's item (added when it is not offered yet, so it is kept)."""
     if name:
@@ -186,6 +231,10 @@ class SourceEditor(QWidget):
                 w.setDecimals(f.decimals)
                 w.setRange(f.low, f.high)
             signal, get, put = w.valueChanged, w.value, w.setValue
+        elif f.type in LAYER_TYPES:
+            w = QComboBox()
+            signal, get = w.currentIndexChanged, lambda: _layer_value(w)
+            put = lambda value: _choose_layer(w, value)  # noqa: E731
         elif f.type in MENU_TYPES and f.type != "path":
             w = QComboBox()
             signal, get = w.currentIndexChanged, lambda: w.currentText() or None
@@ -229,9 +278,26 @@ class SourceEditor(QWidget):
 
     def set_menu(self, menu_type: str, names) -> None:
         """Offer ``names`` in the menus of fields of ``menu_type`` (see
-        :data:`MENU_TYPES`), keeping each one's choice when it is still offered."""
+        :data:`MENU_TYPES`), keeping each one's choice when it is still offered.
+
+        Layer menus take ``(name, uid)`` pairs (or names) and keep the layer they
+        hold by identity: a renamed layer stays chosen, a deleted one stays too,
+        marked deleted, instead of the menu switching to another layer."""
         for f in self.specs:
-            if f.type == menu_type:
+            if f.type == menu_type and menu_type in LAYER_TYPES:
+                combo = self.fields[f.name]
+                keep = _layer_value(combo)
+                combo.blockSignals(True)
+                combo.clear()
+                for item in names:
+                    name, uid = item if isinstance(item, tuple) else (item, None)
+                    _item(combo, name, uid)
+                if keep != (None, None):
+                    _choose_layer(combo, keep)
+                combo.setCurrentIndex(combo.currentIndex() if combo.currentIndex() >= 0
+                                      else (0 if combo.count() else -1))
+                combo.blockSignals(False)
+            elif f.type == menu_type:
                 combo, keep = self.fields[f.name], self.fields[f.name].currentText()
                 combo.blockSignals(True)
                 combo.clear()

@@ -93,11 +93,14 @@ def _deg(angle) -> str:
     return f"{math.degrees(float(angle)):.0f}°"
 
 
-def seed_report(entry, drift=None) -> tuple[str, str]:
+def seed_report(entry, drift=None, layer: str | None = None) -> tuple[str, str]:
     """One component's seed report (a :class:`~napari_unmix.core.summaries.SeedReport`):
     a one-line text and a tooltip with its warnings.  ``drift``: the angle (rad)
-    between its fitted spectrum and its seed, when the fit refined it."""
+    between its fitted spectrum and its seed, when the fit refined it; ``layer``: the
+    layer its region was read from."""
     text = f"H0: {entry.h_source or '?'}"
+    if layer:
+        text += f" of layer {layer!r}"
     if entry.h_fallback:
         text += f" (fallback: {entry.h_fallback})"
     if entry.w_source:
@@ -113,13 +116,16 @@ def seed_report(entry, drift=None) -> tuple[str, str]:
     return text, "\n".join(warnings)
 
 
-def seed_reports(result) -> dict[str, tuple[str, str]]:
+def seed_reports(result, layers=None) -> dict[str, tuple[str, str]]:
     """Seed report of every component of a seeded result, by component name (empty
-    for a result without seeds)."""
+    for a result without seeds); ``layers``: ``{component: layer name}`` of the
+    components seeded from a Shapes or Labels layer."""
+    layers = layers or {}
     seeds = result.summary.seeds
     if seeds is None:
         return {}
     drift = result.summary.seed_drift if isinstance(result.summary, NMFSummary) else None
     angles = dict(zip(result.component_names, drift.angles, strict=False)) \
         if drift is not None and drift.angles else {}
-    return {e.name: seed_report(e, angles.get(e.name)) for e in seeds.components or []}
+    return {e.name: seed_report(e, angles.get(e.name), layers.get(e.name))
+            for e in seeds.components or []}

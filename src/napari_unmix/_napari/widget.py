@@ -28,7 +28,7 @@ z / t series
     from one plane or from a pooled sample; see :mod:`.series_run` for the
     strategies, how seeds belong to a plane and what is published.
 
-The layout (``_build_layout``) is kept apart from the wiring (``_connect``).
+The layout (:mod:`.dock_layout`) is kept apart from the wiring (``_connect``).
 """
 
 from __future__ import annotations
@@ -38,27 +38,18 @@ import logging
 from functools import partial
 
 import numpy as np
-from qtpy.QtCore import QEvent, Qt, QTimer
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
-    QComboBox,
-    QFrame,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
 from ..core.modes import MODES
-from .component_table import ComponentTable
+from .dock_layout import Lifeline, build_layout, dock_of, share_height
 from .rois import RoiError
 from .run_request import RunRequest, cancel_text, outcome_report, progress_view
-from .series_panel import SeriesPanel
+from .seed_context import layer_uid
 from .session import Refusal, UnmixSession
-from .settings_form import SettingsForm, refining_mode
+from .settings_form import refining_mode
 from .summary_text import seed_reports
 from .workers import start_job
 
@@ -83,81 +74,6 @@ def _components_title(seeded: bool) -> str:
     return f"Components (used by {users})" if users else "Components (not used by this mode)"
 
 
-#: The settings part of the dock is never squeezed below this (px): the spectra dock
-#: below it takes what is left.
-MIN_SETTINGS_HEIGHT = 300
-#: The spectra dock opens with this share of the right-hand column's height (at most
-#: ``_PLOT_MAX`` px, at least ``_PLOT_MIN`` px).
-_PLOT_SHARE, _PLOT_MIN, _PLOT_MAX = 0.38, 220, 420
-
-
-def _dock_of(widget):
-    from qtpy.QtWidgets import QDockWidget
-
-    while widget is not None and not isinstance(widget, QDockWidget):
-        widget = widget.parent()
-    return widget
-
-
-def _share_height(mine, plot_dock) -> None:
-    """Give the spectra dock a sensible height below the unmixing dock (Qt would split
-    the column by the plot's size hint and squeeze the settings)."""
-    window = mine.window() if mine is not None else None
-    if mine is None or plot_dock is None or window is None:
-        return
-    total = mine.height() + plot_dock.height()
-    plot = int(min(max(_PLOT_SHARE * total, _PLOT_MIN), _PLOT_MAX))
-    window.resizeDocks([mine, plot_dock], [max(total - plot, 1), plot], Qt.Orientation.Vertical)
-
-
-class _Lifeline:
-    """Holds the current job and the session so that the dock's destruction can
-    detach them.
-
-    Connected to the widget's ``destroyed`` signal through a closure that does not
-    reference the widget (which is being destroyed at that point).
-    """
-
-    def __init__(self, session):
-        self.job = None
-        self.session = session
-
-    def detach(self, *_):
-        if self.job is not None:
-            self.job.detach()
-        self.session.close()
-
-
-class _VerticalScroll(QScrollArea):
-    """Scrolls its content vertically only, and is never narrower than the content.
-
-    A plain scroll area may be squeezed below its content's width and then clips
-    buttons and labels behind a horizontal scroll bar.
-    """
-
-    def __init__(self, content: QWidget, parent=None):
-        super().__init__(parent)
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setWidget(content)
-        content.installEventFilter(self)
-
-    def eventFilter(self, obj, event):  # noqa: N802 (Qt)
-        if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
-            self.updateGeometry()  # rows added or removed: the width may change
-        return super().eventFilter(obj, event)
-
-    def minimumSizeHint(self):  # noqa: N802 (Qt)
-        hint = super().minimumSizeHint()
-        content = self.widget()
-        if content is not None:
-            hint.setWidth(content.minimumSizeHint().width()
-                          + self.verticalScrollBar().sizeHint().width()
-                          + 2 * self.frameWidth())
-        return hint
-
-
 class UnmixWidget(QWidget):
     """The "Spectral unmixing" dock widget.
 
@@ -174,7 +90,7 @@ class UnmixWidget(QWidget):
         self.spectra_plot = None
         self._running: RunRequest | None = None
         self._showing_grid = False
-        self._lifeline = _Lifeline(self.session)
+        self._lifeline = Lifeline(self.session)
         self._build_layout()
         self._connect()
         self.reset_choices()
@@ -197,69 +113,7 @@ class UnmixWidget(QWidget):
 
     # -- layout ----------------------------------------------------------------------
     def _build_layout(self):
-        self.form = SettingsForm(image_choices=self.session.image_names)
-        self.series_panel = SeriesPanel()
-        self.table = ComponentTable()
-        self.add_button = QPushButton("Add")
-        self.rows_layer = QComboBox()
-        self.rows_layer.setToolTip("A Labels layer (one component per label) or a Shapes "
-                                   "layer (one component per shape)")
-        self.rows_button = QPushButton("Components from layer")
-        self.preview_button = QPushButton("Preview seeds")
-        self.seeds_button = QPushButton("Use result as seeds")
-        self.seeds_button.setEnabled(False)
-        self.run_button = QPushButton("Run")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(True)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        self.summary = QLabel("")
-        self.summary.setWordWrap(True)
-
-        comp_box = QGroupBox("Components")
-        cl = QVBoxLayout(comp_box)
-        from_row = QHBoxLayout()
-        from_row.addWidget(self.add_button)
-        from_row.addWidget(self.rows_layer, 1)
-        from_row.addWidget(self.rows_button)
-        cl.addLayout(from_row)
-        cl.addWidget(self.table)
-        seeds_row = QHBoxLayout()
-        seeds_row.addWidget(self.preview_button)
-        seeds_row.addWidget(self.seeds_button)
-        cl.addLayout(seeds_row)
-        self.components_box = comp_box
-
-        run_row = QHBoxLayout()
-        run_row.addWidget(self.run_button)
-        run_row.addWidget(self.cancel_button)
-
-        body = QWidget()
-        lay = QVBoxLayout(body)
-        lay.addWidget(self.form.container.native)
-        lay.addWidget(self.series_panel.container.native)
-        lay.addWidget(comp_box)
-        lay.addWidget(self.summary)
-        lay.addStretch(1)
-        # the settings scroll (they exceed a laptop's 900 px with a few rows); Run,
-        # Cancel, the progress bar and the status line sit below, always in reach
-        scroll = _VerticalScroll(body)
-        scroll.setMinimumHeight(MIN_SETTINGS_HEIGHT)
-        footer = QFrame()
-        footer.setFrameShape(QFrame.Shape.NoFrame)
-        foot = QVBoxLayout(footer)
-        foot.setContentsMargins(6, 4, 6, 4)
-        foot.addLayout(run_row)
-        foot.addWidget(self.progress)
-        foot.addWidget(self.status)
-        self.footer = footer
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(0)
-        outer.addWidget(scroll, 1)
-        outer.addWidget(footer, 0)
+        build_layout(self)
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(400)
@@ -281,9 +135,11 @@ class UnmixWidget(QWidget):
         s.events.rows.connect(self.table.set_rows)
         s.events.result.connect(self._on_result)
         s.events.spectra.connect(self._on_spectra)
+        s.events.notice.connect(_notify)
         # buttons
         self.add_button.clicked.connect(lambda: self.table.add_row())
         self.rows_button.clicked.connect(lambda: self.components_from_layer())
+        self.new_layer_button.clicked.connect(lambda: self.new_seed_layer())
         self.preview_button.clicked.connect(lambda: self.preview_seeds(notify=True))
         self.seeds_button.clicked.connect(lambda: self.use_result_as_seeds())
         self.run_button.clicked.connect(lambda: self.run())
@@ -297,14 +153,20 @@ class UnmixWidget(QWidget):
         """Refresh the layer and mode menus (napari calls this when layers change)."""
         self.form.image.reset_choices()
         self.form.reset_mode_choices()
-        shapes = [lyr.name for lyr in self.session.layers_of("shapes")]
-        labels = [lyr.name for lyr in self.session.layers_of("labels")]
+        shapes = [(lyr.name, layer_uid(lyr)) for lyr in self.session.layers_of("shapes")]
+        labels = [(lyr.name, layer_uid(lyr)) for lyr in self.session.layers_of("labels")]
         self.table.set_layer_choices(shapes, labels)
+        names = [name for name, _ in labels + shapes]
         keep = self.rows_layer.currentText()
         self.rows_layer.clear()
-        self.rows_layer.addItems(labels + shapes)
-        if keep in labels + shapes:
+        self.rows_layer.addItems(names)
+        if keep in names:
             self.rows_layer.setCurrentText(keep)
+        self._show_row_problems()
+
+    def _show_row_problems(self) -> None:
+        """Mark rows whose layer was deleted or replaced (they are never re-pointed)."""
+        self.table.set_warnings(self.session.row_problems(self.table.settings()))
 
     # -- session events -> widgets -------------------------------------------------------
     def _on_grid(self, grid) -> None:
@@ -326,7 +188,7 @@ class UnmixWidget(QWidget):
     def _on_result(self, result) -> None:
         self.seeds_button.setEnabled(self.session.result_can_seed)
         self.table.set_previous_components(result.component_names)
-        self.table.set_reports(seed_reports(result))
+        self.table.set_reports(seed_reports(result, layers=self.session.run_layers))
         self.summary.setText(self.session.summary_text())
 
     def _on_spectra(self, view) -> None:
@@ -347,6 +209,7 @@ class UnmixWidget(QWidget):
 
     def _on_table_changed(self):
         self.session.update_rows(self.table.settings())
+        self._show_row_problems()
         self._preview_timer.start()
 
     # -- components --------------------------------------------------------------------
@@ -360,6 +223,20 @@ class UnmixWidget(QWidget):
         except (ValueError, RoiError) as exc:
             _notify("error", str(exc))
             return 0
+
+    def new_seed_layer(self):
+        """Add a 2-D Labels layer on the image's Y-X grid to paint seeds on (selected,
+        in paint mode, and chosen in the "Components from layer" menu)."""
+        try:
+            layer = self.session.new_seed_layer()
+        except (ValueError, RoiError) as exc:
+            _notify("error", str(exc))
+            return None
+        self.viewer.layers.selection.active = layer
+        layer.mode = "paint"
+        self.reset_choices()
+        self.rows_layer.setCurrentText(layer.name)
+        return layer
 
     def use_result_as_seeds(self) -> bool:
         """Make one row per component of the last result, seeded by its spectrum and map."""
@@ -381,7 +258,7 @@ class UnmixWidget(QWidget):
         if self.spectra_plot.parent() is None:  # new, or closed by the user
             self.viewer.window.add_dock_widget(self.spectra_plot, name="Unmixing spectra",
                                                area="right")
-            _share_height(_dock_of(self), _dock_of(self.spectra_plot))
+            share_height(dock_of(self), dock_of(self.spectra_plot))
         return self.spectra_plot
 
     def preview_seeds(self, *, notify: bool = True) -> list:

@@ -1,0 +1,182 @@
+"""The widgets of the "Spectral unmixing" dock and their arrangement (no behaviour).
+
+:func:`build_layout` makes the dock's widgets as attributes of the dock
+(:class:`~.widget.UnmixWidget`, which wires them) and arranges them:
+
+* a scrolling part (:class:`VerticalScroll`): the settings (:mod:`.settings_form`),
+  the z / t series panel, the components (the table grows with its rows: no scroll
+  area inside the scroll area), the fit summary;
+* a footer that never scrolls: Run, Cancel, the progress bar and the status line,
+  always in reach whatever the window size.
+
+The spectra dock opens below the unmixing dock at a share of the column's height
+(:func:`share_height`), and the settings are never squeezed below
+:data:`MIN_SETTINGS_HEIGHT`.
+"""
+
+from __future__ import annotations
+
+from qtpy.QtCore import QEvent, Qt
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .component_table import ComponentTable
+from .series_panel import SeriesPanel
+from .settings_form import SettingsForm
+
+__all__ = ["MIN_SETTINGS_HEIGHT", "Lifeline", "VerticalScroll", "build_layout", "dock_of",
+           "share_height"]
+
+#: The settings part of the dock is never squeezed below this (px): the spectra dock
+#: below it takes what is left.
+MIN_SETTINGS_HEIGHT = 300
+#: The spectra dock opens with this share of the right-hand column's height (at most
+#: ``_PLOT_MAX`` px, at least ``_PLOT_MIN`` px).
+_PLOT_SHARE, _PLOT_MIN, _PLOT_MAX = 0.38, 220, 420
+
+
+def dock_of(widget):
+    from qtpy.QtWidgets import QDockWidget
+
+    while widget is not None and not isinstance(widget, QDockWidget):
+        widget = widget.parent()
+    return widget
+
+
+def share_height(mine, plot_dock) -> None:
+    """Give the spectra dock a sensible height below the unmixing dock (Qt would split
+    the column by the plot's size hint and squeeze the settings)."""
+    window = mine.window() if mine is not None else None
+    if mine is None or plot_dock is None or window is None:
+        return
+    total = mine.height() + plot_dock.height()
+    plot = int(min(max(_PLOT_SHARE * total, _PLOT_MIN), _PLOT_MAX))
+    window.resizeDocks([mine, plot_dock], [max(total - plot, 1), plot], Qt.Orientation.Vertical)
+
+
+class Lifeline:
+    """Holds the current job and the session so that the dock's destruction can
+    detach them.
+
+    Connected to the widget's ``destroyed`` signal through a closure that does not
+    reference the widget (which is being destroyed at that point).
+    """
+
+    def __init__(self, session):
+        self.job = None
+        self.session = session
+
+    def detach(self, *_):
+        if self.job is not None:
+            self.job.detach()
+        self.session.close()
+
+
+class VerticalScroll(QScrollArea):
+    """Scrolls its content vertically only, and is never narrower than the content.
+
+    A plain scroll area may be squeezed below its content's width and then clips
+    buttons and labels behind a horizontal scroll bar.
+    """
+
+    def __init__(self, content: QWidget, parent=None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(content)
+        content.installEventFilter(self)
+
+    def eventFilter(self, obj, event):  # noqa: N802 (Qt)
+        if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # rows added or removed: the width may change
+        return super().eventFilter(obj, event)
+
+    def minimumSizeHint(self):  # noqa: N802 (Qt)
+        hint = super().minimumSizeHint()
+        content = self.widget()
+        if content is not None:
+            hint.setWidth(content.minimumSizeHint().width()
+                          + self.verticalScrollBar().sizeHint().width()
+                          + 2 * self.frameWidth())
+        return hint
+
+
+def build_layout(w) -> None:
+    """Make the dock's widgets as attributes of ``w`` and arrange them in ``w``."""
+    w.form = SettingsForm(image_choices=w.session.image_names)
+    w.series_panel = SeriesPanel()
+    w.table = ComponentTable()
+    w.add_button = QPushButton("Add")
+    w.rows_layer = QComboBox()
+    w.rows_layer.setToolTip("A Labels layer (one component per label) or a Shapes "
+                            "layer (one component per shape)")
+    w.rows_button = QPushButton("Components from layer")
+    w.new_layer_button = QPushButton("New seed layer")
+    w.preview_button = QPushButton("Preview seeds")
+    w.seeds_button = QPushButton("Use result as seeds")
+    w.seeds_button.setEnabled(False)
+    w.run_button = QPushButton("Run")
+    w.cancel_button = QPushButton("Cancel")
+    w.cancel_button.setEnabled(False)
+    w.progress = QProgressBar()
+    w.progress.setTextVisible(True)
+    w.status = QLabel("")
+    w.status.setWordWrap(True)
+    w.summary = QLabel("")
+    w.summary.setWordWrap(True)
+
+    comp_box = QGroupBox("Components")
+    cl = QVBoxLayout(comp_box)
+    from_row = QHBoxLayout()
+    from_row.addWidget(w.add_button)
+    from_row.addWidget(w.rows_layer, 1)
+    from_row.addWidget(w.rows_button)
+    cl.addLayout(from_row)
+    cl.addWidget(w.new_layer_button)
+    cl.addWidget(w.table)
+    seeds_row = QHBoxLayout()
+    seeds_row.addWidget(w.preview_button)
+    seeds_row.addWidget(w.seeds_button)
+    cl.addLayout(seeds_row)
+    w.components_box = comp_box
+
+    run_row = QHBoxLayout()
+    run_row.addWidget(w.run_button)
+    run_row.addWidget(w.cancel_button)
+
+    body = QWidget()
+    lay = QVBoxLayout(body)
+    lay.addWidget(w.form.container.native)
+    lay.addWidget(w.series_panel.container.native)
+    lay.addWidget(comp_box)
+    lay.addWidget(w.summary)
+    lay.addStretch(1)
+    # the settings scroll (they exceed a laptop's 900 px with a few rows); Run,
+    # Cancel, the progress bar and the status line sit below, always in reach
+    scroll = VerticalScroll(body)
+    scroll.setMinimumHeight(MIN_SETTINGS_HEIGHT)
+    footer = QFrame()
+    footer.setFrameShape(QFrame.Shape.NoFrame)
+    foot = QVBoxLayout(footer)
+    foot.setContentsMargins(6, 4, 6, 4)
+    foot.addLayout(run_row)
+    foot.addWidget(w.progress)
+    foot.addWidget(w.status)
+    w.footer = footer
+    outer = QVBoxLayout(w)
+    outer.setContentsMargins(0, 0, 0, 0)
+    outer.setSpacing(0)
+    outer.addWidget(scroll, 1)
+    outer.addWidget(footer, 0)
+
