@@ -139,7 +139,7 @@ def test_stack_layer_metadata_from_file_and_sidecar(tmp_path, caplog, cube):
     assert meta["spectral_axis_index"] == 1 and not meta["spectral_axis_guessed"]
     np.testing.assert_array_equal(meta["spectral_values"], np.arange(2800, 3100, 50))
     assert meta["spectral_unit"] == "cm^-1" and meta["axes"] == "YCX"
-    assert kwargs["axis_labels"] == ("Y", "C", "X")
+    assert kwargs["axis_labels"] == ("Y", "ν̃", "X")  # from the data: the sidecar gives wavenumbers
     msg = " ".join(r.getMessage() for r in caplog.records if r.name == LOGGER)
     assert "spectral axis = axis 1 (C) with 6 channels, 2800 .. 3050 cm^-1 (from the file)" in msg
 

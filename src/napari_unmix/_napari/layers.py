@@ -18,7 +18,8 @@ PCA maps (signed scores)
 
 Placement
     The maps lie exactly over the image they were computed from: they take its
-    scale and translate (and rotate / shear / affine), without the spectral axis.
+    scale and translate (and rotate / shear / affine), its axis labels and units,
+    without the spectral axis.
     When the spectral axis is the image's first axis, the maps simply have the
     image's spatial axes (they line up with the image's last axes, as napari
     aligns layers).  Otherwise a length-1 axis stands in for the spectral axis,
@@ -106,8 +107,11 @@ def _placement(image_layer, spectral_axis_index: int) -> tuple[dict, bool]:
     plain = (np.allclose(np.asarray(image_layer.rotate), np.eye(ndim))
              and np.allclose(np.asarray(image_layer.shear), 0)
              and np.allclose(np.asarray(image_layer.affine.affine_matrix), np.eye(ndim + 1)))
+    labels = tuple(str(v) for v in image_layer.axis_labels)
+    units = tuple(str(u) for u in image_layer.units)
     if s == 0 and plain:
-        return {"scale": scale[1:], "translate": translate[1:]}, False
+        return {"scale": scale[1:], "translate": translate[1:], "axis_labels": labels[1:],
+                "units": units[1:]}, False
     n_channels = int(image_layer.data.shape[s] if not getattr(image_layer, "multiscale", False)
                      else image_layer.data[0].shape[s])
     scale = scale.copy()
@@ -115,7 +119,7 @@ def _placement(image_layer, spectral_axis_index: int) -> tuple[dict, bool]:
     # one pixel covering channel coordinates -0.5 .. n-0.5
     translate[s] += scale[s] * (n_channels - 1) / 2.0
     scale[s] *= n_channels
-    kw = {"scale": scale, "translate": translate}
+    kw = {"scale": scale, "translate": translate, "axis_labels": labels, "units": units}
     if not plain:
         kw.update(rotate=np.asarray(image_layer.rotate), shear=np.asarray(image_layer.shear),
                   affine=np.asarray(image_layer.affine.affine_matrix))
@@ -214,6 +218,9 @@ def _update(layer, data, kwargs) -> None:
             setattr(layer, key, kwargs[key])
     if "affine" in kwargs and not np.allclose(layer.affine.affine_matrix, kwargs["affine"]):
         layer.affine = kwargs["affine"]
+    for key in ("axis_labels", "units"):
+        if key in kwargs and tuple(map(str, getattr(layer, key))) != tuple(kwargs[key]):
+            setattr(layer, key, kwargs[key])
     layer.metadata = kwargs["metadata"]  # drops the reference to the old result
     layer.name = kwargs["name"]
     layer.colormap = kwargs["colormap"]

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .axes import axis_labels
 from .layers import RESULT_KEY, component_styles, map_layer_kwargs
 
 __all__ = ["RESULT_KEY", "get_reader", "read_layers", "result_layer_data",
@@ -114,9 +115,10 @@ def stack_layer_data(stack, name: str | None = None) -> tuple:
         "series_index": stack.series,
     }
     kwargs = {"name": name or (stack.path.name if stack.path is not None else "stack"),
-              "metadata": meta, "colormap": "gray"}
-    if stack.axes:
-        kwargs["axis_labels"] = tuple(stack.axes)
+              "metadata": meta, "colormap": "gray",
+              "axis_labels": axis_labels(stack.data.ndim, stack.spectral_axis, axes=stack.axes,
+                                         unit=stack.spectral_unit if values is not None
+                                         else None)}
     return (stack.data, kwargs, "image")
 
 

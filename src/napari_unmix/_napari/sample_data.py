@@ -19,6 +19,7 @@ These hooks import no Qt; napari imports them when a sample is opened.
 from __future__ import annotations
 
 from ..core.synthetic import SyntheticSample, make_crs_sample, make_crs_sample_4d
+from .axes import axis_labels
 
 __all__ = ["crs_sample", "crs_sample_4d", "sample_layer_data"]
 
@@ -39,7 +40,10 @@ def sample_layer_data(sample: SyntheticSample, name: str) -> list:
             "random_state": sample.random_state,
         },
     }
-    return [(sample.stack, {"name": name, "metadata": meta, "colormap": "gray"}, "image")]
+    labels = axis_labels(sample.stack.ndim, sample.spectral_axis_index,
+                         unit=sample.spectral_unit)
+    return [(sample.stack, {"name": name, "metadata": meta, "colormap": "gray",
+                            "axis_labels": labels}, "image")]
 
 
 def crs_sample() -> list:

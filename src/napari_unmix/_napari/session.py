@@ -47,6 +47,7 @@ from psygnal import Signal, SignalGroup
 
 from ..core.colors import default_colors
 from ..core.sources import RoiLabel, RoiMask
+from .axes import axis_labels, is_default_label, plane_order
 from .layers import META_KEY, RESULT_KEY, component_styles, is_signed, show_result
 from .rois import ImageGrid, RoiError, label_ids, labels_image, labels_off_grid, shape_masks
 from .run_request import RunRequest, prepare_run
@@ -116,6 +117,7 @@ class UnmixSession:
         self.series_choice = "joint"
         self.plane = 0
         self.plane_follows = True
+        self._labels_set: dict = {}  # layer uid -> the axis labels the session gave it
         self.run_layers: dict = {}  # component -> the layer its region came from (last run)
         self._series_axis: int | None = None  # of the published series result
         self._shown_plane: int | None = None  # plane whose per-plane spectra are shown
@@ -199,7 +201,35 @@ class UnmixSession:
                     "numbers are used)")
         return f"{n} channels, {values[0]:g} to {values[-1]:g} {unit or ''}".strip()
 
+    def show_spatial_plane(self) -> bool:
+        """Make the viewer show the chosen image's Y-X plane (a channel-last stack would
+        show X against the spectral axis), and label its axes from the data when they
+        carry napari's placeholders (``-3`` ...).  Returns whether the dims order
+        changed."""
+        grid = self.grid_or_none()
+        if grid is None:
+            return False
+        layer = grid.layer
+        current = tuple(str(v) for v in layer.axis_labels)
+        if all(is_default_label(v) for v in current) or current == self._labels_set.get(
+                layer_uid(layer)):
+            meta = layer.metadata if isinstance(layer.metadata, dict) else {}
+            labels = axis_labels(grid.ndim, grid.spectral_axis_index,
+                                 unit=grid.spectral_values()[1], axes=meta.get("axes"))
+            if labels != current:
+                layer.axis_labels = labels
+            self._labels_set[layer_uid(layer)] = labels
+        dims = self.viewer.dims
+        if dims.ndisplay != 2 or dims.ndim < 2:
+            return False
+        order = plane_order(dims.order, dims.ndim, grid.ndim, grid.yx_dims)
+        if tuple(dims.order) == order:
+            return False
+        dims.order = order
+        return True
+
     def _grid_changed(self) -> None:
+        self.show_spatial_plane()
         self.events.grid.emit(self.grid_or_none())
         self.plane_follows = True  # (after the views took the new grid)
         self._sync_plane()
