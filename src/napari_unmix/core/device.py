@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 __all__ = ["TORCH_DEVICE_TYPES", "check_device", "cuda_available", "get_torch",
-           "resolve_device", "to_numpy", "to_torch", "torch_available"]
+           "resolve_device", "to_device", "to_numpy", "to_torch", "torch_available"]
 
 #: Device types ``torch.device`` knows; a device name is one of them, optionally with
 #: ``:N`` (the N-th device of that type), or ``"auto"``.
@@ -132,15 +132,46 @@ def to_torch(a: np.ndarray, device: str):
 
     Read-only arrays (memory maps, frozen seeds) are copied into a new tensor: torch
     warns when it wraps a read-only buffer, and the caller's array must never be
-    written anyway.  Writable arrays on the CPU are shared without a copy.
+    written anyway.  Writable arrays on the CPU are shared without a copy.  A torch
+    tensor is moved to ``device`` (no copy when it is there already).
     """
     torch = get_torch()
+    if type(a).__module__.split(".")[0] == "torch":
+        return a.to(device)
     a = np.ascontiguousarray(a)
     if not a.dtype.isnative:  # torch takes the machine's byte order only
         a = a.astype(a.dtype.newbyteorder("="))
     if not a.flags.writeable:
         return torch.tensor(a, device=device)
     return torch.as_tensor(a, device=device)
+
+
+def to_device(a, device, *, out=None, non_blocking: bool = False):
+    """Move host data to ``device``: the one transfer helper of the data pipeline.
+
+    Every copy of (a block of) the data ``X`` to a torch device goes through here
+    (:mod:`~napari_unmix.core.streaming`), so that the transfers can be recorded
+    (the tests check that the streamed blocks stay within their budget).
+
+    Parameters
+    ----------
+    a : ndarray or torch tensor
+        Host data (a pinned staging tensor when ``non_blocking``).
+    device : str
+        The torch device.
+    out : torch tensor, optional
+        A buffer on ``device`` of ``a``'s shape to copy into.
+    non_blocking : bool
+        An asynchronous copy (from pinned memory, on the current CUDA stream).
+
+    Returns
+    -------
+    torch tensor on ``device``
+    """
+    t = a if not isinstance(a, np.ndarray) else to_torch(a, "cpu")
+    if out is not None:
+        return out.copy_(t, non_blocking=non_blocking)
+    return t.to(device, non_blocking=non_blocking)
 
 
 def to_numpy(t) -> np.ndarray:

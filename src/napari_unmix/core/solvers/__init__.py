@@ -84,6 +84,14 @@ class SolverSpec:
         One line for menus and ``--help``.
     losses : frozenset of str
         The :data:`LOSSES` it fits; ``func`` gets the one to fit as ``loss=``.
+    shares_workers : bool
+        NNLS only: ``func`` takes the pool of worker threads (``workers=``, a
+        :class:`~napari_unmix.core.parallel.Workers`) and cuts its pixels into blocks
+        itself, sharing one set-up over them; the others are called once per work
+        block by :func:`solve_nnls`.
+    device_input : bool
+        NNLS only: ``func`` also takes ``X`` as a torch tensor on its device (a chunk
+        :func:`solve_nnls` streamed there, the next copy overlapping this solve).
     """
 
     algorithm: str
@@ -96,6 +104,8 @@ class SolverSpec:
     abundance: frozenset = frozenset({"free"})
     summary: str = ""
     losses: frozenset = _FROBENIUS
+    shares_workers: bool = False
+    device_input: bool = False
 
     def available(self) -> bool:
         """Whether this implementation can run here (torch ones need torch)."""
@@ -134,16 +144,17 @@ NMF_SOLVERS: dict[tuple[str, str], SolverSpec] = {
 NNLS_SOLVERS: dict[tuple[str, str], SolverSpec] = {
     ("active-set", "numpy"): SolverSpec(
         "active-set", "numpy", fit_nnls_active_set_numpy, exact=True, abundance=_ALL_ABUNDANCES,
+        shares_workers=True,
         summary="vectorised active set (passive-set enumeration / block pivoting), exact"),
     ("active-set", "torch"): SolverSpec(
         "active-set", "torch", fit_nnls_active_set_torch, needs_torch=True, exact=True,
-        abundance=_ALL_ABUNDANCES,
+        abundance=_ALL_ABUNDANCES, device_input=True,
         summary="the same exact active-set solver in PyTorch (CPU or CUDA)"),
     ("lawson-hanson", "scipy"): SolverSpec(
         "lawson-hanson", "scipy", fit_nnls_scipy, exact=True, abundance=_ALL_ABUNDANCES,
         summary="SciPy Lawson-Hanson active set, one pixel at a time (exact, slow)"),
     ("fista", "torch"): SolverSpec(
-        "fista", "torch", fit_nnls_fista, needs_torch=True,
+        "fista", "torch", fit_nnls_fista, needs_torch=True, device_input=True,
         summary="projected-gradient FISTA in PyTorch (CPU or CUDA), tolerance-stopped"),
     ("mu", "numpy"): SolverSpec(
         "mu", "numpy", fit_nnls_kl_numpy, losses=_POISSON,

@@ -6,7 +6,6 @@ It never modifies its inputs and never imports napari or Qt.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -242,13 +241,14 @@ def one_blas_thread():
     The numpy solvers multiply a tall ``X`` by a thin factor (k columns): such
     products gain little from BLAS threads, and a multi-threaded OpenBLAS that
     competes with other threads (the napari GUI, a busy machine) made them 10-25x
-    slower here (``benchmarks/nmf_speed.py``).
+    slower here (``benchmarks/nmf_speed.py``).  The cores are used by worker threads
+    over pixel blocks instead (``core.parallel``, whose re-entrant
+    :func:`~napari_unmix.core.parallel.single_threaded` this is: nested inside a
+    pool it costs nothing).
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a dependency of scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    from ..parallel import single_threaded
+
+    return single_threaded()
 
 
 ReportFn = Callable[..., None]

@@ -51,8 +51,10 @@ Numerical choices
 * Pixels the pivoting has not solved after ``max_iter`` exchanges are flagged in
   ``NNLSFit.capped`` and get NaN abundances (as the SciPy backend does), so a
   capped pixel is visible instead of silently wrong.
-* The numpy version runs in the calling thread by default (``n_threads`` can
-  share the blocks over threads); torch uses its own intra-op threads.
+* The numpy version runs in the calling thread by default; given a pool of
+  workers (``workers``, :class:`~napari_unmix.core.parallel.Workers`, which
+  ``solve_nnls`` passes) it shares the blocks over them, every pixel solved by the
+  same calls whatever the number of workers; torch uses its own intra-op threads.
 
 References
 ----------
@@ -63,11 +65,12 @@ active-set-like method and comparisons", SIAM J. Sci. Comput. 33(6), 3261-3281,
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 import numpy as np
 
-from ._common import NNLSFit, one_blas_thread
+from ..parallel import Workers
+from ._common import NNLSFit
 from .active_set_basis import TABLE_MAX_K, Basis, Refinement
 from .active_set_enumeration import ENUM_MAX_K, Enumeration
 from .active_set_ops import NumpyOps, TorchOps
@@ -107,9 +110,10 @@ def _check_inputs(X, H, max_iter, method):
 
 
 def _solve(X, basis: Basis, ops, rhs, *, max_iter: int, block: int | None, method: str,
-           n_threads: int = 1, cuda: bool = False) -> NNLSFit:
+           workers=None, cuda: bool = False, W=None) -> NNLSFit:
     n = X.shape[0]
-    W = np.zeros((n, basis.active.size), dtype=X.dtype)
+    if W is None:                     # the result on the host (else: a tensor given)
+        W = np.zeros((n, basis.active.size), dtype=X.dtype)
     capped = np.zeros(n, dtype=bool)
     if n == 0 or basis.k == 0:        # no pixels, or every spectrum is zero: w = 0 fits
         return NNLSFit(W=W, n_iter=0, converged=True, capped=capped)
@@ -133,9 +137,13 @@ def _solve(X, basis: Basis, ops, rhs, *, max_iter: int, block: int | None, metho
     norms = ops.asarray(basis.norms)
     max_iter = int(max_iter)
 
+    own = threading.local()                       # each thread's passive-set scratch
+
     def run(first: int, last: int) -> int:
         """Solve the pixels first:last block by block; return the most exchanges used."""
-        sets = (CodedSets if k <= TABLE_MAX_K else GroupedSets)(basis, ops)
+        sets = getattr(own, "sets", None)
+        if sets is None:
+            sets = own.sets = (CodedSets if k <= TABLE_MAX_K else GroupedSets)(basis, ops)
         most = 0
         for start in range(first, last, block):
             stop = min(start + block, last)
@@ -160,7 +168,9 @@ def _solve(X, basis: Basis, ops, rhs, *, max_iter: int, block: int | None, metho
             if refine is not None:
                 w = refine(b, w)
             w = w * (scale[:, None] / norms)
-            if k == basis.active.size:
+            if not isinstance(W, np.ndarray):     # stays on the device
+                W[start:stop, ops.asarray(basis.active)] = w.to(W.dtype)
+            elif k == basis.active.size:
                 ops.store(W[start:stop], w)
             else:
                 W[start:stop, basis.active] = ops.to_numpy(w)
@@ -168,20 +178,17 @@ def _solve(X, basis: Basis, ops, rhs, *, max_iter: int, block: int | None, metho
                 capped[start:stop] = ops.to_numpy(cap)
         return most
 
-    n_blocks = -(-n // block)
-    n_threads = max(1, min(int(n_threads), n_blocks))
-    if n_threads == 1:
+    if workers is None:
         n_iter = run(0, n)
-    else:                                         # contiguous runs of blocks per thread
-        cuts = [block * (n_blocks * i // n_threads) for i in range(n_threads)] + [n]
-        with ThreadPoolExecutor(n_threads) as pool:
-            n_iter = max(pool.map(run, cuts[:-1], cuts[1:]))
+    else:                                         # the blocks on the pool, in any order
+        n_iter = max(workers.map(lambda start: run(start, min(start + block, n)),
+                                 range(0, n, block)))
     return NNLSFit(W=W, n_iter=n_iter, converged=not capped.any(), capped=capped)
 
 
 def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, method: str = "auto",
                               block_size: int | None = None, n_threads: int = 1,
-                              **_ignored) -> NNLSFit:
+                              workers=None, **_ignored) -> NNLSFit:
     """Exact fixed-H NNLS for the pixels of ``X`` (one chunk), in numpy.
 
     Parameters
@@ -206,12 +213,14 @@ def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, method: s
         keep its ``k max(2^(k-1), 8) + 1`` values per pixel within ``2^18`` values
         (2 MB, so that they stay in cache), clamped to 256 .. 8192: 8192 pixels
         for ``k <= 3``, 7943 for k = 4, 3236 for k = 5, 1358 for k = 6; 16384 for
-        the pivoting.  Temporaries are ``O(n_threads x block_size x max(k 2^k,
+        the pivoting.  Temporaries are ``O(workers x block_size x max(k 2^k,
         n_channels))``, independent of the number of pixels.
     n_threads : int, default 1
-        Threads sharing the blocks (numpy releases the GIL in its kernels).  Most of
-        the work is in small numpy calls, so threads gain little: measured ~10 %
-        with 2-4 threads on an idle 16-core machine, and a loss on a busy one.
+        Worker threads sharing the blocks when no ``workers`` are given.
+    workers : Workers, optional
+        A pool of worker threads (:class:`~napari_unmix.core.parallel.Workers`) to
+        share the blocks over (numpy releases the GIL in its kernels); BLAS is then
+        already held to one thread per worker.  The result does not depend on it.
 
     Returns
     -------
@@ -232,9 +241,23 @@ def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, method: s
             np.matmul(Xb[r:r + _RHS_ROWS].astype(np.float64), HnT, out=out[r:r + _RHS_ROWS])
         return out
 
-    with one_blas_thread():  # small products: BLAS threads only compete (see _common)
+    if workers is not None:
         return _solve(X, basis, NumpyOps(), rhs, max_iter=max_iter, method=method,
-                      block=block_size, n_threads=n_threads)
+                      block=block_size, workers=workers)
+    with Workers(n_threads) as pool:  # small products: one BLAS thread per worker
+        return _solve(X, basis, NumpyOps(), rhs, max_iter=max_iter, method=method,
+                      block=block_size, workers=pool if pool.n > 1 else None)
+
+
+def _cuda_block(n, k, m, device) -> int:
+    """Pixels per block on a CUDA device: as many as keep the float64 temporaries of a
+    block (about ``(k 2^k + 2 m)`` values per pixel) within 1/8 of the free memory,
+    at most 2 GB, and at least :data:`_BLOCK_CUDA`."""
+    from ..streaming import device_memory_budget
+
+    per_pixel = 8 * (k * max(2 ** max(k - 1, 0), 8) + 2 * m + 4 * k + 8)
+    budget = min(device_memory_budget(device) // 4, 2 * 2**30)
+    return max(_BLOCK_CUDA, min(n, budget // per_pixel))
 
 
 def fit_nnls_active_set_torch(X, H, *, max_iter: int = 1000, tol=None, device: str = "auto",
@@ -243,34 +266,52 @@ def fit_nnls_active_set_torch(X, H, *, max_iter: int = 1000, tol=None, device: s
     """Exact fixed-H NNLS for the pixels of ``X`` (one chunk), in PyTorch.
 
     The algorithm and tables of :func:`fit_nnls_active_set_numpy`, run on
-    ``device`` (CPU or CUDA; ``"auto"`` picks CUDA when available) in float64.  The
-    data moves to the device one block at a time (default 65536 pixels on CUDA; on
-    the CPU the block sizes of the numpy version) and only ``W`` comes back.
-    Parameters and result as for the numpy version; torch runs its own threads, so
-    there is no ``n_threads``.
+    ``device`` (CPU or CUDA; ``"auto"`` picks CUDA when available) in float64.  A
+    numpy ``X`` moves to the device one block at a time and only ``W`` comes back.
+    ``X`` may also be a torch tensor already on the device (resident data, e.g. a
+    chunk that ``solve_nnls`` streamed there): ``W`` then stays on the device too
+    (``NNLSFit.W`` is a tensor in ``X``'s dtype) and nothing is copied but the
+    per-block flags.  On CUDA a block holds as many pixels as fit 1/8 of the free
+    device memory (at least 65536, see :func:`_cuda_block`), so that a large
+    resident stack is solved in a few large kernels; on the CPU the block sizes of
+    the numpy version.  Parameters and result as for the numpy version; torch runs
+    its own threads, so there is no ``n_threads``.
     """
-    from ..device import get_torch, resolve_device
+    from ..device import get_torch, resolve_device, to_device
+    from ..streaming import is_tensor
 
-    X, H = _check_inputs(X, H, max_iter, method)
     torch = get_torch()
-    device = resolve_device(device)
+    resident = is_tensor(X)
+    if resident:
+        if X.ndim != 2 or np.ndim(H) != 2 or X.shape[1] != np.shape(H)[1]:
+            raise ValueError(f"X (n_pixels, n_channels) and H (k, n_channels) do not fit: "
+                             f"{tuple(X.shape)} and {np.shape(H)}.")
+        device = str(X.device)
+        _check_inputs(np.zeros((0, X.shape[1])), H, max_iter, method)
+        H = np.asarray(H)
+    else:
+        X, H = _check_inputs(X, H, max_iter, method)
+        device = resolve_device(device)
     basis = Basis(H)
     ops = TorchOps(torch, device)
     on_cuda = str(device).startswith("cuda")
     HnT = ops.asarray(basis.Hn.T)
     rows = _BLOCK_CUDA if on_cuda else _RHS_ROWS
+    if block_size is None and on_cuda:
+        block_size = _cuda_block(X.shape[0], basis.k, X.shape[1], device)
 
     def rhs(Xb):
-        Xb = np.ascontiguousarray(Xb)
-        # torch warns when it wraps a read-only array (a memory map...): copy those
-        Xt = (torch.from_numpy(Xb) if Xb.flags.writeable else torch.tensor(Xb)).to(device)
-        if Xt.dtype == torch.float64:
-            return Xt @ HnT
-        out = torch.empty((Xt.shape[0], HnT.shape[1]), dtype=torch.float64, device=device)
-        for r in range(0, Xt.shape[0], rows):
-            torch.matmul(Xt[r:r + rows].to(torch.float64), HnT, out=out[r:r + rows])
+        if not resident:
+            Xb = to_device(np.ascontiguousarray(Xb), device)
+        if Xb.dtype == torch.float64:
+            return Xb @ HnT
+        out = torch.empty((Xb.shape[0], HnT.shape[1]), dtype=torch.float64, device=device)
+        for r in range(0, Xb.shape[0], rows):
+            torch.matmul(Xb[r:r + rows].to(torch.float64), HnT, out=out[r:r + rows])
         return out
 
     with torch.no_grad():
+        W = (torch.zeros((X.shape[0], basis.active.size), dtype=X.dtype, device=device)
+             if resident else None)
         return _solve(X, basis, ops, rhs, max_iter=max_iter, method=method,
-                      block=block_size, cuda=on_cuda)
+                      block=block_size, cuda=on_cuda, W=W)

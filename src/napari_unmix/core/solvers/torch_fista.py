@@ -53,7 +53,7 @@ def fit_nnls_fista(X, H, *, max_iter: int, tol: float, device: str = "auto",
 
     Parameters
     ----------
-    X : ndarray (n, m); H : ndarray (k, m)
+    X : ndarray (n, m) or a torch tensor on the device; H : ndarray (k, m)
     max_iter, tol : iteration cap and the relative-change tolerance.
     device : torch device, ``"auto"`` for CUDA when available.
     restart : bool, default False
@@ -65,10 +65,11 @@ def fit_nnls_fista(X, H, *, max_iter: int, tol: float, device: str = "auto",
         numpy array); used by tests to check monotonicity.
     """
     torch = get_torch()
-    device = resolve_device(device)
-    eps = float(np.finfo(X.dtype).eps)
+    device = str(X.device) if type(X).__module__.split(".")[0] == "torch" else \
+        resolve_device(device)
     with torch.no_grad():
-        Xt = to_torch(X, device)
+        Xt = to_torch(X, device)  # a tensor already on the device is used as it is
+        eps = float(torch.finfo(Xt.dtype).eps)
         Ht = to_torch(H, device)
         norms = torch.linalg.vector_norm(Ht, dim=1)
         scale = torch.where(norms > 0, norms, torch.ones_like(norms))
@@ -78,7 +79,7 @@ def fit_nnls_fista(X, H, *, max_iter: int, tol: float, device: str = "auto",
         n, k = B.shape
         L = float(torch.linalg.eigvalsh(G.double()).max()) if k else 0.0
         if L <= 0.0:  # every spectrum is zero: any w gives the same fit; take 0
-            return NNLSFit(W=np.zeros((n, k), X.dtype), n_iter=0, converged=True,
+            return NNLSFit(W=np.zeros((n, k), to_numpy(Xt[:0]).dtype), n_iter=0, converged=True,
                            capped=np.zeros(n, bool))
         step = 1.0 / L
         A = torch.zeros_like(B)
