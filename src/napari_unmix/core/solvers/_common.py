@@ -31,6 +31,8 @@ class NMFFit:
     #: error ``||X - WH||_F`` (Frobenius loss; with an anchor ``sqrt(error^2 +
     #: penalty)``), or the divergence ``D(X || WH)`` (+ penalty) for the Poisson loss
     history: list = field(default_factory=list)
+    #: the worker threads that shared the pixel blocks (``core.parallel``)
+    n_jobs: int = 1
 
 
 @dataclass

@@ -97,20 +97,11 @@ so multiplying ``X`` by a constant changes neither when nor whether it stops.
 
 from __future__ import annotations
 
-import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
-from ._common import (
-    NMFFit,
-    SampledErrorStopping,
-    chunk_slices,
-    one_blas_thread,
-    residual_norm,
-    rows_per_chunk,
-)
+from ..parallel import Workers, check_n_jobs
+from ._common import NMFFit, SampledErrorStopping, chunk_slices, residual_norm, rows_per_chunk
+from .pooled import ordered_sum
 
 __all__ = ["anchor_penalty", "check_anchor", "check_hals_inputs", "fit_hals_numpy", "loop_points"]
 
@@ -122,8 +113,6 @@ H_SWEEPS = 4
 CPU_BLOCK_BYTES = 8 * 2**20
 #: Over-relaxation factor of every block update, in (0, 2); 1 is plain HALS.
 OMEGA = 1.0
-#: Most threads the numpy version uses by default (the GIL limits the gain).
-MAX_THREADS = 8
 #: Balance the W/H scales at least this often (iterations).
 BALANCE_EVERY = 10
 
@@ -227,7 +216,8 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
                    track_error_every: int = 10, w_sweeps: int = W_SWEEPS,
                    h_sweeps: int = H_SWEEPS, block_bytes: int = CPU_BLOCK_BYTES,
                    omega: float = OMEGA, n_threads: int | None = None,
-                   anchor_weights=None, anchor_spectra=None, **_ignored) -> NMFFit:
+                   anchor_weights=None, anchor_spectra=None, n_jobs=None, stop=None,
+                   **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` by HALS in numpy (BLAS matrix products, in ``X``'s dtype).
 
     Parameters
@@ -247,9 +237,14 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         Bytes of ``X`` per pixel block.
     omega : float
         Over-relaxation factor in (0, 2); 1 is plain HALS (module docstring).
+    n_jobs : int, optional
+        Worker threads that share the pixel blocks (``core.parallel``): ``None``
+        or -1 every core this process may use.  The result does not depend on it.
     n_threads : int, optional
-        Threads that share the pixel blocks; default: the CPUs this process may
-        use, at most ``MAX_THREADS``.  The result does not depend on it.
+        The older name of ``n_jobs`` (a positive number); wins when given.
+    stop : SampledErrorStopping, optional
+        The stopping rule (``core.solvers.stopping``), made by the caller with
+        ``report`` and ``max_iter``; default the sampled relative-improvement rule.
     anchor_weights : array_like (k,), optional
         ``lambda_j >= 0`` of the anchored objective (module docstring), in the
         units of ``||X||^2 / ||H||^2``; 0 leaves a row free.
@@ -262,64 +257,57 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
 
     Notes
     -----
-    The pixel blocks are independent in the ``W`` half-step, so ``n_threads``
+    The pixel blocks are independent in the ``W`` half-step, so ``n_jobs``
     Python threads share them (numpy releases the GIL inside its loops and BLAS
-    calls).  BLAS itself is held to one thread per call during the run
+    calls); each block's share of ``C``, ``D`` and of the squared error is summed
+    in block order.  BLAS itself is held to one thread per call during the run
     (``threadpoolctl``, installed with scikit-learn): the per-block products are
     too small to split, and on a busy machine a multi-threaded BLAS made each
     iteration up to ten times slower in ``benchmarks/nmf_speed.py``.
     """
     free = check_hals_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega)
     lam, H0 = check_anchor(anchor_weights, anchor_spectra, H, free)
-    with one_blas_thread():
-        return _fit_hals_numpy(X, W, H, free, max_iter=max_iter, tol=tol, report=report,
-                               track_error_every=track_error_every, w_sweeps=w_sweeps,
-                               h_sweeps=h_sweeps, block_bytes=block_bytes, omega=omega,
-                               n_threads=n_threads, lam=lam, H0=H0)
+    n_jobs = _n_workers(n_threads, n_jobs)
+    n_blocks = len(chunk_slices(X.shape[0], rows_per_chunk(X.shape[1], X.itemsize,
+                                                           budget=block_bytes)))
+    with Workers(n_jobs, n_blocks) as workers:
+        fit = _fit_hals_numpy(X, W, H, free, max_iter=max_iter, tol=tol, report=report,
+                              track_error_every=track_error_every, w_sweeps=w_sweeps,
+                              h_sweeps=h_sweeps, block_bytes=block_bytes, omega=omega,
+                              workers=workers, lam=lam, H0=H0, stop=stop)
+    fit.n_jobs = workers.n
+    return fit
 
 
-
-
-def _w_half_step_np(X, Wt, Hs, Bh, blocks, w_sweeps, CB, DB, tmps, worker, part):
-    """W half-step on the pixel blocks ``part``; block ``b``'s share of
+def _w_block_np(X, Wt, Hs, Bh, w_sweeps, CB, DB, tmp, b, sl):
+    """W half-step on the pixel block ``sl`` (block ``b``); its share of
     ``C = W^T X`` and ``D = W^T W`` goes to ``CB[b]``, ``DB[b]``."""
     k = Wt.shape[0]
-    tmp = tmps[worker]
-    for b in part:
-        sl = blocks[b]
-        Xb = X[sl]
-        Ab = Hs @ Xb.T  # (k, c): block of (X H^T)^T, already divided by B[j, j]
-        Wb = Wt[:, sl]
-        t = tmp[: sl.stop - sl.start]
-        for _ in range(w_sweeps):
-            for j in range(k):
-                np.matmul(Bh[j], Wb, out=t)
-                np.subtract(Ab[j], t, out=t)
-                np.maximum(t, 0, out=Wb[j])
-        np.matmul(Wb, Xb, out=CB[b])
-        np.matmul(Wb, Wb.T, out=DB[b])
+    Xb = X[sl]
+    Ab = Hs @ Xb.T  # (k, c): block of (X H^T)^T, already divided by B[j, j]
+    Wb = Wt[:, sl]
+    t = tmp[: sl.stop - sl.start]
+    for _ in range(w_sweeps):
+        for j in range(k):
+            np.matmul(Bh[j], Wb, out=t)
+            np.subtract(Ab[j], t, out=t)
+            np.maximum(t, 0, out=Wb[j])
+    np.matmul(Wb, Xb, out=CB[b])
+    np.matmul(Wb, Wb.T, out=DB[b])
 
 
-def _residual_sq_np(X, Wt, H, blocks, out, worker, part):
-    for b in part:
-        sl = blocks[b]
-        out[b] = residual_norm(X[sl], Wt[:, sl].T, H, chunk_rows=sl.stop - sl.start) ** 2
-
-
-def _n_threads(n_threads, n_blocks):
+def _n_workers(n_threads, n_jobs):
+    """The ``n_jobs`` of a run: ``n_threads`` (the older name) when given."""
     if n_threads is None:
-        try:
-            n_threads = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - not on Linux
-            n_threads = os.cpu_count() or 1
-        n_threads = min(n_threads, MAX_THREADS)
-    if not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
+        return check_n_jobs(n_jobs)
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) \
+            or n_threads < 1:
         raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}.")
-    return max(1, min(int(n_threads), n_blocks))
+    return int(n_threads)
 
 
 def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, w_sweeps,
-                    h_sweeps, block_bytes, omega, n_threads, lam=None, H0=None):
+                    h_sweeps, block_bytes, omega, workers, lam=None, H0=None, stop=None):
     dtype = X.dtype
     eps = float(np.finfo(dtype).eps)
     n, m = X.shape
@@ -339,64 +327,57 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
     # many threads did the blocks.
     CB = np.empty((len(blocks), k, m), dtype=dtype)
     DB = np.empty((len(blocks), k, k), dtype=dtype)
-    EB = np.empty(len(blocks))
-    n_threads = _n_threads(n_threads, len(blocks))
-    parts = [p.tolist() for p in np.array_split(np.arange(len(blocks)), n_threads)]
-    tmps = [np.empty(max(sl.stop - sl.start for sl in blocks), dtype=dtype) for _ in parts]
-    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
-
-    def run(fn, *args):
-        """Call ``fn(worker, part)`` for every part of the blocks, in threads if any."""
-        if pool is None:
-            fn(0, parts[0])
-        else:
-            for f in [pool.submit(fn, i, p) for i, p in enumerate(parts)]:
-                f.result()
+    rows = max(sl.stop - sl.start for sl in blocks)
+    tasks = list(enumerate(blocks))
 
     def error():
-        run(functools.partial(_residual_sq_np, X, Wt, H, blocks, EB))
-        return float(np.sqrt(EB.sum() + anchor_penalty(H, lam, H0)))
+        parts = workers.map(lambda bs: residual_norm(X[bs[1]], Wt[:, bs[1]].T, H,
+                                                     chunk_rows=bs[1].stop - bs[1].start) ** 2,
+                            tasks)
+        return float(np.sqrt(ordered_sum(parts) + anchor_penalty(H, lam, H0)))
 
-    try:
-        _balance_np(Wt, H, balanced, np.einsum("ij,ij->i", Wt, Wt, dtype=np.float64))
+    def w_step(Hs, Bh):
+        def one(bs):
+            tmp = workers.local(f"hals{id(Wt)}", lambda: np.empty(rows, dtype=dtype))
+            _w_block_np(X, Wt, Hs, Bh, w_sweeps, CB, DB, tmp, *bs)
+        workers.map(one, tasks)
+
+    _balance_np(Wt, H, balanced, np.einsum("ij,ij->i", Wt, Wt, dtype=np.float64))
+    if stop is None:
         stop = SampledErrorStopping(tol, track_error_every, eps, report=report,
                                     max_iter=max_iter)
-        stop.record(0, error())
-        converged = False
-        n_iter = 0
-        for it in range(1, max_iter + 1):
-            # --- W half-step, fused with the accumulation of C = W^T X, D = W^T W
-            B = H @ H.T
-            inv = _safe_inverse_np(np.diag(B), eps, dtype)
-            Bh = B * (omega * inv)[:, None]
-            np.fill_diagonal(Bh, omega - 1.0)
-            Hs = H * (omega * inv)[:, None]
-            run(functools.partial(_w_half_step_np, X, Wt, Hs, Bh, blocks, w_sweeps, CB, DB,
-                                  tmps))
-            C = CB.sum(axis=0, dtype=np.float64).astype(dtype)
-            D = DB.sum(axis=0, dtype=np.float64).astype(dtype)
-            # --- H half-step on the free rows
-            if free_rows.size:
-                diag = np.diag(D) if lam is None else np.diag(D) + lam_d
-                inv = _safe_inverse_np(diag, eps, dtype)
-                Dh = D * (omega * inv)[:, None]
-                np.fill_diagonal(Dh, omega - 1.0)
-                Ch = (C if lam is None else C + lam_H0) * (omega * inv)[:, None]
-                for _ in range(h_sweeps):
-                    for j in free_rows:
-                        np.maximum(Ch[j] - Dh[j] @ H, 0, out=H[j])
-                _revive_np(H, free, eps, fallback)
-            n_iter = it
-            balance, sample = loop_points(it, max_iter, stop)
-            if balance:
-                _balance_np(Wt, H, balanced, np.diag(D))
-            if sample:
-                err = error()
-                if stop.record(it, err):
-                    converged = True
-                    break
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    stop.record(0, error())
+    converged = False
+    n_iter = 0
+    for it in range(1, max_iter + 1):
+        # --- W half-step, fused with the accumulation of C = W^T X, D = W^T W
+        B = H @ H.T
+        inv = _safe_inverse_np(np.diag(B), eps, dtype)
+        Bh = B * (omega * inv)[:, None]
+        np.fill_diagonal(Bh, omega - 1.0)
+        Hs = H * (omega * inv)[:, None]
+        w_step(Hs, Bh)
+        C = CB.sum(axis=0, dtype=np.float64).astype(dtype)   # in block order
+        D = DB.sum(axis=0, dtype=np.float64).astype(dtype)
+        # --- H half-step on the free rows
+        if free_rows.size:
+            diag = np.diag(D) if lam is None else np.diag(D) + lam_d
+            inv = _safe_inverse_np(diag, eps, dtype)
+            Dh = D * (omega * inv)[:, None]
+            np.fill_diagonal(Dh, omega - 1.0)
+            Ch = (C if lam is None else C + lam_H0) * (omega * inv)[:, None]
+            for _ in range(h_sweeps):
+                for j in free_rows:
+                    np.maximum(Ch[j] - Dh[j] @ H, 0, out=H[j])
+            _revive_np(H, free, eps, fallback)
+        n_iter = it
+        balance, sample = loop_points(it, max_iter, stop)
+        if balance:
+            _balance_np(Wt, H, balanced, np.diag(D))
+        if sample:
+            err = error()
+            if stop.record(it, err):
+                converged = True
+                break
     return NMFFit(W=np.ascontiguousarray(Wt.T), H=H, n_iter=n_iter, converged=converged,
                   history=stop.history)

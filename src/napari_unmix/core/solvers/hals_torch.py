@@ -1,11 +1,17 @@
-"""HALS in PyTorch (CPU or CUDA): the algorithm of :mod:`.hals`, operation for operation."""
+"""HALS in PyTorch (CPU or CUDA): the algorithm of :mod:`.hals`, operation for operation.
+
+The data stays on the device when it fits its memory budget and is streamed there
+in blocks otherwise (:mod:`~napari_unmix.core.streaming`); the factors always stay
+there.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..device import get_torch, resolve_device, to_numpy, to_torch
-from ._common import NMFFit, SampledErrorStopping, chunk_slices, residual_norm, rows_per_chunk
+from ..streaming import BlockSource, plan_blocks
+from ._common import NMFFit, SampledErrorStopping
 from .hals import (
     CPU_BLOCK_BYTES,
     H_SWEEPS,
@@ -49,21 +55,32 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
                    track_error_every: int = 10, device: str = "auto",
                    w_sweeps: int = W_SWEEPS, h_sweeps: int = H_SWEEPS,
                    block_bytes: int | None = None, omega: float = OMEGA,
-                   anchor_weights=None, anchor_spectra=None, **_ignored) -> NMFFit:
+                   anchor_weights=None, anchor_spectra=None, stop=None,
+                   budget: int | None = None, **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` by HALS in torch, on CPU or CUDA.
 
     Same algorithm, options and result as :func:`fit_hals_numpy`.  ``X`` is moved
-    to ``device`` once and stays there; no ``n x m`` temporary is built except
-    in the bounded chunks of the error evaluation.  Nothing is copied back to the
-    host between error samples, so a GPU run synchronises only at the samples.
+    to ``device`` once and stays there when it fits the device's memory budget;
+    otherwise it is streamed there block by block at every pass over the data,
+    from pinned host memory on a copy stream, the next block's copy overlapping
+    the current block's compute (:mod:`~napari_unmix.core.streaming`).  ``W`` and
+    ``H`` stay on the device; no ``n x m`` temporary is built.  Nothing is copied
+    back to the host between error samples, so a GPU run synchronises only at the
+    samples.
 
     Parameters
     ----------
     device : str
         torch device, ``"auto"`` for CUDA when available.
     block_bytes : int, optional
-        Bytes of ``X`` per pixel block; default: the whole of ``X`` on CUDA,
-        ``CPU_BLOCK_BYTES`` on the CPU.
+        Bytes of ``X`` per pixel block; default: the whole of ``X`` on CUDA (when
+        resident), ``CPU_BLOCK_BYTES`` on the CPU.
+    stop : SampledErrorStopping, optional
+        The stopping rule (default: the sampled relative-improvement rule).
+    budget : int, optional
+        Bytes of ``X`` that may stay on the device (default
+        ``core.streaming.device_memory_budget``: half the free memory of a CUDA
+        device, no limit on the CPU); a larger ``X`` is streamed.
     """
     free = check_hals_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega)
     lam, H0 = check_anchor(anchor_weights, anchor_spectra, H, free)
@@ -75,24 +92,24 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
     k = H.shape[0]
     if block_bytes is None:
         block_bytes = CPU_BLOCK_BYTES if torch.device(device).type == "cpu" else None
-    rows = n if block_bytes is None else rows_per_chunk(m, X.itemsize, budget=block_bytes)
-    blocks = chunk_slices(n, rows)
+    resident, blocks = plan_blocks(n, m * X.itemsize, device, block_bytes=block_bytes,
+                                   budget=budget)
     free_rows = np.flatnonzero(free).tolist()
     fallback = float(np.sqrt(X.max(initial=0.0)))
     with torch.no_grad():
-        Xt = to_torch(X, device)
+        src = BlockSource(X, blocks, device=device, resident=resident)
         Wt = to_torch(np.ascontiguousarray(W.T, dtype=dtype), device).clone()  # (k, n)
         Ht = to_torch(np.asarray(H, dtype=dtype), device).clone()
         free_t = to_torch(free, device)
         balanced_t = free_t if lam is None else to_torch(free & (lam == 0), device)
-        opts = {"dtype": Xt.dtype, "device": Xt.device}
+        opts = {"dtype": Wt.dtype, "device": Wt.device}
         if lam is not None:
             lam_t = to_torch(lam.astype(dtype), device)
             H0_t = to_torch(np.asarray(H0, dtype=dtype), device)
             lam_H0 = lam_t[:, None] * H0_t
 
         def objective():
-            err = residual_norm(Xt, Wt.T, Ht, xp="torch")
+            err = src.residual_norm(Wt.T, Ht)
             if lam is None:
                 return err
             pen = float((lam_t.double() * (Ht.double() - H0_t.double()).square().sum(1)).sum())
@@ -106,16 +123,24 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         # Views made once: a torch call costs microseconds even on tiny tensors
         Bh_rows, Dh_rows, Ch_rows, H_rows = ([A[j] for j in range(k)] for A in (Bh, Dh, Ch, Ht))
         HtT = Ht.T
-        views = []
+        views = []                        # per block: everything but the data
         for sl in blocks:
             c = sl.stop - sl.start
-            Xb, Wb, Ab_b = Xt[sl], Wt[:, sl], Ab[:, :c]
-            views.append((Xb, Xb.T, Wb, Wb.T, [Wb[j] for j in range(k)], Ab_b,
+            Wb, Ab_b = Wt[:, sl], Ab[:, :c]
+            views.append((Wb, Wb.T, [Wb[j] for j in range(k)], Ab_b,
                           [Ab_b[j] for j in range(k)], tw[:c]))
+        if src.resident:                  # the data's views too, made once
+            data = [(Xb, Xb.T) for _, Xb in src.blocks]
+
+        def data_blocks():
+            if src.resident:
+                return zip(data, views, strict=True)
+            return (((Xb, Xb.T), v) for (_, Xb), v in zip(src.blocks, views, strict=True))
 
         _balance_torch(torch, Wt, Ht, balanced_t, Wt.double().square().sum(1))
-        stop = SampledErrorStopping(tol, track_error_every, eps, report=report,
-                                    max_iter=max_iter)
+        if stop is None:
+            stop = SampledErrorStopping(tol, track_error_every, eps, report=report,
+                                        max_iter=max_iter)
         stop.record(0, objective())
         converged = False
         n_iter = 0
@@ -128,7 +153,7 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
             torch.mul(Ht, scale, out=Hs)
             C.zero_()
             D.zero_()
-            for Xb, XbT, Wb, WbT, Wb_rows, Ab_b, Ab_rows, t in views:
+            for (Xb, XbT), (Wb, WbT, Wb_rows, Ab_b, Ab_rows, t) in data_blocks():
                 torch.mm(Hs, XbT, out=Ab_b)
                 for _ in range(w_sweeps):
                     for j in range(k):

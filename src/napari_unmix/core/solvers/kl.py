@@ -20,10 +20,13 @@ NNMF (:func:`fit_kl_numpy`, :func:`fit_kl_torch`)
         H <- H * (W^T (X / WH)) / (W^T 1)      (W^T 1: the column sums of W, new W)
 
     Both half-steps are computed in pixel blocks (``BLOCK_BYTES`` of ``X``; on CUDA
-    the whole of ``X`` is one block): a block's rows of ``W`` are updated, then its
-    share of ``W^T (X / WH)`` and of ``W^T 1`` is accumulated while the block is
-    still in the caches.  This is the same algorithm, with ``X`` read once per
-    iteration and temporaries the size of one block.
+    the whole of ``X`` is one block when it fits the device's memory budget, else it
+    is streamed in blocks, ``core.streaming``): a block's rows of ``W`` are updated,
+    then its share of ``W^T (X / WH)`` and of ``W^T 1`` is computed while the block
+    is still in the caches, and the shares are summed in block order.  This is the
+    same algorithm, with ``X`` read once per iteration and temporaries the size of
+    one block; in numpy ``n_jobs`` worker threads share the blocks and the result
+    does not depend on their number.
 
     *Anchoring.*  With weights ``lambda_j >= 0`` and anchor spectra ``H0`` the
     objective is ``D + sum_j lambda_j ||H_j - H0_j||^2``.  Lee & Seung's auxiliary
@@ -80,6 +83,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..device import get_torch, resolve_device, to_numpy, to_torch
+from ..parallel import Workers
+from ..streaming import BlockSource, plan_blocks
 from ._common import (
     NMFFit,
     NNLSFit,
@@ -89,6 +94,7 @@ from ._common import (
     one_blas_thread,
     rows_per_chunk,
 )
+from .pooled import ordered_sum
 
 __all__ = ["fit_kl_numpy", "fit_kl_torch", "fit_nnls_kl_numpy", "fit_nnls_kl_torch"]
 
@@ -152,21 +158,23 @@ def _anchored_h(H, C, a, lam_col, two_lam_H0, ops):
     return ops.where(pos, 2.0 * b / (p + s + ~pos), (s - p) / (4.0 * lam_col + (lam_col == 0)))
 
 
-def _kl_loop(X, W, H, free, *, max_iter, tol, eps, floor, every, report, ops, block_rows,
-             lam=None, H0=None) -> NMFFit:
-    """KL multiplicative updates; ``W`` and ``H`` (numpy arrays or tensors) updated in place."""
-    n = X.shape[0]
+def _kl_loop(src, W, H, free, *, max_iter, tol, eps, floor, every, report, ops, lam=None,
+             H0=None, stop=None) -> NMFFit:
+    """KL multiplicative updates over the blocks of ``src`` (a ``BlockSource``); ``W`` and
+    ``H`` (numpy arrays or tensors) updated in place, the blocks' shares of
+    ``W^T (X / WH)`` and ``W^T 1`` summed in block order."""
     k = H.shape[0]
-    blocks = chunk_slices(n, block_rows)
 
     def objective():
-        d = kl_divergence(X, W, H, floor=floor, xp=ops.xp)
+        d = ordered_sum(src.map(lambda sl, Xb: kl_divergence(Xb, W[sl], H, floor=floor,
+                                                             xp=ops.xp)))
         if lam is not None:
             diff = H - H0
             d += float(((diff * diff).sum(1) * lam).sum())
         return d
 
-    stop = SampledErrorStopping(tol, every, eps, report=report, max_iter=max_iter)
+    if stop is None:
+        stop = SampledErrorStopping(tol, every, eps, report=report, max_iter=max_iter)
     stop.record(0, objective())
     update_H = free is None or bool(free.any())
     if lam is not None:
@@ -176,18 +184,23 @@ def _kl_loop(X, W, H, free, *, max_iter, tol, eps, floor, every, report, ops, bl
     for it in range(1, max_iter + 1):
         hs = H.sum(1)
         den_w = hs + (hs == 0)
-        if update_H:
-            C = ops.zeros((k, X.shape[1]), H)
-            a = ops.zeros((k,), H)
-        for sl in blocks:
+        Ht = H.T
+
+        def block(sl, Xb, den_w=den_w, Ht=Ht):
             Wb = W[sl]
-            R = ops.ratio(X[sl], Wb @ H, floor)
-            Wb *= (R @ H.T) / den_w
-            if update_H:
-                R = ops.ratio(X[sl], Wb @ H, floor)
-                C += Wb.T @ R
-                a += Wb.sum(0)
+            R = ops.ratio(Xb, Wb @ H, floor)
+            Wb *= (R @ Ht) / den_w
+            if not update_H:
+                return None
+            R = ops.ratio(Xb, Wb @ H, floor)
+            return Wb.T @ R, Wb.sum(0)
+
+        shares = src.map(block)
         if update_H:
+            C = ordered_sum(c for c, _ in shares)
+            a = ordered_sum(s for _, s in shares)
+            if C is None:                         # no pixels
+                C, a = ops.zeros((k, H.shape[1]), H), ops.zeros((k,), H)
             if lam is None:
                 new = H * (C / (a + (a == 0))[:, None])
             else:
@@ -231,7 +244,8 @@ def _data_floor(X) -> float:
 
 def fit_kl_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
                  track_error_every: int = 10, anchor_weights=None, anchor_spectra=None,
-                 block_bytes: int = BLOCK_BYTES, **_ignored) -> NMFFit:
+                 block_bytes: int = BLOCK_BYTES, n_jobs=None, stop=None,
+                 **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` under the Poisson loss (KL multiplicative updates) in numpy.
 
     Parameters
@@ -251,6 +265,11 @@ def fit_kl_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None
         The spectra the rows of ``H`` are pulled towards (``H0``).
     block_bytes : int
         Bytes of ``X`` per pixel block.
+    n_jobs : int, optional
+        Worker threads that share the blocks (``core.parallel``); the result does
+        not depend on it.
+    stop : SampledErrorStopping, optional
+        The stopping rule (default: the sampled relative-improvement rule).
 
     Returns
     -------
@@ -260,21 +279,29 @@ def fit_kl_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None
     free = _free_rows(locked, H.shape[0])
     lam, H0 = _anchor(anchor_weights, anchor_spectra, free, H.shape[0], X.dtype)
     eps = float(np.finfo(X.dtype).eps)
-    with one_blas_thread():
-        return _kl_loop(X, np.array(W, dtype=X.dtype), np.array(H, dtype=X.dtype), free,
-                        max_iter=max_iter, tol=tol, eps=eps, floor=_data_floor(X),
-                        every=track_error_every, report=report, ops=_Ops("numpy"),
-                        block_rows=rows_per_chunk(X.shape[1], X.itemsize, budget=block_bytes),
-                        lam=lam, H0=H0)
+    slices = chunk_slices(X.shape[0], rows_per_chunk(X.shape[1], X.itemsize,
+                                                     budget=block_bytes))
+    with Workers(n_jobs, len(slices)) as workers:
+        fit = _kl_loop(BlockSource(X, slices, workers=workers), np.array(W, dtype=X.dtype),
+                       np.array(H, dtype=X.dtype), free, max_iter=max_iter, tol=tol, eps=eps,
+                       floor=_data_floor(X), every=track_error_every, report=report,
+                       ops=_Ops("numpy"), lam=lam, H0=H0, stop=stop)
+    fit.n_jobs = workers.n
+    return fit
 
 
 def fit_kl_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
                  track_error_every: int = 10, device: str = "auto", anchor_weights=None,
-                 anchor_spectra=None, block_bytes: int = BLOCK_BYTES, **_ignored) -> NMFFit:
+                 anchor_spectra=None, block_bytes: int = BLOCK_BYTES, stop=None,
+                 budget: int | None = None, **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` under the Poisson loss in torch (``device``: CUDA when available).
 
-    Same parameters as :func:`fit_kl_numpy`, plus the torch ``device``; on CUDA the
-    whole of ``X`` is one block.
+    Same parameters as :func:`fit_kl_numpy`, plus the torch ``device``.  On CUDA
+    ``X`` is one block kept on the device when it fits its memory budget
+    (``budget`` bytes, default ``core.streaming.device_memory_budget``), else it is
+    streamed there in blocks at every pass, copies overlapping compute
+    (:mod:`~napari_unmix.core.streaming`); on the CPU the blocks are of
+    ``block_bytes``.
     """
     torch = get_torch()
     device = resolve_device(device)
@@ -282,18 +309,18 @@ def fit_kl_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=None
     free = _free_rows(locked, H.shape[0])
     lam, H0 = _anchor(anchor_weights, anchor_spectra, free, H.shape[0], X.dtype)
     n, m = X.shape
-    block_rows = n if str(device).startswith("cuda") else \
-        rows_per_chunk(m, X.itemsize, budget=block_bytes)
+    resident, slices = plan_blocks(n, m * X.itemsize, device, budget=budget,
+                                   block_bytes=None if str(device).startswith("cuda")
+                                   else block_bytes)
     with torch.no_grad():
-        fit = _kl_loop(to_torch(X, device),
+        fit = _kl_loop(BlockSource(X, slices, device=device, resident=resident),
                        to_torch(np.asarray(W, dtype=X.dtype), device).clone(),
                        to_torch(np.asarray(H, dtype=X.dtype), device).clone(),
                        None if free is None else to_torch(free, device),
                        max_iter=max_iter, tol=tol, eps=eps, floor=_data_floor(X),
                        every=track_error_every, report=report, ops=_Ops("torch", device),
-                       block_rows=block_rows,
                        lam=None if lam is None else to_torch(lam, device),
-                       H0=None if H0 is None else to_torch(H0, device))
+                       H0=None if H0 is None else to_torch(H0, device), stop=stop)
         fit.W, fit.H = to_numpy(fit.W), to_numpy(fit.H)
         return fit
 

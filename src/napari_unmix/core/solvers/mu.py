@@ -22,7 +22,13 @@ update of the anchored objective (numerator and denominator are the negative and
 positive parts of its gradient); the stopping rule then watches that objective.
 
 The loop is written once and runs on numpy arrays or torch tensors alike, so both
-backends perform the same sequence of operations.
+backends perform the same sequence of operations.  It goes over the pixels in
+blocks: a block's rows of ``W`` are updated (each row needs only ``H``), then its
+shares of ``W^T X`` and ``W^T W`` are computed while the block is at hand, so ``X``
+is read once per iteration.  In numpy the blocks (``BLOCK_BYTES``) are shared by
+``n_jobs`` worker threads and the shares summed in block order (the result does not
+depend on ``n_jobs``); in torch ``X`` is one block on the device when it fits its
+memory budget and is streamed there in blocks otherwise (``core.streaming``).
 
 The Poisson loss (``loss="poisson"``): the multiplicative updates of the
 Kullback-Leibler divergence instead, in :mod:`~.kl` (same start, locks and anchors).
@@ -33,49 +39,70 @@ from __future__ import annotations
 import numpy as np
 
 from ..device import get_torch, resolve_device, to_numpy, to_torch
-from ._common import NMFFit, SampledErrorStopping, one_blas_thread, residual_norm
+from ..parallel import Workers
+from ..streaming import BlockSource, plan_blocks
+from ._common import NMFFit, SampledErrorStopping, chunk_slices, rows_per_chunk
 from .kl import fit_kl_numpy, fit_kl_torch
+from .pooled import ordered_sum
 
-__all__ = ["fit_mu_numpy", "fit_mu_torch"]
+__all__ = ["BLOCK_BYTES", "fit_mu_numpy", "fit_mu_torch"]
 
-
-def _objective(X, W, H, lam, H0, xp):
-    err = residual_norm(X, W, H, xp=xp)
-    if lam is None:
-        return err
-    d = H - H0
-    pen = float(((d * d).sum(1) * lam).sum())
-    return float(np.sqrt(err * err + pen))
+#: Bytes of ``X`` per pixel block of the numpy iteration (one task of a worker).
+BLOCK_BYTES = 2 * 2**20
 
 
-def _mu_loop(X, W, H, free, *, max_iter, tol, eps, every, report, xp, lam=None,
-             H0=None) -> NMFFit:
-    """MU iterations on numpy arrays or torch tensors (``xp``); W and H updated in place.
+def _mu_loop(src, W, H, free, *, max_iter, tol, eps, every, report, lam=None, H0=None,
+             stop=None) -> NMFFit:
+    """MU iterations over the pixel blocks of ``src`` (a ``BlockSource``); ``W`` and ``H``
+    (numpy arrays or torch tensors) are updated in place.
 
-    ``lam`` (k,) and ``H0`` (k, m), of the same array type, anchor the rows of ``H``.
+    A block's rows of ``W`` are updated, then its shares of ``W^T X`` and ``W^T W``
+    (with the new ``W``) computed while the block is at hand; the shares are summed
+    in block order.  ``lam`` (k,) and ``H0`` (k, m), of the same array type, anchor
+    the rows of ``H``.
     """
-    stop = SampledErrorStopping(tol, every, eps, report=report,
-                                max_iter=max_iter)
-    stop.record(0, _objective(X, W, H, lam, H0, xp))
+    def objective():
+        err = src.residual_norm(W, H)
+        if lam is None:
+            return err
+        d = H - H0
+        pen = float(((d * d).sum(1) * lam).sum())
+        return float(np.sqrt(err * err + pen))
+
+    if stop is None:
+        stop = SampledErrorStopping(tol, every, eps, report=report, max_iter=max_iter)
+    stop.record(0, objective())
     update_H = free is None or bool(free.any())
     if lam is not None:
         lam_col = lam[:, None]
         lam_H0 = lam_col * H0
     converged, n_iter = False, 0
     for it in range(1, max_iter + 1):
-        W *= (X @ H.T) / (W @ (H @ H.T) + eps)
+        HHt = H @ H.T
+        Ht = H.T
+
+        def block(sl, Xb, HHt=HHt, Ht=Ht):
+            Wb = W[sl]
+            Wb *= (Xb @ Ht) / (Wb @ HHt + eps)
+            if update_H:
+                return Wb.T @ Xb, Wb.T @ Wb
+            return None
+
+        shares = src.map(block)
         if update_H:
+            C = ordered_sum(c for c, _ in shares)            # W^T X, in block order
+            D = ordered_sum(d for _, d in shares)            # W^T W
             if lam is None:
-                ratio = (W.T @ X) / ((W.T @ W) @ H + eps)
+                ratio = C / (D @ H + eps)
             else:
-                ratio = (W.T @ X + lam_H0) / ((W.T @ W) @ H + lam_col * H + eps)
+                ratio = (C + lam_H0) / (D @ H + lam_col * H + eps)
             if free is None:
                 H *= ratio
             else:
                 H[free] = H[free] * ratio[free]
         n_iter = it
         if stop.is_sample(it):
-            if stop.record(it, _objective(X, W, H, lam, H0, xp)):
+            if stop.record(it, objective()):
                 converged = True
                 break
     return NMFFit(W=W, H=H, n_iter=n_iter, converged=converged, history=stop.history)
@@ -107,7 +134,8 @@ def _check_loss(loss):
 
 def fit_mu_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
                  track_error_every: int = 10, anchor_weights=None, anchor_spectra=None,
-                 loss: str = "frobenius", **kwargs) -> NMFFit:
+                 loss: str = "frobenius", n_jobs=None, block_bytes: int = BLOCK_BYTES,
+                 stop=None, **kwargs) -> NMFFit:
     """Fit ``X ~ W H`` by multiplicative updates in numpy.
 
     Parameters
@@ -127,52 +155,69 @@ def fit_mu_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None
     loss : {"frobenius", "poisson"}, default "frobenius"
         ``"poisson"``: :func:`~.kl.fit_kl_numpy` (the Kullback-Leibler updates) with
         the same arguments.
+    n_jobs : int, optional
+        Worker threads that share the pixel blocks (``core.parallel``); the result
+        does not depend on it.
+    block_bytes : int
+        Bytes of ``X`` per pixel block.
+    stop : SampledErrorStopping, optional
+        The stopping rule (default: the sampled relative-improvement rule).
 
     Notes
     -----
-    BLAS is held to one thread during the run (see ``_common.one_blas_thread``).
+    BLAS is held to one thread per worker during the run (``core.parallel``).
     """
     if _check_loss(loss):
         return fit_kl_numpy(X, W, H, max_iter=max_iter, tol=tol, locked=locked, report=report,
                             track_error_every=track_error_every, anchor_weights=anchor_weights,
-                            anchor_spectra=anchor_spectra, **kwargs)
+                            anchor_spectra=anchor_spectra, n_jobs=n_jobs, stop=stop, **kwargs)
     eps = X.dtype.type(np.finfo(X.dtype).eps)
     lam, H0 = _anchor(anchor_weights, anchor_spectra, locked, H.shape[0])
-    with one_blas_thread():
-        return _mu_loop(X, np.array(W, dtype=X.dtype), np.array(H, dtype=X.dtype),
-                        _free_rows(locked, H.shape[0]), max_iter=max_iter, tol=tol, eps=eps,
-                        every=track_error_every, report=report, xp="numpy",
-                        lam=None if lam is None else lam.astype(X.dtype),
-                        H0=None if H0 is None else np.asarray(H0, dtype=X.dtype))
+    slices = chunk_slices(X.shape[0], rows_per_chunk(X.shape[1], X.itemsize,
+                                                     budget=block_bytes))
+    with Workers(n_jobs, len(slices)) as workers:
+        fit = _mu_loop(BlockSource(X, slices, workers=workers), np.array(W, dtype=X.dtype),
+                       np.array(H, dtype=X.dtype), _free_rows(locked, H.shape[0]),
+                       max_iter=max_iter, tol=tol, eps=eps, every=track_error_every,
+                       report=report, lam=None if lam is None else lam.astype(X.dtype),
+                       H0=None if H0 is None else np.asarray(H0, dtype=X.dtype), stop=stop)
+    fit.n_jobs = workers.n
+    return fit
 
 
 def fit_mu_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
                  track_error_every: int = 10, device: str = "auto", anchor_weights=None,
-                 anchor_spectra=None, loss: str = "frobenius", **kwargs) -> NMFFit:
+                 anchor_spectra=None, loss: str = "frobenius", stop=None,
+                 budget: int | None = None, **kwargs) -> NMFFit:
     """Fit ``X ~ W H`` by multiplicative updates in torch (``device``: CUDA when available).
 
     Same parameters as :func:`fit_mu_numpy`, plus the torch ``device``
-    (``loss="poisson"``: :func:`~.kl.fit_kl_torch`).
+    (``loss="poisson"``: :func:`~.kl.fit_kl_torch`).  ``X`` stays on the device
+    when it fits its memory budget (``budget`` bytes, default
+    ``core.streaming.device_memory_budget``), else it is streamed there block by
+    block at every pass, the copies overlapping the compute
+    (:mod:`~napari_unmix.core.streaming`); ``W`` and ``H`` stay on the device.
     """
     if _check_loss(loss):
         return fit_kl_torch(X, W, H, max_iter=max_iter, tol=tol, locked=locked, report=report,
                             track_error_every=track_error_every, device=device,
                             anchor_weights=anchor_weights, anchor_spectra=anchor_spectra,
-                            **kwargs)
+                            stop=stop, budget=budget, **kwargs)
     torch = get_torch()
     device = resolve_device(device)
     eps = float(np.finfo(X.dtype).eps)
+    resident, slices = plan_blocks(X.shape[0], X.shape[1] * X.itemsize, device, budget=budget)
     with torch.no_grad():
         free = _free_rows(locked, H.shape[0])
         lam, H0 = _anchor(anchor_weights, anchor_spectra, locked, H.shape[0])
-        fit = _mu_loop(to_torch(X, device),
+        fit = _mu_loop(BlockSource(X, slices, device=device, resident=resident),
                        to_torch(np.asarray(W, dtype=X.dtype), device).clone(),
                        to_torch(np.asarray(H, dtype=X.dtype), device).clone(),
                        None if free is None else to_torch(free, device),
                        max_iter=max_iter, tol=tol, eps=eps, every=track_error_every,
-                       report=report, xp="torch",
+                       report=report,
                        lam=None if lam is None else to_torch(lam.astype(X.dtype), device),
                        H0=None if H0 is None else to_torch(np.asarray(H0, dtype=X.dtype),
-                                                           device))
+                                                           device), stop=stop)
         fit.W, fit.H = to_numpy(fit.W), to_numpy(fit.H)
         return fit

@@ -22,6 +22,11 @@ One iteration
 Both steps minimise the objective exactly over their block, so it never
 increases (up to rounding).
 
+Every core: the W step's pixels are independent, so pixel blocks (``BLOCK_BYTES``
+of ``X``) are solved by ``n_jobs`` worker threads, each also computing its block's
+share of ``W^T X`` and ``W^T W``; the shares (and the blocks' squared errors) are
+summed in block order, so the result does not depend on ``n_jobs``.
+
 Scale
     Under a sum constraint ``W`` carries no scale: the rows of ``H`` carry the
     data's.  There is nothing to balance (HALS's power-of-two rescaling would
@@ -48,17 +53,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import NMFFit, SampledErrorStopping, one_blas_thread, residual_norm
+from ..parallel import Workers
+from ._common import NMFFit, SampledErrorStopping, chunk_slices, rows_per_chunk
 from .hals import H_SWEEPS, anchor_penalty, check_anchor, check_hals_inputs
+from .pooled import ordered_sum, pooled_residual_norm
 from .simplex import MAX_STEPS, check_abundance, fit_simplex
 
-__all__ = ["fit_fcls_hals"]
+__all__ = ["BLOCK_BYTES", "fit_fcls_hals"]
+
+#: Bytes of ``X`` per pixel block (one task of a worker in the W step).
+BLOCK_BYTES = 4 * 2**20
 
 
-def _h_step(X, W, H, free_rows, lam, lam_H0, sweeps):
-    """HALS sweeps over the free rows of ``H`` (in place), in float64."""
-    C = np.asarray(W.T @ X, dtype=np.float64)
-    D = np.asarray(W.T @ W, dtype=np.float64)
+def _h_step(C, D, H, free_rows, lam, lam_H0, sweeps):
+    """HALS sweeps over the free rows of ``H`` (in place), in float64, from
+    ``C = W^T X`` and ``D = W^T W``."""
+    C = np.asarray(C, dtype=np.float64)
+    D = np.asarray(D, dtype=np.float64)
     Hd = H.astype(np.float64)
     den = np.diag(D) + lam
     tiny = np.finfo(np.float64).tiny
@@ -73,7 +84,8 @@ def _h_step(X, W, H, free_rows, lam, lam_H0, sweeps):
 def fit_fcls_hals(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
                   track_error_every: int = 10, h_sweeps: int = H_SWEEPS,
                   anchor_weights=None, anchor_spectra=None, abundance: str = "free",
-                  nnls=None, max_steps: int = MAX_STEPS, **_ignored) -> NMFFit:
+                  nnls=None, max_steps: int = MAX_STEPS, n_jobs=None,
+                  block_bytes: int = BLOCK_BYTES, stop=None, **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` with ``W`` under an abundance model (module documentation).
 
     Parameters
@@ -98,6 +110,13 @@ def fit_fcls_hals(X, W, H, *, max_iter: int, tol: float, locked=None, report=Non
         The exact NNLS solver of the W steps (default: numpy active set).
     max_steps : int
         Cap on the NNLS solves of one W step's multiplier search.
+    n_jobs : int, optional
+        Worker threads that share the pixel blocks of the W steps, of ``W^T X`` and
+        of the error (``core.parallel``); the result does not depend on it.
+    block_bytes : int
+        Bytes of ``X`` per pixel block.
+    stop : SampledErrorStopping, optional
+        The stopping rule (default: the sampled relative-improvement rule).
 
     Returns
     -------
@@ -115,27 +134,40 @@ def fit_fcls_hals(X, W, H, *, max_iter: int, tol: float, locked=None, report=Non
     lam_H0 = (np.zeros(H.shape) if lam is None
               else lam[:, None] * np.asarray(H0, dtype=np.float64))
 
-    def error():
-        return float(np.sqrt(residual_norm(X, W, H) ** 2 + anchor_penalty(H, lam, H0)))
+    blocks = chunk_slices(X.shape[0], rows_per_chunk(X.shape[1], X.itemsize,
+                                                     budget=block_bytes))
+    if stop is None:
+        stop = SampledErrorStopping(tol, track_error_every, float(np.finfo(dtype).eps),
+                                    report=report, max_iter=max_iter)
+    with Workers(n_jobs, len(blocks)) as workers:
+        def error():
+            return float(np.sqrt(pooled_residual_norm(X, W, H, workers, blocks) ** 2
+                                 + anchor_penalty(H, lam, H0)))
 
-    stop = SampledErrorStopping(tol, track_error_every, float(np.finfo(dtype).eps),
-                                report=report, max_iter=max_iter)
-    with one_blas_thread():
+        def w_block(sl):
+            fit = fit_simplex(X[sl], H, abundance=abundance, nnls=nnls, max_steps=max_steps,
+                              start=W[sl], mu0=None if mu is None else mu[sl])
+            if fit.capped is not None and fit.capped.any():
+                fit.W[fit.capped] = W[sl][fit.capped]   # feasible: no increase
+            Wb = fit.W
+            return Wb, fit.mu, Wb.T @ X[sl], Wb.T @ Wb
+
         stop.record(0, error())
         mu = None
         converged = False
         n_iter = 0
         for it in range(1, max_iter + 1):
-            fit = fit_simplex(X, H, abundance=abundance, nnls=nnls, max_steps=max_steps,
-                              start=W, mu0=mu)
-            if fit.capped is not None and fit.capped.any():
-                fit.W[fit.capped] = W[fit.capped]   # feasible: no increase
-            W, mu = fit.W, fit.mu
+            parts = workers.map(w_block, blocks)
+            W = np.concatenate([p[0] for p in parts]) if parts else W
+            mu = np.concatenate([p[1] for p in parts]) if parts else mu
             if free_rows:
-                _h_step(X, W, H, free_rows, lam_d, lam_H0, h_sweeps)
+                _h_step(ordered_sum(p[2] for p in parts), ordered_sum(p[3] for p in parts),
+                        H, free_rows, lam_d, lam_H0, h_sweeps)
             n_iter = it
             if stop.is_sample(it):
                 if stop.record(it, error()):
                     converged = True
                     break
-    return NMFFit(W=W, H=H, n_iter=n_iter, converged=converged, history=stop.history)
+    fit = NMFFit(W=W, H=H, n_iter=n_iter, converged=converged, history=stop.history)
+    fit.n_jobs = workers.n
+    return fit
