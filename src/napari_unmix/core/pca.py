@@ -25,15 +25,27 @@ import numpy as np
 
 from ._validation import check_n_components
 from .data import check_matrix, data_scale
+from .parallel import Workers, check_n_jobs
 from .progress import Reporter
 from .result import UnmixResult
-from .solvers._common import chunk_slices, one_blas_thread, rows_per_chunk
+from .solvers._common import chunk_slices, rows_per_chunk
+from .solvers.pooled import ordered_sum
 from .summaries import PCASummary
 
-__all__ = ["pca"]
+__all__ = ["BLOCK_BYTES", "pca"]
+
+#: Bytes of float64 temporaries per work block of the covariance and score passes.
+BLOCK_BYTES = 2 * 2**20
 
 
-def pca(X, n_components, *, standardize=True, chunk_size=None, callback=None) -> UnmixResult:
+def _blocks(chunk: slice, m: int):
+    """The work blocks of one chunk: their size depends on the data, not on n_jobs."""
+    size = rows_per_chunk(m, 8, budget=BLOCK_BYTES)
+    return [slice(a, min(a + size, chunk.stop)) for a in range(chunk.start, chunk.stop, size)]
+
+
+def pca(X, n_components, *, standardize=True, chunk_size=None, callback=None,
+        n_jobs=None) -> UnmixResult:
     """Principal component analysis of pixel spectra.
 
     Parameters
@@ -52,6 +64,11 @@ def pca(X, n_components, *, standardize=True, chunk_size=None, callback=None) ->
         Pixels per chunk for the covariance and score passes.
     callback : callable, optional
         ``callback(ProgressInfo)`` per chunk; returning False cancels.
+    n_jobs : int, optional
+        Worker threads that share the pixel blocks of the covariance and score
+        passes (``core.parallel``: ``None`` or -1 every core this process may use).
+        Each block's share is summed in block order: the result does not depend on
+        it.
 
     Returns
     -------
@@ -63,12 +80,13 @@ def pca(X, n_components, *, standardize=True, chunk_size=None, callback=None) ->
         ``mean`` and ``scale``.  ``reconstruction_err`` is ``||X - X_hat||_F`` in the
         data's units with ``X_hat = (T P) * scale + mean``.
     """
-    with one_blas_thread():  # thin products: BLAS threads only compete (solvers._common)
+    check_n_jobs(n_jobs)
+    with Workers(n_jobs) as workers:  # one BLAS thread per worker (core.parallel)
         return _pca(X, n_components, standardize=standardize, chunk_size=chunk_size,
-                    callback=callback)
+                    callback=callback, workers=workers)
 
 
-def _pca(X, n_components, *, standardize, chunk_size, callback) -> UnmixResult:
+def _pca(X, n_components, *, standardize, chunk_size, callback, workers) -> UnmixResult:
     t0 = time.perf_counter()
     X_in = check_matrix(X, min_samples=2).X
     n, m = X_in.shape
@@ -97,10 +115,13 @@ def _pca(X, n_components, *, standardize, chunk_size, callback) -> UnmixResult:
                       "them out of the stack if they are dead channels.", UserWarning,
                       stacklevel=3)
 
+    def gram(b):
+        Z = (X[b] - mean) / scale
+        return Z.T @ Z
+
     cov = np.zeros((m, m))
     for i, sl in enumerate(slices):
-        Z = (X[sl] - mean) / scale
-        cov += Z.T @ Z
+        cov += ordered_sum(workers.map(gram, _blocks(sl, m)))   # in block order
         report(i + 1, n_steps)
     cov /= n - 1
     eigval, eigvec = np.linalg.eigh(cov)
@@ -116,13 +137,17 @@ def _pca(X, n_components, *, standardize, chunk_size, callback) -> UnmixResult:
     P *= np.where(signs == 0, 1.0, signs)[:, None]
 
     T = np.empty((n, k), dtype=X.dtype)
+
+    def scores(b):
+        Z = (X[b] - mean) / scale
+        T_block = Z @ P.T
+        T[b] = T_block
+        R = (Z - T_block @ P) * scale
+        return float(np.einsum("ij,ij->", R, R, dtype=np.float64))
+
     sq_err = 0.0
     for i, sl in enumerate(slices):
-        Z = (X[sl] - mean) / scale
-        T_chunk = Z @ P.T
-        T[sl] = T_chunk
-        R = (Z - T_chunk @ P) * scale
-        sq_err += float(np.einsum("ij,ij->", R, R, dtype=np.float64))
+        sq_err += ordered_sum(workers.map(scores, _blocks(sl, m)))
         report(len(slices) + i + 1, n_steps)
     x_norm = float(np.sqrt(np.einsum("ij,ij->", X, X, dtype=np.float64)))
     err = float(np.sqrt(sq_err))
@@ -144,8 +169,9 @@ def _pca(X, n_components, *, standardize, chunk_size, callback) -> UnmixResult:
         dtype=str(X.dtype),
         time_s=time.perf_counter() - t0,
     )
+    summary = summary.replace(n_jobs=workers.n, device="cpu")
     params = {"mode": "pca", "n_components": k, "standardize": bool(standardize),
-              "chunk_size": chunk_size}
+              "chunk_size": chunk_size, "n_jobs": workers.requested}
     return UnmixResult(W=T, H=P.astype(X.dtype), mode="pca", backend="numpy", device="cpu",
                        n_iter=0, reconstruction_err=err, summary=summary, params=params,
                        explained_variance_ratio=ratio,
