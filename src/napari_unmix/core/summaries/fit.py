@@ -182,6 +182,11 @@ class FitSummary(Summary):
     hit_max_iter : bool
         The iterative solver stopped at its cap before meeting its tolerance (NNLS:
         a pixel or a chunk did); ``None`` for modes without iterations (PCA).
+    n_jobs : int
+        The worker threads that shared the pixel blocks (``core.parallel``; 1 on a
+        CUDA device, where the device does the work).
+    device : str
+        Where the fit ran: ``"cpu"`` or the torch device (``"cuda"`` ...).
     """
 
     kind: ClassVar[str] = ""
@@ -197,6 +202,8 @@ class FitSummary(Summary):
     offsets_moved: OffsetsMoved | None = None
     analysis_time_s: float | None = None
     hit_max_iter: bool | None = None
+    n_jobs: int | None = None
+    device: str | None = None
     _nested: ClassVar[dict[str, type]] = {"negative": NegativeInfo, "seeds": SeedsSummary,
                                           "offsets_moved": OffsetsMoved}
     #: entries too long to keep for every plane of a series
