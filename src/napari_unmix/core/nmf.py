@@ -72,12 +72,14 @@ from .data import check_matrix, check_negative_policy, data_scale
 from .device import resolve_device
 from .diagnostics import seed_drift
 from .init import INITS, balance_seeds, initialize_factors, resolve_random_state
+from .parallel import check_n_jobs
 from .poisson import poisson_anchor_weights, poisson_deviance
 from .progress import Reporter
 from .result import UnmixResult
 from .solvers import check_loss, pick_nmf_solver, solve_nnls
 from .solvers._common import NMFFit, kl_divergence, residual_norm
 from .solvers.simplex import check_abundance
+from .solvers.stopping import check_stop, make_stop
 from .summaries import NegativeInfo, NMFSummary
 
 __all__ = ["nmf"]
@@ -151,16 +153,16 @@ def _anchor_strengths(anchor, k):
 
 
 def _fit_all_locked(X, H, *, max_iter, report, abundance="free", loss="frobenius",
-                    tol=1e-4):
+                    tol=1e-4, n_jobs=None):
     """Seeded NNMF with every spectrum locked: exact fixed-H NNLS (FCLS) for W (or the
     Poisson NNLS, to ``tol``)."""
     W, info = solve_nnls(X, H, max_iter=max_iter, report=report, abundance=abundance,
-                         loss=loss, tol=tol)
+                         loss=loss, tol=tol, n_jobs=n_jobs)
     converged = not info["capped"].any() and all(info["chunk_converged"])
     history = [(0, residual_norm(X, W, H) if loss == "frobenius" else
                 kl_divergence(X, W, H, floor=float(np.finfo(X.dtype).eps)))]
     fit = NMFFit(W=W, H=H.copy(), n_iter=max(info["chunk_iters"], default=0),
-                 converged=converged, history=history)
+                 converged=converged, history=history, n_jobs=info["n_jobs"])
     return info["spec"], info["device"], fit
 
 
@@ -168,7 +170,7 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         tol=1e-4, max_iter=1000, random_state=None, callback=None, locked=None,
         anchor=None, negative="raise", device="auto", track_error_every=10,
         mu_eps_lift=True, balance=None, component_names=None,
-        abundance="free", loss="frobenius") -> UnmixResult:
+        abundance="free", loss="frobenius", stop="auto", n_jobs=None) -> UnmixResult:
     """Non-negative matrix factorisation ``X ~ W H``, random or seeded.
 
     Parameters
@@ -199,7 +201,8 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     tol : float, default 1e-4
         Stopping tolerance.  The project's own solvers stop at the first sampled
         iteration whose relative improvement of the objective over the previous
-        sample is ``<= tol``; scikit-learn uses its own rule.
+        sample is ``<= tol`` (and, by default, earlier by the noise-scaled rule of
+        ``stop``); scikit-learn uses its own rule.
     max_iter : int, default 1000
         Iteration cap.  Reaching it raises a ``ConvergenceWarning`` and sets
         ``summary.hit_max_iter``.
@@ -248,6 +251,22 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         Least squares, or the Poisson loss ``D(X || WH)`` for photon counts (module
         documentation); ``"auto"`` then takes multiplicative updates, solvers that
         cannot fit it are refused, and so are the sum constraints.
+    stop : {"auto", "noise", "tol"}, default "auto"
+        The stopping rule (``core.solvers.stopping``).  ``"noise"``: stop once the
+        error is within 1 % of the rank-k truncated SVD residual of the data (no
+        k-component fit can go below it: what is left is noise), or when the
+        squared error stalls against that noise energy, or by ``tol``;
+        ``"tol"``: the specification's relative-improvement rule alone.
+        ``"auto"``: ``"noise"`` for random NNMF by HALS and FCLS on least squares,
+        ``"tol"`` for seeded runs (their anchors and drift were tuned with it) and
+        the multiplicative updates.  ``summary.stopping_rule`` says which rule ran
+        and ``summary.stopped_by`` what ended the run (``"noise"``,
+        ``"noise-stall"``, ``"tol"``, ``"max_iter"``, ``"solver"`` for
+        scikit-learn's rule, ``"exact"`` when every spectrum was locked).
+    n_jobs : int, optional
+        Worker threads that share the pixel blocks of the numpy solvers
+        (``core.parallel``: ``None`` or -1 every core this process may use).  The
+        result does not depend on it (bit for bit); torch uses its device.
 
     Returns
     -------
@@ -269,6 +288,8 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     mode = "seeded-nmf" if seeded else "nmf"
     k = check_n_components(n_components, n, m, mode=mode)
     check_iter_options(tol, max_iter)
+    check_stop(stop)
+    check_n_jobs(n_jobs)
     if init not in INITS:
         raise ValueError(f"Unknown init {init!r}; choose one of {', '.join(INITS)}.")
     if X.max() == 0:
@@ -303,12 +324,12 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         H_init = None if H0 is None else _check_seed(H0, (k, m), "H0", X.dtype)
         if W_init is None:
             W_init, _ = solve_nnls(X, H_init, max_iter=max(max_iter, 10 * k),
-                                   abundance=abundance, loss=loss)
+                                   abundance=abundance, loss=loss, n_jobs=n_jobs)
             fitted = abundance if constrained else "poisson nnls" if poisson else "nnls"
             init_info = {"W0": f"{fitted} fit to H0", "H0": "given"}
         elif H_init is None:
             Ht, _ = solve_nnls(np.ascontiguousarray(X.T), np.ascontiguousarray(W_init.T),
-                               max_iter=max(max_iter, 10 * k), loss=loss)
+                               max_iter=max(max_iter, 10 * k), loss=loss, n_jobs=n_jobs)
             H_init = np.ascontiguousarray(Ht.T)
             init_info = {"W0": "given", "H0": f"{'poisson ' if poisson else ''}nnls fit to W0"}
         else:
@@ -322,7 +343,7 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
             balance = anchor is not None and not constrained
         if constrained and W0 is not None:   # W carries no scale: fit it to the spectra
             W_start, _ = solve_nnls(Xs, H_start, max_iter=max(max_iter, 10 * k),
-                                    abundance=abundance)
+                                    abundance=abundance, n_jobs=n_jobs)
             init_info["W start"] = f"{abundance} fit to H0"
         elif balance and W0 is not None and H0 is not None:
             W_start, amplitudes = balance_seeds(Xs, W_init, H_start)
@@ -334,7 +355,7 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         if constrained:  # H takes W's scale; W starts as the constrained fit on it
             H_start = H_start * X.dtype.type(max(float(W_init.sum(axis=1).mean()), 1e-30))
             W_init, _ = solve_nnls(Xs, H_start, max_iter=max(max_iter, 10 * k),
-                                   abundance=abundance)
+                                   abundance=abundance, n_jobs=n_jobs)
             W_start = W_init
             init_info = {"W0": f"{abundance} fit to H0",
                          "H0": f"{init}, times the mean row sum of its W"}
@@ -355,25 +376,30 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         lift = {"applied": True, "eps": eps, "n_lifted_W": n_w, "n_lifted_H": n_h}
 
     report = Reporter(callback, "nmf")
+    all_locked = lock is not None and bool(lock.all())
+    rule = None if all_locked else make_stop(stop, spec, Xs, k, tol=tol,
+                                             every=track_error_every, report=report,
+                                             max_iter=max_iter, loss=loss, seeded=seeded)
     t_solve = time.perf_counter()
-    if lock is not None and lock.all():
+    if all_locked:
         # every spectrum is fixed: the problem is fixed-H NNLS, solved exactly
         spec, dev, fit = _fit_all_locked(Xs, H_start, max_iter=max_iter, report=report,
-                                         abundance=abundance, loss=loss, tol=tol)
+                                         abundance=abundance, loss=loss, tol=tol,
+                                         n_jobs=n_jobs)
         lift = {"applied": False}
     else:
         fit = spec.func(Xs, W_in, H_in, solver=spec.algorithm, max_iter=max_iter, tol=tol,
                         locked=lock, report=report, random_state=seed,
                         track_error_every=track_error_every, device=dev,
                         anchor_weights=lam, anchor_spectra=None if lam is None else H_start,
-                        loss=loss, **({"abundance": abundance} if constrained else {}))
+                        loss=loss, stop=rule, n_jobs=n_jobs,
+                        **({"abundance": abundance} if constrained else {}))
     solve_time = time.perf_counter() - t_solve
     W, Hs = fit.W, fit.H
     err = scale * residual_norm(Xs, W, Hs)
     H = Hs if scale == 1.0 else Hs * X.dtype.type(scale)
     if lock is not None:
         H[lock] = H_init[lock]  # locked rows are returned bit-identical to the seed
-    all_locked = lock is not None and bool(lock.all())
     hit_cap = not fit.converged and (fit.n_iter >= max_iter or all_locked)
     if hit_cap:
         from sklearn.exceptions import ConvergenceWarning
@@ -404,10 +430,13 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         converged=bool(fit.converged),
         tol=float(tol),
         stopping_rule=("scikit-learn internal" if spec.backend == "sklearn" else
-                       "relative improvement of the objective"
-                       + (" (the divergence D(X || WH))" if poisson else "")
-                       + f" <= tol between samples every {track_error_every} iterations"
+                       "exact fixed-H NNLS (every spectrum locked)" if rule is None else
+                       rule.describe(scale)
+                       + (" (the objective: the divergence D(X || WH))" if poisson else "")
                        + (" (the objective includes the anchor)" if anchored else "")),
+        stopped_by=("exact" if all_locked and not hit_cap else "max_iter" if hit_cap else
+                    "solver" if rule is None else rule.stopped_by or "max_iter"),
+        n_jobs=int(getattr(fit, "n_jobs", 1)),
         error_history=history,
         reconstruction_err=err,
         relative_error=err / max(x_norm, np.finfo(float).tiny),
@@ -430,7 +459,7 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         "random_state": seed, "negative": negative, "device": device,
         "track_error_every": int(track_error_every), "mu_eps_lift": bool(mu_eps_lift),
         "locked": summary.locked, "anchor": anchors, "balance": bool(balance),
-        "abundance": abundance, "loss": loss,
+        "abundance": abundance, "loss": loss, "stop": stop, "n_jobs": n_jobs,
     }
     arrays = {}
     if seeded:

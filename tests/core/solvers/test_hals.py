@@ -357,7 +357,8 @@ def test_same_random_state_same_result(backend, noisy):
 def test_stops_at_first_sample_meeting_tol(backend, noisy, tol, every):
     infos = []
     res = nmf(noisy.X, 3, solver="hals", backend=backend, device="cpu", random_state=0,
-              tol=tol, track_error_every=every, max_iter=5000, callback=infos.append)
+              tol=tol, track_error_every=every, max_iter=5000, callback=infos.append,
+              stop="tol")   # the specification's rule (the default adds the noise rule)
     its = [i.iteration for i in infos]
     errs = [i.error for i in infos]
     assert its == list(range(0, its[-1] + 1, every))
@@ -386,5 +387,5 @@ def test_auto_reaches_sklearn_cd_error_on_the_bundled_sample():
     assert res.summary["relative_error"] <= cd_error
     # ... already after 20 iterations, a tenth of the peer's
     with pytest.warns(ConvergenceWarning, match="max_iter=20"):
-        early = nmf(X, 4, random_state=0, max_iter=20, tol=0.0)
+        early = nmf(X, 4, random_state=0, max_iter=20, tol=0.0, stop="tol")
     assert early.summary["relative_error"] <= cd_error

@@ -235,6 +235,13 @@ class NMFSummary(FitSummary):
     tol : float
     stopping_rule : str
         The rule in words.
+    stopped_by : str
+        What ended the run, machine-readable: ``"noise"`` (the error came within
+        1 % of the rank-k SVD residual, the noise), ``"noise-stall"`` (the squared
+        error stalled against the noise energy), ``"tol"`` (relative improvement
+        <= tol), ``"max_iter"``, ``"solver"`` (scikit-learn's own rule) or
+        ``"exact"`` (every spectrum locked: one exact NNLS); see
+        ``core.solvers.stopping``.
     error_history : list of [iteration, error]
         The objective at every sampled iteration, the start included:
         ``||X - WH||_F``, or the divergence ``D(X || WH)`` for ``loss="poisson"``
@@ -279,6 +286,7 @@ class NMFSummary(FitSummary):
     converged: bool | None = None
     tol: float | None = None
     stopping_rule: str | None = None
+    stopped_by: str | None = None
     error_history: list | None = None
     init: dict | None = None
     mu_eps_lift: dict | None = None
