@@ -22,6 +22,7 @@ import numpy as np
 from .. import __version__
 from ..core import MODES, Cancelled
 from ..core.data import NEGATIVE_POLICIES
+from ..core.parallel import check_n_jobs
 from ..core.solvers import ABUNDANCES, LOSSES
 from .console import EXIT_USAGE, PROG, CLIError, cli_words, one_line
 from .demo import cmd_demo
@@ -92,6 +93,19 @@ def trust(text):
     if np.isnan(v) or v < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0, or inf")
     return v
+
+
+def n_jobs(text):
+    """An argparse type for ``--n-jobs``: a positive integer or -1 (``core.parallel``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    try:
+        return check_n_jobs(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("n_jobs", "--n-jobs")
+                                         .replace(" / None", "")) from None
 
 
 positive_int = _number(int, 1, "an integer", "at least 1")
@@ -185,6 +199,10 @@ def _add_run(sub) -> None:
                      "default) or poisson (the Poisson likelihood of photon counts, for "
                      "fluorescence and low-count Raman data; the result then holds the "
                      "deviance per pixel)")
+    run.add_argument("--n-jobs", type=n_jobs, default=None, metavar="N",
+                     help="worker threads that share the pixels on the CPU (default: every "
+                     "core this process may use; -1 the same); the result does not depend "
+                     "on it")
     _add_common(run)
     run.set_defaults(func=cmd_run)
 

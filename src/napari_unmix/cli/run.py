@@ -57,6 +57,7 @@ MODE_FLAGS = {
     "anchor": ("--anchor", "anchor"),
     "abundance": ("--abundance", "abundance"),
     "loss": ("--loss", "loss"),
+    "n_jobs": ("--n-jobs", "n_jobs"),
     "spectra": ("--spectra", "components"),
     "labels": ("--labels", "components"),
     "flat_background": ("--flat-background", "components"),

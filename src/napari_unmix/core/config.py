@@ -24,6 +24,7 @@ from .data import NEGATIVE_POLICIES
 from .device import check_device
 from .init import INITS, resolve_random_state
 from .modes import MODES
+from .parallel import check_n_jobs
 from .preprocess import Preprocessing
 from .seeds import H_FALLBACKS, W_SEED_MODES
 from .solvers import LOSSES
@@ -119,6 +120,11 @@ class AnalysisConfig:
         divergence; see ``core.nnls``, ``core.nmf`` and ``core.poisson``).
     standardize : bool, default True
         PCA: standardise channels.
+    n_jobs : int or None, default None
+        Every mode: the worker threads that share the pixel blocks on the CPU, with
+        scikit-learn's meaning (``None`` or ``-1``: every core this process may use;
+        a positive number; 0 and other negative values are refused).  Results do
+        not depend on it (``core.parallel``).
     spectral_unit : str, optional
         Unit of the spectral axis, stored in the result.
     """
@@ -144,6 +150,7 @@ class AnalysisConfig:
     abundance: str = "free"
     loss: str = "frobenius"
     standardize: bool = True
+    n_jobs: int | None = None
     spectral_unit: str | None = None
 
     def __post_init__(self):
@@ -175,6 +182,7 @@ class AnalysisConfig:
         self.max_iter = _check_count(self.max_iter, "max_iter")
         check_iter_options(self.tol, self.max_iter)
         self.device = check_device(self.device)
+        self.n_jobs = check_n_jobs(self.n_jobs)
         for attr in ("overwrite", "residual_score", "standardize"):
             value = getattr(self, attr)
             if not isinstance(value, (bool, np.bool_)):

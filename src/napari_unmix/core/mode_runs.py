@@ -30,7 +30,7 @@ def _n_components(config) -> int:
 def run_pca(data, config, seeds, callback):
     """PCA of the fitted data (channel-standardised unless ``standardize=False``)."""
     return pca(data.fit, _n_components(config), standardize=config.standardize,
-               callback=callback)
+               callback=callback, n_jobs=config.n_jobs)
 
 
 def run_nmf(data, config, seeds, callback):
@@ -38,7 +38,7 @@ def run_nmf(data, config, seeds, callback):
     return nmf(data.fit, _n_components(config), solver=config.solver, backend=config.backend,
                init=config.init, tol=config.tol, max_iter=config.max_iter,
                random_state=config.random_state, callback=callback, device=config.device,
-               abundance=config.abundance, loss=config.loss)
+               abundance=config.abundance, loss=config.loss, n_jobs=config.n_jobs)
 
 
 def _absorb_offsets(res, components, locked):
@@ -62,7 +62,8 @@ def run_seeded_nmf(data, config, seeds, callback):
               anchor=config.anchor_strengths(), solver=config.solver,
               backend=config.backend, tol=config.tol, max_iter=config.max_iter,
               random_state=config.random_state, callback=callback, device=config.device,
-              component_names=seeds.names, abundance=config.abundance, loss=config.loss)
+              component_names=seeds.names, abundance=config.abundance, loss=config.loss,
+              n_jobs=config.n_jobs)
     return _absorb_offsets(res, config.components, seeds.locked)
 
 
@@ -78,7 +79,7 @@ def run_nnls(data, config, seeds, callback):
     return nnls(data.fit, seeds.H0, solver=config.solver, backend=config.backend,
                 tol=config.tol, max_iter=config.max_iter, callback=callback,
                 device=config.device, abundance=config.abundance, loss=config.loss,
-                component_names=seeds.names)
+                component_names=seeds.names, n_jobs=config.n_jobs)
 
 
 def _pick_seeded(solver="auto", backend="auto", config=None):
@@ -103,7 +104,8 @@ def _loss(config) -> str:
 
 register_mode(ModeSpec(
     "pca", "PCA", "Which spectral directions vary most?", run_pca,
-    options=frozenset({"n_components", "standardize"}), non_negative=False, func=pca))
+    options=frozenset({"n_components", "standardize", "n_jobs"}), non_negative=False,
+    func=pca))
 register_mode(ModeSpec(
     "nmf", "Random NNMF", "Which non-negative additive parts are there?", run_nmf,
     options=SOLVER_OPTIONS | {"n_components", "init", "random_state", "abundance", "loss"},

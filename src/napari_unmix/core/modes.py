@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 __all__ = ["MODES", "SEED_OPTIONS", "SOLVER_OPTIONS", "ModeSpec", "register_mode"]
 
 #: Config fields of every iterative mode's solver.
-SOLVER_OPTIONS = frozenset({"solver", "backend", "device", "tol", "max_iter", "negative"})
+SOLVER_OPTIONS = frozenset({"solver", "backend", "device", "tol", "max_iter", "negative",
+                            "n_jobs"})
 #: Config fields of the seeding engine and the preprocessing.
 SEED_OPTIONS = frozenset({"components", "w_seed_mode", "overwrite", "h_fallback",
                           "residual_score", "preprocessing", "fit_data"})
