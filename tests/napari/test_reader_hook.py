@@ -56,6 +56,8 @@ def _bounded(func, *args):
 def test_get_reader_accepts_stacks_folders_and_results(tmp_path, cube, result):
     write_stack_tiff(tmp_path / "s.tif", cube)
     np.save(tmp_path / "s.npy", cube)
+    # a .npy is claimed with a sidecar only (napari_unmix._napari.reader_rule)
+    (tmp_path / "s.spectral.csv").write_text("\n".join(str(v) for v in range(6)))
     np.savez(tmp_path / "s.npz", stack=cube)
     write_result_bundle(tmp_path / "r.npz", result, (4, 5))
     folder = tmp_path / "slices"

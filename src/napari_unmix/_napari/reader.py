@@ -1,14 +1,25 @@
 """npe2 reader hook: spectral stacks and napari-unmix results as napari layers.
 
-:func:`get_reader` accepts ``.tif``/``.tiff`` (plain, ImageJ, OME), ``.npy`` and
-``.npz`` files, folders of TIFF slices, and napari-unmix results (a bundle
-``.npz`` or a result folder, see :mod:`napari_unmix.io.bundle`).  The reading
-itself is :func:`napari_unmix.io.open_stack` / :func:`~napari_unmix.io.read_result_bundle`.
+:func:`get_reader` claims spectral stacks and napari-unmix results and leaves
+everything else to napari's own reader (the rule: :mod:`.reader_rule`):
 
-Never raises into napari: :func:`get_reader` returns ``None`` for a path it cannot
-read (wrong type, not a regular file, wrong magic bytes), and the reader it
-returns gives ``None`` when reading fails, after logging why (logger
-``napari_unmix._napari.reader``) and showing a napari warning.
+* claimed: napari-unmix results (a bundle ``.npz`` or a result folder), folders
+  of TIFF slices (a metadata file beside them, such as Leica's ``03.txt``, is
+  fine), ``.npz`` stacks, TIFF files with spectral evidence (napari-unmix
+  metadata, a spectral-axis sidecar file, a lambda axis, or a channel axis that
+  OME or ImageJ metadata name), ``.npy`` files with a sidecar;
+* declined: 2-D and RGB images, TIFF files without spectral evidence (plain
+  multi-page stacks, z-stacks and time series without a channel axis), ``.npy``
+  files without a sidecar.  napari's builtins open those, and the dock still
+  unmixes any image with three or more axes.
+
+The reading itself is :func:`napari_unmix.io.open_stack` /
+:func:`~napari_unmix.io.read_result_bundle`.
+
+Never raises into napari: :func:`get_reader` returns ``None`` for a path it does
+not claim (wrong type, not a regular file, wrong magic bytes, not a spectral
+stack), and the reader it returns gives ``None`` when reading fails, after
+logging why (logger ``napari_unmix._napari.reader``) and showing a napari warning.
 
 Layers
 ------
@@ -45,31 +56,12 @@ import numpy as np
 
 from .axes import axis_labels
 from .layers import RESULT_KEY, component_styles, map_layer_kwargs
+from .reader_rule import claim
 
 __all__ = ["RESULT_KEY", "get_reader", "read_layers", "result_layer_data",
            "stack_layer_data"]
 
 logger = logging.getLogger(__name__)
-
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-_MAGIC = {".tif": _TIFF_MAGIC, ".tiff": _TIFF_MAGIC, ".npy": (b"\x93NUMPY",),
-          ".npz": (b"PK\x03\x04", b"PK\x05\x06")}
-
-
-def _looks_readable(path: Path) -> bool:
-    """Cheap check: a folder of TIFF slices / result folder, or a file with our magic."""
-    from ..io import is_result_bundle
-    from ..io.readers import slice_files
-
-    if path.is_dir():
-        return is_result_bundle(path) or bool(slice_files(path))
-    magic = _MAGIC.get(path.suffix.lower())
-    if magic is None or not path.is_file():  # is_file: no FIFOs or devices (no hang)
-        return False
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    return head.startswith(magic)
-
 
 def _paths(path) -> list[Path]:
     if isinstance(path, (str, os.PathLike)):
@@ -78,10 +70,15 @@ def _paths(path) -> list[Path]:
 
 
 def get_reader(path):
-    """npe2 ``get_reader`` hook: :func:`read_layers` for paths it can read, else None."""
+    """npe2 ``get_reader`` hook: :func:`read_layers` for paths it claims (spectral
+    stacks and results, see :mod:`.reader_rule`), else None (napari's own reader)."""
     try:
         paths = _paths(path)
-        if paths and all(_looks_readable(p) for p in paths):
+        verdicts = [claim(p) for p in paths]
+        for p, (claimed, why) in zip(paths, verdicts, strict=True):
+            if not claimed:
+                logger.info("napari-unmix leaves %s to napari's reader: %s", p, why)
+        if paths and all(claimed for claimed, _ in verdicts):
             return read_layers
     except Exception as exc:  # noqa: BLE001 - the hook must never raise into napari
         logger.info("napari-unmix does not read %r: %s", path, exc)
