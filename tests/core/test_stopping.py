@@ -115,5 +115,8 @@ def test_stop_names_and_where_they_apply():
     with pytest.warns(ConvergenceWarning):
         capped = nmf(X[:2000], k, random_state=0, stop="tol", tol=0.0, max_iter=7)
     assert capped.summary.stopped_by == "max_iter" and capped.params["stop"] == "tol"
+    with pytest.warns(ConvergenceWarning):                         # tol=0: every iteration
+        every = nmf(X[:2000], k, random_state=0, tol=0.0, max_iter=30)
+    assert every.summary.stopped_by == "max_iter" and every.summary.n_iter == 30
     seeded = _quiet(X[:2000], k, H0=make_stack(n_pixels=10).H_true, random_state=0)
     assert seeded.summary.stopped_by in ("tol", "max_iter")         # seeded: the spec's

@@ -258,9 +258,10 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         squared error stalls against that noise energy, or by ``tol``;
         ``"tol"``: the specification's relative-improvement rule alone.
         ``"auto"``: ``"noise"`` for random NNMF by HALS and FCLS on least squares,
-        ``"tol"`` for seeded runs (their anchors and drift were tuned with it) and
-        the multiplicative updates.  ``summary.stopping_rule`` says which rule ran
-        and ``summary.stopped_by`` what ended the run (``"noise"``,
+        ``"tol"`` for seeded runs (their anchors and drift were tuned with it), the
+        multiplicative updates and ``tol=0`` (every iteration up to ``max_iter``).
+        ``summary.stopping_rule`` says which rule ran and ``summary.stopped_by``
+        what ended the run (``"noise"``,
         ``"noise-stall"``, ``"tol"``, ``"max_iter"``, ``"solver"`` for
         scikit-learn's rule, ``"exact"`` when every spectrum was locked).
     n_jobs : int, optional
@@ -377,10 +378,10 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
 
     report = Reporter(callback, "nmf")
     all_locked = lock is not None and bool(lock.all())
+    t_solve = time.perf_counter()  # the stopping rule's noise estimate counts as solving
     rule = None if all_locked else make_stop(stop, spec, Xs, k, tol=tol,
                                              every=track_error_every, report=report,
                                              max_iter=max_iter, loss=loss, seeded=seeded)
-    t_solve = time.perf_counter()
     if all_locked:
         # every spectrum is fixed: the problem is fixed-H NNLS, solved exactly
         spec, dev, fit = _fit_all_locked(Xs, H_start, max_iter=max_iter, report=report,

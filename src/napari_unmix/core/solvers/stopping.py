@@ -30,6 +30,8 @@ summary, beside ``"max_iter"`` when none did).
     * the ``"tol"`` rule above, with the caller's ``tol`` (``stopped_by="tol"``).
 
     On data without noise (``nu`` = 0) only an exact fit or a stall ends it early.
+    ``tol=0`` keeps its meaning, run to ``max_iter``: ``stop="auto"`` then takes the
+    ``"tol"`` rule.
     The objective the rule watches includes an anchor's penalty (it only makes the
     rule later).  Measured (``tests/core/test_stopping.py``): the benchmark stack
     (512 x 512 x 64, k = 5) stops at iteration 40, 0.9 % above the error of 1500
@@ -56,7 +58,8 @@ NOISE_PIXELS = 16384
 
 #: The rules a caller may ask for: name -> what it is.
 STOP_RULES = {
-    "auto": "noise for random NNMF by HALS and FCLS, tol for the others (seeded, MU)",
+    "auto": "noise for random NNMF by HALS and FCLS (tol > 0), tol for the others "
+            "(seeded, MU, tol=0)",
     "noise": "within 1 % of the rank-k SVD residual (the noise), or stalled against it",
     "tol": "relative improvement of the objective <= tol between samples",
 }
@@ -153,8 +156,9 @@ def make_stop(stop, spec, X, k, *, tol, every, report=None, max_iter=None,
     """The rule object a solver of ``spec`` stops by, or ``None`` (scikit-learn's own).
 
     ``stop="auto"``: :class:`NoiseStopping` for random NNMF (not ``seeded``) by HALS
-    or FCLS on least squares, :class:`TolStopping` for the others (seeded runs keep
-    the rule their anchors and drift reports were measured with); ``"noise"``
+    or FCLS on least squares with ``tol > 0``, :class:`TolStopping` for the others
+    (seeded runs keep the rule their anchors and drift reports were measured with;
+    ``tol=0`` asks for every iteration up to ``max_iter``); ``"noise"``
     refuses the Poisson loss (its objective is not a squared error) and
     scikit-learn (its own rule).
     """
@@ -169,7 +173,7 @@ def make_stop(stop, spec, X, k, *, tol, every, report=None, max_iter=None,
                          "stop='tol' (or 'auto').")
     eps = float(np.finfo(X.dtype).eps)
     kwargs = {"report": report, "max_iter": max_iter}
-    if stop == "noise" or (stop == "auto" and not seeded
+    if stop == "noise" or (stop == "auto" and not seeded and tol > 0
                            and spec.algorithm in ("hals", "fcls") and loss == "frobenius"):
         return NoiseStopping(tol, every, eps, noise=noise_level(X, k), **kwargs)
     return TolStopping(tol, every, eps, **kwargs)
