@@ -35,7 +35,7 @@ from .poisson import poisson_deviance
 from .progress import Reporter
 from .result import UnmixResult
 from .solvers import check_loss, solve_nnls
-from .solvers._common import residual_norm, sum_of_squares
+from .solvers.pooled import fit_norms
 from .solvers.simplex import check_abundance
 from .summaries import NegativeInfo, NNLSSummary
 
@@ -136,9 +136,10 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     max_chunk_iter = max(chunk_iters) if chunk_iters else 0
     hit_cap = n_capped > 0 or not all(info["chunk_converged"])
     ok = ~np.isnan(W).any(axis=1)
-    X_ok, W_ok = (X, W) if ok.all() else (X[ok], W[ok])  # no copy in the usual case
-    err = residual_norm(X_ok, W_ok, H) if ok.any() else float("nan")
-    x_norm = float(np.sqrt(sum_of_squares(X_ok)))
+    # on the pool, block by block, over the solved pixels (no copy of X)
+    err, x_norm = fit_norms(X, W, H, n_jobs=n_jobs, ok=None if ok.all() else ok)
+    if not ok.any():
+        err = float("nan")
     summary = NNLSSummary(
         solver=spec.algorithm,
         backend=spec.backend,

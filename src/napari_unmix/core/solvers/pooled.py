@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import chunk_slices, kl_divergence, residual_norm, rows_per_chunk
+from ._common import chunk_slices, kl_divergence, residual_norm, rows_per_chunk, sum_of_squares
 
-__all__ = ["BLOCK_BYTES", "blocks_of", "ordered_sum", "pooled_kl_divergence",
+__all__ = ["BLOCK_BYTES", "blocks_of", "fit_norms", "ordered_sum", "pooled_kl_divergence",
            "pooled_residual_norm"]
 
 #: Bytes of ``X`` per block of a pooled evaluation.
@@ -45,3 +45,25 @@ def pooled_kl_divergence(X, W, H, workers, *, floor, blocks=None) -> float:
     blocks = blocks_of(X) if blocks is None else blocks
     parts = workers.map(lambda sl: kl_divergence(X[sl], W[sl], H, floor=floor), blocks)
     return float(ordered_sum(parts) or 0.0)
+
+
+def fit_norms(X, W, H, *, n_jobs=None, ok=None):
+    """``(||X - W H||_F, ||X||_F)`` over the rows ``ok`` (a mask; default all), on a
+    pool of ``n_jobs`` workers: each block's squares by ``residual_norm`` and
+    ``sum_of_squares`` (safe from under- and overflow), summed in block order."""
+    from ..parallel import Workers
+
+    blocks = blocks_of(X)
+
+    def part(sl):
+        Xb, Wb = X[sl], W[sl]
+        if ok is not None and not ok[sl].all():
+            Xb, Wb = Xb[ok[sl]], Wb[ok[sl]]
+        if Xb.shape[0] == 0:
+            return 0.0, 0.0
+        return residual_norm(Xb, Wb, H) ** 2, sum_of_squares(Xb)
+
+    with Workers(n_jobs, len(blocks)) as workers:
+        parts = workers.map(part, blocks)
+    return (float(np.sqrt(ordered_sum(p[0] for p in parts) or 0.0)),
+            float(np.sqrt(ordered_sum(p[1] for p in parts) or 0.0)))
