@@ -151,10 +151,12 @@ class DeviceBlocks:
             self._buffers = (
                 [torch.empty((rows, m), dtype=dtype, pin_memory=True) for _ in range(2)],
                 [torch.empty((rows, m), dtype=dtype, device=self.device) for _ in range(2)],
-                torch.cuda.Stream(device=self.device))
-        staging, buffers, copy_stream = self._buffers
+                torch.cuda.Stream(device=self.device),
+                [None, None], [None, None])
+        # the events outlive a pass: the next pass's first copies wait for the last
+        # pass's compute on the same buffers
+        staging, buffers, copy_stream, copied, used = self._buffers
         compute = torch.cuda.current_stream(self.device)
-        copied, used = [None, None], [None, None]
 
         def issue(b):
             j, sl = b % 2, self.slices[b]
