@@ -68,6 +68,7 @@ Usage::
     python benchmarks/peers.py                       # full size, about 10 min on 1 thread
     python benchmarks/peers.py --pixels 16384 --repeats 2 --nmf-repeats 1   # smoke test
     python benchmarks/peers.py --threads 1 --out bench-out/peers-1thread
+    python benchmarks/peers.py --cores 2 --plot docs/images/cores.png   # 1 vs 2 cores
 """
 
 from __future__ import annotations
@@ -862,6 +863,12 @@ def parse_args(argv):
     p.add_argument("--replot", default=None, metavar="RESULTS_JSON",
                    help="only redraw the plot (--plot, default next to the JSON) from a "
                         "results.json of an earlier run")
+    p.add_argument("--cores", type=int, default=None, metavar="N",
+                   help="instead: every solver and peer on 1 and on N cores (taskset and "
+                        "thread limits alike), ratios to X @ H.T on those cores and the "
+                        "1 -> N speed-ups (benchmarks/cores.py; --plot is its speed-up plot)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="with --cores: alternate the 1-core and N-core runs this many times")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--child-data", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -873,6 +880,10 @@ def main(argv=None):
         return child_main(args)
     if args.replot:
         return replot(Path(args.replot), args.plot)
+    if args.cores:
+        from cores import run_cores
+
+        return run_cores(args)
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
     n_threads = set_threads(args.threads)
     args.threads = n_threads
