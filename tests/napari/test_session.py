@@ -108,7 +108,7 @@ def test_image_choice_spectral_axis_and_grid(viewer, session, single):
     session.set_image("crs")
     req = session.prepare({"mode": "pca", "n_components": 2})
     session.publish(req, req.func(callback=None))
-    assert "PC1" in viewer.layers and "PC1" not in session.image_names()
+    assert "run 1 · PC1" in viewer.layers and "run 1 · PC1" not in session.image_names()
 
 
 # -- the reference plane -----------------------------------------------------------------
@@ -212,7 +212,7 @@ def test_a_joint_fit_is_published_and_seeds_the_next_run(viewer, session, zs):
                             spectral_axis=1, spectral_values=zs.spectral_axis)
     res = session.result
     np.testing.assert_allclose(res.W, expected.W, rtol=1e-5, atol=1e-7)
-    assert text == "Done: 3 map layer(s) for 'z-series'."
+    assert text == "Done: run 1, 3 map layer(s) for 'z-series'."
     assert results == [res] and session.result_image == "z-series"
     maps = result_layers(viewer, source_image="z-series")
     assert [lyr.data.shape for lyr in maps] == [(N_PLANES, 1, *SHAPE)] * 3
@@ -266,7 +266,7 @@ def test_per_plane_spectra_follow_the_slider(viewer, session, zs):
     viewer.dims.set_current_step(0, 1)
     request, text = _run(session, {"mode": "nmf", "n_components": 3, **FAST})
     assert request.series.reference == 1
-    assert text == "Done: 3 map layer(s) for 'z-series' (4 planes, per plane)."
+    assert text == "Done: run 1, 3 map layer(s) for 'z-series' (4 planes, per plane)."
     cfg = AnalysisConfig(mode="nmf", n_components=3, **FAST)
     expected = unmix_series(zs.stack, cfg, strategy="per-slice", series_axis=0,
                             spectral_axis=1, reference=1, spectral_values=zs.spectral_axis)

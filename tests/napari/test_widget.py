@@ -186,7 +186,7 @@ def test_a_mode_registered_in_the_core_is_offered_and_runs(qtbot, toy_mode, view
     np.testing.assert_allclose(dock.result.H[0], sample.stack.reshape(N_CHANNELS, -1).mean(1),
                                rtol=1e-5)
     maps = result_layers(viewer, source_image="crs")
-    assert [lyr.name for lyr in maps] == ["C1"]
+    assert [lyr.name for lyr in maps] == ["run 1 · C1"]
     assert dock.summary.text().startswith("Toy mean spectrum · 1 components")
     assert [c.label for c in dock.spectra_plot.content.curves] == ["C1"]
 
@@ -195,7 +195,9 @@ def test_a_mode_registered_in_the_core_is_offered_and_runs(qtbot, toy_mode, view
 def _check_published(viewer, dock, mode, names, colors=None):
     assert dock.result is not None and dock.result.mode == mode
     maps = result_layers(viewer, source_image="crs")
-    assert [lyr.name for lyr in maps] == names
+    # named by run (issue 13): "run N · component"
+    assert [lyr.metadata["component_name"] for lyr in maps] == names
+    assert all(lyr.name.endswith(f" · {n}") for lyr, n in zip(maps, names, strict=True))
     for i, layer in enumerate(maps):
         assert layer.data.shape == SHAPE
         np.testing.assert_allclose(layer.data.ravel(), dock.result.W[:, i])

@@ -96,7 +96,7 @@ def _check_maps(viewer, dock, expected, image="z-series"):
     """The dock's layers are the core's maps, one 4-D layer per component, over the
     image's planes."""
     layers = result_layers(viewer, source_image=image)
-    assert [lyr.name for lyr in layers] == expected.component_names
+    assert [lyr.metadata["component_name"] for lyr in layers] == expected.component_names
     img = viewer.layers[image]
     n_planes = expected.n_planes
     for i, layer in enumerate(layers):

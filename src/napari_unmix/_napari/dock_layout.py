@@ -5,7 +5,7 @@
 
 * a scrolling part (:class:`VerticalScroll`): the settings (:mod:`.settings_form`),
   the z / t series panel, the components (the table grows with its rows: no scroll
-  area inside the scroll area), the fit summary;
+  area inside the scroll area), the runs (:mod:`.history_panel`), the fit summary;
 * a footer that never scrolls: Run, Cancel, the progress bar and the status line,
   always in reach whatever the window size.
 
@@ -31,6 +31,7 @@ from qtpy.QtWidgets import (
 )
 
 from .component_table import ComponentTable
+from .history_panel import HistoryPanel
 from .series_panel import SeriesPanel
 from .settings_form import SettingsForm
 
@@ -160,6 +161,8 @@ def build_layout(w) -> None:
     lay.addWidget(w.form.container.native)
     lay.addWidget(w.series_panel.container.native)
     lay.addWidget(comp_box)
+    w.history = HistoryPanel()
+    lay.addWidget(w.history)
     lay.addWidget(w.summary)
     lay.addStretch(1)
     # the settings scroll (they exceed a laptop's 900 px with a few rows); Run,

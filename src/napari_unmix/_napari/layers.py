@@ -31,9 +31,11 @@ Metadata and replacing
     :class:`UnmixResult`, shared, not copied), ``component_index``,
     ``component_name``, ``spatial_shape`` and ``color``; and
     ``metadata["napari_unmix"]``, a dict with ``role = "component-map"``,
-    ``mode`` and ``source_image`` (name of the analysed image).
-    :func:`show_result` first removes the maps of an earlier result for the same
-    image, so re-running replaces the layers instead of piling them up.
+    ``mode``, ``source_image`` (name of the analysed image), ``run`` (the run's
+    number, :mod:`.run_history`) and ``name`` (the name it was given: a layer whose
+    name differs was renamed by the user).  :func:`show_result` replaces the maps
+    of an earlier result for the same image (or the layers it is given), so that
+    re-running does not pile layers up.
 
 This module is the schema of those layers (:data:`META_KEY`, :data:`RESULT_KEY`,
 :data:`ROLE`, :func:`map_layer_kwargs`); the reader and the writers import it, and
@@ -48,7 +50,8 @@ from ..core.colors import default_colors, hex_to_rgb
 from ..core.modes import MODES
 
 __all__ = ["META_KEY", "RESULT_KEY", "ROLE", "component_styles", "contrast_limits",
-           "is_signed", "map_layer_kwargs", "result_layers", "remove_result_layers",
+           "is_signed", "map_layer_kwargs", "placement", "result_layers",
+           "remove_result_layers",
            "show_result"]
 
 #: Key of napari-unmix's information in a result layer's metadata.
@@ -97,9 +100,9 @@ def contrast_limits(values, *, signed: bool = False) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
-def _placement(image_layer, spectral_axis_index: int) -> tuple[dict, bool]:
-    """Transform keywords for map layers over ``image_layer``; and whether to keep a
-    length-1 spectral axis."""
+def placement(image_layer, spectral_axis_index: int) -> tuple[dict, bool]:
+    """Transform keywords (and axis labels, units) for map layers over
+    ``image_layer``; and whether to keep a length-1 spectral axis."""
     ndim = int(image_layer.ndim)
     s = int(spectral_axis_index)
     scale = np.asarray(image_layer.scale, dtype=np.float64)
@@ -172,7 +175,7 @@ def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=No
     data = np.asarray(result.W[:, index]).reshape(tuple(spatial_shape))
     kwargs: dict = {}
     if image_layer is not None:
-        place, keep_axis = _placement(image_layer, spectral_axis_index)
+        place, keep_axis = placement(image_layer, spectral_axis_index)
         if keep_axis:
             data = np.expand_dims(data, int(spectral_axis_index))
         kwargs.update(place)
@@ -237,8 +240,10 @@ def _update(layer, data, kwargs) -> None:
 
 
 def show_result(viewer, result, *, spatial_shape, colors=None, image_layer=None,
-                spectral_axis_index: int = 0, source_image: str = "") -> list:
-    """Replace the earlier maps of ``source_image`` by the maps of ``result``.
+                spectral_axis_index: int = 0, source_image: str = "", names=None,
+                replace=None, run: int | None = None) -> list:
+    """Replace the earlier maps of ``source_image`` (or the layers ``replace``) by the
+    maps of ``result``.
 
     Layers of the earlier result are reused, in order, where the new map has the
     same shape (their data, name, colours and metadata are replaced; their place in
@@ -260,6 +265,14 @@ def show_result(viewer, result, *, spatial_shape, colors=None, image_layer=None,
     source_image : str
         Name of the analysed image, recorded in the layers' metadata and used to
         find the layers to replace.
+    names : list of str, optional
+        The layers' names (default: the component names).
+    replace : list of layers, optional
+        The layers to replace (default: every map layer of ``source_image``); ``[]``
+        keeps them all.
+    run : int, optional
+        The run the maps belong to (``metadata[META_KEY]["run"]``, see
+        :mod:`.run_history`).
 
     Returns
     -------
@@ -276,7 +289,11 @@ def show_result(viewer, result, *, spatial_shape, colors=None, image_layer=None,
                               spectral_axis_index=spectral_axis_index,
                               source_image=source_image, background=background[i])
              for i in range(k)]
-    old = result_layers(viewer, source_image=source_image)
+    for i, (_, kw) in enumerate(built):
+        if names is not None:
+            kw["name"] = names[i]
+        kw["metadata"][META_KEY].update(run=run, name=kw["name"])
+    old = result_layers(viewer, source_image=source_image) if replace is None else list(replace)
     keep = [i < k and tuple(lyr.data.shape) == built[i][0].shape for i, lyr in enumerate(old)]
     for lyr, kept in zip(old, keep, strict=True):
         if not kept:

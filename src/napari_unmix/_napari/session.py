@@ -27,7 +27,12 @@ Events (:attr:`UnmixSession.events`, psygnal)
     ``rows(list)``: the session replaced the rows (from a layer, from a result);
     ``result(UnmixResult)``: a result was published (its map layers are in place);
     ``spectra(SpectraView)``: what the spectra dock should show now;
-    ``notice(kind, message)``: something to tell the user (``"info"``, ``"warning"``).
+    ``notice(kind, message)``: something to tell the user (``"info"``, ``"warning"``);
+    ``history(list)``: the runs of the history changed (:mod:`.run_history`).
+
+Results
+    Publishing, the run history, the run shown and the one compared with it are
+    :class:`~.session_results.ResultsMixin`'s.
 
 Seed layers
     Rows made from a Labels or Shapes layer hold it by identity
@@ -40,7 +45,6 @@ Seed layers
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 from psygnal import Signal, SignalGroup
@@ -48,13 +52,13 @@ from psygnal import Signal, SignalGroup
 from ..core.colors import default_colors
 from ..core.sources import RoiLabel, RoiMask
 from .axes import axis_labels, is_default_label, plane_order
-from .layers import META_KEY, RESULT_KEY, component_styles, is_signed, show_result
+from .layers import META_KEY, RESULT_KEY
 from .rois import ImageGrid, RoiError, label_ids, labels_image, labels_off_grid, shape_masks
 from .run_request import RunRequest, prepare_run
 from .seed_context import layer_uid, missing_layer_text
 from .seed_inputs import RowSettings, SeedContext, SourceChoice, resolve_layers, seed_spectra
-from .series_run import PLANE_CHOICES, SeriesPlan, series_axis, series_spectra, series_summary
-from .summary_text import fit_summary, mode_label
+from .series_run import PLANE_CHOICES, SeriesPlan, series_axis
+from .session_results import Refusal, ResultsMixin, SpectraView
 
 __all__ = ["MAX_ROWS_FROM_LAYER", "Refusal", "SessionEvents", "SpectraView", "UnmixSession"]
 
@@ -67,26 +71,6 @@ MAX_ROWS_FROM_LAYER = 32
 _ROI_KINDS = (RoiMask.kind, RoiLabel.kind)
 
 
-class Refusal(ValueError):
-    """The session cannot do what was asked; ``kind`` is how to tell the user
-    (``"info"``, ``"warning"`` or ``"error"``)."""
-
-    def __init__(self, message: str, kind: str = "error"):
-        super().__init__(message)
-        self.kind = kind
-
-
-@dataclass(frozen=True, eq=False)
-class SpectraView:
-    """What the spectra dock shows: ``result``'s spectra in ``colors``; ``title``
-    replaces the result's own title, ``suffix`` is appended to it."""
-
-    result: object
-    colors: list
-    title: str | None = None
-    suffix: str = ""
-
-
 class SessionEvents(SignalGroup):
     grid = Signal(object)
     plane = Signal(int)
@@ -94,9 +78,10 @@ class SessionEvents(SignalGroup):
     result = Signal(object)
     spectra = Signal(object)
     notice = Signal(str, str)
+    history = Signal(list)
 
 
-class UnmixSession:
+class UnmixSession(ResultsMixin):
     """The state of one unmixing dock over ``viewer`` (see the module documentation).
 
     Parameters
@@ -110,24 +95,24 @@ class UnmixSession:
         self.image: str | None = None
         self.spectral_axis_index = 0
         self.rows: list = []
-        self.result = None
-        self.result_image: str | None = None
-        self.series_result = None
-        self.result_colors: list = []
+        self._init_results()
         self.series_choice = "joint"
         self.plane = 0
         self.plane_follows = True
         self._labels_set: dict = {}  # layer uid -> the axis labels the session gave it
         self.run_layers: dict = {}  # component -> the layer its region came from (last run)
-        self._series_axis: int | None = None  # of the published series result
-        self._shown_plane: int | None = None  # plane whose per-plane spectra are shown
         # napari keeps a weak reference to the method: the session is not kept alive
         viewer.dims.events.current_step.connect(self._on_dims_step)
+        viewer.layers.events.removed.connect(self._on_layer_removed)
 
     def close(self) -> None:
         """Stop following the viewer and emitting events (the dock goes away)."""
         self.viewer.dims.events.current_step.disconnect(self._on_dims_step)
+        self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
         self.events.disconnect()
+
+    def _on_layer_removed(self, *_):
+        self.prune_runs()
 
     # -- layers --------------------------------------------------------------------
     def layers_of(self, kind: str) -> list:
@@ -350,33 +335,6 @@ class UnmixSession:
         self._replace_rows(rows)
         return len(rows)
 
-    def rows_from_result(self) -> int:
-        """Replace the rows by one per component of the last result, seeded by its
-        spectrum and map (flags as in its config); returns how many.  Raises
-        :class:`Refusal` when there is no result or it cannot seed."""
-        res = self.result
-        if res is None:
-            raise Refusal("There is no result yet: run an analysis first.", "info")
-        if is_signed(res.mode):
-            raise Refusal(f"{mode_label(res.mode)} loadings and scores are signed and cannot "
-                          "seed NNMF or NNLS; use an NNMF or NNLS result as seeds.", "warning")
-        config = res.config
-        old = {c.name: c for c in (config.components if config is not None else [])}
-        colors = component_styles(res)[0]
-        if not all(colors):
-            colors = default_colors(res.n_components)
-        rows = []
-        for name, color in zip(res.component_names, colors, strict=True):
-            spec = old.get(name)
-            rows.append(RowSettings(
-                name=name, color=color,
-                source=SourceChoice("previous-result", component=name),
-                background=spec.background if spec is not None else False,
-                use_subtracted=spec.use_subtracted if spec is not None else True,
-                locked=spec.locked if spec is not None else False))
-        self._replace_rows(rows)
-        return len(rows)
-
     def row_problems(self, rows=None) -> dict[int, str]:
         """``{row index: what is wrong}`` for rows whose Shapes / Labels layer was
         deleted or replaced (``rows``: as the table reads now; default the session's)."""
@@ -405,11 +363,6 @@ class UnmixSession:
                                       scale=scale, translate=translate, units=units,
                                       opacity=0.6)
 
-    @property
-    def result_can_seed(self) -> bool:
-        """Whether the last result can seed the next run (non-negative modes)."""
-        return self.result is not None and not is_signed(self.result.mode)
-
     # -- seeds and runs ------------------------------------------------------------
     def seed_previews(self, *, read_lazy: bool = True):
         """Every row's seed spectrum on the raw data: ``(spectra, problems, values,
@@ -423,70 +376,24 @@ class UnmixSession:
         return spectra, problems, values, unit
 
     def prepare(self, kw: dict, *, subtract_background: bool = False,
-                smoothing: str | None = None) -> RunRequest:
+                smoothing: str | None = None, residual: bool = False) -> RunRequest:
         """The :class:`~.run_request.RunRequest` of a run now, from the settings'
-        config keywords (see :func:`~.run_request.prepare_run`)."""
+        config keywords (see :func:`~.run_request.prepare_run`); ``residual``: the
+        worker also computes the residual map (:mod:`.residual`)."""
         grid = self.grid()
         rows = resolve_layers(self.rows, SeedContext(self.viewer.layers, grid, self.result))
         self.run_layers = {r.name: r.source.layer for r in rows
                            if r.source.kind in _ROI_KINDS and r.source.layer}
-        return prepare_run(grid, rows, kw, layers=self.viewer.layers,
-                           previous=self.result, plan=self.plan(grid),
-                           subtract_background=subtract_background, smoothing=smoothing)
+        request = prepare_run(grid, rows, kw, layers=self.viewer.layers,
+                              previous=self.result, plan=self.plan(grid),
+                              subtract_background=subtract_background, smoothing=smoothing)
+        if residual:
+            from .residual import with_residual
 
-    # -- results -------------------------------------------------------------------
-    def publish(self, request: RunRequest, value) -> str:
-        """Publish a finished run's value: its map layers replace the earlier maps of
-        the image, it becomes the session's result, the spectra to show follow.
-        Returns what the dock says about it."""
-        grid, image, plan = request.grid, request.image, request.series
-        # a series run's maps (k, Z, *plane) are in the C order of the image's spatial
-        # axes (the series axis is the first of them): published like a joint fit's
-        result = value if plan is None else value.as_result(reference=plan.reference_plane)
-        colors = request.colors_for(result.n_components)
-        show_result(self.viewer, result, spatial_shape=grid.spatial_shape, colors=colors,
-                    image_layer=self._layer(image),
-                    spectral_axis_index=grid.spectral_axis_index, source_image=image)
-        self.result, self.result_image = result, image
-        self.series_result = None if plan is None else value
-        self.result_colors = colors
-        self._series_axis = None if plan is None else plan.axis
-        self._shown_plane = None
-        self.events.result.emit(result)
-        self.events.spectra.emit(self.spectra_view())
-        where = "" if plan is None else f" ({plan.n_planes} planes, {plan.label})"
-        return f"Done: {result.n_components} map layer(s) for {image!r}{where}."
+            layer = grid.layer
+            request.func = with_residual(
+                request.func, layer.data[0] if layer.multiscale else layer.data,
+                spectral_axis=grid.spectral_axis_index, spatial_shape=grid.spatial_shape,
+                reference=None if request.series is None else request.series.reference_plane)
+        return request
 
-    def summary_text(self) -> str:
-        """The fit summary of the last result ("" without one)."""
-        if self.series_result is not None:
-            return series_summary(self.series_result)
-        return "" if self.result is None else fit_summary(self.result)
-
-    def _series_plane_shown(self) -> int:
-        """The plane of the series result the viewer shows (the last one shown when the
-        viewer shows none of it)."""
-        layer = self._layer(self.result_image)
-        z = None if layer is None else self._plane_of(layer, self._series_axis)
-        if z is None:
-            z = self._shown_plane if self._shown_plane is not None else 0
-        return z
-
-    def spectra_view(self) -> SpectraView | None:
-        """What the spectra dock shows for the last result (None without one)."""
-        if self.result is None:
-            return None
-        sr = self.series_result
-        if sr is None:
-            return SpectraView(self.result, list(self.result_colors))
-        z = 0 if sr.shared_basis else self._series_plane_shown()
-        self._shown_plane = z
-        res, title, suffix = series_spectra(sr, z)
-        return SpectraView(res, list(self.result_colors), title=title, suffix=suffix)
-
-    def _follow_series_spectra(self) -> None:
-        sr = self.series_result
-        if sr is None or sr.shared_basis:
-            return
-        if self._series_plane_shown() != self._shown_plane:
-            self.events.spectra.emit(self.spectra_view())

@@ -82,6 +82,8 @@ class PlotContent:
         Explained variance ratio of every component (a second panel, PCA).
     n_kept : int, optional
         How many of the scree's components the result kept (highlighted).
+    compare : list of Curve
+        Dotted lines: another run's spectra, drawn beside the curves to compare.
     """
 
     curves: list[Curve] = field(default_factory=list)
@@ -91,6 +93,7 @@ class PlotContent:
     title: str = ""
     scree: np.ndarray | None = None
     n_kept: int | None = None
+    compare: list[Curve] = field(default_factory=list)
 
     @classmethod
     def from_result(cls, result, *, colors=None) -> PlotContent:
@@ -211,6 +214,12 @@ class SpectraPlot(QWidget):
                  else axis)
             ax.plot(x, curve.values, color=curve.color, lw=1.6, ls="--" if dashed else "-",
                     label=curve.label)
+        for curve in c.compare:
+            x = (np.arange(curve.values.size) if axis is None or axis.size != curve.values.size
+                 else axis)
+            ax.plot(x, curve.values, color=curve.color, lw=1.2, ls=":", alpha=0.9,
+                    label=curve.label)
+        curves += [(curve, False) for curve in c.compare]
         ax.set_xlabel(_axis_label(c.unit if axis is not None else None), fontsize=8)
         ax.set_ylabel("intensity", fontsize=8)
         ax.set_title(c.title or ("ROI spectra" if c.previews else "No spectra yet"), fontsize=9)

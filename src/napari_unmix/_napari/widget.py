@@ -136,6 +136,11 @@ class UnmixWidget(QWidget):
         s.events.result.connect(self._on_result)
         s.events.spectra.connect(self._on_spectra)
         s.events.notice.connect(_notify)
+        s.events.history.connect(self._on_history)
+        h = self.history
+        h.show_requested.connect(self.show_run)
+        h.compare_requested.connect(s.compare_with)
+        h.keep_changed.connect(lambda value: setattr(s, "keep", value))
         # buttons
         self.add_button.clicked.connect(lambda: self.table.add_row())
         self.rows_button.clicked.connect(lambda: self.components_from_layer())
@@ -185,6 +190,20 @@ class UnmixWidget(QWidget):
         if not self._showing_grid:
             self.session.set_spectral_axis(index)
 
+    def _on_history(self, runs) -> None:
+        self.history.set_runs(runs, self.session.current, self.session.compared)
+        self.seeds_button.setEnabled(self.session.result_can_seed)
+        self.summary.setText(self.session.summary_text())
+
+    def show_run(self, number: int) -> bool:
+        """Show run ``number`` of the history (its spectra, summary; it seeds)."""
+        try:
+            self.session.show_run(number)
+        except Refusal as exc:
+            _notify(exc.kind, str(exc))
+            return False
+        return True
+
     def _on_result(self, result) -> None:
         self.seeds_button.setEnabled(self.session.result_can_seed)
         self.table.set_previous_components(result.component_names)
@@ -200,7 +219,12 @@ class UnmixWidget(QWidget):
             return
         content = PlotContent.from_result(view.result, colors=view.colors)
         title = view.title if view.title is not None else f"{content.title}{view.suffix}"
-        self.spectra_plot.display(dataclasses.replace(content, title=title))
+        compare = []
+        if view.compare is not None:
+            other, colors, label = view.compare
+            compare = [dataclasses.replace(c, label=f"{c.label} ({label})") for c in
+                       PlotContent.from_result(other, colors=colors).curves]
+        self.spectra_plot.display(dataclasses.replace(content, title=title, compare=compare))
 
     def _on_mode_changed(self, *_):
         seeded = self.form.spec.seeded
@@ -295,7 +319,8 @@ class UnmixWidget(QWidget):
         subtract, smoothing = self.form.preprocessing_choice()
         self.session.update_rows(self.table.settings())  # as the rows read now
         return self.session.prepare(self.form.config_kwargs(), subtract_background=subtract,
-                                    smoothing=smoothing)
+                                    smoothing=smoothing,
+                                    residual=self.history.residual.isChecked())
 
     @property
     def running(self) -> bool:

@@ -1,0 +1,272 @@
+"""The results side of the dock's session: publishing runs, the run history, what is shown.
+
+:class:`ResultsMixin` is the part of :class:`~.session.UnmixSession` that holds the
+published results (no Qt):
+
+* :meth:`~ResultsMixin.publish` puts a finished run's maps into the viewer, named
+  and grouped by run (:mod:`.run_history`), replacing or keeping the earlier maps
+  of the image (``keep``: :data:`~.run_history.KEEP_CHOICES`; layers the user
+  renamed are never replaced), with an optional residual map
+  (:mod:`.residual`);
+* the run *shown* (:meth:`~ResultsMixin.show_run`) is the session's ``result``: its
+  spectra are in the spectra dock, its summary in the dock, its maps seed the next
+  run ("Use result as seeds"), the pixel inspector reads it; another run can be
+  *compared* with it (:meth:`~ResultsMixin.compare_with`: both sets of spectra);
+* a saved result opened from a file is a run too (:meth:`~ResultsMixin.add_opened`).
+
+The mixin uses the session's ``viewer``, ``events``, ``rows`` and its helpers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core.colors import default_colors
+from .layers import component_styles, is_signed, show_result
+from .run_history import RunHistory, RunRecord, layer_name
+from .run_request import RunRequest
+from .seed_context import layer_uid
+from .seed_inputs import RowSettings, SourceChoice
+from .series_run import series_spectra, series_summary
+from .summary_text import fit_summary, mode_label
+
+__all__ = ["Refusal", "ResultsMixin", "SpectraView"]
+
+
+class Refusal(ValueError):
+    """The session cannot do what was asked; ``kind`` is how to tell the user
+    (``"info"``, ``"warning"`` or ``"error"``)."""
+
+    def __init__(self, message: str, kind: str = "error"):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True, eq=False)
+class SpectraView:
+    """What the spectra dock shows: ``result``'s spectra in ``colors``; ``title``
+    replaces the result's own title, ``suffix`` is appended to it; ``compare``: a
+    ``(result, colors, label)`` whose spectra are drawn beside them (another run)."""
+
+    result: object
+    colors: list
+    title: str | None = None
+    suffix: str = ""
+    compare: tuple | None = None
+
+
+class ResultsMixin:
+    """Published results, the run history and what is shown (see the module doc)."""
+
+    def _init_results(self) -> None:
+        self.history = RunHistory()
+        self.keep = "replace"
+        self.current: RunRecord | None = None
+        self.compared: RunRecord | None = None
+        self._shown_plane: int | None = None  # plane whose per-plane spectra are shown
+
+    # -- the shown run --------------------------------------------------------------
+    @property
+    def result(self):
+        """The shown result (an UnmixResult; the whole series after a series run)."""
+        return None if self.current is None else self.current.result
+
+    @property
+    def result_image(self) -> str | None:
+        return None if self.current is None else self.current.image
+
+    @property
+    def series_result(self):
+        """The SeriesResult behind ``result`` after a series run (None otherwise)."""
+        return None if self.current is None else self.current.series_result
+
+    @property
+    def result_colors(self) -> list:
+        return [] if self.current is None else list(self.current.colors)
+
+    @property
+    def _series_axis(self):
+        return None if self.current is None else self.current.series_axis
+
+    @property
+    def result_can_seed(self) -> bool:
+        """Whether the shown result can seed the next run (non-negative modes)."""
+        return self.result is not None and not is_signed(self.result.mode)
+
+    def show_run(self, number) -> RunRecord:
+        """Make run ``number`` of the history the one shown (its spectra, summary, seeds,
+        inspector); Refusal when there is no such run."""
+        record = self.history.find(number)
+        if record is None:
+            raise Refusal(f"There is no run {number} any more (its layers were deleted).")
+        self._set_current(record)
+        return record
+
+    def compare_with(self, number) -> None:
+        """Draw run ``number``'s spectra beside the shown run's (None: stop)."""
+        self.compared = None if number is None else self.history.find(number)
+        self.events.spectra.emit(self.spectra_view())
+
+    def _set_current(self, record: RunRecord | None) -> None:
+        self.current = record
+        self._shown_plane = None
+        if self.compared is record:
+            self.compared = None
+        if record is not None:
+            self.events.result.emit(record.result)
+        self.events.history.emit(list(self.history.runs))
+        self.events.spectra.emit(self.spectra_view())
+
+    def prune_runs(self) -> None:
+        """Forget runs whose layers were all deleted (the shown one falls back to the
+        last run left)."""
+        gone = self.history.prune(layer_uid(lyr) for lyr in self.viewer.layers)
+        if not gone:
+            return
+        if self.compared in gone:
+            self.compared = None
+        if self.current in gone:
+            self._set_current(self.history.runs[-1] if self.history.runs else None)
+        else:
+            self.events.history.emit(list(self.history.runs))
+
+    # -- publishing -----------------------------------------------------------------
+    def _layers_to_replace(self, image) -> list:
+        """The map layers of earlier runs of ``image`` a new run replaces: none when
+        runs are kept; never those the user renamed."""
+        if self.keep == "keep":
+            return []
+        from .layers import META_KEY, result_layers
+
+        out = []
+        for lyr in result_layers(self.viewer, source_image=image):
+            given = (lyr.metadata.get(META_KEY) or {}).get("name")
+            if given is None or lyr.name == given:
+                out.append(lyr)
+        return out
+
+    def publish(self, request: RunRequest, value) -> str:
+        """Publish a finished run's value (see the module documentation).  Returns what
+        the dock says about it."""
+        from .residual import ResidualMaps
+
+        residual = None
+        if isinstance(value, ResidualMaps):
+            value, residual = value.value, value
+        grid, image, plan = request.grid, request.image, request.series
+        # a series run's maps (k, Z, *plane) are in the C order of the image's spatial
+        # axes (the series axis is the first of them): published like a joint fit's
+        result = value if plan is None else value.as_result(reference=plan.reference_plane)
+        colors = request.colors_for(result.n_components)
+        number = self.history.new_number()
+        replace = self._layers_to_replace(image)
+        if self.keep != "keep":
+            from .residual import remove_residuals
+
+            remove_residuals(self.viewer, source_image=image)
+        layers = show_result(self.viewer, result, spatial_shape=grid.spatial_shape,
+                             colors=colors, image_layer=self._layer(image),
+                             spectral_axis_index=grid.spectral_axis_index,
+                             source_image=image, replace=replace, run=number,
+                             names=[layer_name(number, c) for c in result.component_names])
+        self.history.release(layer_uid(lyr) for lyr in layers)  # reused layers
+        record = RunRecord(number=number, result=result, image=image, colors=colors,
+                           series_result=None if plan is None else value,
+                           series_axis=None if plan is None else plan.axis,
+                           layer_uids=[layer_uid(lyr) for lyr in layers])
+        if residual is not None and residual.relative is not None:
+            from .residual import show_residual
+
+            lyr = show_residual(self.viewer, residual.relative, grid=grid, number=number,
+                                source_image=image)
+            record.residual_uid = layer_uid(lyr)
+            record.layer_uids.append(record.residual_uid)
+        self.history.add(record)
+        self.history.prune(layer_uid(lyr) for lyr in self.viewer.layers)
+        self._set_current(record)
+        where = "" if plan is None else f" ({plan.n_planes} planes, {plan.label})"
+        return (f"Done: run {number}, {result.n_components} map layer(s) for {image!r}"
+                f"{where}.")
+
+    def add_opened(self, result, *, layers, source: str, image: str | None = None) -> RunRecord:
+        """Record a result opened from a file (its map layers already in the viewer) as
+        a run, and show it."""
+        colors = [c or d for c, d in zip(component_styles(result)[0],
+                                         default_colors(result.n_components), strict=True)]
+        record = RunRecord(number=self.history.new_number(), result=result, image=image,
+                           colors=colors, source=source,
+                           layer_uids=[layer_uid(lyr) for lyr in layers])
+        self.history.add(record)
+        self._set_current(record)
+        return record
+
+    # -- what is shown --------------------------------------------------------------
+    def summary_text(self) -> str:
+        """The fit summary of the shown result ("" without one)."""
+        if self.series_result is not None:
+            text = series_summary(self.series_result)
+        else:
+            text = "" if self.result is None else fit_summary(self.result)
+        if text and self.current is not None and len(self.history) > 1:
+            text = f"run {self.current.number}: {text}"
+        return text
+
+    def _series_plane_shown(self) -> int:
+        """The plane of the series result the viewer shows (the last one shown when the
+        viewer shows none of it)."""
+        layer = self._layer(self.result_image)
+        z = None if layer is None else self._plane_of(layer, self._series_axis)
+        if z is None:
+            z = self._shown_plane if self._shown_plane is not None else 0
+        return z
+
+    def spectra_view(self) -> SpectraView | None:
+        """What the spectra dock shows for the shown result (None without one)."""
+        if self.result is None:
+            return None
+        other = self.compared
+        compare = None if other is None or other is self.current else (
+            other.result, list(other.colors), f"run {other.number}")
+        sr = self.series_result
+        if sr is None:
+            return SpectraView(self.result, self.result_colors, compare=compare)
+        z = 0 if sr.shared_basis else self._series_plane_shown()
+        self._shown_plane = z
+        res, title, suffix = series_spectra(sr, z)
+        return SpectraView(res, self.result_colors, title=title, suffix=suffix,
+                           compare=compare)
+
+    def _follow_series_spectra(self) -> None:
+        sr = self.series_result
+        if sr is None or sr.shared_basis:
+            return
+        if self._series_plane_shown() != self._shown_plane:
+            self.events.spectra.emit(self.spectra_view())
+
+    # -- seeds from the shown result ------------------------------------------------
+    def rows_from_result(self) -> int:
+        """Replace the rows by one per component of the shown result, seeded by its
+        spectrum and map (flags as in its config); returns how many.  Raises
+        :class:`Refusal` when there is no result or it cannot seed."""
+        res = self.result
+        if res is None:
+            raise Refusal("There is no result yet: run an analysis first.", "info")
+        if is_signed(res.mode):
+            raise Refusal(f"{mode_label(res.mode)} loadings and scores are signed and cannot "
+                          "seed NNMF or NNLS; use an NNMF or NNLS result as seeds.", "warning")
+        config = res.config
+        old = {c.name: c for c in (config.components if config is not None else [])}
+        colors = component_styles(res)[0]
+        if not all(colors):
+            colors = self.result_colors or default_colors(res.n_components)
+        rows = []
+        for name, color in zip(res.component_names, colors, strict=True):
+            spec = old.get(name)
+            rows.append(RowSettings(
+                name=name, color=color,
+                source=SourceChoice("previous-result", component=name),
+                background=spec.background if spec is not None else False,
+                use_subtracted=spec.use_subtracted if spec is not None else True,
+                locked=spec.locked if spec is not None else False))
+        self._replace_rows(rows)
+        return len(rows)

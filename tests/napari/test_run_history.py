@@ -1,0 +1,77 @@
+"""Issue 13, problem 5: runs are kept apart, named by run, and can be compared.
+
+Every run used to delete every earlier map layer of the image, even layers the user
+had renamed to keep them.  Now each run's layers are named ``run N · component``; a
+new run replaces the earlier maps by default, but never a renamed layer; "keep
+earlier maps" keeps them all; any run left can be shown, and compared with the one
+shown (both sets of spectra in the spectra dock).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+napari = pytest.importorskip("napari")
+pytestmark = pytest.mark.gui
+
+from napari_unmix._napari.layers import result_layers  # noqa: E402
+
+
+def _nmf(dock, k=3, seed=0):
+    f = dock.form
+    f.mode.value = "nmf"
+    f.n_components.value = k
+    f.max_iter.value = 40
+    f.solver.value = "hals"
+    f.backend.value = "numpy"
+    f.random_state.value = str(seed)
+
+
+def _names(viewer):
+    return [lyr.name for lyr in result_layers(viewer)]
+
+
+def test_runs_are_named_replaced_but_renamed_layers_stay(qtbot, crs_viewer, crs_dock,
+                                                         run_dock):
+    viewer, dock = crs_viewer, crs_dock
+    _nmf(dock)
+    run_dock(dock)
+    assert _names(viewer) == ["run 1 · C1", "run 1 · C2", "run 1 · C3"]
+    viewer.layers["run 1 · C2"].name = "keep this"
+    _nmf(dock, seed=1)
+    run_dock(dock)
+    names = _names(viewer)
+    assert "keep this" in names, "a layer the user renamed was deleted"
+    assert [n for n in names if n != "keep this"] == ["run 2 · C1", "run 2 · C2",
+                                                      "run 2 · C3"]
+    assert "run 2" in dock.status.text()
+
+
+def test_kept_runs_can_be_shown_and_compared(qtbot, crs_viewer, crs_dock, run_dock):
+    viewer, dock = crs_viewer, crs_dock
+    idx = dock.history.keep.findData("keep")
+    dock.history.keep.setCurrentIndex(idx)
+    _nmf(dock, k=2)
+    run_dock(dock)
+    first = dock.result
+    _nmf(dock, k=3, seed=3)
+    run_dock(dock)
+    names = _names(viewer)
+    assert names == ["run 1 · C1", "run 1 · C2", "run 2 · C1", "run 2 · C2", "run 2 · C3"]
+    runs = dock.history.runs
+    assert [runs.itemData(i) for i in range(runs.count())] == [1, 2]
+    # show run 1 again: it is the dock's result (spectra, seeds, summary)
+    runs.setCurrentIndex(runs.findData(1))
+    assert dock.result is first
+    assert [c.label for c in dock.spectra_plot.content.curves] == ["C1", "C2"]
+    assert dock.summary.text().startswith("run 1")
+    # compare with run 2: its spectra are drawn beside, dotted
+    cmp = dock.history.compare
+    cmp.setCurrentIndex(cmp.findData(2))
+    content = dock.spectra_plot.content
+    assert [c.label for c in content.compare] == ["C1 (run 2)", "C2 (run 2)", "C3 (run 2)"]
+    # deleting every layer of run 1 forgets it, and run 2 is shown
+    for name in ("run 1 · C1", "run 1 · C2"):
+        viewer.layers.remove(name)
+    assert [runs.itemData(i) for i in range(runs.count())] == [2]
+    assert dock.result.n_components == 3
