@@ -336,12 +336,14 @@ class UnmixWidget(QWidget):
             request = self._prepare()
         except _REFUSED as exc:
             _notify("error", f"Cannot start the analysis: {exc}")
+            self._set_status(f"Refused: {exc}", failed=True)
             return None
         self._preview_timer.stop()  # a pending seed preview would cover the result
         self._running = request
         self.table.set_reports({})
         self._set_running(True)
-        self.status.setText(request.running_text())
+        self.summary.setText("")  # the last run's numbers are not this run's
+        self._set_status(request.running_text())
         for note in request.notes:
             _notify("info", note)
         self.job = start_job(request.func, on_progress=self._on_progress,
@@ -393,4 +395,11 @@ class UnmixWidget(QWidget):
         if report.publish:
             self._plot()  # a result brings the spectra dock back (closed by the user)
             report.status = self.session.publish(request, outcome.value)
-        self.status.setText(report.status)
+        elif report.status.startswith("Cancelled"):
+            self.summary.setText(self.session.summary_text())  # nothing changed
+        self._set_status(report.status, failed=report.status.startswith("Failed"))
+
+    def _set_status(self, text: str, *, failed: bool = False) -> None:
+        """The status line (a refusal or failure in the warning colour)."""
+        self.status.setText(text)
+        self.status.setStyleSheet("color: #ff7b72;" if failed else "")
