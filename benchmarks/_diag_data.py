@@ -45,14 +45,17 @@ def separable_scene(*, shape=(32, 32), n_channels: int = 32, k: int = 4, counts:
 
 
 def gaussian_nnls_scene(*, n_pixels: int = 4000, n_channels: int = 64, k: int = 3,
-                        sigma: float = 0.05, low: float = 0.5, high: float = 1.5,
+                        sigma: float = 0.02, low: float = 0.5, high: float = 1.5,
                         zero_fraction: float = 0.0, seed: int = 0) -> Scene:
-    """Overlapping bands, abundances uniform in ``[low, high]`` (a fraction set to 0),
-    white Gaussian noise of standard deviation ``sigma`` (not clipped)."""
+    """Overlapping bands on a floor of 0.2, abundances uniform in ``[low, high]`` (a
+    fraction set to 0, every pixel keeping one), white Gaussian noise of standard
+    deviation ``sigma`` (the data stay positive: nothing is clipped)."""
     rng = np.random.default_rng(seed)
-    H = bands(n_channels, np.linspace(0.3, 0.7, k), 0.12)
+    H = 0.2 + bands(n_channels, np.linspace(0.3, 0.7, k), 0.12)
     W = rng.uniform(low, high, (n_pixels, k))
     if zero_fraction:
-        W[rng.random(W.shape) < zero_fraction] = 0.0
+        zero = rng.random(W.shape) < zero_fraction
+        zero[np.arange(n_pixels), rng.integers(0, k, n_pixels)] = False
+        W[zero] = 0.0
     X = W @ H + sigma * rng.standard_normal((n_pixels, n_channels))
     return Scene(X=X, W=W, H=H, spatial_shape=(n_pixels,), sigma=sigma)
