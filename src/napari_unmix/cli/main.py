@@ -27,6 +27,7 @@ from ..core.solvers import ABUNDANCES, LOSSES
 from .console import EXIT_USAGE, PROG, CLIError, cli_words, one_line
 from .demo import cmd_demo
 from .run import cmd_run
+from .suggest import add_suggest_commands
 
 __all__ = ["backend_choices", "build_parser", "main", "mode_choices", "solver_choices"]
 
@@ -247,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_run(sub)
     _add_demo(sub)
+    add_suggest_commands(sub)
     return parser
 
 
