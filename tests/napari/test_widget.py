@@ -141,10 +141,13 @@ def test_dock_opens_through_the_manifest_with_choices_from_the_core_tables(viewe
     assert [v for v in f.mode.choices] == list(MODES)
     for mode, table in (("nmf", NMF_SOLVERS), ("nnls", NNLS_SOLVERS)):
         f.mode.value = mode
-        algos = {spec.algorithm for spec in table.values() if spec.available()}
+        # the solvers and backends that fit the chosen loss (least squares by default)
+        fits = [spec for spec in table.values() if spec.available()
+                and f.loss.value in spec.losses]
+        algos = {spec.algorithm for spec in fits}
         assert set(f.solver.choices) == {"auto", *algos}
         f.solver.value = "auto"
-        backends = {spec.backend for spec in table.values() if spec.available()}
+        backends = {spec.backend for spec in fits}
         assert set(f.backend.choices) == {"auto", *backends}
         assert f.device_info.value  # says where the solver runs (CPU / CUDA)
     f.mode.value = "pca"
@@ -223,7 +226,8 @@ def test_pca_then_random_nnmf_replace_each_others_maps(qtbot, viewer, dock):
     since = len(notification_manager.records)
     _run(qtbot, dock)
     _check_published(viewer, dock, "nmf", ["C1", "C2"], colors=list(DEFAULT_COLORS[:2]))
-    assert any("max_iter=3" in w for w in _notes(since, NotificationSeverity.WARNING))
+    # in the dock's words (issue 13): the control, not the Python argument
+    assert any("'max iterations' = 3" in w for w in _notes(since, NotificationSeverity.WARNING))
     assert "cap hit" in dock.summary.text()
     assert len(viewer.layers) == n_user + 2
 

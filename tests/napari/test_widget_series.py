@@ -169,8 +169,8 @@ def test_every_strategy_publishes_the_core_maps_as_4d_layers(qtbot, viewer, dock
     since = len(notification_manager.records)
     _run(qtbot, dock)
     warned = _notes(since, NotificationSeverity.WARNING)
-    assert any("4 of 4 planes (0-3)" in w and "max_iter=3" in w for w in warned)
-    assert "cap hit on plane(s) 0-3: raise max_iter" in dock.summary.text()
+    assert any("4 of 4 planes (0-3)" in w and "'max iterations' = 3" in w for w in warned)
+    assert "cap hit on plane(s) 0-3: raise 'max iterations'" in dock.summary.text()
 
     # a 5-D image (T, Z, C, Y, X): per time point, its z-stack is fitted as one plane
     t0, t1 = (make_crs_sample_4d(n_planes=2, shape=(12, 12), n_channels=N_CHANNELS,

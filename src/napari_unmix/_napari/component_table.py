@@ -59,11 +59,14 @@ class ComponentRow(QFrame):
     def _build(self):
         self.name = QLineEdit()
         self.name.setPlaceholderText("component name")
+        self.name.setToolTip("The component's name: its map layer is 'run N · name'.")
         self.color_button = QPushButton()
         self.color_button.setFixedWidth(28)
         self.color_button.setToolTip("Component colour (click to change)")
         self.kind = QComboBox()
-        self.kind.setToolTip("Where the component's spectrum seed (H0) comes from")
+        self.kind.setToolTip("Where the component's spectrum seed (H0) comes from: a region "
+                             "you drew or painted, a spectrum file, a model, the last result; "
+                             "none (default): the spectrum fallback estimates it.")
         self.pages = QStackedWidget()
         self.editors: dict[str, SourceEditor] = {}
         for key, text in menu_kinds().items():

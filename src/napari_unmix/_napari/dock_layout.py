@@ -113,24 +113,42 @@ class VerticalScroll(QScrollArea):
         return hint
 
 
+def _button(text: str, tooltip: str) -> QPushButton:
+    button = QPushButton(text)
+    button.setToolTip(tooltip)
+    return button
+
+
 def build_layout(w) -> None:
     """Make the dock's widgets as attributes of ``w`` and arrange them in ``w``."""
     w.form = SettingsForm(image_choices=w.session.image_names)
     w.series_panel = SeriesPanel()
     w.table = ComponentTable()
-    w.add_button = QPushButton("Add")
+    w.add_button = _button("Add", "Add a component row (pick its seed source in the row). "
+                           "Rows switch the mode to Seeded NNMF unless you chose one.")
     w.rows_layer = QComboBox()
     w.rows_layer.setToolTip("A Labels layer (one component per label) or a Shapes "
                             "layer (one component per shape)")
-    w.rows_button = QPushButton("Components from layer")
-    w.new_layer_button = QPushButton("New seed layer")
-    w.preview_button = QPushButton("Preview seeds")
-    w.seeds_button = QPushButton("Use result as seeds")
+    w.rows_button = _button("Components from layer", "Replace the rows by one per label of "
+                            "the chosen Labels layer (its colours) or one per shape of the "
+                            "chosen Shapes layer; labels off the image are reported.")
+    w.new_layer_button = _button("New seed layer", "Add an empty 2-D Labels layer on the "
+                                 "image's Y-X grid and start painting: dabs stay visible on "
+                                 "every channel. One label per kind of region.")
+    w.preview_button = _button("Preview seeds", "Draw every row's seed spectrum (ROI means "
+                               "of the raw data, models, files) in the spectra dock, apart "
+                               "from the last result. Previews also update by themselves.")
+    w.seeds_button = _button("Use result as seeds", "Make one row per component of the shown "
+                             "run, seeded by its spectrum and map, and switch to Seeded NNMF "
+                             "to refine it.")
     w.seeds_button.setEnabled(False)
-    w.run_button = QPushButton("Run")
-    w.cancel_button = QPushButton("Cancel")
+    w.run_button = _button("Run", "Start the analysis with these settings and rows; the "
+                           "viewer stays usable while it runs.")
+    w.cancel_button = _button("Cancel", "Stop the running analysis at its next progress "
+                              "report; nothing it computed is published.")
     w.cancel_button.setEnabled(False)
     w.progress = QProgressBar()
+    w.progress.setToolTip("The stage, iteration and error of the running analysis.")
     w.progress.setTextVisible(True)
     w.status = QLabel("")
     w.status.setWordWrap(True)

@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from .axes import axis_labels
+from .help_texts import dock_words
 from .layers import RESULT_KEY, component_styles, map_layer_kwargs
 from .reader_rule import claim
 
@@ -90,7 +91,7 @@ def _notify(message: str, *, warning: bool = False) -> None:
     try:
         from napari.utils.notifications import show_info, show_warning
 
-        (show_warning if warning else show_info)(message)
+        (show_warning if warning else show_info)(dock_words(message))
     except Exception:  # noqa: BLE001 - no napari notification system: the log is enough
         pass
 

@@ -259,7 +259,7 @@ def _basis_lines(sr, cfg) -> list[str]:
              "from all planes")
     text = f"basis: {mode_label(b.mode or cfg.mode)} on {where}"
     if b.n_iter is not None and not isinstance(b.fit, PCASummary):
-        cap = ("cap hit: raise max_iter" if b.hit_max_iter else
+        cap = ("cap hit: raise 'max iterations'" if b.hit_max_iter else
                "converged" if b.converged else "done")
         text += f", {b.n_iter} iterations ({cap})"
     return [f"Shared basis · {k} components · {n} planes", text,
@@ -294,9 +294,10 @@ def _plane_fit_lines(sr, cfg) -> list[str]:
     if nnls and all(f.exact for f in fits):
         if s.n_capped_pixels:
             return [f"exact NNLS: {s.n_capped_pixels} pixel(s) hit max_iter={cfg.max_iter} and "
-                    f"are NaN (plane(s) {plane_ranges(hit)}): raise max_iter"]
+                    f"are NaN (plane(s) {plane_ranges(hit)}): raise 'max iterations'"]
         return ["exact NNLS: every pixel of every plane solved"]
-    cap = f"cap hit on plane(s) {plane_ranges(hit)}: raise max_iter" if hit else "within cap"
+    cap = (f"cap hit on plane(s) {plane_ranges(hit)}: raise 'max iterations'" if hit
+           else "within cap")
     what = "per chunk, " if nnls else ""
     its = [f.max_chunk_iter if isinstance(f, NNLSSummary) and f.max_chunk_iter is not None
            else (p.n_iter or 0) for p, f in zip(sr.planes, fits, strict=True)]

@@ -18,6 +18,8 @@ choice has its own panel (:mod:`.series_panel`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, SpinBox
 
 from ..core.data import NEGATIVE_POLICIES
@@ -26,8 +28,10 @@ from ..core.init import INITS
 from ..core.modes import MODES
 from ..core.preprocess import SMOOTHING_METHODS
 from ..core.seeds import H_FALLBACKS, W_SEED_MODES
+from ..core.solvers import ABUNDANCES, LOSSES
+from .help_texts import TOOLTIPS
 
-__all__ = ["OPTION_OF", "SettingsForm", "refining_mode"]
+__all__ = ["OPTION_OF", "SettingsForm", "first_run_mode", "refining_mode"]
 
 #: Settings widget -> the AnalysisConfig field it sets; shown when the mode uses it.
 OPTION_OF = {
@@ -46,11 +50,25 @@ OPTION_OF = {
     "overwrite": "overwrite",
     "h_fallback": "h_fallback",
     "negative": "negative",
+    "loss": "loss",
+    "abundance": "abundance",
     "subtract_background": "preprocessing",
     "smoothing": "preprocessing",
 }
 #: Settings that pick from the mode's solver table (hidden when it has none).
 _SOLVER_WIDGETS = ("solver", "backend", "device", "device_info")
+
+
+@dataclass(frozen=True)
+class _Models:
+    """What ``ModeSpec.pick_solver`` reads of a config: the loss and abundance model."""
+
+    loss: str = "frobenius"
+    abundance: str = "free"
+    components: tuple = ()
+
+    def anchor_strengths(self):
+        return [1.0]  # as the dock's seeded runs: anchored
 
 
 def _label(name, text):
@@ -61,9 +79,17 @@ def _mode_choices(_widget=None):
     return [(spec.label, name) for name, spec in MODES.items()]
 
 
+def first_run_mode() -> str:
+    """The dock's default mode: the first non-negative mode that needs no seeds
+    (random NNMF), so that a first Run works before any row exists."""
+    return next((name for name, spec in MODES.items() if spec.non_negative and not spec.seeded),
+                next(iter(MODES)))
+
+
 def refining_mode() -> str:
     """The mode that refines seeds, maps included (the first seeded mode that builds
-    maps: seeded NNMF); the dock's default and what "use result as seeds" picks."""
+    maps: seeded NNMF); what the dock switches to when rows are made, and what "use
+    result as seeds" picks."""
     return next((name for name, spec in MODES.items() if spec.seeded and spec.builds_maps),
                 next(iter(MODES)))
 
@@ -82,83 +108,60 @@ class SettingsForm:
     def __init__(self, image_choices=None):
         self._image_choices = image_choices or (lambda: [])
         self.image = ComboBox(name="image", label="image",
-                              choices=lambda _w: list(self._image_choices()),
-                              tooltip="The spectral stack to unmix.")
-        self.spectral_axis = SpinBox(name="spectral_axis", label="spectral axis", min=0, max=0,
-                                     tooltip="Index of the spectral axis in the image's data.")
+                              choices=lambda _w: list(self._image_choices()))
+        self.spectral_axis = SpinBox(name="spectral_axis", label="spectral axis", min=0, max=0)
         self.axis_info = _label("axis_info", "")
-        self.mode = ComboBox(name="mode", label="mode", value=refining_mode(),
+        self.mode = ComboBox(name="mode", label="mode", value=first_run_mode(),
                              choices=_mode_choices)
         self.n_components = SpinBox(name="n_components", label="components", min=1, max=256,
                                     value=4)
         self.standardize = CheckBox(name="standardize", text="standardise channels", value=True)
         self.solver = ComboBox(name="solver", label="solver", choices=self._solver_choices,
-                               value="auto",
-                               tooltip="The algorithm: auto picks the fastest suitable one "
-                               "(HALS for NNMF, exact active set for NNLS).")
+                               value="auto")
         self.backend = ComboBox(name="backend", label="backend", choices=self._backend_choices,
-                                value="auto",
-                                tooltip="The implementation: numpy (CPU), torch (CPU or a "
-                                "CUDA GPU), scikit-learn, SciPy.")
+                                value="auto")
         self.device = ComboBox(name="device", label="device", value="auto",
                                choices=["auto", "cpu"] + (["cuda"] if cuda_available() else []))
         self.device_info = _label("device_info", "")
-        self.tol = FloatSpinBox(name="tol", label="tolerance", min=0.0, max=1.0, step=1e-6,
-                                value=1e-4,
-                                tooltip="Stop when the fit improves by less than this "
-                                "fraction between two checks (every 10 iterations).")
+        # a line edit: a spin box rounds anything below its step (1e-6) to 0
+        self.tol = LineEdit(name="tol", label="tolerance", value="1e-4")
         self.max_iter = SpinBox(name="max_iter", label="max iterations", min=1,
-                                max=10_000_000, value=1000,
-                                tooltip="Iteration cap; the summary says when it was hit.")
-        self.init = ComboBox(name="init", label="init", choices=list(INITS), value=INITS[0],
-                             tooltip="How random NNMF starts (nndsvda: an SVD of the data "
-                             "with zeros filled by the mean).")
-        self.random_state = LineEdit(name="random_state", label="random_state", value="0",
-                                     tooltip="An integer makes runs repeatable; leave empty "
-                                     "for a new random seed (recorded in the result).")
+                                max=10_000_000, value=1000)
+        self.init = ComboBox(name="init", label="init", choices=list(INITS), value=INITS[0])
+        self.random_state = LineEdit(name="random_state", label="random_state", value="0")
         self.anchor = FloatSpinBox(
-            name="anchor", label="trust in seeds", min=0.0, max=1000.0, step=0.1, value=1.0,
-            tooltip="How strongly each fitted spectrum is pulled towards its seed. 0: the "
-            "data alone decide (a free fit, which may drift far from the seeds); 1 "
-            "(default): a seed weighs as much as the data's evidence about its spectrum; "
-            "more keeps the spectra closer to their seeds. Gaussian models count a tenth "
-            "of it; a row's own trust overrides it.")
+            name="anchor", label="trust in seeds", min=0.0, max=1000.0, step=0.1, value=1.0)
         self.w_seed_mode = ComboBox(
-            name="w_seed_mode", label="W-seed mode", choices=list(W_SEED_MODES), value="nnls",
-            tooltip="How the starting maps are made from the seed spectra: nnls (a joint "
-            "non-negative fit of every pixel), selective_score (a projection that favours "
-            "the best-matching spectrum), h_weighted (an image of the bands where the "
-            "spectrum is strong), average (the mean image), empty (almost uniform).")
+            name="w_seed_mode", label="W-seed mode", choices=list(W_SEED_MODES), value="nnls")
         self.overwrite = CheckBox(
-            name="overwrite", value=True, text="maps from the seed spectra",
-            tooltip="For Gaussian / seed-pixel rows: start their map from their spectrum "
-            "(W-seed mode) instead of the image of the pixels that match the model.")
+            name="overwrite", value=True, text="maps from the seed spectra")
         self.h_fallback = ComboBox(
             name="h_fallback", label="spectrum fallback", choices=list(H_FALLBACKS),
-            value="residual",
-            tooltip="The spectrum of a row without a seed: residual (estimated from what the "
-            "seeded spectra leave unexplained), random (a smooth random spectrum), none "
-            "(refuse to run).")
+            value="residual")
         self.negative = ComboBox(name="negative", label="negative values",
-                                 choices=list(NEGATIVE_POLICIES), value="raise",
-                                 tooltip="raise: refuse negative data; clip: set to 0; "
-                                 "offset: shift all data up by the minimum.")
+                                 choices=list(NEGATIVE_POLICIES), value="raise")
+        self.loss = ComboBox(name="loss", label="loss", choices=list(LOSSES), value="frobenius")
+        self.abundance = ComboBox(name="abundance", label="abundances", choices=list(ABUNDANCES),
+                                  value="free")
         self.subtract_background = CheckBox(name="subtract_background", value=False,
                                             text="subtract background component's spectrum")
         self.smoothing = ComboBox(name="smoothing", label="smoothing",
-                                  choices=["none", *SMOOTHING_METHODS], value="none",
-                                  tooltip="Smooth every pixel spectrum before estimating "
-                                  "the seeds (Savitzky-Golay or Gaussian).")
+                                  choices=["none", *SMOOTHING_METHODS], value="none")
         self.container = Container(widgets=[
             self.image, self.spectral_axis, self.axis_info, self.mode, self.n_components,
             self.standardize, self.solver, self.backend, self.device, self.device_info,
             self.tol, self.max_iter, self.init, self.random_state, self.anchor,
             self.w_seed_mode,
-            self.overwrite, self.h_fallback, self.negative, self.subtract_background,
-            self.smoothing,
+            self.overwrite, self.h_fallback, self.negative, self.loss, self.abundance,
+            self.subtract_background, self.smoothing,
         ], labels=True)
+        for w in self.container:
+            if w.name in TOOLTIPS:
+                w.tooltip = TOOLTIPS[w.name]
         self.mode.changed.connect(self.update_for_mode)
         self.solver.changed.connect(self._update_backends)
+        self.loss.changed.connect(self.update_for_mode)
+        self.abundance.changed.connect(self.update_device_info)
         self.backend.changed.connect(self.update_device_info)
         self.device.changed.connect(self.update_device_info)
         self.update_for_mode()
@@ -178,15 +181,23 @@ class SettingsForm:
         spec = MODES.get(self.mode.value) if self.mode.value is not None else None
         return dict(spec.solvers or {}) if spec is not None else {}
 
+    def _loss(self):
+        """The chosen loss, when the mode uses one (None: any solver)."""
+        spec = MODES.get(self.mode.value) if self.mode.value is not None else None
+        loss = getattr(self, "loss", None)  # (the solver menu is filled before it exists)
+        return loss.value if loss is not None and spec is not None and spec.uses("loss") \
+            else None
+
     def _solver_choices(self, _widget=None):
-        table = self._table()
-        return ["auto", *sorted({s.algorithm for s in table.values() if s.available()})]
+        table, loss = self._table(), self._loss()
+        return ["auto", *sorted({s.algorithm for s in table.values() if s.available()
+                                 and (loss is None or loss in s.losses)})]
 
     def _backend_choices(self, _widget=None):
         spec = MODES.get(self.mode.value) if self.mode.value is not None else None
         if spec is None or not spec.solvers:
             return ["auto"]
-        return ["auto", *spec.backend_names(self.solver.value or "auto")]
+        return ["auto", *spec.backend_names(self.solver.value or "auto", loss=self._loss())]
 
     def update_for_mode(self, *_):
         spec = self.spec
@@ -208,7 +219,9 @@ class SettingsForm:
         spec = self.spec
         if spec.pick_solver is None:
             return None
-        return spec.pick_solver(self.solver.value, self.backend.value)
+        return spec.pick_solver(self.solver.value, self.backend.value, config=_Models(
+            loss=self.loss.value if spec.uses("loss") else "frobenius",
+            abundance=self.abundance.value if spec.uses("abundance") else "free"))
 
     def update_device_info(self, *_):
         try:
@@ -240,6 +253,19 @@ class SettingsForm:
         self.device_info.value = text
 
     # -- values --------------------------------------------------------------------
+    def tol_value(self) -> float:
+        """The tolerance: any positive number (``1e-8`` is kept, not rounded to 0), or 0
+        (run to the iteration cap)."""
+        text = str(self.tol.value).strip()
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not value >= 0 or value == float("inf"):
+            raise ValueError(f"'tolerance' must be a positive number such as 1e-4 or 1e-8 "
+                             f"(0: run to 'max iterations'), got {text!r}.")
+        return value
+
     def random_state_value(self):
         text = str(self.random_state.value).strip()
         if not text:
@@ -247,7 +273,7 @@ class SettingsForm:
         try:
             return int(text)
         except ValueError:
-            raise ValueError(f"random_state must be an integer or empty (random), got "
+            raise ValueError(f"'random_state' must be an integer or empty (random), got "
                              f"{text!r}.") from None
 
     def config_kwargs(self) -> dict:
@@ -261,7 +287,7 @@ class SettingsForm:
             "solver": lambda: self.solver.value,
             "backend": lambda: self.backend.value,
             "device": lambda: self.device.value,
-            "tol": lambda: float(self.tol.value),
+            "tol": self.tol_value,
             "max_iter": lambda: int(self.max_iter.value),
             "init": lambda: self.init.value,
             "random_state": self.random_state_value,
@@ -270,6 +296,8 @@ class SettingsForm:
             "overwrite": lambda: bool(self.overwrite.value),
             "h_fallback": lambda: self.h_fallback.value,
             "negative": lambda: self.negative.value,
+            "loss": lambda: self.loss.value,
+            "abundance": lambda: self.abundance.value,
         }
         kw = {"mode": spec.name}
         for option, value in values.items():

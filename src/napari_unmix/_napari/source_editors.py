@@ -100,21 +100,33 @@ def register_editor(kind: str, *fields: EditorField) -> None:
 
 
 register_editor(
-    RoiMask.kind, EditorField("layer", "layer", "shapes-layer"),
+    RoiMask.kind, EditorField("layer", "layer", "shapes-layer",
+                              tooltip="The Shapes layer of the region (held by identity: "
+                                      "renaming it is fine, deleting it is reported)"),
     EditorField("shape_index", "shape", int, low=0, high=100_000, none_text="all shapes",
                 tooltip="Shape number in the layer (1 = first); 'all shapes' takes their "
                         "union"))
-register_editor(RoiLabel.kind, EditorField("layer", "layer", "labels-layer"),
-                EditorField("label_id", "label", int, low=1, high=2**31 - 1))
+register_editor(RoiLabel.kind,
+                EditorField("layer", "layer", "labels-layer",
+                            tooltip="The Labels layer painted with the region (held by "
+                                    "identity: renaming it is fine, deleting it is reported)"),
+                EditorField("label_id", "label", int, low=1, high=2**31 - 1,
+                            tooltip="The label whose pixels seed this component"))
 register_editor(
-    Spectrum.kind, EditorField("path", "file", "path", text="spectra file (.csv, .txt)"),
+    Spectrum.kind, EditorField("path", "file", "path", text="spectra file (.csv, .txt)",
+                               tooltip="A text file of spectra: first column the spectral "
+                                       "axis, one column per spectrum (resampled onto the "
+                                       "image's axis)"),
     EditorField("column", "column", str, default="0",
                 tooltip="Spectrum column: 0-based index (axis column not counted) or header "
                         "name"))
 register_editor(Gaussian.kind,
-                EditorField("center", "centre", float, low=-1e9, high=1e9, decimals=2),
-                EditorField("width", "FWHM", float, low=1e-6, high=1e9, decimals=3),
-                EditorField("amplitude", "amplitude", float, low=0.0))
+                EditorField("center", "centre", float, low=-1e9, high=1e9, decimals=2,
+                            tooltip="Band centre, in the spectral axis' units (cm^-1, nm)"),
+                EditorField("width", "FWHM", float, low=1e-6, high=1e9, decimals=3,
+                            tooltip="Full width at half maximum, in the axis' units"),
+                EditorField("amplitude", "amplitude", float, low=0.0,
+                            tooltip="Peak height in data units (the fit rescales it)"))
 register_editor(
     Flat.kind,
     EditorField("level", "level", float, low=1e-12,
@@ -124,7 +136,10 @@ register_editor(
                 tooltip="When this row is locked: after seeded NNMF, lower every other "
                         "fitted spectrum to zero minimum and add what it lost to this row's "
                         "map (the fit itself does not change)"))
-register_editor(PreviousResult.kind, EditorField("component", "component", "component"))
+register_editor(PreviousResult.kind,
+                EditorField("component", "component", "component",
+                            tooltip="The component of the shown run whose spectrum (and map) "
+                                    "seed this row"))
 
 
 def editor_fields(kind: str) -> tuple[EditorField, ...] | None:
@@ -136,7 +151,9 @@ def editor_fields(kind: str) -> tuple[EditorField, ...] | None:
     if specs is None:
         return None
     return tuple(EditorField(p.name, p.name.replace("_", " "), p.type, default=p.default,
-                             decimals=6, param=True) for p in specs)
+                             decimals=6, param=True,
+                             tooltip=f"{p.name} of the {kind} source (default {p.default!r})")
+                 for p in specs)
 
 
 def menu_kinds() -> dict[str, str]:
@@ -248,6 +265,7 @@ class SourceEditor(QWidget):
         if f.type != "path":
             return w, w
         row, browse = QWidget(), QToolButton(text="…")
+        browse.setToolTip("Choose the file")
         browse.clicked.connect(lambda: self._browse(w))
         lay = QHBoxLayout(row)
         lay.setContentsMargins(0, 0, 0, 0)

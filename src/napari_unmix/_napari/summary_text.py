@@ -44,7 +44,7 @@ def _iterations(result, s) -> str:
                 f"{_or(s.max_iter)} per chunk ({cap}); {s.n_capped} capped pixel(s)")
     max_iter = s.max_iter if isinstance(s, NMFSummary) else None
     converged = s.converged if isinstance(s, NMFSummary) else None
-    cap = ("cap hit: raise max_iter" if s.hit_max_iter
+    cap = ("cap hit: raise 'max iterations'" if s.hit_max_iter
            else "converged" if converged else "stopped")
     return f"iterations: {result.n_iter} of {_or(max_iter)} ({cap})"
 

@@ -45,6 +45,7 @@ from qtpy.QtWidgets import (
 
 from ..core.modes import MODES
 from .dock_layout import Lifeline, build_layout, dock_of, share_height
+from .help_texts import dock_words
 from .rois import RoiError
 from .run_request import RunRequest, cancel_text, outcome_report, progress_view
 from .seed_context import layer_uid
@@ -62,9 +63,10 @@ _REFUSED = (ValueError, TypeError, RoiError, ImportError, OSError)
 
 
 def _notify(kind: str, message: str) -> None:
+    """A napari notification, in the dock's words (:func:`.help_texts.dock_words`)."""
     from napari.utils import notifications
 
-    getattr(notifications, f"show_{kind}")(message)
+    getattr(notifications, f"show_{kind}")(dock_words(message))
 
 
 def _components_title(seeded: bool) -> str:
@@ -90,6 +92,7 @@ class UnmixWidget(QWidget):
         self.spectra_plot = None
         self._running: RunRequest | None = None
         self._showing_grid = False
+        self._mode_chosen = self._choosing_mode = False
         self._lifeline = Lifeline(self.session)
         self._build_layout()
         self._connect()
@@ -126,6 +129,7 @@ class UnmixWidget(QWidget):
         f.image.changed.connect(lambda name: s.set_image(name))
         f.spectral_axis.changed.connect(self._on_axis_edited)
         f.mode.changed.connect(self._on_mode_changed)
+        f.mode.changed.connect(self._on_mode_edited)
         panel.choice_changed.connect(s.set_series_choice)
         panel.plane_edited.connect(s.set_plane)
         self.table.changed.connect(self._on_table_changed)
@@ -183,6 +187,7 @@ class UnmixWidget(QWidget):
             f.spectral_axis.value = self.session.spectral_axis_index
         finally:
             self._showing_grid = False
+        self._mode_chosen = self._choosing_mode = False
         f.axis_info.value = self.session.axis_text()
         self.series_panel.set_grid(grid)
 
@@ -231,7 +236,20 @@ class UnmixWidget(QWidget):
         self.components_box.setTitle(_components_title(seeded))
         self.table.setEnabled(seeded)
 
+    def _on_mode_edited(self, *_):
+        if not self._choosing_mode:
+            self._mode_chosen = True  # the user's choice: rows no longer switch it
+
+    def _choose_mode(self, mode: str) -> None:
+        self._choosing_mode = True
+        try:
+            self.form.mode.value = mode
+        finally:
+            self._choosing_mode = False
+
     def _on_table_changed(self):
+        if self.table.rows and not self._mode_chosen and not self.form.spec.seeded:
+            self._choose_mode(refining_mode())  # random NNMF until rows exist
         self.session.update_rows(self.table.settings())
         self._show_row_problems()
         self._preview_timer.start()
@@ -270,7 +288,7 @@ class UnmixWidget(QWidget):
             _notify(exc.kind, str(exc))
             return False
         if not self.form.spec.seeded:
-            self.form.mode.value = refining_mode()
+            self._choose_mode(refining_mode())
         return True
 
     # -- seed previews -------------------------------------------------------------------
@@ -401,5 +419,5 @@ class UnmixWidget(QWidget):
 
     def _set_status(self, text: str, *, failed: bool = False) -> None:
         """The status line (a refusal or failure in the warning colour)."""
-        self.status.setText(text)
+        self.status.setText(dock_words(text))
         self.status.setStyleSheet("color: #ff7b72;" if failed else "")
