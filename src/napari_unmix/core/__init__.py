@@ -36,18 +36,23 @@ from .data import (
     matrix_to_maps,
     stack_to_matrix,
 )
+from .ksuggest import KSuggestion, suggest_n_components
 from .modes import MODES, ModeSpec, register_mode
 from .nmf import nmf
 from .nnls import nnls
 from .pca import pca
+from .pipeline import AutoAnalysis, run_unsupervised, suggest_analysis
 from .preprocess import Preprocessing
 from .progress import Cancelled, ProgressInfo
+from .residuals import ResidualReport, residuals
 from .result import UnmixResult
+from .seed_suggestions import SeedSuggestion, suggest_seeds
 from .seeds import H_FALLBACKS, W_SEED_MODES, SeedReport, SeedSet, build_seeds
 from .series import SERIES_STRATEGIES, SeriesProgressInfo, SeriesResult, unmix_series
 from .solvers import NMF_SOLVERS, NNLS_SOLVERS
 from .sources import SOURCES, SeedContext, Source, register_source
 from .spectra import gaussian_model, read_spectra, resample_spectrum
+from .stability import StabilityReport, stability
 from .summaries import (
     FitSummary,
     NMFSummary,
@@ -57,6 +62,7 @@ from .summaries import (
     SeriesSummary,
     Summary,
 )
+from .uncertainty import AbundanceErrors, abundance_standard_errors, with_standard_errors
 
 __all__ = [
     "MODES",
@@ -118,4 +124,19 @@ __all__ = [
     "SeriesProgressInfo",
     "SeriesResult",
     "unmix_series",
+    # is the fit good? (residuals, k, stability, uncertainty, suggested seeds)
+    "AbundanceErrors",
+    "AutoAnalysis",
+    "KSuggestion",
+    "ResidualReport",
+    "SeedSuggestion",
+    "StabilityReport",
+    "abundance_standard_errors",
+    "residuals",
+    "run_unsupervised",
+    "stability",
+    "suggest_analysis",
+    "suggest_n_components",
+    "suggest_seeds",
+    "with_standard_errors",
 ]
