@@ -23,7 +23,7 @@ from napari_unmix._napari.layers import (  # noqa: E402
     show_result,
 )
 from napari_unmix.core import UnmixResult  # noqa: E402
-from napari_unmix.core.colors import hex_to_rgb  # noqa: E402
+from napari_unmix.core.colors import default_colors, hex_to_rgb  # noqa: E402
 
 SPATIAL = (12, 16)
 COLORS = ["#E69F00", "#56B4E9", "#009E73"]
@@ -74,10 +74,12 @@ def test_pca_scores_are_signed_and_shown_one_at_a_time():
         lo, hi = layer.contrast_limits
         assert lo == pytest.approx(-hi)
         assert hi == pytest.approx(np.percentile(np.abs(res.W[:, i]), 99.5))
-        # negative scores blue, zero black, positive red
+        # positive scores in the component's colour (its loading curve's), zero black,
+        # negative in the opposite hue (issue 13)
         neg, zero, pos = layer.colormap.map(np.array([0.0, 0.5, 1.0]))
         np.testing.assert_allclose(zero[:3], 0, atol=1e-6)
-        assert neg[2] > neg[0] and pos[0] > pos[2]
+        np.testing.assert_allclose(pos[:3], hex_to_rgb(default_colors(3)[i]), atol=1e-6)
+        assert np.abs(neg[:3] - pos[:3]).max() > 0.3
 
 
 def test_rerun_replaces_the_maps_of_the_same_image_only():

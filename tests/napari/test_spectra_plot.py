@@ -150,19 +150,22 @@ def test_a_result_without_spectral_values_plots_against_channels(plot):
 def test_previews_are_dashed_beside_the_curves_and_replaced(plot):
     plot.display(PlotContent.from_result(_result(k=2), colors=COLORS))
     plot.display(dataclasses.replace(plot.content, previews=_previews()))
-    ax = plot.figure.axes[0]
-    assert [line.get_label() for line in ax.lines] == \
-        ["lipid (seed)", "protein (seed)", "lipid", "protein"]
-    assert [line.get_linestyle() for line in ax.lines] == ["--", "--", "-", "-"]
-    assert ax.get_title() == "Component spectra (H)"
-    np.testing.assert_array_equal(ax.lines[0].get_xdata(), AXIS)
-    assert "Raman shift" in ax.get_xlabel()
+    # seed previews in their own panel, apart from the result (issue 13)
+    preview, result = plot.figure.axes[:2]
+    assert [line.get_label() for line in preview.lines] == ["lipid (seed)", "protein (seed)"]
+    assert [line.get_linestyle() for line in preview.lines] == ["--", "--"]
+    assert preview.get_title() == "Seed spectra (preview)"
+    assert [line.get_label() for line in result.lines] == ["lipid", "protein"]
+    assert [line.get_linestyle() for line in result.lines] == ["-", "-"]
+    assert result.get_title() == "Component spectra (H)"
+    np.testing.assert_array_equal(preview.lines[0].get_xdata(), AXIS)
+    assert "Raman shift" in preview.get_xlabel()
     new = [Curve("other (seed)", _band(3000, 10), "#009E73")]
     plot.display(dataclasses.replace(plot.content, previews=new))
     assert [c.label for c in plot.content.curves] == ["lipid", "protein"]
     assert plot.content.previews == new
-    assert [line.get_label() for line in plot.figure.axes[0].lines] == \
-        ["other (seed)", "lipid", "protein"]
+    assert [line.get_label() for line in plot.figure.axes[0].lines] == ["other (seed)"]
+    assert [line.get_label() for line in plot.figure.axes[1].lines] == ["lipid", "protein"]
     plot.display(PlotContent(previews=new))
     assert plot.figure.axes[0].get_title() == "ROI spectra"
 

@@ -11,8 +11,9 @@ NNMF and NNLS maps (non-negative abundances)
     Maps of components flagged as background start hidden: spread over the whole
     image, they would tint the composite everywhere.
 PCA maps (signed scores)
-    a diverging colormap, blue (negative) - black (0) - red (positive), with
-    limits symmetric about 0 (the 99.5th percentile of ``|score|``).  A sum of
+    a diverging colormap per component, its colour's complement (negative) - black
+    (0) - the component's colour (positive), the colour of its loading curve in the
+    spectra dock; limits symmetric about 0 (the 99.5th percentile of ``|score|``).  A sum of
     signed maps means nothing, so only the first principal component is visible
     after a run; show the others one at a time.
 
@@ -72,10 +73,28 @@ def _colormap(color):
     return Colormap([[0.0, 0.0, 0.0, 1.0], [r, g, b, 1.0]], name=f"unmix {color}")
 
 
-def _signed_colormap():
+def _signed_colormap(color=None):
+    """A diverging colormap: the complement of ``color`` (negative) - black (0) -
+    ``color`` (positive), so that a score map matches its loading curve; blue-black-red
+    without a colour."""
     from napari.utils.colormaps import Colormap
 
-    return Colormap(list(_SIGNED), controls=[0.0, 0.5, 1.0], name="unmix signed")
+    if color is None:
+        return Colormap(list(_SIGNED), controls=[0.0, 0.5, 1.0], name="unmix signed")
+    r, g, b = hex_to_rgb(color)
+    neg = _complement((r, g, b))
+    return Colormap([[*neg, 1.0], [0.0, 0.0, 0.0, 1.0], [r, g, b, 1.0]],
+                    controls=[0.0, 0.5, 1.0], name=f"unmix signed {color}")
+
+
+def _complement(rgb) -> tuple:
+    """The colour of opposite hue with the same lightness and saturation."""
+    import colorsys
+
+    h, lightness, sat = colorsys.rgb_to_hls(*rgb)
+    if sat < 0.15:  # a grey has no opposite hue: a cool blue then
+        return (0.26, 0.58, 1.0)
+    return colorsys.hls_to_rgb((h + 0.5) % 1.0, lightness, sat)
 
 
 def contrast_limits(values, *, signed: bool = False) -> tuple[float, float]:
@@ -182,7 +201,7 @@ def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=No
     name = result.component_names[index]
     kwargs.update(
         name=name,
-        colormap=_signed_colormap() if signed else _colormap(color),
+        colormap=_signed_colormap(color) if signed else _colormap(color),
         blending="additive",
         contrast_limits=contrast_limits(data, signed=signed),
         visible=(not signed or index == 0) and not background,

@@ -57,7 +57,7 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["AREA_SHAPES", "ImageGrid", "RoiError", "label_ids", "labels_image",
+__all__ = ["AREA_SHAPES", "ImageGrid", "RoiError", "label_colors", "label_ids", "labels_image",
            "labels_off_grid", "layer_affine",
            "shape_masks", "shapes_roi"]
 
@@ -413,6 +413,18 @@ def labels_image(layer, grid: ImageGrid) -> np.ndarray:
     if not out.any():
         raise RoiError(f"None of the labels of layer {layer.name!r} lies on image "
                        f"{grid.name!r}; check the layers' positions (scale / translate).")
+    return out
+
+
+def label_colors(layer, ids) -> list[str]:
+    """The colours (``#RRGGBB``) a Labels layer paints labels ``ids`` in, so that
+    components made from them keep the colour the user sees."""
+    from matplotlib.colors import to_hex
+
+    out = []
+    for i in ids:
+        rgba = np.asarray(layer.get_color(int(i)), dtype=np.float64).ravel()
+        out.append(to_hex(np.clip(rgba[:3], 0, 1)).upper())
     return out
 
 

@@ -53,7 +53,15 @@ from ..core.colors import default_colors
 from ..core.sources import RoiLabel, RoiMask
 from .axes import axis_labels, is_default_label, plane_order
 from .layers import META_KEY, RESULT_KEY
-from .rois import ImageGrid, RoiError, label_ids, labels_image, labels_off_grid, shape_masks
+from .rois import (
+    ImageGrid,
+    RoiError,
+    label_colors,
+    label_ids,
+    labels_image,
+    labels_off_grid,
+    shape_masks,
+)
 from .run_request import RunRequest, prepare_run
 from .seed_context import layer_uid, missing_layer_text
 from .seed_inputs import RowSettings, SeedContext, SourceChoice, resolve_layers, seed_spectra
@@ -317,7 +325,7 @@ class UnmixSession(ResultsMixin):
                     f"Labels layer {name!r} has {len(ids)} labels on the image; one component "
                     f"per label allows at most {MAX_ROWS_FROM_LAYER}. Paint one label per kind "
                     "of region (e.g. a few cells of each type) instead of one per object.")
-            colors = default_colors(len(ids))
+            colors = label_colors(layer, ids)  # the colours the labels are painted in
             rows = [RowSettings(name=f"label {i}", color=colors[k],
                                 source=SourceChoice(RoiLabel.kind, layer=name, layer_uid=uid,
                                                     label_id=i))

@@ -84,6 +84,8 @@ class PlotContent:
         How many of the scree's components the result kept (highlighted).
     compare : list of Curve
         Dotted lines: another run's spectra, drawn beside the curves to compare.
+    y_label : str, default "intensity"
+        The y-axis label of the curves ("loading" for PCA).
     """
 
     curves: list[Curve] = field(default_factory=list)
@@ -94,6 +96,7 @@ class PlotContent:
     scree: np.ndarray | None = None
     n_kept: int | None = None
     compare: list[Curve] = field(default_factory=list)
+    y_label: str = "intensity"
 
     @classmethod
     def from_result(cls, result, *, colors=None) -> PlotContent:
@@ -108,8 +111,11 @@ class PlotContent:
                   for n, h, c in zip(names, result.H, palette, strict=True)]
         evr = result.explained_variance_ratio
         values = result.spectral_values
+        spec = MODES.get(result.mode)
+        signed = spec is not None and not spec.non_negative
         return cls(curves=curves, spectral_values=None if values is None else np.asarray(values),
                    unit=result.spectral_unit, title=spectra_title(result.mode),
+                   y_label="loading" if signed else "intensity",
                    scree=None if evr is None else np.asarray(evr, dtype=np.float64),
                    n_kept=result.n_components)
 
@@ -194,7 +200,11 @@ class SpectraPlot(QWidget):
         ax.title.set_color(fg)
 
     def draw(self) -> None:
-        """Redraw the figure from :attr:`content` (when hidden: once it is shown)."""
+        """Redraw the figure from :attr:`content` (when hidden: once it is shown).
+
+        Seed previews get their own panel when a result is shown too (they are not
+        mixed with the result's curves, which may have the same colours); the scree
+        is a panel below; legends sit outside the axes, so that they cover no curve."""
         if not self.isVisible():
             self._stale = True
             return
@@ -203,47 +213,64 @@ class SpectraPlot(QWidget):
         c = self.content
         self.figure.clear()
         self.figure.set_facecolor(bg)
-        with_scree = c.scree is not None
-        axes = self.figure.subplots(2 if with_scree else 1, 1, squeeze=False)[:, 0]
-        ax = axes[0]
+        results = [(curve, curve.dashed) for curve in c.curves] + \
+            [(curve, "compare") for curve in c.compare]
+        panels = []
+        if c.previews and results:
+            panels.append(("Seed spectra (preview)", [(curve, True) for curve in c.previews],
+                           "intensity"))
+            panels.append((c.title or "Last result", results, c.y_label))
+        else:
+            title = c.title or ("ROI spectra" if c.previews else "No spectra yet")
+            panels.append((title, [(curve, True) for curve in c.previews] + results,
+                           c.y_label))
+        n = len(panels) + (c.scree is not None)
+        axes = self.figure.subplots(n, 1, squeeze=False)[:, 0]
         axis = None if c.spectral_values is None else np.asarray(c.spectral_values)
-        curves = [(curve, True) for curve in c.previews] + [(curve, curve.dashed)
-                                                           for curve in c.curves]
-        for curve, dashed in curves:
+        for ax, (title, curves, y_label) in zip(axes, panels, strict=False):
+            self._curves(ax, curves, axis, title, y_label, fg, bg)
+        if c.scree is not None:
+            self._scree(axes[-1], fg, bg)
+        self.canvas.draw_idle()
+
+    def _curves(self, ax, curves, axis, title, y_label, fg, bg) -> None:
+        c = self.content
+        for curve, style in curves:
             x = (np.arange(curve.values.size) if axis is None or axis.size != curve.values.size
                  else axis)
-            ax.plot(x, curve.values, color=curve.color, lw=1.6, ls="--" if dashed else "-",
-                    label=curve.label)
-        for curve in c.compare:
-            x = (np.arange(curve.values.size) if axis is None or axis.size != curve.values.size
-                 else axis)
-            ax.plot(x, curve.values, color=curve.color, lw=1.2, ls=":", alpha=0.9,
-                    label=curve.label)
-        curves += [(curve, False) for curve in c.compare]
+            ls = ":" if style == "compare" else ("--" if style else "-")
+            ax.plot(x, curve.values, color=curve.color, lw=1.2 if style == "compare" else 1.6,
+                    ls=ls, label=curve.label)
         ax.set_xlabel(_axis_label(c.unit if axis is not None else None), fontsize=8)
-        ax.set_ylabel("intensity", fontsize=8)
-        ax.set_title(c.title or ("ROI spectra" if c.previews else "No spectra yet"), fontsize=9)
+        ax.set_ylabel(y_label, fontsize=8)
+        ax.set_title(title, fontsize=9)
         if curves and all(_non_negative(curve.values) for curve, _ in curves):
             # non-negative spectra: from 0, so that band heights and baselines read true
             ax.set_ylim(bottom=0)
+        elif curves:
+            ax.axhline(0, color=fg, lw=0.6, alpha=0.5)  # signed loadings: the zero line
         if curves:
-            legend = ax.legend(fontsize=7, frameon=False, loc="best")
+            legend = ax.legend(fontsize=7, frameon=False, loc="upper left",
+                               bbox_to_anchor=(1.0, 1.0), borderaxespad=0.3)
             for text in legend.get_texts():
                 text.set_color(fg)
         self._style(ax, fg, bg)
-        if with_scree:
-            sc = axes[1]
-            scree = np.asarray(c.scree, dtype=np.float64)
-            n = min(scree.size, 20)
-            kept = n if c.n_kept is None else c.n_kept
-            idx = np.arange(1, n + 1)
-            sc.bar(idx, scree[:n], color=["#4c9be8" if i <= kept else "#777777" for i in idx])
-            sc.plot(idx, np.cumsum(scree[:n]), color=fg, marker="o", ms=3, lw=1)
-            sc.set_xlabel("principal component", fontsize=8)
-            sc.set_ylabel("explained variance", fontsize=8)
-            sc.set_ylim(0, 1.05)
-            self._style(sc, fg, bg)
-        self.canvas.draw_idle()
+
+    def _scree(self, sc, fg, bg) -> None:
+        from matplotlib.ticker import MaxNLocator
+
+        c = self.content
+        scree = np.asarray(c.scree, dtype=np.float64)
+        n = min(scree.size, 20)
+        kept = n if c.n_kept is None else c.n_kept
+        idx = np.arange(1, n + 1)
+        sc.bar(idx, scree[:n], color=["#4c9be8" if i <= kept else "#777777" for i in idx])
+        sc.plot(idx, np.cumsum(scree[:n]), color=fg, marker="o", ms=3, lw=1)
+        sc.set_xlabel("principal component", fontsize=8)
+        sc.set_ylabel("explained variance", fontsize=8)
+        sc.set_ylim(0, 1.05)
+        sc.xaxis.set_major_locator(MaxNLocator(integer=True))  # components are whole
+        self._style(sc, fg, bg)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt)
         super().showEvent(event)
