@@ -9,13 +9,17 @@ needs no random seed.
 
 :func:`purest_pixels` adds what real data needs around it:
 
-* **denoising**: a 3 x 3 spatial mean (when the spatial shape is known) and the
-  projection onto the ``k - 1`` leading principal directions;
+* **denoising**: a 3 x 3 spatial mean (when the spatial shape is known and
+  neighbouring pixels are alike) and the projection onto the ``k - 1`` leading
+  principal directions;
 * **two geometries**: ``"affine"`` takes the pixels as they are (fractions that sum
   to one: remote sensing, where a pixel is all of its parts), ``"cone"`` first
   divides every pixel by its sum (concentrations: microscopy, where the brightness
   of a pixel is how much is there; the division maps the cone of the data onto a
-  simplex with the same vertices).  ``"auto"`` runs both and keeps the one whose
+  simplex with the same vertices; the darker half of the pixels, and any pixel
+  whose norm is below ten times the noise's, are left out of that search: after
+  the division their direction is mostly noise).
+  ``"auto"`` runs both and keeps the one whose
   candidates fit the data better (a non-negative least-squares fit of every pixel
   on the candidates' region means);
 * **outlier guards**: non-finite pixels never take part; pixels far outside the
@@ -24,8 +28,8 @@ needs no random seed.
   saturated spots) are left out of the search; a vertex must be supported by at
   least ``min_support`` pixels close to it (barycentric coordinate at least
   ``purity``), and one that is not (a single odd pixel) is set aside and the search
-  runs again without it; a region's mean leaves out its pixels whose spectral angle
-  to the region's median spectrum is an outlier.
+  runs again without it; a region leaves out its pixels whose spectral angle to the
+  region's median spectrum is an outlier.
 
 Every candidate comes with a *region*: the pixels whose barycentric coordinate of
 that vertex is at least ``purity`` (at most ``max_region`` of them, the purest
@@ -41,7 +45,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["GEOMETRIES", "PurestPixels", "nfindr", "principal_axes", "purest_pixels", "spa"]
+__all__ = ["GEOMETRIES", "PurestPixels", "neighbours_alike", "nfindr", "principal_axes",
+           "purest_pixels", "spa"]
 
 #: How pixel spectra are read before the search (module documentation).
 GEOMETRIES = ("auto", "affine", "cone")
@@ -58,7 +63,7 @@ def spa(Z, k: int) -> list[int]:
             norms[chosen] = -1.0
         j = int(np.argmax(norms))
         chosen.append(j)
-        n = np.sqrt(norms[j])
+        n = np.sqrt(max(norms[j], 0.0))
         if n <= 0:
             continue
         u = R[j] / n
@@ -140,17 +145,37 @@ def _anomalies(X, k, z_max) -> np.ndarray:
     return out
 
 
-def _robust_mean(X) -> np.ndarray:
-    """Mean of the rows of ``X`` whose angle to the median row is not an outlier."""
-    if X.shape[0] < 5:
-        return X.mean(axis=0)
+def _trim(X, rows) -> np.ndarray:
+    """``rows`` without those whose spectral angle to the rows' median spectrum is an
+    outlier (above the median angle by more than three robust deviations)."""
+    if rows.size < 5:
+        return rows
     from .metrics import spectral_angle
 
-    a = np.nan_to_num(spectral_angle(X, np.median(X, axis=0)[None, :]), nan=np.pi)
+    sub = X[rows]
+    a = np.nan_to_num(spectral_angle(sub, np.median(sub, axis=0)[None, :]), nan=np.pi)
     med = np.median(a)
     mad = 1.4826 * np.median(np.abs(a - med))
-    keep = a <= med + 3.0 * max(mad, 1e-12)
-    return X[keep].mean(axis=0)
+    return rows[a <= med + 3.0 * max(mad, 1e-12)]
+
+
+def neighbours_alike(X, spatial_shape, *, n_dims: int = 3) -> bool:
+    """Whether the image is spatially coherent: the leading principal scores (of the
+    centred data) of horizontally neighbouring pixels correlate by more than 0.3.
+    Then a spatial mean denoises the image; on an image of unrelated pixels it would
+    mix them."""
+    shape = tuple(spatial_shape)
+    if len(shape) < 2 or shape[-1] < 2:
+        return False
+    Xc = X - X.mean(axis=0)
+    V = principal_axes(Xc, min(n_dims, X.shape[1]))
+    S = (Xc @ V.T).reshape(*shape, -1)
+    a, b = S[..., :-1, :].reshape(-1, V.shape[0]), S[..., 1:, :].reshape(-1, V.shape[0])
+    num = np.einsum("ij,ij->j", a - a.mean(0), b - b.mean(0))
+    den = np.sqrt(np.einsum("ij,ij->j", a - a.mean(0), a - a.mean(0))
+                  * np.einsum("ij,ij->j", b - b.mean(0), b - b.mean(0)))
+    corr = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    return bool(corr[0] > 0.3)
 
 
 def _smooth(X, spatial_shape):
@@ -172,7 +197,8 @@ class PurestPixels:
     regions : ndarray of bool, shape (k, n_pixels)
         The pixels close to each vertex (barycentric coordinate >= ``purity``).
     spectra : ndarray, shape (k, n_channels)
-        Mean spectrum of the original data over each region.
+        Mean spectrum of the original data over each region (what an ROI seed on
+        the region gives).
     purity : ndarray, shape (n_pixels, k)
         Barycentric coordinates of every pixel (1 at a vertex; a pixel with all of
         them in [0, 1] lies inside the simplex).
@@ -233,7 +259,7 @@ def _search(S, k, *, purity, min_support, max_region, max_rounds=5):
 
 def purest_pixels(X, k: int, *, spatial_shape=None, geometry: str = "auto",
                   purity: float = 0.7, min_support: int = 5, max_region=None,
-                  smooth: bool = True, outlier_z: float = 25.0) -> PurestPixels:
+                  smooth="auto", outlier_z: float = 25.0) -> PurestPixels:
     """Endmember candidates of ``X`` by N-FINDR on denoised data (module documentation).
 
     Parameters
@@ -251,8 +277,10 @@ def purest_pixels(X, k: int, *, spatial_shape=None, geometry: str = "auto",
         Pixels a vertex needs around it not to count as an outlier.
     max_region : int, optional
         Largest region (default: a tenth of the pixels, at least ``min_support``).
-    smooth : bool
-        Apply the spatial mean (needs ``spatial_shape``).
+    smooth : bool or "auto"
+        Apply the spatial mean (needs ``spatial_shape``); ``"auto"``: when
+        neighbouring pixels are alike (:func:`neighbours_alike`), not on an image
+        of unrelated pixels, where it would mix them.
     outlier_z : float
         Distance to the signal subspace, in robust standard deviations above the
         median, beyond which a pixel is left out of the search (``inf``: none is).
@@ -279,7 +307,13 @@ def purest_pixels(X, k: int, *, spatial_shape=None, geometry: str = "auto",
         Xf = Xf.copy()
         Xf[anomalous] = np.median(Xf[finite & ~anomalous], axis=0)
     usable = finite & ~anomalous
+    if smooth == "auto":
+        smooth = spatial_shape is not None and neighbours_alike(Xf, spatial_shape)
     S = _smooth(Xf, tuple(spatial_shape)) if smooth and spatial_shape is not None else Xf
+    from .noise import estimate_noise
+
+    noise_norm = float(np.linalg.norm(estimate_noise(S[usable]))) if geometry != "affine" \
+        else 0.0
     if max_region is None:
         max_region = max(n // 10, min_support)
     from .nnls import nnls
@@ -288,13 +322,18 @@ def purest_pixels(X, k: int, *, spatial_shape=None, geometry: str = "auto",
     best = None
     for geo in (("affine", "cone") if geometry == "auto" else (geometry,)):
         G = S
-        if geo == "cone":
+        if geo == "cone":  # pixels too dark to show their direction (SNR < 10) stay out
             sums = S.sum(axis=1, keepdims=True)
-            ok = usable & (sums[:, 0] > 0)
+            norms = np.linalg.norm(S, axis=1)
+            bright = (norms > 10.0 * noise_norm) & (norms >= np.median(norms[usable]))
+            ok = usable & (sums[:, 0] > 0) & bright
             G = np.where(ok[:, None], S / np.where(sums > 0, sums, 1.0), 0.0)
         else:
             ok = usable
         rows = np.flatnonzero(ok)
+        if rows.size < k * max(min_support, 2):  # too few pixels to read this geometry
+            tried[geo] = float("inf")
+            continue
         vertices, regions, B, outliers = _search(G[rows], k, purity=purity,
                                                  min_support=min_support,
                                                  max_region=max_region)
@@ -302,7 +341,11 @@ def purest_pixels(X, k: int, *, spatial_shape=None, geometry: str = "auto",
         full[:, rows] = regions
         Bf = np.full((n, k), np.nan)
         Bf[rows] = B
-        spectra = np.stack([_robust_mean(Xf[full[j]]) for j in range(k)])
+        for j in range(k):  # a region's odd pixels leave it (and its mean)
+            kept = _trim(Xf, np.flatnonzero(full[j]))
+            full[j] = False
+            full[j, kept] = True
+        spectra = np.stack([Xf[full[j]].mean(axis=0) for j in range(k)])
         spectra = np.maximum(spectra, 0.0)
         fit = _relative_error(nnls, Xf[usable], spectra)
         tried[geo] = fit
@@ -312,6 +355,9 @@ def purest_pixels(X, k: int, *, spatial_shape=None, geometry: str = "auto",
                                             | {int(rows[o]) for o in outliers}))
         if best is None or fit < best.relative_error:
             best = cand
+    if best is None:
+        raise ValueError(f"too few usable pixels ({int(usable.sum())}) to find {k} endmember "
+                         "candidates: the pixels are non-finite, outliers or too dark.")
     best.tried = tried
     return best
 

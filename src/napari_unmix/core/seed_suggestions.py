@@ -183,7 +183,7 @@ def ward_regions(X, spatial_shape, n_regions: int, *, n_dims: int | None = None
 
 def suggest_seeds(stack, n_components: int, *, spectral_axis: int = 0, method: str = "purest",
                   geometry: str = "auto", purity: float = 0.7, min_support: int = 5,
-                  max_region: int | None = None, smooth: bool = True,
+                  max_region: int | None = None, smooth="auto",
                   outlier_z: float = 25.0, clusters: int | None = None) -> SeedSuggestion:
     """Candidate seed regions of a stack (module documentation).
 
