@@ -29,8 +29,12 @@ A stack becomes one image layer; its ``metadata`` holds
     Position of the spectral axis in the layer data.
 ``spectral_values``, ``spectral_unit``
     Position of every channel and its unit (``"cm^-1"``, ``"nm"`` ...), when the
-    file, its metadata or a sidecar file gives them; otherwise the channel index
-    ``0 .. n-1`` and ``None``.
+    file, its metadata or a sidecar file gives them; otherwise ``None`` (the dock
+    then says that channel numbers are used, and offers to enter the values).
+``pixel_size``
+    ``{"scale": ..., "units": ...}`` per axis when the metadata give physical pixel
+    sizes (OME, ImageJ, a Leica ``.txt`` file); the layer's ``scale`` and ``units``
+    are set from them, so napari's scale bar reads µm.
 ``spectral_axis_guessed``
     True when the spectral axis was guessed (the notification says which).
 ``axes``, ``source_path``, ``notes``, ``lazy``, ``series_index``
@@ -54,6 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.pixel_sizes import unit_text
 from .axes import axis_labels
 from .help_texts import dock_words
 from .layers import RESULT_KEY, component_styles, map_layer_kwargs
@@ -98,12 +103,10 @@ def _notify(message: str, *, warning: bool = False) -> None:
 
 def stack_layer_data(stack, name: str | None = None) -> tuple:
     """The image layer tuple of a :class:`~napari_unmix.io.StackData`."""
-    n = stack.n_channels
     values = stack.spectral_values
     meta = {
         "spectral_axis_index": int(stack.spectral_axis),
-        "spectral_values": (np.arange(n, dtype=np.float64) if values is None
-                            else np.asarray(values, dtype=np.float64)),
+        "spectral_values": None if values is None else np.asarray(values, dtype=np.float64),
         "spectral_unit": stack.spectral_unit if values is not None else None,
         "spectral_axis_guessed": bool(stack.guessed),
         "axes": stack.axes,
@@ -111,12 +114,17 @@ def stack_layer_data(stack, name: str | None = None) -> tuple:
         "notes": list(stack.notes),
         "lazy": bool(stack.lazy),
         "series_index": stack.series,
+        "pixel_size": None if stack.scale is None else {"scale": tuple(stack.scale),
+                                                         "units": tuple(stack.units)},
     }
     kwargs = {"name": name or (stack.path.name if stack.path is not None else "stack"),
               "metadata": meta, "colormap": "gray",
               "axis_labels": axis_labels(stack.data.ndim, stack.spectral_axis, axes=stack.axes,
                                          unit=stack.spectral_unit if values is not None
                                          else None)}
+    if stack.scale is not None:
+        kwargs["scale"] = tuple(stack.scale)
+        kwargs["units"] = tuple(u or "pixel" for u in stack.units)
     return (stack.data, kwargs, "image")
 
 
@@ -177,13 +185,21 @@ def _layers_of(path: Path) -> list[tuple]:
     stack = open_stack(path)
     axis = stack.spectral_axis
     letter = f" ({stack.axes[axis]})" if stack.axes else ""
-    how = "guessed" if stack.guessed else "from the file"
-    values = ""
+    how = "guessed" if stack.guessed else "named by the file"
     if stack.spectral_values is not None:
         unit = f" {stack.spectral_unit}" if stack.spectral_unit else ""
         values = (f", {stack.spectral_values[0]:g} .. {stack.spectral_values[-1]:g}{unit}")
-    msg = (f"napari-unmix: {path.name}: spectral axis = axis {axis}{letter} with "
-           f"{stack.n_channels} channels{values} ({how}), data shape {tuple(stack.data.shape)}.")
+    else:
+        values = (" (no spectral values in the file: channel numbers are used; enter them "
+                  "under 'spectral values' in the unmixing dock)")
+    size = ""
+    if stack.scale is not None:
+        parts = {f"{v:.4g} {unit_text(u)}" for v, u in zip(stack.scale, stack.units,
+                                                            strict=True) if u}
+        size = f", pixel size {' x '.join(sorted(parts))}"
+    msg = (f"napari-unmix: {path.name}: spectral axis = axis {axis}{letter} ({how}) with "
+           f"{stack.n_channels} channels{values}, data shape {tuple(stack.data.shape)}"
+           f"{size}.")
     _notify(" ".join([msg, *stack.notes]), warning=stack.guessed)
     return [stack_layer_data(stack)]
 

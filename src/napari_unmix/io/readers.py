@@ -107,6 +107,13 @@ zip entry), and a stack read into memory must fit in the memory available
 ``result.json`` or ``result.npz`` that cannot be read as a result is refused
 rather than read as slices.
 
+Pixel sizes
+-----------
+The physical pixel size and its unit (OME ``PhysicalSize*``, ImageJ resolution,
+unit and spacing, a Leica ``.txt`` file in a slice folder; see
+:mod:`~napari_unmix.io.pixel_sizes`) become ``StackData.scale`` / ``units``, one
+per axis; the napari layer takes them.
+
 Byte order
 ----------
 Data stored in the other byte order (big-endian ``>f4`` on a little-endian
@@ -134,6 +141,7 @@ import numpy as np
 
 from .lazy import LAZY_ENV, lazy_threshold
 from .numpy_stacks import read_npy, read_npz
+from .pixel_sizes import axis_scale, leica_pixel_sizes
 from .results import OUTPUT_NAMES, RESULT_JSON_FORMAT, is_result_bundle
 from .slice_folder import natural_key, read_slice_folder, slice_files
 from .spectral_sidecar import (
@@ -244,7 +252,8 @@ def register_stack_format(suffixes, reader) -> None:
         ``data`` (the array, numpy or dask), ``axes`` (letters or None), ``notes``
         (list of str), ``lazy`` (bool), ``index`` (the spectral axis or None),
         ``guessed`` (bool), ``values``, ``unit``, ``values_source`` (spectral
-        positions the file holds, or None) and ``series_index``; see
+        positions the file holds, or None), ``series_index`` and optionally
+        ``pixel_sizes`` (``{letter: (size, unit)}``); see
         :func:`~napari_unmix.io.tiff_stacks.read_tiff` for an example.  The
         sidecar, the spectral-axis rules and the checks are applied by
         :func:`open_stack` afterwards.
@@ -320,6 +329,7 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
         index, guessed = stack.spectral_axis, stack.guessed
         values = unit = source = None
         is_lazy = stack.lazy
+        pixel_sizes = leica_pixel_sizes(path)
     else:
         if not path.is_file():
             raise ValueError(f"{path} is not a regular file.")
@@ -336,6 +346,7 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
         index, guessed = r["index"], r["guessed"]
         values, unit, source = r["values"], r["unit"], r["values_source"]
         series_index = r["series_index"]
+        pixel_sizes = r.get("pixel_sizes") or {}
         if not is_lazy:
             data = np.asarray(data)
     check_array(data, path)
@@ -361,10 +372,11 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
         why = f", {reason}" if reason else ""
         notes.append(f"spectral axis guessed as {_describe_axis(index, axes, data.shape)}{why}; "
                      "pass spectral_axis to choose another.")
+    scale, units = axis_scale(axes, data.ndim, pixel_sizes)
     return StackData(data=data, spectral_axis=index, spectral_values=checked,
                      spectral_unit=unit if checked is not None else None, axes=axes,
                      guessed=guessed, path=path, notes=notes, lazy=is_lazy,
-                     series=series_index)
+                     series=series_index, scale=scale, units=units)
 
 
 def read_stack(path, *, spectral_axis: int | None = None) -> StackData:

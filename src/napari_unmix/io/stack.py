@@ -64,6 +64,10 @@ class StackData:
         True when ``data`` is a dask array that reads the file on demand.
     series : int or None
         TIFF: index of the image series that was read.
+    scale, units : tuple or None
+        The physical size of a step along every axis and its unit (``"um"`` ...;
+        ``1.0`` and ``""`` for axes without one, e.g. the spectral axis), when the
+        metadata give pixel sizes (see :mod:`napari_unmix.io.pixel_sizes`).
     """
 
     data: np.ndarray
@@ -76,6 +80,8 @@ class StackData:
     notes: list = field(default_factory=list)
     lazy: bool = False
     series: int | None = None
+    scale: tuple | None = None
+    units: tuple | None = None
 
     @property
     def n_channels(self) -> int:

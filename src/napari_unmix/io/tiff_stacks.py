@@ -26,6 +26,7 @@ from .lazy import (
     plane_chunks,
     want_lazy,
 )
+from .pixel_sizes import tiff_pixel_sizes
 from .spectral_sidecar import normalise_unit, number_or_none
 from .stack import META_KEY, SPATIAL_LETTERS, TIFF_SUFFIXES, axis_from_letters
 from .tiff_log import log_messages, tifffile_log
@@ -262,7 +263,8 @@ def read_tiff(path, *, series, squeeze, lazy, threshold) -> dict:
         or None), ``index``/``guessed`` (the spectral axis the letters name, or
         None), ``values``/``unit``/``values_source`` (spectral positions from the
         metadata, or None), ``notes`` (tifffile warnings included), ``lazy``,
-        ``series_index`` and ``n_series``.
+        ``series_index``, ``n_series`` and ``pixel_sizes`` (``{letter: (size,
+        unit)}`` from OME / ImageJ metadata, :mod:`~napari_unmix.io.pixel_sizes`).
 
     Raises
     ------
@@ -295,6 +297,7 @@ def read_tiff(path, *, series, squeeze, lazy, threshold) -> dict:
                 axes = s.get_axes(squeeze)
                 shape = tuple(s.get_shape(squeeze))
                 own = _tiff_meta(tf)
+                pixel_sizes = tiff_pixel_sizes(tf, index)
                 values = own.get("spectral_values")
                 unit = normalise_unit(own.get("spectral_unit"))
                 source = META_KEY if values is not None else None
@@ -333,4 +336,5 @@ def read_tiff(path, *, series, squeeze, lazy, threshold) -> dict:
     spectral, guessed = _spectral_axis(path, axes, data.shape, notes)
     return {"data": data, "axes": axes, "index": spectral, "guessed": guessed,
             "values": values, "unit": unit, "values_source": source, "notes": notes,
-            "lazy": is_lazy, "series_index": index, "n_series": n_series}
+            "lazy": is_lazy, "series_index": index, "n_series": n_series,
+            "pixel_sizes": pixel_sizes}
