@@ -76,10 +76,13 @@ class Lifeline:
     def __init__(self, session):
         self.job = None
         self.session = session
+        self.hooks = None  # the pixel inspector's mouse hooks
 
     def detach(self, *_):
         if self.job is not None:
             self.job.detach()
+        if self.hooks is not None:
+            self.hooks.detach()
         self.session.close()
 
 

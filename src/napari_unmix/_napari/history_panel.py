@@ -46,11 +46,19 @@ class HistoryPanel(QGroupBox):
                                  "per pixel, the part of its spectrum the fit leaves "
                                  "unexplained, ||x - w H|| / ||x|| (0: fully explained). "
                                  "Bright spots show a missing component. Off by default.")
+        self.inspector = QCheckBox("pixel inspector (click, or hover with Shift)")
+        self.inspector.setChecked(True)
+        self.inspector.setToolTip("Click a pixel of the canvas (or hover with Shift held) to "
+                                  "see in the spectra dock its spectrum, the fit w·H, each "
+                                  "component's part and the residual, for the shown run, on "
+                                  "the plane the viewer shows. Clicks that paint or draw are "
+                                  "the layer's. Default on.")
         lay = QFormLayout(self)
         lay.addRow("shown", self.runs)
         lay.addRow("compare with", self.compare)
         lay.addRow("new runs", self.keep)
         lay.addRow("", self.residual)
+        lay.addRow("", self.inspector)
         self._filling = False
         self.runs.currentIndexChanged.connect(self._on_runs)
         self.compare.currentIndexChanged.connect(self._on_compare)

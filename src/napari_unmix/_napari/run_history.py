@@ -53,6 +53,7 @@ class RunRecord:
     colors: list
     series_result: object = None
     series_axis: int | None = None
+    spectral_axis: int = 0
     layer_uids: list = field(default_factory=list)
     source: str | None = None
     residual_uid: str | None = None

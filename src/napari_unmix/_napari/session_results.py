@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..core.colors import default_colors
 from .layers import component_styles, is_signed, show_result
 from .run_history import RunHistory, RunRecord, layer_name
@@ -173,6 +175,7 @@ class ResultsMixin:
         record = RunRecord(number=number, result=result, image=image, colors=colors,
                            series_result=None if plan is None else value,
                            series_axis=None if plan is None else plan.axis,
+                           spectral_axis=grid.spectral_axis_index,
                            layer_uids=[layer_uid(lyr) for lyr in layers])
         if residual is not None and residual.relative is not None:
             from .residual import show_residual
@@ -242,6 +245,22 @@ class ResultsMixin:
             return
         if self._series_plane_shown() != self._shown_plane:
             self.events.spectra.emit(self.spectra_view())
+
+    # -- the pixel inspector -------------------------------------------------------
+    def inspect(self, world_point):
+        """The :class:`~.inspector.PixelView` of the shown run at a world position of
+        the viewer (on the plane it shows); None without a run, an image, or off it."""
+        from .inspector import inspect_pixel
+
+        record = self.current
+        layer = None if record is None else self._layer(record.image)
+        if layer is None:
+            return None
+        coords = layer.world_to_data(np.asarray(world_point, dtype=np.float64))
+        data = layer.data[0] if layer.multiscale else layer.data
+        return inspect_pixel(record.result, data, spectral_axis=record.spectral_axis,
+                             data_coords=coords, signed=is_signed(record.result.mode),
+                             series_result=record.series_result)
 
     # -- seeds from the shown result ------------------------------------------------
     def rows_from_result(self) -> int:

@@ -21,7 +21,8 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ..core.modes import MODES
 
-__all__ = ["MISSING_COLOR", "Curve", "PlotContent", "SpectraPlot", "spectra_title"]
+__all__ = ["MISSING_COLOR", "Curve", "PlotContent", "SpectraPlot", "pixel_content",
+           "spectra_title"]
 
 #: Colour of curves whose component has no colour.
 MISSING_COLOR = "#888888"
@@ -40,12 +41,16 @@ class Curve:
         A matplotlib colour.
     dashed : bool, default False
         Drawn dashed (previews are dashed whatever this says).
+    ls : str, optional
+        A matplotlib line style that overrides the others (the pixel inspector's
+        residual is dotted).
     """
 
     label: str
     values: np.ndarray
     color: str
     dashed: bool = False
+    ls: str | None = None
 
 
 def spectra_title(mode: str) -> str:
@@ -118,6 +123,23 @@ class PlotContent:
                    y_label="loading" if signed else "intensity",
                    scree=None if evr is None else np.asarray(evr, dtype=np.float64),
                    n_kept=result.n_components)
+
+
+def pixel_content(view, result, colors) -> PlotContent:
+    """The content of a :class:`~.inspector.PixelView`: the pixel's spectrum, the fit
+    (dashed), each component's part in its colour and the residual (dotted)."""
+    palette = list(colors or [])[:len(view.names)]
+    palette += [MISSING_COLOR] * (len(view.names) - len(palette))
+    curves = [Curve("pixel spectrum", view.raw, "#f0f1f2")]
+    if view.fit is not None:
+        curves.append(Curve("fit w·H", view.fit, "#ffd700", ls="--"))
+    curves += [Curve(f"{name} part", part, color) for name, part, color
+               in zip(view.names, view.contributions, palette, strict=True)]
+    if view.residual is not None:
+        curves.append(Curve("residual", view.residual, "#aaaaaa", ls=":"))
+    values = result.spectral_values
+    return PlotContent(curves=curves, spectral_values=None if values is None
+                       else np.asarray(values), unit=result.spectral_unit, title=view.title)
 
 
 def _axis_label(unit: str | None) -> str:
@@ -238,7 +260,7 @@ class SpectraPlot(QWidget):
         for curve, style in curves:
             x = (np.arange(curve.values.size) if axis is None or axis.size != curve.values.size
                  else axis)
-            ls = ":" if style == "compare" else ("--" if style else "-")
+            ls = curve.ls or (":" if style == "compare" else ("--" if style else "-"))
             ax.plot(x, curve.values, color=curve.color, lw=1.2 if style == "compare" else 1.6,
                     ls=ls, label=curve.label)
         ax.set_xlabel(_axis_label(c.unit if axis is not None else None), fontsize=8)

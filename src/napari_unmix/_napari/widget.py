@@ -46,11 +46,13 @@ from qtpy.QtWidgets import (
 from ..core.modes import MODES
 from .dock_layout import Lifeline, build_layout, dock_of, share_height
 from .help_texts import dock_words
+from .inspector_hooks import InspectorHooks
 from .rois import RoiError
 from .run_request import RunRequest, cancel_text, outcome_report, progress_view
 from .seed_context import layer_uid
 from .session import Refusal, UnmixSession
 from .settings_form import refining_mode
+from .spectra_plot import pixel_content
 from .summary_text import seed_reports
 from .workers import start_job
 
@@ -156,6 +158,7 @@ class UnmixWidget(QWidget):
         self._preview_timer.timeout.connect(lambda: self.preview_seeds(notify=False))
         lifeline = self._lifeline
         self.destroyed.connect(lambda *_: lifeline.detach())
+        lifeline.hooks = InspectorHooks(self.viewer, self)
         self._on_mode_changed()
 
     def reset_choices(self, *_):
@@ -290,6 +293,19 @@ class UnmixWidget(QWidget):
         if not self.form.spec.seeded:
             self._choose_mode(refining_mode())
         return True
+
+    # -- the pixel inspector -----------------------------------------------------------
+    def inspect_at(self, world_position):
+        """Show the pixel at ``world_position`` of the shown run in the spectra dock (its
+        spectrum, the fit, the components' parts, the residual); returns the
+        :class:`~.inspector.PixelView` (None: inspector off, no run, off the image)."""
+        if not self.history.inspector.isChecked() or self.running:
+            return None
+        view = self.session.inspect(world_position)
+        if view is None:
+            return None
+        self._plot().display(pixel_content(view, self.session.result, self.session.result_colors))
+        return view
 
     # -- seed previews -------------------------------------------------------------------
     def _plot(self):
