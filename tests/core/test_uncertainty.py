@@ -2,9 +2,9 @@
 
 Target of issue 15: on simulated Gaussian noise, 95 % intervals cover the true
 abundance 93-97 % of the time.  Measured (``benchmarks/diagnostics.py``): pooled
-noise 94.8-95.2 % over seeds, per-pixel noise (Student's t) 94.8-95.2 %, per-channel
-noise 94.4-95.0 %, sum-to-one 95.1 %, the Poisson loss 94.7 %; a true zero is
-covered 97-98 % of the time (conservative, as documented).  A standard error 20 %
+noise 94.8-95.2 % over 5 seeds, per-pixel noise (Student's t) 94.8-95.2 %,
+per-channel noise 94.4-95.0 %, sum-to-one 95.1 %, the Poisson loss 94.7 %; a true
+zero is covered 97.7 % of the time (conservative, as documented).  A standard error 20 %
 too large would cover 98.4 %, 20 % too small 89.5 %: both fail the window.
 """
 

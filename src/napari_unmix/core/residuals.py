@@ -23,9 +23,8 @@ the fit, so a poor fit cannot hide in it):
 
 Measured (``benchmarks/diagnostics.py``, test ``tests/core/test_residuals.py``): the
 bundled sample fitted by fixed-H NNLS with one of its four spectra left out, the
-largest region covers the left-out component's pixels (lipid and protein, at least
-a tenth of their peak abundance) to 0.82-1.0, and 0.95-0.99 of the region are such
-pixels.
+largest region covers 0.95-1.0 of the left-out component's pixels (those holding at
+least a tenth of its peak abundance), and 0.96-1.0 of the region are such pixels.
 """
 
 from __future__ import annotations

@@ -13,10 +13,11 @@ number, or a rotation the data leave free) lands somewhere else every time.
 
 What it measures (``benchmarks/diagnostics.py``): on an image with pure pixels of
 four components, every one of them is reproducible to below 0.01 rad, and a fifth,
-spurious component spreads by 0.7 to 0.9 rad.  On the bundled CRS sample, whose
-water and background are nowhere pure, random NNMF is not unique: every component
-moves 0.08 to 0.24 rad between starts although the error is the same to five
-digits.  There only seeds pin the components down.
+spurious component spreads by 0.95 rad (the true ones then 0.02-0.08: the extra
+component borrows from its neighbours).  On the bundled CRS sample, whose water and
+background are nowhere pure, random NNMF is not unique: every component moves 0.13
+to 0.30 rad between starts although the error is the same to three digits.  There
+only seeds pin the components down.
 """
 
 from __future__ import annotations
