@@ -3,6 +3,11 @@
 A stack larger than :func:`lazy_threshold` bytes is opened as a dask array that
 reads planes on demand: memory-mapped when the data are stored contiguously and
 uncompressed, otherwise one TIFF page per chunk.
+
+The arrays' graphs hold no memory map and no open file: every task reopens the
+file by path (:class:`MappedFile` maps it anew; the TIFF page reader opens the file
+in the process that runs the task), so a graph pickles to a few kB and runs on a
+``dask.distributed`` cluster.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LAZY_ENV", "available_memory", "check_declared_size", "dask_name", "format_size",
-           "from_memmap", "lazy_threshold", "plane_chunks", "want_lazy"]
+__all__ = ["LAZY_ENV", "MappedFile", "available_memory", "check_declared_size", "dask_name",
+           "format_size", "from_mapped_file", "lazy_threshold", "plane_chunks", "want_lazy"]
 
 #: Environment variable that sets the lazy-loading threshold in bytes.
 LAZY_ENV = "NAPARI_UNMIX_LAZY_BYTES"
@@ -186,30 +191,49 @@ def dask_name(path, *parts) -> str:
                                       *parts)
 
 
-class _Mapped:
-    """Read-only array-like over a memory map: chunks come out as in-memory copies.
+class MappedFile:
+    """Read-only array-like over raw data in a file, mapped anew by path for every read.
 
-    ``dask.array.from_array`` copies objects that have a ``copy`` method (a memory
-    map would be read whole); this wrapper has none.
-    """
-
-    def __init__(self, mm):
-        self._mm = mm
-        self.shape = tuple(mm.shape)
-        self.dtype = mm.dtype
-        self.ndim = mm.ndim
-
-    def __getitem__(self, key):
-        return np.array(self._mm[key])
-
-
-def from_memmap(mm, chunks, name):
-    """A dask array over a memory map whose chunks are read as in-memory copies.
+    It holds the path, the byte offset, shape, dtype and order of the data, never a
+    memory map or an open handle: pickled (to a ``dask.distributed`` worker) it is a
+    few hundred bytes, and every read maps the file where it runs and returns an
+    in-memory copy of what was asked for.  ``dask.array.from_array`` copies objects
+    that have a ``copy`` method (a memory map would be read whole); this has none.
 
     Parameters
     ----------
-    mm : numpy.memmap or ndarray
-        The memory-mapped data.
+    path : str or Path
+    offset : int
+        Byte offset of the first element.
+    shape : tuple of int
+    dtype : numpy dtype
+        With the file's byte order.
+    order : {"C", "F"}, default "C"
+    """
+
+    def __init__(self, path, offset, shape, dtype, order="C"):
+        self.path = str(path)
+        self.offset = int(offset)
+        self.shape = tuple(int(n) for n in shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self.order = order
+
+    def __getitem__(self, key):
+        mm = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset,
+                       shape=self.shape, order=self.order)
+        try:
+            return np.array(mm[key])
+        finally:
+            del mm
+
+
+def from_mapped_file(mapped, chunks, name):
+    """A dask array over a :class:`MappedFile`, whose chunks are read as in-memory copies.
+
+    Parameters
+    ----------
+    mapped : MappedFile
     chunks : tuple of int
         Dask chunks, e.g. from :func:`plane_chunks`.
     name : str
@@ -218,11 +242,12 @@ def from_memmap(mm, chunks, name):
     Returns
     -------
     dask.array.Array
+        Its graph pickles to a few kB whatever the size of the file.
     """
     import dask.array as da
 
-    return da.from_array(_Mapped(mm), chunks=chunks, asarray=True, name=name,
-                         meta=np.empty((0,) * mm.ndim, dtype=mm.dtype))
+    return da.from_array(mapped, chunks=chunks, asarray=True, name=name, lock=False,
+                         meta=np.empty((0,) * mapped.ndim, dtype=mapped.dtype))
 
 
 def format_size(nbytes: int) -> str:

@@ -22,7 +22,15 @@ import zipfile
 
 import numpy as np
 
-from .lazy import check_declared_size, dask_name, format_size, from_memmap, plane_chunks, want_lazy
+from .lazy import (
+    MappedFile,
+    check_declared_size,
+    dask_name,
+    format_size,
+    from_mapped_file,
+    plane_chunks,
+    want_lazy,
+)
 from .spectral_sidecar import normalise_unit
 from .stack import unit_from_key
 
@@ -67,7 +75,10 @@ def read_npy(path, *, lazy, threshold) -> dict:
                          f"{type(exc).__name__}: {exc}") from None
     if want_lazy(lazy, mm.nbytes, threshold) and mm.ndim >= 2:
         notes.append(f"{path.name} opened lazily (memory-mapped, {format_size(mm.nbytes)}).")
-        data, is_lazy = from_memmap(mm, plane_chunks(mm.shape), dask_name(path, "npy")), True
+        order = "F" if mm.flags.f_contiguous and not mm.flags.c_contiguous else "C"
+        mapped = MappedFile(path, mm.offset, mm.shape, mm.dtype, order)
+        data = from_mapped_file(mapped, plane_chunks(mm.shape), dask_name(path, "npy"))
+        is_lazy = True
     else:
         try:  # the memory map already checked that the file holds the data
             check_declared_size(mm.shape, mm.dtype)

@@ -6,6 +6,8 @@
 * TIFF, OME-TIFF and ImageJ hyperstacks (any image series of the file),
 * a folder of TIFF slices, one file per channel,
 * ``.npy`` and ``.npz`` arrays,
+* zarr arrays and groups and OME-Zarr images (``.zarr`` folders, or folders with
+  zarr metadata; :mod:`~napari_unmix.io.zarr_stacks`),
 
 and returns a :class:`~napari_unmix.io.StackData`: the array, the index of its
 spectral axis, the spectral positions and their unit where they are known, and
@@ -160,6 +162,7 @@ from .stack import (
     values_or_none,
 )
 from .tiff_stacks import read_tiff
+from .zarr_stacks import ZARR_SUFFIXES, is_zarr_folder, read_zarr
 
 __all__ = [
     "STACK_FORMATS",
@@ -273,6 +276,7 @@ def _numpy_reader(read):
 register_stack_format(TIFF_SUFFIXES, read_tiff)
 register_stack_format((".npy",), _numpy_reader(read_npy))
 register_stack_format((".npz",), _numpy_reader(read_npz))
+register_stack_format(ZARR_SUFFIXES, read_zarr)  # folders (zarr stores), see open_stack
 
 
 def open_stack(path, *, spectral_axis: int | None = None, series: int | None = None,
@@ -283,8 +287,9 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
     Parameters
     ----------
     path : str or Path
-        A ``.tif``/``.tiff`` (plain, ImageJ or OME), ``.npy`` or ``.npz`` file, or a
-        folder of TIFF slices.
+        A ``.tif``/``.tiff`` (plain, ImageJ or OME), ``.npy`` or ``.npz`` file, a
+        ``.zarr`` folder (zarr array or group, OME-Zarr image) or a folder of TIFF
+        slices.
     spectral_axis : int, optional
         Index of the spectral axis (after squeezing); overrides metadata and
         guesses.
@@ -319,7 +324,8 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist.")
     series_index = None
-    if path.is_dir():
+    zarr_folder = is_zarr_folder(path) and not is_result_bundle(path)
+    if path.is_dir() and not zarr_folder:
         if is_result_bundle(path):
             raise ValueError(f"{path} is a napari-unmix result folder, not a stack; read it "
                              "with napari_unmix.io.read_result_bundle (or open it in napari).")
@@ -331,9 +337,9 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
         is_lazy = stack.lazy
         pixel_sizes = leica_pixel_sizes(path)
     else:
-        if not path.is_file():
+        if not path.is_file() and not zarr_folder:
             raise ValueError(f"{path} is not a regular file.")
-        suffix = path.suffix.lower()
+        suffix = ZARR_SUFFIXES[0] if zarr_folder else path.suffix.lower()
         if suffix not in STACK_FORMATS:
             raise ValueError(f"{path}: unknown file type {suffix!r}; napari-unmix reads "
                              f"{', '.join(STACK_FORMATS)} files and folders of TIFF slices.")

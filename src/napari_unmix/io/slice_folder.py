@@ -107,6 +107,29 @@ def _name_grid(files):
     return axes, positions, True
 
 
+class SliceLoader:
+    """Reads one slice file of a folder as a plane of the stack; picklable (paths only),
+    so a lazy folder's dask graph reopens each file by path inside its task."""
+
+    def __init__(self, folder, slice_shape, dtype):
+        self.folder, self.slice_shape, self.dtype = str(folder), tuple(slice_shape), dtype
+
+    def __call__(self, f):
+        import tifffile
+
+        f = Path(f)
+        with tifffile_log() as records:
+            try:
+                plane = np.asarray(tifffile.imread(f, maxworkers=1)).reshape(self.slice_shape)
+                errors = log_messages(records, logging.ERROR)
+                if errors:
+                    raise ValueError("; ".join(errors))
+            except Exception as exc:  # noqa: BLE001 - tifffile raises many types on bad files
+                raise ValueError(f"slice {f.name} of {self.folder} could not be read as a "
+                                 f"TIFF file: {type(exc).__name__}: {exc}") from None
+        return plane.astype(self.dtype, copy=False)
+
+
 def read_slice_folder(folder, *, lazy: bool | None = None,
                       lazy_threshold: int | None = None) -> StackData:
     """Read a folder of TIFF slices (one file per channel) as one stack.
@@ -181,17 +204,7 @@ def read_slice_folder(folder, *, lazy: bool | None = None,
         except ValueError as exc:
             raise ValueError(f"{folder}: {exc}") from None
 
-    def load(f):
-        with tifffile_log() as records:
-            try:
-                plane = np.asarray(tifffile.imread(f, maxworkers=1)).reshape(slice_shape)
-                errors = log_messages(records, logging.ERROR)
-                if errors:
-                    raise ValueError("; ".join(errors))
-            except Exception as exc:  # noqa: BLE001 - tifffile raises many types on bad files
-                raise ValueError(f"slice {f.name} of {folder} could not be read as a TIFF "
-                                 f"file: {type(exc).__name__}: {exc}") from None
-        return plane.astype(dtype, copy=False)
+    load = SliceLoader(str(folder), tuple(slice_shape), np.dtype(dtype))
 
     if is_lazy:
         import dask

@@ -19,10 +19,11 @@ import threading
 import numpy as np
 
 from .lazy import (
+    MappedFile,
     check_declared_size,
     dask_name,
     format_size,
-    from_memmap,
+    from_mapped_file,
     plane_chunks,
     want_lazy,
 )
@@ -31,7 +32,7 @@ from .spectral_sidecar import normalise_unit, number_or_none
 from .stack import META_KEY, SPATIAL_LETTERS, TIFF_SUFFIXES, axis_from_letters
 from .tiff_log import log_messages, tifffile_log
 
-__all__ = ["TIFF_SUFFIXES", "check_series_size", "read_tiff"]
+__all__ = ["TIFF_SUFFIXES", "TiffPages", "check_series_size", "read_tiff"]
 
 
 def _tiff_meta(tf) -> dict:
@@ -113,11 +114,14 @@ def _imagej_label_values(tf, n):
             normalise_unit(found[0].group(2)))
 
 
-class _TiffPages:
+class TiffPages:
     """Array-like view of a TIFF series' pages, ``(n_pages, *page_shape)``, read on demand.
 
-    The file stays open (one handle, so tifffile's page index is built once) until
-    the view is garbage-collected or :meth:`close` is called; reads are serialised.
+    The file is opened by path in the process that reads (one handle, so tifffile's
+    page index is built once) and stays open until the view is garbage-collected or
+    :meth:`close` is called; reads are serialised.  Pickled (to a ``dask.distributed``
+    worker) the view is its path, series, shape and dtype: no handle travels, and the
+    worker opens the file itself.  Compressed pages are read this way too.
     """
 
     def __init__(self, path, series, n_pages, page_shape, dtype):
@@ -154,8 +158,19 @@ class _TiffPages:
             planes = [self._page(int(p)) for p in pages]
         out = np.stack(planes) if planes else np.empty((0, *self.shape[1:]), self.dtype)
         if not isinstance(first, slice):
-            out = out[0]
-        return out[rest] if rest else out
+            return out[0][rest] if rest else out[0]
+        return out[(slice(None), *rest)] if rest else out  # dask fuses slicing into reads
+
+    def __getstate__(self):
+        return {"path": self.path, "series": self.series, "shape": self.shape,
+                "dtype": self.dtype}
+
+    def __setstate__(self, state):
+        self.path, self.series = state["path"], state["series"]
+        self.shape, self.dtype = tuple(state["shape"]), np.dtype(state["dtype"])
+        self.ndim = len(self.shape)
+        self._lock = threading.Lock()
+        self._tf = None
 
     def close(self):
         with self._lock:
@@ -168,29 +183,31 @@ class _TiffPages:
             self.close()
 
 
-def _lazy_tiff(path, s, index, shape, axes, notes):
+def _lazy_tiff(path, tf, s, index, shape, axes, notes):
+    """A dask array over series ``s``: mapped by path when its data are contiguous and
+    uncompressed (:class:`~napari_unmix.io.lazy.MappedFile`), else one page per chunk
+    (:class:`TiffPages`); neither holds an open file or a memory map."""
     import dask.array as da
-    import tifffile
 
-    try:
-        mm = tifffile.memmap(str(path), series=index, mode="r")
-        arr = mm.reshape(shape)
-        notes.append(f"{path.name} opened lazily (memory-mapped, "
-                     f"{format_size(s.size * s.dtype.itemsize)}).")
-    except (ValueError, OSError):
-        page_shape = tuple(s.keyframe.shape)
-        n_pages = int(s.size // max(1, int(np.prod(page_shape))))
-        if n_pages * int(np.prod(page_shape)) != s.size:
-            raise ValueError(f"{path}: series {index} cannot be split into pages for lazy "
-                             "reading; pass lazy=False to read it whole.") from None
-        pages = _TiffPages(path, index, n_pages, page_shape, s.dtype)
-        stacked = da.from_array(pages, chunks=(1, *page_shape), asarray=True,
-                                meta=np.empty((0,) * pages.ndim, dtype=s.dtype), lock=False,
-                                name=dask_name(path, "pages", index))
-        notes.append(f"{path.name} opened lazily (one page per chunk, "
-                     f"{format_size(s.size * s.dtype.itemsize)}).")
-        return stacked.reshape(shape)
-    return from_memmap(arr, plane_chunks(shape, axes), dask_name(path, "memmap", index, shape))
+    offset = s.dataoffset
+    nbytes = format_size(s.size * s.dtype.itemsize)
+    if offset is not None and s.dtype is not None:
+        mapped = MappedFile(path, offset, tuple(s.shape), np.dtype(tf.byteorder + s.dtype.char))
+        notes.append(f"{path.name} opened lazily (memory-mapped, {nbytes}).")
+        arr = from_mapped_file(mapped, plane_chunks(tuple(s.shape), None),
+                               dask_name(path, "mapped", index))
+        return arr.reshape(shape).rechunk(plane_chunks(shape, axes))
+    page_shape = tuple(s.keyframe.shape)
+    n_pages = int(s.size // max(1, int(np.prod(page_shape))))
+    if n_pages * int(np.prod(page_shape)) != s.size:
+        raise ValueError(f"{path}: series {index} cannot be split into pages for lazy "
+                         "reading; pass lazy=False to read it whole.")
+    pages = TiffPages(path, index, n_pages, page_shape, s.dtype)
+    stacked = da.from_array(pages, chunks=(1, *page_shape), asarray=True,
+                            meta=np.empty((0,) * pages.ndim, dtype=s.dtype), lock=False,
+                            name=dask_name(path, "pages", index))
+    notes.append(f"{path.name} opened lazily (one page per chunk, {nbytes}).")
+    return stacked.reshape(shape)
 
 
 def check_series_size(path, series, *, in_memory) -> int:
@@ -308,7 +325,7 @@ def read_tiff(path, *, series, squeeze, lazy, threshold) -> dict:
                 is_lazy = want_lazy(lazy, nbytes, threshold)
                 check_series_size(path, s, in_memory=not is_lazy)  # before any allocation
                 if is_lazy:
-                    data = _lazy_tiff(path, s, index, shape, axes, notes)
+                    data = _lazy_tiff(path, tf, s, index, shape, axes, notes)
                 else:
                     data = np.asarray(s.asarray(maxworkers=1)).reshape(shape)
                 errors = log_messages(records, logging.ERROR)

@@ -1,0 +1,162 @@
+"""zarr / OME-Zarr stacks in and out, and lazy stacks whose dask graphs pickle small."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unmix.io import open_stack
+
+zarr = pytest.importorskip("zarr", reason="zarr is not installed (napari-unmix[distributed])")
+
+
+def _cube(shape=(8, 40, 48), seed=0):
+    return np.random.default_rng(seed).random(shape, dtype=np.float32)
+
+
+# -- readers ------------------------------------------------------------------------
+
+def test_plain_zarr_array_reads_lazily_with_its_dimension_names(tmp_path):
+    data = _cube()
+    arr = zarr.create_array(str(tmp_path / "cube.zarr"), shape=data.shape, dtype=data.dtype,
+                            chunks=(8, 16, 16), dimension_names=("lambda", "y", "x"))
+    arr[:] = data
+    arr.attrs["napari_unmix"] = {"spectral_values": list(np.arange(8) * 10.0 + 500),
+                                 "spectral_unit": "nm"}
+    stack = open_stack(tmp_path / "cube.zarr", lazy=True)
+    assert stack.lazy and stack.axes == "EYX" and stack.spectral_axis == 0
+    assert not stack.guessed
+    assert stack.spectral_unit == "nm" and stack.spectral_values[-1] == 570.0
+    assert stack.data.chunksize == (8, 16, 16)
+    np.testing.assert_array_equal(np.asarray(stack.data), data)
+    assert isinstance(open_stack(tmp_path / "cube.zarr", lazy=False).data, np.ndarray)
+
+
+def test_zarr_group_with_one_stack_and_xarray_dimension_names(tmp_path):
+    data = _cube((20, 30, 6))
+    root = zarr.open_group(str(tmp_path / "g.zarr"), mode="w", zarr_format=2)
+    arr = root.create_array("cube", shape=data.shape, dtype=data.dtype, chunks=(10, 10, 6))
+    arr[:] = data
+    arr.attrs["_ARRAY_DIMENSIONS"] = ["y", "x", "c"]
+    root.create_array("wavenumbers", shape=(6,), dtype="f8")
+    stack = open_stack(tmp_path / "g.zarr")
+    assert stack.axes == "YXC" and stack.spectral_axis == 2 and not stack.guessed
+    assert any("array 'cube'" in n for n in stack.notes)
+    np.testing.assert_array_equal(np.asarray(stack.data), data)
+
+
+def test_zarr_group_with_several_stacks_is_refused_naming_them(tmp_path):
+    root = zarr.open_group(str(tmp_path / "two.zarr"), mode="w")
+    root.create_array("a", shape=(4, 5, 5), dtype="f4")
+    root.create_array("b", shape=(4, 5, 5), dtype="f4")
+    with pytest.raises(ValueError, match=r"no single stack \(arrays: a \(4, 5, 5\), b"):
+        open_stack(tmp_path / "two.zarr")
+
+
+def test_ome_zarr_round_trip_keeps_axis_values_and_pixel_sizes(tmp_path):
+    pytest.importorskip("ome_zarr", reason="ome-zarr is not installed")
+    from napari_unmix.io.ome_zarr_out import write_stack_ome_zarr
+
+    data = _cube((6, 3, 40, 48))  # C, Z, Y, X
+    values = np.linspace(2800.0, 3050.0, 6)
+    out = write_stack_ome_zarr(tmp_path / "cube.ome.zarr", data, spectral_values=values,
+                               spectral_unit="cm^-1",
+                               pixel_size=((2.0, 0.5, 0.25), ("um", "um", "um")))
+    stack = open_stack(out, lazy=True)
+    assert stack.axes == "CZYX" and stack.spectral_axis == 0 and not stack.guessed
+    np.testing.assert_allclose(stack.spectral_values, values)
+    assert stack.spectral_unit == "cm^-1"
+    assert stack.scale == (1.0, 2.0, 0.5, 0.25) and stack.units == ("", "um", "um", "um")
+    np.testing.assert_array_equal(np.asarray(stack.data), data)
+
+
+def test_foreign_ome_zarr_takes_values_from_the_omero_channel_labels(tmp_path):
+    pytest.importorskip("ome_zarr", reason="ome-zarr is not installed")
+    from napari_unmix.io.zarr_stacks import import_ome_zarr
+
+    _, _, writer, _ = import_ome_zarr()
+    data = _cube((5, 32, 32))
+    root = zarr.open_group(str(tmp_path / "foreign.zarr"), mode="w")
+    window = {"min": 0.0, "max": 1.0, "start": 0.0, "end": 1.0}
+    writer.write_image(data, root, axes=["c", "y", "x"], scale_factors=(),
+                       axes_units={"y": "nanometer", "x": "nanometer"},
+                       scale={"c": 1.0, "y": 80.0, "x": 80.0},
+                       omero={"channels": [{"label": f"{500 + 20 * i} nm", "color": "FFFFFF",
+                                            "window": window} for i in range(5)]})
+    stack = open_stack(tmp_path / "foreign.zarr")
+    assert stack.spectral_values.tolist() == [500.0, 520.0, 540.0, 560.0, 580.0]
+    assert stack.spectral_unit == "nm"
+    assert stack.scale == (1.0, 80.0, 80.0) and stack.units == ("", "nm", "nm")
+
+
+def test_a_zarr_folder_is_not_read_as_slices(tmp_path):
+    (tmp_path / "empty.zarr").mkdir()
+    with pytest.raises(ValueError) as info:
+        open_stack(tmp_path / "empty.zarr")
+    assert "zarr" in str(info.value) and "no .tif" not in str(info.value)
+
+
+# -- the maps writer ------------------------------------------------------------------
+
+def test_maps_ome_zarr_names_colours_pixel_sizes_and_pyramid(tmp_path):
+    pytest.importorskip("ome_zarr", reason="ome-zarr is not installed")
+    import dask.array as da
+
+    from napari_unmix.io.ome_zarr_out import write_maps_ome_zarr
+
+    maps = da.from_array(_cube((3, 600, 520)), chunks=(1, 200, 260))
+    out = write_maps_ome_zarr(tmp_path / "maps.ome.zarr", maps, ["lipid", "protein", "water"],
+                              colors=["red", "lime", "blue"],
+                              pixel_size=((0.5, 0.25), ("um", "um")))
+    attrs = json.loads((out / "zarr.json").read_text())["attributes"]
+    ome = attrs["ome"]
+    channels = ome["omero"]["channels"]
+    assert [c["label"] for c in channels] == ["lipid", "protein", "water"]
+    assert [c["color"] for c in channels] == ["FF0000", "00FF00", "0000FF"]
+    axes = ome["multiscales"][0]["axes"]
+    assert [a.get("unit") for a in axes] == [None, "micrometer", "micrometer"]
+    datasets = ome["multiscales"][0]["datasets"]
+    assert len(datasets) == 2  # 600 x 520 -> one level at half size (>= 256 px)
+    assert datasets[0]["coordinateTransformations"][0]["scale"] == [1.0, 0.5, 0.25]
+    assert attrs["napari_unmix"]["component_names"] == ["lipid", "protein", "water"]
+    level0 = zarr.open_array(str(out / datasets[0]["path"]), mode="r")
+    assert level0.chunks == (1, 512, 512)
+    np.testing.assert_array_equal(level0[:], np.asarray(maps))
+    assert not (out / "_level0").exists()
+
+
+# -- lazy stacks pickle small ---------------------------------------------------------
+
+def _graph_bytes(arr) -> int:
+    return len(pickle.dumps(arr.__dask_graph__()))
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_lazy_tiff_graph_pickles_small_and_reads_the_same(tmp_path, compression):
+    data = (np.random.default_rng(1).random((16, 1024, 1024)) * 1000).astype(np.uint16)
+    path = tmp_path / "big.tif"
+    tifffile.imwrite(path, data, imagej=compression is None, compression=compression,
+                     metadata={"axes": "CYX"})
+    stack = open_stack(path, lazy=True)
+    assert ("memory-mapped" if compression is None else "one page per chunk") in stack.notes[-1]
+    assert _graph_bytes(stack.data) < 100_000 < data.nbytes  # the file itself is 32 MB
+    again = pickle.loads(pickle.dumps(stack.data))
+    np.testing.assert_array_equal(np.asarray(again[3:5, 100:200]), data[3:5, 100:200])
+
+
+def test_lazy_npy_slice_folder_and_zarr_graphs_pickle_small(tmp_path):
+    data = (np.random.default_rng(2).random((6, 128, 128)) * 100).astype(np.float32)
+    np.save(tmp_path / "a.npy", data)
+    folder = tmp_path / "slices"
+    folder.mkdir()
+    for i, plane in enumerate(data):
+        tifffile.imwrite(folder / f"ch{i}.tif", plane)
+    zarr.save_array(str(tmp_path / "a.zarr"), data)
+    for name in ("a.npy", "slices", "a.zarr"):
+        stack = open_stack(tmp_path / name, lazy=True)
+        assert _graph_bytes(stack.data) < 50_000, name
+        np.testing.assert_array_equal(np.asarray(pickle.loads(pickle.dumps(stack.data))), data)
