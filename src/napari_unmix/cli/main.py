@@ -24,6 +24,7 @@ from ..core import MODES, Cancelled
 from ..core.data import NEGATIVE_POLICIES
 from ..core.parallel import check_n_jobs
 from ..core.solvers import ABUNDANCES, LOSSES
+from ..io.result_folder import MAPS_FORMATS
 from .console import EXIT_USAGE, PROG, CLIError, cli_words, one_line
 from .demo import cmd_demo
 from .run import cmd_run
@@ -134,12 +135,14 @@ def _add_run(sub) -> None:
     mode_help = "; ".join(f"{m}: {MODES[m].question}" for m in modes)
     run = sub.add_parser(
         "run", help="unmix one stack and write maps, spectra, composite and result files",
-        description="Unmix one stack (TIFF, .npy, .npz or a folder of TIFF slices). Writes "
+        description="Unmix one stack (TIFF, .npy, .npz, zarr / OME-Zarr or a folder of "
+        "TIFF slices; zarr inputs are computed chunk by chunk with dask). Writes "
         "maps.tif, spectra.csv, composite.png, config.json, result.json and result.npz "
         "into --out, as a whole: a new or empty folder, or an earlier result folder, "
         "which is replaced.")
     run.add_argument("input", metavar="INPUT",
-                     help="stack: .tif/.tiff (ImageJ, OME), .npy, .npz or a folder of slices")
+                     help="stack: .tif/.tiff (ImageJ, OME), .npy, .npz, .zarr (zarr, OME-Zarr) "
+                     "or a folder of slices")
     run.add_argument("--mode", default=None, choices=modes,
                      help=mode_help + " (default: the mode of --config)")
     run.add_argument("-k", "--n-components", dest="k", type=positive_int, default=None,
@@ -163,6 +166,14 @@ def _add_run(sub) -> None:
                      help="with --config from a result: run with a --labels image other than "
                      "the one that result was made with (refused otherwise)")
     run.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    run.add_argument("--out-format", choices=MAPS_FORMATS, default="tiff",
+                     help="the maps: tiff (maps.tif, ImageJ; the default) or ome-zarr (the "
+                     "--out folder is itself a chunked, multiscale OME-Zarr image of the "
+                     "maps, e.g. --out maps.ome.zarr, with the other files beside)")
+    run.add_argument("--scheduler", default=None, metavar="local|ADDRESS",
+                     help="compute on dask.distributed: local (a cluster of worker "
+                     "processes on this machine) or a scheduler address (tcp://host:8786); "
+                     "default: threads in this process. Needs napari-unmix[distributed]")
     run.add_argument("--spectral-axis", type=int, default=None, metavar="I",
                      help="index of the spectral axis of the stack (default: from the file's "
                      "metadata, else axis 0)")

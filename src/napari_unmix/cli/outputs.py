@@ -115,7 +115,8 @@ def check_out(out, inputs=()) -> Path:
     return out
 
 
-def write_outputs(out_dir, res, spatial_shape, *, colors=None, extra=None) -> list[str]:
+def write_outputs(out_dir, res, spatial_shape, *, colors=None, extra=None, pixel_size=None,
+                  maps_format="tiff") -> list[str]:
     """Write the output set of one result and name the files written.
 
     Parameters
@@ -128,6 +129,10 @@ def write_outputs(out_dir, res, spatial_shape, *, colors=None, extra=None) -> li
         Composite colours, one per component.
     extra : dict, optional
         Added to ``result.json``.
+    pixel_size : tuple (scale, units), optional
+        The stack's pixel sizes over the spatial axes, kept in the maps.
+    maps_format : {"tiff", "ome-zarr"}, default "tiff"
+        ``--out-format`` (:func:`~napari_unmix.io.write_analysis_outputs`).
 
     Returns
     -------
@@ -135,7 +140,8 @@ def write_outputs(out_dir, res, spatial_shape, *, colors=None, extra=None) -> li
         File names, in :data:`OUTPUT_KINDS` order (the per-plane composites of a
         z series as ``"N x composite_z*.png"``).
     """
-    files = write_analysis_outputs(out_dir, res, spatial_shape, colors=colors, extra=extra)
+    files = write_analysis_outputs(out_dir, res, spatial_shape, colors=colors, extra=extra,
+                                   pixel_size=pixel_size, maps_format=maps_format)
     names = []
     for key in OUTPUT_KINDS:
         v = files.get(key)
@@ -144,6 +150,8 @@ def write_outputs(out_dir, res, spatial_shape, *, colors=None, extra=None) -> li
                 names.append(v[0].name)
             elif v:
                 names.append(f"{len(v)} x composite_z*.png")
+        elif v is not None and Path(v) == Path(out_dir):
+            names.append("the OME-Zarr maps (the folder itself)")
         elif v is not None:
             names.append(v.name)
     return names

@@ -35,10 +35,12 @@ from ..core.colors import default_colors
 from ..core.device import resolve_device
 from ..io import open_stack, unit_from_header
 from ..io.readers import TIFF_SUFFIXES
+from ..io.zarr_stacks import is_zarr_folder
 from .console import PROG, CLIError, Progress, note, progress_enabled, run_quietly, say, warning
 from .outputs import check_out, write_outputs
 from .report import describe, note_fallbacks, say_seed_drift
 from .rerun import check_labels, read_config
+from .scheduler import scheduler_client
 
 __all__ = ["CONFIG_FLAGS", "MODE_FLAGS", "analysis_config", "check_mode_options", "cmd_run",
            "mode_takes", "precheck"]
@@ -126,10 +128,13 @@ def load_stack(path, spectral_axis, series=None):
         raise CLIError(f"--series picks an image series of a TIFF file, but {path} is not "
                        "one; leave --series out.")
     try:
-        stack = open_stack(path, spectral_axis=spectral_axis, series=series, lazy=False)
+        stack = open_stack(path, spectral_axis=spectral_axis, series=series,
+                           lazy=True if is_zarr_folder(path) else False)  # zarr: chunked
     except FileNotFoundError:
         raise CLIError(f"input file {path} not found.") from None
     data = stack.data
+    if stack.lazy:  # the core checks a chunked stack block by block
+        return stack
     bad = ~np.isfinite(data) if data.dtype.kind == "f" else None
     if bad is not None and bad.any():
         n_nan = int(np.isnan(data).sum())
@@ -355,8 +360,8 @@ def check_negative(data, spec, policy, path) -> None:
     path : str
         The input, for the message.
     """
-    if not spec.non_negative or policy != "raise":
-        return
+    if not spec.non_negative or policy != "raise" or not isinstance(data, np.ndarray):
+        return  # a chunked stack: the core checks it block by block
     lo = float(np.min(data))
     if lo < 0:
         n_neg = int((np.asarray(data) < 0).sum())
@@ -428,7 +433,27 @@ def cmd_run(args) -> int:
     say(f"{PROG} run: {mode} with k={k} on {Path(args.input).name} "
         f"({n_pixels} pixels x {n_channels} channels, spatial shape {spatial_shape})",
         quiet=quiet)
-    progress = Progress(f"{mode}", progress_enabled(args))
+    client = scheduler_client(getattr(args, "scheduler", None), quiet=quiet)
+    with client:  # the outputs too: a dask W is streamed to the store on the cluster
+        files, res, warned, elapsed = _run_and_write(args, stack, cfg, values, labels,
+                                                     spatial_shape)
+    rel = res.summary.relative_error
+    seed = res.params.get("random_state")
+    # modes that fit spectra iteratively report their iterations, even none
+    iterative = spec.uses("max_iter") and not spec.fixed_spectra
+    iters = f", {res.n_iter} iteration(s)" if res.n_iter or iterative else ""
+    say(f"done: {describe(res, spec)}{iters}, {elapsed:.2f} s"
+        + (f", relative error {rel:.4g}" if rel is not None else "")
+        + (f", random_state {seed}" if seed is not None else ""), quiet=quiet)
+    say(f"wrote {', '.join(files)} to {Path(args.out)}", quiet=quiet)
+    return 0
+
+
+def _run_and_write(args, stack, cfg, values, labels, spatial_shape):
+    """Run the analysis with the progress bar and write its output set; returns
+    ``(file names, result, warnings, seconds)``."""
+    quiet, data, axis = args.quiet, stack.data, stack.spectral_axis
+    progress = Progress(f"{cfg.mode}", progress_enabled(args))
     t0 = time.perf_counter()
     try:
         res, warned = run_quietly(run_analysis, data, cfg, spectral_axis=axis,
@@ -453,14 +478,8 @@ def cmd_run(args) -> int:
     }
     colors = [c.color for c in cfg.components] if cfg.components else []
     colors = [c or d for c, d in zip(colors, default_colors(len(colors)), strict=True)] or None
-    files = write_outputs(args.out, res, spatial_shape, colors=colors, extra=extra)
-    rel = res.summary.relative_error
-    seed = res.params.get("random_state")
-    # modes that fit spectra iteratively report their iterations, even none
-    iterative = spec.uses("max_iter") and not spec.fixed_spectra
-    iters = f", {res.n_iter} iteration(s)" if res.n_iter or iterative else ""
-    say(f"done: {describe(res, spec)}{iters}, {elapsed:.2f} s"
-        + (f", relative error {rel:.4g}" if rel is not None else "")
-        + (f", random_state {seed}" if seed is not None else ""), quiet=quiet)
-    say(f"wrote {', '.join(files)} to {Path(args.out)}", quiet=quiet)
-    return 0
+    sizes = None if stack.scale is None else tuple(
+        tuple(v for i, v in enumerate(seq) if i != axis) for seq in (stack.scale, stack.units))
+    files = write_outputs(args.out, res, spatial_shape, colors=colors, extra=extra,
+                          pixel_size=sizes, maps_format=getattr(args, "out_format", "tiff"))
+    return files, res, warned, elapsed

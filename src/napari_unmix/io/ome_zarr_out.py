@@ -248,3 +248,56 @@ def write_stack_ome_zarr(path, data, *, spectral_axis=0, spectral_values=None,
     return _write(path, arr, dims, scale=scale, units=units, labels=labels,
                   colors=["FFFFFF"] * n, attrs=attrs, chunks=chunks, atomic=atomic,
                   scale_factors=scale_factors)
+
+
+def _is_dask(a) -> bool:
+    return hasattr(a, "dask") and hasattr(a, "chunks")
+
+
+def write_result_maps_ome_zarr(folder, result, spatial_shape, *, colors=None,
+                               pixel_size=None):
+    """Write a result's maps as the OME-Zarr image ``folder`` (an output set's own folder).
+
+    A dask ``W`` (a chunked run) is streamed to the store block by block; the result
+    returned then holds ``W`` read back from level 0 (for ``result.npz``) instead of
+    computing it again.
+
+    Parameters
+    ----------
+    folder : Path
+        The output set's temporary folder (written into directly).
+    result : UnmixResult
+    spatial_shape : tuple of int
+    colors : sequence, optional
+    pixel_size : tuple (scale, units), optional
+        One size and unit per spatial axis; dropped for a line or > 3 spatial axes.
+
+    Returns
+    -------
+    result : UnmixResult
+        With an in-memory ``W``.
+    composite_maps : ndarray, shape (k, [Z,] Y', X')
+        The smallest pyramid level, for the composite image.
+    """
+    import dataclasses
+
+    import dask.array as da
+
+    k = result.n_components
+    spatial = tuple(int(s) for s in spatial_shape)
+    lazy = _is_dask(result.W)
+    maps = (da.moveaxis(result.W, 1, 0).reshape((k, *spatial)) if lazy
+            else result.maps(spatial))
+    if maps.ndim == 2:  # a line: one row
+        maps, pixel_size = maps[:, None, :], None
+    elif maps.ndim > 4:  # fold the leading spatial axes into z
+        maps, pixel_size = maps.reshape((k, -1, *maps.shape[-2:])), None
+    write_maps_ome_zarr(folder, maps, result.component_names, colors=colors,
+                        pixel_size=pixel_size, atomic=False)
+    ome_io, ome_reader, _, _ = import_ome_zarr()
+    node = next(n for n in ome_reader.Reader(ome_io.parse_url(str(folder), mode="r"))()
+                if n.load(ome_reader.Multiscales) is not None)
+    if lazy:
+        w = np.asarray(node.data[0]).reshape(k, -1).T
+        result = dataclasses.replace(result, W=np.ascontiguousarray(w))
+    return result, np.asarray(node.data[-1])

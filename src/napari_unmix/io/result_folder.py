@@ -25,7 +25,13 @@ from ..core._files import atomic_folder
 from .results import OUTPUT_NAMES, is_result_bundle, write_result_json
 from .tables import write_composite_png, write_maps_tiff, write_spectra_csv
 
-__all__ = ["CONFIG_NAME", "check_output_folder", "foreign_entries", "write_analysis_outputs"]
+__all__ = ["CONFIG_NAME", "MAPS_FORMATS", "check_output_folder", "foreign_entries",
+           "write_analysis_outputs"]
+
+#: How the maps of an output set are written: ``maps.tif`` (ImageJ TIFF), or the
+#: output folder itself is an OME-Zarr image of the maps (the other files beside
+#: its zarr metadata).
+MAPS_FORMATS = ("tiff", "ome-zarr")
 
 #: The file of the resolved :class:`~napari_unmix.core.config.AnalysisConfig`
 #: (``--config`` of the CLI reads it).
@@ -33,6 +39,9 @@ CONFIG_NAME = "config.json"
 
 _SET_NAMES = frozenset(OUTPUT_NAMES.values()) | {CONFIG_NAME}
 _SET_PATTERN = re.compile(r"composite_z\d+\.png")
+# an OME-Zarr output set: the zarr metadata and the pyramid levels s0, s1 ...
+_ZARR_NAMES = frozenset({"zarr.json", ".zattrs", ".zgroup", ".zmetadata"})
+_LEVEL = re.compile(r"s\d+")
 # hidden temporary files of an interrupted single-file write, and the caches of file
 # browsers: part of the folder, removed with it
 _DEBRIS = re.compile(r"\.(" + "|".join(re.escape(n) for n in sorted(_SET_NAMES)) +
@@ -57,7 +66,9 @@ def foreign_entries(folder) -> list[str]:
     for entry in Path(folder).iterdir():
         name = entry.name
         if entry.is_file() and (name in _SET_NAMES or _SET_PATTERN.fullmatch(name)
-                                or _DEBRIS.fullmatch(name)):
+                                or _DEBRIS.fullmatch(name) or name in _ZARR_NAMES):
+            continue
+        if entry.is_dir() and _LEVEL.fullmatch(name):
             continue
         names.append(name + ("/" if entry.is_dir() else ""))
     return sorted(names)
@@ -98,7 +109,8 @@ def check_output_folder(path) -> None:
                      "another folder, or move those files away.")
 
 
-def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra=None) -> dict:
+def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra=None,
+                           pixel_size=None, maps_format="tiff") -> dict:
     """Write every output of one analysis as the folder ``out_dir``, whole.
 
     ``maps.tif`` (float32, one named page per component), ``spectra.csv`` (first
@@ -125,6 +137,15 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
         Composite colours, one per component (default palette otherwise).
     extra : dict, optional
         Added to ``result.json``.
+    pixel_size : tuple (scale, units), optional
+        One physical size and unit per spatial axis (the stack's ``scale`` / ``units``
+        without the spectral axis): kept in the maps (TIFF resolution, OME-Zarr scale).
+    maps_format : {"tiff", "ome-zarr"}, default "tiff"
+        ``"ome-zarr"``: the folder is itself an OME-Zarr image of the maps (chunked,
+        multiscale, channels named after the components;
+        :func:`~napari_unmix.io.ome_zarr_out.write_maps_ome_zarr`) instead of holding
+        ``maps.tif``; a dask ``W`` is streamed to it block by block, and the composite
+        is drawn from its smallest pyramid level.
 
     Returns
     -------
@@ -140,22 +161,26 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
     """
     from ..core.colors import composite
 
+    if maps_format not in MAPS_FORMATS:
+        raise ValueError(f"maps_format={maps_format!r}: choose one of {MAPS_FORMATS}.")
     check_output_folder(out_dir)
     out = Path(out_dir)
     spatial_shape = tuple(int(s) for s in spatial_shape)
-    maps = result.maps(spatial_shape)
     names = list(result.component_names)
     k = result.n_components
-    if maps.ndim == 2:  # a line scan: (k, N) -> one row image
-        tiff_maps = maps[:, None, :]
-    elif maps.ndim > 4:  # fold the leading spatial axes into one
-        tiff_maps = maps.reshape(k, -1, *maps.shape[-2:])
-    else:
-        tiff_maps = maps
     config = result.config
     files: dict = {}
     with atomic_folder(out) as tmp:
-        files["maps"] = write_maps_tiff(tmp / OUTPUT_NAMES["maps"], tiff_maps, names)
+        if maps_format == "ome-zarr":
+            from .ome_zarr_out import write_result_maps_ome_zarr
+
+            result, maps = write_result_maps_ome_zarr(tmp, result, spatial_shape,
+                                                      colors=colors, pixel_size=pixel_size)
+            files["maps"] = tmp
+        else:
+            maps = result.maps(spatial_shape)
+            files["maps"] = write_maps_tiff(tmp / OUTPUT_NAMES["maps"], _tiff_maps(maps, k),
+                                            names, pixel_size=_tiff_sizes(pixel_size, maps))
         files["spectra"] = write_spectra_csv(tmp / OUTPUT_NAMES["spectra"], result.H,
                                              result.spectral_values, names,
                                              result.spectral_unit)
@@ -173,12 +198,28 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
         files["bundle"] = result.save(tmp / OUTPUT_NAMES["bundle"])
         if config is not None:
             files["config"] = config.save(tmp / CONFIG_NAME)
-        info = {"spatial_shape": list(spatial_shape),
-                "files": {key: ([p.name for p in v] if isinstance(v, list) else v.name)
-                          for key, v in files.items()}}
+        info = {"spatial_shape": list(spatial_shape), "maps_format": maps_format,
+                "files": {key: ([p.name for p in v] if isinstance(v, list) else
+                                "." if v == tmp else v.name) for key, v in files.items()}}
         info["files"]["json"] = OUTPUT_NAMES["json"]
         if extra:
             info.update(extra)
         files["json"] = write_result_json(tmp / OUTPUT_NAMES["json"], result, extra=info)
-    return {key: ([out / p.name for p in v] if isinstance(v, list) else out / v.name)
-            for key, v in files.items()}
+    return {key: ([out / p.name for p in v] if isinstance(v, list) else
+                  out if v == tmp else out / v.name) for key, v in files.items()}
+
+
+def _tiff_maps(maps, k):
+    """Maps as ImageJ takes them: a line (k, N) as one row, > 3 spatial axes folded."""
+    if maps.ndim == 2:
+        return maps[:, None, :]
+    if maps.ndim > 4:
+        return maps.reshape(k, -1, *maps.shape[-2:])
+    return maps
+
+
+def _tiff_sizes(pixel_size, maps):
+    """The pixel sizes of the maps as written to the TIFF (none for folded or line maps)."""
+    if pixel_size is None or maps.ndim not in (3, 4):
+        return None
+    return pixel_size

@@ -59,7 +59,22 @@ def _names(names, k, what="component"):
 
 # -- TIFF ---------------------------------------------------------------------------
 
-def write_maps_tiff(path, maps, names=None) -> Path:
+def _imagej_sizes(pixel_size, n_spatial):
+    """``((y, x), unit, z spacing or None)`` for ImageJ, or None without usable sizes
+    (ImageJ has one unit for all axes: sizes in other units are left out)."""
+    if pixel_size is None or pixel_size[0] is None:
+        return None
+    scale, units = tuple(pixel_size[0]), tuple(pixel_size[1])
+    if len(scale) != n_spatial or n_spatial < 2 or not units[-1] or units[-1] != units[-2]:
+        return None
+    sy, sx = float(scale[-2]), float(scale[-1])
+    if not (sy > 0 and sx > 0):
+        return None
+    spacing = float(scale[-3]) if n_spatial == 3 and units[-3] == units[-1] else None
+    return (sy, sx), units[-1], spacing
+
+
+def write_maps_tiff(path, maps, names=None, *, pixel_size=None) -> Path:
     """Write component maps as a float32 ImageJ TIFF, one page per component.
 
     Parameters
@@ -71,6 +86,10 @@ def write_maps_tiff(path, maps, names=None) -> Path:
     names : sequence of str, optional
         One name per component, stored as ImageJ slice labels (shown by Fiji) and
         in napari-unmix's metadata; defaults to ``C1``, ``C2`` ...
+    pixel_size : tuple (scale, units), optional
+        One size and length unit (``"um"`` ...) per spatial axis (``Y, X`` or ``Z, Y,
+        X``): written as the ImageJ resolution (pixels per unit), ``unit`` and, for
+        ``Z``, ``spacing``, which Fiji and :func:`~napari_unmix.io.open_stack` read.
 
     Returns
     -------
@@ -95,8 +114,16 @@ def write_maps_tiff(path, maps, names=None) -> Path:
                                                  "kind": "maps"})}}
     if finite.size:
         meta["min"], meta["max"] = float(finite.min()), float(finite.max())
+    extra = {}
+    sizes = _imagej_sizes(pixel_size, maps.ndim - 1)
+    if sizes is not None:
+        (sy, sx), unit, spacing = sizes
+        extra["resolution"] = (1.0 / sx, 1.0 / sy)
+        meta["unit"] = unit
+        if spacing is not None:
+            meta["spacing"] = spacing
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, np.ascontiguousarray(data), imagej=True, metadata=meta)
+        tifffile.imwrite(tmp, np.ascontiguousarray(data), imagej=True, metadata=meta, **extra)
     return path
 
 

@@ -1,0 +1,125 @@
+"""``napari-unmix run`` on zarr / OME-Zarr inputs, ``--out-format ome-zarr``, ``--scheduler``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unmix.cli import main
+from napari_unmix.cli import scheduler as sched
+from napari_unmix.core.synthetic import make_crs_sample
+from napari_unmix.io import open_stack, read_result_bundle, write_spectra_csv
+
+zarr = pytest.importorskip("zarr", reason="zarr is not installed (napari-unmix[distributed])")
+pytest.importorskip("ome_zarr", reason="ome-zarr is not installed")
+
+from napari_unmix.io.ome_zarr_out import write_stack_ome_zarr  # noqa: E402
+
+SIZES = ((0.5, 0.25), ("um", "um"))
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    sample = make_crs_sample(shape=(40, 36), n_channels=12, random_state=3)
+    d = tmp_path_factory.mktemp("big-inputs")
+    write_stack_ome_zarr(d / "cube.ome.zarr", sample.stack, spectral_values=sample.spectral_axis,
+                         spectral_unit="cm^-1", pixel_size=SIZES, chunks=(12, 16, 16))
+    write_spectra_csv(d / "refs.csv", sample.H, sample.spectral_axis, sample.component_names,
+                      "cm^-1")
+    return d, sample
+
+
+def run(capsys, *args):
+    code = main(list(map(str, args)))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_ome_zarr_in_and_out_keeps_names_colours_and_pixel_sizes(inputs, tmp_path, capsys):
+    d, sample = inputs
+    out = tmp_path / "maps.ome.zarr"
+    code, stdout, err = run(capsys, "run", d / "cube.ome.zarr", "--mode", "nnls", "--spectra",
+                            d / "refs.csv", "--out-format", "ome-zarr", "--out", out)
+    assert code == 0, err
+    assert "opened lazily (OME-Zarr" in err and "OME-Zarr maps (the folder itself)" in stdout
+    ome = json.loads((out / "zarr.json").read_text())["attributes"]["ome"]
+    assert [c["label"] for c in ome["omero"]["channels"]] == list(sample.component_names)
+    scale = ome["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"]
+    assert scale == [1.0, 0.5, 0.25]
+    info = json.loads((out / "result.json").read_text())
+    assert info["maps_format"] == "ome-zarr" and info["files"]["maps"] == "."
+    bundle = read_result_bundle(out)  # the output set is also a result folder
+    tiff_out = tmp_path / "tiff"
+    code, _, err = run(capsys, "run", d / "cube.ome.zarr", "--mode", "nnls", "--spectra",
+                       d / "refs.csv", "--out", tiff_out)
+    assert code == 0, err
+    same = read_result_bundle(tiff_out)
+    np.testing.assert_array_equal(bundle.result.W, same.result.W)
+    level0 = np.asarray(zarr.open_array(str(out / "s0"), mode="r")[:])
+    np.testing.assert_array_equal(level0, same.maps())
+    # the TIFF maps carry the pixel sizes too
+    maps = open_stack(tiff_out / "maps.tif")
+    assert maps.scale[-2:] == (0.5, 0.25) and maps.units[-2:] == ("um", "um")
+    with tifffile.TiffFile(tiff_out / "maps.tif") as tf:
+        assert tf.imagej_metadata["unit"] == "um"
+    # the OME-Zarr output set is replaced whole by a rerun
+    code, _, err = run(capsys, "run", d / "cube.ome.zarr", "--mode", "nnls", "--spectra",
+                       d / "refs.csv", "--out-format", "ome-zarr", "--out", out)
+    assert code == 0, err
+
+
+def test_scheduler_local_gives_the_same_numbers(inputs, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("distributed", reason="distributed is not installed")
+    monkeypatch.setitem(sched.LOCAL_OPTIONS, "processes", False)  # in-process workers
+    monkeypatch.setattr(sched, "LOCAL_WORKERS", 2)
+    d, _ = inputs
+    code, _, err = run(capsys, "run", d / "cube.ome.zarr", "--mode", "nnls", "--spectra",
+                       d / "refs.csv", "--scheduler", "local", "--out", tmp_path / "a")
+    assert code == 0, err
+    assert "computing on a local cluster of" in err
+    code, _, err = run(capsys, "run", d / "cube.ome.zarr", "--mode", "nnls", "--spectra",
+                       d / "refs.csv", "--out", tmp_path / "b")
+    assert code == 0, err
+    np.testing.assert_array_equal(read_result_bundle(tmp_path / "a").result.W,
+                                  read_result_bundle(tmp_path / "b").result.W)
+
+
+def test_scheduler_unreachable_or_missing_is_one_line_naming_the_flag(inputs, tmp_path,
+                                                                     capsys, monkeypatch):
+    distributed = pytest.importorskip("distributed", reason="distributed is not installed")
+    d, _ = inputs
+
+    def refuse(*args, **kwargs):
+        raise OSError("Timed out trying to connect to tcp://10.0.0.9:8786 after 10 s")
+
+    monkeypatch.setattr(distributed, "Client", refuse)
+    args = ["run", d / "cube.ome.zarr", "--mode", "nnls", "--spectra", d / "refs.csv",
+            "--out", tmp_path / "x"]
+    code, _, err = run(capsys, *args, "--scheduler", "tcp://10.0.0.9:8786")
+    assert code == 2
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("napari-unmix: error: --scheduler tcp://10.0.0.9:8786: cannot reach")
+    monkeypatch.setitem(sys.modules, "distributed", None)  # not installed
+    code, _, err = run(capsys, *args, "--scheduler", "local")
+    assert code == 2 and "--scheduler needs dask.distributed" in err
+    assert "napari-unmix[distributed]" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_zarr_folder_is_read_not_refused_as_without_tif_files(tmp_path, capsys):
+    data = np.random.default_rng(0).random((6, 16, 16), dtype=np.float32)
+    arr = zarr.create_array(str(tmp_path / "plain.zarr"), shape=data.shape, dtype="f4",
+                            chunks=(6, 8, 8), dimension_names=("c", "y", "x"))
+    arr[:] = data
+    code, _, err = run(capsys, "run", tmp_path / "plain.zarr", "--mode", "pca", "-k", "2",
+                       "--out", tmp_path / "pca")
+    assert code == 0, err
+    assert "no .tif" not in err
+    (tmp_path / "broken.zarr").mkdir()
+    code, _, err = run(capsys, "run", tmp_path / "broken.zarr", "--mode", "pca", "-k", "2",
+                       "--out", tmp_path / "p2")
+    assert code == 2 and "zarr" in err and "no .tif" not in err
