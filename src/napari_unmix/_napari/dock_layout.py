@@ -30,6 +30,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .channel_stack import add_stack_button
 from .component_table import ComponentTable
 from .history_panel import HistoryPanel
 from .series_panel import SeriesPanel
@@ -180,6 +181,7 @@ def build_layout(w) -> None:
     body = QWidget()
     lay = QVBoxLayout(body)
     lay.addWidget(w.form.container.native)
+    add_stack_button(w, lay)  # channel layers (napari-ome-zarr) -> one spectral stack
     lay.addWidget(w.series_panel.container.native)
     lay.addWidget(comp_box)
     w.history = HistoryPanel()
