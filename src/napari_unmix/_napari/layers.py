@@ -171,6 +171,12 @@ def component_styles(result) -> tuple[list, list]:
     return colors, background
 
 
+def _sample(data, most: int = 1 << 20):
+    """At most about ``most`` values of a lazy map, on a regular grid (for its contrast)."""
+    step = max(1, int(np.ceil((data.size / most) ** (1.0 / max(data.ndim, 1)))))
+    return np.asarray(data[tuple(slice(None, None, step) for _ in data.shape)])
+
+
 def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=None,
                      spectral_axis_index: int = 0, source_image: str = "",
                      background: bool | None = None) -> tuple:
@@ -191,7 +197,10 @@ def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=No
     signed = is_signed(result.mode)
     if background is None:
         background = component_styles(result)[1][index]
-    data = np.asarray(result.W[:, index]).reshape(tuple(spatial_shape))
+    column = result.W[:, index]
+    lazy = hasattr(column, "dask")  # a chunked run: the map stays lazy, read on demand
+    data = column.reshape(tuple(spatial_shape)) if lazy else np.asarray(column).reshape(
+        tuple(spatial_shape))
     kwargs: dict = {}
     if image_layer is not None:
         place, keep_axis = placement(image_layer, spectral_axis_index)
@@ -203,7 +212,7 @@ def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=No
         name=name,
         colormap=_signed_colormap(color) if signed else _colormap(color),
         blending="additive",
-        contrast_limits=contrast_limits(data, signed=signed),
+        contrast_limits=contrast_limits(_sample(data) if lazy else data, signed=signed),
         visible=(not signed or index == 0) and not background,
         metadata={RESULT_KEY: result, "component_index": int(index), "component_name": name,
                   "spatial_shape": tuple(int(v) for v in spatial_shape), "color": color,

@@ -3,8 +3,10 @@
 :func:`get_reader` claims spectral stacks and napari-unmix results and leaves
 everything else to napari's own reader (the rule: :mod:`.reader_rule`):
 
-* claimed: napari-unmix results (a bundle ``.npz`` or a result folder), folders
-  of TIFF slices (a metadata file beside them, such as Leica's ``03.txt``, is
+* claimed: napari-unmix results (a bundle ``.npz`` or a result folder; an
+  OME-Zarr output set opens as lazy multiscale maps with its pixel sizes), zarr
+  and OME-Zarr stacks (``.zarr`` folders: one lazy layer with the spectral axis),
+  folders of TIFF slices (a metadata file beside them, such as Leica's ``03.txt``, is
   fine), ``.npz`` stacks, TIFF files with spectral evidence (napari-unmix
   metadata, a spectral-axis sidecar file, a lambda axis, or a channel axis that
   OME or ImageJ metadata name), ``.npy`` files with a sidecar;
@@ -60,6 +62,7 @@ import numpy as np
 
 from ..io.pixel_sizes import unit_text
 from .axes import axis_labels
+from .channel_stack import lazy_map_layers
 from .help_texts import dock_words
 from .layers import RESULT_KEY, component_styles, map_layer_kwargs
 from .reader_rule import claim
@@ -174,10 +177,13 @@ def result_layer_data(bundle, name: str | None = None) -> list[tuple]:
 
 def _layers_of(path: Path) -> list[tuple]:
     from ..io import is_result_bundle, open_stack, read_result_bundle
+    from ..io.zarr_stacks import is_zarr_folder
 
     if is_result_bundle(path):
         bundle = read_result_bundle(path)
         layers = result_layer_data(bundle)
+        if is_zarr_folder(path):  # an OME-Zarr output set: its maps, lazy and multiscale
+            layers = lazy_map_layers(path, layers)
         msg = (f"napari-unmix: {path.name}: {bundle.result.n_components} component map(s) "
                f"of a {bundle.result.mode} result, shape {tuple(bundle.spatial_shape)}.")
         _notify(" ".join([msg, *bundle.notes]), warning=bundle.guessed_shape)

@@ -11,6 +11,9 @@ The rule
 Claimed (napari-unmix reads them):
 
 * napari-unmix results (``.npz`` bundles, result folders);
+* zarr and OME-Zarr stacks (``.zarr`` folders, or folders with zarr metadata): one
+  layer with the spectral axis, where napari-ome-zarr would open one layer per
+  channel;
 * folders of TIFF slices (one file per channel): other files in the folder, such
   as a Leica ``03.txt`` metadata file or a spectral-axis sidecar, are fine
   (napari's builtins fail on them);
@@ -106,11 +109,14 @@ def claim(path) -> tuple[bool, str]:
     """
     from ..io import is_result_bundle
     from ..io.readers import find_sidecar, slice_files
+    from ..io.zarr_stacks import is_zarr_folder
 
     path = Path(path)
     if path.is_dir():
         if is_result_bundle(path):
             return True, "a napari-unmix result folder"
+        if is_zarr_folder(path):
+            return True, "a zarr / OME-Zarr stack (one layer with its spectral axis)"
         if slice_files(path):
             return True, "a folder of TIFF slices"
         return False, "a folder without TIFF slices"

@@ -24,10 +24,10 @@ a plain zarr group
     Its only array with two or more dimensions, else the one named like an
     ``.npz`` stack (``stack``, ``data`` ...).
 
-The data stay lazy (dask) when larger than the lazy threshold or when
-``lazy=True``; each task reopens the store by path, so the graph pickles small and
-runs on a ``dask.distributed`` cluster.  Needs ``zarr`` (and ``ome-zarr`` for
-OME-Zarr): the ``napari-unmix[distributed]`` extra.
+The data stay lazy (dask, the store's chunks) unless ``lazy=False`` asks for them
+in memory: a zarr store is chunked already.  Each task reopens the store by path,
+so the graph pickles small and runs on a ``dask.distributed`` cluster.  Needs
+``zarr`` (and ``ome-zarr`` for OME-Zarr): the ``napari-unmix[distributed]`` extra.
 """
 
 from __future__ import annotations
@@ -209,9 +209,9 @@ def read_zarr(path, *, series=None, squeeze=True, lazy=None, threshold=None) -> 
     series, squeeze
         Not used (the TIFF options of :func:`~napari_unmix.io.readers.open_stack`).
     lazy : bool or None
-        True: a dask array; False: in memory; None: lazy above ``threshold``.
+        True or None: a dask array over the store's chunks; False: in memory.
     threshold : int or None
-        Size in bytes; None: :func:`~napari_unmix.io.lazy.lazy_threshold`.
+        Not used (a zarr store is read lazily whatever its size).
 
     Returns
     -------
@@ -261,7 +261,7 @@ def read_zarr(path, *, series=None, squeeze=True, lazy=None, threshold=None) -> 
                          f"zarr stack: {exc}") from None
     data = r["data"]
     nbytes = int(np.prod(data.shape, dtype=object)) * data.dtype.itemsize
-    is_lazy = want_lazy(lazy, nbytes, threshold)
+    is_lazy = True if lazy is None else want_lazy(lazy, nbytes, threshold)  # chunked already
     if is_lazy:
         notes.append(f"{path.name} opened lazily ({kind}, chunks "
                      f"{tuple(int(c[0]) for c in data.chunks)}, {format_size(nbytes)}).")
