@@ -28,7 +28,8 @@ import warnings
 import numpy as np
 
 from ._validation import check_iter_options, check_spectra
-from .data import check_matrix, check_negative_policy, data_scale
+from .chunked.scheduler import is_dask_array
+from .data import CheckedMatrix, check_matrix, check_negative_policy, data_scale
 from .diagnostics import identifiability
 from .parallel import check_n_jobs
 from .poisson import poisson_deviance
@@ -53,7 +54,9 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     Parameters
     ----------
     X : array_like, shape (n_pixels, n_channels)
-        Pixel spectra (see :func:`~napari_unmix.core.stack_to_matrix`).
+        Pixel spectra (see :func:`~napari_unmix.core.stack_to_matrix`).  A dask array
+        is solved block by block (:mod:`~napari_unmix.core.chunked.nnls`; the tiles
+        are the in-memory ones bit for bit) and ``W`` comes back as a dask array.
     H : array_like, shape (k, n_channels)
         Trusted, non-negative component spectra; kept fixed.
     solver : str, default "auto"
@@ -107,6 +110,13 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     Cancelled
         When ``callback`` returns False.
     """
+    if is_dask_array(X.X if isinstance(X, CheckedMatrix) else X):
+        from .chunked.nnls import nnls_dask  # blockwise, W lazy (core.chunked)
+
+        return nnls_dask(X, H, solver=solver, backend=backend, tol=tol, max_iter=max_iter,
+                         chunk_size=chunk_size, callback=callback, negative=negative,
+                         device=device, restart=restart, abundance=abundance, loss=loss,
+                         component_names=component_names, n_jobs=n_jobs)
     t0 = time.perf_counter()
     data = check_matrix(X, negative=check_negative_policy(negative))
     X, neg_info = data.X, data.negative

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ._files import atomic_path
+from .chunked.scheduler import is_dask_array
 from .modes import MODES
 from .summaries import Summary, jsonable, summary_from_dict
 
@@ -120,7 +121,7 @@ class UnmixResult:
     spectral_unit: str | None = None
 
     def __post_init__(self):
-        self.W = np.asarray(self.W)
+        self.W = self.W if is_dask_array(self.W) else np.asarray(self.W)  # lazy stays lazy
         self.H = np.asarray(self.H)
         if self.W.ndim != 2 or self.H.ndim != 2 or self.W.shape[1] != self.H.shape[0]:
             raise ValueError(
@@ -132,7 +133,8 @@ class UnmixResult:
             self.summary if isinstance(self.summary, Summary) else _normalised(self.summary),
             kind=getattr(self.summary, "kind", None), mode=self.mode).normalised()
         self.params = _normalised(self.params)
-        self.arrays = {str(k): np.asarray(v) for k, v in (self.arrays or {}).items()}
+        self.arrays = {str(k): v if is_dask_array(v) else np.asarray(v)
+                       for k, v in (self.arrays or {}).items()}
         if not self.component_names:
             spec = MODES.get(self.mode)
             prefix = "PC" if spec is not None and not spec.non_negative else "C"
@@ -187,19 +189,47 @@ class UnmixResult:
             f"reconstruction_err={self.reconstruction_err:.6g})"
         )
 
+    @property
+    def is_lazy(self) -> bool:
+        """Whether ``W`` (or an array of ``arrays``) is a dask array: the result of a
+        dask input (``core.chunked``); :meth:`compute` brings it into memory."""
+        return is_dask_array(self.W) or any(is_dask_array(v) for v in self.arrays.values())
+
+    def compute(self) -> UnmixResult:
+        """This result with its dask arrays computed (numpy); itself when none is lazy."""
+        if not self.is_lazy:
+            return self
+        import dataclasses
+
+        import dask
+
+        names = [k for k, v in self.arrays.items() if is_dask_array(v)]
+        W, *values = dask.compute(self.W, *(self.arrays[k] for k in names))
+        arrays = dict(self.arrays)
+        arrays.update(zip(names, values, strict=True))
+        return dataclasses.replace(self, W=np.asarray(W), arrays=arrays)
+
     def maps(self, spatial_shape, *, mask=None) -> np.ndarray:
-        """``W`` as images of shape ``(k, *spatial_shape)`` (see ``matrix_to_maps``)."""
+        """``W`` as images of shape ``(k, *spatial_shape)`` (see ``matrix_to_maps``); a
+        lazy ``W`` gives lazy maps (a dask array, no mask)."""
+        if is_dask_array(self.W) and mask is None:
+            from .chunked.store import lazy_maps
+
+            return lazy_maps(self.W, spatial_shape)
         from .data import matrix_to_maps
 
-        return matrix_to_maps(self.W, spatial_shape, mask=mask)
+        return matrix_to_maps(np.asarray(self.W), spatial_shape, mask=mask)
 
     # -- persistence -------------------------------------------------------------
     def save(self, path) -> Path:
         """Write the result to ``path`` (a ``.npz`` file) atomically.
 
         Arrays are stored bit-exactly; ``summary`` and ``params`` as JSON.  Load it
-        back with :meth:`UnmixResult.load`.
+        back with :meth:`UnmixResult.load`.  A lazy result (dask ``W``) is computed
+        first: write big maps to a store with ``core.chunked.store_maps`` instead.
         """
+        if self.is_lazy:
+            return self.compute().save(path)
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(path.suffix + ".npz")  # "run.v2" -> "run.v2.npz"

@@ -1,0 +1,188 @@
+"""A dask stack as a lazy pixel matrix, checked once block by block.
+
+:func:`pixel_matrix` is ``stack_to_matrix`` for a dask stack: the spectral axis is
+moved last and, where it is split over several chunks, rechunked to one (only that
+axis), and the spatial axes are flattened, so that every block of ``X`` is a set of
+whole pixel spectra ``(rows, n_channels)``.  Nothing is computed.  The dtype rule
+is the in-memory one (float32 and float64 kept, integers of up to 16 bits to
+float32, wider ones to float64).
+
+:func:`check_blocks` is ``check_matrix`` for it: one pass over the blocks counts
+NaN, Inf and negative values and takes the minimum and maximum
+(:class:`BlockStats`); the errors are those of the in-memory checks, word for word,
+and the negative-value policy is applied lazily with the same semantics
+(``"clip"``: ``max(x, 0)``; ``"offset"``: ``x - min``, the global minimum found by
+that pass, floored at 0).  The result is an ordinary
+:class:`~napari_unmix.core.data.CheckedMatrix` whose ``X`` is the dask matrix, so a
+checked dask matrix goes through ``nnls`` / ``nmf`` / ``pca`` as a checked numpy one
+does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data import CheckedMatrix, check_negative_policy, normalize_axis
+
+__all__ = ["BlockStats", "block_stats", "check_blocks", "fitted_max", "float_dtype",
+           "pixel_matrix", "row_blocks"]
+
+_NONFINITE_REMEDY = ("Exclude those pixels with a mask (stack_to_matrix(..., "
+                     "mask=finite_mask(stack))) or replace them before unmixing.")
+_NEGATIVE_REMEDY = ("Background-subtracted CRS data often dips below zero: pass "
+                    "negative='clip' to set negative values to 0, or negative='offset' to "
+                    "shift all data up by the minimum. The choice is recorded in the "
+                    "result's params.")
+
+
+def float_dtype(dtype, *, name: str = "stack", force=None) -> np.dtype:
+    """The float dtype the data becomes (the in-memory rule of ``as_float_array``)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} has dtype {dtype}, which is not a real number type. "
+            "Pass a numeric array (integers or floats); convert object arrays with "
+            "np.asarray(..., dtype=float) after checking their contents."
+        )
+    if force is not None:
+        force = np.dtype(force)
+        if force.kind != "f":
+            raise TypeError(f"dtype must be a floating-point type, got {force}.")
+        return force.newbyteorder("=")
+    if dtype.kind == "f" and dtype.itemsize >= 4:
+        return dtype.newbyteorder("=")
+    return np.dtype(np.float32) if dtype.itemsize <= 2 else np.dtype(np.float64)
+
+
+def pixel_matrix(stack, spectral_axis: int = 0, *, dtype=None):
+    """A dask stack as a lazy ``X (n_pixels, n_channels)`` and its spatial shape.
+
+    Every block of ``X`` spans the whole spectral axis; only that axis is rechunked
+    (when it is split), and the pixel rows are in C order of the spatial axes, as
+    ``stack_to_matrix`` gives them.
+    """
+    import dask.array as da
+
+    if stack.ndim < 2:
+        raise ValueError(
+            f"A spectral stack needs a spectral axis and at least one spatial axis; got an "
+            f"array with shape {stack.shape}. A single spectrum is not an image: pass it "
+            "as a (1, n_channels) matrix instead.")
+    if any(s == 0 for s in stack.shape):
+        raise ValueError(f"The stack is empty (shape {stack.shape}).")
+    axis = normalize_axis(spectral_axis, stack.ndim)
+    moved = da.moveaxis(stack, axis, -1)
+    if len(moved.chunks[-1]) > 1:
+        moved = moved.rechunk({moved.ndim - 1: -1})
+    spatial_shape = tuple(int(s) for s in moved.shape[:-1])
+    m = int(moved.shape[-1])
+    X = moved.reshape(-1, m)
+    target = float_dtype(stack.dtype, force=dtype)
+    if X.dtype != target:
+        X = X.astype(target)
+    return X, spatial_shape
+
+
+def row_blocks(X):
+    """The row slices of the blocks of a dask matrix ``X`` (one per row chunk)."""
+    bounds = np.cumsum((0, *X.chunks[0]))
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _stats_block(x):
+    x = np.asarray(x)
+    if x.size == 0:
+        return np.array([[0, 0, 0, np.inf, -np.inf, 0.0]])
+    finite = np.isfinite(x)
+    n_nan = int(np.isnan(x).sum())
+    n_inf = int(x.size - finite.sum() - n_nan)
+    vals = x[finite] if n_nan or n_inf else x
+    lo = float(vals.min()) if vals.size else np.inf
+    hi = float(vals.max()) if vals.size else -np.inf
+    n_neg = int((vals < 0).sum()) if lo < 0 else 0
+    top = float(np.abs(vals).max()) if vals.size else 0.0
+    return np.array([[n_nan, n_inf, n_neg, lo, hi, top]], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class BlockStats:
+    """What one pass over the blocks found (over the finite values)."""
+
+    n_nan: int
+    n_inf: int
+    n_negative: int
+    min: float
+    max: float
+    max_abs: float
+
+
+def block_stats(X) -> BlockStats:
+    """Counts of NaN / Inf / negative values, min, max and max |x| of a dask matrix."""
+    parts = X.map_blocks(_stats_block, chunks=((1,) * X.numblocks[0], (6,)),
+                         dtype=np.float64).compute()
+    return BlockStats(n_nan=int(parts[:, 0].sum()), n_inf=int(parts[:, 1].sum()),
+                      n_negative=int(parts[:, 2].sum()), min=float(parts[:, 3].min()),
+                      max=float(parts[:, 4].max()), max_abs=float(parts[:, 5].max()))
+
+
+def _clip(x):
+    return np.maximum(x, 0, dtype=x.dtype)
+
+
+def _offset(x, low):
+    out = x - x.dtype.type(low)
+    np.maximum(out, 0, out=out)  # exact zero at the minimum despite rounding
+    return out
+
+
+def check_blocks(X, *, negative: str | None = None, name: str = "X", min_samples: int = 1,
+                 ) -> tuple[CheckedMatrix, BlockStats]:
+    """Validate a dask matrix in one pass and apply the negative-value policy lazily.
+
+    Returns the :class:`~napari_unmix.core.data.CheckedMatrix` (its ``X`` a dask
+    array) and the :class:`BlockStats` of the data before the policy.
+    """
+    if X.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D matrix (n_pixels, n_channels), got shape {X.shape}. "
+            "Turn an image stack into one with napari_unmix.core.stack_to_matrix.")
+    X = X.astype(float_dtype(X.dtype, name=name)) \
+        if float_dtype(X.dtype, name=name) != X.dtype else X
+    n, m = X.shape
+    if n < min_samples or m < 1:
+        raise ValueError(f"{name} has shape {X.shape} but needs at least {min_samples} "
+                         "pixel(s) and 1 channel(s).")
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    stats = block_stats(X)
+    if stats.n_nan or stats.n_inf:
+        raise ValueError(f"{name} contains {stats.n_nan} NaN and {stats.n_inf} infinite "
+                         f"value(s). {_NONFINITE_REMEDY}")
+    if negative is None:
+        return CheckedMatrix(X, None), stats
+    check_negative_policy(negative)
+    info = {"policy": negative, "n_negative": stats.n_negative, "min_value": stats.min,
+            "offset": 0.0}
+    if stats.n_negative == 0:
+        return CheckedMatrix(X, info), stats
+    if negative == "raise":
+        raise ValueError(f"{name} holds {stats.n_negative} negative value(s) (minimum "
+                         f"{stats.min:.6g}); this mode needs non-negative input. "
+                         f"{_NEGATIVE_REMEDY}")
+    if negative == "clip":
+        return CheckedMatrix(X.map_blocks(_clip, dtype=X.dtype), info), stats
+    info["offset"] = -stats.min
+    return CheckedMatrix(X.map_blocks(_offset, stats.min, dtype=X.dtype), info), stats
+
+
+def fitted_max(stats: BlockStats, negative: dict | None, dtype) -> float:
+    """The maximum of the data after its negative-value policy (exact: rounding is
+    monotonic, so the largest shifted value is the shifted maximum, rounded)."""
+    if negative is None or not negative.get("n_negative"):
+        return stats.max
+    if negative["policy"] == "clip":
+        return max(stats.max, 0.0)
+    t = np.dtype(dtype).type
+    return float(max(t(stats.max) - t(stats.min), t(0)))

@@ -1,0 +1,88 @@
+"""Which arrays are dask arrays, and running their graphs with progress and cancel.
+
+Nothing here imports dask until an array is one: the core imports, and every
+in-memory path runs, without dask installed.
+
+Schedulers
+    dask's convention: when a ``dask.distributed`` Client is active (the default
+    client of this process), the graphs run on its cluster; otherwise on dask's
+    default (threaded) scheduler.  The core never creates a client.
+
+Progress and cancel
+    :func:`persist` computes collections and keeps their blocks (in this process,
+    or on the cluster's workers), calling ``on_block(done, total)`` each time a task
+    of the named layer finishes.  An exception raised by ``on_block``
+    (:class:`~napari_unmix.core.progress.Cancelled` from a callback) stops the run
+    between blocks: the local scheduler stops handing out tasks, a cluster's
+    futures are cancelled.
+"""
+
+from __future__ import annotations
+
+__all__ = ["active_client", "is_dask_array", "persist"]
+
+
+def is_dask_array(x) -> bool:
+    """Whether ``x`` is a ``dask.array.Array`` (checked without importing dask)."""
+    cls = type(x)
+    if not cls.__module__.startswith("dask."):
+        return False
+    import dask.array as da
+
+    return isinstance(x, da.Array)
+
+
+def active_client():
+    """The active ``dask.distributed`` Client, or None (distributed absent or no client)."""
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+def _layer_of(key) -> str:
+    return key[0] if isinstance(key, tuple) else str(key)
+
+
+def persist(*collections, layer: str | None = None, total: int = 0, on_block=None):
+    """``dask.persist(*collections)`` with ``on_block(done, total)`` after every finished
+    task of ``layer`` (a layer name: the blocks of a ``map_blocks``).
+
+    Returns the persisted collections (a tuple, like ``dask.persist``).  The graph is
+    not optimised: a layer that several outputs share (a block's fit and its
+    statistics) runs once, under its own name.
+    """
+    import dask
+
+    client = active_client()
+    if on_block is None or layer is None:
+        return dask.persist(*collections, optimize_graph=False)
+    if client is not None:
+        from distributed import as_completed, futures_of
+
+        out = client.persist(list(collections), optimize_graph=False)
+        futures = [f for f in futures_of(out) if _layer_of(f.key) == layer]
+        done = 0
+        try:
+            for _ in as_completed(futures):
+                done += 1
+                on_block(done, total)
+        except BaseException:
+            client.cancel(futures_of(out))
+            raise
+        return tuple(out)
+    from dask.callbacks import Callback
+
+    counter = {"done": 0}
+
+    def posttask(key, result, dsk, state, worker_id):
+        if _layer_of(key) == layer:
+            counter["done"] += 1
+            on_block(counter["done"], total)
+
+    with Callback(posttask=posttask):
+        return dask.persist(*collections, optimize_graph=False)
