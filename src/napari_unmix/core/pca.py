@@ -24,7 +24,8 @@ import warnings
 import numpy as np
 
 from ._validation import check_n_components
-from .data import check_matrix, data_scale
+from .chunked.scheduler import is_dask_array
+from .data import CheckedMatrix, check_matrix, data_scale
 from .parallel import Workers, check_n_jobs
 from .progress import Reporter
 from .result import UnmixResult
@@ -51,7 +52,9 @@ def pca(X, n_components, *, standardize=True, chunk_size=None, callback=None,
     Parameters
     ----------
     X : array_like, shape (n_pixels, n_channels)
-        Pixel spectra; at least 2 pixels.  Negative values are fine.
+        Pixel spectra; at least 2 pixels.  Negative values are fine.  A dask array is
+        reduced in one pass over its blocks (:mod:`~napari_unmix.core.chunked.pca`)
+        and the scores ``W`` come back as a dask array.
     n_components : int
         Number of components kept, ``1 <= k <= min(n_pixels, n_channels)``.
     standardize : bool, default True
@@ -81,6 +84,11 @@ def pca(X, n_components, *, standardize=True, chunk_size=None, callback=None,
         data's units with ``X_hat = (T P) * scale + mean``.
     """
     check_n_jobs(n_jobs)
+    if is_dask_array(X.X if isinstance(X, CheckedMatrix) else X):
+        from .chunked.pca import pca_dask  # one pass over the blocks (core.chunked)
+
+        return pca_dask(X, n_components, standardize=standardize, chunk_size=chunk_size,
+                        callback=callback, n_jobs=n_jobs)
     with Workers(n_jobs) as workers:  # one BLAS thread per worker (core.parallel)
         return _pca(X, n_components, standardize=standardize, chunk_size=chunk_size,
                     callback=callback, workers=workers)

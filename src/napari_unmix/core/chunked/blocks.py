@@ -26,8 +26,8 @@ import numpy as np
 
 from ..data import CheckedMatrix, check_negative_policy, normalize_axis
 
-__all__ = ["BlockStats", "block_stats", "check_blocks", "fitted_max", "float_dtype",
-           "pixel_matrix", "row_blocks"]
+__all__ = ["BlockStats", "block_stats", "check_blocks", "check_finite_counts", "fitted_max",
+           "float_dtype", "pixel_matrix", "row_blocks"]
 
 _NONFINITE_REMEDY = ("Exclude those pixels with a mask (stack_to_matrix(..., "
                      "mask=finite_mask(stack))) or replace them before unmixing.")
@@ -157,9 +157,7 @@ def check_blocks(X, *, negative: str | None = None, name: str = "X", min_samples
     if len(X.chunks[1]) > 1:
         X = X.rechunk({1: -1})
     stats = block_stats(X)
-    if stats.n_nan or stats.n_inf:
-        raise ValueError(f"{name} contains {stats.n_nan} NaN and {stats.n_inf} infinite "
-                         f"value(s). {_NONFINITE_REMEDY}")
+    check_finite_counts(stats.n_nan, stats.n_inf, name=name)
     if negative is None:
         return CheckedMatrix(X, None), stats
     check_negative_policy(negative)
@@ -175,6 +173,13 @@ def check_blocks(X, *, negative: str | None = None, name: str = "X", min_samples
         return CheckedMatrix(X.map_blocks(_clip, dtype=X.dtype), info), stats
     info["offset"] = -stats.min
     return CheckedMatrix(X.map_blocks(_offset, stats.min, dtype=X.dtype), info), stats
+
+
+def check_finite_counts(n_nan: int, n_inf: int, *, name: str = "X") -> None:
+    """The in-memory error for data holding ``n_nan`` NaN and ``n_inf`` Inf values."""
+    if n_nan or n_inf:
+        raise ValueError(f"{name} contains {n_nan} NaN and {n_inf} infinite value(s). "
+                         f"{_NONFINITE_REMEDY}")
 
 
 def fitted_max(stats: BlockStats, negative: dict | None, dtype) -> float:
