@@ -163,7 +163,8 @@ def task_nmf(d: Path, args) -> dict:
     t0 = time.perf_counter()
     res = uc.nmf(X, K, random_state=0, max_iter=args.nmf_iter, tol=0.0)
     return {"seconds": time.perf_counter() - t0, "n_iter": int(res.n_iter),
-            "relative_error": float(res.summary.relative_error)}
+            "relative_error": float(res.summary.relative_error), "backend": res.backend,
+            "lazy_W": hasattr(res.W, "dask")}
 
 
 def task_nmf_small(d: Path, args) -> dict:
@@ -176,7 +177,8 @@ def task_nmf_small(d: Path, args) -> dict:
         t0 = time.perf_counter()
         res = uc.nmf(data, K, random_state=0, max_iter=300)
         out[how] = {"seconds": time.perf_counter() - t0, "n_iter": int(res.n_iter),
-                    "relative_error": float(res.summary.relative_error)}
+                    "relative_error": float(res.summary.relative_error),
+                    "backend": res.backend, "lazy_W": hasattr(res.W, "dask")}
     a, b = out["chunked"]["relative_error"], out["in_memory"]["relative_error"]
     out["error_gap"] = abs(a - b) / b
     return out
