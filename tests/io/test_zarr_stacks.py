@@ -160,3 +160,29 @@ def test_lazy_npy_slice_folder_and_zarr_graphs_pickle_small(tmp_path):
         stack = open_stack(tmp_path / name, lazy=True)
         assert _graph_bytes(stack.data) < 50_000, name
         np.testing.assert_array_equal(np.asarray(pickle.loads(pickle.dumps(stack.data))), data)
+
+
+def test_a_lazy_result_is_streamed_to_the_ome_zarr_output_set(tmp_path):
+    pytest.importorskip("ome_zarr", reason="ome-zarr is not installed")
+    import dask.array as da
+
+    import napari_unmix.core as uc
+    from napari_unmix.io import read_result_bundle, write_analysis_outputs
+
+    rng = np.random.default_rng(5)
+    H = rng.random((3, 8)).astype(np.float32) + 0.1
+    A = rng.random((3, 64, 48)).astype(np.float32)
+    stack = np.einsum("kyx,kc->cyx", A, H)
+    X = da.from_array(np.moveaxis(stack, 0, -1).reshape(-1, 8), chunks=(1024, 8))
+    res = uc.nnls(X, H)
+    assert hasattr(res.W, "dask")  # a chunked run: W is lazy
+    out = write_analysis_outputs(tmp_path / "maps.ome.zarr", res, (64, 48),
+                                 maps_format="ome-zarr",
+                                 pixel_size=((0.5, 0.5), ("um", "um")))
+    assert out["maps"] == tmp_path / "maps.ome.zarr"
+    bundle = read_result_bundle(tmp_path / "maps.ome.zarr")
+    np.testing.assert_array_equal(bundle.result.W, np.asarray(res.W))
+    stored = zarr.open_array(str(tmp_path / "maps.ome.zarr" / "s0"), mode="r")
+    np.testing.assert_array_equal(stored[:], bundle.maps())
+    with pytest.raises(ValueError, match="maps_format"):
+        write_analysis_outputs(tmp_path / "x", res, (64, 48), maps_format="png")
