@@ -67,8 +67,9 @@ import warnings
 
 import numpy as np
 
-from ._validation import as_float_array, check_iter_options, check_n_components, check_nonnegative
-from .data import check_matrix, check_negative_policy, data_scale
+from ._validation import check_iter_options, check_n_components
+from .chunked.scheduler import is_dask_array
+from .data import CheckedMatrix, check_matrix, check_negative_policy, data_scale
 from .device import resolve_device
 from .diagnostics import seed_drift
 from .init import INITS, balance_seeds, initialize_factors, resolve_random_state
@@ -76,6 +77,7 @@ from .parallel import check_n_jobs
 from .poisson import poisson_anchor_weights, poisson_deviance
 from .progress import Reporter
 from .result import UnmixResult
+from .seed_checks import anchor_strengths, check_seed, locked_mask
 from .solvers import check_loss, pick_nmf_solver, solve_nnls
 from .solvers._common import NMFFit, kl_divergence, residual_norm
 from .solvers.simplex import check_abundance
@@ -83,42 +85,6 @@ from .solvers.stopping import check_stop, make_stop
 from .summaries import NegativeInfo, NMFSummary
 
 __all__ = ["nmf"]
-
-
-def _check_seed(A, shape, name, dtype):
-    A = as_float_array(A, name=name)
-    if A.shape != shape:
-        raise ValueError(
-            f"{name} has shape {A.shape}, but shape {shape} is needed "
-            f"({'(n_pixels, n_components)' if name == 'W0' else '(n_components, n_channels)'})."
-        )
-    if not np.isfinite(A).all():
-        raise ValueError(f"{name} contains NaN or infinite values; seeds must be finite.")
-    check_nonnegative(A, name=name, remedy="Seeds must be >= 0; clip or rebuild them.")
-    if not A.any():
-        raise ValueError(
-            f"{name} is all zeros: no iterative update can move an all-zero seed. "
-            "Give a seed with some positive values, or leave it out (None)."
-        )
-    # documented conversion: seeds take the data's dtype
-    return A.astype(dtype, copy=False)
-
-
-def _locked_mask(locked, k):
-    if locked is None:
-        return None
-    arr = np.asarray(locked)
-    if arr.dtype == bool:
-        if arr.shape != (k,):
-            raise ValueError(f"locked must have one flag per component ({k}), got {arr.shape}.")
-        mask = arr.copy()
-    else:
-        mask = np.zeros(k, dtype=bool)
-        idx = arr.astype(int).ravel()
-        if idx.size and (idx.min() < -k or idx.max() >= k):
-            raise ValueError(f"locked indices {idx.tolist()} are out of range for {k} components.")
-        mask[idx] = True
-    return mask if mask.any() else None
 
 
 def _mu_lift(A, eps, rows=None):
@@ -137,19 +103,6 @@ def _n_sum_one(W) -> int:
     """Rows of ``W`` that sum to one (to rounding): where ``sum <= 1`` is active."""
     s = np.asarray(W, dtype=np.float64).sum(axis=1)
     return int((s >= 1.0 - 64 * W.shape[1] * np.finfo(W.dtype).eps).sum())
-
-
-def _anchor_strengths(anchor, k):
-    """``anchor`` as k relative strengths (0 free, inf locked), or None."""
-    if anchor is None:
-        return None
-    a = np.asarray(anchor, dtype=np.float64)
-    if a.ndim == 0:
-        a = np.full(k, float(a))
-    if a.shape != (k,) or np.isnan(a).any() or (a < 0).any():
-        raise ValueError(f"anchor must be one number >= 0 or {k} of them (0: free, inf: "
-                         f"locked), got {anchor!r}.")
-    return a
 
 
 def _fit_all_locked(X, H, *, max_iter, report, abundance="free", loss="frobenius",
@@ -178,7 +131,9 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     X : array_like, shape (n_pixels, n_channels), or CheckedMatrix
         Non-negative pixel spectra.  A :class:`~napari_unmix.core.data.CheckedMatrix`
         (already validated, its negative policy applied) is used without further
-        checks.
+        checks.  A dask array is fitted by HALS over its blocks, one pass per
+        iteration (:mod:`~napari_unmix.core.chunked.nmf`: least squares, free
+        abundances), and ``W`` comes back as a dask array.
     n_components : int
         Number of components ``k``; ``1 <= k <= min(n_pixels, n_channels)``.
     W0 : array_like, shape (n_pixels, k), optional
@@ -281,6 +236,16 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     Cancelled
         When ``callback`` returns False.
     """
+    if is_dask_array(X.X if isinstance(X, CheckedMatrix) else X):
+        from .chunked.nmf import nmf_dask  # HALS over the blocks (core.chunked)
+
+        return nmf_dask(X, n_components, W0=W0, H0=H0, solver=solver, backend=backend,
+                        init=init, tol=tol, max_iter=max_iter, random_state=random_state,
+                        callback=callback, locked=locked, anchor=anchor, negative=negative,
+                        device=device, track_error_every=track_error_every,
+                        mu_eps_lift=mu_eps_lift, balance=balance,
+                        component_names=component_names, abundance=abundance, loss=loss,
+                        stop=stop, n_jobs=n_jobs)
     t0 = time.perf_counter()
     data = check_matrix(X, negative=check_negative_policy(negative))
     X, neg_info = data.X, data.negative
@@ -297,8 +262,8 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         raise ValueError("X is all zeros: there is nothing to factorise.")
     if component_names is not None and len(component_names) != k:
         raise ValueError(f"{len(component_names)} component names for {k} components.")
-    lock = _locked_mask(locked, k)
-    strength = _anchor_strengths(anchor, k)
+    lock = locked_mask(locked, k)
+    strength = anchor_strengths(anchor, k)
     if strength is not None and H0 is None and strength.any():
         raise ValueError("anchor pulls spectra towards their seeds: it needs H0.")
     if strength is not None and np.isinf(strength).any():
@@ -321,8 +286,8 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
 
     init_info = {}
     if seeded:
-        W_init = None if W0 is None else _check_seed(W0, (n, k), "W0", X.dtype)
-        H_init = None if H0 is None else _check_seed(H0, (k, m), "H0", X.dtype)
+        W_init = None if W0 is None else check_seed(W0, (n, k), "W0", X.dtype)
+        H_init = None if H0 is None else check_seed(H0, (k, m), "H0", X.dtype)
         if W_init is None:
             W_init, _ = solve_nnls(X, H_init, max_iter=max(max_iter, 10 * k),
                                    abundance=abundance, loss=loss, n_jobs=n_jobs)

@@ -103,7 +103,8 @@ from ..parallel import Workers, check_n_jobs
 from ._common import NMFFit, SampledErrorStopping, chunk_slices, residual_norm, rows_per_chunk
 from .pooled import ordered_sum
 
-__all__ = ["anchor_penalty", "check_anchor", "check_hals_inputs", "fit_hals_numpy", "loop_points"]
+__all__ = ["anchor_penalty", "balance_np", "check_anchor", "check_hals_inputs", "fit_hals_numpy",
+           "loop_points", "revive_np", "safe_inverse_np", "w_block_np"]
 
 #: Sweeps over the columns of W per iteration (all on one ``X H^T``).
 W_SWEEPS = 8
@@ -181,7 +182,7 @@ def loop_points(it, max_iter, stop):
 # --------------------------------------------------------------------------- numpy
 
 
-def _safe_inverse_np(diag, eps, dtype):
+def safe_inverse_np(diag, eps, dtype):
     """``1 / diag`` where ``diag`` is a usable divisor, else 0 (see module doc)."""
     d = np.asarray(diag, dtype=np.float64)
     top = d.max(initial=0.0)
@@ -191,7 +192,7 @@ def _safe_inverse_np(diag, eps, dtype):
     return inv.astype(dtype)
 
 
-def _revive_np(H, free, eps, fallback):
+def revive_np(H, free, eps, fallback):
     """Re-seed free rows of H that are empty with a flat tiny floor (in place)."""
     hn2 = np.einsum("ij,ij->i", H, H, dtype=np.float64)
     dead = free & ~(hn2 > eps * eps * hn2.max(initial=0.0))
@@ -200,7 +201,7 @@ def _revive_np(H, free, eps, fallback):
         H[dead] = 2.0 * eps * (top if top > 0 else fallback)
 
 
-def _balance_np(Wt, H, free, nw2):
+def balance_np(Wt, H, free, nw2):
     """Rescale free components by powers of two so ||W[:, j]|| ~ ||H[j]|| (in place)."""
     nh2 = np.einsum("ij,ij->i", H, H, dtype=np.float64)
     nw2 = np.asarray(nw2, dtype=np.float64)
@@ -281,7 +282,7 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
     return fit
 
 
-def _w_block_np(X, Wt, Hs, Bh, w_sweeps, CB, DB, tmp, b, sl):
+def w_block_np(X, Wt, Hs, Bh, w_sweeps, CB, DB, tmp, b, sl):
     """W half-step on the pixel block ``sl`` (block ``b``); its share of
     ``C = W^T X`` and ``D = W^T W`` goes to ``CB[b]``, ``DB[b]``."""
     k = Wt.shape[0]
@@ -341,10 +342,10 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
     def w_step(Hs, Bh):
         def one(bs):
             tmp = workers.local(f"hals{id(Wt)}", lambda: np.empty(rows, dtype=dtype))
-            _w_block_np(X, Wt, Hs, Bh, w_sweeps, CB, DB, tmp, *bs)
+            w_block_np(X, Wt, Hs, Bh, w_sweeps, CB, DB, tmp, *bs)
         workers.map(one, tasks)
 
-    _balance_np(Wt, H, balanced, np.einsum("ij,ij->i", Wt, Wt, dtype=np.float64))
+    balance_np(Wt, H, balanced, np.einsum("ij,ij->i", Wt, Wt, dtype=np.float64))
     if stop is None:
         stop = SampledErrorStopping(tol, track_error_every, eps, report=report,
                                     max_iter=max_iter)
@@ -354,7 +355,7 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
     for it in range(1, max_iter + 1):
         # --- W half-step, fused with the accumulation of C = W^T X, D = W^T W
         B = H @ H.T
-        inv = _safe_inverse_np(np.diag(B), eps, dtype)
+        inv = safe_inverse_np(np.diag(B), eps, dtype)
         Bh = B * (omega * inv)[:, None]
         np.fill_diagonal(Bh, omega - 1.0)
         Hs = H * (omega * inv)[:, None]
@@ -364,18 +365,18 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
         # --- H half-step on the free rows
         if free_rows.size:
             diag = np.diag(D) if lam is None else np.diag(D) + lam_d
-            inv = _safe_inverse_np(diag, eps, dtype)
+            inv = safe_inverse_np(diag, eps, dtype)
             Dh = D * (omega * inv)[:, None]
             np.fill_diagonal(Dh, omega - 1.0)
             Ch = (C if lam is None else C + lam_H0) * (omega * inv)[:, None]
             for _ in range(h_sweeps):
                 for j in free_rows:
                     np.maximum(Ch[j] - Dh[j] @ H, 0, out=H[j])
-            _revive_np(H, free, eps, fallback)
+            revive_np(H, free, eps, fallback)
         n_iter = it
         balance, sample = loop_points(it, max_iter, stop)
         if balance:
-            _balance_np(Wt, H, balanced, np.diag(D))
+            balance_np(Wt, H, balanced, np.diag(D))
         if sample:
             err = error()
             if stop.record(it, err):

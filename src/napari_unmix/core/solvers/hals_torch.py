@@ -26,13 +26,13 @@ __all__ = ["fit_hals_torch"]
 
 
 def _safe_inverse_torch(torch, diag, eps):
-    """See :func:`_safe_inverse_np`; the masked-out ``inf`` are never used."""
+    """See :func:`safe_inverse_np`; the masked-out ``inf`` are never used."""
     ok = (diag > (eps * eps) * diag.max()) & (diag >= torch.finfo(diag.dtype).tiny)
     return torch.where(ok, diag.reciprocal(), 0.0)
 
 
 def _revive_torch(torch, H, free_t, eps, fallback):
-    """In place, without a host sync: see :func:`_revive_np`."""
+    """In place, without a host sync: see :func:`revive_np`."""
     hn2 = H.double().square().sum(1)
     dead = free_t & ~(hn2 > (eps * eps) * hn2.max())
     top = H.max()

@@ -1,0 +1,204 @@
+"""HALS NNMF over the blocks of a dask matrix, one pass over ``X`` per iteration.
+
+The in-memory HALS (:mod:`~napari_unmix.core.solvers.hals`) already works pixel
+block by pixel block: the ``W`` half-step of a pixel needs only its own row of
+``X`` and the small ``H H^T``, ``X H^T`` of its block, and the ``H`` half-step needs
+only ``C = W^T X`` and ``D = W^T W``, sums of the blocks' shares.  Here the blocks
+are the dask chunks:
+
+* every iteration is one ``blockwise`` task per block: the block's rows of ``W``
+  (kept between iterations as a persisted dask array, ``n_pixels x k``, in this
+  process or on the cluster) get their ``W`` sweeps given ``H``, and the block
+  returns its new rows and its shares of ``C`` and ``D``;
+* the client sums the shares in block order and does the ``H`` half-step (anchors
+  ``lambda_j``, locked rows, the revival of empty rows and the power-of-two scale
+  balance exactly as in memory: the same functions).  A balance of ``W`` is not
+  applied to the stored blocks but passed to the next pass as a factor per column
+  (a power of two: exact);
+* the error at the samples comes from the Gram identity
+  ``||X - W H||^2 = ||X||^2 - 2 <H, W^T X> + <W^T W, H H^T>`` with the shares taken
+  in float64 at those iterations (``||X||^2`` once, in the first pass), plus the
+  anchor's penalty; the error of the start comes from the blocks' residuals in the
+  first pass.
+
+The stopping rule object is the in-memory one (``core.solvers.stopping``), so the
+rule, ``stopped_by`` and the error history mean the same.  Progress is reported at
+the samples and a cancel (the callback) stops the run between iterations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..solvers._common import NMFFit, residual_norm, sum_of_squares
+from ..solvers.hals import (
+    H_SWEEPS,
+    OMEGA,
+    W_SWEEPS,
+    anchor_penalty,
+    balance_np,
+    loop_points,
+    revive_np,
+    safe_inverse_np,
+    w_block_np,
+)
+from .scheduler import persist
+
+__all__ = ["as_row_blocks", "fit_hals_dask", "gram_pass"]
+
+
+def as_row_blocks(W, X):
+    """``W (n, k)`` (numpy or dask) as a persisted dask array with the row chunks of ``X``."""
+    import dask.array as da
+
+    from .scheduler import is_dask_array
+
+    W = W.rechunk((X.chunks[0], -1)) if is_dask_array(W) else \
+        da.from_array(np.asarray(W), chunks=(X.chunks[0], W.shape[1]))
+    return persist(W)[0]
+
+
+def _gram_block(x, w):
+    x64 = np.asarray(x, dtype=np.float64)
+    w64 = np.asarray(w, dtype=np.float64)
+    return np.concatenate([(w64.T @ x64).ravel(), (w64.T @ w64).ravel(),
+                           [sum_of_squares(np.asarray(x))]])[None]
+
+
+def gram_pass(X, W):
+    """``(W^T X, W^T W, ||X||^2)`` in float64, from one pass over the blocks."""
+    import dask.array as da
+
+    k, m = W.shape[1], X.shape[1]
+    parts = da.blockwise(_gram_block, "ij", X, "ij", W, "ik", concatenate=True,
+                         adjust_chunks={"i": 1, "j": 1 + k * m + k * k},
+                         dtype=np.float64, meta=np.empty((0, 0)))   # a row per block
+    s = np.asarray(parts.compute())
+    C = s[:, : k * m].sum(axis=0).reshape(k, m)
+    D = s[:, k * m: k * m + k * k].sum(axis=0).reshape(k, k)
+    return C, D, float(s[:, -1].sum())
+
+
+def _hals_block(x, w, s, Hs, Bh, H_start, want64, first, w_sweeps):
+    """One block's W half-step; its shares (and the start's residual, ||x||^2)."""
+    x = np.asarray(x)
+    dtype = x.dtype
+    k, m = Hs.shape
+    Wt = np.array((np.asarray(w) * s).T, dtype=dtype, order="C")   # (k, c)
+    c = x.shape[0]
+    res = residual_norm(x, Wt.T, H_start) ** 2 if H_start is not None else 0.0
+    CB = np.empty((1, k, m), dtype=dtype)
+    DB = np.empty((1, k, k), dtype=dtype)
+    w_block_np(x, Wt, Hs, Bh, w_sweeps, CB, DB, np.empty(c, dtype=dtype), 0, slice(0, c))
+    parts = [CB.ravel().astype(np.float64), DB.ravel().astype(np.float64)]
+    if want64:
+        W64 = Wt.astype(np.float64)
+        parts += [(W64 @ x.astype(np.float64)).ravel(), (W64 @ W64.T).ravel()]
+    parts.append(np.array([res, sum_of_squares(x) if first else 0.0]))
+    return np.ascontiguousarray(Wt.T), np.concatenate(parts)[None]
+
+
+def _first(t):
+    return t[0]
+
+
+def _second(t):
+    return t[1]
+
+
+def _pass(X, W, s, Hs, Bh, H_start, want64, first, w_sweeps):
+    import dask.array as da
+
+    k, m = Hs.shape
+    nb = X.numblocks[0]
+    width = (k * m + k * k) * (1 + bool(want64)) + 2
+    fit = da.blockwise(_hals_block, "i", X, "ij", W, "ik", s, None, Hs, None, Bh, None,
+                       H_start, None, want64, None, first, None, w_sweeps, None,
+                       concatenate=True, dtype=object, meta=np.empty((0,), dtype=object),
+                       token="hals-block")
+    W_new = fit.map_blocks(_first, dtype=X.dtype, chunks=(X.chunks[0], (k,)), new_axis=[1])
+    stats = fit.map_blocks(_second, dtype=np.float64, chunks=((1,) * nb, (width,)),
+                           new_axis=[1])
+    W_new, stats = persist(W_new, stats)
+    return W_new, np.asarray(stats.compute())
+
+
+def fit_hals_dask(X, W, H, free, *, max_iter, stop, lam=None, H0=None, fallback=1.0,
+                  w_sweeps=W_SWEEPS, h_sweeps=H_SWEEPS, omega=OMEGA) -> NMFFit:
+    """HALS on the dask matrix ``X`` from ``W`` (persisted, the row chunks of ``X``) and
+    ``H`` (numpy), as ``fit_hals_numpy`` does it in memory.
+
+    ``free`` the rows of ``H`` that move, ``lam`` / ``H0`` the anchor weights and
+    spectra (or None), ``stop`` the rule (``core.solvers.stopping``, with the
+    reporter), ``fallback`` ``sqrt(max X)`` (the revival's floor).  Returns an
+    :class:`~napari_unmix.core.solvers._common.NMFFit` whose ``W`` is a persisted
+    dask array; ``fit.x_sq`` is ``||X||^2`` and ``fit.err_sq`` the final squared error.
+    """
+    dtype = X.dtype
+    eps = float(np.finfo(dtype).eps)
+    k, m = H.shape
+    H = np.array(H, dtype=dtype, order="C")
+    free_rows = np.flatnonzero(free)
+    balanced = free if lam is None else free & (lam == 0)
+    if lam is not None:
+        lam_d = lam.astype(dtype)
+        lam_H0 = (lam[:, None] * np.asarray(H0, dtype=np.float64)).astype(dtype)
+    s = np.ones(k, dtype=dtype)           # the pending power-of-two scale of W's columns
+
+    def balance(nw2):
+        ones = np.ones((k, 1), dtype=dtype)
+        balance_np(ones, H, balanced, nw2)    # H in place; ones[:, 0] = W's factors
+        return s * ones[:, 0]
+
+    nw2 = np.asarray((W.astype(np.float64) ** 2).sum(axis=0).compute())
+    s = balance(nw2)
+    H_start = H.copy()
+    converged = False
+    n_iter = 0
+    x_sq = err_sq = 0.0
+    for it in range(1, max_iter + 1):
+        B = H @ H.T
+        inv = safe_inverse_np(np.diag(B), eps, dtype)
+        Bh = B * (omega * inv)[:, None]
+        np.fill_diagonal(Bh, omega - 1.0)
+        Hs = H * (omega * inv)[:, None]
+        want64 = stop.is_sample(it) or it == max_iter
+        W, st = _pass(X, W, s, Hs, Bh, H_start if it == 1 else None, want64, it == 1,
+                      w_sweeps)
+        s = np.ones(k, dtype=dtype)
+        C = st[:, : k * m].sum(axis=0).reshape(k, m).astype(dtype)     # in block order
+        D = st[:, k * m: k * m + k * k].sum(axis=0).reshape(k, k).astype(dtype)
+        if it == 1:
+            x_sq = float(st[:, -1].sum())
+            stop.record(0, float(np.sqrt(st[:, -2].sum() + anchor_penalty(H, lam, H0))))
+        if free_rows.size:
+            diag = np.diag(D) if lam is None else np.diag(D) + lam_d
+            inv = safe_inverse_np(diag, eps, dtype)
+            Dh = D * (omega * inv)[:, None]
+            np.fill_diagonal(Dh, omega - 1.0)
+            Ch = (C if lam is None else C + lam_H0) * (omega * inv)[:, None]
+            for _ in range(h_sweeps):
+                for j in free_rows:
+                    np.maximum(Ch[j] - Dh[j] @ H, 0, out=H[j])
+            revive_np(H, free, eps, fallback)
+        n_iter = it
+        if want64:
+            o = k * m + k * k
+            C64 = st[:, o: o + k * m].sum(axis=0).reshape(k, m)
+            D64 = st[:, o + k * m: o + k * m + k * k].sum(axis=0).reshape(k, k)
+            H64 = H.astype(np.float64)
+            err_sq = max(x_sq - 2.0 * float(np.vdot(H64, C64))
+                         + float(np.vdot(D64, H64 @ H64.T)), 0.0)
+        do_balance, sample = loop_points(it, max_iter, stop)
+        error = float(np.sqrt(err_sq + anchor_penalty(H, lam, H0))) if sample else None
+        if do_balance:
+            s = balance(np.diag(D))
+        if sample and stop.record(it, error):
+            converged = True
+            break
+    import dask.array as da
+
+    W = persist(W * da.from_array(s, chunks=k))[0] if (s != 1).any() else W
+    fit = NMFFit(W=W, H=H, n_iter=n_iter, converged=converged, history=stop.history)
+    fit.x_sq, fit.err_sq = x_sq, err_sq
+    return fit

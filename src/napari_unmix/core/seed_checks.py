@@ -1,0 +1,65 @@
+"""Checks of NNMF seeds, locks and anchors (``core.nmf`` and its dask path).
+
+Seeds take the data's dtype and must be finite, non-negative and not all zero;
+``locked`` is a flag per component or a list of indices; ``anchor`` one strength or
+one per component (0 free, ``inf`` locked).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import as_float_array, check_nonnegative
+
+__all__ = ["anchor_strengths", "check_seed", "locked_mask"]
+
+
+def check_seed(A, shape, name, dtype):
+    """``A`` checked as a seed of ``shape`` (``name``: ``"W0"`` or ``"H0"``), in ``dtype``."""
+    A = as_float_array(A, name=name)
+    if A.shape != shape:
+        raise ValueError(
+            f"{name} has shape {A.shape}, but shape {shape} is needed "
+            f"({'(n_pixels, n_components)' if name == 'W0' else '(n_components, n_channels)'})."
+        )
+    if not np.isfinite(A).all():
+        raise ValueError(f"{name} contains NaN or infinite values; seeds must be finite.")
+    check_nonnegative(A, name=name, remedy="Seeds must be >= 0; clip or rebuild them.")
+    if not A.any():
+        raise ValueError(
+            f"{name} is all zeros: no iterative update can move an all-zero seed. "
+            "Give a seed with some positive values, or leave it out (None)."
+        )
+    # documented conversion: seeds take the data's dtype
+    return A.astype(dtype, copy=False)
+
+
+def locked_mask(locked, k):
+    """``locked`` (flags or indices) as a boolean mask of k rows, or None when none is."""
+    if locked is None:
+        return None
+    arr = np.asarray(locked)
+    if arr.dtype == bool:
+        if arr.shape != (k,):
+            raise ValueError(f"locked must have one flag per component ({k}), got {arr.shape}.")
+        mask = arr.copy()
+    else:
+        mask = np.zeros(k, dtype=bool)
+        idx = arr.astype(int).ravel()
+        if idx.size and (idx.min() < -k or idx.max() >= k):
+            raise ValueError(f"locked indices {idx.tolist()} are out of range for {k} components.")
+        mask[idx] = True
+    return mask if mask.any() else None
+
+
+def anchor_strengths(anchor, k):
+    """``anchor`` as k relative strengths (0 free, inf locked), or None."""
+    if anchor is None:
+        return None
+    a = np.asarray(anchor, dtype=np.float64)
+    if a.ndim == 0:
+        a = np.full(k, float(a))
+    if a.shape != (k,) or np.isnan(a).any() or (a < 0).any():
+        raise ValueError(f"anchor must be one number >= 0 or {k} of them (0: free, inf: "
+                         f"locked), got {anchor!r}.")
+    return a
