@@ -94,7 +94,10 @@ the RAM, whichever is smaller; environment variable
 ``NAPARI_UNMIX_LAZY_BYTES`` or the ``lazy_threshold`` argument override it) is
 returned as a dask array that reads planes on demand: memory-mapped when the
 TIFF or ``.npy`` data are stored contiguously and uncompressed, otherwise one
-TIFF page per chunk.  ``.npz`` members are always read whole.
+TIFF page per chunk; a zarr store is always read lazily, by its own chunks.  Every
+task of such an array reopens the file by path (no memory map or open handle in the
+graph), so the graph pickles small and runs on a ``dask.distributed`` cluster.
+``.npz`` members are always read whole.
 
 Corrupt files
 -------------
