@@ -40,6 +40,7 @@ import time
 
 import numpy as np
 
+from .chunked.scheduler import is_dask_array
 from .components import FromComponent
 from .config import FIT_DATA, AnalysisConfig
 from .data import PreparedData, check_matrix, prepare_stack
@@ -169,8 +170,21 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=0, spectral_val
     cfg = config.replace(random_state=resolve_random_state(config.random_state))
     spec = MODES[cfg.mode]
     _check_components(spec, cfg)
-    data = prepare_stack(stack, spectral_axis=spectral_axis, spectral_values=spectral_values,
-                         negative=cfg.negative if spec.non_negative else None)
+    lazy = is_dask_array(stack)
+    if lazy:   # blocks over whole spectra, checked in one pass (core.chunked)
+        from .chunked.blocks import prepare_dask_stack
+
+        if cfg.preprocessing.active:
+            raise ValueError("Preprocessing (background subtraction, smoothing) runs on "
+                             "data in memory: compute the stack (np.asarray) or switch "
+                             "preprocessing off for a dask stack.")
+        data = prepare_dask_stack(stack, spectral_axis=spectral_axis,
+                                  spectral_values=spectral_values,
+                                  negative=cfg.negative if spec.non_negative else None)
+    else:
+        data = prepare_stack(stack, spectral_axis=spectral_axis,
+                             spectral_values=spectral_values,
+                             negative=cfg.negative if spec.non_negative else None)
     notes = prepare_fit_data(data, cfg, non_negative=spec.non_negative, labels=labels)
     seeds = None
     if spec.seeded:
@@ -178,7 +192,10 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=0, spectral_val
                             spatial_shape=data.spatial_shape, labels=labels,
                             spectral_values=data.spectral_values, w_seed_mode=cfg.w_seed_mode,
                             overwrite=cfg.overwrite, h_fallback=cfg.h_fallback,
-                            residual_score=cfg.residual_score, build_w=spec.builds_maps,
+                            residual_score=cfg.residual_score,
+                            # a dask stack: spectra only (from the ROI pixels); the mode
+                            # fits the start's maps to them block by block
+                            build_w=spec.builds_maps and not lazy,
                             random_state=cfg.random_state, fixed_h=spec.fixed_spectra,
                             callback=callback)
         seeds.notes[:0] = notes

@@ -27,7 +27,7 @@ import numpy as np
 from ..data import CheckedMatrix, check_negative_policy, normalize_axis
 
 __all__ = ["BlockStats", "block_stats", "check_blocks", "check_finite_counts", "fitted_max",
-           "float_dtype", "pixel_matrix", "row_blocks"]
+           "float_dtype", "pixel_matrix", "prepare_dask_stack", "row_blocks"]
 
 _NONFINITE_REMEDY = ("Exclude those pixels with a mask (stack_to_matrix(..., "
                      "mask=finite_mask(stack))) or replace them before unmixing.")
@@ -191,3 +191,23 @@ def fitted_max(stats: BlockStats, negative: dict | None, dtype) -> float:
         return max(stats.max, 0.0)
     t = np.dtype(dtype).type
     return float(max(t(stats.max) - t(stats.min), t(0)))
+
+
+def prepare_dask_stack(stack, *, spectral_axis: int = 0, spectral_values=None,
+                       negative: str | None = "raise", name: str = "stack"):
+    """``core.data.prepare_stack`` for a dask stack: the lazy pixel matrix, checked in one
+    pass, as the :class:`~napari_unmix.core.data.PreparedData` the modes take."""
+    from ..data import PreparedData
+
+    X, spatial_shape = pixel_matrix(stack, spectral_axis)
+    raw, _ = check_blocks(X, negative=negative, name=name)
+    m = raw.X.shape[1]
+    values = spectral_values
+    if values is not None:
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (m,):
+            raise ValueError(f"spectral_values has {values.size} values but the stack has "
+                             f"{m} channels along axis {spectral_axis}.")
+    steps = [] if raw.negative is None else [{"step": "negative", **raw.negative}]
+    return PreparedData(raw=raw, spatial_shape=spatial_shape, spectral_values=values,
+                        steps=steps)

@@ -23,6 +23,7 @@ block; a cancel stops the run between blocks.
 from __future__ import annotations
 
 import time
+import uuid
 import warnings
 
 import numpy as np
@@ -97,7 +98,9 @@ def nnls_blocks(X, H, *, scale=1.0, options=None, poisson=False):
     k = H.shape[0]
     nb = X.numblocks[0]
     fit = X.map_blocks(_fit_block, H, scale, options, poisson, dtype=object,
-                       meta=np.empty((0, 0), dtype=object), token="nnls-block")
+                       meta=np.empty((0, 0), dtype=object),
+                       name=f"nnls-block-{uuid.uuid4().hex}")   # a run's own keys: a
+    # cancel of its futures on a cluster never takes an equal earlier run's with it
     W = fit.map_blocks(_first, dtype=X.dtype, chunks=(X.chunks[0], (k,)))
     stats = fit.map_blocks(_stats, dtype=np.float64, chunks=((1,) * nb, (_N_STATS,)))
     # (a block's result is a tuple: no drop_axis, which would concatenate them)
@@ -154,7 +157,7 @@ def nnls_dask(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
     nb = X.numblocks[0]
     outputs, layer = nnls_blocks(X, H, scale=scale, options=options, poisson=poisson)
     report = Reporter(callback, "nnls")
-    outputs = persist(*outputs, layer=layer, total=nb,
+    outputs = persist(*outputs, total=nb,
                       on_block=lambda done, total: report(done, total, None))
     W, stats, capped = outputs[:3]
     s = np.asarray(stats.compute())

@@ -18,6 +18,7 @@ rounding.  The scores ``W`` are lazy: ``(X - mean) / scale @ P^T`` per block.
 from __future__ import annotations
 
 import time
+import uuid
 import warnings
 
 import numpy as np
@@ -97,8 +98,9 @@ def pca_dask(X, n_components, *, standardize=True, chunk_size=None, callback=Non
     report = Reporter(callback, "pca")
     nb = X.numblocks[0]
     moments = X.map_blocks(_moments, dtype=np.float64,
-                           chunks=((1,) * nb, (4 + m + m * m,)), token="pca-moments")
-    (moments,) = persist(moments, layer=moments.name, total=nb + 1,
+                           chunks=((1,) * nb, (4 + m + m * m,)),
+                           name=f"pca-moments-{uuid.uuid4().hex}")   # a run's own keys
+    (moments,) = persist(moments, total=nb + 1,
                          on_block=lambda done, total: report(done, total))
     parts = np.asarray(moments.compute())
     check_finite_counts(int(parts[:, 1].sum()), int(parts[:, 2].sum()), name="X")

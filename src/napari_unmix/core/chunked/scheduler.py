@@ -10,8 +10,8 @@ Schedulers
 
 Progress and cancel
     :func:`persist` computes collections and keeps their blocks (in this process,
-    or on the cluster's workers), calling ``on_block(done, total)`` each time a task
-    of the named layer finishes.  An exception raised by ``on_block``
+    or on the cluster's workers), calling ``on_block(done, total)`` each time a block
+    of the first collection finishes.  An exception raised by ``on_block``
     (:class:`~napari_unmix.core.progress.Cancelled` from a callback) stops the run
     between blocks: the local scheduler stops handing out tasks, a cluster's
     futures are cancelled.
@@ -44,31 +44,33 @@ def active_client():
         return None
 
 
-def _layer_of(key) -> str:
-    return key[0] if isinstance(key, tuple) else str(key)
+def _keys(collection) -> set:
+    from dask.core import flatten
+
+    return set(flatten(collection.__dask_keys__()))
 
 
-def persist(*collections, layer: str | None = None, total: int = 0, on_block=None):
+def persist(*collections, total: int = 0, on_block=None):
     """``dask.persist(*collections)`` with ``on_block(done, total)`` after every finished
-    task of ``layer`` (a layer name: the blocks of a ``map_blocks``).
+    block of the first collection (one task per block: a ``map_blocks`` over the row
+    blocks of ``X``).
 
     Returns the persisted collections (a tuple, like ``dask.persist``).  The graph is
     not optimised: a layer that several outputs share (a block's fit and its
-    statistics) runs once, under its own name.
+    statistics) runs once.
     """
     import dask
 
-    client = active_client()
-    if on_block is None or layer is None:
+    if on_block is None:
         return dask.persist(*collections, optimize_graph=False)
+    client = active_client()
     if client is not None:
         from distributed import as_completed, futures_of
 
         out = client.persist(list(collections), optimize_graph=False)
-        futures = [f for f in futures_of(out) if _layer_of(f.key) == layer]
         done = 0
         try:
-            for _ in as_completed(futures):
+            for _ in as_completed(futures_of(out[0])):
                 done += 1
                 on_block(done, total)
         except BaseException:
@@ -77,10 +79,11 @@ def persist(*collections, layer: str | None = None, total: int = 0, on_block=Non
         return tuple(out)
     from dask.callbacks import Callback
 
+    keys = _keys(collections[0])
     counter = {"done": 0}
 
     def posttask(key, result, dsk, state, worker_id):
-        if _layer_of(key) == layer:
+        if key in keys:
             counter["done"] += 1
             on_block(counter["done"], total)
 

@@ -1,0 +1,123 @@
+"""Dask input through run_analysis (every mode) and on a dask.distributed cluster; the
+core without dask."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+
+import napari_unmix.core as uc  # noqa: E402
+
+
+def scene(seed=0, shape=(40, 48), m=16, k=4, noise=0.02):
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0, 1, m)
+    H = np.stack([np.exp(-0.5 * ((x - c) / 0.12) ** 2) for c in np.linspace(0.1, 0.9, k)])
+    W = rng.gamma(1.0, 1.0, size=(shape[0] * shape[1], k))
+    X = np.abs(W @ H + noise * rng.standard_normal((W.shape[0], m)))
+    return X.T.reshape(m, *shape).astype(np.float32), H.astype(np.float32)
+
+
+@pytest.fixture
+def data():
+    stack, H = scene()
+    return stack, da.from_array(stack, chunks=(8, 10, 48)), H
+
+
+def _config(mode, H):
+    if mode in ("nnls", "seeded-nmf"):
+        return uc.AnalysisConfig(mode=mode, components=[
+            uc.ComponentSpec(name=n, h_source=uc.Spectrum(H[j])) for j, n in enumerate("abcd")],
+            random_state=0)
+    return uc.AnalysisConfig(mode=mode, n_components=4, random_state=0)
+
+
+@pytest.mark.parametrize("mode", ["pca", "nmf", "seeded-nmf", "nnls"])
+def test_run_analysis_every_mode(data, mode):
+    stack, lazy, H = data
+    cfg = _config(mode, H)
+    ref = uc.run_analysis(stack, cfg)
+    res = uc.run_analysis(lazy, cfg)
+    assert res.is_lazy and res.mode == ref.mode
+    assert res.component_names == ref.component_names
+    assert res.config.to_dict() == ref.config.to_dict()
+    tol = {"pca": 1e-6, "nnls": 1e-12, "seeded-nmf": 1e-5, "nmf": 5e-3}[mode]
+    assert res.reconstruction_err == pytest.approx(ref.reconstruction_err, rel=tol)
+    assert res.summary.relative_error == pytest.approx(ref.summary.relative_error, rel=tol)
+    maps = res.maps((40, 48))
+    assert maps.shape == (4, 40, 48)
+    if mode == "nnls":
+        assert np.array_equal(np.asarray(maps), ref.maps((40, 48)))
+
+
+def test_roi_seeds_read_only_their_pixels(data):
+    stack, lazy, _ = data
+    masks = np.zeros((4, 40, 48), dtype=bool)
+    for j in range(4):
+        masks[j, 10 * j:10 * (j + 1), :10] = True
+    cfg = uc.AnalysisConfig(mode="seeded-nmf", components=[
+        uc.ComponentSpec(name=f"r{j}", h_source=uc.RoiMask(masks[j])) for j in range(4)])
+    with pytest.warns(UserWarning, match="moved"):
+        ref = uc.run_analysis(stack, cfg)
+    with pytest.warns(UserWarning, match="moved"):
+        res = uc.run_analysis(lazy, cfg)
+    assert np.array_equal(res.arrays["H0"], ref.arrays["H0"])   # the ROI means, exactly
+    # the start's maps: the NNLS fit to the seeds (in memory: floored unit-maximum maps)
+    assert res.summary.init["W0"].startswith("nnls")
+    assert res.reconstruction_err == pytest.approx(ref.reconstruction_err, rel=0.02)
+
+
+def test_saved_lazy_result_loads_in_memory(data, tmp_path):
+    _, lazy, H = data
+    res = uc.run_analysis(lazy, _config("nnls", H))
+    path = res.save(tmp_path / "run.npz")
+    back = uc.UnmixResult.load(path)
+    assert not back.is_lazy and np.array_equal(back.W, np.asarray(res.W))
+
+
+def test_preprocessing_refused_for_dask(data):
+    _, lazy, H = data
+    cfg = _config("nnls", H).replace(preprocessing=uc.Preprocessing(smoothing="savgol"))
+    with pytest.raises(ValueError, match="in memory"):
+        uc.run_analysis(lazy, cfg)
+
+
+def test_local_cluster_gives_the_threaded_numbers(data):
+    distributed = pytest.importorskip("distributed")
+    _, lazy, H = data
+    X, _ = uc.stack_to_matrix(np.asarray(lazy), 0)
+    Xd = da.from_array(X, chunks=(320, 16))
+    W0 = np.random.default_rng(3).random((X.shape[0], 4)).astype(np.float32)
+    threaded = (uc.nnls(Xd, H), uc.nmf(Xd, 4, W0=W0, H0=H + 0.1, anchor=1.0), uc.pca(Xd, 3))
+    seen = []
+    with distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
+        on_cluster = (uc.nnls(Xd, H, callback=lambda i: seen.append(i.iteration)),
+                      uc.nmf(Xd, 4, W0=W0, H0=H + 0.1, anchor=1.0), uc.pca(Xd, 3))
+        assert on_cluster[0].summary.extra["chunked"]["scheduler"] == "distributed"
+        with pytest.raises(uc.Cancelled):
+            uc.nnls(Xd, H, callback=lambda info: info.iteration < 2)
+        computed = [np.asarray(r.W) for r in on_cluster]
+    assert sorted(seen) == list(range(1, Xd.numblocks[0] + 1))
+    for a, b, w in zip(threaded, on_cluster, computed, strict=True):
+        assert np.array_equal(w, np.asarray(a.W))
+        assert np.array_equal(b.H, a.H)
+        assert b.reconstruction_err == a.reconstruction_err
+        assert b.n_iter == a.n_iter
+
+
+def test_core_runs_without_dask():
+    code = ("import sys; sys.modules['dask'] = None; sys.modules['distributed'] = None\n"
+            "import numpy as np, napari_unmix.core as uc\n"
+            "X = np.random.default_rng(0).random((200, 8)).astype(np.float32)\n"
+            "uc.nnls(X, X[:2]); uc.nmf(X, 2, random_state=0); uc.pca(X, 2)\n"
+            "r = uc.run_analysis(X.T.reshape(8, 10, 20), uc.AnalysisConfig(mode='pca', "
+            "n_components=2))\n"
+            "assert not r.is_lazy\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
