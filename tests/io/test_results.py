@@ -244,7 +244,7 @@ def test_write_analysis_outputs_writes_the_documented_files(tmp_path, sample, fi
     assert list(table.names) == names
     png = (out / "composite.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    assert int.from_bytes(png[16:20], "big") == 16 and int.from_bytes(png[20:24], "big") == 16
+    assert int.from_bytes(png[16:20], "big") == 1200  # the figure, 6 in at 200 dpi
 
     b = read_result_bundle(out)
     assert b.path == out and b.spatial_shape == SHAPE and not b.guessed_shape

@@ -211,8 +211,12 @@ def test_write_analysis_outputs(tmp_path, result):
     assert doc["spatial_shape"] == [3, 4]
     assert doc["files"]["maps"] == "maps.tif"
     png = matplotlib.image.imread(files["composite"][0])
-    assert png.shape == (3, 4, 3)
-    assert np.all(png[..., 1:] == 0)  # only the red component is shown
+    assert png.shape[1] == 1200  # the figure: 6 in at 200 dpi, legend and scale bar
+    image = png[: png.shape[0] * 3 // 4, : png.shape[1] * 3 // 4, :3]  # the maps' part
+    red = (image[..., 0] > 0.9) & (image[..., 1:].max(axis=-1) < 0.1)
+    assert red.mean() > 0.1, "the red component is shown"
+    assert not np.any(image[..., 1:].max(axis=-1) > image[..., 0] + 0.2), \
+        "only the red component is shown (white scale bar, nothing green or blue)"
 
 
 def test_write_analysis_outputs_planes(tmp_path):

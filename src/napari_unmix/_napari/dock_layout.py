@@ -32,6 +32,7 @@ from qtpy.QtWidgets import (
 
 from .channel_stack import add_stack_button
 from .component_table import ComponentTable
+from .figure_export import add_export_row
 from .history_panel import HistoryPanel
 from .series_panel import SeriesPanel
 from .settings_form import SettingsForm
@@ -186,6 +187,7 @@ def build_layout(w) -> None:
     lay.addWidget(comp_box)
     w.history = HistoryPanel()
     lay.addWidget(w.history)
+    add_export_row(w, lay)  # "Export figure…": the shown run's composite, legend, scale bar
     lay.addWidget(w.summary)
     lay.addStretch(1)
     # the settings scroll (they exceed a laptop's 900 px with a few rows); Run,

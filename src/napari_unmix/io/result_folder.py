@@ -22,8 +22,9 @@ import re
 from pathlib import Path
 
 from ..core._files import atomic_folder
+from .figures import LegendEntry, write_composite_figure
 from .results import OUTPUT_NAMES, is_result_bundle, write_result_json
-from .tables import write_composite_png, write_maps_tiff, write_spectra_csv
+from .tables import write_maps_tiff, write_spectra_csv
 
 __all__ = ["CONFIG_NAME", "MAPS_FORMATS", "check_output_folder", "foreign_entries",
            "write_analysis_outputs"]
@@ -115,7 +116,8 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
 
     ``maps.tif`` (float32, one named page per component), ``spectra.csv`` (first
     column the spectral axis, or the channel index when it is unknown),
-    ``composite.png`` (false colours; for a 3-D spatial shape one
+    ``composite.png`` (false colours, with a legend and a scale bar in the pixel
+    sizes' unit: :func:`~napari_unmix.io.figures.composite_figure`; for a 3-D spatial shape one
     ``composite_zNNN.png`` per plane, all planes on one contrast stretch; none for
     a 1-D line), ``result.npz`` (the exact result, readable with
     ``UnmixResult.load``), ``config.json`` (the analysis config, when the result
@@ -159,7 +161,7 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
     ValueError
         When ``out_dir`` may not be replaced (:func:`check_output_folder`).
     """
-    from ..core.colors import composite
+    from ..core.colors import composite, default_colors
 
     if maps_format not in MAPS_FORMATS:
         raise ValueError(f"maps_format={maps_format!r}: choose one of {MAPS_FORMATS}.")
@@ -185,15 +187,21 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
                                              result.spectral_values, names,
                                              result.spectral_unit)
         pngs = []
+        cols = default_colors(k) if colors is None else list(colors)
+        legend = [LegendEntry(n, c) for n, c in zip(names, cols, strict=True) if c]
+        size, unit = _figure_scale(pixel_size, spatial_shape, maps)
         if maps.ndim == 3:
-            pngs.append(write_composite_png(tmp / OUTPUT_NAMES["composite"],
-                                            composite(maps, colors)))
+            pngs.append(write_composite_figure(tmp / OUTPUT_NAMES["composite"],
+                                               composite(maps, cols), legend,
+                                               pixel_size=size, unit=unit))
         elif maps.ndim >= 4:
             planes = maps.reshape(k, -1, *maps.shape[-2:])
-            rgb = composite(planes, colors)  # one contrast stretch for all planes: comparable
+            rgb = composite(planes, cols)  # one contrast stretch for all planes: comparable
             width = max(3, len(str(planes.shape[1] - 1)))
             for z in range(planes.shape[1]):
-                pngs.append(write_composite_png(tmp / f"composite_z{z:0{width}d}.png", rgb[z]))
+                pngs.append(write_composite_figure(
+                    tmp / f"composite_z{z:0{width}d}.png", rgb[z], legend, pixel_size=size,
+                    unit=unit, title=f"plane {z}"))
         files["composite"] = pngs
         files["bundle"] = result.save(tmp / OUTPUT_NAMES["bundle"])
         if config is not None:
@@ -216,6 +224,17 @@ def _tiff_maps(maps, k):
     if maps.ndim > 4:
         return maps.reshape(k, -1, *maps.shape[-2:])
     return maps
+
+
+def _figure_scale(pixel_size, spatial_shape, maps):
+    """The X pixel size and unit of the composite figure's scale bar (of the maps as
+    drawn: the smallest pyramid level of OME-Zarr maps is coarser), or (None, None)."""
+    if pixel_size is None or pixel_size[0] is None or len(spatial_shape) < 2:
+        return None, None
+    scale, units = tuple(pixel_size[0]), tuple(pixel_size[1])
+    if not scale or not units or not units[-1] or not float(scale[-1]) > 0:
+        return None, None
+    return float(scale[-1]) * spatial_shape[-1] / maps.shape[-1], str(units[-1])
 
 
 def _tiff_sizes(pixel_size, maps):

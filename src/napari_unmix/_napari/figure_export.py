@@ -1,0 +1,140 @@
+"""Figure export from the dock: the shown run's composite as the canvas shows it.
+
+:func:`canvas_composite` adds the run's visible map layers up on the plane the
+viewer shows, each through its own colormap between its contrast limits (additive
+blending, as napari draws them; a PCA score map in its diverging colormap), and
+names each component with its colour for the legend.  :func:`export_figure` draws
+that with :func:`napari_unmix.io.figures.composite_figure` (legend, scale bar from
+the layers' scale and units) and writes a PNG or SVG at the chosen resolution: the
+same figure as the CLI's ``composite.png``.
+
+:func:`add_export_row` adds the dock's "Export figure…" button and its resolution
+box (a file dialog; tests call :func:`export_figure` with a path).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..io.figures import LegendEntry, write_composite_figure
+from .seed_context import layer_uid
+
+__all__ = ["add_export_row", "canvas_composite", "export_figure", "run_map_layers"]
+
+#: The resolution the dock offers first (dots per inch).
+DEFAULT_DPI = 300
+
+
+def run_map_layers(viewer, record) -> list:
+    """The component map layers of run ``record`` in the viewer (no residual layer),
+    in layer order: the visible ones, or all when none is visible."""
+    uids = set(record.layer_uids) - {record.residual_uid}
+    layers = [lyr for lyr in viewer.layers if layer_uid(lyr) in uids]
+    shown = [lyr for lyr in layers if lyr.visible]
+    return shown or layers
+
+
+def _plane(layer, world_point) -> np.ndarray:
+    data = layer.data[-1] if getattr(layer, "multiscale", False) else layer.data
+    if getattr(layer, "multiscale", False):  # the smallest level: a figure, not the data
+        full = np.asarray(layer.data[0].shape, dtype=np.float64)
+        coords = np.asarray(layer.world_to_data(world_point), dtype=np.float64)
+        coords = coords * np.asarray(data.shape) / full
+    else:
+        coords = np.asarray(layer.world_to_data(world_point), dtype=np.float64)
+    index = tuple(min(max(int(np.floor(c + 0.5)), 0), n - 1)
+                  for c, n in zip(coords[:-2], data.shape[:-2], strict=True))
+    return np.asarray(data[index], dtype=np.float64)
+
+
+def canvas_composite(layers, world_point) -> tuple[np.ndarray, list]:
+    """The composite ``(Y, X, 3)`` in [0, 1] of map ``layers`` on the plane at
+    ``world_point``, and their :class:`~napari_unmix.io.figures.LegendEntry` list."""
+    if not layers:
+        raise ValueError("there are no map layers to export: run an analysis first.")
+    point = np.asarray(world_point, dtype=np.float64)
+    rgb, legend = None, []
+    for lyr in layers:
+        plane = _plane(lyr, point)
+        lo, hi = (float(v) for v in lyr.contrast_limits)
+        level = np.clip((np.nan_to_num(plane) - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+        colors = np.asarray(lyr.colormap.map(level.ravel()), dtype=np.float64)
+        part = colors[:, :3].reshape(*level.shape, 3)
+        if rgb is None:
+            rgb = np.zeros_like(part)
+        if part.shape != rgb.shape:
+            raise ValueError(f"map layer {lyr.name!r} has another shape {part.shape[:2]} than "
+                             f"the others {rgb.shape[:2]}; export one run at a time.")
+        rgb += part
+        meta = lyr.metadata if isinstance(lyr.metadata, dict) else {}
+        color = meta.get("color") or "#ffffff"
+        legend.append(LegendEntry(str(meta.get("component_name", lyr.name)), str(color)))
+    return np.clip(rgb, 0.0, 1.0), legend
+
+
+def _pixel_size(layer):
+    """The X pixel size and unit of ``layer`` (None, None without physical units)."""
+    unit = str(layer.units[-1]) if getattr(layer, "units", None) is not None else ""
+    if unit in ("", "pixel", "dimensionless"):
+        return None, None
+    return float(layer.scale[-1]), unit
+
+
+def export_figure(dock, path, *, dpi: float = DEFAULT_DPI):
+    """Write the shown run's composite figure (legend, scale bar) to ``path`` (.png or
+    .svg) at ``dpi``; returns the path.
+
+    Raises
+    ------
+    ValueError
+        No run shown, its map layers deleted, or a suffix other than .png / .svg.
+    """
+    record = dock.session.current
+    if record is None:
+        raise ValueError("there is no run to export yet: run an analysis first.")
+    layers = run_map_layers(dock.viewer, record)
+    rgb, legend = canvas_composite(layers, dock.viewer.dims.point)
+    size, unit = _pixel_size(layers[0])
+    if size is not None and getattr(layers[0], "multiscale", False):
+        size *= layers[0].data[0].shape[-1] / layers[0].data[-1].shape[-1]
+    title = record.label.split(" · relative error")[0]
+    return write_composite_figure(path, rgb, legend, pixel_size=size, unit=unit, title=title,
+                                  dpi=dpi)
+
+
+def add_export_row(dock, layout) -> None:
+    """Add "Export figure…" and its resolution box to ``layout`` of the dock (which has
+    ``viewer``, ``session`` and ``status``); the outcome is said on the status line."""
+    from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QSpinBox
+
+    button = QPushButton("Export figure…")
+    button.setToolTip("Save the shown run's composite (its visible maps, as the canvas shows "
+                      "them on this plane) with a legend of the components' names and "
+                      "colours and a scale bar in the image's units, as PNG or SVG (by the "
+                      "file name's suffix). The CLI's composite.png is the same figure.")
+    dpi = QSpinBox()
+    dpi.setRange(50, 1200)
+    dpi.setSingleStep(50)
+    dpi.setValue(DEFAULT_DPI)
+    dpi.setSuffix(" dpi")
+    dpi.setToolTip("The resolution of an exported PNG: the figure is 6 inches wide, so "
+                   "300 dpi gives 1800 pixels. Default 300.")
+
+    def clicked(*_):
+        path, _ = QFileDialog.getSaveFileName(dock, "Export figure", "composite.png",
+                                              "PNG image (*.png);;SVG drawing (*.svg)")
+        if not path:
+            return
+        try:
+            written = export_figure(dock, path, dpi=dpi.value())
+        except (ValueError, OSError) as exc:
+            dock.status.setText(f"Refused: {exc}")
+            return
+        dock.status.setText(f"Exported the figure to {written}.")
+
+    button.clicked.connect(clicked)
+    row = QHBoxLayout()
+    row.addWidget(button, 1)
+    row.addWidget(dpi)
+    dock.export_button, dock.export_dpi = button, dpi
+    layout.addLayout(row)

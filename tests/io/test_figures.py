@@ -1,0 +1,79 @@
+"""io.figures: the composite figure with a legend and a scale bar (issue 13, problem 9)."""
+
+from __future__ import annotations
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from napari_unmix.io.figures import (
+    LegendEntry,
+    composite_figure,
+    nice_length,
+    save_figure,
+    scale_text,
+    write_composite_figure,
+)
+
+LEGEND = [LegendEntry("lipid", "#ff8800"), LegendEntry("protein", "#00aaff")]
+
+
+def _rgb(ny=60, nx=80):
+    rgb = np.zeros((ny, nx, 3))
+    rgb[:, : nx // 2, 0] = 1.0
+    return rgb
+
+
+@pytest.mark.parametrize(("span", "length"), [(100, 20), (59.52, 10), (1000, 200),
+                                              (0.7, 0.1), (26, 5)])
+def test_nice_length_is_round_and_at_most_a_fifth(span, length):
+    assert nice_length(span) == pytest.approx(length)
+
+
+def test_the_legend_names_and_colours_and_the_scale_bar_in_um():
+    fig = composite_figure(_rgb(), LEGEND, pixel_size=0.465, unit="micrometer")
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["lipid", "protein"]
+    colours = [tuple(np.round(p.get_facecolor()[:3], 3)) for p in legend.get_patches()]
+    assert colours == [(1.0, 0.533, 0.0), (0.0, 0.667, 1.0)]
+    ax = fig.axes[0]
+    bar = next(p for p in ax.patches if p.get_gid() == "scale-bar")
+    text = next(t for t in ax.texts if t.get_gid() == "scale-text")
+    # 80 px x 0.465 um = 37.2 um; a fifth is 7.4 -> a 5 um bar of 5 / 0.465 px
+    assert text.get_text() == "5 µm"
+    assert bar.get_width() == pytest.approx(5 / 0.465)
+
+
+def test_without_a_pixel_size_the_bar_is_in_pixels():
+    fig = composite_figure(_rgb(), LEGEND)
+    text = next(t for t in fig.axes[0].texts if t.get_gid() == "scale-text")
+    assert text.get_text() == "10 px"
+    fig = composite_figure(_rgb(), LEGEND, pixel_size=2.0, unit="pixel")
+    assert next(t for t in fig.axes[0].texts if t.get_gid() == "scale-text").get_text() \
+        == "10 px"
+    assert scale_text("um") == scale_text("micrometer") == "µm" and scale_text("pixel") is None
+
+
+def test_png_size_follows_the_resolution_and_svg(tmp_path):
+    png = write_composite_figure(tmp_path / "f.png", _rgb(), LEGEND, pixel_size=0.5,
+                                 unit="um", dpi=100, width_in=6.0)
+    img = matplotlib.image.imread(png)
+    assert img.shape[1] == 600  # 6 in x 100 dpi
+    big = matplotlib.image.imread(write_composite_figure(tmp_path / "g.png", _rgb(), LEGEND,
+                                                         dpi=250))
+    assert big.shape[1] == 1500
+    assert big.shape[0] == pytest.approx(img.shape[0] * 2.5, abs=2)
+    svg = write_composite_figure(tmp_path / "f.svg", _rgb(), LEGEND, pixel_size=0.5,
+                                 unit="um", title="run 1")
+    text = svg.read_text()
+    assert text.lstrip().startswith("<?xml") and "<svg" in text
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_save_figure_refuses_other_suffixes_and_resolutions(tmp_path):
+    fig = composite_figure(_rgb(), LEGEND)
+    with pytest.raises(ValueError, match=r"\.png or \.svg"):
+        save_figure(fig, tmp_path / "f.jpg")
+    with pytest.raises(ValueError, match="resolution"):
+        save_figure(fig, tmp_path / "f.png", dpi=0)
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,84 @@
+"""Issue 13: "Export figure…": the shown run's composite with a legend and a scale bar.
+
+The composite is made from the run's visible map layers as the canvas shows them (each
+through its colormap between its contrast limits, added), the legend names every
+component in its colour, and the scale bar is in the image's physical units (from the
+layers' scale and units), as PNG at the chosen resolution or SVG.
+"""
+
+from __future__ import annotations
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+napari = pytest.importorskip("napari")
+pytestmark = pytest.mark.gui
+
+from napari_unmix._napari.figure_export import (  # noqa: E402
+    canvas_composite,
+    export_figure,
+    run_map_layers,
+)
+from napari_unmix.io.figures import composite_figure  # noqa: E402
+
+
+def _nmf(dock, k=3):
+    f = dock.form
+    f.mode.value = "nmf"
+    f.n_components.value = k
+    f.max_iter.value = 40
+    f.solver.value = "hals"
+    f.backend.value = "numpy"
+    f.random_state.value = "0"
+
+
+def test_export_refuses_without_a_run(crs_dock, tmp_path):
+    with pytest.raises(ValueError, match="run an analysis first"):
+        export_figure(crs_dock, tmp_path / "f.png")
+    assert crs_dock.export_button.toolTip() and crs_dock.export_dpi.value() == 300
+
+
+def test_the_exported_figure_has_the_legend_the_scale_bar_and_the_resolution(
+        qtbot, crs_viewer, crs_dock, run_dock, tmp_path):
+    viewer, dock = crs_viewer, crs_dock
+    image = viewer.layers[0]
+    image.scale = (1.0, 0.5, 0.5)  # 128 px x 0.5 um = 64 um wide
+    image.units = ("pixel", "micrometer", "micrometer")
+    _nmf(dock)
+    run_dock(dock)
+    layers = run_map_layers(viewer, dock.session.current)
+    assert [lyr.name for lyr in layers] == ["run 1 · C1", "run 1 · C2", "run 1 · C3"]
+    assert all(str(u) == "micrometer" for u in layers[0].units[-2:])
+
+    rgb, legend = canvas_composite(layers, viewer.dims.point)
+    assert rgb.shape == (128, 128, 3) and 0 <= rgb.min() and rgb.max() <= 1
+    assert [e.name for e in legend] == ["C1", "C2", "C3"]
+    assert [e.color for e in legend] == [lyr.metadata["color"] for lyr in layers]
+    # one component alone is drawn in its own colour, as its layer shows it
+    lone, _ = canvas_composite(layers[:1], viewer.dims.point)
+    brightest = np.unravel_index(np.argmax(lone.sum(-1)), lone.shape[:2])
+    np.testing.assert_allclose(lone[brightest], layers[0].colormap.map([1.0])[0, :3], atol=0.01)
+
+    fig = composite_figure(rgb, legend, pixel_size=0.5, unit="micrometer")
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert texts == ["C1", "C2", "C3"]
+    bar = next(t for t in fig.axes[0].texts if t.get_gid() == "scale-text")
+    assert bar.get_text() == "10 µm"  # a fifth of 64 um, rounded down to 1-2-5
+
+    png = export_figure(dock, tmp_path / "run1.png", dpi=120)
+    img = matplotlib.image.imread(png)
+    assert img.shape[1] == 720  # 6 in x 120 dpi
+    svg = export_figure(dock, tmp_path / "run1.svg")
+    assert svg.suffix == ".svg" and "<svg" in svg.read_text()
+    with pytest.raises(ValueError, match=r"\.png or \.svg"):
+        export_figure(dock, tmp_path / "run1.tif")
+
+
+def test_hidden_maps_are_left_out_of_the_figure(qtbot, crs_viewer, crs_dock, run_dock):
+    viewer, dock = crs_viewer, crs_dock
+    _nmf(dock, k=2)
+    run_dock(dock)
+    viewer.layers["run 1 · C2"].visible = False
+    layers = run_map_layers(viewer, dock.session.current)
+    assert [lyr.name for lyr in layers] == ["run 1 · C1"]
