@@ -216,3 +216,26 @@ def test_the_plot_follows_napari_theme(qtbot):
         assert p.figure.get_facecolor()[:3] == pytest.approx(
             tuple(int(theme.background.as_hex()[i:i + 2], 16) / 255 for i in (1, 3, 5)))
         assert p.figure.axes[0].title.get_color() == theme.text.as_hex()
+
+
+def test_the_plot_has_matplotlibs_toolbar_to_zoom_pan_and_save(plot, tmp_path, monkeypatch):
+    from matplotlib.backends.backend_qtagg import NavigationToolbar2QT
+
+    bar = plot.toolbar
+    assert isinstance(bar, NavigationToolbar2QT) and bar.isVisible()
+    assert bar.canvas is plot.canvas
+    names = {a.text() for a in bar.actions() if a.text()}
+    assert {"Home", "Pan", "Zoom", "Save"} <= names
+    plot.display(dataclasses.replace(PlotContent.from_result(_result()), previews=_previews()))
+    ax = plot.figure.axes[-1]
+    bar.push_current()  # the whole plot, as the tools record it before a zoom
+    ax.set_xlim(2840, 2860)  # what the zoom tool does
+    bar.push_current()
+    bar.home()  # back to the whole plot
+    assert ax.get_xlim()[1] - ax.get_xlim()[0] > 100
+    # "Save" writes the plot where the user says (the file dialog answered here)
+    out = tmp_path / "spectra.svg"
+    monkeypatch.setattr("qtpy.QtWidgets.QFileDialog.getSaveFileName",
+                        lambda *a, **k: (str(out), "SVG"))
+    bar.save_figure()
+    assert out.exists() and "<svg" in out.read_text()

@@ -5,7 +5,8 @@ Modelled on napari-matplotlib's widgets: a small class with ``clear()`` and
 previews, the spectral axis, a title, a scree), given to its one entry point
 :meth:`SpectraPlot.display`; :meth:`PlotContent.from_result` makes the content of
 a result, and ``dataclasses.replace(plot.content, previews=...)`` puts seed
-previews beside it.  The content is redrawn when napari's theme changes.  While
+previews beside it.  The content is redrawn when napari's theme changes.  matplotlib's navigation
+toolbar sits above the plot (zoom, pan, home, save as PNG / SVG / PDF).  While
 the widget is hidden (another tab, a viewer not shown yet) nothing is drawn; the
 figure is drawn when the widget is shown.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
 from matplotlib.figure import Figure
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
@@ -180,6 +181,12 @@ class SpectraPlot(QWidget):
         self.canvas.setMinimumHeight(220)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        # matplotlib's toolbar: zoom, pan, home, and save the plot (PNG, SVG, PDF ...)
+        self.toolbar = NavigationToolbar2QT(self.canvas, self, coordinates=True)
+        self.toolbar.setToolTip("Zoom into a band (magnifier, then drag a box), pan "
+                                "(arrows), back / home to the whole plot, save it as PNG, "
+                                "SVG or PDF (disk).")
+        layout.addWidget(self.toolbar)
         layout.addWidget(self.canvas)
         self.content = PlotContent()
         if napari_viewer is not None:
