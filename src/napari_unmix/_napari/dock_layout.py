@@ -4,8 +4,10 @@
 (:class:`~.widget.UnmixWidget`, which wires them) and arranges them:
 
 * a scrolling part (:class:`VerticalScroll`): the settings (:mod:`.settings_form`),
-  the z / t series panel, the components (the table grows with its rows: no scroll
-  area inside the scroll area), the runs (:mod:`.history_panel`), the fit summary;
+  the setup panel (:mod:`.setup_panel`: save / load the setup, open a result, type
+  spectral values), the z / t series panel, the components (the table grows with its
+  rows: no scroll area inside the scroll area), the runs (:mod:`.history_panel`),
+  "Export figure…" (:mod:`.figure_export`), the fit summary;
 * a footer that never scrolls: Run, Cancel, the progress bar and the status line,
   always in reach whatever the window size.
 
@@ -36,6 +38,7 @@ from .figure_export import add_export_row
 from .history_panel import HistoryPanel
 from .series_panel import SeriesPanel
 from .settings_form import SettingsForm
+from .setup_panel import add_setup_panel
 
 __all__ = ["MIN_SETTINGS_HEIGHT", "Lifeline", "VerticalScroll", "build_layout", "dock_of",
            "share_height"]
@@ -183,6 +186,7 @@ def build_layout(w) -> None:
     lay = QVBoxLayout(body)
     lay.addWidget(w.form.container.native)
     add_stack_button(w, lay)  # channel layers (napari-ome-zarr) -> one spectral stack
+    add_setup_panel(w, lay)  # save / load the setup, open a result, type spectral values
     lay.addWidget(w.series_panel.container.native)
     lay.addWidget(comp_box)
     w.history = HistoryPanel()

@@ -1,0 +1,265 @@
+"""The dock's whole setup as an analysis config, saved and loaded; spectral values typed in.
+
+:func:`setup_config` is the :class:`~napari_unmix.core.config.AnalysisConfig` of the
+dock as it is set now (the settings, every component row and its seeds), made
+self-contained: a row seeded by a label of a Labels layer keeps its pixels as a
+mask, so the file runs without the layer.  Saved as JSON
+(:meth:`AnalysisConfig.save`) it is the file the CLI's ``run --config`` reads, and
+what every run's ``config.json`` is.
+
+:func:`apply_config` sets the dock from such a config (a saved setup, a run's
+``config.json``, or a result's config): the settings that the config's mode uses,
+then one row per component: region seeds (masks, and labels whose pixels the config
+holds) are painted into a new 2-D Labels layer "<file> seeds" on the image's grid,
+Gaussian and flat models keep their parameters; what a row cannot hold (a spectrum
+embedded without its file, the seeds of a previous result, a label id without its
+label image) becomes a row without a source, and a note says so.
+
+:func:`parse_spectral_values` reads what the user types as an image's spectral
+values: ``start step`` (``500 10``, ``500:10`` or ``500, step 10``) or all the
+values (pasted from a spreadsheet: any spaces, commas, semicolons or new lines).
+
+Nothing here imports Qt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+
+from ..core.config import AnalysisConfig
+from ..core.sources import SOURCES, Flat, Gaussian, RoiLabel, RoiMask
+from .seed_inputs import NONE_KIND, RowSettings, SourceChoice, plain_fields, source_kinds
+
+__all__ = ["apply_config", "parse_spectral_values", "set_spectral_values", "setup_config"]
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_START_STEP = re.compile(rf"^\s*({_NUMBER})\s*(?::|,?\s*step|\+)\s*({_NUMBER})\s*$", re.I)
+
+
+# -- spectral values ---------------------------------------------------------------------
+def parse_spectral_values(text: str, n_channels: int) -> np.ndarray:
+    """The spectral position of every channel from ``text``.
+
+    ``"500 10"``, ``"500 step 10"``, ``"500:10"`` or ``"500 + 10"`` (start and step)
+    give ``start + step * i``; otherwise ``text`` must hold exactly
+    ``n_channels`` numbers (separated by spaces, commas, semicolons, tabs or new
+    lines), strictly increasing or decreasing.  Two bare numbers are read as start
+    and step unless the image has two channels.
+
+    Raises
+    ------
+    ValueError
+        Saying what was read and what is expected.
+    """
+    text = str(text or "").strip()
+    n = int(n_channels)
+    m = _START_STEP.match(text)
+    if m is None and n != 2:
+        parts = [p for p in re.split(r"[\s,;]+", text) if p]
+        if len(parts) == 2:
+            m = _START_STEP.match(" step ".join(parts))
+    if m is not None:
+        start, step = float(m.group(1)), float(m.group(2))
+        if step == 0:
+            raise ValueError("the step between channels must not be 0.")
+        return start + step * np.arange(n, dtype=np.float64)
+    parts = [p for p in re.split(r"[\s,;]+", text) if p]
+    try:
+        values = np.asarray([float(p) for p in parts], dtype=np.float64)
+    except ValueError:
+        raise ValueError(f"type 'start step' (e.g. 500 10) or the {n} values, one per "
+                         f"channel; {text[:40]!r} is neither.") from None
+    if values.size != n:
+        raise ValueError(f"the image has {n} channels but {values.size} values were given; "
+                         "type 'start step' (e.g. 500 10) or one value per channel.")
+    d = np.diff(values)
+    if not np.isfinite(values).all() or not (np.all(d > 0) or np.all(d < 0)):
+        raise ValueError("the spectral values must be finite and strictly increasing or "
+                         "decreasing (one position per channel).")
+    return values
+
+
+def set_spectral_values(layer, values, unit: str | None) -> None:
+    """Give an image layer spectral values (its metadata, as the reader writes them)."""
+    meta = dict(layer.metadata) if isinstance(layer.metadata, dict) else {}
+    meta["spectral_values"] = np.asarray(values, dtype=np.float64)
+    meta["spectral_unit"] = unit or None
+    meta["spectral_values_typed"] = True  # entered in the dock, not read from the file
+    layer.metadata = meta
+
+
+# -- dock -> config ----------------------------------------------------------------------
+def setup_config(dock) -> AnalysisConfig:
+    """The dock's setup as a self-contained AnalysisConfig (see the module doc).
+
+    Raises
+    ------
+    ValueError, RoiError, TypeError, OSError
+        The dock's setup cannot make a config (the same refusals as Run).
+    """
+    form, session = dock.form, dock.session
+    kw = form.config_kwargs()
+    session.update_rows(dock.table.settings())
+    if not form.spec.seeded or not session.rows:
+        return AnalysisConfig(**kw)
+    subtract, smoothing = form.preprocessing_choice()
+    request = session.prepare(kw, subtract_background=subtract, smoothing=smoothing)
+    labels = getattr(request.func, "keywords", {}).get("labels")
+    cfg = request.config
+    if labels is None:
+        return cfg
+
+    def own(src):
+        return RoiMask(np.asarray(labels) == src.label_id) if isinstance(src, RoiLabel) else src
+
+    comps = [dataclasses.replace(c, h_source=own(c.h_source), w_source=own(c.w_source))
+             for c in cfg.components]
+    pre = dataclasses.replace(cfg.preprocessing, background=own(cfg.preprocessing.background))
+    return cfg.replace(components=comps, preprocessing=pre)
+
+
+# -- config -> dock ----------------------------------------------------------------------
+def _set_form(form, cfg: AnalysisConfig) -> None:
+    from .settings_form import OPTION_OF
+
+    form.mode.value = cfg.mode
+    spec = form.spec
+    texts = {"tol": lambda v: f"{v:g}", "random_state": lambda v: "" if v is None else str(v)}
+    order = ["loss", *[n for n in OPTION_OF if n != "loss"]]  # solvers follow the loss
+    for name in order:
+        field = OPTION_OF[name]
+        if field == "preprocessing" or name == "device_info" or not spec.uses(field):
+            continue
+        value = getattr(cfg, field)
+        widget = getattr(form, name)
+        value = texts[name](value) if name in texts else value
+        try:
+            widget.value = value
+        except (ValueError, TypeError):  # a solver not offered here: keep the form's
+            pass
+    if spec.uses("preprocessing"):
+        pre = cfg.preprocessing
+        form.subtract_background.value = pre.background is not None
+        try:
+            form.smoothing.value = pre.smoothing or "none"
+        except ValueError:
+            pass
+
+
+def _mask_of(src, labels_shape):
+    if isinstance(src, RoiMask):
+        mask = np.asarray(src.mask, dtype=bool)
+        return mask if mask.shape == labels_shape else None
+    return None
+
+
+def _row_source(spec, mask_ids, layer, notes) -> SourceChoice:
+    src = spec.h_source
+    if src is None:
+        return SourceChoice()
+    if spec.name in mask_ids:
+        return SourceChoice(RoiLabel.kind, layer=layer.name, layer_uid=str(layer.unique_id),
+                            label_id=mask_ids[spec.name])
+    if isinstance(src, Gaussian) and src.peaks:
+        center, width, amplitude = (float(v) for v in src.peaks[0])
+        if len(src.peaks) > 1:
+            notes.append(f"{spec.name}: only the first of its {len(src.peaks)} Gaussian "
+                         "bands fits a row; add the others as rows.")
+        return SourceChoice(Gaussian.kind, center=center, width=width, amplitude=amplitude)
+    if isinstance(src, Flat):
+        return SourceChoice(Flat.kind, level=float(src.level),
+                            absorb_offsets=bool(src.absorb_offsets))
+    kind = getattr(src, "kind", None)
+    fields = plain_fields(SOURCES[kind]) if kind in SOURCES else None
+    if kind in source_kinds() and fields is not None and kind not in ("spectrum",):
+        return SourceChoice(kind, params={f.name: getattr(src, f.name) for f in fields})
+    why = {"spectrum": "its spectrum file is not named in the config: choose the file in "
+                       "the row",
+           "roi-label": "its label image is not in the config: choose the Labels layer in "
+                        "the row",
+           "previous-result": "its seeds came from a previous result: open that result and "
+                              "press 'Use result as seeds'"}.get(kind, f"a {kind} source "
+                                                                    "has no row editor")
+    notes.append(f"{spec.name}: {why}.")
+    return SourceChoice(NONE_KIND)
+
+
+def apply_config(dock, cfg: AnalysisConfig, *, name: str = "setup") -> list[str]:
+    """Set the dock from ``cfg`` (see the module doc); returns notes on what could not
+    be set as the config says.  Region seeds are painted into a new Labels layer
+    ``"<name> seeds"`` on the chosen image's grid."""
+    notes: list[str] = []
+    _set_form(dock.form, cfg)
+    comps = list(cfg.components)
+    if not comps:
+        dock.table.set_rows([])
+        dock.session.update_rows([])
+        return notes
+    layer, mask_ids = None, {}
+    grid = dock.session.grid_or_none()
+    if grid is not None:
+        ydim, xdim = grid.yx_dims
+        shape = (grid.shape[ydim], grid.shape[xdim])
+        masks = [(c.name, _mask_of(c.h_source, shape)) for c in comps]
+        masks = [(n, m) for n, m in masks if m is not None]
+        if len(masks) < sum(isinstance(c.h_source, RoiMask) for c in comps):
+            notes.append(f"some region seeds are not on image {grid.name!r}'s {shape} grid; "
+                         "those rows have no source.")
+        if masks:
+            layer = dock.session.new_seed_layer(name=f"{name} seeds")
+            data = np.zeros(shape, dtype=np.uint8 if len(masks) < 255 else np.uint16)
+            for i, (comp, mask) in enumerate(masks, start=1):
+                data[mask & (data == 0)] = i
+                mask_ids[comp] = i
+            layer.data = data
+    rows = [RowSettings(name=c.name, color=c.color or "#ffffff",
+                        source=_row_source(c, mask_ids, layer, notes),
+                        background=c.background, use_subtracted=c.use_subtracted,
+                        locked=c.locked, anchor=c.anchor) for c in comps]
+    for c in comps:
+        if c.w_source is not None and not isinstance(c.w_source, (RoiMask, RoiLabel)):
+            notes.append(f"{c.name}: its map seed ({c.w_source.kind}) has no row editor; the "
+                         "W-seed mode builds its map.")
+    dock.reset_choices()  # the new Labels layer in the rows' menus
+    dock.table.set_rows(rows)
+    dock.session.update_rows(dock.table.settings())
+    return notes
+
+
+# -- a saved result -> a run of the dock -------------------------------------------------
+def open_result(dock, path):
+    """Open a saved result (a result folder, or a ``.npz`` bundle) as a run of the dock:
+    its maps become layers (placed on the chosen image's grid when they fit it), it is
+    shown (spectra, summary), and "Use result as seeds" takes it.  Returns its
+    :class:`~.run_history.RunRecord`.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Not a napari-unmix result, or a damaged one.
+    """
+    from pathlib import Path
+
+    from ..io import read_result_bundle
+    from .reader import result_layer_data
+
+    path = Path(path)
+    bundle = read_result_bundle(path)
+    grid = dock.session.grid_or_none()
+    shape = tuple(int(s) for s in bundle.spatial_shape)
+    place = {}
+    if grid is not None and shape == tuple(grid.spatial_shape) and len(shape) == 2:
+        image = grid.layer
+        ydim, xdim = grid.yx_dims
+        place = {"scale": tuple(float(image.scale[d]) for d in (ydim, xdim)),
+                 "translate": tuple(float(image.translate[d]) for d in (ydim, xdim)),
+                 "units": tuple(str(image.units[d]) for d in (ydim, xdim))}
+    layers = []
+    for data, kwargs, _ in result_layer_data(bundle, name=path.stem):
+        layers.append(dock.viewer.add_image(data, **{**kwargs, **place}))
+    image = grid.name if grid is not None and place else None
+    return dock.session.add_opened(bundle.result, layers=layers, source=path.name,
+                                   image=image)
