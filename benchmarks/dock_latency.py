@@ -1,0 +1,158 @@
+"""How long each action of the unmixing dock holds napari's GUI thread (issue 13).
+
+On the bundled sample (128 x 128 pixels, 64 channels) in a real napari window, every
+action is timed from the call to the return of the Qt event loop's pending work
+(``processEvents``: redraws of the canvas and the spectra dock included):
+
+open dock          the "Spectral unmixing" dock through the plugin manifest
+add rows           "Add" (one row), and "Components from layer" on a 3-label layer
+preview seeds      "Preview seeds" (ROI means, the spectra dock drawn)
+change mode        the mode menu, random NNMF <-> seeded NNMF (the form rebuilt)
+start a run        "Run" until it returns to the event loop (the fit runs in a worker)
+show results       the GUI-thread part of a finished run: map layers, spectra, summary
+inspector click    the pixel inspector (a pixel's spectrum, fit, parts, residual)
+export figure      "Export figure…" to a PNG at 150 dpi
+
+Each action is repeated (``--repeats``, default 5) and the largest time is reported
+beside the 100 ms target.  Run it headless under Xvfb (napari needs OpenGL, which
+Qt's offscreen platform lacks)::
+
+    QT_API=pyqt6 xvfb-run -a -s "-screen 0 1920x1080x24" python benchmarks/dock_latency.py
+    QT_API=pyqt6 xvfb-run -a python benchmarks/dock_latency.py --repeats 3 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TARGET_MS = 100.0
+
+
+def _pump(app, until=None, timeout=120.0):
+    """Process pending events (until ``until()`` is true)."""
+    t0 = time.perf_counter()
+    while True:
+        app.processEvents()
+        if until is None or until():
+            return
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError("the run did not finish")
+        time.sleep(0.005)
+
+
+def _labels(shape):
+    from napari_unmix.core.synthetic import make_crs_sample
+
+    sample = make_crs_sample()
+    lab = np.zeros(shape, dtype=np.uint8)
+    maps = sample.W.reshape(*shape, -1)
+    for i in range(3):
+        y, x = np.unravel_index(int(np.argmax(maps[..., i])), shape)
+        y, x = np.clip([y, x], 3, np.array(shape) - 4)
+        lab[y - 2:y + 3, x - 2:x + 3] = i + 1
+    return lab
+
+
+def measure(repeats: int = 5) -> dict:
+    os.environ.setdefault("NAPARI_ENSURE_PLUGIN_MAIN_THREAD", "1")
+    from qtpy.QtWidgets import QApplication
+
+    import napari
+    from napari_unmix._napari.figure_export import export_figure
+    from napari_unmix._napari.sample_data import crs_sample
+
+    times: dict[str, list[float]] = {}
+
+    calls: dict[str, list[float]] = {}
+
+    def timed(name, fn, app):
+        t0 = time.perf_counter()
+        out = fn()
+        t1 = time.perf_counter()
+        _pump(app)
+        times.setdefault(name, []).append((time.perf_counter() - t0) * 1e3)
+        calls.setdefault(name, []).append((t1 - t0) * 1e3)
+        return out
+
+    out_dir = Path(tempfile.mkdtemp(prefix="dock-latency-"))
+    for rep in range(repeats):
+        viewer = napari.Viewer(show=True)
+        viewer.window._qt_window.resize(1400, 900)
+        app = QApplication.instance()
+        data, kwargs, _ = crs_sample()[0]
+        viewer.add_image(data, **kwargs)
+        viewer.add_labels(_labels(data.shape[1:]), name="dabs")
+        _pump(app)
+        _, dock = timed("open dock", lambda v=viewer: v.window.add_plugin_dock_widget(
+            "napari-unmix", "Spectral unmixing"), app)
+        f = dock.form
+        timed("add rows", lambda d=dock: d.table.add_row(), app)
+        timed("add rows", lambda d=dock: d.components_from_layer("dabs"), app)
+        timed("preview seeds", lambda d=dock: d.preview_seeds(notify=True), app)
+        timed("change mode", lambda f=f: setattr(f.mode, "value", "nmf"), app)
+        timed("change mode", lambda f=f: setattr(f.mode, "value", "seeded-nmf"), app)
+        f.max_iter.value, f.solver.value, f.backend.value = 50, "hals", "numpy"
+        done_ms: list[float] = []
+        original = dock._on_done
+
+        def on_done(request, outcome, original=original, done_ms=done_ms):
+            t0 = time.perf_counter()
+            original(request, outcome)
+            done_ms.append((time.perf_counter() - t0) * 1e3)
+
+        dock._on_done = on_done
+        job = timed("start a run", dock.run, app)
+        t0 = time.perf_counter()
+        _pump(app, until=lambda j=job: j.done)
+        t_show = time.perf_counter()
+        _pump(app)  # the redraws the result asks for
+        redraw = (time.perf_counter() - t_show) * 1e3
+        times.setdefault("show results", []).append(done_ms[-1] + redraw)
+        calls.setdefault("show results", []).append(done_ms[-1])
+        times.setdefault("(run in the worker, s)", []).append(time.perf_counter() - t0)
+        image = viewer.layers[0]
+        for y, x in ((20, 30), (64, 64), (100, 90)):
+            world = image.data_to_world((0, y, x))
+            timed("inspector click", lambda w=world, d=dock: d.inspect_at(w), app)
+        timed("export figure", lambda d=dock, r=rep: export_figure(
+            d, out_dir / f"figure{r}.png", dpi=150), app)
+        viewer.close()
+        _pump(app)
+    return {name: {"max_ms": float(max(v)), "median_ms": float(np.median(v)), "n": len(v),
+                   "call_max_ms": float(max(calls.get(name, [np.nan])))}
+            for name, v in times.items()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    args = parser.parse_args(argv)
+    rows = measure(args.repeats)
+    print(f"{'action':<24} {'max ms':>8} {'median ms':>10} {'call ms':>8}  "
+          f"target {TARGET_MS:g} ms (call: the action without the redraws it asks for)")
+    worst = 0.0
+    for name, r in rows.items():
+        if name.startswith("("):
+            print(f"{name:<24} {r['max_ms']:>8.2f} {r['median_ms']:>10.2f}  (not GUI time)")
+            continue
+        worst = max(worst, r["max_ms"])
+        verdict = "ok" if r["max_ms"] <= TARGET_MS else "OVER"
+        print(f"{name:<24} {r['max_ms']:>8.1f} {r['median_ms']:>10.1f} "
+              f"{r['call_max_ms']:>8.1f}  {verdict}")
+    print(f"largest: {worst:.1f} ms ({'within' if worst <= TARGET_MS else 'over'} the target)")
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
