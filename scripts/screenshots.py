@@ -25,7 +25,12 @@ It does what a user does, through the plugin's real entry points:
      table and fit summary, spectra dock);
    * ``spectra.png``: the spectra dock's figure alone, drawn ``--dpi-scale`` times
      finer than on screen;
-   * ``composite.png``: the canvas alone.
+   * ``composite.png``: the canvas alone;
+
+6. and the states of issue 13 (:func:`new_states`): ``inspector.png`` (the pixel
+   inspector on a lipid droplet), ``residual.png`` (the run's residual map),
+   ``figure.png`` (the exported figure: legend and scale bar) and ``runs.png`` (a
+   second, random NNMF run kept beside the seeded one and compared with it).
 
 BLAS runs single-threaded (``OPENBLAS_NUM_THREADS=1`` unless set), so that the
 numbers in the pictures are the same on every machine.
@@ -217,6 +222,68 @@ def render_figure(figure, scale: float) -> np.ndarray:
     return np.asarray(Image.open(buf).convert("RGB"))
 
 
+# -- the states of issue 13 ---------------------------------------------------------------
+def new_states(viewer, dock, image, residual, maps_layers, args) -> dict:
+    """``inspector.png`` (a lipid droplet's pixel in the spectra dock), ``residual.png``
+    (the residual map alone), ``figure.png`` ("Export figure…") and ``runs.png`` (a
+    second, random NNMF run kept beside the first and compared with it)."""
+    from napari_unmix._napari.figure_export import export_figure
+
+    sizes = {}
+    truth = image.metadata["ground_truth"]
+    lipid = np.asarray(truth["W"])[:, 0].reshape(image.data.shape[1:])
+    y, x = np.unravel_index(int(np.argmax(lipid)), lipid.shape)
+    view = dock.inspect_at(image.data_to_world((0, y, x)))
+    if view is None:
+        raise RuntimeError("the pixel inspector showed nothing")
+    process_events(0.5)
+    sizes["inspector.png"] = save_png(render_figure(dock.spectra_plot.figure, args.dpi_scale),
+                                      args.out / "inspector.png", args.max_kb)
+    for lyr in maps_layers:
+        lyr.visible = False
+    residual.visible = True
+    process_events(0.5)
+    canvas = trim(viewer.screenshot(canvas_only=True, flash=False))
+    sizes["residual.png"] = save_png(canvas, args.out / "residual.png", args.max_kb)
+    residual.visible = False
+    for lyr in maps_layers:
+        lyr.visible = not lyr.metadata.get("napari_unmix", {}).get("background", False) \
+            and lyr.name != "run 1 · background"
+    process_events(0.3)
+    tmp = args.out / ".figure.png"
+    export_figure(dock, tmp, dpi=110)
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(tmp).convert("RGB"))
+    tmp.unlink()
+    sizes["figure.png"] = save_png(rgb, args.out / "figure.png", args.max_kb)
+
+    # a second run, random NNMF, kept beside the first and compared with it
+    h = dock.history
+    h.keep.setCurrentIndex(h.keep.findData("keep"))
+    h.residual.setChecked(False)
+    f = dock.form
+    f.mode.value = "nmf"
+    f.n_components.value = 4
+    dock.run_button.click()
+    wait_for(lambda: dock.job.done, args.timeout, "the random NNMF run")
+    for lyr in viewer.layers:
+        if lyr.name.startswith("run 1"):
+            lyr.visible = False
+    h.compare.setCurrentIndex(h.compare.findData(1))
+    viewer.grid.enabled = False
+    process_events(0.5)
+    from qtpy.QtWidgets import QScrollArea
+
+    scroll = dock.findChild(QScrollArea)
+    top = h.mapTo(scroll.widget(), h.rect().topLeft())
+    scroll.verticalScrollBar().setValue(top.y() - 4)
+    process_events(1.0)
+    shot = viewer.screenshot(canvas_only=False, flash=False)
+    sizes["runs.png"] = save_png(shot, args.out / "runs.png", args.max_kb)
+    return sizes
+
+
 # -- the session -------------------------------------------------------------------------
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -275,6 +342,7 @@ def main(argv=None) -> int:
     f = dock.form
     f.mode.value = "seeded-nmf"
     f.random_state.value = "0"
+    dock.history.residual.setChecked(True)  # the residual map of the run, for residual.png
     dock.preview_button.click()  # dashed ROI mean spectra, as a user checks the seeds
     process_events()
 
@@ -291,10 +359,13 @@ def main(argv=None) -> int:
     for row in dock.table.rows:
         print(f"  {row.name.text():10s} {row.report.text()}")
 
-    # what a user looks at: the composite alone (raw stack and seeds hidden)
+    # what a user looks at: the composite alone (raw stack, seeds, residual hidden)
     image.visible = False
     labels.visible = False
-    maps_layers = result_layers(viewer, source_image=image.name)
+    residual = viewer.layers["run 1 · residual"]
+    residual.visible = False
+    maps_layers = [lyr for lyr in result_layers(viewer, source_image=image.name)
+                   if lyr is not residual]
     viewer.layers.selection.active = maps_layers[0]
     arrange(viewer, dock, args.spectra_height)
     viewer.reset_view()
@@ -307,6 +378,7 @@ def main(argv=None) -> int:
                                     args.out / "spectra.png", args.max_kb)
     canvas = trim(viewer.screenshot(canvas_only=True, flash=False))
     sizes["composite.png"] = save_png(canvas, args.out / "composite.png", args.max_kb)
+    sizes.update(new_states(viewer, dock, image, residual, maps_layers, args))
     for name, size in sizes.items():
         print(f"wrote {args.out / name} ({size / 1024:.0f} KiB)")
     if args.keep_open:
