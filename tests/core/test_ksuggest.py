@@ -106,3 +106,18 @@ def test_bad_input_is_refused():
         suggest_n_components(np.random.default_rng(0).random((50, 3)))
     with pytest.raises(ValueError, match="spectral_axis"):
         suggest_n_components(np.ones((4, 5, 6)))
+
+
+def test_progress_is_reported_and_cancel_stops_it():
+    from napari_unmix.core.progress import Cancelled
+
+    s = make_crs_sample(shape=(32, 32), n_channels=32)
+    seen = []
+    ks = suggest_n_components(s.stack, spectral_axis=0, k_max=4, callback=seen.append)
+    assert [i.iteration for i in seen] == [1, 2, 3, 4, 5]
+    assert {i.stage for i in seen} == {"suggest k"} and seen[-1].fraction == 1.0
+    again = suggest_n_components(s.stack, spectral_axis=0, k_max=4)
+    assert again.to_dict() == ks.to_dict()  # the callback changes nothing
+    with pytest.raises(Cancelled):
+        suggest_n_components(s.stack, spectral_axis=0, k_max=4,
+                             callback=lambda info: info.iteration < 2)

@@ -44,6 +44,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..core.modes import MODES
+from .diagnostics_panel import DiagnosticsPanel
 from .dock_layout import Lifeline, build_layout, dock_of, share_height
 from .help_texts import dock_words
 from .inspector_hooks import InspectorHooks
@@ -119,6 +120,9 @@ class UnmixWidget(QWidget):
     # -- layout ----------------------------------------------------------------------
     def _build_layout(self):
         build_layout(self)
+        self.diagnostics = DiagnosticsPanel(self)  # "Is my fit good?", below the runs
+        body = self.history.parentWidget().layout()
+        body.insertWidget(body.indexOf(self.history) + 1, self.diagnostics)
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(400)
@@ -290,9 +294,17 @@ class UnmixWidget(QWidget):
         except Refusal as exc:
             _notify(exc.kind, str(exc))
             return False
+        self.choose_refining_mode()
+        return True
+
+    def choose_refining_mode(self) -> None:
+        """Switch to Seeded NNMF unless the mode is seeded already."""
         if not self.form.spec.seeded:
             self._choose_mode(refining_mode())
-        return True
+
+    def notify(self, kind: str, message: str) -> None:
+        """A napari notification in the dock's words."""
+        _notify(kind, message)
 
     # -- the pixel inspector -----------------------------------------------------------
     def inspect_at(self, world_position):
@@ -367,7 +379,7 @@ class UnmixWidget(QWidget):
                     "press Cancel before starting another.")
             return None
         try:
-            request = self._prepare()
+            request = self.diagnostics.prepared(self._prepare())
         except _REFUSED as exc:
             _notify("error", f"Cannot start the analysis: {exc}")
             self._set_status(f"Refused: {exc}", failed=True)
@@ -382,6 +394,38 @@ class UnmixWidget(QWidget):
             _notify("info", note)
         self.job = start_job(request.func, on_progress=self._on_progress,
                              on_done=partial(self._on_done, request))
+        self._lifeline.job = self.job
+        return self.job
+
+    def start_task(self, func, *, status: str, on_value):
+        """Run ``func(callback=...)`` in the worker as a run is (progress, Cancel, the
+        settings disabled); ``on_value(value)`` in the GUI thread unless it was cancelled
+        or failed (said as a run's), returning the status line (None: leave it).  Returns
+        the Job (None while another job runs)."""
+        if self.running:
+            _notify("warning", "An analysis is already running: wait for it to finish or "
+                    "press Cancel before starting another.")
+            return None
+
+        def done(outcome):
+            report = outcome_report(outcome, cancelled=self.job.cancel_requested)
+            self._lifeline.job = None
+            self._set_running(False)
+            for kind, message in report.notices:
+                _notify(kind, message)
+            text = report.status
+            if report.publish:
+                try:
+                    text = on_value(outcome.value)
+                except _REFUSED as exc:
+                    _notify("error", str(exc))
+                    text = f"Refused: {exc}"
+            if text is not None:
+                self._set_status(text, failed=text.startswith(("Failed", "Refused")))
+
+        self._set_running(True)
+        self._set_status(status)
+        self.job = start_job(func, on_progress=self._on_progress, on_done=done)
         self._lifeline.job = self.job
         return self.job
 
@@ -400,6 +444,7 @@ class UnmixWidget(QWidget):
         self.form.container.enabled = not running
         self.series_panel.container.enabled = not running
         self.components_box.setEnabled(not running)
+        self.diagnostics.setEnabled(not running)
         if running:
             self.progress.setRange(0, 0)  # busy until the first report
             self.progress.setFormat("starting …")

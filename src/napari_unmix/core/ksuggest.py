@@ -239,7 +239,8 @@ def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12
                          cv: str = "svd", folds=(2, 2), z_crit: float = 5.0,
                          margin: float = 0.1, max_pixels: int = 20_000,
                          max_iter: int = 300, random_state: int = 0,
-                         residual: bool = True, floor_margin: float = 0.02) -> KSuggestion:
+                         residual: bool = True, floor_margin: float = 0.02,
+                         callback=None) -> KSuggestion:
     """Suggest the number of components of a stack (module documentation).
 
     Parameters
@@ -276,11 +277,18 @@ def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12
     residual : bool
         Compute the residual-versus-k curve (``k`` NNMF fits); without it
         ``k_residual`` is the scree's count.
+    callback : callable, optional
+        A progress callback (:mod:`~napari_unmix.core.progress`), stage
+        ``"suggest k"``: after every ``k`` of the residual curve, then after the
+        cross-validation (``k_max + 1`` steps); returning False raises
+        :class:`~napari_unmix.core.progress.Cancelled`.
 
     Returns
     -------
     KSuggestion
     """
+    from .progress import Reporter
+
     if cv not in CV_METHODS:
         raise ValueError(f"cv={cv!r} is not one of {', '.join(CV_METHODS)}.")
     if spectral_axis is not None:
@@ -301,6 +309,7 @@ def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12
     sigma = estimate_noise(X)
     Xw = X / sigma
     ks = list(range(1, k_max + 1))
+    report = Reporter(callback, "suggest k")
     notes: list[str] = []
     at_limit: list[str] = []
 
@@ -321,6 +330,7 @@ def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12
             rel.append(float(np.linalg.norm(X - WH) / max(x_norm, 1e-300)))
             floors.append(noise_floor * float(np.sqrt(max(1.0 - k * (n + m - k) / (n * m),
                                                           0.0))))
+            report(k, k_max + 1)
         reached = [r <= f * (1.0 + floor_margin) for r, f in zip(rel, floors, strict=True)]
         k_residual = next((k for k, ok in zip(ks, reached, strict=True) if ok), None)
         if k_residual is None:
@@ -334,6 +344,7 @@ def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12
     rng = np.random.default_rng(random_state)
     errs = (_bcv_svd(Xw, k_max, folds, rng) if cv == "svd" else
             _bcv_nmf(X, sigma, k_max, folds, rng, max_iter, random_state))
+    report(k_max + 1, k_max + 1)
     total = errs.sum(axis=1)
     best = int(np.argmin(total[1:])) + 1
     z = _paired_z(errs, best)
