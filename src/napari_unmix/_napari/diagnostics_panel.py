@@ -286,8 +286,9 @@ class DiagnosticsPanel(QWidget):
         self.dock.reset_choices()
         if self.dock.components_from_layer(layer.name) == 0:
             return "Refused: the suggested seed regions make no component."
-        for note in suggestion.seeds.notes + (suggestion.k.notes if suggestion.k else []):
-            self.dock.notify("info", note)
+        notes = [n for n in suggestion.seeds.notes if not n.startswith("geometry")]
+        for note in notes + (suggestion.k.notes if suggestion.k else []):
+            self.dock.notify("info", note)  # (the geometry chosen is the seeds' detail)
         self.dock.choose_refining_mode()
         self.dock.history.residual.setChecked(True)  # the pipeline's report
         self.dock.run()
