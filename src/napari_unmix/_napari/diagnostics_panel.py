@@ -39,6 +39,7 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
+    QAbstractButton,
     QCheckBox,
     QComboBox,
     QFormLayout,
@@ -191,6 +192,9 @@ class DiagnosticsPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setStretchLastSection(True)
+        corner = self.table.findChild(QAbstractButton)  # the table's select-all corner
+        if corner is not None:
+            corner.setToolTip("Select the whole table (to copy it).")
         self.table.setVisible(False)
         self.table_title = QLabel("")
         self.table_title.setWordWrap(True)
