@@ -61,6 +61,10 @@ def test_pca_maps_match_their_loading_curves(qtbot, crs_viewer, crs_dock, run_do
     f.mode.value = "pca"
     f.n_components.value = 4
     run_dock(dock)
+    fig = dock.spectra_plot.figure
+    # the spectra dock opens with the result and draws on its show event, which a
+    # slow machine delivers a little after the job is done
+    qtbot.waitUntil(lambda: len(fig.axes) == 2, timeout=5000)
     maps = result_layers(viewer)
     curves = dock.spectra_plot.content.curves
     assert len(maps) == len(curves) == 4
@@ -70,7 +74,6 @@ def test_pca_maps_match_their_loading_curves(qtbot, crs_viewer, crs_dock, run_do
         np.testing.assert_allclose(_top(m), hex_to_rgb(curve.color), atol=1e-6)
         assert not np.allclose(_bottom(m), _top(m))  # diverging
         assert m.contrast_limits[0] == -m.contrast_limits[1]
-    fig = dock.spectra_plot.figure
     loadings, scree = fig.axes[0], fig.axes[1]
     assert loadings.get_ylabel() == "loading"
     ticks = [t for t in scree.get_xticks() if scree.get_xlim()[0] <= t <= scree.get_xlim()[1]]
@@ -93,6 +96,9 @@ def test_seed_previews_are_drawn_apart_from_the_last_result(qtbot, crs_viewer, c
     row.editor.fields["center"].setValue(2900.0)
     assert dock.preview_seeds(notify=False)
     fig = dock.spectra_plot.figure
+    # drawn on the spectra dock's show event, which may come after the call returns
+    qtbot.waitUntil(lambda: "Seed spectra (preview)" in [ax.get_title() for ax in fig.axes],
+                    timeout=5000)
     titled = {ax.get_title(): ax for ax in fig.axes}
     preview = titled["Seed spectra (preview)"]
     result = next(ax for t, ax in titled.items() if t != "Seed spectra (preview)")
