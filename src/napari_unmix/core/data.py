@@ -27,7 +27,8 @@ from ._validation import as_float_array, check_data_matrix, check_nonnegative
 
 __all__ = ["NEGATIVE_POLICIES", "CheckedMatrix", "PreparedData", "apply_negative_policy",
            "check_matrix", "check_negative_policy", "data_scale", "finite_mask",
-           "matrix_to_maps", "normalize_axis", "prepare_stack", "roi_mean_spectrum",
+           "matrix_to_maps", "normalize_axis", "prepare_stack", "prepared_data",
+           "roi_mean_spectrum",
            "stack_to_matrix"]
 
 #: How NNMF / NNLS treat negative input values.
@@ -361,6 +362,13 @@ def prepare_stack(stack, *, spectral_axis: int = 0, spectral_values=None,
     """
     X, spatial_shape = stack_to_matrix(stack, spectral_axis)
     raw = check_matrix(X, negative=negative, name=name)
+    return prepared_data(raw, spatial_shape, spectral_values, spectral_axis)
+
+
+def prepared_data(raw: CheckedMatrix, spatial_shape, spectral_values, spectral_axis
+                  ) -> PreparedData:
+    """The :class:`PreparedData` of a checked matrix (in memory or dask): the spectral
+    values checked against its channels, the negative-value step recorded."""
     m = raw.X.shape[1]
     values = spectral_values
     if values is not None:

@@ -77,7 +77,7 @@ from .parallel import check_n_jobs
 from .poisson import poisson_anchor_weights, poisson_deviance
 from .progress import Reporter
 from .result import UnmixResult
-from .seed_checks import anchor_strengths, check_seed, locked_mask
+from .seed_checks import check_seed, resolve_locks
 from .solvers import check_loss, pick_nmf_solver, solve_nnls
 from .solvers._common import NMFFit, kl_divergence, residual_norm
 from .solvers.simplex import check_abundance
@@ -262,18 +262,7 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         raise ValueError("X is all zeros: there is nothing to factorise.")
     if component_names is not None and len(component_names) != k:
         raise ValueError(f"{len(component_names)} component names for {k} components.")
-    lock = locked_mask(locked, k)
-    strength = anchor_strengths(anchor, k)
-    if strength is not None and H0 is None and strength.any():
-        raise ValueError("anchor pulls spectra towards their seeds: it needs H0.")
-    if strength is not None and np.isinf(strength).any():
-        lock = np.isinf(strength) if lock is None else lock | np.isinf(strength)
-    if lock is not None and not lock.any():
-        lock = None
-    if lock is not None and H0 is None:
-        raise ValueError("locked spectra need H0: pass the spectra to keep fixed as H0.")
-    free = np.ones(k, dtype=bool) if lock is None else ~lock
-    anchored = strength is not None and bool(((strength > 0) & free).any())
+    lock, strength, free, anchored = resolve_locks(locked, anchor, k, H0)
     seed = resolve_random_state(random_state)
     abundance = check_abundance(abundance)
     constrained = abundance != "free"

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._validation import as_float_array, check_nonnegative
 
-__all__ = ["anchor_strengths", "check_seed", "locked_mask"]
+__all__ = ["anchor_strengths", "check_seed", "locked_mask", "resolve_locks"]
 
 
 def check_seed(A, shape, name, dtype):
@@ -63,3 +63,27 @@ def anchor_strengths(anchor, k):
         raise ValueError(f"anchor must be one number >= 0 or {k} of them (0: free, inf: "
                          f"locked), got {anchor!r}.")
     return a
+
+
+def resolve_locks(locked, anchor, k, H0):
+    """The locks and anchors of one NNMF run, checked together.
+
+    Returns ``(lock, strength, free, anchored)``: ``lock`` the locked rows (an infinite
+    anchor locks its row too; ``None`` when no row is locked), ``strength`` the anchor
+    per component (``anchor_strengths``), ``free`` the rows the solver updates and
+    ``anchored`` whether any free row is pulled towards its seed.  Anchors and locks
+    need the seeds ``H0``.
+    """
+    lock = locked_mask(locked, k)
+    strength = anchor_strengths(anchor, k)
+    if strength is not None and H0 is None and strength.any():
+        raise ValueError("anchor pulls spectra towards their seeds: it needs H0.")
+    if strength is not None and np.isinf(strength).any():
+        lock = np.isinf(strength) if lock is None else lock | np.isinf(strength)
+    if lock is not None and not lock.any():
+        lock = None
+    if lock is not None and H0 is None:
+        raise ValueError("locked spectra need H0: pass the spectra to keep fixed as H0.")
+    free = np.ones(k, dtype=bool) if lock is None else ~lock
+    anchored = strength is not None and bool(((strength > 0) & free).any())
+    return lock, strength, free, anchored

@@ -197,17 +197,8 @@ def prepare_dask_stack(stack, *, spectral_axis: int = 0, spectral_values=None,
                        negative: str | None = "raise", name: str = "stack"):
     """``core.data.prepare_stack`` for a dask stack: the lazy pixel matrix, checked in one
     pass, as the :class:`~napari_unmix.core.data.PreparedData` the modes take."""
-    from ..data import PreparedData
+    from ..data import prepared_data
 
     X, spatial_shape = pixel_matrix(stack, spectral_axis)
     raw, _ = check_blocks(X, negative=negative, name=name)
-    m = raw.X.shape[1]
-    values = spectral_values
-    if values is not None:
-        values = np.asarray(values, dtype=np.float64)
-        if values.shape != (m,):
-            raise ValueError(f"spectral_values has {values.size} values but the stack has "
-                             f"{m} channels along axis {spectral_axis}.")
-    steps = [] if raw.negative is None else [{"step": "negative", **raw.negative}]
-    return PreparedData(raw=raw, spatial_shape=spatial_shape, spectral_values=values,
-                        steps=steps)
+    return prepared_data(raw, spatial_shape, spectral_values, spectral_axis)

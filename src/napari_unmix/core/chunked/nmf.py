@@ -36,7 +36,7 @@ from ..diagnostics import seed_drift
 from ..init import INITS, initialize_factors, resolve_random_state
 from ..progress import Reporter
 from ..result import UnmixResult
-from ..seed_checks import anchor_strengths, check_seed, locked_mask
+from ..seed_checks import check_seed, resolve_locks
 from ..solvers import NMF_SOLVERS
 from ..solvers.stopping import check_stop, make_stop
 from ..summaries import NegativeInfo, NMFSummary
@@ -126,18 +126,7 @@ def nmf_dask(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto"
         raise ValueError("X is all zeros: there is nothing to factorise.")
     if component_names is not None and len(component_names) != k:
         raise ValueError(f"{len(component_names)} component names for {k} components.")
-    lock = locked_mask(locked, k)
-    strength = anchor_strengths(anchor, k)
-    if strength is not None and H0 is None and strength.any():
-        raise ValueError("anchor pulls spectra towards their seeds: it needs H0.")
-    if strength is not None and np.isinf(strength).any():
-        lock = np.isinf(strength) if lock is None else lock | np.isinf(strength)
-    if lock is not None and not lock.any():
-        lock = None
-    if lock is not None and H0 is None:
-        raise ValueError("locked spectra need H0: pass the spectra to keep fixed as H0.")
-    free = np.ones(k, dtype=bool) if lock is None else ~lock
-    anchored = strength is not None and bool(((strength > 0) & free).any())
+    lock, strength, free, anchored = resolve_locks(locked, anchor, k, H0)
     seed = resolve_random_state(random_state)
     spec = NMF_SOLVERS[("hals", "numpy")]
     scale = data_scale(np.array([top]))
