@@ -37,8 +37,8 @@ from ..solvers.hals import (
     W_SWEEPS,
     anchor_penalty,
     balance_np,
+    h_step_np,
     loop_points,
-    revive_np,
     safe_inverse_np,
     w_block_np,
 )
@@ -172,15 +172,9 @@ def fit_hals_dask(X, W, H, free, *, max_iter, stop, lam=None, H0=None, fallback=
             x_sq = float(st[:, -1].sum())
             stop.record(0, float(np.sqrt(st[:, -2].sum() + anchor_penalty(H, lam, H0))))
         if free_rows.size:
-            diag = np.diag(D) if lam is None else np.diag(D) + lam_d
-            inv = safe_inverse_np(diag, eps, dtype)
-            Dh = D * (omega * inv)[:, None]
-            np.fill_diagonal(Dh, omega - 1.0)
-            Ch = (C if lam is None else C + lam_H0) * (omega * inv)[:, None]
-            for _ in range(h_sweeps):
-                for j in free_rows:
-                    np.maximum(Ch[j] - Dh[j] @ H, 0, out=H[j])
-            revive_np(H, free, eps, fallback)
+            h_step_np(H, C, D, free, free_rows, lam_d=lam_d if lam is not None else None,
+                      lam_H0=lam_H0 if lam is not None else None, omega=omega,
+                      h_sweeps=h_sweeps, fallback=fallback)
         n_iter = it
         if want64:
             o = k * m + k * k

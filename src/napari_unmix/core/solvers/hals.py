@@ -104,7 +104,7 @@ from ._common import NMFFit, SampledErrorStopping, chunk_slices, residual_norm, 
 from .pooled import ordered_sum
 
 __all__ = ["anchor_penalty", "balance_np", "check_anchor", "check_hals_inputs", "fit_hals_numpy",
-           "loop_points", "revive_np", "safe_inverse_np", "w_block_np"]
+           "h_step_np", "loop_points", "revive_np", "safe_inverse_np", "w_block_np"]
 
 #: Sweeps over the columns of W per iteration (all on one ``X H^T``).
 W_SWEEPS = 8
@@ -364,15 +364,9 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
         D = DB.sum(axis=0, dtype=np.float64).astype(dtype)
         # --- H half-step on the free rows
         if free_rows.size:
-            diag = np.diag(D) if lam is None else np.diag(D) + lam_d
-            inv = safe_inverse_np(diag, eps, dtype)
-            Dh = D * (omega * inv)[:, None]
-            np.fill_diagonal(Dh, omega - 1.0)
-            Ch = (C if lam is None else C + lam_H0) * (omega * inv)[:, None]
-            for _ in range(h_sweeps):
-                for j in free_rows:
-                    np.maximum(Ch[j] - Dh[j] @ H, 0, out=H[j])
-            revive_np(H, free, eps, fallback)
+            h_step_np(H, C, D, free, free_rows, lam_d=lam_d if lam is not None else None,
+                      lam_H0=lam_H0 if lam is not None else None, omega=omega,
+                      h_sweeps=h_sweeps, fallback=fallback)
         n_iter = it
         balance, sample = loop_points(it, max_iter, stop)
         if balance:
@@ -384,3 +378,24 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
                 break
     return NMFFit(W=np.ascontiguousarray(Wt.T), H=H, n_iter=n_iter, converged=converged,
                   history=stop.history)
+
+
+def h_step_np(H, C, D, free, free_rows, *, lam_d=None, lam_H0=None, omega=1.0,
+              h_sweeps=H_SWEEPS, fallback=1.0) -> None:
+    """The H half-step of HALS on the free rows, in place.
+
+    ``C = W^T X`` and ``D = W^T W`` (in ``H``'s dtype), ``free`` the rows to update
+    (``free_rows`` their indices); ``lam_d`` / ``lam_H0`` the anchor's strengths and
+    ``lambda H0`` (module docstring), ``None`` for a free fit; empty rows re-seeded.
+    """
+    dtype = H.dtype
+    eps = float(np.finfo(dtype).eps)
+    diag = np.diag(D) if lam_d is None else np.diag(D) + lam_d
+    inv = safe_inverse_np(diag, eps, dtype)
+    Dh = D * (omega * inv)[:, None]
+    np.fill_diagonal(Dh, omega - 1.0)
+    Ch = (C if lam_H0 is None else C + lam_H0) * (omega * inv)[:, None]
+    for _ in range(h_sweeps):
+        for j in free_rows:
+            np.maximum(Ch[j] - Dh[j] @ H, 0, out=H[j])
+    revive_np(H, free, eps, fallback)
