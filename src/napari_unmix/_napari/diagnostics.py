@@ -267,16 +267,9 @@ def se_layer_name(number: int, component: str) -> str:
 def remove_errors(viewer, *, source_image: str) -> int:
     """Remove the standard-error layers of ``source_image``'s earlier runs (not those the
     user renamed); returns how many."""
-    from .layers import META_KEY
+    from .layers import remove_unrenamed
 
-    gone = 0
-    for lyr in list(viewer.layers):
-        meta = lyr.metadata.get(META_KEY) if isinstance(lyr.metadata, dict) else None
-        if (isinstance(meta, dict) and meta.get("role") == SE_ROLE
-                and meta.get("source_image") == source_image and lyr.name == meta.get("name")):
-            viewer.layers.remove(lyr)
-            gone += 1
-    return gone
+    return remove_unrenamed(viewer, role=SE_ROLE, source_image=source_image)
 
 
 def show_errors(viewer, result, *, grid, number: int, source_image: str) -> list:

@@ -51,6 +51,7 @@ from ..core.colors import default_colors, hex_to_rgb
 from ..core.modes import MODES
 
 __all__ = ["META_KEY", "RESULT_KEY", "ROLE", "component_styles", "contrast_limits",
+           "remove_unrenamed",
            "is_signed", "map_layer_kwargs", "placement", "result_layers",
            "remove_result_layers",
            "show_result"]
@@ -334,3 +335,16 @@ def show_result(viewer, result, *, spatial_shape, colors=None, image_layer=None,
         else:
             out.append(viewer.add_image(data, **kw))
     return out
+
+
+def remove_unrenamed(viewer, *, role: str, source_image: str) -> int:
+    """Remove the layers of ``role`` made for ``source_image`` that still have the name
+    they were given (a layer the user renamed is theirs to keep); returns how many."""
+    gone = 0
+    for lyr in list(viewer.layers):
+        meta = lyr.metadata.get(META_KEY) if isinstance(lyr.metadata, dict) else None
+        if (isinstance(meta, dict) and meta.get("role") == role
+                and meta.get("source_image") == source_image and lyr.name == meta.get("name")):
+            viewer.layers.remove(lyr)
+            gone += 1
+    return gone

@@ -103,16 +103,9 @@ def with_residual(func, stack, *, spectral_axis: int, spatial_shape, reference=N
 def remove_residuals(viewer, *, source_image: str) -> int:
     """Remove the residual layers of ``source_image``'s earlier runs (not those the
     user renamed); returns how many."""
-    from .layers import META_KEY
+    from .layers import remove_unrenamed
 
-    gone = 0
-    for lyr in list(viewer.layers):
-        meta = lyr.metadata.get(META_KEY) if isinstance(lyr.metadata, dict) else None
-        if (isinstance(meta, dict) and meta.get("role") == RESIDUAL_ROLE
-                and meta.get("source_image") == source_image and lyr.name == meta.get("name")):
-            viewer.layers.remove(lyr)
-            gone += 1
-    return gone
+    return remove_unrenamed(viewer, role=RESIDUAL_ROLE, source_image=source_image)
 
 
 def show_residual(viewer, relative, *, grid, number: int, source_image: str):
