@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "as_float_array",
+    "float_dtype",
     "check_data_matrix",
     "check_iter_options",
     "check_n_components",
@@ -37,23 +38,27 @@ def as_float_array(a, *, name: str = "X", dtype=None) -> np.ndarray:
         For object, complex, string or other non-numeric arrays.
     """
     arr = np.asarray(a)
-    kind = arr.dtype.kind
-    if kind not in "biuf":
+    return arr.astype(float_dtype(arr.dtype, name=name, force=dtype), copy=False)
+
+
+def float_dtype(dtype, *, name: str = "array", force=None) -> np.dtype:
+    """The float dtype data of ``dtype`` becomes under the project's rule
+    (:func:`as_float_array`), in the machine's byte order; ``force`` a float type."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biuf":
         raise TypeError(
-            f"{name} has dtype {arr.dtype}, which is not a real number type. "
+            f"{name} has dtype {dtype}, which is not a real number type. "
             "Pass a numeric array (integers or floats); convert object arrays with "
             "np.asarray(..., dtype=float) after checking their contents."
         )
-    if dtype is not None:
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"dtype must be a floating-point type, got {dtype}.")
-        return arr.astype(dtype.newbyteorder("="), copy=False)
-    if kind == "f" and arr.dtype.itemsize >= 4:
-        return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
-    if arr.dtype.itemsize <= 2:
-        return arr.astype(np.float32)
-    return arr.astype(np.float64)
+    if force is not None:
+        force = np.dtype(force)
+        if force.kind != "f":
+            raise TypeError(f"dtype must be a floating-point type, got {force}.")
+        return force.newbyteorder("=")
+    if dtype.kind == "f" and dtype.itemsize >= 4:
+        return dtype.newbyteorder("=")
+    return np.dtype(np.float32) if dtype.itemsize <= 2 else np.dtype(np.float64)
 
 
 def _check_finite(arr: np.ndarray, name: str, remedy: str) -> None:

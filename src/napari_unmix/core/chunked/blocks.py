@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import float_dtype
 from ..data import CheckedMatrix, check_negative_policy, normalize_axis
 
 __all__ = ["BlockStats", "block_stats", "check_blocks", "check_finite_counts", "fitted_max",
@@ -35,25 +36,6 @@ _NEGATIVE_REMEDY = ("Background-subtracted CRS data often dips below zero: pass 
                     "negative='clip' to set negative values to 0, or negative='offset' to "
                     "shift all data up by the minimum. The choice is recorded in the "
                     "result's params.")
-
-
-def float_dtype(dtype, *, name: str = "stack", force=None) -> np.dtype:
-    """The float dtype the data becomes (the in-memory rule of ``as_float_array``)."""
-    dtype = np.dtype(dtype)
-    if dtype.kind not in "biuf":
-        raise TypeError(
-            f"{name} has dtype {dtype}, which is not a real number type. "
-            "Pass a numeric array (integers or floats); convert object arrays with "
-            "np.asarray(..., dtype=float) after checking their contents."
-        )
-    if force is not None:
-        force = np.dtype(force)
-        if force.kind != "f":
-            raise TypeError(f"dtype must be a floating-point type, got {force}.")
-        return force.newbyteorder("=")
-    if dtype.kind == "f" and dtype.itemsize >= 4:
-        return dtype.newbyteorder("=")
-    return np.dtype(np.float32) if dtype.itemsize <= 2 else np.dtype(np.float64)
 
 
 def pixel_matrix(stack, spectral_axis: int = 0, *, dtype=None):
@@ -79,7 +61,7 @@ def pixel_matrix(stack, spectral_axis: int = 0, *, dtype=None):
     spatial_shape = tuple(int(s) for s in moved.shape[:-1])
     m = int(moved.shape[-1])
     X = moved.reshape(-1, m)
-    target = float_dtype(stack.dtype, force=dtype)
+    target = float_dtype(stack.dtype, name="stack", force=dtype)
     if X.dtype != target:
         X = X.astype(target)
     return X, spatial_shape
