@@ -28,7 +28,8 @@ from .._validation import float_dtype
 from ..data import CheckedMatrix, check_negative_policy, normalize_axis
 
 __all__ = ["BlockStats", "block_stats", "check_blocks", "check_finite_counts", "fitted_max",
-           "float_dtype", "pixel_matrix", "prepare_dask_stack", "row_blocks"]
+           "checked_input", "float_dtype", "pixel_matrix", "prepare_dask_stack",
+           "row_blocks"]
 
 _NONFINITE_REMEDY = ("Exclude those pixels with a mask (stack_to_matrix(..., "
                      "mask=finite_mask(stack))) or replace them before unmixing.")
@@ -184,3 +185,13 @@ def prepare_dask_stack(stack, *, spectral_axis: int = 0, spectral_values=None,
     X, spatial_shape = pixel_matrix(stack, spectral_axis)
     raw, _ = check_blocks(X, negative=negative, name=name)
     return prepared_data(raw, spatial_shape, spectral_values, spectral_axis)
+
+
+def checked_input(X, negative):
+    """``(CheckedMatrix, BlockStats or None)`` for a solver's dask input: a matrix
+    already checked (its negative policy applied) as it is, else one checking pass
+    with the policy ``negative``."""
+    if isinstance(X, CheckedMatrix) and X.negative is not None:
+        return X, None
+    return check_blocks(X.X if isinstance(X, CheckedMatrix) else X,
+                        negative=check_negative_policy(negative))

@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 
 from .._validation import check_iter_options, check_n_components
-from ..data import CheckedMatrix, check_negative_policy, data_scale
+from ..data import data_scale
 from ..diagnostics import seed_drift
 from ..init import INITS, initialize_factors, resolve_random_state
 from ..progress import Reporter
@@ -40,7 +40,7 @@ from ..seed_checks import check_seed, resolve_locks
 from ..solvers import NMF_SOLVERS
 from ..solvers.stopping import check_stop, make_stop
 from ..summaries import NegativeInfo, NMFSummary
-from .blocks import check_blocks, fitted_max
+from .blocks import check_blocks, checked_input, fitted_max
 from .hals import as_row_blocks, fit_hals_dask, gram_pass
 from .nnls import nnls_blocks
 from .scheduler import active_client, is_dask_array, persist
@@ -100,12 +100,7 @@ def nmf_dask(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto"
     """``core.nmf`` for a dask ``X`` (module documentation); the options are its own."""
     t0 = time.perf_counter()
     _refuse(solver, backend, abundance, loss, device)
-    stats = None
-    if isinstance(X, CheckedMatrix) and X.negative is not None:
-        data = X
-    else:
-        data, stats = check_blocks(X.X if isinstance(X, CheckedMatrix) else X,
-                                   negative=check_negative_policy(negative))
+    data, stats = checked_input(X, negative)
     X, neg_info = data.X, data.negative
     if stats is None:
         from .blocks import block_stats

@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 
 from .._validation import check_iter_options, check_spectra
-from ..data import CheckedMatrix, check_negative_policy, data_scale
+from ..data import data_scale
 from ..diagnostics import identifiability
 from ..poisson import poisson_deviance
 from ..progress import Reporter
@@ -38,7 +38,7 @@ from ..solvers import check_loss, pick_nnls_solver, solve_nnls
 from ..solvers._common import residual_norm, sum_of_squares
 from ..solvers.simplex import check_abundance
 from ..summaries import NegativeInfo, NNLSSummary
-from .blocks import block_stats, check_blocks, fitted_max
+from .blocks import block_stats, checked_input, fitted_max
 from .scheduler import active_client, persist
 
 __all__ = ["nnls_blocks", "nnls_dask"]
@@ -123,12 +123,7 @@ def nnls_dask(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
     dask array (persisted) and, for the Poisson loss, ``arrays["deviance"]`` too.
     """
     t0 = time.perf_counter()
-    stats = None
-    if isinstance(X, CheckedMatrix) and X.negative is not None:
-        data = X
-    else:
-        data, stats = check_blocks(X.X if isinstance(X, CheckedMatrix) else X,
-                                   negative=check_negative_policy(negative))
+    data, stats = checked_input(X, negative)
     X, neg_info = data.X, data.negative
     if X.shape[0] == 0:
         raise ValueError("X has no pixel.")
