@@ -35,8 +35,6 @@ from __future__ import annotations
 
 from functools import partial
 
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractButton,
@@ -105,6 +103,9 @@ class KCurvesPlot(QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self.suggestion = None
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg  # (see SpectraPlot)
+        from matplotlib.figure import Figure
+
         self.figure = Figure(figsize=(7.5, 2.6), dpi=100)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(200)

@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
-from matplotlib.figure import Figure
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ..core.modes import MODES
@@ -176,6 +174,11 @@ class SpectraPlot(QWidget):
     def __init__(self, napari_viewer=None, parent=None):
         super().__init__(parent)
         self.viewer = napari_viewer
+        # matplotlib is imported here, not with the module: the dock opens without it
+        # (preload.warm_imports loads it in the background)
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
+        from matplotlib.figure import Figure
+
         self.figure = Figure(figsize=(5, 3.2), layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(220)

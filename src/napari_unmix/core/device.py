@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import os
 import re
 import sys
@@ -65,8 +66,19 @@ def get_torch():
 
 
 def torch_available() -> bool:
-    """True when torch can be imported."""
-    return get_torch() is not None
+    """True when torch is installed.
+
+    Answered without importing torch, which takes seconds (the dock's solver menus
+    ask while it opens); once torch was imported, or failed to import, that answer
+    is given.  A broken install found only at import time is reported by the run
+    that needs it (:func:`resolve_device`).
+    """
+    if "torch" in sys.modules or get_torch.cache_info().currsize:
+        return get_torch() is not None
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _no_nvidia_device() -> bool:
