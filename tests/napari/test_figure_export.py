@@ -82,3 +82,36 @@ def test_hidden_maps_are_left_out_of_the_figure(qtbot, crs_viewer, crs_dock, run
     viewer.layers["run 1 · C2"].visible = False
     layers = run_map_layers(viewer, dock.session.current)
     assert [lyr.name for lyr in layers] == ["run 1 · C1"]
+
+
+def test_the_button_draws_the_figure_off_the_gui_thread(qtbot, crs_dock, run_dock, tmp_path,
+                                                        monkeypatch):
+    """The drawing runs in a worker; the status line says when it is written, and a
+    bad suffix comes back as a refusal, not a traceback."""
+    import threading
+
+    from qtpy.QtWidgets import QFileDialog
+
+    import napari_unmix._napari.figure_export as fe
+
+    dock = crs_dock
+    _nmf(dock, k=2)
+    run_dock(dock)
+    threads = []
+    original = fe.write_composite_figure
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(fe, "write_composite_figure", recording)
+    for name, expect in (("button.png", "Exported the figure to"), ("button.tif", "Refused:")):
+        target = str(tmp_path / name)
+        monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                            staticmethod(lambda *a, t=target: (t, "")))
+        dock.export_button.click()
+        assert not dock.export_button.isEnabled()
+        qtbot.waitUntil(lambda: dock.export_button.isEnabled(), timeout=30_000)
+        assert dock.status.text().startswith(expect), dock.status.text()
+    assert (tmp_path / "button.png").exists() and not (tmp_path / "button.tif").exists()
+    assert threads and all(t is not threading.main_thread() for t in threads)

@@ -6,7 +6,9 @@ blending, as napari draws them; a PCA score map in its diverging colormap), and
 names each component with its colour for the legend.  :func:`export_figure` draws
 that with :func:`napari_unmix.io.figures.composite_figure` (legend, scale bar from
 the layers' scale and units) and writes a PNG or SVG at the chosen resolution: the
-same figure as the CLI's ``composite.png``.
+same figure as the CLI's ``composite.png``.  The dock's button draws it on a worker
+thread (:func:`export_figure_in_background`): at 300 dpi that takes a few hundred
+milliseconds, which the GUI thread must not wait for.
 
 :func:`add_export_row` adds the dock's "Export figure…" button and its resolution
 box (a file dialog; tests call :func:`export_figure` with a path).
@@ -19,7 +21,8 @@ import numpy as np
 from ..io.figures import LegendEntry, write_composite_figure
 from .seed_context import layer_uid
 
-__all__ = ["add_export_row", "canvas_composite", "export_figure", "run_map_layers"]
+__all__ = ["add_export_row", "canvas_composite", "export_figure",
+           "export_figure_in_background", "run_map_layers"]
 
 #: The resolution the dock offers first (dots per inch).
 DEFAULT_DPI = 300
@@ -80,15 +83,9 @@ def _pixel_size(layer):
     return float(layer.scale[-1]), unit
 
 
-def export_figure(dock, path, *, dpi: float = DEFAULT_DPI):
-    """Write the shown run's composite figure (legend, scale bar) to ``path`` (.png or
-    .svg) at ``dpi``; returns the path.
-
-    Raises
-    ------
-    ValueError
-        No run shown, its map layers deleted, or a suffix other than .png / .svg.
-    """
+def _figure_parts(dock) -> dict:
+    """What the figure shows, read from the viewer on the GUI thread (cheap): the
+    composite, its legend, the pixel size and the title."""
     record = dock.session.current
     if record is None:
         raise ValueError("there is no run to export yet: run an analysis first.")
@@ -98,8 +95,38 @@ def export_figure(dock, path, *, dpi: float = DEFAULT_DPI):
     if size is not None and getattr(layers[0], "multiscale", False):
         size *= layers[0].data[0].shape[-1] / layers[0].data[-1].shape[-1]
     title = record.label.split(" · relative error")[0]
-    return write_composite_figure(path, rgb, legend, pixel_size=size, unit=unit, title=title,
-                                  dpi=dpi)
+    return {"rgb": rgb, "legend": legend, "pixel_size": size, "unit": unit, "title": title}
+
+
+def export_figure(dock, path, *, dpi: float = DEFAULT_DPI):
+    """Write the shown run's composite figure (legend, scale bar) to ``path`` (.png or
+    .svg) at ``dpi``; returns the path.
+
+    Raises
+    ------
+    ValueError
+        No run shown, its map layers deleted, or a suffix other than .png / .svg.
+    """
+    parts = _figure_parts(dock)
+    return write_composite_figure(path, parts.pop("rgb"), parts.pop("legend"), dpi=dpi,
+                                  **parts)
+
+
+def export_figure_in_background(dock, path, *, dpi: float = DEFAULT_DPI, on_done):
+    """:func:`export_figure` with the drawing on a worker thread (matplotlib's Agg
+    canvas, no pyplot: safe off the GUI thread); the composite is read from the
+    layers first, on the GUI thread.  ``on_done(Outcome)`` comes back on the GUI
+    thread, its ``value`` the path written.  Errors in reading the layers are raised
+    here, before anything starts."""
+    from .workers import start_job
+
+    parts = _figure_parts(dock)
+    rgb, legend = parts.pop("rgb"), parts.pop("legend")
+
+    def draw(callback=None):
+        return write_composite_figure(path, rgb, legend, dpi=dpi, **parts)
+
+    return start_job(draw, on_progress=lambda info: None, on_done=on_done)
 
 
 def add_export_row(dock, layout) -> None:
@@ -125,12 +152,21 @@ def add_export_row(dock, layout) -> None:
                                               "PNG image (*.png);;SVG drawing (*.svg)")
         if not path:
             return
+        def done(outcome):
+            button.setEnabled(True)
+            if outcome.error is not None:
+                dock.status.setText(f"Refused: {outcome.error}")
+            else:
+                dock.status.setText(f"Exported the figure to {outcome.value}.")
+
         try:
-            written = export_figure(dock, path, dpi=dpi.value())
+            dock.export_job = export_figure_in_background(dock, path, dpi=dpi.value(),
+                                                          on_done=done)
         except (ValueError, OSError) as exc:
             dock.status.setText(f"Refused: {exc}")
             return
-        dock.status.setText(f"Exported the figure to {written}.")
+        button.setEnabled(False)
+        dock.status.setText(f"Exporting the figure to {path}…")
 
     button.clicked.connect(clicked)
     row = QHBoxLayout()
