@@ -15,8 +15,9 @@ export figure      "Export figure…" to a PNG at 150 dpi
 
 Each action is repeated (``--repeats``, default 5) and the largest time is reported
 beside the 100 ms target, with the share of it spent in napari itself: creating
-layers (``ViewerModel.add_layer``, whose events also reach the dock's own listeners)
-and drawing the canvas (``VispyCanvas.on_draw``; under Xvfb that is Mesa's software
+layers (``LayerList.insert``, whose events also reach the dock's own listeners)
+and drawing the canvas (vispy's ``SceneCanvas._draw_scene`` and napari's
+``VispyCanvas.on_draw``; under Xvfb that is Mesa's software
 OpenGL, far slower than a GPU's).  "export figure" times the button's path: the
 composite is read on the GUI thread and drawn on a worker.  Run it headless under
 Xvfb (napari needs OpenGL, which Qt's offscreen platform lacks)::
@@ -70,12 +71,14 @@ class NapariShare:
 
     def __init__(self):
         import napari._vispy.canvas as canvas
-        import napari.components.viewer_model as viewer_model
+        import napari.components.layerlist as layerlist
+        import vispy.scene.canvas as scene_canvas
 
         self.ms = 0.0
         self._depth = 0
-        for owner, name in ((viewer_model.ViewerModel, "add_layer"),
-                            (canvas.VispyCanvas, "on_draw")):
+        for owner, name in ((layerlist.LayerList, "insert"),
+                            (canvas.VispyCanvas, "on_draw"),
+                            (scene_canvas.SceneCanvas, "_draw_scene")):
             setattr(owner, name, self._wrap(getattr(owner, name)))
 
     def _wrap(self, func):
@@ -86,7 +89,7 @@ class NapariShare:
                 return func(*args, **kwargs)
             finally:
                 self._depth -= 1
-                if self._depth == 0:  # a draw inside add_layer is counted once
+                if self._depth == 0:  # a draw inside a layer insert is counted once
                     self.ms += (time.perf_counter() - t0) * 1e3
         return timed
 
