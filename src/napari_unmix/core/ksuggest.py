@@ -250,15 +250,17 @@ def _paired_z(errs, best):
     return z
 
 
-def _unclipped_pixels(X, clipped, clip_fraction, clip_sigmas, notes):
-    """The rows of ``X`` the criteria read, and whether ``X`` was taken as clipped."""
+def _unclipped_pixels(X, clipped, clip_fraction, clip_sigmas, max_pixels, notes):
+    """The rows of ``X`` the criteria read, and whether ``X`` was taken as clipped
+    (decided on the same regular sample of ``max_pixels`` rows the curves use)."""
     if clipped not in ("auto", True, False):
         raise ValueError(f"clipped={clipped!r} is not one of 'auto', True, False.")
     if clipped is False:
         return X, False
     if clipped == "auto":
-        zeros = float((X == 0).mean())
-        integral = bool(np.all(X == np.round(X)))
+        probe = X[pixel_sample(X.shape[0], max_pixels)]
+        zeros = float((probe == 0).mean())
+        integral = bool(np.all(probe == np.round(probe)))
         if zeros <= clip_fraction or integral:
             return X, False
         why = f"{100 * zeros:.1f} % of its values are exactly 0"
@@ -353,7 +355,8 @@ def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12
                          f"got shape {X.shape}.")
     X = X[np.isfinite(X).all(axis=1)]
     notes: list[str] = []
-    X, was_clipped = _unclipped_pixels(X, clipped, clip_fraction, clip_sigmas, notes)
+    X, was_clipped = _unclipped_pixels(X, clipped, clip_fraction, clip_sigmas, max_pixels,
+                                       notes)
     X = X[pixel_sample(X.shape[0], max_pixels)]
     n, m = X.shape
     folds = (int(folds[0]), int(folds[1]))
