@@ -102,34 +102,31 @@ def build(d: Path, size: int, name="cube.ome.zarr") -> Path:
 
 
 def _matrix(path):
-    """The cube as a lazy pixel matrix (core.chunked), blocks spanning the spectral axis."""
+    """The cube as a lazy pixel matrix (core.chunked) with one 512 x 512 tile per block
+    of rows, and the layout of those rows (what run_analysis reads a chunked stack as)."""
+    from napari_unmix.core.chunked import block_pixel_matrix
     from napari_unmix.io import open_stack
 
     stack = open_stack(path, lazy=True)
-    try:
-        from napari_unmix.core.chunked import pixel_matrix
-    except ImportError:  # a core without the chunked modes: in memory (the rows say so)
-        import napari_unmix.core as uc
-
-        return uc.stack_to_matrix(stack.data, spectral_axis=0)
-    return pixel_matrix(stack.data, 0)
+    return block_pixel_matrix(stack.data, 0)
 
 
 # -- the steps (run in a subprocess each: python big_data.py --task NAME) ------------
 
 def task_nnls(d: Path, args) -> dict:
+    import dask.array as da
     import zarr
 
     import napari_unmix.core as uc
-    from napari_unmix.core.chunked import store_maps
+    from napari_unmix.core.chunked import rows_to_maps
 
-    X, shape = _matrix(d / "cube.ome.zarr")
+    X, layout = _matrix(d / "cube.ome.zarr")
     _, H = spectra()
     t0 = time.perf_counter()
     res = uc.nnls(X, H)
-    target = zarr.create_array(str(d / "W.zarr"), shape=(K, *shape), dtype="f4",
-                               chunks=(1, CHUNK, CHUNK), overwrite=True)
-    store_maps(res, target, shape)
+    target = zarr.create_array(str(d / "W.zarr"), shape=(K, *layout.spatial_shape),
+                               dtype="f4", chunks=(1, CHUNK, CHUNK), overwrite=True)
+    da.store(rows_to_maps(res.W, layout).rechunk(target.chunks), target)
     return {"seconds": time.perf_counter() - t0, "lazy_W": hasattr(res.W, "dask")}
 
 

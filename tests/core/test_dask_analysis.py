@@ -23,10 +23,15 @@ def scene(seed=0, shape=(40, 48), m=16, k=4, noise=0.02):
     return X.T.reshape(m, *shape).astype(np.float32), H.astype(np.float32)
 
 
-@pytest.fixture
-def data():
+#: bands of whole image rows (C order), and tiles of 12 x 16 px (a 4 x 3 grid with a
+#: short last row of tiles), which are read tile by tile (core.pixel_layout)
+CHUNKS = {"bands": (8, 10, 48), "tiles": (8, 12, 16)}
+
+
+@pytest.fixture(params=sorted(CHUNKS))
+def data(request):
     stack, H = scene()
-    return stack, da.from_array(stack, chunks=(8, 10, 48)), H
+    return stack, da.from_array(stack, chunks=CHUNKS[request.param]), H
 
 
 def _config(mode, H):
@@ -70,6 +75,29 @@ def test_roi_seeds_read_only_their_pixels(data):
     # the start's maps: the NNLS fit to the seeds (in memory: floored unit-maximum maps)
     assert res.summary.init["W0"].startswith("nnls")
     assert res.reconstruction_err == pytest.approx(ref.reconstruction_err, rel=0.02)
+
+
+def test_label_and_pixel_seeds_find_their_pixels_in_tiles():
+    stack, H = scene()
+    lazy = da.from_array(stack, chunks=CHUNKS["tiles"])
+    labels = np.zeros((40, 48), dtype=np.int32)
+    labels[30:38, 35:45] = 1            # a region over two tiles of the last row
+    labels[5:9, 14:19] = 2              # one across a tile corner
+    pixels = np.array([[39, 47], [0, 0], [13, 17]])
+    cfg = uc.AnalysisConfig(mode="nnls", components=[
+        uc.ComponentSpec(name="one", h_source=uc.RoiLabel(1)),
+        uc.ComponentSpec(name="two", h_source=uc.RoiLabel(2)),
+        uc.ComponentSpec(name="px", h_source=uc.SeedPixels(pixels=pixels)),
+        uc.ComponentSpec(name="flat", h_source=uc.SeedPixels(
+            pixels=np.ravel_multi_index(tuple(pixels[:2].T), (40, 48))))])
+    ref = uc.run_analysis(stack, cfg, labels=labels)
+    res = uc.run_analysis(lazy, cfg, labels=labels)
+    X, _ = uc.stack_to_matrix(stack, 0)
+    flat = labels.reshape(-1)
+    assert np.allclose(res.H[0], X[flat == 1].mean(axis=0), rtol=1e-6)
+    assert np.allclose(res.H[1], X[flat == 2].mean(axis=0), rtol=1e-6)
+    assert np.allclose(res.H, ref.H, rtol=1e-6)
+    assert np.array_equal(np.asarray(res.W), ref.W)
 
 
 def test_saved_lazy_result_loads_in_memory(data, tmp_path):

@@ -197,10 +197,31 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=0, spectral_val
                             # fits the start's maps to them block by block
                             build_w=spec.builds_maps and not lazy,
                             random_state=cfg.random_state, fixed_h=spec.fixed_spectra,
-                            callback=callback)
+                            layout=data.layout, callback=callback)
         seeds.notes[:0] = notes
     res = spec.run(data, cfg, seeds, callback)
+    if data.layout is not None:   # rows read tile by tile: the result in C order
+        res = _in_c_order(res, data.layout)
     return _with_analysis(res, cfg, spec, data, seeds, labels, time.perf_counter() - t0)
+
+
+def _in_c_order(res: UnmixResult, layout) -> UnmixResult:
+    """A result of rows in ``layout``'s order with its per-pixel arrays (``W`` and the
+    arrays with one row per pixel) and pixel indices in C order, as a result of the
+    stack's ``stack_to_matrix`` rows has them (lazily: no block is computed)."""
+    from .chunked.store import rows_to_c_order
+
+    n = layout.n_pixels
+    arrays = {key: rows_to_c_order(v, layout)
+              if getattr(v, "ndim", 0) in (1, 2) and v.shape[0] == n else v
+              for key, v in res.arrays.items()}
+    summary = res.summary
+    capped = getattr(summary, "capped_pixels", None)
+    if capped:
+        summary = summary.replace(
+            capped_pixels=np.sort(layout.c_indices(capped)).tolist())
+    return dataclasses.replace(res, W=rows_to_c_order(res.W, layout), arrays=arrays,
+                               summary=summary)
 
 
 def _with_analysis(res: UnmixResult, cfg, spec, data: PreparedData, seeds, labels,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import as_float_array, check_data_matrix, check_nonnegative
+from .pixel_layout import PixelLayout
 
 __all__ = ["NEGATIVE_POLICIES", "CheckedMatrix", "PreparedData", "apply_negative_policy",
            "check_matrix", "check_negative_policy", "data_scale", "finite_mask",
@@ -322,6 +323,9 @@ class PreparedData:
         ``fit_data="processed"``).
     steps : list of dict
         What the negative policy and the preprocessing did, in order.
+    layout : PixelLayout or None
+        The order of the rows when it is not C order of the spatial axes (a chunked
+        stack read tile by tile); None for C order.
     """
 
     raw: CheckedMatrix
@@ -330,6 +334,7 @@ class PreparedData:
     processed: np.ndarray | None = None
     fit: CheckedMatrix | None = None
     steps: list = field(default_factory=list)
+    layout: PixelLayout | None = None
 
     def __post_init__(self):
         if self.fit is None:

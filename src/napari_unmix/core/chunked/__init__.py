@@ -10,8 +10,9 @@ imported only when an input is a dask array.
 Modules
     ``scheduler``  what is a dask array; persist with progress and cancel; the active
                    ``dask.distributed`` Client (used when there is one, never created)
-    ``blocks``     a dask stack as a lazy pixel matrix; the one validation pass and
-                   the negative-value policy, block by block
+    ``blocks``     a dask stack as a lazy pixel matrix (C order, or one tile per row
+                   block); the one validation pass and the negative-value policy,
+                   block by block
     ``nnls``       fixed-H NNLS by ``map_blocks`` over the in-memory solver
     ``gram``       the per-block shares of ``W^T X``, ``W^T W`` (seed balance, anchors)
     ``hals``       one-pass-per-iteration HALS NNMF (W in blocks, H on the client)
@@ -23,11 +24,13 @@ Modules
 
 from .scheduler import active_client, is_dask_array
 
-__all__ = ["active_client", "is_dask_array", "lazy_maps", "nmf_dask", "nnls_dask", "pca_dask",
-           "pixel_matrix", "store_maps"]
+__all__ = ["active_client", "block_pixel_matrix", "is_dask_array", "lazy_maps", "nmf_dask",
+           "nnls_dask", "pca_dask", "pixel_matrix", "rows_to_c_order", "rows_to_maps",
+           "store_maps"]
 
 _LAZY = {"lazy_maps": "store", "store_maps": "store", "nnls_dask": "nnls",
-         "nmf_dask": "nmf", "pca_dask": "pca", "pixel_matrix": "blocks"}
+         "nmf_dask": "nmf", "pca_dask": "pca", "pixel_matrix": "blocks",
+         "block_pixel_matrix": "blocks", "rows_to_c_order": "store", "rows_to_maps": "store"}
 
 
 def __getattr__(name):  # the dask-importing modules load on first use

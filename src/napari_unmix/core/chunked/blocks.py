@@ -27,9 +27,9 @@ import numpy as np
 from .._validation import float_dtype
 from ..data import CheckedMatrix, check_negative_policy, normalize_axis
 
-__all__ = ["BlockStats", "block_stats", "check_blocks", "check_finite_counts", "fitted_max",
-           "checked_input", "float_dtype", "pixel_matrix", "prepare_dask_stack",
-           "row_blocks"]
+__all__ = ["BlockStats", "block_pixel_matrix", "block_stats", "check_blocks",
+           "check_finite_counts", "fitted_max", "checked_input", "float_dtype", "pixel_matrix",
+           "prepare_dask_stack", "row_blocks"]
 
 _NONFINITE_REMEDY = ("Exclude those pixels with a mask (stack_to_matrix(..., "
                      "mask=finite_mask(stack))) or replace them before unmixing.")
@@ -39,13 +39,8 @@ _NEGATIVE_REMEDY = ("Background-subtracted CRS data often dips below zero: pass 
                     "result's params.")
 
 
-def pixel_matrix(stack, spectral_axis: int = 0, *, dtype=None):
-    """A dask stack as a lazy ``X (n_pixels, n_channels)`` and its spatial shape.
-
-    Every block of ``X`` spans the whole spectral axis; only that axis is rechunked
-    (when it is split), and the pixel rows are in C order of the spatial axes, as
-    ``stack_to_matrix`` gives them.
-    """
+def _spectra_last(stack, spectral_axis):
+    """The stack with its spectral axis last, in one chunk along it."""
     import dask.array as da
 
     if stack.ndim < 2:
@@ -59,6 +54,19 @@ def pixel_matrix(stack, spectral_axis: int = 0, *, dtype=None):
     moved = da.moveaxis(stack, axis, -1)
     if len(moved.chunks[-1]) > 1:
         moved = moved.rechunk({moved.ndim - 1: -1})
+    return moved
+
+
+def pixel_matrix(stack, spectral_axis: int = 0, *, dtype=None):
+    """A dask stack as a lazy ``X (n_pixels, n_channels)`` and its spatial shape.
+
+    Every block of ``X`` spans the whole spectral axis; only that axis is rechunked
+    (when it is split), and the pixel rows are in C order of the spatial axes, as
+    ``stack_to_matrix`` gives them.  When the chunks split a trailing spatial axis,
+    dask gathers whole image rows into each block (several tiles at once):
+    :func:`block_pixel_matrix` keeps one tile per block instead.
+    """
+    moved = _spectra_last(stack, spectral_axis)
     spatial_shape = tuple(int(s) for s in moved.shape[:-1])
     m = int(moved.shape[-1])
     X = moved.reshape(-1, m)
@@ -66,6 +74,48 @@ def pixel_matrix(stack, spectral_axis: int = 0, *, dtype=None):
     if X.dtype != target:
         X = X.astype(target)
     return X, spatial_shape
+
+
+def _tile_rows(block, dtype):
+    """One tile ``(*tile_shape, C)`` as its pixel rows ``(n, C)`` in C order: a view of
+    the tile as read (spectral axis first) where it is contiguous, no copy."""
+    b = np.moveaxis(np.asarray(block), -1, 0)
+    rows = b.reshape(b.shape[0], -1).T
+    return rows if rows.dtype == dtype else rows.astype(dtype)
+
+
+def block_pixel_matrix(stack, spectral_axis: int = 0, *, dtype=None):
+    """A dask stack as a lazy pixel matrix with one tile of the stack per row block.
+
+    Returns ``(X, layout)``: the rows are the pixels of the stack's spatial blocks,
+    block after block (C order of the block grid, C order inside each block), as
+    :class:`~napari_unmix.core.pixel_layout.PixelLayout` ``layout`` records.  Each
+    block of ``X`` is one tile, read once: no block is bigger than the stack's own
+    chunks.  Where only the first spatial axis is split the order is C order and
+    ``X`` is :func:`pixel_matrix`'s.  Turn results back into images with
+    :func:`~.store.rows_to_c_order` (``run_analysis`` does).
+    """
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    from ..pixel_layout import PixelLayout
+
+    moved = _spectra_last(stack, spectral_axis)
+    layout = PixelLayout(moved.shape[:-1], moved.chunks[:-1])
+    if layout.is_c_order:
+        X, _ = pixel_matrix(stack, spectral_axis, dtype=dtype)
+        return X, layout
+    m = int(moved.shape[-1])
+    target = float_dtype(stack.dtype, name="stack", force=dtype)
+    name = f"tile-rows-{tokenize(moved, target)}"
+    grid = moved.numblocks[:-1]
+    dsk, rows = {}, []
+    for i, idx in enumerate(np.ndindex(*grid)):
+        dsk[(name, i, 0)] = (_tile_rows, (moved.name, *idx, 0), target)
+        rows.append(int(np.prod([moved.chunks[a][j] for a, j in enumerate(idx)])))
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[moved])
+    return da.Array(graph, name, chunks=(tuple(rows), (m,)), dtype=target), layout
 
 
 def row_blocks(X):
@@ -182,9 +232,12 @@ def prepare_dask_stack(stack, *, spectral_axis: int = 0, spectral_values=None,
     pass, as the :class:`~napari_unmix.core.data.PreparedData` the modes take."""
     from ..data import prepared_data
 
-    X, spatial_shape = pixel_matrix(stack, spectral_axis)
+    X, layout = block_pixel_matrix(stack, spectral_axis)
     raw, _ = check_blocks(X, negative=negative, name=name)
-    return prepared_data(raw, spatial_shape, spectral_values, spectral_axis)
+    data = prepared_data(raw, layout.spatial_shape, spectral_values, spectral_axis)
+    if not layout.is_c_order:
+        data.layout = layout
+    return data
 
 
 def checked_input(X, negative):

@@ -15,7 +15,53 @@ import numpy as np
 
 from .scheduler import is_dask_array
 
-__all__ = ["lazy_maps", "store_maps"]
+__all__ = ["lazy_maps", "rows_to_c_order", "rows_to_maps", "store_maps"]
+
+
+def _rows_to_tile(rows, tile_shape):
+    rows = np.asarray(rows)
+    return np.ascontiguousarray(rows.T).reshape((rows.shape[1], *tile_shape))
+
+
+def rows_to_maps(A, layout):
+    """Per-pixel rows ``A (n_pixels, k)`` in the order of ``layout`` (a
+    :class:`~napari_unmix.core.pixel_layout.PixelLayout`) as lazy images
+    ``(k, *spatial_shape)``, chunked like the stack's tiles (one task per tile)."""
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    A = A if is_dask_array(A) else da.from_array(np.asarray(A))
+    if A.ndim != 2 or A.shape[0] != layout.n_pixels:
+        raise ValueError(f"An array of shape {A.shape} does not hold one row per pixel of "
+                         f"the spatial shape {layout.spatial_shape}.")
+    if layout.is_c_order:
+        return lazy_maps(A, layout.spatial_shape)
+    slices = list(layout.block_slices())
+    rows = tuple(int(np.prod([s.stop - s.start for s in sl])) for _, sl in slices)
+    if A.chunks[0] != rows or len(A.chunks[1]) != 1:
+        A = A.rechunk((rows, -1))
+    k = int(A.shape[1])
+    name = f"rows-to-maps-{tokenize(A, layout)}"
+    grid = tuple(len(c) for c in layout.chunks)
+    dsk = {}
+    for i, idx in enumerate(np.ndindex(*grid)):
+        tile = tuple(s.stop - s.start for s in slices[i][1])
+        dsk[(name, 0, *idx)] = (_rows_to_tile, (A.name, i, 0), tile)
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[A])
+    return da.Array(graph, name, chunks=((k,), *layout.chunks), dtype=A.dtype)
+
+
+def rows_to_c_order(A, layout):
+    """Per-pixel values in the order of ``layout`` (``(n_pixels,)`` or ``(n_pixels, k)``,
+    dask or numpy) in C order of the spatial axes, lazily: what ``stack_to_matrix``'s
+    rows would have given."""
+    if layout is None or layout.is_c_order:
+        return A
+    flat = A.ndim == 1
+    maps = rows_to_maps(A[:, None] if flat else A, layout)
+    C = maps.reshape((maps.shape[0], layout.n_pixels)).T
+    return C[:, 0] if flat else C
 
 
 def lazy_maps(W, spatial_shape):

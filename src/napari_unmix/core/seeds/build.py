@@ -248,7 +248,7 @@ def build_seeds(X, components, *, X_processed=None, spatial_shape=None, labels=N
                 spectral_values=None, w_seed_mode="nnls", overwrite=True,
                 h_fallback="residual", residual_score=True, build_w=True, w_floor=1e-3,
                 random_state=None, max_residual_pixels=None, nnls_backend="auto",
-                fixed_h=False, callback=None) -> SeedSet:
+                fixed_h=False, layout=None, callback=None) -> SeedSet:
     """Build ``W0`` / ``H0`` seeds from component specifications.
 
     Parameters
@@ -296,6 +296,10 @@ def build_seeds(X, components, *, X_processed=None, spatial_shape=None, labels=N
     fixed_h : bool, default False
         The spectra will be used as a fixed basis (fixed-H NNLS): a fallback spectrum
         is then reported as an emergency stand-in.
+    layout : PixelLayout, optional
+        The order of the rows of ``X`` when it is not C order of the spatial axes (a
+        chunked stack read tile by tile); masks, labels, maps and pixel indices are
+        given in C order or as images and are put into it.  ``W0`` is in that order.
     callback : callable, optional
         ``callback(ProgressInfo)`` once per component and pass; False cancels.
 
@@ -341,7 +345,7 @@ def build_seeds(X, components, *, X_processed=None, spatial_shape=None, labels=N
                              f"{data.X.shape}.")
         proc = _non_negative(Xp, "processed", notes)
     ctx = SeedContext(raw, proc, spatial_shape=spatial_shape, labels=labels,
-                      spectral_values=spectral_values)
+                      spectral_values=spectral_values, layout=layout)
     # without preprocessing the "processed" data is the raw data: report it as such
     work_key = ["raw" if (c.background or not c.use_subtracted or X_processed is None)
                 else "processed" for c in comps]

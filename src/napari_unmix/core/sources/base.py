@@ -89,6 +89,10 @@ class SeedContext:
         The label image of :class:`~napari_unmix.core.sources.RoiLabel` sources.
     spectral_values : ndarray (n_channels,), optional
         Spectral position of every channel (wavenumbers, wavelengths).
+    layout : PixelLayout, optional
+        The order of the rows of ``raw`` when it is not C order of the spatial axes
+        (a chunked stack read tile by tile): label images, masks, maps and pixel
+        indices, given as images or in C order, are put into it.
     """
 
     raw: np.ndarray
@@ -96,6 +100,7 @@ class SeedContext:
     spatial_shape: tuple | None = None
     labels: Any = None
     spectral_values: np.ndarray | None = None
+    layout: Any = None
     #: spectra resampled over part of the axis only: name -> (channels set to 0, range)
     partial: dict = field(default_factory=dict)
     _flat_labels: Any = field(default=None, repr=False)
@@ -132,7 +137,7 @@ class SeedContext:
             if lab.shape != (self.n_pixels,):
                 raise ValueError(f"The label image has shape {np.asarray(self.labels).shape}, "
                                  f"but the stack's spatial shape is {self.spatial_shape}.")
-            self._flat_labels = lab
+            self._flat_labels = self.in_row_order(lab)
         return self._flat_labels
 
     def flat_mask(self, mask, what: str) -> np.ndarray:
@@ -141,9 +146,9 @@ class SeedContext:
         if m.dtype != bool:
             raise TypeError(f"{what} must be boolean, got dtype {m.dtype}.")
         if m.shape == self.spatial_shape:
-            return m.reshape(-1)
+            return self.in_row_order(m.reshape(-1))
         if m.shape == (self.n_pixels,):
-            return m
+            return self.in_row_order(m)
         raise ValueError(f"{what} has shape {m.shape}, but the image has spatial shape "
                          f"{self.spatial_shape} ({self.n_pixels} pixels); draw it on the same "
                          "image.")
@@ -169,7 +174,19 @@ class SeedContext:
             raise ValueError(f"{what} is all zeros; a zero map cannot seed a component. Give a "
                              "map with positive values or remove it (the map is then built "
                              "from the spectrum).")
-        return np.asarray(arr, dtype=np.float64)
+        return self.in_row_order(np.asarray(arr, dtype=np.float64))
+
+    def in_row_order(self, flat) -> np.ndarray:
+        """A flat per-pixel array in C order of the spatial axes, put in the rows' order."""
+        if self.layout is None or self.layout.is_c_order:
+            return flat
+        return self.layout.to_rows(flat)
+
+    def rows_of(self, c_indices) -> np.ndarray:
+        """The rows of pixels given by flat C-order indices."""
+        if self.layout is None:
+            return np.asarray(c_indices, dtype=np.intp)
+        return self.layout.rows_of(c_indices)
 
     def on_channels(self, values, axis, *, name: str, what: str, warnings: list) -> np.ndarray:
         """A spectrum given with or without its own axis, put on the stack's channels.

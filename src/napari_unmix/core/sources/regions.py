@@ -179,12 +179,12 @@ def _pixel_indices(pixels, ctx: SeedContext, name):
             if bad.any():
                 raise ValueError(f"Component {name!r}: seed pixel {p[bad][0].tolist()} lies "
                                  f"outside the image of shape {tuple(spatial_shape)}.")
-        return np.ravel_multi_index(tuple(p.T), tuple(spatial_shape))
+        return ctx.rows_of(np.ravel_multi_index(tuple(p.T), tuple(spatial_shape)))
     bad = (p < 0) | (p >= n)
     if bad.any():
         raise ValueError(f"Component {name!r}: seed pixel index {int(p[bad][0])} is out of "
                          f"range for an image of {n} pixels.")
-    return p.astype(np.intp)
+    return ctx.rows_of(p)
 
 
 @register_source
