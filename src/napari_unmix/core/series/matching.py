@@ -49,8 +49,9 @@ def align_planes(maps, Hs, planes, reference, policy, signed):
             order, signs, angles = match_spectra(Hs[target], Hs[z], signed)
             Hs[z] = Hs[z][order] * signs[:, None].astype(Hs.dtype)
             if not np.array_equal(order, np.arange(k)) or (signs < 0).any():
-                maps[:, z] = maps[order, z] * signs.astype(maps.dtype).reshape(
-                    (k,) + (1,) * (maps.ndim - 2))
+                plane = np.asarray(maps[:, z])   # numpy, or a plane read from a store
+                maps[:, z] = plane[order] * signs.astype(plane.dtype).reshape(
+                    (k,) + (1,) * (plane.ndim - 1))
             fit = planes[z].fit
             if isinstance(fit, PCASummary) and len(fit.explained_variance_ratio or []) == k:
                 evr = fit.explained_variance_ratio  # per-component values follow the maps

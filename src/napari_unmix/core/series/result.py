@@ -42,6 +42,13 @@ def plane_index(value, n_planes, name) -> int:
     return int(value) % n_planes
 
 
+def _stored(a) -> bool:
+    """Whether ``a`` is an array kept where it is (a zarr array, an h5py dataset, a dask
+    array) rather than a numpy array or something to turn into one."""
+    return (not isinstance(a, np.ndarray) and hasattr(a, "shape") and hasattr(a, "dtype")
+            and hasattr(a, "__getitem__") and hasattr(a, "ndim"))
+
+
 # -- result ------------------------------------------------------------------------------
 @dataclass(eq=False)
 class SeriesResult:
@@ -51,7 +58,9 @@ class SeriesResult:
     ----------
     maps : ndarray, shape (k, n_planes, *plane_shape)
         Abundance maps (scores for PCA); the series axis comes right after the
-        component axis, whatever its position in the stack.  Fixed-H NNLS keeps its
+        component axis, whatever its position in the stack.  An array on disk (a
+        zarr array, an h5py dataset) when the run wrote them there (``unmix_series(
+        ..., maps_out=...)``): it is kept as it is and read on demand.  Fixed-H NNLS keeps its
         fitted scale; pixels that an exact NNLS solver could not solve are NaN.
     H : ndarray, shape (k, n_channels) or (n_planes, k, n_channels)
         The shared basis (``"shared-basis"``) or every plane's spectra, in the
@@ -97,7 +106,7 @@ class SeriesResult:
     runner: ClassVar[Callable | None] = None
 
     def __post_init__(self):
-        self.maps = np.asarray(self.maps)
+        self.maps = self.maps if _stored(self.maps) else np.asarray(self.maps)
         self.H = np.asarray(self.H)
         if self.strategy not in SERIES_STRATEGIES:
             raise ValueError(f"strategy={self.strategy!r} is not one of "
@@ -158,7 +167,7 @@ class SeriesResult:
         """Plane ``plane`` as an :class:`UnmixResult` (``W`` a copy of its maps)."""
         z = plane_index(plane, self.n_planes, "plane")
         info = self.planes[z] if z < len(self.planes) else PlaneSummary(plane=z)
-        W = self.maps[:, z].reshape(self.n_components, -1).T.copy()
+        W = np.asarray(self.maps[:, z]).reshape(self.n_components, -1).T.copy()
         params = {"series": {k: v for k, v in self.params.items() if k != "config"},
                   "plane": z, "mode": self.mode}
         return UnmixResult(
@@ -197,8 +206,13 @@ class SeriesResult:
             arrays["plane_H"] = self.H
         series = {key: v for key, v in self.params.items() if key != "config"}
         first = self.planes[0] if self.planes else PlaneSummary()
+        maps = self.maps
+        if _stored(maps):   # maps on disk: a lazy W, read block by block
+            import dask.array as da
+
+            maps = da.from_array(maps, chunks=getattr(maps, "chunks", "auto"))
         return UnmixResult(
-            W=self.maps.reshape(k, -1).T, H=self.H if self.shared_basis else self.H.mean(axis=0),
+            W=maps.reshape(k, -1).T, H=self.H if self.shared_basis else self.H.mean(axis=0),
             mode=self.mode, backend=first.backend or "", device=first.device or "cpu",
             n_iter=int(s.max_plane_iter or 0),
             reconstruction_err=np.nan if s.reconstruction_err is None else s.reconstruction_err,

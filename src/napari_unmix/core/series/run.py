@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numbers
+import os
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -90,6 +92,7 @@ def _x_norm(X):
 def unmix_series(stack, config=None, *, H=None, strategy="shared-basis", series_axis=0,
                  spectral_axis=1, reference=None, pool_size=None, match="auto",
                  nnls_solver=None, nnls_backend=None, spectral_values=None, labels=None,
+                 maps_out=None,
                  callback: Callable[[ProgressInfo], bool | None] | None = None) -> SeriesResult:
     """Unmix a z-stack or time series of spectral images plane by plane.
 
@@ -131,6 +134,14 @@ def unmix_series(stack, config=None, *, H=None, strategy="shared-basis", series_
     labels : array_like of int, optional
         Label image for ``RoiLabel`` sources: one plane's spatial shape (used for
         every plane) or the stack's shape without the spectral axis.
+    maps_out : str, Path or array-like, optional
+        Where the maps go, plane by plane as each is fitted, instead of an array in
+        memory: the path of a new zarr array (created with chunks of one component
+        and one plane, at most 1024 px along each plane axis; needs
+        ``napari-unmix[distributed]``), or an array of shape ``(k, n_planes,
+        *plane_shape)`` that takes numpy-style assignment (a zarr array, an h5py
+        dataset, a ``np.memmap``).  The result's ``maps`` is then that array, read
+        on demand.  Only one plane's maps are held in memory at a time.
     callback : callable, optional
         ``callback(SeriesProgressInfo) -> bool | None``; returning False cancels.
 
@@ -166,6 +177,7 @@ def unmix_series(stack, config=None, *, H=None, strategy="shared-basis", series_
     if match not in MATCH_POLICIES:
         raise ValueError(f"match={match!r} is not one of {', '.join(MATCH_POLICIES)}.")
     cfg = _as_config(config, H)
+    _check_new_path(maps_out)
     series = SeriesStack(stack, series_axis, spectral_axis)
     m = series.n_channels
     if spectral_values is not None:
@@ -182,12 +194,12 @@ def unmix_series(stack, config=None, *, H=None, strategy="shared-basis", series_
                              "(mode='nnls' with Spectrum sources) for per-slice fits.")
         out = _per_slice(series, cfg, reference=reference, policy=match,
                          spectral_values=spectral_values, labels=labels, callback=callback,
-                         log=log)
+                         log=log, maps_out=maps_out)
     else:
         out = _shared_basis(series, cfg, H=H, reference=reference, pool_size=pool_size,
                             nnls_solver=nnls_solver, nnls_backend=nnls_backend,
                             spectral_values=spectral_values, labels=labels, callback=callback,
-                            log=log)
+                            log=log, maps_out=maps_out)
     maps, H_out, mode, planes, summary, params, arrays, names = out
     log.reissue(series.n_planes)
     store: dict = {}
@@ -195,6 +207,8 @@ def unmix_series(stack, config=None, *, H=None, strategy="shared-basis", series_
         "strategy": strategy, "series_axis": series.series_axis,
         "spectral_axis": series.spectral_axis, "match": match,
         "config": cfg.to_dict(arrays=store, prefix="config/"),
+        "maps_out": None if maps_out is None else
+        str(maps_out) if isinstance(maps_out, (str, os.PathLike)) else type(maps_out).__name__,
     })
     arrays.update(store)
     summary = summary.replace(strategy=strategy, mode=mode, n_planes=series.n_planes,
@@ -220,7 +234,41 @@ def _run_plane(z, fn, log, *args, where=None, **kwargs):
         raise new from err
 
 
-def _per_slice(series, cfg, *, reference, policy, spectral_values, labels, callback, log):
+def _check_new_path(maps_out):
+    """``maps_out`` as a Path when it is one, refused when something is there already."""
+    if not isinstance(maps_out, (str, os.PathLike)):
+        return None
+    path = Path(maps_out)
+    if path.exists():
+        raise ValueError(f"maps_out={str(path)!r} already exists; the maps are written to a "
+                         "new zarr array: give a new path or remove the old one.")
+    return path
+
+
+def _maps_target(maps_out, shape, dtype):
+    """The array the maps ``shape`` are written into: a new one in memory, a new zarr
+    array at the path ``maps_out``, or the given array (its shape checked)."""
+    if maps_out is None:
+        return np.empty(shape, dtype=dtype)
+    if isinstance(maps_out, (str, os.PathLike)):
+        path = _check_new_path(maps_out)
+        try:
+            import zarr
+        except ImportError:
+            raise ImportError("maps_out as a path writes a zarr array: pip install "
+                              "'napari-unmix[distributed]' (or pass an array to write into, "
+                              "such as a numpy memmap).") from None
+        chunks = (1, 1, *(min(int(s), 1024) for s in shape[2:]))
+        return zarr.create_array(str(path), shape=shape, dtype=dtype, chunks=chunks)
+    if tuple(getattr(maps_out, "shape", ())) != tuple(shape):
+        raise ValueError(f"maps_out has shape {tuple(getattr(maps_out, 'shape', ()))}, but the "
+                         f"maps are {tuple(shape)} (components, planes, *plane_shape): give "
+                         "an array of that shape.")
+    return maps_out
+
+
+def _per_slice(series, cfg, *, reference, policy, spectral_values, labels, callback, log,
+               maps_out=None):
     n = series.n_planes
     ref = 0 if reference is None else plane_index(reference, n, "reference")
     spec = MODES[cfg.mode]
@@ -238,10 +286,10 @@ def _per_slice(series, cfg, *, reference, policy, spectral_values, labels, callb
             labels=plane_labels(labels, series, z), callback=progress.inner(1.0, z))
         if maps is None:
             k = res.n_components
-            maps = np.empty((k, n, *series.plane_shape), dtype=res.W.dtype)
+            maps = _maps_target(maps_out, (k, n, *series.plane_shape), res.W.dtype)
             Hs = np.empty((n, k, series.n_channels), dtype=res.H.dtype)
             names = list(res.component_names)
-        maps[:, z] = res.W.T.reshape((res.n_components, *series.plane_shape))
+        maps[:, z] = np.asarray(res.W).T.reshape((res.n_components, *series.plane_shape))
         Hs[z] = res.H
         rel = res.summary.relative_error or 0.0
         x_norm = (res.reconstruction_err / rel if rel > 0 else
@@ -278,7 +326,7 @@ def _pool(series, pool_size, seed, progress, weight):
 
 
 def _shared_basis(series, cfg, *, H, reference, pool_size, nnls_solver, nnls_backend,
-                  spectral_values, labels, callback, log):
+                  spectral_values, labels, callback, log, maps_out=None):
     n, m = series.n_planes, series.n_channels
     spec = MODES[cfg.mode]
     if not spec.non_negative:
@@ -366,8 +414,8 @@ def _shared_basis(series, cfg, *, H, reference, pool_size, nnls_solver, nnls_bac
             max_iter=cfg.max_iter, negative=cfg.negative, device=cfg.device, loss=cfg.loss,
             abundance=cfg.abundance, callback=progress.inner(1.0, z))
         if maps is None:
-            maps = np.empty((k, n, *series.plane_shape), dtype=fit.W.dtype)
-        maps[:, z] = fit.W.T.reshape((k, *series.plane_shape))
+            maps = _maps_target(maps_out, (k, n, *series.plane_shape), fit.W.dtype)
+        maps[:, z] = np.asarray(fit.W).T.reshape((k, *series.plane_shape))
         planes.append(_plane_info(z, fit, messages, _x_norm(X), t_plane))
         del X, fit
         progress.advance(1.0, stage="series", iteration=z + 1, max_iter=n, plane=z,
