@@ -123,3 +123,60 @@ def test_a_zarr_folder_is_read_not_refused_as_without_tif_files(tmp_path, capsys
     code, _, err = run(capsys, "run", tmp_path / "broken.zarr", "--mode", "pca", "-k", "2",
                        "--out", tmp_path / "p2")
     assert code == 2 and "zarr" in err and "no .tif" not in err
+
+
+@pytest.fixture
+def remote_scheduler(tmp_path):
+    """A dask scheduler and one worker in processes of their own, as on a cluster."""
+    import subprocess
+    import time
+
+    pytest.importorskip("distributed", reason="distributed is not installed")
+    info = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while not info.exists() or not info.read_text().strip():
+            if time.monotonic() > deadline or procs[0].poll() is not None:
+                pytest.fail("the dask scheduler did not start within 60 s")
+            time.sleep(0.2)
+        address = json.loads(info.read_text())["address"]
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+             "--nworkers", "1", "--no-dashboard", "--local-directory", str(tmp_path / "w")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_scheduler_address_runs_on_a_remote_worker_process(inputs, tmp_path, capsys,
+                                                           remote_scheduler):
+    import distributed
+
+    d, _ = inputs
+    with distributed.Client(remote_scheduler, timeout="30s") as client:
+        client.wait_for_workers(1, timeout=60)
+    code, _, err = run(capsys, "run", d / "cube.ome.zarr", "--mode", "nnls", "--spectra",
+                       d / "refs.csv", "--scheduler", remote_scheduler, "--out",
+                       tmp_path / "remote")
+    assert code == 0, err
+    assert f"computing on the scheduler at {remote_scheduler}" in err
+    with distributed.Client(remote_scheduler, timeout="30s") as client:
+        prefixes = client.run_on_scheduler(lambda dask_scheduler: sorted(
+            dask_scheduler.task_prefixes))
+    assert "nnls-block" in prefixes          # the blocks were solved by the worker process
+    code, _, err = run(capsys, "run", d / "cube.ome.zarr", "--mode", "nnls", "--spectra",
+                       d / "refs.csv", "--out", tmp_path / "here")
+    assert code == 0, err
+    np.testing.assert_array_equal(read_result_bundle(tmp_path / "remote").result.W,
+                                  read_result_bundle(tmp_path / "here").result.W)
