@@ -14,8 +14,8 @@ Modules
                    block); the one validation pass and the negative-value policy,
                    block by block
     ``nnls``       fixed-H NNLS by ``map_blocks`` over the in-memory solver
-    ``gram``       the per-block shares of ``W^T X``, ``W^T W`` (seed balance, anchors)
-    ``hals``       one-pass-per-iteration HALS NNMF (W in blocks, H on the client)
+    ``hals``       one-pass-per-iteration HALS NNMF (W in blocks, H on the client); the
+                   per-block shares of ``W^T X``, ``W^T W`` (seed balance, anchors)
     ``nmf``        ``core.nmf`` for a dask matrix: seeds, init from a pooled sample,
                    stopping rules, summary
     ``pca``        PCA from a covariance accumulated over blocks, lazy scores

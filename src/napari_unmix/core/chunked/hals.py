@@ -30,7 +30,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..solvers._common import NMFFit, residual_norm, sum_of_squares
+from ..solvers._common import (
+    RESIDUAL_CHUNK_BYTES,
+    NMFFit,
+    chunk_slices,
+    residual_norm,
+    rows_per_chunk,
+    sum_of_squares,
+)
 from ..solvers.hals import (
     H_SWEEPS,
     OMEGA,
@@ -58,11 +65,22 @@ def as_row_blocks(W, X):
     return persist(W)[0]
 
 
+def gram64(x, w):
+    """``(W^T X, W^T W)`` of one block in float64, a few MB of rows at a time: a whole
+    float64 copy of a 64 MiB float32 tile would double what a task holds."""
+    x = np.asarray(x)
+    k, m = w.shape[1], x.shape[1]
+    C, D = np.zeros((k, m)), np.zeros((k, k))
+    for sl in chunk_slices(x.shape[0], rows_per_chunk(m, 8, budget=RESIDUAL_CHUNK_BYTES)):
+        w64 = np.asarray(w[sl], dtype=np.float64)
+        C += w64.T @ x[sl].astype(np.float64)
+        D += w64.T @ w64
+    return C, D
+
+
 def _gram_block(x, w):
-    x64 = np.asarray(x, dtype=np.float64)
-    w64 = np.asarray(w, dtype=np.float64)
-    return np.concatenate([(w64.T @ x64).ravel(), (w64.T @ w64).ravel(),
-                           [sum_of_squares(np.asarray(x))]])[None]
+    C, D = gram64(x, w)
+    return np.concatenate([C.ravel(), D.ravel(), [sum_of_squares(np.asarray(x))]])[None]
 
 
 def gram_pass(X, W):
@@ -92,8 +110,8 @@ def _hals_block(x, w, s, Hs, Bh, H_start, want64, first, w_sweeps):
     w_block_np(x, Wt, Hs, Bh, w_sweeps, CB, DB, np.empty(c, dtype=dtype), 0, slice(0, c))
     parts = [CB.ravel().astype(np.float64), DB.ravel().astype(np.float64)]
     if want64:
-        W64 = Wt.astype(np.float64)
-        parts += [(W64 @ x.astype(np.float64)).ravel(), (W64 @ W64.T).ravel()]
+        C64, D64 = gram64(x, Wt.T)
+        parts += [C64.ravel(), D64.ravel()]
     parts.append(np.array([res, sum_of_squares(x) if first else 0.0]))
     return np.ascontiguousarray(Wt.T), np.concatenate(parts)[None]
 
