@@ -144,3 +144,44 @@ def test_a_saved_result_reopens_as_a_run_and_seeds_the_next(qtbot, crs_viewer, c
     f.max_iter.value = 10
     run_dock(dock)
     assert dock.result is not record.result and dock.result.n_components == 3
+
+
+def test_a_spectrum_file_row_comes_back_from_a_setup_without_its_file(
+        qtbot, crs_viewer, crs_dock, run_dock, make_napari_viewer, tmp_path):
+    from napari_unmix._napari.seed_inputs import RowSettings, SourceChoice
+    from napari_unmix.io import write_spectra_csv
+
+    viewer, dock = crs_viewer, crs_dock
+    sample = make_crs_sample()
+    refs = write_spectra_csv(tmp_path / "refs.csv", sample.H, sample.spectral_axis,
+                             sample.component_names, "cm^-1")
+    dock.table.set_rows([RowSettings(name=n, color=c, source=SourceChoice(
+        "spectrum", path=str(refs), column=str(i)))
+        for i, (n, c) in enumerate(zip(sample.component_names, sample.colors, strict=True))])
+    dock.session.update_rows(dock.table.settings())
+    dock.form.mode.value = "nnls"
+    path = dock.setup.save_setup(tmp_path / "setup.json")
+    assert path is not None, dock.status.text()
+    run_dock(dock)
+    first = dock.result
+    refs.unlink()                              # the setup embeds the values
+
+    other = make_napari_viewer(strict_qt=True)
+    other.add_image(np.asarray(viewer.layers[0].data), **{
+        "name": viewer.layers[0].name, "metadata": dict(viewer.layers[0].metadata)})
+    _, dock2 = other.window.add_plugin_dock_widget("napari-unmix", "Spectral unmixing")
+    notes = dock2.setup.load_setup(path)
+    assert notes == [], notes                 # it used to say: choose the file in the row
+    rows = dock2.table.settings()
+    assert [r.source.kind for r in rows] == ["spectrum"] * len(rows)
+    assert all(r.source.path == "" and r.source.embedded is not None for r in rows)
+    line = dock2.table.rows[0].editors["spectrum"].fields["path"]
+    assert "from the setup" in line.placeholderText()
+    run_dock(dock2)
+    np.testing.assert_array_equal(dock2.result.H, first.H)
+    np.testing.assert_allclose(np.asarray(dock2.result.W), np.asarray(first.W), rtol=1e-6)
+    # a chosen file replaces the embedded spectrum
+    write_spectra_csv(tmp_path / "other.csv", sample.H[::-1], sample.spectral_axis,
+                      sample.component_names[::-1], "cm^-1")
+    line.setText(str(tmp_path / "other.csv"))
+    assert dock2.table.rows[0].settings().source.embedded is None

@@ -31,7 +31,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..core.colors import DEFAULT_COLORS
-from ..core.sources import SOURCES
+from ..core.sources import SOURCES, Spectrum
 from .seed_inputs import RowSettings, SourceChoice
 from .source_editors import SourceEditor, editor_fields, menu_kinds
 
@@ -76,6 +76,8 @@ class ComponentRow(QFrame):
                                   Qt.ItemDataRole.ToolTipRole)
             self.editors[key] = SourceEditor(editor_fields(key))
             self.pages.addWidget(self.editors[key])
+        self._embedded = None   # a spectrum from a loaded setup, without its file
+        self._file_hint = self.editors[Spectrum.kind].fields["path"].placeholderText()
         self.remove_button = QToolButton()
         self.remove_button.setText("✕")
         self.remove_button.setToolTip("Remove this component")
@@ -170,10 +172,22 @@ class ComponentRow(QFrame):
         """The row's settings; the source holds the values of the current kind's page."""
         src = SourceChoice(kind=self.kind.currentData())
         self.editor.read(src)
+        if src.kind == Spectrum.kind and not src.path:
+            src.embedded = self._embedded   # a setup's spectrum, until a file is chosen
         return RowSettings(name=self.name.text().strip(), color=self._color, source=src,
                            background=self.background.isChecked(),
                            use_subtracted=self.use_subtracted.isChecked(),
                            locked=self.locked.isChecked(), anchor=self.trust_value())
+
+    def _show_embedded(self, spectrum) -> None:
+        """Hold a spectrum embedded in a setup; its file box says so while empty."""
+        self._embedded = spectrum
+        line = self.editors[Spectrum.kind].fields["path"]
+        if spectrum is None:
+            line.setPlaceholderText(self._file_hint)
+            return
+        what = f"'{spectrum.label}'" if spectrum.label else "a spectrum"
+        line.setPlaceholderText(f"{what} from the setup (choose a file to replace it)")
 
     def trust_value(self) -> float | None:
         """The row's own trust in its seed, or None (the analysis' trust)."""
@@ -193,6 +207,8 @@ class ComponentRow(QFrame):
             self.kind.setCurrentIndex(index)
             self.pages.setCurrentWidget(self.editor)
             self.editor.write(s.source)
+            self._show_embedded(s.source.embedded if s.source.kind == Spectrum.kind
+                                else None)
             self.background.setChecked(s.background)
             self.use_subtracted.setChecked(s.use_subtracted)
             self.locked.setChecked(s.locked)

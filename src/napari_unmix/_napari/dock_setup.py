@@ -11,9 +11,10 @@ what every run's ``config.json`` is.
 ``config.json``, or a result's config): the settings that the config's mode uses,
 then one row per component: region seeds (masks, and labels whose pixels the config
 holds) are painted into a new 2-D Labels layer "<file> seeds" on the image's grid,
-Gaussian and flat models keep their parameters; what a row cannot hold (a spectrum
-embedded without its file, the seeds of a previous result, a label id without its
-label image) becomes a row without a source, and a note says so.
+Gaussian and flat models keep their parameters, a spectrum embedded without its file
+stays in its row (until a file is chosen there); what a row cannot hold (the seeds of
+a previous result, a label id without its label image) becomes a row without a
+source, and a note says so.
 
 :func:`parse_spectral_values` reads what the user types as an image's spectral
 values: ``start step`` (``500 10``, ``500:10`` or ``500, step 10``) or all the
@@ -30,7 +31,7 @@ import re
 import numpy as np
 
 from ..core.config import AnalysisConfig
-from ..core.sources import SOURCES, Flat, Gaussian, RoiLabel, RoiMask
+from ..core.sources import SOURCES, Flat, Gaussian, RoiLabel, RoiMask, Spectrum
 from .seed_inputs import NONE_KIND, RowSettings, SourceChoice, plain_fields, source_kinds
 
 __all__ = ["apply_config", "parse_spectral_values", "set_spectral_values", "setup_config"]
@@ -172,13 +173,13 @@ def _row_source(spec, mask_ids, layer, notes) -> SourceChoice:
     if isinstance(src, Flat):
         return SourceChoice(Flat.kind, level=float(src.level),
                             absorb_offsets=bool(src.absorb_offsets))
+    if isinstance(src, Spectrum):   # its values are in the config: the row holds them
+        return SourceChoice(Spectrum.kind, embedded=src)
     kind = getattr(src, "kind", None)
     fields = plain_fields(SOURCES[kind]) if kind in SOURCES else None
     if kind in source_kinds() and fields is not None and kind not in ("spectrum",):
         return SourceChoice(kind, params={f.name: getattr(src, f.name) for f in fields})
-    why = {"spectrum": "its spectrum file is not named in the config: choose the file in "
-                       "the row",
-           "roi-label": "its label image is not in the config: choose the Labels layer in "
+    why = {"roi-label": "its label image is not in the config: choose the Labels layer in "
                         "the row",
            "previous-result": "its seeds came from a previous result: open that result and "
                               "press 'Use result as seeds'"}.get(kind, f"a {kind} source "

@@ -98,6 +98,9 @@ class SourceChoice:
         locked flat row takes the offsets of the other fitted spectra.
     component : str, optional
         Component of the previous result.
+    embedded : Spectrum, optional
+        A spectrum seed without its file (from a loaded setup or a run's config,
+        which embed the values): used while ``path`` is empty; a chosen file wins.
     params : dict
         Values of a generic editor: the keyword arguments of the source class
         (sources without a dedicated editor).
@@ -117,6 +120,7 @@ class SourceChoice:
     absorb_offsets: bool = True
     component: str | None = None
     params: dict = field(default_factory=dict)
+    embedded: typing.Any = None
 
     def __post_init__(self):
         kinds = source_kinds()
@@ -305,6 +309,8 @@ def _column(text):
 
 @register_input(Spectrum.kind)
 def _spectrum_file(choice, ctx):
+    if not choice.path and choice.embedded is not None:
+        return choice.embedded
     if not choice.path:
         raise ValueError("No spectrum file chosen.")
     try:
