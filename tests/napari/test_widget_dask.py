@@ -101,3 +101,28 @@ def test_a_dask_run_shows_its_progress_and_cancels(qtbot, viewer, dock):
 def _notes_since(since, severity=None):
     recs = notification_manager.records[since:]
     return [str(r.message) for r in recs if severity is None or r.severity == severity]
+
+
+def test_on_a_distributed_client_progress_and_cancel_go_through_the_futures(
+        qtbot, viewer, dock, sample):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        _configure(dock, "crs (dask)", "nmf", n_components=4, max_iter=10_000_000, tol=0.0,
+                   solver="hals", backend="numpy")
+        job = dock.run()
+        assert job is not None
+        qtbot.waitUntil(lambda: dock.progress.format().startswith("nmf: "),
+                        timeout=RUN_TIMEOUT_MS)
+        assert client.run_on_scheduler(          # the blocks ran on the cluster
+            lambda dask_scheduler: any(p.startswith("hals-block")
+                                       for p in dask_scheduler.task_prefixes))
+        dock.cancel_button.click()
+        qtbot.waitUntil(lambda: job.done, timeout=20_000)
+        assert dock.result is None and dock.progress.format() == "idle"
+        _configure(dock, "crs (dask)", "nmf", n_components=4, max_iter=5, tol=0.0,
+                   solver="hals", backend="numpy")
+        _run(qtbot, dock)                       # and the next run still works there
+        assert dock.result is not None and dock.result.is_lazy
+        assert dock.result.summary.extra["chunked"]["scheduler"] == "distributed"
