@@ -32,6 +32,9 @@ import pytest
 from napari_unmix.core import AnalysisConfig, UnmixResult, run_analysis
 from napari_unmix.io import read_result_bundle, write_analysis_outputs, write_result_bundle
 
+#: the fixture's report of a changed signal state is shown, not an error
+pytestmark = pytest.mark.filterwarnings("default:the test process's signals:RuntimeWarning")
+
 SHAPE = (10, 12)
 #: The phases of writing a set: each file as it is renamed into place, then the swap.
 PHASES = ("maps.tif", "spectra.csv", "composite.png", "result.npz", "config.json",
@@ -41,6 +44,46 @@ PHASES = ("maps.tif", "spectra.csv", "composite.png", "result.npz", "config.json
 def _result(seed: int, shape=SHAPE) -> UnmixResult:
     stack = np.random.default_rng(seed).random((6, *shape)).astype(np.float32)
     return run_analysis(stack, AnalysisConfig(mode="pca", n_components=2))
+
+
+def _kernel_signal_state() -> dict:
+    """SIGINT / SIGTERM as the kernel has them for this process's main thread
+    (``/proc/self/status``: ignored, blocked), whatever Python's handler cache says."""
+    try:
+        fields = dict(line.split(":\t", 1) for line in
+                      Path("/proc/self/status").read_text().splitlines() if ":\t" in line)
+    except OSError:
+        return {}
+    out = {}
+    for name in ("SigIgn", "SigBlk"):
+        mask = int(fields.get(name, "0"), 16)
+        out[name] = [s.name for s in (signal.SIGINT, signal.SIGTERM) if mask >> (s - 1) & 1]
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _signals_as_a_shell_starts_us():
+    """SIGINT at Python's KeyboardInterrupt handler, SIGTERM at its default, neither
+    blocked: what a command started from a terminal has, and what the subprocesses
+    started here inherit.  A library used by an earlier test may have left the test
+    process otherwise (a C library ignoring SIGINT, a thread mask); that is not what
+    these tests are about, so the state is set here, and a warning says what it was."""
+    before = _kernel_signal_state()
+    python_before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    if any(before.values()) or python_before[signal.SIGINT] is not signal.default_int_handler \
+            or python_before[signal.SIGTERM] is not signal.SIG_DFL:
+        import warnings
+
+        warnings.warn(f"the test process's signals were changed before this test: kernel "
+                      f"{before}, Python {python_before}; set to the defaults for it",
+                      RuntimeWarning, stacklevel=1)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    yield
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    for s, handler in python_before.items():
+        signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
 
 @pytest.fixture(scope="module")
