@@ -239,3 +239,41 @@ def test_the_plot_has_matplotlibs_toolbar_to_zoom_pan_and_save(plot, tmp_path, m
                         lambda *a, **k: (str(out), "SVG"))
     bar.save_figure()
     assert out.exists() and "<svg" in out.read_text()
+
+
+def _pixel(scale, title):
+    """Content shaped like the pixel inspector's: the same curves, other values."""
+    raw = scale * (0.3 + _band(2850, 15, 2.0))
+    fit = 0.95 * raw
+    return PlotContent(curves=[Curve("pixel spectrum", raw, "#f0f1f2"),
+                               Curve("fit w·H", fit, "#ffd700", ls="--"),
+                               Curve("residual", raw - fit, "#aaaaaa", ls=":")],
+                       spectral_values=AXIS, unit="cm^-1", title=title)
+
+
+def test_content_like_the_drawn_one_moves_the_lines_and_rescales(plot, qtbot):
+    plot.display(_pixel(1.0, "pixel (y=1, x=2)"))
+    (ax,) = plot.figure.axes
+    lines = list(ax.lines)
+    plot.display(_pixel(40.0, "pixel (y=3, x=4)"))  # inspector: the next pixel
+    assert plot.figure.axes == [ax] and ax.lines[:3] == lines[:3]  # moved, not redrawn
+    np.testing.assert_array_equal(lines[0].get_ydata(), 40.0 * (0.3 + _band(2850, 15, 2.0)))
+    assert ax.get_title() == "pixel (y=3, x=4)"
+    fresh = SpectraPlot()
+    qtbot.addWidget(fresh)
+    fresh.resize(500, 320)
+    fresh.show()
+    qtbot.waitExposed(fresh)
+    fresh.display(_pixel(40.0, "pixel (y=3, x=4)"))
+    # the axes rescaled as a fresh drawing of the same content would be
+    np.testing.assert_allclose(ax.get_ylim(), fresh.figure.axes[0].get_ylim())
+    np.testing.assert_allclose(ax.get_xlim(), fresh.figure.axes[0].get_xlim())
+    # other curves (a result's spectra): drawn afresh
+    plot.display(PlotContent.from_result(_result(k=2), colors=COLORS))
+    assert [line.get_label() for line in plot.figure.axes[0].lines] == ["lipid", "protein"]
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    assert isinstance(plot.figure.get_layout_engine(), ConstrainedLayoutEngine)  # laid out
+    plot.display(_pixel(1.0, "pixel (y=1, x=2)"))
+    assert [line.get_label() for line in plot.figure.axes[0].lines][:3] == [
+        "pixel spectrum", "fit w·H", "residual"]

@@ -141,6 +141,21 @@ def pixel_content(view, result, colors) -> PlotContent:
                        else np.asarray(values), unit=result.spectral_unit, title=view.title)
 
 
+def _look(panels, axis, theme, content):
+    """What must stay the same for the figure to be redrawn by moving its lines: each
+    panel's y label and curves (label, colour, style, length, sign) and the spectral
+    axis, the theme; None where it is always drawn afresh (a scree, no curves)."""
+    if content.scree is not None or not any(curves for _, curves, _ in panels):
+        return None
+    shape = tuple(
+        (y_label, tuple((curve.label, curve.color, curve.ls, style, curve.values.size)
+                        for curve, style in curves),
+         bool(curves) and all(_non_negative(curve.values) for curve, _ in curves))
+        for _, curves, y_label in panels)
+    return (shape, theme, content.unit,
+            None if axis is None else (axis.dtype.str, axis.tobytes()))
+
+
 def _axis_label(unit: str | None) -> str:
     if not unit:
         return "channel"
@@ -192,6 +207,9 @@ class SpectraPlot(QWidget):
         layout.addWidget(self.toolbar)
         layout.addWidget(self.canvas)
         self.content = PlotContent()
+        self._drawn_look = None  # what the figure shows (see _look), None: nothing
+        self._drawn_lines: list = []  # (axes, its lines) of every panel of curves
+        self.canvas.mpl_connect("resize_event", self._on_resize)
         if napari_viewer is not None:
             napari_viewer.events.theme.connect(self._on_theme)
         self.draw()
@@ -236,43 +254,74 @@ class SpectraPlot(QWidget):
 
         Seed previews get their own panel when a result is shown too (they are not
         mixed with the result's curves, which may have the same colours); the scree
-        is a panel below; legends sit outside the axes, so that they cover no curve."""
+        is a panel below; legends sit outside the axes, so that they cover no curve.
+        Content that looks like what is drawn (the same panels, curves, styles and
+        spectral axis: the pixel inspector going from pixel to pixel) only moves the
+        lines and rescales the axes, keeping the layout."""
         if not self.isVisible():
             self._stale = True
             return
         self._stale = False
         fg, bg = self._theme()
         c = self.content
+        panels = self._panels()
+        axis = None if c.spectral_values is None else np.asarray(c.spectral_values)
+        look = _look(panels, axis, (fg, bg), c)
+        if look is not None and look == self._drawn_look:
+            self._move_lines(panels)
+            return
+        self.figure.set_layout_engine("constrained")
         self.figure.clear()
         self.figure.set_facecolor(bg)
-        results = [(curve, curve.dashed) for curve in c.curves] + \
-            [(curve, "compare") for curve in c.compare]
-        panels = []
-        if c.previews and results:
-            panels.append(("Seed spectra (preview)", [(curve, True) for curve in c.previews],
-                           "intensity"))
-            panels.append((c.title or "Last result", results, c.y_label))
-        else:
-            title = c.title or ("ROI spectra" if c.previews else "No spectra yet")
-            panels.append((title, [(curve, True) for curve in c.previews] + results,
-                           c.y_label))
         n = len(panels) + (c.scree is not None)
         axes = self.figure.subplots(n, 1, squeeze=False)[:, 0]
-        axis = None if c.spectral_values is None else np.asarray(c.spectral_values)
+        self._drawn_lines = []
         for ax, (title, curves, y_label) in zip(axes, panels, strict=False):
-            self._curves(ax, curves, axis, title, y_label, fg, bg)
+            self._drawn_lines.append((ax, self._curves(ax, curves, axis, title, y_label,
+                                                       fg, bg)))
         if c.scree is not None:
             self._scree(axes[-1], fg, bg)
+        self._drawn_look = look
         self.canvas.draw_idle()
+
+    def _panels(self) -> list:
+        """(title, [(curve, style)], y label) of every panel of curves."""
+        c = self.content
+        results = [(curve, curve.dashed) for curve in c.curves] + \
+            [(curve, "compare") for curve in c.compare]
+        if c.previews and results:
+            return [("Seed spectra (preview)", [(curve, True) for curve in c.previews],
+                     "intensity"), (c.title or "Last result", results, c.y_label)]
+        title = c.title or ("ROI spectra" if c.previews else "No spectra yet")
+        return [(title, [(curve, True) for curve in c.previews] + results, c.y_label)]
+
+    def _move_lines(self, panels) -> None:
+        """New values (and titles) on the lines drawn, the y-axes rescaled; the layout
+        is kept (no constrained-layout pass: it is most of a redraw's time)."""
+        self.figure.set_layout_engine("none")
+        for (ax, lines), (title, curves, _) in zip(self._drawn_lines, panels, strict=True):
+            for line, (curve, _) in zip(lines, curves, strict=True):
+                line.set_ydata(curve.values)
+            ax.set_title(title, fontsize=9)
+            ax.set_autoscaley_on(True)
+            ax.relim()
+            ax.autoscale_view(scalex=False)
+            if curves and all(_non_negative(curve.values) for curve, _ in curves):
+                ax.set_ylim(bottom=0)
+        self.canvas.draw_idle()
+
+    def _on_resize(self, event=None) -> None:
+        self.figure.set_layout_engine("constrained")  # a new size: lay it out again
 
     def _curves(self, ax, curves, axis, title, y_label, fg, bg) -> None:
         c = self.content
+        lines = []
         for curve, style in curves:
             x = (np.arange(curve.values.size) if axis is None or axis.size != curve.values.size
                  else axis)
             ls = curve.ls or (":" if style == "compare" else ("--" if style else "-"))
-            ax.plot(x, curve.values, color=curve.color, lw=1.2 if style == "compare" else 1.6,
-                    ls=ls, label=curve.label)
+            lines += ax.plot(x, curve.values, color=curve.color,
+                             lw=1.2 if style == "compare" else 1.6, ls=ls, label=curve.label)
         ax.set_xlabel(_axis_label(c.unit if axis is not None else None), fontsize=8)
         ax.set_ylabel(y_label, fontsize=8)
         ax.set_title(title, fontsize=9)
@@ -287,6 +336,7 @@ class SpectraPlot(QWidget):
             for text in legend.get_texts():
                 text.set_color(fg)
         self._style(ax, fg, bg)
+        return lines
 
     def _scree(self, sc, fg, bg) -> None:
         from matplotlib.ticker import MaxNLocator
