@@ -13,8 +13,12 @@ show results       the GUI-thread part of a finished run: map layers, spectra, s
 inspector click    the pixel inspector (a pixel's spectrum, fit, parts, residual)
 export figure      "Export figure…" to a PNG at 150 dpi
 
-Each action is repeated (``--repeats``, default 5) and the largest time is reported
-beside the 100 ms target, with the share of it spent in napari itself: creating
+Each action is repeated (``--repeats``, default 5).  Two times are kept: the longest
+*block* (the longest stretch the GUI thread spends without returning to Qt's event
+loop, measured by a zero-interval timer: what a click or a key press waits for; the
+100 ms target is about this one) and the *busy* time (the action and every event it
+leaves, until the loop is idle, blocks and the gaps between them summed).  The largest
+of the repeats is reported with the share of it spent in napari itself: creating
 layers (``LayerList.insert``, whose events also reach the dock's own listeners)
 and drawing the canvas (vispy's ``SceneCanvas._draw_scene`` and napari's
 ``VispyCanvas.on_draw``; under Xvfb that is Mesa's software
@@ -42,15 +46,55 @@ TARGET_MS = 100.0
 
 
 def _pump(app, until=None, timeout=120.0):
-    """Process pending events (until ``until()`` is true)."""
+    """Process pending events (until ``until()`` is true); without ``until``, until the
+    event loop is idle (two passes in a row under 2 ms: work that an event posts,
+    such as matplotlib's ``draw_idle``, is counted with the action that caused it)."""
     t0 = time.perf_counter()
+    quiet = 0
     while True:
+        t = time.perf_counter()
         app.processEvents()
-        if until is None or until():
+        if until is None:
+            quiet = quiet + 1 if time.perf_counter() - t < 0.002 else 0
+            if quiet >= 2:
+                return
+        elif until():
             return
         if time.perf_counter() - t0 > timeout:
             raise TimeoutError("the run did not finish")
-        time.sleep(0.005)
+        time.sleep(0.005 if until is not None else 0.001)
+
+
+class Heartbeat:
+    """The longest time napari's GUI thread goes without returning to its event loop.
+
+    A zero-interval ``QTimer`` fires once per pass of the event loop; the longest gap
+    between two firings (or between the start of an action and the first firing) is
+    the longest time a user's input would have waited.
+    """
+
+    def __init__(self):
+        from qtpy.QtCore import QTimer
+
+        self.last = time.perf_counter()
+        self.longest = 0.0
+        self.timer = QTimer()
+        self.timer.setInterval(0)
+        self.timer.timeout.connect(self._beat)
+        self.timer.start()
+
+    def _beat(self):
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self.last)
+        self.last = now
+
+    def start(self):
+        """An action starts now."""
+        self.last = time.perf_counter()
+        self.longest = 0.0
+
+    def longest_ms(self) -> float:
+        return self.longest * 1e3
 
 
 def _labels(shape):
@@ -105,10 +149,13 @@ def measure(repeats: int = 5) -> dict:
     times: dict[str, list[float]] = {}
     calls: dict[str, list[float]] = {}
     shares: dict[str, list[float]] = {}
+    blocks: dict[str, list[float]] = {}
     share = NapariShare()
+    beat = None
 
     def timed(name, fn, app):
         before = share.ms
+        beat.start()
         t0 = time.perf_counter()
         out = fn()
         t1 = time.perf_counter()
@@ -116,6 +163,7 @@ def measure(repeats: int = 5) -> dict:
         times.setdefault(name, []).append((time.perf_counter() - t0) * 1e3)
         calls.setdefault(name, []).append((t1 - t0) * 1e3)
         shares.setdefault(name, []).append(share.ms - before)
+        blocks.setdefault(name, []).append(beat.longest_ms())
         return out
 
     out_dir = Path(tempfile.mkdtemp(prefix="dock-latency-"))
@@ -123,6 +171,7 @@ def measure(repeats: int = 5) -> dict:
         viewer = napari.Viewer(show=True)
         viewer.window._qt_window.resize(1400, 900)
         app = QApplication.instance()
+        beat = beat or Heartbeat()
         data, kwargs, _ = crs_sample()[0]
         viewer.add_image(data, **kwargs)
         viewer.add_labels(_labels(data.shape[1:]), name="dabs")
@@ -148,6 +197,7 @@ def measure(repeats: int = 5) -> dict:
         job = timed("start a run", dock.run, app)
         t0 = time.perf_counter()
         before = share.ms
+        beat.start()
         _pump(app, until=lambda j=job: j.done)
         t_show = time.perf_counter()
         _pump(app)  # the redraws the result asks for
@@ -155,6 +205,7 @@ def measure(repeats: int = 5) -> dict:
         times.setdefault("show results", []).append(done_ms[-1] + redraw)
         calls.setdefault("show results", []).append(done_ms[-1])
         shares.setdefault("show results", []).append(share.ms - before)
+        blocks.setdefault("show results", []).append(beat.longest_ms())
         times.setdefault("(run in the worker, s)", []).append(time.perf_counter() - t0)
         image = viewer.layers[0]
         for y, x in ((20, 30), (64, 64), (100, 90)):
@@ -172,7 +223,9 @@ def measure(repeats: int = 5) -> dict:
         napari_ms = shares.get(name)
         rows[name] = {"max_ms": float(v[worst]), "median_ms": float(np.median(v)), "n": len(v),
                       "call_max_ms": float(max(calls.get(name, [np.nan]))),
-                      "napari_ms_of_max": float(napari_ms[worst]) if napari_ms else np.nan}
+                      "napari_ms_of_max": float(napari_ms[worst]) if napari_ms else np.nan,
+                      "block_max_ms": float(max(blocks.get(name, [np.nan]))),
+                      "block_median_ms": float(np.median(blocks.get(name, [np.nan])))}
     return rows
 
 
@@ -182,20 +235,24 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args(argv)
     rows = measure(args.repeats)
-    print(f"{'action':<24} {'max ms':>8} {'median ms':>10} {'call ms':>8} {'napari ms':>9} "
-          f"{'rest ms':>8}  target {TARGET_MS:g} ms (call: the action without the redraws "
-          "it asks for; napari: of the max, layer creation and canvas drawing)")
+    print(f"{'action':<24} {'block ms':>8} {'median':>7} {'busy ms':>8} {'median':>7} "
+          f"{'call ms':>8} {'napari ms':>9}  target {TARGET_MS:g} ms for the longest block")
+    print("  block: the longest time the GUI thread went without returning to the event loop "
+          "(what a user's input waits); busy: the action and every event it left, until the "
+          "loop is idle; call: the action alone; napari: of the busiest repeat, layer "
+          "creation and canvas drawing")
     worst = 0.0
     for name, r in rows.items():
         if name.startswith("("):
-            print(f"{name:<24} {r['max_ms']:>8.2f} {r['median_ms']:>10.2f}  (not GUI time)")
+            print(f"{name:<24} {r['max_ms']:>8.2f} {r['median_ms']:>7.2f}  (not GUI time)")
             continue
-        worst = max(worst, r["max_ms"])
-        verdict = "ok" if r["max_ms"] <= TARGET_MS else "OVER"
-        rest = r["max_ms"] - r["napari_ms_of_max"]
-        print(f"{name:<24} {r['max_ms']:>8.1f} {r['median_ms']:>10.1f} "
-              f"{r['call_max_ms']:>8.1f} {r['napari_ms_of_max']:>9.1f} {rest:>8.1f}  {verdict}")
-    print(f"largest: {worst:.1f} ms ({'within' if worst <= TARGET_MS else 'over'} the target)")
+        worst = max(worst, r["block_max_ms"])
+        verdict = "ok" if r["block_max_ms"] <= TARGET_MS else "OVER"
+        print(f"{name:<24} {r['block_max_ms']:>8.1f} {r['block_median_ms']:>7.1f} "
+              f"{r['max_ms']:>8.1f} {r['median_ms']:>7.1f} {r['call_max_ms']:>8.1f} "
+              f"{r['napari_ms_of_max']:>9.1f}  {verdict}")
+    print(f"longest block: {worst:.1f} ms ({'within' if worst <= TARGET_MS else 'over'} "
+          "the target)")
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0
