@@ -10,6 +10,7 @@ preview seeds      "Preview seeds" (ROI means, the spectra dock drawn)
 change mode        the mode menu, random NNMF <-> seeded NNMF (the form rebuilt)
 start a run        "Run" until it returns to the event loop (the fit runs in a worker)
 show results       the GUI-thread part of a finished run: map layers, spectra, summary
+                   (the first run, which makes the layers, and a rerun, which reuses them)
 inspector click    the pixel inspector (a pixel's spectrum, fit, parts, residual)
 export figure      "Export figure…" to a PNG at 150 dpi
 
@@ -194,19 +195,22 @@ def measure(repeats: int = 5) -> dict:
             done_ms.append((time.perf_counter() - t0) * 1e3)
 
         dock._on_done = on_done
-        job = timed("start a run", dock.run, app)
-        t0 = time.perf_counter()
-        before = share.ms
-        beat.start()
-        _pump(app, until=lambda j=job: j.done)
-        t_show = time.perf_counter()
-        _pump(app)  # the redraws the result asks for
-        redraw = (time.perf_counter() - t_show) * 1e3
-        times.setdefault("show results", []).append(done_ms[-1] + redraw)
-        calls.setdefault("show results", []).append(done_ms[-1])
-        shares.setdefault("show results", []).append(share.ms - before)
-        blocks.setdefault("show results", []).append(beat.longest_ms())
-        times.setdefault("(run in the worker, s)", []).append(time.perf_counter() - t0)
+        # the first run makes the map layers; a rerun (the default: replace the last
+        # run's maps) gives the same layers new data
+        for label in ("show results", "show results, rerun"):
+            job = timed("start a run", dock.run, app)
+            t0 = time.perf_counter()
+            before = share.ms
+            beat.start()
+            _pump(app, until=lambda j=job: j.done)
+            t_show = time.perf_counter()
+            _pump(app)  # the redraws the result asks for
+            redraw = (time.perf_counter() - t_show) * 1e3
+            times.setdefault(label, []).append(done_ms[-1] + redraw)
+            calls.setdefault(label, []).append(done_ms[-1])
+            shares.setdefault(label, []).append(share.ms - before)
+            blocks.setdefault(label, []).append(beat.longest_ms())
+            times.setdefault("(run in the worker, s)", []).append(time.perf_counter() - t0)
         image = viewer.layers[0]
         for y, x in ((20, 30), (64, 64), (100, 90)):
             world = image.data_to_world((0, y, x))
