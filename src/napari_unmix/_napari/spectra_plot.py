@@ -8,7 +8,10 @@ a result, and ``dataclasses.replace(plot.content, previews=...)`` puts seed
 previews beside it.  The content is redrawn when napari's theme changes.  matplotlib's navigation
 toolbar sits above the plot (zoom, pan, home, save as PNG / SVG / PDF).  While
 the widget is hidden (another tab, a viewer not shown yet) nothing is drawn; the
-figure is drawn when the widget is shown.
+figure is drawn when the widget is shown.  Content shaped like what is shown (the
+pixel inspector going from pixel to pixel) is drawn by moving the lines, without
+rebuilding the figure or laying it out again (a click's redraw 205 -> 48 ms on the
+bundled sample, ``benchmarks/dock_latency.py``).
 """
 
 from __future__ import annotations
