@@ -99,3 +99,21 @@ def test_the_real_leica_folder_has_238_um_over_512_pixels(make_napari_viewer):
     [(_, kwargs, _)] = read_layers(str(LEICA))
     np.testing.assert_allclose(kwargs["scale"][1:], 2.380952e-4 / 512 * 1e6, rtol=1e-6)
     assert kwargs["metadata"]["spectral_values"] is None
+
+
+def test_a_result_folder_opens_with_the_pixel_sizes_of_its_stack(make_napari_viewer, tmp_path):
+    from napari_unmix.cli import main
+
+    path = tmp_path / "ome.tif"
+    tifffile.imwrite(path, _cube(), ome=True,
+                     metadata={"axes": "CYX", "PhysicalSizeX": 0.2, "PhysicalSizeY": 0.2,
+                               "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm"})
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--mode", "nmf", "-k", "2", "--max-iter", "5",
+                 "--out", str(out), "--no-progress", "--quiet"]) == 0
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(out), plugin="napari-unmix")
+    assert len(layers) == 2
+    for layer in layers:
+        np.testing.assert_allclose(layer.scale, (0.2, 0.2))
+        assert _um(layer.units[-1]) and _um(layer.units[-2])

@@ -165,6 +165,9 @@ def result_layer_data(bundle, name: str | None = None) -> list[tuple]:
         data, kwargs = map_layer_kwargs(shown, i, color=colors[i], spatial_shape=shape,
                                         source_image=stem, background=background[i])
         kwargs["name"] = f"{stem}: {comp}"
+        if bundle.pixel_size is not None:  # the stack's pixel sizes, kept by the output set
+            kwargs["scale"] = bundle.pixel_size[0]
+            kwargs["units"] = tuple(u or "pixel" for u in bundle.pixel_size[1])
         kwargs["metadata"].update({
             RESULT_KEY: result,
             "mask": bundle.mask,

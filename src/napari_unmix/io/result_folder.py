@@ -209,6 +209,9 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
         info = {"spatial_shape": list(spatial_shape), "maps_format": maps_format,
                 "files": {key: ([p.name for p in v] if isinstance(v, list) else
                                 "." if v == tmp else v.name) for key, v in files.items()}}
+        sizes = _spatial_sizes(pixel_size, spatial_shape)
+        if sizes is not None:  # read back by read_result_bundle: the maps keep their scale
+            info["pixel_size"] = {"scale": list(sizes[0]), "units": list(sizes[1])}
         info["files"]["json"] = OUTPUT_NAMES["json"]
         if extra:
             info.update(extra)
@@ -235,6 +238,16 @@ def _figure_scale(pixel_size, spatial_shape, maps):
     if not scale or not units or not units[-1] or not float(scale[-1]) > 0:
         return None, None
     return float(scale[-1]) * spatial_shape[-1] / maps.shape[-1], str(units[-1])
+
+
+def _spatial_sizes(pixel_size, spatial_shape):
+    """``(scale, units)`` with one float and one unit per spatial axis, or None."""
+    if pixel_size is None or pixel_size[0] is None:
+        return None
+    scale, units = tuple(pixel_size[0]), tuple(pixel_size[1])
+    if len(scale) != len(spatial_shape) or len(units) != len(scale):
+        return None
+    return tuple(float(v) for v in scale), tuple(str(u or "") for u in units)
 
 
 def _tiff_sizes(pixel_size, maps):

@@ -74,6 +74,9 @@ class ResultBundle:
     guessed_shape : bool
         True when the bundle did not store the spatial shape and it was guessed.
     notes : list of str
+    pixel_size : tuple (scale, units) or None
+        The physical size of a pixel along every spatial axis and its unit, from the
+        ``result.json`` of a result folder whose stack had pixel sizes.
     """
 
     result: UnmixResult
@@ -82,6 +85,7 @@ class ResultBundle:
     path: Path | None = None
     guessed_shape: bool = False
     notes: list = field(default_factory=list)
+    pixel_size: tuple | None = None
 
     def maps(self) -> np.ndarray:
         """The maps, ``(k, *spatial_shape)`` (NaN outside the mask)."""
@@ -362,4 +366,15 @@ def read_result_bundle(path) -> ResultBundle:
                      f"{how}. Save results with napari_unmix.io.write_result_bundle (or the "
                      "plugin's writer) to keep it.")
     return ResultBundle(result=result, spatial_shape=shape, mask=mask, path=path,
-                        guessed_shape=guessed, notes=notes)
+                        guessed_shape=guessed, notes=notes,
+                        pixel_size=_pixel_size(doc, shape))
+
+
+def _pixel_size(doc, shape):
+    """The ``pixel_size`` a result.json records, when it has one value per spatial axis."""
+    info = (doc or {}).get("pixel_size")
+    scale, units = (info.get("scale"), info.get("units")) if isinstance(info, dict) else (0, 0)
+    if not (isinstance(scale, list) and isinstance(units, list)
+            and len(scale) == len(units) == len(shape)):
+        return None
+    return tuple(float(v) for v in scale), tuple(str(u) for u in units)
