@@ -271,7 +271,7 @@ class SpectraPlot(QWidget):
         axis = None if c.spectral_values is None else np.asarray(c.spectral_values)
         look = _look(panels, axis, (fg, bg), c)
         if look is not None and look == self._drawn_look:
-            self._move_lines(panels)
+            self._move_lines(panels, [non_negative for *_, non_negative in look[0]])
             return
         self.figure.set_layout_engine("constrained")
         self.figure.clear()
@@ -298,18 +298,20 @@ class SpectraPlot(QWidget):
         title = c.title or ("ROI spectra" if c.previews else "No spectra yet")
         return [(title, [(curve, True) for curve in c.previews] + results, c.y_label)]
 
-    def _move_lines(self, panels) -> None:
-        """New values (and titles) on the lines drawn, the y-axes rescaled; the layout
-        is kept (no constrained-layout pass: it is most of a redraw's time)."""
+    def _move_lines(self, panels, non_negative) -> None:
+        """New values (and titles) on the lines drawn, the y-axes rescaled (from 0 where
+        a panel's ``non_negative``); the layout is kept (no constrained-layout pass: it
+        is most of a redraw's time)."""
         self.figure.set_layout_engine("none")
-        for (ax, lines), (title, curves, _) in zip(self._drawn_lines, panels, strict=True):
+        for (ax, lines), (title, curves, _), from_zero in zip(
+                self._drawn_lines, panels, non_negative, strict=True):
             for line, (curve, _) in zip(lines, curves, strict=True):
                 line.set_ydata(curve.values)
             ax.set_title(title, fontsize=9)
             ax.set_autoscaley_on(True)
             ax.relim()
             ax.autoscale_view(scalex=False)
-            if curves and all(_non_negative(curve.values) for curve, _ in curves):
+            if from_zero:
                 ax.set_ylim(bottom=0)
         self.canvas.draw_idle()
 

@@ -373,7 +373,9 @@ def read_result_bundle(path) -> ResultBundle:
 def _pixel_size(doc, shape):
     """The ``pixel_size`` a result.json records, when it has one value per spatial axis."""
     info = (doc or {}).get("pixel_size")
-    scale, units = (info.get("scale"), info.get("units")) if isinstance(info, dict) else (0, 0)
+    if not isinstance(info, dict):
+        return None
+    scale, units = info.get("scale"), info.get("units")
     if not (isinstance(scale, list) and isinstance(units, list)
             and len(scale) == len(units) == len(shape)):
         return None
