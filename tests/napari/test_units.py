@@ -117,3 +117,12 @@ def test_a_result_folder_opens_with_the_pixel_sizes_of_its_stack(make_napari_vie
     for layer in layers:
         np.testing.assert_allclose(layer.scale, (0.2, 0.2))
         assert _um(layer.units[-1]) and _um(layer.units[-2])
+    # and on into what napari saves of them: the maps TIFF and a result folder
+    from napari_unmix.io import open_stack, read_result_bundle
+
+    [tif] = napari.save_layers(str(tmp_path / "saved.tif"), layers, plugin="napari-unmix")
+    saved = open_stack(tif)
+    np.testing.assert_allclose(saved.scale[-2:], (0.2, 0.2), rtol=1e-6)
+    assert [u == "um" for u in saved.units[-2:]] == [True, True]
+    napari.save_layers(str(tmp_path / "again"), layers, plugin="napari-unmix")
+    np.testing.assert_allclose(read_result_bundle(tmp_path / "again").pixel_size[0], (0.2, 0.2))

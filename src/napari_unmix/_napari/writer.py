@@ -117,6 +117,35 @@ def _map_of(data, attrs):
     return data, name
 
 
+def _pixel_size_of(layers, shape):
+    """``(scale, units)`` of the spatial axes of the maps (``shape``: Y, X or Z, Y, X),
+    from the layers' ``scale`` and ``units`` when they all agree and every spatial axis
+    has a length unit; else None.  A length-1 axis that a map layer keeps over a
+    channel-last stack is left out."""
+    from ..io.pixel_sizes import length_unit
+
+    found = set()
+    for data, attrs in layers:
+        dshape = tuple(getattr(data, "shape", ()))
+        scale, units = attrs.get("scale"), attrs.get("units")
+        if scale is None or units is None or len(scale) != len(dshape):
+            return None
+        axes = list(range(len(dshape)))
+        if len(dshape) == len(shape) + 1:
+            drop = next((i for i in axes if dshape[i] == 1
+                         and dshape[:i] + dshape[i + 1:] == tuple(shape)), None)
+            if drop is None:
+                return None
+            axes.remove(drop)
+        elif len(dshape) != len(shape):
+            return None
+        lengths = tuple(length_unit(str(units[i])) for i in axes)
+        if None in lengths:
+            return None
+        found.add((tuple(float(scale[i]) for i in axes), lengths))
+    return found.pop() if len(found) == 1 else None
+
+
 def write_maps(path: str, layer_data: list) -> list[str]:
     """Write image layers as component maps: one float32 ImageJ TIFF, one page each.
 
@@ -140,7 +169,8 @@ def write_maps(path: str, layer_data: list) -> list[str]:
         raise ValueError(f"Maps must be 2-D (Y, X) or 3-D (Z, Y, X); the selected layers have "
                          f"shape {shape}. Save a result with more axes as a .npz bundle.")
     maps = np.stack([np.asarray(m, dtype=np.float32) for m, _ in pairs])
-    return [str(write_maps_tiff(path, maps, [n for _, n in pairs]))]
+    return [str(write_maps_tiff(path, maps, [n for _, n in pairs],
+                                pixel_size=_pixel_size_of(images, shape)))]
 
 
 def write_spectra(path: str, layer_data: list) -> list[str]:
@@ -210,7 +240,9 @@ def write_result_folder(path: str, layer_data: list) -> list[str]:
             colors[i] = meta["color"]
     if None in colors:
         colors = None
-    files = write_analysis_outputs(Path(path), result, shape, colors=colors)
+    files = write_analysis_outputs(Path(path), result, shape, colors=colors,
+                                   pixel_size=_pixel_size_of(_image_layers(layer_data, "a result"),
+                                                             shape))
     written = []
     for v in files.values():
         written.extend(str(p) for p in (v if isinstance(v, list) else [v]))
