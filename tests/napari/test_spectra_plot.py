@@ -271,9 +271,51 @@ def test_content_like_the_drawn_one_moves_the_lines_and_rescales(plot, qtbot):
     # other curves (a result's spectra): drawn afresh
     plot.display(PlotContent.from_result(_result(k=2), colors=COLORS))
     assert [line.get_label() for line in plot.figure.axes[0].lines] == ["lipid", "protein"]
-    from matplotlib.layout_engine import ConstrainedLayoutEngine
-
-    assert isinstance(plot.figure.get_layout_engine(), ConstrainedLayoutEngine)  # laid out
+    qtbot.waitUntil(lambda: plot.laid_out, timeout=3000)  # a new shape: laid out again
     plot.display(_pixel(1.0, "pixel (y=1, x=2)"))
     assert [line.get_label() for line in plot.figure.axes[0].lines][:3] == [
         "pixel spectrum", "fit w·H", "residual"]
+
+
+def _inside_the_figure(fig):
+    """Every axes (tick labels, labels, title) and legend lies inside the figure."""
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+    for ax in fig.axes:
+        for part in (ax.get_tightbbox(renderer), *(
+                [ax.get_legend().get_window_extent(renderer)] if ax.get_legend() else [])):
+            assert part.x0 >= box.x0 - 1 and part.x1 <= box.x1 + 1, (part, box)
+            assert part.y0 >= box.y0 - 1 and part.y1 <= box.y1 + 1, (part, box)
+
+
+def test_a_new_figure_is_laid_out_then_drawn_apart_from_the_call(plot, qtbot, monkeypatch):
+    steps = []
+    engine = plot.figure.get_layout_engine()
+    lay_out, draw = engine.lay_out, plot.canvas.draw
+    monkeypatch.setattr(engine, "lay_out", lambda fig: (steps.append("layout"), lay_out(fig)))
+    monkeypatch.setattr(plot.canvas, "draw", lambda: (steps.append("draw"), draw()))
+    content = PlotContent.from_result(_result(), colors=COLORS)
+    plot.display(dataclasses.replace(content, previews=_previews()))
+    assert steps == [] and not plot.laid_out  # the call only builds the figure
+    qtbot.waitUntil(lambda: steps == ["layout", "draw"], timeout=3000)
+    qtbot.wait(50)
+    assert steps == ["layout", "draw"]  # once each: nothing drawn before the layout
+    _inside_the_figure(plot.figure)  # legends outside the axes, yet inside the figure
+    preview, last = plot.figure.axes
+    assert preview.get_legend().get_window_extent().x0 >= preview.get_window_extent().x1 - 1
+    # a new size: laid out again, then drawn
+    steps.clear()
+    plot.resize(700, 420)
+    qtbot.waitUntil(lambda: steps[-2:] == ["layout", "draw"], timeout=3000)
+    assert steps.index("layout") < steps.index("draw")
+    _inside_the_figure(plot.figure)
+
+
+def test_a_saved_plot_is_laid_out_at_the_saved_size(plot, qtbot, tmp_path):
+    plot.display(PlotContent.from_result(_pca_result(), colors=COLORS))
+    qtbot.waitUntil(lambda: plot.laid_out, timeout=3000)
+    plot.figure.savefig(tmp_path / "tall.png", dpi=50)
+    fig = plot.figure
+    fig.set_size_inches(3.0, 6.0)  # the layout of the screen no longer fits
+    fig.savefig(tmp_path / "narrow.png")
+    _inside_the_figure(fig)

@@ -11,14 +11,20 @@ the widget is hidden (another tab, a viewer not shown yet) nothing is drawn; the
 figure is drawn when the widget is shown.  Content shaped like what is shown (the
 pixel inspector going from pixel to pixel) is drawn by moving the lines, without
 rebuilding the figure or laying it out again (a click's redraw 205 -> 48 ms on the
-bundled sample, ``benchmarks/dock_latency.py``).
+bundled sample, ``benchmarks/dock_latency.py``).  A new figure is laid out
+(matplotlib's constrained layout: every tick label, title and legend measured) in
+one pass of Qt's event loop and drawn in the next, so that the GUI thread is never
+held for both at once (the first preview of seeds held it 177 ms, now 65; the
+first inspector click 129 ms, now 65); a save lays the figure out at its own size.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ..core.modes import MODES
@@ -167,6 +173,40 @@ def _axis_label(unit: str | None) -> str:
     return f"{kind} ({pretty})".strip()
 
 
+@functools.cache
+def _matplotlib_parts():
+    """The canvas and layout engine classes of the plot (made on first use: the module
+    imports without matplotlib).
+
+    * the canvas is matplotlib's Qt canvas, except that it queues no drawing while its
+      figure waits for a layout (``layout_pending``; the layout queues it when done):
+      a resize would otherwise draw the figure before it is laid out, and again after;
+    * the layout engine is matplotlib's constrained layout run by :meth:`lay_out` (the
+      plot's own pass of the event loop) and by every save (the toolbar's "save", at
+      the saved size); a screen draw leaves the axes where the last layout put them.
+    """
+    from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    class Canvas(FigureCanvasQTAgg):
+        layout_pending = False
+
+        def draw_idle(self):
+            if not self.layout_pending:
+                super().draw_idle()
+
+    class LaidOutApart(ConstrainedLayoutEngine):
+        def execute(self, fig):
+            if fig.canvas.is_saving():
+                return super().execute(fig)
+            return None
+
+        def lay_out(self, fig):
+            return super().execute(fig)
+
+    return Canvas, LaidOutApart
+
+
 def _non_negative(values) -> bool:
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
@@ -194,11 +234,14 @@ class SpectraPlot(QWidget):
         self.viewer = napari_viewer
         # matplotlib is imported here, not with the module: the dock opens without it
         # (preload.warm_imports loads it in the background)
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
+        from matplotlib.backends.backend_qtagg import NavigationToolbar2QT
         from matplotlib.figure import Figure
 
-        self.figure = Figure(figsize=(5, 3.2), layout="constrained")
-        self.canvas = FigureCanvasQTAgg(self.figure)
+        canvas, layout = _matplotlib_parts()
+        # laid out in a pass of the event loop before the one that draws it (_lay_out)
+        self.figure = Figure(figsize=(5, 3.2), layout=layout())
+        self.laid_out = False  # the figure's axes are where the layout put them
+        self.canvas = canvas(self.figure)
         self.canvas.setMinimumHeight(220)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -273,7 +316,6 @@ class SpectraPlot(QWidget):
         if look is not None and look == self._drawn_look:
             self._move_lines(panels, [non_negative for *_, non_negative in look[0]])
             return
-        self.figure.set_layout_engine("constrained")
         self.figure.clear()
         self.figure.set_facecolor(bg)
         n = len(panels) + (c.scree is not None)
@@ -285,6 +327,24 @@ class SpectraPlot(QWidget):
         if c.scree is not None:
             self._scree(axes[-1], fg, bg)
         self._drawn_look = look
+        self._lay_out_later()
+
+    def _lay_out_later(self) -> None:
+        """Lay the figure out in the next pass of the event loop, and draw it in the one
+        after (the Qt paint events in between show what was drawn before)."""
+        self.laid_out = False
+        if not self.canvas.layout_pending:
+            self.canvas.layout_pending = True
+            QTimer.singleShot(0, self._lay_out)
+
+    def _lay_out(self) -> None:
+        try:
+            self.canvas.layout_pending = False
+            if self.figure.axes and self.canvas.width() > 0 and self.canvas.height() > 0:
+                self.figure.get_layout_engine().lay_out(self.figure)
+                self.laid_out = True
+        except RuntimeError:  # the widget was deleted before its turn came
+            return
         self.canvas.draw_idle()
 
     def _panels(self) -> list:
@@ -302,7 +362,6 @@ class SpectraPlot(QWidget):
         """New values (and titles) on the lines drawn, the y-axes rescaled (from 0 where
         a panel's ``non_negative``); the layout is kept (no constrained-layout pass: it
         is most of a redraw's time)."""
-        self.figure.set_layout_engine("none")
         for (ax, lines), (title, curves, _), from_zero in zip(
                 self._drawn_lines, panels, non_negative, strict=True):
             for line, (curve, _) in zip(lines, curves, strict=True):
@@ -316,7 +375,7 @@ class SpectraPlot(QWidget):
         self.canvas.draw_idle()
 
     def _on_resize(self, event=None) -> None:
-        self.figure.set_layout_engine("constrained")  # a new size: lay it out again
+        self._lay_out_later()  # a new size: lay it out again
 
     def _curves(self, ax, curves, axis, title, y_label, fg, bg) -> None:
         c = self.content
