@@ -10,7 +10,12 @@ preview seeds      "Preview seeds" (ROI means, the spectra dock drawn)
 change mode        the mode menu, random NNMF <-> seeded NNMF (the form rebuilt)
 start a run        "Run" until it returns to the event loop (the fit runs in a worker)
 show results       the GUI-thread part of a finished run: map layers, spectra, summary
-                   (the first run, which makes the layers, and a rerun, which reuses them)
+                   (the first run, which makes the layers, and a rerun, which reuses them),
+                   from the outcome's arrival to the job's end (one layer per pass of the
+                   event loop) and the redraws after it
+(napari add_image, floor)
+                   a reference, not an action: napari adding one map layer of the
+                   sample's size by itself; every new map layer costs at least this
 inspector click    the pixel inspector (a pixel's spectrum, fit, parts, residual)
 export figure      "Export figure…" to a PNG at 150 dpi
 
@@ -186,13 +191,14 @@ def measure(repeats: int = 5) -> dict:
         timed("change mode", lambda f=f: setattr(f.mode, "value", "nmf"), app)
         timed("change mode", lambda f=f: setattr(f.mode, "value", "seeded-nmf"), app)
         f.max_iter.value, f.solver.value, f.backend.value = 50, "hals", "numpy"
-        done_ms: list[float] = []
+        done_at: list[float] = []
         original = dock._on_done
 
-        def on_done(request, outcome, original=original, done_ms=done_ms):
-            t0 = time.perf_counter()
-            original(request, outcome)
-            done_ms.append((time.perf_counter() - t0) * 1e3)
+        def on_done(request, outcome, original=original, done_at=done_at):
+            # the outcome reached the GUI thread; showing it may take several passes
+            # of the event loop (one map layer each), until ``job.done``
+            done_at.append(time.perf_counter())
+            return original(request, outcome)
 
         dock._on_done = on_done
         # the first run makes the map layers; a rerun (the default: replace the last
@@ -205,12 +211,19 @@ def measure(repeats: int = 5) -> dict:
             _pump(app, until=lambda j=job: j.done)
             t_show = time.perf_counter()
             _pump(app)  # the redraws the result asks for
-            redraw = (time.perf_counter() - t_show) * 1e3
-            times.setdefault(label, []).append(done_ms[-1] + redraw)
-            calls.setdefault(label, []).append(done_ms[-1])
+            t_idle = time.perf_counter()
+            times.setdefault(label, []).append((t_idle - done_at[-1]) * 1e3)
+            calls.setdefault(label, []).append((t_show - done_at[-1]) * 1e3)
             shares.setdefault(label, []).append(share.ms - before)
             blocks.setdefault(label, []).append(beat.longest_ms())
             times.setdefault("(run in the worker, s)", []).append(time.perf_counter() - t0)
+        # the floor under "show results": napari adding one 128 x 128 map by itself
+        # (its visual, layer controls and selection events), without the dock
+        floor_map = np.random.default_rng(rep).random(data.shape[1:], dtype=np.float32)
+        added = timed("(napari add_image, floor)", lambda m=floor_map, v=viewer: v.add_image(
+            m, name="floor", colormap="magma", blending="additive"), app)
+        viewer.layers.remove(added)
+        _pump(app)
         image = viewer.layers[0]
         for y, x in ((20, 30), (64, 64), (100, 90)):
             world = image.data_to_world((0, y, x))
@@ -247,8 +260,13 @@ def main(argv=None) -> int:
           "creation and canvas drawing")
     worst = 0.0
     for name, r in rows.items():
-        if name.startswith("("):
+        if name == "(run in the worker, s)":
             print(f"{name:<24} {r['max_ms']:>8.2f} {r['median_ms']:>7.2f}  (not GUI time)")
+            continue
+        if name.startswith("("):  # a reference, not an action of the dock
+            print(f"{name:<24} {r['block_max_ms']:>8.1f} {r['block_median_ms']:>7.1f} "
+                  f"{r['max_ms']:>8.1f} {r['median_ms']:>7.1f} {r['call_max_ms']:>8.1f} "
+                  f"{r['napari_ms_of_max']:>9.1f}  (reference)")
             continue
         worst = max(worst, r["block_max_ms"])
         verdict = "ok" if r["block_max_ms"] <= TARGET_MS else "OVER"

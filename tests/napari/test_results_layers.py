@@ -166,3 +166,23 @@ def test_background_components_start_hidden():
                                            {"name": "water", "background": True}]}
     layers = show_result(ViewerModel(), res, spatial_shape=SPATIAL, source_image="img")
     assert [lyr.visible for lyr in layers] == [True, True, False]
+
+
+def test_maps_come_one_layer_per_step_and_a_layer_deleted_between_steps_is_made_again():
+    from napari_unmix._napari.layers import show_result_steps
+
+    viewer = ViewerModel()
+    first = show_result(viewer, _result(), spatial_shape=SPATIAL, source_image="img")
+    steps = show_result_steps(viewer, _result(seed=1), spatial_shape=SPATIAL,
+                              source_image="img", names=["a", "b", "c"])
+    next(steps)  # one layer per step: the first map only
+    assert [lyr.name for lyr in viewer.layers] == ["a", "protein", "water"]
+    viewer.layers.remove(first[1])  # the user deletes a map between two steps
+    with pytest.raises(StopIteration) as end:
+        while True:
+            next(steps)
+    out = end.value.value
+    assert [lyr.name for lyr in out] == ["a", "b", "c"]
+    assert all(lyr in viewer.layers for lyr in out)
+    assert out[0] is first[0] and out[2] is first[2] and out[1] is not first[1]
+    np.testing.assert_array_equal(out[1].data, _result(seed=1).W[:, 1].reshape(SPATIAL))

@@ -125,3 +125,55 @@ def test_a_detached_job_is_cancelled_and_delivers_nothing(qtbot):
     n = len(seen.progress)
     qtbot.wait(50)  # queued progress reports, if any, would arrive now
     assert seen.outcomes == [] and len(seen.progress) == n
+
+
+# -- an outcome shown over several passes of the event loop ---------------------------------
+def _steps(marks, jobs, n=3, detach_at=None):
+    """Steps that each post a zero-delay timer: when the next step runs in a later pass
+    of the event loop, that timer has fired in between.  Each step notes whether the
+    job was done (it must not be before the last)."""
+    from qtpy.QtCore import QTimer
+
+    for i in range(n):
+        marks.append(f"step {i}" + (" (job done)" if jobs and jobs[0].done else ""))
+        QTimer.singleShot(0, lambda i=i: marks.append(f"pass after {i}"))
+        if i == detach_at:
+            jobs[0].detach()  # as when the dock is destroyed between two layers
+        yield
+    marks.append("end")
+
+
+def _start_steps(**kwargs):
+    marks, jobs = [], []
+    job = start_job(lambda callback: 1, on_progress=lambda info: None,
+                    on_done=lambda outcome: _steps(marks, jobs, **kwargs))
+    jobs.append(job)
+    return job, marks
+
+
+def test_an_outcome_shown_in_steps_gives_the_event_loop_a_pass_between_them(qtbot):
+    job, marks = _start_steps()
+    qtbot.waitUntil(lambda: job.done, timeout=TIMEOUT_MS)
+    assert marks[:6] == ["step 0", "pass after 0", "step 1", "pass after 1", "step 2",
+                         "pass after 2"]
+    assert marks[-1] == "end" and marks.count("end") == 1
+
+
+def test_a_job_detached_between_steps_runs_no_more_of_them(qtbot):
+    job, marks = _start_steps(n=5, detach_at=1)
+    qtbot.waitUntil(lambda: job.done, timeout=TIMEOUT_MS)
+    qtbot.wait(50)
+    assert [m for m in marks if m.startswith("step")] == ["step 0", "step 1"]
+    assert "end" not in marks
+
+
+def test_a_step_that_raises_ends_the_job_and_reaches_qt(qtbot):
+    def steps():
+        yield
+        raise RuntimeError("a layer could not be made")
+
+    with qtbot.capture_exceptions() as caught:
+        job = start_job(lambda callback: 1, on_progress=lambda info: None,
+                        on_done=lambda outcome: steps())
+        qtbot.waitUntil(lambda: job.done, timeout=TIMEOUT_MS)
+    assert [str(exc) for _, exc, _ in caught] == ["a layer could not be made"]

@@ -54,7 +54,7 @@ __all__ = ["META_KEY", "RESULT_KEY", "ROLE", "component_styles", "contrast_limit
            "remove_unrenamed",
            "is_signed", "map_layer_kwargs", "placement", "result_layers",
            "remove_result_layers",
-           "show_result"]
+           "run_steps", "show_result", "show_result_steps"]
 
 #: Key of napari-unmix's information in a result layer's metadata.
 META_KEY = "napari_unmix"
@@ -268,11 +268,32 @@ def _update(layer, data, kwargs) -> None:
     layer.visible = kwargs["visible"]
 
 
-def show_result(viewer, result, *, spatial_shape, colors=None, image_layer=None,
-                spectral_axis_index: int = 0, source_image: str = "", names=None,
-                replace=None, run: int | None = None) -> list:
+def run_steps(steps):
+    """Run a step generator (such as :func:`show_result_steps`) to its end, in one go;
+    returns its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
+
+
+def show_result(viewer, result, **kwargs) -> list:
     """Replace the earlier maps of ``source_image`` (or the layers ``replace``) by the
-    maps of ``result``.
+    maps of ``result``, in one go; the keywords and the return value are those of
+    :func:`show_result_steps`."""
+    return run_steps(show_result_steps(viewer, result, **kwargs))
+
+
+def show_result_steps(viewer, result, *, spatial_shape, colors=None, image_layer=None,
+                      spectral_axis_index: int = 0, source_image: str = "", names=None,
+                      replace=None, run: int | None = None):
+    """Replace the earlier maps of ``source_image`` (or the layers ``replace``) by the
+    maps of ``result``, one layer per step.
+
+    A generator: each ``next`` adds or updates one map layer (napari builds a layer's
+    visual and controls in about 0.1 s on a slow machine, so the dock gives the event
+    loop a pass between layers; :func:`show_result` runs every step at once).
 
     Layers of the earlier result are reused, in order, where the new map has the
     same shape (their data, name, colours and metadata are replaced; their place in
@@ -305,8 +326,9 @@ def show_result(viewer, result, *, spatial_shape, colors=None, image_layer=None,
 
     Returns
     -------
-    list of layers
-        The result's layers, in component order.
+    generator
+        Yields after each layer; returns (``StopIteration.value``) the result's
+        layers, in component order.
     """
     k = result.n_components
     colors = list(colors) if colors is not None else default_colors(k)
@@ -325,15 +347,17 @@ def show_result(viewer, result, *, spatial_shape, colors=None, image_layer=None,
     old = result_layers(viewer, source_image=source_image) if replace is None else list(replace)
     keep = [i < k and tuple(lyr.data.shape) == built[i][0].shape for i, lyr in enumerate(old)]
     for lyr, kept in zip(old, keep, strict=True):
-        if not kept:
+        if not kept and lyr in viewer.layers:
             viewer.layers.remove(lyr)
     out = []
     for i, (data, kw) in enumerate(built):
-        if i < len(old) and keep[i]:
+        # a layer the user deleted between two steps is made again
+        if i < len(old) and keep[i] and old[i] in viewer.layers:
             _update(old[i], data, kw)
             out.append(old[i])
         else:
             out.append(viewer.add_image(data, **kw))
+        yield
     return out
 
 

@@ -3,7 +3,8 @@
 :class:`ResultsMixin` is the part of :class:`~.session.UnmixSession` that holds the
 published results (no Qt):
 
-* :meth:`~ResultsMixin.publish` puts a finished run's maps into the viewer, named
+* :meth:`~ResultsMixin.publish` (or :meth:`~ResultsMixin.publish_steps`, one layer
+  per step) puts a finished run's maps into the viewer, named
   and grouped by run (:mod:`.run_history`), replacing or keeping the earlier maps
   of the image (``keep``: :data:`~.run_history.KEEP_CHOICES`; layers the user
   renamed are never replaced), with an optional residual map
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.colors import default_colors
-from .layers import component_styles, is_signed, show_result
+from .layers import component_styles, is_signed, run_steps, show_result_steps
 from .run_history import RunHistory, RunRecord, layer_name
 from .run_request import RunRequest
 from .seed_context import layer_uid
@@ -148,8 +149,15 @@ class ResultsMixin:
         return out
 
     def publish(self, request: RunRequest, value) -> str:
-        """Publish a finished run's value (see the module documentation).  Returns what
-        the dock says about it."""
+        """Publish a finished run's value (see the module documentation), in one go.
+        Returns what the dock says about it."""
+        return run_steps(self.publish_steps(request, value))
+
+    def publish_steps(self, request: RunRequest, value):
+        """:meth:`publish`, one layer per step: a generator that yields after each map
+        layer (and the residual map) is in the viewer and returns what the dock says.
+        The run becomes the shown one at the last step; the dock gives the event loop
+        a pass between steps, so that no click waits for every layer at once."""
         from .residual import ResidualMaps
 
         residual = None
@@ -166,11 +174,11 @@ class ResultsMixin:
             from .residual import remove_residuals
 
             remove_residuals(self.viewer, source_image=image)
-        layers = show_result(self.viewer, result, spatial_shape=grid.spatial_shape,
-                             colors=colors, image_layer=self._layer(image),
-                             spectral_axis_index=grid.spectral_axis_index,
-                             source_image=image, replace=replace, run=number,
-                             names=[layer_name(number, c) for c in result.component_names])
+        layers = yield from show_result_steps(
+            self.viewer, result, spatial_shape=grid.spatial_shape, colors=colors,
+            image_layer=self._layer(image), spectral_axis_index=grid.spectral_axis_index,
+            source_image=image, replace=replace, run=number,
+            names=[layer_name(number, c) for c in result.component_names])
         self.history.release(layer_uid(lyr) for lyr in layers)  # reused layers
         record = RunRecord(number=number, result=result, image=image, colors=colors,
                            series_result=None if plan is None else value,
@@ -184,6 +192,7 @@ class ResultsMixin:
                                 source_image=image)
             record.residual_uid = layer_uid(lyr)
             record.layer_uids.append(record.residual_uid)
+            yield
         self.history.add(record)
         self.history.prune(layer_uid(lyr) for lyr in self.viewer.layers)
         self._set_current(record)

@@ -463,21 +463,30 @@ class UnmixWidget(QWidget):
         self.progress.setValue(value)
         self.progress.setFormat(text)
 
-    def _on_done(self, request: RunRequest, outcome) -> None:
+    def _on_done(self, request: RunRequest, outcome):
+        """Show a finished job's outcome: a generator, one map layer per step (the job
+        is done, and the dock ready again, after the last; see :func:`.start_job`)."""
         report = outcome_report(outcome, cancelled=self.job is not None
                                 and self.job.cancel_requested)
         self._running = None
-        self._lifeline.job = None
-        self._set_running(False)
         for line in report.logged:
             log.info("warning during the analysis: %s", line)
         for kind, message in report.notices:
             _notify(kind, message)
         if report.publish:
+            self.cancel_button.setEnabled(False)  # the run is over; its maps are coming
+            self.progress.setFormat("showing the maps …")
             self._plot()  # a result brings the spectra dock back (closed by the user)
-            report.status = self.session.publish(request, outcome.value)
+            try:
+                report.status = yield from self.session.publish_steps(request, outcome.value)
+            except Exception as exc:  # e.g. the image was removed while the maps came
+                log.exception("showing the result failed")
+                report.status = f"Failed to show the result: {exc}"
+                _notify("error", report.status)
         elif report.status.startswith("Cancelled"):
             self.summary.setText(self.session.summary_text())  # nothing changed
+        self._lifeline.job = None
+        self._set_running(False)
         self._set_status(report.status, failed=report.status.startswith("Failed"))
 
     def _set_status(self, text: str, *, failed: bool = False) -> None:

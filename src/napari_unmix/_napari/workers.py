@@ -16,21 +16,27 @@ too; they are shown, not lost.
 
 A job whose owner goes away (the dock is destroyed, the viewer closed) is
 *detached*: it is cancelled and nothing more is delivered to the GUI.
+
+Showing an outcome can take longer than a click should wait (napari builds each new
+layer's visual and controls in about 0.1 s on a slow machine).  ``on_done`` may
+therefore return a generator: its steps run one per pass of Qt's event loop, and
+the job is *done* after the last one, so that input and redraws are served between
+the layers.
 """
 
 from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QObject, QTimer, Signal
 
 from ..core.progress import Cancelled, ProgressInfo
 
-__all__ = ["Job", "Outcome", "start_job"]
+__all__ = ["Job", "Outcome", "run_in_passes", "start_job"]
 
 
 @dataclass
@@ -60,7 +66,8 @@ class Job:
     ----------
     worker : napari.qt.threading.FunctionWorker
     done : bool
-        True once the outcome was delivered (or dropped, for a detached job).
+        True once the outcome was delivered, every step of showing it included (or
+        dropped, for a detached job).
     """
 
     def __init__(self, worker, relay: _Relay, cancel_event: threading.Event):
@@ -68,6 +75,7 @@ class Job:
         self._relay = relay  # keep the relay alive as long as the job
         self._cancel = cancel_event
         self._detached = False
+        self._delivered = False
         self.done = False
 
     def cancel(self) -> None:
@@ -117,7 +125,8 @@ def start_job(func: Callable[..., Any], *, on_progress: Callable[[ProgressInfo],
         Called in the GUI thread with every :class:`ProgressInfo`.
     on_done : callable
         Called in the GUI thread once, with the :class:`Outcome` (not at all for a
-        detached job).
+        detached job).  When it returns a generator, its steps run one per pass of
+        the event loop (:func:`run_in_passes`) and the job is done after the last.
 
     Returns
     -------
@@ -152,11 +161,17 @@ def start_job(func: Callable[..., Any], *, on_progress: Callable[[ProgressInfo],
             on_progress(info)
 
     def finish(outcome: Outcome) -> None:
-        if job.done:
+        if job._delivered:
             return
-        job.done = True
-        if not job.detached:
-            on_done(outcome)
+        job._delivered = True
+        job.done = True  # a plain ``on_done`` sees its job over (it may start the next)
+        if job.detached:
+            return
+        steps = on_done(outcome)
+        if isinstance(steps, Generator):  # over after its last step
+            job.done = False
+            run_in_passes(steps, stop=lambda: job.detached,
+                          on_end=lambda: setattr(job, "done", True))
 
     relay.progress.connect(progress)
     worker.returned.connect(finish)
@@ -165,3 +180,32 @@ def start_job(func: Callable[..., Any], *, on_progress: Callable[[ProgressInfo],
     worker.finished.connect(lambda: finish(Outcome(cancelled=True)))
     worker.start()
     return job
+
+
+def run_in_passes(steps: Generator, *, stop: Callable[[], bool] = lambda: False,
+                  on_end: Callable[[], None] = lambda: None) -> None:
+    """Run one step of the generator ``steps`` now and each next one in a later pass
+    of Qt's event loop (a zero-delay timer: pending input and paints come first).
+
+    ``stop()`` is asked before every later step: when it is true the rest is dropped
+    (the generator is closed).  ``on_end()`` is called once the generator is over,
+    however it ended: finished, stopped, or raising (the exception then propagates
+    to Qt's handler, which napari shows as a notification).
+    """
+
+    def step() -> None:
+        if stop():
+            steps.close()
+            on_end()
+            return
+        try:
+            next(steps)
+        except StopIteration:
+            on_end()
+            return
+        except BaseException:
+            on_end()
+            raise
+        QTimer.singleShot(0, step)
+
+    step()
