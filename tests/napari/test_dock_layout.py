@@ -83,3 +83,33 @@ def test_the_component_table_grows_with_its_rows(qtbot, crs_viewer, crs_dock):
     for row in table.rows:
         top = row.mapTo(table, QPoint(0, 0)).y()
         assert top >= 0 and top + row.height() <= table.height(), "a row is cut off"
+
+
+def test_rows_ask_the_window_for_a_new_layout_only_when_they_need_more_width(
+        qtbot, crs_viewer, crs_dock):
+    # every geometry change of the dock's scroll area makes napari's main window lay
+    # out its docks and canvas again (~0.1 s): rows of the same width (the content
+    # scrolls) must not cause one; a wider content must, or it would be clipped
+    from qtpy.QtWidgets import QLabel
+
+    from napari_unmix._napari.dock_layout import VerticalScroll
+
+    window = crs_viewer.window._qt_window
+    window.resize(1400, 900)
+    window.show()
+    (scroll,) = crs_dock.findChildren(VerticalScroll)
+    crs_dock.table.add_row()
+    qtbot.wait(100)
+    asked = []
+    scroll.updateGeometry = lambda: asked.append(True)  # what the filter calls
+    for _ in range(3):
+        crs_dock.table.add_row()
+    qtbot.wait(100)
+    assert asked == [], "rows of the same width relaid out napari's window"
+    wide = QLabel("x" * 400)  # content that needs more width than the dock has
+    crs_dock.table.parentWidget().layout().addWidget(wide)
+    qtbot.waitUntil(lambda: bool(asked), timeout=2000)
+    del scroll.updateGeometry
+    scroll.updateGeometry()
+    qtbot.wait(100)
+    assert scroll.minimumSizeHint().width() > wide.sizeHint().width()

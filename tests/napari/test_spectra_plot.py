@@ -289,17 +289,34 @@ def _inside_the_figure(fig):
 
 
 def test_a_new_figure_is_laid_out_then_drawn_apart_from_the_call(plot, qtbot, monkeypatch):
-    steps = []
+    from qtpy.QtCore import QTimer
+
+    steps, passes, seen = [], [0], {}
+    beat = QTimer()  # counts the passes of the event loop
+    beat.setInterval(0)
+    beat.timeout.connect(lambda: passes.__setitem__(0, passes[0] + 1))
+    beat.start()
+
+    def noted(name, func):
+        def call(*args):
+            steps.append(name)
+            seen[name] = passes[0]
+            return func(*args)
+        return call
+
     engine = plot.figure.get_layout_engine()
-    lay_out, draw = engine.lay_out, plot.canvas.draw
-    monkeypatch.setattr(engine, "lay_out", lambda fig: (steps.append("layout"), lay_out(fig)))
-    monkeypatch.setattr(plot.canvas, "draw", lambda: (steps.append("draw"), draw()))
+    monkeypatch.setattr(engine, "lay_out", noted("layout", engine.lay_out))
+    monkeypatch.setattr(plot.canvas, "draw", noted("draw", plot.canvas.draw))
     content = PlotContent.from_result(_result(), colors=COLORS)
+    called_at = passes[0]
     plot.display(dataclasses.replace(content, previews=_previews()))
     assert steps == [] and not plot.laid_out  # the call only builds the figure
     qtbot.waitUntil(lambda: steps == ["layout", "draw"], timeout=3000)
     qtbot.wait(50)
+    beat.stop()
     assert steps == ["layout", "draw"]  # once each: nothing drawn before the layout
+    # each in a pass of its own: the event loop came back in between
+    assert called_at < seen["layout"] < seen["draw"], (called_at, seen)
     _inside_the_figure(plot.figure)  # legends outside the axes, yet inside the figure
     preview, last = plot.figure.axes
     assert preview.get_legend().get_window_extent().x0 >= preview.get_window_extent().x1 - 1

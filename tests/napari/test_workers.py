@@ -128,25 +128,38 @@ def test_a_detached_job_is_cancelled_and_delivers_nothing(qtbot):
 
 
 # -- an outcome shown over several passes of the event loop ---------------------------------
-def _steps(marks, jobs, n=3, detach_at=None):
-    """Steps that each post a zero-delay timer: when the next step runs in a later pass
-    of the event loop, that timer has fired in between.  Each step notes whether the
-    job was done (it must not be before the last)."""
-    from qtpy.QtCore import QTimer
+class _Passes:
+    """Counts the passes of Qt's event loop (a repeating zero-interval timer fires
+    once per pass)."""
 
+    def __init__(self):
+        from qtpy.QtCore import QTimer
+
+        self.count = 0
+        self.timer = QTimer()
+        self.timer.setInterval(0)
+        self.timer.timeout.connect(self._beat)
+        self.timer.start()
+
+    def _beat(self):
+        self.count += 1
+
+
+def _steps(marks, jobs, passes, n=3, detach_at=None):
+    """Steps that note the pass of the event loop they run in, and whether the job
+    was done (it must not be before the last)."""
     for i in range(n):
-        marks.append(f"step {i}" + (" (job done)" if jobs and jobs[0].done else ""))
-        QTimer.singleShot(0, lambda i=i: marks.append(f"pass after {i}"))
+        marks.append((f"step {i}", passes.count, bool(jobs) and jobs[0].done))
         if i == detach_at:
             jobs[0].detach()  # as when the dock is destroyed between two layers
         yield
-    marks.append("end")
+    marks.append(("end", passes.count, False))
 
 
 def _start_steps(**kwargs):
-    marks, jobs = [], []
+    marks, jobs, passes = [], [], _Passes()
     job = start_job(lambda callback: 1, on_progress=lambda info: None,
-                    on_done=lambda outcome: _steps(marks, jobs, **kwargs))
+                    on_done=lambda outcome: _steps(marks, jobs, passes, **kwargs))
     jobs.append(job)
     return job, marks
 
@@ -154,17 +167,17 @@ def _start_steps(**kwargs):
 def test_an_outcome_shown_in_steps_gives_the_event_loop_a_pass_between_them(qtbot):
     job, marks = _start_steps()
     qtbot.waitUntil(lambda: job.done, timeout=TIMEOUT_MS)
-    assert marks[:6] == ["step 0", "pass after 0", "step 1", "pass after 1", "step 2",
-                         "pass after 2"]
-    assert marks[-1] == "end" and marks.count("end") == 1
+    assert [m[0] for m in marks] == ["step 0", "step 1", "step 2", "end"]
+    at = [m[1] for m in marks]
+    assert at[0] < at[1] < at[2] < at[3], f"steps shared a pass of the event loop: {at}"
+    assert not any(m[2] for m in marks), "the job was done before its last step"
 
 
 def test_a_job_detached_between_steps_runs_no_more_of_them(qtbot):
     job, marks = _start_steps(n=5, detach_at=1)
     qtbot.waitUntil(lambda: job.done, timeout=TIMEOUT_MS)
     qtbot.wait(50)
-    assert [m for m in marks if m.startswith("step")] == ["step 0", "step 1"]
-    assert "end" not in marks
+    assert [m[0] for m in marks] == ["step 0", "step 1"]  # no "end": closed
 
 
 def test_a_step_that_raises_ends_the_job_and_reaches_qt(qtbot):

@@ -104,11 +104,19 @@ class VerticalScroll(QScrollArea):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setWidget(content)
+        self._content_width = None
         content.installEventFilter(self)
 
     def eventFilter(self, obj, event):  # noqa: N802 (Qt)
         if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
-            self.updateGeometry()  # rows added or removed: the width may change
+            # rows added or removed: tell the dock only when the width the content
+            # needs changed.  Every geometry change here makes napari's main window
+            # lay out all its docks and its canvas again (about 0.1 s), which rows
+            # of the same width (the content scrolls) do not need.
+            width = obj.minimumSizeHint().width()
+            if width != self._content_width:
+                self._content_width = width
+                self.updateGeometry()
         return super().eventFilter(obj, event)
 
     def minimumSizeHint(self):  # noqa: N802 (Qt)

@@ -24,10 +24,10 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
-from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ..core.modes import MODES
+from .passes import later
 
 __all__ = ["MISSING_COLOR", "Curve", "PlotContent", "SpectraPlot", "pixel_content",
            "spectra_title"]
@@ -335,7 +335,7 @@ class SpectraPlot(QWidget):
         self.laid_out = False
         if not self.canvas.layout_pending:
             self.canvas.layout_pending = True
-            QTimer.singleShot(0, self._lay_out)
+            later(self._lay_out)
 
     def _lay_out(self) -> None:
         try:
@@ -345,7 +345,13 @@ class SpectraPlot(QWidget):
                 self.laid_out = True
         except RuntimeError:  # the widget was deleted before its turn came
             return
-        self.canvas.draw_idle()
+        later(self._draw_laid_out)
+
+    def _draw_laid_out(self) -> None:
+        try:
+            self.canvas.draw_idle()
+        except RuntimeError:  # the widget was deleted before its turn came
+            pass
 
     def _panels(self) -> list:
         """(title, [(curve, style)], y label) of every panel of curves."""

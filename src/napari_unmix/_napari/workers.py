@@ -32,11 +32,12 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from qtpy.QtCore import QObject, QTimer, Signal
+from qtpy.QtCore import QObject, Signal
 
 from ..core.progress import Cancelled, ProgressInfo
+from .passes import run_in_passes
 
-__all__ = ["Job", "Outcome", "run_in_passes", "start_job"]
+__all__ = ["Job", "Outcome", "start_job"]
 
 
 @dataclass
@@ -126,7 +127,7 @@ def start_job(func: Callable[..., Any], *, on_progress: Callable[[ProgressInfo],
     on_done : callable
         Called in the GUI thread once, with the :class:`Outcome` (not at all for a
         detached job).  When it returns a generator, its steps run one per pass of
-        the event loop (:func:`run_in_passes`) and the job is done after the last.
+        the event loop (:func:`.passes.run_in_passes`) and the job is done after the last.
 
     Returns
     -------
@@ -180,32 +181,3 @@ def start_job(func: Callable[..., Any], *, on_progress: Callable[[ProgressInfo],
     worker.finished.connect(lambda: finish(Outcome(cancelled=True)))
     worker.start()
     return job
-
-
-def run_in_passes(steps: Generator, *, stop: Callable[[], bool] = lambda: False,
-                  on_end: Callable[[], None] = lambda: None) -> None:
-    """Run one step of the generator ``steps`` now and each next one in a later pass
-    of Qt's event loop (a zero-delay timer: pending input and paints come first).
-
-    ``stop()`` is asked before every later step: when it is true the rest is dropped
-    (the generator is closed).  ``on_end()`` is called once the generator is over,
-    however it ended: finished, stopped, or raising (the exception then propagates
-    to Qt's handler, which napari shows as a notification).
-    """
-
-    def step() -> None:
-        if stop():
-            steps.close()
-            on_end()
-            return
-        try:
-            next(steps)
-        except StopIteration:
-            on_end()
-            return
-        except BaseException:
-            on_end()
-            raise
-        QTimer.singleShot(0, step)
-
-    step()
