@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 __all__ = ["ComponentMatch", "abundance_errors", "abundance_rmse", "match_components",
            "mean_spectral_angle", "score_against_truth", "spectral_angle"]
@@ -110,6 +109,8 @@ def match_components(H_true, H_est) -> ComponentMatch:
     angles = spectral_angle(H_true[:, None, :], H_est[None, :, :])
     angles = np.atleast_2d(angles)
     cost = np.where(np.isnan(angles), np.pi, angles)
+    from scipy.optimize import linear_sum_assignment  # deferred: 0.5 s to import
+
     rows, cols = linear_sum_assignment(cost)
     return ComponentMatch(rows.astype(int), cols.astype(int), angles[rows, cols])
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ..metrics import match_components, spectral_angle
 from ..summaries import MatchSummary, PCASummary
@@ -23,6 +22,8 @@ def match_spectra(H_ref, H, signed):
         return order, np.ones(len(order)), spectral_angle(H_ref, H[order])
     angles = np.atleast_2d(spectral_angle(H_ref[:, None, :], H[None, :, :]))
     folded = np.minimum(angles, np.pi - angles)
+    from scipy.optimize import linear_sum_assignment  # deferred: 0.5 s to import
+
     rows, cols = linear_sum_assignment(np.where(np.isnan(folded), np.pi / 2, folded))
     order = np.empty(len(H_ref), dtype=int)
     order[rows] = cols
