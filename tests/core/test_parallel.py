@@ -26,8 +26,14 @@ from napari_unmix.core.parallel import (
     single_threaded,
 )
 from napari_unmix.core.solvers import NMF_SOLVERS, NNLS_SOLVERS, solve_nnls
+from napari_unmix.core.solvers.hals import CPU_BLOCK_BYTES
 
 TORCH = pytest.mark.requires_torch
+
+
+#: Pixels of 48 float32 channels making three of HALS's default blocks: through
+#: ``core.nmf`` (default blocks) two workers then have blocks to share.
+N_BLOCKS3 = 3 * CPU_BLOCK_BYTES // (48 * 4)
 
 
 def _problem(n=12000, m=48, k=4, seed=0, noise=0.01):
@@ -70,10 +76,11 @@ def test_nmf_solvers_bit_identical_for_every_n_jobs(key):
         two = spec.func(X, W0, H0, n_jobs=2, **kw)
         _same(one, two)
         assert one.history == two.history
+        big, _ = _problem(n=N_BLOCKS3)
         for loss in sorted(spec.losses):
-            a = nmf(X, 4, solver=key[0], backend=key[1], random_state=0, max_iter=25,
+            a = nmf(big, 4, solver=key[0], backend=key[1], random_state=0, max_iter=25,
                     n_jobs=1, loss=loss)
-            b = nmf(X, 4, solver=key[0], backend=key[1], random_state=0, max_iter=25,
+            b = nmf(big, 4, solver=key[0], backend=key[1], random_state=0, max_iter=25,
                     n_jobs=2, loss=loss)
             _same(a, b)
             assert a.summary.error_history == b.summary.error_history
@@ -81,7 +88,7 @@ def test_nmf_solvers_bit_identical_for_every_n_jobs(key):
 
 
 def test_nmf_sum_constraint_and_seeded_runs_bit_identical():
-    X, H = _problem(n=9000)
+    X, H = _problem(n=N_BLOCKS3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for kw in (dict(abundance="sum-to-one", max_iter=8),
@@ -137,7 +144,7 @@ def test_pca_bit_identical_for_every_n_jobs(standardize):
 
 
 def test_summaries_record_n_jobs_and_device():
-    X, H = _problem(n=20000)
+    X, H = _problem(n=N_BLOCKS3)
     res = nmf(X, 4, random_state=0, n_jobs=2, solver="hals", backend="numpy")
     assert res.summary.n_jobs == 2 and res.summary.device == "cpu"
     assert res.params["n_jobs"] == 2

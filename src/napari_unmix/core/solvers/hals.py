@@ -110,10 +110,16 @@ __all__ = ["anchor_penalty", "balance_np", "check_anchor", "check_hals_inputs", 
 W_SWEEPS = 8
 #: Sweeps over the rows of H per iteration (all on one ``W^T X``).
 H_SWEEPS = 4
-#: Bytes of X per pixel block on the CPU: a block and its factors stay in a core's
-#: cache through the W sweeps (1 MB: 38 ms per iteration on the benchmark stack on
-#: one core, 51 ms with 8 MB blocks), and there are enough blocks for every worker.
-CPU_BLOCK_BYTES = 1 * 2**20
+#: Bytes of X per pixel block on the CPU.  A block's W sweeps are about 120 small
+#: numpy calls whatever its size, so small blocks pay numpy's per-call overhead
+#: (and the worker pool's per-block one) many times; large ones leave the cores'
+#: caches and leave too few blocks for the workers.  On the benchmark stack (512 x
+#: 512 px x 64 ch, k = 5, 2-core AMD EPYC, 512 KiB L2 per core; ``w_sweeps`` 8),
+#: medians of 3, ms per iteration, 1 / 2 / 4 / 8 MiB blocks: 72 / 49 / 38 / 35 on 2
+#: cores, 52 / 41 / 38 / 51 on 1 core, and 133 / 103 / 61 / 57 with k = 10 on 2
+#: cores.  4 MiB is 16384 pixels of 64 float32 channels: 16 blocks for 512 x 512 px.
+#: The blocks do not depend on ``n_jobs``, so neither do the results.
+CPU_BLOCK_BYTES = 4 * 2**20
 #: Over-relaxation factor of every block update, in (0, 2); 1 is plain HALS.
 OMEGA = 1.0
 #: Balance the W/H scales at least this often (iterations).
