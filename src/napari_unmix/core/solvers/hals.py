@@ -118,8 +118,8 @@ H_SWEEPS = 4
 #: medians of 3, ms per iteration, 1 / 2 / 4 / 8 MiB blocks: 72 / 49 / 38 / 35 on 2
 #: cores, 52 / 41 / 38 / 51 on 1 core, and 133 / 103 / 61 / 57 with k = 10 on 2
 #: cores.  (An earlier machine of this project measured the opposite on one core,
-#: 38 ms with 1 MB blocks and 51 ms with 8 MB: the best size depends on the CPU; 4 MiB
-#: is near the best of both.)  4 MiB is 16384 pixels of 64 float32 channels: 16
+#: 38 ms with 1 MB blocks and 51 ms with 8 MB: the best size depends on the CPU, and 4 MiB
+#: lies between the two.)  4 MiB is 16384 pixels of 64 float32 channels: 16
 #: blocks for 512 x 512 px.  The blocks do not depend on ``n_jobs``, so neither do
 #: the results.
 CPU_BLOCK_BYTES = 4 * 2**20
