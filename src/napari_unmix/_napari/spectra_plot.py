@@ -24,10 +24,11 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ..core.modes import MODES
-from .passes import later
+from .passes import NEXT_PASS_MS, later
 
 __all__ = ["MISSING_COLOR", "Curve", "PlotContent", "SpectraPlot", "pixel_content",
            "spectra_title"]
@@ -255,6 +256,12 @@ class SpectraPlot(QWidget):
         self.content = PlotContent()
         self._drawn_look = None  # what the figure shows (see _look), None: nothing
         self._drawn_lines: list = []  # (axes, its lines) of every panel of curves
+        # one timer: a new size while a layout waits puts it off by one more pass, so
+        # that the layout comes after the window has settled, not in the same pass
+        self._layout_timer = QTimer(self)
+        self._layout_timer.setSingleShot(True)
+        self._layout_timer.setInterval(NEXT_PASS_MS)
+        self._layout_timer.timeout.connect(self._lay_out)
         self.canvas.mpl_connect("resize_event", self._on_resize)
         if napari_viewer is not None:
             napari_viewer.events.theme.connect(self._on_theme)
@@ -333,9 +340,8 @@ class SpectraPlot(QWidget):
         """Lay the figure out in the next pass of the event loop, and draw it in the one
         after (the Qt paint events in between show what was drawn before)."""
         self.laid_out = False
-        if not self.canvas.layout_pending:
-            self.canvas.layout_pending = True
-            later(self._lay_out)
+        self.canvas.layout_pending = True
+        self._layout_timer.start()  # (again: a pending layout waits one more pass)
 
     def _lay_out(self) -> None:
         try:
