@@ -26,14 +26,6 @@ def _wait(qtbot, job):
     return job
 
 
-def _nmf(dock, k=4):
-    f = dock.form
-    f.mode.value = "nmf"
-    f.n_components.value = k
-    f.max_iter.value = 60
-    f.solver.value = "hals"
-
-
 def test_every_control_has_a_tooltip(crs_dock):
     panel = crs_dock.diagnostics
     assert not panel.body.isVisible()  # collapsed at first
@@ -96,9 +88,10 @@ def test_stability_table(qtbot, crs_viewer, crs_dock):
     assert "Stability" in dock.status.text()
 
 
-def test_standard_error_layers_of_a_fixed_h_nnls_run(qtbot, crs_viewer, crs_dock, run_dock):
+def test_standard_error_layers_of_a_fixed_h_nnls_run(qtbot, crs_viewer, crs_dock, run_dock,
+                                                      quick_nmf):
     dock, panel = crs_dock, crs_dock.diagnostics
-    _nmf(dock)
+    quick_nmf(dock, 4, max_iter=60, backend=None)
     run_dock(dock)
     assert dock.use_result_as_seeds()
     dock.form.mode.value = "nnls"
@@ -113,7 +106,7 @@ def test_standard_error_layers_of_a_fixed_h_nnls_run(qtbot, crs_viewer, crs_dock
             128, 128), rtol=1e-6)
         assert np.nanmedian(layer.data) > 0
     # an NNMF run has none (the spectra's own uncertainty would be left out)
-    _nmf(dock)
+    quick_nmf(dock, 4, max_iter=60, backend=None)
     run_dock(dock)
     assert not any(" · SE · " in lyr.name and lyr.name.startswith("run 3") for lyr in
                    crs_viewer.layers)
@@ -125,9 +118,9 @@ def test_standard_error_layers_of_a_fixed_h_nnls_run(qtbot, crs_viewer, crs_dock
     assert se_layer_name(2, names[0]) not in crs_viewer.layers
 
 
-def test_add_a_component_from_the_residual(qtbot, crs_viewer, crs_dock, run_dock):
+def test_add_a_component_from_the_residual(qtbot, crs_viewer, crs_dock, run_dock, quick_nmf):
     dock, panel = crs_dock, crs_dock.diagnostics
-    _nmf(dock, k=3)  # one component short of the sample's four
+    quick_nmf(dock, 3, max_iter=60, backend=None)  # one component short of the sample's four
     dock.form.max_iter.value = 200
     run_dock(dock)
     _wait(qtbot, panel.add_from_residual())

@@ -23,16 +23,6 @@ from napari_unmix._napari.figure_export import (  # noqa: E402
 from napari_unmix.io.figures import composite_figure  # noqa: E402
 
 
-def _nmf(dock, k=3):
-    f = dock.form
-    f.mode.value = "nmf"
-    f.n_components.value = k
-    f.max_iter.value = 40
-    f.solver.value = "hals"
-    f.backend.value = "numpy"
-    f.random_state.value = "0"
-
-
 def test_export_refuses_without_a_run(crs_dock, tmp_path):
     with pytest.raises(ValueError, match="run an analysis first"):
         export_figure(crs_dock, tmp_path / "f.png")
@@ -40,12 +30,12 @@ def test_export_refuses_without_a_run(crs_dock, tmp_path):
 
 
 def test_the_exported_figure_has_the_legend_the_scale_bar_and_the_resolution(
-        qtbot, crs_viewer, crs_dock, run_dock, tmp_path):
+        qtbot, crs_viewer, crs_dock, run_dock, tmp_path, quick_nmf):
     viewer, dock = crs_viewer, crs_dock
     image = viewer.layers[0]
     image.scale = (1.0, 0.5, 0.5)  # 128 px x 0.5 um = 64 um wide
     image.units = ("pixel", "micrometer", "micrometer")
-    _nmf(dock)
+    quick_nmf(dock)
     run_dock(dock)
     layers = run_map_layers(viewer, dock.session.current)
     assert [lyr.name for lyr in layers] == ["run 1 · C1", "run 1 · C2", "run 1 · C3"]
@@ -75,9 +65,9 @@ def test_the_exported_figure_has_the_legend_the_scale_bar_and_the_resolution(
         export_figure(dock, tmp_path / "run1.tif")
 
 
-def test_hidden_maps_are_left_out_of_the_figure(qtbot, crs_viewer, crs_dock, run_dock):
+def test_hidden_maps_are_left_out_of_the_figure(qtbot, crs_viewer, crs_dock, run_dock, quick_nmf):
     viewer, dock = crs_viewer, crs_dock
-    _nmf(dock, k=2)
+    quick_nmf(dock, k=2)
     run_dock(dock)
     viewer.layers["run 1 · C2"].visible = False
     layers = run_map_layers(viewer, dock.session.current)
@@ -85,7 +75,7 @@ def test_hidden_maps_are_left_out_of_the_figure(qtbot, crs_viewer, crs_dock, run
 
 
 def test_the_button_draws_the_figure_off_the_gui_thread(qtbot, crs_dock, run_dock, tmp_path,
-                                                        monkeypatch):
+                                                        monkeypatch, quick_nmf):
     """The drawing runs in a worker; the status line says when it is written, and a
     bad suffix comes back as a refusal, not a traceback."""
     import threading
@@ -95,7 +85,7 @@ def test_the_button_draws_the_figure_off_the_gui_thread(qtbot, crs_dock, run_doc
     import napari_unmix._napari.figure_export as fe
 
     dock = crs_dock
-    _nmf(dock, k=2)
+    quick_nmf(dock, k=2)
     run_dock(dock)
     threads = []
     original = fe.write_composite_figure

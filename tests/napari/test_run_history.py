@@ -17,28 +17,18 @@ pytestmark = pytest.mark.gui
 from napari_unmix._napari.layers import result_layers  # noqa: E402
 
 
-def _nmf(dock, k=3, seed=0):
-    f = dock.form
-    f.mode.value = "nmf"
-    f.n_components.value = k
-    f.max_iter.value = 40
-    f.solver.value = "hals"
-    f.backend.value = "numpy"
-    f.random_state.value = str(seed)
-
-
 def _names(viewer):
     return [lyr.name for lyr in result_layers(viewer)]
 
 
 def test_runs_are_named_replaced_but_renamed_layers_stay(qtbot, crs_viewer, crs_dock,
-                                                         run_dock):
+                                                         run_dock, quick_nmf):
     viewer, dock = crs_viewer, crs_dock
-    _nmf(dock)
+    quick_nmf(dock)
     run_dock(dock)
     assert _names(viewer) == ["run 1 · C1", "run 1 · C2", "run 1 · C3"]
     viewer.layers["run 1 · C2"].name = "keep this"
-    _nmf(dock, seed=1)
+    quick_nmf(dock, seed=1)
     run_dock(dock)
     names = _names(viewer)
     assert "keep this" in names, "a layer the user renamed was deleted"
@@ -47,14 +37,14 @@ def test_runs_are_named_replaced_but_renamed_layers_stay(qtbot, crs_viewer, crs_
     assert "run 2" in dock.status.text()
 
 
-def test_kept_runs_can_be_shown_and_compared(qtbot, crs_viewer, crs_dock, run_dock):
+def test_kept_runs_can_be_shown_and_compared(qtbot, crs_viewer, crs_dock, run_dock, quick_nmf):
     viewer, dock = crs_viewer, crs_dock
     idx = dock.history.keep.findData("keep")
     dock.history.keep.setCurrentIndex(idx)
-    _nmf(dock, k=2)
+    quick_nmf(dock, k=2)
     run_dock(dock)
     first = dock.result
-    _nmf(dock, k=3, seed=3)
+    quick_nmf(dock, k=3, seed=3)
     run_dock(dock)
     names = _names(viewer)
     assert names == ["run 1 · C1", "run 1 · C2", "run 2 · C1", "run 2 · C2", "run 2 · C3"]

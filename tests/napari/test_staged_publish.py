@@ -20,19 +20,10 @@ from qtpy.QtCore import QTimer  # noqa: E402
 from napari_unmix._napari.layers import result_layers  # noqa: E402
 
 
-def _nmf(dock, k=3):
-    f = dock.form
-    f.mode.value = "nmf"
-    f.n_components.value = k
-    f.max_iter.value = 30
-    f.solver.value = "hals"
-    f.backend.value = "numpy"
-
-
 def test_each_map_layer_comes_in_its_own_pass_and_run_waits_for_the_last(
-        qtbot, crs_viewer, crs_dock, run_dock):
+        qtbot, crs_viewer, crs_dock, run_dock, quick_nmf):
     viewer, dock = crs_viewer, crs_dock
-    _nmf(dock)
+    quick_nmf(dock)
     marks = []
 
     def inserted(event):
@@ -54,9 +45,9 @@ def test_each_map_layer_comes_in_its_own_pass_and_run_waits_for_the_last(
 
 
 def test_a_failure_while_the_maps_come_is_shown_and_the_dock_is_ready(
-        qtbot, crs_viewer, crs_dock, run_dock, monkeypatch):
+        qtbot, crs_viewer, crs_dock, run_dock, quick_nmf, monkeypatch):
     viewer, dock = crs_viewer, crs_dock
-    _nmf(dock, k=2)
+    quick_nmf(dock, k=2)
     real = dock.session.publish_steps
 
     def failing(request, value):
