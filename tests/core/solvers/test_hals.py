@@ -57,17 +57,20 @@ def normalised(W, H):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("data", ["noisy", "overlap"])
 @pytest.mark.parametrize("omega", [1.0, 1.8], ids=["hals", "over-relaxed"])
-def test_objective_never_increases(request, backend, data, omega):
+@pytest.mark.parametrize("extrapolate", [False, True], ids=["plain", "extrapolated"])
+def test_objective_never_increases(request, backend, data, omega, extrapolate):
     p = request.getfixturevalue(data)
     W0, H0 = start(p.X, 3)
-    res = fit(backend, p.X, W0, H0, max_iter=40, track_error_every=1, omega=omega)
+    res = fit(backend, p.X, W0, H0, max_iter=40, track_error_every=1, omega=omega,
+              extrapolate=extrapolate)
     errors = np.array([e for _, e in res.history])
     assert [i for i, _ in res.history] == list(range(41))
     assert np.all(np.diff(errors) <= 1e-12 * errors[:-1]), np.diff(errors).max()
     assert errors[-1] < 0.5 * errors[0]  # it does make progress
     # one run per iteration count gives the same errors: the trace is not an artefact
     for n in (1, 2, 3):
-        short = fit(backend, p.X, W0, H0, max_iter=n, track_error_every=1, omega=omega)
+        short = fit(backend, p.X, W0, H0, max_iter=n, track_error_every=1, omega=omega,
+                    extrapolate=extrapolate)
         assert residual_norm(p.X, short.W, short.H) == pytest.approx(errors[n], rel=1e-12)
 
 
@@ -115,13 +118,14 @@ def test_exact_low_rank_reconstructs(backend, low_rank):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_locked_rows_bit_identical(backend, dtype, noisy):
+@pytest.mark.parametrize("extrapolate", [False, True], ids=["plain", "extrapolated"])
+def test_locked_rows_bit_identical(backend, dtype, noisy, extrapolate):
     X = noisy.X.astype(dtype)
     rng = np.random.default_rng(3)
     H0 = (noisy.H * rng.uniform(0.7, 1.3, noisy.H.shape)).astype(dtype)
     W0 = (noisy.W + 0.1).astype(dtype)
     locked = np.array([False, True, False])
-    res = fit(backend, X, W0, H0, max_iter=50, locked=locked)
+    res = fit(backend, X, W0, H0, max_iter=50, locked=locked, extrapolate=extrapolate)
     assert res.H[1].tobytes() == H0[1].tobytes()
     assert not np.allclose(res.H[[0, 2]], H0[[0, 2]])
     assert not np.allclose(res.W, W0)
@@ -278,11 +282,12 @@ def test_reports_every_sample_and_stops_at_max_iter(backend, noisy):
 
 @pytest.mark.requires_torch
 @pytest.mark.parametrize("locked", [None, np.array([False, False, True])])
-def test_numpy_and_torch_agree(noisy, locked):
+@pytest.mark.parametrize("extrapolate", [False, True], ids=["plain", "extrapolated"])
+def test_numpy_and_torch_agree(noisy, locked, extrapolate):
     X = noisy.X
     W0, H0 = start(X, 3)
-    a = fit("numpy", X, W0, H0, max_iter=25, locked=locked)
-    b = fit("torch", X, W0, H0, max_iter=25, locked=locked)
+    a = fit("numpy", X, W0, H0, max_iter=25, locked=locked, extrapolate=extrapolate)
+    b = fit("torch", X, W0, H0, max_iter=25, locked=locked, extrapolate=extrapolate)
     assert a.n_iter == b.n_iter == 25
     for x, y in zip(normalised(a.W, a.H), normalised(b.W, b.H), strict=True):
         np.testing.assert_allclose(y, x, rtol=1e-8, atol=1e-10 * np.abs(x).max())
@@ -301,19 +306,23 @@ def test_numpy_and_torch_agree_float32(noisy):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_pixel_blocks_do_not_change_the_result(backend, noisy):
+@pytest.mark.parametrize("extrapolate", [False, True], ids=["plain", "extrapolated"])
+def test_pixel_blocks_do_not_change_the_result(backend, noisy, extrapolate):
     """Blocks of 10 pixels (the last one shorter) give the one-block result."""
     X = noisy.X
     W0, H0 = start(X, 3)
-    one = fit("numpy", X, W0, H0, max_iter=20, block_bytes=X.nbytes)
-    many = fit(backend, X, W0, H0, max_iter=20, block_bytes=10 * X.shape[1] * X.itemsize)
+    kw = {"max_iter": 20, "extrapolate": extrapolate}
+    one = fit("numpy", X, W0, H0, block_bytes=X.nbytes, **kw)
+    many = fit(backend, X, W0, H0, block_bytes=10 * X.shape[1] * X.itemsize, **kw)
     np.testing.assert_allclose(many.W @ many.H, one.W @ one.H, rtol=1e-10, atol=1e-12)
 
 
-def test_thread_count_does_not_change_the_result(noisy):
+@pytest.mark.parametrize("extrapolate", [False, True], ids=["plain", "extrapolated"])
+def test_thread_count_does_not_change_the_result(noisy, extrapolate):
     X = noisy.X
     W0, H0 = start(X, 3)
-    kw = dict(max_iter=20, track_error_every=5, block_bytes=10 * X.shape[1] * X.itemsize)
+    kw = dict(max_iter=20, track_error_every=5, block_bytes=10 * X.shape[1] * X.itemsize,
+              extrapolate=extrapolate)
     one = fit("numpy", X, W0, H0, n_threads=1, **kw)
     for n in (2, 3):
         other = fit("numpy", X, W0, H0, n_threads=n, **kw)

@@ -50,6 +50,11 @@ reached an error in fewer iterations, sometimes in more, and in seeded runs it
 jumped away from the seed's basin (spectra ending farther from the truth than
 the seeds in ``tests/core/test_series.py``).
 
+Extrapolation (option, off by default: ``extrapolate=True``).  Each iteration may
+start from spectra extrapolated beyond the last two, with a restart whenever that
+raises the objective (Ang & Gillis 2019; :mod:`.extrapolation`): 2-5 times fewer
+iterations to the noise-scaled stop on the benchmark stack and the real scenes.
+
 The ``W`` update of one pixel depends only on that pixel's row of ``X``.  On the
 CPU the pixels are therefore processed in blocks (``CPU_BLOCK_BYTES`` of ``X``):
 for each block ``A`` is formed, the block's rows of ``W`` are swept, and the
@@ -100,7 +105,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..parallel import Workers, check_n_jobs
-from ._common import NMFFit, SampledErrorStopping, chunk_slices, residual_norm, rows_per_chunk
+from ._common import (
+    NMFFit,
+    SampledErrorStopping,
+    chunk_slices,
+    residual_norm,
+    rows_per_chunk,
+    sum_of_squares,
+)
+from .extrapolation import EXTRAPOLATE, Extrapolation
 from .pooled import ordered_sum
 
 __all__ = ["anchor_penalty", "balance_np", "check_anchor", "check_hals_inputs", "fit_hals_numpy",
@@ -211,17 +224,24 @@ def revive_np(H, free, eps, fallback):
 
 
 def balance_np(Wt, H, free, nw2):
-    """Rescale free components by powers of two so ||W[:, j]|| ~ ||H[j]|| (in place)."""
+    """Rescale free components by powers of two so ||W[:, j]|| ~ ||H[j]|| (in place).
+
+    Returns the factors each row of ``H`` was multiplied by (``H``'s dtype), or
+    ``None`` when nothing changed.
+    """
     nh2 = np.einsum("ij,ij->i", H, H, dtype=np.float64)
     nw2 = np.asarray(nw2, dtype=np.float64)
     ok = free & (nw2 > 0) & (nh2 > 0) & np.isfinite(nw2) & np.isfinite(nh2)
     if not ok.any():
-        return
+        return None
     e = np.zeros(H.shape[0])
     e[ok] = np.round(0.25 * np.log2(nh2[ok] / nw2[ok]))
+    if not e.any():
+        return None
     for j in np.flatnonzero(e):
         Wt[j] *= Wt.dtype.type(2.0 ** e[j])
         H[j] *= H.dtype.type(2.0 ** -e[j])
+    return np.exp2(-e).astype(H.dtype)
 
 
 def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
@@ -229,7 +249,7 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
                    h_sweeps: int = H_SWEEPS, block_bytes: int = CPU_BLOCK_BYTES,
                    omega: float = OMEGA, n_threads: int | None = None,
                    anchor_weights=None, anchor_spectra=None, n_jobs=None, stop=None,
-                   **_ignored) -> NMFFit:
+                   extrapolate: bool = EXTRAPOLATE, **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` by HALS in numpy (BLAS matrix products, in ``X``'s dtype).
 
     Parameters
@@ -262,6 +282,10 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         units of ``||X||^2 / ||H||^2``; 0 leaves a row free.
     anchor_spectra : ndarray (k, m), optional
         The spectra the rows are pulled towards (``H0``).
+    extrapolate : bool, default False
+        Start each iteration from spectra extrapolated beyond the last two, with
+        restarts when that raises the objective (``core.solvers.extrapolation``);
+        False for plain HALS.
 
     Returns
     -------
@@ -286,7 +310,8 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         fit = _fit_hals_numpy(X, W, H, free, max_iter=max_iter, tol=tol, report=report,
                               track_error_every=track_error_every, w_sweeps=w_sweeps,
                               h_sweeps=h_sweeps, block_bytes=block_bytes, omega=omega,
-                              workers=workers, lam=lam, H0=H0, stop=stop)
+                              workers=workers, lam=lam, H0=H0, stop=stop,
+                              extrapolate=extrapolate)
     fit.n_jobs = workers.n
     return fit
 
@@ -319,7 +344,8 @@ def _n_workers(n_threads, n_jobs):
 
 
 def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, w_sweeps,
-                    h_sweeps, block_bytes, omega, workers, lam=None, H0=None, stop=None):
+                    h_sweeps, block_bytes, omega, workers, lam=None, H0=None, stop=None,
+                    extrapolate=False):
     dtype = X.dtype
     eps = float(np.finfo(dtype).eps)
     n, m = X.shape
@@ -355,13 +381,18 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
         workers.map(one, tasks)
 
     balance_np(Wt, H, balanced, np.einsum("ij,ij->i", Wt, Wt, dtype=np.float64))
+    ext = None
+    if extrapolate and free_rows.size:
+        ext = Extrapolation(H, free, ordered_sum(workers.map(
+            lambda bs: sum_of_squares(X[bs[1]]), tasks)))
     if stop is None:
         stop = SampledErrorStopping(tol, track_error_every, eps, report=report,
                                     max_iter=max_iter)
     stop.record(0, error())
     converged = False
     n_iter = 0
-    for it in range(1, max_iter + 1):
+    def iteration():
+        """One HALS iteration from (W, H), in place; ``D = W^T W`` of the new W."""
         # --- W half-step, fused with the accumulation of C = W^T X, D = W^T W
         B = H @ H.T
         inv = safe_inverse_np(np.diag(B), eps, dtype)
@@ -369,17 +400,31 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
         np.fill_diagonal(Bh, omega - 1.0)
         Hs = H * (omega * inv)[:, None]
         w_step(Hs, Bh)
-        C = CB.sum(axis=0, dtype=np.float64).astype(dtype)   # in block order
-        D = DB.sum(axis=0, dtype=np.float64).astype(dtype)
+        C64 = CB.sum(axis=0, dtype=np.float64)   # in block order
+        D64 = DB.sum(axis=0, dtype=np.float64)
+        C, D = C64.astype(dtype), D64.astype(dtype)
         # --- H half-step on the free rows
         if free_rows.size:
             h_step_np(H, C, D, free, free_rows, lam_d=lam_d if lam is not None else None,
                       lam_H0=lam_H0 if lam is not None else None, omega=omega,
                       h_sweeps=h_sweeps, fallback=fallback)
+        # an extrapolated step that raised the objective is undone, and the
+        # iteration is made again as a plain HALS step (which is always kept)
+        if ext is not None and not ext.finish(
+                H, Wt, ext.objective(C64, D64, H, anchor_penalty(H, lam, H0))):
+            return iteration()
+        return D
+
+    for it in range(1, max_iter + 1):
+        if ext is not None:
+            ext.start(H, Wt)  # H moves to the extrapolated start, if there is one
+        D = iteration()
         n_iter = it
         balance, sample = loop_points(it, max_iter, stop)
         if balance:
-            balance_np(Wt, H, balanced, np.diag(D))
+            factors = balance_np(Wt, H, balanced, np.diag(D))
+            if ext is not None:
+                ext.rescale(factors)
         if sample:
             err = error()
             if stop.record(it, err):

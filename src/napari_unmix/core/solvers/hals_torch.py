@@ -11,7 +11,8 @@ import numpy as np
 
 from ..device import get_torch, resolve_device, to_numpy, to_torch
 from ..streaming import BlockSource, plan_blocks
-from ._common import NMFFit, SampledErrorStopping
+from ._common import NMFFit, SampledErrorStopping, sum_of_squares
+from .extrapolation import EXTRAPOLATE, Extrapolation
 from .hals import (
     CPU_BLOCK_BYTES,
     H_SWEEPS,
@@ -48,7 +49,9 @@ def _balance_torch(torch, Wt, H, free_t, nw2):
                         torch.ones_like(nw2))
     e = torch.round(0.25 * torch.log2(ratio))
     Wt.mul_(torch.exp2(e).to(Wt.dtype)[:, None])
-    H.mul_(torch.exp2(-e).to(H.dtype)[:, None])
+    factors = torch.exp2(-e).to(H.dtype)
+    H.mul_(factors[:, None])
+    return factors
 
 
 def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=None,
@@ -56,7 +59,8 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
                    w_sweeps: int = W_SWEEPS, h_sweeps: int = H_SWEEPS,
                    block_bytes: int | None = None, omega: float = OMEGA,
                    anchor_weights=None, anchor_spectra=None, stop=None,
-                   budget: int | None = None, **_ignored) -> NMFFit:
+                   budget: int | None = None, extrapolate: bool = EXTRAPOLATE,
+                   **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` by HALS in torch, on CPU or CUDA.
 
     Same algorithm, options and result as :func:`fit_hals_numpy`.  ``X`` is moved
@@ -66,7 +70,8 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
     the current block's compute (:mod:`~napari_unmix.core.streaming`).  ``W`` and
     ``H`` stay on the device; no ``n x m`` temporary is built.  Nothing is copied
     back to the host between error samples, so a GPU run synchronises only at the
-    samples.
+    samples, and once per iteration while ``extrapolate`` steers by the objective
+    (one number; :mod:`~napari_unmix.core.solvers.extrapolation`).
 
     Parameters
     ----------
@@ -108,12 +113,16 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
             H0_t = to_torch(np.asarray(H0, dtype=dtype), device)
             lam_H0 = lam_t[:, None] * H0_t
 
+        def penalty():
+            if lam is None:
+                return 0.0
+            return float((lam_t.double() * (Ht.double() - H0_t.double()).square().sum(1)).sum())
+
         def objective():
             err = src.residual_norm(Wt.T, Ht)
             if lam is None:
                 return err
-            pen = float((lam_t.double() * (Ht.double() - H0_t.double()).square().sum(1)).sum())
-            return float(np.sqrt(err * err + pen))
+            return float(np.sqrt(err * err + penalty()))
 
         B, Bh, D, Dh = (torch.empty((k, k), **opts) for _ in range(4))
         Hs, C, Ch = (torch.empty((k, m), **opts) for _ in range(3))
@@ -138,13 +147,18 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
             return (((Xb, Xb.T), v) for (_, Xb), v in zip(src.blocks, views, strict=True))
 
         _balance_torch(torch, Wt, Ht, balanced_t, Wt.double().square().sum(1))
+        ext = None
+        if extrapolate and free_rows:
+            ext = Extrapolation(Ht, free, sum_of_squares(X), xp="torch")
         if stop is None:
             stop = SampledErrorStopping(tol, track_error_every, eps, report=report,
                                         max_iter=max_iter)
         stop.record(0, objective())
         converged = False
         n_iter = 0
-        for it in range(1, max_iter + 1):
+
+        def iteration():
+            """One HALS iteration from (W, H), in place (see the numpy version)."""
             # --- W half-step, fused with C = W^T X and D = W^T W (see numpy version)
             torch.mm(Ht, HtT, out=B)
             scale = (omega * _safe_inverse_torch(torch, torch.diagonal(B), eps))[:, None]
@@ -173,10 +187,21 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
                         torch.addmv(Ch_rows[j], HtT, Dh_rows[j], alpha=-1, out=th)
                         torch.clamp_min(th, 0, out=H_rows[j])
                 _revive_torch(torch, Ht, free_t, eps, fallback)
+            # an extrapolated step that raised the objective is undone and made again
+            # as a plain HALS step (which is always kept)
+            if ext is not None and not ext.finish(Ht, Wt, ext.objective(C, D, Ht, penalty())):
+                iteration()
+
+        for it in range(1, max_iter + 1):
+            if ext is not None:
+                ext.start(Ht, Wt)
+            iteration()
             n_iter = it
             balance, sample = loop_points(it, max_iter, stop)
             if balance:
-                _balance_torch(torch, Wt, Ht, balanced_t, torch.diagonal(D))
+                factors = _balance_torch(torch, Wt, Ht, balanced_t, torch.diagonal(D))
+                if ext is not None:
+                    ext.rescale(factors)
             if sample:
                 if stop.record(it, objective()):
                     converged = True

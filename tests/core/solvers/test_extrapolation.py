@@ -1,0 +1,90 @@
+"""Extrapolated HALS (``core.solvers.extrapolation``): fewer iterations, the same fit.
+
+The references are plain HALS (``extrapolate=False``) from the same start and the
+exact-arithmetic rules of the scheme: a kept step never raises the objective, an
+undone step leaves the factors bit-identical to before it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_unmix.core.init import initialize_factors
+from napari_unmix.core.solvers._common import residual_norm
+from napari_unmix.core.solvers.extrapolation import BETA0, ETA, Extrapolation
+from napari_unmix.core.solvers.hals import fit_hals_numpy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+from _data import make_stack  # noqa: E402
+
+
+def _iterations_to(X, W0, H0, target, extrapolate):
+    """The first iteration whose error is at most ``target`` (every iteration sampled)."""
+    fit = fit_hals_numpy(X, W0, H0, max_iter=400, tol=0.0, track_error_every=1,
+                         extrapolate=extrapolate)
+    reached = [i for i, e in fit.history if e <= target]
+    return (reached[0] if reached else None), fit
+
+
+# not "overlap" (noise-free float64 data): there the scheme stops extrapolating at
+# float32's resolution, early, and plain HALS from that point is the slower one
+# (module documentation of core.solvers.extrapolation)
+@pytest.mark.parametrize("data", ["noisy", "benchmark"])
+def test_reaches_plain_hals_error_in_fewer_iterations(request, data):
+    if data == "benchmark":
+        X, k = make_stack(n_pixels=16384).X, 5
+    else:
+        X, k = request.getfixturevalue(data).X, 3
+    W0, H0 = initialize_factors(X, k, init="nndsvda", random_state=0)
+    plain = fit_hals_numpy(X, W0, H0, max_iter=400, tol=0.0, extrapolate=False)
+    best = residual_norm(X, plain.W, plain.H)
+    target = best * 1.001   # within 0.1 % of what 400 plain iterations reach
+    n_plain, _ = _iterations_to(X, W0, H0, target, extrapolate=False)
+    n_ext, fast = _iterations_to(X, W0, H0, target, extrapolate=True)
+    assert n_plain is not None and n_ext is not None
+    assert n_ext < n_plain
+    # ... and it ends no worse than plain HALS after the same 400 iterations
+    assert residual_norm(X, fast.W, fast.H) <= best * (1 + 1e-6)
+
+
+def test_an_undone_step_restores_the_factors_exactly():
+    rng = np.random.default_rng(0)
+    H = rng.random((3, 8))
+    Wt = rng.random((3, 20))
+    ext = Extrapolation(H, np.array([True, True, False]), xx=1e6)
+    ext.start(H, Wt)                                # a plain first step: always kept
+    H += 0.1
+    Wt += 0.1
+    H[2] -= 0.1                                     # (the locked row does not move)
+    assert ext.finish(H, Wt, objective=100.0)
+    H_kept, Wt_kept = H.copy(), Wt.copy()
+    ext.start(H, Wt)                                # extrapolated start
+    start = H.copy()
+    np.testing.assert_allclose(start[:2], H_kept[:2] + BETA0 * 0.1, rtol=1e-12)
+    np.testing.assert_array_equal(start[2], H_kept[2])   # locked rows never move
+    H[:] = 5.0
+    Wt[:] = 5.0
+    assert not ext.finish(H, Wt, objective=101.0)  # raised the objective: undone
+    np.testing.assert_array_equal(H, H_kept)
+    np.testing.assert_array_equal(Wt, Wt_kept)
+    assert ext.beta == pytest.approx(BETA0 / ETA) and ext.n_restarts == 1
+    ext.start(H, Wt)                                # the retry is a plain step
+    np.testing.assert_array_equal(H, H_kept)
+
+
+def test_progress_below_the_resolution_ends_extrapolation():
+    H = np.ones((2, 4))
+    Wt = np.ones((2, 5))
+    ext = Extrapolation(H, np.array([True, True]), xx=1.0)
+    ext.start(H, Wt)
+    assert ext.finish(H, Wt, objective=0.5)
+    assert not ext.off and ext.H_next is not None
+    ext.start(H, Wt)
+    assert ext.finish(H, Wt, objective=0.5 - 1e-9)   # below 10 eps32 ||X||^2
+    assert ext.off and ext.H_next is None
+    ext.start(H, Wt)
+    assert ext.W_saved is None                        # plain steps from now on
