@@ -78,8 +78,16 @@ def test_a_dask_image_unmixes_tile_by_tile_into_lazy_maps(qtbot, viewer, dock, s
     lazy = maps["crs (dask)"]
     assert lazy and all(hasattr(m, "dask") for m in lazy)      # lazy layers
     assert dock.result.is_lazy
+    # NNLS tile by tile gives the in-memory maps to rounding: bit for bit where BLAS
+    # rounds a pixel's products the same whatever the tile's shape (the core tests,
+    # tests/core/test_dask_nnls.py); an AVX-512 OpenBLAS rounds the tail rows of some
+    # tile shapes differently (here 5-row tiles: 0.04 % of the entries differ, by at
+    # most 1.2e-10 on maps up to 1.13)
     for a, b in zip(maps["crs"], lazy, strict=True):
-        assert np.array_equal(np.asarray(b), np.asarray(a))   # NNLS: the same, bit for bit
+        a, b = np.asarray(a), np.asarray(b)
+        np.testing.assert_allclose(b, a, rtol=0, atol=8 * np.finfo(np.float32).eps
+                                   * np.abs(a).max())
+        assert np.mean(a != b) < 0.01
 
 
 def test_a_dask_run_shows_its_progress_and_cancels(qtbot, viewer, dock):
