@@ -51,40 +51,64 @@ def test_reaches_plain_hals_error_in_fewer_iterations(request, data):
     assert residual_norm(X, fast.W, fast.H) <= best * (1 + 1e-6)
 
 
-def test_an_undone_step_restores_the_factors_exactly():
+def test_an_undone_step_restores_the_spectra_exactly():
     rng = np.random.default_rng(0)
     H = rng.random((3, 8))
-    Wt = rng.random((3, 20))
     ext = Extrapolation(H, np.array([True, True, False]), xx=1e6)
-    ext.start(H, Wt)                                # a plain first step: always kept
+    assert not ext.start(H)                         # a plain first step: always kept
     H += 0.1
-    Wt += 0.1
     H[2] -= 0.1                                     # (the locked row does not move)
-    assert ext.finish(H, Wt, objective=100.0)
-    H_kept, Wt_kept = H.copy(), Wt.copy()
-    ext.start(H, Wt)                                # extrapolated start
-    start = H.copy()
-    np.testing.assert_allclose(start[:2], H_kept[:2] + BETA0 * 0.1, rtol=1e-12)
-    np.testing.assert_array_equal(start[2], H_kept[2])   # locked rows never move
+    assert ext.finish(H, objective=100.0)
+    H_kept = H.copy()
+    assert ext.start(H)                             # extrapolated start
+    np.testing.assert_allclose(H[:2], H_kept[:2] + BETA0 * 0.1, rtol=1e-12)
+    np.testing.assert_array_equal(H[2], H_kept[2])  # locked rows never move
     H[:] = 5.0
-    Wt[:] = 5.0
-    assert not ext.finish(H, Wt, objective=101.0)  # raised the objective: undone
+    assert not ext.finish(H, objective=101.0)      # raised the objective: undone
     np.testing.assert_array_equal(H, H_kept)
-    np.testing.assert_array_equal(Wt, Wt_kept)
     assert ext.beta == pytest.approx(BETA0 / ETA) and ext.n_restarts == 1
-    ext.start(H, Wt)                                # the retry is a plain step
+    assert not ext.start(H)                         # the retry is a plain step
     np.testing.assert_array_equal(H, H_kept)
+    assert ext.finish(H, objective=101.0)          # plain steps are always kept
+
+
+@pytest.mark.parametrize("backend", [
+    "numpy", pytest.param("torch", marks=pytest.mark.requires_torch)])
+def test_an_undone_step_leaves_the_factors_of_a_plain_step(backend, noisy):
+    """A run whose extrapolated steps are all refused is plain HALS, bit for bit."""
+    from napari_unmix.core.solvers import extrapolation
+
+    X = noisy.X
+    W0, H0 = initialize_factors(X, 3, init="nndsvda", random_state=0)
+    fit = fit_hals_numpy if backend == "numpy" else _torch_fit
+    plain = fit(X, W0, H0, max_iter=15, tol=0.0, extrapolate=False)
+    original = extrapolation.Extrapolation.finish
+
+    def refuse(self, H, objective):
+        return original(self, H, np.inf if self.extrapolated else objective)
+
+    extrapolation.Extrapolation.finish = refuse
+    try:
+        refused = fit(X, W0, H0, max_iter=15, tol=0.0, extrapolate=True)
+    finally:
+        extrapolation.Extrapolation.finish = original
+    np.testing.assert_array_equal(refused.W, plain.W)
+    np.testing.assert_array_equal(refused.H, plain.H)
+
+
+def _torch_fit(X, W, H, **kw):
+    from napari_unmix.core.solvers.hals_torch import fit_hals_torch
+
+    return fit_hals_torch(X, W, H, device="cpu", **kw)
 
 
 def test_progress_below_the_resolution_ends_extrapolation():
     H = np.ones((2, 4))
-    Wt = np.ones((2, 5))
     ext = Extrapolation(H, np.array([True, True]), xx=1.0)
-    ext.start(H, Wt)
-    assert ext.finish(H, Wt, objective=0.5)
+    ext.start(H)
+    assert ext.finish(H, objective=0.5)
     assert not ext.off and ext.H_next is not None
-    ext.start(H, Wt)
-    assert ext.finish(H, Wt, objective=0.5 - 1e-9)   # below 10 eps32 ||X||^2
+    assert ext.start(H)
+    assert ext.finish(H, objective=0.5 - 1e-9)   # below 10 eps32 ||X||^2
     assert ext.off and ext.H_next is None
-    ext.start(H, Wt)
-    assert ext.W_saved is None                        # plain steps from now on
+    assert not ext.start(H)                       # plain steps from now on

@@ -38,6 +38,7 @@ from ..solvers._common import (
     rows_per_chunk,
     sum_of_squares,
 )
+from ..solvers.extrapolation import EXTRAPOLATE, Extrapolation
 from ..solvers.hals import (
     H_SWEEPS,
     OMEGA,
@@ -142,13 +143,16 @@ def _pass(X, W, s, Hs, Bh, H_start, want64, first, w_sweeps):
 
 
 def fit_hals_dask(X, W, H, free, *, max_iter, stop, lam=None, H0=None, fallback=1.0,
-                  w_sweeps=W_SWEEPS, h_sweeps=H_SWEEPS, omega=OMEGA) -> NMFFit:
+                  w_sweeps=W_SWEEPS, h_sweeps=H_SWEEPS, omega=OMEGA,
+                  extrapolate=EXTRAPOLATE) -> NMFFit:
     """HALS on the dask matrix ``X`` from ``W`` (persisted, the row chunks of ``X``) and
     ``H`` (numpy), as ``fit_hals_numpy`` does it in memory.
 
     ``free`` the rows of ``H`` that move, ``lam`` / ``H0`` the anchor weights and
     spectra (or None), ``stop`` the rule (``core.solvers.stopping``, with the
-    reporter), ``fallback`` ``sqrt(max X)`` (the revival's floor).  Returns an
+    reporter), ``fallback`` ``sqrt(max X)`` (the revival's floor), ``extrapolate``
+    the extrapolation of ``H`` between iterations (``core.solvers.extrapolation``;
+    an undone step goes back to the persisted ``W`` it started from).  Returns an
     :class:`~napari_unmix.core.solvers._common.NMFFit` whose ``W`` is a persisted
     dask array; ``fit.x_sq`` is ``||X||^2`` and ``fit.err_sq`` the final squared error.
     """
@@ -174,25 +178,41 @@ def fit_hals_dask(X, W, H, free, *, max_iter, stop, lam=None, H0=None, fallback=
     converged = False
     n_iter = 0
     x_sq = err_sq = 0.0
-    for it in range(1, max_iter + 1):
+    ext = Extrapolation(H, free) if extrapolate and free_rows.size else None
+
+    def iteration(W, s, it, want64):
+        """One pass: the W half-step over the blocks, then the H half-step (in place)."""
         B = H @ H.T
         inv = safe_inverse_np(np.diag(B), eps, dtype)
         Bh = B * (omega * inv)[:, None]
         np.fill_diagonal(Bh, omega - 1.0)
         Hs = H * (omega * inv)[:, None]
-        want64 = stop.is_sample(it) or it == max_iter
-        W, st = _pass(X, W, s, Hs, Bh, H_start if it == 1 else None, want64, it == 1,
-                      w_sweeps)
-        s = np.ones(k, dtype=dtype)
-        C = st[:, : k * m].sum(axis=0).reshape(k, m).astype(dtype)     # in block order
-        D = st[:, k * m: k * m + k * k].sum(axis=0).reshape(k, k).astype(dtype)
+        W_new, st = _pass(X, W, s, Hs, Bh, H_start if it == 1 else None, want64, it == 1,
+                          w_sweeps)
+        C64 = st[:, : k * m].sum(axis=0).reshape(k, m)     # in block order
+        D64 = st[:, k * m: k * m + k * k].sum(axis=0).reshape(k, k)
+        C, D = C64.astype(dtype), D64.astype(dtype)
         if it == 1:
-            x_sq = float(st[:, -1].sum())
             stop.record(0, float(np.sqrt(st[:, -2].sum() + anchor_penalty(H, lam, H0))))
+            if ext is not None:
+                ext.know_norm(float(st[:, -1].sum()))
         if free_rows.size:
             h_step_np(H, C, D, free, free_rows, lam_d=lam_d if lam is not None else None,
                       lam_H0=lam_H0 if lam is not None else None, omega=omega,
                       h_sweeps=h_sweeps, fallback=fallback)
+        if ext is not None and not ext.finish(
+                H, ext.objective(C64, D64, H, anchor_penalty(H, lam, H0))):
+            return iteration(W, s, it, want64)   # undone: again from W, as a plain step
+        return W_new, st, D
+
+    for it in range(1, max_iter + 1):
+        if ext is not None:
+            ext.start(H)    # H moves to the extrapolated start, if there is one
+        want64 = stop.is_sample(it) or it == max_iter
+        W, st, D = iteration(W, s, it, want64)
+        s = np.ones(k, dtype=dtype)
+        if it == 1:
+            x_sq = float(st[:, -1].sum())
         n_iter = it
         if want64:
             o = k * m + k * k
@@ -205,6 +225,8 @@ def fit_hals_dask(X, W, H, free, *, max_iter, stop, lam=None, H0=None, fallback=
         error = float(np.sqrt(err_sq + anchor_penalty(H, lam, H0))) if sample else None
         if do_balance:
             s = balance(np.diag(D))
+            if ext is not None:
+                ext.rescale((1.0 / s).astype(dtype))  # s: the factors of W
         if sample and stop.record(it, error):
             converged = True
             break

@@ -51,10 +51,9 @@ import numpy as np
 
 __all__ = ["BETA0", "ETA", "EXTRAPOLATE", "GAMMA", "GAMMA_BAR", "Extrapolation"]
 
-#: Extrapolate H between HALS iterations by default.  Off for now: the chunked
-#: (dask) HALS of ``core.chunked`` does not extrapolate yet, and in-memory and
-#: chunked runs are meant to give the same iterations and errors.
-EXTRAPOLATE = False
+#: Extrapolate H between HALS iterations by default (numpy, torch and the chunked
+#: HALS of ``core.chunked`` alike).
+EXTRAPOLATE = True
 #: The first extrapolation weight.
 BETA0 = 0.5
 #: ``beta`` is divided by this after a step that raised the objective.
@@ -75,9 +74,12 @@ _EPS32 = float(np.finfo(np.float32).eps)
 class Extrapolation:
     """The state of the H extrapolation of one HALS run (module documentation).
 
-    The solver calls :meth:`start` before an iteration's W half-step and
-    :meth:`finish` after its H half-step; :meth:`rescale` after a scale balance.
-    Works on numpy arrays and on torch tensors alike (``xp`` says which).
+    The solver calls :meth:`start` before an iteration's W half-step (and keeps a
+    copy of ``W`` when it returns True) and :meth:`finish` after its H half-step;
+    when that returns False the solver puts its copy of ``W`` back and makes the
+    iteration again, which is then a plain step.  :meth:`rescale` after a scale
+    balance.  Works on numpy arrays and on torch tensors alike (``xp`` says which);
+    ``W`` stays with the solver (an array, a tensor or a persisted dask array).
 
     Parameters
     ----------
@@ -86,36 +88,43 @@ class Extrapolation:
         iterations).
     free : ndarray (k,) bool
         The rows that may move (locked rows are never extrapolated).
-    xx : float
-        ``||X||^2`` in float64.
+    xx : float, optional
+        ``||X||^2`` in float64; a solver that learns it in its first pass gives it
+        to :meth:`know_norm` before the first :meth:`finish`.
     xp : {"numpy", "torch"}
     """
 
-    def __init__(self, H, free, xx: float, *, xp: str = "numpy"):
+    def __init__(self, H, free, xx: float | None = None, *, xp: str = "numpy"):
         self.xp = xp
-        self.floor = RESOLUTION * _EPS32 * float(xx)
-        self.off = False
         self.free = np.flatnonzero(np.asarray(free, dtype=bool)).tolist()
-        self.xx = float(xx)
+        self.xx = self.floor = None
+        if xx is not None:
+            self.know_norm(xx)
+        self.off = False
         self.beta, self.beta_max = BETA0, 1.0
         self.previous = math.inf         # the objective of the accepted iterate
         self.H_prev = self._copy(H)      # the accepted iterate before the last step
         self.H_next = None               # the extrapolated start of the next step
-        self.W_saved = None
+        self.extrapolated = False        # the current step started from H_next
         self.n_restarts = 0
+
+    def know_norm(self, xx: float) -> None:
+        """``||X||^2``: the objective's reference and the resolution floor."""
+        self.xx = float(xx)
+        self.floor = RESOLUTION * _EPS32 * self.xx
 
     def _copy(self, A):
         return A.clone() if self.xp == "torch" else A.copy()
 
-    def start(self, H, Wt) -> None:
-        """Before the W half-step: remember the accepted iterate, and move ``H``
-        (in place) to the extrapolated start when there is one."""
+    def start(self, H) -> bool:
+        """Before the W half-step: remember the accepted iterate and move ``H`` (in
+        place) to the extrapolated start when there is one; True then (the solver
+        keeps ``W`` to undo the step)."""
         self.H_prev[...] = H
-        if self.H_next is not None:
-            self.W_saved = self._copy(Wt)
+        self.extrapolated = self.H_next is not None
+        if self.extrapolated:
             H[...] = self.H_next
-        else:
-            self.W_saved = None
+        return self.extrapolated
 
     def objective(self, C, D, H, penalty: float = 0.0) -> float:
         """``||X - W H||^2`` (+ ``penalty``) from ``C = W^T X``, ``D = W^T W``."""
@@ -129,26 +138,22 @@ class Extrapolation:
             gram = float(np.einsum("ij,ij->", np.asarray(D, dtype=np.float64), Hd @ Hd.T))
         return self.xx - 2.0 * cross + gram + penalty
 
-    def finish(self, H, Wt, objective: float) -> bool:
-        """After the H half-step: keep the step or undo it (``W`` and ``H`` in place),
-        adapt ``beta`` and prepare the next start; True when the step was kept.
-
-        An undone step leaves ``W`` and ``H`` as before it, with no extrapolated
-        start: the solver then makes the iteration again as a plain step."""
-        extrapolated = self.W_saved is not None
-        if extrapolated and not objective <= self.previous:
-            Wt[...] = self.W_saved
+    def finish(self, H, objective: float) -> bool:
+        """After the H half-step: keep the step, or undo it (``H`` back in place; the
+        solver puts ``W`` back and makes the iteration again, as a plain step); adapt
+        ``beta`` and prepare the next start.  True when the step is kept."""
+        if self.extrapolated and not objective <= self.previous:
             H[...] = self.H_prev
             self.beta_max = self.beta
             self.beta /= ETA
             self.H_next = None
-            self.W_saved = None
+            self.extrapolated = False
             self.n_restarts += 1
             return False
-        self.W_saved = None
-        if extrapolated:
+        if self.extrapolated:
             self.beta = min(self.beta_max, GAMMA * self.beta)
             self.beta_max = min(1.0, GAMMA_BAR * self.beta_max)
+        self.extrapolated = False
         if self.previous - objective <= self.floor:
             self.off = True  # progress below what the objective can resolve: plain HALS
         self.previous = objective

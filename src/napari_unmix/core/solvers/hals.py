@@ -411,13 +411,15 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
         # an extrapolated step that raised the objective is undone, and the
         # iteration is made again as a plain HALS step (which is always kept)
         if ext is not None and not ext.finish(
-                H, Wt, ext.objective(C64, D64, H, anchor_penalty(H, lam, H0))):
+                H, ext.objective(C64, D64, H, anchor_penalty(H, lam, H0))):
+            Wt[...] = W_saved
             return iteration()
         return D
 
+    W_saved = np.empty_like(Wt) if ext is not None else None
     for it in range(1, max_iter + 1):
-        if ext is not None:
-            ext.start(H, Wt)  # H moves to the extrapolated start, if there is one
+        if ext is not None and ext.start(H):  # H moved to the extrapolated start
+            np.copyto(W_saved, Wt)
         D = iteration()
         n_iter = it
         balance, sample = loop_points(it, max_iter, stop)

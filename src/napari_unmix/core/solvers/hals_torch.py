@@ -189,12 +189,14 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
                 _revive_torch(torch, Ht, free_t, eps, fallback)
             # an extrapolated step that raised the objective is undone and made again
             # as a plain HALS step (which is always kept)
-            if ext is not None and not ext.finish(Ht, Wt, ext.objective(C, D, Ht, penalty())):
+            if ext is not None and not ext.finish(Ht, ext.objective(C, D, Ht, penalty())):
+                Wt.copy_(W_saved)
                 iteration()
 
+        W_saved = torch.empty_like(Wt) if ext is not None else None
         for it in range(1, max_iter + 1):
-            if ext is not None:
-                ext.start(Ht, Wt)
+            if ext is not None and ext.start(Ht):
+                W_saved.copy_(Wt)
             iteration()
             n_iter = it
             balance, sample = loop_points(it, max_iter, stop)
