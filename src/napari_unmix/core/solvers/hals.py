@@ -50,7 +50,7 @@ reached an error in fewer iterations, sometimes in more, and in seeded runs it
 jumped away from the seed's basin (spectra ending farther from the truth than
 the seeds in ``tests/core/test_series.py``).
 
-Extrapolation (option, off by default: ``extrapolate=True``).  Each iteration may
+Extrapolation (the default; ``extrapolate=False`` for plain HALS).  Each iteration may
 start from spectra extrapolated beyond the last two, with a restart whenever that
 raises the objective (Ang & Gillis 2019; :mod:`.extrapolation`): 2-5 times fewer
 iterations to the noise-scaled stop on the benchmark stack and the real scenes.
@@ -282,7 +282,7 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         units of ``||X||^2 / ||H||^2``; 0 leaves a row free.
     anchor_spectra : ndarray (k, m), optional
         The spectra the rows are pulled towards (``H0``).
-    extrapolate : bool, default False
+    extrapolate : bool, default True
         Start each iteration from spectra extrapolated beyond the last two, with
         restarts when that raises the objective (``core.solvers.extrapolation``);
         False for plain HALS.
