@@ -276,11 +276,13 @@ def bench_nnls(X, H, unit, args, mosaic, devices, log):
         return (float(f.sum()) - ref) / ref
 
     def ours(label, device, **kw):
+        caught_messages = []
+
         def fn():
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 res = nnls(X, H, device=device if device else "auto", **kw)
-            res.summary["_warnings"] = [str(w.message) for w in caught]
+            caught_messages[:] = [str(w.message) for w in caught]
             return res
 
         def warm():
@@ -288,8 +290,8 @@ def bench_nnls(X, H, unit, args, mosaic, devices, log):
 
         t, u, cu, res = measure(fn, unit, args.repeats, device=device, warmup=warm)
         s = res.summary
-        note = f"{s['algorithm']}/{res.backend} on {res.device}"
-        if s["_warnings"]:
+        note = f"{s['solver']}/{res.backend} on {res.device}"
+        if caught_messages:
             note += "; hit max_iter in some chunk"
         r = row("nnls", label, "napari-unmix", res.device, time_s=t, units=u, cpu_units=cu,
                 gap=gap_of(res.W), n_iter=s["max_chunk_iter"], note=note)
@@ -601,7 +603,7 @@ def child_main(args):
         warnings.simplefilter("ignore")
         if mode == "nnls-auto":
             res = nnls(X, H)
-            what = f"{res.summary['algorithm']}/{res.backend} on {res.device}"
+            what = f"{res.summary['solver']}/{res.backend} on {res.device}"
         elif mode == "nmf-auto":
             res = nmf(X, k, random_state=0, max_iter=args.mem_iter, tol=0.0)
             what = f"{res.summary['solver']}/{res.backend} on {res.device}"

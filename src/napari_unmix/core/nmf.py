@@ -392,6 +392,7 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         stopped_by=("exact" if all_locked and not hit_cap else "max_iter" if hit_cap else
                     "solver" if rule is None else rule.stopped_by or "max_iter"),
         n_jobs=int(getattr(fit, "n_jobs", 1)),
+        extrapolation=getattr(fit, "extrapolation", None),
         error_history=history,
         reconstruction_err=err,
         relative_error=err / max(x_norm, np.finfo(float).tiny),

@@ -112,3 +112,18 @@ def test_progress_below_the_resolution_ends_extrapolation():
     assert ext.finish(H, objective=0.5 - 1e-9)   # below 10 eps32 ||X||^2
     assert ext.off and ext.H_next is None
     assert not ext.start(H)                       # plain steps from now on
+
+
+def test_the_summary_says_what_the_extrapolation_did(noisy):
+    from napari_unmix.core import nmf
+
+    hals = nmf(noisy.X, 3, random_state=0, solver="hals", backend="numpy", tol=0.0,
+               max_iter=200)
+    record = hals.summary.extrapolation
+    assert set(record) == {"n_restarts", "ended_after"}
+    assert record["n_restarts"] >= 0
+    # 200 iterations on float64 data: it ends at float32's resolution on the way
+    assert record["ended_after"] is not None and 0 < record["ended_after"] < 200
+    assert type(hals.summary).from_dict(hals.summary.to_dict()).extrapolation == record
+    mu = nmf(noisy.X, 3, random_state=0, solver="mu", backend="numpy", tol=1e-2)
+    assert mu.summary.extrapolation is None

@@ -235,4 +235,5 @@ def fit_hals_dask(X, W, H, free, *, max_iter, stop, lam=None, H0=None, fallback=
     W = persist(W * da.from_array(s, chunks=k))[0] if (s != 1).any() else W
     fit = NMFFit(W=W, H=H, n_iter=n_iter, converged=converged, history=stop.history)
     fit.x_sq, fit.err_sq = x_sq, err_sq
+    fit.extrapolation = None if ext is None else ext.record()
     return fit

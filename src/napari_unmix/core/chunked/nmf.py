@@ -198,6 +198,7 @@ def nmf_dask(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto"
         history = [(0, res.reconstruction_err)]
         err = scale * res.reconstruction_err
         x_norm = scale * res.reconstruction_err / max(res.summary.relative_error, 1e-300)
+        extrapolation = None
     else:
         rule = make_stop(stop, spec, Xs, k, tol=tol, every=track_error_every, report=report,
                          max_iter=max_iter, loss=loss, seeded=seeded)
@@ -208,6 +209,7 @@ def nmf_dask(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto"
             fit.history
         err = scale * float(np.sqrt(fit.err_sq))
         x_norm = scale * float(np.sqrt(fit.x_sq))
+        extrapolation = fit.extrapolation
     solve_time = time.perf_counter() - t_solve
     H = Hs if scale == 1.0 else Hs * t(scale)
     if lock is not None:
@@ -239,7 +241,8 @@ def nmf_dask(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto"
                        + (" (the objective includes the anchor)" if anchored else "")),
         stopped_by=("exact" if all_locked and not hit_cap else "max_iter" if hit_cap else
                     rule.stopped_by or "max_iter"),
-        n_jobs=1, error_history=[[int(i), float(e) * scale] for i, e in history],
+        n_jobs=1, extrapolation=extrapolation,
+        error_history=[[int(i), float(e) * scale] for i, e in history],
         reconstruction_err=err, relative_error=err / max(x_norm, np.finfo(float).tiny),
         init=init_info, mu_eps_lift={"applied": False},
         locked=[] if lock is None else np.flatnonzero(lock).tolist(), anchor=anchors,

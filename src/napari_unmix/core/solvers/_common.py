@@ -33,6 +33,8 @@ class NMFFit:
     history: list = field(default_factory=list)
     #: the worker threads that shared the pixel blocks (``core.parallel``)
     n_jobs: int = 1
+    #: HALS: what the extrapolation did (``Extrapolation.record``); None otherwise
+    extrapolation: dict | None = None
 
 
 @dataclass

@@ -109,6 +109,8 @@ class Extrapolation:
         self.H_next = None               # the extrapolated start of the next step
         self.extrapolated = False        # the current step started from H_next
         self.n_restarts = 0
+        self.n_kept = 0                  # steps kept so far
+        self.ended_after = None          # kept steps when it ended (None: still on)
 
     def know_norm(self, xx: float) -> None:
         """``||X||^2``: the objective's reference and the resolution floor."""
@@ -156,8 +158,10 @@ class Extrapolation:
             self.beta = min(self.beta_max, GAMMA * self.beta)
             self.beta_max = min(1.0, GAMMA_BAR * self.beta_max)
         self.extrapolated = False
-        if self.previous - objective <= self.floor:
+        self.n_kept += 1
+        if not self.off and self.previous - objective <= self.floor:
             self.off = True  # progress below what the objective can resolve: plain HALS
+            self.ended_after = self.n_kept
         self.previous = objective
         if self.off:
             self.H_next = None
@@ -171,6 +175,12 @@ class Extrapolation:
                 np.maximum(step, 0, out=nxt[j])
         self.H_next = nxt
         return True
+
+    def record(self) -> dict:
+        """What the extrapolation did, for the fit summary: ``n_restarts`` (steps
+        undone) and ``ended_after`` (the iteration after which it ended for good at
+        the objective's resolution, None when it was still on)."""
+        return {"n_restarts": int(self.n_restarts), "ended_after": self.ended_after}
 
     def rescale(self, factors) -> None:
         """The balance multiplied row ``j`` of ``H`` by ``factors[j]`` (powers of two):

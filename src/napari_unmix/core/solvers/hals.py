@@ -432,8 +432,10 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
             if stop.record(it, err):
                 converged = True
                 break
-    return NMFFit(W=np.ascontiguousarray(Wt.T), H=H, n_iter=n_iter, converged=converged,
-                  history=stop.history)
+    fit = NMFFit(W=np.ascontiguousarray(Wt.T), H=H, n_iter=n_iter, converged=converged,
+                 history=stop.history)
+    fit.extrapolation = None if ext is None else ext.record()
+    return fit
 
 
 def h_step_np(H, C, D, free, free_rows, *, lam_d=None, lam_H0=None, omega=1.0,

@@ -208,5 +208,7 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
                 if stop.record(it, objective()):
                     converged = True
                     break
-        return NMFFit(W=np.ascontiguousarray(to_numpy(Wt).T), H=to_numpy(Ht), n_iter=n_iter,
-                      converged=converged, history=stop.history)
+        fit = NMFFit(W=np.ascontiguousarray(to_numpy(Wt).T), H=to_numpy(Ht), n_iter=n_iter,
+                     converged=converged, history=stop.history)
+        fit.extrapolation = None if ext is None else ext.record()
+        return fit

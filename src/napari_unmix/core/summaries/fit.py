@@ -275,6 +275,11 @@ class NMFSummary(FitSummary):
     mean_deviance : float
         ``deviance`` per pixel (about ``n_channels - k`` for counts the fit explains
         at many counts per channel; less at a few).
+    extrapolation : dict
+        HALS: what its extrapolation between iterations did
+        (``core.solvers.extrapolation``): ``n_restarts``, the extrapolated steps that
+        were undone, and ``ended_after``, the iteration after which it ended at the
+        objective's resolution (None: on to the end); ``None`` for other solvers.
     """
 
     kind: ClassVar[str] = "nmf"
@@ -300,6 +305,7 @@ class NMFSummary(FitSummary):
     loss: str | None = None
     deviance: float | None = None
     mean_deviance: float | None = None
+    extrapolation: dict | None = None
     extra: dict = field(default_factory=dict)
     _nested: ClassVar[dict[str, type]] = {**FitSummary._nested, "seed_drift": SeedDrift}
 
