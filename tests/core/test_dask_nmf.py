@@ -126,3 +126,17 @@ def test_progress_per_sample_and_cancel(data):
     assert seen == [i for i, _ in res.summary.error_history]
     with pytest.raises(uc.Cancelled):
         uc.nmf(Xd, 4, W0=W0, H0=H0, callback=lambda info: info.iteration < 20)
+
+
+def test_progress_errors_are_in_the_data_units(data):
+    X, _, W0, H0 = data
+    Xd = da.from_array(8.0 * X, chunks=(300, 16))
+    infos = []
+    res = uc.nmf(Xd, 4, W0=W0, H0=H0, tol=1e-3, max_iter=2000, track_error_every=5,
+                 callback=infos.append)
+    assert res.summary.data_scale != 1.0
+    history = dict(res.summary.error_history)
+    reported = [(i.iteration, i.error) for i in infos if i.error is not None]
+    assert reported
+    for it, err in reported:
+        assert err == pytest.approx(history[it], rel=1e-12)

@@ -221,6 +221,21 @@ def test_cancel_midway(nmf_key, noisy):
     assert seen == [0, 10, 20]
 
 
+def test_progress_errors_are_in_the_data_units(nmf_key, noisy):
+    # X x 8.0 is fitted as X / 8 inside (summary.data_scale): what the callback
+    # (the dock's progress bar) shows must be the error of the data, as in the summary
+    infos = []
+    res = run_quiet(nmf_key, 8.0 * noisy.X, 3, random_state=0, tol=0.0, max_iter=20,
+                    track_error_every=5, callback=infos.append)
+    assert res.summary.data_scale != 1.0
+    reported = [(i.iteration, i.error) for i in infos if i.error is not None]
+    assert reported[-1][1] == pytest.approx(res.reconstruction_err, rel=1e-6)
+    if nmf_key[1] != "sklearn":   # scikit-learn reports its start and its end only
+        history = dict(res.summary.error_history)
+        for it, err in reported:
+            assert err == pytest.approx(history[it], rel=1e-12)
+
+
 def test_progress_info(nmf_key, noisy):
     infos = []
     res = run(nmf_key, noisy.X, 3, random_state=0, tol=1e-3, callback=infos.append)

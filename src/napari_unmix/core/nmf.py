@@ -330,7 +330,7 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         H_in, n_h = _mu_lift(H_start, eps, rows=free_rows)
         lift = {"applied": True, "eps": eps, "n_lifted_W": n_w, "n_lifted_H": n_h}
 
-    report = Reporter(callback, "nmf")
+    report = Reporter(callback, "nmf", error_scale=scale)  # errors in the data's units
     all_locked = lock is not None and bool(lock.all())
     t_solve = time.perf_counter()  # the stopping rule's noise estimate counts as solving
     rule = None if all_locked else make_stop(stop, spec, Xs, k, tol=tol,

@@ -46,11 +46,18 @@ class ProgressInfo:
 
 
 class Reporter:
-    """Wraps a user callback: builds :class:`ProgressInfo` and raises on cancel."""
+    """Wraps a user callback: builds :class:`ProgressInfo` and raises on cancel.
 
-    def __init__(self, callback: Callable[[ProgressInfo], bool | None] | None, stage: str):
+    ``error_scale`` multiplies every error on its way to the callback: a solver
+    that fits the data divided by a power of two (``summary.data_scale``) reports
+    its errors in those units, and the user reads them in the data's.
+    """
+
+    def __init__(self, callback: Callable[[ProgressInfo], bool | None] | None, stage: str,
+                 *, error_scale: float = 1.0):
         self.callback = callback
         self.stage = stage
+        self.error_scale = float(error_scale)
 
     def __call__(self, iteration: int, max_iter: int, error: float | None = None,
                  fraction: float | None = None) -> None:
@@ -59,7 +66,7 @@ class Reporter:
         if fraction is None:
             fraction = iteration / max_iter if max_iter else 1.0
         info = ProgressInfo(self.stage, int(iteration), int(max_iter),
-                            None if error is None else float(error),
+                            None if error is None else float(error) * self.error_scale,
                             float(min(max(fraction, 0.0), 1.0)))
         if self.callback(info) is False:
             raise Cancelled(f"{self.stage} cancelled at iteration {iteration}.")

@@ -184,7 +184,7 @@ def nmf_dask(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto"
             nw2 = np.diag(gram[1]) * amplitudes ** 2
         lam = finite * nw2
 
-    report = Reporter(callback, "nmf")
+    report = Reporter(callback, "nmf", error_scale=scale)  # errors in the data's units
     all_locked = lock is not None and bool(lock.all())
     t_solve = time.perf_counter()
     rule = None
