@@ -27,12 +27,14 @@ plus the anchor's penalty.  It loses digits to cancellation when the fit is clos
 so it only steers ``beta``; the errors a run reports and stops by are the exact
 ones of the stopping rule.
 
-Measured (every iteration sampled, nndsvda start, the noise-scaled stop): the
-benchmark stack (512 x 512 px x 64 ch, k = 5) stopped at iteration 19 instead of 38,
-Samson at 5 instead of 17 (random start: 30 instead of 142), Jasper Ridge at 12
-instead of 59, the bundled sample at 4 instead of 10, each at the same or a lower
-error; wall time 0.99 s against 1.34 s on the benchmark stack (2 cores).  With the
-default sampling every 10 iterations the benchmark stack stops at 20 against 40.
+Measured by ``benchmarks/extrapolation.py`` (2 cores, every default, errors sampled
+every 10 iterations): from the nndsvda start (the default) the noise-scaled stop came
+at iteration 20 instead of 40 on the benchmark stack (512 x 512 px x 64 ch, k = 5;
+0.80 s against 1.55 s), 10 instead of 20 on Samson, 20 instead of 90 on Jasper Ridge,
+and at the same or a lower error; from random starts 20-30 iterations instead of
+30-190 on the bundled sample and the real scenes, but 240 instead of 170 on the
+benchmark stack, where both end by the stall rule at the same error (7.9 s against
+4.5 s).
 
 It is the default (:data:`EXTRAPOLATE`) of the numpy, torch and chunked (dask)
 HALS; ``extrapolate=False`` gives plain HALS.  Limits: on noise-free float64 data
