@@ -78,9 +78,14 @@ def test_cancel_stops_a_core_run_within_a_second(qtbot):
     rng = np.random.default_rng(0)
     X = rng.random((400, 16))
 
-    def work(callback):  # would take hours: 10 million iterations
-        return nmf(X, 3, solver="hals", backend="numpy", max_iter=10_000_000, tol=0.0,
-                   random_state=0, callback=callback)
+    def work(callback):  # endless: fresh starts, each of 10 million iterations
+        # (a single run may end by itself: tol=0 still stops where the error no
+        # longer falls at all, which HALS can reach on this small problem)
+        seed = 0
+        while True:
+            nmf(X, 3, solver="hals", backend="numpy", max_iter=10_000_000, tol=0.0,
+                random_state=seed, callback=callback)
+            seed += 1
 
     job, seen = _start(qtbot, work)
     qtbot.waitUntil(lambda: len(seen.progress) > 0, timeout=TIMEOUT_MS)
