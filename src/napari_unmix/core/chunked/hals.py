@@ -28,6 +28,8 @@ the samples and a cancel (the callback) stops the run between iterations.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from ..solvers._common import (
@@ -181,7 +183,9 @@ def fit_hals_dask(X, W, H, free, *, max_iter, stop, lam=None, H0=None, fallback=
     ext = Extrapolation(H, free) if extrapolate and free_rows.size else None
 
     def iteration(W, s, it, want64):
-        """One pass: the W half-step over the blocks, then the H half-step (in place)."""
+        """One pass: the W half-step over the blocks, then the H half-step (in place);
+        the new W (persisted), the blocks' shares, ``W^T X`` and ``W^T W`` (float64)
+        and ``W^T W`` in the data's dtype."""
         B = H @ H.T
         inv = safe_inverse_np(np.diag(B), eps, dtype)
         Bh = B * (omega * inv)[:, None]
@@ -200,16 +204,18 @@ def fit_hals_dask(X, W, H, free, *, max_iter, stop, lam=None, H0=None, fallback=
             h_step_np(H, C, D, free, free_rows, lam_d=lam_d if lam is not None else None,
                       lam_H0=lam_H0 if lam is not None else None, omega=omega,
                       h_sweeps=h_sweeps, fallback=fallback)
-        if ext is not None and not ext.finish(
-                H, ext.objective(C64, D64, H, anchor_penalty(H, lam, H0))):
-            return iteration(W, s, it, want64)   # undone: again from W, as a plain step
-        return W_new, st, D
+        return W_new, st, C64, D64, D
+
+    def objective(out):
+        return ext.objective(out[2], out[3], H, anchor_penalty(H, lam, H0))
 
     for it in range(1, max_iter + 1):
-        if ext is not None:
-            ext.start(H)    # H moves to the extrapolated start, if there is one
         want64 = stop.is_sample(it) or it == max_iter
-        W, st, D = iteration(W, s, it, want64)
+        step = partial(iteration, W, s, it, want64)
+        # an undone step starts again from the persisted W it started from: nothing
+        # to keep or put back
+        W, st, _, _, D = step() if ext is None else ext.run(
+            H, step, objective, lambda: None, lambda: None)
         s = np.ones(k, dtype=dtype)
         if it == 1:
             x_sq = float(st[:, -1].sum())

@@ -78,12 +78,11 @@ _EPS32 = float(np.finfo(np.float32).eps)
 class Extrapolation:
     """The state of the H extrapolation of one HALS run (module documentation).
 
-    The solver calls :meth:`start` before an iteration's W half-step (and keeps a
-    copy of ``W`` when it returns True) and :meth:`finish` after its H half-step;
-    when that returns False the solver puts its copy of ``W`` back and makes the
-    iteration again, which is then a plain step.  :meth:`rescale` after a scale
-    balance.  Works on numpy arrays and on torch tensors alike (``xp`` says which);
-    ``W`` stays with the solver (an array, a tensor or a persisted dask array).
+    A solver makes each iteration through :meth:`run` (which calls :meth:`start`
+    before it and :meth:`finish` after it, and makes an undone iteration again as
+    a plain step), and calls :meth:`rescale` after a scale balance.  Works on numpy
+    arrays and on torch tensors alike (``xp`` says which); ``W`` stays with the
+    solver (an array, a tensor or a persisted dask array).
 
     Parameters
     ----------
@@ -131,6 +130,20 @@ class Extrapolation:
         if self.extrapolated:
             H[...] = self.H_next
         return self.extrapolated
+
+    def run(self, H, iterate, objective, save_w, restore_w):
+        """One iteration of the solver, extrapolated: ``iterate()`` makes it from the
+        current ``W`` and ``H`` (both in place) and returns what the solver needs of
+        it, ``objective(out)`` the objective after it; ``save_w()`` keeps ``W`` before
+        an extrapolated step, ``restore_w()`` puts it back when the step is undone.
+        Returns what the kept iteration's ``iterate()`` returned."""
+        if self.start(H):
+            save_w()
+        out = iterate()
+        while not self.finish(H, objective(out)):
+            restore_w()
+            out = iterate()   # a plain step: always kept
+        return out
 
     def objective(self, C, D, H, penalty: float = 0.0) -> float:
         """``||X - W H||^2`` (+ ``penalty``) from ``C = W^T X``, ``D = W^T W``."""

@@ -345,7 +345,7 @@ def _n_workers(n_threads, n_jobs):
 
 def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, w_sweeps,
                     h_sweeps, block_bytes, omega, workers, lam=None, H0=None, stop=None,
-                    extrapolate=False):
+                    extrapolate):
     dtype = X.dtype
     eps = float(np.finfo(dtype).eps)
     n, m = X.shape
@@ -392,7 +392,8 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
     converged = False
     n_iter = 0
     def iteration():
-        """One HALS iteration from (W, H), in place; ``D = W^T W`` of the new W."""
+        """One HALS iteration from (W, H), in place; ``W^T X``, ``W^T W`` of the new W
+        (float64) and ``W^T W`` in the data's dtype."""
         # --- W half-step, fused with the accumulation of C = W^T X, D = W^T W
         B = H @ H.T
         inv = safe_inverse_np(np.diag(B), eps, dtype)
@@ -408,19 +409,15 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
             h_step_np(H, C, D, free, free_rows, lam_d=lam_d if lam is not None else None,
                       lam_H0=lam_H0 if lam is not None else None, omega=omega,
                       h_sweeps=h_sweeps, fallback=fallback)
-        # an extrapolated step that raised the objective is undone, and the
-        # iteration is made again as a plain HALS step (which is always kept)
-        if ext is not None and not ext.finish(
-                H, ext.objective(C64, D64, H, anchor_penalty(H, lam, H0))):
-            Wt[...] = W_saved
-            return iteration()
-        return D
+        return C64, D64, D
 
-    W_saved = np.empty_like(Wt) if ext is not None else None
+    if ext is not None:
+        W_saved = np.empty_like(Wt)
+        steps = (iteration,
+                 lambda out: ext.objective(out[0], out[1], H, anchor_penalty(H, lam, H0)),
+                 lambda: np.copyto(W_saved, Wt), lambda: np.copyto(Wt, W_saved))
     for it in range(1, max_iter + 1):
-        if ext is not None and ext.start(H):  # H moved to the extrapolated start
-            np.copyto(W_saved, Wt)
-        D = iteration()
+        _, _, D = iteration() if ext is None else ext.run(H, *steps)
         n_iter = it
         balance, sample = loop_points(it, max_iter, stop)
         if balance:

@@ -187,17 +187,16 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
                         torch.addmv(Ch_rows[j], HtT, Dh_rows[j], alpha=-1, out=th)
                         torch.clamp_min(th, 0, out=H_rows[j])
                 _revive_torch(torch, Ht, free_t, eps, fallback)
-            # an extrapolated step that raised the objective is undone and made again
-            # as a plain HALS step (which is always kept)
-            if ext is not None and not ext.finish(Ht, ext.objective(C, D, Ht, penalty())):
-                Wt.copy_(W_saved)
-                iteration()
 
-        W_saved = torch.empty_like(Wt) if ext is not None else None
+        if ext is not None:
+            W_saved = torch.empty_like(Wt)
+            steps = (iteration, lambda _: ext.objective(C, D, Ht, penalty()),
+                     lambda: W_saved.copy_(Wt), lambda: Wt.copy_(W_saved))
         for it in range(1, max_iter + 1):
-            if ext is not None and ext.start(Ht):
-                W_saved.copy_(Wt)
-            iteration()
+            if ext is None:
+                iteration()
+            else:
+                ext.run(Ht, *steps)
             n_iter = it
             balance, sample = loop_points(it, max_iter, stop)
             if balance:
