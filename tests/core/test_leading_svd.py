@@ -47,3 +47,18 @@ def test_wide_or_many_channel_matrices_use_the_randomized_svd():
         _, S, _ = leading_svd(X, 3, random_state=0)
         np.testing.assert_allclose(S, np.linalg.svd(X.astype(np.float64),
                                                     compute_uv=False)[:3], rtol=1e-3)
+
+
+@pytest.mark.parametrize("init", ["nndsvda", "nndsvd", "nndsvdar", "random"])
+@pytest.mark.parametrize("shape", [(3000, 40), (60, 80)], ids=["gram", "randomized"])
+@pytest.mark.parametrize("s", [-19, 5, 12])
+def test_data_scale_gives_the_start_of_the_scaled_data_bit_for_bit(init, shape, s):
+    # what lets core.nmf start HALS on the data as it is, with no copy X / 2**s
+    rng = np.random.default_rng(3)
+    c = 2.0**s
+    X = ((rng.random((shape[0], 3)) @ rng.random((3, shape[1])) + 0.01) * c).astype(np.float32)
+    W_ref, H_ref = initialize_factors(X / np.float32(c), 3, init=init, random_state=7)
+    W, H = initialize_factors(X, 3, init=init, random_state=7, data_scale=c)
+    assert W.dtype == H.dtype == np.float32
+    np.testing.assert_array_equal(W, W_ref)
+    np.testing.assert_array_equal(H, H_ref * np.float32(c))

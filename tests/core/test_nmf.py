@@ -222,12 +222,13 @@ def test_cancel_midway(nmf_key, noisy):
 
 
 def test_progress_errors_are_in_the_data_units(nmf_key, noisy):
-    # X x 8.0 is fitted as X / 8 inside (summary.data_scale): what the callback
-    # (the dock's progress bar) shows must be the error of the data, as in the summary
+    # X x 8.0 is fitted as X / 8 inside (summary.data_scale) by the solvers that
+    # need values near 1; HALS fits it as it is.  Either way what the callback (the
+    # dock's progress bar) shows must be the error of the data, as in the summary
     infos = []
     res = run_quiet(nmf_key, 8.0 * noisy.X, 3, random_state=0, tol=0.0, max_iter=20,
                     track_error_every=5, callback=infos.append)
-    assert res.summary.data_scale != 1.0
+    assert (res.summary.data_scale == 1.0) == NMF_SOLVERS[nmf_key].scale_exact
     reported = [(i.iteration, i.error) for i in infos if i.error is not None]
     assert reported[-1][1] == pytest.approx(res.reconstruction_err, rel=1e-6)
     if nmf_key[1] != "sklearn":   # scikit-learn reports its start and its end only
@@ -603,3 +604,23 @@ def test_torch_mu_cuda_matches_cpu(noisy):
     assert gpu.device.startswith("cuda") and gpu.W.dtype == np.float64
     np.testing.assert_allclose(gpu.W, cpu.W, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(gpu.H, cpu.H, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("factor", [16.0, 1.0 / 16], ids=["x16", "x1/16"])
+def test_default_nmf_makes_no_copy_of_the_data(factor):
+    # HALS fits X as it is (exact under powers of two).  Measured peaks above X:
+    # 0.85 X with no copy (the init's float64 block of 16384 rows and its n x (k + 8)
+    # projection), 1.85 X with the scaled copy of X it replaces
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X = (rng.random((131_072, 3)) @ rng.random((3, 64)) * factor).astype(np.float32)
+    run_quiet(("hals", "numpy"), X[:500], 3, max_iter=5)  # imports outside the count
+    tracemalloc.start()
+    try:
+        res = run_quiet(("hals", "numpy"), X, 3, random_state=0, max_iter=5, n_jobs=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert res.summary.data_scale == 1.0
+    assert peak < 1.35 * X.nbytes, f"peak {peak / X.nbytes:.2f} x X"

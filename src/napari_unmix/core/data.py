@@ -27,7 +27,7 @@ from ._validation import as_float_array, check_data_matrix, check_nonnegative
 from .pixel_layout import PixelLayout
 
 __all__ = ["NEGATIVE_POLICIES", "CheckedMatrix", "PreparedData", "apply_negative_policy",
-           "check_matrix", "check_negative_policy", "data_scale", "finite_mask",
+           "check_matrix", "check_negative_policy", "data_scale", "fits_unscaled", "finite_mask",
            "matrix_to_maps", "normalize_axis", "prepare_stack", "prepared_data",
            "roi_mean_spectrum",
            "stack_to_matrix"]
@@ -210,6 +210,24 @@ def data_scale(X) -> float:
     if not top > 0 or not np.isfinite(top):
         return 1.0
     return float(2.0 ** np.floor(np.log2(top)))
+
+
+#: The largest ``|log2(scale)|`` at which a solver exact under power-of-two scaling
+#: fits the data as it is, per dtype: its squared norms (``H H^T`` ~ ``scale**2``)
+#: then stay 60 or more binades inside the dtype's range (float32: 2**-126 to 2**128).
+UNSCALED_EXPONENT = {np.dtype(np.float32): 32, np.dtype(np.float64): 256}
+
+
+def fits_unscaled(scale: float, dtype) -> bool:
+    """Whether data of :func:`data_scale` ``scale`` and ``dtype`` can be fitted unscaled.
+
+    A solver whose iterates on ``2**s X`` are exactly ``2**s`` times its iterates on
+    ``X`` (HALS: every product and quotient scales by a power of two, which rounding
+    leaves exact) needs no scaled copy of ``X`` while ``|s|`` is at most
+    :data:`UNSCALED_EXPONENT`; beyond that its squared norms could under- or overflow.
+    """
+    limit = UNSCALED_EXPONENT.get(np.dtype(dtype))
+    return limit is not None and scale > 0 and abs(np.log2(scale)) <= limit
 
 
 def check_negative_policy(policy) -> str:

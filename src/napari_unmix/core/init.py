@@ -103,7 +103,8 @@ def leading_svd(X: np.ndarray, k: int, *, random_state: int = 0):
 
 
 def initialize_factors(X: np.ndarray, n_components: int, *, init: str = "nndsvda",
-                       random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                       random_state: int = 0,
+                       data_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Initial ``W (n, k)`` and ``H (k, m)`` for NNMF, in ``X``'s dtype.
 
     Parameters
@@ -112,20 +113,26 @@ def initialize_factors(X: np.ndarray, n_components: int, *, init: str = "nndsvda
     n_components : int
     init : {"nndsvda", "nndsvd", "nndsvdar", "random"}
     random_state : int
+    data_scale : float, default 1.0
+        A power of two ``c``: the start made is that of ``X / c``, with ``H`` times
+        ``c`` (``W`` the same), bit for bit, without a scaled copy of ``X``
+        (``core.nmf`` fits HALS on the data as it is).
     """
     if init not in INITS:
         raise ValueError(f"Unknown init {init!r}; choose one of {', '.join(INITS)}.")
     rng = np.random.default_rng(random_state)
     n, m = X.shape
     k = n_components
-    mean = float(X.mean(dtype=np.float64))
+    c = float(data_scale)
+    mean = float(X.mean(dtype=np.float64)) / c   # exact: c is a power of two
     if init == "random":
         scale = np.sqrt(max(mean, 0.0) / k)
         H = scale * np.abs(rng.standard_normal((k, m)))
         W = scale * np.abs(rng.standard_normal((n, k)))
-        return W.astype(X.dtype), H.astype(X.dtype)
+        return W.astype(X.dtype), (H * c).astype(X.dtype)
 
     U, S, Vt = leading_svd(X, k, random_state=random_state)
+    S = S / c     # the singular values of X / c (U and Vt are the same)
     W = np.zeros((n, k), dtype=np.float64)
     H = np.zeros((k, m), dtype=np.float64)
     W[:, 0] = np.sqrt(S[0]) * np.abs(U[:, 0])
@@ -152,7 +159,7 @@ def initialize_factors(X: np.ndarray, n_components: int, *, init: str = "nndsvda
     elif init == "nndsvdar":
         W[W == 0] = abs(mean * rng.standard_normal(int((W == 0).sum())) / 100)
         H[H == 0] = abs(mean * rng.standard_normal(int((H == 0).sum())) / 100)
-    return W.astype(X.dtype), H.astype(X.dtype)
+    return W.astype(X.dtype), (H * c).astype(X.dtype)
 
 
 def balance_seeds(X, W0, H0) -> tuple[np.ndarray, np.ndarray]:

@@ -57,7 +57,13 @@ Scale
     (MU's, scikit-learn's tolerances) means something else at another scale, and
     no squared norm under- or overflows.  The factor is recorded
     (``summary.data_scale``); ``W``, ``H`` and the errors come back in the data's
-    units.
+    units.  HALS needs no copy: its iterates on ``2**s X`` are exactly ``2**s``
+    times those on ``X`` (``SolverSpec.scale_exact``), so it fits ``X`` as it is,
+    told the data's scale for its balance of ``W`` against ``H``, whenever
+    ``|s|`` keeps its squared norms far inside the dtype's range
+    (``core.data.fits_unscaled``: ``|s| <= 32`` in float32); ``summary.data_scale``
+    is then 1.0.  The maps are the same as with the copy, which would cost one more
+    ``X`` of memory.
 """
 
 from __future__ import annotations
@@ -69,7 +75,7 @@ import numpy as np
 
 from ._validation import check_iter_options, check_n_components
 from .chunked.scheduler import is_dask_array
-from .data import CheckedMatrix, check_matrix, check_negative_policy, data_scale
+from .data import CheckedMatrix, check_matrix, check_negative_policy, data_scale, fits_unscaled
 from .device import resolve_device
 from .diagnostics import seed_drift
 from .init import INITS, balance_seeds, initialize_factors, resolve_random_state
@@ -270,7 +276,11 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     spec = pick_nmf_solver(solver, backend, partial_lock=lock is not None and not lock.all(),
                            seeded=seeded, anchored=anchored, abundance=abundance, loss=loss)
     dev = resolve_device(device) if spec.needs_torch else "cpu"
-    scale = data_scale(X)
+    own_scale = data_scale(X)
+    # a solver exact under powers of two fits X as it is; the others fit a scaled copy
+    unscaled = spec.scale_exact and fits_unscaled(own_scale, X.dtype)
+    scale = 1.0 if unscaled else own_scale   # what the solver's X is divided by
+    x_scale = own_scale if unscaled else 1.0  # the power of two the solver's X is at
     Xs = X if scale == 1.0 else X / X.dtype.type(scale)
 
     init_info = {}
@@ -304,7 +314,8 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
             W_start, amplitudes = balance_seeds(Xs, W_init, H_start)
             init_info["balanced"] = amplitudes.tolist()
     else:
-        W_init, H_start = initialize_factors(Xs, k, init=init, random_state=seed)
+        W_init, H_start = initialize_factors(Xs, k, init=init, random_state=seed,
+                                             data_scale=x_scale)
         W_start = W_init
         init_info = {"W0": init, "H0": init}
         if constrained:  # H takes W's scale; W starts as the constrained fit on it
@@ -348,7 +359,8 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
                         track_error_every=track_error_every, device=dev,
                         anchor_weights=lam, anchor_spectra=None if lam is None else H_start,
                         loss=loss, stop=rule, n_jobs=n_jobs,
-                        **({"abundance": abundance} if constrained else {}))
+                        **({"abundance": abundance} if constrained else {}),
+                        **({"data_scale": x_scale} if unscaled else {}))
     solve_time = time.perf_counter() - t_solve
     W, Hs = fit.W, fit.H
     err = scale * residual_norm(Xs, W, Hs)

@@ -219,6 +219,25 @@ def test_stopping_is_scale_aware(backend, noisy):
     np.testing.assert_array_equal(b.H, a.H * 2.0**5)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("s", [-21, 3, 16])
+def test_data_scale_runs_the_scaled_problem_exactly(backend, dtype, s, noisy):
+    # X at 2**s told data_scale=2**s: the very run of X, with H times 2**s, bit for
+    # bit (what lets core.nmf fit the data with no scaled copy of it)
+    X = noisy.X.astype(dtype)
+    W0, H0 = start(X, 3)
+    c = 2.0**s
+    a = fit(backend, X, W0, H0, max_iter=60, tol=1e-6, track_error_every=5)
+    b = fit(backend, X * dtype(c), W0, H0 * dtype(c), max_iter=60, tol=1e-6,
+            track_error_every=5, data_scale=c)
+    assert b.n_iter == a.n_iter
+    np.testing.assert_array_equal(b.W, a.W)
+    np.testing.assert_array_equal(b.H, a.H * dtype(c))
+    assert [e for _, e in b.history] == [e * c for _, e in a.history]
+    assert b.extrapolation == a.extrapolation
+
+
 # ------------------------------------------------------------------------- dtypes
 
 

@@ -92,6 +92,11 @@ class SolverSpec:
     device_input : bool
         NNLS only: ``func`` also takes ``X`` as a torch tensor on its device (a chunk
         :func:`solve_nnls` streamed there, the next copy overlapping this solve).
+    scale_exact : bool
+        NNMF only: its iterates on ``2**s X`` (from ``W``, ``2**s H``) are exactly
+        ``2**s`` times those on ``X``, given ``data_scale=2**s`` for its conventions
+        (the scale balance); ``core.nmf`` then fits ``X`` as it is, with no scaled copy
+        (``core.data.fits_unscaled``).
     """
 
     algorithm: str
@@ -106,6 +111,7 @@ class SolverSpec:
     losses: frozenset = _FROBENIUS
     shares_workers: bool = False
     device_input: bool = False
+    scale_exact: bool = False
 
     def available(self) -> bool:
         """Whether this implementation can run here (torch ones need torch)."""
@@ -114,10 +120,10 @@ class SolverSpec:
 
 NMF_SOLVERS: dict[tuple[str, str], SolverSpec] = {
     ("hals", "numpy"): SolverSpec(
-        "hals", "numpy", fit_hals_numpy,
+        "hals", "numpy", fit_hals_numpy, scale_exact=True,
         summary="HALS coordinate descent in numpy (CPU), sampled stopping rule"),
     ("hals", "torch"): SolverSpec(
-        "hals", "torch", fit_hals_torch, needs_torch=True,
+        "hals", "torch", fit_hals_torch, needs_torch=True, scale_exact=True,
         summary="HALS coordinate descent in PyTorch (CPU or CUDA), sampled stopping rule"),
     ("mu", "numpy"): SolverSpec(
         "mu", "numpy", fit_mu_numpy, losses=_BOTH_LOSSES,

@@ -223,13 +223,14 @@ def revive_np(H, free, eps, fallback):
         H[dead] = 2.0 * eps * (top if top > 0 else fallback)
 
 
-def balance_np(Wt, H, free, nw2):
-    """Rescale free components by powers of two so ||W[:, j]|| ~ ||H[j]|| (in place).
+def balance_np(Wt, H, free, nw2, data_scale=1.0):
+    """Rescale free components by powers of two so ||W[:, j]|| ~ ||H[j]|| / data_scale
+    (in place; ``data_scale`` the power of two the data is at, see ``fit_hals_numpy``).
 
     Returns the factors each row of ``H`` was multiplied by (``H``'s dtype), or
     ``None`` when nothing changed.
     """
-    nh2 = np.einsum("ij,ij->i", H, H, dtype=np.float64)
+    nh2 = np.einsum("ij,ij->i", H, H, dtype=np.float64) / (data_scale * data_scale)
     nw2 = np.asarray(nw2, dtype=np.float64)
     ok = free & (nw2 > 0) & (nh2 > 0) & np.isfinite(nw2) & np.isfinite(nh2)
     if not ok.any():
@@ -249,7 +250,8 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
                    h_sweeps: int = H_SWEEPS, block_bytes: int = CPU_BLOCK_BYTES,
                    omega: float = OMEGA, n_threads: int | None = None,
                    anchor_weights=None, anchor_spectra=None, n_jobs=None, stop=None,
-                   extrapolate: bool = EXTRAPOLATE, **_ignored) -> NMFFit:
+                   extrapolate: bool = EXTRAPOLATE, data_scale: float = 1.0,
+                   **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` by HALS in numpy (BLAS matrix products, in ``X``'s dtype).
 
     Parameters
@@ -286,6 +288,13 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         Start each iteration from spectra extrapolated beyond the last two, with
         restarts when that raises the objective (``core.solvers.extrapolation``);
         False for plain HALS.
+    data_scale : float, default 1.0
+        A power of two ``c``: ``X`` is ``c`` times the data its conventions are set
+        for (the scale balance, the floor of a revived row).  The iterates are then
+        exactly those of ``X / c`` from ``(W, H / c)``, with ``H`` times ``c``:
+        every product and quotient of HALS scales by a power of two, which rounding
+        leaves exact.  ``core.nmf`` passes the data's scale and fits ``X`` with no
+        scaled copy (``core.data.fits_unscaled``).
 
     Returns
     -------
@@ -311,7 +320,7 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
                               track_error_every=track_error_every, w_sweeps=w_sweeps,
                               h_sweeps=h_sweeps, block_bytes=block_bytes, omega=omega,
                               workers=workers, lam=lam, H0=H0, stop=stop,
-                              extrapolate=extrapolate)
+                              extrapolate=extrapolate, data_scale=float(data_scale))
     fit.n_jobs = workers.n
     return fit
 
@@ -345,7 +354,7 @@ def _n_workers(n_threads, n_jobs):
 
 def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, w_sweeps,
                     h_sweeps, block_bytes, omega, workers, lam=None, H0=None, stop=None,
-                    extrapolate):
+                    extrapolate, data_scale=1.0):
     dtype = X.dtype
     eps = float(np.finfo(dtype).eps)
     n, m = X.shape
@@ -358,7 +367,7 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
     if lam is not None:
         lam_d = lam.astype(dtype)
         lam_H0 = (lam[:, None] * np.asarray(H0, dtype=np.float64)).astype(dtype)
-    fallback = float(np.sqrt(X.max(initial=0.0)))
+    fallback = data_scale * float(np.sqrt(X.max(initial=0.0) / data_scale))
     blocks = chunk_slices(n, rows_per_chunk(m, X.itemsize, budget=block_bytes))
     # Each block's share of C and D (and of the squared error) is kept apart and
     # the shares are summed in block order, so the result does not depend on how
@@ -380,7 +389,7 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
             w_block_np(X, Wt, Hs, Bh, w_sweeps, CB, DB, tmp, *bs)
         workers.map(one, tasks)
 
-    balance_np(Wt, H, balanced, np.einsum("ij,ij->i", Wt, Wt, dtype=np.float64))
+    balance_np(Wt, H, balanced, np.einsum("ij,ij->i", Wt, Wt, dtype=np.float64), data_scale)
     ext = None
     if extrapolate and free_rows.size:
         ext = Extrapolation(H, free, ordered_sum(workers.map(
@@ -421,7 +430,7 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
         n_iter = it
         balance, sample = loop_points(it, max_iter, stop)
         if balance:
-            factors = balance_np(Wt, H, balanced, np.diag(D))
+            factors = balance_np(Wt, H, balanced, np.diag(D), data_scale)
             if ext is not None:
                 ext.rescale(factors)
         if sample:

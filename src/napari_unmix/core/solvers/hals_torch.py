@@ -41,8 +41,8 @@ def _revive_torch(torch, H, free_t, eps, fallback):
     H.masked_fill_(dead[:, None], floor)
 
 
-def _balance_torch(torch, Wt, H, free_t, nw2):
-    nh2 = (H.double() ** 2).sum(1)
+def _balance_torch(torch, Wt, H, free_t, nw2, data_scale=1.0):
+    nh2 = (H.double() ** 2).sum(1) / (data_scale * data_scale)
     nw2 = nw2.double()
     ok = free_t & (nw2 > 0) & (nh2 > 0) & torch.isfinite(nw2) & torch.isfinite(nh2)
     ratio = torch.where(ok, nh2 / torch.where(ok, nw2, torch.ones_like(nw2)),
@@ -60,7 +60,7 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
                    block_bytes: int | None = None, omega: float = OMEGA,
                    anchor_weights=None, anchor_spectra=None, stop=None,
                    budget: int | None = None, extrapolate: bool = EXTRAPOLATE,
-                   **_ignored) -> NMFFit:
+                   data_scale: float = 1.0, **_ignored) -> NMFFit:
     """Fit ``X ~ W H`` by HALS in torch, on CPU or CUDA.
 
     Same algorithm, options and result as :func:`fit_hals_numpy`.  ``X`` is moved
@@ -86,6 +86,8 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         Bytes of ``X`` that may stay on the device (default
         ``core.streaming.device_memory_budget``: half the free memory of a CUDA
         device, no limit on the CPU); a larger ``X`` is streamed.
+    data_scale : float, default 1.0
+        The power of two ``X`` is at (see :func:`fit_hals_numpy`).
     """
     free = check_hals_inputs(X, W, H, locked, w_sweeps, h_sweeps, omega)
     lam, H0 = check_anchor(anchor_weights, anchor_spectra, H, free)
@@ -100,7 +102,8 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
     resident, blocks = plan_blocks(n, m * X.itemsize, device, block_bytes=block_bytes,
                                    budget=budget)
     free_rows = np.flatnonzero(free).tolist()
-    fallback = float(np.sqrt(X.max(initial=0.0)))
+    data_scale = float(data_scale)
+    fallback = data_scale * float(np.sqrt(X.max(initial=0.0) / data_scale))
     with torch.no_grad():
         src = BlockSource(X, blocks, device=device, resident=resident)
         Wt = to_torch(np.ascontiguousarray(W.T, dtype=dtype), device).clone()  # (k, n)
@@ -146,7 +149,7 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
                 return zip(data, views, strict=True)
             return (((Xb, Xb.T), v) for (_, Xb), v in zip(src.blocks, views, strict=True))
 
-        _balance_torch(torch, Wt, Ht, balanced_t, Wt.double().square().sum(1))
+        _balance_torch(torch, Wt, Ht, balanced_t, Wt.double().square().sum(1), data_scale)
         ext = None
         if extrapolate and free_rows:
             ext = Extrapolation(Ht, free, sum_of_squares(X), xp="torch")
@@ -200,7 +203,8 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
             n_iter = it
             balance, sample = loop_points(it, max_iter, stop)
             if balance:
-                factors = _balance_torch(torch, Wt, Ht, balanced_t, torch.diagonal(D))
+                factors = _balance_torch(torch, Wt, Ht, balanced_t, torch.diagonal(D),
+                                         data_scale)
                 if ext is not None:
                     ext.rescale(factors)
             if sample:
