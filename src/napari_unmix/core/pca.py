@@ -3,17 +3,18 @@
 Each channel is centred and divided by its standard deviation (population, ddof=0,
 as ``sklearn.preprocessing.StandardScaler``) so that bright channels do not dominate.
 The principal axes are the eigenvectors of the channel covariance of ``Z``, which is
-accumulated over pixel chunks in float64: memory stays at one chunk beyond ``X``.
+accumulated over pixel blocks in float64: memory stays at a few blocks beyond ``X``
+(the scores ``T`` aside).
 
 Scale
     The means, deviations, covariance and errors are computed on the data divided
     by the power of two that brings its largest magnitude into ``[1, 2)``
-    (:func:`~napari_unmix.core.data.data_scale`, exact in floating point) and scaled
-    back, so data of order 1e-30 or 1e30 give the same loadings, scores (up to the
-    scale) and relative error as data of order 1, and no square over- or
-    underflows.  A channel counts as constant when its deviation is below
-    ``eps`` times the data's scale (not an absolute number), and constant channels
-    are warned about.
+    (:func:`~napari_unmix.core.data.data_scale`, exact in floating point; block by
+    block, so that no copy of ``X`` is made) and scaled back, so data of order
+    1e-30 or 1e30 give the same loadings, scores (up to the scale) and relative
+    error as data of order 1, and no square over- or underflows.  A channel counts
+    as constant when its deviation is below ``eps`` times the data's scale (not an
+    absolute number), and constant channels are warned about.
 """
 
 from __future__ import annotations
@@ -99,18 +100,30 @@ def _pca(X, n_components, *, standardize, chunk_size, callback, workers) -> Unmi
     X_in = check_matrix(X, min_samples=2).X
     n, m = X_in.shape
     k = check_n_components(n_components, n, m, mode="PCA")
-    c = data_scale(np.abs(X_in)) if X_in.size else 1.0
-    X = X_in if c == 1.0 else X_in / X_in.dtype.type(c)  # magnitudes in [1, 2)
+    top = max(float(X_in.max()), -float(X_in.min())) if X_in.size else 0.0
+    c = data_scale(np.array([top]))
+    f = X_in.dtype.type(c)
     if chunk_size is None:
         chunk_size = rows_per_chunk(m, 8)
     slices = chunk_slices(n, chunk_size)
     report = Reporter(callback, "pca")
     n_steps = 2 * len(slices) + 1
 
-    mean = X.mean(axis=0, dtype=np.float64)
-    std = X.std(axis=0, dtype=np.float64)
+    def scaled(b):
+        """Block ``b`` of the data divided by ``c`` (magnitudes in [1, 2); exact): the
+        whole of it is never copied."""
+        return X_in[b] if c == 1.0 else X_in[b] / f
+
+    mean = X_in.mean(axis=0, dtype=np.float64) / c   # exact: c is a power of two
+
+    def squared_deviations(b):
+        D = scaled(b) - mean
+        return np.einsum("ij,ij->j", D, D)
+
+    blocks = _blocks(slice(0, n), m)
+    std = np.sqrt(ordered_sum(workers.map(squared_deviations, blocks)) / n)
     # constant: no variation above rounding, relative to the (scaled) data
-    constant = np.flatnonzero(std <= 8 * np.finfo(X.dtype).eps * np.maximum(np.abs(mean), 1.0))
+    constant = np.flatnonzero(std <= 8 * np.finfo(X_in.dtype).eps * np.maximum(np.abs(mean), 1.0))
     scale = np.ones(m) if not standardize else np.where(std > 0, std, 1.0)
     scale[constant] = 1.0
     if constant.size == m:
@@ -124,7 +137,7 @@ def _pca(X, n_components, *, standardize, chunk_size, callback, workers) -> Unmi
                       stacklevel=3)
 
     def gram(b):
-        Z = (X[b] - mean) / scale
+        Z = (scaled(b) - mean) / scale
         return Z.T @ Z
 
     cov = np.zeros((m, m))
@@ -144,20 +157,24 @@ def _pca(X, n_components, *, standardize, chunk_size, callback, workers) -> Unmi
     signs = np.sign(P[np.arange(k), np.abs(P).argmax(axis=1)])
     P *= np.where(signs == 0, 1.0, signs)[:, None]
 
-    T = np.empty((n, k), dtype=X.dtype)
+    T = np.empty((n, k), dtype=X_in.dtype)
 
     def scores(b):
-        Z = (X[b] - mean) / scale
+        Xb = scaled(b)
+        Z = (Xb - mean) / scale
         T_block = Z @ P.T
         T[b] = T_block
         R = (Z - T_block @ P) * scale
-        return float(np.einsum("ij,ij->", R, R, dtype=np.float64))
+        return np.array([np.einsum("ij,ij->", R, R, dtype=np.float64),
+                         np.einsum("ij,ij->", Xb, Xb, dtype=np.float64)])
 
-    sq_err = 0.0
+    sq_err = x_sq = 0.0
     for i, sl in enumerate(slices):
-        sq_err += ordered_sum(workers.map(scores, _blocks(sl, m)))
+        sq_block, x_block = ordered_sum(workers.map(scores, _blocks(sl, m)))
+        sq_err += float(sq_block)
+        x_sq += float(x_block)
         report(len(slices) + i + 1, n_steps)
-    x_norm = float(np.sqrt(np.einsum("ij,ij->", X, X, dtype=np.float64)))
+    x_norm = float(np.sqrt(x_sq))
     err = float(np.sqrt(sq_err))
     if not standardize and c != 1.0:  # the scores are in the data's units
         T *= T.dtype.type(c)
@@ -174,13 +191,13 @@ def _pca(X, n_components, *, standardize, chunk_size, callback, workers) -> Unmi
         standardize=bool(standardize),
         reconstruction_err=err,
         relative_error=err / max(x_norm, np.finfo(float).tiny),
-        dtype=str(X.dtype),
+        dtype=str(X_in.dtype),
         time_s=time.perf_counter() - t0,
     )
     summary = summary.replace(n_jobs=workers.n, device="cpu")
     params = {"mode": "pca", "n_components": k, "standardize": bool(standardize),
               "chunk_size": chunk_size, "n_jobs": workers.requested}
-    return UnmixResult(W=T, H=P.astype(X.dtype), mode="pca", backend="numpy", device="cpu",
+    return UnmixResult(W=T, H=P.astype(X_in.dtype), mode="pca", backend="numpy", device="cpu",
                        n_iter=0, reconstruction_err=err, summary=summary, params=params,
                        explained_variance_ratio=ratio,
                        arrays={"mean": mean, "scale": scale,
