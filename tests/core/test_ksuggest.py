@@ -157,3 +157,30 @@ def test_progress_is_reported_and_cancel_stops_it():
     with pytest.raises(Cancelled):
         suggest_n_components(s.stack, spectral_axis=0, k_max=4,
                              callback=lambda info: info.iteration < 2)
+
+
+@pytest.mark.parametrize("cv", ["svd", "nmf"])
+def test_negative_values_are_said_and_fitted_as_zero_by_the_nnmf_parts(cv):
+    # background-subtracted data (half the values below 0): the scree reads them as
+    # they are, the NNMF fits as 0 (NNMF cannot fit them), and a note says so
+    s = make_crs_sample(shape=(32, 32), n_channels=32)
+    X = s.stack - np.median(s.stack)
+    ks = suggest_n_components(X, spectral_axis=0, k_max=5, cv=cv)
+    note = next(n for n in ks.notes if "negative" in n)
+    assert f"{int((X < 0).sum())} of the values read are negative" in note
+    assert ("cross-validation" in note) == (cv == "nmf")
+    assert ks.k in (4, 5)
+    clean = suggest_n_components(s.stack, spectral_axis=0, k_max=5, cv=cv)
+    assert not any("negative" in n for n in clean.notes)
+
+
+def test_pixels_with_nan_are_left_out_with_a_note():
+    s = make_crs_sample(shape=(32, 32), n_channels=32)
+    X = s.stack.copy()
+    X[3, 5, 7] = np.nan
+    X[0, 9, 9] = np.inf
+    ks = suggest_n_components(X, spectral_axis=0, k_max=5, residual=False)
+    assert any(n.startswith("2 of 1024 pixels hold NaN or inf") for n in ks.notes)
+    assert ks.n_pixels_used == 1022
+    with pytest.raises(ValueError, match="Every pixel holds NaN"):
+        suggest_n_components(np.full((40, 8), np.nan))

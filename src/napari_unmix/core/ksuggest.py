@@ -187,11 +187,12 @@ def _bcv_nmf(X, sigma, k_max, folds, rng, max_iter, random_state):
     n, m = X.shape
     rows, cols = _folds(n, folds[0], rng), _folds(m, folds[1], rng)
     errs = [[] for _ in range(k_max + 1)]
+    Xp = np.maximum(X, 0.0)                   # the fits: NNMF and NNLS read negatives as 0
     for a in range(folds[0]):
         for b in range(folds[1]):
             hold, J = rows == a, cols == b
-            D, A, B = X[~hold][:, ~J], X[hold][:, ~J], X[~hold][:, J]
-            T = X[hold][:, J] / sigma[J]
+            T = X[hold][:, J] / sigma[J]      # held out: the data as they are
+            D, A, B = Xp[~hold][:, ~J], Xp[hold][:, ~J], Xp[~hold][:, J]
             errs[0].append((T * T).sum(axis=1))
             for k in range(1, k_max + 1):
                 with warnings.catch_warnings():
@@ -353,8 +354,15 @@ def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12
     if X.ndim != 2:
         raise ValueError(f"X must be (n_pixels, n_channels) or a stack with spectral_axis, "
                          f"got shape {X.shape}.")
-    X = X[np.isfinite(X).all(axis=1)]
     notes: list[str] = []
+    finite = np.isfinite(X).all(axis=1)
+    if not finite.all():
+        notes.append(f"{int((~finite).sum())} of {X.shape[0]} pixels hold NaN or inf "
+                     "values and were left out of every criterion")
+        X = X[finite]
+    if X.shape[0] == 0:
+        raise ValueError("Every pixel holds NaN or inf values: there is nothing to count "
+                         "components in.")
     X, was_clipped = _unclipped_pixels(X, clipped, clip_fraction, clip_sigmas, max_pixels,
                                        notes)
     X = X[pixel_sample(X.shape[0], max_pixels)]
@@ -383,6 +391,14 @@ def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12
     x_norm = float(np.linalg.norm(X))
     noise_floor = float(np.sqrt(n * np.sum(sigma ** 2)) / max(x_norm, 1e-300))
     rel, floors = [], []
+    n_neg = int((X < 0).sum())
+    if n_neg and (residual or cv == "nmf"):
+        fits = " and ".join(["the NNMF residual curve"] * residual
+                            + ["the NNMF cross-validation"] * (cv == "nmf"))
+        notes.append(f"{n_neg} of the values read are negative (minimum "
+                     f"{float(X.min()):.6g}): {fits} fitted them as 0 (NNMF needs "
+                     "non-negative data), its errors measured against the data as they "
+                     "are; the scree reads them unchanged")
     if residual:
         for k, WH in zip(ks, _nested_nmf(np.maximum(X, 0.0), k_max, max_iter), strict=True):
             rel.append(float(np.linalg.norm(X - WH) / max(x_norm, 1e-300)))
