@@ -104,6 +104,11 @@ def test_run_nnls_on_npy_takes_the_axis_from_the_spectra(capsys, files, tmp_path
     _, err = run_ok(capsys, "run", files / "s.npy", "--mode", "nnls", "--spectra",
                     files / "h.csv", "--out", tmp_path)
     assert "guessed as axis 0" in err and "--spectral-axis" in err
+    # taking the file's axis for the stack's is said, with the range and the way out
+    lo, hi = sample.spectral_axis[0], sample.spectral_axis[-1]
+    assert (f"s.npy has no spectral axis of its own: its {sample.spectral_axis.size} "
+            f"channels are taken to lie at") in err
+    assert f"of h.csv ({lo:g} to {hi:g})" in err and "<stack>.spectral.csv" in err
     t = read_spectra_csv(tmp_path / "spectra.csv")
     np.testing.assert_array_equal(t.axis, sample.spectral_axis)
 

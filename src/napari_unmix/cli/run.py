@@ -317,6 +317,11 @@ def analysis_config(args, stack, n_channels, spatial_shape):
             comps += more
             if values is None:
                 values, unit = values_from_file, unit_from_header(axis_name)
+                note(f"{Path(args.input).name} has no spectral axis of its own: its "
+                     f"{n_channels} channels are taken to lie at the {axis_name or 'first'}"
+                     f" column of {Path(args.spectra).name} ({values[0]:g} to "
+                     f"{values[-1]:g}); if they do not, give the stack's axis as a "
+                     "sidecar <stack>.spectral.csv.", args.quiet)
         if args.labels is not None:
             comps += label_components(labels, args.labels)
     if args.flat_background:
