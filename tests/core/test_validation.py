@@ -6,6 +6,8 @@ words a user needs (which input, what is wrong, the remedy).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -21,8 +23,8 @@ def _nmf(X):
 
 
 def _nnls(X):
-    X = np.asarray(X)
-    m = X.shape[1] if X.ndim == 2 else 3
+    shape = np.shape(X)
+    m = shape[1] if len(shape) == 2 else 3
     return nnls(X, np.ones((1, max(m, 1))), backend="scipy")
 
 
@@ -44,6 +46,27 @@ def test_non_finite_data(run, good, value, word):
         run(good)
     # the remedy: mask those pixels out
     assert "finite_mask" in str(err.value)
+
+
+@pytest.mark.parametrize("run", MODES)
+def test_masked_values_are_refused_not_read(run, good):
+    masked = np.ma.masked_array(good, mask=np.zeros_like(good, dtype=bool))
+    masked[2, 1] = np.ma.masked
+    with pytest.raises(ValueError, match="masked array with 1 masked value") as err:
+        run(masked)
+    assert "filled" in str(err.value) and "finite_mask" in str(err.value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a capped cd run is not what this is about
+        run(np.ma.masked_array(good))  # nothing masked: plain data
+
+
+def test_a_masked_stack_is_refused_by_stack_to_matrix(good):
+    from napari_unmix.core import stack_to_matrix
+
+    stack = np.ma.masked_array(good.T.reshape(4, 2, 5), mask=False)
+    stack[0, 1, 1] = np.ma.masked
+    with pytest.raises(ValueError, match="stack is a masked array with 1 masked value"):
+        stack_to_matrix(stack, 0)
 
 
 @pytest.mark.parametrize("run", MODES)

@@ -87,6 +87,24 @@ def test_every_nnls_solver_at_every_scale(problem, key, dtype):
         assert np.isfinite(res.reconstruction_err) and res.reconstruction_err > 0
 
 
+@pytest.mark.parametrize("factor", [1e300, 1e-300])
+def test_float64_data_whose_squares_leave_float64_have_a_true_relative_error(problem,
+                                                                             factor):
+    # the squared norms of 1e300 data overflow float64 (the summary said NaN) and
+    # those of 1e-300 data underflow: the norms are summed again scaled
+    X, _, H = problem
+    Xc = X * factor
+    runs = {"nnls": nnls(Xc, H), "nmf": _quiet(nmf, Xc, 3, random_state=0)}
+    for name, res in runs.items():
+        # against the error recomputed from the result on the data divided by its max
+        assert res.summary.relative_error == pytest.approx(_fit_quality(res, Xc),
+                                                           rel=1e-6), name
+        assert np.isfinite(res.reconstruction_err) and res.reconstruction_err > 0, name
+    ref = nnls(X, H)
+    assert runs["nnls"].summary.relative_error == pytest.approx(ref.summary.relative_error,
+                                                                rel=1e-9)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("key", _params(NMF_SOLVERS))
 def test_every_nmf_solver_at_every_scale(problem, key, dtype):

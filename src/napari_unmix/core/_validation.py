@@ -37,8 +37,25 @@ def as_float_array(a, *, name: str = "X", dtype=None) -> np.ndarray:
     TypeError
         For object, complex, string or other non-numeric arrays.
     """
+    refuse_masked(a, name)
     arr = np.asarray(a)
     return arr.astype(float_dtype(arr.dtype, name=name, force=dtype), copy=False)
+
+
+def refuse_masked(a, name: str = "X") -> None:
+    """Raise ``ValueError`` for a numpy masked array with masked entries.
+
+    ``np.asarray`` would hand on the numbers under the mask as if they were data; a
+    masked array with nothing masked is plain data and passes.
+    """
+    if isinstance(a, np.ma.MaskedArray) and np.ma.getmaskarray(a).any():
+        n = int(np.ma.getmaskarray(a).sum())
+        raise ValueError(
+            f"{name} is a masked array with {n} masked value(s), which would be read as "
+            "the numbers under the mask. Fill them (a.filled(value)), or set them to NaN "
+            "and leave those pixels out with a mask (stack_to_matrix(..., "
+            "mask=finite_mask(stack)))."
+        )
 
 
 def float_dtype(dtype, *, name: str = "array", force=None) -> np.dtype:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import as_float_array, check_data_matrix, check_nonnegative
+from ._validation import as_float_array, check_data_matrix, check_nonnegative, refuse_masked
 from .pixel_layout import PixelLayout
 
 __all__ = ["NEGATIVE_POLICIES", "CheckedMatrix", "PreparedData", "apply_negative_policy",
@@ -94,6 +94,7 @@ def stack_to_matrix(stack, spectral_axis: int = 0, *, mask=None, dtype=None):
     >>> X.shape, X.dtype, spatial_shape
     ((1536, 64), dtype('float32'), (32, 48))
     """
+    refuse_masked(stack, "stack")
     stack = np.asarray(stack)
     _check_stack(stack)
     axis = normalize_axis(spectral_axis, stack.ndim)

@@ -47,23 +47,46 @@ def pooled_kl_divergence(X, W, H, workers, *, floor, blocks=None) -> float:
     return float(ordered_sum(parts) or 0.0)
 
 
+#: Norms outside ``[2**-400, 2**400]`` are computed again on the data divided by a
+#: power of two (their squares would under- or overflow float64 in the sums).
+_NORM_RANGE = (2.0**-400, 2.0**400)
+
+
 def fit_norms(X, W, H, *, n_jobs=None, ok=None):
     """``(||X - W H||_F, ||X||_F)`` over the rows ``ok`` (a mask; default all), on a
     pool of ``n_jobs`` workers: each block's squares by ``residual_norm`` and
-    ``sum_of_squares`` (safe from under- and overflow), summed in block order."""
+    ``sum_of_squares``, summed in block order.  Data whose squares leave float64's
+    range (``|X|`` beyond about 1e150, or below 1e-150) are summed again divided by
+    the power of two of their largest magnitude (``X / c`` and ``W / c``: exact), and
+    the norms scaled back."""
     from ..parallel import Workers
 
     blocks = blocks_of(X)
 
-    def part(sl):
-        Xb, Wb = X[sl], W[sl]
-        if ok is not None and not ok[sl].all():
-            Xb, Wb = Xb[ok[sl]], Wb[ok[sl]]
-        if Xb.shape[0] == 0:
-            return 0.0, 0.0
-        return residual_norm(Xb, Wb, H) ** 2, sum_of_squares(Xb)
+    def norms(c):
+        f = None if c == 1.0 else X.dtype.type(c)
 
-    with Workers(n_jobs, len(blocks)) as workers:
-        parts = workers.map(part, blocks)
-    return (float(np.sqrt(ordered_sum(p[0] for p in parts) or 0.0)),
-            float(np.sqrt(ordered_sum(p[1] for p in parts) or 0.0)))
+        def part(sl):
+            Xb, Wb = X[sl], W[sl]
+            if ok is not None and not ok[sl].all():
+                Xb, Wb = Xb[ok[sl]], Wb[ok[sl]]
+            if Xb.shape[0] == 0:
+                return 0.0, 0.0
+            if f is not None:
+                Xb, Wb = Xb / f, Wb / f
+            return residual_norm(Xb, Wb, H) ** 2, sum_of_squares(Xb)
+
+        with Workers(n_jobs, len(blocks)) as workers:
+            parts = workers.map(part, blocks)
+        return (c * float(np.sqrt(ordered_sum(p[0] for p in parts) or 0.0)),
+                c * float(np.sqrt(ordered_sum(p[1] for p in parts) or 0.0)))
+
+    err, x_norm = norms(1.0)
+    lo, hi = _NORM_RANGE
+    if not (lo < x_norm < hi and err < hi) and X.size:
+        top = max(float(X.max()), -float(X.min()))
+        if top > 0 and np.isfinite(top):
+            c = float(2.0 ** np.floor(np.log2(top)))
+            if c != 1.0:
+                err, x_norm = norms(c)
+    return err, x_norm
