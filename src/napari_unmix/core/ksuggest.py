@@ -392,9 +392,10 @@ def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12
     noise_floor = float(np.sqrt(n * np.sum(sigma ** 2)) / max(x_norm, 1e-300))
     rel, floors = [], []
     n_neg = int((X < 0).sum())
-    if n_neg and (residual or cv == "nmf"):
+    nnmf_cv = cv != "svd"   # the cross-validation by NNMF fits
+    if n_neg and (residual or nnmf_cv):
         fits = " and ".join(["the NNMF residual curve"] * residual
-                            + ["the NNMF cross-validation"] * (cv == "nmf"))
+                            + ["the NNMF cross-validation"] * nnmf_cv)
         notes.append(f"{n_neg} of the values read are negative (minimum "
                      f"{float(X.min()):.6g}): {fits} fitted them as 0 (NNMF needs "
                      "non-negative data), its errors measured against the data as they "
