@@ -221,6 +221,12 @@ def test_run_analysis_errors(scene):
         run_analysis(stack, _seeded_config(rois, n_components=4))
     with pytest.raises(ValueError, match="spectral_values has 10 values"):
         run_analysis(stack, _seeded_config(rois), spectral_values=np.arange(10.0))
+    bad_axis = np.arange(float(stack.shape[0]))
+    bad_axis[[2, 5]] = np.nan, np.inf
+    for cfg in (_seeded_config(rois), AnalysisConfig(mode="pca", n_components=2)):
+        with pytest.raises(ValueError, match=r"2 NaN or infinite value\(s\) \(at channel\(s\) "
+                                             r"2, 5\)"):
+            run_analysis(stack, cfg, spectral_values=bad_axis)
     with pytest.raises(ValueError, match="processed data holds .* negative"):
         run_analysis(stack, _seeded_config(rois, fit_data="processed"))
     res = run_analysis(stack, _seeded_config(rois, fit_data="processed", negative="clip"))

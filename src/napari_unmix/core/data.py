@@ -27,7 +27,8 @@ from ._validation import as_float_array, check_data_matrix, check_nonnegative, r
 from .pixel_layout import PixelLayout
 
 __all__ = ["NEGATIVE_POLICIES", "CheckedMatrix", "PreparedData", "apply_negative_policy",
-           "check_matrix", "check_negative_policy", "data_scale", "fits_unscaled", "finite_mask",
+           "check_matrix", "check_negative_policy", "check_spectral_values", "data_scale",
+           "fits_unscaled", "finite_mask",
            "matrix_to_maps", "normalize_axis", "prepare_stack", "prepared_data",
            "roi_mean_spectrum",
            "stack_to_matrix"]
@@ -389,17 +390,34 @@ def prepare_stack(stack, *, spectral_axis: int = 0, spectral_values=None,
     return prepared_data(raw, spatial_shape, spectral_values, spectral_axis)
 
 
+def check_spectral_values(values, n_channels: int, *, where: str = "the stack"):
+    """``values`` as a float64 array of one finite number per channel, or ``None``.
+
+    Raises ``ValueError`` naming the count, or the positions of NaN or infinite
+    values (they would silently break the resampling of imported spectra, the
+    placement of Gaussian models and the written axis).  The order is free: an axis
+    may descend, or repeat (excitation x emission channel sets).
+    """
+    if values is None:
+        return None
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (n_channels,):
+        raise ValueError(f"spectral_values has {values.size} values but {where} has "
+                         f"{n_channels} channels.")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        listed = ", ".join(str(int(i)) for i in bad[:10]) + (" ..." if bad.size > 10 else "")
+        raise ValueError(f"spectral_values holds {bad.size} NaN or infinite value(s) (at "
+                         f"channel(s) {listed}); give every channel its spectral position.")
+    return values
+
+
 def prepared_data(raw: CheckedMatrix, spatial_shape, spectral_values, spectral_axis
                   ) -> PreparedData:
     """The :class:`PreparedData` of a checked matrix (in memory or dask): the spectral
     values checked against its channels, the negative-value step recorded."""
-    m = raw.X.shape[1]
-    values = spectral_values
-    if values is not None:
-        values = np.asarray(values, dtype=np.float64)
-        if values.shape != (m,):
-            raise ValueError(f"spectral_values has {values.size} values but the stack has "
-                             f"{m} channels along axis {spectral_axis}.")
+    values = check_spectral_values(spectral_values, raw.X.shape[1],
+                                   where=f"the stack (along axis {spectral_axis})")
     steps = [] if raw.negative is None else [{"step": "negative", **raw.negative}]
     return PreparedData(raw=raw, spatial_shape=spatial_shape, spectral_values=values,
                         steps=steps)

@@ -53,7 +53,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..components import ComponentSpec
-from ..data import check_matrix
+from ..data import check_matrix, check_spectral_values
 from ..init import resolve_random_state
 from ..progress import Reporter
 from ..sources import SeedContext
@@ -330,11 +330,7 @@ def build_seeds(X, components, *, X_processed=None, spatial_shape=None, labels=N
                          f"{', '.join(H_FALLBACKS)}.")
     if not 0 <= float(w_floor) < 1:
         raise ValueError(f"w_floor must be in [0, 1), got {w_floor}.")
-    if spectral_values is not None:
-        spectral_values = np.asarray(spectral_values, dtype=np.float64)
-        if spectral_values.shape != (m,):
-            raise ValueError(f"spectral_values has shape {spectral_values.shape} but the data "
-                             f"has {m} channels.")
+    spectral_values = check_spectral_values(spectral_values, m, where="the data")
     notes: list[str] = []
     raw = _non_negative(data.X, "raw", notes)
     proc = raw

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._validation import check_spectra
 from ..analysis import AnalysisConfig, run_analysis
-from ..data import stack_to_matrix
+from ..data import check_spectral_values, stack_to_matrix
 from ..init import resolve_random_state
 from ..modes import MODES
 from ..nnls import nnls
@@ -180,11 +180,8 @@ def unmix_series(stack, config=None, *, H=None, strategy="shared-basis", series_
     _check_new_path(maps_out)
     series = SeriesStack(stack, series_axis, spectral_axis)
     m = series.n_channels
-    if spectral_values is not None:
-        spectral_values = np.asarray(spectral_values, dtype=np.float64)
-        if spectral_values.shape != (m,):
-            raise ValueError(f"spectral_values has {spectral_values.size} values but the stack "
-                             f"has {m} channels along spectral_axis={series.spectral_axis}.")
+    spectral_values = check_spectral_values(
+        spectral_values, m, where=f"the stack (along spectral_axis={series.spectral_axis})")
     cfg = cfg.replace(random_state=resolve_random_state(cfg.random_state))
     log = WarningLog()
     if strategy == "per-slice":
