@@ -80,7 +80,11 @@ __all__ = ["fit_nnls_active_set_numpy", "fit_nnls_active_set_torch"]
 
 #: pixels handled together on the CPU (numpy and torch) by the enumeration and the
 #: pivoting (whose rounds have a fixed cost), and on a CUDA device
-_BLOCK_ENUM_VALUES = 1 << 18      # the enumeration's values per block (2 MB)
+#: the enumeration's float64 values per block (4 MB): on two worker threads 2**19
+#: was 10 % (k = 5) and 24 % (k = 6) faster than 2**18 on the benchmark stack, one
+#: thread the same or faster (smaller blocks pay numpy's per-call cost, which holds
+#: the GIL, more often; 2**20 was slower for k >= 5: out of cache)
+_BLOCK_ENUM_VALUES = 1 << 19
 _BLOCK_PIVOT = 16384
 _BLOCK_CUDA = 1 << 16
 #: rows of X converted to float64 at a time while forming B on the CPU
@@ -210,11 +214,11 @@ def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, method: s
         than 6 non-zero spectra.
     block_size : int, optional
         Pixels handled together.  By default, for the enumeration, as many as
-        keep its ``k max(2^(k-1), 8) + 1`` values per pixel within ``2^18`` values
-        (2 MB, so that they stay in cache), clamped to 256 .. 8192: 8192 pixels
-        for ``k <= 3``, 7943 for k = 4, 3236 for k = 5, 1358 for k = 6; 16384 for
-        the pivoting.  Temporaries are ``O(workers x block_size x max(k 2^k,
-        n_channels))``, independent of the number of pixels.
+        keep its ``k max(2^(k-1), 8) + 1`` values per pixel within ``2^19`` values
+        (4 MB, so that they stay in cache), clamped to 256 .. 8192: 8192 pixels
+        for ``k <= 4``, 6472 for k = 5, 2716 for k = 6; 16384 for the pivoting.
+        Temporaries are ``O(workers x block_size x max(k 2^k, n_channels))``,
+        independent of the number of pixels.
     n_threads : int, default 1
         Worker threads sharing the blocks when no ``workers`` are given.
     workers : Workers, optional
