@@ -5,7 +5,9 @@
 what ``taskset`` does) with BLAS (``threadpoolctl``), torch and napari-unmix's
 ``n_jobs`` all set to the same number, on the benchmark stack (``_data.py``).  In
 each process every time is also divided by the floor measured right before it on
-the same cores: one float32 ``X @ H.T`` (BLAS on all of those cores).
+the same cores: one float32 ``X @ H.T`` (BLAS on all of those cores), followed by a
+pause of ``BLAS_IDLE_S`` so that BLAS's spinning threads are idle when the timed run
+starts.
 
 Measured in each process (medians over ``--repeats`` / ``--nmf-repeats``):
 
@@ -53,6 +55,11 @@ HERE = Path(__file__).resolve().parent
 SPEEDUP_FRACTION = 0.8     # speed-up >= 0.8 x cores for NNLS and HALS
 NNLS_FLOOR_TARGET = 15.0   # exact NNLS <= 15 x one X @ H.T on the same cores
 NMF_FRACTION = 0.25        # default NNMF <= 1/4 of the fastest peer's 200 iterations
+#: Pause between a floor and the timed run: OpenBLAS's worker threads spin for about
+#: 0.1 s after a multi-threaded call and take the cores that a solver's own worker
+#: threads then need (exact NNLS on 2 cores: 82.9 ms right after a floor, 56.9 ms
+#: after this pause, in one run of 2026-12-04); every row gets the same pause.
+BLAS_IDLE_S = 0.3
 
 
 # --------------------------------------------------------------------------- child
@@ -114,6 +121,7 @@ def child(opts) -> dict:
         w0 = time.perf_counter()
         for _ in range(repeats):
             f = floor()
+            time.sleep(BLAS_IDLE_S)               # BLAS's spinning threads go idle
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
