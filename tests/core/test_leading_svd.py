@@ -62,3 +62,30 @@ def test_data_scale_gives_the_start_of_the_scaled_data_bit_for_bit(init, shape, 
     assert W.dtype == H.dtype == np.float32
     np.testing.assert_array_equal(W, W_ref)
     np.testing.assert_array_equal(H, H_ref * np.float32(c))
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_the_blocks_on_a_pool_give_the_same_start_bit_for_bit(n_jobs):
+    # core.nmf shares the SVD's blocks of rows over its workers: the same start as
+    # the blocks one after another, for every number of workers
+    from napari_unmix.core.parallel import Workers
+
+    X = _wide_range(n=40_000, m=32)   # three blocks of rows
+    ref = initialize_factors(X, 4, init="nndsvda", random_state=0)
+    with Workers(n_jobs) as pool:
+        got = initialize_factors(X, 4, init="nndsvda", random_state=0, workers=pool)
+    for a, b in zip(got, ref, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_noise_level_does_not_depend_on_the_workers():
+    from napari_unmix.core.solvers.stopping import noise_level
+
+    X = _wide_range(n=40_000, m=32)
+    levels = {n_jobs: noise_level(X, 3, n_jobs=n_jobs) for n_jobs in (1, 2)}
+    assert levels[1] == levels[2] > 0
+    # the rank-3 residual of the sample, from LAPACK's SVD of the same rows
+    sample = X[::3].astype(np.float64)
+    s = np.linalg.svd(sample, compute_uv=False)
+    expected = np.sqrt(np.sum(s[3:] ** 2) * X.shape[0] / sample.shape[0])
+    assert levels[1] == pytest.approx(expected, rel=1e-6)

@@ -60,13 +60,21 @@ def resolve_random_state(random_state) -> int:
 GRAM_SVD_MAX_CHANNELS = 512
 
 
-def _float64_rows(X, rows: int = 16384):
-    """``X`` in float64, a block of rows at a time (no float64 copy of the whole)."""
-    for i in range(0, X.shape[0], rows):
-        yield i, np.asarray(X[i:i + rows], dtype=np.float64)
+#: Rows of ``X`` converted to float64 at a time by :func:`leading_svd`.
+SVD_BLOCK_ROWS = 16384
 
 
-def leading_svd(X: np.ndarray, k: int, *, random_state: int = 0):
+def _row_blocks(n: int, rows: int = SVD_BLOCK_ROWS):
+    return [slice(i, min(i + rows, n)) for i in range(0, n, rows)]
+
+
+def _blockwise(fn, blocks, workers):
+    """``[fn(b) for b in blocks]``, on ``workers`` (a ``core.parallel.Workers``) when
+    given: results in block order either way."""
+    return [fn(b) for b in blocks] if workers is None else workers.map(fn, blocks)
+
+
+def leading_svd(X: np.ndarray, k: int, *, random_state: int = 0, workers=None):
     """The ``k`` leading singular triplets ``(U (n, k), S (k,), Vt (k, m))`` of ``X``.
 
     A spectral matrix has many more pixels than channels.  For up to
@@ -79,21 +87,35 @@ def leading_svd(X: np.ndarray, k: int, *, random_state: int = 0):
     ``randomized_svd`` (used for wider or wider-than-tall matrices) makes 2 x 7
     power-iteration passes with 15 vectors and LU factorisations of ``n x 15``
     matrices, several times as long on a 512 x 512 x 64 stack.
+
+    ``workers`` (a :class:`~napari_unmix.core.parallel.Workers` pool) share the
+    blocks of rows, each block's Gram product summed in block order, so the result
+    does not depend on their number; BLAS then runs one thread per worker and no
+    BLAS thread is left spinning for the solver that follows.
     """
     n, m = X.shape
     if m > GRAM_SVD_MAX_CHANNELS or n < m:
         from sklearn.utils.extmath import randomized_svd
 
         return randomized_svd(X, k, random_state=random_state)
+    blocks = _row_blocks(n)
+
+    def gram(sl):
+        block = np.asarray(X[sl], dtype=np.float64)
+        return block.T @ block
+
     G = np.zeros((m, m))
-    for _, block in _float64_rows(X):
-        G += block.T @ block
+    for part in _blockwise(gram, blocks, workers):   # in block order
+        G += part
     _, V = np.linalg.eigh(G)
     p = min(m, k + 8)
     V = np.ascontiguousarray(V[:, ::-1][:, :p])                  # the leading subspace
     Y = np.empty((n, p))
-    for i, block in _float64_rows(X):
-        Y[i:i + block.shape[0]] = block @ V
+
+    def project(sl):
+        Y[sl] = np.asarray(X[sl], dtype=np.float64) @ V
+
+    _blockwise(project, blocks, workers)
     ev, Wy = np.linalg.eigh(Y.T @ Y)      # p x p: the singular pairs of Y
     order = np.argsort(ev)[::-1][:k]
     S = np.sqrt(np.maximum(ev[order], 0.0))
@@ -103,8 +125,8 @@ def leading_svd(X: np.ndarray, k: int, *, random_state: int = 0):
 
 
 def initialize_factors(X: np.ndarray, n_components: int, *, init: str = "nndsvda",
-                       random_state: int = 0,
-                       data_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                       random_state: int = 0, data_scale: float = 1.0,
+                       workers=None) -> tuple[np.ndarray, np.ndarray]:
     """Initial ``W (n, k)`` and ``H (k, m)`` for NNMF, in ``X``'s dtype.
 
     Parameters
@@ -117,6 +139,8 @@ def initialize_factors(X: np.ndarray, n_components: int, *, init: str = "nndsvda
         A power of two ``c``: the start made is that of ``X / c``, with ``H`` times
         ``c`` (``W`` the same), bit for bit, without a scaled copy of ``X``
         (``core.nmf`` fits HALS on the data as it is).
+    workers : Workers, optional
+        A pool that shares the SVD's blocks of rows (:func:`leading_svd`).
     """
     if init not in INITS:
         raise ValueError(f"Unknown init {init!r}; choose one of {', '.join(INITS)}.")
@@ -131,7 +155,7 @@ def initialize_factors(X: np.ndarray, n_components: int, *, init: str = "nndsvda
         W = scale * np.abs(rng.standard_normal((n, k)))
         return W.astype(X.dtype), (H * c).astype(X.dtype)
 
-    U, S, Vt = leading_svd(X, k, random_state=random_state)
+    U, S, Vt = leading_svd(X, k, random_state=random_state, workers=workers)
     S = S / c     # the singular values of X / c (U and Vt are the same)
     W = np.zeros((n, k), dtype=np.float64)
     H = np.zeros((k, m), dtype=np.float64)

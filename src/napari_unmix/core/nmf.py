@@ -79,7 +79,7 @@ from .data import CheckedMatrix, check_matrix, check_negative_policy, data_scale
 from .device import resolve_device
 from .diagnostics import seed_drift
 from .init import INITS, balance_seeds, initialize_factors, resolve_random_state
-from .parallel import check_n_jobs
+from .parallel import Workers, check_n_jobs
 from .poisson import poisson_anchor_weights, poisson_deviance
 from .progress import Reporter
 from .result import UnmixResult
@@ -314,8 +314,9 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
             W_start, amplitudes = balance_seeds(Xs, W_init, H_start)
             init_info["balanced"] = amplitudes.tolist()
     else:
-        W_init, H_start = initialize_factors(Xs, k, init=init, random_state=seed,
-                                             data_scale=x_scale)
+        with Workers(n_jobs) as pool:  # its products shared out; no BLAS thread left
+            W_init, H_start = initialize_factors(Xs, k, init=init, random_state=seed,
+                                                 data_scale=x_scale, workers=pool)
         W_start = W_init
         init_info = {"W0": init, "H0": init}
         if constrained:  # H takes W's scale; W starts as the constrained fit on it
@@ -346,7 +347,8 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     t_solve = time.perf_counter()  # the stopping rule's noise estimate counts as solving
     rule = None if all_locked else make_stop(stop, spec, Xs, k, tol=tol,
                                              every=track_error_every, report=report,
-                                             max_iter=max_iter, loss=loss, seeded=seeded)
+                                             max_iter=max_iter, loss=loss, seeded=seeded,
+                                             n_jobs=n_jobs)
     if all_locked:
         # every spectrum is fixed: the problem is fixed-H NNLS, solved exactly
         spec, dev, fit = _fit_all_locked(Xs, H_start, max_iter=max_iter, report=report,

@@ -67,21 +67,41 @@ STOP_RULES = {
 }
 
 
-def noise_level(X, k: int, *, max_pixels: int = NOISE_PIXELS) -> float:
+#: Rows of the noise sample per block of its Gram product.
+NOISE_BLOCK_ROWS = 2048
+
+
+def noise_level(X, k: int, *, max_pixels: int = NOISE_PIXELS, n_jobs=1) -> float:
     """The residual norm of the best rank-``k`` approximation of ``X``, estimated.
 
     ``sqrt(sum_{j > k} lambda_j)``, ``lambda`` the eigenvalues of ``Xs^T Xs`` for the
     sample ``Xs = X[::stride]`` (at most ``max_pixels`` rows), scaled by
-    ``n / n_sample``; in float64.  0 for ``k >= n_channels``.
+    ``n / n_sample``; in float64.  0 for ``k >= n_channels``.  ``Xs^T Xs`` is summed
+    over blocks of the sample in block order on ``n_jobs`` worker threads
+    (``core.parallel``: the same value for every ``n_jobs``; BLAS at one thread per
+    worker, so that none is left spinning for the solver that starts next).
     """
+    from ..parallel import Workers
+
     n, m = X.shape
     if k >= m or n == 0:
         return 0.0
     stride = max(1, -(-n // max_pixels))
-    Xs = np.asarray(X[::stride], dtype=np.float64)
-    lam = np.linalg.eigvalsh(Xs.T @ Xs)            # ascending
+    sample = np.asarray(X[::stride])    # a view of a numpy X; a dask X computed once
+    n_s = sample.shape[0]
+    blocks = [slice(i, min(i + NOISE_BLOCK_ROWS, n_s)) for i in range(0, n_s, NOISE_BLOCK_ROWS)]
+
+    def gram(sl):
+        block = np.asarray(sample[sl], dtype=np.float64)
+        return block.T @ block
+
+    with Workers(n_jobs, len(blocks)) as workers:
+        G = np.zeros((m, m))
+        for part in workers.map(gram, blocks):      # in block order
+            G += part
+        lam = np.linalg.eigvalsh(G)                  # ascending
     tail = float(np.clip(lam[: m - k], 0.0, None).sum())
-    return float(np.sqrt(tail * n / Xs.shape[0]))
+    return float(np.sqrt(tail * n / n_s))
 
 
 class TolStopping(SampledErrorStopping):
@@ -154,7 +174,7 @@ def check_stop(stop) -> str:
 
 
 def make_stop(stop, spec, X, k, *, tol, every, report=None, max_iter=None,
-              loss="frobenius", seeded=False):
+              loss="frobenius", seeded=False, n_jobs=1):
     """The rule object a solver of ``spec`` stops by, or ``None`` (scikit-learn's own).
 
     ``stop="auto"``: :class:`NoiseStopping` for random NNMF (not ``seeded``) by HALS
@@ -177,5 +197,6 @@ def make_stop(stop, spec, X, k, *, tol, every, report=None, max_iter=None,
     kwargs = {"report": report, "max_iter": max_iter}
     if stop == "noise" or (stop == "auto" and not seeded and tol > 0
                            and spec.algorithm in ("hals", "fcls") and loss == "frobenius"):
-        return NoiseStopping(tol, every, eps, noise=noise_level(X, k), **kwargs)
+        return NoiseStopping(tol, every, eps, noise=noise_level(X, k, n_jobs=n_jobs),
+                             **kwargs)
     return TolStopping(tol, every, eps, **kwargs)
