@@ -519,3 +519,11 @@ def test_console_script(files, tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip().startswith("napari-unmix: error:")
     assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def test_a_gpu_device_with_a_cpu_backend_is_refused_in_flags(capsys, files, tmp_path):
+    err = run_bad(capsys, "run", files / "s.npy", "--mode", "nmf", "-k", 2, "--device", "cuda",
+                  "--backend", "numpy", "--out", tmp_path / "o")
+    assert ("--device 'cuda' is used by the torch backend only, and --backend numpy runs on "
+            "the CPU; choose --backend torch (or auto), or --device auto.") in err
+    assert not (tmp_path / "o").exists()

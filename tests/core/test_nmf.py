@@ -593,6 +593,36 @@ def test_negative_policy_recorded_and_applied(noisy, policy):
 # ----------------------------------------------------------------------------- GPU
 
 
+def test_a_named_gpu_runs_the_torch_solvers_or_is_refused(noisy, monkeypatch):
+    # device="cuda" used to run numpy HALS on the CPU without a word when the backend
+    # was "auto"; now it picks the torch solvers, and a CPU backend is refused
+    from napari_unmix.core import nnls
+    from napari_unmix.core.device import backend_for_device
+
+    assert backend_for_device("auto", "cuda") == "torch"
+    assert backend_for_device("auto", "cuda:1") == "torch"
+    assert backend_for_device("numpy", "cpu") == "numpy"
+    assert backend_for_device("auto", "auto") == "auto"
+    assert backend_for_device("sklearn", None) == "sklearn"
+    for call in (lambda: nmf(noisy.X, 3, backend="numpy", device="cuda"),
+                 lambda: nnls(noisy.X, noisy.H, backend="numpy", device="cuda")):
+        with pytest.raises(ValueError, match="used by the torch backend only, and "
+                                             "backend='numpy' runs on the CPU"):
+            call()
+    res = run_quiet(("auto", "auto"), noisy.X, 3, random_state=0, device="cpu", max_iter=20)
+    assert res.backend == "numpy"   # a CPU device leaves auto as it is
+    # where torch sees no GPU, the request for one is refused by name (not ignored)
+    pytest.importorskip("torch")
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    for call in (lambda: nmf(noisy.X, 3, device="cuda"),
+                 lambda: nnls(noisy.X, noisy.H, device="cuda")):
+        with pytest.raises(ValueError, match="torch sees no CUDA GPU"):
+            call()
+
+
 @pytest.mark.cuda
 def test_torch_mu_cuda_matches_cpu(noisy):
     # float64 on both; different summation order on the GPU: differences of

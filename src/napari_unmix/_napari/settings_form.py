@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, SpinBox
 
 from ..core.data import NEGATIVE_POLICIES
-from ..core.device import cuda_available, get_torch, resolve_device
+from ..core.device import backend_for_device, cuda_available, get_torch, resolve_device
 from ..core.init import INITS
 from ..core.modes import MODES
 from ..core.preprocess import SMOOTHING_METHODS
@@ -219,7 +219,9 @@ class SettingsForm:
         spec = self.spec
         if spec.pick_solver is None:
             return None
-        return spec.pick_solver(self.solver.value, self.backend.value, config=_Models(
+        # a named GPU runs the torch solvers, as in the core (device.backend_for_device)
+        backend = backend_for_device(self.backend.value, self.device.value)
+        return spec.pick_solver(self.solver.value, backend, config=_Models(
             loss=self.loss.value if spec.uses("loss") else "frobenius",
             abundance=self.abundance.value if spec.uses("abundance") else "free"))
 

@@ -65,6 +65,9 @@ CLI_WORDS = (
     ("negative='offset'", "--negative offset"),
     ("pass spectral_axis", "pass --spectral-axis"),
     ("Raise max_iter", "Raise --max-iter"),
+    ("choose backend='torch' (or 'auto'), or device='auto'",
+     "choose --backend torch (or auto), or --device auto"),
+    ("Use device='cpu' or 'auto'", "Use --device cpu or auto"),
     ("loosen tol", "loosen --tol"),
     ("; read it with napari_unmix.io.read_result_bundle (or open it in napari)",
      "; give the stack it was made from (the result itself opens in napari, and --config "
@@ -78,6 +81,7 @@ CLI_PATTERNS = (
     (r"\bseries=(\d+|N)\b", r"--series \1"),
     (r"^random_state must", "--random-state must"),
     (r"^device=(?=')", "--device "),
+    (r"\bbackend='([\w-]+)' runs", r"--backend \1 runs"),
 )
 
 

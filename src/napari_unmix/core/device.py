@@ -16,8 +16,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["TORCH_DEVICE_TYPES", "check_device", "cuda_available", "get_torch",
-           "resolve_device", "to_device", "to_numpy", "to_torch", "torch_available"]
+__all__ = ["TORCH_DEVICE_TYPES", "backend_for_device", "check_device", "cuda_available",
+           "get_torch", "resolve_device", "to_device", "to_numpy", "to_torch", "torch_available"]
 
 #: Device types ``torch.device`` knows; a device name is one of them, optionally with
 #: ``:N`` (the N-th device of that type), or ``"auto"``.
@@ -100,6 +100,29 @@ def cuda_available() -> bool:
         return False
     torch = get_torch()
     return bool(torch is not None and torch.cuda.is_available())
+
+
+def backend_for_device(backend: str, device) -> str:
+    """The backend a run takes when ``device`` is named.
+
+    Only the torch implementations run off the CPU: a named non-CPU device (``"cuda"``,
+    ``"cuda:1"``, ``"mps"`` ...) turns ``backend="auto"`` into ``"torch"`` and refuses
+    any other named backend, instead of running on the CPU without a word.
+    ``device="auto"`` (or None) and CPU devices leave ``backend`` as it is.
+
+    Raises
+    ------
+    ValueError
+        A named non-CPU device with a backend other than ``"torch"`` or ``"auto"``.
+    """
+    name = check_device(device)
+    if name == "auto" or name.split(":")[0] == "cpu" or backend == "torch":
+        return backend
+    if backend == "auto":
+        return "torch"
+    raise ValueError(f"device={name!r} is used by the torch backend only, and "
+                     f"backend={backend!r} runs on the CPU; choose backend='torch' (or "
+                     "'auto'), or device='auto'.")
 
 
 def resolve_device(device: str | None = "auto") -> str:

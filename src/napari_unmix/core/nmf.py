@@ -76,7 +76,7 @@ import numpy as np
 from ._validation import check_iter_options, check_n_components
 from .chunked.scheduler import is_dask_array
 from .data import CheckedMatrix, check_matrix, check_negative_policy, data_scale, fits_unscaled
-from .device import resolve_device
+from .device import backend_for_device, resolve_device
 from .diagnostics import seed_drift
 from .init import INITS, balance_seeds, initialize_factors, resolve_random_state
 from .parallel import Workers, check_n_jobs
@@ -253,6 +253,7 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
                         component_names=component_names, abundance=abundance, loss=loss,
                         stop=stop, n_jobs=n_jobs)
     t0 = time.perf_counter()
+    backend = backend_for_device(backend, device)  # a named GPU: the torch solvers
     data = check_matrix(X, negative=check_negative_policy(negative))
     X, neg_info = data.X, data.negative
     n, m = X.shape

@@ -30,6 +30,7 @@ import numpy as np
 from ._validation import check_iter_options, check_spectra
 from .chunked.scheduler import is_dask_array
 from .data import CheckedMatrix, check_matrix, check_negative_policy, data_scale
+from .device import backend_for_device
 from .diagnostics import identifiability
 from .parallel import check_n_jobs
 from .poisson import poisson_deviance
@@ -118,6 +119,7 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
                          device=device, restart=restart, abundance=abundance, loss=loss,
                          component_names=component_names, n_jobs=n_jobs)
     t0 = time.perf_counter()
+    backend = backend_for_device(backend, device)  # a named GPU: the torch solvers
     data = check_matrix(X, negative=check_negative_policy(negative))
     X, neg_info = data.X, data.negative
     H = check_spectra(H, n_features=X.shape[1], dtype=X.dtype)

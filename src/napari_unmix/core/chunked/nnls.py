@@ -137,7 +137,7 @@ def nnls_dask(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
     abundance = check_abundance(abundance)
     poisson = check_loss(loss) == "poisson"
     spec = pick_nnls_solver(solver, backend, abundance=abundance, loss=loss)
-    if spec.needs_torch and str(device).startswith("cuda"):
+    if str(device).startswith("cuda"):
         raise ValueError("A dask input runs on dask's workers (CPU): pass device='cpu' or "
                          "compute the data first to solve it on a CUDA device.")
     scale = 1.0
