@@ -527,3 +527,12 @@ def test_a_gpu_device_with_a_cpu_backend_is_refused_in_flags(capsys, files, tmp_
     assert ("--device 'cuda' is used by the torch backend only, and --backend numpy runs on "
             "the CPU; choose --backend torch (or auto), or --device auto.") in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_tol_the_exact_nnls_does_not_use_is_said(capsys, files, tmp_path):
+    _, err = run_ok(capsys, "run", files / "s.npy", "--mode", "nnls", "--spectra",
+                    files / "h.csv", "--tol", "1e-9", "--out", tmp_path / "a")
+    assert "--tol 1e-09 was not used: active-set is exact" in err
+    _, err = run_ok(capsys, "run", files / "s.npy", "--mode", "nnls", "--spectra",
+                    files / "h.csv", "--out", tmp_path / "b")
+    assert "--tol" not in err

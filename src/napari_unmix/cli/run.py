@@ -451,6 +451,10 @@ def cmd_run(args) -> int:
         + (f", relative error {rel:.4g}" if rel is not None else "")
         + (f", random_state {seed}" if seed is not None else ""), quiet=quiet)
     say(f"wrote {', '.join(files)} to {Path(args.out)}", quiet=quiet)
+    if args.tol is not None and getattr(res.summary, "exact", False):
+        note(f"--tol {args.tol:g} was not used: {res.summary.solver} is exact (it stops at "
+             "the optimum, not at a tolerance); --tol applies to --solver fista and to "
+             "--loss poisson.", quiet)
     return 0
 
 
