@@ -636,6 +636,25 @@ def test_torch_mu_cuda_matches_cpu(noisy):
     np.testing.assert_allclose(gpu.H, cpu.H, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("s", [-32, -31, -20, 20, 31, 32])
+def test_the_default_nmf_of_scaled_data_is_the_same_run_bit_for_bit(s):
+    # unscaled HALS at the edges of its range (|s| <= 32 in float32): the same
+    # iterations, stop and maps as the data at scale 1; at 2**-31 an absolute eps in
+    # the relative-improvement rule once stopped the run at its second sample
+    rng = np.random.default_rng(0)
+    X = (rng.random((3000, 3)) @ rng.random((3, 40))
+         + 0.01 * rng.random((3000, 40))).astype(np.float32)
+    X /= np.float32(2.0 ** np.floor(np.log2(X.max())))   # maximum in [1, 2): scale 2**s
+    ref = run_quiet(("auto", "auto"), X, 3, random_state=0)
+    c = np.float32(2.0**s)
+    res = run_quiet(("auto", "auto"), X * c, 3, random_state=0)
+    assert res.summary.data_scale == 1.0   # fitted as it is
+    assert (res.n_iter, res.summary.stopped_by) == (ref.n_iter, ref.summary.stopped_by)
+    np.testing.assert_array_equal(res.W, ref.W)
+    np.testing.assert_array_equal(res.H, ref.H * c)
+    assert res.summary.relative_error == pytest.approx(ref.summary.relative_error, rel=1e-12)
+
+
 @pytest.mark.parametrize("factor", [16.0, 1.0 / 16], ids=["x16", "x1/16"])
 def test_default_nmf_makes_no_copy_of_the_data(factor):
     # HALS fits X as it is (exact under powers of two).  Measured peaks above X:

@@ -349,7 +349,7 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     rule = None if all_locked else make_stop(stop, spec, Xs, k, tol=tol,
                                              every=track_error_every, report=report,
                                              max_iter=max_iter, loss=loss, seeded=seeded,
-                                             n_jobs=n_jobs)
+                                             n_jobs=n_jobs, data_scale=x_scale)
     if all_locked:
         # every spectrum is fixed: the problem is fixed-H NNLS, solved exactly
         spec, dev, fit = _fit_all_locked(Xs, H_start, max_iter=max_iter, report=report,

@@ -221,7 +221,7 @@ def test_stopping_is_scale_aware(backend, noisy):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("s", [-21, 3, 16])
+@pytest.mark.parametrize("s", [-32, -21, 3, 16, 32])
 def test_data_scale_runs_the_scaled_problem_exactly(backend, dtype, s, noisy):
     # X at 2**s told data_scale=2**s: the very run of X, with H times 2**s, bit for
     # bit (what lets core.nmf fit the data with no scaled copy of it)

@@ -395,7 +395,7 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
         ext = Extrapolation(H, free, ordered_sum(workers.map(
             lambda bs: sum_of_squares(X[bs[1]]), tasks)))
     if stop is None:
-        stop = SampledErrorStopping(tol, track_error_every, eps, report=report,
+        stop = SampledErrorStopping(tol, track_error_every, eps * data_scale, report=report,
                                     max_iter=max_iter)
     stop.record(0, error())
     converged = False

@@ -154,7 +154,8 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         if extrapolate and free_rows:
             ext = Extrapolation(Ht, free, sum_of_squares(X), xp="torch")
         if stop is None:
-            stop = SampledErrorStopping(tol, track_error_every, eps, report=report,
+            stop = SampledErrorStopping(tol, track_error_every, eps * data_scale,
+                                        report=report,
                                         max_iter=max_iter)
         stop.record(0, objective())
         converged = False

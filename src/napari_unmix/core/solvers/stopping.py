@@ -174,7 +174,7 @@ def check_stop(stop) -> str:
 
 
 def make_stop(stop, spec, X, k, *, tol, every, report=None, max_iter=None,
-              loss="frobenius", seeded=False, n_jobs=1):
+              loss="frobenius", seeded=False, n_jobs=1, data_scale=1.0):
     """The rule object a solver of ``spec`` stops by, or ``None`` (scikit-learn's own).
 
     ``stop="auto"``: :class:`NoiseStopping` for random NNMF (not ``seeded``) by HALS
@@ -182,7 +182,10 @@ def make_stop(stop, spec, X, k, *, tol, every, report=None, max_iter=None,
     (seeded runs keep the rule their anchors and drift reports were measured with;
     ``tol=0`` asks for every iteration up to ``max_iter``); ``"noise"``
     refuses the Poisson loss (its objective is not a squared error) and
-    scikit-learn (its own rule).
+    scikit-learn (its own rule).  ``data_scale``: the power of two ``X`` is at when
+    the solver fits it unscaled (``core.nmf``); the guard of the relative
+    improvement (``eps``) scales with it, so that tiny data stop where their scaled
+    copy would (an absolute ``eps`` above errors of 1e-9 stopped them at once).
     """
     check_stop(stop)
     if spec.backend == "sklearn":
@@ -193,7 +196,9 @@ def make_stop(stop, spec, X, k, *, tol, every, report=None, max_iter=None,
     if stop == "noise" and loss != "frobenius":
         raise ValueError("stop='noise' watches a squared error; the Poisson loss stops by "
                          "stop='tol' (or 'auto').")
-    eps = float(np.finfo(X.dtype).eps)
+    # the guard of the relative improvement, at the power of two ``X`` is at (the
+    # data's own when a solver fits it unscaled): the same decisions at any scale
+    eps = float(np.finfo(X.dtype).eps) * float(data_scale)
     kwargs = {"report": report, "max_iter": max_iter}
     if stop == "noise" or (stop == "auto" and not seeded and tol > 0
                            and spec.algorithm in ("hals", "fcls") and loss == "frobenius"):
