@@ -114,6 +114,8 @@ def test_solvers_and_backends_from_the_mode_table(form, mode):
     assert picked is spec.pick_solver(algo, backend)
     assert (picked.algorithm, picked.backend) == (algo, backend)
     assert form.device_info.value.startswith(f"{algo}/{backend} ")
+    # an exact solver says that the tolerance does nothing for it
+    assert ("'tolerance' not used" in form.device_info.value) == picked.exact
     assert form.config_kwargs()["solver"] == algo
 
 

@@ -252,6 +252,8 @@ class SettingsForm:
                 text = f"{spec.algorithm}/{spec.backend} on the CPU ({why})"
         if not spec.cancellable:
             text += "; cannot be interrupted mid-fit"
+        if spec.exact:
+            text += "; exact: stops at the optimum ('tolerance' not used)"
         self.device_info.value = text
 
     # -- values --------------------------------------------------------------------
