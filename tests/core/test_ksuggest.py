@@ -138,8 +138,12 @@ def test_nmf_cross_validation_runs():
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="cv="):
         suggest_n_components(np.ones((50, 8)), cv="bogus")
-    with pytest.raises(ValueError, match="too few"):
+    with pytest.raises(ValueError, match=r"^3 channel\(s\) are too few .* at least 4 channels"):
         suggest_n_components(np.random.default_rng(0).random((50, 3)))
+    with pytest.raises(ValueError, match=r"^1 pixel\(s\) are too few"):
+        suggest_n_components(np.random.default_rng(0).random((1, 30)))
+    with pytest.raises(ValueError, match=r"folds=\(1, 2\) needs at least 2"):
+        suggest_n_components(np.random.default_rng(0).random((100, 20)), folds=(1, 2))
     with pytest.raises(ValueError, match="spectral_axis"):
         suggest_n_components(np.ones((4, 5, 6)))
 

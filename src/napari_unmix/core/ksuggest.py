@@ -368,11 +368,22 @@ def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12
     X = X[pixel_sample(X.shape[0], max_pixels)]
     n, m = X.shape
     folds = (int(folds[0]), int(folds[1]))
+    if min(folds) < 2:
+        raise ValueError(f"folds={folds} needs at least 2 pixel folds and 2 channel folds "
+                         "(the cross-validation holds one out and fits the others).")
     limit = min(m - -(-m // folds[1]), n - -(-n // folds[0])) - 1
     k_max = int(min(k_max, limit))
     if k_max < 1:
-        raise ValueError(f"{n} pixels x {m} channels are too few to compare numbers of "
-                         "components (the cross-validation holds out a part of both).")
+        short = [f"{m} channel(s)" if m - -(-m // folds[1]) - 1 < 1 else None,
+                 f"{n} pixel(s)" if n - -(-n // folds[0]) - 1 < 1 else None]
+
+        def least(f):   # the smallest size that keeps k = 1 beside a held-out fold
+            return next(q for q in range(2, 4 * f + 4) if q - -(-q // f) >= 2)
+
+        raise ValueError(f"{' and '.join(s for s in short if s)} are too few to compare "
+                         f"numbers of components ({n} pixels x {m} channels; the "
+                         "cross-validation holds out a part of both, and needs at least "
+                         f"{least(folds[1])} channels and {least(folds[0])} pixels).")
     sigma = estimate_noise(X)
     Xw = X / sigma
     ks = list(range(1, k_max + 1))
