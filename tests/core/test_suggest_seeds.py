@@ -197,6 +197,13 @@ def test_bad_options_are_refused():
         purest_pixels(X, 9)
     with pytest.raises(ValueError, match="method"):
         suggest_seeds(X, 3, spectral_axis=1, method="bogus")
+    # pixels with NaN are set aside; too few finite ones left is said (it was an
+    # internal "estimate_noise needs a matrix, got (0, 8)")
+    X_nan = X.copy()
+    X_nan[2:, 0] = np.nan
+    with pytest.raises(ValueError, match=r"Only 2 of 100 pixels hold finite values .* 98 "
+                                         r"pixels hold NaN or inf"):
+        suggest_seeds(X_nan, 3, spectral_axis=1)
 
 
 def test_suggest_analysis_makes_a_config_that_reruns():

@@ -308,6 +308,11 @@ def purest_pixels(X, k: int, *, spatial_shape=None, geometry: str = "auto",
         Xf = Xf.copy()
         Xf[anomalous] = np.median(Xf[finite & ~anomalous], axis=0)
     usable = finite & ~anomalous
+    if int(usable.sum()) < k:
+        raise ValueError(f"Only {int(usable.sum())} of {n} pixels hold finite values (and "
+                         f"are not outliers): {k} seed regions need at least {k}. "
+                         f"{int((~finite).sum())} pixels hold NaN or inf; replace them or "
+                         "crop them away.")
     if smooth == "auto":
         smooth = spatial_shape is not None and neighbours_alike(Xf, spatial_shape)
     S = _smooth(Xf, tuple(spatial_shape)) if smooth and spatial_shape is not None else Xf
