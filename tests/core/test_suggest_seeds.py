@@ -204,6 +204,9 @@ def test_bad_options_are_refused():
     with pytest.raises(ValueError, match=r"Only 2 of 100 pixels hold finite values .* 98 "
                                          r"pixels hold NaN or inf"):
         suggest_seeds(X_nan, 3, spectral_axis=1)
+    for method in ("purest", "ward"):
+        with pytest.raises(ValueError, match="zero in every pixel"):
+            suggest_seeds(np.zeros((8, 6, 6)), 2, spectral_axis=0, method=method)
 
 
 def test_suggest_analysis_makes_a_config_that_reruns():

@@ -212,6 +212,10 @@ def suggest_seeds(stack, n_components: int, *, spectral_axis: int = 0, method: s
     stack = np.asarray(stack)
     X, spatial_shape = stack_to_matrix(stack, spectral_axis)
     Xd = X.astype(np.float64)
+    if not np.any(np.where(np.isfinite(Xd), Xd, 0.0)):
+        raise ValueError("The stack is zero in every pixel and channel: there is nothing "
+                         "to suggest seed regions from. Check the image and its spectral "
+                         "axis.")
     k = int(n_components)
     grid = spatial_shape if len(spatial_shape) >= 2 else None
     notes: list[str] = []
