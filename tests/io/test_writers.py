@@ -97,6 +97,25 @@ def test_spectra_csv_round_trip_is_exact(tmp_path, spectra):
     assert unit_from_header(t.axis_name) == "cm^-1"
 
 
+@pytest.mark.parametrize("names", [
+    ["#c", "b", "d"], ["a", "b", "#"], ["a\tb", "#c", "d;e"], ['a,b "q"', "x # y", 'z"#'],
+    ["d;e", "b", "c"],
+])
+def test_spectra_csv_names_that_look_like_syntax_read_back(tmp_path, names):
+    # a '#' in a name was read back as a comment (the header lost its columns)
+    H = np.random.default_rng(0).random((3, 5))
+    write_spectra_csv(tmp_path / "s.csv", H, np.arange(5.0), names)
+    t = read_spectra_csv(tmp_path / "s.csv")
+    assert t.names == names and t.axis_name == "spectral axis"
+    np.testing.assert_array_equal(t.values, H)
+
+
+def test_spectra_csv_names_with_line_breaks_stay_on_the_header_line(tmp_path):
+    H = np.random.default_rng(0).random((2, 4))
+    write_spectra_csv(tmp_path / "s.csv", H, np.arange(4.0), ["two\nlines", "b\r\nc"])
+    assert read_spectra_csv(tmp_path / "s.csv").names == ["two lines", "b c"]
+
+
 def test_spectra_csv_without_axis_uses_channel_index(tmp_path, spectra):
     H, _ = spectra
     path = write_spectra_csv(tmp_path / "h.csv", H)

@@ -282,7 +282,9 @@ def write_spectra_csv(path, H, spectral_axis=None, names=None, unit: str | None 
         Channel positions.  Without it the first column is the channel index
         ``0 .. n_channels - 1`` with the header ``channel``.
     names : sequence of str, optional
-        Column headers of the spectra (defaults to ``C1``, ``C2`` ...).
+        Column headers of the spectra (defaults to ``C1``, ``C2`` ...).  A header
+        holding ``#`` is written quoted (unquoted, the reader takes ``#`` for a
+        comment); a line break in a name is written as a space.
     unit : str, optional
         Unit of ``spectral_axis``, written into the first header, e.g.
         ``wavenumber (cm^-1)``.
@@ -312,7 +314,15 @@ def write_spectra_csv(path, H, spectral_axis=None, names=None, unit: str | None 
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh, lineterminator="\n")
-            w.writerow([axis_header(unit, known), *names])
+            header = [axis_header(unit, known), *names]
+            # names with '#' (a comment mark to the reader) or line breaks: the header
+            # quoted, each name on its one line
+            header = [" ".join(str(h).split()) if any(c in str(h) for c in "\r\n")
+                      else h for h in header]
+            if any("#" in str(h) for h in header):
+                csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_ALL).writerow(header)
+            else:
+                w.writerow(header)
             for j in range(m):
                 first = str(int(axis[j])) if not known else _format_number(axis[j])
                 w.writerow([first, *(_format_number(v) for v in H[:, j])])
