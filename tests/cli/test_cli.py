@@ -536,3 +536,19 @@ def test_a_tol_the_exact_nnls_does_not_use_is_said(capsys, files, tmp_path):
     _, err = run_ok(capsys, "run", files / "s.npy", "--mode", "nnls", "--spectra",
                     files / "h.csv", "--out", tmp_path / "b")
     assert "--tol" not in err
+
+
+def test_the_core_s_option_words_are_turned_into_flags():
+    from napari_unmix.cli.console import cli_words
+
+    assert cli_words("or run random NNMF (mode='nmf').") == "or run random NNMF (--mode nmf)."
+    assert cli_words("backend='numpy' runs on the CPU") == "--backend numpy runs on the CPU"
+    assert cli_words("Use device='cpu' or 'auto'.") == "Use --device cpu or auto."
+    assert cli_words("pass negative='clip' to") == "pass --negative clip to"
+
+
+def test_a_config_without_any_seed_names_the_flag_of_the_random_mode(capsys, files, tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text('{"mode": "seeded-nmf", "components": [{"name": "a"}]}')
+    err = run_bad(capsys, "run", files / "s.npy", "--config", cfg, "--out", tmp_path / "o")
+    assert "run random NNMF (--mode nmf)" in err and "mode='" not in err

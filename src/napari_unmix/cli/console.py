@@ -82,6 +82,7 @@ CLI_PATTERNS = (
     (r"^random_state must", "--random-state must"),
     (r"^device=(?=')", "--device "),
     (r"\bbackend='([\w-]+)' runs", r"--backend \1 runs"),
+    (r"\(mode='([\w-]+)'\)", r"(--mode \1)"),
 )
 
 
