@@ -202,13 +202,15 @@ def roi_mean_spectrum(stack, mask, *, spectral_axis: int = 0) -> np.ndarray:
 
 # -- the one validation pass --------------------------------------------------------------
 def data_scale(X) -> float:
-    """The power of two ``c`` with ``max(X) / c`` in ``[1, 2)`` (1.0 for all-zero data).
+    """The power of two ``c`` with ``max|X| / c`` in ``[1, 2)`` (1.0 for all-zero data).
 
     ``core.nmf`` (and ``core.nnls`` under the Poisson loss) divide the data by it
     before the solver runs: exact in floating point, and every solver then sees values
-    near 1 whatever the units.
+    near 1 whatever the units; PCA and the fit norms of signed data do the same.  The
+    largest magnitude comes from ``max`` and ``min`` (no ``|X|`` array is made).
     """
-    top = float(np.max(X)) if X.size else 0.0
+    X = np.asarray(X)
+    top = max(float(X.max()), -float(X.min())) if X.size else 0.0
     if not top > 0 or not np.isfinite(top):
         return 1.0
     return float(2.0 ** np.floor(np.log2(top)))

@@ -13,6 +13,9 @@ import numbers
 
 import numpy as np
 
+from .solvers._common import chunk_slices
+from .solvers.pooled import gram_sum
+
 __all__ = ["INITS", "MAX_RANDOM_STATE", "balance_seeds", "initialize_factors",
            "leading_svd", "resolve_random_state"]
 
@@ -64,16 +67,6 @@ GRAM_SVD_MAX_CHANNELS = 512
 SVD_BLOCK_ROWS = 16384
 
 
-def _row_blocks(n: int, rows: int = SVD_BLOCK_ROWS):
-    return [slice(i, min(i + rows, n)) for i in range(0, n, rows)]
-
-
-def _blockwise(fn, blocks, workers):
-    """``[fn(b) for b in blocks]``, on ``workers`` (a ``core.parallel.Workers``) when
-    given: results in block order either way."""
-    return [fn(b) for b in blocks] if workers is None else workers.map(fn, blocks)
-
-
 def leading_svd(X: np.ndarray, k: int, *, random_state: int = 0, workers=None):
     """The ``k`` leading singular triplets ``(U (n, k), S (k,), Vt (k, m))`` of ``X``.
 
@@ -98,16 +91,8 @@ def leading_svd(X: np.ndarray, k: int, *, random_state: int = 0, workers=None):
         from sklearn.utils.extmath import randomized_svd
 
         return randomized_svd(X, k, random_state=random_state)
-    blocks = _row_blocks(n)
-
-    def gram(sl):
-        block = np.asarray(X[sl], dtype=np.float64)
-        return block.T @ block
-
-    G = np.zeros((m, m))
-    for part in _blockwise(gram, blocks, workers):   # in block order
-        G += part
-    _, V = np.linalg.eigh(G)
+    blocks = chunk_slices(n, SVD_BLOCK_ROWS)
+    _, V = np.linalg.eigh(gram_sum(X, blocks, workers))
     p = min(m, k + 8)
     V = np.ascontiguousarray(V[:, ::-1][:, :p])                  # the leading subspace
     Y = np.empty((n, p))
@@ -115,7 +100,11 @@ def leading_svd(X: np.ndarray, k: int, *, random_state: int = 0, workers=None):
     def project(sl):
         Y[sl] = np.asarray(X[sl], dtype=np.float64) @ V
 
-    _blockwise(project, blocks, workers)
+    if workers is None:
+        for sl in blocks:
+            project(sl)
+    else:
+        workers.map(project, blocks)
     ev, Wy = np.linalg.eigh(Y.T @ Y)      # p x p: the singular pairs of Y
     order = np.argsort(ev)[::-1][:k]
     S = np.sqrt(np.maximum(ev[order], 0.0))

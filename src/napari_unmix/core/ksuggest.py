@@ -371,11 +371,12 @@ def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12
     if min(folds) < 2:
         raise ValueError(f"folds={folds} needs at least 2 pixel folds and 2 channel folds "
                          "(the cross-validation holds one out and fits the others).")
-    limit = min(m - -(-m // folds[1]), n - -(-n // folds[0])) - 1
-    k_max = int(min(k_max, limit))
+    # the largest k each axis allows beside its held-out fold
+    room_m, room_n = m - -(-m // folds[1]) - 1, n - -(-n // folds[0]) - 1
+    k_max = int(min(k_max, room_m, room_n))
     if k_max < 1:
-        short = [f"{m} channel(s)" if m - -(-m // folds[1]) - 1 < 1 else None,
-                 f"{n} pixel(s)" if n - -(-n // folds[0]) - 1 < 1 else None]
+        short = [f"{m} channel(s)" if room_m < 1 else None,
+                 f"{n} pixel(s)" if room_n < 1 else None]
 
         def least(f):   # the smallest size that keeps k = 1 beside a held-out fold
             return next(q for q in range(2, 4 * f + 4) if q - -(-q // f) >= 2)

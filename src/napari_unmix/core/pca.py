@@ -100,8 +100,7 @@ def _pca(X, n_components, *, standardize, chunk_size, callback, workers) -> Unmi
     X_in = check_matrix(X, min_samples=2).X
     n, m = X_in.shape
     k = check_n_components(n_components, n, m, mode="PCA")
-    top = max(float(X_in.max()), -float(X_in.min())) if X_in.size else 0.0
-    c = data_scale(np.array([top]))
+    c = data_scale(X_in)
     f = X_in.dtype.type(c)
     if chunk_size is None:
         chunk_size = rows_per_chunk(m, 8)

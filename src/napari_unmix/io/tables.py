@@ -313,16 +313,13 @@ def write_spectra_csv(path, H, spectral_axis=None, names=None, unit: str | None 
         raise ValueError(f"spectral_axis has {axis.size} values but H has {m} channels.")
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            # a name's line breaks as spaces (one header line); names with '#', a
+            # comment mark to the reader, quoted
+            header = [" ".join(h.split()) if any(c in h for c in "\r\n") else h
+                      for h in map(str, [axis_header(unit, known), *names])]
+            quoting = csv.QUOTE_ALL if any("#" in h for h in header) else csv.QUOTE_MINIMAL
+            csv.writer(fh, lineterminator="\n", quoting=quoting).writerow(header)
             w = csv.writer(fh, lineterminator="\n")
-            header = [axis_header(unit, known), *names]
-            # names with '#' (a comment mark to the reader) or line breaks: the header
-            # quoted, each name on its one line
-            header = [" ".join(str(h).split()) if any(c in str(h) for c in "\r\n")
-                      else h for h in header]
-            if any("#" in str(h) for h in header):
-                csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_ALL).writerow(header)
-            else:
-                w.writerow(header)
             for j in range(m):
                 first = str(int(axis[j])) if not known else _format_number(axis[j])
                 w.writerow([first, *(_format_number(v) for v in H[:, j])])

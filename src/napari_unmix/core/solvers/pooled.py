@@ -13,8 +13,8 @@ import numpy as np
 
 from ._common import chunk_slices, kl_divergence, residual_norm, rows_per_chunk, sum_of_squares
 
-__all__ = ["BLOCK_BYTES", "blocks_of", "fit_norms", "ordered_sum", "pooled_kl_divergence",
-           "pooled_residual_norm"]
+__all__ = ["BLOCK_BYTES", "blocks_of", "fit_norms", "gram_sum", "ordered_sum",
+           "pooled_kl_divergence", "pooled_residual_norm"]
 
 #: Bytes of ``X`` per block of a pooled evaluation.
 BLOCK_BYTES = 4 * 2**20
@@ -31,6 +31,21 @@ def ordered_sum(shares):
     for s in shares:
         total = s if total is None else total + s
     return total
+
+
+def gram_sum(X, blocks, workers=None) -> np.ndarray:
+    """``X^T X`` in float64, each block of rows (``blocks``: slices) converted and
+    multiplied on ``workers`` (or in turn when None), the blocks' products summed in
+    block order: the same matrix for every number of workers."""
+    def gram(sl):
+        block = np.asarray(X[sl], dtype=np.float64)
+        return block.T @ block
+
+    parts = [gram(b) for b in blocks] if workers is None else workers.map(gram, blocks)
+    G = np.zeros((X.shape[1], X.shape[1]))
+    for part in parts:                      # in block order
+        G += part
+    return G
 
 
 def pooled_residual_norm(X, W, H, workers, blocks=None) -> float:
@@ -59,6 +74,7 @@ def fit_norms(X, W, H, *, n_jobs=None, ok=None):
     range (``|X|`` beyond about 1e150, or below 1e-150) are summed again divided by
     the power of two of their largest magnitude (``X / c`` and ``W / c``: exact), and
     the norms scaled back."""
+    from ..data import data_scale
     from ..parallel import Workers
 
     blocks = blocks_of(X)
@@ -83,10 +99,8 @@ def fit_norms(X, W, H, *, n_jobs=None, ok=None):
 
     err, x_norm = norms(1.0)
     lo, hi = _NORM_RANGE
-    if not (lo < x_norm < hi and err < hi) and X.size:
-        top = max(float(X.max()), -float(X.min()))
-        if top > 0 and np.isfinite(top):
-            c = float(2.0 ** np.floor(np.log2(top)))
-            if c != 1.0:
-                err, x_norm = norms(c)
+    if not (lo < x_norm < hi and err < hi):
+        c = data_scale(X)
+        if c != 1.0:
+            err, x_norm = norms(c)
     return err, x_norm

@@ -45,7 +45,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import SampledErrorStopping
+from ._common import SampledErrorStopping, chunk_slices
+from .pooled import gram_sum
 
 __all__ = ["NOISE_GAP", "NOISE_PIXELS", "NOISE_STALL", "STOP_RULES", "NoiseStopping",
            "TolStopping", "check_stop", "make_stop", "noise_level"]
@@ -89,17 +90,9 @@ def noise_level(X, k: int, *, max_pixels: int = NOISE_PIXELS, n_jobs=1) -> float
     stride = max(1, -(-n // max_pixels))
     sample = np.asarray(X[::stride])    # a view of a numpy X; a dask X computed once
     n_s = sample.shape[0]
-    blocks = [slice(i, min(i + NOISE_BLOCK_ROWS, n_s)) for i in range(0, n_s, NOISE_BLOCK_ROWS)]
-
-    def gram(sl):
-        block = np.asarray(sample[sl], dtype=np.float64)
-        return block.T @ block
-
+    blocks = chunk_slices(n_s, NOISE_BLOCK_ROWS)
     with Workers(n_jobs, len(blocks)) as workers:
-        G = np.zeros((m, m))
-        for part in workers.map(gram, blocks):      # in block order
-            G += part
-        lam = np.linalg.eigvalsh(G)                  # ascending
+        lam = np.linalg.eigvalsh(gram_sum(sample, blocks, workers))   # ascending
     tail = float(np.clip(lam[: m - k], 0.0, None).sum())
     return float(np.sqrt(tail * n / n_s))
 
