@@ -1,0 +1,207 @@
+"""The Python examples of the README and the docs run as printed.
+
+Every ```` ```python ```` block of ``README.md`` and ``docs/*.md`` is listed in
+``EXAMPLES`` with the files and names it takes for granted (a stack, ``run.npz``,
+a series of TIFFs, ``H``...), made here on the bundled synthetic sample; the block
+is executed verbatim in a temporary folder and what it promises is checked. A block
+that is added, changed beyond its first line, or removed fails
+``test_every_python_block_of_the_docs_is_run``: a reader copies these examples, so
+none of them may be left untested.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_unmix.core.synthetic import make_crs_sample
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+
+
+def python_blocks() -> dict[tuple[str, str], str]:
+    """``{(file, first line): code}`` for every Python block of the docs."""
+    out = {}
+    for path in DOCS:
+        for code in BLOCK.findall(path.read_text(encoding="utf-8")):
+            out[(str(path.relative_to(ROOT)), code.splitlines()[0])] = code
+    return out
+
+
+@functools.cache
+def sample():
+    return make_crs_sample(shape=(32, 40), n_channels=24, noise=0.01, random_state=0)
+
+
+# --- what each block takes for granted, and what it promises ------------------------
+
+def readme_from_python(tmp_path, monkeypatch):
+    ns = {"stack": sample().stack}
+    yield ns
+    assert ns["maps"].shape == (4, 32, 40)
+    assert np.array_equal(ns["same"].W, ns["res"].W)
+    assert (tmp_path / "run.npz").is_file()
+
+
+def architecture_register_mode(tmp_path, monkeypatch):
+    from napari_unmix.core import AnalysisConfig, run_analysis
+    from napari_unmix.core.modes import MODES, unregister_mode
+    from napari_unmix.core.nmf import nmf
+
+    calls = []
+
+    def my_function(X, n_components, *, callback=None):
+        calls.append(X.shape)
+        return nmf(X, n_components, max_iter=20, random_state=0)
+
+    yield {"my_function": my_function}
+    try:
+        assert "my-mode" in MODES
+        res = run_analysis(sample().stack, AnalysisConfig(mode="my-mode", n_components=2),
+                           spectral_axis=0)
+        assert res.W.shape == (32 * 40, 2) and calls == [(32 * 40, 24)]
+    finally:
+        unregister_mode("my-mode")
+
+
+def _tiff_series(tmp_path, *, pixel_size):
+    import tifffile
+
+    from napari_unmix.io import open_stack, write_stack_tiff
+
+    s = sample()
+    (tmp_path / "series").mkdir()
+    for z in range(3):
+        path = tmp_path / "series" / f"z{z:02d}.tif"
+        if pixel_size:      # OME-TIFF planes 0.25 x 0.2 um; channels from a sidecar
+            tifffile.imwrite(path, s.stack * (1 + z), ome=True, metadata={
+                "axes": "CYX", "PhysicalSizeX": 0.2, "PhysicalSizeY": 0.25,
+                "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm"})
+            path.with_suffix(".spectral.csv").write_text(
+                "wavenumber (cm^-1)\n" + "\n".join(f"{v:.6f}" for v in s.spectral_axis))
+        else:
+            write_stack_tiff(path, s.stack * (1 + z), axes="CYX",
+                             spectral_values=s.spectral_axis, spectral_unit="cm-1")
+    assert (open_stack(tmp_path / "series" / "z00.tif").scale is None) != pixel_size
+    yield {}
+    cube = open_stack(tmp_path / "series.ome.zarr")
+    assert cube.data.shape == (24, 3, 32, 40) and cube.spectral_axis == 0
+    np.testing.assert_allclose(cube.spectral_values, s.spectral_axis, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(cube.data[:, 2]), s.stack * 3)
+    if pixel_size:
+        np.testing.assert_allclose(cube.scale[1:], (1.5, 0.25, 0.2), rtol=1e-6)
+    else:
+        assert cube.scale is None or tuple(cube.scale[2:]) == (1.0, 1.0)
+
+
+def big_data_tiff_series(tmp_path, monkeypatch):
+    yield from _tiff_series(tmp_path, pixel_size=False)
+
+
+def big_data_tiff_series_with_pixel_sizes(tmp_path, monkeypatch):
+    yield from _tiff_series(tmp_path, pixel_size=True)
+
+
+def big_data_cluster(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("zarr")
+    from napari_unmix.io.ome_zarr_out import write_stack_ome_zarr
+
+    s = sample()
+    write_stack_ome_zarr(tmp_path / "cube.ome.zarr", s.stack, spectral_axis=0,
+                         spectral_values=s.spectral_axis, spectral_unit="cm-1",
+                         chunks=(24, 16, 20))
+    # worker threads, not processes: the example's API, not process start-up, is tested
+    monkeypatch.setattr(distributed, "LocalCluster",
+                        functools.partial(distributed.LocalCluster, processes=False))
+    ns = {"H": s.H}
+    yield ns
+    import zarr
+
+    from napari_unmix.core import nnls, stack_to_matrix
+
+    X, _ = stack_to_matrix(s.stack, spectral_axis=0)
+    expect = nnls(X, s.H).W.T.reshape(len(s.H), 32, 40)
+    np.testing.assert_allclose(zarr.open_array(tmp_path / "W.zarr")[:], expect,
+                               rtol=1e-5, atol=1e-6)
+
+
+def big_data_series_to_disk(tmp_path, monkeypatch):
+    pytest.importorskip("zarr")
+    s = sample()
+    series = np.stack([s.stack, 2 * s.stack])            # (Z, C, Y, X)
+    ns = {"series": series, "H": s.H}
+    yield ns
+    assert ns["res"].maps.shape == (len(s.H), 2, 32, 40)
+    assert (tmp_path / "series_maps.zarr").exists()
+    np.testing.assert_allclose(np.asarray(ns["res"].maps[:, 1]),
+                               2 * np.asarray(ns["res"].maps[:, 0]), rtol=1e-4, atol=1e-6)
+
+
+def user_guide_series(tmp_path, monkeypatch):
+    from napari_unmix.io import write_stack_tiff
+
+    s = sample()
+    write_stack_tiff(tmp_path / "series.tif", np.stack([s.stack, s.stack[:, ::-1]]),
+                     axes="ZCYX", spectral_values=s.spectral_axis, spectral_unit="cm-1")
+    ns = {}
+    yield ns
+    assert ns["series"].maps.shape == (4, 2, 32, 40)
+    assert (tmp_path / "series.npz").is_file()
+
+
+def user_guide_saved_bundle(tmp_path, monkeypatch):
+    from napari_unmix.core import AnalysisConfig, run_analysis
+
+    cfg = AnalysisConfig(mode="nmf", n_components=3, max_iter=30, random_state=0)
+    res = run_analysis(sample().stack, cfg, spectral_axis=0)
+    res.save(tmp_path / "run.npz")
+    yield {}
+    again = AnalysisConfig.load(tmp_path / "run-config.json")
+    assert again.mode == "nmf" and again.n_components == 3 and again.random_state == 0
+
+
+EXAMPLES = {
+    ("README.md", "import napari_unmix.core as uc"): readme_from_python,
+    ("docs/architecture.md", "from napari_unmix.core.modes import ModeSpec, register_mode"):
+        architecture_register_mode,
+    ("docs/big-data.md", "from pathlib import Path"): big_data_tiff_series,
+    ("docs/big-data.md", "from distributed import Client, LocalCluster"): big_data_cluster,
+    ("docs/big-data.md", "from napari_unmix.core.series import unmix_series"):
+        big_data_series_to_disk,
+    ("docs/user-guide.md", "import napari_unmix.core as uc"): user_guide_series,
+    ("docs/user-guide.md", "from napari_unmix.core import AnalysisConfig, UnmixResult"):
+        user_guide_saved_bundle,
+}
+
+
+def test_every_python_block_of_the_docs_is_run():
+    found = set(python_blocks())
+    assert found - set(EXAMPLES) == set(), "a Python block of the docs has no test here"
+    assert set(EXAMPLES) - found == set(), "a block tested here is no longer in the docs"
+
+
+@pytest.mark.parametrize("key", list(EXAMPLES), ids=lambda k: f"{k[0]}:{k[1][:30]}")
+def test_the_example_runs_as_printed(key, tmp_path, monkeypatch, capsys):
+    _run(key, EXAMPLES[key], tmp_path, monkeypatch)
+
+
+def test_the_tiff_series_example_keeps_the_planes_pixel_sizes(tmp_path, monkeypatch):
+    key = ("docs/big-data.md", "from pathlib import Path")
+    _run(key, big_data_tiff_series_with_pixel_sizes, tmp_path, monkeypatch)
+
+
+def _run(key, setup, tmp_path, monkeypatch):
+    code = python_blocks()[key]
+    monkeypatch.chdir(tmp_path)
+    steps = setup(tmp_path, monkeypatch)
+    ns = next(steps)
+    exec(compile(code, f"{key[0]} example", "exec"), ns)
+    with pytest.raises(StopIteration):
+        next(steps)           # the checks after the block
