@@ -205,3 +205,38 @@ def _run(key, setup, tmp_path, monkeypatch):
     exec(compile(code, f"{key[0]} example", "exec"), ns)
     with pytest.raises(StopIteration):
         next(steps)           # the checks after the block
+
+
+# --- the command lines of the docs ---------------------------------------------------
+
+SHELL_BLOCK = re.compile(r"^```(?:bash|sh|console)\n(.*?)^```", re.S | re.M)
+
+
+def documented_commands() -> list[tuple[str, str]]:
+    """``(file, command line)`` of every ``napari-unmix`` call in a shell block."""
+    out = []
+    for path in DOCS:
+        for block in SHELL_BLOCK.findall(path.read_text(encoding="utf-8")):
+            for line in block.replace("\\\n", " ").splitlines():
+                line = line.split(" #")[0].strip()
+                if line.startswith("napari-unmix "):
+                    out.append((str(path.relative_to(ROOT)), line))
+    return out
+
+
+def test_the_docs_show_command_lines():
+    assert len(documented_commands()) >= 15
+
+
+@pytest.mark.parametrize("where, line", documented_commands(),
+                         ids=[f"{f}:{c[13:50]}" for f, c in documented_commands()])
+def test_every_documented_command_line_is_accepted_by_the_cli(where, line, capsys):
+    import shlex
+
+    from napari_unmix.cli.main import build_parser
+
+    try:
+        build_parser().parse_args(shlex.split(line)[1:])
+    except SystemExit as exc:      # argparse's way of refusing a flag or a value
+        pytest.fail(f"{where}: {line!r} is refused by the CLI ({exc.code}): "
+                    f"{capsys.readouterr().err.strip()}")
