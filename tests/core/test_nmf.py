@@ -397,6 +397,25 @@ def test_locked_needs_h0_and_valid_indices(noisy):
         nmf(noisy.X, 3, H0=noisy.H, locked=np.array([True, False]))
 
 
+@pytest.mark.parametrize("locked", [[1.5], [0.9], np.array([0.0, 1.0, 0.0]), "a", [[0, 1]]])
+def test_locked_that_is_neither_indices_nor_flags_is_refused(noisy, locked):
+    # floats were truncated to indices: [0., 1., 0.] (flags as floats) locked rows 0 and 1
+    with pytest.raises(ValueError, match="component indices .integers. or one True/False"):
+        nmf(noisy.X, 3, H0=noisy.H, locked=locked)
+
+
+def test_an_empty_locked_list_locks_nothing(noisy):
+    a = nmf(noisy.X, 3, H0=noisy.H, locked=[], max_iter=3000, random_state=0)
+    b = nmf(noisy.X, 3, H0=noisy.H, max_iter=3000, random_state=0)
+    assert np.array_equal(a.H, b.H) and not a.summary.locked
+
+
+@pytest.mark.parametrize("anchor", ["x", [1.0, "y", 0.0]])
+def test_an_anchor_that_is_not_a_number_is_refused_by_name(noisy, anchor):
+    with pytest.raises(ValueError, match="anchor must be one number >= 0"):
+        nmf(noisy.X, 3, H0=noisy.H, anchor=anchor)
+
+
 @pytest.mark.parametrize("which", ["W0", "H0"])
 def test_seed_errors(noisy, which):
     good = {"W0": noisy.W + 0.1, "H0": noisy.H}[which]

@@ -39,13 +39,20 @@ def locked_mask(locked, k):
     if locked is None:
         return None
     arr = np.asarray(locked)
+    if arr.size == 0:                 # [] or an empty array: no row is locked
+        return None
     if arr.dtype == bool:
         if arr.shape != (k,):
             raise ValueError(f"locked must have one flag per component ({k}), got {arr.shape}.")
         mask = arr.copy()
     else:
+        if arr.dtype.kind not in "iu" or arr.ndim > 1:
+            # 1.5 or [0., 1., 0.] must not become indices: the wrong rows would be locked
+            raise ValueError(
+                f"locked must be component indices (integers) or one True/False flag per "
+                f"component ({k}), got {locked!r}.")
         mask = np.zeros(k, dtype=bool)
-        idx = arr.astype(int).ravel()
+        idx = arr.astype(np.int64).ravel()
         if idx.size and (idx.min() < -k or idx.max() >= k):
             raise ValueError(f"locked indices {idx.tolist()} are out of range for {k} components.")
         mask[idx] = True
@@ -56,7 +63,11 @@ def anchor_strengths(anchor, k):
     """``anchor`` as k relative strengths (0 free, inf locked), or None."""
     if anchor is None:
         return None
-    a = np.asarray(anchor, dtype=np.float64)
+    try:
+        a = np.asarray(anchor, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"anchor must be one number >= 0 or {k} of them (0: free, inf: "
+                         f"locked), got {anchor!r}.") from None
     if a.ndim == 0:
         a = np.full(k, float(a))
     if a.shape != (k,) or np.isnan(a).any() or (a < 0).any():
