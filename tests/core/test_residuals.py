@@ -124,3 +124,34 @@ def test_pca_and_mismatched_data_are_refused(sample):
         residuals(fit, X)
     with pytest.raises(ValueError, match="spectral_axis"):
         residuals(fit, sample.stack)
+
+
+def test_a_fit_poor_everywhere_is_not_called_noise():
+    # spectra unrelated to the data: every pixel fails the test, each in its own way
+    rng = np.random.default_rng(0)
+    X = rng.random((400, 12)) + 0.5
+    H = rng.random((2, 12))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = nnls(X, H)
+    rep = residuals(fit, X, spatial_shape=(20, 20), max_regions=0)
+    assert rep.unexplained.sum() > 100   # by chance: about 0.4 of 400 at p = 0.001
+    assert not any("at the noise level:" in n or "residual is at the noise" in n
+                   for n in rep.notes), rep.notes
+    assert any(f"{rep.unexplained.sum()} of 400 pixels are not explained" in n
+               for n in rep.notes), rep.notes
+
+
+@pytest.mark.parametrize("options, words", [
+    (dict(noise=0.0), "finite and above 0"),
+    (dict(noise=-1.0), "finite and above 0"),
+    (dict(noise=np.ones(3)), "one per channel \\(64\\)"),
+    (dict(p_value=2.0), "between 0 and 1"),
+    (dict(p_value=float("nan")), "between 0 and 1"),
+    (dict(min_region=0), "min_region must be an integer >= 1"),
+    (dict(max_regions=2.5), "max_regions must be an integer"),
+])
+def test_unusable_options_are_refused_by_name(sample, options, words):
+    fit, _ = left_out_fit(sample, 0)
+    with pytest.raises(ValueError, match=words):
+        residuals(fit, sample.stack, spectral_axis=0, **options)

@@ -218,10 +218,12 @@ def residual_row(report, *, name: str, color: str, run: int, folder=None):
     from ..io.tables import write_spectra_csv
     from .seed_inputs import RowSettings, SourceChoice
 
-    if report.n_regions == 0:
-        raise ValueError("The shown run leaves no region of unexplained pixels: its residual "
-                         f"is at the noise level (chi-square test at p = {report.p_value:g}), "
-                         "so no component is missing.")
+    if report.n_regions == 0:       # the report's note says whether that is noise
+        why = report.notes[0] if report.notes else "no region of unexplained pixels"
+        tail = (", so no component is missing." if "residual is at the noise level" in why
+                else ".")
+        raise ValueError(f"No component can be added from the shown run's residual: {why}"
+                         f"{tail}")
     spec = report.seed_component(name)  # refuses a residual without a positive part
     folder = Path(folder) if folder is not None else Path(tempfile.gettempdir()) / \
         "napari-unmix"

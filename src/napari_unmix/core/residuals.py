@@ -160,6 +160,28 @@ def fitted_data(result, X, spatial_shape, *, labels=None) -> np.ndarray:
     return data.fit.X
 
 
+def _check_options(p_value, max_regions, min_region, n_worst):
+    if not (isinstance(p_value, (int, float, np.floating)) and 0.0 < p_value < 1.0):
+        raise ValueError(f"p_value is the test's false-alarm rate, between 0 and 1 "
+                         f"(exclusive); got {p_value!r}.")
+    for name, value, least in (("max_regions", max_regions, 0), ("min_region", min_region, 1),
+                               ("n_worst", n_worst, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}; got {value!r}.")
+
+
+def _checked_noise(noise, n_channels):
+    sigma = np.asarray(noise, dtype=np.float64)
+    if sigma.ndim > 1 or (sigma.ndim == 1 and sigma.size != n_channels):
+        raise ValueError(f"noise must be one level or one per channel ({n_channels}); got "
+                         f"shape {sigma.shape}.")
+    if not (np.isfinite(sigma).all() and (sigma > 0).all()):
+        raise ValueError("noise levels must be finite and above 0 (a residual is divided by "
+                         "them); leave noise out to estimate it from the data.")
+    return np.broadcast_to(sigma, (n_channels,))
+
+
 def _peel(Rw, candidates, limit, *, max_regions, min_region):
     """Regions of ``candidates`` (rows of the whitened residual ``Rw``) sharing a
     residual direction, largest first.  A pixel belongs to a direction when what its
@@ -213,6 +235,7 @@ def residuals(result, X, *, spectral_axis: int | None = None, spatial_shape=None
 
     from .modes import MODES
 
+    _check_options(p_value, max_regions, min_region, n_worst)
     spec = MODES.get(result.mode)
     if spec is not None and not spec.non_negative:
         raise ValueError(f"residuals need a model of the data's spectra; a {spec.label} "
@@ -237,8 +260,7 @@ def residuals(result, X, *, spectral_axis: int | None = None, spatial_shape=None
     ok = np.isfinite(W).all(axis=1) & np.isfinite(Xf).all(axis=1)
     R = np.full_like(Xf, np.nan)
     R[ok] = Xf[ok] - W[ok] @ H
-    sigma = (estimate_noise(Xf[ok]) if noise is None
-             else np.broadcast_to(np.asarray(noise, dtype=np.float64), (Xf.shape[1],)))
+    sigma = estimate_noise(Xf[ok]) if noise is None else _checked_noise(noise, Xf.shape[1])
     norm = np.linalg.norm(R, axis=1)
     xn = np.linalg.norm(Xf, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -263,9 +285,18 @@ def residuals(result, X, *, spectral_axis: int | None = None, spatial_shape=None
                else np.zeros((0, Xf.shape[1])))
     order = np.argsort(-np.nan_to_num(relative, nan=-1.0), kind="stable")
     notes = []
-    if not groups:
+    n_ok, n_bad = int(ok.sum()), int(unexplained.sum())
+    # under the noise alone about p_value of the pixels fail the test (binomial)
+    by_chance = n_ok * p_value + 3.0 * np.sqrt(n_ok * p_value * (1 - p_value)) + 1.0
+    if not groups and n_bad <= by_chance:
         notes.append("no region of unexplained pixels: the residual is at the noise level "
                      f"(chi-square test at p = {p_value:g})")
+    elif not groups:
+        notes.append(f"{n_bad} of {n_ok} pixels are not explained at the noise level "
+                     f"(chi-square test at p = {p_value:g}), but they share no missing "
+                     f"spectrum over a region of {min_region} or more pixels: the fit is poor "
+                     "throughout (too few components, or spectra that do not fit), or the "
+                     "noise level is underestimated")
     return ResidualReport(
         relative=relative.reshape(spatial_shape), norm=np.where(ok, norm, np.nan).reshape(
             spatial_shape),
