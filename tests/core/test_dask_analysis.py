@@ -149,3 +149,20 @@ def test_core_runs_without_dask():
             "n_components=2))\n"
             "assert not r.is_lazy\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("fit", ["pca", "nmf", "nnls"])
+def test_unknown_chunk_sizes_are_refused_with_what_to_call(fit):
+    # boolean indexing leaves NaN chunk sizes: PCA raised LinAlgError, NNMF and NNLS
+    # numpy's messages about floats
+
+    X = np.random.default_rng(0).random((400, 8)).astype(np.float32)
+    Xd = da.from_array(X, chunks=(100, 8))
+    Xu = Xd[Xd[:, 0] > 0.3]
+    call = {"pca": lambda: uc.pca(Xu, 2), "nmf": lambda: uc.nmf(Xu, 2),
+            "nnls": lambda: uc.nnls(Xu, X[:2])}[fit]
+    with pytest.raises(ValueError, match=r"chunk sizes are unknown.*compute_chunk_sizes\(\)"):
+        call()
+    known = Xu.compute_chunk_sizes()       # what the message says to do, then it runs
+    assert {"pca": lambda: uc.pca(known, 2), "nmf": lambda: uc.nmf(known, 2, max_iter=500),
+            "nnls": lambda: uc.nnls(known, X[:2])}[fit]().W.shape[1] == 2

@@ -243,8 +243,10 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         When ``callback`` returns False.
     """
     if is_dask_array(X.X if isinstance(X, CheckedMatrix) else X):
+        from .chunked.blocks import require_known_chunks
         from .chunked.nmf import nmf_dask  # HALS over the blocks (core.chunked)
 
+        require_known_chunks(X)  # before anything counts its pixels
         return nmf_dask(X, n_components, W0=W0, H0=H0, solver=solver, backend=backend,
                         init=init, tol=tol, max_iter=max_iter, random_state=random_state,
                         callback=callback, locked=locked, anchor=anchor, negative=negative,

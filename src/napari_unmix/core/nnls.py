@@ -112,8 +112,10 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         When ``callback`` returns False.
     """
     if is_dask_array(X.X if isinstance(X, CheckedMatrix) else X):
+        from .chunked.blocks import require_known_chunks
         from .chunked.nnls import nnls_dask  # blockwise, W lazy (core.chunked)
 
+        require_known_chunks(X)  # before anything counts its pixels
         return nnls_dask(X, H, solver=solver, backend=backend, tol=tol, max_iter=max_iter,
                          chunk_size=chunk_size, callback=callback, negative=negative,
                          device=device, restart=restart, abundance=abundance, loss=loss,

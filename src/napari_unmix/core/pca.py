@@ -86,8 +86,10 @@ def pca(X, n_components, *, standardize=True, chunk_size=None, callback=None,
     """
     check_n_jobs(n_jobs)
     if is_dask_array(X.X if isinstance(X, CheckedMatrix) else X):
+        from .chunked.blocks import require_known_chunks
         from .chunked.pca import pca_dask  # one pass over the blocks (core.chunked)
 
+        require_known_chunks(X)  # before anything counts its pixels
         return pca_dask(X, n_components, standardize=standardize, chunk_size=chunk_size,
                         callback=callback, n_jobs=n_jobs)
     with Workers(n_jobs) as workers:  # one BLAS thread per worker (core.parallel)

@@ -28,6 +28,7 @@ from .._validation import float_dtype
 from ..data import CheckedMatrix, check_negative_policy, normalize_axis
 
 __all__ = ["BlockStats", "block_pixel_matrix", "block_stats", "check_blocks",
+           "require_known_chunks",
            "check_finite_counts", "fitted_max", "checked_input", "float_dtype", "pixel_matrix",
            "prepare_dask_stack", "row_blocks"]
 
@@ -168,6 +169,18 @@ def _offset(x, low):
     out = x - x.dtype.type(low)
     np.maximum(out, 0, out=out)  # exact zero at the minimum despite rounding
     return out
+
+
+def require_known_chunks(X, name: str = "X"):
+    """Refuse a dask array whose chunk sizes are unknown (NaN, e.g. after boolean
+    indexing): its pixels cannot be counted or split without computing them."""
+    X = X.X if isinstance(X, CheckedMatrix) else X
+    if any(np.isnan(c) for axis in X.chunks for c in axis):
+        raise ValueError(
+            f"{name} is a dask array whose chunk sizes are unknown (shape {X.shape}; e.g. "
+            f"after boolean indexing). Call {name}.compute_chunk_sizes() (or "
+            f"{name}.to_dask_array(lengths=True) for a dask dataframe) first.")
+    return X
 
 
 def check_blocks(X, *, negative: str | None = None, name: str = "X", min_samples: int = 1,
