@@ -85,3 +85,15 @@ def test_a_callback_can_stop_early_and_bad_counts_are_refused(scene):
     assert rep.n_starts == 3 and calls[-1] == (3, 6)
     with pytest.raises(ValueError, match="n_starts"):
         stability(scene.X, 3, n_starts=1)
+
+
+def test_random_state_takes_what_nmf_takes(scene):
+    # a Generator raised int()'s TypeError; it now gives one recorded seed, as in nmf
+    a = stability(scene.X[:300], 3, n_starts=2, max_iter=50,
+                  random_state=np.random.default_rng(3))
+    first = a.random_states[0]
+    assert a.random_states == [first, first + 1]
+    b = stability(scene.X[:300], 3, n_starts=2, max_iter=50, random_state=first)
+    assert b.relative_errors == a.relative_errors
+    with pytest.raises(TypeError, match="random_state"):
+        stability(scene.X[:300], 3, n_starts=2, random_state="seven")

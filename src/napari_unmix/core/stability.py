@@ -116,7 +116,7 @@ def _unit(H):
 
 def stability(X, n_components: int, *, n_starts: int = 10, spectral_axis: int | None = None,
               threshold: float = 0.1, solver: str = "auto", backend: str = "auto",
-              max_iter: int = 2000, tol: float = 1e-6, random_state: int = 0,
+              max_iter: int = 2000, tol: float = 1e-6, random_state=0,
               callback=None) -> StabilityReport:
     """Run random NNMF from ``n_starts`` starts and report each component's spread.
 
@@ -131,8 +131,9 @@ def stability(X, n_components: int, *, n_starts: int = 10, spectral_axis: int | 
         Spread (rad) below which a component counts as reproducible.
     solver, backend, max_iter, tol
         Passed to :func:`~napari_unmix.core.nmf.nmf`.
-    random_state : int
-        The first start's seed (the others follow it).
+    random_state : int, numpy Generator or RandomState, or None, default 0
+        The first start's seed (the others follow it); a Generator, a RandomState
+        or None is first turned into one int seed, recorded in ``random_states``.
     callback : callable, optional
         ``callback(i_start, n_starts) -> bool | None`` after every start; False stops
         early (the report then covers the starts so far, at least 2).
@@ -141,8 +142,10 @@ def stability(X, n_components: int, *, n_starts: int = 10, spectral_axis: int | 
     -------
     StabilityReport
     """
+    from .init import resolve_random_state
     from .nmf import nmf
 
+    first = resolve_random_state(random_state)   # refuses what is no seed, by name
     n_starts = int(n_starts)
     if n_starts < 2:
         raise ValueError(f"n_starts must be at least 2 to compare starts, got {n_starts}.")
@@ -151,7 +154,7 @@ def stability(X, n_components: int, *, n_starts: int = 10, spectral_axis: int | 
     X = np.asarray(X)
     Hs, errs, seeds = [], [], []
     for i in range(n_starts):
-        seed = int(random_state) + i
+        seed = (first + i) % 2**32               # the range every seed must be in
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # caps and drift notes: every start alike
             r = nmf(X, n_components, init="random", random_state=seed, solver=solver,
