@@ -306,3 +306,21 @@ def test_masked_result_equals_cropped_result(stack_and_mask):
     masked = nnls(X_masked, H, backend="scipy").maps(shape, mask=mask)
     np.testing.assert_array_equal(masked[:, mask], full[:, mask])
     assert np.isnan(masked[:, ~mask]).all()
+
+
+@pytest.mark.parametrize("axis", [1.0, None, "0", True])
+def test_a_spectral_axis_that_is_not_an_integer_is_refused_by_name(axis):
+    # 1.0 raised "'float' object is not iterable", None and '0' a comparison TypeError
+    with pytest.raises(TypeError, match=r"spectral_axis must be the index \(an integer\)"):
+        stack_to_matrix(np.ones((8, 10, 12)), spectral_axis=axis)
+
+
+@pytest.mark.parametrize("shape", [300, (-10, -12), (10, 12.0), "10x12"])
+def test_a_spatial_shape_that_is_no_image_size_is_refused_by_name(shape):
+    # 300 raised "'int' object is not iterable", (-10, -12) numpy's reshape message
+    with pytest.raises(ValueError, match="spatial_shape must be the image's size"):
+        matrix_to_maps(np.ones((120, 2)), shape)
+
+
+def test_a_spatial_shape_of_numpy_integers_is_fine():
+    assert matrix_to_maps(np.ones((120, 2)), np.array([10, 12])).shape == (2, 10, 12)

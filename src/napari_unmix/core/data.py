@@ -39,6 +39,9 @@ NEGATIVE_POLICIES = ("raise", "clip", "offset")
 
 def normalize_axis(axis: int, ndim: int, *, name: str = "spectral_axis") -> int:
     """Return ``axis`` as a non-negative index into ``ndim`` dimensions."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{name} must be the index (an integer) of an axis of the array, "
+                        f"got {axis!r}.")
     if not -ndim <= axis < ndim:
         raise ValueError(f"{name}={axis} is out of range for an array with {ndim} dimensions.")
     return axis % ndim
@@ -123,6 +126,19 @@ def _check_mask(mask, spatial_shape) -> np.ndarray:
     return mask
 
 
+def _checked_spatial_shape(spatial_shape) -> tuple:
+    try:
+        dims = list(spatial_shape)
+    except TypeError:
+        dims = None
+    if dims is None or any(isinstance(d, bool) or not isinstance(d, (int, np.integer))
+                           or d < 0 for d in dims):
+        raise ValueError(f"spatial_shape must be the image's size along each spatial axis "
+                         f"(a tuple of integers >= 0, e.g. (512, 512)), got "
+                         f"{spatial_shape!r}.")
+    return tuple(int(d) for d in dims)
+
+
 def matrix_to_maps(W, spatial_shape, *, mask=None, fill_value=np.nan) -> np.ndarray:
     """Turn per-pixel values ``W (n_pixels, k)`` into ``k`` images.
 
@@ -147,7 +163,7 @@ def matrix_to_maps(W, spatial_shape, *, mask=None, fill_value=np.nan) -> np.ndar
         W = W[:, None]
     if W.ndim != 2:
         raise ValueError(f"W must be 2-D (n_pixels, k), got shape {W.shape}.")
-    spatial_shape = tuple(int(s) for s in spatial_shape)
+    spatial_shape = _checked_spatial_shape(spatial_shape)
     n_total = int(np.prod(spatial_shape))
     k = W.shape[1]
     if mask is None:
