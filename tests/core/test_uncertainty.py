@@ -127,3 +127,14 @@ def test_pixels_without_a_fit_stay_nan():
     W[7] = np.nan
     e = abundance_standard_errors(sc.X, sc.H, W)
     assert np.isnan(e.se[7]).all() and np.isfinite(np.delete(e.se, 7, axis=0)).all()
+
+
+@pytest.mark.parametrize("which", ["fewer pixels in W", "fewer columns in W", "H cut"])
+def test_w_and_h_that_do_not_fit_x_are_refused_with_the_shapes(which):
+    rng = np.random.default_rng(0)
+    X, H = rng.random((300, 12)), rng.random((3, 12))
+    W = rng.random((300, 3))
+    W, H = {"fewer pixels in W": (W[:10], H), "fewer columns in W": (W[:, :2], H),
+            "H cut": (W, H[:, :5])}[which]
+    with pytest.raises(ValueError, match=r"do not fit together: X must be \(n_pixels"):
+        abundance_standard_errors(X, H, W)

@@ -147,6 +147,12 @@ def abundance_standard_errors(X, H, W, *, noise: str = "pooled", loss: str = "fr
     X = np.asarray(X, dtype=np.float64)
     H = np.asarray(H, dtype=np.float64)
     W = np.asarray(W, dtype=np.float64)
+    if X.ndim != 2 or H.ndim != 2 or W.ndim != 2 or H.shape[1] != X.shape[1] \
+            or W.shape != (X.shape[0], H.shape[0]):
+        raise ValueError(
+            f"X {X.shape}, H {H.shape} and W {W.shape} do not fit together: X must be "
+            f"(n_pixels, n_channels), H (k, n_channels) and W (n_pixels, k), the "
+            f"abundances fitted to this X with this H.")
     n, m = X.shape
     k = H.shape[0]
     ok = np.isfinite(W).all(axis=1) & np.isfinite(X).all(axis=1)
