@@ -188,3 +188,17 @@ def test_pixels_with_nan_are_left_out_with_a_note():
     assert ks.n_pixels_used == 1022
     with pytest.raises(ValueError, match="Every pixel holds NaN"):
         suggest_n_components(np.full((40, 8), np.nan))
+
+
+@pytest.mark.parametrize("options, words", [
+    (dict(folds=(2,)), r"folds must be two integers"),          # was an IndexError
+    (dict(z_crit=-1), r"z_crit must be a finite number > 0"),   # was a bare StopIteration
+    (dict(k_max=0), r"k_max must be an integer >= 1"),          # a message without subject
+    (dict(k_max=2.5), r"k_max must be an integer"),             # was truncated to 2
+    (dict(margin=float("nan")), r"margin must be a finite number >= 0"),  # gave k_scree=1
+    (dict(random_state=-1), r"random_state must be an integer from 0"),
+])
+def test_options_that_are_no_number_of_their_kind_are_refused_by_name(options, words):
+    X = np.random.default_rng(0).random((100, 20))
+    with pytest.raises(ValueError, match=words):
+        suggest_n_components(X, **options)

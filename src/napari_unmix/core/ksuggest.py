@@ -283,6 +283,36 @@ def _unclipped_pixels(X, clipped, clip_fraction, clip_sigmas, max_pixels, notes)
     return X[keep], True
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_options(*, k_max, folds, z_crit, margin, floor_margin, max_pixels, max_iter,
+                   random_state):
+    """Refuse options that are no number of the kind each needs; return ``folds``."""
+    from .init import resolve_random_state
+
+    for name, value, least in (("k_max", k_max, 1), ("max_pixels", max_pixels, 2),
+                               ("max_iter", max_iter, 1)):
+        if not _is_int(value) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}; got {value!r}.")
+    if isinstance(folds, (str, bytes)) or not hasattr(folds, "__len__") or len(folds) != 2 \
+            or not all(_is_int(f) for f in folds):
+        raise ValueError(f"folds must be two integers (pixel folds, channel folds), e.g. "
+                         f"(2, 2); got {folds!r}.")
+    if min(folds) < 2:
+        raise ValueError(f"folds={tuple(folds)} needs at least 2 pixel folds and 2 channel "
+                         "folds (the cross-validation holds one out and fits the others).")
+    for name, value, low in (("z_crit", z_crit, "> 0"), ("margin", margin, ">= 0"),
+                             ("floor_margin", floor_margin, ">= 0")):
+        bad = not isinstance(value, (int, float, np.floating)) or isinstance(value, bool) \
+            or not np.isfinite(value) or (value <= 0 if low == "> 0" else value < 0)
+        if bad:
+            raise ValueError(f"{name} must be a finite number {low}; got {value!r}.")
+    resolve_random_state(random_state)   # refuses what is no seed, by name
+    return int(folds[0]), int(folds[1])
+
+
 def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12,
                          cv: str = "svd", folds=(2, 2), z_crit: float = 5.0,
                          margin: float = 0.1, max_pixels: int = 20_000,
@@ -354,6 +384,9 @@ def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12
     if X.ndim != 2:
         raise ValueError(f"X must be (n_pixels, n_channels) or a stack with spectral_axis, "
                          f"got shape {X.shape}.")
+    folds = _check_options(k_max=k_max, folds=folds, z_crit=z_crit, margin=margin,
+                           floor_margin=floor_margin, max_pixels=max_pixels,
+                           max_iter=max_iter, random_state=random_state)
     notes: list[str] = []
     finite = np.isfinite(X).all(axis=1)
     if not finite.all():
@@ -367,10 +400,6 @@ def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12
                                        notes)
     X = X[pixel_sample(X.shape[0], max_pixels)]
     n, m = X.shape
-    folds = (int(folds[0]), int(folds[1]))
-    if min(folds) < 2:
-        raise ValueError(f"folds={folds} needs at least 2 pixel folds and 2 channel folds "
-                         "(the cross-validation holds one out and fits the others).")
     # the largest k each axis allows beside its held-out fold
     room_m, room_n = m - -(-m // folds[1]) - 1, n - -(-n // folds[0]) - 1
     k_max = int(min(k_max, room_m, room_n))
