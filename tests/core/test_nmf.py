@@ -692,3 +692,9 @@ def test_default_nmf_makes_no_copy_of_the_data(factor):
         tracemalloc.stop()
     assert res.summary.data_scale == 1.0
     assert peak < 1.35 * X.nbytes, f"peak {peak / X.nbytes:.2f} x X"
+
+
+def test_cd_with_an_anchor_says_why_it_cannot(noisy):
+    # solver="cd" (backend auto) said "no solver matches" and listed cd/sklearn
+    with pytest.raises(ValueError, match="cd/sklearn cannot anchor the spectra to their seeds"):
+        nmf(noisy.X, 3, H0=noisy.H, anchor=1.0, solver="cd")

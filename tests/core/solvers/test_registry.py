@@ -149,9 +149,10 @@ def test_nmf_auto_with_partial_lock(place, seeded):
     spec = pick_nmf_solver(partial_lock=True, seeded=seeded)
     assert spec.partial_lock
     assert key(spec) == AUTO[("auto", "auto", seeded)][place]
-    # mu/sklearn would be the seeded choice for backend="sklearn", but cannot lock
-    with pytest.raises(ValueError, match="No available NNMF solver/backend matches "
-                                         "solver='auto', backend='sklearn'"):
+    # mu/sklearn would be the seeded choice for backend="sklearn", but cannot lock: the
+    # refusal names the matches and why (it said "no solver matches" before)
+    with pytest.raises(ValueError, match="The NNMF solver/backend ../sklearn, ../sklearn "
+                                         "cannot keep a subset of the spectra fixed"):
         pick_nmf_solver("auto", "sklearn", partial_lock=True, seeded=seeded)
 
 

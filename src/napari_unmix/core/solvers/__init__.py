@@ -246,11 +246,16 @@ def _pick(table, auto_order, solver, backend, what, accept=lambda spec: True,
     rest = list(table)
     if place == "cuda":  # a named solver on a GPU machine: its torch version first
         rest.sort(key=lambda key: not table[key].needs_torch)
+    turned_down = []
     for key in list(auto_order[place]) + rest:
         if solver in ("auto", key[0]) and backend in ("auto", key[1]):
             spec = table[key]
             if spec.available() and accept(spec):
                 return spec
+            if spec.available() and "/".join(key) not in turned_down:
+                turned_down.append("/".join(key))
+    if turned_down:           # there are matches; say why they do not fit the request
+        raise ValueError(f"The {what} {', '.join(turned_down)} {refusal}.")
     choices = ", ".join("/".join(k) for k in table)
     raise ValueError(
         f"No available {what} matches solver={solver!r}, backend={backend!r}. "
