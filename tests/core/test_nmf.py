@@ -416,6 +416,19 @@ def test_an_anchor_that_is_not_a_number_is_refused_by_name(noisy, anchor):
         nmf(noisy.X, 3, H0=noisy.H, anchor=anchor)
 
 
+@pytest.mark.parametrize("every", [0, 2.7, 10.0, None])
+def test_track_error_every_must_be_a_positive_integer(noisy, every):
+    # 2.7 was truncated to 2 and recorded as 2
+    with pytest.raises(ValueError, match="track_error_every must be an integer >= 1, got"):
+        nmf(noisy.X, 3, track_error_every=every, random_state=0)
+
+
+@pytest.mark.parametrize("name", ["solver", "backend"])
+def test_a_solver_or_backend_that_is_not_a_name_is_refused(noisy, name):
+    with pytest.raises(TypeError, match=f"NNMF {name} must be a name: one of .*got None"):
+        nmf(noisy.X, 3, random_state=0, **{name: None})
+
+
 @pytest.mark.parametrize("which", ["W0", "H0"])
 def test_seed_errors(noisy, which):
     good = {"W0": noisy.W + 0.1, "H0": noisy.H}[which]

@@ -389,9 +389,25 @@ def test_negative_data_policy_is_recorded(noisy, policy):
     np.testing.assert_allclose(res.W, reference(expected, noisy.H), atol=1e-12)
 
 
-def test_bad_chunk_size(noisy):
-    with pytest.raises(ValueError, match="chunk_size must be >= 1"):
-        nnls(noisy.X, noisy.H, chunk_size=0)
+@pytest.mark.parametrize("chunk_size", [0, -1, 1.5, 32.0, True, "64"])
+def test_bad_chunk_size(noisy, chunk_size):
+    # 1.5 was truncated to 1 and 32.0 accepted; a float is refused, not rounded
+    with pytest.raises(ValueError, match="chunk_size must be an integer >= 1 or None"):
+        nnls(noisy.X, noisy.H, chunk_size=chunk_size)
+
+
+def test_a_numpy_integer_chunk_size_is_a_chunk_size(noisy):
+    res = nnls(noisy.X, noisy.H, chunk_size=np.int64(10))
+    assert res.summary["n_chunks"] == 10
+
+
+@pytest.mark.parametrize("name", ["solver", "backend"])
+@pytest.mark.parametrize("value", [None, 1])
+def test_a_solver_or_backend_that_is_not_a_name_is_refused(noisy, name, value):
+    # None used to end in a TypeError from str.join inside the solver table
+    with pytest.raises(TypeError, match=f"NNLS {name} must be a name: one of .*'auto'; "
+                                        f"got {value!r}"):
+        nnls(noisy.X, noisy.H, **{name: value})
 
 
 # ----------------------------------------------------------------------------- restart, GPU

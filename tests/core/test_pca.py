@@ -227,3 +227,10 @@ def test_pca_makes_no_copy_of_the_data(standardize):
         tracemalloc.stop()
     assert res.summary.relative_error < 0.05
     assert peak < 0.5 * X.nbytes, f"peak {peak / X.nbytes:.2f} x X"
+
+
+@pytest.mark.parametrize("chunk_size", [0, -1, 2.5])
+def test_a_chunk_size_that_is_not_a_positive_integer_is_refused(spectra_data, chunk_size):
+    # 0 and -1 were accepted and recorded in the params, 2.5 truncated
+    with pytest.raises(ValueError, match="chunk_size must be an integer >= 1 or None"):
+        pca(spectra_data, 2, chunk_size=chunk_size)

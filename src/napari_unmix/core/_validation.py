@@ -181,3 +181,16 @@ def check_iter_options(tol, max_iter) -> None:
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not np.isfinite(tol) \
             or tol < 0:
         raise ValueError(f"tol must be a finite number >= 0, got {tol!r}.")
+
+
+def check_positive_int(value, *, name: str, optional: bool = False) -> None:
+    """Refuse anything but an integer >= 1 (``None`` too when ``optional``).
+
+    Floats are refused rather than truncated (``chunk_size=1.5`` is not 1), and so
+    are booleans.
+    """
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1{' or None' if optional else ''}, "
+                         f"got {value!r}.")

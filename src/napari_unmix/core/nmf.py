@@ -73,7 +73,7 @@ import warnings
 
 import numpy as np
 
-from ._validation import check_iter_options, check_n_components
+from ._validation import check_iter_options, check_n_components, check_positive_int
 from .chunked.scheduler import is_dask_array
 from .data import CheckedMatrix, check_matrix, check_negative_policy, data_scale, fits_unscaled
 from .device import backend_for_device, resolve_device
@@ -242,6 +242,7 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     Cancelled
         When ``callback`` returns False.
     """
+    check_positive_int(track_error_every, name="track_error_every")
     if is_dask_array(X.X if isinstance(X, CheckedMatrix) else X):
         from .chunked.blocks import require_known_chunks
         from .chunked.nmf import nmf_dask  # HALS over the blocks (core.chunked)

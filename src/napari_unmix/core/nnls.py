@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 
-from ._validation import check_iter_options, check_spectra
+from ._validation import check_iter_options, check_positive_int, check_spectra
 from .chunked.scheduler import is_dask_array
 from .data import CheckedMatrix, check_matrix, check_negative_policy, data_scale
 from .device import backend_for_device
@@ -111,6 +111,7 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     Cancelled
         When ``callback`` returns False.
     """
+    check_positive_int(chunk_size, name="chunk_size", optional=True)
     if is_dask_array(X.X if isinstance(X, CheckedMatrix) else X):
         from .chunked.blocks import require_known_chunks
         from .chunked.nnls import nnls_dask  # blockwise, W lazy (core.chunked)
@@ -132,8 +133,6 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     condition, problems = identifiability(H, names=component_names)
     for msg in problems:
         warnings.warn(f"Fixed-H NNLS: {msg}", UserWarning, stacklevel=2)
-    if chunk_size is not None and (int(chunk_size) < 1):
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
     report = Reporter(callback, "nnls")
     poisson = check_loss(loss) == "poisson"
     scale = data_scale(X) if poisson else 1.0

@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from ._validation import check_n_components
+from ._validation import check_n_components, check_positive_int
 from .chunked.scheduler import is_dask_array
 from .data import CheckedMatrix, check_matrix, data_scale
 from .parallel import Workers, check_n_jobs
@@ -85,6 +85,7 @@ def pca(X, n_components, *, standardize=True, chunk_size=None, callback=None,
         data's units with ``X_hat = (T P) * scale + mean``.
     """
     check_n_jobs(n_jobs)
+    check_positive_int(chunk_size, name="chunk_size", optional=True)
     if is_dask_array(X.X if isinstance(X, CheckedMatrix) else X):
         from .chunked.blocks import require_known_chunks
         from .chunked.pca import pca_dask  # one pass over the blocks (core.chunked)

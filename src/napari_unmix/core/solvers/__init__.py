@@ -216,6 +216,15 @@ _NNLS_AUTO_POISSON = {
 }
 
 
+def _check_names(table, solver, backend, what):
+    """Refuse a ``solver`` or ``backend`` that is not a name (``None``, a number...)."""
+    for part, name, names in (("solver", solver, {k[0] for k in table}),
+                              ("backend", backend, {k[1] for k in table})):
+        if not isinstance(name, str):
+            raise TypeError(f"The {what.split()[0]} {part} must be a name: one of "
+                            f"{', '.join(sorted(names))}, or 'auto'; got {name!r}.")
+
+
 def _known(table, key, what):
     if key not in table:
         choices = ", ".join("/".join(k) for k in table)
@@ -337,6 +346,7 @@ def pick_nmf_solver(solver: str = "auto", backend: str = "auto", *,
     ImportError
         A torch implementation named explicitly while torch is not installed.
     """
+    _check_names(NMF_SOLVERS, solver, backend, "NNMF solver/backend")
     _check_abundance(NMF_SOLVERS, solver, backend, abundance, "NNMF solver/backend")
     _check_loss(NMF_SOLVERS, solver, backend, loss, abundance, "NNMF solver/backend")
     partial = [f"{a}/{b}" for (a, b), spec in NMF_SOLVERS.items()
@@ -388,6 +398,7 @@ def pick_nnls_solver(solver: str = "auto", backend: str = "auto", *,
     ImportError
         A torch implementation named explicitly while torch is not installed.
     """
+    _check_names(NNLS_SOLVERS, solver, backend, "NNLS solver/backend")
     _check_abundance(NNLS_SOLVERS, solver, backend, abundance, "NNLS solver/backend")
     _check_loss(NNLS_SOLVERS, solver, backend, loss, abundance, "NNLS solver/backend")
     return _pick(NNLS_SOLVERS, _NNLS_AUTO_POISSON if loss != "frobenius" else _NNLS_AUTO,
