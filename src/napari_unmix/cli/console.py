@@ -83,6 +83,10 @@ CLI_PATTERNS = (
     (r"^device=(?=')", "--device "),
     (r"\bbackend='([\w-]+)' runs", r"--backend \1 runs"),
     (r"\(mode='([\w-]+)'\)", r"(--mode \1)"),
+    (r"\bn_components=(\d+)", r"-k \1"),
+    (r"\bReduce n_components\b", "Reduce -k"),
+    (r"^spectral_axis=(-?\d+)", r"--spectral-axis \1"),
+    (r"^k=(\d+) candidates asked for", r"-k \1 asks for \1 candidates"),
 )
 
 

@@ -138,7 +138,7 @@ def fit(spec, X, k, *, H=None, opts=None, callback=None):
     return spec.func(X, k, callback=callback, **(opts or {}))
 
 
-def demo_roi_config(sample, spec, *, max_iter, random_state):
+def demo_roi_config(sample, spec, *, max_iter, random_state, negative="raise"):
     """Seeded NNMF as a user would seed it: painted ROIs and a locked flat background.
 
     Lipid, protein and water are seeded with the mean spectrum of an ROI of 25
@@ -158,6 +158,8 @@ def demo_roi_config(sample, spec, *, max_iter, random_state):
     spec : ModeSpec
         The seeded mode.
     max_iter, random_state : int
+    negative : {'raise', 'clip', 'offset'}, default 'raise'
+        The policy for negative values (noise on dim pixels).
 
     Returns
     -------
@@ -176,7 +178,8 @@ def demo_roi_config(sample, spec, *, max_iter, random_state):
         comps.append(ComponentSpec(name, color=sample.colors[j],
                                    h_source=RoiMask(mask.reshape(sample.maps.shape[1:]))))
     return AnalysisConfig(mode=spec.name, components=comps, max_iter=max_iter,
-                          random_state=random_state, spectral_unit=sample.spectral_unit)
+                          random_state=random_state, spectral_unit=sample.spectral_unit,
+                          negative=negative)
 
 
 def _fmt(v, spec, na="n/a"):
@@ -207,6 +210,16 @@ def cmd_demo(args) -> int:
     say(f"{PROG} demo: synthetic CRS sample, {shape[0]} x {shape[1]} pixels, {args.channels} "
         f"channels ({lo:g}-{hi:g} {sample.spectral_unit}), {k} components "
         f"({', '.join(sample.component_names)}), noise {args.noise:g}", quiet=quiet)
+    n_negative = int((sample.stack < 0).sum())
+    if n_negative and args.negative == "raise":
+        raise CLIError(f"the sample holds {n_negative} negative value(s) at --noise "
+                       f"{args.noise:g} (noise on dim pixels), which --negative raise refuses; "
+                       "use --negative clip or --negative offset, or a lower --noise.")
+    if n_negative:
+        how = {"clip": "clip them to 0", "offset": "shift all data up by the minimum"}
+        note(f"the sample holds {n_negative} negative value(s) at --noise {args.noise:g} (noise "
+             f"on dim pixels); the non-negative modes {how[args.negative]} (--negative "
+             f"{args.negative}, recorded in each result)", quiet)
     prepare_out(out)
     write_stack_tiff(out / "sample.tif", sample.stack, axes="CYX",
                      spectral_values=sample.spectral_axis, spectral_unit=sample.spectral_unit)
@@ -225,14 +238,15 @@ def cmd_demo(args) -> int:
         opts = {"solver": None if run.solver is None else run.solver.algorithm,
                 "backend": None if run.solver is None else run.solver.backend,
                 "max_iter": args.max_iter, "random_state": args.random_state,
-                "loss": None if run.loss == "frobenius" else run.loss}
+                "loss": None if run.loss == "frobenius" else run.loss,
+                "negative": args.negative}
         opts = {name: v for name, v in opts.items() if v is not None and spec.uses(name)}
         progress = Progress(shown, progress_enabled(args))
         t0 = time.perf_counter()
         try:
             if spec.builds_maps:
                 cfg = demo_roi_config(sample, spec, max_iter=args.max_iter,
-                                      random_state=args.random_state)
+                                      random_state=args.random_state, negative=args.negative)
                 res, warned = run_quietly(run_analysis, sample.stack, cfg, spectral_axis=0,
                                           spectral_values=sample.spectral_axis,
                                           callback=progress)

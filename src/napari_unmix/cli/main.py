@@ -239,6 +239,10 @@ def _add_demo(sub) -> None:
                       help="seed of the sample and of the NNMF initialisations (default 0)")
     demo.add_argument("--max-iter", type=positive_int, default=1000, metavar="N",
                       help="iteration cap of the iterative solvers (default 1000)")
+    demo.add_argument("--negative", choices=NEGATIVE_POLICIES, default="clip",
+                      help="negative values of the noisy sample (dim pixels at a high "
+                      "--noise): clip to 0 (default, noted and recorded), offset all data by "
+                      "the minimum, or raise (refuse them, as 'run' does by default)")
     _add_common(demo)
     demo.set_defaults(func=cmd_demo)
 

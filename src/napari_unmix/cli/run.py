@@ -241,7 +241,17 @@ def label_components(labels, path) -> list:
     -------
     list of ComponentSpec
     """
-    ids = [int(i) for i in np.unique(labels) if i > 0]
+    values = np.unique(labels)
+    negative = values[values < 0]
+    if negative.size:
+        count = int((labels < 0).sum())
+        shown = ", ".join(str(int(i)) for i in negative[:5]) + (", ..." if negative.size > 5
+                                                                  else "")
+        raise CLIError(f"the label image {path} holds negative label id(s) ({shown}; "
+                       f"{count} pixel(s)); label ids are whole numbers >= 1, and 0 is "
+                       "unlabelled. Give those pixels a positive id, or 0 to leave them "
+                       "out.")
+    ids = [int(i) for i in values if i > 0]
     if not ids:
         raise CLIError(f"the label image {path} holds no label (every pixel is 0).")
     return [ComponentSpec(f"label {i}", h_source=RoiLabel(i)) for i in ids]

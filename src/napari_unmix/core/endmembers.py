@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validation import check_positive_int
+
 __all__ = ["GEOMETRIES", "PurestPixels", "neighbours_alike", "nfindr", "principal_axes",
            "purest_pixels", "spa"]
 
@@ -294,10 +296,11 @@ def purest_pixels(X, k: int, *, spatial_shape=None, geometry: str = "auto",
         raise ValueError(f"purity must be in (0.5, 1], got {purity!r}.")
     X = np.asarray(X, dtype=np.float64)
     n, m = X.shape
+    check_positive_int(k, name="k")
     k = int(k)
-    if not 1 <= k <= min(n, m):
-        raise ValueError(f"k={k} candidates need 1 <= k <= min(n_pixels, n_channels) = "
-                         f"{min(n, m)}.")
+    if k > min(n, m):
+        raise ValueError(f"k={k} candidates asked for, but data with {n} pixel(s) and {m} "
+                         f"channel(s) holds at most {min(n, m)}; ask for fewer.")
     finite = np.isfinite(X).all(axis=1)
     Xf = np.where(finite[:, None], X, 0.0)
     if spatial_shape is not None and int(np.prod(spatial_shape)) != n:

@@ -118,7 +118,8 @@ def nmf_dask(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto"
         raise ValueError(f"Unknown init {init!r}; choose one of {', '.join(INITS)}.")
     top = fitted_max(stats, neg_for_max, X.dtype)
     if top == 0:
-        raise ValueError("X is all zeros: there is nothing to factorise.")
+        raise ValueError("The data is all zeros (every pixel, every channel): there is "
+                         "nothing to factorise.")
     if component_names is not None and len(component_names) != k:
         raise ValueError(f"{len(component_names)} component names for {k} components.")
     lock, strength, free, anchored = resolve_locks(locked, anchor, k, H0)

@@ -1,0 +1,108 @@
+"""The command line's messages speak of its flags and its files, and say what is true.
+
+Each case was found by running ``napari-unmix`` on bad input: the message named a
+Python argument (``n_components``, ``spectral_axis``, ``X``), said something false
+(negative label ids reported as "every pixel is 0"), or advised a flag the command
+does not have (``demo --noise 0.05`` failed, telling the user to pass
+``--negative clip``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_unmix.cli import main
+from napari_unmix.core.endmembers import purest_pixels
+from napari_unmix.core.synthetic import make_crs_sample
+from napari_unmix.io import write_stack_tiff
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli-messages")
+    sample = make_crs_sample(shape=(16, 12), n_channels=10, random_state=2)
+    write_stack_tiff(d / "s.tif", sample.stack, axes="CYX",
+                     spectral_values=sample.spectral_axis, spectral_unit="cm^-1")
+    np.save(d / "zeros.npy", np.zeros((10, 16, 12), np.float32))
+    np.save(d / "neg.npy", sample.stack - 0.5)
+    labels = np.zeros((16, 12), np.int32)
+    labels[:4, :4] = 1
+    labels[-4:, -4:] = -3
+    labels[:4, -4:] = -1
+    np.save(d / "negative_labels.npy", labels)
+    np.save(d / "all_minus_one.npy", -np.ones((16, 12), np.int32))
+    return d
+
+
+def error_line(capsys, *args) -> str:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("napari-unmix: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_negative_label_ids_are_named_not_called_zero(capsys, files, tmp_path):
+    line = error_line(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--labels",
+                      files / "negative_labels.npy", "--out", tmp_path / "o")
+    assert "negative label id(s) (-3, -1; 32 pixel(s))" in line
+    assert "every pixel is 0" not in line
+    line = error_line(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--labels",
+                      files / "all_minus_one.npy", "--out", tmp_path / "o")
+    assert "(-1; 192 pixel(s))" in line and "every pixel is 0" not in line
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args, said, unsaid", [
+    (["s.tif", "--mode", "nmf", "-k", "11"],
+     ["asks for -k 11", "at most 10", "Reduce -k"], ["n_components"]),
+    (["s.tif", "--mode", "pca", "-k", "2", "--spectral-axis", "4"],
+     ["--spectral-axis 4 is out of range"], ["spectral_axis="]),
+    (["zeros.npy", "--mode", "nmf", "-k", "2"],
+     ["The data is all zeros"], ["X is"]),
+    (["neg.npy", "--mode", "nmf", "-k", "2"],
+     ["neg.npy holds", "--negative clip"], ["X holds"]),
+])
+def test_run_errors_name_the_flags_not_the_arguments(capsys, files, tmp_path, args, said,
+                                                     unsaid):
+    args = [files / a if a.endswith((".tif", ".npy")) else a for a in args]
+    line = error_line(capsys, "run", *args, "--out", tmp_path / "o")
+    for words in said:
+        assert words in line
+    for words in unsaid:
+        assert words not in line
+
+
+def test_suggest_with_too_many_components_names_the_flag(capsys, files, tmp_path):
+    line = error_line(capsys, "suggest", files / "s.tif", "-k", "50", "--out", tmp_path / "o")
+    assert "-k 50 asks for 50 candidates" in line and "at most 10" in line
+    assert "k=50" not in line
+
+
+@pytest.mark.parametrize("k", [2.5, 0, -1, True])
+def test_purest_pixels_refuses_a_k_that_is_not_a_count(k):
+    X = np.random.default_rng(0).random((50, 6))
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        purest_pixels(X, k)
+
+
+def test_demo_at_a_high_noise_clips_and_says_so(capsys, tmp_path):
+    code = main(["demo", "--out", str(tmp_path / "d"), "--size", "12", "--channels", "8",
+                 "--noise", "0.2", "--max-iter", "50"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "negative value(s) at --noise 0.2" in err and "clip them to 0" in err
+    params = json.loads((tmp_path / "d" / "nnls-active-set-numpy" / "result.json").read_text())
+    assert '"negative": "clip"' in json.dumps(params)
+
+
+def test_demo_refusing_negative_values_says_so_before_any_work(capsys, tmp_path):
+    line = error_line(capsys, "demo", "--out", tmp_path / "d", "--size", "12", "--channels", "8",
+                      "--noise", "0.2", "--negative", "raise")
+    assert "--negative raise refuses" in line and "--negative clip" in line
+    assert not (tmp_path / "d").exists()
