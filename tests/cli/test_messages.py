@@ -17,7 +17,7 @@ import pytest
 from napari_unmix.cli import main
 from napari_unmix.core.endmembers import purest_pixels
 from napari_unmix.core.synthetic import make_crs_sample
-from napari_unmix.io import write_stack_tiff
+from napari_unmix.io import write_spectra_csv, write_stack_tiff
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +27,8 @@ def files(tmp_path_factory):
     write_stack_tiff(d / "s.tif", sample.stack, axes="CYX",
                      spectral_values=sample.spectral_axis, spectral_unit="cm^-1")
     np.save(d / "zeros.npy", np.zeros((10, 16, 12), np.float32))
+    write_spectra_csv(d / "alike.csv", sample.H[:3], sample.spectral_axis,
+                      ["lipid", "water", "lipid"], "cm^-1")
     np.save(d / "neg.npy", sample.stack - 0.5)
     labels = np.zeros((16, 12), np.int32)
     labels[:4, :4] = 1
@@ -106,3 +108,30 @@ def test_demo_refusing_negative_values_says_so_before_any_work(capsys, tmp_path)
                       "--noise", "0.2", "--negative", "raise")
     assert "--negative raise refuses" in line and "--negative clip" in line
     assert not (tmp_path / "d").exists()
+
+
+def test_spectra_with_two_columns_of_one_name_name_the_file_and_columns(capsys, files, tmp_path):
+    # before: "Component names must be unique; repeated: lipid." without the file
+    line = error_line(capsys, "run", files / "s.tif", "--mode", "nnls", "--spectra",
+                      files / "alike.csv", "--out", tmp_path / "o")
+    assert "alike.csv: the header names two spectra alike ('lipid' in columns 2, 4)" in line
+
+
+def test_a_capped_run_warns_in_flags(capsys, files, tmp_path):
+    code = main(["run", str(files / "s.tif"), "--mode", "nmf", "-k", "2", "--max-iter", "1",
+                 "--tol", "1e-9", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    line = next(ln for ln in err.splitlines() if "napari-unmix: warning:" in ln)
+    assert "stopped at --max-iter 1 before meeting --tol 1e-09" in line
+    assert "max_iter" not in line and "tol=" not in line
+
+
+def test_cli_words_turn_option_values_into_flags():
+    from napari_unmix.cli.console import cli_words
+
+    assert cli_words("3 pixel(s) stopped at max_iter=20 before reaching tol=0.0001 (kept)") \
+        == "3 pixel(s) stopped at --max-iter 20 before reaching --tol 0.0001 (kept)"
+    assert cli_words("nmf asks for n_components=9, at most 8. Reduce n_components or") \
+        == "nmf asks for -k 9, at most 8. Reduce -k or"
+    assert cli_words("spectral_axis=-4 is out of range") == "--spectral-axis -4 is out of range"

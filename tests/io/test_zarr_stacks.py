@@ -57,6 +57,20 @@ def test_zarr_group_with_several_stacks_is_refused_naming_them(tmp_path):
         open_stack(tmp_path / "two.zarr")
 
 
+@pytest.mark.parametrize("inside", [None, "sub/a.zarr"])
+def test_a_zarr_named_folder_without_zarr_metadata_says_so(tmp_path, inside):
+    # an empty "x.zarr", or a folder above the store: zarr's own words were
+    # "GroupNotFoundError: No group found in store StorePath(LocalStore, ...)"
+    folder = tmp_path / "x.zarr"
+    folder.mkdir()
+    if inside:
+        zarr.save_array(str(folder / inside), _cube((4, 6, 6)))
+    with pytest.raises(ValueError, match=r"x\.zarr is not a zarr store: it holds none of "
+                       r"zarr\.json, \.zgroup, \.zarray") as err:
+        open_stack(folder)
+    assert "StorePath" not in str(err.value) and "Give the .zarr folder itself" in str(err.value)
+
+
 def test_ome_zarr_round_trip_keeps_axis_values_and_pixel_sizes(tmp_path):
     pytest.importorskip("ome_zarr", reason="ome-zarr is not installed")
     from napari_unmix.io.ome_zarr_out import write_stack_ome_zarr

@@ -87,6 +87,8 @@ CLI_PATTERNS = (
     (r"\bReduce n_components\b", "Reduce -k"),
     (r"^spectral_axis=(-?\d+)", r"--spectral-axis \1"),
     (r"^k=(\d+) candidates asked for", r"-k \1 asks for \1 candidates"),
+    (r"\bmax_iter=(\d+)", r"--max-iter \1"),
+    (r"\btol=(\d(?:[\d.eE+-]*\d)?)", r"--tol \1"),
 )
 
 

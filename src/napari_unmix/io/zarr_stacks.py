@@ -233,6 +233,11 @@ def read_zarr(path, *, series=None, squeeze=True, lazy=None, threshold=None) -> 
     try:
         node = zarr.open(store=str(path), mode="r")
     except Exception as exc:  # noqa: BLE001 - zarr raises many types on foreign folders
+        if path.is_dir() and not any((path / m).exists() for m in _ZARR_META):
+            raise ValueError(f"{path} is not a zarr store: it holds none of "
+                             f"{', '.join(_ZARR_META)}, which zarr and ome-zarr "
+                             "write at the top of every array or group. Give the .zarr "
+                             "folder itself, not a folder above or inside it.") from None
         raise ValueError(f"{path} could not be read as zarr: {type(exc).__name__}: "
                          f"{exc}") from None
     try:
