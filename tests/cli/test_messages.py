@@ -114,7 +114,8 @@ def test_spectra_with_two_columns_of_one_name_name_the_file_and_columns(capsys, 
     # before: "Component names must be unique; repeated: lipid." without the file
     line = error_line(capsys, "run", files / "s.tif", "--mode", "nnls", "--spectra",
                       files / "alike.csv", "--out", tmp_path / "o")
-    assert "alike.csv: the header names two spectra alike ('lipid' in columns 2, 4)" in line
+    assert "alike.csv: two of the chosen spectra have one name ('lipid' in column(s) 2, 4)" \
+        in line
 
 
 def test_a_capped_run_warns_in_flags(capsys, files, tmp_path):

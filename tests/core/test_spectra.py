@@ -154,3 +154,18 @@ def test_components_from_spectra_file(tmp_path):
     assert [c.name for c in only] == ["protein"] and not only[0].locked
     with pytest.raises(ValueError, match="1 colours for 2 spectra"):
         components_from_spectra(path, colors=["red"])
+
+
+def test_components_from_spectra_refuses_two_spectra_of_one_name(tmp_path):
+    # before: run_analysis said "Component names must be unique; repeated: lipid", no file
+    from napari_unmix.core.components import components_from_spectra
+
+    path = tmp_path / "ref.txt"
+    path.write_text("cm-1\tlipid\tprotein\tlipid\n3000\t0\t1\t2\n2900\t1\t0.5\t2\n")
+    with pytest.raises(ValueError, match=r"ref\.txt: two of the chosen spectra have one name "
+                       r"\('lipid' in column\(s\) 2, 4\)"):
+        components_from_spectra(path)
+    with pytest.raises(ValueError, match=r"'protein' in column\(s\) 3\)"):
+        components_from_spectra(path, columns=[1, "protein"])
+    assert [c.name for c in components_from_spectra(path, columns=[0, 1])] == ["lipid",
+                                                                              "protein"]

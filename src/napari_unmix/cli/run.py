@@ -175,12 +175,6 @@ def spectra_components(path, n_channels, values):
     if not p.exists():
         raise CLIError(f"spectra file {p} not found.")
     table = read_spectra(p)
-    repeated = sorted({n for n in table.names if table.names.count(n) > 1})
-    if repeated:
-        cols = {n: [i + 2 for i, m in enumerate(table.names) if m == n] for n in repeated}
-        said = "; ".join(f"{n!r} in columns {', '.join(map(str, c))}" for n, c in cols.items())
-        raise CLIError(f"{p}: the header names two spectra alike ({said}); each spectrum "
-                       "becomes a component, so give each its own name.")
     if values is None and table.axis.size != n_channels:
         raise CLIError(
             f"{p} has {table.axis.size} spectral points per spectrum but the stack has "

@@ -192,6 +192,16 @@ def components_from_spectra(path, *, columns=None, locked=False, colors=None,
                                             else columns)]
     if colors is not None and len(colors) != len(idx):
         raise ValueError(f"{len(colors)} colours for {len(idx)} spectra.")
+    chosen = [table.names[i] for i in idx]
+    repeated = sorted({n for n in chosen if chosen.count(n) > 1})
+    if repeated:
+        # file columns, counting the axis as column 1
+        cols = {n: sorted({i + 2 for i in idx if table.names[i] == n}) for n in repeated}
+        said = "; ".join(f"{n!r} in column(s) {', '.join(map(str, c))}"
+                         for n, c in cols.items())
+        raise ValueError(f"{path}: two of the chosen spectra have one name ({said}); each "
+                         "spectrum becomes a component, so give each its own name in the "
+                         "header (or choose each column once).")
     return [ComponentSpec(table.names[i], color=None if colors is None else colors[j],
                           h_source=Spectrum(values=table.values[i].copy(),
                                             axis=table.axis.copy(),
