@@ -230,3 +230,19 @@ def test_typed_summary_and_config_of_an_analysis_survive_a_file(tmp_path):
     # an earlier file's NNLS summary ("algorithm") reads into today's field
     old = NNLSSummary.from_dict({"algorithm": "active-set", "n_chunks": 1})
     assert old.solver == "active-set" and old.extra == {}
+
+
+def test_saving_to_a_folder_is_refused_not_written_beside_it(tmp_path, noisy):
+    # before: result.save("out") with a folder "out" wrote "out.npz" next to it, and
+    # AnalysisConfig.save("out") ended in os.replace's IsADirectoryError
+    from napari_unmix.core import AnalysisConfig
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    res = nnls(noisy.X, noisy.H)
+    with pytest.raises(IsADirectoryError, match=r"out is a folder; give a file name, such as "
+                       r".*out/result\.npz"):
+        res.save(folder)
+    with pytest.raises(IsADirectoryError, match=r"such as .*out/config\.json"):
+        AnalysisConfig(mode="nmf", n_components=2).save(folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and not any(folder.iterdir())

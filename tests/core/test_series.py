@@ -327,6 +327,9 @@ def test_save_load_and_rerun_are_exact(sample, shifted_components, tmp_path):
     res = unmix_series(sample.stack, cfg, spectral_values=sample.spectral_axis)
     assert isinstance(res.params["config"]["random_state"], int)
     path = res.save(tmp_path / "series")
+    with pytest.raises(IsADirectoryError, match="is a folder; give a file name"):
+        res.save(tmp_path)  # would have written a sibling of tmp_path
+    assert not tmp_path.with_suffix(".npz").exists()
     back = SeriesResult.load(path)
     np.testing.assert_array_equal(back.maps, res.maps)
     np.testing.assert_array_equal(back.H, res.H)

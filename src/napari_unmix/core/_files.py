@@ -40,7 +40,8 @@ import signal
 import threading
 from pathlib import Path
 
-__all__ = ["Interrupted", "atomic_folder", "atomic_path", "critical", "interruptible"]
+__all__ = ["Interrupted", "atomic_folder", "atomic_path", "critical", "file_path",
+           "interruptible"]
 
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
 
@@ -151,6 +152,34 @@ def _new_file(parent: Path, prefix: str, suffix: str) -> Path:
         os.close(fd)
         return path
     raise FileExistsError(errno.EEXIST, "no free temporary file name", str(parent))
+
+
+def file_path(path, *, example: str) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, refused when it names a folder.
+
+    A save to a folder would otherwise write a file *beside* it (``out`` ->
+    ``out.npz``) or fail in ``os.replace`` with ``IsADirectoryError``.
+
+    Parameters
+    ----------
+    path : str or Path
+    example : str
+        A file name to suggest inside the folder (``"result.npz"``).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    IsADirectoryError
+        When ``path`` is an existing folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a file name, such as "
+                                f"{path / example}.")
+    return path
 
 
 @contextlib.contextmanager

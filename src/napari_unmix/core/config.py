@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_path
+from ._files import atomic_path, file_path
 from ._validation import check_iter_options
 from .components import ComponentSpec, FromComponent
 from .data import NEGATIVE_POLICIES
@@ -285,7 +285,7 @@ class AnalysisConfig:
 
     def save(self, path) -> Path:
         """Write the config as JSON to ``path`` (atomically)."""
-        path = Path(path)
+        path = file_path(path, example="config.json")
         with atomic_path(path) as tmp:
             tmp.write_text(self.to_json(indent=1), encoding="utf-8")
         return path

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_path
+from ._files import atomic_path, file_path
 from .chunked.scheduler import is_dask_array
 from .modes import MODES
 from .summaries import Summary, jsonable, summary_from_dict
@@ -230,7 +230,7 @@ class UnmixResult:
         """
         if self.is_lazy:
             return self.compute().save(path)
-        path = Path(path)
+        path = file_path(path, example="result.npz")
         if path.suffix != ".npz":
             path = path.with_suffix(path.suffix + ".npz")  # "run.v2" -> "run.v2.npz"
         meta = {

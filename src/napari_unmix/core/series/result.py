@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .._files import atomic_path
+from .._files import atomic_path, file_path
 from ..config import AnalysisConfig
 from ..modes import MODES
 from ..result import UnmixResult, load_guarded
@@ -248,7 +248,7 @@ class SeriesResult:
     # -- persistence -------------------------------------------------------------------
     def save(self, path) -> Path:
         """Write the result to ``path`` (``.npz``) atomically; read it with :meth:`load`."""
-        path = Path(path)
+        path = file_path(path, example="result.npz")
         if path.suffix != ".npz":
             path = path.with_suffix(path.suffix + ".npz") if path.suffix else \
                 path.with_suffix(".npz")
