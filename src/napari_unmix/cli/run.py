@@ -20,16 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import (
-    MODES,
-    AnalysisConfig,
-    ComponentSpec,
-    Flat,
-    RoiLabel,
-    components_from_spectra,
-    read_spectra,
-    run_analysis,
-)
+from ..core import MODES, AnalysisConfig, ComponentSpec, run_analysis
 from ..core._validation import check_n_components
 from ..core.colors import default_colors
 from ..core.device import resolve_device
@@ -41,6 +32,12 @@ from .outputs import check_out, write_outputs
 from .report import describe, note_fallbacks, say_seed_drift
 from .rerun import check_labels, read_config
 from .scheduler import scheduler_client
+from .seed_inputs import (
+    flat_background_component,
+    label_components,
+    read_labels,
+    spectra_components,
+)
 
 __all__ = ["CONFIG_FLAGS", "MODE_FLAGS", "analysis_config", "check_mode_options", "cmd_run",
            "mode_takes", "precheck"]
@@ -146,137 +143,6 @@ def load_stack(path, spectral_axis, series=None):
         raise CLIError(f"{path} holds a {data.ndim}-D array {data.shape}; a spectral stack "
                        "needs a spectral axis and at least one spatial axis.")
     return stack
-
-
-def spectra_components(path, n_channels, values):
-    """Components seeded by the spectra of a CSV, and the spectral values to use.
-
-    With a known stack axis the spectra are resampled onto it by ``run_analysis``;
-    without one, the file's axis must have one row per stack channel and then tells
-    where the channels are.
-
-    Parameters
-    ----------
-    path : str or Path
-        ``--spectra``.
-    n_channels : int
-    values : ndarray or None
-        The stack's spectral values, where known.
-
-    Returns
-    -------
-    components : list of ComponentSpec
-    values : ndarray
-        The spectral values of the channels.
-    axis_name : str
-        The header of the file's spectral column.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise CLIError(f"spectra file {p} not found.")
-    table = read_spectra(p)
-    if values is None and table.axis.size != n_channels:
-        raise CLIError(
-            f"{p} has {table.axis.size} spectral points per spectrum but the stack has "
-            f"{n_channels} channels and no spectral axis of its own to resample onto. Give "
-            "the stack's spectral axis (a sidecar <stack>.spectral.csv, see the docs) or "
-            "spectra sampled on the stack's channels.")
-    if values is not None:
-        lo, hi = float(np.min(table.axis)), float(np.max(table.axis))
-        s_lo, s_hi = float(np.min(values)), float(np.max(values))
-        if hi < s_lo or lo > s_hi:
-            raise CLIError(f"the spectra in {p} cover {lo:g} to {hi:g} but the stack covers "
-                           f"{s_lo:g} to {s_hi:g}: the ranges do not overlap. Check the units "
-                           "and the stack's spectral axis.")
-    comps = components_from_spectra(p)
-    return comps, (table.axis if values is None else values), table.axis_name
-
-
-def read_labels(path, spatial_shape):
-    """A label image (.tif or .npy) of the stack's spatial shape.
-
-    Parameters
-    ----------
-    path : str or Path
-        ``--labels``.
-    spatial_shape : tuple of int
-
-    Returns
-    -------
-    ndarray of int
-    """
-    p = Path(path)
-    if not p.exists():
-        raise CLIError(f"labels file {p} not found.")
-    try:
-        if p.suffix.lower() == ".npy":  # mapped first: the file must hold what it declares
-            labels = np.array(np.load(p, mmap_mode="r", allow_pickle=False))
-        else:
-            import tifffile
-
-            labels = tifffile.imread(p)
-    except Exception as exc:  # noqa: BLE001 - empty, truncated or foreign files
-        raise CLIError(f"cannot read the label image {p} ({type(exc).__name__}: {exc}); give "
-                       "a .tif or .npy image of integer label ids, of the stack's spatial "
-                       "shape.") from None
-    labels = np.squeeze(np.asarray(labels))
-    if labels.dtype.kind not in "iub":
-        raise CLIError(f"{p} holds {labels.dtype} values; a label image holds integer ids.")
-    if labels.shape != tuple(spatial_shape):
-        raise CLIError(f"the label image {p} has shape {labels.shape} but the stack's "
-                       f"spatial shape is {tuple(spatial_shape)}.")
-    return labels
-
-
-def label_components(labels, path) -> list:
-    """One component per label id (> 0), seeded by the mean spectrum of its pixels.
-
-    Parameters
-    ----------
-    labels : ndarray of int
-    path : str or Path
-        For the message when there is no label.
-
-    Returns
-    -------
-    list of ComponentSpec
-    """
-    values = np.unique(labels)
-    negative = values[values < 0]
-    if negative.size:
-        count = int((labels < 0).sum())
-        shown = ", ".join(str(int(i)) for i in negative[:5]) + (", ..." if negative.size > 5
-                                                                  else "")
-        raise CLIError(f"the label image {path} holds negative label id(s) ({shown}; "
-                       f"{count} pixel(s)); label ids are whole numbers >= 1, and 0 is "
-                       "unlabelled. Give those pixels a positive id, or 0 to leave them "
-                       "out.")
-    ids = [int(i) for i in values if i > 0]
-    if not ids:
-        raise CLIError(f"the label image {path} holds no label (every pixel is 0).")
-    return [ComponentSpec(f"label {i}", h_source=RoiLabel(i)) for i in ids]
-
-
-def flat_background_component(comps):
-    """A locked flat component for ``--flat-background`` (named so as not to clash).
-
-    Parameters
-    ----------
-    comps : list of ComponentSpec
-        The components so far.
-
-    Returns
-    -------
-    ComponentSpec
-    """
-    taken = {c.name for c in comps}
-    if any(isinstance(c.h_source, Flat) for c in comps):
-        raise CLIError("the components already have a flat spectrum; leave out "
-                       "--flat-background.")
-    names = ("background", "flat background", "flat")
-    extra = (f"flat background {i}" for i in range(2, len(taken) + 3))
-    name = next(n for n in (*names, *extra) if n not in taken)
-    return ComponentSpec(name, h_source=Flat(), background=True, locked=True)
 
 
 def analysis_config(args, stack, n_channels, spatial_shape):
