@@ -3,7 +3,8 @@
 * Rows made from Labels layer A hold A: when A is deleted they stay on A, are marked
   invalid, and Run is refused naming A (they are never moved to layer B).  A renamed
   layer is followed.  The seed report names the layer the seeds came from.
-* Labels of a layer that lie off the image's grid are reported by id.
+* Labels of a layer that lie off the image's grid are reported by id, and so are
+  negative values (no label ids), which make no component either.
 * "New seed layer" makes a 2-D Labels layer on the image's Y-X grid.
 """
 
@@ -103,6 +104,20 @@ def test_labels_off_the_image_are_reported_by_id(qtbot, crs_viewer, crs_dock):
     assert dock.components_from_layer("big") == 1
     warnings = _notes(since, NotificationSeverity.WARNING)
     assert any("2, 3" in w and "outside" in w for w in warnings), warnings
+
+
+def test_negative_label_values_are_reported_not_dropped_silently(qtbot, crs_viewer, crs_dock):
+    viewer, dock = crs_viewer, crs_dock
+    lab = np.zeros((128, 128), dtype=np.int32)
+    lab[10:20, 10:20] = 1
+    lab[40:50, 40:50] = -1  # "no label" in some tools; -1 and -5 make no component
+    lab[70:80, 70:80] = -5
+    viewer.add_labels(lab, name="signed")
+    dock.reset_choices()
+    since = len(notification_manager.records)
+    assert dock.components_from_layer("signed") == 1
+    warnings = _notes(since, NotificationSeverity.WARNING)
+    assert any("negative value(s) -5, -1" in w and "'signed'" in w for w in warnings), warnings
 
 
 def test_a_new_seed_layer_is_2d_on_the_images_grid(qtbot, crs_viewer, crs_dock):

@@ -58,8 +58,7 @@ from functools import cached_property
 import numpy as np
 
 __all__ = ["AREA_SHAPES", "ImageGrid", "RoiError", "label_colors", "label_ids", "labels_image",
-           "labels_off_grid", "layer_affine",
-           "shape_masks", "shapes_roi"]
+           "labels_off_grid", "layer_affine", "negative_label_ids", "shape_masks", "shapes_roi"]
 
 #: Shape types that enclose an area and can be ROIs.
 AREA_SHAPES = ("rectangle", "ellipse", "polygon")
@@ -426,6 +425,16 @@ def label_colors(layer, ids) -> list[str]:
         rgba = np.asarray(layer.get_color(int(i)), dtype=np.float64).ravel()
         out.append(to_hex(np.clip(rgba[:3], 0, 1)).upper())
     return out
+
+
+def negative_label_ids(layer) -> list[int]:
+    """The negative values of a Labels layer, ascending: no label id (ids start at 1,
+    0 is unlabelled), so they make no component; some tools write -1 for "none"."""
+    data = np.asarray(_plain_data(layer))
+    if data.dtype.kind != "i":
+        return []
+    values = np.unique(data)
+    return [int(v) for v in values[values < 0]]
 
 
 def labels_off_grid(layer, on_grid) -> list[int]:

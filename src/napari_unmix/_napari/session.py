@@ -60,6 +60,7 @@ from .rois import (
     label_ids,
     labels_image,
     labels_off_grid,
+    negative_label_ids,
     shape_masks,
 )
 from .run_request import RunRequest, prepare_run
@@ -320,6 +321,14 @@ class UnmixSession(ResultsMixin):
                     f"{grid.name!r} (no pixel of the image under them), so they make no "
                     "component. Paint them over the image, or check the layers' scale and "
                     "translate.")
+            negative = negative_label_ids(layer)
+            if negative:
+                shown = ", ".join(map(str, negative[:20])) + (" ..." if len(negative) > 20
+                                                              else "")
+                self.events.notice.emit(
+                    "warning", f"Labels layer {name!r} holds negative value(s) {shown}, which "
+                    "are no label ids (ids start at 1; 0 is unlabelled), so they make no "
+                    "component. Paint those regions with a positive label to seed them.")
             if len(ids) > MAX_ROWS_FROM_LAYER:
                 raise ValueError(
                     f"Labels layer {name!r} has {len(ids)} labels on the image; one component "
