@@ -136,3 +136,19 @@ def test_cli_words_turn_option_values_into_flags():
     assert cli_words("nmf asks for n_components=9, at most 8. Reduce n_components or") \
         == "nmf asks for -k 9, at most 8. Reduce -k or"
     assert cli_words("spectral_axis=-4 is out of range") == "--spectral-axis -4 is out of range"
+
+
+@pytest.mark.parametrize("mode_args", [["--mode", "nmf", "-k", "2"], ["--mode", "pca", "-k", "2"]])
+def test_a_zarr_stack_with_nan_is_refused_in_the_command_line_s_words(capsys, tmp_path,
+                                                                     mode_args):
+    # the lazy path's words were the API's: "Exclude those pixels with a mask
+    # (stack_to_matrix(..., mask=finite_mask(stack)))", which no flag does
+    zarr = pytest.importorskip("zarr", reason="zarr is not installed (napari-unmix[distributed])")
+    data = np.random.default_rng(0).random((6, 32, 32)).astype(np.float32)
+    data[2, 5, 5] = np.nan
+    arr = zarr.create_array(str(tmp_path / "c.zarr"), shape=data.shape, dtype=data.dtype,
+                            chunks=(6, 16, 16))
+    arr[:] = data
+    line = error_line(capsys, "run", tmp_path / "c.zarr", *mode_args, "--out", tmp_path / "o")
+    assert "the stack holds 1 NaN" in line and "does not drop pixels on its own" in line
+    assert "finite_mask" not in line and "stack_to_matrix" not in line

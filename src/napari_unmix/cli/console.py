@@ -69,6 +69,9 @@ CLI_WORDS = (
      "choose --backend torch (or auto), or --device auto"),
     ("Use device='cpu' or 'auto'", "Use --device cpu or auto"),
     ("loosen tol", "loosen --tol"),
+    ("Exclude those pixels with a mask (stack_to_matrix(..., mask=finite_mask(stack))) or "
+     "replace them before unmixing.", "The CLI does not drop pixels on its own: replace "
+     "them (or crop them away) and run again."),
     ("; read it with napari_unmix.io.read_result_bundle (or open it in napari)",
      "; give the stack it was made from (the result itself opens in napari, and --config "
      "takes it to rerun its analysis)"),
@@ -87,6 +90,7 @@ CLI_PATTERNS = (
     (r"\bReduce n_components\b", "Reduce -k"),
     (r"^spectral_axis=(-?\d+)", r"--spectral-axis \1"),
     (r"^k=(\d+) candidates asked for", r"-k \1 asks for \1 candidates"),
+    (r"^stack contains (\d+) NaN", r"the stack holds \1 NaN"),
     (r"\bmax_iter=(\d+)", r"--max-iter \1"),
     (r"\btol=(\d(?:[\d.eE+-]*\d)?)", r"--tol \1"),
 )
