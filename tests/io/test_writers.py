@@ -75,6 +75,22 @@ def test_maps_tiff_3d_spatial(tmp_path):
     assert names == ["a", "b"]
 
 
+def test_maps_tiff_4d_spatial_is_a_tzcyx_hyperstack(tmp_path):
+    # a (T, Z, C, Y, X) stack's maps: before, T and Z were folded into 6 slices of one
+    # axis, so Fiji and read_maps_tiff lost which plane was which frame
+    m = np.random.default_rng(4).random((2, 2, 3, 5, 6))
+    path = write_maps_tiff(tmp_path / "m.tif", m, ["a", "b"],
+                           pixel_size=((1.0, 2.0, 0.5, 0.5), ("s", "um", "um", "um")))
+    with tifffile.TiffFile(path) as tf:
+        assert tf.series[0].axes == "TZCYX" and tf.series[0].shape == (2, 3, 2, 5, 6)
+        assert tf.imagej_metadata["spacing"] == 2.0 and tf.imagej_metadata["unit"] == "um"
+    back, names = read_maps_tiff(path)
+    np.testing.assert_array_equal(back, m.astype(np.float32))
+    assert names == ["a", "b"]
+    one_frame, _ = read_maps_tiff(write_maps_tiff(tmp_path / "f.tif", m[:, :1]))
+    np.testing.assert_array_equal(one_frame, m[:, 0].astype(np.float32))
+
+
 def test_maps_tiff_checks_its_input(tmp_path, maps):
     with pytest.raises(ValueError, match="name"):
         write_maps_tiff(tmp_path / "m.tif", maps, ["a"])
@@ -246,6 +262,10 @@ def test_write_analysis_outputs_planes(tmp_path):
     assert [p.name for p in files["composite"]] == ["composite_z000.png", "composite_z001.png"]
     maps, _ = read_maps_tiff(files["maps"])
     assert maps.shape == (2, 2, 3, 5)
+    files = write_analysis_outputs(tmp_path / "t", nnls(rng.random((2 * 2 * 3 * 5, 2)) @ H, H),
+                                   (2, 2, 3, 5))
+    maps, _ = read_maps_tiff(files["maps"])
+    assert maps.shape == (2, 2, 2, 3, 5) and len(files["composite"]) == 4
 
 
 # -- atomicity ------------------------------------------------------------------------

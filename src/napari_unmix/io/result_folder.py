@@ -198,10 +198,14 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
             planes = maps.reshape(k, -1, *maps.shape[-2:])
             rgb = composite(planes, cols)  # one contrast stretch for all planes: comparable
             width = max(3, len(str(planes.shape[1] - 1)))
+            outer = maps.shape[1:-2]
             for z in range(planes.shape[1]):
+                # two outer axes are maps.tif's frames and slices (TZCYX)
+                title = (f"plane {z}: frame {z // outer[1]}, slice {z % outer[1]}"
+                         if len(outer) == 2 else f"plane {z}")
                 pngs.append(write_composite_figure(
                     tmp / f"composite_z{z:0{width}d}.png", rgb[z], legend, pixel_size=size,
-                    unit=unit, title=f"plane {z}"))
+                    unit=unit, title=title))
         files["composite"] = pngs
         files["bundle"] = result.save(tmp / OUTPUT_NAMES["bundle"])
         if config is not None:
@@ -221,10 +225,10 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
 
 
 def _tiff_maps(maps, k):
-    """Maps as ImageJ takes them: a line (k, N) as one row, > 3 spatial axes folded."""
+    """Maps as ImageJ takes them: a line (k, N) as one row, > 4 spatial axes folded."""
     if maps.ndim == 2:
         return maps[:, None, :]
-    if maps.ndim > 4:
+    if maps.ndim > 5:
         return maps.reshape(k, -1, *maps.shape[-2:])
     return maps
 

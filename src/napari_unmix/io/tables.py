@@ -70,7 +70,7 @@ def _imagej_sizes(pixel_size, n_spatial):
     sy, sx = float(scale[-2]), float(scale[-1])
     if not (sy > 0 and sx > 0):
         return None
-    spacing = float(scale[-3]) if n_spatial == 3 and units[-3] == units[-1] else None
+    spacing = float(scale[-3]) if n_spatial >= 3 and units[-3] == units[-1] else None
     return (sy, sx), units[-1], spacing
 
 
@@ -80,16 +80,18 @@ def write_maps_tiff(path, maps, names=None, *, pixel_size=None) -> Path:
     Parameters
     ----------
     path : str or Path
-    maps : array_like, shape (k, Y, X) or (k, Z, Y, X)
+    maps : array_like, shape (k, Y, X), (k, Z, Y, X) or (k, T, Z, Y, X)
         One map per component.  A 3-D spatial shape is written as an ImageJ
-        hyperstack with axes ``ZCYX`` (components as channels).
+        hyperstack with axes ``ZCYX`` (components as channels), a 4-D one as
+        ``TZCYX``: Fiji shows the two outer axes as frames and slices.
     names : sequence of str, optional
         One name per component, stored as ImageJ slice labels (shown by Fiji) and
         in napari-unmix's metadata; defaults to ``C1``, ``C2`` ...
     pixel_size : tuple (scale, units), optional
         One size and length unit (``"um"`` ...) per spatial axis (``Y, X`` or ``Z, Y,
-        X``): written as the ImageJ resolution (pixels per unit), ``unit`` and, for
-        ``Z``, ``spacing``, which Fiji and :func:`~napari_unmix.io.open_stack` read.
+        X``, ``T, Z, Y, X``): written as the ImageJ resolution (pixels per unit),
+        ``unit`` and, for ``Z`` in the unit of ``Y`` and ``X``, ``spacing``, which Fiji
+        and :func:`~napari_unmix.io.open_stack` read.
 
     Returns
     -------
@@ -98,16 +100,14 @@ def write_maps_tiff(path, maps, names=None, *, pixel_size=None) -> Path:
     """
     path = Path(path)
     maps = np.asarray(maps)
-    if maps.ndim not in (3, 4):
-        raise ValueError(f"maps must be (k, Y, X) or (k, Z, Y, X), got shape {maps.shape}.")
+    if maps.ndim not in (3, 4, 5):
+        raise ValueError(f"maps must be (k, Y, X), (k, Z, Y, X) or (k, T, Z, Y, X), got "
+                         f"shape {maps.shape}.")
     k = maps.shape[0]
     names = _names(names, k)
-    data = maps.astype(np.float32, copy=False)
-    if maps.ndim == 3:
-        axes, labels = "CYX", names
-    else:
-        data = np.moveaxis(data, 0, 1)  # (Z, k, Y, X)
-        axes, labels = "ZCYX", names * maps.shape[1]
+    data = np.moveaxis(maps.astype(np.float32, copy=False), 0, -3)  # ([T,] [Z,] k, Y, X)
+    axes = "TZCYX"[5 - maps.ndim:]
+    labels = names * int(np.prod(maps.shape[1:-2], dtype=np.int64))
     finite = data[np.isfinite(data)]
     meta = {"axes": axes, "Labels": labels,
             "Properties": {META_KEY: json.dumps({"component_names": names,
@@ -132,7 +132,9 @@ def read_maps_tiff(path):
 
     Returns
     -------
-    maps : ndarray, shape (k, Y, X) or (k, Z, Y, X)
+    maps : ndarray, shape (k, Y, X), (k, Z, Y, X) or (k, T, Z, Y, X)
+        An axis of length 1 in front of the components (a single frame or slice) is
+        left out.
     names : list of str
     """
     path = Path(path)
@@ -142,14 +144,16 @@ def read_maps_tiff(path):
         data = series.asarray().reshape(series.get_shape(False))
         ij = tf.imagej_metadata or {}
         props = ij.get("Properties") or {}
-    keep = tuple(i for i, a in enumerate(full_axes) if a in "ZCYX")
-    drop = tuple(i for i, a in enumerate(full_axes) if a not in "ZCYX")
+    keep = tuple(i for i, a in enumerate(full_axes) if a in "TZCYX")
+    drop = tuple(i for i, a in enumerate(full_axes) if a not in "TZCYX")
     data = data.squeeze(axis=drop) if drop else data
     axes = "".join(full_axes[i] for i in keep)
-    if axes[0] == "Z" and data.shape[0] == 1:
-        data, axes = data[0], axes[1:]
-    if axes == "ZCYX":
-        data = np.moveaxis(data, 1, 0)
+    for outer in "TZ":
+        i = axes.find(outer)
+        if i >= 0 and data.shape[i] == 1:
+            data, axes = data.squeeze(axis=i), axes[:i] + axes[i + 1:]
+    if "C" in axes:
+        data = np.moveaxis(data, axes.index("C"), 0)
     names = None
     if META_KEY in props:
         names = json.loads(props[META_KEY]).get("component_names")
