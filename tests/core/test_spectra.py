@@ -169,3 +169,20 @@ def test_components_from_spectra_refuses_two_spectra_of_one_name(tmp_path):
         components_from_spectra(path, columns=[1, "protein"])
     assert [c.name for c in components_from_spectra(path, columns=[0, 1])] == ["lipid",
                                                                               "protein"]
+
+
+def test_resampling_onto_an_axis_with_repeated_positions_names_them():
+    # before: "A spectral axis has repeated values; each position must be unique", with
+    # neither the axis (the stack's, not the spectrum's) nor the channels named
+    from napari_unmix.core.spectra import resample_spectrum
+
+    stack_axis = [500.0, 520.0, 540.0, 500.0, 520.0, 540.0]  # one band under two lasers
+    with pytest.raises(ValueError, match=r"^ref cannot be resampled onto the stack's spectral "
+                       r"axis, which repeats positions \(500 at channels 0, 3; 520 at "
+                       r"channels 1, 4; 540 at channels 2, 5\)"):
+        resample_spectrum([0.0, 1.0, 0.0], [480.0, 520.0, 560.0], stack_axis, name="ref")
+    with pytest.raises(ValueError, match=r"^The spectral axis of ref repeats positions "
+                       r"\(520 at points 1, 2\)"):
+        resample_spectrum([0.0, 1.0, 0.0], [480.0, 520.0, 520.0], [500.0, 540.0], name="ref")
+    out, _ = resample_spectrum([0.0, 1.0, 0.0], [480.0, 520.0, 560.0], [540.0, 500.0])
+    np.testing.assert_allclose(out, [0.5, 0.5])  # descending, distinct: fine

@@ -207,7 +207,17 @@ def read_spectra(path, *, encoding: str = "utf-8-sig") -> SpectraTable:
     return parse_spectra(text, source=str(path))
 
 
-def _ascending(axis):
+def _repeats(sorted_axis, order, what, at_most=3) -> str:
+    """The first repeated positions of an axis and the indices holding them, in words."""
+    same = np.flatnonzero(np.diff(sorted_axis) == 0)
+    shown = []
+    for v in np.unique(sorted_axis[same])[:at_most]:
+        where = np.sort(order[sorted_axis == v])
+        shown.append(f"{v:g} at {what} {', '.join(str(int(i)) for i in where)}")
+    return "; ".join(shown)
+
+
+def _ascending(axis, *, name="a spectrum"):
     axis = np.asarray(axis, dtype=np.float64)
     if axis.ndim != 1 or axis.size < 1:
         raise ValueError(f"A spectral axis must be 1-D and non-empty, got shape {axis.shape}.")
@@ -218,8 +228,30 @@ def _ascending(axis):
     order = np.argsort(axis, kind="stable")
     sorted_axis = axis[order]
     if np.any(np.diff(sorted_axis) == 0):
-        raise ValueError("A spectral axis has repeated values; each position must be unique.")
+        raise ValueError(f"The spectral axis of {name} repeats positions "
+                         f"({_repeats(sorted_axis, order, 'points')}); each point of a "
+                         "spectrum needs a position of its own.")
     return sorted_axis, order
+
+
+def _check_target(target, name):
+    """The stack's axis a spectrum is resampled onto: finite, and no position twice
+    (two channels at one position, such as one emission band under two excitations,
+    would get the same value of the spectrum, which is not what such a stack holds)."""
+    tgt = np.asarray(target, dtype=np.float64)
+    if tgt.ndim != 1 or tgt.size < 1:
+        raise ValueError(f"A spectral axis must be 1-D and non-empty, got shape {tgt.shape}.")
+    if not np.isfinite(tgt).all():
+        raise ValueError("The stack's spectral axis contains NaN or infinite values.")
+    order = np.argsort(tgt, kind="stable")
+    if np.any(np.diff(tgt[order]) == 0):
+        raise ValueError(
+            f"{name} cannot be resampled onto the stack's spectral axis, which repeats "
+            f"positions ({_repeats(tgt[order], order, 'channels')}): one value of the "
+            "spectrum per position cannot tell those channels apart. If the "
+            "axis is a typo, correct it (its sidecar file); for an excitation x emission "
+            "stack give a spectrum with one value per channel, or seed from a region.")
+    return tgt
 
 
 def resample_spectrum(values, axis, target_axis, *, outside: str = "zero", name: str = "spectrum"):
@@ -253,7 +285,7 @@ def resample_spectrum(values, axis, target_axis, *, outside: str = "zero", name:
     if outside not in ("zero", "edge", "error"):
         raise ValueError(f"outside must be 'zero', 'edge' or 'error', got {outside!r}.")
     values = np.asarray(values, dtype=np.float64)
-    src, order = _ascending(axis)
+    src, order = _ascending(axis, name=name)
     if values.shape != src.shape:
         raise ValueError(f"{name}: {values.size} values but {src.size} axis positions.")
     vals = values[order]
@@ -262,8 +294,7 @@ def resample_spectrum(values, axis, target_axis, *, outside: str = "zero", name:
             f"{name} has a single spectral point ({src[0]:g}): one value cannot be "
             "resampled onto the stack's channels. Give the spectrum over the stack's range "
             "(a file with one row per spectral position), or one value per channel.")
-    tgt = np.asarray(target_axis, dtype=np.float64)
-    _ascending(tgt)  # checks
+    tgt = _check_target(target_axis, name)
     lo, hi = float(src[0]), float(src[-1])
     t_lo, t_hi = float(tgt.min()), float(tgt.max())
     inside = (tgt >= lo) & (tgt <= hi)
