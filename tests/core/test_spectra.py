@@ -186,3 +186,25 @@ def test_resampling_onto_an_axis_with_repeated_positions_names_them():
         resample_spectrum([0.0, 1.0, 0.0], [480.0, 520.0, 520.0], [500.0, 540.0], name="ref")
     out, _ = resample_spectrum([0.0, 1.0, 0.0], [480.0, 520.0, 560.0], [540.0, 500.0])
     np.testing.assert_allclose(out, [0.5, 0.5])  # descending, distinct: fine
+
+
+@pytest.mark.parametrize("peaks, words", [
+    ([(2900.0, 0.0, 1.0)], "width must be > 0"),  # before: NaN everywhere, two warnings
+    ([(2900.0, -20.0, 1.0)], "width must be > 0"),
+    ([(2900.0, 20.0, -1.0)], "amplitude >= 0"),  # before: a negative "spectrum"
+    ([(np.nan, 20.0, 1.0)], "all finite"),  # before: NaN everywhere
+    ([], "at least one peak"),  # before: the baseline alone
+    ([(2900.0, 20.0)], r"\(center, width, amplitude\)"),  # before: "not enough values"
+    ([{"center": 2900.0}], "three numbers"),
+])
+def test_gaussian_model_refuses_what_the_gaussian_source_refuses(peaks, words):
+    from napari_unmix.core.components import Gaussian
+    from napari_unmix.core.spectra import gaussian_model
+
+    axis = np.linspace(2800.0, 3100.0, 31)
+    with pytest.raises(ValueError, match=words):
+        gaussian_model(axis, peaks)
+    with pytest.raises(ValueError, match=words):
+        Gaussian(peaks=peaks)
+    with pytest.raises(ValueError, match="baseline must be finite and >= 0"):
+        gaussian_model(axis, [(2900.0, 20.0, 1.0)], baseline=-1.0)

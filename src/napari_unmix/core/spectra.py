@@ -36,6 +36,7 @@ import numpy as np
 __all__ = [
     "FWHM_PER_SIGMA",
     "SpectraTable",
+    "check_peaks",
     "gaussian_model",
     "parse_spectra",
     "read_spectra",
@@ -318,6 +319,44 @@ def resample_spectrum(values, axis, target_axis, *, outside: str = "zero", name:
     return out, info
 
 
+def check_peaks(peaks) -> list[tuple[float, float, float]]:
+    """Gaussian peaks as ``(center, width, amplitude)`` float triples, checked.
+
+    Parameters
+    ----------
+    peaks : sequence of (center, width, amplitude)
+
+    Returns
+    -------
+    list of tuple of float
+
+    Raises
+    ------
+    ValueError
+        For no peak, a peak that is not a triple of numbers, a width <= 0 (a zero
+        width divided by zero: NaN on every channel), a negative amplitude (a seed
+        below zero) or a value that is not finite.
+    """
+    out = []
+    for p in list(peaks):
+        try:
+            p = tuple(float(x) for x in p)
+        except (TypeError, ValueError):
+            raise ValueError(f"Each Gaussian peak is (center, width, amplitude), three "
+                             f"numbers; got {p!r}.") from None
+        if len(p) != 3:
+            raise ValueError(f"Each Gaussian peak is (center, width, amplitude); got {p}.")
+        c, w, a = p
+        if not (np.isfinite(c) and np.isfinite(w) and np.isfinite(a)) or w <= 0 or a < 0:
+            raise ValueError(f"Gaussian peak {p}: width must be > 0 and amplitude >= 0, "
+                             "all finite.")
+        out.append(p)
+    if not out:
+        raise ValueError("A Gaussian model needs at least one peak (center, width, "
+                         "amplitude).")
+    return out
+
+
 def gaussian_model(axis, peaks, *, width_kind: str = "fwhm", baseline: float = 0.0) -> np.ndarray:
     """Sum of Gaussian peaks evaluated on ``axis``.
 
@@ -335,12 +374,21 @@ def gaussian_model(axis, peaks, *, width_kind: str = "fwhm", baseline: float = 0
     Returns
     -------
     ndarray (n_channels,), float64
+
+    Raises
+    ------
+    ValueError
+        For peaks :func:`check_peaks` refuses, an unknown ``width_kind``, or a
+        baseline that is negative or not finite.
     """
+    if width_kind not in ("fwhm", "sigma"):
+        raise ValueError(f"width_kind must be 'fwhm' or 'sigma', got {width_kind!r}.")
+    baseline = float(baseline)
+    if not np.isfinite(baseline) or baseline < 0:
+        raise ValueError(f"Gaussian baseline must be finite and >= 0, got {baseline}.")
     x = np.asarray(axis, dtype=np.float64)
-    out = np.full(x.shape, float(baseline))
-    for center, width, amplitude in peaks:
+    out = np.full(x.shape, baseline)
+    for center, width, amplitude in check_peaks(peaks):
         sigma = width / FWHM_PER_SIGMA if width_kind == "fwhm" else width
-        if width_kind not in ("fwhm", "sigma"):
-            raise ValueError(f"width_kind must be 'fwhm' or 'sigma', got {width_kind!r}.")
         out += amplitude * np.exp(-0.5 * ((x - center) / sigma) ** 2)
     return out

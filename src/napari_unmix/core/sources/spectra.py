@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..spectra import gaussian_model
+from ..spectra import check_peaks, gaussian_model
 from .base import Source, as_int, register_source
 
 __all__ = ["Flat", "FromComponent", "Gaussian", "PreviousResult", "Spectrum"]
@@ -116,20 +116,7 @@ class Gaussian(Source):
     trust: ClassVar[float] = 0.1
 
     def __post_init__(self):
-        peaks = []
-        for p in list(self.peaks):
-            p = tuple(float(x) for x in p)
-            if len(p) != 3:
-                raise ValueError(f"Each Gaussian peak is (center, width, amplitude); got {p}.")
-            c, w, a = p
-            if not (np.isfinite(c) and np.isfinite(w) and np.isfinite(a)) or w <= 0 or a < 0:
-                raise ValueError(f"Gaussian peak {p}: width must be > 0 and amplitude >= 0, "
-                                 "all finite.")
-            peaks.append(p)
-        if not peaks:
-            raise ValueError("A Gaussian model needs at least one peak (center, width, "
-                             "amplitude).")
-        self.peaks = peaks
+        self.peaks = check_peaks(self.peaks)
         if self.width_kind not in ("fwhm", "sigma"):
             raise ValueError(f"width_kind must be 'fwhm' or 'sigma', got {self.width_kind!r}.")
         self.baseline = float(self.baseline)
