@@ -121,3 +121,14 @@ def test_the_readme_gives_the_menu_path_napari_shows(crs_viewer, crs_dock):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "Plugins → Spectral unmixing (napari-unmix)" in readme
     assert "Plugins → napari-unmix → Spectral unmixing" not in readme
+
+
+def test_too_many_components_names_the_components_box():
+    # before: "... Reduce n_components or use more pixels/channels."
+    from napari_unmix._napari.help_texts import dock_words
+
+    said = dock_words("nmf asks for n_components=20, but data with 1024 pixel(s) and 8 "
+                      "channel(s) supports at most 8. Reduce n_components or use more "
+                      "pixels/channels.")
+    assert "n_components" not in said
+    assert "asks for 'components' = 20" in said and "Reduce 'components' or" in said

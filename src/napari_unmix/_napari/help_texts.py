@@ -99,7 +99,8 @@ TOOLTIPS = {
 
 # ``pass negative='clip'`` / ``negative='clip'`` / ``max_iter=3`` / ``pass spectral_axis``
 _ASSIGN = re.compile(r"(?P<verb>\bpass\s+)?\b(?P<name>[a-z_]+)=(?P<value>'[^']*'|[^\s,;)]+)")
-_BARE = re.compile(r"\b(?P<verb>pass|raise|Raise|loosen|lower|Lower)\s+(?P<name>[a-z_]+)\b")
+_BARE = re.compile(r"\b(?P<verb>pass|raise|Raise|loosen|lower|Lower|reduce|Reduce)\s+"
+                   r"(?P<name>[a-z_]+)\b")
 
 
 def _label(name: str) -> str | None:
