@@ -132,3 +132,25 @@ def test_too_many_components_names_the_components_box():
                       "pixels/channels.")
     assert "n_components" not in said
     assert "asks for 'components' = 20" in said and "Reduce 'components' or" in said
+
+
+def test_an_image_with_nan_is_refused_in_the_dock_s_words(qtbot, crs_viewer, crs_dock):
+    # before: "stack contains 8 NaN ... Exclude those pixels with a mask
+    # (stack_to_matrix(..., mask=finite_mask(stack)))", which nothing in the dock does
+    viewer, dock = crs_viewer, crs_dock
+    holed = viewer.layers[0].data.astype("float32")
+    holed[:, 3, 3] = float("nan")
+    viewer.add_image(holed, name="holed", metadata=dict(viewer.layers[0].metadata))
+    dock.reset_choices()
+    dock.form.image.value = "holed"
+    dock.form.mode.value = "nmf"
+    dock.form.max_iter.value = 20
+    since = len(notification_manager.records)
+    job = dock.run()
+    if job is not None:
+        qtbot.waitUntil(lambda: job.done, timeout=60_000)
+    said = " ".join(str(r.message) for r in notification_manager.records[since:]
+                    if r.severity >= NotificationSeverity.WARNING)
+    assert "the image holds 64 NaN" in said, said
+    assert "does not leave pixels out" in said and "np.nan_to_num" in said, said
+    assert "finite_mask" not in said and "stack_to_matrix" not in said, said

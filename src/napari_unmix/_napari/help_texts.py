@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 
+from ..core._validation import NONFINITE_REMEDY
+
 __all__ = ["LABELS", "TOOLTIPS", "dock_words"]
 
 #: The dock's label of a config field / reader keyword.
@@ -103,6 +105,16 @@ _BARE = re.compile(r"\b(?P<verb>pass|raise|Raise|loosen|lower|Lower|reduce|Reduc
                    r"(?P<name>[a-z_]+)\b")
 
 
+#: Whole sentences of the core that only an API user can follow -> the dock's.
+_PHRASES = (
+    (NONFINITE_REMEDY, "The dock does not leave pixels out on its own: replace them in the "
+     "image (with 0, for instance: in napari's console, layer.data = "
+     "np.nan_to_num(layer.data)) or crop them away, and run again."),
+)
+#: The core calls the image "stack" at the start of some messages.
+_STACK = re.compile(r"\bstack (contains|holds) (\d+) (NaN|negative)")
+
+
 def _label(name: str) -> str | None:
     return LABELS.get(name)
 
@@ -130,4 +142,8 @@ def dock_words(message: str) -> str:
             return f"set '{label}'{where}"
         return f"{verb} '{label}'"
 
-    return _BARE.sub(bare, _ASSIGN.sub(assign, str(message)))
+    message = str(message)
+    for core, dock in _PHRASES:
+        message = message.replace(core, dock)
+    message = _STACK.sub(r"the image holds \2 \3", message)
+    return _BARE.sub(bare, _ASSIGN.sub(assign, message))

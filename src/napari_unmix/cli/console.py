@@ -21,6 +21,8 @@ import re
 import sys
 import warnings
 
+from ..core._validation import NONFINITE_REMEDY
+
 __all__ = ["CLI_PATTERNS", "CLI_WORDS", "EXIT_USAGE", "ITERATION_STAGES", "PROG", "CLIError",
            "Progress", "cli_words", "note", "one_line", "progress_enabled", "run_quietly", "say",
            "warning"]
@@ -69,9 +71,8 @@ CLI_WORDS = (
      "choose --backend torch (or auto), or --device auto"),
     ("Use device='cpu' or 'auto'", "Use --device cpu or auto"),
     ("loosen tol", "loosen --tol"),
-    ("Exclude those pixels with a mask (stack_to_matrix(..., mask=finite_mask(stack))) or "
-     "replace them before unmixing.", "The CLI does not drop pixels on its own: replace "
-     "them (or crop them away) and run again."),
+    (NONFINITE_REMEDY, "The CLI does not drop pixels on its own: replace them (or crop "
+     "them away) and run again."),
     ("; read it with napari_unmix.io.read_result_bundle (or open it in napari)",
      "; give the stack it was made from (the result itself opens in napari, and --config "
      "takes it to rerun its analysis)"),

@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "NONFINITE_REMEDY",
     "as_float_array",
     "float_dtype",
     "check_data_matrix",
@@ -20,6 +21,11 @@ __all__ = [
     "check_nonnegative",
     "check_spectra",
 ]
+
+#: What to do about NaN or infinite values, in the API's terms (the CLI and the dock
+#: replace this sentence by their own, see ``cli.console`` and ``_napari.help_texts``).
+NONFINITE_REMEDY = ("Exclude those pixels with a mask (stack_to_matrix(..., "
+                    "mask=finite_mask(stack))) or replace them before unmixing.")
 
 
 def as_float_array(a, *, name: str = "X", dtype=None) -> np.ndarray:
@@ -111,12 +117,7 @@ def check_data_matrix(
             f"{name} has shape {X.shape} but needs at least {min_samples} pixel(s) and "
             f"{min_features} channel(s)."
         )
-    _check_finite(
-        X,
-        name,
-        "Exclude those pixels with a mask (stack_to_matrix(..., mask=finite_mask(stack))) "
-        "or replace them before unmixing.",
-    )
+    _check_finite(X, name, NONFINITE_REMEDY)
     return X
 
 

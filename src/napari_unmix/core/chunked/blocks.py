@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import float_dtype
+from .._validation import NONFINITE_REMEDY, float_dtype
 from ..data import CheckedMatrix, check_negative_policy, normalize_axis
 
 __all__ = ["BlockStats", "block_pixel_matrix", "block_stats", "check_blocks",
@@ -32,8 +32,6 @@ __all__ = ["BlockStats", "block_pixel_matrix", "block_stats", "check_blocks",
            "check_finite_counts", "fitted_max", "checked_input", "float_dtype", "pixel_matrix",
            "prepare_dask_stack", "row_blocks"]
 
-_NONFINITE_REMEDY = ("Exclude those pixels with a mask (stack_to_matrix(..., "
-                     "mask=finite_mask(stack))) or replace them before unmixing.")
 _NEGATIVE_REMEDY = ("Background-subtracted CRS data often dips below zero: pass "
                     "negative='clip' to set negative values to 0, or negative='offset' to "
                     "shift all data up by the minimum. The choice is recorded in the "
@@ -225,7 +223,7 @@ def check_finite_counts(n_nan: int, n_inf: int, *, name: str = "X") -> None:
     """The in-memory error for data holding ``n_nan`` NaN and ``n_inf`` Inf values."""
     if n_nan or n_inf:
         raise ValueError(f"{name} contains {n_nan} NaN and {n_inf} infinite value(s). "
-                         f"{_NONFINITE_REMEDY}")
+                         f"{NONFINITE_REMEDY}")
 
 
 def fitted_max(stats: BlockStats, negative: dict | None, dtype) -> float:
