@@ -185,3 +185,11 @@ def test_a_spectrum_file_row_comes_back_from_a_setup_without_its_file(
                       sample.component_names[::-1], "cm^-1")
     line.setText(str(tmp_path / "other.csv"))
     assert dock2.table.rows[0].settings().source.embedded is None
+
+
+def test_a_setup_that_omits_nan_pixels_says_the_dock_does_not(crs_viewer, crs_dock, tmp_path):
+    path = AnalysisConfig(mode="nmf", n_components=3, nan_policy="omit").save(
+        tmp_path / "omit.json")
+    notes = crs_dock.setup.load_setup(path)
+    assert any("nan_policy='omit'" in n and "the dock does not do" in n
+               and "--nan-policy omit" in n for n in notes), notes

@@ -193,6 +193,10 @@ def apply_config(dock, cfg: AnalysisConfig, *, name: str = "setup") -> list[str]
     be set as the config says.  Region seeds are painted into a new Labels layer
     ``"<name> seeds"`` on the chosen image's grid."""
     notes: list[str] = []
+    if cfg.nan_policy != "raise":
+        notes.append(f"the setup leaves pixels with NaN values out (nan_policy="
+                     f"{cfg.nan_policy!r}), which the dock does not do: its runs refuse an "
+                     "image with NaN values (the command line's --nan-policy omit runs it).")
     _set_form(dock.form, cfg)
     comps = list(cfg.components)
     if not comps:

@@ -71,6 +71,11 @@ CLI_WORDS = (
      "choose --backend torch (or auto), or --device auto"),
     ("Use device='cpu' or 'auto'", "Use --device cpu or auto"),
     ("loosen tol", "loosen --tol"),
+    ("nan_policy='omit'", "--nan-policy omit"),
+    ("a stack in memory only, not of a dask stack: compute the stack (np.asarray), or "
+     "replace its NaN values before unmixing it.", "a stack read into memory, not of a zarr "
+     "stack, which is read chunk by chunk: save it as a TIFF or .npy file, or replace its "
+     "NaN values."),
     (NONFINITE_REMEDY, "The CLI does not drop pixels on its own: replace them (or crop "
      "them away) and run again."),
     ("; read it with napari_unmix.io.read_result_bundle (or open it in napari)",

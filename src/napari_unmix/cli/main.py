@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import __version__
 from ..core import MODES, Cancelled
-from ..core.data import NEGATIVE_POLICIES
+from ..core.data import NAN_POLICIES, NEGATIVE_POLICIES
 from ..core.parallel import check_n_jobs
 from ..core.solvers import ABUNDANCES, LOSSES
 from ..io.result_folder import MAPS_FORMATS
@@ -195,6 +195,11 @@ def _add_run(sub) -> None:
     run.add_argument("--negative", choices=NEGATIVE_POLICIES, default=None,
                      help="negative data values: raise (default), clip to 0, or offset all "
                      "data by the minimum")
+    run.add_argument("--nan-policy", choices=NAN_POLICIES, default=None,
+                     help="pixels with NaN or infinite values (padding of a stitched or "
+                     "registered image): raise (default: refuse the stack) or omit (leave "
+                     "them out of the fit and the seeds; their maps are NaN, and the count "
+                     "is recorded in result.json); in-memory stacks, not zarr")
     run.add_argument("--anchor", type=trust, default=None, metavar="TRUST",
                      help="seeded-nmf: trust in the seed spectra, how strongly each is pulled "
                      "towards its seed (0: free fit, 1: the seed weighs as much as the data, "

@@ -39,8 +39,8 @@ from .seed_inputs import (
     spectra_components,
 )
 
-__all__ = ["CONFIG_FLAGS", "MODE_FLAGS", "analysis_config", "check_mode_options", "cmd_run",
-           "mode_takes", "precheck"]
+__all__ = ["CONFIG_FLAGS", "MODE_FLAGS", "analysis_config", "check_finite",
+           "check_mode_options", "cmd_run", "load_stack", "mode_takes", "precheck"]
 
 #: The options of ``run`` that only some modes take: argparse ``dest`` -> (the flag,
 #: the :class:`~napari_unmix.core.config.AnalysisConfig` field it sets).  A flag is
@@ -106,8 +106,9 @@ def check_mode_options(args, spec) -> None:
                            "leave it out.")
 
 
-def load_stack(path, spectral_axis, series=None):
-    """The stack at ``path``, refused when it holds NaN / inf or has no spatial axis.
+def load_stack(path, spectral_axis, series=None, *, nan_policy="raise", quiet=True):
+    """The stack at ``path``, refused when it has no spatial axis, or holds NaN / inf
+    (under ``nan_policy="raise"``: :func:`check_finite`).
 
     Parameters
     ----------
@@ -116,6 +117,11 @@ def load_stack(path, spectral_axis, series=None):
         ``--spectral-axis``.
     series : int or None
         ``--series`` (TIFF files only).
+    nan_policy : {"raise", "omit"} or None, default "raise"
+        Check for NaN / inf here (:func:`check_finite`); ``None``: the caller checks
+        once the policy is known (``run --config`` may set it).
+    quiet : bool, default True
+        ``--quiet`` (the note of ``"omit"``).
 
     Returns
     -------
@@ -132,17 +138,43 @@ def load_stack(path, spectral_axis, series=None):
     data = stack.data
     if stack.lazy:  # the core checks a chunked stack block by block
         return stack
-    bad = ~np.isfinite(data) if data.dtype.kind == "f" else None
-    if bad is not None and bad.any():
-        n_nan = int(np.isnan(data).sum())
-        raise CLIError(
-            f"{path} holds {n_nan} NaN and {int(bad.sum()) - n_nan} infinite value(s); the "
-            "CLI does not drop pixels on its own. Replace them (or crop them away) and run "
-            "again.")
     if data.ndim < 2:
         raise CLIError(f"{path} holds a {data.ndim}-D array {data.shape}; a spectral stack "
                        "needs a spectral axis and at least one spatial axis.")
+    if nan_policy is not None:
+        check_finite(stack, nan_policy, path, quiet)
     return stack
+
+
+def check_finite(stack, policy, path, quiet=True) -> None:
+    """Refuse NaN / inf values under ``--nan-policy raise``; under ``omit``, note how many
+    pixels are left out (the core leaves them out and records it).
+
+    Parameters
+    ----------
+    stack : StackData
+    policy : {"raise", "omit"}
+    path : str or Path
+        The input, for the message.
+    quiet : bool
+        ``--quiet`` (the note).
+    """
+    data = stack.data
+    if stack.lazy or data.dtype.kind not in "fc":
+        return  # a chunked stack: the core checks it block by block; integers are finite
+    bad = ~np.isfinite(data)
+    if not bad.any():
+        return
+    n_nan = int(np.isnan(data).sum())
+    counts = f"{n_nan} NaN and {int(bad.sum()) - n_nan} infinite value(s)"
+    if policy == "raise":
+        raise CLIError(
+            f"{path} holds {counts}; the CLI does not drop pixels unless asked. Pass "
+            "--nan-policy omit to leave those pixels out of the fit (their maps are NaN; "
+            "recorded in result.json), or replace them (or crop them away) and run again.")
+    omitted = int(bad.any(axis=stack.spectral_axis).sum())
+    note(f"{path} holds {counts}: the {omitted} pixel(s) holding them are left out of the "
+         "fit and of the seeds, with NaN maps (--nan-policy omit).", quiet)
 
 
 def analysis_config(args, stack, n_channels, spatial_shape):
@@ -177,6 +209,8 @@ def analysis_config(args, stack, n_channels, spatial_shape):
     spec = MODES[mode]
     check_mode_options(args, spec)
     overrides = {f: getattr(args, f) for f in CONFIG_FLAGS if getattr(args, f) is not None}
+    if getattr(args, "nan_policy", None) is not None:  # every mode takes it
+        overrides["nan_policy"] = args.nan_policy
     values, unit = stack.spectral_values, stack.spectral_unit
     labels = None
     comps = list(cfg.components)
@@ -243,8 +277,8 @@ def check_negative(data, spec, policy, path) -> None:
     """
     if not spec.non_negative or policy != "raise" or not isinstance(data, np.ndarray):
         return  # a chunked stack: the core checks it block by block
-    lo = float(np.min(data))
-    if lo < 0:
+    lo = float(np.nanmin(data)) if data.dtype.kind == "f" else float(np.min(data))
+    if lo < 0:  # NaN values are checked apart (check_finite)
         n_neg = int((np.asarray(data) < 0).sum())
         raise CLIError(
             f"{path} holds {n_neg} negative value(s) (minimum {lo:.6g}), but --mode "
@@ -297,7 +331,10 @@ def cmd_run(args) -> int:
     # replaces the folder whole); it is created only when the outputs are written
     check_out(args.out, [("the input stack", args.input), ("--spectra", args.spectra),
                          ("--labels", args.labels), ("--config", args.config)])
-    stack = load_stack(Path(args.input), args.spectral_axis, getattr(args, "series", None))
+    # NaN / inf are checked first, unless the policy comes from --config (read below)
+    nan_policy = getattr(args, "nan_policy", None) or (None if args.config else "raise")
+    stack = load_stack(Path(args.input), args.spectral_axis, getattr(args, "series", None),
+                       nan_policy=nan_policy, quiet=quiet)
     for n in stack.notes:
         note(n, quiet)
     data = stack.data
@@ -308,6 +345,8 @@ def cmd_run(args) -> int:
     cfg, values, labels = analysis_config(args, stack, n_channels, spatial_shape)
     mode = cfg.mode
     spec = MODES[mode]
+    if nan_policy is None:
+        check_finite(stack, cfg.nan_policy, args.input, quiet)
     check_negative(data, spec, cfg.negative, args.input)
     k = precheck(cfg, (n_pixels, n_channels))
 

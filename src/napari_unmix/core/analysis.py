@@ -47,7 +47,7 @@ from .data import PreparedData, check_matrix, prepare_stack
 from .init import resolve_random_state
 from .modes import MODES, ModeSpec
 from .preprocess import preprocess
-from .result import UnmixResult
+from .result import PIXEL_MASK_KEY, UnmixResult
 from .seeds import build_seeds
 from .sources import SeedContext
 from .summaries import NegativeInfo
@@ -178,13 +178,18 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=0, spectral_val
             raise ValueError("Preprocessing (background subtraction, smoothing) runs on "
                              "data in memory: compute the stack (np.asarray) or switch "
                              "preprocessing off for a dask stack.")
+        if cfg.nan_policy != "raise":
+            raise ValueError(f"nan_policy={cfg.nan_policy!r} leaves pixels out of a stack in "
+                             "memory only, not of a dask stack: compute the stack "
+                             "(np.asarray), or replace its NaN values before unmixing it.")
         data = prepare_dask_stack(stack, spectral_axis=spectral_axis,
                                   spectral_values=spectral_values,
                                   negative=cfg.negative if spec.non_negative else None)
     else:
         data = prepare_stack(stack, spectral_axis=spectral_axis,
                              spectral_values=spectral_values,
-                             negative=cfg.negative if spec.non_negative else None)
+                             negative=cfg.negative if spec.non_negative else None,
+                             nan_policy=cfg.nan_policy)
     notes = prepare_fit_data(data, cfg, non_negative=spec.non_negative, labels=labels)
     seeds = None
     if spec.seeded:
@@ -197,7 +202,8 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=0, spectral_val
                             # fits the start's maps to them block by block
                             build_w=spec.builds_maps and not lazy,
                             random_state=cfg.random_state, fixed_h=spec.fixed_spectra,
-                            layout=data.layout, callback=callback)
+                            layout=data.layout, pixel_mask=data.pixel_mask,
+                            callback=callback)
         seeds.notes[:0] = notes
     res = spec.run(data, cfg, seeds, callback)
     if data.layout is not None:   # rows read tile by tile: the result in C order
@@ -237,12 +243,15 @@ def _with_analysis(res: UnmixResult, cfg, spec, data: PreparedData, seeds, label
     if spec.non_negative:
         params["negative"] = cfg.negative
         changes["negative"] = NegativeInfo.from_dict(data.raw.negative)
+    params["nan_policy"] = cfg.nan_policy
     if seeds is not None:
         changes["seeds"] = seeds.summary()
     if labels is not None:
         changes["labels_sha256"] = labels_sha256(labels)
     arrays = dict(res.arrays)
     arrays.update(store)
+    if data.pixel_mask is not None:  # the maps are NaN where pixels were left out
+        arrays[PIXEL_MASK_KEY] = np.asarray(data.pixel_mask, dtype=bool)
     names = cfg.component_names if cfg.components else list(res.component_names)
     return dataclasses.replace(res, params=params, summary=res.summary.replace(**changes),
                                arrays=arrays, component_names=names,

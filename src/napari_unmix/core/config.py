@@ -20,7 +20,7 @@ import numpy as np
 from ._files import atomic_path, file_path
 from ._validation import check_iter_options
 from .components import ComponentSpec, FromComponent
-from .data import NEGATIVE_POLICIES
+from .data import NAN_POLICIES, NEGATIVE_POLICIES
 from .device import check_device
 from .init import INITS, resolve_random_state
 from .modes import MODES
@@ -99,6 +99,12 @@ class AnalysisConfig:
         Seed of every random choice; ``None`` draws one, recorded in the result.
     negative : {"raise", "clip", "offset"}, default "raise"
         Negative values in the data of the non-negative modes.
+    nan_policy : {"raise", "omit"}, default "raise"
+        Pixels whose spectrum holds a NaN or infinite value (padding of a stitched
+        or registered image, pixels a tool blanked): refused, or left out of the
+        fit and of the seeds, with NaN maps (``UnmixResult.pixel_mask`` says which
+        pixels were fitted; the count is in ``summary.preprocessing``).  In-memory
+        stacks only.
     device : str, default "auto"
         torch device of torch backends.
     anchor : float, default 1.0
@@ -145,6 +151,7 @@ class AnalysisConfig:
     max_iter: int = 1000
     random_state: int | None = None
     negative: str = "raise"
+    nan_policy: str = "raise"
     device: str = "auto"
     anchor: float = 1.0
     abundance: str = "free"
@@ -170,7 +177,8 @@ class AnalysisConfig:
         if not isinstance(self.preprocessing, Preprocessing):
             raise TypeError("preprocessing must be a core.preprocess.Preprocessing.")
         checks = (("w_seed_mode", W_SEED_MODES), ("h_fallback", H_FALLBACKS),
-                  ("fit_data", FIT_DATA), ("negative", NEGATIVE_POLICIES), ("init", INITS),
+                  ("fit_data", FIT_DATA), ("negative", NEGATIVE_POLICIES),
+                  ("nan_policy", NAN_POLICIES), ("init", INITS),
                   ("abundance", ABUNDANCES), ("loss", tuple(LOSSES)))
         for attr, allowed in checks:
             if getattr(self, attr) not in allowed:

@@ -26,15 +26,17 @@ import numpy as np
 from ._validation import as_float_array, check_data_matrix, check_nonnegative, refuse_masked
 from .pixel_layout import PixelLayout
 
-__all__ = ["NEGATIVE_POLICIES", "CheckedMatrix", "PreparedData", "apply_negative_policy",
-           "check_matrix", "check_negative_policy", "check_spectral_values", "data_scale",
-           "fits_unscaled", "finite_mask",
-           "matrix_to_maps", "normalize_axis", "prepare_stack", "prepared_data",
-           "roi_mean_spectrum",
-           "stack_to_matrix"]
+__all__ = ["NAN_POLICIES", "NEGATIVE_POLICIES", "CheckedMatrix", "PreparedData",
+           "apply_negative_policy", "check_matrix", "check_nan_policy",
+           "check_negative_policy", "check_spectral_values", "data_scale", "fits_unscaled",
+           "finite_mask", "matrix_to_maps", "normalize_axis", "prepare_stack",
+           "prepared_data", "roi_mean_spectrum", "stack_to_matrix"]
 
 #: How NNMF / NNLS treat negative input values.
 NEGATIVE_POLICIES = ("raise", "clip", "offset")
+#: What an analysis does with pixels whose spectrum holds NaN or infinite values:
+#: refuse the stack, or leave those pixels out of the fit (their maps are NaN).
+NAN_POLICIES = ("raise", "omit")
 
 
 def normalize_axis(axis: int, ndim: int, *, name: str = "spectral_axis") -> int:
@@ -364,6 +366,9 @@ class PreparedData:
     layout : PixelLayout or None
         The order of the rows when it is not C order of the spatial axes (a chunked
         stack read tile by tile); None for C order.
+    pixel_mask : ndarray of bool (spatial shape) or None
+        The pixels the rows hold, in C order, when some were left out
+        (``nan_policy="omit"``); None when every pixel is a row.
     """
 
     raw: CheckedMatrix
@@ -373,6 +378,7 @@ class PreparedData:
     fit: CheckedMatrix | None = None
     steps: list = field(default_factory=list)
     layout: PixelLayout | None = None
+    pixel_mask: np.ndarray | None = None
 
     def __post_init__(self):
         if self.fit is None:
@@ -388,7 +394,8 @@ class PreparedData:
 
 
 def prepare_stack(stack, *, spectral_axis: int = 0, spectral_values=None,
-                  negative: str | None = "raise", name: str = "stack") -> PreparedData:
+                  negative: str | None = "raise", nan_policy: str = "raise",
+                  name: str = "stack") -> PreparedData:
     """The stack as a checked matrix: :func:`stack_to_matrix`, then :func:`check_matrix`.
 
     Parameters
@@ -400,12 +407,38 @@ def prepare_stack(stack, *, spectral_axis: int = 0, spectral_values=None,
         Spectral position of every channel; checked against the channel count.
     negative : {"raise", "clip", "offset"} or None
         Negative-value policy; ``None`` for modes without a sign constraint (PCA).
+    nan_policy : {"raise", "omit"}, default "raise"
+        Pixels with a NaN or infinite value in their spectrum: refused, or left out
+        (the rows are the other pixels, ``pixel_mask`` says which; the step is
+        recorded in ``steps`` with the number of pixels and values left out).
     name : str
         Name of the data in messages.
     """
-    X, spatial_shape = stack_to_matrix(stack, spectral_axis)
+    check_nan_policy(nan_policy)
+    mask = None
+    if nan_policy == "omit":
+        keep = finite_mask(stack, spectral_axis)
+        if not keep.any():
+            raise ValueError(f"Every pixel of the {name} holds a NaN or infinite value, so "
+                             "leaving them out leaves nothing to unmix.")
+        mask = None if keep.all() else keep
+    X, spatial_shape = stack_to_matrix(stack, spectral_axis, mask=mask)
     raw = check_matrix(X, negative=negative, name=name)
-    return prepared_data(raw, spatial_shape, spectral_values, spectral_axis)
+    data = prepared_data(raw, spatial_shape, spectral_values, spectral_axis)
+    if nan_policy == "omit":
+        omitted = 0 if mask is None else int(mask.size - mask.sum())
+        data.steps.insert(0, {"step": "non-finite pixels", "policy": "omit",
+                              "omitted_pixels": omitted,
+                              "kept_pixels": int(raw.X.shape[0])})
+        data.pixel_mask = mask
+    return data
+
+
+def check_nan_policy(policy) -> str:
+    """``policy`` if it is one of :data:`NAN_POLICIES`, else a ValueError."""
+    if not isinstance(policy, str) or policy not in NAN_POLICIES:
+        raise ValueError(f"nan_policy={policy!r} is not one of {', '.join(NAN_POLICIES)}.")
+    return policy
 
 
 def check_spectral_values(values, n_channels: int, *, where: str = "the stack"):

@@ -14,7 +14,11 @@ from .chunked.scheduler import is_dask_array
 from .modes import MODES
 from .summaries import Summary, jsonable, summary_from_dict
 
-__all__ = ["UnmixResult", "jsonable", "load_guarded"]
+__all__ = ["PIXEL_MASK_KEY", "UnmixResult", "jsonable", "load_guarded"]
+
+#: The key in ``UnmixResult.arrays`` of the fitted pixels (bool, the spatial shape)
+#: when an analysis left some out (``nan_policy="omit"``).
+PIXEL_MASK_KEY = "pixel_mask"
 
 _FORMAT = "napari-unmix-result"
 _FORMAT_VERSION = 1
@@ -209,9 +213,19 @@ class UnmixResult:
         arrays.update(zip(names, values, strict=True))
         return dataclasses.replace(self, W=np.asarray(W), arrays=arrays)
 
+    @property
+    def pixel_mask(self) -> np.ndarray | None:
+        """The pixels ``W`` holds (bool, the spatial shape) when the analysis left some
+        out (``AnalysisConfig.nan_policy="omit"``); None when ``W`` has every pixel."""
+        mask = self.arrays.get(PIXEL_MASK_KEY)
+        return None if mask is None else np.asarray(mask, dtype=bool)
+
     def maps(self, spatial_shape, *, mask=None) -> np.ndarray:
-        """``W`` as images of shape ``(k, *spatial_shape)`` (see ``matrix_to_maps``); a
-        lazy ``W`` gives lazy maps (a dask array, no mask)."""
+        """``W`` as images of shape ``(k, *spatial_shape)`` (see ``matrix_to_maps``),
+        NaN outside ``mask`` (default: :attr:`pixel_mask`); a lazy ``W`` gives lazy
+        maps (a dask array, no mask)."""
+        if mask is None:
+            mask = self.pixel_mask
         if is_dask_array(self.W) and mask is None:
             from .chunked.store import lazy_maps
 

@@ -248,7 +248,7 @@ def build_seeds(X, components, *, X_processed=None, spatial_shape=None, labels=N
                 spectral_values=None, w_seed_mode="nnls", overwrite=True,
                 h_fallback="residual", residual_score=True, build_w=True, w_floor=1e-3,
                 random_state=None, max_residual_pixels=None, nnls_backend="auto",
-                fixed_h=False, layout=None, callback=None) -> SeedSet:
+                fixed_h=False, layout=None, pixel_mask=None, callback=None) -> SeedSet:
     """Build ``W0`` / ``H0`` seeds from component specifications.
 
     Parameters
@@ -300,6 +300,10 @@ def build_seeds(X, components, *, X_processed=None, spatial_shape=None, labels=N
         The order of the rows of ``X`` when it is not C order of the spatial axes (a
         chunked stack read tile by tile); masks, labels, maps and pixel indices are
         given in C order or as images and are put into it.  ``W0`` is in that order.
+    pixel_mask : array_like of bool (``spatial_shape``), optional
+        The pixels the rows of ``X`` hold, in C order, when some were left out
+        (``nan_policy="omit"``): masks, labels and maps given as images are read on
+        these pixels only, and pixel indices are turned into their rows.
     callback : callable, optional
         ``callback(ProgressInfo)`` once per component and pass; False cancels.
 
@@ -318,7 +322,17 @@ def build_seeds(X, components, *, X_processed=None, spatial_shape=None, labels=N
     data = check_matrix(X)
     n, m = data.X.shape
     spatial_shape = (n,) if spatial_shape is None else tuple(int(s) for s in spatial_shape)
-    if int(np.prod(spatial_shape)) != n:
+    if pixel_mask is not None:
+        pixel_mask = np.asarray(pixel_mask)
+        if pixel_mask.dtype != bool or pixel_mask.shape != spatial_shape:
+            raise ValueError(f"pixel_mask must be a bool array of the spatial shape "
+                             f"{spatial_shape}, got {pixel_mask.dtype} {pixel_mask.shape}.")
+        if int(pixel_mask.sum()) != n:
+            raise ValueError(f"pixel_mask selects {int(pixel_mask.sum())} pixels but X has "
+                             f"{n} rows.")
+        if layout is not None and not layout.is_c_order:
+            raise ValueError("pixel_mask needs rows in C order, not a tiled layout.")
+    elif int(np.prod(spatial_shape)) != n:
         raise ValueError(f"spatial_shape {spatial_shape} has {int(np.prod(spatial_shape))} "
                          f"pixels but X has {n} rows.")
     comps = _check_components(components)
@@ -341,7 +355,8 @@ def build_seeds(X, components, *, X_processed=None, spatial_shape=None, labels=N
                              f"{data.X.shape}.")
         proc = _non_negative(Xp, "processed", notes)
     ctx = SeedContext(raw, proc, spatial_shape=spatial_shape, labels=labels,
-                      spectral_values=spectral_values, layout=layout)
+                      spectral_values=spectral_values, layout=layout,
+                      pixel_mask=pixel_mask)
     # without preprocessing the "processed" data is the raw data: report it as such
     work_key = ["raw" if (c.background or not c.use_subtracted or X_processed is None)
                 else "processed" for c in comps]

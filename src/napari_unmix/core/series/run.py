@@ -177,6 +177,11 @@ def unmix_series(stack, config=None, *, H=None, strategy="shared-basis", series_
     if match not in MATCH_POLICIES:
         raise ValueError(f"match={match!r} is not one of {', '.join(MATCH_POLICIES)}.")
     cfg = _as_config(config, H)
+    if cfg.nan_policy != "raise":
+        raise ValueError(f"nan_policy={cfg.nan_policy!r} leaves pixels out of one analysis "
+                         "(run_analysis), not of a series, whose planes share one map "
+                         "layout: replace the NaN values of the stack, or unmix the planes "
+                         "one by one.")
     _check_new_path(maps_out)
     series = SeriesStack(stack, series_axis, spectral_axis)
     m = series.n_channels

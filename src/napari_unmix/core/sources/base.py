@@ -20,6 +20,7 @@ configs, the CLI and the dock's component table find sources there.
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
@@ -93,6 +94,10 @@ class SeedContext:
         The order of the rows of ``raw`` when it is not C order of the spatial axes
         (a chunked stack read tile by tile): label images, masks, maps and pixel
         indices, given as images or in C order, are put into it.
+    pixel_mask : ndarray of bool (``spatial_shape``), optional
+        The pixels the rows of ``raw`` hold, in C order, when some pixels of the
+        image were left out (``nan_policy="omit"``): label images, masks and maps
+        are given for the whole image and read on these pixels.
     """
 
     raw: np.ndarray
@@ -101,9 +106,11 @@ class SeedContext:
     labels: Any = None
     spectral_values: np.ndarray | None = None
     layout: Any = None
+    pixel_mask: Any = None
     #: spectra resampled over part of the axis only: name -> (channels set to 0, range)
     partial: dict = field(default_factory=dict)
     _flat_labels: Any = field(default=None, repr=False)
+    _kept: Any = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.processed is None:
@@ -111,6 +118,12 @@ class SeedContext:
         n = self.raw.shape[0]
         self.spatial_shape = (n,) if self.spatial_shape is None else \
             tuple(int(s) for s in self.spatial_shape)
+        if self.pixel_mask is not None:
+            kept = np.asarray(self.pixel_mask, dtype=bool).reshape(-1)
+            if kept.size != math.prod(self.spatial_shape) or int(kept.sum()) != n:
+                raise ValueError(f"pixel_mask must select the {n} rows among the "
+                                 f"{math.prod(self.spatial_shape)} pixels of the image.")
+            self._kept = kept
 
     @classmethod
     def for_channels(cls, n_channels: int, spectral_values=None) -> SeedContext:
@@ -120,7 +133,13 @@ class SeedContext:
 
     @property
     def n_pixels(self) -> int:
+        """The rows: the pixels that are fitted."""
         return int(self.raw.shape[0])
+
+    @property
+    def n_image_pixels(self) -> int:
+        """The pixels of the image, left-out ones (``pixel_mask``) included."""
+        return self.n_pixels if self._kept is None else int(self._kept.size)
 
     @property
     def n_channels(self) -> int:
@@ -134,7 +153,7 @@ class SeedContext:
                 raise TypeError(f"The label image must hold integers, got dtype {lab.dtype}.")
             if lab.shape == self.spatial_shape:
                 lab = lab.reshape(-1)
-            if lab.shape != (self.n_pixels,):
+            if lab.shape != (self.n_image_pixels,):
                 raise ValueError(f"The label image has shape {np.asarray(self.labels).shape}, "
                                  f"but the stack's spatial shape is {self.spatial_shape}.")
             self._flat_labels = self.in_row_order(lab)
@@ -147,15 +166,15 @@ class SeedContext:
             raise TypeError(f"{what} must be boolean, got dtype {m.dtype}.")
         if m.shape == self.spatial_shape:
             return self.in_row_order(m.reshape(-1))
-        if m.shape == (self.n_pixels,):
+        if m.shape == (self.n_image_pixels,):
             return self.in_row_order(m)
         raise ValueError(f"{what} has shape {m.shape}, but the image has spatial shape "
-                         f"{self.spatial_shape} ({self.n_pixels} pixels); draw it on the same "
-                         "image.")
+                         f"{self.spatial_shape} ({self.n_image_pixels} pixels); draw it on "
+                         "the same image.")
 
     def flat_map(self, a, what: str) -> np.ndarray:
         """A map seed (spatial shape or flat) as a validated flat float64 array."""
-        n, shape = self.n_pixels, self.spatial_shape
+        n, shape = self.n_image_pixels, self.spatial_shape
         arr = as_float_array(a, name=what)
         if arr.shape == shape:
             arr = arr.reshape(-1)
@@ -165,6 +184,8 @@ class SeedContext:
             raise ValueError(f"{what} has shape {np.asarray(a).shape}, but the image has spatial "
                              f"shape {shape} ({n} pixels): give a map of shape {shape} or "
                              f"({n},).")
+        if self._kept is not None:  # the map on the fitted pixels only
+            arr = arr[self._kept]
         if not np.isfinite(arr).all():
             raise ValueError(f"{what} holds NaN or infinite values; maps must be finite.")
         if arr.min() < 0:
@@ -174,16 +195,45 @@ class SeedContext:
             raise ValueError(f"{what} is all zeros; a zero map cannot seed a component. Give a "
                              "map with positive values or remove it (the map is then built "
                              "from the spectrum).")
-        return self.in_row_order(np.asarray(arr, dtype=np.float64))
+        arr = np.asarray(arr, dtype=np.float64)
+        return arr if self._kept is not None else self.in_row_order(arr)
 
     def in_row_order(self, flat) -> np.ndarray:
-        """A flat per-pixel array in C order of the spatial axes, put in the rows' order."""
+        """A flat per-pixel array in C order of the spatial axes (every pixel of the
+        image), put in the rows' order (only the fitted pixels, with ``pixel_mask``)."""
+        if self._kept is not None:
+            return np.asarray(flat)[self._kept]
         if self.layout is None or self.layout.is_c_order:
             return flat
         return self.layout.to_rows(flat)
 
+    def only_left_out(self, selection) -> bool:
+        """Whether ``selection`` (an image-shaped or flat bool array over the whole image)
+        holds pixels, all of them left out of the fit (``pixel_mask``): what to say
+        when a region seed has no pixel to fit."""
+        sel = np.asarray(selection, dtype=bool).reshape(-1)
+        return self._kept is not None and sel.size == self._kept.size and bool(sel.any())
+
+    #: The end of a message on a region that lies only on left-out pixels.
+    LEFT_OUT = ("lies only on pixels left out of the fit (their spectra hold NaN or infinite "
+                "values, nan_policy='omit'): draw it over pixels with finite spectra.")
+
     def rows_of(self, c_indices) -> np.ndarray:
-        """The rows of pixels given by flat C-order indices."""
+        """The rows of pixels given by flat C-order indices.
+
+        Raises
+        ------
+        ValueError
+            For pixels left out of the fit (``pixel_mask``).
+        """
+        if self._kept is not None:
+            c = np.asarray(c_indices, dtype=np.intp)
+            out = ~self._kept[c]
+            if out.any():
+                raise ValueError(f"{int(out.sum())} of the given pixel(s) (the first at "
+                                 f"index {int(c[out][0])}) were left out of the fit: their "
+                                 "spectra hold NaN or infinite values.")
+            return (np.cumsum(self._kept) - 1)[c]
         if self.layout is None:
             return np.asarray(c_indices, dtype=np.intp)
         return self.layout.rows_of(c_indices)

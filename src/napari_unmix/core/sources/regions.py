@@ -66,6 +66,8 @@ class RoiMask(Source):
 
     def spectrum(self, ctx, X, *, name="component", warnings=None):
         sel = ctx.flat_mask(self.mask, f"Component {name!r}: ROI mask")
+        if not sel.any() and ctx.only_left_out(self.mask):
+            raise ValueError(f"Component {name!r}: its ROI {ctx.LEFT_OUT}")
         if not sel.any():
             raise ValueError(f"Component {name!r}: its ROI mask selects no pixel. Draw the ROI "
                              "over the pixels of this component, or remove the ROI.")
@@ -129,6 +131,8 @@ class RoiLabel(Source):
                              "image, but no label image was given (labels=...).")
         lab = ctx.flat_labels()
         sel = lab == self.label_id
+        if not sel.any() and ctx.only_left_out(np.asarray(ctx.labels) == self.label_id):
+            raise ValueError(f"Component {name!r}: label {self.label_id} {ctx.LEFT_OUT}")
         if not sel.any():
             present = np.unique(lab[lab > 0])
             listed = ", ".join(str(int(v)) for v in present[:20]) or "none"
@@ -167,7 +171,7 @@ class RoiLabel(Source):
 
 
 def _pixel_indices(pixels, ctx: SeedContext, name):
-    n, spatial_shape = ctx.n_pixels, ctx.spatial_shape
+    n, spatial_shape = ctx.n_image_pixels, ctx.spatial_shape
     p = np.asarray(pixels)
     if p.ndim == 2:
         if p.shape[1] != len(spatial_shape):
