@@ -27,7 +27,7 @@ from ._validation import as_float_array, check_data_matrix, check_nonnegative, r
 from .pixel_layout import PixelLayout
 
 __all__ = ["NAN_POLICIES", "NEGATIVE_POLICIES", "CheckedMatrix", "PreparedData",
-           "apply_negative_policy", "check_matrix", "check_nan_policy",
+           "apply_negative_policy", "check_matrix", "check_nan_policy", "check_pixel_mask",
            "check_negative_policy", "check_spectral_values", "data_scale", "fits_unscaled",
            "finite_mask", "matrix_to_maps", "normalize_axis", "prepare_stack",
            "prepared_data", "roi_mean_spectrum", "stack_to_matrix"]
@@ -432,6 +432,25 @@ def prepare_stack(stack, *, spectral_axis: int = 0, spectral_values=None,
                               "kept_pixels": int(raw.X.shape[0])})
         data.pixel_mask = mask
     return data
+
+
+def check_pixel_mask(mask, spatial_shape, n_rows: int, *, name: str = "mask",
+                     rows: str = "X has") -> np.ndarray:
+    """``mask`` as the bool array of ``spatial_shape`` that selects ``n_rows`` pixels.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, the shapes, or the counts (``rows``: whose rows, in words).
+    """
+    mask = np.asarray(mask)
+    shape = tuple(int(s) for s in spatial_shape)
+    if mask.dtype != bool or mask.shape != shape:
+        raise ValueError(f"{name} must be a bool array of shape {shape}, got {mask.dtype} "
+                         f"{mask.shape}.")
+    if int(mask.sum()) != n_rows:
+        raise ValueError(f"{name} selects {int(mask.sum())} pixels but {rows} {n_rows} rows.")
+    return mask
 
 
 def check_nan_policy(policy) -> str:

@@ -39,6 +39,7 @@ import numpy as np
 
 from .. import __version__
 from ..core._files import atomic_path
+from ..core.data import check_pixel_mask
 from ..core.result import UnmixResult, jsonable
 
 __all__ = ["OUTPUT_NAMES", "RESULT_JSON_FORMAT", "ResultBundle", "is_result_bundle",
@@ -103,14 +104,7 @@ def _check_layout(result, spatial_shape, mask):
                              f"result's W has {n} rows; give the shape of the analysed stack "
                              "(and its mask, if only some pixels were analysed).")
         return shape, None
-    mask = np.asarray(mask)
-    if mask.dtype != bool or mask.shape != shape:
-        raise ValueError(f"mask must be a bool array of shape {shape}, got {mask.dtype} "
-                         f"{mask.shape}.")
-    if int(mask.sum()) != n:
-        raise ValueError(f"mask selects {int(mask.sum())} pixels but the result's W has {n} "
-                         "rows.")
-    return shape, mask
+    return shape, check_pixel_mask(mask, shape, n, rows="the result's W has")
 
 
 def write_result_bundle(path, result: UnmixResult, spatial_shape, *, mask=None) -> Path:

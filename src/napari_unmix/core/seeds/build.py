@@ -53,7 +53,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..components import ComponentSpec
-from ..data import check_matrix, check_spectral_values
+from ..data import check_matrix, check_pixel_mask, check_spectral_values
 from ..init import resolve_random_state
 from ..progress import Reporter
 from ..sources import SeedContext
@@ -323,13 +323,7 @@ def build_seeds(X, components, *, X_processed=None, spatial_shape=None, labels=N
     n, m = data.X.shape
     spatial_shape = (n,) if spatial_shape is None else tuple(int(s) for s in spatial_shape)
     if pixel_mask is not None:
-        pixel_mask = np.asarray(pixel_mask)
-        if pixel_mask.dtype != bool or pixel_mask.shape != spatial_shape:
-            raise ValueError(f"pixel_mask must be a bool array of the spatial shape "
-                             f"{spatial_shape}, got {pixel_mask.dtype} {pixel_mask.shape}.")
-        if int(pixel_mask.sum()) != n:
-            raise ValueError(f"pixel_mask selects {int(pixel_mask.sum())} pixels but X has "
-                             f"{n} rows.")
+        pixel_mask = check_pixel_mask(pixel_mask, spatial_shape, n, name="pixel_mask")
         if layout is not None and not layout.is_c_order:
             raise ValueError("pixel_mask needs rows in C order, not a tiled layout.")
     elif int(np.prod(spatial_shape)) != n:
