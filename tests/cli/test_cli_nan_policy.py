@@ -93,3 +93,22 @@ def test_a_zarr_stack_cannot_omit_pixels_and_says_what_to_do(capsys, tmp_path):
     assert code == 2 and "--nan-policy omit leaves pixels out of a stack read into memory, " \
         "not of a zarr stack" in err
     assert "np.asarray" not in err
+
+
+def test_the_result_folder_of_an_omitting_run_opens_in_napari_with_nan_maps(capsys, files,
+                                                                             tmp_path):
+    # before: "spatial_shape (14, 10) has 140 pixels but the result's W has 120 rows"
+    pytest.importorskip("napari")
+    from napari_unmix._napari.reader import get_reader
+    from napari_unmix.io import read_result_bundle
+
+    code, _, err = _run(capsys, "run", files / "holed.tif", "--mode", "nmf", "-k", "2",
+                        "--nan-policy", "omit", "--out", tmp_path / "o")
+    assert code == 0, err
+    bundle = read_result_bundle(tmp_path / "o")
+    assert bundle.mask is not None and not bundle.mask[[0, 9]].any()
+    layers = get_reader(str(tmp_path / "o"))(str(tmp_path / "o"))
+    assert len(layers) == 2
+    for data, _, kind in layers:
+        assert kind == "image" and data.shape == (14, 10)
+        assert np.isnan(data[[0, 9]]).all() and np.isfinite(data[KEPT]).all()

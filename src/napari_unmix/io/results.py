@@ -94,6 +94,8 @@ class ResultBundle:
 
 
 def _check_layout(result, spatial_shape, mask):
+    if mask is None:  # the pixels an analysis fitted when it left some out
+        mask = result.pixel_mask
     shape = tuple(int(s) for s in spatial_shape)
     if not shape or any(s < 1 for s in shape):
         raise ValueError(f"spatial_shape {spatial_shape!r} must be a tuple of positive sizes.")
