@@ -163,3 +163,20 @@ def test_a_region_only_on_left_out_pixels_is_named(sample, holed):
             ComponentSpec("a", h_source=source), ComponentSpec("b", h_source=RoiLabel(2))])
         with pytest.raises(ValueError, match=words):
             run_analysis(holed, cfg, labels=lab)
+
+
+@pytest.mark.filterwarnings("ignore:The residual")
+def test_diagnostics_of_an_omitting_result_take_the_fitted_pixels(sample, holed):
+    from napari_unmix.core import residuals, stack_to_matrix, with_standard_errors
+
+    comps = [ComponentSpec(n, h_source=Spectrum(values=h))
+             for n, h in zip(sample.component_names, sample.H, strict=True)]
+    res = run_analysis(holed, AnalysisConfig(mode="nnls", components=comps,
+                                             nan_policy="omit"))
+    for f, what in ((residuals, "residuals"), (with_standard_errors, "with_standard_errors")):
+        with pytest.raises(ValueError, match=f"left 32 pixel\\(s\\) out .*so {what} cannot "
+                           "read the whole stack: give the matrix of the fitted pixels"):
+            f(res, holed, spectral_axis=0)
+    X, _ = stack_to_matrix(holed, 0, mask=res.pixel_mask)
+    assert with_standard_errors(res, X).arrays["W_se"].shape == (288, 4)
+    assert residuals(res, X).relative.shape == (288,)

@@ -242,6 +242,7 @@ def residuals(result, X, *, spectral_axis: int | None = None, spatial_shape=None
                          "result models the standardised data (its scree says how much each "
                          "component explains).")
     if spectral_axis is not None:
+        result.refuse_stack_if_masked("residuals")
         Xm, spatial_shape = stack_to_matrix(np.asarray(X), spectral_axis)
     else:
         Xm = np.asarray(X)

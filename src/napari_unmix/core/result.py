@@ -220,6 +220,17 @@ class UnmixResult:
         mask = self.arrays.get(PIXEL_MASK_KEY)
         return None if mask is None else np.asarray(mask, dtype=bool)
 
+    def refuse_stack_if_masked(self, what: str) -> None:
+        """Raise ValueError when this result left pixels out and ``what`` (a
+        diagnostic given the whole stack) cannot place them; says what to give."""
+        mask = self.pixel_mask
+        if mask is not None:
+            raise ValueError(
+                f"This result left {int(mask.size - mask.sum())} pixel(s) out "
+                f"(nan_policy='omit'), so {what} cannot read the whole stack: give the "
+                "matrix of the fitted pixels, stack_to_matrix(stack, spectral_axis, "
+                "mask=result.pixel_mask)[0], without spectral_axis.")
+
     def maps(self, spatial_shape, *, mask=None) -> np.ndarray:
         """``W`` as images of shape ``(k, *spatial_shape)`` (see ``matrix_to_maps``),
         NaN outside ``mask`` (default: :attr:`pixel_mask`); a lazy ``W`` gives lazy

@@ -254,6 +254,7 @@ def with_standard_errors(result, X, *, spectral_axis: int | None = None, noise: 
                          f"known); a {getattr(spec, 'label', result.mode)} result also "
                          "fitted its spectra, whose uncertainty they would leave out.")
     if spectral_axis is not None:
+        result.refuse_stack_if_masked("with_standard_errors")
         Xm, shape = stack_to_matrix(np.asarray(X), spectral_axis)
     else:
         Xm = np.asarray(X)
