@@ -180,3 +180,17 @@ def test_diagnostics_of_an_omitting_result_take_the_fitted_pixels(sample, holed)
     X, _ = stack_to_matrix(holed, 0, mask=res.pixel_mask)
     assert with_standard_errors(res, X).arrays["W_se"].shape == (288, 4)
     assert residuals(res, X).relative.shape == (288,)
+
+
+def test_an_omitting_result_seeds_the_next_omitting_run(sample, holed):
+    from napari_unmix.core import PreviousResult
+
+    first = run_analysis(holed, AnalysisConfig(mode="nmf", n_components=3, random_state=0,
+                                               max_iter=200, nan_policy="omit"))
+    comps = [ComponentSpec(f"c{i}", h_source=PreviousResult.from_result(first, i),
+                           w_source=PreviousResult.from_result(first, i)) for i in range(3)]
+    assert comps[0].w_source.w.shape == (20, 16)  # the image, NaN where left out
+    again = run_analysis(holed, AnalysisConfig(mode="seeded-nmf", components=comps,
+                                               anchor=float("inf"), nan_policy="omit"))
+    np.testing.assert_array_equal(again.pixel_mask, first.pixel_mask)
+    np.testing.assert_allclose(again.H, first.H, rtol=1e-12)  # locked by infinite trust

@@ -263,8 +263,11 @@ class PreviousResult(Source):
             raise ValueError(f"Component index {index} is out of range for a result with "
                              f"{result.n_components} components.")
         values = result.spectral_values
-        return cls(h=np.array(result.H[index]) if h else None,
-                   w=np.array(result.W[:, index]) if w else None,
+        column = np.array(result.W[:, index]) if w else None
+        mask = result.pixel_mask
+        if column is not None and mask is not None:  # pixels left out: the image, NaN there
+            column = result.maps(mask.shape)[index]
+        return cls(h=np.array(result.H[index]) if h else None, w=column,
                    axis=None if values is None else np.array(values),
                    label=f"{result.mode} component {result.component_names[index]}")
 
