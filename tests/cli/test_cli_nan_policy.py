@@ -112,3 +112,11 @@ def test_the_result_folder_of_an_omitting_run_opens_in_napari_with_nan_maps(caps
     for data, _, kind in layers:
         assert kind == "image" and data.shape == (14, 10)
         assert np.isnan(data[[0, 9]]).all() and np.isfinite(data[KEPT]).all()
+
+
+@pytest.mark.parametrize("command", [["suggest-k"], ["suggest", "--no-run", "--seeds", "s.npy"]])
+def test_the_suggest_commands_do_not_offer_a_flag_they_lack(capsys, files, tmp_path, command):
+    args = [a if a != "s.npy" else tmp_path / a for a in command]
+    code, _, err = _run(capsys, args[0], files / "holed.tif", *args[1:])
+    assert code == 2 and "this command does not drop pixels (run --nan-policy omit does)" in err
+    assert "Pass --nan-policy" not in err

@@ -129,7 +129,7 @@ def add_suggest_commands(sub) -> None:
 def _load(args):
     from .run import load_stack
 
-    stack = load_stack(Path(args.input), args.spectral_axis, args.series)
+    stack = load_stack(Path(args.input), args.spectral_axis, args.series, offer_omit=False)
     for n in stack.notes:
         note(n, args.quiet)
     return stack
