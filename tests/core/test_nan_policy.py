@@ -166,20 +166,25 @@ def test_a_region_only_on_left_out_pixels_is_named(sample, holed):
 
 
 @pytest.mark.filterwarnings("ignore:The residual")
-def test_diagnostics_of_an_omitting_result_take_the_fitted_pixels(sample, holed):
+def test_diagnostics_of_an_omitting_result_read_the_whole_stack(sample, holed):
+    # before: "The data (320 pixels x 24 channels) is not what the result fitted (288 x
+    # 24)" and "stack contains 384 NaN ...", for the result and its every-pixel view
     from napari_unmix.core import residuals, stack_to_matrix, with_standard_errors
 
     comps = [ComponentSpec(n, h_source=Spectrum(values=h))
              for n, h in zip(sample.component_names, sample.H, strict=True)]
     res = run_analysis(holed, AnalysisConfig(mode="nnls", components=comps,
                                              nan_policy="omit"))
-    for f, what in ((residuals, "residuals"), (with_standard_errors, "with_standard_errors")):
-        with pytest.raises(ValueError, match=f"left 32 pixel\\(s\\) out .*so {what} cannot "
-                           "read the whole stack: give the matrix of the fitted pixels"):
-            f(res, holed, spectral_axis=0)
     X, _ = stack_to_matrix(holed, 0, mask=res.pixel_mask)
-    assert with_standard_errors(res, X).arrays["W_se"].shape == (288, 4)
-    assert residuals(res, X).relative.shape == (288,)
+    se_kept = with_standard_errors(res, X).arrays["W_se"]  # the fitted pixels' matrix
+    rel_kept = residuals(res, X).relative
+    for r in (res, res.on_every_pixel()):  # the result, and what the dock holds
+        se = with_standard_errors(r, holed, spectral_axis=0).arrays["W_se"]
+        assert se.shape == (320, 4) and np.isnan(se.reshape(20, 16, 4)[[0, 7]]).all()
+        np.testing.assert_allclose(se[res.pixel_mask.reshape(-1)], se_kept, rtol=1e-12)
+        rel = residuals(r, holed, spectral_axis=0).relative
+        assert rel.shape == (20, 16) and np.isnan(rel[[0, 7]]).all()
+        np.testing.assert_allclose(rel[KEPT].reshape(-1), rel_kept, rtol=1e-12)
 
 
 def test_an_omitting_result_seeds_the_next_omitting_run(sample, holed):

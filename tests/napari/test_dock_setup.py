@@ -187,9 +187,11 @@ def test_a_spectrum_file_row_comes_back_from_a_setup_without_its_file(
     assert dock2.table.rows[0].settings().source.embedded is None
 
 
-def test_a_setup_that_omits_nan_pixels_says_the_dock_does_not(crs_viewer, crs_dock, tmp_path):
+def test_a_setup_that_omits_nan_pixels_sets_the_dock_s_nan_pixels(crs_viewer, crs_dock,
+                                                                   tmp_path):
     path = AnalysisConfig(mode="nmf", n_components=3, nan_policy="omit").save(
         tmp_path / "omit.json")
-    notes = crs_dock.setup.load_setup(path)
-    assert any("nan_policy='omit'" in n and "the dock does not do" in n
-               and "--nan-policy omit" in n for n in notes), notes
+    assert crs_dock.setup.load_setup(path) == []
+    assert crs_dock.form.nan_policy.value == "omit"
+    saved = crs_dock.setup.save_setup(tmp_path / "again.json")
+    assert AnalysisConfig.load(saved).nan_policy == "omit"

@@ -152,5 +152,5 @@ def test_an_image_with_nan_is_refused_in_the_dock_s_words(qtbot, crs_viewer, crs
     said = " ".join(str(r.message) for r in notification_manager.records[since:]
                     if r.severity >= NotificationSeverity.WARNING)
     assert "the image holds 64 NaN" in said, said
-    assert "does not leave pixels out" in said and "np.nan_to_num" in said, said
+    assert "Set 'NaN pixels' to omit" in said and "np.nan_to_num" in said, said
     assert "finite_mask" not in said and "stack_to_matrix" not in said, said

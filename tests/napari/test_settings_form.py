@@ -9,6 +9,7 @@ pytest.importorskip("napari")
 pytestmark = pytest.mark.gui
 
 from napari_unmix._napari.settings_form import (  # noqa: E402
+    EVERY_MODE,
     OPTION_OF,
     SettingsForm,
     first_run_mode,
@@ -56,9 +57,10 @@ def test_a_registered_mode_is_offered_with_its_own_settings(qapp, toy_mode):
     assert list(form.mode.choices)[-1] == "toy"
     assert form.mode.native.itemText(form.mode.native.count() - 1) == "Toy mode"
     form.mode.value = "toy"
-    assert _shown(form) == {"n_components", "tol"}
+    assert _shown(form) == {"n_components", "tol", "nan_policy"}  # the last: every mode's
     form.n_components.value = 5
-    assert form.config_kwargs() == {"mode": "toy", "n_components": 5, "tol": 1e-4}
+    assert form.config_kwargs() == {"mode": "toy", "n_components": 5, "tol": 1e-4,
+                                    "nan_policy": "raise"}
     assert form.picked_solver() is None and form.device_info.value == ""
     assert form.preprocessing_choice() == (False, None)
 
@@ -73,7 +75,8 @@ def test_a_form_offers_modes_registered_after_it_was_made(form, toy_mode):
 def test_settings_shown_are_the_options_the_mode_uses(form, mode):
     spec = MODES[mode]
     form.mode.value = mode
-    expected = {name for name, option in OPTION_OF.items() if spec.uses(option)}
+    expected = {name for name, option in OPTION_OF.items()
+                if spec.uses(option) or option in EVERY_MODE}
     if not spec.solvers:
         expected -= {"solver", "backend", "device", "device_info"}
     assert _shown(form) == expected
@@ -85,7 +88,7 @@ def test_settings_shown_are_the_options_the_mode_uses(form, mode):
 
 def test_the_built_in_modes_show_what_they_use(form):
     form.mode.value = "pca"
-    assert _shown(form) == {"n_components", "standardize"}
+    assert _shown(form) == {"n_components", "standardize", "nan_policy"}
     form.mode.value = "nmf"
     assert {"init", "random_state", "n_components", "solver"} <= _shown(form)
     assert not {"standardize", "w_seed_mode", "h_fallback"} & _shown(form)

@@ -124,7 +124,7 @@ def setup_config(dock) -> AnalysisConfig:
 
 # -- config -> dock ----------------------------------------------------------------------
 def _set_form(form, cfg: AnalysisConfig) -> None:
-    from .settings_form import OPTION_OF
+    from .settings_form import OPTION_OF, form_takes
 
     form.mode.value = cfg.mode
     spec = form.spec
@@ -132,7 +132,7 @@ def _set_form(form, cfg: AnalysisConfig) -> None:
     order = ["loss", *[n for n in OPTION_OF if n != "loss"]]  # solvers follow the loss
     for name in order:
         field = OPTION_OF[name]
-        if field == "preprocessing" or name == "device_info" or not spec.uses(field):
+        if field == "preprocessing" or name == "device_info" or not form_takes(spec, field):
             continue
         value = getattr(cfg, field)
         widget = getattr(form, name)
@@ -193,10 +193,6 @@ def apply_config(dock, cfg: AnalysisConfig, *, name: str = "setup") -> list[str]
     be set as the config says.  Region seeds are painted into a new Labels layer
     ``"<name> seeds"`` on the chosen image's grid."""
     notes: list[str] = []
-    if cfg.nan_policy != "raise":
-        notes.append(f"the setup leaves pixels with NaN values out (nan_policy="
-                     f"{cfg.nan_policy!r}), which the dock does not do: its runs refuse an "
-                     "image with NaN values (the command line's --nan-policy omit runs it).")
     _set_form(dock.form, cfg)
     comps = list(cfg.components)
     if not comps:

@@ -32,7 +32,7 @@ LABELS = {
     "anchor": "trust in seeds", "w_seed_mode": "W-seed mode", "overwrite":
     "maps from the seed spectra", "h_fallback": "spectrum fallback", "negative":
     "negative values", "loss": "loss", "abundance": "abundances", "spectral_axis":
-    "spectral axis", "mode": "mode",
+    "spectral axis", "mode": "mode", "nan_policy": "NaN pixels",
 }
 
 TOOLTIPS = {
@@ -84,6 +84,10 @@ TOOLTIPS = {
     "negative": "What to do with negative values (background-subtracted data often dips "
                 "below 0). raise (default): refuse and say so; clip: set them to 0; offset: "
                 "shift all data up by the minimum.",
+    "nan_policy": "Pixels whose spectrum holds NaN or infinite values (the padding of a "
+                  "stitched or registered image). raise (default): refuse the image and say "
+                  "how many; omit: leave those pixels out of the fit and of the seeds, their "
+                  "maps are empty (NaN), and the count is in the result.",
     "loss": "What the fit minimises. frobenius (default): least squares, for data with "
             "roughly constant noise; poisson: the Poisson likelihood of photon counts "
             "(low-light fluorescence, photon counting), fitted by multiplicative updates.",
@@ -107,9 +111,9 @@ _BARE = re.compile(r"\b(?P<verb>pass|raise|Raise|loosen|lower|Lower|reduce|Reduc
 
 #: Whole sentences of the core that only an API user can follow -> the dock's.
 _PHRASES = (
-    (NONFINITE_REMEDY, "The dock does not leave pixels out on its own: replace them in the "
-     "image (with 0, for instance: in napari's console, layer.data = "
-     "np.nan_to_num(layer.data)) or crop them away, and run again."),
+    (NONFINITE_REMEDY, "Set 'NaN pixels' to omit to leave those pixels out of the fit "
+     "(their maps stay empty), or replace them in the image (with 0, for instance: in "
+     "napari's console, layer.data = np.nan_to_num(layer.data)) and run again."),
 )
 #: The core calls the image "stack" at the start of some messages.
 _STACK = re.compile(r"\bstack (contains|holds) (\d+) (NaN|negative)")

@@ -69,6 +69,13 @@ class RunRequest:
         return default_colors(n_components)
 
 
+def analysis_on_every_pixel(*args, **kwargs):
+    """:func:`~napari_unmix.core.analysis.run_analysis`, its result with a row of ``W``
+    for every pixel of the image (NaN where ``nan_policy="omit"`` left pixels out),
+    which the dock's layers, inspector and residual map index by pixel."""
+    return run_analysis(*args, **kwargs).on_every_pixel()
+
+
 def preprocessing_of(rows, *, subtract_background: bool = False,
                      smoothing: str | None = None) -> Preprocessing:
     """The preprocessing of a seeded run: the spectrum of the first row marked
@@ -134,8 +141,9 @@ def prepare_run(grid: ImageGrid, rows, kw: dict, *, layers, previous=None,
     layer = grid.layer
     stack = layer.data[0] if layer.multiscale else layer.data
     if plan is None:
-        func = partial(run_analysis, stack, config, spectral_axis=grid.spectral_axis_index,
-                       spectral_values=values, labels=labels)
+        func = partial(analysis_on_every_pixel, stack, config,
+                       spectral_axis=grid.spectral_axis_index, spectral_values=values,
+                       labels=labels)
     else:
         func = partial(unmix_series, stack, config, strategy=plan.strategy,
                        series_axis=plan.axis, spectral_axis=grid.spectral_axis_index,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, SpinBox
 
-from ..core.data import NEGATIVE_POLICIES
+from ..core.data import NAN_POLICIES, NEGATIVE_POLICIES
 from ..core.device import backend_for_device, cuda_available, get_torch, resolve_device
 from ..core.init import INITS
 from ..core.modes import MODES
@@ -31,7 +31,8 @@ from ..core.seeds import H_FALLBACKS, W_SEED_MODES
 from ..core.solvers import ABUNDANCES, LOSSES
 from .help_texts import TOOLTIPS
 
-__all__ = ["OPTION_OF", "SettingsForm", "first_run_mode", "refining_mode"]
+__all__ = ["EVERY_MODE", "OPTION_OF", "SettingsForm", "first_run_mode", "form_takes",
+           "refining_mode"]
 
 #: Settings widget -> the AnalysisConfig field it sets; shown when the mode uses it.
 OPTION_OF = {
@@ -50,11 +51,21 @@ OPTION_OF = {
     "overwrite": "overwrite",
     "h_fallback": "h_fallback",
     "negative": "negative",
+    "nan_policy": "nan_policy",
     "loss": "loss",
     "abundance": "abundance",
     "subtract_background": "preprocessing",
     "smoothing": "preprocessing",
 }
+#: Config fields every mode takes (the analysis reads them, not the mode).
+EVERY_MODE = frozenset({"nan_policy"})
+
+
+def form_takes(spec, option: str) -> bool:
+    """Whether the form shows and sends the config field ``option`` for mode ``spec``."""
+    return option in EVERY_MODE or spec.uses(option)
+
+
 #: Settings that pick from the mode's solver table (hidden when it has none).
 _SOLVER_WIDGETS = ("solver", "backend", "device", "device_info")
 
@@ -140,6 +151,8 @@ class SettingsForm:
             value="residual")
         self.negative = ComboBox(name="negative", label="negative values",
                                  choices=list(NEGATIVE_POLICIES), value="raise")
+        self.nan_policy = ComboBox(name="nan_policy", label="NaN pixels",
+                                   choices=list(NAN_POLICIES), value="raise")
         self.loss = ComboBox(name="loss", label="loss", choices=list(LOSSES), value="frobenius")
         self.abundance = ComboBox(name="abundance", label="abundances", choices=list(ABUNDANCES),
                                   value="free")
@@ -152,7 +165,8 @@ class SettingsForm:
             self.standardize, self.solver, self.backend, self.device, self.device_info,
             self.tol, self.max_iter, self.init, self.random_state, self.anchor,
             self.w_seed_mode,
-            self.overwrite, self.h_fallback, self.negative, self.loss, self.abundance,
+            self.overwrite, self.h_fallback, self.negative, self.nan_policy, self.loss,
+            self.abundance,
             self.subtract_background, self.smoothing,
         ], labels=True)
         for w in self.container:
@@ -202,7 +216,7 @@ class SettingsForm:
     def update_for_mode(self, *_):
         spec = self.spec
         for name, option in OPTION_OF.items():
-            shown = spec.uses(option)
+            shown = form_takes(spec, option)
             if name in _SOLVER_WIDGETS:
                 shown = shown and bool(spec.solvers)
             getattr(self, name).visible = shown
@@ -300,12 +314,13 @@ class SettingsForm:
             "overwrite": lambda: bool(self.overwrite.value),
             "h_fallback": lambda: self.h_fallback.value,
             "negative": lambda: self.negative.value,
+            "nan_policy": lambda: self.nan_policy.value,
             "loss": lambda: self.loss.value,
             "abundance": lambda: self.abundance.value,
         }
         kw = {"mode": spec.name}
         for option, value in values.items():
-            if spec.uses(option) and (option not in _SOLVER_WIDGETS or spec.solvers):
+            if form_takes(spec, option) and (option not in _SOLVER_WIDGETS or spec.solvers):
                 kw[option] = value()
         return kw
 

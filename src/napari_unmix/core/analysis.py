@@ -91,7 +91,7 @@ def _background_spectrum(cfg: AnalysisConfig, data: PreparedData, labels):
     src = cfg.preprocessing.background
     notes: list[str] = []
     ctx = SeedContext(data.raw.X, spatial_shape=data.spatial_shape, labels=labels,
-                      spectral_values=data.spectral_values)
+                      spectral_values=data.spectral_values, pixel_mask=data.pixel_mask)
     if isinstance(src, FromComponent):
         comp = next(c for c in cfg.components if c.name == src.name)
         if comp.h_source is None:

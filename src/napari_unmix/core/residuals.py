@@ -155,9 +155,15 @@ def fitted_data(result, X, spatial_shape, *, labels=None) -> np.ndarray:
     non_negative = spec.non_negative if spec is not None else True
     stack = X.reshape(*spatial_shape, X.shape[1])
     data = prepare_stack(stack, spectral_axis=-1, spectral_values=result.spectral_values,
-                         negative=cfg.negative if non_negative else None)
+                         negative=cfg.negative if non_negative else None,
+                         nan_policy=cfg.nan_policy)
     prepare_fit_data(data, cfg, non_negative=non_negative, labels=labels)
-    return data.fit.X
+    if data.pixel_mask is None:
+        return data.fit.X
+    # pixels the analysis left out: NaN rows, as in its W (UnmixResult.on_every_pixel)
+    out = np.full((X.shape[0], X.shape[1]), np.nan, dtype=data.fit.X.dtype)
+    out[data.pixel_mask.reshape(-1)] = data.fit.X
+    return out
 
 
 def _check_options(p_value, max_regions, min_region, n_worst):
@@ -242,7 +248,7 @@ def residuals(result, X, *, spectral_axis: int | None = None, spatial_shape=None
                          "result models the standardised data (its scree says how much each "
                          "component explains).")
     if spectral_axis is not None:
-        result.refuse_stack_if_masked("residuals")
+        result = result.on_every_pixel()  # left-out pixels: NaN rows, like the stack's
         Xm, spatial_shape = stack_to_matrix(np.asarray(X), spectral_axis)
     else:
         Xm = np.asarray(X)

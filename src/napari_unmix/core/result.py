@@ -220,16 +220,29 @@ class UnmixResult:
         mask = self.arrays.get(PIXEL_MASK_KEY)
         return None if mask is None else np.asarray(mask, dtype=bool)
 
-    def refuse_stack_if_masked(self, what: str) -> None:
-        """Raise ValueError when this result left pixels out and ``what`` (a
-        diagnostic given the whole stack) cannot place them; says what to give."""
+    def on_every_pixel(self) -> UnmixResult:
+        """This result with a row of ``W`` (and of every per-pixel array) for every pixel
+        of the image, NaN for the pixels it left out, and no :attr:`pixel_mask`; itself
+        when it left none out.  For views that index ``W`` by pixel (napari's layers,
+        the pixel inspector, the residual map)."""
         mask = self.pixel_mask
-        if mask is not None:
-            raise ValueError(
-                f"This result left {int(mask.size - mask.sum())} pixel(s) out "
-                f"(nan_policy='omit'), so {what} cannot read the whole stack: give the "
-                "matrix of the fitted pixels, stack_to_matrix(stack, spectral_axis, "
-                "mask=result.pixel_mask)[0], without spectral_axis.")
+        if mask is None:
+            return self
+        import dataclasses
+
+        kept = mask.reshape(-1)
+        n = int(kept.sum())
+
+        def full(a):
+            out = np.full((kept.size, *a.shape[1:]),
+                          np.nan if a.dtype.kind in "fc" else 0, dtype=a.dtype)
+            out[kept] = a
+            return out
+
+        arrays = {key: full(np.asarray(v)) if getattr(v, "ndim", 0) >= 1 and v.shape[0] == n
+                  and key != PIXEL_MASK_KEY else v
+                  for key, v in self.arrays.items() if key != PIXEL_MASK_KEY}
+        return dataclasses.replace(self, W=full(np.asarray(self.W)), arrays=arrays)
 
     def maps(self, spatial_shape, *, mask=None) -> np.ndarray:
         """``W`` as images of shape ``(k, *spatial_shape)`` (see ``matrix_to_maps``),

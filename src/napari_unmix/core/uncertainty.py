@@ -254,17 +254,25 @@ def with_standard_errors(result, X, *, spectral_axis: int | None = None, noise: 
                          f"known); a {getattr(spec, 'label', result.mode)} result also "
                          "fitted its spectra, whose uncertainty they would leave out.")
     if spectral_axis is not None:
-        result.refuse_stack_if_masked("with_standard_errors")
+        result = result.on_every_pixel()  # left-out pixels: NaN rows, like the stack's
         Xm, shape = stack_to_matrix(np.asarray(X), spectral_axis)
     else:
         Xm = np.asarray(X)
         shape = (Xm.shape[0],)
-    Xf = fitted_data(result, Xm, shape, labels=labels)
+    Xf = np.asarray(fitted_data(result, Xm, shape, labels=labels))
     params = dict(result.params)
-    errs = abundance_standard_errors(Xf, result.H, result.W, noise=noise,
+    W = np.asarray(result.W)
+    fitted = np.isfinite(W).all(axis=1)  # not the pixels an analysis left out (NaN rows)
+    every = bool(fitted.all())
+    errs = abundance_standard_errors(Xf if every else Xf[fitted], result.H,
+                                     W if every else W[fitted], noise=noise,
                                      loss=params.get("loss", "frobenius"),
                                      abundance=params.get("abundance", "free"))
     params["uncertainty"] = errs.describe()
     arrays = dict(result.arrays)
-    arrays["W_se"] = errs.se.astype(result.W.dtype)
+    se = errs.se.astype(result.W.dtype)
+    if not every:
+        se = np.full(W.shape, np.nan, dtype=se.dtype)
+        se[fitted] = errs.se
+    arrays["W_se"] = se
     return dataclasses.replace(result, params=params, arrays=arrays)
