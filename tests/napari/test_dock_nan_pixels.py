@@ -15,6 +15,7 @@ pytestmark = pytest.mark.gui
 
 from napari.utils.notifications import NotificationSeverity, notification_manager  # noqa: E402
 
+from napari_unmix._napari.summary_text import fit_summary  # noqa: E402
 from napari_unmix.core import AnalysisConfig, run_analysis  # noqa: E402
 
 
@@ -65,6 +66,7 @@ def test_nan_pixels_are_refused_naming_the_setting_then_left_out(qtbot, crs_view
                                   headless.maps((128, 128)))
     assert res.config.nan_policy == "omit"
     assert res.summary.preprocessing[0]["omitted_pixels"] == 3 * 128 + 1
+    assert "NaN pixels: 385 left out of the fit" in fit_summary(res)
     maps = [layer for layer in viewer.layers if layer.name.startswith("run ")
             and "residual" not in layer.name]
     assert len(maps) == 3, [layer.name for layer in viewer.layers]

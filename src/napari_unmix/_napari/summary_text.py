@@ -59,6 +59,10 @@ def fit_summary(result) -> str:
              _iterations(result, s),
              f"reconstruction error: {_fmt(result.reconstruction_err)} "
              f"(relative {_fmt(s.relative_error, '.3g')})"]
+    left_out = next((step.get("omitted_pixels") for step in (s.preprocessing or [])
+                     if step.get("step") == "non-finite pixels"), None)
+    if left_out:
+        lines.append(f"NaN pixels: {left_out} left out of the fit (their maps are empty)")
     drift = s.seed_drift if isinstance(s, NMFSummary) else None
     names = list(result.component_names)
     if drift is not None and drift.angles:
