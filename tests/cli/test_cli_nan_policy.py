@@ -115,8 +115,22 @@ def test_the_result_folder_of_an_omitting_run_opens_in_napari_with_nan_maps(caps
 
 
 @pytest.mark.parametrize("command", [["suggest-k"], ["suggest", "--no-run", "--seeds", "s.npy"]])
-def test_the_suggest_commands_do_not_offer_a_flag_they_lack(capsys, files, tmp_path, command):
+def test_the_suggest_commands_refuse_nan_by_default_and_take_the_flag(capsys, files, tmp_path,
+                                                                     command):
     args = [a if a != "s.npy" else tmp_path / a for a in command]
     code, _, err = _run(capsys, args[0], files / "holed.tif", *args[1:])
-    assert code == 2 and "this command does not drop pixels (run --nan-policy omit does)" in err
-    assert "Pass --nan-policy" not in err
+    assert code == 2 and "Pass --nan-policy omit" in err
+    code, _, err = _run(capsys, args[0], files / "holed.tif", *args[1:], "--nan-policy", "omit",
+                        "--k-max", "4")
+    assert code == 0, err
+
+
+def test_suggest_with_omit_runs_and_records_it(capsys, files, tmp_path):
+    code, _, err = _run(capsys, "suggest", files / "holed.tif", "-k", "3", "--nan-policy",
+                        "omit", "--out", tmp_path / "o")
+    assert code == 0, err
+    doc = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert doc["params"]["nan_policy"] == "omit"
+    assert doc["summary"]["preprocessing"][0]["omitted_pixels"] == 20
+    maps, _ = read_maps_tiff(tmp_path / "o" / "maps.tif")
+    assert np.isnan(maps[:, [0, 9]]).all() and np.isfinite(maps[:, KEPT]).all()

@@ -106,8 +106,7 @@ def check_mode_options(args, spec) -> None:
                            "leave it out.")
 
 
-def load_stack(path, spectral_axis, series=None, *, nan_policy="raise", quiet=True,
-               offer_omit=True):
+def load_stack(path, spectral_axis, series=None, *, nan_policy="raise", quiet=True):
     """The stack at ``path``, refused when it has no spatial axis, or holds NaN / inf
     (under ``nan_policy="raise"``: :func:`check_finite`).
 
@@ -123,8 +122,6 @@ def load_stack(path, spectral_axis, series=None, *, nan_policy="raise", quiet=Tr
         once the policy is known (``run --config`` may set it).
     quiet : bool, default True
         ``--quiet`` (the note of ``"omit"``).
-    offer_omit : bool, default True
-        The command has ``--nan-policy`` (``run``; not the ``suggest`` commands).
 
     Returns
     -------
@@ -145,11 +142,11 @@ def load_stack(path, spectral_axis, series=None, *, nan_policy="raise", quiet=Tr
         raise CLIError(f"{path} holds a {data.ndim}-D array {data.shape}; a spectral stack "
                        "needs a spectral axis and at least one spatial axis.")
     if nan_policy is not None:
-        check_finite(stack, nan_policy, path, quiet, offer_omit=offer_omit)
+        check_finite(stack, nan_policy, path, quiet)
     return stack
 
 
-def check_finite(stack, policy, path, quiet=True, *, offer_omit=True) -> None:
+def check_finite(stack, policy, path, quiet=True) -> None:
     """Refuse NaN / inf values under ``--nan-policy raise``; under ``omit``, note how many
     pixels are left out (the core leaves them out and records it).
 
@@ -161,8 +158,6 @@ def check_finite(stack, policy, path, quiet=True, *, offer_omit=True) -> None:
         The input, for the message.
     quiet : bool
         ``--quiet`` (the note).
-    offer_omit : bool, default True
-        Name ``--nan-policy omit`` in the refusal (the commands that have it).
     """
     data = stack.data
     if stack.lazy or data.dtype.kind not in "fc":
@@ -172,10 +167,6 @@ def check_finite(stack, policy, path, quiet=True, *, offer_omit=True) -> None:
         return
     n_nan = int(np.isnan(data).sum())
     counts = f"{n_nan} NaN and {int(bad.sum()) - n_nan} infinite value(s)"
-    if policy == "raise" and not offer_omit:
-        raise CLIError(f"{path} holds {counts}; this command does not drop pixels (run "
-                       "--nan-policy omit does). Replace them (or crop them away) and run "
-                       "again.")
     if policy == "raise":
         raise CLIError(
             f"{path} holds {counts}; the CLI does not drop pixels unless asked. Pass "

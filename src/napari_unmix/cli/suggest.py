@@ -31,7 +31,7 @@ import numpy as np
 
 from ..core import MODES, AnalysisConfig
 from ..core.colors import default_colors
-from ..core.data import NEGATIVE_POLICIES
+from ..core.data import NAN_POLICIES, NEGATIVE_POLICIES
 from ..core.ksuggest import CV_METHODS, suggest_n_components
 from ..core.pipeline import suggest_analysis
 from ..core.seed_suggestions import SEED_METHODS
@@ -74,6 +74,9 @@ def _common(p) -> None:
                    help="largest number of components tried (default 12)")
     p.add_argument("--random-state", type=_seed, default=0, metavar="SEED",
                    help="seed of the cross-validation's folds (and of the run; default 0)")
+    p.add_argument("--nan-policy", choices=NAN_POLICIES, default=None,
+                   help="pixels with NaN or infinite values: raise (default) or omit (left "
+                   "out of the suggestion and of the run, with NaN maps; as for run)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--progress", dest="progress", action="store_true", default=None,
                    help="always show a progress bar (default: only on a terminal)")
@@ -129,7 +132,11 @@ def add_suggest_commands(sub) -> None:
 def _load(args):
     from .run import load_stack
 
-    stack = load_stack(Path(args.input), args.spectral_axis, args.series, offer_omit=False)
+    policy = args.nan_policy or "raise"
+    if policy == "omit" and args.func is cmd_suggest_k:
+        policy = None  # the k suggestion leaves them out itself, and says so
+    stack = load_stack(Path(args.input), args.spectral_axis, args.series,
+                       nan_policy=policy, quiet=args.quiet)
     for n in stack.notes:
         note(n, args.quiet)
     return stack
@@ -192,7 +199,8 @@ def cmd_suggest(args) -> int:
     data, axis = stack.data, stack.spectral_axis
     spatial_shape = tuple(s for i, s in enumerate(data.shape) if i != axis)
     changes = {key: v for key, v in (("anchor", args.anchor), ("max_iter", args.max_iter),
-                                      ("negative", args.negative)) if v is not None}
+                                      ("negative", args.negative),
+                                      ("nan_policy", args.nan_policy)) if v is not None}
     if stack.spectral_unit is not None:
         changes["spectral_unit"] = stack.spectral_unit
     base = AnalysisConfig(mode="seeded-nmf", random_state=args.random_state, **changes)
