@@ -55,16 +55,6 @@ def run_ok(capsys, *args):
     return out, err
 
 
-def run_bad(capsys, *args):
-    code = main(list(map(str, args)))
-    out, err = capsys.readouterr()
-    assert code == 2, (out, err)
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.startswith("napari-unmix: error:")]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
 # -- run ------------------------------------------------------------------------------
 
 
@@ -246,14 +236,14 @@ def test_run_seeded_nmf_with_a_flat_background(capsys, files, tmp_path, sample):
     assert cos(flat.H[:3], sample.H[:3]).mean() > cos(fallback.H[:3], sample.H[:3]).mean() + 0.02
 
 
-def test_flat_background_is_refused_where_it_means_nothing(capsys, files, tmp_path):
-    err = run_bad(capsys, "run", files / "s.tif", "--mode", "nmf", "-k", 3,
+def test_flat_background_is_refused_where_it_means_nothing(files, tmp_path, cli_error):
+    err = cli_error("run", files / "s.tif", "--mode", "nmf", "-k", 3,
                   "--flat-background", "--out", tmp_path / "x")
     assert "--flat-background is not used by --mode nmf" in err
 
 
 def test_run_config_with_label_seeds_reruns_with_the_same_labels(capsys, files, tmp_path,
-                                                                 sample):
+                                                                 sample, cli_error):
     labels = np.zeros(sample.maps.shape[1:], dtype=np.uint8)
     labels[:4, :4], labels[-4:, -4:] = 1, 2
     np.save(tmp_path / "labels.npy", labels)
@@ -265,7 +255,7 @@ def test_run_config_with_label_seeds_reruns_with_the_same_labels(capsys, files, 
     res = UnmixResult.load(first / "result.npz")
     AnalysisConfig.from_result(res).save(tmp_path / "config.json")
     # without the label image the label-id seeds cannot be rebuilt: a clear error
-    line = run_bad(capsys, "run", files / "s.tif", "--config", tmp_path / "config.json",
+    line = cli_error("run", files / "s.tif", "--config", tmp_path / "config.json",
                    "--out", tmp_path / "x")
     assert "label" in line
     again = tmp_path / "again"
@@ -346,17 +336,17 @@ def test_run_shows_progress_when_asked(capsys, files, tmp_path):
     (["s.tif", "--mode", "pca", "-k", "2", "--spectral-axis", "3"], "out of range"),
     (["s.tif", "--mode", "nmf", "-k", "2", "--solver", "lawson-hanson"], "lawson-hanson"),
 ])
-def test_bad_input_exits_2_with_one_line(capsys, files, tmp_path, args, message):
+def test_bad_input_exits_2_with_one_line(files, tmp_path, args, message, cli_error):
     args = [str(files / a) if a.endswith((".tif", ".npy", ".csv")) else a for a in args]
     args = [*args, "--out", str(tmp_path / "o")]
-    line = run_bad(capsys, "run", *args)
+    line = cli_error("run", *args)
     assert message in line
     assert not (tmp_path / "o").exists()
 
 
-def test_out_must_be_a_folder(capsys, files, tmp_path):
+def test_out_must_be_a_folder(files, tmp_path, cli_error):
     (tmp_path / "f").write_text("x")
-    line = run_bad(capsys, "run", files / "s.tif", "--mode", "pca", "-k", 2,
+    line = cli_error("run", files / "s.tif", "--mode", "pca", "-k", 2,
                    "--out", tmp_path / "f")
     assert "is a file" in line
 
@@ -439,7 +429,7 @@ def _parses_mode(mode) -> bool:
     return args.mode == mode
 
 
-def test_a_registered_mode_runs_from_the_cli(capsys, files, tmp_path, toy_mode):
+def test_a_registered_mode_runs_from_the_cli(capsys, files, tmp_path, toy_mode, cli_error):
     assert _parses_mode("toy")
     out, _ = run_ok(capsys, "run", files / "s.tif", "--mode", "toy", "-k", 2,
                     "--random-state", 3, "--out", tmp_path)
@@ -448,11 +438,11 @@ def test_a_registered_mode_runs_from_the_cli(capsys, files, tmp_path, toy_mode):
     res = UnmixResult.load(tmp_path / "result.npz")
     assert res.mode == "toy" and res.n_components == 2 and res.params["random_state"] == 3
     # the options it does not use are refused, with the modes that use them
-    line = run_bad(capsys, "run", files / "s.tif", "--mode", "toy", "-k", 2, "--tol", "1e-3",
+    line = cli_error("run", files / "s.tif", "--mode", "toy", "-k", 2, "--tol", "1e-3",
                    "--out", tmp_path / "x")
     assert line.endswith("--tol is not used by --mode toy (only by nmf, seeded-nmf, nnls); "
                          "leave it out.")
-    line = run_bad(capsys, "run", files / "s.tif", "--mode", "pca", "-k", 2,
+    line = cli_error("run", files / "s.tif", "--mode", "pca", "-k", 2,
                    "--random-state", 1, "--out", tmp_path / "x")
     assert "(only by nmf, seeded-nmf, toy)" in line
 
@@ -521,8 +511,8 @@ def test_console_script(files, tmp_path):
     assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
 
 
-def test_a_gpu_device_with_a_cpu_backend_is_refused_in_flags(capsys, files, tmp_path):
-    err = run_bad(capsys, "run", files / "s.npy", "--mode", "nmf", "-k", 2, "--device", "cuda",
+def test_a_gpu_device_with_a_cpu_backend_is_refused_in_flags(files, tmp_path, cli_error):
+    err = cli_error("run", files / "s.npy", "--mode", "nmf", "-k", 2, "--device", "cuda",
                   "--backend", "numpy", "--out", tmp_path / "o")
     assert ("--device 'cuda' is used by the torch backend only, and --backend numpy runs on "
             "the CPU; choose --backend torch (or auto), or --device auto.") in err
@@ -547,8 +537,8 @@ def test_the_core_s_option_words_are_turned_into_flags():
     assert cli_words("pass negative='clip' to") == "pass --negative clip to"
 
 
-def test_a_config_without_any_seed_names_the_flag_of_the_random_mode(capsys, files, tmp_path):
+def test_a_config_without_any_seed_names_the_flag_of_the_random_mode(files, tmp_path, cli_error):
     cfg = tmp_path / "c.json"
     cfg.write_text('{"mode": "seeded-nmf", "components": [{"name": "a"}]}')
-    err = run_bad(capsys, "run", files / "s.npy", "--config", cfg, "--out", tmp_path / "o")
+    err = cli_error("run", files / "s.npy", "--config", cfg, "--out", tmp_path / "o")
     assert "run random NNMF (--mode nmf)" in err and "mode='" not in err

@@ -39,22 +39,12 @@ def files(tmp_path_factory):
     return d
 
 
-def error_line(capsys, *args) -> str:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    assert code == 2, (out, err)
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.startswith("napari-unmix: error:")]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-def test_negative_label_ids_are_named_not_called_zero(capsys, files, tmp_path):
-    line = error_line(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--labels",
+def test_negative_label_ids_are_named_not_called_zero(files, tmp_path, cli_error):
+    line = cli_error("run", files / "s.tif", "--mode", "seeded-nmf", "--labels",
                       files / "negative_labels.npy", "--out", tmp_path / "o")
     assert "negative label id(s) (-3, -1; 32 pixel(s))" in line
     assert "every pixel is 0" not in line
-    line = error_line(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--labels",
+    line = cli_error("run", files / "s.tif", "--mode", "seeded-nmf", "--labels",
                       files / "all_minus_one.npy", "--out", tmp_path / "o")
     assert "(-1; 192 pixel(s))" in line and "every pixel is 0" not in line
     assert not (tmp_path / "o").exists()
@@ -70,18 +60,18 @@ def test_negative_label_ids_are_named_not_called_zero(capsys, files, tmp_path):
     (["neg.npy", "--mode", "nmf", "-k", "2"],
      ["neg.npy holds", "--negative clip"], ["X holds"]),
 ])
-def test_run_errors_name_the_flags_not_the_arguments(capsys, files, tmp_path, args, said,
-                                                     unsaid):
+def test_run_errors_name_the_flags_not_the_arguments(files, tmp_path, args, said,
+                                                     unsaid, cli_error):
     args = [files / a if a.endswith((".tif", ".npy")) else a for a in args]
-    line = error_line(capsys, "run", *args, "--out", tmp_path / "o")
+    line = cli_error("run", *args, "--out", tmp_path / "o")
     for words in said:
         assert words in line
     for words in unsaid:
         assert words not in line
 
 
-def test_suggest_with_too_many_components_names_the_flag(capsys, files, tmp_path):
-    line = error_line(capsys, "suggest", files / "s.tif", "-k", "50", "--out", tmp_path / "o")
+def test_suggest_with_too_many_components_names_the_flag(files, tmp_path, cli_error):
+    line = cli_error("suggest", files / "s.tif", "-k", "50", "--out", tmp_path / "o")
     assert "-k 50 asks for 50 candidates" in line and "at most 10" in line
     assert "k=50" not in line
 
@@ -103,16 +93,17 @@ def test_demo_at_a_high_noise_clips_and_says_so(capsys, tmp_path):
     assert '"negative": "clip"' in json.dumps(params)
 
 
-def test_demo_refusing_negative_values_says_so_before_any_work(capsys, tmp_path):
-    line = error_line(capsys, "demo", "--out", tmp_path / "d", "--size", "12", "--channels", "8",
+def test_demo_refusing_negative_values_says_so_before_any_work(tmp_path, cli_error):
+    line = cli_error("demo", "--out", tmp_path / "d", "--size", "12", "--channels", "8",
                       "--noise", "0.2", "--negative", "raise")
     assert "--negative raise refuses" in line and "--negative clip" in line
     assert not (tmp_path / "d").exists()
 
 
-def test_spectra_with_two_columns_of_one_name_name_the_file_and_columns(capsys, files, tmp_path):
+def test_spectra_with_two_columns_of_one_name_name_the_file_and_columns(files, tmp_path,
+                                                                      cli_error):
     # before: "Component names must be unique; repeated: lipid." without the file
-    line = error_line(capsys, "run", files / "s.tif", "--mode", "nnls", "--spectra",
+    line = cli_error("run", files / "s.tif", "--mode", "nnls", "--spectra",
                       files / "alike.csv", "--out", tmp_path / "o")
     assert "alike.csv: two of the chosen spectra have one name ('lipid' in column(s) 2, 4)" \
         in line
@@ -139,8 +130,8 @@ def test_cli_words_turn_option_values_into_flags():
 
 
 @pytest.mark.parametrize("mode_args", [["--mode", "nmf", "-k", "2"], ["--mode", "pca", "-k", "2"]])
-def test_a_zarr_stack_with_nan_is_refused_in_the_command_line_s_words(capsys, tmp_path,
-                                                                     mode_args):
+def test_a_zarr_stack_with_nan_is_refused_in_the_command_line_s_words(tmp_path,
+                                                                     mode_args, cli_error):
     # the lazy path's words were the API's: "Exclude those pixels with a mask
     # (stack_to_matrix(..., mask=finite_mask(stack)))", which no flag does
     zarr = pytest.importorskip("zarr", reason="zarr is not installed (napari-unmix[distributed])")
@@ -149,6 +140,6 @@ def test_a_zarr_stack_with_nan_is_refused_in_the_command_line_s_words(capsys, tm
     arr = zarr.create_array(str(tmp_path / "c.zarr"), shape=data.shape, dtype=data.dtype,
                             chunks=(6, 16, 16))
     arr[:] = data
-    line = error_line(capsys, "run", tmp_path / "c.zarr", *mode_args, "--out", tmp_path / "o")
+    line = cli_error("run", tmp_path / "c.zarr", *mode_args, "--out", tmp_path / "o")
     assert "the stack holds 1 NaN" in line and "does not drop pixels on its own" in line
     assert "finite_mask" not in line and "stack_to_matrix" not in line

@@ -92,17 +92,23 @@ def test_a_renamed_layer_is_followed_and_the_report_names_the_layer(
         assert not row.warning.isVisibleTo(row)
 
 
+def _rows_from(viewer, dock, labels, name, *, rows):
+    """Add ``labels`` as a Labels layer, make the rows from it (asserting ``rows`` of
+    them) and return the warnings shown meanwhile."""
+    viewer.add_labels(labels, name=name)
+    dock.reset_choices()
+    since = len(notification_manager.records)
+    assert dock.components_from_layer(name) == rows
+    return _notes(since, NotificationSeverity.WARNING)
+
+
 def test_labels_off_the_image_are_reported_by_id(qtbot, crs_viewer, crs_dock):
     viewer, dock = crs_viewer, crs_dock
     big = np.zeros((256, 256), dtype=np.uint8)
     big[10:20, 10:20] = 1
     big[150:160, 150:160] = 2  # beyond the 128 x 128 image
     big[200:210, 30:40] = 3
-    viewer.add_labels(big, name="big")
-    dock.reset_choices()
-    since = len(notification_manager.records)
-    assert dock.components_from_layer("big") == 1
-    warnings = _notes(since, NotificationSeverity.WARNING)
+    warnings = _rows_from(viewer, dock, big, "big", rows=1)
     assert any("2, 3" in w and "outside" in w for w in warnings), warnings
 
 
@@ -112,11 +118,7 @@ def test_negative_label_values_are_reported_not_dropped_silently(qtbot, crs_view
     lab[10:20, 10:20] = 1
     lab[40:50, 40:50] = -1  # "no label" in some tools; -1 and -5 make no component
     lab[70:80, 70:80] = -5
-    viewer.add_labels(lab, name="signed")
-    dock.reset_choices()
-    since = len(notification_manager.records)
-    assert dock.components_from_layer("signed") == 1
-    warnings = _notes(since, NotificationSeverity.WARNING)
+    warnings = _rows_from(viewer, dock, lab, "signed", rows=1)
     assert any("negative value(s) -5, -1" in w and "'signed'" in w for w in warnings), warnings
 
 

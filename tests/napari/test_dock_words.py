@@ -36,6 +36,17 @@ def _without_tooltip(widget):
     return out
 
 
+def _run_and_read_warnings(qtbot, dock) -> str:
+    """Press Run, wait for the job if one started, and return the warnings and errors
+    napari showed meanwhile, joined."""
+    since = len(notification_manager.records)
+    job = dock.run()
+    if job is not None:
+        qtbot.waitUntil(lambda: job.done, timeout=60_000)
+    return " ".join(str(r.message) for r in notification_manager.records[since:]
+                    if r.severity >= NotificationSeverity.WARNING)
+
+
 def test_every_control_has_a_tooltip(crs_viewer, crs_dock):
     dock = crs_dock
     for kind in menu_kinds():  # a row of every source kind, every page built
@@ -58,12 +69,7 @@ def test_messages_name_the_dock_controls(qtbot, crs_viewer, crs_dock, run_dock):
     f = dock.form
     f.mode.value = "nmf"
     f.max_iter.value = 20
-    since = len(notification_manager.records)
-    job = dock.run()
-    if job is not None:
-        qtbot.waitUntil(lambda: job.done, timeout=60_000)
-    said = " ".join(str(r.message) for r in notification_manager.records[since:]
-                    if r.severity >= NotificationSeverity.WARNING)
+    said = _run_and_read_warnings(qtbot, dock)
     assert "negative='clip'" not in said and "pass " not in said, said
     assert "'negative values'" in said and "clip" in said, said
 
@@ -145,12 +151,7 @@ def test_an_image_with_nan_is_refused_in_the_dock_s_words(qtbot, crs_viewer, crs
     dock.form.image.value = "holed"
     dock.form.mode.value = "nmf"
     dock.form.max_iter.value = 20
-    since = len(notification_manager.records)
-    job = dock.run()
-    if job is not None:
-        qtbot.waitUntil(lambda: job.done, timeout=60_000)
-    said = " ".join(str(r.message) for r in notification_manager.records[since:]
-                    if r.severity >= NotificationSeverity.WARNING)
+    said = _run_and_read_warnings(qtbot, dock)
     assert "the image holds 64 NaN" in said, said
     assert "Set 'NaN pixels' to omit" in said and "np.nan_to_num" in said, said
     assert "finite_mask" not in said and "stack_to_matrix" not in said, said
