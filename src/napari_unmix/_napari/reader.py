@@ -53,14 +53,12 @@ and ``source_path`` (see :func:`result_layer_data`).  The writers
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..core.result import PIXEL_MASK_KEY
 from ..io.pixel_sizes import unit_text
 from .axes import axis_labels
 from .channel_stack import lazy_map_layers
@@ -160,8 +158,7 @@ def result_layer_data(bundle, name: str | None = None) -> list[tuple]:
     shape = tuple(int(s) for s in bundle.spatial_shape)
     shown = result
     if bundle.mask is not None:  # only some pixels were analysed: maps are NaN elsewhere
-        shown = dataclasses.replace(result, W=bundle.maps().reshape(k, -1).T, arrays={
-            key: v for key, v in result.arrays.items() if key != PIXEL_MASK_KEY})
+        shown = result.on_every_pixel(bundle.mask)
     layers = []
     for i, comp in enumerate(result.component_names):
         data, kwargs = map_layer_kwargs(shown, i, color=colors[i], spatial_shape=shape,

@@ -22,6 +22,7 @@ import sys
 import warnings
 
 from ..core._validation import NONFINITE_REMEDY
+from ..core.data import OMIT_NEEDS_MEMORY
 
 __all__ = ["CLI_PATTERNS", "CLI_WORDS", "EXIT_USAGE", "ITERATION_STAGES", "PROG", "CLIError",
            "Progress", "cli_words", "note", "one_line", "progress_enabled", "run_quietly", "say",
@@ -72,10 +73,8 @@ CLI_WORDS = (
     ("Use device='cpu' or 'auto'", "Use --device cpu or auto"),
     ("loosen tol", "loosen --tol"),
     ("nan_policy='omit'", "--nan-policy omit"),
-    ("a stack in memory only, not of a dask stack: compute the stack (np.asarray), or "
-     "replace its NaN values before unmixing it.", "a stack read into memory, not of a zarr "
-     "stack, which is read chunk by chunk: save it as a TIFF or .npy file, or replace its "
-     "NaN values."),
+    (OMIT_NEEDS_MEMORY, "a stack read into memory, not of a zarr stack, which is read chunk "
+     "by chunk: save it as a TIFF or .npy file, or replace its NaN values."),
     (NONFINITE_REMEDY, "The CLI does not drop pixels on its own: replace them (or crop "
      "them away) and run again."),
     ("; read it with napari_unmix.io.read_result_bundle (or open it in napari)",

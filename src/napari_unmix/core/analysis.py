@@ -43,7 +43,7 @@ import numpy as np
 from .chunked.scheduler import is_dask_array
 from .components import FromComponent
 from .config import FIT_DATA, AnalysisConfig
-from .data import PreparedData, check_matrix, prepare_stack
+from .data import OMIT_NEEDS_MEMORY, PreparedData, check_matrix, prepare_stack
 from .init import resolve_random_state
 from .modes import MODES, ModeSpec
 from .preprocess import preprocess
@@ -179,9 +179,8 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=0, spectral_val
                              "data in memory: compute the stack (np.asarray) or switch "
                              "preprocessing off for a dask stack.")
         if cfg.nan_policy != "raise":
-            raise ValueError(f"nan_policy={cfg.nan_policy!r} leaves pixels out of a stack in "
-                             "memory only, not of a dask stack: compute the stack "
-                             "(np.asarray), or replace its NaN values before unmixing it.")
+            raise ValueError(f"nan_policy={cfg.nan_policy!r} leaves pixels out of "
+                             f"{OMIT_NEEDS_MEMORY}")
         data = prepare_dask_stack(stack, spectral_axis=spectral_axis,
                                   spectral_values=spectral_values,
                                   negative=cfg.negative if spec.non_negative else None)

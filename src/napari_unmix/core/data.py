@@ -26,7 +26,8 @@ import numpy as np
 from ._validation import as_float_array, check_data_matrix, check_nonnegative, refuse_masked
 from .pixel_layout import PixelLayout
 
-__all__ = ["NAN_POLICIES", "NEGATIVE_POLICIES", "CheckedMatrix", "PreparedData",
+__all__ = ["NAN_POLICIES", "NEGATIVE_POLICIES", "OMIT_NEEDS_MEMORY", "CheckedMatrix",
+           "PreparedData",
            "apply_negative_policy", "check_matrix", "check_nan_policy", "check_pixel_mask",
            "check_negative_policy", "check_spectral_values", "data_scale", "fits_unscaled",
            "finite_mask", "matrix_to_maps", "normalize_axis", "prepare_stack",
@@ -37,6 +38,10 @@ NEGATIVE_POLICIES = ("raise", "clip", "offset")
 #: What an analysis does with pixels whose spectrum holds NaN or infinite values:
 #: refuse the stack, or leave those pixels out of the fit (their maps are NaN).
 NAN_POLICIES = ("raise", "omit")
+#: Why ``nan_policy="omit"`` is refused for a dask stack, in the API's terms (the CLI
+#: replaces it by its own, see ``cli.console``).
+OMIT_NEEDS_MEMORY = ("a stack in memory only, not of a dask stack: compute the stack "
+                     "(np.asarray), or replace its NaN values before unmixing it.")
 
 
 def normalize_axis(axis: int, ndim: int, *, name: str = "spectral_axis") -> int:

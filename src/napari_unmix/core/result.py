@@ -220,12 +220,19 @@ class UnmixResult:
         mask = self.arrays.get(PIXEL_MASK_KEY)
         return None if mask is None else np.asarray(mask, dtype=bool)
 
-    def on_every_pixel(self) -> UnmixResult:
+    def on_every_pixel(self, mask=None) -> UnmixResult:
         """This result with a row of ``W`` (and of every per-pixel array) for every pixel
         of the image, NaN for the pixels it left out, and no :attr:`pixel_mask`; itself
         when it left none out.  For views that index ``W`` by pixel (napari's layers,
-        the pixel inspector, the residual map)."""
-        mask = self.pixel_mask
+        the pixel inspector, the residual map).
+
+        Parameters
+        ----------
+        mask : array_like of bool, optional
+            The fitted pixels, when they are not :attr:`pixel_mask` (a result bundle
+            written with a mask of its own).
+        """
+        mask = self.pixel_mask if mask is None else np.asarray(mask, dtype=bool)
         if mask is None:
             return self
         import dataclasses
@@ -240,8 +247,7 @@ class UnmixResult:
             return out
 
         arrays = {key: full(np.asarray(v)) if getattr(v, "ndim", 0) >= 1 and v.shape[0] == n
-                  and key != PIXEL_MASK_KEY else v
-                  for key, v in self.arrays.items() if key != PIXEL_MASK_KEY}
+                  else v for key, v in self.arrays.items() if key != PIXEL_MASK_KEY}
         return dataclasses.replace(self, W=full(np.asarray(self.W)), arrays=arrays)
 
     def maps(self, spatial_shape, *, mask=None) -> np.ndarray:

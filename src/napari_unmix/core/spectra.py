@@ -208,51 +208,48 @@ def read_spectra(path, *, encoding: str = "utf-8-sig") -> SpectraTable:
     return parse_spectra(text, source=str(path))
 
 
-def _repeats(sorted_axis, order, what, at_most=3) -> str:
-    """The first repeated positions of an axis and the indices holding them, in words."""
-    same = np.flatnonzero(np.diff(sorted_axis) == 0)
-    shown = []
-    for v in np.unique(sorted_axis[same])[:at_most]:
-        where = np.sort(order[sorted_axis == v])
-        shown.append(f"{v:g} at {what} {', '.join(str(int(i)) for i in where)}")
-    return "; ".join(shown)
-
-
-def _ascending(axis, *, name="a spectrum"):
+def _sorted_axis(axis, *, whose: str):
+    """``(axis ascending, its order, repeats)`` of a finite 1-D spectral axis;
+    ``repeats(what)`` gives its first repeated positions and the indices ("points",
+    "channels") holding them in words, or "" when it has none."""
     axis = np.asarray(axis, dtype=np.float64)
     if axis.ndim != 1 or axis.size < 1:
         raise ValueError(f"A spectral axis must be 1-D and non-empty, got shape {axis.shape}.")
     if not np.isfinite(axis).all():
-        raise ValueError("A spectral axis contains NaN or infinite values.")
-    if axis.size == 1:
-        return axis, np.arange(1)
+        raise ValueError(f"{whose} spectral axis contains NaN or infinite values.")
     order = np.argsort(axis, kind="stable")
-    sorted_axis = axis[order]
-    if np.any(np.diff(sorted_axis) == 0):
+    ascending = axis[order]
+    same = np.unique(ascending[np.flatnonzero(np.diff(ascending) == 0)])
+
+    def repeats(what: str, at_most: int = 3) -> str:
+        return "; ".join(f"{v:g} at {what} "
+                         + ", ".join(str(int(i)) for i in np.sort(order[ascending == v]))
+                         for v in same[:at_most])
+    return ascending, order, repeats
+
+
+def _ascending(axis, *, name="a spectrum"):
+    ascending, order, repeats = _sorted_axis(axis, whose="A")
+    if repeats("points"):
         raise ValueError(f"The spectral axis of {name} repeats positions "
-                         f"({_repeats(sorted_axis, order, 'points')}); each point of a "
-                         "spectrum needs a position of its own.")
-    return sorted_axis, order
+                         f"({repeats('points')}); each point of a spectrum needs a position "
+                         "of its own.")
+    return ascending, order
 
 
 def _check_target(target, name):
     """The stack's axis a spectrum is resampled onto: finite, and no position twice
     (two channels at one position, such as one emission band under two excitations,
     would get the same value of the spectrum, which is not what such a stack holds)."""
-    tgt = np.asarray(target, dtype=np.float64)
-    if tgt.ndim != 1 or tgt.size < 1:
-        raise ValueError(f"A spectral axis must be 1-D and non-empty, got shape {tgt.shape}.")
-    if not np.isfinite(tgt).all():
-        raise ValueError("The stack's spectral axis contains NaN or infinite values.")
-    order = np.argsort(tgt, kind="stable")
-    if np.any(np.diff(tgt[order]) == 0):
+    _, order, repeats = _sorted_axis(target, whose="The stack's")
+    if repeats("channels"):
         raise ValueError(
             f"{name} cannot be resampled onto the stack's spectral axis, which repeats "
-            f"positions ({_repeats(tgt[order], order, 'channels')}): one value of the "
-            "spectrum per position cannot tell those channels apart. If the "
-            "axis is a typo, correct it (its sidecar file); for an excitation x emission "
-            "stack give a spectrum with one value per channel, or seed from a region.")
-    return tgt
+            f"positions ({repeats('channels')}): one value of the spectrum per position "
+            "cannot tell those channels apart. If the axis is a typo, correct it (its "
+            "sidecar file); for an excitation x emission stack give a spectrum with one "
+            "value per channel, or seed from a region.")
+    return np.asarray(target, dtype=np.float64)
 
 
 def resample_spectrum(values, axis, target_axis, *, outside: str = "zero", name: str = "spectrum"):

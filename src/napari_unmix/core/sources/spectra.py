@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..data import matrix_to_maps
 from ..spectra import check_peaks, gaussian_model
 from .base import Source, as_int, register_source
 
@@ -266,7 +267,7 @@ class PreviousResult(Source):
         column = np.array(result.W[:, index]) if w else None
         mask = result.pixel_mask
         if column is not None and mask is not None:  # pixels left out: the image, NaN there
-            column = result.maps(mask.shape)[index]
+            column = matrix_to_maps(column[:, None], mask.shape, mask=mask)[0]
         return cls(h=np.array(result.H[index]) if h else None, w=column,
                    axis=None if values is None else np.array(values),
                    label=f"{result.mode} component {result.component_names[index]}")
