@@ -51,7 +51,8 @@ def test_run_analysis_every_mode(data, mode):
     assert res.is_lazy and res.mode == ref.mode
     assert res.component_names == ref.component_names
     assert res.config.to_dict() == ref.config.to_dict()
-    tol = {"pca": 1e-6, "nnls": 1e-12, "seeded-nmf": 1e-5, "nmf": 5e-3}[mode]
+    # nnls: W is bit-identical; its squared error is summed over other groups of pixels
+    tol = {"pca": 1e-6, "nnls": 1e-9, "seeded-nmf": 1e-5, "nmf": 5e-3}[mode]
     assert res.reconstruction_err == pytest.approx(ref.reconstruction_err, rel=tol)
     assert res.summary.relative_error == pytest.approx(ref.summary.relative_error, rel=tol)
     maps = res.maps((40, 48))

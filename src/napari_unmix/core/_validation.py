@@ -16,6 +16,7 @@ __all__ = [
     "as_float_array",
     "float_dtype",
     "check_data_matrix",
+    "checked_matrix_and_min",
     "check_iter_options",
     "check_n_components",
     "check_nonnegative",
@@ -84,13 +85,23 @@ def float_dtype(dtype, *, name: str = "array", force=None) -> np.dtype:
     return np.dtype(np.float32) if dtype.itemsize <= 2 else np.dtype(np.float64)
 
 
-def _check_finite(arr: np.ndarray, name: str, remedy: str) -> None:
-    if not np.isfinite(arr).all():
+def _check_finite(arr: np.ndarray, name: str, remedy: str) -> float:
+    """Refuse NaN and infinite values in ``arr``; return its minimum (0.0 if empty).
+
+    NaN propagates through ``min`` and ``max``, and an infinite value is one of
+    them, so the two reductions decide it (without a boolean copy of ``arr``),
+    and the minimum is there for the negative-value check.
+    """
+    if arr.size == 0:
+        return 0.0
+    lo, hi = arr.min(), arr.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         n_nan = int(np.isnan(arr).sum())
         n_inf = int(np.isinf(arr).sum())
         raise ValueError(
             f"{name} contains {n_nan} NaN and {n_inf} infinite value(s). {remedy}"
         )
+    return float(lo)
 
 
 def check_data_matrix(
@@ -105,6 +116,14 @@ def check_data_matrix(
     ValueError
         For input that is not 2-D, is empty, or holds NaN / Inf.
     """
+    return checked_matrix_and_min(X, name=name, dtype=dtype, min_samples=min_samples,
+                                  min_features=min_features)[0]
+
+
+def checked_matrix_and_min(
+    X, *, name: str = "X", dtype=None, min_samples: int = 1, min_features: int = 1
+) -> tuple[np.ndarray, float]:
+    """:func:`check_data_matrix`, and the matrix's smallest value, found by its checks."""
     X = as_float_array(X, name=name, dtype=dtype)
     if X.ndim != 2:
         raise ValueError(
@@ -117,8 +136,7 @@ def check_data_matrix(
             f"{name} has shape {X.shape} but needs at least {min_samples} pixel(s) and "
             f"{min_features} channel(s)."
         )
-    _check_finite(X, name, NONFINITE_REMEDY)
-    return X
+    return X, _check_finite(X, name, NONFINITE_REMEDY)
 
 
 def check_nonnegative(X: np.ndarray, *, name: str, remedy: str) -> None:

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import as_float_array, check_data_matrix, check_nonnegative, refuse_masked
+from ._validation import as_float_array, check_nonnegative, checked_matrix_and_min, refuse_masked
 from .pixel_layout import PixelLayout
 
 __all__ = ["NAN_POLICIES", "NEGATIVE_POLICIES", "OMIT_NEEDS_MEMORY", "CheckedMatrix",
            "PreparedData",
-           "apply_negative_policy", "check_matrix", "check_nan_policy", "check_pixel_mask",
+           "apply_negative_policy", "check_matrix", "check_nan_policy",
            "check_negative_policy", "check_spectral_values", "data_scale", "fits_unscaled",
            "finite_mask", "matrix_to_maps", "normalize_axis", "prepare_stack",
            "prepared_data", "roi_mean_spectrum", "stack_to_matrix"]
@@ -266,7 +266,8 @@ def check_negative_policy(policy) -> str:
     return policy
 
 
-def apply_negative_policy(X: np.ndarray, policy: str = "raise", *, name: str = "X"):
+def apply_negative_policy(X: np.ndarray, policy: str = "raise", *, name: str = "X",
+                          min_value: float | None = None):
     """Apply the chosen treatment of negative values to ``X`` (never in place).
 
     Parameters
@@ -279,6 +280,8 @@ def apply_negative_policy(X: np.ndarray, policy: str = "raise", *, name: str = "
         background component can absorb it).
     name : str
         Name of the data in messages.
+    min_value : float, optional
+        ``X.min()`` when the caller already has it (the finite check finds it).
 
     Returns
     -------
@@ -288,7 +291,8 @@ def apply_negative_policy(X: np.ndarray, policy: str = "raise", *, name: str = "
         ``{"policy", "n_negative", "min_value", "offset"}``, for the fit summary.
     """
     check_negative_policy(policy)
-    min_value = float(X.min()) if X.size else 0.0
+    if min_value is None:
+        min_value = float(X.min()) if X.size else 0.0
     n_negative = int((X < 0).sum()) if min_value < 0 else 0
     info = {"policy": policy, "n_negative": n_negative, "min_value": min_value, "offset": 0.0}
     if n_negative == 0:
@@ -341,10 +345,10 @@ def check_matrix(X, *, negative: str | None = None, name: str = "X", min_samples
             return X
         data, info = apply_negative_policy(X.X, negative, name=name)
         return CheckedMatrix(data, info)
-    data = check_data_matrix(X, name=name, min_samples=min_samples)
+    data, min_value = checked_matrix_and_min(X, name=name, min_samples=min_samples)
     if negative is None:
         return CheckedMatrix(data, None)
-    data, info = apply_negative_policy(data, negative, name=name)
+    data, info = apply_negative_policy(data, negative, name=name, min_value=min_value)
     return CheckedMatrix(data, info)
 
 
@@ -437,25 +441,6 @@ def prepare_stack(stack, *, spectral_axis: int = 0, spectral_values=None,
                               "kept_pixels": int(raw.X.shape[0])})
         data.pixel_mask = mask
     return data
-
-
-def check_pixel_mask(mask, spatial_shape, n_rows: int, *, name: str = "mask",
-                     rows: str = "X has") -> np.ndarray:
-    """``mask`` as the bool array of ``spatial_shape`` that selects ``n_rows`` pixels.
-
-    Raises
-    ------
-    ValueError
-        Naming ``name``, the shapes, or the counts (``rows``: whose rows, in words).
-    """
-    mask = np.asarray(mask)
-    shape = tuple(int(s) for s in spatial_shape)
-    if mask.dtype != bool or mask.shape != shape:
-        raise ValueError(f"{name} must be a bool array of shape {shape}, got {mask.dtype} "
-                         f"{mask.shape}.")
-    if int(mask.sum()) != n_rows:
-        raise ValueError(f"{name} selects {int(mask.sum())} pixels but {rows} {n_rows} rows.")
-    return mask
 
 
 def check_nan_policy(policy) -> str:

@@ -37,7 +37,7 @@ from .poisson import poisson_deviance
 from .progress import Reporter
 from .result import UnmixResult
 from .solvers import check_loss, solve_nnls
-from .solvers.pooled import fit_norms
+from .solvers.pooled import fit_norms, norms_from_sums
 from .solvers.simplex import check_abundance
 from .summaries import NegativeInfo, NNLSSummary
 
@@ -139,7 +139,8 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     W, info = solve_nnls(X if scale == 1.0 else X / X.dtype.type(scale), H, solver=solver,
                          backend=backend, tol=tol, max_iter=max_iter, chunk_size=chunk_size,
                          device=device, restart=restart, report=report,
-                         abundance=check_abundance(abundance), loss=loss, n_jobs=n_jobs)
+                         abundance=check_abundance(abundance), loss=loss, n_jobs=n_jobs,
+                         fit_sums=True)
     if scale != 1.0:
         W *= X.dtype.type(scale)
     spec = info["spec"]
@@ -148,10 +149,14 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     chunk_iters = info["chunk_iters"]
     max_chunk_iter = max(chunk_iters) if chunk_iters else 0
     hit_cap = n_capped > 0 or not all(info["chunk_converged"])
-    ok = ~np.isnan(W).any(axis=1)
-    # on the pool, block by block, over the solved pixels (no copy of X)
-    err, x_norm = fit_norms(X, W, H, n_jobs=n_jobs, ok=None if ok.all() else ok)
-    if not ok.any():
+    # the solved pixels (capped ones are NaN); None: all of them (one cheap test first)
+    ok = ~np.isnan(W).any(axis=1) if np.isnan(W).any() else None
+    n_ok = W.shape[0] if ok is None else int(ok.sum())
+    # formed by the solver as it went (the numpy active set), or on the pool, block by
+    # block, over the solved pixels (no copy of X)
+    norms = norms_from_sums(info["fit_sums"]) if scale == 1.0 and ok is None else None
+    err, x_norm = norms or fit_norms(X, W, H, n_jobs=n_jobs, ok=ok)
+    if n_ok == 0:
         err = float("nan")
     summary = NNLSSummary(
         solver=spec.algorithm,
@@ -174,7 +179,7 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         n_constraint_active=(int(info["active"].sum()) if abundance == "sum-le-one"
                              else None),
         loss=loss,
-        n_error_pixels=int(ok.sum()),
+        n_error_pixels=n_ok,
         condition_number=condition,
         identifiability=problems,
         n_jobs=info["n_jobs"],
@@ -193,7 +198,7 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
         if spec.exact:
             what = (f"{n_capped} pixel(s) hit max_iter={max_iter} and were set to NaN "
                     "(listed in summary['capped_pixels']; the errors are over the other "
-                    f"{int(ok.sum())} pixels)")
+                    f"{n_ok} pixels)")
         elif poisson:
             what = (f"{n_capped} pixel(s) stopped at max_iter={max_iter} before reaching "
                     f"tol={tol} (their last iterates are kept; listed in "

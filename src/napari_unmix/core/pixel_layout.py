@@ -12,7 +12,8 @@ A :class:`PixelLayout` records that order and converts between it and the C orde
 that users, label images, masks and maps speak: :meth:`~PixelLayout.to_rows`
 reorders an image (or a flat C-ordered array) into the rows' order,
 :meth:`~PixelLayout.rows_of` and :meth:`~PixelLayout.c_indices` map pixel indices
-both ways.  Nothing here needs dask.
+both ways.  A pixel mask (:func:`check_pixel_mask`) says which pixels of the image
+are rows at all.  Nothing here needs dask.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PixelLayout"]
+__all__ = ["PixelLayout", "check_pixel_mask"]
 
 
 @dataclass(frozen=True)
@@ -139,3 +140,22 @@ class PixelLayout:
                                                                               strict=True)),
                                             self.spatial_shape)
         return out
+
+
+def check_pixel_mask(mask, spatial_shape, n_rows: int, *, name: str = "mask",
+                     rows: str = "X has") -> np.ndarray:
+    """``mask`` as the bool array of ``spatial_shape`` that selects ``n_rows`` pixels.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, the shapes, or the counts (``rows``: whose rows, in words).
+    """
+    mask = np.asarray(mask)
+    shape = tuple(int(s) for s in spatial_shape)
+    if mask.dtype != bool or mask.shape != shape:
+        raise ValueError(f"{name} must be a bool array of shape {shape}, got {mask.dtype} "
+                         f"{mask.shape}.")
+    if int(mask.sum()) != n_rows:
+        raise ValueError(f"{name} selects {int(mask.sum())} pixels but {rows} {n_rows} rows.")
+    return mask

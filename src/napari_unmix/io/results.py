@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import __version__
 from ..core._files import atomic_path
-from ..core.data import check_pixel_mask
+from ..core.pixel_layout import check_pixel_mask
 from ..core.result import UnmixResult, jsonable
 
 __all__ = ["OUTPUT_NAMES", "RESULT_JSON_FORMAT", "ResultBundle", "is_result_bundle",

@@ -14,6 +14,7 @@ block pivoting above, tabulated for k <= 10 and grouped beyond).
 from __future__ import annotations
 
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -200,6 +201,91 @@ def test_temporaries_do_not_grow_with_the_chunk():
     assert extra[2, 300_000] < 8 * 2**20, extra
     assert extra[1, 300_000] < 1.5 * extra[1, 30_000] + 2**20, extra
     assert extra[2, 300_000] < 2 * extra[1, 300_000] + 2**20, extra
+
+
+# ---------------------------------------------------------------------- the fit's sums
+
+
+def _exact_sums(X, W, H):
+    """``(sum ||x - w H||^2, sum ||x||^2)`` of the returned ``W``, summed exactly."""
+    import math
+
+    R = X.astype(np.float64) - W.astype(np.float64) @ H.astype(np.float64)
+    return (math.fsum((R * R).ravel()), math.fsum((X.astype(np.float64) ** 2).ravel()))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fit_sums_are_those_of_the_returned_abundances(nnls_case_name, dtype, nnls_case):
+    # formed block by block from ||x||^2 - 2 w.b + w G w (or, for fits to rounding
+    # level, from the residual itself): within float64 rounding of ||X||^2 of the
+    # exact sums of the returned (rounded) W, whatever the blocks and threads
+    X, H = nnls_case(nnls_case_name, n=300)
+    X, H = X.astype(dtype), H.astype(dtype)
+    plain = fit_nnls_active_set_numpy(X, H)
+    assert plain.fit_sums is None                       # only when asked for
+    for block, threads in [(None, 1), (7, 1), (7, 3)]:
+        res = fit_nnls_active_set_numpy(X, H, fit_sums=True, block_size=block,
+                                        n_threads=threads)
+        if block is None:
+            np.testing.assert_array_equal(res.W, plain.W)
+        sq_err, sq_x = res.fit_sums
+        ref_err, ref_x = _exact_sums(X, res.W, H)
+        assert sq_x == pytest.approx(ref_x, rel=1e-13)
+        assert abs(sq_err - ref_err) <= 1e-12 * ref_x + 1e-9 * ref_err, (sq_err, ref_err)
+    again = fit_nnls_active_set_numpy(X, H, fit_sums=True, block_size=7, n_threads=1)
+    assert again.fit_sums == res.fit_sums               # same blocks: same sums, bit for bit
+
+
+def test_fit_sums_of_a_fit_to_rounding_level_are_not_cancelled():
+    # W H reproduces X to float64 rounding: ||x||^2 - 2 w.b + w G w would be a
+    # difference of equal numbers (any sign, any size up to 1e-15 ||X||^2); the
+    # residual summed directly is tiny and non-negative
+    rng = np.random.default_rng(3)
+    H = np.stack([gaussian(40, c, 0.1) for c in (0.2, 0.5, 0.8)])
+    X = rng.random((500, 3)) @ H
+    res = fit_nnls_active_set_numpy(X, H, fit_sums=True, block_size=64)
+    sq_err, sq_x = res.fit_sums
+    ref_err, ref_x = _exact_sums(X, res.W, H)
+    assert 0.0 <= sq_err <= 1e-24 * sq_x and ref_err <= 1e-24 * ref_x
+    assert sq_err == pytest.approx(ref_err, rel=1e-3, abs=1e-30 * sq_x)
+
+
+def test_fit_sums_are_none_when_a_pixel_is_capped(nnls_case):
+    X, H = nnls_case("k7")
+    res = fit_nnls_active_set_numpy(X, H, max_iter=0, fit_sums=True)
+    assert res.capped.any() and res.fit_sums is None
+
+
+def test_nnls_summary_errors_from_the_solver_s_sums(nnls_case):
+    # core.nnls takes the norms from the active set's sums: the same numbers (to
+    # float32 rounding of the residual, which the other solvers' path sums) as
+    # summing the residual afterwards, with and without an all-zero spectrum
+    from napari_unmix.core.solvers.pooled import fit_norms
+
+    for name in ("overlap-noisy", "duplicate-zero-noisy", "k11"):
+        X, H = nnls_case(name, n=2000)
+        X, H = X.clip(0).astype(np.float32), H.astype(np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)          # the all-zero spectrum
+            res = nnls(X, H)
+        err, x_norm = fit_norms(X, res.W, H)
+        ref_err, ref_x = (float(np.sqrt(v)) for v in _exact_sums(X, res.W, H))
+        assert res.reconstruction_err == pytest.approx(ref_err, rel=1e-9)
+        assert res.reconstruction_err == pytest.approx(err, rel=1e-5)
+        assert res.summary.relative_error == pytest.approx(ref_err / ref_x, rel=1e-9)
+
+
+def test_packed_signs_match_packbits():
+    from napari_unmix.core.solvers.active_set_ops import NumpyOps
+
+    rng = np.random.default_rng(0)
+    for m in (8, 16, 80, 81, 3):
+        P = rng.random((257, m)) < 0.5
+        expect = np.packbits(P, axis=1, bitorder="little")
+        np.testing.assert_array_equal(NumpyOps().pack(P), expect)
+        np.testing.assert_array_equal(NumpyOps().pack(P[::2]), expect[::2])   # a view
+    every = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(bool)      # all bytes
+    np.testing.assert_array_equal(NumpyOps().pack(every)[:, 0], np.arange(256))
 
 
 # ---------------------------------------------------------------------- the iteration cap

@@ -53,8 +53,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..components import ComponentSpec
-from ..data import check_matrix, check_pixel_mask, check_spectral_values
+from ..data import check_matrix, check_spectral_values
 from ..init import resolve_random_state
+from ..pixel_layout import check_pixel_mask
 from ..progress import Reporter
 from ..sources import SeedContext
 from ..sources.maps import generated_map

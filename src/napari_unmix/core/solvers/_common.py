@@ -46,6 +46,10 @@ class NNLSFit:
     converged: bool
     #: boolean (n_pixels,) mask of pixels whose solve hit the iteration cap
     capped: np.ndarray | None = None
+    #: ``(sum ||x_p - w_p H||^2, sum ||x_p||^2)`` over the pixels, in float64, for the
+    #: returned ``W``, when the solver was asked for them (``fit_sums=True``) and could
+    #: form them as it went (None otherwise: the caller computes them itself)
+    fit_sums: tuple[float, float] | None = None
 
 
 class SampledErrorStopping:

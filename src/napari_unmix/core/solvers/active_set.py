@@ -75,6 +75,8 @@ from .active_set_basis import TABLE_MAX_K, Basis, Refinement
 from .active_set_enumeration import ENUM_MAX_K, Enumeration
 from .active_set_ops import NumpyOps, TorchOps
 from .active_set_pivoting import CodedSets, GroupedSets, pivot
+from .active_set_sums import BlockFitSums, squares_of
+from .pooled import ordered_sum
 
 __all__ = ["fit_nnls_active_set_numpy", "fit_nnls_active_set_torch"]
 
@@ -114,7 +116,7 @@ def _check_inputs(X, H, max_iter, method):
 
 
 def _solve(X, basis: Basis, ops, rhs, *, max_iter: int, block: int | None, method: str,
-           workers=None, cuda: bool = False, W=None) -> NNLSFit:
+           workers=None, cuda: bool = False, W=None, fit_sums: bool = False) -> NNLSFit:
     n = X.shape[0]
     if W is None:                     # the result on the host (else: a tensor given)
         W = np.zeros((n, basis.active.size), dtype=X.dtype)
@@ -142,6 +144,8 @@ def _solve(X, basis: Basis, ops, rhs, *, max_iter: int, block: int | None, metho
     max_iter = int(max_iter)
 
     own = threading.local()                       # each thread's passive-set scratch
+    shares = [None] * -(-n // block) if fit_sums else None   # per block, in block order
+    sums = BlockFitSums(basis) if fit_sums else None
 
     def run(first: int, last: int) -> int:
         """Solve the pixels first:last block by block; return the most exchanges used."""
@@ -151,11 +155,11 @@ def _solve(X, basis: Basis, ops, rhs, *, max_iter: int, block: int | None, metho
         most = 0
         for start in range(first, last, block):
             stop = min(start + block, last)
-            b = rhs(X[start:stop])
+            b_raw, x_squares = rhs(X[start:stop])
             # ||b||_1 sets the scale of the KKT tests' rounding bounds; an all-zero
             # row stays zero (0 / tiny = 0) and gets w = 0
-            scale = ops.maximum(ops.row_abssum(b), _TINY)
-            b = b / scale[:, None]
+            scale = ops.maximum(ops.row_abssum(b_raw), _TINY)
+            b = b_raw / scale[:, None]
             cap = None
             if enumeration is not None:
                 w, undecided = enumeration(b)
@@ -180,6 +184,8 @@ def _solve(X, basis: Basis, ops, rhs, *, max_iter: int, block: int | None, metho
                 W[start:stop, basis.active] = ops.to_numpy(w)
             if cap is not None:
                 capped[start:stop] = ops.to_numpy(cap)
+            if shares is not None and x_squares is not None:
+                shares[start // block] = sums(b_raw, x_squares, W[start:stop], X[start:stop])
         return most
 
     if workers is None:
@@ -187,12 +193,16 @@ def _solve(X, basis: Basis, ops, rhs, *, max_iter: int, block: int | None, metho
     else:                                         # the blocks on the pool, in any order
         n_iter = max(workers.map(lambda start: run(start, min(start + block, n)),
                                  range(0, n, block)))
-    return NNLSFit(W=W, n_iter=n_iter, converged=not capped.any(), capped=capped)
+    totals = None
+    if shares is not None and not capped.any() and all(s is not None for s in shares):
+        totals = (ordered_sum(s[0] for s in shares), ordered_sum(s[1] for s in shares))
+    return NNLSFit(W=W, n_iter=n_iter, converged=not capped.any(), capped=capped,
+                   fit_sums=totals)
 
 
 def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, method: str = "auto",
                               block_size: int | None = None, n_threads: int = 1,
-                              workers=None, **_ignored) -> NNLSFit:
+                              workers=None, fit_sums: bool = False, **_ignored) -> NNLSFit:
     """Exact fixed-H NNLS for the pixels of ``X`` (one chunk), in numpy.
 
     Parameters
@@ -225,6 +235,11 @@ def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, method: s
         A pool of worker threads (:class:`~napari_unmix.core.parallel.Workers`) to
         share the blocks over (numpy releases the GIL in its kernels); BLAS is then
         already held to one thread per worker.  The result does not depend on it.
+    fit_sums : bool, default False
+        Also return ``NNLSFit.fit_sums``, the squared residual and data norms of the
+        fit, formed block by block while each block is in cache (no second pass
+        over ``X``; in block order, so the same for every number of workers).  None
+        when a pixel was capped.
 
     Returns
     -------
@@ -236,21 +251,28 @@ def fit_nnls_active_set_numpy(X, H, *, max_iter: int = 1000, tol=None, method: s
     X, H = _check_inputs(X, H, max_iter, method)
     basis = Basis(H)
     HnT = np.ascontiguousarray(basis.Hn.T)
+    ops = NumpyOps()
 
     def rhs(Xb):
+        """``Xb Hn^T`` in float64, and ``sum(Xb**2)`` when ``fit_sums`` (else None)."""
         if Xb.dtype == np.float64:
-            return Xb @ HnT
+            return Xb @ HnT, squares_of(Xb) if fit_sums else None
         out = np.empty((Xb.shape[0], HnT.shape[1]))
+        squares = 0.0
         for r in range(0, Xb.shape[0], _RHS_ROWS):
-            np.matmul(Xb[r:r + _RHS_ROWS].astype(np.float64), HnT, out=out[r:r + _RHS_ROWS])
-        return out
+            rows = Xb[r:r + _RHS_ROWS].astype(np.float64)   # in cache: both from one copy
+            np.matmul(rows, HnT, out=out[r:r + _RHS_ROWS])
+            if fit_sums:
+                squares += squares_of(rows)
+        return out, squares if fit_sums else None
 
     if workers is not None:
-        return _solve(X, basis, NumpyOps(), rhs, max_iter=max_iter, method=method,
-                      block=block_size, workers=workers)
+        return _solve(X, basis, ops, rhs, max_iter=max_iter, method=method,
+                      block=block_size, workers=workers, fit_sums=fit_sums)
     with Workers(n_threads) as pool:  # small products: one BLAS thread per worker
-        return _solve(X, basis, NumpyOps(), rhs, max_iter=max_iter, method=method,
-                      block=block_size, workers=pool if pool.n > 1 else None)
+        return _solve(X, basis, ops, rhs, max_iter=max_iter, method=method,
+                      block=block_size, workers=pool if pool.n > 1 else None,
+                      fit_sums=fit_sums)
 
 
 def _cuda_block(n, k, m, device) -> int:
@@ -308,11 +330,11 @@ def fit_nnls_active_set_torch(X, H, *, max_iter: int = 1000, tol=None, device: s
         if not resident:
             Xb = to_device(np.ascontiguousarray(Xb), device)
         if Xb.dtype == torch.float64:
-            return Xb @ HnT
+            return Xb @ HnT, None
         out = torch.empty((Xb.shape[0], HnT.shape[1]), dtype=torch.float64, device=device)
         for r in range(0, Xb.shape[0], rows):
             torch.matmul(Xb[r:r + rows].to(torch.float64), HnT, out=out[r:r + rows])
-        return out
+        return out, None
 
     with torch.no_grad():
         W = (torch.zeros((X.shape[0], basis.active.size), dtype=X.dtype, device=device)

@@ -110,7 +110,8 @@ class Enumeration:
         ops = self.ops
         nb = self.nb
         Z = b @ self.Mx                        # every functional v_j(F'), all pixels
-        signs = ops.pack(Z > self.T)           # (n, k * nb + 1) bytes, the last unused
+        n_sign = self.k * self.hp              # the zero column last is never positive
+        signs = ops.pack(Z[:, :n_sign] > self.T[:n_sign])     # (n, k * nb) bytes
         agree = None
         for j in range(self.k):
             mask = ops.take(self.L[j * nb], signs[:, j * nb])

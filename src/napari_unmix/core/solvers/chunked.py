@@ -29,6 +29,7 @@ from ..parallel import Workers
 from ..streaming import DeviceBlocks, is_tensor, plan_blocks
 from . import pick_nnls_solver
 from ._common import chunk_slices, rows_per_chunk
+from .pooled import ordered_sum
 from .simplex import fit_simplex
 
 __all__ = ["BLOCK_BYTES", "solve_nnls"]
@@ -61,7 +62,7 @@ def _merge(fits, slices, k, dtype):
 
 def solve_nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
                chunk_size=None, device="auto", restart=False, report=None, abundance="free",
-               loss="frobenius", n_jobs=None, block_bytes=BLOCK_BYTES):
+               loss="frobenius", n_jobs=None, block_bytes=BLOCK_BYTES, fit_sums=False):
     """Solve fixed-H NNLS on validated arrays, chunk by chunk.
 
     No validation and no result object: ``X`` (n_pixels, n_channels) and ``H``
@@ -71,7 +72,9 @@ def solve_nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
     (``core.solvers.LOSSES``; for ``"poisson"`` ``X`` must be non-negative too).
     ``n_jobs``: the worker threads of a CPU solve (:mod:`~napari_unmix.core.parallel`;
     the result does not depend on it); ``block_bytes``: the bytes of ``X`` per work
-    block.
+    block.  ``fit_sums``: ask the solver for the fit's squared norms as it goes
+    (``NNLSFit.fit_sums``; the numpy active set forms them while each block is in
+    cache, saving the caller a second pass over ``X``).
 
     Returns
     -------
@@ -82,7 +85,9 @@ def solve_nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
         ``chunk_converged`` (per chunk; under a sum constraint the iterations are the
         batched NNLS solves of the multiplier search), ``capped`` (a boolean mask of
         the pixels that hit the iteration cap) and ``active`` (the pixels where the
-        sum constraint is active; all for ``"sum-to-one"``, none for ``"free"``).
+        sum constraint is active; all for ``"sum-to-one"``, none for ``"free"``) and
+        ``fit_sums`` (``(sum ||x - w H||^2, sum ||x||^2)`` over every pixel, in chunk
+        order, when asked for and every chunk's solver formed them; else None).
     """
     spec = pick_nnls_solver(solver, backend, abundance=abundance, loss=loss)
     dev = resolve_device(device) if spec.needs_torch else "cpu"
@@ -104,6 +109,7 @@ def solve_nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
     chunk_iters, chunk_converged = [], []
     options = {"max_iter": max_iter, "tol": tol, "restart": restart, "loss": loss}
     shares = spec.shares_workers and abundance == "free"
+    sums = [] if fit_sums and shares and not on_device else None
     n_tasks = None if shares else max(len(chunk_slices(min(chunk_size, n), block_rows)), 1)
     with Workers(1 if on_device else n_jobs, n_tasks, torch_too=spec.needs_torch) as pool:
         chunks = DeviceBlocks(X, dev, slices) if stream else ((sl, X[sl]) for sl in slices)
@@ -114,9 +120,12 @@ def solve_nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
                 n_it, conv = int(fit.n_iter), bool(fit.converged)
                 Wc = Wc.cpu().numpy() if is_tensor(Wc) else Wc
             elif shares:
-                fit = spec.func(Xc, H, device=dev, workers=pool, **options)
+                fit = spec.func(Xc, H, device=dev, workers=pool, fit_sums=sums is not None,
+                                **options)
                 Wc, cap_c, act_c = fit.W, fit.capped, None
                 n_it, conv = int(fit.n_iter), bool(fit.converged)
+                if sums is not None:
+                    sums.append(fit.fit_sums)
             else:
                 blocks = chunk_slices(Xc.shape[0], block_rows)
                 fits = pool.map(lambda b, Xc=Xc: _solve_block(spec, Xc[b], H, dev, abundance,
@@ -140,5 +149,7 @@ def solve_nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
         "chunk_converged": chunk_converged,
         "capped": capped,
         "active": active,
+        "fit_sums": (None if not sums or any(s is None for s in sums)
+                     else (ordered_sum(s[0] for s in sums), ordered_sum(s[1] for s in sums))),
     }
     return W, info

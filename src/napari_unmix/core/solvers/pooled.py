@@ -13,7 +13,8 @@ import numpy as np
 
 from ._common import chunk_slices, kl_divergence, residual_norm, rows_per_chunk, sum_of_squares
 
-__all__ = ["BLOCK_BYTES", "blocks_of", "fit_norms", "gram_sum", "ordered_sum",
+__all__ = ["BLOCK_BYTES", "blocks_of", "fit_norms", "gram_sum", "norms_from_sums", "ordered_sum",
+           "trusted_sums",
            "pooled_kl_divergence", "pooled_residual_norm"]
 
 #: Bytes of ``X`` per block of a pooled evaluation.
@@ -104,3 +105,23 @@ def fit_norms(X, W, H, *, n_jobs=None, ok=None):
         if c != 1.0:
             err, x_norm = norms(c)
     return err, x_norm
+
+
+def trusted_sums(sums):
+    """A solver's float64 squared sums ``(sum ||x - w H||^2, sum ||x||^2)``
+    (``fit_sums``), or None when there are none or they left the range in which
+    squares need no rescaling (outside the square of :data:`_NORM_RANGE`; the
+    caller then computes the norms from the data, as :func:`fit_norms` does)."""
+    if sums is None:
+        return None
+    sq_err, sq_x = sums
+    lo, hi = _NORM_RANGE
+    return sums if lo * lo < sq_x < hi * hi and sq_err < hi * hi else None
+
+
+def norms_from_sums(sums):
+    """``(||X - W H||_F, ||X||_F)`` from :func:`trusted_sums` of ``sums``, or None."""
+    sums = trusted_sums(sums)
+    if sums is None:
+        return None
+    return float(np.sqrt(max(sums[0], 0.0))), float(np.sqrt(sums[1]))
