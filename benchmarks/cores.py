@@ -11,11 +11,11 @@ starts.
 
 Measured in each process (medians over ``--repeats`` / ``--nmf-repeats``):
 
-* what the machine allows: a compute-bound kernel (float64 matrix products) and a
-  memory-bound one (``Y = 1.5 X`` over the stack), each in blocks on napari-unmix's
-  own worker pool: their 1 -> N speed-ups bound what any solver can gain from cores
-  (on a virtual machine whose cores share one memory channel, the second bound is
-  near 1);
+* what the machine allows: a compute-bound kernel (float64 matrix products), a
+  memory-bound one (``Y = 1.5 X`` over the stack) and numpy's elementwise loops on
+  blocks that stay in each core's cache, each in blocks on napari-unmix's own worker
+  pool: their 1 -> N speed-ups bound what any solver can gain from cores (on a
+  virtual machine whose cores share one memory channel, the second bound is near 1);
 
 * fixed-H NNLS with the true spectra: ``core.nnls`` (auto: the exact active set),
   SciPy's ``nnls`` in a per-pixel loop (``--scipy-pixels`` pixels, extrapolated),
@@ -154,6 +154,17 @@ def child(opts) -> dict:
         timed("machine: Y = 1.5 X, in 32 blocks (memory-bound)",
               lambda: pool.map(lambda sl: np.multiply(X[sl], 1.5, out=Y[sl]), stripes),
               opts["repeats"])
+        # numpy's own loops on data in each core's cache: 32 blocks of 256 kB, each
+        # multiplied 32 times (what the active set's small elementwise steps do)
+        A = np.random.default_rng(1).random((32, 32768))
+        B = np.empty_like(A)
+
+        def in_cache(i):
+            for _ in range(32):
+                np.multiply(A[i], 1.0001, out=B[i])
+
+        timed("machine: 32 x 32 products over 256 kB (elementwise, in cache)",
+              lambda: pool.map(in_cache, range(32)), opts["repeats"])
 
     # --- fixed-H NNLS
     nnls(X[:4096], H, n_jobs=cores)
