@@ -179,6 +179,20 @@ def test_spectra_csv_length_check(tmp_path, spectra):
         write_spectra_csv(tmp_path / "h.csv", H, nu[:5])
 
 
+def test_spectra_csv_refuses_values_it_could_not_read_back(tmp_path, spectra):
+    # NaN or inf spectra were written, and read_spectra_csv then refused the file
+    H, nu = spectra
+    bad = H.copy()
+    bad[1, 2], bad[2, 0] = np.nan, np.inf
+    with pytest.raises(ValueError, match=r"spectra 'b', 'c' hold NaN or infinite"):
+        write_spectra_csv(tmp_path / "h.csv", bad, nu, ["a", "b", "c"])
+    axis = nu.copy()
+    axis[3] = np.nan
+    with pytest.raises(ValueError, match=r"spectral axis holds NaN .* channel\(s\) 3"):
+        write_spectra_csv(tmp_path / "h.csv", H, axis)
+    assert not list(tmp_path.iterdir())                      # nothing written
+
+
 @pytest.mark.realdata
 def test_real_dye_spectra_csv():
     path = DATA / "ssasu_dye_reference_spectra" / "fluorometer-endmembers.csv"

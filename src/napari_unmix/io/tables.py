@@ -315,6 +315,7 @@ def write_spectra_csv(path, H, spectral_axis=None, names=None, unit: str | None 
     axis = np.arange(m) if not known else np.asarray(spectral_axis, dtype=np.float64).ravel()
     if axis.shape != (m,):
         raise ValueError(f"spectral_axis has {axis.size} values but H has {m} channels.")
+    _refuse_nonfinite(H, axis, names, path)
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             # a name's line breaks as spaces (one header line); names with '#', a
@@ -328,6 +329,22 @@ def write_spectra_csv(path, H, spectral_axis=None, names=None, unit: str | None 
                 first = str(int(axis[j])) if not known else _format_number(axis[j])
                 w.writerow([first, *(_format_number(v) for v in H[:, j])])
     return path
+
+
+def _refuse_nonfinite(H, axis, names, path) -> None:
+    """NaN or infinite values make a file that :func:`read_spectra_csv` refuses: say
+    which spectra (or axis values) hold them, before anything is written."""
+    bad = np.flatnonzero(~np.isfinite(H).all(axis=1))
+    if bad.size:
+        listed = ", ".join(repr(names[j]) for j in bad[:5]) + (" ..." if bad.size > 5 else "")
+        raise ValueError(f"Not writing {path.name}: spectra {listed} hold NaN or infinite "
+                         "values, which the file could not be read back with. Fix or "
+                         "leave out those spectra.")
+    bad = np.flatnonzero(~np.isfinite(axis))
+    if bad.size:
+        raise ValueError(f"Not writing {path.name}: the spectral axis holds NaN or infinite "
+                         f"values (at channel(s) {', '.join(map(str, bad[:10]))}); give "
+                         "every channel its spectral position.")
 
 
 def read_spectra_csv(path) -> SpectraTable:
