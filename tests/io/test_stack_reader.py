@@ -165,6 +165,8 @@ def test_spectral_values_of_wrong_length_are_dropped_with_a_note(tmp_path, cube)
     (np.arange(10.0), "at least one spatial axis"),
     (np.array([], dtype=float).reshape(0, 3), "empty"),
     (np.array([["a", "b"], ["c", "d"]]), "not real numbers"),
+    # a mask saved by mistake was read as a 0/1 "stack" and unmixed without a word
+    (np.ones((4, 3, 3), dtype=bool), r"boolean\) data: a mask, not spectral intensities"),
 ])
 def test_bad_arrays_are_refused(tmp_path, array, match):
     np.save(tmp_path / "x.npy", array)

@@ -133,10 +133,14 @@ def check_array(data, path) -> None:
     Raises
     ------
     ValueError
-        When the data are not integers or floats, have fewer than 2 dimensions, or
-        are empty.
+        When the data are not integers or floats (true/false data is a mask, not
+        intensities), have fewer than 2 dimensions, or are empty.
     """
-    if data.dtype.kind not in "biuf":
+    if data.dtype.kind == "b":
+        raise ValueError(f"{path} holds true/false (boolean) data: a mask, not spectral "
+                         "intensities. Open the stack itself; a mask of regions belongs in "
+                         "a label image (the dock's Labels layer, or --labels).")
+    if data.dtype.kind not in "iuf":
         raise ValueError(f"{path} holds {data.dtype} data, not real numbers; a stack must be "
                          "integers or floats.")
     if data.ndim < 2:
