@@ -37,7 +37,7 @@ from .poisson import poisson_deviance
 from .progress import Reporter
 from .result import UnmixResult
 from .solvers import check_loss, solve_nnls
-from .solvers.pooled import fit_norms, norms_from_sums
+from .solvers.pooled import fit_norms, norms_from_sums, solved_rows
 from .solvers.simplex import check_abundance
 from .summaries import NegativeInfo, NNLSSummary
 
@@ -149,9 +149,7 @@ def nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000, chunk_
     chunk_iters = info["chunk_iters"]
     max_chunk_iter = max(chunk_iters) if chunk_iters else 0
     hit_cap = n_capped > 0 or not all(info["chunk_converged"])
-    # the solved pixels (capped ones are NaN); None: all of them (one cheap test first)
-    ok = ~np.isnan(W).any(axis=1) if np.isnan(W).any() else None
-    n_ok = W.shape[0] if ok is None else int(ok.sum())
+    ok, n_ok = solved_rows(W)         # capped pixels are NaN; ok is None: all solved
     # formed by the solver as it went (the numpy active set), or on the pool, block by
     # block, over the solved pixels (no copy of X)
     norms = norms_from_sums(info["fit_sums"]) if scale == 1.0 and ok is None else None

@@ -36,7 +36,7 @@ from ..progress import Reporter
 from ..result import UnmixResult
 from ..solvers import check_loss, pick_nnls_solver, solve_nnls
 from ..solvers._common import residual_norm, sum_of_squares
-from ..solvers.pooled import trusted_sums
+from ..solvers.pooled import solved_rows, trusted_sums
 from ..solvers.simplex import check_abundance
 from ..summaries import NegativeInfo, NNLSSummary
 from .blocks import block_stats, checked_input, fitted_max
@@ -55,17 +55,17 @@ def _fit_block(Xb, H, scale, options, poisson):
     W, info = solve_nnls(Xs, H, n_jobs=1, fit_sums=True, **options)
     if scale != 1.0:
         W *= Xb.dtype.type(scale)
-    ok = ~np.isnan(W).any(axis=1)
+    ok, n_ok = solved_rows(W)
     # the solver's own sums (formed as it went) where it has them, as core.nnls does
-    sums = trusted_sums(info["fit_sums"]) if scale == 1.0 and ok.all() else None
+    sums = trusted_sums(info["fit_sums"]) if scale == 1.0 and ok is None else None
     if sums is not None:
-        sq_err, sq_x = max(sums[0], 0.0), sums[1]
+        sq_err, sq_x = sums
     else:
-        Xo, Wo = (Xb, W) if ok.all() else (Xb[ok], W[ok])
+        Xo, Wo = (Xb, W) if ok is None else (Xb[ok], W[ok])
         sq_err = residual_norm(Xo, Wo, H) ** 2 if Xo.shape[0] else 0.0
         sq_x = sum_of_squares(Xo) if Xo.shape[0] else 0.0
     deviance = poisson_deviance(Xb, W, H).astype(Xb.dtype) if poisson else None
-    stats = np.array([sq_err, sq_x, ok.sum(), info["capped"].sum(), info["active"].sum(),
+    stats = np.array([sq_err, sq_x, n_ok, info["capped"].sum(), info["active"].sum(),
                       max(info["chunk_iters"], default=0), all(info["chunk_converged"]),
                       0.0 if deviance is None else float(deviance.sum(dtype=np.float64))],
                      dtype=np.float64)

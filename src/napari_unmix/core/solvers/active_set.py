@@ -76,7 +76,7 @@ from .active_set_enumeration import ENUM_MAX_K, Enumeration
 from .active_set_ops import NumpyOps, TorchOps
 from .active_set_pivoting import CodedSets, GroupedSets, pivot
 from .active_set_sums import BlockFitSums, squares_of
-from .pooled import ordered_sum
+from .pooled import ordered_pair_sums
 
 __all__ = ["fit_nnls_active_set_numpy", "fit_nnls_active_set_torch"]
 
@@ -144,8 +144,8 @@ def _solve(X, basis: Basis, ops, rhs, *, max_iter: int, block: int | None, metho
     max_iter = int(max_iter)
 
     own = threading.local()                       # each thread's passive-set scratch
-    shares = [None] * -(-n // block) if fit_sums else None   # per block, in block order
     sums = BlockFitSums(basis) if fit_sums else None
+    shares = [None] * -(-n // block)                          # per block, in block order
 
     def run(first: int, last: int) -> int:
         """Solve the pixels first:last block by block; return the most exchanges used."""
@@ -184,7 +184,7 @@ def _solve(X, basis: Basis, ops, rhs, *, max_iter: int, block: int | None, metho
                 W[start:stop, basis.active] = ops.to_numpy(w)
             if cap is not None:
                 capped[start:stop] = ops.to_numpy(cap)
-            if shares is not None and x_squares is not None:
+            if sums is not None and x_squares is not None:
                 shares[start // block] = sums(b_raw, x_squares, W[start:stop], X[start:stop])
         return most
 
@@ -193,9 +193,7 @@ def _solve(X, basis: Basis, ops, rhs, *, max_iter: int, block: int | None, metho
     else:                                         # the blocks on the pool, in any order
         n_iter = max(workers.map(lambda start: run(start, min(start + block, n)),
                                  range(0, n, block)))
-    totals = None
-    if shares is not None and not capped.any() and all(s is not None for s in shares):
-        totals = (ordered_sum(s[0] for s in shares), ordered_sum(s[1] for s in shares))
+    totals = ordered_pair_sums(shares) if sums is not None and not capped.any() else None
     return NNLSFit(W=W, n_iter=n_iter, converged=not capped.any(), capped=capped,
                    fit_sums=totals)
 

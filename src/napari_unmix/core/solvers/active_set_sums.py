@@ -53,7 +53,8 @@ class BlockFitSums:
 
     def __call__(self, b, x_squares: float, Wb, Xb) -> tuple[float, float]:
         """The block's sums from ``b = Xb Hn^T``, ``x_squares = sum(Xb**2)`` and its
-        rows ``Wb`` of ``W`` as stored."""
+        rows ``Wb`` of ``W`` as stored; the squared residual is never negative (below
+        ``CANCELLATION x_squares`` it is summed from the residual itself)."""
         basis = self.basis
         w = (Wb if Wb.shape[1] == basis.k else Wb[:, basis.active]).astype(np.float64)
         # products with k x k matrices: faster than broadcasting over the k columns

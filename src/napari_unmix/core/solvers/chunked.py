@@ -29,7 +29,7 @@ from ..parallel import Workers
 from ..streaming import DeviceBlocks, is_tensor, plan_blocks
 from . import pick_nnls_solver
 from ._common import chunk_slices, rows_per_chunk
-from .pooled import ordered_sum
+from .pooled import ordered_pair_sums
 from .simplex import fit_simplex
 
 __all__ = ["BLOCK_BYTES", "solve_nnls"]
@@ -149,7 +149,6 @@ def solve_nnls(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
         "chunk_converged": chunk_converged,
         "capped": capped,
         "active": active,
-        "fit_sums": (None if not sums or any(s is None for s in sums)
-                     else (ordered_sum(s[0] for s in sums), ordered_sum(s[1] for s in sums))),
+        "fit_sums": None if sums is None else ordered_pair_sums(sums),
     }
     return W, info

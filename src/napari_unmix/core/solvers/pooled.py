@@ -13,7 +13,8 @@ import numpy as np
 
 from ._common import chunk_slices, kl_divergence, residual_norm, rows_per_chunk, sum_of_squares
 
-__all__ = ["BLOCK_BYTES", "blocks_of", "fit_norms", "gram_sum", "norms_from_sums", "ordered_sum",
+__all__ = ["BLOCK_BYTES", "blocks_of", "fit_norms", "gram_sum", "norms_from_sums",
+           "ordered_pair_sums", "ordered_sum", "solved_rows",
            "trusted_sums",
            "pooled_kl_divergence", "pooled_residual_norm"]
 
@@ -32,6 +33,15 @@ def ordered_sum(shares):
     for s in shares:
         total = s if total is None else total + s
     return total
+
+
+def ordered_pair_sums(pairs):
+    """:func:`ordered_sum` of the first and of the second items of ``pairs``, or None
+    when there are no pairs or one of them is None (a share that is missing)."""
+    pairs = list(pairs)
+    if not pairs or any(p is None for p in pairs):
+        return None
+    return ordered_sum(p[0] for p in pairs), ordered_sum(p[1] for p in pairs)
 
 
 def gram_sum(X, blocks, workers=None) -> np.ndarray:
@@ -94,9 +104,8 @@ def fit_norms(X, W, H, *, n_jobs=None, ok=None):
             return residual_norm(Xb, Wb, H) ** 2, sum_of_squares(Xb)
 
         with Workers(n_jobs, len(blocks)) as workers:
-            parts = workers.map(part, blocks)
-        return (c * float(np.sqrt(ordered_sum(p[0] for p in parts) or 0.0)),
-                c * float(np.sqrt(ordered_sum(p[1] for p in parts) or 0.0)))
+            sq_err, sq_x = ordered_pair_sums(workers.map(part, blocks)) or (0.0, 0.0)
+        return c * float(np.sqrt(sq_err)), c * float(np.sqrt(sq_x))
 
     err, x_norm = norms(1.0)
     lo, hi = _NORM_RANGE
@@ -105,6 +114,16 @@ def fit_norms(X, W, H, *, n_jobs=None, ok=None):
         if c != 1.0:
             err, x_norm = norms(c)
     return err, x_norm
+
+
+def solved_rows(W):
+    """``(ok, n_ok)``: the mask of the rows of ``W`` without NaN (a capped pixel of an
+    exact solver) and their number; ``ok`` is None when every row is solved, found by
+    one reduction instead of a row-wise mask of the whole ``W``."""
+    if not np.isnan(W).any():
+        return None, W.shape[0]
+    ok = ~np.isnan(W).any(axis=1)
+    return ok, int(ok.sum())
 
 
 def trusted_sums(sums):
@@ -122,6 +141,4 @@ def trusted_sums(sums):
 def norms_from_sums(sums):
     """``(||X - W H||_F, ||X||_F)`` from :func:`trusted_sums` of ``sums``, or None."""
     sums = trusted_sums(sums)
-    if sums is None:
-        return None
-    return float(np.sqrt(max(sums[0], 0.0))), float(np.sqrt(sums[1]))
+    return None if sums is None else (float(np.sqrt(sums[0])), float(np.sqrt(sums[1])))
