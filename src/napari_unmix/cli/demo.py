@@ -32,7 +32,7 @@ from ..core import (
 from ..core.colors import DEFAULT_COLORS
 from ..core.metrics import score_against_truth
 from ..core.synthetic import make_crs_sample
-from ..io import write_maps_tiff, write_spectra_csv, write_stack_tiff
+from ..io import check_output_folder, write_maps_tiff, write_spectra_csv, write_stack_tiff
 from .console import PROG, CLIError, Progress, note, progress_enabled, run_quietly, say
 from .outputs import prepare_out, write_outputs
 
@@ -220,6 +220,7 @@ def cmd_demo(args) -> int:
         note(f"the sample holds {n_negative} negative value(s) at --noise {args.noise:g} (noise "
              f"on dim pixels); the non-negative modes {how[args.negative]} (--negative "
              f"{args.negative}, recorded in each result)", quiet)
+    check_demo_out(out, [run.dirname for run in demo_runs()])
     prepare_out(out)
     write_stack_tiff(out / "sample.tif", sample.stack, axes="CYX",
                      spectral_values=sample.spectral_axis, spectral_unit=sample.spectral_unit)
@@ -295,6 +296,43 @@ def cmd_demo(args) -> int:
     total = time.perf_counter() - t_start
     print_table(rows, sample, out, total, quiet)
     return 0
+
+
+_DEMO_FILES = {"sample.tif": None, "ground_truth": {"maps.tif", "spectra.csv"}}
+
+
+def check_demo_out(out, run_dirs) -> None:
+    """Refuse a ``--out`` whose files the demo would replace, before it writes any.
+
+    The folder may be missing, empty or an earlier demo's: ``sample.tif``,
+    ``ground_truth/`` (``maps.tif``, ``spectra.csv``) and one output set per run
+    (``run_dirs``).  Anything else in it, or in those places, is the user's.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} is a file; give a folder (it is created if missing).")
+    if not out.is_dir():
+        return
+    foreign = []
+    for entry in sorted(out.iterdir()):
+        if entry.name in run_dirs and entry.is_dir():
+            try:
+                check_output_folder(entry)
+            except ValueError:
+                foreign.append(entry.name + "/")
+        elif entry.name == "sample.tif" and entry.is_file():
+            continue
+        elif entry.name == "ground_truth" and entry.is_dir():
+            foreign += [f"ground_truth/{e.name}" for e in sorted(entry.iterdir())
+                        if e.name not in _DEMO_FILES["ground_truth"]]
+        elif entry.name not in (".DS_Store", "Thumbs.db", "desktop.ini"):
+            foreign.append(entry.name)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3
+                                          else "")
+        raise CLIError(f"--out {out} holds {shown}, which the demo did not write; its outputs "
+                       f"would mix with them. Give an empty or new folder, e.g. --out "
+                       f"{out.resolve().with_name(out.resolve().name + '-demo')}.")
 
 
 def print_table(rows, sample, out, total, quiet) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..io import check_output_folder, write_analysis_outputs
 from .console import CLIError
 
-__all__ = ["OUTPUT_KINDS", "check_out", "prepare_out", "write_outputs"]
+__all__ = ["OUTPUT_KINDS", "check_out", "check_output_files", "prepare_out", "write_outputs"]
 
 #: The kinds of file :func:`~napari_unmix.io.write_analysis_outputs` returns, in the
 #: order they are named.
@@ -113,6 +113,52 @@ def check_out(out, inputs=()) -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise CLIError(f"cannot create the output folder {out}: {parent} is not writable.")
     return out
+
+
+def check_output_files(outputs, inputs) -> None:
+    """Refuse output files that would replace an input, or each other, before any work.
+
+    Parameters
+    ----------
+    outputs : iterable of (str, path or None)
+        Each output file's flag (``"--seeds"``, ``"--json"`` ...) and path; ``None``
+        paths are skipped.
+    inputs : iterable of (str, path or None)
+        What each input is and its path.  An input file's spectral sidecar
+        (``<stack>.spectral.csv`` / ``.json``) counts as an input; so does every file
+        inside an input folder.
+
+    Raises
+    ------
+    CLIError
+        An output is an input, lies inside an input folder, or is another output.
+    """
+    from ..io.spectral_sidecar import find_sidecar
+
+    taken: list[tuple[str, Path]] = []
+    for what, given in inputs:
+        if given is None or not str(given).strip():
+            continue
+        real = Path(given).resolve()
+        taken.append((f"{what} {given}", real))
+        if real.is_file():
+            for suffix in (".spectral.csv", ".spectral.json"):
+                taken.append((f"the spectral axis of {given}",
+                              real.with_name(real.stem + suffix)))
+            sidecar = find_sidecar(real)
+            if sidecar is not None:
+                taken.append((f"the spectral axis of {given}", sidecar.resolve()))
+    for flag, path in outputs:
+        if path is None or not str(path).strip():
+            continue
+        real = Path(path).resolve()
+        for what, other in taken:
+            if real == other or (other.is_dir() and other in real.parents):
+                where = "is" if real == other else "lies inside"
+                raise CLIError(f"{flag} {path} {where} {what}: writing it would replace "
+                               f"that. Give another file name, e.g. {flag} "
+                               f"{real.with_name(real.stem + '-suggested' + real.suffix)}.")
+        taken.append((flag, real))
 
 
 def write_outputs(out_dir, res, spatial_shape, *, colors=None, extra=None, pixel_size=None,

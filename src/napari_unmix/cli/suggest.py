@@ -36,7 +36,7 @@ from ..core.ksuggest import CV_METHODS, suggest_n_components
 from ..core.pipeline import suggest_analysis
 from ..core.seed_suggestions import SEED_METHODS
 from .console import CLIError, Progress, note, progress_enabled, run_quietly, say, warning
-from .outputs import check_out, write_outputs
+from .outputs import check_out, check_output_files, write_outputs
 from .report import describe
 
 __all__ = ["add_suggest_commands", "cmd_suggest", "cmd_suggest_k", "format_curves"]
@@ -160,6 +160,7 @@ def format_curves(ks) -> str:
 
 def cmd_suggest_k(args) -> int:
     """The ``suggest-k`` command."""
+    check_output_files([("--json", args.json)], [("the input stack", args.input)])
     stack = _load(args)
     ks = suggest_n_components(stack.data, spectral_axis=stack.spectral_axis,
                               k_max=args.k_max, cv=args.cv, random_state=args.random_state)
@@ -190,6 +191,8 @@ def cmd_suggest(args) -> int:
 
     if args.no_run and not (args.seeds or args.save_config):
         raise CLIError("--no-run writes only --seeds FILE and --save-config FILE; give one.")
+    check_output_files([("--seeds", args.seeds), ("--save-config", args.save_config)],
+                       [("the input stack", args.input)])
     if not args.no_run:
         if args.out is None:
             raise CLIError("give --out DIR for the run's outputs (or --no-run).")
