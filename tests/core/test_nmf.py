@@ -451,6 +451,16 @@ def test_seed_errors(noisy, which):
             nmf(noisy.X, 3, **{which: seed})
 
 
+@pytest.mark.parametrize("which", ["W0", "H0"])
+def test_float64_seeds_beyond_float32_are_refused_for_float32_data(noisy, which):
+    # finite in float64, infinite once converted to the data's float32: it raised
+    # LinAlgError, or ran to the cap with an infinite error
+    good = {"W0": noisy.W + 0.1, "H0": noisy.H}[which]
+    with pytest.raises(ValueError, match=rf"{which} holds values up to [\d.]+e\+39, beyond "
+                                         r"the range of the data's float32"):
+        nmf(noisy.X.astype(np.float32), 3, **{which: good * 1e39})
+
+
 @pytest.mark.parametrize("seed_dtype", [np.float32, np.uint8, np.int64])
 def test_seed_dtype_converted_to_data_dtype(noisy, seed_dtype):
     # documented: seeds take X's dtype

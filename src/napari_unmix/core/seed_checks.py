@@ -24,6 +24,13 @@ def check_seed(A, shape, name, dtype):
         )
     if not np.isfinite(A).all():
         raise ValueError(f"{name} contains NaN or infinite values; seeds must be finite.")
+    with np.errstate(over="ignore"):  # an overflow is refused just below
+        converted = A.astype(dtype, copy=False)
+    if not np.isfinite(converted).all():
+        big = float(np.abs(A).max())
+        raise ValueError(f"{name} holds values up to {big:.3g}, beyond the range of the "
+                         f"data's {np.dtype(dtype).name} ({float(np.finfo(dtype).max):.3g}); "
+                         "rescale the seeds to the data's units, or give the data as float64.")
     check_nonnegative(A, name=name, remedy="Seeds must be >= 0; clip or rebuild them.")
     if not A.any():
         raise ValueError(
@@ -31,7 +38,7 @@ def check_seed(A, shape, name, dtype):
             "Give a seed with some positive values, or leave it out (None)."
         )
     # documented conversion: seeds take the data's dtype
-    return A.astype(dtype, copy=False)
+    return converted
 
 
 def locked_mask(locked, k):
