@@ -221,6 +221,13 @@ def test_run_analysis_errors(scene):
         run_analysis(stack, _seeded_config(rois, n_components=4))
     with pytest.raises(ValueError, match="spectral_values has 10 values"):
         run_analysis(stack, _seeded_config(rois), spectral_values=np.arange(10.0))
+    n = stack.shape[0]
+    # the right count in the wrong shape: the message said "has 16 values but ... 16"
+    with pytest.raises(ValueError, match=rf"spectral_values has shape \(1, {n}\); give a "
+                                         rf"flat list of values but .* has {n} channels"):
+        run_analysis(stack, _seeded_config(rois), spectral_values=np.arange(float(n))[None])
+    with pytest.raises(TypeError, match="spectral_values are complex numbers"):
+        run_analysis(stack, _seeded_config(rois), spectral_values=np.arange(n) + 1j)
     bad_axis = np.arange(float(stack.shape[0]))
     bad_axis[[2, 5]] = np.nan, np.inf
     for cfg in (_seeded_config(rois), AnalysisConfig(mode="pca", n_components=2)):

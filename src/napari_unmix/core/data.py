@@ -460,10 +460,15 @@ def check_spectral_values(values, n_channels: int, *, where: str = "the stack"):
     """
     if values is None:
         return None
-    values = np.asarray(values, dtype=np.float64)
+    values = np.asarray(values)
+    if np.iscomplexobj(values):
+        raise TypeError("spectral_values are complex numbers; give one real spectral "
+                        "position per channel.")
+    values = values.astype(np.float64)
     if values.shape != (n_channels,):
-        raise ValueError(f"spectral_values has {values.size} values but {where} has "
-                         f"{n_channels} channels.")
+        held = (f"has {values.size} values" if values.ndim == 1 else
+                f"has shape {values.shape}; give a flat list of values")
+        raise ValueError(f"spectral_values {held} but {where} has {n_channels} channels.")
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         listed = ", ".join(str(int(i)) for i in bad[:10]) + (" ..." if bad.size > 10 else "")
