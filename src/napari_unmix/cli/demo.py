@@ -220,7 +220,8 @@ def cmd_demo(args) -> int:
         note(f"the sample holds {n_negative} negative value(s) at --noise {args.noise:g} (noise "
              f"on dim pixels); the non-negative modes {how[args.negative]} (--negative "
              f"{args.negative}, recorded in each result)", quiet)
-    check_demo_out(out, [run.dirname for run in demo_runs()])
+    runs = demo_runs()  # also imports torch, when installed, outside the timings
+    check_demo_out(out, [run.dirname for run in runs])
     prepare_out(out)
     write_stack_tiff(out / "sample.tif", sample.stack, axes="CYX",
                      spectral_values=sample.spectral_axis, spectral_unit=sample.spectral_unit)
@@ -230,7 +231,6 @@ def cmd_demo(args) -> int:
                       sample.component_names, sample.spectral_unit)
 
     X, spatial_shape = stack_to_matrix(sample.stack, 0)
-    runs = demo_runs()  # also imports torch, when installed, outside the timings
     warm_up()
     rows = []
     for run in runs:
@@ -298,7 +298,7 @@ def cmd_demo(args) -> int:
     return 0
 
 
-_DEMO_FILES = {"sample.tif": None, "ground_truth": {"maps.tif", "spectra.csv"}}
+_TRUTH_FILES = {"maps.tif", "spectra.csv"}
 
 
 def check_demo_out(out, run_dirs) -> None:
@@ -324,7 +324,7 @@ def check_demo_out(out, run_dirs) -> None:
             continue
         elif entry.name == "ground_truth" and entry.is_dir():
             foreign += [f"ground_truth/{e.name}" for e in sorted(entry.iterdir())
-                        if e.name not in _DEMO_FILES["ground_truth"]]
+                        if e.name not in _TRUTH_FILES]
         elif entry.name not in (".DS_Store", "Thumbs.db", "desktop.ini"):
             foreign.append(entry.name)
     if foreign:

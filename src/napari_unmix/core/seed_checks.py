@@ -26,7 +26,7 @@ def check_seed(A, shape, name, dtype):
         raise ValueError(f"{name} contains NaN or infinite values; seeds must be finite.")
     with np.errstate(over="ignore"):  # an overflow is refused just below
         converted = A.astype(dtype, copy=False)
-    if not np.isfinite(converted).all():
+    if converted is not A and not np.isfinite(converted).all():  # narrowed: overflowed?
         big = float(np.abs(A).max())
         raise ValueError(f"{name} holds values up to {big:.3g}, beyond the range of the "
                          f"data's {np.dtype(dtype).name} ({float(np.finfo(dtype).max):.3g}); "
