@@ -523,10 +523,13 @@ def test_solver_receives_seeds_unchanged_unless_mu(nmf_key, noisy, monkeypatch):
     W0, H0, wz, hz = _zero_seeds(noisy)
     run_quiet(nmf_key, noisy.X, 3, W0=W0, H0=H0, max_iter=5)
     if spec.algorithm == "mu":
-        eps = np.finfo(np.float64).eps
-        assert received["W"][wz] == eps and received["H"][hz] == eps
-        np.testing.assert_array_equal(np.maximum(W0, eps), received["W"])
-        np.testing.assert_array_equal(np.maximum(H0, eps), received["H"])
+        # the floor is relative: eps times the maximum of the W column / H row
+        floor_W = np.finfo(np.float64).eps * W0.max(axis=0, keepdims=True)
+        floor_H = np.finfo(np.float64).eps * H0.max(axis=1, keepdims=True)
+        assert received["W"][wz] == floor_W[0, wz[1]]
+        assert received["H"][hz] == floor_H[hz[0], 0]
+        np.testing.assert_array_equal(np.maximum(W0, floor_W), received["W"])
+        np.testing.assert_array_equal(np.maximum(H0, floor_H), received["H"])
         # and with the lift off, the seeds as given
         run_quiet(nmf_key, noisy.X, 3, W0=W0, H0=H0, max_iter=5, mu_eps_lift=False)
     np.testing.assert_array_equal(received["W"], W0)

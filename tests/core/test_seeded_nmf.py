@@ -272,6 +272,38 @@ def test_mu_on_data_of_order_1e6_does_not_collapse(noisy):
     assert res.summary.converged or res.summary.hit_max_iter
 
 
+MU_KEYS = [pytest.param(("mu", "numpy"), id="mu/numpy"),
+           pytest.param(("mu", "torch"), id="mu/torch", marks=pytest.mark.requires_torch)]
+
+
+@pytest.mark.parametrize("key", MU_KEYS)
+def test_mu_seeds_in_other_units_give_the_same_maps(key, noisy):
+    """MU's guards and lift are relative: seeds in other units than the rescaled X
+    give the same maps up to the scale, and no early, false "converged"."""
+    X = noisy.X.astype(np.float32)
+    W0, H0 = (a.astype(np.float32) for a in seeds_of(noisy))
+    runs = {}
+    for w_unit, h_unit in ((1.0, 1.0), (1.0, 1e-6), (1e6, 1.0), (1e-6, 1.0), (1e6, 1e-6)):
+        runs[w_unit, h_unit] = quiet(nmf, X, 3, W0=W0 * np.float32(w_unit),
+                                     H0=H0 * np.float32(h_unit), solver=key[0],
+                                     backend=key[1], device="cpu", max_iter=3000, tol=1e-5)
+    ref = runs[1.0, 1.0]
+    W_ref = ref.W / ref.W.max(axis=0)
+    x_norm = np.linalg.norm(X.astype(np.float64))
+    for units, res in runs.items():
+        W, H = res.W.astype(np.float64), res.H.astype(np.float64)
+        peak = W.max(axis=0)
+        np.testing.assert_allclose(W / peak, W_ref, atol=1e-4, err_msg=str(units))
+        np.testing.assert_allclose(H * peak[:, None], ref.H * ref.W.max(axis=0)[:, None],
+                                   rtol=1e-4, atol=1e-4 * ref.H.max(), err_msg=str(units))
+        rel = np.linalg.norm(X - W @ H) / x_norm   # recomputed independently, float64
+        assert res.summary.relative_error == pytest.approx(rel, rel=1e-5)
+        assert rel == pytest.approx(ref.summary.relative_error, rel=1e-5), units
+        assert ref.summary.converged
+        assert res.summary.converged  # and not early: within 10 % of the iterations
+        assert abs(res.summary.n_iter - ref.summary.n_iter) <= 0.1 * ref.summary.n_iter
+
+
 # --------------------------------------------------------------------------- run_analysis
 def test_run_analysis_anchors_with_the_config_trust(noisy):
     share = noisy.W / noisy.W.sum(axis=1, keepdims=True)

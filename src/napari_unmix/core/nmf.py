@@ -93,15 +93,23 @@ from .summaries import NegativeInfo, NMFSummary
 __all__ = ["nmf"]
 
 
-def _mu_lift(A, eps, rows=None):
-    """Copy of ``A`` with entries below ``eps`` raised to ``eps`` (optionally some rows)."""
+def _mu_lift(A, eps, *, axis, rows=None):
+    """Copy of ``A`` with entries below ``eps`` times their line's maximum raised to it.
+
+    The lines are the columns of ``W`` (``axis=0``) or the rows of ``H`` (``axis=1``):
+    the floor is relative, so it means the same whatever the seeds' units (MU is
+    invariant under ``W D, D^-1 H``); an all-zero line takes the maximum of ``A``.
+    ``rows``: only those rows are lifted.  Returns the copy and the number lifted.
+    """
     out = A.copy()
-    if rows is None:
-        low = out < eps
-    else:
-        low = np.zeros_like(out, dtype=bool)
-        low[rows] = out[rows] < eps
-    out[low] = eps
+    peak = out.max(axis=axis, keepdims=True)
+    floor = eps * np.where(peak > 0, peak, out.max())
+    low = out < floor
+    if rows is not None:
+        keep = np.ones(out.shape[0], dtype=bool)
+        keep[rows] = False
+        low[keep] = False
+    out[low] = np.broadcast_to(floor, out.shape)[low]
     return out, int(low.sum())
 
 
@@ -194,8 +202,10 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         Iterations between error samples of the project's own solvers.
     mu_eps_lift : bool, default True
         For ``solver="mu"`` only: raise initial entries below the dtype's machine
-        epsilon to that epsilon, on a copy handed to the solver, because an exact
-        zero never moves under multiplicative updates.  Turn off only to study that
+        epsilon times the maximum of their column of ``W`` (row of ``H``) to that
+        floor, on a copy handed to the solver, because an exact zero never moves
+        under multiplicative updates (a relative floor: the same whatever the
+        seeds' units).  Turn off only to study that
         effect.
     balance : bool, optional
         Seeded runs with both ``W0`` and ``H0``: rescale each seed map so that
@@ -343,9 +353,10 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
     if spec.algorithm == "mu" and mu_eps_lift:
         eps = float(np.finfo(X.dtype).eps)
         free_rows = None if lock is None else np.flatnonzero(~lock)
-        W_in, n_w = _mu_lift(W_start, eps)
-        H_in, n_h = _mu_lift(H_start, eps, rows=free_rows)
-        lift = {"applied": True, "eps": eps, "n_lifted_W": n_w, "n_lifted_H": n_h}
+        W_in, n_w = _mu_lift(W_start, eps, axis=0)
+        H_in, n_h = _mu_lift(H_start, eps, axis=1, rows=free_rows)
+        lift = {"applied": True, "eps": eps, "relative_to": "the maximum of each W column "
+                "and H row", "n_lifted_W": n_w, "n_lifted_H": n_h}
 
     report = Reporter(callback, "nmf", error_scale=scale)  # errors in the data's units
     all_locked = lock is not None and bool(lock.all())

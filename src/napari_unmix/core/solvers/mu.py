@@ -2,9 +2,22 @@
 
 One iteration is
 
-    W <- W * (X H^T) / (W H H^T + eps),   H <- H * (W^T X) / (W^T W H + eps)
+    W <- W * (X H^T) / (W H H^T + g_W),   H <- H * (W^T X) / (W^T W H + g_H)
 
-with ``eps`` the machine epsilon of the data's dtype.  The reconstruction error is
+where the guards against a zero denominator are relative to the scale of the
+denominator they guard, ``g_W[j] = eps^2 (max_i W[i] @ H H^T)[j]`` per column of
+``W`` and ``g_H[j] = eps^2 (W^T W max_c H[:, c] + lambda_j max_c H[j])`` per row of
+``H`` (``eps`` the machine epsilon of the data's dtype), plus the dtype's smallest
+normal number so that an all-zero factor gives no 0/0.  Each is an upper bound of
+its column's (row's) denominator times ``eps^2``: far below its rounding, so the
+steps are scikit-learn's (which only replaces exact zeros), yet a ratio over a
+guarded zero stays below ``1 / eps^2`` times the data's scale.  MU is
+invariant in exact arithmetic under the rescaling ``W D, D^-1 H`` (``D`` a
+positive diagonal) and, after its first W step, under ``a W`` (the step undoes
+the ``a``); these guards scale the same way, so seeds in any units give the same
+maps up to the scale.  (An absolute ``eps`` did not: with ``H0`` times 1e-6 it
+dominated ``W H H^T`` and damped every step into a false "converged".)  The
+reconstruction error is
 not computed every iteration (on a GPU that would force a device sync per step) but
 at iteration 0 and every ``track_error_every`` iterations; the run stops by the
 rule of :class:`~._common.SampledErrorStopping`.
@@ -17,7 +30,7 @@ solution ends in (faster block solvers such as HALS take much larger first steps
 
 Anchoring (seeded NNMF): with weights ``lambda_j`` and anchor spectra ``H0`` the
 objective gains ``sum_j lambda_j ||H[j] - H0[j]||^2`` and the ``H`` update becomes
-``H <- H * (W^T X + lambda H0) / (W^T W H + lambda H + eps)``, the multiplicative
+``H <- H * (W^T X + lambda H0) / (W^T W H + lambda H + g_H)``, the multiplicative
 update of the anchored objective (numerator and denominator are the negative and
 positive parts of its gradient); the stopping rule then watches that objective.
 
@@ -71,6 +84,8 @@ def _mu_loop(src, W, H, free, *, max_iter, tol, eps, every, report, lam=None, H0
 
     if stop is None:
         stop = SampledErrorStopping(tol, every, eps, report=report, max_iter=max_iter)
+    tiny = _tiny(W)
+    rel = eps * eps  # the guards' size relative to the denominators' bounds
     stop.record(0, objective())
     update_H = free is None or bool(free.any())
     if lam is not None:
@@ -80,10 +95,11 @@ def _mu_loop(src, W, H, free, *, max_iter, tol, eps, every, report, lam=None, H0
     for it in range(1, max_iter + 1):
         HHt = H @ H.T
         Ht = H.T
+        guard_W = rel * (_amax(W, 0) @ HHt) + tiny     # (k,): per column of W
 
-        def block(sl, Xb, HHt=HHt, Ht=Ht):
+        def block(sl, Xb, HHt=HHt, Ht=Ht, guard_W=guard_W):
             Wb = W[sl]
-            Wb *= (Xb @ Ht) / (Wb @ HHt + eps)
+            Wb *= (Xb @ Ht) / (Wb @ HHt + guard_W)
             if update_H:
                 return Wb.T @ Xb, Wb.T @ Wb
             return None
@@ -92,10 +108,13 @@ def _mu_loop(src, W, H, free, *, max_iter, tol, eps, every, report, lam=None, H0
         if update_H:
             C = ordered_sum(c for c, _ in shares)            # W^T X, in block order
             D = ordered_sum(d for _, d in shares)            # W^T W
+            h_max = _amax(H, 1)
             if lam is None:
-                ratio = C / (D @ H + eps)
+                guard_H = rel * (D @ h_max) + tiny          # (k,): per row of H
+                ratio = C / (D @ H + guard_H[:, None])
             else:
-                ratio = (C + lam_H0) / (D @ H + lam_col * H + eps)
+                guard_H = rel * (D @ h_max + lam * h_max) + tiny
+                ratio = (C + lam_H0) / (D @ H + lam_col * H + guard_H[:, None])
             if free is None:
                 H *= ratio
             else:
@@ -106,6 +125,17 @@ def _mu_loop(src, W, H, free, *, max_iter, tol, eps, every, report, lam=None, H0
                 converged = True
                 break
     return NMFFit(W=W, H=H, n_iter=n_iter, converged=converged, history=stop.history)
+
+
+def _amax(A, axis):
+    """The maxima of ``A`` (numpy array or torch tensor) along ``axis``."""
+    return A.max(axis=axis) if isinstance(A, np.ndarray) else A.amax(axis)
+
+
+def _tiny(A) -> float:
+    """The smallest normal number of ``A``'s dtype (numpy or torch)."""
+    name = str(A.dtype).removeprefix("torch.")
+    return float(np.finfo(np.dtype(name)).tiny)
 
 
 def _free_rows(locked, k):
