@@ -110,6 +110,45 @@ def test_float32_in_float32_out(nnls_case, nnls_ref):
     nnls_ref.assert_matches(X32, res.W, H32, rel=0.0, floor=1e-5)
 
 
+SCALES = [1e-25, 1.0, 1e20, 1e30]
+
+
+@pytest.mark.parametrize("restart", RESTART)
+@pytest.mark.parametrize("what", ["data", "spectra", "both"])
+def test_float32_data_and_spectra_in_any_units_give_the_same_w(what, restart, nnls_case):
+    """Norms that cannot under- or overflow: the same W up to the scale from 1e-25 to
+    1e30, the same iterations, no W = 0, no false cap (the norms of float32 data x 1e30
+    were infinite) and no false "converged" (x 1e-25: zero norms)."""
+    # well conditioned: the rounding of X * factor moves W by < 4e-6 (overlap-noisy:
+    # 3e-5, from its condition number alone)
+    X, H = (a.astype(np.float32) for a in nnls_case("random"))
+    ref = fit(X, H, tol=1e-5, restart=restart)
+    assert ref.converged
+    for factor in SCALES:
+        fx = np.float32(factor if what in ("data", "both") else 1.0)
+        fh = np.float32(factor if what in ("spectra", "both") else 1.0)
+        res = fit(X * fx, H * fh, tol=1e-5, restart=restart)
+        W = res.W.astype(np.float64) * (float(fh) / float(fx))   # back to X, H's units
+        assert np.isfinite(res.W).all() and res.W.any(), factor
+        assert res.converged and res.n_iter == ref.n_iter, factor
+        np.testing.assert_allclose(W, ref.W, rtol=0, atol=2e-5 * ref.W.max(),
+                                   err_msg=str(factor))
+
+
+@pytest.mark.parametrize("factor", SCALES)
+def test_nnls_on_float32_data_in_any_units_raises_no_cap_warning(factor, nnls_case):
+    import warnings
+
+    X, H = (a.astype(np.float32) for a in nnls_case("random"))
+    X = np.clip(X, 0, None)  # nnls refuses negative data
+    ref = nnls(X, H, solver="fista", backend="torch", device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = nnls(X * np.float32(factor), H, solver="fista", backend="torch", device="cpu")
+    assert not res.summary.hit_max_iter
+    np.testing.assert_allclose(res.W / factor, ref.W, rtol=0, atol=2e-5 * ref.W.max())
+
+
 # ----------------------------------------------------------------- special spectra
 
 

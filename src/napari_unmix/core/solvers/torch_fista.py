@@ -28,6 +28,14 @@ bases.  The increase is computed from the step ``d`` itself, ``d . grad f(a) +
 stalled the iteration (``benchmarks/peers.py``: objective gap 5e-2 after 4500
 iterations at ``tol=1e-5``, against 1.5e-6 after 2140 with this test).  The
 stopping rule is the same as without restart.
+
+Scale: the right-hand side ``B`` is divided by the power of two that brings its
+largest entry into ``[1, 2)`` (exact; ``W`` is scaled back at the end) and the
+spectra's norms and the stopping rule's norms are taken in float64.  The
+iteration then runs on the same numbers whatever the data's or the spectra's
+units: float32 spectra times 1e20 or 1e-25 no longer normalise to zero (W = 0),
+data times 1e30 no longer gives an infinite norm (a false cap), and data times
+1e-25 no longer a zero norm (a false "converged").
 """
 
 from __future__ import annotations
@@ -39,6 +47,32 @@ from ._common import NNLSFit
 
 __all__ = ["fit_nnls_fista"]
 
+
+def _power_of_two(value: float) -> float:
+    """The power of two ``2**e`` with ``value / 2**e`` in ``[1, 2)`` (1.0 for 0)."""
+    return float(np.ldexp(1.0, int(np.frexp(value)[1]) - 1)) if value > 0 else 1.0
+
+
+def _scaled_rhs(torch, Xt, Ht):
+    """``(B / s, s)`` with ``B = X H^T`` and ``s`` the power of two that brings the
+    largest ``|B|`` into ``[1, 2)``: exact, and the iterates are then near 1 whatever
+    the data's units, so no norm of them under- or overflows and the step, the
+    restart test and the stopping rule see the same numbers at every scale.
+
+    Where ``B`` itself would leave the dtype's normal range (data near its largest
+    or smallest numbers), ``X`` is divided by the power of two of its maximum first.
+    """
+    B = Xt @ Ht.T
+    top = float(B.abs().max()) if B.numel() else 0.0
+    tiny = float(torch.finfo(B.dtype).tiny)
+    if not np.isfinite(top) or 0.0 < top < tiny * 2.0**24:
+        x_scale = _power_of_two(float(Xt.abs().max()))
+        B = (Xt / x_scale) @ Ht.T
+        top = float(B.abs().max())
+    else:
+        x_scale = 1.0
+    s = _power_of_two(top)
+    return (B if s == 1.0 else B / s), s * x_scale
 
 
 def _objective(torch, A, G, B):
@@ -71,11 +105,12 @@ def fit_nnls_fista(X, H, *, max_iter: int, tol: float, device: str = "auto",
         Xt = to_torch(X, device)  # a tensor already on the device is used as it is
         eps = float(torch.finfo(Xt.dtype).eps)
         Ht = to_torch(H, device)
-        norms = torch.linalg.vector_norm(Ht, dim=1)
+        # the spectra's norms in float64: their squares leave float32 beyond 1e19 / 1e-19
+        norms = torch.linalg.vector_norm(Ht, dim=1, dtype=torch.float64)
         scale = torch.where(norms > 0, norms, torch.ones_like(norms))
-        Ht = Ht / scale[:, None]
+        Ht = (Ht.double() / scale[:, None]).to(Xt.dtype)
         G = Ht @ Ht.T
-        B = Xt @ Ht.T
+        B, b_scale = _scaled_rhs(torch, Xt, Ht)
         n, k = B.shape
         L = float(torch.linalg.eigvalsh(G.double()).max()) if k else 0.0
         if L <= 0.0:  # every spectrum is zero: any w gives the same fit; take 0
@@ -118,17 +153,17 @@ def fit_nnls_fista(X, H, *, max_iter: int, tol: float, device: str = "auto",
                 t_new = 0.5 * (1.0 + (1.0 + 4.0 * t * t) ** 0.5)
                 Y = A_new + ((t - 1.0) / t_new) * (A_new - A)
             t = t_new
-            if trace is not None:
-                trace.append(to_numpy(_objective(torch, A_new, G, B)))
+            if trace is not None:  # in the data's units (float64: no overflow)
+                trace.append(to_numpy(_objective(torch, A_new, G, B).double()) * b_scale**2)
             n_iter = it
             if it % check_every == 0:
-                change = float(torch.linalg.vector_norm(A_new - A))
-                crit = change / (float(torch.linalg.vector_norm(A)) + eps)
+                change = float(torch.linalg.vector_norm(A_new - A, dtype=torch.float64))
+                crit = change / (float(torch.linalg.vector_norm(A, dtype=torch.float64)) + eps)
                 if crit <= tol:
                     A = A_new
                     converged = True
                     break
             A = A_new
         capped = np.full(n, not converged)
-        return NNLSFit(W=to_numpy(A / scale), n_iter=n_iter, converged=converged,
-                       capped=capped)
+        W = (A.double() * (b_scale / scale)).to(A.dtype)  # back to the data's units
+        return NNLSFit(W=to_numpy(W), n_iter=n_iter, converged=converged, capped=capped)
