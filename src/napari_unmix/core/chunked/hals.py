@@ -193,8 +193,9 @@ def fit_hals_dask(X, W, H, free, *, max_iter, stop, lam=None, H0=None, fallback=
         Hs = H * (omega * inv)[:, None]
         W_new, st = _pass(X, W, s, Hs, Bh, H_start if it == 1 else None, want64, it == 1,
                           w_sweeps)
-        C64 = st[:, : k * m].sum(axis=0).reshape(k, m)     # in block order
-        D64 = st[:, k * m: k * m + k * k].sum(axis=0).reshape(k, k)
+        o = k * m + k * k if want64 and exact and not ext.off else 0  # float64 shares
+        C64 = st[:, o: o + k * m].sum(axis=0).reshape(k, m)     # in block order
+        D64 = st[:, o + k * m: o + k * m + k * k].sum(axis=0).reshape(k, k)
         C, D = C64.astype(dtype), D64.astype(dtype)
         if it == 1:
             stop.record(0, float(np.sqrt(st[:, -2].sum() + anchor_penalty(H, lam, H0))))
@@ -209,8 +210,10 @@ def fit_hals_dask(X, W, H, free, *, max_iter, stop, lam=None, H0=None, fallback=
     def objective(out):
         return ext.objective(out[2], out[3], H, anchor_penalty(H, lam, H0))
 
+    # below float64, float64 shares while the extrapolation decides (.extrapolation)
+    exact = ext is not None and ext.needs_float64(dtype)
     for it in range(1, max_iter + 1):
-        want64 = stop.is_sample(it) or it == max_iter
+        want64 = stop.is_sample(it) or it == max_iter or (exact and not ext.off)
         step = partial(iteration, W, s, it, want64)
         # an undone step starts again from the persisted W it started from: nothing
         # to keep or put back

@@ -25,7 +25,14 @@ what the half-steps formed: with ``C = W^T X`` and ``D = W^T W`` of the new ``W`
 ``||X - W H||^2 = ||X||^2 - 2 <C, H> + <D, H H^T>`` (float64, ``O(k m + k^2 m)``),
 plus the anchor's penalty.  It loses digits to cancellation when the fit is close,
 so it only steers ``beta``; the errors a run reports and stops by are the exact
-ones of the stopping rule.
+ones of the stopping rule.  Its decisions (undo a step; end at the resolution)
+compare objectives whose differences come to a few ``eps32 ||X||^2``: with ``C``
+and ``D`` summed in float32 their rounding alone is 1-5 ``eps32 ||X||^2``, so
+float32 data took other decisions than the same data in float64 (maps 1.4e-2
+apart at the noise stop, measured on the bundled sample).  So while it is on, a
+solver on data below float64 sums ``C`` and ``D`` in float64
+(:meth:`Extrapolation.needs_float64`; about 15 % of a float32 iteration, for the
+few iterations it lasts) and the decisions are float64's.
 
 Measured by ``benchmarks/extrapolation.py`` (2 cores, every default, errors sampled
 every 10 iterations): from the nndsvda start (the default) the noise-scaled stop came
@@ -117,6 +124,13 @@ class Extrapolation:
         """``||X||^2``: the objective's reference and the resolution floor."""
         self.xx = float(xx)
         self.floor = RESOLUTION * _EPS32 * self.xx
+
+    def needs_float64(self, dtype) -> bool:
+        """Whether a solver on data of ``dtype`` (numpy's or torch's) must give
+        :meth:`objective` float64 sums of ``C`` and ``D`` while this is on (below
+        float64 the rounding of its own sums is as large as the margins it decides
+        by)."""
+        return str(dtype).removeprefix("torch.") != "float64"
 
     def _copy(self, A):
         return A.clone() if self.xp == "torch" else A.copy()

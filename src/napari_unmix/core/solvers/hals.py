@@ -325,9 +325,10 @@ def fit_hals_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
     return fit
 
 
-def w_block_np(X, Wt, Hs, Bh, w_sweeps, CB, DB, tmp, b, sl):
+def w_block_np(X, Wt, Hs, Bh, w_sweeps, CB, DB, tmp, b, sl, exact=None):
     """W half-step on the pixel block ``sl`` (block ``b``); its share of
-    ``C = W^T X`` and ``D = W^T W`` goes to ``CB[b]``, ``DB[b]``."""
+    ``C = W^T X`` and ``D = W^T W`` goes to ``CB[b]``, ``DB[b]`` (with ``exact``, a
+    pair of float64 arrays like them, it goes there instead, summed in float64)."""
     k = Wt.shape[0]
     Xb = X[sl]
     Ab = Hs @ Xb.T  # (k, c): block of (X H^T)^T, already divided by B[j, j]
@@ -338,8 +339,13 @@ def w_block_np(X, Wt, Hs, Bh, w_sweeps, CB, DB, tmp, b, sl):
             np.matmul(Bh[j], Wb, out=t)
             np.subtract(Ab[j], t, out=t)
             np.maximum(t, 0, out=Wb[j])
-    np.matmul(Wb, Xb, out=CB[b])
-    np.matmul(Wb, Wb.T, out=DB[b])
+    if exact is None:
+        np.matmul(Wb, Xb, out=CB[b])
+        np.matmul(Wb, Wb.T, out=DB[b])
+    else:  # float64 sums: the objective the extrapolation steers by (.extrapolation)
+        W64 = Wb.astype(np.float64)
+        np.matmul(W64, Xb.astype(np.float64), out=exact[0][b])
+        np.matmul(W64, W64.T, out=exact[1][b])
 
 
 def _n_workers(n_threads, n_jobs):
@@ -383,10 +389,10 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
                             tasks)
         return float(np.sqrt(ordered_sum(parts) + anchor_penalty(H, lam, H0)))
 
-    def w_step(Hs, Bh):
+    def w_step(Hs, Bh, exact):
         def one(bs):
             tmp = workers.local(f"hals{id(Wt)}", lambda: np.empty(rows, dtype=dtype))
-            w_block_np(X, Wt, Hs, Bh, w_sweeps, CB, DB, tmp, *bs)
+            w_block_np(X, Wt, Hs, Bh, w_sweeps, CB, DB, tmp, *bs, exact=exact)
         workers.map(one, tasks)
 
     balance_np(Wt, H, balanced, np.einsum("ij,ij->i", Wt, Wt, dtype=np.float64), data_scale)
@@ -394,6 +400,10 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
     if extrapolate and free_rows.size:
         ext = Extrapolation(H, free, ordered_sum(workers.map(
             lambda bs: sum_of_squares(X[bs[1]]), tasks)))
+    # below float64 the shares are summed in float64 while the extrapolation is on:
+    # its decisions then do not depend on the dtype's rounding (.extrapolation)
+    exact = None if ext is None or not ext.needs_float64(dtype) else (
+        np.empty(CB.shape), np.empty(DB.shape))
     if stop is None:
         stop = SampledErrorStopping(tol, track_error_every, eps * data_scale, report=report,
                                     max_iter=max_iter)
@@ -409,9 +419,10 @@ def _fit_hals_numpy(X, W, H, free, *, max_iter, tol, report, track_error_every, 
         Bh = B * (omega * inv)[:, None]
         np.fill_diagonal(Bh, omega - 1.0)
         Hs = H * (omega * inv)[:, None]
-        w_step(Hs, Bh)
-        C64 = CB.sum(axis=0, dtype=np.float64)   # in block order
-        D64 = DB.sum(axis=0, dtype=np.float64)
+        shares = exact if exact is not None and not ext.off else None
+        w_step(Hs, Bh, shares)
+        C64 = (CB if shares is None else shares[0]).sum(axis=0, dtype=np.float64)
+        D64 = (DB if shares is None else shares[1]).sum(axis=0, dtype=np.float64)
         C, D = C64.astype(dtype), D64.astype(dtype)
         # --- H half-step on the free rows
         if free_rows.size:

@@ -153,6 +153,10 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
         ext = None
         if extrapolate and free_rows:
             ext = Extrapolation(Ht, free, sum_of_squares(X), xp="torch")
+        # float64 sums of C and D while the extrapolation decides (.extrapolation)
+        exact = None if ext is None or not ext.needs_float64(Wt.dtype) else (
+            torch.empty((k, m), dtype=torch.float64, device=Wt.device),
+            torch.empty((k, k), dtype=torch.float64, device=Wt.device))
         if stop is None:
             stop = SampledErrorStopping(tol, track_error_every, eps * data_scale,
                                         report=report,
@@ -171,14 +175,26 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
             torch.mul(Ht, scale, out=Hs)
             C.zero_()
             D.zero_()
+            shares = exact if exact is not None and not ext.off else None
+            if shares is not None:
+                shares[0].zero_()
+                shares[1].zero_()
             for (Xb, XbT), (Wb, WbT, Wb_rows, Ab_b, Ab_rows, t) in data_blocks():
                 torch.mm(Hs, XbT, out=Ab_b)
                 for _ in range(w_sweeps):
                     for j in range(k):
                         torch.addmv(Ab_rows[j], WbT, Bh_rows[j], alpha=-1, out=t)
                         torch.clamp_min(t, 0, out=Wb_rows[j])
-                C.addmm_(Wb, Xb)
-                D.addmm_(Wb, WbT)
+                if shares is None:
+                    C.addmm_(Wb, Xb)
+                    D.addmm_(Wb, WbT)
+                else:
+                    W64 = Wb.double()
+                    shares[0].addmm_(W64, Xb.double())
+                    shares[1].addmm_(W64, W64.T)
+            if shares is not None:
+                C.copy_(shares[0])
+                D.copy_(shares[1])
             # --- H half-step on the free rows
             if free_rows:
                 diag = torch.diagonal(D) if lam is None else torch.diagonal(D) + lam_t
@@ -194,7 +210,9 @@ def fit_hals_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=No
 
         if ext is not None:
             W_saved = torch.empty_like(Wt)
-            steps = (iteration, lambda _: ext.objective(C, D, Ht, penalty()),
+            steps = (iteration,
+                     lambda _: ext.objective(*(exact if exact is not None and not ext.off
+                                               else (C, D)), Ht, penalty()),
                      lambda: W_saved.copy_(Wt), lambda: Wt.copy_(W_saved))
         for it in range(1, max_iter + 1):
             if ext is None:
