@@ -415,3 +415,30 @@ def test_series_shared_basis_fits_the_poisson_loss(counts):
     assert [p.fit.loss for p in res.planes] == ["poisson", "poisson"]
     ref = nnls(X[:200], H, loss="poisson")
     np.testing.assert_allclose(res.as_result().W[:200], ref.W, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("torch",
+                                                          marks=pytest.mark.requires_torch)])
+def test_seeded_poisson_nnmf_with_anchor_1e20_in_float32_is_the_locked_fit(backend):
+    """The anchored H update overflowed float32 at anchor 1e20 (NaN maps)."""
+    rng = np.random.default_rng(0)
+    nu = np.linspace(0.0, 1.0, 24)
+    H = np.stack([0.05 + np.exp(-0.5 * ((nu - c) / 0.1) ** 2) for c in (0.2, 0.5, 0.8)])
+    W = rng.gamma(1.0, 1.0, (300, 3))
+    X = rng.poisson(50 * W @ H).astype(np.float32)
+    H0 = (50 * H * rng.uniform(0.8, 1.2, H.shape)).astype(np.float32)
+    W0 = (W / W.max(axis=0)).astype(np.float32)
+    runs = {}
+    for anchor in (1e20, np.inf):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            runs[anchor] = nmf(X, 3, W0=W0, H0=H0, loss="poisson", solver="mu",
+                               backend=backend, device="cpu", anchor=anchor, tol=1e-7,
+                               max_iter=3000)
+    res, locked = runs[1e20], runs[np.inf]
+    assert np.isfinite(res.W).all() and np.isfinite(res.H).all()
+    assert res.summary.converged
+    np.testing.assert_array_equal(res.H, locked.H)     # = H0: the row is as locked
+    # the locked run solves W exactly (Poisson NNLS); MU gets there to its tolerance
+    np.testing.assert_allclose(res.W, locked.W, rtol=0, atol=1e-3 * locked.W.max())
+    assert res.summary.deviance == pytest.approx(locked.summary.deviance, rel=1e-4)

@@ -328,3 +328,37 @@ def test_nnls_numpy_and_torch_agree(counts):
     b = nnls_fit("torch", X, H, max_iter=400, tol=1e-7)
     np.testing.assert_array_equal(a.capped, b.capped)
     assert max_rel(b.W, a.W) < 1e-10
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("strength", [1e20, 1e30, 1e40])
+def test_a_huge_anchor_in_float32_is_the_locked_fit(backend, strength, counts):
+    """``p * p`` of the anchored H update overflowed float32 from ``lambda h0`` about
+    1e19 (NaN factors, 1000 iterations); an anchor weight beyond float32's range
+    (1e40) was cast to inf.  Now the row is as good as locked, whatever the weight."""
+    X, _, H_true = (a.astype(np.float32) for a in counts)
+    W0, H0 = (a.astype(np.float32) for a in start(X))
+    H_anchor = H_true.astype(np.float32)
+    lam = np.full(3, strength)
+    kw = {"max_iter": 300, "tol": 1e-6}
+    anchored = fit(backend, X, W0, H_anchor, anchor_weights=lam, anchor_spectra=H_anchor,
+                   **kw)
+    locked = fit(backend, X, W0, H_anchor, locked=np.ones(3, bool), **kw)
+    assert np.isfinite(anchored.W).all() and np.isfinite(anchored.H).all()
+    assert np.isfinite([e for _, e in anchored.history]).all()
+    np.testing.assert_array_equal(anchored.H, H_anchor)   # the nearest float32: h0
+    np.testing.assert_allclose(anchored.W, locked.W, rtol=1e-6, atol=1e-7)
+    assert anchored.converged and anchored.n_iter == locked.n_iter
+
+
+def test_anchored_h_is_finite_for_any_finite_anchor():
+    rng = np.random.default_rng(3)
+    k, m = 4, 16
+    b = rng.uniform(0.0, 2.0, (k, m)).astype(np.float32)
+    a = rng.uniform(0.5, 2.0, k).astype(np.float32)
+    h0 = rng.uniform(0.1, 2.0, (k, m)).astype(np.float32)
+    lam = np.array([1e-3, 1e20, 1e100, 1e300])[:, None]
+    H = np.ones((k, m), np.float32)
+    h = _anchored_h(H, b, a, lam, 2 * lam * h0.astype(np.float64), _Ops("numpy"))
+    assert h.dtype == np.float32 and np.isfinite(h).all()
+    np.testing.assert_array_equal(h[1:], h0[1:])   # strong anchors: h0, to float32

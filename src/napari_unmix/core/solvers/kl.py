@@ -126,6 +126,17 @@ class _Ops:
     def sqrt(self, A):
         return np.sqrt(A) if self.torch is None else self.torch.sqrt(A)
 
+    def hypot(self, A, B):
+        """``sqrt(A^2 + B^2)`` without over- or underflow."""
+        return np.hypot(A, B) if self.torch is None else self.torch.hypot(A, B)
+
+    def f64(self, A):
+        return np.asarray(A, dtype=np.float64) if self.torch is None else A.double()
+
+    def like(self, A, ref):
+        """``A`` in the dtype of ``ref``."""
+        return A.astype(ref.dtype) if self.torch is None else A.to(ref.dtype)
+
     def where(self, cond, a, b):
         return np.where(cond, a, b) if self.torch is None else self.torch.where(cond, a, b)
 
@@ -149,13 +160,21 @@ class _Ops:
 
 
 def _anchored_h(H, C, a, lam_col, two_lam_H0, ops):
-    """The exact minimiser of the anchored auxiliary function (module docstring)."""
-    b = H * C
-    p = a[:, None] - two_lam_H0
-    s = ops.sqrt(p * p + 8.0 * lam_col * b)
+    """The exact minimiser of the anchored auxiliary function (module docstring).
+
+    Computed in float64 (a k x m term) with ``sqrt(p^2 + 8 lambda b)`` as
+    ``hypot(p, sqrt(8 lambda) sqrt(b))``: no square of ``p`` or product
+    ``lambda b`` is formed, so no anchor strength overflows (``p * p`` did in
+    float32 from ``lambda h0`` about 1e19 on: NaN).  ``lam_col`` and
+    ``two_lam_H0`` are float64; the result has ``H``'s dtype.
+    """
+    b = ops.f64(H) * ops.f64(C)
+    p = ops.f64(a)[:, None] - two_lam_H0
+    s = ops.hypot(p, ops.sqrt(8.0 * lam_col) * ops.sqrt(b))
     pos = p > 0
     # each form only where it is used; the other's denominator made harmless
-    return ops.where(pos, 2.0 * b / (p + s + ~pos), (s - p) / (4.0 * lam_col + (lam_col == 0)))
+    h = ops.where(pos, 2.0 * b / (p + s + ~pos), (s - p) / (4.0 * lam_col + (lam_col == 0)))
+    return ops.like(h, H)
 
 
 def _kl_loop(src, W, H, free, *, max_iter, tol, eps, floor, every, report, ops, lam=None,
@@ -168,8 +187,8 @@ def _kl_loop(src, W, H, free, *, max_iter, tol, eps, floor, every, report, ops, 
     def objective():
         d = ordered_sum(src.map(lambda sl, Xb: kl_divergence(Xb, W[sl], H, floor=floor,
                                                              xp=ops.xp)))
-        if lam is not None:
-            diff = H - H0
+        if lam is not None:  # float64: lambda (h - h0)^2 may leave the data's dtype
+            diff = ops.f64(H) - ops.f64(H0)
             d += float(((diff * diff).sum(1) * lam).sum())
         return d
 
@@ -177,9 +196,9 @@ def _kl_loop(src, W, H, free, *, max_iter, tol, eps, floor, every, report, ops, 
         stop = SampledErrorStopping(tol, every, eps, report=report, max_iter=max_iter)
     stop.record(0, objective())
     update_H = free is None or bool(free.any())
-    if lam is not None:
+    if lam is not None:  # float64 (k x m): 2 lambda h0 may leave the data's dtype
         lam_col = lam[:, None]
-        two_lam_H0 = 2.0 * lam_col * H0
+        two_lam_H0 = 2.0 * lam_col * ops.f64(H0)
     converged, n_iter = False, 0
     for it in range(1, max_iter + 1):
         hs = H.sum(1)
@@ -223,7 +242,8 @@ def _free_rows(locked, k):
 
 
 def _anchor(anchor_weights, anchor_spectra, free, k, dtype):
-    """Anchor weights (k,) in ``dtype`` (0 on locked rows) and spectra, or ``(None, None)``."""
+    """Anchor weights (k,), float64 (0 on locked rows; a strength beyond ``dtype``'s
+    range stays finite), and spectra in ``dtype``, or ``(None, None)``."""
     if anchor_weights is None:
         return None, None
     lam = np.asarray(anchor_weights, dtype=np.float64).reshape(k)
@@ -234,7 +254,7 @@ def _anchor(anchor_weights, anchor_spectra, free, k, dtype):
         lam = np.where(free, lam, 0.0)
     if not lam.any():
         return None, None
-    return lam.astype(dtype), np.asarray(anchor_spectra, dtype=dtype)
+    return lam, np.asarray(anchor_spectra, dtype=dtype)
 
 
 def _data_floor(X) -> float:
