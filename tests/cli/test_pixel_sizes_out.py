@@ -56,3 +56,16 @@ def test_without_pixel_sizes_the_bundle_has_none(tmp_path):
                  "--out", str(out), "--no-progress", "--quiet"]) == 0
     assert "pixel_size" not in json.loads((out / "result.json").read_text())
     assert read_result_bundle(out).pixel_size is None
+
+
+def test_suggest_keeps_the_pixel_sizes_as_run_does(tmp_path):
+    path = tmp_path / "ome.tif"
+    _write(path, "ome")
+    out = tmp_path / "out"
+    assert main(["suggest", str(path), "-k", "2", "--max-iter", "5", "--out", str(out),
+                 "--no-progress", "--quiet"]) == 0
+    want = (0.25, 0.2)  # Y, X
+    np.testing.assert_allclose(open_stack(out / "maps.tif").scale[-2:], want, rtol=1e-6)
+    doc = json.loads((out / "result.json").read_text())
+    np.testing.assert_allclose(doc["pixel_size"]["scale"], want, rtol=1e-6)
+    np.testing.assert_allclose(read_result_bundle(out).pixel_size[0], want, rtol=1e-6)

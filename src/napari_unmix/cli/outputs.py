@@ -18,7 +18,8 @@ from pathlib import Path
 from ..io import check_output_folder, write_analysis_outputs
 from .console import CLIError
 
-__all__ = ["OUTPUT_KINDS", "check_out", "check_output_files", "prepare_out", "write_outputs"]
+__all__ = ["OUTPUT_KINDS", "check_out", "check_output_files", "prepare_out",
+           "spatial_pixel_size", "write_outputs"]
 
 #: The kinds of file :func:`~napari_unmix.io.write_analysis_outputs` returns, in the
 #: order they are named.
@@ -159,6 +160,25 @@ def check_output_files(outputs, inputs) -> None:
                                f"that. Give another file name, e.g. {flag} "
                                f"{real.with_name(real.stem + '-suggested' + real.suffix)}.")
         taken.append((flag, real))
+
+
+def spatial_pixel_size(stack):
+    """The stack's pixel sizes over its spatial axes, as ``write_outputs`` takes them.
+
+    Parameters
+    ----------
+    stack : StackData
+
+    Returns
+    -------
+    tuple (scale, units) or None
+        Both without the spectral axis; None when the stack has no pixel sizes.
+    """
+    if stack.scale is None:
+        return None
+    axis = stack.spectral_axis
+    return tuple(tuple(v for i, v in enumerate(seq) if i != axis)
+                 for seq in (stack.scale, stack.units))
 
 
 def write_outputs(out_dir, res, spatial_shape, *, colors=None, extra=None, pixel_size=None,

@@ -28,7 +28,7 @@ from ..io import open_stack, unit_from_header
 from ..io.readers import TIFF_SUFFIXES
 from ..io.zarr_stacks import is_zarr_folder
 from .console import PROG, CLIError, Progress, note, progress_enabled, run_quietly, say, warning
-from .outputs import check_out, write_outputs
+from .outputs import check_out, spatial_pixel_size, write_outputs
 from .report import describe, note_fallbacks, say_seed_drift
 from .rerun import check_labels, read_config
 from .scheduler import scheduler_client
@@ -402,8 +402,7 @@ def _run_and_write(args, stack, cfg, values, labels, spatial_shape):
     }
     colors = [c.color for c in cfg.components] if cfg.components else []
     colors = [c or d for c, d in zip(colors, default_colors(len(colors)), strict=True)] or None
-    sizes = None if stack.scale is None else tuple(
-        tuple(v for i, v in enumerate(seq) if i != axis) for seq in (stack.scale, stack.units))
     files = write_outputs(args.out, res, spatial_shape, colors=colors, extra=extra,
-                          pixel_size=sizes, maps_format=getattr(args, "out_format", "tiff"))
+                          pixel_size=spatial_pixel_size(stack),
+                          maps_format=getattr(args, "out_format", "tiff"))
     return files, res, warned, elapsed

@@ -36,7 +36,7 @@ from ..core.ksuggest import CV_METHODS, suggest_n_components
 from ..core.pipeline import suggest_analysis
 from ..core.seed_suggestions import SEED_METHODS
 from .console import CLIError, Progress, note, progress_enabled, run_quietly, say, warning
-from .outputs import check_out, check_output_files, write_outputs
+from .outputs import check_out, check_output_files, spatial_pixel_size, write_outputs
 from .report import describe
 
 __all__ = ["add_suggest_commands", "cmd_suggest", "cmd_suggest_k", "format_curves"]
@@ -247,7 +247,8 @@ def cmd_suggest(args) -> int:
              "suggestion": json.loads(json.dumps(auto.to_dict())), "warnings": warned,
              "wall_time_s": elapsed}
     files = write_outputs(args.out, res, spatial_shape,
-                          colors=default_colors(res.n_components), extra=extra)
+                          colors=default_colors(res.n_components), extra=extra,
+                          pixel_size=spatial_pixel_size(stack))
     say(f"done: {describe(res, MODES[res.mode])}, {res.n_iter} iteration(s), "
         f"{elapsed:.2f} s, relative error {res.summary.relative_error:.4g}", quiet=args.quiet)
     say(f"wrote {', '.join(files)} to {Path(args.out)}", quiet=args.quiet)
