@@ -91,13 +91,23 @@ def read_labels(path, spatial_shape):
         raise CLIError(f"cannot read the label image {p} ({type(exc).__name__}: {exc}); give "
                        "a .tif or .npy image of integer label ids, of the stack's spatial "
                        "shape.") from None
-    labels = np.squeeze(np.asarray(labels))
+    labels = np.asarray(labels)
     if labels.dtype.kind not in "iub":
         raise CLIError(f"{p} holds {labels.dtype} values; a label image holds integer ids.")
-    if labels.shape != tuple(spatial_shape):
-        raise CLIError(f"the label image {p} has shape {labels.shape} but the stack's "
-                       f"spatial shape is {tuple(spatial_shape)}.")
-    return labels
+    return _fit_spatial_shape(labels, tuple(spatial_shape), p)
+
+
+def _fit_spatial_shape(labels, spatial_shape, path):
+    """``labels`` with the stack's spatial shape: as read, or with only its length-1
+    axes differing (a (1, X) image for a (1, X) or (X,) stack, a TIFF's extra (1, Y, X)
+    page axis); any other shape is refused with both true shapes."""
+    if labels.shape == spatial_shape:
+        return labels
+    if tuple(s for s in labels.shape if s != 1) == tuple(s for s in spatial_shape if s != 1):
+        return labels.reshape(spatial_shape)  # only axes of length 1 added or removed
+    raise CLIError(f"the label image {path} has shape {labels.shape} but the stack's spatial "
+                   f"shape is {spatial_shape}; give a label image of the stack's spatial "
+                   "shape (one integer id per pixel).")
 
 
 def label_components(labels, path) -> list:

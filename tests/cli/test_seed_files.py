@@ -1,0 +1,42 @@
+"""The seed files of ``napari-unmix run`` (``--labels``, ``--spectra``) against the stack.
+
+Each case was found by attacking main: a label image of a stack with a length-1
+spatial axis was refused with a shape the stack does not have; a spectra file in
+another unit than the stack's was resampled on the wrong axis; an empty column name
+gave an error without the file or the column.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_unmix.cli import main
+from napari_unmix.core import UnmixResult
+
+
+def _line_stack(path, n_channels=5, n_x=30):
+    rng = np.random.default_rng(0)
+    np.save(path, (rng.random((n_channels, 1, n_x)) + 0.1).astype(np.float32))
+    return path
+
+
+def test_labels_of_a_stack_with_a_length_1_spatial_axis_seed_the_run(tmp_path, capsys):
+    stack = _line_stack(tmp_path / "line.npy")
+    labels = np.zeros((1, 30), np.uint16)
+    labels[0, :10], labels[0, 15:25] = 1, 2
+    np.save(tmp_path / "labels.npy", labels)
+    out = tmp_path / "out"
+    code = main(["run", str(stack), "--spectral-axis", "0", "--mode", "seeded-nmf",
+                 "--labels", str(tmp_path / "labels.npy"), "--max-iter", "5", "--out",
+                 str(out), "--no-progress", "-q"])
+    assert code == 0, capsys.readouterr().err
+    assert UnmixResult.load(out / "result.npz").n_components == 2
+
+
+def test_a_label_image_of_another_shape_is_refused_with_both_true_shapes(tmp_path, cli_error):
+    stack = _line_stack(tmp_path / "line.npy")
+    np.save(tmp_path / "labels.npy", np.ones((1, 29), np.uint16))
+    line = cli_error("run", stack, "--spectral-axis", "0", "--mode", "seeded-nmf", "--labels",
+                     tmp_path / "labels.npy", "--out", tmp_path / "out")
+    assert "has shape (1, 29) but the stack's spatial shape is (1, 30)" in line
+    assert "labels.npy" in line
