@@ -12,6 +12,8 @@ import numpy as np
 
 from napari_unmix.cli import main
 from napari_unmix.core import UnmixResult
+from napari_unmix.core.synthetic import make_crs_sample
+from napari_unmix.io import write_stack_tiff
 
 
 def _line_stack(path, n_channels=5, n_x=30):
@@ -40,3 +42,27 @@ def test_a_label_image_of_another_shape_is_refused_with_both_true_shapes(tmp_pat
                      tmp_path / "labels.npy", "--out", tmp_path / "out")
     assert "has shape (1, 29) but the stack's spatial shape is (1, 30)" in line
     assert "labels.npy" in line
+
+
+def _cm1_stack(path):
+    sample = make_crs_sample(shape=(8, 8), n_channels=10, random_state=2)
+    write_stack_tiff(path, sample.stack, axes="CYX", spectral_values=sample.spectral_axis,
+                     spectral_unit="cm^-1")
+    return sample
+
+
+def _spectra_text(header, axis, H):
+    rows = [",".join(repr(float(v)) for v in (a, *col)) for a, col in zip(axis, H.T,
+                                                                        strict=True)]
+    return "\n".join([header, *rows]) + "\n"
+
+
+def test_an_empty_column_name_in_the_spectra_header_names_the_flag_file_and_column(
+        tmp_path, cli_error):
+    sample = _cm1_stack(tmp_path / "s.tif")
+    spectra = tmp_path / "refs.csv"
+    spectra.write_text(_spectra_text("wavenumber (cm^-1),lipid,,water", sample.spectral_axis,
+                                     sample.H[:3]))
+    line = cli_error("run", tmp_path / "s.tif", "--mode", "nnls", "--spectra", spectra,
+                     "--out", tmp_path / "out")
+    assert f"--spectra {spectra}" in line and "column 3" in line and "write a name" in line

@@ -47,6 +47,7 @@ def spectra_components(path, n_channels, values):
     if not p.exists():
         raise CLIError(f"spectra file {p} not found.")
     table = read_spectra(p)
+    _check_names(table, p)
     if values is None and table.axis.size != n_channels:
         raise CLIError(
             f"{p} has {table.axis.size} spectral points per spectrum but the stack has "
@@ -62,6 +63,17 @@ def spectra_components(path, n_channels, values):
                            "and the stack's spectral axis.")
     comps = components_from_spectra(p)
     return comps, (table.axis if values is None else values), table.axis_name
+
+
+def _check_names(table, path) -> None:
+    """Refuse spectrum columns the header leaves unnamed (``wavenumber,,lipid``): each
+    spectrum names its component."""
+    empty = [i + 2 for i, name in enumerate(table.names) if not str(name).strip()]
+    if empty:  # names[i] is file column i + 2 (1-based; the axis is column 1)
+        cols = ", ".join(map(str, empty))
+        raise CLIError(f"--spectra {path}: the header gives no name to column {cols} (the "
+                       "spectral axis is column 1); each spectrum column names its "
+                       "component: write a name there (e.g. lipid) or remove the column.")
 
 
 def read_labels(path, spatial_shape):
