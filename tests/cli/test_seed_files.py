@@ -13,7 +13,7 @@ import numpy as np
 from napari_unmix.cli import main
 from napari_unmix.core import UnmixResult
 from napari_unmix.core.synthetic import make_crs_sample
-from napari_unmix.io import write_stack_tiff
+from napari_unmix.io import write_spectra_csv, write_stack_tiff
 
 
 def _line_stack(path, n_channels=5, n_x=30):
@@ -66,3 +66,34 @@ def test_an_empty_column_name_in_the_spectra_header_names_the_flag_file_and_colu
     line = cli_error("run", tmp_path / "s.tif", "--mode", "nnls", "--spectra", spectra,
                      "--out", tmp_path / "out")
     assert f"--spectra {spectra}" in line and "column 3" in line and "write a name" in line
+
+
+def test_spectra_in_nm_for_a_stack_in_cm1_are_refused_naming_both_units(tmp_path, cli_error):
+    sample = _cm1_stack(tmp_path / "s.tif")  # 2800 to 3100 cm^-1
+    spectra = tmp_path / "refs_nm.csv"  # the same numbers, called nm: the ranges overlap
+    write_spectra_csv(spectra, sample.H[:3], sample.spectral_axis, ["a", "b", "c"], "nm")
+    line = cli_error("run", tmp_path / "s.tif", "--mode", "nnls", "--spectra", spectra,
+                     "--out", tmp_path / "out")
+    assert f"--spectra {spectra}" in line
+    assert "in nm" in line and "in cm^-1" in line and "excitation wavelength" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_spectra_in_nm_for_a_stack_in_um_are_converted_exactly(tmp_path, capsys):
+    sample = make_crs_sample(shape=(8, 8), n_channels=10, random_state=2)
+    nm = np.linspace(500.0, 700.0, 10)
+    write_stack_tiff(tmp_path / "s.tif", sample.stack, axes="CYX", spectral_values=nm / 1000,
+                     spectral_unit="um")
+    write_spectra_csv(tmp_path / "nm.csv", sample.H[:3], nm, ["a", "b", "c"], "nm")
+    write_spectra_csv(tmp_path / "um.csv", sample.H[:3], nm / 1000, ["a", "b", "c"], "um")
+    results = {}
+    for unit in ("nm", "um"):
+        out = tmp_path / f"out-{unit}"
+        code = main(["run", str(tmp_path / "s.tif"), "--mode", "nnls", "--spectra",
+                     str(tmp_path / f"{unit}.csv"), "--out", str(out), "--no-progress"])
+        _, err = capsys.readouterr()
+        assert code == 0, err
+        assert ("converted to um" in err) == (unit == "nm"), err
+        assert "warning" not in err, err  # no channel falls outside the converted axis
+        results[unit] = UnmixResult.load(out / "result.npz")
+    np.testing.assert_array_equal(results["nm"].W, results["um"].W)

@@ -24,8 +24,9 @@ from ..core import MODES, AnalysisConfig, ComponentSpec, run_analysis
 from ..core._validation import check_n_components
 from ..core.colors import default_colors
 from ..core.device import resolve_device
-from ..io import open_stack, unit_from_header
+from ..io import open_stack
 from ..io.readers import TIFF_SUFFIXES
+from ..io.spectral_sidecar import unit_of_header
 from ..io.zarr_stacks import is_zarr_folder
 from .console import PROG, CLIError, Progress, note, progress_enabled, run_quietly, say, warning
 from .outputs import check_out, spatial_pixel_size, write_outputs
@@ -223,10 +224,10 @@ def analysis_config(args, stack, n_channels, spatial_shape):
     if not comps and (args.spectra is not None or args.labels is not None):
         if args.spectra is not None:
             more, values_from_file, axis_name = spectra_components(
-                args.spectra, n_channels, values)
+                args.spectra, n_channels, values, unit=unit, quiet=args.quiet)
             comps += more
             if values is None:
-                values, unit = values_from_file, unit_from_header(axis_name)
+                values, unit = values_from_file, unit_of_header(axis_name)
                 note(f"{Path(args.input).name} has no spectral axis of its own: its "
                      f"{n_channels} channels are taken to lie at the {axis_name or 'first'}"
                      f" column of {Path(args.spectra).name} ({values[0]:g} to "

@@ -14,13 +14,20 @@ from pathlib import Path
 import numpy as np
 
 from ..core import ComponentSpec, Flat, RoiLabel, components_from_spectra, read_spectra
-from .console import CLIError
+from ..io.spectral_sidecar import normalise_unit, unit_of_header
+from .console import CLIError, note
 
 __all__ = ["flat_background_component", "label_components", "read_labels",
            "spectra_components"]
 
 
-def spectra_components(path, n_channels, values):
+#: Exact conversions between spectral units: (from, to) -> the function.  Wavelengths
+#: and Raman shifts (cm^-1) have none: a shift depends on the excitation wavelength.
+_CONVERSIONS = {("nm", "um"): ("/ 1000", lambda a: a / 1000.0),
+                ("um", "nm"): ("x 1000", lambda a: a * 1000.0)}
+
+
+def spectra_components(path, n_channels, values, *, unit=None, quiet=True):
     """Components seeded by the spectra of a CSV, and the spectral values to use.
 
     With a known stack axis the spectra are resampled onto it by ``run_analysis``;
@@ -34,6 +41,11 @@ def spectra_components(path, n_channels, values):
     n_channels : int
     values : ndarray or None
         The stack's spectral values, where known.
+    unit : str or None, optional
+        Their unit.  A file whose axis header names another unit is refused, or
+        converted where the conversion is exact (nm <-> um, with a note).
+    quiet : bool, default True
+        ``--quiet`` (the note of a conversion).
 
     Returns
     -------
@@ -48,6 +60,9 @@ def spectra_components(path, n_channels, values):
         raise CLIError(f"spectra file {p} not found.")
     table = read_spectra(p)
     _check_names(table, p)
+    convert = None if values is None else _conversion(table, normalise_unit(unit), p, quiet)
+    if convert is not None:
+        table.axis = convert(table.axis)
     if values is None and table.axis.size != n_channels:
         raise CLIError(
             f"{p} has {table.axis.size} spectral points per spectrum but the stack has "
@@ -62,7 +77,33 @@ def spectra_components(path, n_channels, values):
                            f"{s_lo:g} to {s_hi:g}: the ranges do not overlap. Check the units "
                            "and the stack's spectral axis.")
     comps = components_from_spectra(p)
+    if convert is not None:
+        for c in comps:
+            c.h_source.axis = convert(c.h_source.axis)
     return comps, (table.axis if values is None else values), table.axis_name
+
+
+def _conversion(table, unit, path, quiet):
+    """The function that takes the file's axis into the stack's unit ``unit`` (None when
+    the units agree or either is unknown); refuse units with no exact conversion."""
+    file_unit = unit_of_header(table.axis_name)
+    if unit is None or file_unit is None or file_unit == unit:
+        return None
+    if (file_unit, unit) in _CONVERSIONS:
+        how, convert = _CONVERSIONS[file_unit, unit]
+        note(f"--spectra {path} gives its spectral axis in {file_unit} and the stack's is in "
+             f"{unit}: the spectra's axis is converted to {unit} ({how}).", quiet)
+        return convert
+    if {file_unit, unit} <= {"nm", "um", "cm^-1"}:
+        why = ("a wavelength has no fixed Raman shift (the shift depends on the excitation "
+               "wavelength): convert the spectra's axis to the stack's unit yourself")
+    else:
+        why = "give both axes in one unit"
+    raise CLIError(f"--spectra {path} gives its spectral axis in {file_unit} (header "
+                   f"{table.axis_name!r}) but the stack's spectral axis is in {unit}; the "
+                   f"spectra cannot be resampled onto it. {why[0].upper()}{why[1:]}, or give "
+                   "the stack's axis in the spectra's unit (its sidecar "
+                   "<stack>.spectral.csv).")
 
 
 def _check_names(table, path) -> None:

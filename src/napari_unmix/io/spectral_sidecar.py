@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["FOLDER_SIDECAR_NAMES", "find_sidecar", "normalise_unit", "number_or_none",
-           "read_spectral_sidecar"]
+           "read_spectral_sidecar", "unit_of_header"]
 
 #: Sidecar names inside a folder of slices.
 FOLDER_SIDECAR_NAMES = ("spectral_axis.csv", "spectral_axis.json")
@@ -100,7 +100,23 @@ def number_or_none(tok: str) -> float | None:
         return None
 
 
-def _unit_of_header(cell: str) -> str | None:
+def unit_of_header(cell: str | None) -> str | None:
+    """The spectral unit an axis header names, normalised (:func:`normalise_unit`).
+
+    Parameters
+    ----------
+    cell : str or None
+        E.g. ``"wavenumber (cm^-1)"``, ``"Wavelength [nm]"``, ``"nm"`` or
+        ``"wavenumber"``.
+
+    Returns
+    -------
+    str or None
+        The unit in the last brackets; else ``"cm^-1"``, ``"nm"`` or ``"um"`` when the
+        whole header is one of their spellings; else None.
+    """
+    if cell is None:
+        return None
     cell = cell.strip().strip('"').strip()
     m = re.search(r"[\(\[]\s*([^\)\]]+?)\s*[\)\]]\s*$", cell)
     if m:
@@ -159,7 +175,7 @@ def read_spectral_sidecar(path) -> tuple[np.ndarray, str | None]:
             cells = [c.strip() for c in re.split(r"[,;\t]", line)]
             rows.append((lineno, cells))
         if rows and number_or_none(rows[0][1][0]) is None:
-            unit = _unit_of_header(rows[0][1][0])
+            unit = unit_of_header(rows[0][1][0])
             rows = rows[1:]
         if len(rows) == 1 and len(rows[0][1]) > 1:
             cells = [(rows[0][0], c) for c in rows[0][1] if c]
