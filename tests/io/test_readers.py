@@ -412,6 +412,37 @@ def test_sidecar_that_does_not_fit_is_an_error(tmp_path, cube):
         open_stack(tmp_path / "n.npy")
 
 
+@pytest.mark.parametrize("text, unit", [
+    ("2850,5;2851,0;2852,5\n", None),  # one line, ';' between values
+    ("cm-1\n2850,5;1\n2851;1\n2852,5;1\n", "cm^-1"),  # first column, ';' between
+    ("2850,5\t2851,0\t2852,5\n", None),
+    ("2850,5 2851,0 2852,5\n", None),  # white space between values
+])
+def test_sidecar_with_decimal_commas_reads_them_as_decimal_marks(tmp_path, text, unit):
+    (tmp_path / "x.csv").write_text(text)
+    values, got = read_spectral_sidecar(tmp_path / "x.csv")
+    np.testing.assert_array_equal(values, [2850.5, 2851.0, 2852.5])
+    assert got == unit
+
+
+@pytest.mark.parametrize("text, line", [
+    ("2850,5\n2851,0\n2852,5\n", 1),
+    ("wavenumber (cm^-1)\n2850,5\n2851,0\n", 2),
+])
+def test_sidecar_lines_of_a_number_and_a_decimal_comma_are_refused(tmp_path, text, line):
+    (tmp_path / "x.csv").write_text(text)
+    with pytest.raises(ValueError, match=rf"x.csv, line {line}: '2850,5' reads as two "
+                                         r"columns or as one number with a decimal comma"):
+        read_spectral_sidecar(tmp_path / "x.csv")
+
+
+def test_sidecar_with_two_named_columns_of_whole_numbers_reads_the_first(tmp_path):
+    (tmp_path / "x.csv").write_text("wavenumber (cm^-1),channel\n2850,5\n2851,6\n")
+    values, unit = read_spectral_sidecar(tmp_path / "x.csv")
+    np.testing.assert_array_equal(values, [2850.0, 2851.0])
+    assert unit == "cm^-1"
+
+
 @pytest.mark.parametrize("name, text, match", [
     ("x.csv", "nm\n500\nabc\n", "line 3: 'abc' is not a number"),
     ("x.csv", "nm\n", "holds no values"),

@@ -116,6 +116,31 @@ def test_a_zarr_folder_is_not_read_as_slices(tmp_path):
 
 # -- the maps writer ------------------------------------------------------------------
 
+@pytest.mark.parametrize("name", ["cube.spectral.csv", "cube.zarr.spectral.csv"])
+def test_a_sidecar_beside_a_zarr_store_gives_its_spectral_axis(tmp_path, name):
+    arr = zarr.create_array(str(tmp_path / "cube.zarr"), shape=(6, 8, 8), dtype="f4")
+    arr[:] = 1.0
+    (tmp_path / name).write_text("wavenumber (cm^-1)\n" + "\n".join(
+        str(v) for v in range(2800, 3100, 50)) + "\n")
+    for lazy in (True, False):
+        stack = open_stack(tmp_path / "cube.zarr", lazy=lazy)
+        np.testing.assert_array_equal(stack.spectral_values, np.arange(2800, 3100, 50))
+        assert stack.spectral_unit == "cm^-1" and stack.spectral_axis == 0
+
+
+def test_a_zarr_store_s_sidecar_is_no_output_file(tmp_path, capsys):
+    from napari_unmix.cli import main
+
+    arr = zarr.create_array(str(tmp_path / "cube.zarr"), shape=(6, 8, 8), dtype="f4")
+    arr[:] = 1.0
+    side = tmp_path / "cube.spectral.csv"
+    side.write_text("\n".join(str(v) for v in range(2800, 3100, 50)) + "\n")
+    before = side.read_bytes()
+    assert main(["suggest-k", str(tmp_path / "cube.zarr"), "--json", str(side)]) == 2
+    assert "the spectral axis of" in capsys.readouterr().err
+    assert side.read_bytes() == before
+
+
 def test_maps_ome_zarr_names_colours_pixel_sizes_and_pyramid(tmp_path):
     pytest.importorskip("ome_zarr", reason="ome-zarr is not installed")
     import dask.array as da

@@ -135,6 +135,7 @@ def check_output_files(outputs, inputs) -> None:
         An output is an input, lies inside an input folder, or is another output.
     """
     from ..io.spectral_sidecar import find_sidecar
+    from ..io.zarr_folders import is_zarr_folder
 
     taken: list[tuple[str, Path]] = []
     for what, given in inputs:
@@ -142,7 +143,7 @@ def check_output_files(outputs, inputs) -> None:
             continue
         real = Path(given).resolve()
         taken.append((f"{what} {given}", real))
-        if real.is_file():
+        if real.is_file() or is_zarr_folder(real):  # a zarr store's sidecar lies beside it
             for suffix in (".spectral.csv", ".spectral.json"):
                 taken.append((f"the spectral axis of {given}",
                               real.with_name(real.stem + suffix)))

@@ -59,11 +59,16 @@ In this order:
    both exist):
 
    * for a file ``name.ext``: ``name.spectral.csv`` or ``name.spectral.json``
-     (for ``name.ome.tif`` also ``name.ome.spectral.*``);
+     (for ``name.ome.tif`` also ``name.ome.spectral.*``); a zarr store
+     ``name.zarr`` follows this rule (also ``name.zarr.spectral.*``), then looks
+     inside itself as a folder does;
    * for a folder of slices: ``spectral_axis.csv`` or ``spectral_axis.json``
      inside the folder.
 
-   CSV: one value per line (the first column is used), or one line of values;
+   CSV: one value per line (the first column is used), or one line of values,
+   separated by ``,``; or by ``;``, tabs or white space, with ``,`` as the decimal
+   mark (``2850,5;2851,0``); lines like ``2850,5`` (two columns, or a decimal
+   comma?) are refused, naming the line;
    an optional header line names the unit, e.g. ``wavenumber (cm^-1)`` or just
    ``nm``; lines starting with ``#`` are ignored.  JSON: a list of numbers, or
    ``{"values": [...], "unit": "nm"}`` (``spectral_values`` / ``spectral_unit``

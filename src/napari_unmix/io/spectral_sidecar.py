@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .zarr_folders import is_zarr_folder
+
 __all__ = ["FOLDER_SIDECAR_NAMES", "find_sidecar", "normalise_unit", "number_or_none",
            "read_spectral_sidecar", "unit_of_header"]
 
@@ -59,24 +61,30 @@ def find_sidecar(path) -> Path | None:
     Parameters
     ----------
     path : str or Path
-        A stack file (``name.ext``; for ``name.ome.tif`` also ``name.spectral.*``) or
-        a folder of slices.
+        A stack file (``name.ext``; for ``name.ome.tif`` also ``name.spectral.*``), a
+        zarr store (``name.zarr``, read by the file rule: ``name.spectral.*``, also
+        ``name.zarr.spectral.*``) or a folder of slices.
 
     Returns
     -------
     Path or None
-        ``name.spectral.csv`` / ``.json`` beside a file, ``spectral_axis.csv`` /
-        ``.json`` inside a folder (the first that exists, CSV before JSON), or None.
+        ``name.spectral.csv`` / ``.json`` beside a file or zarr store,
+        ``spectral_axis.csv`` / ``.json`` inside a folder (the first that exists, CSV
+        before JSON; beside a zarr store before inside it), or None.
     """
     path = Path(path)
-    if path.is_dir():
-        candidates = [path / n for n in FOLDER_SIDECAR_NAMES]
-    else:
+    zarr = is_zarr_folder(path)
+    candidates = []
+    if zarr or not path.is_dir():
         stems = [path.name[: -len(path.suffix)] if path.suffix else path.name]
         if stems[0].lower().endswith(".ome"):
             stems.append(stems[0][:-4])
+        if zarr and path.suffix:
+            stems.append(path.name)  # data.zarr.spectral.csv
         candidates = [path.with_name(f"{s}.spectral{ext}") for s in stems
                       for ext in (".csv", ".json")]
+    if path.is_dir():  # a folder of slices; inside a zarr store, after the files beside it
+        candidates += [path / n for n in FOLDER_SIDECAR_NAMES]
     found = [c for c in candidates if c.is_file()]
     return found[0] if found else None
 
@@ -125,6 +133,58 @@ def unit_of_header(cell: str | None) -> str | None:
     return unit if unit in ("cm^-1", "nm", "um") else None
 
 
+_INTEGER = re.compile(r"[-+]?\d+")
+
+
+def _decimal_comma_rows(lines) -> list[tuple[int, list[str]]] | None:
+    """The cells of data lines that use ``,`` as their decimal mark, or None.
+
+    ``,`` is a decimal mark when the file separates its values by ``;`` or tabs
+    (``2850,5;2851,0``), or by white space within comma-split cells (``2850,5
+    2851,0``); cells are then split on ``;``, tabs and white space."""
+    def spaced(cell):  # "5 2851": the fraction of a value, then the next value
+        parts = cell.split()
+        return len(parts) > 1 and all(_INTEGER.fullmatch(part) for part in parts)
+
+    if not any(";" in ln or "\t" in ln for _, ln in lines) and not any(
+            spaced(c) for _, ln in lines for c in ln.split(",")):
+        return None
+    return [(no, [c.replace(",", ".") for c in re.split(r"[;\s]+", ln.strip()) if c])
+            for no, ln in lines]
+
+
+def _csv_cells(text, path) -> tuple[str | None, list[tuple[int, str]]]:
+    """The unit of a sidecar CSV's header and its value cells, with their line numbers.
+
+    Values are separated by ``,``; or by ``;`` / tabs / white space, with ``,`` as the
+    decimal mark (:func:`_decimal_comma_rows`).  Lines of two whole numbers split by
+    ``,`` (``2850,5``) could be either, and are refused rather than guessed."""
+    lines = [(no, ln) for no, ln in enumerate(text.splitlines(), start=1)
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    unit = None
+    if lines and number_or_none(re.split(r"[,;\t]", lines[0][1])[0].strip()) is None:
+        header = [c for c in re.split(r"[,;\t]", lines[0][1]) if c.strip()]
+        unit = unit_of_header(header[0]) if header else None
+        lines, named = lines[1:], len(header)
+    else:
+        named = 0
+    rows = _decimal_comma_rows(lines)
+    if rows is None:
+        rows = [(no, [c.strip() for c in ln.split(",")]) for no, ln in lines]
+        if len(rows) > 1 and named < 2 and all(
+                len(r) == 2 and all(_INTEGER.fullmatch(c) for c in r) for _, r in rows):
+            no, line = lines[0]
+            raise ValueError(
+                f"spectral-axis file {path}, line {no}: {line.strip()!r} reads as two "
+                "columns or as one number with a decimal comma. Write decimal points "
+                f"({line.strip().replace(',', '.')!r}), or keep the decimal commas with "
+                "';' between the values on one line ('2850,5;2851,0'); if the second "
+                "number is a column of its own, name both columns in a header line.")
+    if len(rows) == 1 and len(rows[0][1]) > 1:
+        return unit, [(rows[0][0], c) for c in rows[0][1] if c]
+    return unit, [(no, r[0]) for no, r in rows]
+
+
 def read_spectral_sidecar(path) -> tuple[np.ndarray, str | None]:
     """Read spectral positions (and their unit) from a sidecar CSV or JSON file.
 
@@ -168,19 +228,7 @@ def read_spectral_sidecar(path) -> tuple[np.ndarray, str | None]:
                              '{"values": [...], "unit": "..."}.')
         values = np.asarray(raw, dtype=np.float64)
     else:
-        rows = []
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            cells = [c.strip() for c in re.split(r"[,;\t]", line)]
-            rows.append((lineno, cells))
-        if rows and number_or_none(rows[0][1][0]) is None:
-            unit = unit_of_header(rows[0][1][0])
-            rows = rows[1:]
-        if len(rows) == 1 and len(rows[0][1]) > 1:
-            cells = [(rows[0][0], c) for c in rows[0][1] if c]
-        else:
-            cells = [(lineno, r[0]) for lineno, r in rows]
+        unit, cells = _csv_cells(text, path)
         values = np.empty(len(cells))
         for i, (lineno, tok) in enumerate(cells):
             v = number_or_none(tok)

@@ -41,26 +41,16 @@ from .lazy import check_declared_size, format_size, want_lazy
 from .pixel_sizes import length_unit
 from .spectral_sidecar import normalise_unit, number_or_none
 from .stack import META_KEY, axis_from_letters
+from .zarr_folders import ZARR_META, ZARR_SUFFIXES, is_zarr_folder
 
 __all__ = ["ZARR_SUFFIXES", "import_ome_zarr", "is_zarr_folder", "ome_axis_letters",
            "read_zarr", "require_zarr"]
 
-#: Folder suffixes read as zarr.
-ZARR_SUFFIXES = (".zarr",)
-_ZARR_META = ("zarr.json", ".zgroup", ".zarray")
 _STACK_KEYS = ("stack", "data", "cube", "image", "X", "0", "s0")
 _LETTERS = {"t": "T", "time": "T", "c": "C", "ch": "C", "channel": "C", "z": "Z", "y": "Y",
             "x": "X", "e": "E", "lambda": "E", "wavelength": "E", "wavenumber": "E",
             "spectral": "E", "spectrum": "E"}
 _LABEL = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*(nm|cm\^?-1|cm⁻¹|1/cm)?\s*$")
-
-
-def is_zarr_folder(path) -> bool:
-    """Whether ``path`` is a folder to read as zarr (a ``.zarr`` suffix or zarr metadata)."""
-    path = Path(path)
-    if not path.is_dir():
-        return False
-    return path.suffix.lower() in ZARR_SUFFIXES or any((path / n).is_file() for n in _ZARR_META)
 
 
 def require_zarr(what: str = "zarr"):
@@ -233,9 +223,9 @@ def read_zarr(path, *, series=None, squeeze=True, lazy=None, threshold=None) -> 
     try:
         node = zarr.open(store=str(path), mode="r")
     except Exception as exc:  # noqa: BLE001 - zarr raises many types on foreign folders
-        if path.is_dir() and not any((path / m).exists() for m in _ZARR_META):
+        if path.is_dir() and not any((path / m).exists() for m in ZARR_META):
             raise ValueError(f"{path} is not a zarr store: it holds none of "
-                             f"{', '.join(_ZARR_META)}, which zarr and ome-zarr "
+                             f"{', '.join(ZARR_META)}, which zarr and ome-zarr "
                              "write at the top of every array or group. Give the .zarr "
                              "folder itself, not a folder above or inside it.") from None
         raise ValueError(f"{path} could not be read as zarr: {type(exc).__name__}: "
