@@ -15,11 +15,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..core._files import atomic_path
 from ..io import check_output_folder, write_analysis_outputs
 from .console import CLIError
 
 __all__ = ["OUTPUT_KINDS", "check_out", "check_output_files", "prepare_out",
-           "spatial_pixel_size", "write_outputs"]
+           "spatial_pixel_size", "write_output_file", "write_outputs"]
 
 #: The kinds of file :func:`~napari_unmix.io.write_analysis_outputs` returns, in the
 #: order they are named.
@@ -132,7 +133,8 @@ def check_output_files(outputs, inputs) -> None:
     Raises
     ------
     CLIError
-        An output is an input, lies inside an input folder, or is another output.
+        An output is an input, lies inside an input folder, or is another output; or
+        it is a folder, or its folder is missing or not writable.
     """
     from ..io.spectral_sidecar import find_sidecar
     from ..io.zarr_folders import is_zarr_folder
@@ -161,6 +163,54 @@ def check_output_files(outputs, inputs) -> None:
                                f"that. Give another file name, e.g. {flag} "
                                f"{real.with_name(real.stem + '-suggested' + real.suffix)}.")
         taken.append((flag, real))
+        _check_writable(flag, path, real)
+
+
+def _check_writable(flag, path, real: Path) -> None:
+    """Refuse, before any work, an output file that could not be written."""
+    folder = real.parent
+    if real.is_dir():
+        raise CLIError(f"{flag} {path} is a folder; give a file name, e.g. {flag} "
+                       f"{Path(path) / 'out'}.")
+    if not folder.is_dir():
+        raise CLIError(f"{flag} {path}: the folder {folder} does not exist; create it first "
+                       "or give a file in an existing folder.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CLIError(f"{flag} {path}: the folder {folder} is not writable; give a file in "
+                       "a folder you can write to.")
+
+
+def write_output_file(flag, path, write) -> Path:
+    """Write one output file atomically, a failure named by its flag and file.
+
+    Parameters
+    ----------
+    flag : str
+        The option that names the file (``"--seeds"``, ``"--json"`` ...).
+    path : str or Path
+    write : callable
+        ``write(tmp)`` writes the file's content to the path ``tmp``, a temporary
+        file beside ``path`` that is renamed onto it when ``write`` returns.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    CLIError
+        The write failed (no space left, no permission ...): ``path`` is left as it
+        was, and no temporary file is left behind.
+    """
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            write(tmp)
+    except OSError as exc:
+        raise CLIError(f"cannot write {flag} {path}: {exc.strerror or exc}; nothing was "
+                       "written there (a file already there is kept). Free some space or "
+                       "give a file in a folder you can write to.") from None
+    return path
 
 
 def spatial_pixel_size(stack):

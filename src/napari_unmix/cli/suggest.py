@@ -36,7 +36,13 @@ from ..core.ksuggest import CV_METHODS, suggest_n_components
 from ..core.pipeline import suggest_analysis
 from ..core.seed_suggestions import SEED_METHODS
 from .console import CLIError, Progress, note, progress_enabled, run_quietly, say, warning
-from .outputs import check_out, check_output_files, spatial_pixel_size, write_outputs
+from .outputs import (
+    check_out,
+    check_output_files,
+    spatial_pixel_size,
+    write_output_file,
+    write_outputs,
+)
 from .report import describe
 
 __all__ = ["add_suggest_commands", "cmd_suggest", "cmd_suggest_k", "format_curves"]
@@ -168,21 +174,29 @@ def cmd_suggest_k(args) -> int:
     for n in ks.notes:
         note(n, args.quiet)
     if args.json:
-        Path(args.json).write_text(ks.to_json(indent=1), encoding="utf-8")
+        write_output_file("--json", args.json,
+                          lambda tmp: tmp.write_text(ks.to_json(indent=1), encoding="utf-8"))
         say(f"wrote {args.json}", quiet=args.quiet)
     return 0
 
 
-def _write_labels(path, labels) -> None:
-    path = Path(path)
-    if path.suffix.lower() == ".npy":
-        np.save(path, labels)
-    elif path.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
+#: The label image formats of ``--seeds``.
+SEED_SUFFIXES = (".npy", ".tif", ".tiff")
 
-        tifffile.imwrite(path, labels.astype(np.uint16 if labels.max() < 65536 else np.int32))
-    else:
-        raise CLIError(f"--seeds {path}: give a .tif or .npy file name.")
+
+def _write_labels(path, labels) -> None:
+    """Write the seed regions to ``--seeds`` (a .npy or .tif file), atomically."""
+    import tifffile
+
+    def write(tmp):
+        with open(tmp, "wb") as fh:  # to a handle: np.save would add .npy to the name
+            if Path(path).suffix.lower() == ".npy":
+                np.save(fh, labels)
+            else:
+                tifffile.imwrite(fh, labels.astype(np.uint16 if labels.max() < 65536
+                                                   else np.int32))
+
+    write_output_file("--seeds", path, write)
 
 
 def cmd_suggest(args) -> int:
@@ -193,6 +207,8 @@ def cmd_suggest(args) -> int:
         raise CLIError("--no-run writes only --seeds FILE and --save-config FILE; give one.")
     check_output_files([("--seeds", args.seeds), ("--save-config", args.save_config)],
                        [("the input stack", args.input)])
+    if args.seeds and Path(args.seeds).suffix.lower() not in SEED_SUFFIXES:
+        raise CLIError(f"--seeds {args.seeds}: give a .tif or .npy file name.")
     if not args.no_run:
         if args.out is None:
             raise CLIError("give --out DIR for the run's outputs (or --no-run).")
@@ -226,7 +242,8 @@ def cmd_suggest(args) -> int:
         _write_labels(args.seeds, auto.seeds.labels)
         say(f"wrote the seed regions to {args.seeds}", quiet=args.quiet)
     if args.save_config:
-        auto.config.save(args.save_config)
+        write_output_file("--save-config", args.save_config, lambda tmp: tmp.write_text(
+            auto.config.to_json(indent=1), encoding="utf-8"))
         say(f"wrote the config to {args.save_config}", quiet=args.quiet)
     if args.no_run:
         return 0
