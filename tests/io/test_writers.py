@@ -13,6 +13,7 @@ import tifffile
 
 from napari_unmix.core import UnmixResult, nnls
 from napari_unmix.io import (
+    open_stack,
     read_maps_tiff,
     read_spectra_csv,
     unit_from_header,
@@ -379,3 +380,38 @@ def test_successful_write_replaces_old_file(tmp_path, kind, maps, spectra, resul
     _write_each(kind, path, maps, spectra, result)
     assert path.read_bytes() != b"old content" and path.stat().st_size > 11
     assert os.listdir(tmp_path) == ["target"]
+
+
+# -- degenerate spatial shapes: (Y, 1), (1, 1) ... ------------------------------------
+
+@pytest.mark.parametrize("shape", [(3, 5, 1), (3, 1, 1), (3, 1, 5), (2, 4, 1, 1)])
+def test_maps_of_a_length_1_spatial_axis_are_a_valid_imagej_file(tmp_path, shape):
+    maps = np.random.default_rng(0).random(shape).astype(np.float32)
+    path = write_maps_tiff(tmp_path / "maps.tif", maps, ["a", "b", "c"][:shape[0]])
+    with tifffile.TiffFile(path) as tf:
+        assert tf.imagej_metadata["images"] == len(tf.pages) == int(np.prod(shape[:-2]))
+        assert tf.series[0].shape == tuple(np.moveaxis(maps, 0, -3).shape)
+    got, names = read_maps_tiff(path)
+    np.testing.assert_array_equal(got, maps)
+    assert names == ["a", "b", "c"][:shape[0]]
+
+
+def test_a_stack_of_a_length_1_spatial_axis_reads_back_whole(tmp_path):
+    stack = np.random.default_rng(0).random((4, 6, 1)).astype(np.float32)
+    path = write_stack_tiff(tmp_path / "s.tif", stack, spectral_values=[1.0, 2, 3, 4])
+    s = open_stack(path)
+    assert s.axes == "CYX" and s.spectral_axis == 0
+    np.testing.assert_array_equal(s.data, stack)
+    np.testing.assert_array_equal(s.spectral_values, [1.0, 2, 3, 4])
+
+
+def test_run_on_a_column_stack_writes_maps_that_read_back(tmp_path, capsys):
+    from napari_unmix.cli import main
+
+    np.save(tmp_path / "col.npy", np.random.default_rng(0).random((5, 8, 1)) + 0.1)
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "col.npy"), "--spectral-axis", "0", "--mode", "nmf",
+                 "-k", "2", "--max-iter", "5", "--out", str(out), "--no-progress",
+                 "-q"]) == 0, capsys.readouterr().err
+    assert tifffile.imread(out / "maps.tif").shape == (2, 8, 1)
+    assert open_stack(out / "maps.tif").data.shape == (2, 8, 1)

@@ -74,6 +74,15 @@ def _imagej_sizes(pixel_size, n_spatial):
     return (sy, sx), units[-1], spacing
 
 
+def _imagej_hyperstack(data, axes: str) -> np.ndarray:
+    """``data`` (axes in ImageJ's order, a subset of ``TZCYXS``) with every ImageJ axis,
+    missing ones of length 1: given fewer axes, tifffile takes a trailing length-1 axis
+    (``X`` of a (C, Y, 1) image) for samples and writes one page where the metadata
+    counts C pages, a file no reader accepts."""
+    shape = [data.shape[axes.index(a)] if a in axes else 1 for a in _IMAGEJ_ORDER]
+    return np.ascontiguousarray(data).reshape(shape)
+
+
 def write_maps_tiff(path, maps, names=None, *, pixel_size=None) -> Path:
     """Write component maps as a float32 ImageJ TIFF, one page per component.
 
@@ -109,7 +118,7 @@ def write_maps_tiff(path, maps, names=None, *, pixel_size=None) -> Path:
     axes = "TZCYX"[5 - maps.ndim:]
     labels = names * int(np.prod(maps.shape[1:-2], dtype=np.int64))
     finite = data[np.isfinite(data)]
-    meta = {"axes": axes, "Labels": labels,
+    meta = {"axes": _IMAGEJ_ORDER, "Labels": labels,
             "Properties": {META_KEY: json.dumps({"component_names": names,
                                                  "kind": "maps"})}}
     if finite.size:
@@ -123,7 +132,8 @@ def write_maps_tiff(path, maps, names=None, *, pixel_size=None) -> Path:
         if spacing is not None:
             meta["spacing"] = spacing
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, np.ascontiguousarray(data), imagej=True, metadata=meta, **extra)
+        tifffile.imwrite(tmp, _imagej_hyperstack(data, axes), imagej=True, metadata=meta,
+                         **extra)
     return path
 
 
@@ -208,7 +218,7 @@ def write_stack_tiff(path, stack, *, axes: str = "CYX", spectral_values=None,
                  and stack.dtype in (np.uint8, np.uint16, np.float32))
     with atomic_path(path) as tmp:
         if imagej_ok:
-            meta = {"axes": axes}
+            meta = {"axes": _IMAGEJ_ORDER}
             if own:
                 meta["Properties"] = {META_KEY: json.dumps(own)}
                 if "C" in axes:
@@ -217,7 +227,7 @@ def write_stack_tiff(path, stack, *, axes: str = "CYX", spectral_values=None,
                     other = int(np.prod([n for a, n in zip(axes, stack.shape, strict=True)
                                          if a in "TZ"]))
                     meta["Labels"] = labels * other
-            tifffile.imwrite(tmp, stack, imagej=True, metadata=meta)
+            tifffile.imwrite(tmp, _imagej_hyperstack(stack, axes), imagej=True, metadata=meta)
         else:
             tifffile.imwrite(tmp, stack, photometric="minisblack",
                              metadata={"axes": axes, META_KEY: own})
