@@ -97,3 +97,25 @@ def test_spectra_in_nm_for_a_stack_in_um_are_converted_exactly(tmp_path, capsys)
         assert "warning" not in err, err  # no channel falls outside the converted axis
         results[unit] = UnmixResult.load(out / "result.npz")
     np.testing.assert_array_equal(results["nm"].W, results["um"].W)
+
+
+def test_a_config_unit_is_not_claimed_for_a_stack_without_spectral_values(tmp_path, capsys):
+    import json
+
+    from napari_unmix.core import AnalysisConfig
+
+    np.save(tmp_path / "plain.npy", np.random.default_rng(0).random((6, 8, 8)) + 0.1)
+    AnalysisConfig(mode="pca", n_components=2, spectral_unit="cm^-1").save(
+        tmp_path / "cfg.json")
+    out = tmp_path / "out"
+    code = main(["run", str(tmp_path / "plain.npy"), "--spectral-axis", "0", "--config",
+                 str(tmp_path / "cfg.json"), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "names the spectral unit cm^-1" in err and "carries no spectral values" in err
+    assert str(tmp_path / "plain.spectral.csv") in err
+    doc = json.loads((out / "result.json").read_text())
+    assert doc["spectral_unit"] is None and doc["spectral_range"] is None
+    assert json.loads((out / "config.json").read_text())["spectral_unit"] is None
+    assert (out / "spectra.csv").read_text().split(",")[0] == "channel"
+    assert UnmixResult.load(out / "result.npz").spectral_unit is None

@@ -26,7 +26,7 @@ from ..core.colors import default_colors
 from ..core.device import resolve_device
 from ..io import open_stack
 from ..io.readers import TIFF_SUFFIXES
-from ..io.spectral_sidecar import unit_of_header
+from ..io.spectral_sidecar import sidecar_path, unit_of_header
 from ..io.zarr_stacks import is_zarr_folder
 from .console import PROG, CLIError, Progress, note, progress_enabled, run_quietly, say, warning
 from .outputs import check_out, spatial_pixel_size, write_outputs
@@ -261,6 +261,14 @@ def analysis_config(args, stack, n_channels, spatial_shape):
         overrides.update(n_components=k)
     if unit is not None:
         overrides["spectral_unit"] = unit
+    elif values is None and cfg.spectral_unit is not None:
+        overrides["spectral_unit"] = None  # channel indices have no unit
+        note(f"--config {args.config} names the spectral unit {cfg.spectral_unit}, but "
+             f"{Path(args.input).name} carries no spectral values (its channels are "
+             f"numbered 0 to {n_channels - 1}): the unit is not applied and the result "
+             "records channel indices. To give the stack's spectral axis, write it to "
+             f"{sidecar_path(args.input)} (one value per channel, under a header naming "
+             "the unit, e.g. wavenumber (cm^-1)).", args.quiet)
     return cfg.replace(**overrides), values, labels
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from .zarr_folders import is_zarr_folder
 
 __all__ = ["FOLDER_SIDECAR_NAMES", "find_sidecar", "normalise_unit", "number_or_none",
-           "read_spectral_sidecar", "unit_of_header"]
+           "read_spectral_sidecar", "sidecar_path", "unit_of_header"]
 
 #: Sidecar names inside a folder of slices.
 FOLDER_SIDECAR_NAMES = ("spectral_axis.csv", "spectral_axis.json")
@@ -87,6 +87,27 @@ def find_sidecar(path) -> Path | None:
         candidates += [path / n for n in FOLDER_SIDECAR_NAMES]
     found = [c for c in candidates if c.is_file()]
     return found[0] if found else None
+
+
+def sidecar_path(path) -> Path:
+    """The sidecar file :func:`find_sidecar` looks for first, to suggest writing it.
+
+    Parameters
+    ----------
+    path : str or Path
+        A stack file, zarr store or folder of slices.
+
+    Returns
+    -------
+    Path
+        ``name.spectral.csv`` beside ``name.ext`` (and beside a zarr store
+        ``name.zarr``), ``spectral_axis.csv`` inside a folder of slices.
+    """
+    path = Path(path)
+    if path.is_dir() and not is_zarr_folder(path):
+        return path / FOLDER_SIDECAR_NAMES[0]
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    return path.with_name(f"{stem}.spectral.csv")
 
 
 def number_or_none(tok: str) -> float | None:
