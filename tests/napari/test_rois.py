@@ -129,6 +129,14 @@ def test_unusable_shapes_are_refused_clearly(grid, layer, words):
         shape_masks(layer, grid)
 
 
+@pytest.mark.parametrize("kind", ["rectangle", "ellipse"])
+def test_a_tiny_shape_on_the_image_says_it_covers_no_pixel(grid, kind):
+    tiny = np.array([[5.2, 5.2], [5.2, 5.6], [5.6, 5.6], [5.6, 5.2]])  # no pixel centre
+    with pytest.raises(RoiError, match="covers no pixel") as info:
+        shape_masks(Shapes([tiny], shape_type=kind), grid)
+    assert "outside" not in str(info.value) and "draw it larger" in str(info.value)
+
+
 def test_shape_index_out_of_range(grid):
     with pytest.raises(RoiError, match="shape 3 does not exist"):
         shape_masks(Shapes([RECT], shape_type="rectangle"), grid, index=2)

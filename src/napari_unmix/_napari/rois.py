@@ -232,6 +232,21 @@ def _polygon_area(yx):
     return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
+def _no_pixel_text(layer, i, yx, yx_shape, grid) -> str:
+    """Why shape ``i`` (its Y-X vertices ``yx`` in image pixels) selects no pixel: it
+    lies off the image, or it is on the image but too small to hold a pixel centre."""
+    lo, hi = yx.min(axis=0), yx.max(axis=0)
+    on_image = all(h > -0.5 and low < n - 0.5 for low, h, n in zip(lo, hi, yx_shape,
+                                                                   strict=True))
+    if not on_image:
+        return (f"Shape {i + 1} of layer {layer.name!r} lies outside image {grid.name!r}; "
+                "draw it over the image.")
+    size = " x ".join(f"{float(v):.2g}" for v in hi - lo)
+    return (f"Shape {i + 1} of layer {layer.name!r} lies on image {grid.name!r} but covers "
+            f"no pixel ({size} pixels, holding no pixel centre); draw it larger, over at "
+            "least one whole pixel.")
+
+
 def shape_masks(layer, grid: ImageGrid, *, index: int | None = None) -> list[np.ndarray]:
     """Boolean masks, on the image's spatial grid, of the shapes of a Shapes layer.
 
@@ -290,10 +305,9 @@ def shape_masks(layer, grid: ImageGrid, *, index: int | None = None) -> list[np.
     flat = Shapes(polys, shape_type=[types[i] for i in indices]).to_masks(mask_shape=yx_shape)
     spatial = grid.spatial_dims
     masks = []
-    for i, m2d, plane in zip(indices, flat, planes, strict=True):
+    for i, m2d, plane, yx in zip(indices, flat, planes, polys, strict=True):
         if not m2d.any():
-            raise RoiError(f"Shape {i + 1} of layer {layer.name!r} lies outside image "
-                           f"{grid.name!r}; draw it over the image.")
+            raise RoiError(_no_pixel_text(layer, i, yx, yx_shape, grid))
         mask = np.zeros(grid.spatial_shape, dtype=bool)
         sel = tuple(plane.get(ax, slice(None)) for ax in spatial[:-2]) + (slice(None),) * 2
         mask[sel] = m2d
