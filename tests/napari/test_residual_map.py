@@ -55,3 +55,34 @@ def test_a_run_adds_its_residual_layer_when_asked(qtbot, crs_viewer, crs_dock, r
     assert 0 < float(np.nanmedian(layer.data)) < 0.2  # four components explain the sample
     run_dock(dock)  # replaced with the maps
     assert "run 2 · residual" not in crs_viewer.layers and "run 3 · residual" in crs_viewer.layers
+
+
+@pytest.mark.gui
+def test_offset_runs_compare_the_fit_with_the_data_it_saw(qtbot, crs_viewer, crs_dock, run_dock,
+                                                          quick_nmf):
+    # negative="offset" fits data + offset: the residual map and the pixel inspector
+    # compare W·H with that data (raw + offset), not with the raw values
+    pytest.importorskip("napari")
+    raw = np.asarray(crs_viewer.layers[0].data)
+    shifted = raw - np.float32(0.5 * raw.max())  # about half the values are negative
+    crs_viewer.add_image(shifted, name="below zero",
+                         metadata=dict(crs_viewer.layers[0].metadata))
+    dock = crs_dock
+    dock.form.image.value = "below zero"
+    quick_nmf(dock, 4, max_iter=60)
+    dock.form.negative.value = "offset"
+    dock.history.residual.setChecked(True)
+    run_dock(dock)
+    res = dock.result
+    offset = res.summary.negative.offset
+    assert offset > 0
+    rel_err = res.summary.relative_error
+    median = float(np.nanmedian(crs_viewer.layers["run 1 · residual"].data))
+    assert rel_err / 3 < median < 3 * rel_err, (median, rel_err)
+    view = dock.inspect_at((0.0, 40.0, 50.0))
+    np.testing.assert_allclose(view.raw, shifted[:, 40, 50], rtol=1e-6)
+    w = np.asarray(res.W[40 * 128 + 50], dtype=np.float64)
+    np.testing.assert_allclose(view.fit, w @ res.H - offset, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(view.fit + view.residual, view.raw, rtol=1e-6, atol=1e-6)
+    # the residual is the fit's: small next to the data the fit saw
+    assert np.linalg.norm(view.residual) < 0.5 * np.linalg.norm(view.raw + offset)

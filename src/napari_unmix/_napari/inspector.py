@@ -4,9 +4,11 @@ Clicking a pixel of the canvas (or hovering with Shift held) shows in the spectr
 dock, for the run shown:
 
 * the pixel's raw spectrum (the image's data);
-* the fitted spectrum ``w H`` (its maps times the spectra);
+* the fitted spectrum ``w H`` (its maps times the spectra), on the raw data's
+  footing: a run with the negative-value policy ``"offset"`` fitted the raw data plus
+  an offset, so the offset is taken off the fit (``w H - offset``);
 * each component's contribution ``w_k H_k`` (in the component's colour);
-* the residual ``x - w H``.
+* the residual ``x - w H`` (with the offset: ``x + offset - w H``, the fit's own).
 
 On a z / t series the pixel is taken on the plane the viewer shows, with that
 plane's spectra (per-plane runs) or the shared basis.  PCA scores do not rebuild the
@@ -23,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .residual import fit_offset
+
 __all__ = ["PixelView", "inspect_pixel"]
 
 
@@ -30,7 +34,9 @@ __all__ = ["PixelView", "inspect_pixel"]
 class PixelView:
     """One pixel: ``index`` (its spatial index), ``raw``, ``fit`` and ``residual``
     (``None`` for signed modes), ``contributions`` (one per component, in
-    ``names`` order), ``plane`` (the series plane, or None)."""
+    ``names`` order), ``plane`` (the series plane, or None), ``offset`` (what the
+    negative-value policy added to the data the run fitted; ``fit`` is ``w H`` less
+    it, on the raw data's footing)."""
 
     index: tuple
     raw: np.ndarray
@@ -39,6 +45,7 @@ class PixelView:
     fit: np.ndarray | None = None
     residual: np.ndarray | None = None
     plane: int | None = None
+    offset: float = 0.0
 
     @property
     def title(self) -> str:
@@ -96,9 +103,12 @@ def inspect_pixel(result, stack, *, spectral_axis: int, data_coords, signed: boo
     w = np.asarray(res.W[row], dtype=np.float64)
     H = np.asarray(res.H, dtype=np.float64)
     contributions = [w[k] * H[k] for k in range(H.shape[0])]
+    offset = fit_offset(res)
+    if np.ndim(offset):  # a whole series' result: the offset of the pixel's plane
+        offset = offset[index[0]] if index[0] < len(offset) else 0.0
     view = PixelView(index=index, raw=raw, names=list(res.component_names),
-                     contributions=contributions, plane=plane)
+                     contributions=contributions, plane=plane, offset=float(offset))
     if not signed:
-        view.fit = w @ H
+        view.fit = w @ H - view.offset
         view.residual = raw - view.fit
     return view

@@ -4,6 +4,9 @@ For pixel ``p`` with spectrum ``x`` (the raw data), maps ``w`` and spectra ``H``
 
     relative residual = ||x - w H|| / ||x||
 
+``x`` is the data the fit saw: with the negative-value policy ``"offset"`` the raw
+values plus the offset the run added (``summary.negative.offset``, per plane for a
+series, :func:`fit_offset`), so that the map agrees with the run's relative error.
 0 where the components explain the pixel fully, 1 where they explain nothing (an
 unexpected species, a burnt spot, a missing component).  Pixels whose spectrum is
 all zero get NaN.  A series result is fitted plane by plane: each plane's pixels
@@ -22,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RESIDUAL_ROLE", "ResidualMaps", "relative_residual", "remove_residuals",
-           "show_residual", "with_residual"]
+__all__ = ["RESIDUAL_ROLE", "ResidualMaps", "fit_offset", "relative_residual",
+           "remove_residuals", "show_residual", "with_residual"]
 
 #: ``metadata[META_KEY]["role"]`` of a residual layer.
 RESIDUAL_ROLE = "residual-map"
@@ -37,6 +40,22 @@ class ResidualMaps:
 
     value: object
     relative: np.ndarray | None
+
+
+def _offset_of(summary) -> float:
+    offset = getattr(getattr(summary, "negative", None), "offset", None)
+    return float(offset) if offset else 0.0
+
+
+def fit_offset(result):
+    """What the negative-value policy ``"offset"`` added to the data ``result`` was
+    fitted on (0.0 for other policies): a float, or for a series result (a summary
+    with ``planes``) one value per plane, as an array."""
+    summary = getattr(result, "summary", None)
+    planes = getattr(summary, "planes", None)
+    if planes:
+        return np.array([_offset_of(getattr(p, "fit", None)) for p in planes])
+    return _offset_of(summary)
 
 
 def _pixels(stack, spectral_axis: int):
@@ -58,7 +77,10 @@ def relative_residual(stack, spectral_axis: int, result, spatial_shape) -> np.nd
     W = np.asarray(result.W, dtype=np.float64)
     plane_H = (result.arrays or {}).get("plane_H") if hasattr(result, "arrays") else None
     per_plane = plane_H is not None and len(spatial_shape) > 2
-    n_per_plane = int(np.prod(spatial_shape[1:])) if per_plane else flat_shape[0]
+    offset = fit_offset(result)  # the fit saw raw + offset
+    plane_offsets = np.ndim(offset) > 0 and len(spatial_shape) > 2
+    n_per_plane = (int(np.prod(spatial_shape[1:])) if per_plane or plane_offsets
+                   else flat_shape[0])
     out = np.empty(flat_shape[0], dtype=np.float64)
     flat = cube.reshape(flat_shape) if isinstance(cube, np.ndarray) else None
     for start in range(0, flat_shape[0], _CHUNK):
@@ -69,8 +91,12 @@ def relative_residual(stack, spectral_axis: int, result, spatial_shape) -> np.nd
             idx = np.unravel_index(np.arange(start, stop), tuple(spatial_shape))
             X = np.asarray(cube.vindex[idx] if hasattr(cube, "vindex") else cube[idx],
                            dtype=np.float64)
+        planes = np.arange(start, stop) // n_per_plane
+        if plane_offsets:  # (never in place: X may be a view of the image)
+            X = X + np.asarray(offset, dtype=np.float64)[planes][:, None]
+        elif np.ndim(offset) == 0 and offset:
+            X = X + offset
         if per_plane:
-            planes = np.arange(start, stop) // n_per_plane
             H = np.asarray(plane_H, dtype=np.float64)[planes]
             fit = np.einsum("pk,pkc->pc", W[start:stop], H)
         else:
