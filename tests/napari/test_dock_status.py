@@ -61,3 +61,18 @@ def test_status_and_summary_are_never_stale(qtbot, crs_viewer, crs_dock, run_doc
     assert dock.status.text().startswith("Failed:")
     assert "always fails" in dock.status.text()
     assert "reconstruction error" not in dock.summary.text()
+
+
+def test_an_image_deleted_during_the_run_gets_no_maps(qtbot, crs_viewer, crs_dock, quick_nmf):
+    dock = crs_dock
+    quick_nmf(dock, 3)
+    image = crs_viewer.layers[0]
+    job = dock.run()
+    assert job is not None
+    crs_viewer.layers.remove(image)  # before the job's done callback can run
+    qtbot.waitUntil(lambda: job.done, timeout=60_000)
+    assert len(crs_viewer.layers) == 0, [lyr.name for lyr in crs_viewer.layers]
+    text = dock.status.text()
+    assert text.startswith("Failed") and "Done" not in text, text
+    assert repr(image.name) in text and "removed during the run" in text, text
+    assert dock.result is None and dock.run_button.isEnabled()

@@ -157,13 +157,20 @@ class ResultsMixin:
         """:meth:`publish`, one layer per step: a generator that yields after each map
         layer (and the residual map) is in the viewer and returns what the dock says.
         The run becomes the shown one at the last step; the dock gives the event loop
-        a pass between steps, so that no click waits for every layer at once."""
+        a pass between steps, so that no click waits for every layer at once.
+
+        Raises :class:`Refusal` (before any layer is added) when the run's image layer
+        was removed from the viewer while the run went on: its maps are discarded."""
         from .residual import ResidualMaps
 
         residual = None
         if isinstance(value, ResidualMaps):
             value, residual = value.value, value
         grid, image, plan = request.grid, request.image, request.series
+        if layer_uid(grid.layer) not in {layer_uid(lyr) for lyr in self.viewer.layers}:
+            raise Refusal(f"Image {grid.layer.name!r} was removed during the run, so its "
+                          "results were discarded (no maps were added). Add the image again "
+                          "and press Run.", "warning")
         # a series run's maps (k, Z, *plane) are in the C order of the image's spatial
         # axes (the series axis is the first of them): published like a joint fit's
         result = value if plan is None else value.as_result(reference=plan.reference_plane)

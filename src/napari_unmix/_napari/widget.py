@@ -479,6 +479,9 @@ class UnmixWidget(QWidget):
             self._plot()  # a result brings the spectra dock back (closed by the user)
             try:
                 report.status = yield from self.session.publish_steps(request, outcome.value)
+            except Refusal as exc:  # the image went away during the run: nothing is shown
+                report.status = f"Failed: {exc}"
+                _notify(exc.kind, str(exc))
             except Exception as exc:  # e.g. the image was removed while the maps came
                 log.exception("showing the result failed")
                 report.status = f"Failed to show the result: {exc}"
