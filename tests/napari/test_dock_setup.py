@@ -195,3 +195,36 @@ def test_a_setup_that_omits_nan_pixels_sets_the_dock_s_nan_pixels(crs_viewer, cr
     assert crs_dock.form.nan_policy.value == "omit"
     saved = crs_dock.setup.save_setup(tmp_path / "again.json")
     assert AnalysisConfig.load(saved).nan_policy == "omit"
+
+
+def test_overlapping_region_seeds_come_back_from_a_setup_exactly(
+        qtbot, crs_viewer, crs_dock, make_napari_viewer, tmp_path):
+    viewer, dock = crs_viewer, crs_dock
+    a = np.array([[20, 20], [20, 60], [60, 60], [60, 20]], dtype=float)
+    b = a + 20  # overlaps a's lower right quarter
+    inner = a[[0, 0, 0, 0]] + [[25, 25], [25, 35], [35, 35], [35, 25]]  # inside a and b
+    viewer.add_shapes([a, b, inner], shape_type="rectangle", name="rois")
+    dock.reset_choices()
+    assert dock.components_from_layer("rois") == 3
+    dock.form.mode.value = "seeded-nmf"
+    before = [(r.name, s) for r, s in dock.session.seed_previews()[0]]
+    path = dock.setup.save_setup(tmp_path / "setup.json")
+    assert path is not None, dock.status.text()
+    other = make_napari_viewer(strict_qt=True)  # a new viewer and dock load it
+    other.add_image(np.asarray(viewer.layers[0].data), **{
+        "name": viewer.layers[0].name, "metadata": dict(viewer.layers[0].metadata)})
+    _, dock2 = other.window.add_plugin_dock_widget("napari-unmix", "Spectral unmixing")
+    notes = dock2.setup.load_setup(path)
+    assert notes == [], notes
+    # the inner square overlaps both others: three layers, each row with all its pixels
+    assert [lyr.name for lyr in other.layers][1:] == [
+        "setup seeds", "setup seeds 2", "setup seeds 3"]
+    after = [(r.name, s) for r, s in dock2.session.seed_previews()[0]]
+    assert [n for n, _ in after] == [n for n, _ in before] == ["shape 1", "shape 2", "shape 3"]
+    for (name, s0), (_, s1) in zip(before, after, strict=True):
+        np.testing.assert_array_equal(s1, s0, err_msg=name)
+    # every row's pixels, none lost to another row
+    cfg = AnalysisConfig.load(path)
+    for comp, row in zip(cfg.components, dock2.session.rows, strict=True):
+        lab = other.layers[row.source.layer].data
+        np.testing.assert_array_equal(lab == row.source.label_id, comp.h_source.mask)

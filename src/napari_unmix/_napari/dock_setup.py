@@ -10,7 +10,9 @@ what every run's ``config.json`` is.
 :func:`apply_config` sets the dock from such a config (a saved setup, a run's
 ``config.json``, or a result's config): the settings that the config's mode uses,
 then one row per component: region seeds (masks, and labels whose pixels the config
-holds) are painted into a new 2-D Labels layer "<file> seeds" on the image's grid,
+holds) are painted into a new 2-D Labels layer "<file> seeds" on the image's grid
+(seeds that overlap into further layers "<file> seeds 2" ..., so that every row keeps
+all its pixels and its seed spectrum is the one saved),
 Gaussian and flat models keep their parameters, a spectrum embedded without its file
 stays in its row (until a file is chosen there); what a row cannot hold (the seeds of
 a previous result, a label id without its label image) becomes a row without a
@@ -157,13 +159,46 @@ def _mask_of(src, labels_shape):
     return None
 
 
-def _row_source(spec, mask_ids, layer, notes) -> SourceChoice:
+def _layer_groups(masks) -> list[list[int]]:
+    """The masks (indices) painted into each Labels layer: a mask goes into the first
+    layer none of whose masks it overlaps, so that every mask keeps all its pixels."""
+    groups, painted = [], []
+    for i, (_, mask) in enumerate(masks):
+        j = next((j for j, p in enumerate(painted) if not (p & mask).any()), None)
+        if j is None:
+            groups.append([])
+            painted.append(np.zeros_like(mask))
+            j = len(groups) - 1
+        groups[j].append(i)
+        painted[j] |= mask
+    return groups
+
+
+def _paint_seed_layers(session, masks, shape, *, name: str) -> dict:
+    """Paint the region seeds ``masks`` (``(component, mask)`` pairs) into new 2-D
+    Labels layers "<name> seeds" on the image's grid, one label per component: seeds
+    that overlap go to further layers ("<name> seeds 2" ...), since a pixel holds one
+    label.  Returns ``{component: (layer, label id)}``."""
+    out = {}
+    for g, group in enumerate(_layer_groups(masks)):
+        layer = session.new_seed_layer(name=f"{name} seeds" + (f" {g + 1}" if g else ""))
+        data = np.zeros(shape, dtype=np.uint8 if len(group) < 255 else np.uint16)
+        for label, i in enumerate(group, start=1):
+            comp, mask = masks[i]
+            data[mask] = label
+            out[comp] = (layer, label)
+        layer.data = data
+    return out
+
+
+def _row_source(spec, mask_ids, notes) -> SourceChoice:
     src = spec.h_source
     if src is None:
         return SourceChoice()
     if spec.name in mask_ids:
+        layer, label = mask_ids[spec.name]
         return SourceChoice(RoiLabel.kind, layer=layer.name, layer_uid=str(layer.unique_id),
-                            label_id=mask_ids[spec.name])
+                            label_id=label)
     if isinstance(src, Gaussian) and src.peaks:
         center, width, amplitude = (float(v) for v in src.peaks[0])
         if len(src.peaks) > 1:
@@ -199,7 +234,7 @@ def apply_config(dock, cfg: AnalysisConfig, *, name: str = "setup") -> list[str]
         dock.table.set_rows([])
         dock.session.update_rows([])
         return notes
-    layer, mask_ids = None, {}
+    mask_ids = {}
     grid = dock.session.grid_or_none()
     if grid is not None:
         ydim, xdim = grid.yx_dims
@@ -209,15 +244,9 @@ def apply_config(dock, cfg: AnalysisConfig, *, name: str = "setup") -> list[str]
         if len(masks) < sum(isinstance(c.h_source, RoiMask) for c in comps):
             notes.append(f"some region seeds are not on image {grid.name!r}'s {shape} grid; "
                          "those rows have no source.")
-        if masks:
-            layer = dock.session.new_seed_layer(name=f"{name} seeds")
-            data = np.zeros(shape, dtype=np.uint8 if len(masks) < 255 else np.uint16)
-            for i, (comp, mask) in enumerate(masks, start=1):
-                data[mask & (data == 0)] = i
-                mask_ids[comp] = i
-            layer.data = data
+        mask_ids = _paint_seed_layers(dock.session, masks, shape, name=name)
     rows = [RowSettings(name=c.name, color=c.color or "#ffffff",
-                        source=_row_source(c, mask_ids, layer, notes),
+                        source=_row_source(c, mask_ids, notes),
                         background=c.background, use_subtracted=c.use_subtracted,
                         locked=c.locked, anchor=c.anchor) for c in comps]
     for c in comps:
