@@ -65,3 +65,23 @@ def test_kept_runs_can_be_shown_and_compared(qtbot, crs_viewer, crs_dock, run_do
         viewer.layers.remove(name)
     assert [runs.itemData(i) for i in range(runs.count())] == [2]
     assert dock.result.n_components == 3
+
+
+def test_a_renamed_image_keeps_its_runs(qtbot, crs_viewer, crs_dock, run_dock, quick_nmf):
+    # runs hold their image by identity: renaming it keeps "replace" and the inspector
+    dock = crs_dock
+    dock.history.residual.setChecked(True)
+    quick_nmf(dock, 3)
+    run_dock(dock)
+    image = crs_viewer.layers[0]
+    image.name = "renamed stack"
+    dock.reset_choices()
+    assert dock.form.image.value == "renamed stack"
+    view = dock.inspect_at((0.0, 10.0, 12.0))
+    assert view is not None and view.index == (10, 12)
+    run_dock(dock)  # replaces run 1's maps
+    assert [lyr.name for lyr in crs_viewer.layers] == [
+        "renamed stack", "run 2 · C1", "run 2 · C2", "run 2 · C3", "run 2 · residual"]
+    view = dock.inspect_at((0.0, 10.0, 12.0))
+    assert view is not None and dock.session.current.number == 2
+    assert dock.session.result_image == "renamed stack"

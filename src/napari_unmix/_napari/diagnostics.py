@@ -266,12 +266,13 @@ def se_layer_name(number: int, component: str) -> str:
     return f"run {int(number)} · SE · {component}"
 
 
-def remove_errors(viewer, *, source_image: str) -> int:
-    """Remove the standard-error layers of ``source_image``'s earlier runs (not those the
-    user renamed); returns how many."""
+def remove_errors(viewer, *, source_image: str, source_uid: str | None = None) -> int:
+    """Remove the standard-error layers of ``source_image``'s earlier runs (the image of
+    identity ``source_uid``, when given; not those the user renamed); returns how many."""
     from .layers import remove_unrenamed
 
-    return remove_unrenamed(viewer, role=SE_ROLE, source_image=source_image)
+    return remove_unrenamed(viewer, role=SE_ROLE, source_image=source_image,
+                            source_uid=source_uid)
 
 
 def show_errors(viewer, result, *, grid, number: int, source_image: str) -> list:
@@ -294,6 +295,7 @@ def show_errors(viewer, result, *, grid, number: int, source_image: str) -> list
             contrast_limits=(0.0, hi if hi > 0 else 1.0),
             metadata={META_KEY: {"role": SE_ROLE, "run": int(number), "name": name,
                                  "component": comp, "source_image": source_image,
+                                 "source_uid": str(grid.layer.unique_id),
                                  "uncertainty": result.params.get("uncertainty")}},
             **kwargs))
     return out

@@ -370,8 +370,7 @@ class DiagnosticsPanel(QWidget):
             self.dock.notify("warning", "Add component from residual needs a run of NNMF or "
                              "NNLS on one image (not PCA, not a z / t series).")
             return None
-        layer = self.dock.viewer.layers[record.image] if record.image in \
-            self.dock.viewer.layers else None
+        layer = session.record_image(record)
         if layer is None:
             self.dock.notify("error", f"The image {record.image!r} of the shown run is not in "
                              "the viewer any more.")
@@ -416,14 +415,15 @@ class DiagnosticsPanel(QWidget):
     def _on_result(self, result) -> None:
         session = self.dock.session
         record = session.current
-        if (record is None or record.number in self._se_done or record.image is None
-                or "W_se" not in (result.arrays or {})
-                or record.image not in self.dock.viewer.layers):
+        layer = session.record_image(record)
+        if (layer is None or record.number in self._se_done
+                or "W_se" not in (result.arrays or {})):
             return
         self._se_done.add(record.number)
         if session.keep != "keep":
-            diag.remove_errors(self.dock.viewer, source_image=record.image)
-        grid = ImageGrid(self.dock.viewer.layers[record.image], record.spectral_axis)
+            diag.remove_errors(self.dock.viewer, source_image=record.image,
+                               source_uid=record.image_uid)
+        grid = ImageGrid(layer, record.spectral_axis)
         layers = diag.show_errors(self.dock.viewer, result, grid=grid, number=record.number,
                                   source_image=record.image)
         from .seed_context import layer_uid

@@ -32,7 +32,9 @@ Metadata and replacing
     :class:`UnmixResult`, shared, not copied), ``component_index``,
     ``component_name``, ``spatial_shape`` and ``color``; and
     ``metadata["napari_unmix"]``, a dict with ``role = "component-map"``,
-    ``mode``, ``source_image`` (name of the analysed image), ``run`` (the run's
+    ``mode``, ``source_image`` (name of the analysed image), ``source_uid`` (its
+    identity, napari's ``unique_id``: the maps of an image are found by it, so that
+    renaming the image keeps them its own), ``run`` (the run's
     number, :mod:`.run_history`) and ``name`` (the name it was given: a layer whose
     name differs was renamed by the user).  :func:`show_result` replaces the maps
     of an earlier result for the same image (or the layers it is given), so that
@@ -52,7 +54,7 @@ from ..core.modes import MODES
 
 __all__ = ["META_KEY", "RESULT_KEY", "ROLE", "component_styles", "contrast_limits",
            "remove_unrenamed",
-           "is_signed", "map_layer_kwargs", "placement", "result_layers",
+           "is_signed", "made_for", "map_layer_kwargs", "placement", "result_layers",
            "remove_result_layers",
            "run_steps", "show_result", "show_result_steps"]
 
@@ -178,6 +180,21 @@ def _sample(data, most: int = 1 << 20):
     return np.asarray(data[tuple(slice(None, None, step) for _ in data.shape)])
 
 
+def _uid(layer) -> str | None:
+    uid = getattr(layer, "unique_id", None)
+    return None if uid is None else str(uid)
+
+
+def made_for(meta, *, source_image=None, source_uid=None) -> bool:
+    """Whether layer metadata ``meta`` (``metadata[META_KEY]``) belongs to the image of
+    identity ``source_uid`` (else, or for layers without one, of name
+    ``source_image``); True when neither is given."""
+    if source_uid is not None and meta.get("source_uid") is not None:
+        return meta["source_uid"] == source_uid
+    return source_image is None and source_uid is None or (
+        source_image is not None and meta.get("source_image") == source_image)
+
+
 def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=None,
                      spectral_axis_index: int = 0, source_image: str = "",
                      background: bool | None = None) -> tuple:
@@ -217,19 +234,22 @@ def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=No
         visible=(not signed or index == 0) and not background,
         metadata={RESULT_KEY: result, "component_index": int(index), "component_name": name,
                   "spatial_shape": tuple(int(v) for v in spatial_shape), "color": color,
-                  META_KEY: {"role": ROLE, "mode": result.mode, "source_image": source_image}},
+                  META_KEY: {"role": ROLE, "mode": result.mode, "source_image": source_image,
+                             "source_uid": _uid(image_layer)}},
     )
     return data, kwargs
 
 
-def result_layers(viewer, *, source_image: str | None = None) -> list:
-    """The component-map layers in ``viewer`` (of one source image, if given)."""
+def result_layers(viewer, *, source_image: str | None = None,
+                  source_uid: str | None = None) -> list:
+    """The component-map layers in ``viewer`` (of one source image, if given: by its
+    identity ``source_uid``, else by name, see :func:`made_for`)."""
     out = []
     for layer in list(viewer.layers):
         meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
         if not isinstance(meta, dict) or meta.get("role") != ROLE:
             continue
-        if source_image is None or meta.get("source_image") == source_image:
+        if made_for(meta, source_image=source_image, source_uid=source_uid):
             out.append(layer)
     return out
 
@@ -344,7 +364,8 @@ def show_result_steps(viewer, result, *, spatial_shape, colors=None, image_layer
         if names is not None:
             kw["name"] = names[i]
         kw["metadata"][META_KEY].update(run=run, name=kw["name"])
-    old = result_layers(viewer, source_image=source_image) if replace is None else list(replace)
+    old = (result_layers(viewer, source_image=source_image, source_uid=_uid(image_layer))
+           if replace is None else list(replace))
     keep = [i < k and tuple(lyr.data.shape) == built[i][0].shape for i, lyr in enumerate(old)]
     for lyr, kept in zip(old, keep, strict=True):
         if not kept and lyr in viewer.layers:
@@ -361,14 +382,16 @@ def show_result_steps(viewer, result, *, spatial_shape, colors=None, image_layer
     return out
 
 
-def remove_unrenamed(viewer, *, role: str, source_image: str) -> int:
-    """Remove the layers of ``role`` made for ``source_image`` that still have the name
-    they were given (a layer the user renamed is theirs to keep); returns how many."""
+def remove_unrenamed(viewer, *, role: str, source_image: str,
+                     source_uid: str | None = None) -> int:
+    """Remove the layers of ``role`` made for ``source_image`` (the image of identity
+    ``source_uid``, when given: see :func:`made_for`) that still have the name they
+    were given (a layer the user renamed is theirs to keep); returns how many."""
     gone = 0
     for lyr in list(viewer.layers):
         meta = lyr.metadata.get(META_KEY) if isinstance(lyr.metadata, dict) else None
-        if (isinstance(meta, dict) and meta.get("role") == role
-                and meta.get("source_image") == source_image and lyr.name == meta.get("name")):
+        if (isinstance(meta, dict) and meta.get("role") == role and lyr.name == meta.get("name")
+                and made_for(meta, source_image=source_image, source_uid=source_uid)):
             viewer.layers.remove(lyr)
             gone += 1
     return gone

@@ -126,12 +126,13 @@ def with_residual(func, stack, *, spectral_axis: int, spatial_shape, reference=N
     return run
 
 
-def remove_residuals(viewer, *, source_image: str) -> int:
-    """Remove the residual layers of ``source_image``'s earlier runs (not those the
-    user renamed); returns how many."""
+def remove_residuals(viewer, *, source_image: str, source_uid: str | None = None) -> int:
+    """Remove the residual layers of ``source_image``'s earlier runs (the image of
+    identity ``source_uid``, when given; not those the user renamed); returns how many."""
     from .layers import remove_unrenamed
 
-    return remove_unrenamed(viewer, role=RESIDUAL_ROLE, source_image=source_image)
+    return remove_unrenamed(viewer, role=RESIDUAL_ROLE, source_image=source_image,
+                            source_uid=source_uid)
 
 
 def show_residual(viewer, relative, *, grid, number: int, source_image: str):
@@ -150,4 +151,5 @@ def show_residual(viewer, relative, *, grid, number: int, source_image: str):
         data, name=name, colormap="magma", blending="translucent",
         contrast_limits=(0.0, hi if hi > 0 else 1.0),
         metadata={META_KEY: {"role": RESIDUAL_ROLE, "run": int(number), "name": name,
-                             "source_image": source_image}}, **kwargs)
+                             "source_image": source_image,
+                             "source_uid": str(grid.layer.unique_id)}}, **kwargs)

@@ -43,7 +43,9 @@ class RunRecord:
     ``result`` is the :class:`~napari_unmix.core.result.UnmixResult` (the whole
     series after a series run, whose :class:`~napari_unmix.core.series.SeriesResult`
     is ``series_result``), ``colors`` its components' colours, ``image`` the name of
-    the image it was computed from, ``layer_uids`` its map layers; ``source`` says
+    the image it was computed from when it was published and ``image_uid`` that
+    layer's identity (the run follows its image by it, whatever its name becomes),
+    ``layer_uids`` its map layers; ``source`` says
     where an opened result came from (``None`` for a run of the dock).
     """
 
@@ -57,6 +59,7 @@ class RunRecord:
     layer_uids: list = field(default_factory=list)
     source: str | None = None
     residual_uid: str | None = None
+    image_uid: str | None = None
 
     @property
     def label(self) -> str:

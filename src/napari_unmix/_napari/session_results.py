@@ -76,7 +76,22 @@ class ResultsMixin:
 
     @property
     def result_image(self) -> str | None:
+        """The current name of the shown run's image (None without one)."""
+        layer = self.record_image(self.current)
+        if layer is not None:
+            return layer.name
         return None if self.current is None else self.current.image
+
+    def record_image(self, record):
+        """The image layer ``record``'s run was computed from: by its identity, so that
+        a renamed image is still found (records without one: by name); None when it is
+        not in the viewer."""
+        if record is None:
+            return None
+        if record.image_uid is not None:
+            return next((lyr for lyr in self.viewer.layers
+                         if layer_uid(lyr) == record.image_uid), None)
+        return self._layer(record.image)
 
     @property
     def series_result(self):
@@ -134,15 +149,16 @@ class ResultsMixin:
             self.events.history.emit(list(self.history.runs))
 
     # -- publishing -----------------------------------------------------------------
-    def _layers_to_replace(self, image) -> list:
-        """The map layers of earlier runs of ``image`` a new run replaces: none when
-        runs are kept; never those the user renamed."""
+    def _layers_to_replace(self, image, uid) -> list:
+        """The map layers of earlier runs of ``image`` (the layer of identity ``uid``,
+        whatever its name) a new run replaces: none when runs are kept; never those
+        the user renamed."""
         if self.keep == "keep":
             return []
         from .layers import META_KEY, result_layers
 
         out = []
-        for lyr in result_layers(self.viewer, source_image=image):
+        for lyr in result_layers(self.viewer, source_image=image, source_uid=uid):
             given = (lyr.metadata.get(META_KEY) or {}).get("name")
             if given is None or lyr.name == given:
                 out.append(lyr)
@@ -176,18 +192,20 @@ class ResultsMixin:
         result = value if plan is None else value.as_result(reference=plan.reference_plane)
         colors = request.colors_for(result.n_components)
         number = self.history.new_number()
-        replace = self._layers_to_replace(image)
+        uid = layer_uid(grid.layer)
+        replace = self._layers_to_replace(image, uid)
         if self.keep != "keep":
             from .residual import remove_residuals
 
-            remove_residuals(self.viewer, source_image=image)
+            remove_residuals(self.viewer, source_image=image, source_uid=uid)
         layers = yield from show_result_steps(
             self.viewer, result, spatial_shape=grid.spatial_shape, colors=colors,
             image_layer=self._layer(image), spectral_axis_index=grid.spectral_axis_index,
             source_image=image, replace=replace, run=number,
             names=[layer_name(number, c) for c in result.component_names])
         self.history.release(layer_uid(lyr) for lyr in layers)  # reused layers
-        record = RunRecord(number=number, result=result, image=image, colors=colors,
+        record = RunRecord(number=number, result=result, image=image, image_uid=uid,
+                           colors=colors,
                            series_result=None if plan is None else value,
                            series_axis=None if plan is None else plan.axis,
                            spectral_axis=grid.spectral_axis_index,
@@ -233,7 +251,7 @@ class ResultsMixin:
     def _series_plane_shown(self) -> int:
         """The plane of the series result the viewer shows (the last one shown when the
         viewer shows none of it)."""
-        layer = self._layer(self.result_image)
+        layer = self.record_image(self.current)
         z = None if layer is None else self._plane_of(layer, self._series_axis)
         if z is None:
             z = self._shown_plane if self._shown_plane is not None else 0
@@ -269,7 +287,7 @@ class ResultsMixin:
         from .inspector import inspect_pixel
 
         record = self.current
-        layer = None if record is None else self._layer(record.image)
+        layer = self.record_image(record)
         if layer is None:
             return None
         coords = layer.world_to_data(np.asarray(world_point, dtype=np.float64))
