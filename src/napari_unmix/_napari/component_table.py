@@ -31,7 +31,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..core.colors import DEFAULT_COLORS
-from ..core.sources import SOURCES, Spectrum
+from ..core.sources import SOURCES, PreviousResult, Spectrum
 from .seed_inputs import RowSettings, SourceChoice
 from .source_editors import SourceEditor, editor_fields, menu_kinds
 
@@ -77,6 +77,8 @@ class ComponentRow(QFrame):
             self.editors[key] = SourceEditor(editor_fields(key))
             self.pages.addWidget(self.editors[key])
         self._embedded = None   # a spectrum from a loaded setup, without its file
+        self._run = None        # previous result: the run the row holds (see SourceChoice)
+        self._offered_run = None  # the run whose components the menu offers
         self._file_hint = self.editors[Spectrum.kind].fields["path"].placeholderText()
         self.remove_button = QToolButton()
         self.remove_button.setText("✕")
@@ -139,6 +141,8 @@ class ComponentRow(QFrame):
 
     def _on_kind(self, *_):
         self.pages.setCurrentWidget(self.editor)
+        if self.kind.currentData() == PreviousResult.kind and self._run is None:
+            self._run = self._offered_run   # the row holds the run it was made from
         self.changed.emit()
 
     def _pick_color(self):
@@ -163,8 +167,12 @@ class ComponentRow(QFrame):
             editor.set_menu("shapes-layer", shapes)
             editor.set_menu("labels-layer", labels)
 
-    def set_previous_components(self, names) -> None:
-        """Offer these components of the last result."""
+    def set_previous_components(self, names, run=None) -> None:
+        """Offer these components of run ``run`` (the one shown).  A row holding
+        another run keeps offering that run's components."""
+        self._offered_run = run
+        if self._run is not None and run is not None and self._run != run:
+            return
         for editor in self.editors.values():
             editor.set_menu("component", names)
 
@@ -174,6 +182,8 @@ class ComponentRow(QFrame):
         self.editor.read(src)
         if src.kind == Spectrum.kind and not src.path:
             src.embedded = self._embedded   # a setup's spectrum, until a file is chosen
+        if src.kind == PreviousResult.kind:
+            src.run = self._run
         return RowSettings(name=self.name.text().strip(), color=self._color, source=src,
                            background=self.background.isChecked(),
                            use_subtracted=self.use_subtracted.isChecked(),
@@ -209,6 +219,7 @@ class ComponentRow(QFrame):
             self.editor.write(s.source)
             self._show_embedded(s.source.embedded if s.source.kind == Spectrum.kind
                                 else None)
+            self._run = s.source.run if s.source.kind == PreviousResult.kind else None
             self.background.setChecked(s.background)
             self.use_subtracted.setChecked(s.use_subtracted)
             self.locked.setChecked(s.locked)
@@ -243,6 +254,7 @@ class ComponentTable(QWidget):
         super().__init__(parent)
         self.rows: list[ComponentRow] = []
         self._shapes, self._labels, self._previous = [], [], []
+        self._previous_run = None
         self._list = QVBoxLayout(self)
         self._list.setContentsMargins(0, 0, 0, 0)
         self._list.setSpacing(3)
@@ -265,7 +277,7 @@ class ComponentTable(QWidget):
                                    color=DEFAULT_COLORS[len(self.rows) % len(DEFAULT_COLORS)])
         row = ComponentRow(settings)
         row.set_layer_choices(self._shapes, self._labels)
-        row.set_previous_components(self._previous)
+        row.set_previous_components(self._previous, self._previous_run)
         row.set_settings(settings)  # again, now that the menus are filled
         row.changed.connect(self.changed)
         row.remove_requested.connect(self.remove_row)
@@ -316,11 +328,12 @@ class ComponentTable(QWidget):
         for r in self.rows:
             r.set_layer_choices(self._shapes, self._labels)
 
-    def set_previous_components(self, names) -> None:
-        """Offer these components of the last result in every row (and new ones)."""
-        self._previous = list(names)
+    def set_previous_components(self, names, run=None) -> None:
+        """Offer these components of run ``run`` (the one shown) in every row (and new
+        ones); rows that hold another run keep theirs."""
+        self._previous, self._previous_run = list(names), run
         for r in self.rows:
-            r.set_previous_components(self._previous)
+            r.set_previous_components(self._previous, run)
 
     def set_warnings(self, warnings: dict) -> None:
         """Show ``{row index: text}`` on the rows; rows not listed are cleared."""

@@ -60,6 +60,8 @@ class RunRecord:
     source: str | None = None
     residual_uid: str | None = None
     image_uid: str | None = None
+    #: the spatial shape of its maps (None: not known)
+    spatial_shape: tuple | None = None
 
     @property
     def label(self) -> str:

@@ -26,7 +26,7 @@ from ..core.modes import MODES
 from ..core.preprocess import Preprocessing
 from ..core.series import unmix_series
 from .rois import ImageGrid
-from .seed_inputs import SeedContext, build_components
+from .seed_inputs import SeedContext, build_components, unused_map_notes
 from .series_run import SeriesPlan, series_seeds
 
 __all__ = ["SHOWN_WARNINGS", "OutcomeReport", "RunRequest", "cancel_text", "outcome_report",
@@ -90,8 +90,8 @@ def preprocessing_of(rows, *, subtract_background: bool = False,
     return Preprocessing(background=background, smoothing=smoothing)
 
 
-def prepare_run(grid: ImageGrid, rows, kw: dict, *, layers, previous=None,
-                plan: SeriesPlan | None = None, subtract_background: bool = False,
+def prepare_run(grid: ImageGrid, rows, kw: dict, *, layers, previous=None, runs=None,
+                shown_run=None, plan: SeriesPlan | None = None, subtract_background: bool = False,
                 smoothing: str | None = None) -> RunRequest:
     """A :class:`RunRequest` for the image of ``grid``.
 
@@ -106,7 +106,10 @@ def prepare_run(grid: ImageGrid, rows, kw: dict, *, layers, previous=None,
     layers : mapping
         The viewer's layers (ROIs are read from them).
     previous : UnmixResult, optional
-        The last result (``previous-result`` rows).
+        The result shown (``previous-result`` rows without a run of their own).
+    runs, shown_run : RunHistory, RunRecord, optional
+        The dock's runs and the one shown: ``previous-result`` rows take their seeds
+        from their own run (see :class:`~.seed_context.SeedContext`).
     plan : SeriesPlan, optional
         A z / t series run.
     subtract_background, smoothing
@@ -118,24 +121,26 @@ def prepare_run(grid: ImageGrid, rows, kw: dict, *, layers, previous=None,
         With what to do; nothing has started.
     """
     spec = MODES[kw["mode"]]
-    comps, labels, pre, colors = [], None, Preprocessing(), None
+    comps, labels, pre, colors, notes = [], None, Preprocessing(), None, []
     if spec.seeded:
         if not rows:
             raise ValueError(f"{spec.label} needs components: add rows (e.g. 'Components "
                              "from layer' with a Labels layer) and give them seeds.")
-        comps, labels = build_components(rows, SeedContext(layers, grid, previous))
+        ctx = SeedContext(layers, grid, previous, runs=runs, shown_run=shown_run)
+        comps, labels = build_components(rows, ctx)
+        notes = unused_map_notes(rows, ctx)
         pre = preprocessing_of(rows, subtract_background=subtract_background,
                                smoothing=smoothing)
         colors = [r.color for r in rows]
     elif "n_components" in kw:
         colors = default_colors(int(kw["n_components"]))
-    notes = []
     if plan is not None:
         if not spec.non_negative and plan.strategy == "shared-basis":
             raise ValueError(f"{spec.label} loadings are signed, so they cannot be a shared "
                              "(non-negative) basis: choose 'per plane' for this mode, or a "
                              "non-negative mode (NNMF, NNLS) for a shared basis.")
-        comps, labels, notes = series_seeds(comps, labels, grid, plan)
+        comps, labels, series_notes = series_seeds(comps, labels, grid, plan)
+        notes = [*notes, *series_notes]
     values, unit = grid.spectral_values()
     config = AnalysisConfig(components=comps, preprocessing=pre, spectral_unit=unit, **kw)
     layer = grid.layer

@@ -14,6 +14,13 @@ that:
 Rows without an identity (made by hand before the layer menus knew it, or read
 from an older setup file) are resolved by name.
 
+A row seeded from a run's result (``previous-result``) holds that run by its
+number (:attr:`~.seed_inputs.SourceChoice.run`) in the same way: a run that left the
+history (all its layers deleted) is an error, never the next run's spectra
+(:meth:`SeedContext.run_of`); and its maps seed the new run only when they were
+computed on this image, on this grid (:meth:`SeedContext.maps_mismatch`): a
+result of another image with the same number of pixels is not a starting map.
+
 Nothing here imports Qt.
 """
 
@@ -25,7 +32,7 @@ import numpy as np
 
 from .rois import ImageGrid, RoiError, labels_image
 
-__all__ = ["LAYER_TYPES", "SeedContext", "layer_uid", "missing_layer_text"]
+__all__ = ["LAYER_TYPES", "SeedContext", "layer_uid", "missing_layer_text", "missing_run_text"]
 
 #: Layer kinds a row may be seeded from, by the editor's field type.
 LAYER_TYPES = {"shapes-layer": "shapes", "labels-layer": "labels"}
@@ -54,6 +61,16 @@ def missing_layer_text(name, uid, layers, kind: str = "layer") -> str | None:
     return f"{kind} {name!r} was deleted"
 
 
+def missing_run_text(run, runs) -> str | None:
+    """Why run ``run`` (a number, or None: the shown run) that a row takes its seeds
+    from is not there any more (None when it is); ``runs``: the run history."""
+    if run is None or runs is None or runs.find(run) is not None:
+        return None
+    return (f"run {int(run)}, which its seeds come from, is gone (all its layers were "
+            "deleted); show another run and press 'Use result as seeds', or choose another "
+            "source")
+
+
 @dataclass
 class SeedContext:
     """What rows are resolved against.
@@ -70,13 +87,61 @@ class SeedContext:
         The Labels layer whose image is the run's label image: its label rows give
         ``RoiLabel``, rows of other Labels layers ``RoiMask`` (set by
         :func:`~.seed_inputs.build_components`).
+    runs : RunHistory, optional
+        The dock's runs (:mod:`.run_history`): rows that hold a run by its number
+        take their seeds from it.
+    shown_run : RunRecord, optional
+        The run shown (``previous`` is its result): rows without a run number.
     """
 
     layers: object
     grid: ImageGrid
     previous: object = None
     label_layer: str | None = None
+    runs: object = None
+    shown_run: object = None
     _label_cache: dict = field(default_factory=dict)
+
+    def run_of(self, choice):
+        """The :class:`~.run_history.RunRecord` a ``previous-result`` row takes its
+        seeds from: its own run (``choice.run``), else the shown run; None when only a
+        bare result (``previous``) is known.  ValueError when the row's run is gone."""
+        if choice.run is None:
+            return self.shown_run
+        record = None if self.runs is None else self.runs.find(choice.run)
+        if record is None:
+            problem = missing_run_text(choice.run, self.runs) or (
+                f"run {int(choice.run)}, which its seeds come from, is not known here")
+            raise ValueError(problem[0].upper() + problem[1:] + ".")
+        return record
+
+    def result_of(self, choice):
+        """The result a ``previous-result`` row takes its seeds from (see
+        :meth:`run_of`); None when there is none."""
+        record = self.run_of(choice)
+        return self.previous if record is None else record.result
+
+    def maps_mismatch(self, choice) -> str | None:
+        """Why the maps of the row's run cannot be the starting maps on this image
+        (None: they can).  They must come from this image layer (by identity; an
+        opened result has none) on the same spatial grid."""
+        record = self.run_of(choice)
+        res = self.previous if record is None else record.result
+        if res is None:
+            return "there is no result"
+        shape = tuple(self.grid.spatial_shape)
+        where = "the result" if record is None else f"run {record.number}"
+        if record is not None and record.image_uid is not None and \
+                record.image_uid != layer_uid(self.grid.layer):
+            return (f"{where} was computed on image {record.image!r}, not on "
+                    f"{self.grid.layer.name!r}")
+        known = None if record is None else record.spatial_shape
+        if known is not None and tuple(known) != shape:
+            return (f"{where}'s maps are {' x '.join(map(str, known))} pixels, the image "
+                    f"{' x '.join(map(str, shape))}")
+        if res.W.shape[0] != int(np.prod(shape)):
+            return f"{where} has {res.W.shape[0]} pixels, the image {int(np.prod(shape))}"
+        return None
 
     def layer(self, name, layer_type):
         """The layer ``name`` of ``layer_type`` ``"shapes"`` or ``"labels"``.

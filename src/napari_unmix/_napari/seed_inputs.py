@@ -20,9 +20,10 @@ source kind          becomes
 ``spectrum``         ``Spectrum`` read from a spectra text file (values embedded)
 ``gaussian``         ``Gaussian`` resonance model (centre, FWHM, amplitude)
 ``flat``             ``Flat`` constant spectrum (level, absorb offsets)
-``previous-result``  ``PreviousResult`` (spectrum) of a component of the last
-                     result, with its map as ``FixedW`` when the grid matches:
-                     both at their fitted scale, so the seeds reproduce the fit
+``previous-result``  ``PreviousResult`` (spectrum) of a component of the row's
+                     run (default: the one shown), with its map as ``FixedW``
+                     when that run was computed on this image and grid: both at
+                     their fitted scale, so the seeds reproduce the fit
 ===================  ============================================================
 
 Any other registered core source with a ``title`` that gives a spectrum and whose
@@ -61,7 +62,7 @@ from .seed_context import SeedContext
 __all__ = ["NONE_KIND", "SOURCE_INPUTS", "PlainField", "RowSettings", "SeedContext",
            "SourceChoice", "SourceInput", "build_components", "plain_fields",
            "register_input", "resolve_layers", "seed_spectra", "source_input", "source_kinds",
-           "source_of"]
+           "source_of", "unused_map_notes"]
 
 #: The kind of a row without a spectrum source, and its menu text.
 NONE_KIND = "none"
@@ -98,6 +99,9 @@ class SourceChoice:
         locked flat row takes the offsets of the other fitted spectra.
     component : str, optional
         Component of the previous result.
+    run : int, optional
+        The number of the run whose result that is (held, as a layer is: a run that
+        was deleted is an error, not another run's); ``None``: the run shown.
     embedded : Spectrum, optional
         A spectrum seed without its file (from a loaded setup or a run's config,
         which embed the values): used while ``path`` is empty; a chosen file wins.
@@ -119,6 +123,7 @@ class SourceChoice:
     level: float = 1.0
     absorb_offsets: bool = True
     component: str | None = None
+    run: int | None = None
     params: dict = field(default_factory=dict)
     embedded: typing.Any = None
 
@@ -330,16 +335,16 @@ def _flat(choice, ctx):
 
 
 def _previous_map(choice, ctx):
-    """The previous result's map of the component, as given (``FixedW``), when the
-    result was computed on an image of this grid; else None (the W-seed mode builds
-    the map from the spectrum).
+    """The map of the component in the row's run (``FixedW``), when that run was
+    computed on this image, on this grid (:meth:`~.seed_context.SeedContext.maps_mismatch`);
+    else None (the W-seed mode builds the map from the spectrum).
 
     Kept at its fitted scale, so that together with the spectrum (also at its
     scale) the seeds reproduce the previous fit exactly and NNMF refines it.
     """
-    res = ctx.previous
-    if res.W.shape[0] != int(np.prod(ctx.grid.spatial_shape)):
+    if ctx.maps_mismatch(choice) is not None:
         return None
+    res = ctx.result_of(choice)
     w = np.asarray(res.W[:, res.component_names.index(choice.component)])
     if not np.isfinite(w).all() or w.min() < 0 or not w.any():
         return None
@@ -348,7 +353,7 @@ def _previous_map(choice, ctx):
 
 @register_input(PreviousResult.kind, w_source=_previous_map)
 def _previous_result(choice, ctx):
-    res = ctx.previous
+    res = ctx.result_of(choice)
     if res is None:
         raise ValueError("There is no previous result to take seeds from; run an analysis "
                          "first.")
@@ -356,6 +361,19 @@ def _previous_result(choice, ctx):
         raise ValueError(f"The previous result has no component {choice.component!r} (it has "
                          f"{', '.join(res.component_names)}).")
     return PreviousResult.from_result(res, choice.component, w=False)
+
+
+def unused_map_notes(rows: Sequence[RowSettings], ctx: SeedContext) -> list[str]:
+    """One line per ``previous-result`` row whose run's map is not its starting map:
+    the run was computed on another image or grid (the W-seed mode builds it)."""
+    out = []
+    for r in rows:
+        if r.source.kind == PreviousResult.kind:
+            why = ctx.maps_mismatch(r.source)
+            if why is not None:
+                out.append(f"Component {r.name!r}: only the spectrum of its result is used "
+                           f"({why}); its starting map comes from the W-seed mode.")
+    return out
 
 
 # -- rows -> components, previews ---------------------------------------------------------

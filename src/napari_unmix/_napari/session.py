@@ -50,7 +50,7 @@ import numpy as np
 from psygnal import Signal, SignalGroup
 
 from ..core.colors import default_colors
-from ..core.sources import RoiLabel, RoiMask
+from ..core.sources import PreviousResult, RoiLabel, RoiMask
 from .axes import axis_labels, is_default_label, plane_order
 from .layers import META_KEY, RESULT_KEY
 from .rois import (
@@ -64,7 +64,7 @@ from .rois import (
     shape_masks,
 )
 from .run_request import RunRequest, prepare_run
-from .seed_context import layer_uid, missing_layer_text
+from .seed_context import layer_uid, missing_layer_text, missing_run_text
 from .seed_inputs import RowSettings, SeedContext, SourceChoice, resolve_layers, seed_spectra
 from .series_run import PLANE_CHOICES, SeriesPlan, series_axis
 from .session_results import Refusal, ResultsMixin, SpectraView
@@ -354,11 +354,16 @@ class UnmixSession(ResultsMixin):
 
     def row_problems(self, rows=None) -> dict[int, str]:
         """``{row index: what is wrong}`` for rows whose Shapes / Labels layer was
-        deleted or replaced (``rows``: as the table reads now; default the session's)."""
+        deleted or replaced, or whose run left the history (``rows``: as the table
+        reads now; default the session's)."""
         rows = self.rows if rows is None else rows
         out = {}
         for i, r in enumerate(rows):
-            if r.source.kind in _ROI_KINDS:
+            if r.source.kind == PreviousResult.kind:
+                text = missing_run_text(r.source.run, self.history)
+                if text is not None:
+                    out[i] = text[0].upper() + text[1:] + "."
+            elif r.source.kind in _ROI_KINDS:
                 text = missing_layer_text(r.source.layer, r.source.layer_uid,
                                           self.viewer.layers)
                 if text is not None:
@@ -381,14 +386,19 @@ class UnmixSession(ResultsMixin):
                                       opacity=0.6)
 
     # -- seeds and runs ------------------------------------------------------------
+    def seed_context(self, grid) -> SeedContext:
+        """What the rows are resolved against on ``grid``: the viewer's layers, the
+        run shown and the run history."""
+        return SeedContext(self.viewer.layers, grid, self.result, runs=self.history,
+                           shown_run=self.current)
+
     def seed_previews(self, *, read_lazy: bool = True):
         """Every row's seed spectrum on the raw data: ``(spectra, problems, values,
         unit)`` (see :func:`~.seed_inputs.seed_spectra`).  Raises ValueError /
         RoiError without an image."""
         grid = self.grid()
         values, unit = grid.spectral_values()
-        spectra, problems = seed_spectra(self.rows, SeedContext(self.viewer.layers, grid,
-                                                                self.result),
+        spectra, problems = seed_spectra(self.rows, self.seed_context(grid),
                                          read_lazy=read_lazy)
         return spectra, problems, values, unit
 
@@ -398,11 +408,12 @@ class UnmixSession(ResultsMixin):
         config keywords (see :func:`~.run_request.prepare_run`); ``residual``: the
         worker also computes the residual map (:mod:`.residual`)."""
         grid = self.grid()
-        rows = resolve_layers(self.rows, SeedContext(self.viewer.layers, grid, self.result))
+        rows = resolve_layers(self.rows, self.seed_context(grid))
         self.run_layers = {r.name: r.source.layer for r in rows
                            if r.source.kind in _ROI_KINDS and r.source.layer}
         request = prepare_run(grid, rows, kw, layers=self.viewer.layers,
-                              previous=self.result, plan=self.plan(grid),
+                              previous=self.result, runs=self.history,
+                              shown_run=self.current, plan=self.plan(grid),
                               subtract_background=subtract_background, smoothing=smoothing)
         if residual:
             from .residual import with_residual

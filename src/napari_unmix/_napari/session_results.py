@@ -209,7 +209,8 @@ class ResultsMixin:
                            series_result=None if plan is None else value,
                            series_axis=None if plan is None else plan.axis,
                            spectral_axis=grid.spectral_axis_index,
-                           layer_uids=[layer_uid(lyr) for lyr in layers])
+                           layer_uids=[layer_uid(lyr) for lyr in layers],
+                           spatial_shape=tuple(grid.spatial_shape))
         if residual is not None and residual.relative is not None:
             from .residual import show_residual
 
@@ -232,7 +233,8 @@ class ResultsMixin:
                                          default_colors(result.n_components), strict=True)]
         record = RunRecord(number=self.history.new_number(), result=result, image=image,
                            colors=colors, source=source,
-                           layer_uids=[layer_uid(lyr) for lyr in layers])
+                           layer_uids=[layer_uid(lyr) for lyr in layers],
+                           spatial_shape=tuple(np.shape(layers[0].data)) if layers else None)
         self.history.add(record)
         self._set_current(record)
         return record
@@ -313,11 +315,12 @@ class ResultsMixin:
         if not all(colors):
             colors = self.result_colors or default_colors(res.n_components)
         rows = []
+        run = None if self.current is None else self.current.number
         for name, color in zip(res.component_names, colors, strict=True):
             spec = old.get(name)
             rows.append(RowSettings(
                 name=name, color=color,
-                source=SourceChoice("previous-result", component=name),
+                source=SourceChoice("previous-result", component=name, run=run),
                 background=spec.background if spec is not None else False,
                 use_subtracted=spec.use_subtracted if spec is not None else True,
                 locked=spec.locked if spec is not None else False))

@@ -220,7 +220,8 @@ class UnmixWidget(QWidget):
 
     def _on_result(self, result) -> None:
         self.seeds_button.setEnabled(self.session.result_can_seed)
-        self.table.set_previous_components(result.component_names)
+        run = getattr(self.session.current, "number", None)
+        self.table.set_previous_components(result.component_names, run)
         self.table.set_reports(seed_reports(result, layers=self.session.run_layers))
         self.summary.setText(self.session.summary_text())
 
