@@ -107,9 +107,10 @@ def prepare_run(grid: ImageGrid, rows, kw: dict, *, layers, previous=None, runs=
         The viewer's layers (ROIs are read from them).
     previous : UnmixResult, optional
         The result shown (``previous-result`` rows without a run of their own).
-    runs, shown_run : RunHistory, RunRecord, optional
-        The dock's runs and the one shown: ``previous-result`` rows take their seeds
-        from their own run (see :class:`~.seed_context.SeedContext`).
+    runs, shown_run : dict, RunRecord, optional
+        The runs rows may hold (``{number: RunRecord}``) and the one shown:
+        ``previous-result`` rows take their seeds from their own run (see
+        :class:`~.seed_context.SeedContext`).
     plan : SeriesPlan, optional
         A z / t series run.
     subtract_background, smoothing

@@ -15,10 +15,11 @@ Rows without an identity (made by hand before the layer menus knew it, or read
 from an older setup file) are resolved by name.
 
 A row seeded from a run's result (``previous-result``) holds that run by its
-number (:attr:`~.seed_inputs.SourceChoice.run`) in the same way: a run that left the
-history (all its layers deleted) is an error, never the next run's spectra
-(:meth:`SeedContext.run_of`); and its maps seed the new run only when they were
-computed on this image, on this grid (:meth:`SeedContext.maps_mismatch`): a
+number (:attr:`~.seed_inputs.SourceChoice.run`) in the same way: the dock keeps the
+runs its rows hold, also after they left the history (their layers deleted or
+replaced by a newer run), so such a row keeps its seeds and never takes another
+run's (:meth:`SeedContext.run_of`); and its maps seed the new run only when they
+were computed on this image, on this grid (:meth:`SeedContext.maps_mismatch`): a
 result of another image with the same number of pixels is not a starting map.
 
 Nothing here imports Qt.
@@ -63,12 +64,11 @@ def missing_layer_text(name, uid, layers, kind: str = "layer") -> str | None:
 
 def missing_run_text(run, runs) -> str | None:
     """Why run ``run`` (a number, or None: the shown run) that a row takes its seeds
-    from is not there any more (None when it is); ``runs``: the run history."""
-    if run is None or runs is None or runs.find(run) is not None:
+    from is not known (None when it is); ``runs``: ``{number: RunRecord}``."""
+    if run is None or runs is None or run in runs:
         return None
-    return (f"run {int(run)}, which its seeds come from, is gone (all its layers were "
-            "deleted); show another run and press 'Use result as seeds', or choose another "
-            "source")
+    return (f"run {int(run)}, which its seeds come from, is not in this dock any more; "
+            "show a run and press 'Use result as seeds', or choose another source")
 
 
 @dataclass
@@ -87,9 +87,9 @@ class SeedContext:
         The Labels layer whose image is the run's label image: its label rows give
         ``RoiLabel``, rows of other Labels layers ``RoiMask`` (set by
         :func:`~.seed_inputs.build_components`).
-    runs : RunHistory, optional
-        The dock's runs (:mod:`.run_history`): rows that hold a run by its number
-        take their seeds from it.
+    runs : dict, optional
+        ``{number: RunRecord}`` (:mod:`.run_history`): the runs rows may hold by their
+        number, and take their seeds from.
     shown_run : RunRecord, optional
         The run shown (``previous`` is its result): rows without a run number.
     """
@@ -108,7 +108,7 @@ class SeedContext:
         bare result (``previous``) is known.  ValueError when the row's run is gone."""
         if choice.run is None:
             return self.shown_run
-        record = None if self.runs is None else self.runs.find(choice.run)
+        record = None if self.runs is None else self.runs.get(choice.run)
         if record is None:
             problem = missing_run_text(choice.run, self.runs) or (
                 f"run {int(choice.run)}, which its seeds come from, is not known here")

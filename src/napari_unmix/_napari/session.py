@@ -104,6 +104,7 @@ class UnmixSession(ResultsMixin):
         self.image: str | None = None
         self.spectral_axis_index = 0
         self.rows: list = []
+        self._seed_runs: dict = {}  # number -> RunRecord: runs the rows hold
         self._init_results()
         self.series_choice = "joint"
         self.plane = 0
@@ -296,10 +297,23 @@ class UnmixSession(ResultsMixin):
     def update_rows(self, rows) -> None:
         """The rows as the user edited them (no event: the table shows them)."""
         self.rows = list(rows)
+        self._keep_seed_runs()
 
     def _replace_rows(self, rows) -> None:
         self.rows = list(rows)
+        self._keep_seed_runs()
         self.events.rows.emit(list(rows))
+
+    def _keep_seed_runs(self) -> None:
+        """Hold the runs the rows take their seeds from (also once they leave the
+        history), and only those."""
+        held = {r.source.run for r in self.rows if r.source.kind == PreviousResult.kind}
+        known = self.seed_runs()
+        self._seed_runs = {n: known[n] for n in held if n in known}
+
+    def seed_runs(self) -> dict:
+        """``{number: RunRecord}``: the runs of the history and those the rows hold."""
+        return {**self._seed_runs, **{r.number: r for r in self.history.runs}}
 
     def rows_from_layer(self, name: str | None) -> int:
         """Replace the rows by one per label (Labels layer) or per shape (Shapes layer);
@@ -354,13 +368,13 @@ class UnmixSession(ResultsMixin):
 
     def row_problems(self, rows=None) -> dict[int, str]:
         """``{row index: what is wrong}`` for rows whose Shapes / Labels layer was
-        deleted or replaced, or whose run left the history (``rows``: as the table
-        reads now; default the session's)."""
+        deleted or replaced, or whose run is not known (``rows``: as the table reads
+        now; default the session's)."""
         rows = self.rows if rows is None else rows
         out = {}
         for i, r in enumerate(rows):
             if r.source.kind == PreviousResult.kind:
-                text = missing_run_text(r.source.run, self.history)
+                text = missing_run_text(r.source.run, self.seed_runs())
                 if text is not None:
                     out[i] = text[0].upper() + text[1:] + "."
             elif r.source.kind in _ROI_KINDS:
@@ -389,7 +403,7 @@ class UnmixSession(ResultsMixin):
     def seed_context(self, grid) -> SeedContext:
         """What the rows are resolved against on ``grid``: the viewer's layers, the
         run shown and the run history."""
-        return SeedContext(self.viewer.layers, grid, self.result, runs=self.history,
+        return SeedContext(self.viewer.layers, grid, self.result, runs=self.seed_runs(),
                            shown_run=self.current)
 
     def seed_previews(self, *, read_lazy: bool = True):
@@ -412,7 +426,7 @@ class UnmixSession(ResultsMixin):
         self.run_layers = {r.name: r.source.layer for r in rows
                            if r.source.kind in _ROI_KINDS and r.source.layer}
         request = prepare_run(grid, rows, kw, layers=self.viewer.layers,
-                              previous=self.result, runs=self.history,
+                              previous=self.result, runs=self.seed_runs(),
                               shown_run=self.current, plan=self.plan(grid),
                               subtract_background=subtract_background, smoothing=smoothing)
         if residual:
