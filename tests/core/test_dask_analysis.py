@@ -101,6 +101,32 @@ def test_label_and_pixel_seeds_find_their_pixels_in_tiles():
     assert np.array_equal(np.asarray(res.W), ref.W)
 
 
+@pytest.mark.parametrize("chunks", [(1, 40, 48), (5, 40, 48), (1, 40, 16)],
+                         ids=["pages", "channel-groups", "column-tiles"])
+@pytest.mark.parametrize("mode", ["pca", "nnls"])
+def test_stack_stored_per_channel_is_not_read_in_one_block(chunks, mode):
+    # a TIFF read one page per channel, a zarr store of whole-plane chunks: merging the
+    # spectral chunks made one block of the whole stack (the lazy run held it all at
+    # once, several times over); the blocks are now cut to dask's array.chunk-size
+    import dask
+
+    from napari_unmix.core.chunked import block_pixel_matrix
+
+    stack, H = scene()
+    lazy = da.from_array(stack, chunks=chunks)
+    cfg = _config(mode, H)
+    ref = uc.run_analysis(stack, cfg)
+    limit = 16 * 48 * 4 * 16   # 16 channels x 4 bytes: 16 image rows of 48 pixels
+    with dask.config.set({"array.chunk-size": limit}):
+        X, layout = block_pixel_matrix(lazy, 0)
+        assert max(X.chunks[0]) * X.shape[1] * X.dtype.itemsize <= limit
+        assert X.numblocks[0] >= 3
+        res = uc.run_analysis(lazy, cfg)
+    assert res.summary.extra["chunked"]["n_blocks"] >= 3
+    np.testing.assert_allclose(np.asarray(res.W), np.asarray(ref.W),
+                               rtol=1e-5, atol=1e-6 * float(np.abs(ref.W).max()))
+
+
 def test_saved_lazy_result_loads_in_memory(data, tmp_path):
     _, lazy, H = data
     res = uc.run_analysis(lazy, _config("nnls", H))

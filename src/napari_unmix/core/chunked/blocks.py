@@ -1,9 +1,13 @@
 """A dask stack as a lazy pixel matrix, checked once block by block.
 
 :func:`pixel_matrix` is ``stack_to_matrix`` for a dask stack: the spectral axis is
-moved last and, where it is split over several chunks, rechunked to one (only that
-axis), and the spatial axes are flattened, so that every block of ``X`` is a set of
-whole pixel spectra ``(rows, n_channels)``.  Nothing is computed.  The dtype rule
+moved last and, where it is split over several chunks, rechunked to one, and the
+spatial axes are flattened, so that every block of ``X`` is a set of whole pixel
+spectra ``(rows, n_channels)``.  Merging the spectral chunks of a stack stored one
+channel per chunk (a TIFF read page by page, a zarr store of whole-plane chunks)
+would make one block of every channel of a whole plane, the whole stack for a single
+plane; the spatial chunks are then cut so that no block passes dask's
+``array.chunk-size`` (:func:`whole_spectra`).  Nothing is computed.  The dtype rule
 is the in-memory one (float32 and float64 kept, integers of up to 16 bits to
 float32, wider ones to float64).
 
@@ -27,10 +31,10 @@ import numpy as np
 from .._validation import NONFINITE_REMEDY, float_dtype
 from ..data import CheckedMatrix, check_negative_policy, normalize_axis
 
-__all__ = ["BlockStats", "block_pixel_matrix", "block_stats", "check_blocks",
+__all__ = ["BlockStats", "block_limit", "block_pixel_matrix", "block_stats", "check_blocks",
            "require_known_chunks",
            "check_finite_counts", "fitted_max", "checked_input", "float_dtype", "pixel_matrix",
-           "prepare_dask_stack", "row_blocks"]
+           "prepare_dask_stack", "row_blocks", "whole_spectra"]
 
 _NEGATIVE_REMEDY = ("Background-subtracted CRS data often dips below zero: pass "
                     "negative='clip' to set negative values to 0, or negative='offset' to "
@@ -38,8 +42,9 @@ _NEGATIVE_REMEDY = ("Background-subtracted CRS data often dips below zero: pass 
                     "result's params.")
 
 
-def _spectra_last(stack, spectral_axis):
-    """The stack with its spectral axis last, in one chunk along it."""
+def _spectra_last(stack, spectral_axis, dtype=None):
+    """The stack with its spectral axis last, in one chunk along it (:func:`whole_spectra`;
+    ``dtype`` the dtype the matrix is to have)."""
     import dask.array as da
 
     if stack.ndim < 2:
@@ -50,10 +55,50 @@ def _spectra_last(stack, spectral_axis):
     if any(s == 0 for s in stack.shape):
         raise ValueError(f"The stack is empty (shape {stack.shape}).")
     axis = normalize_axis(spectral_axis, stack.ndim)
-    moved = da.moveaxis(stack, axis, -1)
-    if len(moved.chunks[-1]) > 1:
-        moved = moved.rechunk({moved.ndim - 1: -1})
-    return moved
+    return whole_spectra(da.moveaxis(stack, axis, -1),
+                         float_dtype(stack.dtype, name="stack", force=dtype).itemsize)
+
+
+def block_limit() -> int:
+    """Bytes a block of whole spectra may take when its spectral axis is merged: dask's
+    ``array.chunk-size`` setting (128 MiB unless configured)."""
+    import dask
+    from dask.utils import parse_bytes
+
+    return int(parse_bytes(dask.config.get("array.chunk-size")))
+
+
+def _split(chunks, size):
+    """Each chunk of ``chunks`` cut into near-equal pieces of at most ``size``."""
+    out = []
+    for c in chunks:
+        n = -(-c // size)
+        out.extend([c // n + 1] * (c % n) + [c // n] * (n - c % n))
+    return tuple(out)
+
+
+def whole_spectra(arr, itemsize: int):
+    """``arr`` (spectral axis last) in one chunk along its last axis, its blocks bounded.
+
+    Where the spectral axis is split over several chunks (a TIFF read one page per
+    channel, a zarr store chunked one channel per chunk), merging it makes blocks of
+    every channel of the stack's spatial chunks, which for whole-plane chunks is the
+    whole stack in one task.  The spatial chunks are then cut, leading axis first and
+    inside the stack's own chunk boundaries, until a block of ``itemsize``-byte values
+    is at most :func:`block_limit` bytes.  Chunks that already span the spectral axis
+    are kept as the stack has them.
+    """
+    if len(arr.chunks[-1]) == 1:
+        return arr
+    m = int(arr.shape[-1])
+    room = max(1, block_limit() // max(1, m * int(itemsize)))   # pixels per block
+    chunks = list(arr.chunks[:-1])
+    for a in range(len(chunks)):
+        rest = int(np.prod([max(c) for c in chunks[a + 1:]], dtype=np.int64))
+        if max(chunks[a]) * rest <= room:
+            break
+        chunks[a] = _split(chunks[a], max(1, room // rest))
+    return arr.rechunk((*chunks, (m,)))
 
 
 def pixel_matrix(stack, spectral_axis: int = 0, *, dtype=None):
@@ -65,7 +110,7 @@ def pixel_matrix(stack, spectral_axis: int = 0, *, dtype=None):
     dask gathers whole image rows into each block (several tiles at once):
     :func:`block_pixel_matrix` keeps one tile per block instead.
     """
-    moved = _spectra_last(stack, spectral_axis)
+    moved = _spectra_last(stack, spectral_axis, dtype)
     spatial_shape = tuple(int(s) for s in moved.shape[:-1])
     m = int(moved.shape[-1])
     X = moved.reshape(-1, m)
@@ -100,7 +145,7 @@ def block_pixel_matrix(stack, spectral_axis: int = 0, *, dtype=None):
 
     from ..pixel_layout import PixelLayout
 
-    moved = _spectra_last(stack, spectral_axis)
+    moved = _spectra_last(stack, spectral_axis, dtype)
     layout = PixelLayout(moved.shape[:-1], moved.chunks[:-1])
     if layout.is_c_order:
         X, _ = pixel_matrix(stack, spectral_axis, dtype=dtype)
@@ -198,8 +243,7 @@ def check_blocks(X, *, negative: str | None = None, name: str = "X", min_samples
     if n < min_samples or m < 1:
         raise ValueError(f"{name} has shape {X.shape} but needs at least {min_samples} "
                          "pixel(s) and 1 channel(s).")
-    if len(X.chunks[1]) > 1:
-        X = X.rechunk({1: -1})
+    X = whole_spectra(X, X.dtype.itemsize)
     stats = block_stats(X)
     check_finite_counts(stats.n_nan, stats.n_inf, name=name)
     if negative is None:

@@ -28,7 +28,7 @@ from ..data import CheckedMatrix, data_scale
 from ..progress import Reporter
 from ..result import UnmixResult
 from ..summaries import PCASummary
-from .blocks import check_finite_counts, float_dtype
+from .blocks import check_finite_counts, float_dtype, whole_spectra
 from .scheduler import active_client, persist
 
 __all__ = ["pca_dask"]
@@ -88,8 +88,7 @@ def pca_dask(X, n_components, *, standardize=True, chunk_size=None, callback=Non
                          f"{X.shape}.")
     dtype = float_dtype(X.dtype, name="X")
     X = X.astype(dtype) if X.dtype != dtype else X
-    if len(X.chunks[1]) > 1:
-        X = X.rechunk({1: -1})
+    X = whole_spectra(X, X.dtype.itemsize)
     n, m = X.shape
     if n < 2:
         raise ValueError(f"X has shape {X.shape} but needs at least 2 pixel(s) and 1 "
