@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,20 @@ def test_scheduler_address_runs_on_a_remote_worker_process(inputs, tmp_path, cap
     assert code == 0, err
     np.testing.assert_array_equal(read_result_bundle(tmp_path / "remote").result.W,
                                   read_result_bundle(tmp_path / "here").result.W)
+
+
+def test_out_inside_the_input_store_suggests_a_folder_outside_it(inputs, capsys):
+    # --out cube.ome.zarr/maps.ome.zarr was refused with "e.g. --out
+    # .../cube.ome.zarr/maps.ome.zarr-unmixed": a folder inside the input again
+    import re
+
+    from napari_unmix.cli.outputs import check_out
+
+    d, _ = inputs
+    cube = d / "cube.ome.zarr"
+    code, _, err = run(capsys, "run", cube, "--mode", "pca", "-k", "2",
+                       "--out", cube / "maps.ome.zarr")
+    assert code == 2 and "inside the input stack" in err
+    suggested = Path(re.search(r"e\.g\. --out (\S+?)\.?$", err.strip()).group(1))
+    assert cube.resolve() not in suggested.resolve().parents
+    assert check_out(suggested, [("the input stack", cube)]) == suggested

@@ -100,9 +100,12 @@ def check_out(out, inputs=()) -> Path:
     for what, given in inputs:
         if given is None or not str(given).strip():
             continue
-        clash = _where(out, real_out, what, given, Path(given).resolve())
+        real = Path(given).resolve()
+        clash = _where(out, real_out, what, given, real)
         if clash:
-            sibling = real_out.with_name(real_out.name + "-unmixed")
+            # beside the input when --out lies inside it (beside --out would be too)
+            base = real if real in real_out.parents else real_out
+            sibling = base.with_name(base.name + "-unmixed")
             raise CLIError(f"{clash}: the outputs would replace it. Give a folder that holds "
                            f"none of the inputs, e.g. --out {sibling}.")
     try:
