@@ -383,3 +383,19 @@ def test_emulsion_negative_values_need_an_explicit_policy():
             assert neg["offset"] == pytest.approx(-float(cube.min()))
         assert np.isfinite(res.W).all() and res.W.min() >= 0
         assert res.params["config"]["negative"] == policy
+
+
+def test_a_unit_without_spectral_values_is_not_recorded():
+    # channel indices have no unit: a config naming one used to be recorded in the
+    # result (and its result.json) as if the channels were in it
+    X = np.random.default_rng(0).random((8, 6, 5)).astype(np.float32)
+    cfg = AnalysisConfig(mode="pca", n_components=2, spectral_unit="cm^-1")
+    with pytest.warns(UserWarning, match=r"spectral_unit 'cm\^-1' is not recorded"):
+        res = run_analysis(X, cfg)
+    assert res.spectral_unit is None and res.spectral_values is None
+    assert res.config.spectral_unit is None
+    assert json.loads(json.dumps(res.params["config"])).get("spectral_unit") is None
+    values = np.linspace(2800.0, 3000.0, 8)
+    res = run_analysis(X, cfg, spectral_values=values)  # no warning: the unit is kept
+    assert res.spectral_unit == "cm^-1"
+    np.testing.assert_array_equal(res.spectral_values, values)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+import warnings
 
 import numpy as np
 
@@ -163,11 +164,23 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=0, spectral_val
     ------
     ValueError, TypeError
         For invalid data or configs, with what to do.
+
+    Warns
+    -----
+    UserWarning
+        When ``config.spectral_unit`` is given without ``spectral_values``: channel
+        indices have no unit, so the result records none.
     """
     t0 = time.perf_counter()
     if not isinstance(config, AnalysisConfig):
         raise TypeError(f"config must be an AnalysisConfig, got {type(config).__name__}.")
     cfg = config.replace(random_state=resolve_random_state(config.random_state))
+    if cfg.spectral_unit is not None and spectral_values is None:
+        warnings.warn(f"The config's spectral_unit {cfg.spectral_unit!r} is not recorded: "
+                      "no spectral_values were given, so the channels are numbered 0, 1, ... "
+                      "and have no unit. Pass the channels' spectral_values to keep the unit.",
+                      UserWarning, stacklevel=2)
+        cfg = cfg.replace(spectral_unit=None)
     spec = MODES[cfg.mode]
     _check_components(spec, cfg)
     lazy = is_dask_array(stack)
