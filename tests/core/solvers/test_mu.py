@@ -239,3 +239,21 @@ def test_cuda_matches_numpy(noisy, dtype, bound):
     assert b.W.dtype == b.H.dtype == dtype
     assert b.H[1].tobytes() == a.H[1].tobytes()
     assert max_rel(b.W, a.W) <= bound and max_rel(b.H, a.H) <= bound
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("strength", [1e20, 1e38, 1e60])
+def test_a_huge_anchor_in_float32_is_the_locked_fit(backend, strength, noisy):
+    """The anchor weight was cast to float32 and ``lam * H`` overflowed (from about
+    1e38 on): inf / inf gave NaN spectra.  The anchored H update is formed in float64
+    now, so a row that strongly anchored is its anchor, as a locked row would be."""
+    X = noisy.X.astype(np.float32)
+    W0, H0 = (a.astype(np.float32) for a in start(noisy.X))
+    kw = {"max_iter": 60, "tol": 1e-6}
+    anchored = fit(backend, X, W0, H0, anchor_weights=np.full(3, strength),
+                   anchor_spectra=H0, **kw)
+    locked = fit(backend, X, W0, H0, locked=np.ones(3, bool), **kw)
+    assert np.isfinite(anchored.W).all() and np.isfinite(anchored.H).all()
+    assert np.isfinite([e for _, e in anchored.history]).all()
+    np.testing.assert_allclose(anchored.H, H0, rtol=1e-6)
+    np.testing.assert_allclose(anchored.W, locked.W, rtol=1e-4, atol=1e-6 * locked.W.max())

@@ -71,8 +71,10 @@ def _mu_loop(src, W, H, free, *, max_iter, tol, eps, every, report, lam=None, H0
 
     A block's rows of ``W`` are updated, then its shares of ``W^T X`` and ``W^T W``
     (with the new ``W``) computed while the block is at hand; the shares are summed
-    in block order.  ``lam`` (k,) and ``H0`` (k, m), of the same array type, anchor
-    the rows of ``H``.
+    in block order.  ``lam`` (k,) and ``H0`` (k, m), of the same array type in
+    float64, anchor the rows of ``H``: the anchored update of that small ``(k, m)``
+    block is formed in float64, so that a strength at which the row is as good as
+    locked (``lam H`` beyond float32's range) gives ``H0``, not inf / inf.
     """
     def objective():
         err = src.residual_norm(W, H)
@@ -112,9 +114,11 @@ def _mu_loop(src, W, H, free, *, max_iter, tol, eps, every, report, lam=None, H0
             if lam is None:
                 guard_H = rel * (D @ h_max) + tiny          # (k,): per row of H
                 ratio = C / (D @ H + guard_H[:, None])
-            else:
-                guard_H = rel * (D @ h_max + lam * h_max) + tiny
-                ratio = (C + lam_H0) / (D @ H + lam_col * H + guard_H[:, None])
+            else:  # in float64 (see above), then back to the data's dtype
+                H64, D64 = _as_float64(H), _as_float64(D)
+                guard_H = rel * (D64 @ _amax(H64, 1) + lam * _amax(H64, 1)) + tiny
+                ratio = _like((_as_float64(C) + lam_H0)
+                              / (D64 @ H64 + lam_col * H64 + guard_H[:, None]), H)
             if free is None:
                 H *= ratio
             else:
@@ -125,6 +129,16 @@ def _mu_loop(src, W, H, free, *, max_iter, tol, eps, every, report, lam=None, H0
                 converged = True
                 break
     return NMFFit(W=W, H=H, n_iter=n_iter, converged=converged, history=stop.history)
+
+
+def _as_float64(A):
+    """``A`` (numpy array or torch tensor) in float64."""
+    return A.astype(np.float64) if isinstance(A, np.ndarray) else A.double()
+
+
+def _like(A, ref):
+    """``A`` in the dtype of ``ref`` (numpy or torch)."""
+    return A.astype(ref.dtype) if isinstance(A, np.ndarray) else A.to(ref.dtype)
 
 
 def _amax(A, axis):
@@ -209,8 +223,8 @@ def fit_mu_numpy(X, W, H, *, max_iter: int, tol: float, locked=None, report=None
         fit = _mu_loop(BlockSource(X, slices, workers=workers), np.array(W, dtype=X.dtype),
                        np.array(H, dtype=X.dtype), _free_rows(locked, H.shape[0]),
                        max_iter=max_iter, tol=tol, eps=eps, every=track_error_every,
-                       report=report, lam=None if lam is None else lam.astype(X.dtype),
-                       H0=None if H0 is None else np.asarray(H0, dtype=X.dtype), stop=stop)
+                       report=report, lam=lam,
+                       H0=None if H0 is None else np.asarray(H0, dtype=np.float64), stop=stop)
     fit.n_jobs = workers.n
     return fit
 
@@ -246,8 +260,8 @@ def fit_mu_torch(X, W, H, *, max_iter: int, tol: float, locked=None, report=None
                        None if free is None else to_torch(free, device),
                        max_iter=max_iter, tol=tol, eps=eps, every=track_error_every,
                        report=report,
-                       lam=None if lam is None else to_torch(lam.astype(X.dtype), device),
-                       H0=None if H0 is None else to_torch(np.asarray(H0, dtype=X.dtype),
+                       lam=None if lam is None else to_torch(lam, device),
+                       H0=None if H0 is None else to_torch(np.asarray(H0, dtype=np.float64),
                                                            device), stop=stop)
         fit.W, fit.H = to_numpy(fit.W), to_numpy(fit.H)
         return fit
