@@ -198,3 +198,23 @@ def test_out_inside_the_input_store_suggests_a_folder_outside_it(inputs, capsys)
     suggested = Path(re.search(r"e\.g\. --out (\S+?)\.?$", err.strip()).group(1))
     assert cube.resolve() not in suggested.resolve().parents
     assert check_out(suggested, [("the input stack", cube)]) == suggested
+
+
+@pytest.mark.parametrize(("args", "flags"), [
+    (["--mode", "nmf", "-k", "3", "--solver", "mu"], ["--solver mu", "--solver auto"]),
+    (["--mode", "nmf", "-k", "3", "--backend", "torch"], ["--backend torch", "--backend auto"]),
+    (["--mode", "nmf", "-k", "3", "--abundance", "sum-to-one"],
+     ["--abundance sum-to-one", "--abundance free"]),
+    (["--mode", "nmf", "-k", "3", "--device", "cuda"], ["--device cpu"]),
+    (["--mode", "nnls", "--spectra", "refs.csv", "--device", "cuda"], ["--device cpu"]),
+])
+def test_options_a_zarr_stack_cannot_take_are_refused_in_the_cli_s_words(inputs, tmp_path,
+                                                                          capsys, args, flags):
+    # the messages said "(np.asarray it)", "pass device='cpu'", "solver='mu'"
+    d, _ = inputs
+    args = [str(d / a) if a == "refs.csv" else a for a in args]
+    code, _, err = run(capsys, "run", d / "cube.ome.zarr", *args, "--out", tmp_path / "o")
+    assert code != 0
+    assert "np.asarray" not in err and "='" not in err and "pass " not in err, err
+    assert all(f in err for f in flags), err
+    assert "TIFF or .npy file" in err, err

@@ -140,6 +140,23 @@ def test_too_many_components_names_the_components_box():
     assert "asks for 'components' = 20" in said and "Reduce 'components' or" in said
 
 
+def test_options_a_lazy_image_cannot_take_name_the_dock_s_controls():
+    # before: "... needs the data in memory (np.asarray it), or pass solver='auto'."
+    import dask.array as da
+    import numpy as np
+
+    from napari_unmix._napari.help_texts import dock_words
+    from napari_unmix.core.analysis import AnalysisConfig, run_analysis
+
+    lazy = da.from_array(np.ones((6, 8, 8), np.float32), chunks=(6, 4, 4))
+    with pytest.raises(ValueError) as info:
+        run_analysis(lazy, AnalysisConfig(mode="nmf", n_components=2, solver="mu"))
+    said = dock_words(str(info.value))
+    assert "'solver' = mu" in said and "'solver' = auto" in said
+    assert "load the image into memory" in said and "np.asarray(layer.data)" in said
+    assert "solver='" not in said
+
+
 def test_an_image_with_nan_is_refused_in_the_dock_s_words(qtbot, crs_viewer, crs_dock):
     # before: "stack contains 8 NaN ... Exclude those pixels with a mask
     # (stack_to_matrix(..., mask=finite_mask(stack)))", which nothing in the dock does

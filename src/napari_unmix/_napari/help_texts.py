@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 
 from ..core._validation import NONFINITE_REMEDY
+from ..core.data import COMPUTE_FIRST
 
 __all__ = ["LABELS", "TOOLTIPS", "dock_words"]
 
@@ -111,6 +112,8 @@ _BARE = re.compile(r"\b(?P<verb>pass|raise|Raise|loosen|lower|Lower|reduce|Reduc
 
 #: Whole sentences of the core that only an API user can follow -> the dock's.
 _PHRASES = (
+    (COMPUTE_FIRST, "load the image into memory (in napari's console: layer.data = "
+     "np.asarray(layer.data))"),
     (NONFINITE_REMEDY, "Set 'NaN pixels' to omit to leave those pixels out of the fit "
      "(their maps stay empty), or replace them in the image (with 0, for instance: in "
      "napari's console, layer.data = np.nan_to_num(layer.data)) and run again."),

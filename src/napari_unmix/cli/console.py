@@ -22,7 +22,7 @@ import sys
 import warnings
 
 from ..core._validation import NONFINITE_REMEDY
-from ..core.data import OMIT_NEEDS_MEMORY
+from ..core.data import COMPUTE_FIRST, OMIT_NEEDS_MEMORY
 
 __all__ = ["CLI_PATTERNS", "CLI_WORDS", "EXIT_USAGE", "ITERATION_STAGES", "PROG", "CLIError",
            "Progress", "cli_words", "note", "one_line", "progress_enabled", "run_quietly", "say",
@@ -77,6 +77,9 @@ CLI_WORDS = (
      "by chunk: save it as a TIFF or .npy file, or replace its NaN values."),
     (NONFINITE_REMEDY, "The CLI does not drop pixels on its own: replace them (or crop "
      "them away) and run again."),
+    (COMPUTE_FIRST, "give the stack as a TIFF or .npy file, which is read into memory"),
+    ("switch preprocessing off for a dask stack", "remove the preprocessing from the "
+     "--config file for a zarr stack"),
     ("; read it with napari_unmix.io.read_result_bundle (or open it in napari)",
      "; give the stack it was made from (the result itself opens in napari, and --config "
      "takes it to rerun its analysis)"),
@@ -98,6 +101,7 @@ CLI_PATTERNS = (
     (r"^stack contains (\d+) NaN", r"the stack holds \1 NaN"),
     (r"\bmax_iter=(\d+)", r"--max-iter \1"),
     (r"\btol=(\d(?:[\d.eE+-]*\d)?)", r"--tol \1"),
+    (r"\b(solver|backend|device|abundance|loss)='([\w-]+)'", r"--\1 \2"),
 )
 
 

@@ -44,7 +44,7 @@ import numpy as np
 from .chunked.scheduler import is_dask_array
 from .components import FromComponent
 from .config import FIT_DATA, AnalysisConfig
-from .data import OMIT_NEEDS_MEMORY, PreparedData, check_matrix, prepare_stack
+from .data import COMPUTE_FIRST, OMIT_NEEDS_MEMORY, PreparedData, check_matrix, prepare_stack
 from .init import resolve_random_state
 from .modes import MODES, ModeSpec
 from .preprocess import preprocess
@@ -189,8 +189,8 @@ def run_analysis(stack, config: AnalysisConfig, *, spectral_axis=0, spectral_val
 
         if cfg.preprocessing.active:
             raise ValueError("Preprocessing (background subtraction, smoothing) runs on "
-                             "data in memory: compute the stack (np.asarray) or switch "
-                             "preprocessing off for a dask stack.")
+                             f"data in memory: {COMPUTE_FIRST}, or switch preprocessing off "
+                             "for a dask stack.")
         if cfg.nan_policy != "raise":
             raise ValueError(f"nan_policy={cfg.nan_policy!r} leaves pixels out of "
                              f"{OMIT_NEEDS_MEMORY}")

@@ -26,7 +26,8 @@ import numpy as np
 from ._validation import as_float_array, check_nonnegative, checked_matrix_and_min, refuse_masked
 from .pixel_layout import PixelLayout
 
-__all__ = ["NAN_POLICIES", "NEGATIVE_POLICIES", "OMIT_NEEDS_MEMORY", "CheckedMatrix",
+__all__ = ["COMPUTE_FIRST", "NAN_POLICIES", "NEGATIVE_POLICIES", "OMIT_NEEDS_MEMORY",
+           "CheckedMatrix",
            "PreparedData",
            "apply_negative_policy", "check_matrix", "check_nan_policy",
            "check_negative_policy", "check_spectral_values", "data_scale", "fits_unscaled",
@@ -42,6 +43,9 @@ NAN_POLICIES = ("raise", "omit")
 #: replaces it by its own, see ``cli.console``).
 OMIT_NEEDS_MEMORY = ("a stack in memory only, not of a dask stack: compute the stack "
                      "(np.asarray), or replace its NaN values before unmixing it.")
+#: What to do with a dask stack for an option that needs the data in memory, in the
+#: API's terms (the CLI and the dock replace it by their own).
+COMPUTE_FIRST = "compute the stack into memory first (np.asarray)"
 
 
 def normalize_axis(axis: int, ndim: int, *, name: str = "spectral_axis") -> int:

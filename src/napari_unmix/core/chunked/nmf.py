@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 
 from .._validation import check_iter_options, check_n_components
-from ..data import data_scale
+from ..data import COMPUTE_FIRST, data_scale
 from ..diagnostics import seed_drift
 from ..init import INITS, initialize_factors, resolve_random_state
 from ..progress import Reporter
@@ -53,14 +53,17 @@ SAMPLE_PIXELS = 65536
 
 def _refuse(solver, backend, abundance, loss, device):
     if solver not in ("auto", "hals") or backend not in ("auto", "numpy"):
-        raise ValueError(f"A dask input is fitted by HALS over its blocks; solver={solver!r} "
-                         f"backend={backend!r} needs the data in memory (np.asarray it), or "
-                         "pass solver='auto'.")
+        raise ValueError(f"A dask input is fitted by HALS in numpy over its blocks; "
+                         f"solver={solver!r} with backend={backend!r} needs the data in "
+                         f"memory: {COMPUTE_FIRST}, or use solver='auto' and backend='auto'.")
     if abundance != "free" or loss != "frobenius":
         raise ValueError("A dask input is fitted by least squares with free abundances; "
-                         f"abundance={abundance!r} loss={loss!r} needs the data in memory.")
+                         f"abundance={abundance!r} with loss={loss!r} needs the data in "
+                         f"memory: {COMPUTE_FIRST}, or use abundance='free' and "
+                         "loss='frobenius'.")
     if str(device).startswith("cuda"):
-        raise ValueError("A dask input runs on dask's workers (CPU): pass device='cpu'.")
+        raise ValueError("A dask input runs on dask's workers (CPU): use device='cpu'; to "
+                         f"fit it on a CUDA device, {COMPUTE_FIRST}.")
 
 
 def _nnls_fit(Xs, H, max_iter):

@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 
 from .._validation import check_iter_options, check_spectra
-from ..data import data_scale
+from ..data import COMPUTE_FIRST, data_scale
 from ..diagnostics import identifiability
 from ..poisson import poisson_deviance
 from ..progress import Reporter
@@ -144,8 +144,8 @@ def nnls_dask(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
     poisson = check_loss(loss) == "poisson"
     spec = pick_nnls_solver(solver, backend, abundance=abundance, loss=loss)
     if str(device).startswith("cuda"):
-        raise ValueError("A dask input runs on dask's workers (CPU): pass device='cpu' or "
-                         "compute the data first to solve it on a CUDA device.")
+        raise ValueError("A dask input runs on dask's workers (CPU): use device='cpu'; to "
+                         f"solve it on a CUDA device, {COMPUTE_FIRST}.")
     scale = 1.0
     if poisson:   # the data over the power of two that puts its maximum into [1, 2)
         top = (block_stats(X).max if stats is None else
