@@ -143,10 +143,41 @@ class ResidualReport:
 def fitted_data(result, X, spatial_shape, *, labels=None) -> np.ndarray:
     """The matrix ``result`` fitted: ``X`` after the result's config's negative policy
     and preprocessing (``fit_data="processed"``); ``X`` itself for a result made
-    without a config."""
+    without a config.
+
+    A series as one result (:meth:`~napari_unmix.core.series.SeriesResult.as_result`,
+    rows in the order of its planes) had the policy and preprocessing applied to every
+    plane on its own (with ``negative="offset"`` each plane has its own offset), so
+    they are applied plane by plane here too; ``labels`` is then one plane's label
+    image or one per plane (``(n_planes, *plane_shape)``).
+    """
     cfg = result.config
     if cfg is None:
         return X
+    n_planes = _series_planes(result, X.shape[0])
+    if n_planes is None:
+        return _prepared(cfg, result, X, spatial_shape, labels)
+    n = X.shape[0] // n_planes
+    shape = tuple(spatial_shape)
+    plane_shape = shape[1:] if len(shape) > 1 and shape[0] == n_planes else (n,)
+    per_plane = labels is not None and np.ndim(labels) == len(plane_shape) + 1
+    return np.concatenate([
+        _prepared(cfg, result, X[z * n:(z + 1) * n], plane_shape,
+                  labels[z] if per_plane else labels) for z in range(n_planes)])
+
+
+def _series_planes(result, n_pixels) -> int | None:
+    """The planes of a series result whose rows are its planes' pixels, else None."""
+    from .summaries import SeriesSummary
+
+    s = result.summary
+    if not isinstance(s, SeriesSummary) or "series" not in result.params:
+        return None
+    n_planes = s.n_planes or len(s.planes or [])
+    return int(n_planes) if n_planes and n_pixels % n_planes == 0 else None
+
+
+def _prepared(cfg, result, X, spatial_shape, labels) -> np.ndarray:
     from .analysis import prepare_fit_data
     from .data import prepare_stack
     from .modes import MODES
