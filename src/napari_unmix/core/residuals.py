@@ -197,6 +197,20 @@ def _prepared(cfg, result, X, spatial_shape, labels) -> np.ndarray:
     return out
 
 
+def _plane_spectra(result, H, n_pixels) -> list[tuple[slice, np.ndarray]]:
+    """``(rows, H)`` blocks: the spectra every row of ``W`` was fitted with.  A per-slice
+    series as one result (:meth:`~napari_unmix.core.series.SeriesResult.as_result`)
+    fitted each plane with its own spectra (``arrays["plane_H"]``; its ``H`` is their
+    mean); any other result one ``H`` for every row."""
+    plane_H = result.arrays.get("plane_H") if isinstance(result.arrays, dict) else None
+    n_planes = _series_planes(result, n_pixels)
+    if plane_H is None or n_planes is None or np.shape(plane_H) != (n_planes, *H.shape):
+        return [(slice(0, n_pixels), H)]
+    n = n_pixels // n_planes
+    return [(slice(z * n, (z + 1) * n), np.asarray(plane_H[z], dtype=np.float64))
+            for z in range(n_planes)]
+
+
 def _check_options(p_value, max_regions, min_region, n_worst):
     if not (isinstance(p_value, (int, float, np.floating)) and 0.0 < p_value < 1.0):
         raise ValueError(f"p_value is the test's false-alarm rate, between 0 and 1 "
@@ -297,7 +311,10 @@ def residuals(result, X, *, spectral_axis: int | None = None, spatial_shape=None
     Xf = np.asarray(fitted_data(result, Xm, spatial_shape, labels=labels), dtype=np.float64)
     ok = np.isfinite(W).all(axis=1) & np.isfinite(Xf).all(axis=1)
     R = np.full_like(Xf, np.nan)
-    R[ok] = Xf[ok] - W[ok] @ H
+    blocks = _plane_spectra(result, H, W.shape[0])
+    for rows, Hz in blocks:
+        sel = ok[rows]
+        R[rows][sel] = Xf[rows][sel] - W[rows][sel] @ Hz
     sigma = estimate_noise(Xf[ok]) if noise is None else _checked_noise(noise, Xf.shape[1])
     norm = np.linalg.norm(R, axis=1)
     xn = np.linalg.norm(Xf, axis=1)
@@ -310,9 +327,10 @@ def residuals(result, X, *, spectral_axis: int | None = None, spatial_shape=None
     unexplained = ok & (chi2 > chi2_dist.isf(p_value, dof))
     # compared modulo the fitted spectra: a missing spectrum h leaves r = a h - W' H,
     # whose part outside the span of H is a (h outside it), the same way in every pixel
-    Hw = H / sigma
-    Q, _ = np.linalg.qr(Hw.T)
-    Rp = Rw - (Rw @ Q) @ Q.T
+    Rp = np.empty_like(Rw)
+    for rows, Hz in blocks:
+        Q, _ = np.linalg.qr((Hz / sigma).T)
+        Rp[rows] = Rw[rows] - (Rw[rows] @ Q) @ Q.T
     limit = chi2_dist.isf(p_value, np.maximum(Xf.shape[1] - H.shape[0] - 1, 1))
     groups = _peel(Rp, np.flatnonzero(unexplained), np.full(Xf.shape[0], limit),
                    max_regions=max_regions, min_region=min_region)
