@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numpy as np
+
 from .encoding import decode_array, encode_array
 from .sources import (
     H_SOURCES,
@@ -122,7 +124,14 @@ class ComponentSpec:
         if self.w_source is not None:
             self.w_source.check_role("w_source", self.name)
         for flag in ("background", "use_subtracted", "locked"):
-            setattr(self, flag, bool(getattr(self, flag)))
+            value = getattr(self, flag)
+            if not isinstance(value, (bool, np.bool_)):  # bool("false") is True
+                raise ValueError(f"Component {self.name!r}: {flag} must be true or false, got "
+                                 f"{value!r}.")
+            setattr(self, flag, bool(value))
+        if self.color is not None and not isinstance(self.color, str):
+            raise ValueError(f"Component {self.name!r}: color must be a colour name or hex "
+                             f"text (\"magenta\", \"#ff00ff\") or null, got {self.color!r}.")
         if self.anchor is not None:
             import math
             import numbers

@@ -161,7 +161,7 @@ class AnalysisConfig:
     spectral_unit: str | None = None
 
     def __post_init__(self):
-        if self.mode not in MODES:
+        if not isinstance(self.mode, str) or self.mode not in MODES:
             raise ValueError(f"Unknown mode {self.mode!r}; choose one of {', '.join(MODES)}.")
         self.components = list(self.components or [])
         for c in self.components:
@@ -181,7 +181,7 @@ class AnalysisConfig:
                   ("nan_policy", NAN_POLICIES), ("init", INITS),
                   ("abundance", ABUNDANCES), ("loss", tuple(LOSSES)))
         for attr, allowed in checks:
-            if getattr(self, attr) not in allowed:
+            if not isinstance(getattr(self, attr), str) or getattr(self, attr) not in allowed:
                 raise ValueError(f"{attr}={getattr(self, attr)!r} is not one of "
                                  f"{', '.join(allowed)}.")
         self.anchor = _check_anchor(self.anchor, "anchor")
@@ -271,7 +271,8 @@ class AnalysisConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"Unknown config field(s) {sorted(unknown)}; known: {sorted(known)}.")
-        comps, pre = d.get("components") or [], d.get("preprocessing")
+        comps, pre = d.get("components"), d.get("preprocessing")
+        comps = [] if comps is None else comps
         if not isinstance(comps, list) or not all(isinstance(c, dict) for c in comps):
             raise ValueError(f"components must be a list of component objects "
                              f"({{\"name\": ..., \"h_source\": ...}}), got {comps!r}.")

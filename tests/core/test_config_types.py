@@ -1,0 +1,60 @@
+"""A hand-edited config with a value of the wrong type is refused, naming the key and
+the file; nothing is read as the opposite of what it says.
+
+``bool("false")`` is True: ``"locked": "false"`` locked the component and
+``"background": "no"`` made it a background component; ``"components": {}`` ran with
+no components at all; ``"mode": ["nnls"]`` failed with ``unhashable type: 'list'``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_unmix.core import AnalysisConfig, ComponentSpec, Spectrum
+
+
+@pytest.fixture
+def saved(tmp_path):
+    cfg = AnalysisConfig(mode="nnls", components=[
+        ComponentSpec("lipid", h_source=Spectrum(np.linspace(0.1, 1.0, 8))),
+        ComponentSpec("water", h_source=Spectrum(np.linspace(1.0, 0.1, 8)))])
+    return json.loads(cfg.to_json()), tmp_path / "config.json"
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("locked", "false"), ("locked", 1), ("background", "no"), ("use_subtracted", "false"),
+    ("color", 5)])
+def test_component_field_of_the_wrong_type_is_refused(saved, key, value):
+    doc, path = saved
+    doc["components"][0][key] = value
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(ValueError) as err:
+        AnalysisConfig.load(path)
+    msg = str(err.value)
+    assert str(path) in msg and key in msg and "'lipid'" in msg
+
+
+@pytest.mark.parametrize(("key", "value", "named"), [
+    ("components", {}, "components"), ("components", 0, "components"),
+    ("mode", ["nnls"], "mode"), ("negative", ["raise"], "negative")])
+def test_config_field_of_the_wrong_type_is_refused(saved, key, value, named):
+    doc, path = saved
+    doc[key] = value
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(ValueError, match=named) as err:
+        AnalysisConfig.load(path)
+    assert str(path) in str(err.value)
+
+
+def test_boolean_flags_still_round_trip(saved):
+    doc, path = saved
+    doc["components"][0].update(locked=True, background=False, use_subtracted=False,
+                                color="#ff00ff")
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    c = AnalysisConfig.load(path).components[0]
+    assert (c.locked, c.background, c.use_subtracted, c.color) == (True, False, False,
+                                                                   "#ff00ff")
+    assert ComponentSpec("x", h_source=Spectrum(np.ones(3)), locked=np.bool_(True)).locked
