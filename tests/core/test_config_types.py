@@ -58,3 +58,32 @@ def test_boolean_flags_still_round_trip(saved):
     assert (c.locked, c.background, c.use_subtracted, c.color) == (True, False, False,
                                                                    "#ff00ff")
     assert ComponentSpec("x", h_source=Spectrum(np.ones(3)), locked=np.bool_(True)).locked
+
+
+def _strict_json(text):
+    """JSON as other tools read it: no NaN / Infinity constants."""
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_locked_anchor_is_written_as_standard_json(tmp_path):
+    """anchor=inf (locked: the CLI's --anchor inf) was written as ``Infinity``, which
+    JavaScript's JSON.parse refuses and jq reads as 1.8e308; it is "inf" now and reads
+    back as inf, and files written before still load."""
+    cfg = AnalysisConfig(mode="seeded-nmf", anchor=float("inf"), components=[
+        ComponentSpec("lipid", h_source=Spectrum(np.linspace(0.1, 1.0, 8)),
+                      anchor=float("inf")),
+        ComponentSpec("water", h_source=Spectrum(np.linspace(1.0, 0.1, 8)), anchor=0.5)])
+    path = cfg.save(tmp_path / "config.json")
+    doc = _strict_json(path.read_text(encoding="utf-8"))
+    assert doc["anchor"] == "inf" and doc["components"][0]["anchor"] == "inf"
+    back = AnalysisConfig.load(path)
+    assert back.anchor == float("inf") and back.components[0].anchor == float("inf")
+    assert back.components[1].anchor == 0.5
+    assert back.anchor_strengths() == cfg.anchor_strengths()
+    old = path.read_text(encoding="utf-8").replace('"inf"', "Infinity")
+    (tmp_path / "old.json").write_text(old, encoding="utf-8")
+    assert AnalysisConfig.load(tmp_path / "old.json").anchor == float("inf")
+    with pytest.raises(ValueError, match="anchor"):
+        AnalysisConfig(anchor="inf")   # the constructor takes numbers only

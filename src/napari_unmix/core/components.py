@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .encoding import decode_array, encode_array
+from .encoding import decode_array, decode_unbounded, encode_array, encode_unbounded
 from .sources import (
     H_SOURCES,
     SOURCES,
@@ -157,7 +157,7 @@ class ComponentSpec:
             "background": self.background,
             "use_subtracted": self.use_subtracted,
             "locked": self.locked,
-            "anchor": self.anchor,
+            "anchor": encode_unbounded(self.anchor),
         }
 
     @classmethod
@@ -169,6 +169,8 @@ class ComponentSpec:
             raise ValueError(f"Unknown component field(s) {sorted(unknown)}; known: "
                              f"{sorted(known)}.")
         kw = dict(d)
+        if "anchor" in kw:
+            kw["anchor"] = decode_unbounded(kw["anchor"])
         for key in ("h_source", "w_source"):
             if kw.get(key) is not None:
                 kw[key] = source_from_dict(kw[key], arrays=arrays)

@@ -22,6 +22,7 @@ from ._validation import check_iter_options
 from .components import ComponentSpec, FromComponent
 from .data import NAN_POLICIES, NEGATIVE_POLICIES
 from .device import check_device
+from .encoding import decode_unbounded, encode_unbounded
 from .init import INITS, resolve_random_state
 from .modes import MODES
 from .parallel import check_n_jobs
@@ -251,6 +252,8 @@ class AnalysisConfig:
                      for i, c in enumerate(v)]
             elif f.name == "preprocessing":
                 v = v.to_dict(arrays=arrays, prefix=f"{prefix}preprocessing/")
+            elif f.name == "anchor":
+                v = encode_unbounded(v)  # "inf": JSON has no infinity
             out[f.name] = v
         return out
 
@@ -279,6 +282,8 @@ class AnalysisConfig:
         if pre is not None and not isinstance(pre, dict):
             raise ValueError(f"preprocessing must be an object of preprocessing settings, got "
                              f"{pre!r}.")
+        if "anchor" in d:
+            d["anchor"] = decode_unbounded(d["anchor"])
         d["components"] = [ComponentSpec.from_dict(c, arrays=arrays) for c in comps]
         d["preprocessing"] = Preprocessing.from_dict(d.get("preprocessing"), arrays=arrays)
         return cls(**d)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import zlib
 
 import numpy as np
 
-__all__ = ["decode_array", "encode_array", "is_encoded_array", "plain_value"]
+__all__ = ["decode_array", "decode_unbounded", "encode_array", "encode_unbounded",
+           "is_encoded_array", "plain_value"]
 
 _ARRAY_KEY = "__ndarray__"
 _REF_KEY = "__array_ref__"
@@ -84,4 +86,26 @@ def plain_value(v):
         return [plain_value(x) for x in v]
     if isinstance(v, np.ndarray):
         return v.tolist()
+    return v
+
+
+def encode_unbounded(v):
+    """A number that may be infinite (an anchor: ``inf`` locks) as standard JSON.
+
+    JSON has no infinity: ``json.dumps`` writes ``Infinity``, which JavaScript's
+    ``JSON.parse`` refuses and ``jq`` reads as 1.8e308.  ``inf`` is written as the
+    text ``"inf"`` instead (:func:`decode_unbounded` reads it back); other values are
+    returned as they are.
+    """
+    if isinstance(v, (float, np.floating)) and math.isinf(v) and v > 0:
+        return "inf"
+    return v
+
+
+def decode_unbounded(v):
+    """Inverse of :func:`encode_unbounded`: the text ``"inf"`` (or ``"Infinity"``, any
+    case) is ``math.inf``; anything else is returned as it is (and checked by its
+    field)."""
+    if isinstance(v, str) and v.strip().lower() in ("inf", "+inf", "infinity"):
+        return math.inf
     return v
