@@ -87,3 +87,32 @@ def test_locked_anchor_is_written_as_standard_json(tmp_path):
     assert AnalysisConfig.load(tmp_path / "old.json").anchor == float("inf")
     with pytest.raises(ValueError, match="anchor"):
         AnalysisConfig(anchor="inf")   # the constructor takes numbers only
+
+
+@pytest.mark.parametrize(("changes", "named"), [
+    ({"smoothing": "savgol", "window_length": 7.9}, "window_length"),
+    ({"smoothing": "savgol", "window_length": "7"}, "window_length"),
+    ({"smoothing": "savgol", "window_length": 6}, "window_length"),
+    ({"smoothing": "savgol", "polyorder": 7}, "polyorder"),
+    ({"smoothing": "gaussian", "sigma": "1"}, "sigma"),
+    ({"smoothing": "gaussian", "sigma": 0}, "sigma"),
+    ({"smoothing": ["savgol"]}, "smoothing"),
+    ({"window": 7}, "window")])
+def test_preprocessing_field_of_the_wrong_type_is_refused(saved, changes, named):
+    """window_length 7.9 was run as 7 (int() truncates) and "7" was taken; a misspelt
+    key failed with 'Preprocessing.__init__() got an unexpected keyword argument'."""
+    doc, path = saved
+    doc["preprocessing"].update(changes)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(ValueError, match=named) as err:
+        AnalysisConfig.load(path)
+    assert str(path) in str(err.value) and "preprocessing" in str(err.value).lower()
+
+
+def test_preprocessing_whole_floats_from_json_are_taken(saved):
+    doc, path = saved
+    doc["preprocessing"].update(smoothing="savgol", window_length=9.0, polyorder=3.0)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    pre = AnalysisConfig.load(path).preprocessing
+    assert (pre.window_length, pre.polyorder) == (9, 3)
+    assert isinstance(pre.window_length, int)

@@ -18,6 +18,7 @@ what a non-negative mode does with negative input.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +124,16 @@ def smooth_spectra(X: np.ndarray, *, method: str = "savgol", window_length: int 
     return out, info
 
 
+def _whole(value, name) -> int:
+    """A whole number (``7`` or ``7.0`` from JSON); ``7.9`` or ``"7"`` are refused, not
+    truncated."""
+    whole = isinstance(value, numbers.Integral) or (
+        isinstance(value, numbers.Real) and float(value).is_integer())
+    if isinstance(value, bool) or not whole:
+        raise ValueError(f"preprocessing {name} must be a whole number, got {value!r}.")
+    return int(value)
+
+
 @dataclass(eq=False)
 class Preprocessing:
     """The preprocessing steps of an analysis (what makes the "processed" data).
@@ -156,9 +167,24 @@ class Preprocessing:
             raise TypeError(
                 f"Preprocessing.background must be one of {', '.join(allowed)}, got "
                 f"{type(self.background).__name__}.")
-        if self.smoothing is not None and self.smoothing not in SMOOTHING_METHODS:
+        if self.smoothing is not None and (not isinstance(self.smoothing, str)
+                                           or self.smoothing not in SMOOTHING_METHODS):
             raise ValueError(f"Unknown smoothing {self.smoothing!r}; choose one of "
                              f"{', '.join(SMOOTHING_METHODS)} or None.")
+        self.window_length = _whole(self.window_length, "window_length")
+        self.polyorder = _whole(self.polyorder, "polyorder")
+        if isinstance(self.sigma, bool) or not isinstance(self.sigma, numbers.Real) \
+                or not np.isfinite(self.sigma) or self.sigma <= 0:
+            raise ValueError(f"preprocessing sigma (the Gaussian smoothing width) must be a "
+                             f"positive number of channels, got {self.sigma!r}.")
+        self.sigma = float(self.sigma)
+        if self.smoothing == "savgol":
+            if self.window_length % 2 == 0 or self.window_length < 3:
+                raise ValueError(f"preprocessing window_length must be an odd whole number "
+                                 f">= 3, got {self.window_length}.")
+            if not 0 <= self.polyorder < self.window_length:
+                raise ValueError(f"preprocessing polyorder must be >= 0 and < window_length "
+                                 f"({self.window_length}), got {self.polyorder}.")
 
     @property
     def active(self) -> bool:
@@ -180,6 +206,11 @@ class Preprocessing:
         from .sources import source_from_dict
 
         d = dict(d or {})
+        known = {"background", "smoothing", "window_length", "polyorder", "sigma"}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"Unknown preprocessing field(s) {sorted(unknown)}; known: "
+                             f"{sorted(known)}.")
         if d.get("background") is not None:
             d["background"] = source_from_dict(d["background"], arrays=arrays)
         return cls(**d)
