@@ -50,6 +50,21 @@ class ConfigSource:
     config: AnalysisConfig
     path: Path
     labels_sha256: str | None = None
+    series: dict | None = None
+
+    def series_note(self) -> str | None:
+        """What ``run`` says when the config comes from a z / t series result: ``run``
+        unmixes the stack as one analysis, not plane by plane as that result was."""
+        if not self.series:
+            return None
+        strategy = self.series.get("strategy")
+        n = self.series.get("n_planes")
+        what = (f"a {strategy} z / t series" if isinstance(strategy, str) else
+                "a z / t series") + (f" of {n} planes" if isinstance(n, int) else "")
+        return (f"--config {self.path} comes from {what} (unmixed plane by plane), but run "
+                "unmixes the whole stack as one analysis: the result is not a rerun of that "
+                "series. Unmix a series plane by plane with napari_unmix.core.unmix_series "
+                "(SeriesResult.rerun) or the plugin's series panel.")
 
 
 def _result_doc(folder: Path) -> dict | None:
@@ -59,6 +74,17 @@ def _result_doc(folder: Path) -> dict | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
     return doc if isinstance(doc, dict) and doc.get("format") == RESULT_JSON_FORMAT else None
+
+
+def _recorded_series(doc: dict | None) -> dict | None:
+    """The series facts of a series result's ``result.json`` (``params.series``)."""
+    params = (doc or {}).get("params")
+    series = params.get("series") if isinstance(params, dict) else None
+    if not isinstance(series, dict):
+        return None
+    summary = (doc or {}).get("summary")
+    n = summary.get("n_planes") if isinstance(summary, dict) else None
+    return {**series, "n_planes": n}
 
 
 def _recorded_sha(doc: dict | None) -> str | None:
@@ -73,7 +99,11 @@ def _config_of_result(path: Path, given: Path) -> ConfigSource:
         cfg = AnalysisConfig.from_result(bundle.result)
     except ValueError as exc:
         raise CLIError(f"--config {given}: {exc}") from None
-    return ConfigSource(cfg, given, getattr(bundle.result.summary, "labels_sha256", None))
+    series = bundle.result.params.get("series")
+    if isinstance(series, dict):
+        series = {**series, "n_planes": getattr(bundle.result.summary, "n_planes", None)}
+    return ConfigSource(cfg, given, getattr(bundle.result.summary, "labels_sha256", None),
+                        series if isinstance(series, dict) else None)
 
 
 def _config_file(path: Path, given: Path) -> AnalysisConfig | ConfigSource:
@@ -101,7 +131,7 @@ def _read_folder(folder: Path, given: Path) -> ConfigSource:
         cfg = _config_file(folder / CONFIG_NAME, given)
         if isinstance(cfg, ConfigSource):
             return cfg
-        return ConfigSource(cfg, given, _recorded_sha(doc))
+        return ConfigSource(cfg, given, _recorded_sha(doc), _recorded_series(doc))
     if doc is None:
         raise CLIError(f"--config {given} is a folder but not a napari-unmix result folder (no "
                        f"{CONFIG_NAME} or {OUTPUT_NAMES['json']}); give a config file or a "
@@ -135,8 +165,8 @@ def read_config(path) -> ConfigSource:
     cfg = _config_file(given, given)
     if isinstance(cfg, ConfigSource):
         return cfg
-    sha = _recorded_sha(_result_doc(given.parent)) if given.name == CONFIG_NAME else None
-    return ConfigSource(cfg, given, sha)
+    doc = _result_doc(given.parent) if given.name == CONFIG_NAME else None
+    return ConfigSource(cfg, given, _recorded_sha(doc), _recorded_series(doc))
 
 
 def _has_kind(obj, kind: str) -> bool:

@@ -200,6 +200,8 @@ def analysis_config(args, stack, n_channels, spatial_shape):
     if args.config is not None:
         source = read_config(args.config)  # a file, a result folder or a result .npz
         cfg = source.config
+        if source.series_note() is not None:
+            warning(source.series_note())
         if args.mode is not None and args.mode != cfg.mode:
             cfg = cfg.replace(mode=args.mode)
     elif args.mode is None:
