@@ -218,3 +218,14 @@ def test_options_a_zarr_stack_cannot_take_are_refused_in_the_cli_s_words(inputs,
     assert "np.asarray" not in err and "='" not in err and "pass " not in err, err
     assert all(f in err for f in flags), err
     assert "TIFF or .npy file" in err, err
+
+
+def test_out_that_is_another_zarr_store_is_called_a_zarr_store(inputs, tmp_path, capsys):
+    # it was refused as "files of an incomplete napari-unmix result"
+    d, _ = inputs
+    np.save(tmp_path / "cube.npy", np.ones((12, 4, 4), np.float32))
+    code, _, err = run(capsys, "run", tmp_path / "cube.npy", "--mode", "nmf", "-k", "2",
+                       "--out", d / "cube.ome.zarr")
+    assert code != 0
+    assert "a zarr store that is no napari-unmix result" in err and "incomplete" not in err
+    assert (d / "cube.ome.zarr").is_dir()  # untouched

@@ -25,6 +25,7 @@ from ..core._files import atomic_folder
 from .figures import LegendEntry, write_composite_figure
 from .results import OUTPUT_NAMES, is_result_bundle, write_result_json
 from .tables import write_maps_tiff, write_spectra_csv
+from .zarr_folders import is_zarr_folder
 
 __all__ = ["CONFIG_NAME", "MAPS_FORMATS", "check_output_folder", "foreign_entries",
            "write_analysis_outputs"]
@@ -102,9 +103,13 @@ def check_output_folder(path) -> None:
     if not others and is_result_bundle(path):
         return
     shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-    what = (f"files that are no part of a napari-unmix result ({shown})" if others else
-            "files of an incomplete napari-unmix result (no readable result.json and "
-            "result.npz)")
+    if others:
+        what = f"files that are no part of a napari-unmix result ({shown})"
+    elif is_zarr_folder(path) and not (path / "result.json").exists():
+        what = "a zarr store that is no napari-unmix result (an image, or another tool's data)"
+    else:
+        what = ("files of an incomplete napari-unmix result (no readable result.json and "
+                "result.npz)")
     raise ValueError(f"{path} holds {what}. A result folder is replaced as a whole, so only "
                      "a new or empty folder or an earlier result folder is written; give "
                      "another folder, or move those files away.")
