@@ -98,8 +98,10 @@ def test_a_saved_setup_is_the_clis_config_and_loads_into_a_new_dock(
     assert read_config(path).config.to_dict() == cfg.to_dict()
     run_dock(dock)
     first = dock.result
-    headless = run_analysis(np.asarray(viewer.layers[0].data), cfg, spectral_axis=0)
+    headless = run_analysis(np.asarray(viewer.layers[0].data), cfg, spectral_axis=0,
+                            spectral_values=first.spectral_values)
     np.testing.assert_allclose(headless.H, first.H, rtol=1e-5, atol=1e-6)
+    assert headless.spectral_unit == first.spectral_unit == cfg.spectral_unit
 
     # a new viewer and dock: the same rows (painted into a new Labels layer) and settings
     other = make_napari_viewer(strict_qt=True)
