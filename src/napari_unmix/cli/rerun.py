@@ -25,6 +25,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..core import AnalysisConfig, RoiLabel
 from ..core.analysis import labels_sha256
 from ..io import CONFIG_NAME, OUTPUT_NAMES, read_result_bundle
@@ -45,12 +47,19 @@ class ConfigSource:
         What ``--config`` named.
     labels_sha256 : str or None
         The checksum of the label image of the result it came from, where known.
+    series : dict or None
+        The series facts of a z / t series result (strategy, planes).
+    spectral_values : ndarray or None
+        The spectral values of the channels of the result it came from, and their
+        ``spectral_unit``: a rerun on a stack without an axis of its own takes them.
     """
 
     config: AnalysisConfig
     path: Path
     labels_sha256: str | None = None
     series: dict | None = None
+    spectral_values: np.ndarray | None = None
+    spectral_unit: str | None = None
 
     def series_note(self) -> str | None:
         """What ``run`` says when the config comes from a z / t series result: ``run``
@@ -93,6 +102,20 @@ def _recorded_sha(doc: dict | None) -> str | None:
     return sha if isinstance(sha, str) and sha else None
 
 
+def _recorded_axis(folder: Path) -> dict:
+    """``spectral_values`` and ``spectral_unit`` of the result folder's bundle (empty
+    when it has none, or it cannot be read: the axis is then not known)."""
+    try:
+        with np.load(folder / OUTPUT_NAMES["bundle"], allow_pickle=False) as z:
+            if "spectral_axis" not in z.files:
+                return {}
+            values = np.asarray(z["spectral_axis"], dtype=np.float64)
+            unit = json.loads(str(z["meta"])).get("spectral_unit") if "meta" in z.files else None
+    except (OSError, ValueError, KeyError, json.JSONDecodeError, AttributeError):
+        return {}
+    return {"spectral_values": values, "spectral_unit": unit if isinstance(unit, str) else None}
+
+
 def _config_of_result(path: Path, given: Path) -> ConfigSource:
     try:
         bundle = read_result_bundle(path)
@@ -102,8 +125,10 @@ def _config_of_result(path: Path, given: Path) -> ConfigSource:
     series = bundle.result.params.get("series")
     if isinstance(series, dict):
         series = {**series, "n_planes": getattr(bundle.result.summary, "n_planes", None)}
-    return ConfigSource(cfg, given, getattr(bundle.result.summary, "labels_sha256", None),
-                        series if isinstance(series, dict) else None)
+    res = bundle.result
+    return ConfigSource(cfg, given, getattr(res.summary, "labels_sha256", None),
+                        series if isinstance(series, dict) else None,
+                        spectral_values=res.spectral_values, spectral_unit=res.spectral_unit)
 
 
 def _config_file(path: Path, given: Path) -> AnalysisConfig | ConfigSource:
@@ -131,7 +156,8 @@ def _read_folder(folder: Path, given: Path) -> ConfigSource:
         cfg = _config_file(folder / CONFIG_NAME, given)
         if isinstance(cfg, ConfigSource):
             return cfg
-        return ConfigSource(cfg, given, _recorded_sha(doc), _recorded_series(doc))
+        return ConfigSource(cfg, given, _recorded_sha(doc), _recorded_series(doc),
+                            **(_recorded_axis(folder) if doc is not None else {}))
     if doc is None:
         raise CLIError(f"--config {given} is a folder but not a napari-unmix result folder (no "
                        f"{CONFIG_NAME} or {OUTPUT_NAMES['json']}); give a config file or a "
@@ -166,7 +192,8 @@ def read_config(path) -> ConfigSource:
     if isinstance(cfg, ConfigSource):
         return cfg
     doc = _result_doc(given.parent) if given.name == CONFIG_NAME else None
-    return ConfigSource(cfg, given, _recorded_sha(doc), _recorded_series(doc))
+    return ConfigSource(cfg, given, _recorded_sha(doc), _recorded_series(doc),
+                        **(_recorded_axis(given.parent) if doc is not None else {}))
 
 
 def _has_kind(obj, kind: str) -> bool:

@@ -215,6 +215,13 @@ def analysis_config(args, stack, n_channels, spatial_shape):
     if getattr(args, "nan_policy", None) is not None:  # every mode takes it
         overrides["nan_policy"] = args.nan_policy
     values, unit = stack.spectral_values, stack.spectral_unit
+    if values is None and source is not None and source.spectral_values is not None \
+            and len(source.spectral_values) == n_channels:
+        values, unit = source.spectral_values, source.spectral_unit
+        note(f"{Path(args.input).name} has no spectral axis of its own: its {n_channels} "
+             f"channels are taken to lie where those of the result of --config {args.config} "
+             f"did ({values[0]:g} to {values[-1]:g}{' ' + unit if unit else ''}); if they do "
+             "not, give the stack's axis as a sidecar <stack>.spectral.csv.", args.quiet)
     labels = None
     comps = list(cfg.components)
     if args.labels is not None:
@@ -245,6 +252,12 @@ def analysis_config(args, stack, n_channels, spatial_shape):
             raise CLIError(f"--mode {mode} needs {what}: pass --spectra CSV (first column the "
                            "spectral axis, one component per spectrum), --labels LABELS.tif "
                            "(one component per label id) or --config FILE.")
+        given = cfg.n_components
+        if args.k is None and given is not None and cfg.components \
+                and given != len(cfg.components):
+            raise CLIError(f"--config {args.config} asks for n_components {given} but defines "
+                           f"{len(cfg.components)} component(s); remove n_components from it, "
+                           "or give -k (a larger -k adds unseeded components).")
         k = args.k
         if not spec.fixed_spectra and k is not None and k > len(comps):
             # the extra components are found by the residual H-seed fallback
