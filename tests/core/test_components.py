@@ -177,3 +177,29 @@ def test_previous_result_from_result():
         PreviousResult.from_result(res, "c")
     with pytest.raises(ValueError, match="out of range"):
         PreviousResult.from_result(res, 2)
+
+
+def test_previous_result_map_keeps_the_shape_of_its_stack():
+    # a flat map seeded any image with as many pixels: a (2, 3) result's map was folded
+    # onto a (3, 2) image without a word
+    from napari_unmix.core.analysis import AnalysisConfig, run_analysis
+    from napari_unmix.io import ResultBundle
+
+    rng = np.random.default_rng(0)
+    H = rng.uniform(0.5, 1.0, (2, 4))
+    W = rng.uniform(0.1, 1.0, (6, 2))
+    res = UnmixResult(W=W, H=H, mode="nmf", backend="numpy", device="cpu", n_iter=1,
+                      reconstruction_err=0.0, component_names=["a", "b"])
+    src = PreviousResult.from_result(res, "b", spatial_shape=(2, 3))
+    assert src.w.shape == (2, 3) and np.array_equal(src.w.ravel(), W[:, 1])
+    bundle = ResultBundle(result=res, spatial_shape=(2, 3))
+    assert PreviousResult.from_result(bundle, "b").w.shape == (2, 3)
+    with pytest.raises(ValueError, match=r"spatial_shape \(4, 4\) holds 16 pixels"):
+        PreviousResult.from_result(res, "b", spatial_shape=(4, 4))
+
+    stack = np.einsum("pk,kc->cp", W, H).reshape(4, 3, 2)   # the same pixels, on (3, 2)
+    comps = [ComponentSpec(n, h_source=PreviousResult.from_result(bundle, n),
+                           w_source=PreviousResult.from_result(bundle, n)) for n in "ab"]
+    with pytest.raises(ValueError, match=r"has shape \(2, 3\), but the image has spatial "
+                                         r"shape \(3, 2\)"):
+        run_analysis(stack, AnalysisConfig(mode="seeded-nmf", components=comps))

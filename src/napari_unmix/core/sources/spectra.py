@@ -248,12 +248,24 @@ class PreviousResult(Source):
             self.axis = np.asarray(self.axis)
 
     @classmethod
-    def from_result(cls, result, index, *, h=True, w=True) -> PreviousResult:
+    def from_result(cls, result, index, *, h=True, w=True,
+                    spatial_shape=None) -> PreviousResult:
         """Take component ``index`` (int or name) of an :class:`UnmixResult`.
 
         ``h`` / ``w`` choose whether its spectrum (``H`` row) and its map (``W``
-        column) are taken; both are copied.
+        column) are taken; both are copied.  ``result`` may also be a
+        :class:`~napari_unmix.io.ResultBundle` (a result read back from a file),
+        whose spatial shape is then the map's.
+
+        ``spatial_shape`` is the spatial shape of the stack the result was computed
+        from: the map keeps it, so that it only seeds an image of that shape.
+        Without it a result's map is one value per pixel, and it fits any image with
+        as many pixels (a 128 x 128 result would seed a 64 x 256 image, folded).
         """
+        if spatial_shape is None and hasattr(result, "spatial_shape") \
+                and hasattr(result, "result"):   # a ResultBundle
+            spatial_shape = tuple(result.spatial_shape)
+        result = getattr(result, "result", result)
         if isinstance(index, str):
             if index not in result.component_names:
                 raise ValueError(f"The result has no component {index!r}; it has "
@@ -268,6 +280,13 @@ class PreviousResult(Source):
         mask = result.pixel_mask
         if column is not None and mask is not None:  # pixels left out: the image, NaN there
             column = matrix_to_maps(column[:, None], mask.shape, mask=mask)[0]
+        if column is not None and spatial_shape is not None and column.ndim == 1:
+            shape = tuple(int(n) for n in spatial_shape)
+            if int(np.prod(shape)) != column.size:
+                raise ValueError(f"spatial_shape {shape} holds {int(np.prod(shape))} pixels, "
+                                 f"but the result's maps have {column.size}; give the shape "
+                                 "of the stack the result was computed from.")
+            column = column.reshape(shape)
         return cls(h=np.array(result.H[index]) if h else None, w=column,
                    axis=None if values is None else np.array(values),
                    label=f"{result.mode} component {result.component_names[index]}")
