@@ -202,3 +202,14 @@ def test_options_that_are_no_number_of_their_kind_are_refused_by_name(options, w
     X = np.random.default_rng(0).random((100, 20))
     with pytest.raises(ValueError, match=words):
         suggest_n_components(X, **options)
+
+
+def test_one_k_tried_is_not_called_still_rising():
+    # k_max=1 said "cross-validation still rising at k_max=1: the data support more
+    # components than were tried", of a single point
+    X = np.random.default_rng(0).random((200, 12))
+    with np.errstate(all="ignore"):
+        ks = suggest_n_components(X, k_max=1, random_state=0)
+    assert ks.k == 1 and ks.ks == [1]
+    assert not [c for c in ks.at_limit if c != "residual"]
+    assert not any("still rising" in n for n in ks.notes), ks.notes

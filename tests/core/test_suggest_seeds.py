@@ -223,3 +223,15 @@ def test_suggest_analysis_makes_a_config_that_reruns():
     assert np.array_equal(a.W, b.W) and np.array_equal(a.H, b.H)
     d = auto.to_dict()
     assert d["n_components"] == 4 and d["k"]["k"] == 4
+
+
+def test_more_seeds_than_the_stack_holds_spectra_is_refused():
+    # a constant stack asked for 2 seeds gave "seed 2: 0 px", then the run failed with
+    # "its ROI mask selects no pixel. Draw the ROI over the pixels ..."
+    from napari_unmix.core import suggest_seeds
+
+    stack = np.ones((12, 10, 10), np.float32)
+    with pytest.raises(ValueError, match=r"seed 2 found no pixel of its own.*Reduce "
+                                         r"n_components"):
+        suggest_seeds(stack, 2, spectral_axis=0)
+    assert (suggest_seeds(stack, 1, spectral_axis=0).labels == 1).any()

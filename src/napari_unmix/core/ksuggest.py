@@ -476,6 +476,8 @@ def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12
     if "residual" in at_limit:
         notes.append(f"the NNMF residual did not reach the noise floor by k_max={k_max} "
                      "(more components, or a fit that converges slowly)")
+    if k_max == 1:   # one k tried: no criterion can be said to rise, nor to level off
+        at_limit = [c for c in at_limit if c == "residual"]
     rising = [c for c in at_limit if c != "residual"]
     if rising:
         notes.append(f"{' and '.join(rising)} still rising at k_max={k_max}: the data "

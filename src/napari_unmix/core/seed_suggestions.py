@@ -227,6 +227,13 @@ def suggest_seeds(stack, n_components: int, *, spectral_axis: int = 0, method: s
         labels = np.zeros(X.shape[0], dtype=np.int32)
         for j in range(k):
             labels[p.regions[j] & (labels == 0)] = j + 1
+        alone = [names[j] for j in range(k) if not np.any(labels == j + 1)]
+        if alone:
+            raise ValueError(
+                f"{', '.join(alone)} found no pixel of its own: its purest pixels are those "
+                f"of another seed, so the stack does not hold {k} spectra that can be told "
+                f"apart (a stack with fewer distinct spectra, e.g. a constant one). Reduce "
+                "n_components, or check the image and its spectral axis.")
         spectra, geo, err, out = p.spectra, p.geometry, p.relative_error, p.outliers
         vertices = [tuple(int(v) for v in np.unravel_index(i, spatial_shape))
                     for i in p.vertices]
