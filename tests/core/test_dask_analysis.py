@@ -167,6 +167,25 @@ def test_local_cluster_gives_the_threaded_numbers(data):
         assert b.n_iter == a.n_iter
 
 
+def test_a_run_on_a_cluster_sends_each_key_one_way(caplog):
+    # random NNMF of a lazy stack on a cluster: the noise estimate of its stopping rule
+    # computed a sample of X with dask's optimiser while the fit's graphs (sent
+    # unoptimised) were waiting, so the scheduler saw one key as two tasks
+    # ("Detected different run_spec ... can cause failures and deadlocks")
+    distributed = pytest.importorskip("distributed")
+    stack, _ = scene()
+    lazy = da.from_array(stack, chunks=(1, 40, 48))   # a TIFF read page by page
+    with caplog.at_level("WARNING", logger="distributed.scheduler"), \
+            distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
+                                     dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
+        for cfg in (uc.AnalysisConfig(mode="nmf", n_components=3, max_iter=30,
+                                      random_state=0),
+                    uc.AnalysisConfig(mode="pca", n_components=2)):
+            uc.run_analysis(lazy, cfg)
+    assert not [r for r in caplog.records if "run_spec" in r.getMessage()]
+
+
 def test_core_runs_without_dask():
     code = ("import sys; sys.modules['dask'] = None; sys.modules['distributed'] = None\n"
             "import numpy as np, napari_unmix.core as uc\n"

@@ -30,6 +30,7 @@ import numpy as np
 
 from .._validation import NONFINITE_REMEDY, float_dtype
 from ..data import CheckedMatrix, check_negative_policy, normalize_axis
+from .scheduler import compute
 
 __all__ = ["BlockStats", "block_limit", "block_pixel_matrix", "block_stats", "check_blocks",
            "require_known_chunks",
@@ -197,8 +198,8 @@ class BlockStats:
 
 def block_stats(X) -> BlockStats:
     """Counts of NaN / Inf / negative values, min, max and max |x| of a dask matrix."""
-    parts = X.map_blocks(_stats_block, chunks=((1,) * X.numblocks[0], (6,)),
-                         dtype=np.float64).compute()
+    (parts,) = compute(X.map_blocks(_stats_block, chunks=((1,) * X.numblocks[0], (6,)),
+                                    dtype=np.float64))
     return BlockStats(n_nan=int(parts[:, 0].sum()), n_inf=int(parts[:, 1].sum()),
                       n_negative=int(parts[:, 2].sum()), min=float(parts[:, 3].min()),
                       max=float(parts[:, 4].max()), max_abs=float(parts[:, 5].max()))

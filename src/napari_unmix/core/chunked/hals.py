@@ -52,7 +52,7 @@ from ..solvers.hals import (
     safe_inverse_np,
     w_block_np,
 )
-from .scheduler import persist
+from .scheduler import compute, persist
 
 __all__ = ["as_row_blocks", "fit_hals_dask", "gram_pass"]
 
@@ -94,7 +94,7 @@ def gram_pass(X, W):
     parts = da.blockwise(_gram_block, "ij", X, "ij", W, "ik", concatenate=True,
                          adjust_chunks={"i": 1, "j": 1 + k * m + k * k},
                          dtype=np.float64, meta=np.empty((0, 0)))   # a row per block
-    s = np.asarray(parts.compute())
+    s = np.asarray(compute(parts)[0])
     C = s[:, : k * m].sum(axis=0).reshape(k, m)
     D = s[:, k * m: k * m + k * k].sum(axis=0).reshape(k, k)
     return C, D, float(s[:, -1].sum())
@@ -141,7 +141,7 @@ def _pass(X, W, s, Hs, Bh, H_start, want64, first, w_sweeps):
     stats = fit.map_blocks(_second, dtype=np.float64, chunks=((1,) * nb, (width,)),
                            new_axis=[1])
     W_new, stats = persist(W_new, stats)
-    return W_new, np.asarray(stats.compute())
+    return W_new, np.asarray(compute(stats)[0])
 
 
 def fit_hals_dask(X, W, H, free, *, max_iter, stop, lam=None, H0=None, fallback=1.0,
@@ -174,7 +174,7 @@ def fit_hals_dask(X, W, H, free, *, max_iter, stop, lam=None, H0=None, fallback=
         balance_np(ones, H, balanced, nw2)    # H in place; ones[:, 0] = W's factors
         return s * ones[:, 0]
 
-    nw2 = np.asarray((W.astype(np.float64) ** 2).sum(axis=0).compute())
+    nw2 = np.asarray(compute((W.astype(np.float64) ** 2).sum(axis=0))[0])
     s = balance(nw2)
     H_start = H.copy()
     converged = False

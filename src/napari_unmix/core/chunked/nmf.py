@@ -43,7 +43,7 @@ from ..summaries import NegativeInfo, NMFSummary
 from .blocks import check_blocks, checked_input, fitted_max
 from .hals import as_row_blocks, fit_hals_dask, gram_pass
 from .nnls import nnls_blocks
-from .scheduler import active_client, is_dask_array, persist
+from .scheduler import active_client, compute, is_dask_array, persist
 
 __all__ = ["SAMPLE_PIXELS", "nmf_dask"]
 
@@ -172,7 +172,7 @@ def nmf_dask(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto"
         rng = np.random.default_rng(seed)
         n_sample = min(n, SAMPLE_PIXELS)
         idx = np.sort(rng.choice(n, size=n_sample, replace=False))
-        sample = np.asarray(Xs[idx].compute())
+        sample = np.asarray(compute(Xs[idx])[0])
         _, H_start = initialize_factors(sample, k, init=init, random_state=seed)
         W_start = W_init = _nnls_fit(Xs, H_start, cap)
         init_info = {"W0": "nnls fit to H0", "H0": f"{init} on a pooled sample of "

@@ -40,7 +40,7 @@ from ..solvers.pooled import solved_rows, trusted_sums
 from ..solvers.simplex import check_abundance
 from ..summaries import NegativeInfo, NNLSSummary
 from .blocks import block_stats, checked_input, fitted_max
-from .scheduler import active_client, persist
+from .scheduler import active_client, compute, persist
 
 __all__ = ["nnls_blocks", "nnls_dask"]
 
@@ -161,8 +161,8 @@ def nnls_dask(X, H, *, solver="auto", backend="auto", tol=1e-4, max_iter=1000,
     outputs = persist(*outputs, total=nb,
                       on_block=lambda done, total: report(done, total, None))
     W, stats, capped = outputs[:3]
-    s = np.asarray(stats.compute())
-    capped_idx = np.asarray(capped.compute()).reshape(-1)
+    s, capped_idx = (np.asarray(a) for a in compute(stats, capped))
+    capped_idx = capped_idx.reshape(-1)
     sq_err, sq_x = float(s[:, 0].sum()), float(s[:, 1].sum())
     n_ok, n_capped = int(s[:, 2].sum()), int(s[:, 3].sum())
     chunk_iters = [int(v) for v in s[:, 5]]

@@ -29,7 +29,7 @@ from ..progress import Reporter
 from ..result import UnmixResult
 from ..summaries import PCASummary
 from .blocks import check_finite_counts, float_dtype, whole_spectra
-from .scheduler import active_client, persist
+from .scheduler import active_client, compute, persist
 
 __all__ = ["pca_dask"]
 
@@ -101,7 +101,7 @@ def pca_dask(X, n_components, *, standardize=True, chunk_size=None, callback=Non
                            name=f"pca-moments-{uuid.uuid4().hex}")   # a run's own keys
     (moments,) = persist(moments, total=nb + 1,
                          on_block=lambda done, total: report(done, total))
-    parts = np.asarray(moments.compute())
+    parts = np.asarray(compute(moments)[0])
     check_finite_counts(int(parts[:, 1].sum()), int(parts[:, 2].sum()), name="X")
     top = float(parts[:, 3].max())
     c = data_scale(np.array([top]))

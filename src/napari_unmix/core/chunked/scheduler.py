@@ -15,11 +15,20 @@ Progress and cancel
     (:class:`~napari_unmix.core.progress.Cancelled` from a callback) stops the run
     between blocks: the local scheduler stops handing out tasks, a cluster's
     futures are cancelled.
+
+One graph policy on a cluster
+    :func:`persist` sends its graphs unoptimised (a layer that several outputs share
+    runs once).  On a cluster every other computation of a run goes the same way
+    (:func:`compute`): the scheduler keeps the keys of persisted and running graphs,
+    and the same key sent once as a plain task and once fused by dask's optimiser
+    is two different tasks under one name ("Detected different run_spec", which
+    dask warns can end in failures and deadlocks).  The local scheduler holds
+    nothing between calls, so there the graphs are optimised as usual.
 """
 
 from __future__ import annotations
 
-__all__ = ["active_client", "is_dask_array", "persist"]
+__all__ = ["active_client", "compute", "is_dask_array", "persist"]
 
 
 def is_dask_array(x) -> bool:
@@ -42,6 +51,15 @@ def active_client():
         return default_client()
     except ValueError:
         return None
+
+
+def compute(*collections):
+    """``dask.compute(*collections)`` under the run's graph policy (see the module
+    doc): unoptimised when a ``dask.distributed`` Client is active, as :func:`persist`
+    sends its graphs.  Returns a tuple, like ``dask.compute``."""
+    import dask
+
+    return dask.compute(*collections, optimize_graph=active_client() is None)
 
 
 def _keys(collection) -> set:

@@ -88,7 +88,12 @@ def noise_level(X, k: int, *, max_pixels: int = NOISE_PIXELS, n_jobs=1) -> float
     if k >= m or n == 0:
         return 0.0
     stride = max(1, -(-n // max_pixels))
-    sample = np.asarray(X[::stride])    # a view of a numpy X; a dask X computed once
+    sample = X[::stride]    # a view of a numpy X; a dask X computed once, below
+    if not isinstance(sample, np.ndarray):   # the run's graph policy on a cluster
+        from ..chunked.scheduler import compute
+
+        sample = compute(sample)[0]
+    sample = np.asarray(sample)
     n_s = sample.shape[0]
     blocks = chunk_slices(n_s, NOISE_BLOCK_ROWS)
     with Workers(n_jobs, len(blocks)) as workers:
