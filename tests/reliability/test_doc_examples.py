@@ -240,3 +240,81 @@ def test_every_documented_command_line_is_accepted_by_the_cli(where, line, capsy
     except SystemExit as exc:      # argparse's way of refusing a flag or a value
         pytest.fail(f"{where}: {line!r} is refused by the CLI ({exc.code}): "
                     f"{capsys.readouterr().err.strip()}")
+
+
+# --- the Examples sections of the API reference --------------------------------------
+#
+# The API pages (docs/api/) show the docstrings of the code; their ``>>>`` examples
+# are run here as doctests, in a temporary folder, with what a docstring takes for
+# granted (the ``files`` of a series...) made first.  An example skipped or left
+# without a setup it needs fails here, as a Python block of the docs does above.
+
+def _doctest_modules():
+    import importlib
+    import pkgutil
+
+    import napari_unmix
+
+    for info in pkgutil.walk_packages(napari_unmix.__path__, "napari_unmix."):
+        # the Qt layer has no examples; a __main__ module runs the command line
+        if not info.name.startswith("napari_unmix._napari") and \
+                not info.name.endswith("__main__"):
+            yield importlib.import_module(info.name)
+
+
+def doctests() -> dict:
+    """``{qualified name: doctest}`` of every docstring of the package with examples."""
+    import doctest
+
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    out = {}
+    for module in _doctest_modules():
+        for test in finder.find(module):   # the objects the module defines
+            if test.examples:
+                out.setdefault(test.name, test)
+    return out
+
+
+def _tiff_planes(tmp_path):
+    """Three ``(C, Y, X)`` plane TIFFs of the sample, ``z0.tif`` ... ``z2.tif``."""
+    import tifffile
+
+    s = sample()
+    files = [tmp_path / f"z{z}.tif" for z in range(3)]
+    for z, f in enumerate(files):
+        tifffile.imwrite(f, s.stack * (1 + z))
+    return {"files": files}
+
+
+def _check_ome_zarr_cube(tmp_path):
+    from napari_unmix.io import open_stack
+
+    cube = open_stack(tmp_path / "cube.ome.zarr")
+    assert cube.data.shape == (24, 3, 32, 40) and cube.spectral_axis == 0
+    np.testing.assert_array_equal(np.asarray(cube.data[:, 2]), sample().stack * 3)
+
+
+#: what a docstring example takes for granted, and what is checked after it
+DOCTEST_SETUP = {
+    "napari_unmix.io.ome_zarr_out.write_stack_ome_zarr": (_tiff_planes, _check_ome_zarr_cube),
+}
+
+
+@pytest.mark.parametrize("name", sorted(doctests()))
+def test_every_docstring_example_runs_as_printed(name, tmp_path, monkeypatch):
+    import doctest
+
+    test = doctests()[name]
+    setup, check = DOCTEST_SETUP.get(name, (lambda p: {}, lambda p: None))
+    monkeypatch.chdir(tmp_path)
+    test.globs = {**test.globs, **setup(tmp_path)}
+    skipped = [ex.source for ex in test.examples if ex.options.get(doctest.SKIP)]
+    assert not skipped, f"{name}: an example of the API reference is skipped: {skipped}"
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    runner.run(test, out=lambda s: pytest.fail(f"{name}: its example fails:\n{s}"))
+    assert runner.failures == 0
+    check(tmp_path)
+
+
+def test_the_api_reference_has_examples():
+    assert len(doctests()) >= 5

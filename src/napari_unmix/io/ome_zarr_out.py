@@ -221,10 +221,15 @@ def write_stack_ome_zarr(path, data, *, spectral_axis=0, spectral_values=None,
     Examples
     --------
     A TIFF series converted plane by plane (nothing of the series' size in memory):
+    ``files`` are the planes' TIFFs, each ``(C, Y, X)``; they are stacked along a new
+    axis 1, so that the channels stay on axis 0, the spectral axis:
 
-    >>> import dask.array as da, tifffile                         # doctest: +SKIP
-    >>> planes = [da.from_zarr(tifffile.imread(f, aszarr=True)) for f in files]
-    >>> write_stack_ome_zarr("cube.ome.zarr", da.stack(planes), spectral_axis=0)
+    >>> import dask.array as da
+    >>> from napari_unmix.io import open_stack
+    >>> planes = [open_stack(f, lazy=True).data for f in files]   # read by path, lazily
+    >>> cube = da.stack(planes, axis=1)                           # (C, Z, Y, X)
+    >>> write_stack_ome_zarr("cube.ome.zarr", cube, spectral_axis=0).name
+    'cube.ome.zarr'
     """
     import dask.array as da
 
