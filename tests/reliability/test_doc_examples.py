@@ -318,3 +318,45 @@ def test_every_docstring_example_runs_as_printed(name, tmp_path, monkeypatch):
 
 def test_the_api_reference_has_examples():
     assert len(doctests()) >= 5
+
+
+# --- numbers the docs quote from a command that is cheap to run ----------------------
+
+def _quoted(pattern, path="docs/user-guide.md"):
+    text = " ".join((ROOT / path).read_text(encoding="utf-8").split())
+    found = re.search(pattern, text)
+    assert found, f"{path} no longer says {pattern!r}: update this test with the text"
+    return found.groups()
+
+
+def _agrees(quoted: str, value: float) -> bool:
+    """``value`` printed to the digits of ``quoted`` is ``quoted``."""
+    places = len(quoted.split(".")[1]) if "." in quoted else 0
+    return abs(value - float(quoted)) <= 0.5 * 10 ** -places + 1e-12
+
+
+def test_the_user_guide_s_demo_scores_are_the_demo_s():
+    """Section 6 quotes the demo's seeded NNMF (25-pixel ROIs and a locked flat row)
+    and random NNMF scores: they are what ``napari-unmix demo`` prints now."""
+    from napari_unmix.cli.demo import demo_roi_config
+    from napari_unmix.core import MODES, nmf, run_analysis, stack_to_matrix
+    from napari_unmix.core.metrics import score_against_truth
+
+    s = make_crs_sample(shape=(128, 128), n_channels=64, noise=0.01, random_state=0)
+    cfg = demo_roi_config(s, MODES["seeded-nmf"], max_iter=1000, random_state=0,
+                          negative="clip")
+    seeded = run_analysis(s.stack, cfg, spectral_axis=0, spectral_values=s.spectral_axis)
+    X, _ = stack_to_matrix(s.stack, 0)
+    free = nmf(X, s.n_components, max_iter=1000, random_state=0, negative="clip")
+    sc_seeded, sc_free = (score_against_truth(s.W, s.H, r.W, r.H, names=s.component_names)
+                          for r in (seeded, free))
+    angle, rmse, free_angle, free_rmse = _quoted(
+        r"mean angle of ([\d.]+) rad and the maps with an RMSE of ([\d.]+), where random "
+        r"NNMF gets ([\d.]+) and ([\d.]+)\.")
+    got = {angle: sc_seeded["mean_spectral_angle"], rmse: sc_seeded["abundance_rmse"],
+           free_angle: sc_free["mean_spectral_angle"], free_rmse: sc_free["abundance_rmse"]}
+    (lipid,) = _quoted(r"its lipid spectrum keeps an angle of ([\d.]+) rad")
+    pair = next(p for p in sc_seeded["pairs"] if p["true"] == "lipid")
+    got[lipid] = pair["spectral_angle"]
+    wrong = {q: round(v, 4) for q, v in got.items() if not _agrees(q, v)}
+    assert not wrong, f"the user guide quotes {sorted(wrong)}; the demo gives {wrong}"
