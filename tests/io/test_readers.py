@@ -425,6 +425,19 @@ def test_sidecar_with_decimal_commas_reads_them_as_decimal_marks(tmp_path, text,
     assert got == unit
 
 
+@pytest.mark.parametrize("text, unit", [
+    ("2850.5 2851 2852.5\n", None),               # np.savetxt(path, values[None])
+    ("wavenumber (cm^-1)\n2850.5 2851.0 2852.5\n", "cm^-1"),
+    ("2850.5, 2851 , 2852.5\n", None),
+    ("nm\n2850.5 0.1\n2851 0.2\n2852.5 0.3\n", "nm"),  # columns split by spaces
+])
+def test_sidecar_values_split_by_white_space_are_read(tmp_path, text, unit):
+    (tmp_path / "x.csv").write_text(text)
+    values, got = read_spectral_sidecar(tmp_path / "x.csv")
+    np.testing.assert_array_equal(values, [2850.5, 2851.0, 2852.5])
+    assert got == unit
+
+
 @pytest.mark.parametrize("text, line", [
     ("2850,5\n2851,0\n2852,5\n", 1),
     ("wavenumber (cm^-1)\n2850,5\n2851,0\n", 2),

@@ -66,9 +66,9 @@ In this order:
      inside the folder.
 
    CSV: one value per line (the first column is used), or one line of values,
-   separated by ``,``; or by ``;``, tabs or white space, with ``,`` as the decimal
-   mark (``2850,5;2851,0``); lines like ``2850,5`` (two columns, or a decimal
-   comma?) are refused, naming the line;
+   separated by ``,`` or white space (``2850.5 2851.0``); or by ``;``, tabs or white
+   space, with ``,`` as the decimal mark (``2850,5;2851,0``); lines like
+   ``2850,5`` (two columns, or a decimal comma?) are refused, naming the line;
    an optional header line names the unit, e.g. ``wavenumber (cm^-1)`` or just
    ``nm``; lines starting with ``#`` are ignored.  JSON: a list of numbers, or
    ``{"values": [...], "unit": "nm"}`` (``spectral_values`` / ``spectral_unit``

@@ -177,21 +177,22 @@ def _decimal_comma_rows(lines) -> list[tuple[int, list[str]]] | None:
 def _csv_cells(text, path) -> tuple[str | None, list[tuple[int, str]]]:
     """The unit of a sidecar CSV's header and its value cells, with their line numbers.
 
-    Values are separated by ``,``; or by ``;`` / tabs / white space, with ``,`` as the
-    decimal mark (:func:`_decimal_comma_rows`).  Lines of two whole numbers split by
+    Values are separated by ``,`` or white space (``np.savetxt``'s default); or by
+    ``;`` / tabs / white space, with ``,`` as the decimal mark
+    (:func:`_decimal_comma_rows`).  Lines of two whole numbers split by
     ``,`` (``2850,5``) could be either, and are refused rather than guessed."""
     lines = [(no, ln) for no, ln in enumerate(text.splitlines(), start=1)
              if ln.strip() and not ln.lstrip().startswith("#")]
     unit = None
-    if lines and number_or_none(re.split(r"[,;\t]", lines[0][1])[0].strip()) is None:
+    if lines and number_or_none(re.split(r"[,;\s]+", lines[0][1].strip())[0]) is None:
         header = [c for c in re.split(r"[,;\t]", lines[0][1]) if c.strip()]
         unit = unit_of_header(header[0]) if header else None
         lines, named = lines[1:], len(header)
     else:
         named = 0
     rows = _decimal_comma_rows(lines)
-    if rows is None:
-        rows = [(no, [c.strip() for c in ln.split(",")]) for no, ln in lines]
+    if rows is None:   # decimal points: values split by ",", white space or both
+        rows = [(no, re.split(r"\s*,\s*|\s+", ln.strip())) for no, ln in lines]
         if len(rows) > 1 and named < 2 and all(
                 len(r) == 2 and all(_INTEGER.fullmatch(c) for c in r) for _, r in rows):
             no, line = lines[0]
