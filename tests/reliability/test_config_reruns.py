@@ -129,3 +129,31 @@ def test_another_label_image_is_refused_unless_asked_for(tmp_path, capsys, input
     line = refused(capsys, "run", inputs / "stack.tif", "--config", first / "config.json",
                    "--out", tmp_path / "y")
     assert "--labels" in line and "label 1" in line, line
+
+
+@pytest.mark.parametrize("mode", ["nmf", "nnls"])
+def test_a_result_made_without_run_says_which_options_rerun_it(inputs, tmp_path, capsys,
+                                                               mode):
+    """A result folder of a fit called directly (the demo's runs) holds no config:
+    ``--config`` of it names the options that repeat it (before: 'its params alone
+    describe the run'), and those options give the same maps."""
+    import dataclasses
+    import shlex
+
+    from napari_unmix.core import nmf, nnls, stack_to_matrix
+    from napari_unmix.io import open_stack, write_analysis_outputs
+
+    stack = open_stack(inputs / "stack.tif")
+    X, shape = stack_to_matrix(stack.data, 0)
+    H = np.loadtxt(inputs / "h.csv", delimiter=",", skiprows=1)[:, 1:].T
+    res = nmf(X, 3, max_iter=30, random_state=5) if mode == "nmf" else nnls(X, H)
+    res = dataclasses.replace(res, spectral_values=stack.spectral_values,  # as the demo
+                              spectral_unit=stack.spectral_unit)
+    write_analysis_outputs(tmp_path / "fit", res, shape)
+    line = refused(capsys, "run", inputs / "stack.tif", "--config", tmp_path / "fit",
+                   "--out", tmp_path / "again")
+    assert "holds no analysis config" in line and f"--mode {mode}" in line
+    flags = shlex.split(line.split("give its settings as options instead: ")[1][:-1])
+    ok(capsys, "run", inputs / "stack.tif", *flags, "--out", tmp_path / "again")
+    again = UnmixResult.load(tmp_path / "again" / "result.npz")
+    np.testing.assert_allclose(again.W, res.W, rtol=1e-6, atol=1e-7)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import AnalysisConfig, RoiLabel
+from ..core import MODES, AnalysisConfig, RoiLabel
 from ..core.analysis import labels_sha256
 from ..io import CONFIG_NAME, OUTPUT_NAMES, read_result_bundle
 from ..io.results import RESULT_JSON_FORMAT
@@ -116,9 +116,35 @@ def _recorded_axis(folder: Path) -> dict:
     return {"spectral_values": values, "spectral_unit": unit if isinstance(unit, str) else None}
 
 
+#: the options of ``run`` that repeat a fit's params, for a result without a config
+_RUN_FLAGS = {"mode": "--mode", "n_components": "-k", "solver": "--solver",
+              "backend": "--backend", "max_iter": "--max-iter", "tol": "--tol",
+              "random_state": "--random-state", "negative": "--negative",
+              "abundance": "--abundance", "loss": "--loss"}
+
+
+def _no_config(result, given: Path) -> CLIError:
+    """The error for a result made without ``run_analysis`` (a demo run): the options
+    that repeat its fit, from its params."""
+    params = result.params
+    flags = " ".join(f"{flag} {params[key]}" for key, flag in _RUN_FLAGS.items()
+                     if params.get(key) is not None)
+    spec = MODES.get(result.mode)
+    spectra = (" --spectra " + str(Path(given) / "spectra.csv")   # the spectra it kept
+               if spec is not None and spec.fixed_spectra and Path(given).is_dir() else "")
+    return CLIError(f"--config {given}: this result holds no analysis config (it was made "
+                    "by fitting the stack directly, as the demo's runs are, not by 'run'); "
+                    f"give its settings as options instead: {flags}{spectra}.")
+
+
 def _config_of_result(path: Path, given: Path) -> ConfigSource:
     try:
         bundle = read_result_bundle(path)
+    except ValueError as exc:
+        raise CLIError(f"--config {given}: {exc}") from None
+    if "config" not in bundle.result.params:
+        raise _no_config(bundle.result, given)
+    try:
         cfg = AnalysisConfig.from_result(bundle.result)
     except ValueError as exc:
         raise CLIError(f"--config {given}: {exc}") from None

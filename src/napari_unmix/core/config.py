@@ -336,8 +336,21 @@ class AnalysisConfig:
 
     @classmethod
     def from_result(cls, result) -> AnalysisConfig:
-        """The config a result of :func:`run_analysis` was made with."""
+        """The config a result of :func:`run_analysis` was made with.
+
+        Raises
+        ------
+        ValueError
+            For a result of a fitting function called directly (``nmf``, ``pca``,
+            ``nnls``): it holds its ``params``, not a config; the message says how to
+            get a result that holds one.
+        """
         if "config" not in result.params:
-            raise ValueError("This result holds no analysis config (it was not made by "
-                             "run_analysis); its params alone describe the run.")
+            mode = result.params.get("mode", result.mode)
+            raise ValueError(
+                f"This {mode} result holds no analysis config: it was made by a fitting "
+                "function called directly, not by run_analysis, so only its params "
+                "describe the fit (result.params). To get a result that can be rerun, run "
+                f"run_analysis(stack, AnalysisConfig(mode={mode!r}, "
+                f"n_components={result.n_components}, ...)).")
         return cls.from_dict(result.params["config"], arrays=result.arrays)
