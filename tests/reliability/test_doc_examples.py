@@ -119,7 +119,8 @@ def big_data_cluster(tmp_path, monkeypatch):
                          chunks=(24, 16, 20))
     # worker threads, not processes: the example's API, not process start-up, is tested
     monkeypatch.setattr(distributed, "LocalCluster",
-                        functools.partial(distributed.LocalCluster, processes=False))
+                        functools.partial(distributed.LocalCluster, processes=False,
+                                          dashboard_address=None))  # no port 8787 to share
     ns = {"H": s.H}
     yield ns
     import zarr
