@@ -213,3 +213,16 @@ def test_one_k_tried_is_not_called_still_rising():
     assert ks.k == 1 and ks.ks == [1]
     assert not [c for c in ks.at_limit if c != "residual"]
     assert not any("still rising" in n for n in ks.notes), ks.notes
+
+
+def test_a_lowered_k_max_is_said():
+    # 24 channels leave room for k = 1..11 beside the held-out channels: k_max=12 was
+    # lowered to 11 without a word (the help says "default 12")
+    X = np.random.default_rng(0).random((500, 24))
+    with np.errstate(all="ignore"):
+        ks = suggest_n_components(X, k_max=12, random_state=0)
+    assert ks.ks[-1] == 11
+    assert any("k_max lowered from 12 to 11" in n and "24 channels" in n for n in ks.notes)
+    with np.errstate(all="ignore"):
+        quiet = suggest_n_components(X, k_max=5, random_state=0)
+    assert not any("lowered" in n for n in quiet.notes)

@@ -208,3 +208,11 @@ def test_gaussian_model_refuses_what_the_gaussian_source_refuses(peaks, words):
         Gaussian(peaks=peaks)
     with pytest.raises(ValueError, match="baseline must be finite and >= 0"):
         gaussian_model(axis, [(2900.0, 20.0, 1.0)], baseline=-1.0)
+
+
+def test_components_from_spectra_given_an_array_says_what_it_reads():
+    # it raised pathlib's "expected str, bytes or os.PathLike object, not ndarray"
+    from napari_unmix.core.components import components_from_spectra
+
+    with pytest.raises(TypeError, match=r"reads a spectra file: give its path, got ndarray"):
+        components_from_spectra(np.ones((2, 5)))

@@ -12,6 +12,7 @@ The source classes are re-exported here, where earlier versions defined them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -198,6 +199,11 @@ def components_from_spectra(path, *, columns=None, locked=False, colors=None,
     """
     from .spectra import read_spectra
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"components_from_spectra reads a spectra file: give its path, got "
+                        f"{type(path).__name__}. For spectra in an array, make the "
+                        "components with ComponentSpec(name, h_source=Spectrum(values, "
+                        "axis=...)).")
     table = read_spectra(path, **read_kwargs)
     idx = [table.column_index(c) for c in (range(table.n_spectra) if columns is None
                                             else columns)]

@@ -402,7 +402,11 @@ def suggest_n_components(X, *, spectral_axis: int | None = None, k_max: int = 12
     n, m = X.shape
     # the largest k each axis allows beside its held-out fold
     room_m, room_n = m - -(-m // folds[1]) - 1, n - -(-n // folds[0]) - 1
-    k_max = int(min(k_max, room_m, room_n))
+    asked, k_max = int(k_max), int(min(k_max, room_m, room_n))
+    if 1 <= k_max < asked:
+        limit = f"{m} channels" if room_m <= room_n else f"{n} pixels"
+        notes.append(f"k_max lowered from {asked} to {k_max}: the cross-validation holds out "
+                     f"part of the {limit}, which leaves room for at most {k_max} components")
     if k_max < 1:
         short = [f"{m} channel(s)" if room_m < 1 else None,
                  f"{n} pixel(s)" if room_n < 1 else None]
