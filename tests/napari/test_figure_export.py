@@ -105,3 +105,33 @@ def test_the_button_draws_the_figure_off_the_gui_thread(qtbot, crs_dock, run_doc
         assert dock.status.text().startswith(expect), dock.status.text()
     assert (tmp_path / "button.png").exists() and not (tmp_path / "button.tif").exists()
     assert threads and all(t is not threading.main_thread() for t in threads)
+
+
+def test_a_channel_last_stack_exports_its_whole_plane_with_a_physical_scale_bar(
+        qtbot, crs_viewer, crs_dock, run_dock, tmp_path, monkeypatch, quick_nmf):
+    """A (Y, X, C) stack's maps keep a length-1 spectral axis last, (Y, X, 1): the figure
+    is still their Y-X plane (it was one row, (X, 1)) with the bar in µm (it had none)."""
+    import napari_unmix._napari.figure_export as fe
+
+    viewer, dock = crs_viewer, crs_dock
+    cyx = np.asarray(viewer.layers[0].data)[:, :40, :56]
+    viewer.add_image(np.moveaxis(cyx, 0, -1), name="yxc", scale=(0.5, 0.25, 1.0),
+                     units=("micrometer", "micrometer", "pixel"))
+    dock.form.image.value = "yxc"
+    dock.form.spectral_axis.value = 2
+    quick_nmf(dock)
+    run_dock(dock)
+    layers = run_map_layers(viewer, dock.session.current)
+    assert layers[0].data.shape == (40, 56, 1)
+    rgb, _ = canvas_composite(layers, viewer.dims.point)
+    assert rgb.shape == (40, 56, 3)
+    drawn = {}
+
+    def recording(path, rgb, legend, **kwargs):
+        drawn.update(kwargs, shape=rgb.shape)
+        return path
+
+    monkeypatch.setattr(fe, "write_composite_figure", recording)
+    export_figure(dock, tmp_path / "yxc.png")
+    assert drawn["shape"] == (40, 56, 3)
+    assert drawn["pixel_size"] == 0.25 and drawn["unit"] == "micrometer"

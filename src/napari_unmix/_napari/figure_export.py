@@ -37,16 +37,37 @@ def run_map_layers(viewer, record) -> list:
     return shown or layers
 
 
+def _map_axes(layer) -> list[int]:
+    """The axes of map ``layer`` that are the image's spatial axes (Y, X last): all
+    but the length-1 axis a dock's map keeps for the spectral axis of a stack whose
+    spectral axis is not its first (``(Y, X, C)`` -> maps ``(Y, X, 1)``), known from the
+    layer's ``spatial_shape`` metadata."""
+    shape = tuple(layer.data[0].shape if getattr(layer, "multiscale", False)
+                  else layer.data.shape)
+    axes = list(range(len(shape)))
+    meta = layer.metadata if isinstance(layer.metadata, dict) else {}
+    spatial = meta.get("spatial_shape")
+    if spatial is not None and len(shape) == len(spatial) + 1:
+        spatial = tuple(int(n) for n in spatial)
+        drop = next((i for i in axes if shape[i] == 1 and shape[:i] + shape[i + 1:] == spatial),
+                    None)
+        if drop is not None:
+            axes.remove(drop)
+    return axes
+
+
 def _plane(layer, world_point) -> np.ndarray:
+    """The Y-X plane of map ``layer`` at ``world_point`` (every other axis at the
+    point's index, a spectral stand-in axis at its one index)."""
     data = layer.data[-1] if getattr(layer, "multiscale", False) else layer.data
+    coords = np.asarray(layer.world_to_data(world_point), dtype=np.float64)
     if getattr(layer, "multiscale", False):  # the smallest level: a figure, not the data
         full = np.asarray(layer.data[0].shape, dtype=np.float64)
-        coords = np.asarray(layer.world_to_data(world_point), dtype=np.float64)
         coords = coords * np.asarray(data.shape) / full
-    else:
-        coords = np.asarray(layer.world_to_data(world_point), dtype=np.float64)
-    index = tuple(min(max(int(np.floor(c + 0.5)), 0), n - 1)
-                  for c, n in zip(coords[:-2], data.shape[:-2], strict=True))
+    plane_axes = _map_axes(layer)[-2:]
+    index = tuple(slice(None) if axis in plane_axes
+                  else min(max(int(np.floor(c + 0.5)), 0), n - 1)
+                  for axis, (c, n) in enumerate(zip(coords, data.shape, strict=True)))
     return np.asarray(data[index], dtype=np.float64)
 
 
@@ -76,11 +97,12 @@ def canvas_composite(layers, world_point) -> tuple[np.ndarray, list]:
 
 
 def _pixel_size(layer):
-    """The X pixel size and unit of ``layer`` (None, None without physical units)."""
-    unit = str(layer.units[-1]) if getattr(layer, "units", None) is not None else ""
+    """The X pixel size and unit of map ``layer`` (None, None without physical units)."""
+    x = _map_axes(layer)[-1]
+    unit = str(layer.units[x]) if getattr(layer, "units", None) is not None else ""
     if unit in ("", "pixel", "dimensionless"):
         return None, None
-    return float(layer.scale[-1]), unit
+    return float(layer.scale[x]), unit
 
 
 def _figure_parts(dock) -> dict:
