@@ -134,6 +134,20 @@ def test_bundle_writer_output_is_opened_again_by_the_reader(tmp_path, result, la
     np.testing.assert_array_equal(back.H, result.H)
 
 
+def test_a_bundle_keeps_the_pixel_sizes_of_its_layers(tmp_path, result, layers):
+    """Maps saved as .npz from layers 0.5 x 0.25 µm apart open again on that grid (they
+    opened at 1 pixel, so they no longer lay over their image)."""
+    sizes = ((0.5, 0.25), ("micrometer", "micrometer"))
+    scaled = result_layer_data(ResultBundle(result=result, spatial_shape=SHAPE,
+                                            pixel_size=sizes))
+    [out] = write_bundle(str(tmp_path / "r.npz"), scaled)
+    assert read_result_bundle(out).pixel_size == (sizes[0], ("um", "um"))
+    _, kwargs, _ = read_layers(out)[0]
+    assert kwargs["scale"] == sizes[0] and kwargs["units"] == ("um", "um")
+    [plain] = write_bundle(str(tmp_path / "p.npz"), layers)  # in pixels: none recorded
+    assert read_result_bundle(plain).pixel_size is None
+
+
 def test_bundle_needs_one_result(tmp_path, result, layers):
     twin = UnmixResult(W=result.W, H=result.H, mode="nmf", backend="x", device="cpu",
                        n_iter=1, reconstruction_err=0.0)

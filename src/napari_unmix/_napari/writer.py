@@ -211,13 +211,15 @@ def write_spectra(path: str, layer_data: list) -> list[str]:
 
 
 def write_bundle(path: str, layer_data: list) -> list[str]:
-    """Write the result of the selected layers as one ``.npz`` bundle (read back as layers)."""
+    """Write the result of the selected layers as one ``.npz`` bundle (read back as layers,
+    with the layers' pixel sizes when they have physical units)."""
     from ..io import write_result_bundle
 
     refs = _results(layer_data, "a result")
     result = _one_result(refs, "a result")
     shape, mask = _layout(refs, result)
-    return [str(write_result_bundle(path, result, shape, mask=mask))]
+    sizes = _pixel_size_of(_image_layers(layer_data, "a result"), shape)
+    return [str(write_result_bundle(path, result, shape, mask=mask, pixel_size=sizes))]
 
 
 def write_result_folder(path: str, layer_data: list) -> list[str]:

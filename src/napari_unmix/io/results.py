@@ -54,6 +54,8 @@ OUTPUT_NAMES = {"maps": "maps.tif", "spectra": "spectra.csv", "composite": "comp
 
 _SHAPE_KEY = "layout/spatial_shape"
 _MASK_KEY = "layout/mask"
+_SCALE_KEY = "layout/pixel_scale"
+_UNITS_KEY = "layout/pixel_units"
 
 
 # -- the .npz bundle ------------------------------------------------------------
@@ -77,7 +79,8 @@ class ResultBundle:
     notes : list of str
     pixel_size : tuple (scale, units) or None
         The physical size of a pixel along every spatial axis and its unit, from the
-        ``result.json`` of a result folder whose stack had pixel sizes.
+        ``result.json`` of a result folder whose stack had pixel sizes, or as a
+        bundle written with ``pixel_size`` stores it.
     """
 
     result: UnmixResult
@@ -109,7 +112,8 @@ def _check_layout(result, spatial_shape, mask):
     return shape, check_pixel_mask(mask, shape, n, rows="the result's W has")
 
 
-def write_result_bundle(path, result: UnmixResult, spatial_shape, *, mask=None) -> Path:
+def write_result_bundle(path, result: UnmixResult, spatial_shape, *, mask=None,
+                        pixel_size=None) -> Path:
     """Write a result and the layout of its maps as one ``.npz`` file, atomically.
 
     Parameters
@@ -123,6 +127,9 @@ def write_result_bundle(path, result: UnmixResult, spatial_shape, *, mask=None) 
         Spatial shape of the analysed stack.
     mask : ndarray of bool, optional
         The analysed pixels, when ``W`` does not cover the whole image.
+    pixel_size : tuple (scale, units), optional
+        The physical size of a pixel along every spatial axis and its unit (as
+        :attr:`ResultBundle.pixel_size`): the reader places the maps with it.
 
     Returns
     -------
@@ -138,6 +145,7 @@ def write_result_bundle(path, result: UnmixResult, spatial_shape, *, mask=None) 
     if not isinstance(result, UnmixResult):
         raise TypeError(f"result must be an UnmixResult, got {type(result).__name__}.")
     shape, mask = _check_layout(result, spatial_shape, mask)
+    sizes = _checked_sizes(pixel_size, shape)
     path = Path(path)
     if path.suffix.lower() != ".npz":
         path = path.with_name(path.name + ".npz")
@@ -151,11 +159,32 @@ def write_result_bundle(path, result: UnmixResult, spatial_shape, *, mask=None) 
                 if mask is not None:
                     with zf.open(_MASK_KEY + ".npy", "w", force_zip64=True) as fh:
                         np.lib.format.write_array(fh, np.ascontiguousarray(mask))
+                if sizes is not None:
+                    for key, values in zip((_SCALE_KEY, _UNITS_KEY), sizes, strict=True):
+                        with zf.open(key + ".npy", "w") as fh:
+                            np.lib.format.write_array(fh, np.asarray(values))
             os.replace(inner, tmp)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 inner.unlink()
     return path
+
+
+def _checked_sizes(pixel_size, shape):
+    """``pixel_size`` as ``(scales, units)`` with one positive value per spatial axis."""
+    if pixel_size is None:
+        return None
+    try:
+        scale, units = (tuple(part) for part in pixel_size)
+        scale = tuple(float(v) for v in scale)
+    except (TypeError, ValueError):
+        raise ValueError(f"pixel_size {pixel_size!r} must be (scales, units), one of each "
+                         f"per spatial axis of {shape}.") from None
+    if not (len(scale) == len(units) == len(shape)) or not all(
+            math.isfinite(v) and v > 0 for v in scale):
+        raise ValueError(f"pixel_size {pixel_size!r} must give one positive scale and one "
+                         f"unit per spatial axis of {shape}.")
+    return scale, tuple(str(u) for u in units)
 
 
 # -- result.json ----------------------------------------------------------------
@@ -342,6 +371,8 @@ def read_result_bundle(path) -> ResultBundle:
         with open(npz, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             shape = tuple(int(s) for s in z[_SHAPE_KEY]) if _SHAPE_KEY in z.files else None
             mask = z[_MASK_KEY] if shape is not None and _MASK_KEY in z.files else None
+            stored = ({"scale": z[_SCALE_KEY].tolist(), "units": z[_UNITS_KEY].tolist()}
+                      if _SCALE_KEY in z.files and _UNITS_KEY in z.files else None)
     except ValueError:
         raise
     except Exception as exc:  # noqa: BLE001 - zip / npy / JSON decoding errors
@@ -361,9 +392,9 @@ def read_result_bundle(path) -> ResultBundle:
         notes.append(f"{npz.name} does not store the image shape; the maps are shown as "
                      f"{how}. Save results with napari_unmix.io.write_result_bundle (or the "
                      "plugin's writer) to keep it.")
+    sizes = _pixel_size(doc, shape) or _pixel_size({"pixel_size": stored}, shape)
     return ResultBundle(result=result, spatial_shape=shape, mask=mask, path=path,
-                        guessed_shape=guessed, notes=notes,
-                        pixel_size=_pixel_size(doc, shape))
+                        guessed_shape=guessed, notes=notes, pixel_size=sizes)
 
 
 def _pixel_size(doc, shape):
