@@ -14,7 +14,7 @@ import pytest
 napari = pytest.importorskip("napari")
 pytestmark = pytest.mark.gui
 
-from napari_unmix._napari.layers import result_layers  # noqa: E402
+from napari_unmix._napari.layers import RESULT_KEY, result_layers  # noqa: E402
 
 
 def _names(viewer):
@@ -85,3 +85,32 @@ def test_a_renamed_image_keeps_its_runs(qtbot, crs_viewer, crs_dock, run_dock, q
     view = dock.inspect_at((0.0, 10.0, 12.0))
     assert view is not None and dock.session.current.number == 2
     assert dock.session.result_image == "renamed stack"
+
+
+def test_two_docks_on_one_viewer_keep_their_own_maps(qtbot, crs_viewer, crs_dock, run_dock,
+                                                     quick_nmf):
+    """A second dock's run used to take over the first dock's map layers of the same
+    image (their data became its maps while the first dock's run still named them):
+    each dock now replaces only the maps it made."""
+    from napari_unmix._napari.widget import UnmixWidget
+
+    viewer, first = crs_viewer, crs_dock
+    second = UnmixWidget(viewer)
+    viewer.window.add_dock_widget(second, name="second unmixing dock")
+    quick_nmf(first, k=2)
+    run_dock(first)
+    quick_nmf(second, k=3)
+    run_dock(second)
+
+    def owned(dock):
+        uids = set(dock.session.current.layer_uids)
+        return [lyr for lyr in result_layers(viewer) if str(lyr.unique_id) in uids]
+
+    assert len(result_layers(viewer)) == 5
+    for dock, k in ((first, 2), (second, 3)):
+        layers = owned(dock)
+        assert len(layers) == k
+        assert all(lyr.metadata[RESULT_KEY] is dock.result for lyr in layers)
+    quick_nmf(first, k=2, seed=1)
+    run_dock(first)  # a rerun replaces the first dock's own maps only
+    assert len(result_layers(viewer)) == 5 and len(owned(second)) == 3

@@ -35,8 +35,10 @@ Metadata and replacing
     ``mode``, ``source_image`` (name of the analysed image), ``source_uid`` (its
     identity, napari's ``unique_id``: the maps of an image are found by it, so that
     renaming the image keeps them its own), ``run`` (the run's
-    number, :mod:`.run_history`) and ``name`` (the name it was given: a layer whose
-    name differs was renamed by the user).  :func:`show_result` replaces the maps
+    number, :mod:`.run_history`), ``name`` (the name it was given: a layer whose
+    name differs was renamed by the user) and ``owner`` (which dock's session made
+    it: a dock never replaces the maps of another dock that is still open on the
+    same viewer).  :func:`show_result` replaces the maps
     of an earlier result for the same image (or the layers it is given), so that
     re-running does not pile layers up.
 
@@ -307,7 +309,7 @@ def show_result(viewer, result, **kwargs) -> list:
 
 def show_result_steps(viewer, result, *, spatial_shape, colors=None, image_layer=None,
                       spectral_axis_index: int = 0, source_image: str = "", names=None,
-                      replace=None, run: int | None = None):
+                      replace=None, run: int | None = None, owner: str | None = None):
     """Replace the earlier maps of ``source_image`` (or the layers ``replace``) by the
     maps of ``result``, one layer per step.
 
@@ -343,6 +345,8 @@ def show_result_steps(viewer, result, *, spatial_shape, colors=None, image_layer
     run : int, optional
         The run the maps belong to (``metadata[META_KEY]["run"]``, see
         :mod:`.run_history`).
+    owner : str, optional
+        The session that made them (``metadata[META_KEY]["owner"]``).
 
     Returns
     -------
@@ -363,7 +367,7 @@ def show_result_steps(viewer, result, *, spatial_shape, colors=None, image_layer
     for i, (_, kw) in enumerate(built):
         if names is not None:
             kw["name"] = names[i]
-        kw["metadata"][META_KEY].update(run=run, name=kw["name"])
+        kw["metadata"][META_KEY].update(run=run, name=kw["name"], owner=owner)
     old = (result_layers(viewer, source_image=source_image, source_uid=_uid(image_layer))
            if replace is None else list(replace))
     keep = [i < k and tuple(lyr.data.shape) == built[i][0].shape for i, lyr in enumerate(old)]
@@ -383,14 +387,16 @@ def show_result_steps(viewer, result, *, spatial_shape, colors=None, image_layer
 
 
 def remove_unrenamed(viewer, *, role: str, source_image: str,
-                     source_uid: str | None = None) -> int:
+                     source_uid: str | None = None, spare_owners=frozenset()) -> int:
     """Remove the layers of ``role`` made for ``source_image`` (the image of identity
     ``source_uid``, when given: see :func:`made_for`) that still have the name they
-    were given (a layer the user renamed is theirs to keep); returns how many."""
+    were given (a layer the user renamed is theirs to keep) and whose ``owner`` is
+    not one of ``spare_owners`` (another open dock's); returns how many."""
     gone = 0
     for lyr in list(viewer.layers):
         meta = lyr.metadata.get(META_KEY) if isinstance(lyr.metadata, dict) else None
         if (isinstance(meta, dict) and meta.get("role") == role and lyr.name == meta.get("name")
+                and meta.get("owner") not in spare_owners
                 and made_for(meta, source_image=source_image, source_uid=source_uid)):
             viewer.layers.remove(lyr)
             gone += 1

@@ -126,18 +126,22 @@ def with_residual(func, stack, *, spectral_axis: int, spatial_shape, reference=N
     return run
 
 
-def remove_residuals(viewer, *, source_image: str, source_uid: str | None = None) -> int:
+def remove_residuals(viewer, *, source_image: str, source_uid: str | None = None,
+                     spare_owners=frozenset()) -> int:
     """Remove the residual layers of ``source_image``'s earlier runs (the image of
-    identity ``source_uid``, when given; not those the user renamed); returns how many."""
+    identity ``source_uid``, when given; not those the user renamed, nor those of the
+    sessions ``spare_owners``); returns how many."""
     from .layers import remove_unrenamed
 
     return remove_unrenamed(viewer, role=RESIDUAL_ROLE, source_image=source_image,
-                            source_uid=source_uid)
+                            source_uid=source_uid, spare_owners=spare_owners)
 
 
-def show_residual(viewer, relative, *, grid, number: int, source_image: str):
+def show_residual(viewer, relative, *, grid, number: int, source_image: str,
+                  owner: str | None = None):
     """Add the residual map of run ``number`` as an image layer over the image of
-    ``grid``, placed like the maps, on top (hide it to see the composite)."""
+    ``grid``, placed like the maps, on top (hide it to see the composite); ``owner``:
+    the session that made it."""
     from .layers import META_KEY, placement
 
     data = np.asarray(relative, dtype=np.float32)
@@ -152,4 +156,5 @@ def show_residual(viewer, relative, *, grid, number: int, source_image: str):
         contrast_limits=(0.0, hi if hi > 0 else 1.0),
         metadata={META_KEY: {"role": RESIDUAL_ROLE, "run": int(number), "name": name,
                              "source_image": source_image,
-                             "source_uid": str(grid.layer.unique_id)}}, **kwargs)
+                             "source_uid": str(grid.layer.unique_id), "owner": owner}},
+        **kwargs)

@@ -20,6 +20,8 @@ The mixin uses the session's ``viewer``, ``events``, ``rows`` and its helpers.
 
 from __future__ import annotations
 
+import uuid
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +36,10 @@ from .series_run import series_spectra, series_summary
 from .summary_text import fit_summary, mode_label
 
 __all__ = ["Refusal", "ResultsMixin", "SpectraView"]
+
+#: The sessions alive now, by owner token (the ``owner`` of the layers they made): a
+#: session replaces no layer of another one (two docks on one viewer).
+_SESSIONS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 class Refusal(ValueError):
@@ -67,6 +73,8 @@ class ResultsMixin:
         self.current: RunRecord | None = None
         self.compared: RunRecord | None = None
         self._shown_plane: int | None = None  # plane whose per-plane spectra are shown
+        self.owner = uuid.uuid4().hex  # marks the layers this session makes
+        _SESSIONS[self.owner] = self
 
     # -- the shown run --------------------------------------------------------------
     @property
@@ -149,18 +157,24 @@ class ResultsMixin:
             self.events.history.emit(list(self.history.runs))
 
     # -- publishing -----------------------------------------------------------------
+    def _other_owners(self) -> frozenset:
+        """The owner tokens of the other sessions alive (other docks)."""
+        return frozenset(_SESSIONS.keys()) - {self.owner}
+
     def _layers_to_replace(self, image, uid) -> list:
         """The map layers of earlier runs of ``image`` (the layer of identity ``uid``,
         whatever its name) a new run replaces: none when runs are kept; never those
-        the user renamed."""
+        the user renamed, nor those another open dock made."""
         if self.keep == "keep":
             return []
         from .layers import META_KEY, result_layers
 
+        others = self._other_owners()
         out = []
         for lyr in result_layers(self.viewer, source_image=image, source_uid=uid):
-            given = (lyr.metadata.get(META_KEY) or {}).get("name")
-            if given is None or lyr.name == given:
+            meta = lyr.metadata.get(META_KEY) or {}
+            given = meta.get("name")
+            if (given is None or lyr.name == given) and meta.get("owner") not in others:
                 out.append(lyr)
         return out
 
@@ -197,12 +211,13 @@ class ResultsMixin:
         if self.keep != "keep":
             from .residual import remove_residuals
 
-            remove_residuals(self.viewer, source_image=image, source_uid=uid)
+            remove_residuals(self.viewer, source_image=image, source_uid=uid,
+                             spare_owners=self._other_owners())
         layers = yield from show_result_steps(
             self.viewer, result, spatial_shape=grid.spatial_shape, colors=colors,
             image_layer=self._layer(image), spectral_axis_index=grid.spectral_axis_index,
             source_image=image, replace=replace, run=number,
-            names=[layer_name(number, c) for c in result.component_names])
+            names=[layer_name(number, c) for c in result.component_names], owner=self.owner)
         self.history.release(layer_uid(lyr) for lyr in layers)  # reused layers
         record = RunRecord(number=number, result=result, image=image, image_uid=uid,
                            colors=colors,
@@ -215,7 +230,7 @@ class ResultsMixin:
             from .residual import show_residual
 
             lyr = show_residual(self.viewer, residual.relative, grid=grid, number=number,
-                                source_image=image)
+                                source_image=image, owner=self.owner)
             record.residual_uid = layer_uid(lyr)
             record.layer_uids.append(record.residual_uid)
             yield
