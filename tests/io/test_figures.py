@@ -77,3 +77,23 @@ def test_save_figure_refuses_other_suffixes_and_resolutions(tmp_path):
     with pytest.raises(ValueError, match="resolution"):
         save_figure(fig, tmp_path / "f.png", dpi=0)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_tall_narrow_image_gives_a_figure_at_most_twice_as_tall_as_wide(tmp_path):
+    """A 2000 x 20 map gave a 1800 x 135 000 pixel PNG at 300 dpi (a gigabyte drawn)."""
+    rgb = np.random.default_rng(0).random((2000, 20, 3))
+    png = write_composite_figure(tmp_path / "tall.png", rgb, [LegendEntry("a", "red")], dpi=50)
+    height, width = matplotlib.image.imread(png).shape[:2]
+    assert width == 300 and height <= 2 * width
+
+
+def test_every_legend_entry_fits_a_wide_image():
+    """With 20 components over a 20 x 2000 image the figure was 1 inch tall and the
+    legend ran off it: most names were missing from the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    legend = [LegendEntry(f"component {i}", "red") for i in range(20)]
+    fig = composite_figure(np.zeros((20, 2000, 3)), legend)
+    FigureCanvasAgg(fig).draw()
+    box, page = fig.legends[0].get_window_extent(), fig.bbox
+    assert box.y0 >= page.y0 and box.y1 <= page.y1

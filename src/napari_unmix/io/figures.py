@@ -25,6 +25,11 @@ from ..core._files import atomic_path
 __all__ = ["FIGURE_FORMATS", "LegendEntry", "composite_figure", "nice_length", "save_figure",
            "scale_text", "write_composite_figure"]
 
+#: The tallest figure :func:`composite_figure` draws, in figure widths.
+_MAX_ASPECT = 2.0
+#: The height of one legend entry at font size 9, in inches (with matplotlib's spacing).
+_LEGEND_LINE_IN = 0.22
+
 #: The file formats of :func:`save_figure`, by suffix.
 FIGURE_FORMATS = ("png", "svg")
 
@@ -82,6 +87,8 @@ def composite_figure(rgb, legend, *, pixel_size: float | None = None, unit=None,
     -------
     matplotlib.figure.Figure
         On a black background; the image fills the left part, the legend the right.
+        The figure is as tall as the image at that width, but at most twice as tall
+        as wide (a narrower image then) and at least as tall as the legend.
     """
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch, Rectangle
@@ -94,8 +101,12 @@ def composite_figure(rgb, legend, *, pixel_size: float | None = None, unit=None,
     physical = pixel_size is not None and float(pixel_size) > 0 and text is not None
     size = float(pixel_size) if physical else 1.0
     image_share = 0.75
-    height_in = width_in * image_share * ny / nx + (0.35 if title else 0.0)
-    fig = Figure(figsize=(width_in, max(height_in, 1.0)), facecolor="black")
+    # the image's own height, at most twice the figure's width (a tall, narrow image
+    # is drawn narrower, not on a 135 000-pixel-tall page), and at least the legend's
+    image_in = min(width_in * image_share * ny / nx, _MAX_ASPECT * width_in)
+    legend_in = _LEGEND_LINE_IN * len(legend) + 0.3
+    height_in = max(image_in, legend_in, 1.0) + (0.35 if title else 0.0)
+    fig = Figure(figsize=(width_in, height_in), facecolor="black")
     top = 1.0 - (0.35 / height_in if title else 0.0)
     ax = fig.add_axes((0.0, 0.0, image_share, top))
     ax.imshow(np.clip(rgb, 0.0, 1.0), interpolation="nearest")
