@@ -114,3 +114,35 @@ def test_two_docks_on_one_viewer_keep_their_own_maps(qtbot, crs_viewer, crs_dock
     quick_nmf(first, k=2, seed=1)
     run_dock(first)  # a rerun replaces the first dock's own maps only
     assert len(result_layers(viewer)) == 5 and len(owned(second)) == 3
+
+
+def test_a_run_is_compared_on_its_own_spectral_axis(qtbot, crs_viewer, crs_dock, run_dock,
+                                                     quick_nmf):
+    """Comparing runs of two images drew the other run's spectra at the shown run's
+    channel positions: a 2800-3100 cm^-1 run on a 400-700 nm axis.  Now a run on another
+    axis in the same unit is drawn at its own positions; one in another unit is not
+    drawn, and the title says why."""
+    import numpy as np
+
+    viewer, dock = crs_viewer, crs_dock
+    image = viewer.layers[0]
+    n = image.data.shape[0]
+    for name, (lo, hi) in (("nm wide", (400.0, 700.0)), ("nm narrow", (500.0, 600.0))):
+        viewer.add_image(np.asarray(image.data), name=name,
+                         metadata={"spectral_axis_index": 0, "spectral_unit": "nm",
+                                   "spectral_values": np.linspace(lo, hi, n)})
+    dock.history.keep.setCurrentIndex(dock.history.keep.findData("keep"))
+    for name in (image.name, "nm wide", "nm narrow"):  # runs 1 (cm^-1), 2 and 3 (nm)
+        dock.form.image.value = name
+        quick_nmf(dock, k=2)
+        run_dock(dock)
+    compare = dock.history.compare
+    compare.setCurrentIndex(compare.findData(2))
+    content = dock.spectra_plot.content
+    assert [c.label for c in content.compare] == ["C1 (run 2)", "C2 (run 2)"]
+    for curve in content.compare:
+        np.testing.assert_allclose(curve.x, np.linspace(400.0, 700.0, n))
+    compare.setCurrentIndex(compare.findData(1))
+    content = dock.spectra_plot.content
+    assert content.compare == []
+    assert "run 1 not drawn: its spectral axis is in cm^-1, this one in nm" in content.title

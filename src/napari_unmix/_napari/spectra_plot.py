@@ -20,6 +20,7 @@ first inspector click 129 ms, now 65); a save lays the figure out at its own siz
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 
@@ -31,7 +32,7 @@ from ..core.modes import MODES
 from .passes import NEXT_PASS_MS, later
 
 __all__ = ["MISSING_COLOR", "Curve", "PlotContent", "SpectraPlot", "pixel_content",
-           "spectra_title"]
+           "spectra_title", "with_compared"]
 
 #: Colour of curves whose component has no colour.
 MISSING_COLOR = "#888888"
@@ -53,6 +54,9 @@ class Curve:
     ls : str, optional
         A matplotlib line style that overrides the others (the pixel inspector's
         residual is dotted).
+    x : ndarray (n_channels,), optional
+        The spectral position of every value, when it is not the plot's spectral axis
+        (another run's spectra, compared).
     """
 
     label: str
@@ -60,6 +64,7 @@ class Curve:
     color: str
     dashed: bool = False
     ls: str | None = None
+    x: np.ndarray | None = None
 
 
 def spectra_title(mode: str) -> str:
@@ -151,6 +156,26 @@ def pixel_content(view, result, colors) -> PlotContent:
                        else np.asarray(values), unit=result.spectral_unit, title=view.title)
 
 
+def with_compared(content: PlotContent, other, *, colors, label: str) -> PlotContent:
+    """``content`` with result ``other``'s spectra beside its curves (dotted, each
+    named ``"name (label)"``), every one at its own spectral positions.  When the two
+    spectral axes cannot share the x axis (another unit, or channel numbers beside
+    spectral values) they are not drawn, and the title says why."""
+    theirs = PlotContent.from_result(other, colors=colors)
+    if ((theirs.spectral_values is None) != (content.spectral_values is None)
+            or (theirs.unit or None) != (content.unit or None)):
+        def axis_of(c):
+            return "channel numbers" if c.spectral_values is None else (c.unit or "no unit")
+
+        note = (f" ({label} not drawn: its spectral axis is in {axis_of(theirs)}, this "
+                f"one in {axis_of(content)})")
+        return dataclasses.replace(content, title=f"{content.title}{note}", compare=[])
+    x = None if theirs.spectral_values is None else np.asarray(theirs.spectral_values,
+                                                               dtype=np.float64)
+    curves = [dataclasses.replace(c, label=f"{c.label} ({label})", x=x) for c in theirs.curves]
+    return dataclasses.replace(content, compare=curves)
+
+
 def _look(panels, axis, theme, content):
     """What must stay the same for the figure to be redrawn by moving its lines: each
     panel's y label and curves (label, colour, style, length, sign) and the spectral
@@ -158,7 +183,8 @@ def _look(panels, axis, theme, content):
     if content.scree is not None or not any(curves for _, curves, _ in panels):
         return None
     shape = tuple(
-        (y_label, tuple((curve.label, curve.color, curve.ls, style, curve.values.size)
+        (y_label, tuple((curve.label, curve.color, curve.ls, style, curve.values.size,
+                         None if curve.x is None else curve.x.tobytes())
                         for curve, style in curves),
          bool(curves) and all(_non_negative(curve.values) for curve, _ in curves))
         for _, curves, y_label in panels)
@@ -393,8 +419,9 @@ class SpectraPlot(QWidget):
         c = self.content
         lines = []
         for curve, style in curves:
-            x = (np.arange(curve.values.size) if axis is None or axis.size != curve.values.size
-                 else axis)
+            x = (curve.x if curve.x is not None and curve.x.size == curve.values.size
+                 else np.arange(curve.values.size)
+                 if axis is None or axis.size != curve.values.size else axis)
             ls = curve.ls or (":" if style == "compare" else ("--" if style else "-"))
             lines += ax.plot(x, curve.values, color=curve.color,
                              lw=1.2 if style == "compare" else 1.6, ls=ls, label=curve.label)

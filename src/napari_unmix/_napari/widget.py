@@ -228,18 +228,17 @@ class UnmixWidget(QWidget):
     def _on_spectra(self, view) -> None:
         """Show a :class:`~.session.SpectraView` (on a slider move: only in a plot that
         is there; a new result also brings the spectra dock back)."""
-        from .spectra_plot import PlotContent
+        from .spectra_plot import PlotContent, with_compared
 
         if view is None or self.spectra_plot is None:
             return
         content = PlotContent.from_result(view.result, colors=view.colors)
         title = view.title if view.title is not None else f"{content.title}{view.suffix}"
-        compare = []
+        content = dataclasses.replace(content, title=title)
         if view.compare is not None:
             other, colors, label = view.compare
-            compare = [dataclasses.replace(c, label=f"{c.label} ({label})") for c in
-                       PlotContent.from_result(other, colors=colors).curves]
-        self.spectra_plot.display(dataclasses.replace(content, title=title, compare=compare))
+            content = with_compared(content, other, colors=colors, label=label)
+        self.spectra_plot.display(content)
 
     def _on_mode_changed(self, *_):
         seeded = self.form.spec.seeded
