@@ -88,6 +88,18 @@ def test_stability_table(qtbot, crs_viewer, crs_dock):
     assert "Stability" in dock.status.text()
 
 
+def test_the_stability_table_names_its_image(qtbot, crs_viewer, crs_dock):
+    """The table stays while another image is chosen, and it did not say which image it
+    measured: it now names it, in its title and on the status line."""
+    dock, panel = crs_dock, crs_dock.diagnostics
+    name = crs_viewer.layers[0].name
+    dock.form.n_components.value = 2
+    panel.n_starts.setValue(2)
+    _wait(qtbot, panel.check_stability())
+    assert panel.table_title.text().startswith(f"Stability of {name!r}:")
+    assert dock.status.text().startswith(f"Stability of {name!r}:")
+
+
 def test_standard_error_layers_of_a_fixed_h_nnls_run(qtbot, crs_viewer, crs_dock, run_dock,
                                                       quick_nmf):
     dock, panel = crs_dock, crs_dock.diagnostics

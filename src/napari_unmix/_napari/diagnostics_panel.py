@@ -333,9 +333,11 @@ class DiagnosticsPanel(QWidget):
                        n_starts=int(self.n_starts.value()))
         return self.dock.start_task(func, status=f"Stability of {k} components over "
                                     f"{self.n_starts.value()} random starts …",
-                                    on_value=self._on_stability)
+                                    on_value=partial(self._on_stability, grid.layer.name))
 
-    def _on_stability(self, report) -> str:
+    def _on_stability(self, image: str, report) -> str:
+        """Fill the table with ``report`` of image ``image`` (named in its title: the
+        table stays while another image is chosen)."""
         self.stability_report = report
         rows = diag.stability_rows(report)
         self.table.setRowCount(len(rows))
@@ -349,13 +351,14 @@ class DiagnosticsPanel(QWidget):
         self.table.setFixedHeight(self.table.horizontalHeader().height()
                                   + sum(self.table.rowHeight(i) for i in range(len(rows))) + 4)
         self.table.setVisible(True)
-        self.table_title.setText(f"Stability: random NNMF, {report.n_components} components, "
+        self.table_title.setText(f"Stability of {image!r}: random NNMF, "
+                                 f"{report.n_components} components, "
                                  f"{report.n_starts} starts; {report.n_reproducible} "
                                  f"reproducible (spread < {report.threshold:g} rad).")
         self.table_title.setVisible(True)
         self.set_expanded(True)
-        return (f"Stability: {report.n_reproducible} of {report.n_components} components "
-                "reproducible.")
+        return (f"Stability of {image!r}: {report.n_reproducible} of {report.n_components} "
+                "components reproducible.")
 
     # -- add a component from the residual --------------------------------------------
     def add_from_residual(self):
