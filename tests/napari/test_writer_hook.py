@@ -148,6 +148,30 @@ def test_a_bundle_keeps_the_pixel_sizes_of_its_layers(tmp_path, result, layers):
     assert read_result_bundle(plain).pixel_size is None
 
 
+def test_a_z_stack_calibrated_in_x_and_y_only_keeps_that_calibration(tmp_path):
+    """Maps of a (Z, Y, X) stack with µm pixels but no Z spacing were saved without any
+    pixel size (maps.tif, result folder and bundle at 1 pixel): Z's lack of a unit
+    dropped Y's and X's."""
+    import tifffile
+
+    rng = np.random.default_rng(2)
+    res = UnmixResult(W=rng.random((60, 2)), H=rng.random((2, 6)), mode="nmf",
+                      backend="numpy", device="cpu", n_iter=1, reconstruction_err=0.0,
+                      component_names=["a", "b"])
+    sizes = ((1.0, 0.5, 0.25), ("", "um", "um"))
+    layers = result_layer_data(ResultBundle(result=res, spatial_shape=(3, 4, 5),
+                                            pixel_size=sizes))
+    assert layers[0][1]["units"] == ("pixel", "um", "um")
+    write_result_folder(str(tmp_path / "out"), layers)
+    assert read_result_bundle(tmp_path / "out").pixel_size == sizes
+    [bundle] = write_bundle(str(tmp_path / "r.npz"), layers)
+    assert read_result_bundle(bundle).pixel_size == sizes
+    [maps] = write_maps(str(tmp_path / "m.tif"), layers)
+    with tifffile.TiffFile(maps) as tf:
+        assert tf.imagej_metadata["unit"] == "um" and "spacing" not in tf.imagej_metadata
+        assert tf.pages[0].tags["XResolution"].value == (4, 1)  # 4 pixels per µm
+
+
 def test_bundle_needs_one_result(tmp_path, result, layers):
     twin = UnmixResult(W=result.W, H=result.H, mode="nmf", backend="x", device="cpu",
                        n_iter=1, reconstruction_err=0.0)

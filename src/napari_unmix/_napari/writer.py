@@ -119,9 +119,10 @@ def _map_of(data, attrs):
 
 def _pixel_size_of(layers, shape):
     """``(scale, units)`` of the spatial axes of the maps (``shape``: Y, X or Z, Y, X),
-    from the layers' ``scale`` and ``units`` when they all agree and every spatial axis
-    has a length unit; else None.  A length-1 axis that a map layer keeps over a
-    channel-last stack is left out."""
+    from the layers' ``scale`` and ``units`` when they all agree and the Y and X axes
+    have a length unit (a Z or T axis without one keeps its scale, with unit ``""``: a
+    stack calibrated in X and Y only keeps that); else None.  A length-1 axis that a
+    map layer keeps over a channel-last stack is left out."""
     from ..io.pixel_sizes import length_unit
 
     found = set()
@@ -140,9 +141,9 @@ def _pixel_size_of(layers, shape):
         elif len(dshape) != len(shape):
             return None
         lengths = tuple(length_unit(str(units[i])) for i in axes)
-        if None in lengths:
+        if None in lengths[-2:]:
             return None
-        found.add((tuple(float(scale[i]) for i in axes), lengths))
+        found.add((tuple(float(scale[i]) for i in axes), tuple(u or "" for u in lengths)))
     return found.pop() if len(found) == 1 else None
 
 
