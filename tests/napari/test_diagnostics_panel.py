@@ -7,6 +7,7 @@ import pytest
 from napari.layers import Labels
 
 from napari_unmix._napari.diagnostics import (
+    SE_ROLE,
     draw_k_curves,
     residual_row,
     se_layer_name,
@@ -198,3 +199,32 @@ def test_the_parts_without_a_viewer(tmp_path):
     with pytest.raises(ValueError, match=f"{noise}.*so no component is missing"):
         residual_row(residuals(full, X, spatial_shape=s.stack.shape[1:]), name="x",
                      color="#FF0000", run=1, folder=tmp_path)
+
+
+def test_two_docks_keep_their_own_standard_error_layers(qtbot, crs_viewer, crs_dock, run_dock,
+                                                       quick_nmf):
+    # the second dock's NNLS run with standard errors removed the first dock's SE layers
+    # of the same image (map and residual layers already kept to their dock)
+    from napari_unmix._napari.layers import META_KEY
+    from napari_unmix._napari.widget import UnmixWidget
+
+    second = UnmixWidget(crs_viewer)
+    crs_viewer.window.add_dock_widget(second, name="second unmixing dock")
+
+    def nnls_with_errors(dock):
+        quick_nmf(dock, 3, max_iter=30)
+        run_dock(dock)
+        assert dock.use_result_as_seeds()
+        dock.form.mode.value = "nnls"
+        dock.diagnostics.errors.setChecked(True)
+        run_dock(dock)
+
+    def se_layers():
+        return {str(lyr.unique_id) for lyr in crs_viewer.layers
+                if (lyr.metadata.get(META_KEY) or {}).get("role") == SE_ROLE}
+
+    nnls_with_errors(crs_dock)
+    first = se_layers()
+    assert len(first) == 3
+    nnls_with_errors(second)
+    assert first <= se_layers() and len(se_layers()) == 6

@@ -266,18 +266,22 @@ def se_layer_name(number: int, component: str) -> str:
     return f"run {int(number)} · SE · {component}"
 
 
-def remove_errors(viewer, *, source_image: str, source_uid: str | None = None) -> int:
+def remove_errors(viewer, *, source_image: str, source_uid: str | None = None,
+                  spare_owners=frozenset()) -> int:
     """Remove the standard-error layers of ``source_image``'s earlier runs (the image of
-    identity ``source_uid``, when given; not those the user renamed); returns how many."""
+    identity ``source_uid``, when given; not those the user renamed, nor those of the
+    sessions ``spare_owners``: other open docks); returns how many."""
     from .layers import remove_unrenamed
 
     return remove_unrenamed(viewer, role=SE_ROLE, source_image=source_image,
-                            source_uid=source_uid)
+                            source_uid=source_uid, spare_owners=spare_owners)
 
 
-def show_errors(viewer, result, *, grid, number: int, source_image: str) -> list:
+def show_errors(viewer, result, *, grid, number: int, source_image: str,
+                owner: str | None = None) -> list:
     """Add one layer per component of ``result``'s ``arrays["W_se"]`` over the image of
-    ``grid``, placed like the maps, hidden (show one to read it); returns them."""
+    ``grid``, placed like the maps, hidden (show one to read it); ``owner``: the session
+    that made them.  Returns them."""
     from .layers import META_KEY, placement
 
     se = np.asarray(result.arrays["W_se"], dtype=np.float32)
@@ -295,7 +299,7 @@ def show_errors(viewer, result, *, grid, number: int, source_image: str) -> list
             contrast_limits=(0.0, hi if hi > 0 else 1.0),
             metadata={META_KEY: {"role": SE_ROLE, "run": int(number), "name": name,
                                  "component": comp, "source_image": source_image,
-                                 "source_uid": str(grid.layer.unique_id),
+                                 "source_uid": str(grid.layer.unique_id), "owner": owner,
                                  "uncertainty": result.params.get("uncertainty")}},
             **kwargs))
     return out

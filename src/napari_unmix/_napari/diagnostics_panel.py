@@ -425,10 +425,11 @@ class DiagnosticsPanel(QWidget):
         self._se_done.add(record.number)
         if session.keep != "keep":
             diag.remove_errors(self.dock.viewer, source_image=record.image,
-                               source_uid=record.image_uid)
+                               source_uid=record.image_uid,
+                               spare_owners=session.other_owners())
         grid = ImageGrid(layer, record.spectral_axis)
         layers = diag.show_errors(self.dock.viewer, result, grid=grid, number=record.number,
-                                  source_image=record.image)
+                                  source_image=record.image, owner=session.owner)
         from .seed_context import layer_uid
 
         record.layer_uids.extend(layer_uid(lyr) for lyr in layers)

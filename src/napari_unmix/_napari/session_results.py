@@ -157,7 +157,7 @@ class ResultsMixin:
             self.events.history.emit(list(self.history.runs))
 
     # -- publishing -----------------------------------------------------------------
-    def _other_owners(self) -> frozenset:
+    def other_owners(self) -> frozenset:
         """The owner tokens of the other sessions alive (other docks)."""
         return frozenset(_SESSIONS.keys()) - {self.owner}
 
@@ -169,7 +169,7 @@ class ResultsMixin:
             return []
         from .layers import META_KEY, result_layers
 
-        others = self._other_owners()
+        others = self.other_owners()
         out = []
         for lyr in result_layers(self.viewer, source_image=image, source_uid=uid):
             meta = lyr.metadata.get(META_KEY) or {}
@@ -212,7 +212,7 @@ class ResultsMixin:
             from .residual import remove_residuals
 
             remove_residuals(self.viewer, source_image=image, source_uid=uid,
-                             spare_owners=self._other_owners())
+                             spare_owners=self.other_owners())
         layers = yield from show_result_steps(
             self.viewer, result, spatial_shape=grid.spatial_shape, colors=colors,
             image_layer=self._layer(image), spectral_axis_index=grid.spectral_axis_index,
