@@ -97,3 +97,37 @@ def test_every_legend_entry_fits_a_wide_image():
     FigureCanvasAgg(fig).draw()
     box, page = fig.legends[0].get_window_extent(), fig.bbox
     assert box.y0 >= page.y0 and box.y1 <= page.y1
+
+
+def test_signed_rgb_puts_signs_in_two_colours_on_one_stretch():
+    from napari_unmix.core.colors import NEGATIVE_COLOR, POSITIVE_COLOR, hex_to_rgb, signed_rgb
+
+    s = np.array([[2.0, -2.0], [0.0, np.nan], [1.0, -4.0]])
+    rgb = signed_rgb(s, percentile=100)   # |value| 4 is full colour
+    np.testing.assert_allclose(rgb[0, 0], 0.5 * np.array(hex_to_rgb(POSITIVE_COLOR)), rtol=1e-6)
+    np.testing.assert_allclose(rgb[0, 1], 0.5 * np.array(hex_to_rgb(NEGATIVE_COLOR)), rtol=1e-6)
+    np.testing.assert_allclose(rgb[2, 1], hex_to_rgb(NEGATIVE_COLOR), rtol=1e-6)
+    assert not rgb[1].any()   # zero and NaN: black
+
+
+def test_a_pca_result_folder_shows_signed_scores_not_a_sum_of_them(tmp_path, monkeypatch):
+    # composite.png of a PCA result added every component's stretched scores as if they
+    # were amounts: a wash of colours with a PC1/PC2/PC3 legend
+    import napari_unmix.io.result_folder as rf
+    from napari_unmix.core import AnalysisConfig, run_analysis
+    from napari_unmix.core.colors import signed_rgb
+    from napari_unmix.core.synthetic import make_crs_sample
+
+    sample = make_crs_sample(shape=(24, 20), n_channels=16, random_state=0)
+    res = run_analysis(sample.stack, AnalysisConfig(mode="pca", n_components=3))
+    drawn = []
+    real = rf.write_composite_figure
+    monkeypatch.setattr(rf, "write_composite_figure",
+                        lambda path, rgb, legend, **kw: drawn.append((rgb, legend, kw))
+                        or real(path, rgb, legend, **kw))
+    files = rf.write_analysis_outputs(tmp_path / "out", res, (24, 20))
+    assert [p.name for p in files["composite"]] == ["composite.png"]
+    (rgb, legend, kw), = drawn
+    np.testing.assert_array_equal(rgb, signed_rgb(res.maps((24, 20))[0]))
+    assert [e.name for e in legend] == ["PC1 > 0", "PC1 < 0"]
+    assert "signed" in kw["title"]

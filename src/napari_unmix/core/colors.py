@@ -13,7 +13,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["DEFAULT_COLORS", "composite", "default_colors", "hex_to_rgb"]
+__all__ = ["DEFAULT_COLORS", "NEGATIVE_COLOR", "POSITIVE_COLOR", "composite",
+           "default_colors", "hex_to_rgb", "signed_rgb"]
+
+#: The colours of positive and negative values of a signed map (:func:`signed_rgb`).
+POSITIVE_COLOR, NEGATIVE_COLOR = "#E8413C", "#3C8CE8"
 
 #: Default component colours, hex strings.
 DEFAULT_COLORS: tuple[str, ...] = (
@@ -120,3 +124,31 @@ def composite(maps, colors: Sequence | None = None, *,
             np.asarray(hex_to_rgb(c), dtype=np.float32)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     return rgb
+
+
+def signed_rgb(scores, *, percentile: float = 99.5) -> np.ndarray:
+    """A signed map (PCA scores) as an RGB image: positive values in
+    :data:`POSITIVE_COLOR`, negative ones in :data:`NEGATIVE_COLOR`, zero black.
+
+    Signed maps are not amounts, so they cannot be added into a :func:`composite`;
+    one map is shown at a time, on one symmetric stretch: ``|value|`` at the
+    ``percentile`` of the finite ``|values|`` is full colour (clipped beyond), NaN
+    is black.
+
+    Parameters
+    ----------
+    scores : array_like, shape (*spatial)
+    percentile : float, default 99.5
+
+    Returns
+    -------
+    rgb : ndarray of float32, shape (*spatial, 3)
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    finite = np.abs(s[np.isfinite(s)])
+    top = float(np.percentile(finite, percentile)) if finite.size else 0.0
+    t = np.clip(np.nan_to_num(s / top) if top > 0 else np.zeros_like(s), -1.0, 1.0)
+    pos = np.asarray(hex_to_rgb(POSITIVE_COLOR), dtype=np.float32)
+    neg = np.asarray(hex_to_rgb(NEGATIVE_COLOR), dtype=np.float32)
+    rgb = np.where(t[..., None] > 0, t[..., None] * pos, -t[..., None] * neg)
+    return rgb.astype(np.float32)

@@ -124,7 +124,9 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
     ``composite.png`` (false colours, with a legend and a scale bar in the pixel
     sizes' unit: :func:`~napari_unmix.io.figures.composite_figure`; for a 3-D spatial shape one
     ``composite_zNNN.png`` per plane, all planes on one contrast stretch; none for
-    a 1-D line), ``result.npz`` (the exact result, readable with
+    a 1-D line; for PCA, whose scores are signed and cannot be added, the first
+    component's scores alone, positive and negative in two colours:
+    :func:`~napari_unmix.core.colors.signed_rgb`), ``result.npz`` (the exact result, readable with
     ``UnmixResult.load``), ``config.json`` (the analysis config, when the result
     holds one: ``napari-unmix run --config`` reads it) and, last, ``result.json``
     (summary, params and the ``extra`` entries).  The set is written into a
@@ -166,7 +168,14 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
     ValueError
         When ``out_dir`` may not be replaced (:func:`check_output_folder`).
     """
-    from ..core.colors import composite, default_colors
+    from ..core.colors import (
+        NEGATIVE_COLOR,
+        POSITIVE_COLOR,
+        composite,
+        default_colors,
+        signed_rgb,
+    )
+    from ..core.modes import MODES
 
     if maps_format not in MAPS_FORMATS:
         raise ValueError(f"maps_format={maps_format!r}: choose one of {MAPS_FORMATS}.")
@@ -195,7 +204,26 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
         cols = default_colors(k) if colors is None else list(colors)
         legend = [LegendEntry(n, c) for n, c in zip(names, cols, strict=True) if c]
         size, unit = _figure_scale(pixel_size, spatial_shape, maps)
-        if maps.ndim == 3:
+        spec = MODES.get(result.mode)
+        signed = spec is not None and not spec.non_negative
+        if signed and maps.ndim >= 3:
+            # signed scores are no amounts, so they are not added into a composite:
+            # the first component alone, positive and negative apart, one stretch
+            rgb = signed_rgb(maps[0].reshape(-1, *maps.shape[-2:]))
+            legend = [LegendEntry(f"{names[0]} > 0", POSITIVE_COLOR),
+                      LegendEntry(f"{names[0]} < 0", NEGATIVE_COLOR)]
+            title = f"{names[0]} scores (signed; every component is in maps.tif)"
+            if maps.ndim == 3:
+                pngs.append(write_composite_figure(tmp / OUTPUT_NAMES["composite"], rgb[0],
+                                                   legend, pixel_size=size, unit=unit,
+                                                   title=title))
+            else:
+                width = max(3, len(str(rgb.shape[0] - 1)))
+                for z in range(rgb.shape[0]):
+                    pngs.append(write_composite_figure(
+                        tmp / f"composite_z{z:0{width}d}.png", rgb[z], legend,
+                        pixel_size=size, unit=unit, title=f"plane {z}: {title}"))
+        elif maps.ndim == 3:
             pngs.append(write_composite_figure(tmp / OUTPUT_NAMES["composite"],
                                                composite(maps, cols), legend,
                                                pixel_size=size, unit=unit))
