@@ -116,3 +116,13 @@ def test_preprocessing_whole_floats_from_json_are_taken(saved):
     pre = AnalysisConfig.load(path).preprocessing
     assert (pre.window_length, pre.polyorder) == (9, 3)
     assert isinstance(pre.window_length, int)
+
+
+@pytest.mark.parametrize("version", [0, -1])
+def test_a_format_version_below_1_is_refused(version):
+    # format_version 0 or negative was accepted as if it were a version of the format
+    d = AnalysisConfig(mode="nmf", n_components=2).to_dict()
+    d["format_version"] = version
+    with pytest.raises(ValueError, match=rf"format_version must be a whole number from 1 .*"
+                                         rf"got {version}"):
+        AnalysisConfig.from_dict(d)

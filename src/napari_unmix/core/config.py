@@ -265,8 +265,9 @@ class AnalysisConfig:
         version = d.pop("format_version", _FORMAT_VERSION)
         if fmt != _FORMAT:
             raise ValueError(f"Not a napari-unmix analysis config (format {fmt!r}).")
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise ValueError(f"format_version must be an integer, got {version!r}.")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ValueError(f"format_version must be a whole number from 1 (this "
+                             f"napari-unmix writes {_FORMAT_VERSION}), got {version!r}.")
         if version > _FORMAT_VERSION:
             raise ValueError(f"This config was written by a newer napari-unmix (format "
                              f"{version}); upgrade napari-unmix to read it.")
