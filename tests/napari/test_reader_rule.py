@@ -59,6 +59,11 @@ def files(tmp_path):
     out["imagej"] = tmp_path / "ij.tif"
     tifffile.imwrite(tmp_path / "ome.tif", cube, ome=True, metadata={"axes": "CYX"})
     out["ome"] = tmp_path / "ome.tif"
+    # an OME-TIFF saved channel-last, its channels interleaved: tifffile's axes YXS
+    tifffile.imwrite(tmp_path / "ome_yxc.ome.tif",
+                     rng.integers(0, 255, (16, 16, 6), dtype=np.uint8),
+                     metadata={"axes": "YXC"}, photometric="minisblack", planarconfig="contig")
+    out["ome channel-last"] = tmp_path / "ome_yxc.ome.tif"
     tifffile.imwrite(tmp_path / "side.tif", cube, metadata=None, photometric="minisblack")
     (tmp_path / "side.spectral.csv").write_text("nm\n500\n510\n520\n530\n")
     out["sidecar"] = tmp_path / "side.tif"
@@ -75,7 +80,7 @@ def files(tmp_path):
 
 
 DECLINED = ("plane", "rgb", "pages", "zstack", "npy")
-CLAIMED = ("own", "imagej", "ome", "sidecar", "npy+sidecar", "leica")
+CLAIMED = ("own", "imagej", "ome", "ome channel-last", "sidecar", "npy+sidecar", "leica")
 
 
 def test_get_reader_claims_spectral_stacks_and_declines_the_rest(files):

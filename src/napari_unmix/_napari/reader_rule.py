@@ -21,7 +21,8 @@ Claimed (napari-unmix reads them):
 * TIFF files with *spectral evidence*: napari-unmix's own metadata, a
   spectral-axis sidecar file beside them (``name.spectral.csv`` / ``.json``), a
   lambda (``E``) axis, or a channel (``C``) axis with at least two channels that
-  OME-XML or ImageJ metadata name;
+  OME-XML or ImageJ metadata name (also stored interleaved, which tifffile reads as
+  a samples axis ``S`` of more than four samples);
 * ``.npy`` files with a spectral-axis sidecar file;
 * files that look like ours but cannot be parsed (a damaged TIFF): the reader then
   says what is wrong instead of napari's generic failure.
@@ -90,6 +91,9 @@ def _tiff_evidence(path: Path) -> tuple[bool, str]:
             named = tf.is_ome or tf.is_imagej
             if named and "C" in axes and shape[axes.index("C")] >= 2:
                 return True, "a channel axis named by its metadata"
+            if named and axes.endswith("S") and shape[-1] > 4:
+                # channels stored interleaved ("contig"): tifffile calls them samples
+                return True, "a channel axis stored as samples, named by its metadata"
     except Exception:  # noqa: BLE001 - damaged: the reader explains it
         return True, "a TIFF that cannot be parsed: the reader says what is wrong"
     return False, "no spectral evidence (no channel or lambda axis, metadata or sidecar)"
