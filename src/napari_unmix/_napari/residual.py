@@ -6,7 +6,10 @@ For pixel ``p`` with spectrum ``x`` (the raw data), maps ``w`` and spectra ``H``
 
 ``x`` is the data the fit saw: with the negative-value policy ``"offset"`` the raw
 values plus the offset the run added (``summary.negative.offset``, per plane for a
-series, :func:`fit_offset`), so that the map agrees with the run's relative error.
+series, :func:`fit_offset`), and a run fitted on the processed data (background
+subtracted, smoothed: ``summary.fit_data == "processed"``) is compared with that data
+(:func:`napari_unmix.core.residuals.fitted_data`), so that the map agrees with the
+run's relative error.
 0 where the components explain the pixel fully, 1 where they explain nothing (an
 unexpected species, a burnt spot, a missing component).  Pixels whose spectrum is
 all zero get NaN.  A series result is fitted plane by plane: each plane's pixels
@@ -63,14 +66,19 @@ def _pixels(stack, spectral_axis: int):
     return np.moveaxis(data, int(spectral_axis), -1)
 
 
-def relative_residual(stack, spectral_axis: int, result, spatial_shape) -> np.ndarray:
+def relative_residual(stack, spectral_axis: int, result, spatial_shape, *,
+                      labels=None) -> np.ndarray:
     """The per-pixel relative residual of ``result`` on ``stack`` (see the module
     documentation), shaped ``spatial_shape``.
 
     ``result`` is an :class:`~napari_unmix.core.result.UnmixResult`; one with
     ``arrays["plane_H"]`` (a per-plane series) is evaluated plane by plane along the
-    first spatial axis.
+    first spatial axis.  ``labels``: the run's label image, for a run fitted on
+    processed data whose background came from labelled pixels.
     """
+    if getattr(result.summary, "fit_data", "raw") == "processed" \
+            and result.config is not None:
+        return _processed_residual(stack, spectral_axis, result, spatial_shape, labels)
     cube = _pixels(stack, spectral_axis)
     n_channels = cube.shape[-1]
     flat_shape = (int(np.prod(spatial_shape)), n_channels)
@@ -108,6 +116,21 @@ def relative_residual(stack, spectral_axis: int, result, spatial_shape) -> np.nd
     return out.reshape(tuple(spatial_shape))
 
 
+def _processed_residual(stack, spectral_axis, result, spatial_shape, labels) -> np.ndarray:
+    """:func:`relative_residual` of a run fitted on the processed data: the data made
+    again from the image by the run's config (in memory: such runs are)."""
+    from ..core.residuals import fitted_data
+
+    X = np.asarray(_pixels(stack, spectral_axis), dtype=np.float64).reshape(
+        -1, np.shape(result.H)[1])
+    Xf = np.asarray(fitted_data(result, X, spatial_shape, labels=labels), dtype=np.float64)
+    num = np.linalg.norm(Xf - np.asarray(result.W, dtype=np.float64)
+                         @ np.asarray(result.H, dtype=np.float64), axis=1)
+    den = np.linalg.norm(Xf, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan).reshape(tuple(spatial_shape))
+
+
 def with_residual(func, stack, *, spectral_axis: int, spatial_shape, reference=None):
     """``func(callback=...)`` that also computes the residual map of its value, in the
     same (worker) thread; returns a :class:`ResidualMaps`.  A series value is taken
@@ -120,8 +143,9 @@ def with_residual(func, stack, *, spectral_axis: int, spatial_shape, reference=N
         spec = MODES.get(result.mode)
         if spec is not None and not spec.non_negative:
             return ResidualMaps(value, None)
+        labels = getattr(func, "keywords", {}).get("labels")   # the run's label image
         return ResidualMaps(value, relative_residual(stack, spectral_axis, result,
-                                                     spatial_shape))
+                                                     spatial_shape, labels=labels))
 
     return run
 
