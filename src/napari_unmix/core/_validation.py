@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "NONFINITE_REMEDY",
+    "is_whole_number",
     "as_float_array",
     "float_dtype",
     "check_data_matrix",
@@ -200,6 +201,16 @@ def check_iter_options(tol, max_iter) -> None:
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not np.isfinite(tol) \
             or tol < 0:
         raise ValueError(f"tol must be a finite number >= 0, got {tol!r}.")
+
+
+def is_whole_number(value) -> bool:
+    """Whether ``value`` is a whole number: an integer, or a real number with an
+    integer value (``3.0``, as JSON may write it); booleans are not, nor is ``7.9``
+    (refused rather than truncated) or the text ``"7"``."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, numbers.Integral) or (
+        isinstance(value, numbers.Real) and float(value).is_integer())
 
 
 def check_positive_int(value, *, name: str, optional: bool = False) -> None:

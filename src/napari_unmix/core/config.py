@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ._files import atomic_path, file_path
-from ._validation import check_iter_options
+from ._validation import check_iter_options, is_whole_number
 from .components import ComponentSpec, FromComponent
 from .data import NAN_POLICIES, NEGATIVE_POLICIES
 from .device import check_device
@@ -53,11 +53,7 @@ def _check_anchor(value, name) -> float:
 
 def _check_count(value, name) -> int:
     """An integer >= 1; a float with an integer value (``3.0`` from JSON) is accepted."""
-    import numbers
-
-    whole = isinstance(value, numbers.Integral) or (
-        isinstance(value, numbers.Real) and float(value).is_integer())
-    if isinstance(value, bool) or not whole or value < 1:
+    if not is_whole_number(value) or value < 1:
         raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
     return int(value)
 

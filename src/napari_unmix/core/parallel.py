@@ -27,10 +27,11 @@ too, so that every ``n_jobs`` runs the same kernels.
 from __future__ import annotations
 
 import contextlib
-import numbers
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+
+from ._validation import is_whole_number
 
 __all__ = ["Workers", "available_cores", "check_n_jobs", "resolve_n_jobs", "single_threaded"]
 
@@ -50,9 +51,7 @@ def check_n_jobs(n_jobs, name: str = "n_jobs"):
     """
     if n_jobs is None:
         return None
-    whole = isinstance(n_jobs, numbers.Integral) or (
-        isinstance(n_jobs, numbers.Real) and float(n_jobs).is_integer())
-    if isinstance(n_jobs, bool) or not whole:
+    if not is_whole_number(n_jobs):
         raise ValueError(f"{name} must be a whole number (the worker threads), -1 or None "
                          f"(every core this process may use), got {n_jobs!r}.")
     value = int(n_jobs)

@@ -18,12 +18,14 @@ what a non-negative mode does with negative input.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ._validation import is_whole_number
 from .data import NEGATIVE_POLICIES, apply_negative_policy
 
 __all__ = ["NEGATIVE_POLICIES", "SMOOTHING_METHODS", "Preprocessing", "apply_negative_policy",
@@ -127,9 +129,7 @@ def smooth_spectra(X: np.ndarray, *, method: str = "savgol", window_length: int 
 def _whole(value, name) -> int:
     """A whole number (``7`` or ``7.0`` from JSON); ``7.9`` or ``"7"`` are refused, not
     truncated."""
-    whole = isinstance(value, numbers.Integral) or (
-        isinstance(value, numbers.Real) and float(value).is_integer())
-    if isinstance(value, bool) or not whole:
+    if not is_whole_number(value):
         raise ValueError(f"preprocessing {name} must be a whole number, got {value!r}.")
     return int(value)
 
@@ -206,7 +206,7 @@ class Preprocessing:
         from .sources import source_from_dict
 
         d = dict(d or {})
-        known = {"background", "smoothing", "window_length", "polyorder", "sigma"}
+        known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"Unknown preprocessing field(s) {sorted(unknown)}; known: "
