@@ -304,6 +304,45 @@ def test_mu_seeds_in_other_units_give_the_same_maps(key, noisy):
         assert abs(res.summary.n_iter - ref.summary.n_iter) <= 0.1 * ref.summary.n_iter
 
 
+SEEDED_KEYS = [pytest.param(("hals", "numpy"), id="hals/numpy"),
+               pytest.param(("mu", "numpy"), id="mu/numpy"),
+               pytest.param(("hals", "torch"), id="hals/torch", marks=pytest.mark.requires_torch),
+               pytest.param(("mu", "torch"), id="mu/torch", marks=pytest.mark.requires_torch)]
+
+
+@pytest.mark.parametrize("given", ["H0", "W0 and H0"])
+@pytest.mark.parametrize("key", SEEDED_KEYS)
+def test_float32_data_far_from_the_seeds_units_gives_the_same_maps(key, given, noisy):
+    """Seed spectra near 1 for float32 data of order 1e-20 or 1e20 (values in physical
+    units): the fitted or balanced seed map took the whole 1e20 and its squares left
+    float32's range (NaN maps, "overflow in matmul").  The scale now moves into the
+    spectra by a power of two: the maps are those of the data x 1 up to the scale."""
+    W0, H0 = (a.astype(np.float32) for a in seeds_of(noisy))
+    X = noisy.X.astype(np.float32)
+    kw = dict(H0=H0, W0=W0 if given == "W0 and H0" else None, anchor=1.0, solver=key[0],
+              backend=key[1], device="cpu", random_state=0, max_iter=300)
+    ref = quiet(nmf, X, 3, **kw)
+    W_ref = ref.W / ref.W.max(axis=0)
+    for units in (1e-20, 1e20):
+        Xu = X * np.float32(units)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("error", RuntimeWarning)  # no overflow on the way
+            res = nmf(Xu, 3, **kw)
+        W, H = res.W.astype(np.float64), res.H.astype(np.float64)
+        assert np.isfinite(W).all() and np.isfinite(H).all(), units
+        peak = W.max(axis=0)
+        np.testing.assert_allclose(W / peak, W_ref, atol=1e-4, err_msg=str(units))
+        np.testing.assert_allclose(H * peak[:, None] / units,
+                                   ref.H * ref.W.max(axis=0)[:, None],
+                                   rtol=1e-4, atol=1e-4 * ref.H.max(), err_msg=str(units))
+        rel = np.linalg.norm(Xu.astype(np.float64) - W @ H) / np.linalg.norm(Xu.astype(np.float64))
+        assert res.summary.relative_error == pytest.approx(rel, rel=1e-4)
+        assert rel == pytest.approx(ref.summary.relative_error, rel=1e-4), units
+        assert "scale moved to H" in res.summary.init
+    assert "scale moved to H" not in ref.summary.init
+
+
 # --------------------------------------------------------------------------- run_analysis
 def test_run_analysis_anchors_with_the_config_trust(noisy):
     share = noisy.W / noisy.W.sum(axis=1, keepdims=True)

@@ -213,3 +213,48 @@ def balance_seeds(X, W0, H0) -> tuple[np.ndarray, np.ndarray]:
     top = float(a.max(initial=0.0))
     a = np.maximum(a, 1e-3 * top) if top > 0 else np.ones_like(a)
     return (W0d * a).astype(np.asarray(W0).dtype), a
+
+
+def keep_seed_squares_in_range(W, H, *, rows=None) -> tuple[np.ndarray, np.ndarray, list]:
+    """Move a power of two from a seed map to its spectrum where the map's squares
+    would leave the dtype's range.
+
+    Seeds in units far from the data's (spectra at unit maximum for a stack of values
+    near 1e-20, say) put the whole difference into the balanced map: squared, its
+    values under- or overflow float32 and the solver returns NaN.  For every
+    component ``j`` in ``rows`` (all by default; locked rows are left out by the
+    caller, they are returned bit-identical) whose map peak ``2**e`` is beyond
+    :data:`~napari_unmix.core.data.UNSCALED_EXPONENT` (or whose spectrum peak is),
+    ``W[:, j]`` is divided and ``H[j]`` multiplied by ``2**e``: exact in floating
+    point, ``W H`` unchanged, the map then peaks in ``[0.5, 1)``.
+
+    Returns
+    -------
+    W, H : ndarray
+        The rescaled factors (the inputs themselves when nothing moved).
+    moved : list of (int, int)
+        ``(component, e)`` for every component whose scale moved.
+    """
+    from .data import UNSCALED_EXPONENT
+
+    W, H = np.asarray(W), np.asarray(H)
+    limit = UNSCALED_EXPONENT.get(W.dtype)
+    if limit is None:
+        return W, H, []
+    rows = range(W.shape[1]) if rows is None else rows
+    moved = []
+    for j in rows:
+        w_peak = float(np.max(W[:, j], initial=0.0))
+        h_peak = float(np.max(H[j], initial=0.0))
+        if w_peak <= 0 or h_peak <= 0:
+            continue
+        e = int(np.frexp(w_peak)[1])
+        if abs(e) > limit or abs(int(np.frexp(h_peak)[1])) > limit:
+            moved.append((int(j), e))
+    if not moved:
+        return W, H, []
+    W, H = W.copy(), H.copy()
+    for j, e in moved:
+        W[:, j] = np.ldexp(W[:, j], -e)
+        H[j] = np.ldexp(H[j], e)
+    return W, H, moved

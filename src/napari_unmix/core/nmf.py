@@ -11,7 +11,13 @@ Seeded runs
     many times the data.  Before the solver starts, each map is multiplied by the
     amplitude that best fits the data (:func:`~napari_unmix.core.init.balance_seeds`);
     shapes do not change, the stored seeds (``result.arrays``) are the given ones,
-    and the amplitudes are recorded (``summary.init["balanced"]``).
+    and the amplitudes are recorded (``summary.init["balanced"]``).  Where the seeds'
+    units are so far from the data's that the map would carry a factor whose square
+    leaves the dtype's range (spectra near 1 for float32 values near 1e-20), that
+    power of two moves from the map to its spectrum
+    (:func:`~napari_unmix.core.init.keep_seed_squares_in_range`; recorded as
+    ``summary.init["scale moved to H"]``): ``W H`` is the same, the solver sees both
+    factors in range.
 
     *Anchoring (trust in the seeds).*  ``anchor`` adds
     ``sum_j lambda_j ||H[j] - H0[j]||^2`` to the objective, a pull of every seeded
@@ -78,7 +84,13 @@ from .chunked.scheduler import is_dask_array
 from .data import CheckedMatrix, check_matrix, check_negative_policy, data_scale, fits_unscaled
 from .device import backend_for_device, resolve_device
 from .diagnostics import seed_drift
-from .init import INITS, balance_seeds, initialize_factors, resolve_random_state
+from .init import (
+    INITS,
+    balance_seeds,
+    initialize_factors,
+    keep_seed_squares_in_range,
+    resolve_random_state,
+)
 from .parallel import Workers, check_n_jobs
 from .poisson import poisson_anchor_weights, poisson_deviance
 from .progress import Reporter
@@ -328,6 +340,13 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         elif balance and W0 is not None and H0 is not None:
             W_start, amplitudes = balance_seeds(Xs, W_init, H_start)
             init_info["balanced"] = amplitudes.tolist()
+        if not constrained and (W0 is None or H0 is None or "balanced" in init_info):
+            # W H is at the data's scale; seeds in units far from the data's would leave
+            # the whole difference in one factor, beyond what its squares can hold
+            W_start, H_start, moved = keep_seed_squares_in_range(
+                W_start, H_start, rows=None if lock is None else np.flatnonzero(~lock))
+            if moved:
+                init_info["scale moved to H"] = {str(j): f"2**{e}" for j, e in moved}
     else:
         with Workers(n_jobs) as pool:  # its products shared out; no BLAS thread left
             W_init, H_start = initialize_factors(Xs, k, init=init, random_state=seed,
