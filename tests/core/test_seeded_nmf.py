@@ -343,6 +343,26 @@ def test_float32_data_far_from_the_seeds_units_gives_the_same_maps(key, given, n
     assert "scale moved to H" not in ref.summary.init
 
 
+@pytest.mark.parametrize("key", SEEDED_KEYS)
+def test_unbalanced_seeds_far_from_float32_data_do_not_collapse(key, noisy):
+    """The specification's seeded NNMF (no anchor: the seeds as given, unbalanced) of
+    float32 data 1e20 times smaller than ``W0 H0``: MU collapsed to ``W = H = 0``
+    (relative error 1.0) after "overflow encountered in matmul".  It now fits as the
+    same problem does in float64."""
+    W0, H0 = (a.astype(np.float32) for a in seeds_of(noisy))
+    Xu = noisy.X.astype(np.float32) * np.float32(1e-20)
+    kw = dict(W0=W0, H0=H0, solver=key[0], backend=key[1], device="cpu", max_iter=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        res = nmf(Xu, 3, **kw)
+    ref = quiet(nmf, Xu.astype(np.float64), 3, **{**kw, "W0": W0.astype(np.float64),
+                                                 "H0": H0.astype(np.float64)})
+    assert np.isfinite(res.W).all() and np.isfinite(res.H).all()
+    assert res.summary.relative_error == pytest.approx(ref.summary.relative_error, rel=1e-3)
+    assert ref.summary.relative_error < 0.05
+
+
 # --------------------------------------------------------------------------- run_analysis
 def test_run_analysis_anchors_with_the_config_trust(noisy):
     share = noisy.W / noisy.W.sum(axis=1, keepdims=True)

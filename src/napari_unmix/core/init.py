@@ -216,17 +216,18 @@ def balance_seeds(X, W0, H0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def keep_seed_squares_in_range(W, H, *, rows=None) -> tuple[np.ndarray, np.ndarray, list]:
-    """Move a power of two from a seed map to its spectrum where the map's squares
-    would leave the dtype's range.
+    """Share a power of two between a seed map and its spectrum where either one's
+    squares would leave the dtype's range.
 
     Seeds in units far from the data's (spectra at unit maximum for a stack of values
-    near 1e-20, say) put the whole difference into the balanced map: squared, its
+    near 1e-20, say) leave the whole difference in one factor: the map fitted or
+    balanced to the data, or the spectrum divided by the data's scale.  Squared, its
     values under- or overflow float32 and the solver returns NaN.  For every
-    component ``j`` in ``rows`` (all by default; locked rows are left out by the
-    caller, they are returned bit-identical) whose map peak ``2**e`` is beyond
-    :data:`~napari_unmix.core.data.UNSCALED_EXPONENT` (or whose spectrum peak is),
-    ``W[:, j]`` is divided and ``H[j]`` multiplied by ``2**e``: exact in floating
-    point, ``W H`` unchanged, the map then peaks in ``[0.5, 1)``.
+    component ``j`` in ``rows`` (all by default; the caller leaves locked rows out,
+    they are returned bit-identical) whose map or spectrum peaks beyond
+    :data:`~napari_unmix.core.data.UNSCALED_EXPONENT`, ``W[:, j]`` is divided and
+    ``H[j]`` multiplied by the power of two ``2**e`` that gives both peaks about the
+    same exponent: exact in floating point, ``W H`` unchanged.
 
     Returns
     -------
@@ -248,9 +249,9 @@ def keep_seed_squares_in_range(W, H, *, rows=None) -> tuple[np.ndarray, np.ndarr
         h_peak = float(np.max(H[j], initial=0.0))
         if w_peak <= 0 or h_peak <= 0:
             continue
-        e = int(np.frexp(w_peak)[1])
-        if abs(e) > limit or abs(int(np.frexp(h_peak)[1])) > limit:
-            moved.append((int(j), e))
+        e_w, e_h = int(np.frexp(w_peak)[1]), int(np.frexp(h_peak)[1])
+        if max(abs(e_w), abs(e_h)) > limit:
+            moved.append((int(j), (e_w - e_h) // 2))
     if not moved:
         return W, H, []
     W, H = W.copy(), H.copy()

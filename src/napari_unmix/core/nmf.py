@@ -13,11 +13,11 @@ Seeded runs
     shapes do not change, the stored seeds (``result.arrays``) are the given ones,
     and the amplitudes are recorded (``summary.init["balanced"]``).  Where the seeds'
     units are so far from the data's that the map would carry a factor whose square
-    leaves the dtype's range (spectra near 1 for float32 values near 1e-20), that
-    power of two moves from the map to its spectrum
+    leaves the dtype's range (spectra near 1 for float32 values near 1e-20), a power
+    of two is shared between the map and its spectrum
     (:func:`~napari_unmix.core.init.keep_seed_squares_in_range`; recorded as
     ``summary.init["scale moved to H"]``): ``W H`` is the same, the solver sees both
-    factors in range.
+    factors in range.  Unbalanced seeds (no anchor) get the same.
 
     *Anchoring (trust in the seeds).*  ``anchor`` adds
     ``sum_j lambda_j ||H[j] - H0[j]||^2`` to the objective, a pull of every seeded
@@ -340,9 +340,9 @@ def nmf(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto", ini
         elif balance and W0 is not None and H0 is not None:
             W_start, amplitudes = balance_seeds(Xs, W_init, H_start)
             init_info["balanced"] = amplitudes.tolist()
-        if not constrained and (W0 is None or H0 is None or "balanced" in init_info):
-            # W H is at the data's scale; seeds in units far from the data's would leave
-            # the whole difference in one factor, beyond what its squares can hold
+        if not constrained:
+            # seeds in units far from the data's leave the whole difference in one
+            # factor, beyond what its squares can hold in X's dtype
             W_start, H_start, moved = keep_seed_squares_in_range(
                 W_start, H_start, rows=None if lock is None else np.flatnonzero(~lock))
             if moved:
