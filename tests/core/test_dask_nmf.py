@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
@@ -63,6 +65,28 @@ def test_seeded_same_iterations_and_errors(data, options):
     assert res.summary.init.keys() == ref.summary.init.keys()
     np.testing.assert_allclose(res.summary.init.get("balanced", []),
                                ref.summary.init.get("balanced", []), rtol=1e-7)
+
+
+@pytest.mark.parametrize("units", [1e-20, 1e20])
+@pytest.mark.parametrize("given", ["H0", "W0 and H0"])
+def test_seeds_far_from_the_data_s_units_fit_as_in_memory(data, units, given):
+    """Float32 data 1e20 times smaller or larger than its seed spectra: the dask fit
+    returned NaN maps ("overflow encountered in matmul"); it now shares the power of two
+    between map and spectrum as the in-memory fit does, with the same fit."""
+    X, _, W0, H0 = data
+    Xu = X * np.float32(units)
+    kw = dict(H0=H0, W0=W0 if given == "W0 and H0" else None, anchor=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        ref = uc.nmf(Xu, 4, solver="hals", **kw)
+        res = uc.nmf(da.from_array(Xu, chunks=(300, 16)), 4, **kw)
+    assert np.isfinite(np.asarray(res.W)).all()
+    assert res.summary.init["scale moved to H"] == ref.summary.init["scale moved to H"]
+    if given == "W0 and H0":
+        _same_fit(res, ref)
+    else:  # W0 fitted by each one's own NNLS
+        assert res.reconstruction_err == pytest.approx(ref.reconstruction_err, rel=1e-3)
 
 
 def test_seeded_from_a_dask_w0_and_from_h0_alone(data):

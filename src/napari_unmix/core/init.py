@@ -215,6 +215,31 @@ def balance_seeds(X, W0, H0) -> tuple[np.ndarray, np.ndarray]:
     return (W0d * a).astype(np.asarray(W0).dtype), a
 
 
+def seed_scale_moves(w_peaks, h_peaks, dtype, *, rows=None) -> list[tuple[int, int]]:
+    """The powers of two to share between seed maps and spectra (see
+    :func:`keep_seed_squares_in_range`), from each map's and spectrum's peak.
+
+    Returns ``(component, e)`` for every component in ``rows`` (all by default) whose
+    map or spectrum peaks beyond :data:`~napari_unmix.core.data.UNSCALED_EXPONENT`
+    of ``dtype``: its map is to be divided, its spectrum multiplied by ``2**e``,
+    which gives both peaks about the same exponent.
+    """
+    from .data import UNSCALED_EXPONENT
+
+    limit = UNSCALED_EXPONENT.get(np.dtype(dtype))
+    if limit is None:
+        return []
+    moves = []
+    for j in range(len(w_peaks)) if rows is None else rows:
+        w_peak, h_peak = float(w_peaks[j]), float(h_peaks[j])
+        if not (w_peak > 0 and h_peak > 0 and np.isfinite(w_peak) and np.isfinite(h_peak)):
+            continue
+        e_w, e_h = int(np.frexp(w_peak)[1]), int(np.frexp(h_peak)[1])
+        if max(abs(e_w), abs(e_h)) > limit:
+            moves.append((int(j), (e_w - e_h) // 2))
+    return moves
+
+
 def keep_seed_squares_in_range(W, H, *, rows=None) -> tuple[np.ndarray, np.ndarray, list]:
     """Share a power of two between a seed map and its spectrum where either one's
     squares would leave the dtype's range.
@@ -227,7 +252,8 @@ def keep_seed_squares_in_range(W, H, *, rows=None) -> tuple[np.ndarray, np.ndarr
     they are returned bit-identical) whose map or spectrum peaks beyond
     :data:`~napari_unmix.core.data.UNSCALED_EXPONENT`, ``W[:, j]`` is divided and
     ``H[j]`` multiplied by the power of two ``2**e`` that gives both peaks about the
-    same exponent: exact in floating point, ``W H`` unchanged.
+    same exponent (:func:`seed_scale_moves`): exact in floating point, ``W H``
+    unchanged.
 
     Returns
     -------
@@ -236,22 +262,9 @@ def keep_seed_squares_in_range(W, H, *, rows=None) -> tuple[np.ndarray, np.ndarr
     moved : list of (int, int)
         ``(component, e)`` for every component whose scale moved.
     """
-    from .data import UNSCALED_EXPONENT
-
     W, H = np.asarray(W), np.asarray(H)
-    limit = UNSCALED_EXPONENT.get(W.dtype)
-    if limit is None:
-        return W, H, []
-    rows = range(W.shape[1]) if rows is None else rows
-    moved = []
-    for j in rows:
-        w_peak = float(np.max(W[:, j], initial=0.0))
-        h_peak = float(np.max(H[j], initial=0.0))
-        if w_peak <= 0 or h_peak <= 0:
-            continue
-        e_w, e_h = int(np.frexp(w_peak)[1]), int(np.frexp(h_peak)[1])
-        if max(abs(e_w), abs(e_h)) > limit:
-            moved.append((int(j), (e_w - e_h) // 2))
+    moved = seed_scale_moves(W.max(axis=0, initial=0.0), H.max(axis=1, initial=0.0),
+                             W.dtype, rows=rows)
     if not moved:
         return W, H, []
     W, H = W.copy(), H.copy()

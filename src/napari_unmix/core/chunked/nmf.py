@@ -33,7 +33,7 @@ import numpy as np
 from .._validation import check_iter_options, check_n_components
 from ..data import COMPUTE_FIRST, data_scale
 from ..diagnostics import seed_drift
-from ..init import INITS, initialize_factors, resolve_random_state
+from ..init import INITS, initialize_factors, resolve_random_state, seed_scale_moves
 from ..progress import Reporter
 from ..result import UnmixResult
 from ..seed_checks import check_seed, resolve_locks
@@ -168,6 +168,19 @@ def nmf_dask(X, n_components, *, W0=None, H0=None, solver="auto", backend="auto"
             amplitudes = _balance(gram[0], gram[1], H_start)
             W_start = persist(W_init * amplitudes.astype(X.dtype))[0]
             init_info["balanced"] = amplitudes.tolist()
+        # seeds in units far from the data's (core.init.keep_seed_squares_in_range):
+        # a power of two moves between map and spectrum, W H unchanged
+        w_peaks = compute(W_start.max(axis=0))[0]
+        moves = seed_scale_moves(w_peaks, H_start.max(axis=1), X.dtype,
+                                 rows=None if lock is None else np.flatnonzero(~lock))
+        if moves:
+            shift = np.zeros(k, dtype=int)
+            for j, e in moves:
+                shift[j] = e
+            W_start = persist(W_start * np.ldexp(np.ones(k, X.dtype), -shift))[0]
+            H_start = np.ldexp(H_start, shift[:, None]).astype(X.dtype)
+            amplitudes = amplitudes * np.ldexp(1.0, -shift)
+            init_info["scale moved to H"] = {str(j): f"2**{e}" for j, e in moves}
     else:
         rng = np.random.default_rng(seed)
         n_sample = min(n, SAMPLE_PIXELS)
