@@ -109,7 +109,10 @@ Corrupt files
 Any failure to read gives one :class:`ValueError` naming the file and the
 reason.  A TIFF that tifffile reports as corrupted (an error in its log, e.g.
 truncated data or invalid page offsets) is refused instead of being read
-partially; tifffile warnings are kept in ``notes``.  The size a header declares
+partially, and so is an OME-TIFF or Micro-Manager series with planes that no
+file holds (a file of a multi-file dataset missing, fewer planes than its
+OME-XML declares), which tifffile would read as zeros; tifffile warnings are
+kept in ``notes``.  The size a header declares
 (TIFF series, ``.npy``, ``.npz`` members) is checked before anything of that size
 is allocated: uncompressed data must fit in the file (an ``.npz`` member: in its
 zip entry), and a stack read into memory must fit in the memory available

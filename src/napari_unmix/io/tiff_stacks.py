@@ -32,7 +32,7 @@ from .spectral_sidecar import normalise_unit, number_or_none
 from .stack import META_KEY, SPATIAL_LETTERS, TIFF_SUFFIXES, axis_from_letters
 from .tiff_log import log_messages, tifffile_log
 
-__all__ = ["TIFF_SUFFIXES", "TiffPages", "check_series_size", "read_tiff"]
+__all__ = ["TIFF_SUFFIXES", "TiffPages", "check_series_size", "missing_planes", "read_tiff"]
 
 
 def _tiff_meta(tf) -> dict:
@@ -210,6 +210,32 @@ def _lazy_tiff(path, tf, s, index, shape, axes, notes):
     return stacked.reshape(shape)
 
 
+def missing_planes(series) -> int:
+    """How many planes of an OME-TIFF or Micro-Manager series no file holds.
+
+    tifffile reads such planes as zeros (with only a warning): a file of a
+    multi-file dataset that is not beside the first one, or a file that holds
+    fewer planes than its OME-XML declares.
+    """
+    if getattr(series, "kind", None) not in ("ome", "mmstack"):
+        return 0
+    return sum(page is None for page in series)
+
+
+def _refuse_missing_planes(path, series, index, warned) -> None:
+    """A series with planes in no file is not read as zeros: one error that says why."""
+    n = missing_planes(series)
+    if not n:
+        return
+    said = [m for m in warned if "missing" in m.lower() or "failed to read" in m.lower()]
+    why = f" (tifffile: {'; '.join(said)})" if said else ""
+    raise ValueError(
+        f"{n} of the {len(series)} planes of image series {index} are in no file that could "
+        f"be read{why}, and would be read as zeros. A multi-file OME-TIFF or Micro-Manager "
+        "dataset needs all its files in the same folder, under the names its OME-XML gives "
+        "them: copy the missing files beside it (or export the dataset again as one file).")
+
+
 def check_series_size(path, series, *, in_memory) -> int:
     """Check the size an image series declares, before any of it is read.
 
@@ -321,6 +347,8 @@ def read_tiff(path, *, series, squeeze, lazy, threshold) -> dict:
                 errors = log_messages(records, logging.ERROR)
                 if errors:  # tifffile fell back to a partial view of a damaged file
                     raise ValueError("; ".join(errors))
+                _refuse_missing_planes(path, s, index,
+                                       log_messages(records, logging.WARNING))
                 nbytes = int(s.size) * s.dtype.itemsize
                 is_lazy = want_lazy(lazy, nbytes, threshold)
                 check_series_size(path, s, in_memory=not is_lazy)  # before any allocation

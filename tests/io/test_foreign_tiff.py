@@ -1,0 +1,75 @@
+"""TIFF files as other tools write them: Bio-Formats / Micro-Manager multi-file OME-TIFF.
+
+A multi-file OME-TIFF dataset (Micro-Manager splits at 4 GB; Bio-Formats writes one
+file per channel or time point) holds one OME-XML naming every file and the planes
+each holds.  RELIABILITY section D: a dataset is read whole or refused, never with
+planes silently read as zeros.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unmix.io import open_stack
+
+C, Y, X = 8, 16, 20
+
+
+@pytest.fixture
+def cube():
+    return np.random.default_rng(0).integers(1, 4000, (C, Y, X)).astype(np.uint16)
+
+
+def _ome_xml(own_uuid, parts, *, planes=C):
+    """OME-XML as Bio-Formats writes it: XYCZT, one TiffData per file, channels with
+    their emission wavelengths; ``parts`` are (file name, uuid, first channel, count)."""
+    channels = "".join(f'<Channel ID="Channel:0:{i}" SamplesPerPixel="1" '
+                       f'EmissionWavelength="{500 + 10 * i}"/>' for i in range(planes))
+    data = "".join(f'<TiffData FirstC="{first}" IFD="0" PlaneCount="{count}"><UUID '
+                   f'FileName="{name}">urn:uuid:{u}</UUID></TiffData>'
+                   for name, u, first, count in parts)
+    return ('<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/'
+            f'Schemas/OME/2016-06" UUID="urn:uuid:{own_uuid}"><Image ID="Image:0"><Pixels '
+            f'DimensionOrder="XYCZT" ID="Pixels:0" SizeC="{planes}" SizeT="1" SizeX="{X}" '
+            f'SizeY="{Y}" SizeZ="1" Type="uint16" PhysicalSizeX="0.3" PhysicalSizeY="0.3">'
+            f'{channels}{data}</Pixels></Image></OME>')
+
+
+def _write_planes(path, planes, xml, **kwargs):
+    with tifffile.TiffWriter(path) as tw:
+        for i, plane in enumerate(planes):
+            tw.write(plane, description=xml.encode() if i == 0 else None, metadata=None,
+                     **kwargs)
+
+
+def _two_file_dataset(folder, cube):
+    """Channels 0-3 in a.ome.tif, 4-7 in b.ome.tif, each file with the whole OME-XML."""
+    ua, ub = uuid.uuid4(), uuid.uuid4()
+    parts = [("a.ome.tif", ua, 0, 4), ("b.ome.tif", ub, 4, 4)]
+    _write_planes(folder / "a.ome.tif", cube[:4], _ome_xml(ua, parts))
+    _write_planes(folder / "b.ome.tif", cube[4:], _ome_xml(ub, parts))
+    return folder / "a.ome.tif"
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_multi_file_ome_tiff_without_one_of_its_files_is_refused(tmp_path, cube, lazy):
+    first = _two_file_dataset(tmp_path, cube)
+    (tmp_path / "b.ome.tif").unlink()
+    with pytest.raises(ValueError, match=r"4 of the 8 planes.*b\.ome\.tif.*read as zeros"):
+        open_stack(first, lazy=lazy)
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_an_ome_tiff_with_fewer_planes_than_declared_is_refused_not_zero_filled(
+        tmp_path, cube, compression):
+    # OME-XML declares 8 channels, the file holds 6 (an interrupted export)
+    u = uuid.uuid4()
+    xml = _ome_xml(u, []).replace("</Channel>", "").replace("</Pixels>", "<TiffData/></Pixels>")
+    path = tmp_path / "short.ome.tif"
+    _write_planes(path, cube[:6], xml, compression=compression)
+    with pytest.raises(ValueError, match=r"short\.ome\.tif.*2 of the 8 planes.*zeros"):
+        open_stack(path)
