@@ -56,6 +56,16 @@ def _two_file_dataset(folder, cube):
 
 
 @pytest.mark.parametrize("lazy", [False, True])
+def test_a_multi_file_ome_tiff_is_read_from_all_its_files(tmp_path, cube, lazy):
+    # the first file holds half the data: it is no truncated file
+    s = open_stack(_two_file_dataset(tmp_path, cube), lazy=lazy)
+    assert s.lazy is lazy and s.axes == "CYX" and s.spectral_axis == 0
+    np.testing.assert_array_equal(np.asarray(s.data), cube)
+    np.testing.assert_array_equal(s.spectral_values, 500 + 10 * np.arange(C))
+    assert s.scale == (1.0, 0.3, 0.3) and s.units == ("", "um", "um")
+
+
+@pytest.mark.parametrize("lazy", [False, True])
 def test_a_multi_file_ome_tiff_without_one_of_its_files_is_refused(tmp_path, cube, lazy):
     first = _two_file_dataset(tmp_path, cube)
     (tmp_path / "b.ome.tif").unlink()

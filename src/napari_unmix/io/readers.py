@@ -112,10 +112,11 @@ truncated data or invalid page offsets) is refused instead of being read
 partially, and so is an OME-TIFF or Micro-Manager series with planes that no
 file holds (a file of a multi-file dataset missing, fewer planes than its
 OME-XML declares), which tifffile would read as zeros; tifffile warnings are
-kept in ``notes``.  The size a header declares
-(TIFF series, ``.npy``, ``.npz`` members) is checked before anything of that size
-is allocated: uncompressed data must fit in the file (an ``.npz`` member: in its
-zip entry), and a stack read into memory must fit in the memory available
+kept in ``notes``.  The size a header declares (TIFF series, ``.npy``, ``.npz``
+members) is checked before anything of that size is allocated: uncompressed data
+must fit in the file (the files of a multi-file OME-TIFF, which are read
+together; an ``.npz`` member: in its zip entry), and a stack read into memory
+must fit in the memory available
 (:func:`~napari_unmix.io.lazy.check_declared_size`).  A folder holding a
 ``result.json`` or ``result.npz`` that cannot be read as a result is refused
 rather than read as slices.

@@ -32,7 +32,8 @@ from .spectral_sidecar import normalise_unit, number_or_none
 from .stack import META_KEY, SPATIAL_LETTERS, TIFF_SUFFIXES, axis_from_letters
 from .tiff_log import log_messages, tifffile_log
 
-__all__ = ["TIFF_SUFFIXES", "TiffPages", "check_series_size", "missing_planes", "read_tiff"]
+__all__ = ["TIFF_SUFFIXES", "TiffPages", "check_series_size", "missing_planes", "read_tiff",
+           "series_files"]
 
 
 def _tiff_meta(tf) -> dict:
@@ -114,6 +115,17 @@ def _imagej_label_values(tf, n):
             normalise_unit(found[0].group(2)))
 
 
+def _reopen(series, p: int) -> None:
+    """Open the file of plane ``p`` again when it is another file of a multi-file series
+    (tifffile closes those once it has read their pages)."""
+    if getattr(series, "kind", None) not in ("ome", "mmstack"):
+        return
+    page = series[p]
+    handle = page.parent.filehandle if page is not None else None
+    if handle is not None and handle.closed:
+        handle.open()
+
+
 class TiffPages:
     """Array-like view of a TIFF series' pages, ``(n_pages, *page_shape)``, read on demand.
 
@@ -140,6 +152,7 @@ class TiffPages:
             try:
                 if self._tf is None:
                     self._tf = tifffile.TiffFile(self.path)
+                _reopen(self._tf.series[self.series], p)
                 page = np.asarray(self._tf.asarray(series=self.series, key=p, maxworkers=1))
                 page = page.reshape(self.shape[1:])
                 errors = log_messages(records, logging.ERROR)
@@ -191,7 +204,7 @@ def _lazy_tiff(path, tf, s, index, shape, axes, notes):
 
     offset = s.dataoffset
     nbytes = format_size(s.size * s.dtype.itemsize)
-    if offset is not None and s.dtype is not None:
+    if offset is not None and s.dtype is not None and len(series_files(path, s)) == 1:
         mapped = MappedFile(path, offset, tuple(s.shape), np.dtype(tf.byteorder + s.dtype.char))
         notes.append(f"{path.name} opened lazily (memory-mapped, {nbytes}).")
         arr = from_mapped_file(mapped, plane_chunks(tuple(s.shape), None),
@@ -208,6 +221,38 @@ def _lazy_tiff(path, tf, s, index, shape, axes, notes):
                             name=dask_name(path, "pages", index))
     notes.append(f"{path.name} opened lazily (one page per chunk, {nbytes}).")
     return stacked.reshape(shape)
+
+
+def series_files(path, series) -> list:
+    """The files that hold the planes of an image series, ``path`` first.
+
+    An OME-TIFF or Micro-Manager series may span several files (a multi-file
+    dataset: Micro-Manager splits at 4 GB, Bio-Formats writes one file per channel
+    or time point with one OME-XML naming them all); tifffile opens the others
+    beside ``path``.  Planes that no file holds (a file missing) are not counted
+    here: :func:`missing_planes` counts them.
+
+    Parameters
+    ----------
+    path : Path
+    series : tifffile.TiffPageSeries
+
+    Returns
+    -------
+    list of Path
+    """
+    from pathlib import Path
+
+    files = [Path(path)]
+    if getattr(series, "kind", None) not in ("ome", "mmstack"):
+        return files  # one file; its pages need not be loaded to say so
+    for page in series:
+        if page is None:
+            continue
+        name = Path(page.parent.filehandle.path)
+        if name not in files and name.resolve() != Path(path).resolve():
+            files.append(name)
+    return files
 
 
 def missing_planes(series) -> int:
@@ -239,7 +284,8 @@ def _refuse_missing_planes(path, series, index, warned) -> None:
 def check_series_size(path, series, *, in_memory) -> int:
     """Check the size an image series declares, before any of it is read.
 
-    Uncompressed data must fit in the file; data read whole must fit in memory
+    Uncompressed data must fit in the files that hold them (:func:`series_files`:
+    all the files of a multi-file OME-TIFF); data read whole must fit in memory
     (:func:`~napari_unmix.io.lazy.check_declared_size`).  tifffile gives the shape
     and dtype of a series from its header without reading it.
 
@@ -261,7 +307,8 @@ def check_series_size(path, series, *, in_memory) -> int:
         Without the file name (the caller adds it).
     """
     compression = int(getattr(series.keyframe, "compression", 1) or 1)
-    stored = path.stat().st_size if compression == 1 else None  # 1: COMPRESSION.NONE
+    stored = (sum(f.stat().st_size for f in series_files(path, series))
+              if compression == 1 else None)  # 1: COMPRESSION.NONE
     return check_declared_size(series.shape, series.dtype, stored_bytes=stored,
                                in_memory=in_memory)
 
