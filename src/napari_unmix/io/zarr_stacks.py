@@ -10,7 +10,8 @@ OME-Zarr (a group with ``multiscales`` metadata)
     ``channel``) is ``C``, one named ``lambda`` / ``wavelength`` / ``wavenumber``
     / ``e`` is ``E`` (the spectral axis, before ``C``), ``t``, ``z``, ``y``, ``x``
     are ``T``, ``Z``, ``Y``, ``X``.  Physical pixel sizes are the ``scale`` of
-    level 0's coordinate transformations with the axes' ``unit``
+    level 0's coordinate transformations, times the ``scale`` of the multiscale
+    image's own transformations where it has them, with the axes' ``unit``
     (``micrometer`` -> ``um`` ...).  Spectral positions: napari-unmix's own
     attribute (:data:`~napari_unmix.io.stack.META_KEY`, written by
     :func:`~napari_unmix.io.ome_zarr_out.write_stack_ome_zarr`), else the omero
@@ -129,6 +130,26 @@ def _label_values(labels, n):
             units.pop() if units else None)
 
 
+def _scale_of(transforms, ndim):
+    """The ``scale`` of a list of coordinate transformations (one per axis), or None
+    (none, given by ``path``, the wrong length, not numbers)."""
+    scale = next((t.get("scale") for t in transforms or []
+                  if isinstance(t, dict) and t.get("type") == "scale"), None)
+    if not isinstance(scale, list) or len(scale) != ndim:
+        return None
+    return scale if all(isinstance(v, (int, float)) for v in scale) else None
+
+
+def _multiscale_transforms(attrs) -> list:
+    """The coordinate transformations of the first multiscale image as a whole (OME-Zarr
+    0.4 and 0.5 allow them beside the levels' own, applied after them); ome-zarr's
+    reader does not return them."""
+    multiscales = attrs.get("multiscales") or (attrs.get("ome") or {}).get("multiscales")
+    first = multiscales[0] if isinstance(multiscales, list) and multiscales else None
+    transforms = first.get("coordinateTransformations") if isinstance(first, dict) else None
+    return transforms if isinstance(transforms, list) else []
+
+
 def _read_ome(path: Path, root, notes: list) -> dict:
     ome_io, ome_reader, _, _ = import_ome_zarr()
     Multiscales, Reader = ome_reader.Multiscales, ome_reader.Reader
@@ -148,8 +169,11 @@ def _read_ome(path: Path, root, notes: list) -> dict:
                      f"shape {tuple(data.shape)}.")
     pixel_sizes = {}
     transforms = (node.metadata.get("coordinateTransformations") or [None])[0] or []
-    scale = next((t.get("scale") for t in transforms if t.get("type") == "scale"), None)
-    if axes is not None and scale is not None and len(scale) == data.ndim:
+    scale = _scale_of(transforms, data.ndim)
+    whole = _scale_of(_multiscale_transforms(root.attrs), data.ndim)
+    if scale is not None and whole is not None:  # the image's own, after the level's
+        scale = [float(a) * float(b) for a, b in zip(scale, whole, strict=True)]
+    if axes is not None and scale is not None:
         for letter, size, a in zip(axes, scale, axes_meta, strict=True):
             unit = length_unit(a.get("unit")) if isinstance(a, dict) else None
             if letter in "XYZ" and unit is not None and float(size) > 0:

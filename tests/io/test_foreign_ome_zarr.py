@@ -1,0 +1,52 @@
+"""OME-Zarr images as other writers make them, metadata written by hand to the spec.
+
+OME-Zarr 0.4 (zarr v2, ``.zattrs``) and 0.5 (zarr v3, everything under ``"ome"``):
+the pixel size of level 0 is its own ``scale`` times the ``scale`` of the
+multiscale image as a whole, where the image has one (both versions allow it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_unmix.io import open_stack
+
+zarr = pytest.importorskip("zarr")
+pytest.importorskip("ome_zarr")
+
+CUBE = np.random.default_rng(0).random((6, 32, 40)).astype(np.float32)  # (c, y, x)
+
+
+def _ome_zarr(path, *, zarr_format, level_scale, image_transforms=None, unit="micrometer"):
+    root = zarr.open_group(str(path), mode="w", zarr_format=zarr_format)
+    root.create_array("0", data=CUBE, chunks=CUBE.shape)
+    axes = [{"name": "c", "type": "channel"},
+            {"name": "y", "type": "space", "unit": unit},
+            {"name": "x", "type": "space", "unit": unit}]
+    image = {"name": "img", "axes": axes, "datasets": [{"path": "0", "coordinateTransformations": [
+        {"type": "scale", "scale": level_scale}]}]}
+    if image_transforms is not None:
+        image["coordinateTransformations"] = image_transforms
+    if zarr_format == 2:
+        root.attrs["multiscales"] = [{"version": "0.4", **image}]
+    else:
+        root.attrs["ome"] = {"version": "0.5", "multiscales": [image]}
+    return path
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_the_scale_of_the_whole_multiscale_image_is_part_of_the_pixel_size(tmp_path,
+                                                                            zarr_format):
+    path = _ome_zarr(tmp_path / "img.ome.zarr", zarr_format=zarr_format,
+                     level_scale=[1, 2, 2],
+                     image_transforms=[{"type": "scale", "scale": [1, 0.25, 0.5]}])
+    s = open_stack(path)
+    assert s.axes == "CYX" and s.spectral_axis == 0
+    assert s.scale == (1.0, 0.5, 1.0) and s.units == ("", "um", "um")
+    np.testing.assert_array_equal(np.asarray(s.data), CUBE)
+
+
+def test_a_level_scale_alone_is_the_pixel_size(tmp_path):
+    path = _ome_zarr(tmp_path / "img.ome.zarr", zarr_format=2, level_scale=[1, 0.2, 0.2])
+    assert open_stack(path).scale == (1.0, 0.2, 0.2)
