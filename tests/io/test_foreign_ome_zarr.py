@@ -50,3 +50,19 @@ def test_the_scale_of_the_whole_multiscale_image_is_part_of_the_pixel_size(tmp_p
 def test_a_level_scale_alone_is_the_pixel_size(tmp_path):
     path = _ome_zarr(tmp_path / "img.ome.zarr", zarr_format=2, level_scale=[1, 0.2, 0.2])
     assert open_stack(path).scale == (1.0, 0.2, 0.2)
+
+
+@pytest.mark.parametrize("unit", ["m", "cm", "mm", "um", "nm"])
+def test_every_length_unit_our_writer_names_reads_back(tmp_path, unit):
+    # write_stack_ome_zarr names units as UDUNITS-2 does (OME_UNITS): "centimeter" ...
+    import warnings
+
+    from napari_unmix.io.ome_zarr_out import OME_UNITS, write_stack_ome_zarr
+
+    assert unit in OME_UNITS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # ome-zarr's own, on import
+        path = write_stack_ome_zarr(tmp_path / "s.ome.zarr", CUBE,
+                                    pixel_size=((0.5, 0.25), (unit, unit)))
+    s = open_stack(path)
+    assert s.scale == (1.0, 0.5, 0.25) and s.units == ("", unit, unit)

@@ -32,7 +32,8 @@ __all__ = ["axis_scale", "leica_pixel_sizes", "length_unit", "tiff_pixel_sizes",
 
 _UNITS = {"um": "um", "µm": "um", "μm": "um", "micron": "um", "microns": "um",
           "micrometer": "um", "micrometre": "um", "\\u00b5m": "um", "nm": "nm",
-          "nanometer": "nm", "mm": "mm", "millimeter": "mm", "cm": "cm", "m": "m",
+          "nanometer": "nm", "nanometre": "nm", "mm": "mm", "millimeter": "mm",
+          "millimetre": "mm", "cm": "cm", "centimeter": "cm", "centimetre": "cm", "m": "m",
           "meter": "m", "metre": "m"}
 _LEICA_DIMS = {120: "X", 121: "Y", 122: "Z", 116: "T"}
 
