@@ -66,3 +66,17 @@ def test_every_length_unit_our_writer_names_reads_back(tmp_path, unit):
                                     pixel_size=((0.5, 0.25), (unit, unit)))
     s = open_stack(path)
     assert s.scale == (1.0, 0.5, 0.25) and s.units == ("", unit, unit)
+
+
+def test_a_bioformats2raw_folder_names_the_images_to_open(tmp_path):
+    # bioformats2raw: the root holds no image, only its series as the groups 0, 1 ...
+    path = tmp_path / "b2r.zarr"
+    root = zarr.open_group(str(path), mode="w", zarr_format=2)
+    root.attrs["bioformats2raw.layout"] = 3
+    for series in ("0", "1"):
+        _ome_zarr(path / series, zarr_format=2, level_scale=[1, 0.2, 0.2])
+    root.create_group("OME").attrs["series"] = ["0", "1"]
+    with pytest.raises(ValueError, match=r"bioformats2raw.*groups 0, 1.*b2r\.zarr/0"):
+        open_stack(path)
+    s = open_stack(path / "1")
+    assert s.axes == "CYX" and s.scale == (1.0, 0.2, 0.2)

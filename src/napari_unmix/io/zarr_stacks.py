@@ -23,7 +23,8 @@ a zarr array
     spectral positions from napari-unmix's attribute.
 a plain zarr group
     Its only array with two or more dimensions, else the one named like an
-    ``.npz`` stack (``stack``, ``data`` ...).
+    ``.npz`` stack (``stack``, ``data`` ...).  A bioformats2raw folder (its images
+    as the groups ``0``, ``1`` ...) is refused, naming the images to open.
 
 The data stay lazy (dask, the store's chunks) unless ``lazy=False`` asks for them
 in memory: a zarr store is chunked already.  Each task reopens the store by path,
@@ -205,6 +206,20 @@ def _array_of(path: Path, group):
                      f"the array itself, e.g. {path / next(iter(sorted(stacks)), 'stack')}.")
 
 
+def _refuse_image_collection(path: Path, group) -> None:
+    """A bioformats2raw folder (what bioformats2raw makes of a Bio-Formats file) holds its
+    images as the groups ``0``, ``1`` ...: name the one to open."""
+    if "bioformats2raw.layout" not in group.attrs and \
+            "bioformats2raw.layout" not in (group.attrs.get("ome") or {}):
+        return
+    images = sorted((k for k, _ in group.groups() if k.isdigit()), key=int)
+    listed = ", ".join(images[:8]) + (" ..." if len(images) > 8 else "") or "none"
+    raise ValueError(
+        f"it is a bioformats2raw folder: it holds the images of a Bio-Formats file as the "
+        f"group{'s' if len(images) != 1 else ''} {listed}, not one stack. Open one, e.g. "
+        f"{path / (images[0] if images else '0')}.")
+
+
 def _dimension_names(arr):
     names = getattr(getattr(arr, "metadata", None), "dimension_names", None)
     if names and all(n is not None for n in names):
@@ -261,6 +276,7 @@ def read_zarr(path, *, series=None, squeeze=True, lazy=None, threshold=None) -> 
             kind = "OME-Zarr"
         else:
             if isinstance(node, zarr.Group):
+                _refuse_image_collection(path, node)
                 key, arr = _array_of(path, node)
                 notes.append(f"{path.name}: array {key!r} of the group read.")
                 own = {**_own_meta(node.attrs), **_own_meta(arr.attrs)}
