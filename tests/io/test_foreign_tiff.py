@@ -83,3 +83,33 @@ def test_an_ome_tiff_with_fewer_planes_than_declared_is_refused_not_zero_filled(
     _write_planes(path, cube[:6], xml, compression=compression)
     with pytest.raises(ValueError, match=r"short\.ome\.tif.*2 of the 8 planes.*zeros"):
         open_stack(path)
+
+
+def test_an_imagej_slice_stack_has_no_length_along_its_spectral_axis(tmp_path, cube):
+    """An ImageJ stack saved as slices (axes ZYX, a slice spacing in um) whose slices are
+    the channels: the spectral axis was given the spacing's unit (um) in the layer's
+    scale; it has channels along it, not a length."""
+    path = tmp_path / "slices.tif"
+    tifffile.imwrite(path, cube, imagej=True, resolution=(1 / 0.25, 1 / 0.25),
+                     metadata={"axes": "ZYX", "spacing": 2.0, "unit": "um"})
+    stack = open_stack(path)
+    assert stack.spectral_axis == 0
+    assert stack.scale == (1.0, 0.25, 0.25)
+    assert stack.units == ("", "um", "um")
+
+
+@pytest.mark.parametrize("given", ["X", "Y"])
+def test_a_pixel_size_given_for_one_axis_only_is_taken_as_square(tmp_path, cube, given):
+    """An OME-TIFF with PhysicalSizeX alone gave the layer a scale of (1, 1, 0.1): the
+    image drawn ten times narrower than tall.  Pixels are square unless the file says
+    otherwise, and a note says which size was taken for both."""
+    path = tmp_path / "one_size.ome.tif"
+    tifffile.imwrite(path, cube, metadata={"axes": "CYX", f"PhysicalSize{given}": 0.1,
+                                           f"PhysicalSize{given}Unit": "µm"})
+    stack = open_stack(path)
+    assert stack.spectral_axis == 0
+    assert stack.scale == (1.0, 0.1, 0.1)
+    assert stack.units == ("", "um", "um")
+    other = "Y" if given == "X" else "X"
+    assert any(f"pixel size of {given} only" in n and f"{other} is taken as the same" in n
+               for n in stack.notes), stack.notes

@@ -27,8 +27,8 @@ import math
 import re
 from pathlib import Path
 
-__all__ = ["axis_scale", "leica_pixel_sizes", "length_unit", "tiff_pixel_sizes",
-           "unit_text"]
+__all__ = ["axis_scale", "leica_pixel_sizes", "length_unit", "square_pixels",
+           "tiff_pixel_sizes", "unit_text"]
 
 _UNITS = {"um": "um", "µm": "um", "μm": "um", "micron": "um", "microns": "um",
           "micrometer": "um", "micrometre": "um", "\\u00b5m": "um", "nm": "nm",
@@ -97,6 +97,26 @@ def tiff_pixel_sizes(tf, series_index: int = 0) -> dict:
     return out
 
 
+def square_pixels(axes, sizes: dict) -> tuple[dict, str | None]:
+    """``sizes`` with the pixel size of Y taken from X (or X from Y) when the file gives
+    only one of them, and the note that says so; ``(sizes, None)`` otherwise.
+
+    A size for X alone would stretch the image by the ratio of that size to 1 in
+    napari (a 0.1 um X against a Y of "1"); microscope pixels are square unless the
+    file says otherwise.
+    """
+    if not axes or "X" not in axes or "Y" not in axes:
+        return sizes, None
+    have = [letter for letter in "XY" if letter in sizes]
+    if len(have) != 1:
+        return sizes, None
+    given, other = have[0], "Y" if have[0] == "X" else "X"
+    size, unit = sizes[given]
+    note = (f"the file gives the pixel size of {given} only ({size:g} {unit}); {other} is "
+            "taken as the same (square pixels).")
+    return {**sizes, other: (size, unit)}, note
+
+
 def leica_pixel_sizes(folder) -> dict:
     """``{letter: (size, unit)}`` from a Leica ``.txt`` metadata file in ``folder``
     (the first that reads as one); empty without one."""
@@ -123,17 +143,19 @@ def leica_pixel_sizes(folder) -> dict:
     return {}
 
 
-def axis_scale(axes, ndim: int, sizes: dict):
+def axis_scale(axes, ndim: int, sizes: dict, *, spectral_axis: int | None = None):
     """``(scale, units)``: one per axis of a stack with axis letters ``axes``, from
     ``sizes`` (``{letter: (size, unit)}``); ``(None, None)`` when no axis has a size
-    or the axes are unknown.  Axes without a size get 1.0 and ``""``."""
+    or the axes are unknown.  Axes without a size get 1.0 and ``""``, and so does
+    ``spectral_axis``: a stack whose slices the file calls Z but whose spectral axis
+    that is (an ImageJ stack with a slice spacing) has channels, not a length, along it."""
     if not sizes or not axes or len(axes) != ndim:
         return None, None
     scale = [1.0] * ndim
     units = [""] * ndim
     found = False
     for i, letter in enumerate(axes):
-        if letter in sizes:
+        if letter in sizes and i != spectral_axis:
             scale[i], units[i] = float(sizes[letter][0]), sizes[letter][1]
             found = True
     return (tuple(scale), tuple(units)) if found else (None, None)

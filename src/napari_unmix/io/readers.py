@@ -155,7 +155,7 @@ import numpy as np
 
 from .lazy import LAZY_ENV, lazy_threshold
 from .numpy_stacks import read_npy, read_npz
-from .pixel_sizes import axis_scale, leica_pixel_sizes
+from .pixel_sizes import axis_scale, leica_pixel_sizes, square_pixels
 from .results import OUTPUT_NAMES, RESULT_JSON_FORMAT, is_result_bundle
 from .slice_folder import natural_key, read_slice_folder, slice_files
 from .spectral_sidecar import (
@@ -390,7 +390,10 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
         why = f", {reason}" if reason else ""
         notes.append(f"spectral axis guessed as {_describe_axis(index, axes, data.shape)}{why}; "
                      "pass spectral_axis to choose another.")
-    scale, units = axis_scale(axes, data.ndim, pixel_sizes)
+    pixel_sizes, square = square_pixels(axes, pixel_sizes)
+    if square:
+        notes.append(square)
+    scale, units = axis_scale(axes, data.ndim, pixel_sizes, spectral_axis=index)
     return StackData(data=data, spectral_axis=index, spectral_values=checked,
                      spectral_unit=unit if checked is not None else None, axes=axes,
                      guessed=guessed, path=path, notes=notes, lazy=is_lazy,
