@@ -18,7 +18,7 @@ The spectra dock opens below the unmixing dock at a share of the column's height
 
 from __future__ import annotations
 
-from qtpy.QtCore import QEvent, Qt
+from qtpy.QtCore import QEvent, QObject, Qt
 from qtpy.QtWidgets import (
     QComboBox,
     QFrame,
@@ -41,7 +41,7 @@ from .settings_form import SettingsForm
 from .setup_panel import add_setup_panel
 
 __all__ = ["MIN_SETTINGS_HEIGHT", "Lifeline", "VerticalScroll", "build_layout", "dock_of",
-           "share_height"]
+           "share_height", "watch_removal"]
 
 #: The settings part of the dock is never squeezed below this (px): the spectra dock
 #: below it takes what is left.
@@ -82,13 +82,48 @@ class Lifeline:
         self.job = None
         self.session = session
         self.hooks = None  # the pixel inspector's mouse hooks
+        self.detached = False
 
     def detach(self, *_):
+        """Cancel the job (nothing more of it reaches the GUI), remove the inspector's
+        hooks and close the session; once (later calls do nothing)."""
+        if self.detached:
+            return
+        self.detached = True
         if self.job is not None:
             self.job.detach()
         if self.hooks is not None:
             self.hooks.detach()
         self.session.close()
+
+
+class _RemovalWatch(QObject):
+    """Detaches the lifeline when its widget, once docked, loses its parent, and
+    deletes the widget: napari's ``remove_dock_widget`` (the dock's close button)
+    takes the widget out of its dock and deletes only the dock, so the widget's
+    ``destroyed`` would not come while its job holds it (and its run would go on and
+    publish, with no dock to report it).  Opening the dock again makes a new one."""
+
+    def __init__(self, lifeline: Lifeline, parent: QWidget):
+        super().__init__(parent)
+        self._lifeline = lifeline
+        self._docked = parent.parent() is not None
+
+    def eventFilter(self, obj, event):  # noqa: N802 (Qt)
+        if event.type() == QEvent.Type.ParentChange:
+            if obj.parent() is not None:
+                self._docked = True
+            elif self._docked:
+                self._lifeline.detach()
+                obj.deleteLater()
+        return False
+
+
+def watch_removal(widget: QWidget, lifeline: Lifeline) -> None:
+    """Detach ``lifeline`` (cancel the job, publish nothing, close the session) when
+    ``widget`` is destroyed or taken out of the window (its dock closed)."""
+    widget.installEventFilter(_RemovalWatch(lifeline, widget))
+    widget.destroyed.connect(lambda *_: lifeline.detach())  # no reference to the widget
 
 
 class VerticalScroll(QScrollArea):

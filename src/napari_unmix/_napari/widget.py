@@ -45,7 +45,7 @@ from qtpy.QtWidgets import (
 
 from ..core.modes import MODES
 from .diagnostics_panel import DiagnosticsPanel
-from .dock_layout import Lifeline, build_layout, dock_of, share_height
+from .dock_layout import Lifeline, build_layout, dock_of, share_height, watch_removal
 from .help_texts import dock_words
 from .inspector_hooks import InspectorHooks
 from .preload import warm_imports
@@ -162,9 +162,8 @@ class UnmixWidget(QWidget):
         self.run_button.clicked.connect(lambda: self.run())
         self.cancel_button.clicked.connect(self.cancel)
         self._preview_timer.timeout.connect(lambda: self.preview_seeds(notify=False))
-        lifeline = self._lifeline
-        self.destroyed.connect(lambda *_: lifeline.detach())
-        lifeline.hooks = InspectorHooks(self.viewer, self)
+        watch_removal(self, self._lifeline)  # the dock closed: its run is cancelled
+        self._lifeline.hooks = InspectorHooks(self.viewer, self)
         self._on_mode_changed()
 
     def reset_choices(self, *_):
