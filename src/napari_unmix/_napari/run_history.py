@@ -62,6 +62,8 @@ class RunRecord:
     image_uid: str | None = None
     #: the spatial shape of its maps (None: not known)
     spatial_shape: tuple | None = None
+    #: the run's label image (its ROI seeds and background came from it), if any
+    labels: object = None
 
     @property
     def label(self) -> str:

@@ -42,7 +42,8 @@ class RunRequest:
 
     ``func(callback=...)`` runs the analysis (in the worker); ``colors`` are the
     components' colours (``None``: the default palette, once the number is known);
-    ``notes`` are lines to tell the user when the run starts.
+    ``notes`` are lines to tell the user when the run starts; ``labels`` the label
+    image of the run's ROI seeds (None without).
     """
 
     image: str
@@ -52,6 +53,7 @@ class RunRequest:
     colors: list | None = None
     series: SeriesPlan | None = None
     notes: tuple = ()
+    labels: object = None
 
     @property
     def spec(self):
@@ -155,7 +157,7 @@ def prepare_run(grid: ImageGrid, rows, kw: dict, *, layers, previous=None, runs=
                        series_axis=plan.axis, spectral_axis=grid.spectral_axis_index,
                        reference=plan.reference, spectral_values=values, labels=labels)
     return RunRequest(image=layer.name, grid=grid, config=config, func=func, colors=colors,
-                      series=plan, notes=tuple(notes))
+                      series=plan, notes=tuple(notes), labels=labels)
 
 
 # -- while it runs -------------------------------------------------------------------------

@@ -73,6 +73,7 @@ class ResultsMixin:
         self.current: RunRecord | None = None
         self.compared: RunRecord | None = None
         self._shown_plane: int | None = None  # plane whose per-plane spectra are shown
+        self._fitted = None  # (record, FittedSpectra) of the run the inspector last read
         self.owner = uuid.uuid4().hex  # marks the layers this session makes
         _SESSIONS[self.owner] = self
 
@@ -225,7 +226,7 @@ class ResultsMixin:
                            series_axis=None if plan is None else plan.axis,
                            spectral_axis=grid.spectral_axis_index,
                            layer_uids=[layer_uid(lyr) for lyr in layers],
-                           spatial_shape=tuple(grid.spatial_shape))
+                           spatial_shape=tuple(grid.spatial_shape), labels=request.labels)
         if residual is not None and residual.relative is not None:
             from .residual import show_residual
 
@@ -301,7 +302,7 @@ class ResultsMixin:
     def inspect(self, world_point):
         """The :class:`~.inspector.PixelView` of the shown run at a world position of
         the viewer (on the plane it shows); None without a run, an image, or off it."""
-        from .inspector import inspect_pixel
+        from .inspector import FittedSpectra, inspect_pixel
 
         record = self.current
         layer = self.record_image(record)
@@ -309,9 +310,13 @@ class ResultsMixin:
             return None
         coords = layer.world_to_data(np.asarray(world_point, dtype=np.float64))
         data = layer.data[0] if layer.multiscale else layer.data
+        if self._fitted is None or self._fitted[0] is not record:
+            # the processed data of a run, made once (per plane) for its clicks
+            self._fitted = (record, FittedSpectra(record.result, labels=record.labels,
+                                                  series=record.series_result is not None))
         return inspect_pixel(record.result, data, spectral_axis=record.spectral_axis,
                              data_coords=coords, signed=is_signed(record.result.mode),
-                             series_result=record.series_result)
+                             series_result=record.series_result, fitted=self._fitted[1])
 
     # -- seeds from the shown result ------------------------------------------------
     def rows_from_result(self) -> int:

@@ -140,11 +140,15 @@ class PlotContent:
 
 
 def pixel_content(view, result, colors) -> PlotContent:
-    """The content of a :class:`~.inspector.PixelView`: the pixel's spectrum, the fit
-    (dashed), each component's part in its colour and the residual (dotted)."""
+    """The content of a :class:`~.inspector.PixelView`: the pixel's spectrum (for a fit
+    of the processed data: the raw one dash-dotted and the processed one the fit saw),
+    the fit (dashed), each component's part in its colour and the residual (dotted)."""
     palette = list(colors or [])[:len(view.names)]
     palette += [MISSING_COLOR] * (len(view.names) - len(palette))
     curves = [Curve("pixel spectrum", view.raw, "#f0f1f2")]
+    if view.processed is not None:   # the fit saw this, not the raw spectrum
+        curves = [Curve("raw spectrum", view.raw, "#8b949e", ls="-."),
+                  Curve(view.processed_label, view.processed, "#f0f1f2")]
     if view.fit is not None:
         curves.append(Curve("fit w·H", view.fit, "#ffd700", ls="--"))
     curves += [Curve(f"{name} part", part, color) for name, part, color

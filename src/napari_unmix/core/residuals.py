@@ -38,7 +38,7 @@ from .components import ComponentSpec, Spectrum
 from .data import stack_to_matrix
 from .noise import estimate_noise
 
-__all__ = ["ResidualReport", "fitted_data", "residuals"]
+__all__ = ["ResidualReport", "fitted_data", "fitted_plane", "fits_processed", "residuals"]
 
 
 @dataclass(eq=False)
@@ -164,6 +164,29 @@ def fitted_data(result, X, spatial_shape, *, labels=None) -> np.ndarray:
     return np.concatenate([
         _prepared(cfg, result, X[z * n:(z + 1) * n], plane_shape,
                   labels[z] if per_plane else labels) for z in range(n_planes)])
+
+
+def fits_processed(result) -> bool:
+    """Whether ``result`` fitted the processed data (``fit_data="processed"`` with a
+    preprocessing), its own or, for a series as one result, its planes' (their
+    summaries say it; the series summary does not), and has the config to make
+    that data again (:func:`fitted_data`)."""
+    s = result.summary
+    planes = getattr(s, "planes", None) or []
+    said = getattr(s, "fit_data", None) == "processed" or any(
+        getattr(getattr(p, "fit", None), "fit_data", None) == "processed" for p in planes)
+    return said and result.config is not None
+
+
+def fitted_plane(result, X, plane_shape, *, labels=None) -> np.ndarray:
+    """:func:`fitted_data` of one plane of a series as one result (``X``: the plane's
+    pixels, ``labels``: its label image), or of a whole result that is no series:
+    what the fit of those pixels saw.  A series' planes were prepared one by one, so
+    one plane is made again without the others."""
+    cfg = result.config
+    if cfg is None:
+        return X
+    return _prepared(cfg, result, X, tuple(plane_shape), labels)
 
 
 def _series_planes(result, n_pixels) -> int | None:
