@@ -89,6 +89,37 @@ def test_scheduler_local_gives_the_same_numbers(inputs, tmp_path, capsys, monkey
                                   read_result_bundle(tmp_path / "b").result.W)
 
 
+def test_the_done_line_says_where_the_blocks_ran(inputs, tmp_path, capsys, monkeypatch):
+    """It said ``on cpu`` (the device) only; a stack read into memory was computed in this
+    process while a note said it was "computing on a local cluster"."""
+    distributed = pytest.importorskip("distributed", reason="distributed is not installed")
+    monkeypatch.setitem(sched.LOCAL_OPTIONS, "processes", False)  # in-process workers
+    monkeypatch.setattr(sched, "LOCAL_WORKERS", 2)
+    d, sample = inputs
+    code, out, err = run(capsys, "run", d / "cube.ome.zarr", "--mode", "nnls", "--spectra",
+                         d / "refs.csv", "--scheduler", "local", "--out", tmp_path / "a")
+    assert code == 0, err
+    done = next(line for line in out.splitlines() if line.startswith("done: "))
+    assert "block(s) on a local cluster of 2 worker(s)" in done, done
+    code, out, err = run(capsys, "run", d / "cube.ome.zarr", "--mode", "nnls", "--spectra",
+                         d / "refs.csv", "--out", tmp_path / "b")
+    assert code == 0, err
+    assert "block(s) on threads in this process" in out
+    # a TIFF is read into memory: no cluster is started, and the note says so
+    tif = tmp_path / "cube.tif"
+    tifffile.imwrite(tif, sample.stack)
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started for a stack in memory")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
+    code, out, err = run(capsys, "run", tif, "--mode", "nnls", "--spectra", d / "refs.csv",
+                         "--spectral-axis", "0", "--scheduler", "local", "--out", tmp_path / "c")
+    assert code == 0, err
+    assert "--scheduler local is not used: cube.tif is read into memory" in err
+    assert "computing on" not in err and "block(s)" not in out
+
+
 def test_scheduler_unreachable_or_missing_is_one_line_naming_the_flag(inputs, tmp_path,
                                                                      capsys, monkeypatch):
     distributed = pytest.importorskip("distributed", reason="distributed is not installed")

@@ -32,7 +32,7 @@ from .console import PROG, CLIError, Progress, note, progress_enabled, run_quiet
 from .outputs import check_out, spatial_pixel_size, write_outputs
 from .report import describe, note_fallbacks, say_seed_drift
 from .rerun import check_labels, read_config
-from .scheduler import scheduler_client
+from .scheduler import scheduler_client, scheduler_for, where_text
 from .seed_inputs import (
     flat_background_component,
     label_components,
@@ -377,16 +377,22 @@ def cmd_run(args) -> int:
     say(f"{PROG} run: {mode} with k={k} on {Path(args.input).name} "
         f"({n_pixels} pixels x {n_channels} channels, spatial shape {spatial_shape})",
         quiet=quiet)
-    client = scheduler_client(getattr(args, "scheduler", None), quiet=quiet)
-    with client:  # the outputs too: a dask W is streamed to the store on the cluster
+    scheduler = scheduler_for(getattr(args, "scheduler", None), lazy=stack.lazy,
+                              input_name=Path(args.input).name, quiet=quiet)
+    # the outputs too: a dask W is streamed to the store on the cluster
+    with scheduler_client(scheduler, quiet=quiet) as client:
         files, res, warned, elapsed = _run_and_write(args, stack, cfg, values, labels,
                                                      spatial_shape)
+        chunked = (getattr(res.summary, "extra", None) or {}).get("chunked")
+        where = (f" ({chunked.get('n_blocks')} block(s) on "
+                 f"{where_text(client if chunked.get('scheduler') == 'distributed' else None)})"
+                 if isinstance(chunked, dict) else "")
     rel = res.summary.relative_error
     seed = res.params.get("random_state")
     # modes that fit spectra iteratively report their iterations, even none
     iterative = spec.uses("max_iter") and not spec.fixed_spectra
     iters = f", {res.n_iter} iteration(s)" if res.n_iter or iterative else ""
-    say(f"done: {describe(res, spec)}{iters}, {elapsed:.2f} s"
+    say(f"done: {describe(res, spec)}{where}{iters}, {elapsed:.2f} s"
         + (f", relative error {rel:.4g}" if rel is not None else "")
         + (f", random_state {seed}" if seed is not None else ""), quiet=quiet)
     say(f"wrote {', '.join(files)} to {Path(args.out)}", quiet=quiet)

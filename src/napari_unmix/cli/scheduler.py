@@ -6,6 +6,12 @@
 * an address (``tcp://host:8786``, ``host:8786``): the running scheduler there, through
   :class:`distributed.Client`.
 
+Only a chunked (dask) stack is computed on the client: zarr and OME-Zarr inputs.  A
+stack read into memory (TIFF, numpy, slice folders) is computed in this process
+whatever ``--scheduler`` says, so ``run`` starts no cluster for it and says so
+(:func:`scheduler_for`); its ``done:`` line names where the blocks ran
+(:func:`where_text`, the summary's ``chunked.scheduler``).
+
 The client is the active (default) one while the run computes and its outputs are
 written: the core's dask graphs (chunked NNLS, NNMF, PCA; the lazy readers' tasks
 reopen the files by path) run on its workers, as dask's convention has it.  Either
@@ -20,7 +26,8 @@ import os
 
 from .console import CLIError, note
 
-__all__ = ["LOCAL_OPTIONS", "LOCAL_WORKERS", "scheduler_client"]
+__all__ = ["LOCAL_OPTIONS", "LOCAL_WORKERS", "scheduler_client", "scheduler_for",
+           "where_text"]
 
 #: The most worker processes ``--scheduler local`` starts.
 LOCAL_WORKERS = 8
@@ -45,6 +52,28 @@ def _workers() -> int:
     except (AttributeError, OSError):
         n = os.cpu_count() or 1
     return max(1, min(LOCAL_WORKERS, n))
+
+
+def scheduler_for(spec, *, lazy: bool, input_name: str, quiet=False):
+    """``spec``, or None with a note when the input is not chunked (computed in this
+    process: a cluster would do nothing)."""
+    if spec is None or not str(spec).strip() or lazy:
+        return spec
+    note(f"--scheduler {str(spec).strip()} is not used: {input_name} is read into memory "
+         "and computed in this process. --scheduler computes zarr and OME-Zarr inputs "
+         "(read chunk by chunk) on the cluster.", quiet)
+    return None
+
+
+def where_text(client) -> str:
+    """Where ``client`` computes: ``"a local cluster of N worker(s)"`` or ``"the
+    scheduler at ADDRESS"`` (``"threads in this process"`` without a client)."""
+    if client is None:
+        return "threads in this process"
+    cluster = getattr(client, "cluster", None)
+    if cluster is not None and type(cluster).__name__ == "LocalCluster":
+        return f"a local cluster of {len(cluster.workers)} worker(s)"
+    return f"the scheduler at {client.scheduler.address}"
 
 
 @contextlib.contextmanager
@@ -83,7 +112,6 @@ def scheduler_client(spec, *, quiet=False, timeout="10s"):
                 raise CLIError(f"--scheduler local: the local cluster did not start "
                                f"({type(exc).__name__}: {exc}).") from None
             client = stack.enter_context(distributed.Client(cluster, set_as_default=True))
-            where = f"a local cluster of {len(cluster.workers)} worker(s)"
         else:
             try:
                 client = stack.enter_context(distributed.Client(
@@ -93,7 +121,6 @@ def scheduler_client(spec, *, quiet=False, timeout="10s"):
                                f"({type(exc).__name__}: {exc}); start one (dask scheduler) "
                                "or give its address as tcp://HOST:PORT, or use --scheduler "
                                "local.") from None
-            where = f"the scheduler at {client.scheduler.address}"
-        note(f"computing on {where}.", quiet)
+        note(f"computing on {where_text(client)}.", quiet)
         with client.as_current():
             yield client
