@@ -6,7 +6,10 @@ every available implementation of its table for an unseeded or fixed-spectra mod
 (random NNMF, fixed-H NNLS), and the way a user seeds it (ROIs and a locked flat
 background) for a mode whose seeds build maps (seeded NNMF) -- writes the outputs of
 each run like ``napari-unmix run`` does, and prints a table of how well each run
-recovered the known spectra and maps.
+recovered the known spectra and maps.  Every run is a run of an analysis config
+(:func:`demo_config`, :func:`demo_roi_config`) written as its ``config.json``:
+``napari-unmix run <out>/sample.tif --config <out>/<run>/config.json`` makes its maps
+again.
 
 The runs and how each is scored follow from the modes'
 :class:`~napari_unmix.core.modes.ModeSpec` attributes, not from their names.
@@ -26,8 +29,8 @@ from ..core import (
     ComponentSpec,
     Flat,
     RoiMask,
+    Spectrum,
     run_analysis,
-    stack_to_matrix,
 )
 from ..core.colors import DEFAULT_COLORS
 from ..core.metrics import score_against_truth
@@ -36,7 +39,7 @@ from ..io import check_output_folder, write_maps_tiff, write_spectra_csv, write_
 from .console import PROG, CLIError, Progress, note, progress_enabled, run_quietly, say
 from .outputs import prepare_out, write_outputs
 
-__all__ = ["DemoRun", "cmd_demo", "demo_roi_config", "demo_runs"]
+__all__ = ["DemoRun", "cmd_demo", "demo_config", "demo_roi_config", "demo_runs"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,32 +115,6 @@ def warm_up() -> None:
     get_torch()
 
 
-def fit(spec, X, k, *, H=None, opts=None, callback=None):
-    """Run one mode's function directly on the matrix with explicit options.
-
-    Parameters
-    ----------
-    spec : ModeSpec
-    X : ndarray (n_pixels, n_channels)
-    k : int
-        Number of components (modes whose spectra are not fixed).
-    H : ndarray, optional
-        The spectra of a fixed-spectra mode.
-    opts : dict, optional
-        Keyword arguments of the mode's function (solver, backend, max_iter ...).
-    callback : callable, optional
-
-    Returns
-    -------
-    UnmixResult
-    """
-    if spec.func is None:
-        raise CLIError(f"the demo does not run --mode {spec.name} directly.")
-    if spec.fixed_spectra:
-        return spec.func(X, H, callback=callback, **(opts or {}))
-    return spec.func(X, k, callback=callback, **(opts or {}))
-
-
 def demo_roi_config(sample, spec, *, max_iter, random_state, negative="raise"):
     """Seeded NNMF as a user would seed it: painted ROIs and a locked flat background.
 
@@ -180,6 +157,41 @@ def demo_roi_config(sample, spec, *, max_iter, random_state, negative="raise"):
     return AnalysisConfig(mode=spec.name, components=comps, max_iter=max_iter,
                           random_state=random_state, spectral_unit=sample.spectral_unit,
                           negative=negative)
+
+
+def demo_config(sample, run: DemoRun, *, max_iter, random_state, negative="raise"):
+    """The :class:`~napari_unmix.core.AnalysisConfig` of one demo run that is not
+    seeded from ROIs: its mode, implementation, loss and options; a fixed-spectra mode
+    fits the sample's true spectra (embedded), the others find ``k`` components.  The
+    demo runs it and writes it as the run's ``config.json``, so that ``napari-unmix run
+    sample.tif --config <run>/config.json`` makes the same maps.
+
+    Parameters
+    ----------
+    sample : SyntheticSample
+    run : DemoRun
+    max_iter, random_state : int
+    negative : {'raise', 'clip', 'offset'}, default 'raise'
+
+    Returns
+    -------
+    AnalysisConfig
+    """
+    spec = run.spec
+    options = {"solver": None if run.solver is None else run.solver.algorithm,
+               "backend": None if run.solver is None else run.solver.backend,
+               "max_iter": max_iter, "random_state": random_state,
+               "loss": None if run.loss == "frobenius" else run.loss, "negative": negative}
+    kw = {name: v for name, v in options.items() if v is not None and spec.uses(name)}
+    if spec.fixed_spectra:
+        kw["components"] = [
+            ComponentSpec(name, color=sample.colors[j],
+                          h_source=Spectrum(np.asarray(sample.H[j]),
+                                            axis=np.asarray(sample.spectral_axis)))
+            for j, name in enumerate(sample.component_names)]
+    else:
+        kw["n_components"] = sample.n_components
+    return AnalysisConfig(mode=spec.name, spectral_unit=sample.spectral_unit, **kw)
 
 
 def _fmt(v, spec, na="n/a"):
@@ -230,30 +242,20 @@ def cmd_demo(args) -> int:
     write_spectra_csv(truth / "spectra.csv", sample.H, sample.spectral_axis,
                       sample.component_names, sample.spectral_unit)
 
-    X, spatial_shape = stack_to_matrix(sample.stack, 0)
+    spatial_shape = tuple(sample.stack.shape[1:])
     warm_up()
     rows = []
     for run in runs:
         spec = run.spec
         shown = run.label + (" (auto)" if run.is_auto else "")
-        opts = {"solver": None if run.solver is None else run.solver.algorithm,
-                "backend": None if run.solver is None else run.solver.backend,
-                "max_iter": args.max_iter, "random_state": args.random_state,
-                "loss": None if run.loss == "frobenius" else run.loss,
-                "negative": args.negative}
-        opts = {name: v for name, v in opts.items() if v is not None and spec.uses(name)}
+        make = demo_roi_config if spec.builds_maps else demo_config
+        cfg = make(sample, spec if spec.builds_maps else run, max_iter=args.max_iter,
+                   random_state=args.random_state, negative=args.negative)
         progress = Progress(shown, progress_enabled(args))
         t0 = time.perf_counter()
-        try:
-            if spec.builds_maps:
-                cfg = demo_roi_config(sample, spec, max_iter=args.max_iter,
-                                      random_state=args.random_state, negative=args.negative)
-                res, warned = run_quietly(run_analysis, sample.stack, cfg, spectral_axis=0,
-                                          spectral_values=sample.spectral_axis,
-                                          callback=progress)
-            else:
-                res, warned = run_quietly(fit, spec, X, k, H=sample.H, opts=opts,
-                                          callback=progress)
+        try:  # a run of its config, as 'run --config' of its config.json is
+            res, warned = run_quietly(run_analysis, sample.stack, cfg, spectral_axis=0,
+                                      spectral_values=sample.spectral_axis, callback=progress)
         except CLIError as exc:
             note(f"{run.label} skipped: {exc}", quiet)
             continue
@@ -401,7 +403,9 @@ def print_table(rows, sample, out, total, quiet) -> None:
     print(f"\noutputs in {out}/: sample.tif (the stack), ground_truth/ (true maps and spectra), "
           "and per run " + ", ".join(f"{r['dir']}/" for r in rows))
     print("  each run folder holds maps.tif, spectra.csv, composite.png (the component "
-          "matched to the flat background left out), result.json, result.npz")
+          "matched to the flat background left out), config.json (run it again: "
+          f"{PROG} run {out / 'sample.tif'} --config <run folder>/config.json), result.json, "
+          "result.npz")
     with_spectra = next((name for name, s in MODES.items() if s.needs_spectra), None)
     if with_spectra is not None:
         print(f"try: {PROG} run {out / 'sample.tif'} --mode {with_spectra} --spectra "
