@@ -33,6 +33,7 @@ import re
 import numpy as np
 
 from ..core.config import AnalysisConfig
+from ..core.series import SeriesResult
 from ..core.sources import SOURCES, Flat, Gaussian, RoiLabel, RoiMask, Spectrum
 from .seed_inputs import NONE_KIND, RowSettings, SourceChoice, plain_fields, source_kinds
 
@@ -262,8 +263,10 @@ def apply_config(dock, cfg: AnalysisConfig, *, name: str = "setup") -> list[str]
 # -- a saved result -> a run of the dock -------------------------------------------------
 def open_result(dock, path):
     """Open a saved result (a result folder, or a ``.npz`` bundle) as a run of the dock:
-    its maps become layers (placed on the chosen image's grid when they fit it), it is
-    shown (spectra, summary), and "Use result as seeds" takes it.  Returns its
+    its maps become layers (placed on the chosen image's grid when they fit it, as the
+    dock's own maps are, and then the pixel inspector reads it), it is shown (spectra,
+    summary; a z / t series saved whole as the series), and "Use result as seeds" takes
+    it.  Returns its
     :class:`~.run_history.RunRecord`.
 
     Raises
@@ -274,22 +277,26 @@ def open_result(dock, path):
     from pathlib import Path
 
     from ..io import read_result_bundle
+    from .layers import placement
     from .reader import result_layer_data
+    from .series_run import series_axis
 
     path = Path(path)
     bundle = read_result_bundle(path)
     grid = dock.session.grid_or_none()
     shape = tuple(int(s) for s in bundle.spatial_shape)
-    place = {}
-    if grid is not None and shape == tuple(grid.spatial_shape) and len(shape) == 2:
-        image = grid.layer
-        ydim, xdim = grid.yx_dims
-        place = {"scale": tuple(float(image.scale[d]) for d in (ydim, xdim)),
-                 "translate": tuple(float(image.translate[d]) for d in (ydim, xdim)),
-                 "units": tuple(str(image.units[d]) for d in (ydim, xdim))}
+    fits = grid is not None and shape == tuple(grid.spatial_shape)
+    # on the image like the dock's own maps (a z / t series' planes on the image's planes)
+    place, keep_axis = placement(grid.layer, grid.spectral_axis_index) if fits else ({}, False)
     layers = []
     for data, kwargs, _ in result_layer_data(bundle, name=path.stem):
+        if keep_axis:
+            data = np.expand_dims(data, grid.spectral_axis_index)
         layers.append(dock.viewer.add_image(data, **{**kwargs, **place}))
-    image = grid.name if grid is not None and place else None
-    return dock.session.add_opened(bundle.result, layers=layers, source=path.name,
-                                   image=image)
+    # a z / t series saved whole (SeriesResult.as_result): shown as the series it is
+    series = None if bundle.mask is not None else SeriesResult.from_result(bundle.result, shape)
+    return dock.session.add_opened(
+        bundle.result, layers=layers, source=path.name, image=grid.name if fits else None,
+        series_result=series, spectral_axis=grid.spectral_axis_index if fits else 0,
+        series_axis=series_axis(grid) if fits and series is not None else None,
+        spatial_shape=shape)

@@ -242,15 +242,24 @@ class ResultsMixin:
         return (f"Done: run {number}, {result.n_components} map layer(s) for {image!r}"
                 f"{where}.")
 
-    def add_opened(self, result, *, layers, source: str, image: str | None = None) -> RunRecord:
+    def add_opened(self, result, *, layers, source: str, image: str | None = None,
+                   series_result=None, spectral_axis: int = 0,
+                   series_axis: int | None = None, spatial_shape=None) -> RunRecord:
         """Record a result opened from a file (its map layers already in the viewer) as
-        a run, and show it."""
+        a run, and show it; ``series_result``: the z / t series it is the whole of
+        (:meth:`SeriesResult.from_result <napari_unmix.core.series.SeriesResult.from_result>`),
+        whose summary and per-plane spectra are shown; ``spectral_axis`` and
+        ``series_axis``: those of ``image``; ``spatial_shape``: the maps' (default: the
+        first layer's shape)."""
         colors = [c or d for c, d in zip(component_styles(result)[0],
                                          default_colors(result.n_components), strict=True)]
         record = RunRecord(number=self.history.new_number(), result=result, image=image,
-                           colors=colors, source=source,
+                           colors=colors, source=source, series_result=series_result,
+                           spectral_axis=int(spectral_axis), series_axis=series_axis,
                            layer_uids=[layer_uid(lyr) for lyr in layers],
-                           spatial_shape=tuple(np.shape(layers[0].data)) if layers else None)
+                           spatial_shape=(tuple(spatial_shape) if spatial_shape is not None
+                                          else tuple(np.shape(layers[0].data)) if layers
+                                          else None))
         self.history.add(record)
         self._set_current(record)
         return record

@@ -220,6 +220,32 @@ class SeriesResult:
             arrays=arrays, component_names=self.component_names,
             spectral_values=self.spectral_values, spectral_unit=self.spectral_unit)
 
+    @classmethod
+    def from_result(cls, result: UnmixResult, spatial_shape) -> SeriesResult | None:
+        """The series that :meth:`as_result` made ``result`` from (e.g. read back from a
+        result folder or bundle: ``spatial_shape`` is its ``(n_planes, *plane_shape)``);
+        None when ``result`` is no series' (no series params and summary, or maps that
+        do not cover ``spatial_shape``)."""
+        s = result.summary
+        series = result.params.get("series") if isinstance(result.params, dict) else None
+        shape = tuple(int(v) for v in spatial_shape)
+        if (not isinstance(s, SeriesSummary) or not isinstance(series, dict)
+                or series.get("strategy") not in SERIES_STRATEGIES or len(shape) < 2
+                or np.shape(result.W)[0] != int(np.prod(shape))):
+            return None
+        arrays = dict(result.arrays or {})
+        shared = series["strategy"] == "shared-basis"
+        H = result.H if shared else arrays.pop("plane_H", None)
+        if H is None:
+            return None
+        k = result.n_components
+        return cls(maps=np.asarray(result.W).T.reshape(k, *shape), H=H,
+                   strategy=series["strategy"], mode=result.mode, planes=list(s.planes or []),
+                   summary=s.replace(planes=None), params={**series,
+                                                           "config": result.params.get("config")},
+                   arrays=arrays, component_names=list(result.component_names),
+                   spectral_values=result.spectral_values, spectral_unit=result.spectral_unit)
+
     def config(self) -> AnalysisConfig:
         """The resolved config this result was made with."""
         return AnalysisConfig.from_dict(self.params["config"], arrays=self.arrays)
