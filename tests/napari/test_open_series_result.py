@@ -45,3 +45,25 @@ def test_a_saved_series_opens_as_a_series_on_the_image(qtbot, make_napari_viewer
     assert view is not None and view.plane == 2
     plane = live.plane_result(2)
     np.testing.assert_allclose(view.fit, plane.W[7 * 24 + 9] @ plane.H, rtol=1e-5)
+
+
+def test_an_opened_result_over_a_channel_last_image_is_inspected_on_its_axis(
+        qtbot, make_napari_viewer, run_dock, tmp_path):
+    """The opened run took the spectral axis 0: a click on a (Y, X, C) image raised
+    ``ValueError: operands could not be broadcast together with shapes (20,) (16,)``."""
+    from napari_unmix.core.synthetic import make_crs_sample
+
+    viewer = make_napari_viewer(strict_qt=True)
+    sample = make_crs_sample(shape=(20, 24), n_channels=16)
+    cube = np.moveaxis(sample.stack, 0, -1).copy()   # (Y, X, C)
+    viewer.add_image(cube, name="cl", metadata={"spectral_axis_index": 2})
+    _, dock = viewer.window.add_plugin_dock_widget("napari-unmix", "Spectral unmixing")
+    f = dock.form
+    f.mode.value, f.n_components.value, f.max_iter.value = "nmf", 3, 30
+    run_dock(dock)
+    live = dock.result
+    write_analysis_outputs(tmp_path / "saved", live, (20, 24))
+    assert dock.setup.open_result(tmp_path / "saved") is not None
+    view = dock.inspect_at((7.0, 9.0, 0.0))
+    np.testing.assert_allclose(view.raw, cube[7, 9])
+    np.testing.assert_allclose(view.fit, live.W[7 * 24 + 9] @ live.H, rtol=1e-5)
