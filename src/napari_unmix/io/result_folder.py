@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
 from ..core._files import atomic_folder
 from .figures import LegendEntry, write_composite_figure
 from .results import OUTPUT_NAMES, is_result_bundle, write_result_json
@@ -40,14 +42,15 @@ MAPS_FORMATS = ("tiff", "ome-zarr")
 CONFIG_NAME = "config.json"
 
 _SET_NAMES = frozenset(OUTPUT_NAMES.values()) | {CONFIG_NAME}
-_SET_PATTERN = re.compile(r"composite_z\d+\.png")
+_SET_PATTERN = re.compile(r"composite_z\d+\.png|spectra_z\d+\.csv")
 # an OME-Zarr output set: the zarr metadata and the pyramid levels s0, s1 ...
 _ZARR_NAMES = frozenset({"zarr.json", ".zattrs", ".zgroup", ".zmetadata"})
 _LEVEL = re.compile(r"s\d+")
 # hidden temporary files of an interrupted single-file write, and the caches of file
 # browsers: part of the folder, removed with it
 _DEBRIS = re.compile(r"\.(" + "|".join(re.escape(n) for n in sorted(_SET_NAMES)) +
-                     r"|composite_z\d+\.png)\..*\.tmp|\.DS_Store|Thumbs\.db|desktop\.ini")
+                     r"|composite_z\d+\.png|spectra_z\d+\.csv)\..*\.tmp|\.DS_Store|Thumbs\.db"
+                     r"|desktop\.ini")
 
 
 def foreign_entries(folder) -> list[str]:
@@ -120,7 +123,10 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
     """Write every output of one analysis as the folder ``out_dir``, whole.
 
     ``maps.tif`` (float32, one named page per component), ``spectra.csv`` (first
-    column the spectral axis, or the channel index when it is unknown),
+    column the spectral axis, or the channel index when it is unknown; for a
+    per-plane series, :meth:`SeriesResult.as_result
+    <napari_unmix.core.series.SeriesResult.as_result>`, the mean of its planes' matched
+    spectra, and every plane's own in ``spectra_zNNN.csv``),
     ``composite.png`` (false colours, with a legend and a scale bar in the pixel
     sizes' unit: :func:`~napari_unmix.io.figures.composite_figure`; for a 3-D spatial shape one
     ``composite_zNNN.png`` per plane, all planes on one contrast stretch; none for
@@ -200,6 +206,16 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
         files["spectra"] = write_spectra_csv(tmp / OUTPUT_NAMES["spectra"], result.H,
                                              result.spectral_values, names,
                                              result.spectral_unit)
+        plane_H = (result.arrays or {}).get("plane_H")
+        if plane_H is not None and np.ndim(plane_H) == 3 and np.shape(plane_H)[1:] == \
+                np.shape(result.H):
+            # a per-plane series: spectra.csv is the mean of its planes' spectra, and
+            # every plane was fitted with its own
+            width = max(3, len(str(np.shape(plane_H)[0] - 1)))
+            files["plane_spectra"] = [
+                write_spectra_csv(tmp / f"spectra_z{z:0{width}d}.csv", plane_H[z],
+                                  result.spectral_values, names, result.spectral_unit)
+                for z in range(np.shape(plane_H)[0])]
         pngs = []
         cols = default_colors(k) if colors is None else list(colors)
         legend = [LegendEntry(n, c) for n, c in zip(names, cols, strict=True) if c]
