@@ -230,3 +230,30 @@ def test_overlapping_region_seeds_come_back_from_a_setup_exactly(
     for comp, row in zip(cfg.components, dock2.session.rows, strict=True):
         lab = other.layers[row.source.layer].data
         np.testing.assert_array_equal(lab == row.source.label_id, comp.h_source.mask)
+
+
+def test_a_setup_whose_preprocessing_the_dock_cannot_hold_says_so(crs_viewer, crs_dock,
+                                                                   tmp_path):
+    """A config that fits the processed data, with its own smoothing window, loaded
+    without a word: the dock then fitted the raw data with window 7 (its saved setup
+    said so), not what the file asked for."""
+    from napari_unmix.core import ComponentSpec, FromComponent, Preprocessing
+
+    shape = crs_viewer.layers[0].data.shape[1:]
+    masks = [np.zeros(shape, dtype=bool) for _ in range(3)]
+    for i, m in enumerate(masks):
+        m[10 * i:10 * i + 4, 5:9] = True
+    comps = [ComponentSpec("A", h_source=RoiMask(masks[0])),
+             ComponentSpec("B", h_source=RoiMask(masks[1])),
+             ComponentSpec("bg", h_source=RoiMask(masks[2]), background=True)]
+    cfg = AnalysisConfig(mode="seeded-nmf", components=comps, fit_data="processed",
+                         preprocessing=Preprocessing(background=FromComponent("bg"),
+                                                     smoothing="savgol", window_length=11,
+                                                     polyorder=3))
+    notes = crs_dock.setup.load_setup(cfg.save(tmp_path / "processed.json"))
+    text = " ".join(notes)
+    assert "fit_data 'processed'" in text and "the dock fits the raw data" in text
+    assert "window 11 and order 3" in text
+    assert "background" not in text   # the first background row is 'bg': kept
+    # what the dock holds of it is kept as it was
+    assert crs_dock.form.subtract_background.value and crs_dock.form.smoothing.value == "savgol"

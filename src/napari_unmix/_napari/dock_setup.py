@@ -16,7 +16,9 @@ all its pixels and its seed spectrum is the one saved),
 Gaussian and flat models keep their parameters, a spectrum embedded without its file
 stays in its row (until a file is chosen there); what a row cannot hold (the seeds of
 a previous result, a label id without its label image) becomes a row without a
-source, and a note says so.
+source, and a note says so.  What of the preprocessing the dock cannot hold is said
+too: a fit of the processed data (the dock fits the raw data), filter parameters other
+than its own, a background that is not the first background row's spectrum.
 
 :func:`parse_spectral_values` reads what the user types as an image's spectral
 values: ``start step`` (``500 10``, ``500:10`` or ``500, step 10``) or all the
@@ -153,6 +155,44 @@ def _set_form(form, cfg: AnalysisConfig) -> None:
             pass
 
 
+def _preprocessing_notes(cfg: AnalysisConfig) -> list[str]:
+    """What of ``cfg``'s preprocessing the dock cannot hold (it fits the raw data,
+    smooths with the default filter parameters and subtracts the spectrum of the first
+    component marked background)."""
+    from ..core.modes import MODES
+    from ..core.preprocess import Preprocessing
+    from ..core.sources import FromComponent
+
+    pre = cfg.preprocessing
+    spec = MODES.get(cfg.mode)
+    if not pre.active or spec is None or not spec.uses("preprocessing"):
+        return []
+    notes = []
+    if cfg.fit_data == "processed":
+        notes.append("fit_data 'processed' (the fit of the preprocessed data): the dock fits "
+                     "the raw data, and the preprocessing shapes the seeds only; run the "
+                     "config with napari-unmix run --config to fit the processed data.")
+    default = Preprocessing()
+    if pre.smoothing == "savgol" and (pre.window_length, pre.polyorder) != (
+            default.window_length, default.polyorder):
+        notes.append(f"the smoothing window {pre.window_length} and order {pre.polyorder}: "
+                     f"the dock smooths with window {default.window_length}, order "
+                     f"{default.polyorder}.")
+    if pre.smoothing == "gaussian" and pre.sigma != default.sigma:
+        notes.append(f"the smoothing width sigma {pre.sigma:g}: the dock smooths with sigma "
+                     f"{default.sigma:g}.")
+    background = [c.name for c in cfg.components if c.background and c.h_source is not None]
+    bg = pre.background
+    if bg is not None and not (isinstance(bg, FromComponent) and background
+                               and background[0] == bg.name):
+        what = (f"component {bg.name!r}'s spectrum" if isinstance(bg, FromComponent)
+                else f"a {bg.kind} spectrum")
+        notes.append(f"the background subtracted ({what}): the dock subtracts the spectrum "
+                     "of the first component marked background"
+                     + (f" ({background[0]!r})." if background else ", and none is."))
+    return notes
+
+
 def _mask_of(src, labels_shape):
     if isinstance(src, RoiMask):
         mask = np.asarray(src.mask, dtype=bool)
@@ -228,7 +268,7 @@ def apply_config(dock, cfg: AnalysisConfig, *, name: str = "setup") -> list[str]
     """Set the dock from ``cfg`` (see the module doc); returns notes on what could not
     be set as the config says.  Region seeds are painted into a new Labels layer
     ``"<name> seeds"`` on the chosen image's grid."""
-    notes: list[str] = []
+    notes: list[str] = _preprocessing_notes(cfg)
     _set_form(dock.form, cfg)
     comps = list(cfg.components)
     if not comps:
