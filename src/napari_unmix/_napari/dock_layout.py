@@ -183,7 +183,7 @@ def build_layout(w) -> None:
     w.rows_button = _button("Components from layer", "Replace the rows by one per label of "
                             "the chosen Labels layer (its colours) or one per shape of the "
                             "chosen Shapes layer; labels off the image are reported.")
-    w.new_layer_button = _button("New seed layer", "Add an empty 2-D Labels layer on the "
+    w.new_layer_button = _button("New seed layer", "Add an empty Labels layer over the "
                                  "image's Y-X grid and start painting: dabs stay visible on "
                                  "every channel. One label per kind of region.")
     w.preview_button = _button("Preview seeds", "Draw every row's seed spectrum (ROI means "

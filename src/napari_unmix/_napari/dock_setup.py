@@ -10,9 +10,9 @@ what every run's ``config.json`` is.
 :func:`apply_config` sets the dock from such a config (a saved setup, a run's
 ``config.json``, or a result's config): the settings that the config's mode uses,
 then one row per component: region seeds (masks, and labels whose pixels the config
-holds) are painted into a new 2-D Labels layer "<file> seeds" on the image's grid
-(seeds that overlap into further layers "<file> seeds 2" ..., so that every row keeps
-all its pixels and its seed spectrum is the one saved),
+holds) are painted into a new Labels layer "<file> seeds" on the image's Y-X grid
+(:mod:`.seed_layer`; seeds that overlap into further layers "<file> seeds 2" ..., so
+that every row keeps all its pixels and its seed spectrum is the one saved),
 Gaussian and flat models keep their parameters, a spectrum embedded without its file
 stays in its row (until a file is chosen there); what a row cannot hold (the seeds of
 a previous result, a label id without its label image) becomes a row without a
@@ -216,17 +216,18 @@ def _layer_groups(masks) -> list[list[int]]:
 
 
 def _paint_seed_layers(session, masks, shape, *, name: str) -> dict:
-    """Paint the region seeds ``masks`` (``(component, mask)`` pairs) into new 2-D
-    Labels layers "<name> seeds" on the image's grid, one label per component: seeds
-    that overlap go to further layers ("<name> seeds 2" ...), since a pixel holds one
-    label.  Returns ``{component: (layer, label id)}``."""
+    """Paint the region seeds ``masks`` (``(component, mask)`` pairs, Y-X masks) into
+    new Labels layers "<name> seeds" on the image's Y-X grid (:mod:`.seed_layer`), one
+    label per component: seeds that overlap go to further layers ("<name> seeds 2" ...),
+    since a pixel holds one label.  Returns ``{component: (layer, label id)}``."""
     out = {}
     for g, group in enumerate(_layer_groups(masks)):
         layer = session.new_seed_layer(name=f"{name} seeds" + (f" {g + 1}" if g else ""))
-        data = np.zeros(shape, dtype=np.uint8 if len(group) < 255 else np.uint16)
+        # the layer's own shape: a channel-last image's has a length-1 spectral axis
+        data = np.zeros(layer.data.shape, dtype=np.uint8 if len(group) < 255 else np.uint16)
         for label, i in enumerate(group, start=1):
             comp, mask = masks[i]
-            data[mask] = label
+            data[mask.reshape(data.shape)] = label
             out[comp] = (layer, label)
         layer.data = data
     return out

@@ -66,6 +66,7 @@ from .rois import (
 from .run_request import RunRequest, prepare_run
 from .seed_context import layer_uid, missing_layer_text, missing_run_text
 from .seed_inputs import RowSettings, SeedContext, SourceChoice, resolve_layers, seed_spectra
+from .seed_layer import seed_layer_geometry
 from .series_run import PLANE_CHOICES, SeriesPlan, series_axis
 from .session_results import Refusal, ResultsMixin, SpectraView
 
@@ -385,19 +386,14 @@ class UnmixSession(ResultsMixin):
         return out
 
     def new_seed_layer(self, name: str = "seed labels"):
-        """Add an empty 2-D Labels layer on the chosen image's Y-X grid (its scale and
-        translate there): painted dabs stay visible on every channel and plane, and a
-        label means the same pixels on every plane.  Returns the layer."""
-        grid = self.grid()
-        layer = grid.layer
-        ydim, xdim = grid.yx_dims
-        scale = np.asarray(layer.scale, dtype=float)[[ydim, xdim]]
-        translate = np.asarray(layer.translate, dtype=float)[[ydim, xdim]]
-        shape = (grid.shape[ydim], grid.shape[xdim])
-        units = tuple(layer.units)[ydim], tuple(layer.units)[xdim]
+        """Add an empty Labels layer lying exactly over the chosen image's Y-X grid (its
+        transform there; a length-1 spectral axis where the image has its spectral axis
+        after Y, see :mod:`.seed_layer`): painted dabs stay visible on every channel and
+        plane, seed the pixels under them, and a label means the same pixels on every
+        plane.  Returns the layer."""
+        shape, place = seed_layer_geometry(self.grid())
         return self.viewer.add_labels(np.zeros(shape, dtype=np.uint8), name=name,
-                                      scale=scale, translate=translate, units=units,
-                                      opacity=0.6)
+                                      opacity=0.6, **place)
 
     # -- seeds and runs ------------------------------------------------------------
     def seed_context(self, grid) -> SeedContext:

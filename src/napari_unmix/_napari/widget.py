@@ -275,7 +275,7 @@ class UnmixWidget(QWidget):
             return 0
 
     def new_seed_layer(self):
-        """Add a 2-D Labels layer on the image's Y-X grid to paint seeds on (selected,
+        """Add a Labels layer over the image's Y-X grid to paint seeds on (selected,
         in paint mode, and chosen in the "Components from layer" menu)."""
         try:
             layer = self.session.new_seed_layer()
