@@ -94,3 +94,23 @@ def test_region_seeds_of_a_setup_come_back_on_a_channel_last_image(viewer, tmp_p
     (row,) = dock.session.rows
     labels = dock.session.seed_context(dock.session.grid()).labels(row.source.layer)
     np.testing.assert_array_equal(labels == row.source.label_id, mask)
+
+
+def _wait(qtbot, job):
+    assert job is not None, "the action was refused"
+    qtbot.waitUntil(lambda: job.done, timeout=120_000)
+
+
+def test_suggested_seeds_are_the_suggestions_regions_on_a_channel_last_image(qtbot, viewer):
+    from napari_unmix.core.synthetic import make_crs_sample
+
+    stack = np.moveaxis(make_crs_sample().stack[:, :64, :64], 0, -1)  # (Y, X, C)
+    image = viewer.add_image(np.ascontiguousarray(stack), name="stack", scale=(0.5, 0.5, 1.0),
+                             translate=(2.0, 3.0, 0.0), metadata={"spectral_axis_index": 2})
+    dock = _dock(viewer, image)
+    _wait(qtbot, dock.diagnostics.suggest())
+    qtbot.waitUntil(lambda: not dock.running, timeout=120_000)
+    want = dock.diagnostics.suggestion.seeds.labels
+    session = dock.session
+    got = session.seed_context(session.grid()).labels("suggested seeds")
+    np.testing.assert_array_equal(got, want)

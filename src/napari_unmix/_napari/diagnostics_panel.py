@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractButton,
@@ -285,9 +286,10 @@ class DiagnosticsPanel(QWidget):
         if name in self.dock.viewer.layers:
             self.dock.viewer.layers.remove(name)
         layer = self.dock.session.new_seed_layer(name)
-        layer.data = suggestion.seeds.labels.astype(layer.data.dtype
-                                                    if suggestion.n_components < 255 else
-                                                    "int32")
+        # the layer's own shape: a channel-last image's has a length-1 spectral axis
+        labels = np.asarray(suggestion.seeds.labels).reshape(layer.data.shape)
+        layer.data = labels.astype(layer.data.dtype if suggestion.n_components < 255
+                                   else "int32")
         self.dock.reset_choices()
         if self.dock.components_from_layer(layer.name) == 0:
             return "Refused: the suggested seed regions make no component."

@@ -38,8 +38,8 @@ Seed layers
     Rows made from a Labels or Shapes layer hold it by identity
     (:mod:`.seed_context`): :meth:`~UnmixSession.row_problems` says which rows lost
     their layer; labels of a layer that lie off the image's grid are reported by id
-    when rows are made from it; :meth:`~UnmixSession.new_seed_layer` makes a 2-D
-    Labels layer on the image's Y-X grid (its dabs stay visible on every channel).
+    when rows are made from it; :meth:`~UnmixSession.new_seed_layer` makes a Labels
+    layer over the image's Y-X grid (its dabs stay visible on every channel).
 """
 
 from __future__ import annotations
