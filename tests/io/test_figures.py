@@ -131,3 +131,43 @@ def test_a_pca_result_folder_shows_signed_scores_not_a_sum_of_them(tmp_path, mon
     np.testing.assert_array_equal(rgb, signed_rgb(res.maps((24, 20))[0]))
     assert [e.name for e in legend] == ["PC1 > 0", "PC1 < 0"]
     assert "signed" in kw["title"]
+
+
+def _drawn_height_over_width(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig.axes[0].images[0].get_window_extent(canvas.get_renderer())
+    return box.height / box.width
+
+
+def test_non_square_pixels_are_drawn_at_their_proportions():
+    # pixels 0.5 um tall and 0.25 um wide: the 60 x 80 pixel image is 30 um x 20 um,
+    # 1.5 times as tall as wide; it was drawn with square pixels (0.75), squashed in Y
+    fig = composite_figure(_rgb(), LEGEND, pixel_size=0.25, unit="micrometer",
+                           pixel_aspect=2.0)
+    assert _drawn_height_over_width(fig) == pytest.approx(1.5, rel=0.02)
+    square = composite_figure(_rgb(), LEGEND, pixel_size=0.25, unit="micrometer")
+    assert _drawn_height_over_width(square) == pytest.approx(0.75, rel=0.02)
+    with pytest.raises(ValueError, match="pixel_aspect"):
+        composite_figure(_rgb(), LEGEND, pixel_aspect=0.0)
+
+
+def test_the_cli_composite_keeps_non_square_pixels(tmp_path, monkeypatch):
+    import napari_unmix.io.result_folder as rf
+    from napari_unmix.core import AnalysisConfig, run_analysis
+    from napari_unmix.core.synthetic import make_crs_sample
+
+    sample = make_crs_sample(shape=(24, 20), n_channels=16, random_state=0)
+    res = run_analysis(sample.stack, AnalysisConfig(mode="nmf", n_components=2, max_iter=20))
+    drawn = []
+    real = rf.write_composite_figure
+    monkeypatch.setattr(rf, "write_composite_figure",
+                        lambda path, rgb, legend, **kw: drawn.append(kw)
+                        or real(path, rgb, legend, **kw))
+    rf.write_analysis_outputs(tmp_path / "out", res, (24, 20),
+                              pixel_size=((0.6, 0.2), ("micrometer", "micrometer")))
+    (kw,) = drawn
+    assert kw["pixel_size"] == pytest.approx(0.2)
+    assert kw["pixel_aspect"] == pytest.approx(3.0)

@@ -135,3 +135,5 @@ def test_a_channel_last_stack_exports_its_whole_plane_with_a_physical_scale_bar(
     export_figure(dock, tmp_path / "yxc.png")
     assert drawn["shape"] == (40, 56, 3)
     assert drawn["pixel_size"] == 0.25 and drawn["unit"] == "micrometer"
+    # its pixels are twice as tall as wide (0.5 um x 0.25 um): drawn so, not square
+    assert drawn["pixel_aspect"] == pytest.approx(2.0)

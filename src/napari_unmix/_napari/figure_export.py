@@ -5,7 +5,8 @@ viewer shows, each through its own colormap between its contrast limits (additiv
 blending, as napari draws them; a PCA score map in its diverging colormap), and
 names each component with its colour for the legend.  :func:`export_figure` draws
 that with :func:`napari_unmix.io.figures.composite_figure` (legend, scale bar from
-the layers' scale and units) and writes a PNG or SVG at the chosen resolution: the
+the layers' scale and units, pixels as tall as the canvas draws them: an image with
+non-square pixels keeps its proportions) and writes a PNG or SVG at the chosen resolution: the
 same figure as the CLI's ``composite.png``.  The dock's button draws it on a worker
 thread (:func:`export_figure_in_background`): at 300 dpi that takes a few hundred
 milliseconds, which the GUI thread must not wait for.
@@ -105,6 +106,14 @@ def _pixel_size(layer):
     return float(layer.scale[x]), unit
 
 
+def _pixel_aspect(layer) -> float:
+    """A pixel's height over its width in map ``layer`` (its Y scale over its X scale),
+    as the canvas draws it; 1.0 for scales that are not positive."""
+    y, x = _map_axes(layer)[-2:]
+    sy, sx = (abs(float(layer.scale[a])) for a in (y, x))
+    return sy / sx if sy > 0 and sx > 0 and np.isfinite(sy / sx) else 1.0
+
+
 def _figure_parts(dock) -> dict:
     """What the figure shows, read from the viewer on the GUI thread (cheap): the
     composite, its legend, the pixel size and the title."""
@@ -117,7 +126,8 @@ def _figure_parts(dock) -> dict:
     if size is not None and getattr(layers[0], "multiscale", False):
         size *= layers[0].data[0].shape[-1] / layers[0].data[-1].shape[-1]
     title = record.label.split(" · relative error")[0]
-    return {"rgb": rgb, "legend": legend, "pixel_size": size, "unit": unit, "title": title}
+    return {"rgb": rgb, "legend": legend, "pixel_size": size, "unit": unit, "title": title,
+            "pixel_aspect": _pixel_aspect(layers[0])}
 
 
 def export_figure(dock, path, *, dpi: float = DEFAULT_DPI):

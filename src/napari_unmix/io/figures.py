@@ -65,7 +65,8 @@ def scale_text(unit) -> str | None:
 
 
 def composite_figure(rgb, legend, *, pixel_size: float | None = None, unit=None,
-                     title: str | None = None, width_in: float = 6.0):
+                     title: str | None = None, width_in: float = 6.0,
+                     pixel_aspect: float = 1.0):
     """A matplotlib figure of a composite, its legend and a scale bar.
 
     Parameters
@@ -82,6 +83,10 @@ def composite_figure(rgb, legend, *, pixel_size: float | None = None, unit=None,
     title : str, optional
     width_in : float, default 6.0
         The figure's width in inches (its pixels: ``width_in * dpi``).
+    pixel_aspect : float, default 1.0
+        A pixel's height over its width (the Y pixel size over the X one): the image
+        is drawn with pixels of that shape, so that lengths in Y read on the X scale
+        bar (as the canvas shows non-square pixels).
 
     Returns
     -------
@@ -97,28 +102,34 @@ def composite_figure(rgb, legend, *, pixel_size: float | None = None, unit=None,
     if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
         raise ValueError(f"rgb must have shape (Y, X, 3), got {rgb.shape}.")
     ny, nx = rgb.shape[:2]
+    aspect = float(pixel_aspect)
+    if not (np.isfinite(aspect) and aspect > 0):
+        raise ValueError(f"pixel_aspect must be a positive number (the Y pixel size over "
+                         f"the X one), got {pixel_aspect!r}.")
     text = scale_text(unit)
     physical = pixel_size is not None and float(pixel_size) > 0 and text is not None
     size = float(pixel_size) if physical else 1.0
     image_share = 0.75
     # the image's own height, at most twice the figure's width (a tall, narrow image
     # is drawn narrower, not on a 135 000-pixel-tall page), and at least the legend's
-    image_in = min(width_in * image_share * ny / nx, _MAX_ASPECT * width_in)
+    image_in = min(width_in * image_share * ny * aspect / nx, _MAX_ASPECT * width_in)
     legend_in = _LEGEND_LINE_IN * len(legend) + 0.3
     height_in = max(image_in, legend_in, 1.0) + (0.35 if title else 0.0)
     fig = Figure(figsize=(width_in, height_in), facecolor="black")
     top = 1.0 - (0.35 / height_in if title else 0.0)
     ax = fig.add_axes((0.0, 0.0, image_share, top))
-    ax.imshow(np.clip(rgb, 0.0, 1.0), interpolation="nearest")
+    ax.imshow(np.clip(rgb, 0.0, 1.0), interpolation="nearest", aspect=aspect)
     ax.set_axis_off()
     length = nice_length(nx * size)
     bar = length / size
     pad = 0.04 * nx
-    thick = max(0.012 * ny, 1.0)
-    ax.add_patch(Rectangle((nx - pad - bar, ny - pad - thick), bar, thick, color="white",
+    pad_y = pad / aspect  # the same margin on the page below as beside the bar
+    thick = max(0.012 * ny, 1.0 / aspect)
+    ax.add_patch(Rectangle((nx - pad - bar, ny - pad_y - thick), bar, thick, color="white",
                            gid="scale-bar"))
-    ax.text(nx - pad - bar / 2, ny - pad - 1.6 * thick, f"{length:g} {text if physical else 'px'}",
-            color="white", ha="center", va="bottom", fontsize=9, gid="scale-text")
+    ax.text(nx - pad - bar / 2, ny - pad_y - 1.6 * thick,
+            f"{length:g} {text if physical else 'px'}", color="white", ha="center",
+            va="bottom", fontsize=9, gid="scale-text")
     handles = [Patch(facecolor=e.color, edgecolor="none", label=e.name) for e in legend]
     if handles:
         box = fig.legend(handles=handles, loc="center left",
@@ -156,8 +167,9 @@ def save_figure(fig, path, *, dpi: float = 300) -> Path:
 
 
 def write_composite_figure(path, rgb, legend, *, pixel_size=None, unit=None, title=None,
-                           dpi: float = 200, width_in: float = 6.0) -> Path:
+                           dpi: float = 200, width_in: float = 6.0,
+                           pixel_aspect: float = 1.0) -> Path:
     """:func:`composite_figure` written with :func:`save_figure`."""
     fig = composite_figure(rgb, legend, pixel_size=pixel_size, unit=unit, title=title,
-                           width_in=width_in)
+                           width_in=width_in, pixel_aspect=pixel_aspect)
     return save_figure(fig, path, dpi=dpi)

@@ -128,7 +128,8 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
     <napari_unmix.core.series.SeriesResult.as_result>`, the mean of its planes' matched
     spectra, and every plane's own in ``spectra_zNNN.csv``),
     ``composite.png`` (false colours, with a legend and a scale bar in the pixel
-    sizes' unit: :func:`~napari_unmix.io.figures.composite_figure`; for a 3-D spatial shape one
+    sizes' unit, pixels drawn as tall as their Y size over their X size:
+    :func:`~napari_unmix.io.figures.composite_figure`; for a 3-D spatial shape one
     ``composite_zNNN.png`` per plane, all planes on one contrast stretch; none for
     a 1-D line; for PCA, whose scores are signed and cannot be added, the first
     component's scores alone, positive and negative in two colours:
@@ -220,6 +221,7 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
         cols = default_colors(k) if colors is None else list(colors)
         legend = [LegendEntry(n, c) for n, c in zip(names, cols, strict=True) if c]
         size, unit = _figure_scale(pixel_size, spatial_shape, maps)
+        aspect = _figure_aspect(pixel_size, spatial_shape, maps)
         spec = MODES.get(result.mode)
         signed = spec is not None and not spec.non_negative
         if signed and maps.ndim >= 3:
@@ -232,17 +234,19 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
             if maps.ndim == 3:
                 pngs.append(write_composite_figure(tmp / OUTPUT_NAMES["composite"], rgb[0],
                                                    legend, pixel_size=size, unit=unit,
-                                                   title=title))
+                                                   pixel_aspect=aspect, title=title))
             else:
                 width = max(3, len(str(rgb.shape[0] - 1)))
                 for z in range(rgb.shape[0]):
                     pngs.append(write_composite_figure(
                         tmp / f"composite_z{z:0{width}d}.png", rgb[z], legend,
-                        pixel_size=size, unit=unit, title=f"plane {z}: {title}"))
+                        pixel_size=size, unit=unit, pixel_aspect=aspect,
+                        title=f"plane {z}: {title}"))
         elif maps.ndim == 3:
             pngs.append(write_composite_figure(tmp / OUTPUT_NAMES["composite"],
                                                composite(maps, cols), legend,
-                                               pixel_size=size, unit=unit))
+                                               pixel_size=size, unit=unit,
+                                               pixel_aspect=aspect))
         elif maps.ndim >= 4:
             planes = maps.reshape(k, -1, *maps.shape[-2:])
             rgb = composite(planes, cols)  # one contrast stretch for all planes: comparable
@@ -254,7 +258,7 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
                          if len(outer) == 2 else f"plane {z}")
                 pngs.append(write_composite_figure(
                     tmp / f"composite_z{z:0{width}d}.png", rgb[z], legend, pixel_size=size,
-                    unit=unit, title=title))
+                    unit=unit, pixel_aspect=aspect, title=title))
         files["composite"] = pngs
         files["bundle"] = result.save(tmp / OUTPUT_NAMES["bundle"])
         if config is not None:
@@ -291,6 +295,19 @@ def _figure_scale(pixel_size, spatial_shape, maps):
     if not scale or not units or not units[-1] or not float(scale[-1]) > 0:
         return None, None
     return float(scale[-1]) * spatial_shape[-1] / maps.shape[-1], str(units[-1])
+
+
+def _figure_aspect(pixel_size, spatial_shape, maps) -> float:
+    """A pixel's height over its width in the composite figure (the Y pixel size over
+    the X one, of the maps as drawn); 1.0 without two positive sizes."""
+    if pixel_size is None or pixel_size[0] is None or len(spatial_shape) < 2:
+        return 1.0
+    scale = tuple(pixel_size[0])
+    if len(scale) < 2 or not (float(scale[-2]) > 0 and float(scale[-1]) > 0):
+        return 1.0
+    sy = float(scale[-2]) * spatial_shape[-2] / maps.shape[-2]
+    sx = float(scale[-1]) * spatial_shape[-1] / maps.shape[-1]
+    return sy / sx
 
 
 def _spatial_sizes(pixel_size, spatial_shape):
