@@ -200,6 +200,21 @@ def test_2d_labels_over_a_4d_image_apply_to_every_plane(label_array):
         np.testing.assert_array_equal(out[z], label_array)
 
 
+def test_a_zyx_segmentation_over_a_zcyx_image_is_refused_not_merged(label_array):
+    # napari lays a (Z, Y, X) layer over the image's (C, Y, X): its planes were
+    # collapsed as if painted on channels, every plane's labels put on every plane
+    grid = ImageGrid(Image(np.zeros((3, C, Y, X), np.float32), name="series"), 1)
+    seg = np.zeros((3, Y, X), dtype=np.int32)
+    seg[0][label_array == 2] = 2
+    seg[2][label_array == 5] = 5
+    with pytest.raises(RoiError, match=r"'seg'.*axis 0 \(3 long\).*spectral axis.*"
+                                       r"length-1 axis"):
+        labels_image(Labels(seg, name="seg"), grid)
+    # with a length-1 axis for the channels it is one label image per plane
+    out = labels_image(Labels(seg[:, None], name="seg"), grid)
+    np.testing.assert_array_equal(out, seg)
+
+
 @pytest.mark.parametrize("make, words", [
     (lambda lab: Labels(np.zeros_like(lab)), "is empty"),
     (lambda lab: Labels(lab, translate=(100, 0)), "None of the labels"),

@@ -40,8 +40,10 @@ Labels
     image that has a spectral axis (a Labels layer created with the viewer's full
     dimensions and painted on some channel) is collapsed along it: a pixel gets the
     label painted on any channel; two different labels painted on the same pixel
-    in different channels are an error.  Spatial axes the Labels layer lacks are
-    broadcast, as for shapes.  An empty Labels layer (only 0) or one that lies
+    in different channels are an error, and so is a label axis over the spectral
+    axis with neither one plane nor one per channel (a ``(Z, Y, X)`` segmentation
+    over a ``(Z, C, Y, X)`` image lies over ``(C, Y, X)``).  Spatial axes the Labels
+    layer lacks are broadcast, as for shapes.  An empty Labels layer (only 0) or one that lies
     outside the image is refused.
 
 Every refusal is a :class:`RoiError` (a ``ValueError``) whose message names the
@@ -363,6 +365,29 @@ def _collapse(lab, axis, layer):
     return np.where(any_nz, hi, 0)
 
 
+def _check_spectral_axis(lab, match, s, layer, grid):
+    """Refuse a label axis lying over the image's spectral axis that is neither of
+    length 1 nor one label plane per channel: napari lines layers up by their last
+    axes, so a ``(Z, Y, X)`` segmentation over a ``(Z, C, Y, X)`` image lies over
+    ``(C, Y, X)``, and collapsing it would put every plane's labels on every plane."""
+    if any(j not in match and lab.shape[j] != 1 for j in range(lab.ndim)):
+        return  # more axes than the image: refused as such by the caller
+    for j, (i, scale, offset) in match.items():
+        n = lab.shape[j]
+        if i != s or n == 1:
+            continue
+        if n == grid.n_channels and np.allclose(scale * np.arange(n) + offset, np.arange(n),
+                                                atol=1e-3):
+            continue
+        raise RoiError(
+            f"Labels layer {layer.name!r} (shape {lab.shape}) lies with its axis {j} "
+            f"({n} long) over the spectral axis of image {grid.name!r} ({grid.n_channels} "
+            "channels): napari lines layers up by their last axes, so e.g. a (Z, Y, X) "
+            "label image over a (Z, C, Y, X) image lies over (C, Y, X). Give the labels a "
+            "length-1 axis for the channels (shape (Z, 1, Y, X)), or paint on 'New seed "
+            "layer'.")
+
+
 def labels_image(layer, grid: ImageGrid) -> np.ndarray:
     """A Labels layer as an integer label image on the image's spatial grid.
 
@@ -379,8 +404,9 @@ def labels_image(layer, grid: ImageGrid) -> np.ndarray:
     Raises
     ------
     RoiError
-        Empty layer, labels outside the image, a rotated layer, or one label image
-        with conflicting labels across channels.
+        Empty layer, labels outside the image, a rotated layer, one label image
+        with conflicting labels across channels, or a label axis over the spectral
+        axis with another number of planes than the image's channels.
     """
     lab = np.asarray(_plain_data(layer))
     if lab.dtype.kind not in "iub":
@@ -393,6 +419,7 @@ def labels_image(layer, grid: ImageGrid) -> np.ndarray:
     d = lab.ndim
     match = _axis_matches(M, covered, layer, grid)
     s = grid.spectral_axis_index
+    _check_spectral_axis(lab, match, s, layer, grid)
     # axes mapped to nothing (extra leading axes) or to the spectral axis are collapsed
     for j in sorted((j for j in range(d) if j not in match or match[j][0] == s), reverse=True):
         if j not in match and lab.shape[j] != 1:
