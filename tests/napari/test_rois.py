@@ -77,6 +77,21 @@ def test_shapes_with_another_scale_and_origin_land_on_the_same_pixels(stack):
     np.testing.assert_array_equal(shape_masks(same, grid)[0], mask)
 
 
+def test_a_rectangle_drawn_in_um_with_edges_on_pixel_centres_keeps_its_edge_pixels(stack):
+    """Pixels of 0.2 um from (5, 7) um, a rectangle from (5.4, 7.6) to (6.2, 8.6) um: rows
+    2..6 and columns 3..8, as drawn in pixel units.  napari keeps the vertices in float32,
+    which put them about 5e-7 px inside those pixel centres, and the edge rows and
+    columns were lost (18 pixels of 30); a 1 x 1 pixel box was "covers no pixel"."""
+    img = Image(stack, scale=(1, 0.2, 0.2), translate=(0, 5, 7))
+    grid = ImageGrid(img, 0)
+    world = RECT * 0.2 + np.array([5.0, 7.0])
+    (mask,) = shape_masks(Shapes([world], shape_type="rectangle"), grid)
+    np.testing.assert_array_equal(mask, _box(2, 6, 3, 8))
+    one = np.array([[2, 3], [2, 4], [3, 4], [3, 3]], float) * 0.2 + np.array([5.0, 7.0])
+    (small,) = shape_masks(Shapes([one], shape_type="rectangle"), grid)
+    np.testing.assert_array_equal(small, _box(2, 3, 3, 4))
+
+
 def test_the_channel_a_shape_was_drawn_on_does_not_matter(grid):
     on_c4 = np.column_stack([np.full(4, 4.0), RECT])  # a 3-D Shapes layer, drawn on channel 4
     (mask,) = shape_masks(Shapes([on_c4], shape_type="rectangle"), grid)

@@ -249,6 +249,13 @@ def _no_pixel_text(layer, i, yx, yx_shape, grid) -> str:
             "least one whole pixel.")
 
 
+def _snap_to_centres(yx: np.ndarray) -> np.ndarray:
+    """Pixel coordinates within 1e-4 px of a pixel centre put on it: napari keeps shapes
+    in float32, so an edge drawn on a row of centres in um comes back ~1e-7 px off."""
+    whole = np.round(yx)
+    return np.where(np.abs(yx - whole) < 1e-4, whole, yx)
+
+
 def shape_masks(layer, grid: ImageGrid, *, index: int | None = None) -> list[np.ndarray]:
     """Boolean masks, on the image's spatial grid, of the shapes of a Shapes layer.
 
@@ -302,7 +309,7 @@ def shape_masks(layer, grid: ImageGrid, *, index: int | None = None) -> list[np.
                 f"Shape {i + 1} of layer {layer.name!r} has no area in the Y-X plane of image "
                 f"{grid.name!r}; it was probably drawn while other axes were displayed. Show the "
                 "image's Y and X axes and draw it again.")
-        polys.append(yx)
+        polys.append(_snap_to_centres(yx))
     yx_shape = (grid.shape[ydim], grid.shape[xdim])
     flat = Shapes(polys, shape_type=[types[i] for i in indices]).to_masks(mask_shape=yx_shape)
     spatial = grid.spatial_dims
