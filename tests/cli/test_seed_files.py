@@ -9,6 +9,7 @@ gave an error without the file or the column.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from napari_unmix.cli import main
 from napari_unmix.core import UnmixResult
@@ -119,3 +120,31 @@ def test_a_config_unit_is_not_claimed_for_a_stack_without_spectral_values(tmp_pa
     assert json.loads((out / "config.json").read_text())["spectral_unit"] is None
     assert (out / "spectra.csv").read_text().split(",")[0] == "channel"
     assert UnmixResult.load(out / "result.npz").spectral_unit is None
+
+
+def test_an_ome_zarr_label_image_seeds_the_run_and_the_labels_group_is_refused(
+        tmp_path, capsys, cli_error):
+    # --labels img.ome.zarr/labels/cells, what the refusal to open it as a stack advises
+    pytest.importorskip("ome_zarr")
+    zarr = pytest.importorskip("zarr")
+    stack = _line_stack(tmp_path / "line.npy")
+    labels = np.zeros((1, 30), np.uint16)
+    labels[0, :10], labels[0, 15:25] = 1, 2
+    group = zarr.open_group(str(tmp_path / "img.ome.zarr" / "labels"), mode="w",
+                            zarr_format=2)
+    group.attrs["labels"] = ["cells"]
+    cells = group.create_group("cells")
+    cells.create_array("0", data=labels)
+    cells.attrs["image-label"] = {"version": "0.4"}
+    cells.attrs["multiscales"] = [{"version": "0.4", "axes": [
+        {"name": "y", "type": "space"}, {"name": "x", "type": "space"}], "datasets": [
+        {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]}]}]
+    out = tmp_path / "out"
+    code = main(["run", str(stack), "--spectral-axis", "0", "--mode", "seeded-nmf",
+                 "--labels", str(tmp_path / "img.ome.zarr" / "labels" / "cells"),
+                 "--max-iter", "5", "--out", str(out), "--no-progress", "-q"])
+    assert code == 0, capsys.readouterr().err
+    assert UnmixResult.load(out / "result.npz").n_components == 2
+    line = cli_error("run", stack, "--spectral-axis", "0", "--mode", "seeded-nmf", "--labels",
+                     tmp_path / "img.ome.zarr" / "labels", "--out", tmp_path / "out2")
+    assert "not an OME-Zarr label image" in line and "labels/cells" in line

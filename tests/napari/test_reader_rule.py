@@ -136,3 +136,30 @@ def test_the_docs_say_which_reader_to_choose():
     import napari_unmix._napari.reader as reader
 
     assert "03.txt" in reader.__doc__ and "declined" in reader.__doc__
+
+
+def test_ome_zarr_labels_are_left_to_napari_ome_zarr_and_their_image_is_claimed(tmp_path):
+    # a label image (image-label) and the labels group hold ids, not spectra
+    zarr = pytest.importorskip("zarr")
+    from napari_unmix._napari.reader_rule import claim
+
+    root = zarr.open_group(str(tmp_path / "img.ome.zarr"), mode="w")
+    root.create_array("0", data=np.ones((4, 8, 8), np.float32))
+    axes = [{"name": n, "type": t} for n, t in (("c", "channel"), ("y", "space"),
+                                                ("x", "space"))]
+    root.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": [
+        {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1, 1]}]}]}]}
+    group = root.create_group("labels")
+    group.attrs["ome"] = {"version": "0.5", "labels": ["cells"]}
+    cells = group.create_group("cells")
+    cells.create_array("0", data=np.zeros((8, 8), np.uint8))
+    cells.attrs["ome"] = {"version": "0.5", "image-label": {}, "multiscales": [
+        {"axes": axes[1:], "datasets": [{"path": "0", "coordinateTransformations": [
+            {"type": "scale", "scale": [1, 1]}]}]}]}
+    base = tmp_path / "img.ome.zarr"
+    for path, what in ((base / "labels" / "cells", "an OME-Zarr label image"),
+                       (base / "labels", "the labels group of an OME-Zarr image")):
+        claimed, why = claim(path)
+        assert not claimed and why.startswith(what) and "napari-ome-zarr" in why
+        assert get_reader(str(path)) is None
+    assert get_reader(str(base)) is read_layers

@@ -30,6 +30,9 @@ Claimed (napari-unmix reads them):
 Declined (left to napari's builtins):
 
 * single 2-D images (one page, a single plane), and RGB / RGBA images;
+* OME-Zarr labels (a label image such as ``img.ome.zarr/labels/cells``, or the
+  ``labels`` group): integer ids, not spectra; napari-ome-zarr opens them as Labels
+  layers, which the dock takes as seeds;
 * TIFF files without spectral evidence: plain multi-page stacks whose axes
   nothing names (tifffile's ``Q`` / ``I`` axes), z-stacks and time series without
   a channel axis;
@@ -113,6 +116,7 @@ def claim(path) -> tuple[bool, str]:
     """
     from ..io import is_result_bundle
     from ..io.readers import find_sidecar, slice_files
+    from ..io.zarr_folders import ome_labels_kind
     from ..io.zarr_stacks import is_zarr_folder
 
     path = Path(path)
@@ -120,6 +124,12 @@ def claim(path) -> tuple[bool, str]:
         if is_result_bundle(path):
             return True, "a napari-unmix result folder"
         if is_zarr_folder(path):
+            kind = ome_labels_kind(path)
+            if kind is not None:
+                return False, ("an OME-Zarr label image" if kind[0] == "image-label" else
+                               "the labels group of an OME-Zarr image") + (
+                    ": integer label ids, not a spectral stack; napari-ome-zarr opens it "
+                    "as a Labels layer, which the unmixing dock takes as seeds")
             return True, "a zarr / OME-Zarr stack (one layer with its spectral axis)"
         if slice_files(path):
             return True, "a folder of TIFF slices"

@@ -150,7 +150,8 @@ def _add_run(sub) -> None:
                      "spectra, may be left out)")
     run.add_argument("--spectra", metavar="CSV", default=None, help=_spectra_help())
     run.add_argument("--labels", metavar="LABELS", default=None,
-                     help="label image (.tif or .npy, the stack's spatial shape): one seeded "
+                     help="label image (.tif, .npy, or an OME-Zarr label image such as "
+                     "img.ome.zarr/labels/cells; the stack's spatial shape): one seeded "
                      "component per label id, seeded with the mean spectrum of its pixels; "
                      "with --config, the label image its label-id seeds refer to")
     run.add_argument("--flat-background", action="store_true", default=None,

@@ -118,7 +118,10 @@ def _check_names(table, path) -> None:
 
 
 def read_labels(path, spatial_shape):
-    """A label image (.tif or .npy) of the stack's spatial shape.
+    """A label image (.tif, .npy or an OME-Zarr label image) of the stack's spatial shape.
+
+    An OME-Zarr label image (``img.ome.zarr/labels/cells``, what ome-zarr's
+    ``write_labels`` and napari-ome-zarr make) is read at level 0.
 
     Parameters
     ----------
@@ -133,6 +136,8 @@ def read_labels(path, spatial_shape):
     p = Path(path)
     if not p.exists():
         raise CLIError(f"labels file {p} not found.")
+    if p.is_dir():
+        return _fit_spatial_shape(_zarr_labels(p), tuple(spatial_shape), p)
     try:
         if p.suffix.lower() == ".npy":  # mapped first: the file must hold what it declares
             labels = np.array(np.load(p, mmap_mode="r", allow_pickle=False))
@@ -148,6 +153,21 @@ def read_labels(path, spatial_shape):
     if labels.dtype.kind not in "iub":
         raise CLIError(f"{p} holds {labels.dtype} values; a label image holds integer ids.")
     return _fit_spatial_shape(labels, tuple(spatial_shape), p)
+
+
+def _zarr_labels(p: Path):
+    from ..io.zarr_stacks import read_zarr_labels
+
+    try:
+        labels = read_zarr_labels(p)
+    except (ValueError, ImportError) as exc:
+        raise CLIError(f"--labels {p}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged store
+        raise CLIError(f"cannot read the OME-Zarr label image {p} ({type(exc).__name__}: "
+                       f"{exc}).") from None
+    if labels.dtype.kind not in "iub":
+        raise CLIError(f"{p} holds {labels.dtype} values; a label image holds integer ids.")
+    return labels
 
 
 def _fit_spatial_shape(labels, spatial_shape, path):

@@ -25,6 +25,12 @@ a plain zarr group
     Its only array with two or more dimensions, else the one named like an
     ``.npz`` stack (``stack``, ``data`` ...).  A bioformats2raw folder (its images
     as the groups ``0``, ``1`` ...) is refused, naming the images to open.
+OME-Zarr labels
+    Refused: a label image (``img.ome.zarr/labels/cells``, ``image-label``
+    metadata) holds integer ids, not spectra, and the ``labels`` group holds label
+    images; the message names them and how to use one as seeds (``--labels``, or a
+    Labels layer in the dock).  :func:`read_zarr_labels` reads a label image as one
+    (level 0).
 
 The data stay lazy (dask, the store's chunks) unless ``lazy=False`` asks for them
 in memory: a zarr store is chunked already.  Each task reopens the store by path,
@@ -43,10 +49,16 @@ from .lazy import check_declared_size, format_size, want_lazy
 from .pixel_sizes import length_unit
 from .spectral_sidecar import normalise_unit, number_or_none
 from .stack import META_KEY, axis_from_letters
-from .zarr_folders import ZARR_META, ZARR_SUFFIXES, is_zarr_folder
+from .zarr_folders import (
+    ZARR_META,
+    ZARR_SUFFIXES,
+    is_zarr_folder,
+    ome_labels_kind,
+    zarr_attributes,
+)
 
-__all__ = ["ZARR_SUFFIXES", "import_ome_zarr", "is_zarr_folder", "ome_axis_letters",
-           "read_zarr", "require_zarr"]
+__all__ = ["ZARR_SUFFIXES", "import_ome_zarr", "is_zarr_folder", "labels_refusal",
+           "ome_axis_letters", "read_zarr", "read_zarr_labels", "require_zarr"]
 
 _STACK_KEYS = ("stack", "data", "cube", "image", "X", "0", "s0")
 _LETTERS = {"t": "T", "time": "T", "c": "C", "ch": "C", "channel": "C", "z": "Z", "y": "Y",
@@ -220,6 +232,79 @@ def _refuse_image_collection(path: Path, group) -> None:
         f"{path / (images[0] if images else '0')}.")
 
 
+def _image_above(path: Path) -> Path | None:
+    return path if "multiscales" in zarr_attributes(path) else None
+
+
+def labels_refusal(path) -> str | None:
+    """Why ``path`` is not a spectral stack when it is OME-Zarr labels (a label image or
+    the ``labels`` group), with how to use a label image as seeds; None otherwise.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    str or None
+    """
+    path = Path(path)
+    kind = ome_labels_kind(path)
+    if kind is None:
+        return None
+    what, names = kind
+    use = ("napari opens OME-Zarr labels with napari-ome-zarr (a Labels layer over its "
+           "image); napari-unmix uses a label image as seeds, one seeded component per "
+           "label id: choose its Labels layer under 'Components from layer' in the "
+           "unmixing dock, or run napari-unmix run {image} --labels {label}.")
+    if what == "image-label":
+        image = _image_above(path.parent.parent)
+        return (f"{path} is an OME-Zarr label image (integer label ids"
+                f"{f' of the image {image}' if image else ''}), not a spectral stack. "
+                + use.format(image=image or "STACK", label=path))
+    image = _image_above(path.parent)
+    listed = ", ".join(names) or "none"
+    return (f"{path} is the labels group of an OME-Zarr image: it holds the label "
+            f"image{'s' if len(names) != 1 else ''} {listed}, not a spectral stack. Open "
+            f"the image{f' itself, {image}' if image else ''}; "
+            + use.format(image=image or "STACK", label=path / (names[0] if names else "NAME")))
+
+
+def read_zarr_labels(path):
+    """Level 0 of an OME-Zarr label image (``image-label``) as an array of label ids.
+
+    Parameters
+    ----------
+    path : str or Path
+        The label image's folder, e.g. ``img.ome.zarr/labels/cells``.
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is not an OME-Zarr label image (the ``labels`` group: naming
+        its label images).
+    """
+    zarr = require_zarr("OME-Zarr labels")
+    path = Path(path)
+    kind = ome_labels_kind(path)
+    if kind is None or kind[0] != "image-label":
+        names = kind[1] if kind else []
+        listed = f" (the labels group of {', '.join(names) or 'none'})" if kind else ""
+        example = path / names[0] if names else "img.ome.zarr/labels/cells"
+        raise ValueError(f"{path} is not an OME-Zarr label image{listed}: give the folder "
+                         f"of one label image, e.g. {example}.")
+    multiscales = zarr_attributes(path).get("multiscales")
+    try:
+        level = multiscales[0]["datasets"][0]["path"]
+    except (TypeError, KeyError, IndexError):
+        raise ValueError(f"{path}: its multiscales metadata names no level 0.") from None
+    return np.asarray(zarr.open_array(store=str(path / level), mode="r")[...])
+
+
 def _dimension_names(arr):
     names = getattr(getattr(arr, "metadata", None), "dimension_names", None)
     if names and all(n is not None for n in names):
@@ -259,6 +344,9 @@ def read_zarr(path, *, series=None, squeeze=True, lazy=None, threshold=None) -> 
     zarr = require_zarr()
     path = Path(path)
     notes: list[str] = []
+    refusal = labels_refusal(path)
+    if refusal is not None:
+        raise ValueError(refusal)
     try:
         node = zarr.open(store=str(path), mode="r")
     except Exception as exc:  # noqa: BLE001 - zarr raises many types on foreign folders
