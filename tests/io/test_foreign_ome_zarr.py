@@ -80,3 +80,26 @@ def test_a_bioformats2raw_folder_names_the_images_to_open(tmp_path):
         open_stack(path)
     s = open_stack(path / "1")
     assert s.axes == "CYX" and s.scale == (1.0, 0.2, 0.2)
+
+
+@pytest.mark.parametrize(("unit", "expected"), [
+    ("angstrom", (0.25, 0.05)), ("picometer", (0.0025, 0.0005)), ("nanometer", (2.5, 0.5)),
+    ("micrometer", (2.5, 0.5)), ("kilometer", (2500.0, 500.0))])
+def test_pixel_sizes_in_angstrom_or_picometer_are_converted_exactly(tmp_path, unit, expected):
+    # OME-Zarr's UDUNITS-2 names; Å and pm were dropped without a word
+    path = _ome_zarr(tmp_path / "img.ome.zarr", zarr_format=3, level_scale=[1, 2.5, 0.5],
+                     unit=unit)
+    s = open_stack(path)
+    to = {"angstrom": "nm", "picometer": "nm", "nanometer": "nm", "micrometer": "um",
+          "kilometer": "m"}[unit]
+    assert s.scale == (1.0, *expected) and s.units == ("", to, to)
+
+
+@pytest.mark.parametrize("unit", ["foot", "parsec", "megameter", "furlong"])
+def test_a_pixel_size_in_a_unit_not_used_is_left_out_with_a_note_naming_it(tmp_path, unit):
+    path = _ome_zarr(tmp_path / "img.ome.zarr", zarr_format=2, level_scale=[1, 0.2, 0.2],
+                     unit=unit)
+    s = open_stack(path)
+    assert s.scale is None
+    notes = [n for n in s.notes if f"given in {unit!r}" in n]
+    assert len(notes) == 1 and "not used" in notes[0], s.notes

@@ -113,3 +113,37 @@ def test_a_pixel_size_given_for_one_axis_only_is_taken_as_square(tmp_path, cube,
     other = "Y" if given == "X" else "X"
     assert any(f"pixel size of {given} only" in n and f"{other} is taken as the same" in n
                for n in stack.notes), stack.notes
+
+
+@pytest.mark.parametrize(("unit", "size", "expected"), [
+    ("Å", 5.0, (0.5, "nm")), ("pm", 250.0, (0.25, "nm")), ("nm", 80.0, (80.0, "nm")),
+    ("µm", 0.3, (0.3, "um")), ("mm", 0.002, (0.002, "mm")), ("cm", 0.5, (0.5, "cm")),
+    ("m", 3e-7, (3e-7, "m")), ("dm", 0.5, (5.0, "cm")), ("km", 2.0, (2000.0, "m"))])
+def test_ome_pixel_sizes_in_every_metric_unit_are_converted_exactly(tmp_path, cube, unit,
+                                                                    size, expected):
+    """OME-TIFF pixel sizes in Å or pm (cryo-EM, EELS) were dropped without a word; they
+    are converted exactly, value and unit, to what napari reads (nm ...)."""
+    path = tmp_path / "sized.ome.tif"
+    tifffile.imwrite(path, cube, metadata={"axes": "CYX", "PhysicalSizeX": size,
+                                           "PhysicalSizeXUnit": unit, "PhysicalSizeY": size,
+                                           "PhysicalSizeYUnit": unit})
+    stack = open_stack(path)
+    assert stack.scale == (1.0, expected[0], expected[0])
+    assert stack.units == ("", expected[1], expected[1])
+    assert not [n for n in stack.notes if "pixel size" in n], stack.notes
+
+
+@pytest.mark.parametrize("unit", ["in", "ft", "Mm", "Pm", "ly", "pt", "reference frame"])
+def test_an_ome_pixel_size_in_a_unit_not_used_is_left_out_with_a_note_naming_it(
+        tmp_path, cube, unit):
+    """Inches, feet, astronomical and typographic units: no size, and a note naming the
+    unit (megametres and petametres were read as mm and pm: lower case misread them)."""
+    path = tmp_path / "sized.ome.tif"
+    tifffile.imwrite(path, cube, metadata={"axes": "CYX", "PhysicalSizeX": 0.5,
+                                           "PhysicalSizeXUnit": unit, "PhysicalSizeY": 0.5,
+                                           "PhysicalSizeYUnit": unit})
+    stack = open_stack(path)
+    assert stack.scale is None and stack.units is None
+    notes = [n for n in stack.notes if f"given in {unit!r}" in n]
+    assert len(notes) == 1 and "PhysicalSizeX, PhysicalSizeY" in notes[0], stack.notes
+    assert "not used" in notes[0]

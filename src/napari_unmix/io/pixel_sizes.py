@@ -15,8 +15,14 @@ pixels) and which every output of the stack's maps keeps.
   122 Z; the lines may end in NUL characters, as Leica writes them).
 
 Units are normalised to ``"um"``, ``"nm"``, ``"mm"``, ``"cm"`` or ``"m"`` (what
-napari's unit parser reads; texts show µm).  No size is better than a wrong one:
-anything that does not parse, is not positive, or is in pixels is left out.
+napari's unit parser reads; texts show µm).  Other metric lengths are converted
+exactly, value and unit (:func:`length`): Å (OME's symbol; OME-Zarr's
+``"angstrom"``), pm, fm and am to nm, dm to cm, dam, hm and km to m.  Symbols are
+read case-sensitively where case matters (``Mm`` is a megametre, ``Pm`` a petametre,
+not mm or pm).  No size is better than a wrong one: anything that does not parse, is
+not positive, or is in pixels is left out, and a length in a unit napari-unmix does
+not use (OME's Mm and larger, inches, feet, astronomical or typographic units) is left
+out with a note naming the unit (:func:`unit_note`).
 
 This module imports none of its siblings.
 """
@@ -27,22 +33,93 @@ import math
 import re
 from pathlib import Path
 
-__all__ = ["axis_scale", "leica_pixel_sizes", "length_unit", "square_pixels",
-           "tiff_pixel_sizes", "unit_text"]
+__all__ = ["axis_scale", "leica_pixel_sizes", "length", "length_unit", "square_pixels",
+           "tiff_pixel_sizes", "unit_note", "unit_text"]
 
-_UNITS = {"um": "um", "µm": "um", "μm": "um", "micron": "um", "microns": "um",
-          "micrometer": "um", "micrometre": "um", "\\u00b5m": "um", "nm": "nm",
-          "nanometer": "nm", "nanometre": "nm", "mm": "mm", "millimeter": "mm",
-          "millimetre": "mm", "cm": "cm", "centimeter": "cm", "centimetre": "cm", "m": "m",
-          "meter": "m", "metre": "m"}
+#: Every length read: its normalised unit and the exact factor into it, as
+#: ``(unit, numerator, denominator)`` (a size in it is ``size * numerator / denominator``).
+_LENGTHS = {"um": ("um", 1, 1), "nm": ("nm", 1, 1), "mm": ("mm", 1, 1),
+            "cm": ("cm", 1, 1), "m": ("m", 1, 1), "å": ("nm", 1, 10),
+            "pm": ("nm", 1, 1000), "fm": ("nm", 1, 10**6), "am": ("nm", 1, 10**9),
+            "dm": ("cm", 10, 1), "dam": ("m", 10, 1), "hm": ("m", 100, 1),
+            "km": ("m", 1000, 1)}
+#: Other spellings of them (lower case): OME-Zarr's UDUNITS-2 names, ImageJ's micron ...
+_NAMES = {"µm": "um", "μm": "um", "\\u00b5m": "um", "micron": "um", "microns": "um",
+          "micrometer": "um", "micrometre": "um", "nanometer": "nm", "nanometre": "nm",
+          "millimeter": "mm", "millimetre": "mm", "centimeter": "cm", "centimetre": "cm",
+          "meter": "m", "metre": "m", "angstrom": "å", "ångström": "å", "angstroem": "å",
+          "picometer": "pm", "picometre": "pm", "femtometer": "fm",
+          "femtometre": "fm", "attometer": "am", "attometre": "am", "decimeter": "dm",
+          "decimetre": "dm", "decameter": "dam", "decametre": "dam", "dekameter": "dam",
+          "hectometer": "hm", "hectometre": "hm", "kilometer": "km", "kilometre": "km"}
+#: OME symbols that lower case would misread (megametre as mm, petametre as pm ...).
+_CASED = {"Mm", "Gm", "Tm", "Pm", "Em", "Zm", "Ym", "zm", "ym"}
+#: What says "no physical size" rather than naming a length.
+_NO_LENGTH = {"", "pixel", "pixels", "px"}
 _LEICA_DIMS = {120: "X", 121: "Y", 122: "Z", 116: "T"}
 
 
+def _canonical(unit) -> str | None:
+    text = str(unit).strip()
+    if text in _CASED:
+        return None
+    low = text.lower().replace("\\\\", "\\")
+    low = _NAMES.get(low, low)
+    return low if low in _LENGTHS else None
+
+
 def length_unit(unit) -> str | None:
-    """A length unit in the normalised form (``"um"`` ...), or None (unknown, pixels)."""
+    """A length unit in the normalised form (``"um"`` ...), or None (unknown, pixels, or
+    a length that needs converting: :func:`length`)."""
     if unit is None:
         return None
-    return _UNITS.get(str(unit).strip().lower().replace("\\\\", "\\"))
+    found = _LENGTHS.get(_canonical(unit))
+    return found[0] if found is not None and found[1:] == (1, 1) else None
+
+
+def length(size, unit) -> tuple[float, str] | None:
+    """``(size, unit)`` of a length in the normalised units, converted exactly
+    (``(5, "Å")`` -> ``(0.5, "nm")``); None when ``size`` is not a positive number or
+    ``unit`` not a length read here (see :func:`unit_note`).
+
+    Parameters
+    ----------
+    size : float or str
+    unit : str or None
+
+    Returns
+    -------
+    tuple of (float, str) or None
+    """
+    value = _positive(size)
+    found = None if unit is None else _LENGTHS.get(_canonical(unit))
+    if value is None or found is None:
+        return None
+    target, num, den = found
+    return (value * num / den if (num, den) != (1, 1) else value), target
+
+
+def unit_note(unit, where: str) -> str | None:
+    """The note for a pixel size given in ``unit`` that :func:`length` cannot use
+    (``where``: what gave it), or None when the unit is usable or names no length.
+
+    Parameters
+    ----------
+    unit : str or None
+    where : str
+        E.g. ``"img.ome.tif: PhysicalSizeX"``.
+
+    Returns
+    -------
+    str or None
+    """
+    if unit is None or str(unit).strip().lower() in _NO_LENGTH or \
+            _canonical(unit) is not None:
+        return None
+    return (f"{where}: the pixel size is given in {str(unit).strip()!r}, a unit "
+            "napari-unmix does not use (it reads nm, µm, mm, cm and m, and converts Å, pm "
+            "and the other metric lengths from am to km); the pixel size is not used and "
+            "the layer is in pixels.")
 
 
 def unit_text(unit: str | None) -> str:
@@ -58,12 +135,20 @@ def _positive(value) -> float | None:
     return v if math.isfinite(v) and v > 0 else None
 
 
-def tiff_pixel_sizes(tf, series_index: int = 0) -> dict:
+def tiff_pixel_sizes(tf, series_index: int = 0, *, notes: list | None = None) -> dict:
     """``{letter: (size, unit)}`` from an open ``tifffile.TiffFile`` (OME, then
-    ImageJ); empty when the file says nothing usable."""
+    ImageJ); empty when the file says nothing usable.  A size in a unit that cannot
+    be used adds a note to ``notes`` (:func:`unit_note`)."""
     import tifffile
 
     out: dict = {}
+    name = Path(getattr(tf, "filename", "") or "the file").name
+
+    def _note(unit, where):
+        text = unit_note(unit, f"{name}: {where}")
+        if text is not None and notes is not None and text not in notes:
+            notes.append(text)
+
     if tf.is_ome:
         try:
             images = tifffile.xml2dict(tf.ome_metadata)["OME"].get("Image")
@@ -71,17 +156,24 @@ def tiff_pixel_sizes(tf, series_index: int = 0) -> dict:
             pixels = (images[series_index] or {}).get("Pixels") or {}
         except Exception:  # noqa: BLE001 - broken OME-XML: no sizes from it
             pixels = {}
+        unused: dict = {}  # unit -> the letters given in it
         for letter in "XYZ":
-            size = _positive(pixels.get(f"PhysicalSize{letter}"))
-            unit = length_unit(pixels.get(f"PhysicalSize{letter}Unit", "µm"))
-            if size is not None and unit is not None:
-                out[letter] = (size, unit)
+            size, unit = (pixels.get(f"PhysicalSize{letter}"),
+                          pixels.get(f"PhysicalSize{letter}Unit", "µm"))
+            found = length(size, unit)
+            if found is not None:
+                out[letter] = found
+            elif _positive(size) is not None:
+                unused.setdefault(str(unit), []).append(letter)
+        for unit, letters in unused.items():
+            _note(unit, "OME " + ", ".join(f"PhysicalSize{x}" for x in letters))
     if out or not tf.is_imagej:
         return out
     meta = tf.imagej_metadata or {}
-    unit = length_unit(meta.get("unit"))
-    if unit is None:
+    if length(1.0, meta.get("unit")) is None:
+        _note(meta.get("unit"), "ImageJ unit")
         return out
+    unit = meta.get("unit")
     page = tf.pages[0]
     for letter, tag in (("X", "XResolution"), ("Y", "YResolution")):
         try:
@@ -90,10 +182,10 @@ def tiff_pixel_sizes(tf, series_index: int = 0) -> dict:
             continue
         per_unit = _positive(num / den if den else None)
         if per_unit is not None and per_unit != 1.0:  # 1 px per unit: not set
-            out[letter] = (1.0 / per_unit, unit)
-    spacing = _positive(meta.get("spacing"))
+            out[letter] = length(1.0 / per_unit, unit)
+    spacing = length(meta.get("spacing"), unit)
     if spacing is not None and out:
-        out["Z"] = (spacing, unit)
+        out["Z"] = spacing
     return out
 
 

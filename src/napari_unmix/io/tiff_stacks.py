@@ -387,7 +387,7 @@ def read_tiff(path, *, series, squeeze, lazy, threshold) -> dict:
                 axes = s.get_axes(squeeze)
                 shape = tuple(s.get_shape(squeeze))
                 own = _tiff_meta(tf)
-                pixel_sizes = tiff_pixel_sizes(tf, index)
+                pixel_sizes = tiff_pixel_sizes(tf, index, notes=notes)
                 values = own.get("spectral_values")
                 unit = normalise_unit(own.get("spectral_unit"))
                 source = META_KEY if values is not None else None

@@ -12,9 +12,10 @@ OME-Zarr (a group with ``multiscales`` metadata)
     are ``T``, ``Z``, ``Y``, ``X``.  Physical pixel sizes are the ``scale`` of
     level 0's coordinate transformations, times the ``scale`` of the multiscale
     image's own transformations where it has them, with the axes' ``unit``
-    (``micrometer`` -> ``um`` ...).  Spectral positions: napari-unmix's own
-    attribute (:data:`~napari_unmix.io.stack.META_KEY`, written by
-    :func:`~napari_unmix.io.ome_zarr_out.write_stack_ome_zarr`), else the omero
+    (``micrometer`` -> ``um`` ...; ``angstrom``, ``picometer`` and the other metric
+    lengths converted exactly, a unit that is not used said in a note).  Spectral
+    positions: napari-unmix's own attribute (:data:`~napari_unmix.io.stack.META_KEY`,
+    written by :func:`~napari_unmix.io.ome_zarr_out.write_stack_ome_zarr`), else the omero
     channel labels when every one reads as a number (optionally followed by
     ``nm`` or ``cm^-1``).
 a zarr array
@@ -46,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from .lazy import check_declared_size, format_size, want_lazy
-from .pixel_sizes import length_unit
+from .pixel_sizes import length, unit_note
 from .spectral_sidecar import normalise_unit, number_or_none
 from .stack import META_KEY, axis_from_letters
 from .zarr_folders import (
@@ -188,9 +189,14 @@ def _read_ome(path: Path, root, notes: list) -> dict:
         scale = [float(a) * float(b) for a, b in zip(scale, whole, strict=True)]
     if axes is not None and scale is not None:
         for letter, size, a in zip(axes, scale, axes_meta, strict=True):
-            unit = length_unit(a.get("unit")) if isinstance(a, dict) else None
-            if letter in "XYZ" and unit is not None and float(size) > 0:
-                pixel_sizes[letter] = (float(size), unit)
+            unit = a.get("unit") if isinstance(a, dict) else None
+            found = length(size, unit)
+            if letter in "XYZ" and found is not None:
+                pixel_sizes[letter] = found
+            elif letter in "XYZ" and float(size) > 0:
+                note = unit_note(unit, f"{path.name}: its axes' unit")
+                if note is not None and note not in notes:
+                    notes.append(note)
     own = _own_meta(root.attrs)
     values, unit, source = own.get("spectral_values"), own.get("spectral_unit"), None
     if values is not None:
