@@ -147,3 +147,54 @@ def test_an_ome_pixel_size_in_a_unit_not_used_is_left_out_with_a_note_naming_it(
     notes = [n for n in stack.notes if f"given in {unit!r}" in n]
     assert len(notes) == 1 and "PhysicalSizeX, PhysicalSizeY" in notes[0], stack.notes
     assert "not used" in notes[0]
+
+
+def _ome_channels_xml(channels):
+    return ('<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/'
+            'Schemas/OME/2016-06"><Image ID="Image:0"><Pixels DimensionOrder="XYCZT" '
+            f'ID="Pixels:0" SizeC="{C}" SizeT="1" SizeX="{X}" SizeY="{Y}" SizeZ="1" '
+            f'Type="uint16">{channels}<TiffData IFD="0" PlaneCount="{C}"/></Pixels></Image>'
+            '</OME>')
+
+
+def test_emission_wavelengths_of_some_channels_only_are_not_used_and_a_note_says_so(
+        tmp_path, cube):
+    """Only some OME channels with an EmissionWavelength: none were used, without a word
+    (positions must cover every channel, so none is right; the silence was not)."""
+    channels = "".join(f'<Channel ID="Channel:0:{i}" SamplesPerPixel="1"'
+                       + (f' EmissionWavelength="{500 + 10 * i}"' if i < 3 else "") + "/>"
+                       for i in range(C))
+    path = tmp_path / "partial.ome.tif"
+    _write_planes(path, cube, _ome_channels_xml(channels))
+    stack = open_stack(path)
+    assert stack.spectral_axis == 0 and stack.spectral_values is None
+    notes = [n for n in stack.notes if "emission wavelength" in n]
+    assert len(notes) == 1, stack.notes
+    assert f"for 3 of the {C} channels only; none were used" in notes[0]
+    assert "partial.ome.spectral.csv" in notes[0]
+
+
+def test_emission_wavelengths_in_different_units_are_not_used_and_a_note_says_so(
+        tmp_path, cube):
+    # the first channel's unit was taken for all: 0.5 um read as 0.5 nm
+    channels = "".join(f'<Channel ID="Channel:0:{i}" SamplesPerPixel="1" '
+                       + ('EmissionWavelength="0.5" EmissionWavelengthUnit="µm"' if i == 0
+                          else f'EmissionWavelength="{500 + 10 * i}" '
+                               'EmissionWavelengthUnit="nm"') + "/>" for i in range(C))
+    path = tmp_path / "mixed.ome.tif"
+    _write_planes(path, cube, _ome_channels_xml(channels))
+    stack = open_stack(path)
+    assert stack.spectral_values is None
+    assert any("in different units (nm, µm); none were used" in n for n in stack.notes), \
+        stack.notes
+
+
+def test_emission_wavelengths_of_every_channel_are_the_spectral_values(tmp_path, cube):
+    channels = "".join(f'<Channel ID="Channel:0:{i}" SamplesPerPixel="1" '
+                       f'EmissionWavelength="{500 + 10 * i}"/>' for i in range(C))
+    path = tmp_path / "full.ome.tif"
+    _write_planes(path, cube, _ome_channels_xml(channels))
+    stack = open_stack(path)
+    np.testing.assert_array_equal(stack.spectral_values, 500 + 10 * np.arange(C))
+    assert stack.spectral_unit == "nm"
+    assert not [n for n in stack.notes if "emission wavelength" in n]

@@ -57,8 +57,12 @@ def _tiff_meta(tf) -> dict:
 _LABEL_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*(nm|cm\^?-1|cm⁻¹|1/cm)\s*$")
 
 
-def _ome_values(tf, series_index, axes, letter, n):
-    """Spectral positions of axis ``letter`` from OME-XML, or (None, None)."""
+def _ome_values(tf, series_index, axes, letter, n, notes):
+    """Spectral positions of axis ``letter`` from OME-XML, or (None, None).
+
+    Channels' ``EmissionWavelength`` are the positions only when every channel has
+    one, all in one unit; otherwise none are used and a note in ``notes`` says why
+    (positions must cover every channel: a partial axis is no axis)."""
     import tifffile
 
     try:
@@ -94,10 +98,23 @@ def _ome_values(tf, series_index, axes, letter, n):
     if len(channels) != n or not all(isinstance(c, dict) for c in channels):
         return None, None
     waves = [c.get("EmissionWavelength") for c in channels]
-    if any(not isinstance(w, (int, float)) for w in waves):
+    given = sum(isinstance(w, (int, float)) for w in waves)
+    sidecar = f"{str(tf.filename).rsplit('.', 1)[0]}.spectral.csv"
+    if given < n:
+        if given:
+            notes.append(f"{tf.filename}: the OME metadata give an emission "
+                         f"wavelength for {given} of the {n} channels only; none were used "
+                         "as spectral values (they must cover every channel): enter them "
+                         f"in the dock or a sidecar file ({sidecar}).")
         return None, None
-    unit = normalise_unit(channels[0].get("EmissionWavelengthUnit") or "nm")
-    return np.asarray(waves, dtype=np.float64), unit
+    units = [str(c.get("EmissionWavelengthUnit") or "nm") for c in channels]
+    if len(set(units)) > 1:
+        notes.append(f"{tf.filename}: the OME metadata give the channels' emission "
+                     f"wavelengths in different units ({', '.join(sorted(set(units)))}); "
+                     "none were used as spectral values: enter them in the dock or a "
+                     f"sidecar file ({sidecar}).")
+        return None, None
+    return np.asarray(waves, dtype=np.float64), normalise_unit(units[0])
 
 
 def _imagej_label_values(tf, n):
@@ -412,7 +429,7 @@ def read_tiff(path, *, series, squeeze, lazy, threshold) -> dict:
                     if letter is not None:
                         n = shape[axes.index(letter)]
                         if tf.is_ome:
-                            values, unit = _ome_values(tf, index, axes, letter, n)
+                            values, unit = _ome_values(tf, index, axes, letter, n, notes)
                             source = "OME metadata" if values is not None else None
                         if values is None and tf.is_imagej and letter == "C":
                             values, unit = _imagej_label_values(tf, n)
