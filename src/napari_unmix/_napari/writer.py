@@ -13,7 +13,10 @@ hook                       extension   writes
                                        TIFF, one page per layer, named after the
                                        components (or the layers)
 :func:`write_spectra`      .csv        the spectra of the selected components, first
-                                       column the spectral axis of their result
+                                       column the spectral axis of their result; for a
+                                       per-plane z / t series also each plane's own
+                                       (``name_zNNN.csv``, as the result folder's
+                                       ``spectra_zNNN.csv``)
 :func:`write_bundle`       .npz        the whole result (maps layout, spectra, config,
                                        summary): opened again by the reader
 :func:`write_result_folder` (none)     a result folder like the CLI's (maps.tif,
@@ -174,17 +177,49 @@ def write_maps(path: str, layer_data: list) -> list[str]:
                                 pixel_size=_pixel_size_of(images, shape)))]
 
 
+def _plane_H(result):
+    """Every plane's spectra of a per-plane z / t series result (``arrays["plane_H"]``,
+    n_planes x k x channels), or None."""
+    plane_H = (getattr(result, "arrays", None) or {}).get("plane_H")
+    if plane_H is None or np.ndim(plane_H) != 3 or np.shape(plane_H)[1:] != \
+            np.shape(result.H):
+        return None
+    return np.asarray(plane_H, dtype=np.float64)
+
+
+def _plane_rows(picked) -> list | None:
+    """Per plane, the rows of the picked ``(result, j)`` (None: no per-plane series
+    among them); refuses a mix of per-plane series and other results, or series of
+    different numbers of planes: no one file per plane fits them all."""
+    planes = [_plane_H(r) for r, _ in picked]
+    if all(h is None for h in planes):
+        return None
+    counts = {None if h is None else h.shape[0] for h in planes}
+    if len(counts) > 1:
+        raise ValueError("The selected components come from a per-plane z / t series and "
+                         "from results with other planes (another series, or one image); "
+                         "save their spectra separately.")
+    n = counts.pop()
+    return [np.stack([h[z, j] for h, (_, j) in zip(planes, picked, strict=True)])
+            for z in range(n)]
+
+
 def write_spectra(path: str, layer_data: list) -> list[str]:
     """Write the spectra (H rows) of the selected components as CSV.
 
     The first column is the result's spectral axis (wavenumber, wavelength, or the
     channel index when unknown).  A layer holding a result without a
     ``component_index`` contributes all of its components.
+
+    The map layers of a per-plane z / t series (each plane fitted with its own
+    spectra) write at ``path`` the mean of the planes' matched spectra, which no plane
+    was fitted with, and beside it each plane's own as ``<name>_zNNN.csv`` (named
+    like the result folder's ``spectra_zNNN.csv``); all paths are returned.
     """
     from ..io import write_spectra_csv
 
     refs = _results(layer_data, "spectra")
-    rows, names, layers, axes = [], [], [], []
+    rows, names, layers, axes, picked = [], [], [], [], []
     seen = set()
     for layer_name, result, i, _ in refs:
         for j in ([i] if i is not None else range(result.n_components)):
@@ -195,6 +230,7 @@ def write_spectra(path: str, layer_data: list) -> list[str]:
             names.append(result.component_names[j])
             layers.append(layer_name)
             axes.append(result)
+            picked.append(j)
     first = axes[0]
     for r in axes[1:]:
         same_axis = (r.n_channels == first.n_channels
@@ -207,8 +243,17 @@ def write_spectra(path: str, layer_data: list) -> list[str]:
                              "spectral axes; save their spectra separately.")
     if len(set(names)) != len(names):  # the same name in two results: add the layer name
         names = [f"{n} ({layer})" for n, layer in zip(names, layers, strict=True)]
-    return [str(write_spectra_csv(path, np.stack(rows), first.spectral_values, names,
-                                  first.spectral_unit))]
+    per_plane = _plane_rows([(r, j) for r, j in zip(axes, picked, strict=True)])
+    written = [str(write_spectra_csv(path, np.stack(rows), first.spectral_values, names,
+                                     first.spectral_unit))]
+    if per_plane is not None:
+        target = Path(path)
+        width = max(3, len(str(len(per_plane) - 1)))
+        written += [str(write_spectra_csv(
+            target.with_name(f"{target.stem}_z{z:0{width}d}{target.suffix or '.csv'}"),
+            plane, first.spectral_values, names, first.spectral_unit))
+            for z, plane in enumerate(per_plane)]
+    return written
 
 
 def write_bundle(path: str, layer_data: list) -> list[str]:
