@@ -70,6 +70,7 @@ def test_a_label_image_is_refused_as_one_naming_how_to_use_it_as_seeds(image):
     assert "is an OME-Zarr label image" in msg and "not a spectral stack" in msg
     assert f"of the image {image}" in msg
     assert f"--labels {image / 'labels' / 'cells'}" in msg
+    assert "--mode seeded-nmf" in msg
     assert "napari-ome-zarr" in msg and "'Components from layer'" in msg
 
 

@@ -262,7 +262,8 @@ def labels_refusal(path) -> str | None:
     use = ("napari opens OME-Zarr labels with napari-ome-zarr (a Labels layer over its "
            "image); napari-unmix uses a label image as seeds, one seeded component per "
            "label id: choose its Labels layer under 'Components from layer' in the "
-           "unmixing dock, or run napari-unmix run {image} --labels {label}.")
+           "unmixing dock, or run napari-unmix run {image} --mode seeded-nmf --labels {label} "
+           "--out DIR.")
     if what == "image-label":
         image = _image_above(path.parent.parent)
         return (f"{path} is an OME-Zarr label image (integer label ids"
