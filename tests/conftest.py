@@ -173,3 +173,26 @@ def overlap(abundances, overlapping_spectra):
     """Exact data ``X = W H`` from strongly overlapping Gaussian resonances."""
     W, H = abundances, overlapping_spectra
     return Problem(X=W @ H, W=W, H=H)
+
+
+@pytest.fixture(scope="session")
+def small_series():
+    """``small_series(strategy)``: the NNMF z-series of a 3-plane 8 x 10 x 12-channel
+    synthetic stack (``unmix_series``, k = 3, 30 iterations), one per strategy."""
+    import warnings
+
+    from napari_unmix.core import AnalysisConfig, unmix_series
+    from napari_unmix.core.synthetic import make_crs_sample_4d
+
+    made = {}
+
+    def series(strategy):
+        if strategy not in made:
+            s = make_crs_sample_4d(n_planes=3, shape=(8, 10), n_channels=12, random_state=0)
+            config = AnalysisConfig(mode="nmf", n_components=3, max_iter=30, random_state=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                made[strategy] = unmix_series(s.stack, config, strategy=strategy)
+        return made[strategy]
+
+    return series

@@ -13,28 +13,20 @@ import warnings
 
 import numpy as np
 
-from napari_unmix.core import AnalysisConfig, unmix_series
-from napari_unmix.core.synthetic import make_crs_sample, make_crs_sample_4d
+from napari_unmix.core import AnalysisConfig
+from napari_unmix.core.synthetic import make_crs_sample
 from napari_unmix.io import read_spectra_csv, write_analysis_outputs
 
 
-def _series(strategy):
-    s = make_crs_sample_4d(n_planes=3, shape=(8, 10), n_channels=12, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return unmix_series(s.stack, AnalysisConfig(mode="nmf", n_components=3, max_iter=30,
-                                                    random_state=0), strategy=strategy)
-
-
-def test_a_per_plane_series_folder_holds_every_plane_spectra(tmp_path):
-    sr = _series("per-slice")
+def test_a_per_plane_series_folder_holds_every_plane_spectra(tmp_path, small_series):
+    sr = small_series("per-slice")
     files = write_analysis_outputs(tmp_path / "res", sr.as_result(), (3, 8, 10))
     assert [p.name for p in files["plane_spectra"]] == [f"spectra_z00{z}.csv" for z in range(3)]
     for z in range(3):
         table = read_spectra_csv(tmp_path / "res" / f"spectra_z00{z}.csv")
         np.testing.assert_allclose(table.values, sr.plane_spectra(z), rtol=1e-6)
     # a shared basis has one set of spectra, and a plain result none per plane
-    shared = write_analysis_outputs(tmp_path / "shared", _series("shared-basis").as_result(),
+    shared = write_analysis_outputs(tmp_path / "shared", small_series("shared-basis").as_result(),
                                     (3, 8, 10))
     assert "plane_spectra" not in shared
     sample = make_crs_sample(shape=(8, 10), n_channels=12)

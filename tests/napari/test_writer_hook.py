@@ -278,24 +278,12 @@ def test_round_trips_through_napari(make_napari_viewer, tmp_path, result, layers
     np.testing.assert_array_equal(from_folder[2].data, opened[2].data)
 
 
-def _series_result(strategy="per-slice"):
-    import warnings
-
-    from napari_unmix.core import AnalysisConfig, unmix_series
-    from napari_unmix.core.synthetic import make_crs_sample_4d
-
-    s = make_crs_sample_4d(n_planes=3, shape=(8, 10), n_channels=12, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return unmix_series(s.stack, AnalysisConfig(mode="nmf", n_components=3, max_iter=30,
-                                                    random_state=0), strategy=strategy)
-
-
-def test_spectra_of_a_per_plane_series_write_every_plane_spectra_beside_the_mean(tmp_path):
+def test_spectra_of_a_per_plane_series_write_every_plane_spectra_beside_the_mean(
+        tmp_path, small_series):
     """'Save spectra' on the maps of a per-plane series wrote the mean of the planes'
     spectra (which no plane was fitted with) under plain names, and nothing else; now
     each plane's own go beside it, named like the result folder's spectra_zNNN.csv."""
-    sr = _series_result()
+    sr = small_series("per-slice")
     series = sr.as_result()
     maps = result_layer_data(ResultBundle(result=series, spatial_shape=(3, 8, 10)),
                              name="zs")
@@ -308,7 +296,7 @@ def test_spectra_of_a_per_plane_series_write_every_plane_spectra_beside_the_mean
         assert table.names == [series.component_names[2], series.component_names[0]]
         np.testing.assert_allclose(table.values, sr.plane_spectra(z)[[2, 0]], rtol=1e-6)
     # a shared basis has one set of spectra: one file, as before
-    shared = _series_result("shared-basis").as_result()
+    shared = small_series("shared-basis").as_result()
     one = result_layer_data(ResultBundle(result=shared, spatial_shape=(3, 8, 10)), name="sh")
     assert len(write_spectra(str(tmp_path / "shared.csv"), one)) == 1
     # a per-plane series with a single image's result: no file per plane fits both
