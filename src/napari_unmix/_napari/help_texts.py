@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from ..core._validation import NONFINITE_REMEDY
+from ..core._validation import NONFINITE_REMEDY, NONFINITE_STACK_REMEDY
 from ..core.data import COMPUTE_FIRST
 
 __all__ = ["LABELS", "TOOLTIPS", "dock_words"]
@@ -110,13 +110,16 @@ _BARE = re.compile(r"\b(?P<verb>pass|raise|Raise|loosen|lower|Lower|reduce|Reduc
                    r"(?P<name>[a-z_]+)\b")
 
 
+_NONFINITE_IN_DOCK = (
+    "Set 'NaN pixels' to omit to leave those pixels out of the fit (their maps stay "
+    "empty), or replace them in the image (with 0, for instance: in napari's console, "
+    "layer.data = np.nan_to_num(layer.data)) and run again.")
 #: Whole sentences of the core that only an API user can follow -> the dock's.
 _PHRASES = (
     (COMPUTE_FIRST, "load the image into memory (in napari's console: layer.data = "
      "np.asarray(layer.data))"),
-    (NONFINITE_REMEDY, "Set 'NaN pixels' to omit to leave those pixels out of the fit "
-     "(their maps stay empty), or replace them in the image (with 0, for instance: in "
-     "napari's console, layer.data = np.nan_to_num(layer.data)) and run again."),
+    (NONFINITE_REMEDY, _NONFINITE_IN_DOCK),
+    (NONFINITE_STACK_REMEDY, _NONFINITE_IN_DOCK),
 )
 #: The core calls the image "stack" at the start of some messages.
 _STACK = re.compile(r"\bstack (contains|holds) (\d+) (NaN|negative)")

@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import as_float_array, check_nonnegative, checked_matrix_and_min, refuse_masked
+from ._validation import (
+    NONFINITE_REMEDY,
+    NONFINITE_STACK_REMEDY,
+    as_float_array,
+    check_nonnegative,
+    checked_matrix_and_min,
+    refuse_masked,
+)
 from .pixel_layout import PixelLayout
 
 __all__ = ["COMPUTE_FIRST", "NAN_POLICIES", "NEGATIVE_POLICIES", "OMIT_NEEDS_MEMORY",
@@ -337,9 +344,11 @@ class CheckedMatrix:
 
 
 def check_matrix(X, *, negative: str | None = None, name: str = "X", min_samples: int = 1,
-                 ) -> CheckedMatrix:
+                 nonfinite_remedy: str = NONFINITE_REMEDY) -> CheckedMatrix:
     """Validate ``X`` once (see :func:`~napari_unmix.core._validation.check_data_matrix`)
     and apply the negative-value policy when ``negative`` is given.
+
+    ``nonfinite_remedy`` is the advice given with a refusal of NaN or infinite values.
 
     A :class:`CheckedMatrix` passes through unchanged, except that a policy is
     applied when it has none yet.
@@ -349,7 +358,8 @@ def check_matrix(X, *, negative: str | None = None, name: str = "X", min_samples
             return X
         data, info = apply_negative_policy(X.X, negative, name=name)
         return CheckedMatrix(data, info)
-    data, min_value = checked_matrix_and_min(X, name=name, min_samples=min_samples)
+    data, min_value = checked_matrix_and_min(X, name=name, min_samples=min_samples,
+                                             nonfinite_remedy=nonfinite_remedy)
     if negative is None:
         return CheckedMatrix(data, None)
     data, info = apply_negative_policy(data, negative, name=name, min_value=min_value)
@@ -436,7 +446,8 @@ def prepare_stack(stack, *, spectral_axis: int = 0, spectral_values=None,
                              "leaving them out leaves nothing to unmix.")
         mask = None if keep.all() else keep
     X, spatial_shape = stack_to_matrix(stack, spectral_axis, mask=mask)
-    raw = check_matrix(X, negative=negative, name=name)
+    raw = check_matrix(X, negative=negative, name=name,
+                       nonfinite_remedy=NONFINITE_STACK_REMEDY)
     data = prepared_data(raw, spatial_shape, spectral_values, spectral_axis)
     if nan_policy == "omit":
         omitted = 0 if mask is None else int(mask.size - mask.sum())
