@@ -6,6 +6,7 @@ fit, the objective of the anchored problem, and the same data at another scale.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -197,17 +198,44 @@ def test_identical_seeds_are_reported_as_collapsed(noisy):
     W0[:, 1] = W0[:, 0]
     names = ["a", "b", "c"]
     # trusted strongly, the two copies of one seed stay (nearly) one spectrum ...
-    with pytest.warns(UserWarning, match="'a' and 'b' have indistinguishable spectra"):
+    with pytest.warns(UserWarning) as caught:
         res = nmf(noisy.X, 3, W0=W0, H0=H0, anchor=100.0, component_names=names)
+    said = [str(w.message) for w in caught]
+    assert any("'a' and 'b' have indistinguishable spectra" in m for m in said), said
+    assert not any("start from the same seed" in m for m in said), said  # said once
     assert res.summary.seed_drift.collapsed == [[0, 1]]
+    assert res.summary.seed_drift.seeds_alike == [[0, 1]]
     assert res.summary.seed_drift.min_pair[:2] == [0, 1]
     assert res.component_names == names
-    # ... trusted as by default, the data pulls one copy onto the material left unseeded
-    with pytest.warns(UserWarning, match="'a' moved .* deg away from its seed"):
+    # ... trusted as by default, the data pulls one copy onto the material left unseeded;
+    # the pair is still named: the seeds did not tell the two apart, the data did
+    with pytest.warns(UserWarning) as caught:
         res = nmf(noisy.X, 3, W0=W0, H0=H0, anchor=1.0, component_names=names)
+    said = [str(w.message) for w in caught]
+    assert any(re.search("'a' moved .* deg away from its seed", m) for m in said), said
+    assert any("'a' and 'b' start from the same seed spectrum (0.0 deg apart" in m
+               for m in said), said
     assert res.summary.seed_drift.drifted == [0] and res.summary.seed_drift.collapsed == []
+    assert res.summary.seed_drift.seeds_alike == [[0, 1]]
     # the drifted copy went to the material nobody seeded
     assert spectral_angle(res.H[0], noisy.H[1]) < 0.5 * spectral_angle(res.H[0], H0[0])
+
+
+def test_two_rois_over_one_region_are_named_whatever_the_fit_makes_of_them(noisy):
+    """The user's case: two ROIs drawn over the same pixels give one seed twice."""
+    stack = noisy.X.reshape(8, 12, noisy.X.shape[1])
+    roi = np.zeros(stack.shape[:2], bool)
+    roi[1:3, 1:3] = True
+    other = np.zeros_like(roi)
+    other[5:7, 8:10] = True
+    comps = [ComponentSpec("first", h_source=RoiMask(roi)),
+             ComponentSpec("again", h_source=RoiMask(roi.copy())),
+             ComponentSpec("other", h_source=RoiMask(other))]
+    cfg = AnalysisConfig(mode="seeded-nmf", components=comps, random_state=0)
+    with pytest.warns(UserWarning, match="'first' and 'again' (start from the same seed "
+                      "spectrum|have indistinguishable spectra)"):
+        res = run_analysis(stack, cfg, spectral_axis=-1)
+    assert res.summary.seed_drift.seeds_alike == [[0, 1]]
 
 
 def test_a_spectrum_pulled_onto_other_data_is_reported_as_drifted(noisy, spectral_axis):
@@ -227,6 +255,7 @@ def test_good_seeds_raise_no_warning_and_drift_is_in_the_saved_result(noisy, tmp
         warnings.simplefilter("error")
         res = nmf(noisy.X, 3, W0=W0, H0=H0, anchor=1.0)
     assert res.summary.seed_drift.drifted == [] and res.summary.seed_drift.collapsed == []
+    assert res.summary.seed_drift.seeds_alike == []
     from napari_unmix.core import UnmixResult
 
     back = UnmixResult.load(res.save(tmp_path / "r.npz"))

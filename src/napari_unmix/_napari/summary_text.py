@@ -72,7 +72,7 @@ def fit_summary(result) -> str:
         if drift.min_pair is not None:
             i, j, angle = drift.min_pair
             text += f"; closest pair {names[i]} / {names[j]} {_deg(angle)} apart"
-        if drift.drifted or drift.collapsed:
+        if drift.drifted or drift.collapsed or drift.seeds_alike:
             text = "⚠ " + text
         lines.append(text)
     moved = s.offsets_moved

@@ -7,7 +7,9 @@ been pulled onto another material or onto a background; two components whose
 spectra became indistinguishable (closer than :data:`COLLAPSE_WARN_RAD`: identical
 seeds, two shapes over one region) make a rank-deficient fit whose two maps split
 one material arbitrarily.  Both are reported in the fit summary
-(:class:`SeedDrift`) and as warnings.
+(:class:`SeedDrift`) and as warnings, as are two seeds that are already
+indistinguishable before the fit (the fit may pull them apart, but then the data
+alone, not the seeds, decided what each became).
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def seed_drift(H, H0, *, names=None, drift_limit=DRIFT_WARN_RAD,
     -------
     SeedDrift
     messages : list of str
-        One warning line per drifted component and per collapsed pair.
+        One warning line per drifted component, per collapsed pair and per pair of
+        alike seeds that the fit pulled apart.
     """
     U, ok = _unit_rows(H)
     U0, ok0 = _unit_rows(H0)
@@ -61,17 +64,18 @@ def seed_drift(H, H0, *, names=None, drift_limit=DRIFT_WARN_RAD,
     cos = np.clip(np.einsum("ij,ij->i", U, U0), -1.0, 1.0)
     angles = np.where(ok & ok0, np.arccos(cos), np.pi / 2)
     drifted = [int(j) for j in np.flatnonzero(angles > drift_limit)]
-    pair_cos = np.clip(U @ U.T, -1.0, 1.0)
-    pair = np.arccos(pair_cos)
-    pair[~(ok[:, None] & ok[None, :])] = np.pi / 2
+    pair = _pair_angles(U, ok)
     iu = np.triu_indices(k, 1)
-    collapsed, min_pair = [], None
+    collapsed, alike, min_pair = [], [], None
     if iu[0].size:
         vals = pair[iu]
         best = int(np.argmin(vals))
         min_pair = [int(iu[0][best]), int(iu[1][best]), float(vals[best])]
         collapsed = [[int(i), int(j)] for i, j, v in zip(*iu, vals, strict=True)
                      if v < collapse_limit]
+        seed_pair = _pair_angles(U0, ok0)
+        alike = [[int(i), int(j)] for i, j, v in zip(*iu, seed_pair[iu], strict=True)
+                 if v < collapse_limit]
     messages = [f"{names[j]!r} moved {np.degrees(angles[j]):.0f} deg away from its seed "
                 "spectrum: check that the fit did not turn it into another material or a "
                 "background (trust the seed more, or seed that material)." for j in drifted]
@@ -79,10 +83,24 @@ def seed_drift(H, H0, *, names=None, drift_limit=DRIFT_WARN_RAD,
                  f"({np.degrees(pair[i, j]):.1f} deg apart): their maps split one material "
                  "arbitrarily. Seed them from different regions, or remove one."
                  for i, j in collapsed]
+    # alike seeds that the fit pulled apart: what separates them came from the data
+    # alone (a material nobody seeded, or noise), not from what the user seeded
+    messages += [f"{names[i]!r} and {names[j]!r} start from the same seed spectrum "
+                 f"({np.degrees(seed_pair[i, j]):.1f} deg apart; two regions over one "
+                 "material?): what tells their fitted spectra apart comes from the data, "
+                 "not from the seeds. Seed them from different regions, or remove one."
+                 for i, j in alike if [i, j] not in collapsed]
     drift = SeedDrift(angles=[float(a) for a in angles], drifted=drifted, min_pair=min_pair,
-                      collapsed=collapsed, drift_limit=float(drift_limit),
+                      collapsed=collapsed, seeds_alike=alike, drift_limit=float(drift_limit),
                       collapse_limit=float(collapse_limit))
     return drift, messages
+
+
+def _pair_angles(U, ok):
+    """Angles (radians) between the unit rows ``U``; pi / 2 where a row is zero."""
+    pair = np.arccos(np.clip(U @ U.T, -1.0, 1.0))
+    pair[~(ok[:, None] & ok[None, :])] = np.pi / 2
+    return pair
 
 
 def identifiability(H, *, names=None) -> tuple[float, list[str]]:

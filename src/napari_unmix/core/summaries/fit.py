@@ -138,6 +138,10 @@ class SeedDrift(Summary):
         ``[i, j, angle]``: the two most similar fitted spectra and their angle.
     collapsed : list of [int, int]
         Pairs of components closer than ``collapse_limit``.
+    seeds_alike : list of [int, int]
+        Pairs of components whose *seeds* are closer than ``collapse_limit`` (two
+        regions over one material, one spectrum imported twice), whether or not the
+        fit then told them apart.
     drift_limit, collapse_limit : float
         The thresholds used (radians).
     """
@@ -146,6 +150,7 @@ class SeedDrift(Summary):
     drifted: list | None = None
     min_pair: list | None = None
     collapsed: list | None = None
+    seeds_alike: list | None = None
     drift_limit: float | None = None
     collapse_limit: float | None = None
 
