@@ -48,7 +48,7 @@ from .diagnostics_panel import DiagnosticsPanel
 from .dock_layout import Lifeline, build_layout, dock_of, share_height, watch_removal
 from .help_texts import dock_words
 from .inspector_hooks import InspectorHooks
-from .preload import warm_imports
+from .preload import warm_imports_later
 from .rois import RoiError
 from .run_request import RunRequest, cancel_text, outcome_report, progress_view
 from .seed_context import layer_uid
@@ -90,7 +90,7 @@ class UnmixWidget(QWidget):
 
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
-        warm_imports()  # matplotlib for the spectra dock, off the GUI thread
+        warm_imports_later()  # matplotlib for the spectra dock, off the GUI thread
         self.viewer = napari_viewer
         self.session = UnmixSession(napari_viewer)
         self.job = None
