@@ -12,6 +12,9 @@ other::
 Every fixture returns fresh, writable arrays, so a test may modify what it got
 without affecting another test.
 
+``write_lsm`` writes a minimal Zeiss LSM file (tifffile reads LSM but cannot write
+it): the bytes tifffile parses as one, with a ChannelWavelength block and voxel sizes.
+
 Markers
 -------
 ``requires_torch``
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -196,3 +200,60 @@ def small_series():
         return made[strategy]
 
     return series
+
+
+# --------------------------------------------------------------------------- Zeiss LSM
+
+#: The CZ_LSMINFO scan type of each image layout (tifffile's CZ_LSMINFO_SCANTYPE).
+_LSM_SCAN_TYPES = {"CYX": 0, "ZCYX": 0, "TCYX": 3, "TZCYX": 6}
+
+
+def _write_lsm(path, data, *, axes="CYX", wavelengths=None, voxel_size=(2e-7, 2e-7, 1e-6)):
+    """Write ``data`` as a minimal Zeiss LSM file (tifffile can read LSM, not write it).
+
+    A TIFF whose first page carries the CZ_LSMINFO tag (34412), laid out as
+    tifffile's ``TIFF.CZ_LSMINFO`` says; every image page holds the channels of one
+    plane as separate samples and is followed by a thumbnail page, as Zeiss writes
+    them.  ``wavelengths`` (``(n_channels, 2)``, [start, end] in metres, as the LSM
+    format stores them) become a ChannelWavelength block appended to the file, its
+    offset patched into the tag; ``voxel_size`` is (X, Y, Z) in metres.
+    """
+    import tifffile
+
+    data = np.asarray(data)
+    dims = dict(zip(axes, data.shape, strict=True))
+    layout = np.dtype(tifffile.TIFF.CZ_LSMINFO)
+    info = np.zeros((), layout)
+    info["MagicNumber"], info["StructureSize"] = 67127628, layout.itemsize  # LSM 4+
+    for letter, name in (("X", "X"), ("Y", "Y"), ("Z", "Z"), ("C", "Channels"),
+                         ("T", "Time")):
+        info[f"Dimension{name}"] = dims.get(letter, 1)
+    info["VoxelSizeX"], info["VoxelSizeY"], info["VoxelSizeZ"] = voxel_size
+    info["ScanType"] = _LSM_SCAN_TYPES[axes]
+    info["DataType"] = 1 if data.dtype == np.uint8 else 2
+    planes = data.reshape(-1, *data.shape[-3:])
+    with tifffile.TiffWriter(path) as tw:
+        for i, plane in enumerate(planes):
+            tags = [(34412, "B", layout.itemsize, info.tobytes(), True)] if i == 0 else None
+            tw.write(plane, photometric="minisblack", planarconfig="separate",
+                     metadata=None, extratags=tags)
+            tw.write(np.zeros((4, 4), np.uint8), subfiletype=1, photometric="minisblack",
+                     metadata=None)
+    if wavelengths is not None:
+        with tifffile.TiffFile(path) as tf:
+            start = tf.pages[0].tags[34412].valueoffset
+        raw = bytearray(Path(path).read_bytes())
+        block = np.asarray(wavelengths, "<f8")
+        offset = len(raw) + (-len(raw)) % 8
+        raw += bytes(offset - len(raw)) + np.int32(len(block)).tobytes() + block.tobytes()
+        field = start + layout.fields["OffsetChannelWavelength"][1]
+        raw[field:field + 4] = np.uint32(offset).tobytes()
+        Path(path).write_bytes(bytes(raw))
+    return Path(path)
+
+
+@pytest.fixture
+def write_lsm():
+    """``write_lsm(path, data, *, axes="CYX", wavelengths=None, voxel_size=...)``: a
+    minimal Zeiss LSM file (see :func:`_write_lsm`); returns its path."""
+    return _write_lsm

@@ -9,7 +9,8 @@ The modules:
   :func:`open_stack` and :func:`read_stack`;
 * :mod:`~napari_unmix.io.stack`: :class:`StackData` and the axis rules every
   stack reader shares (a leaf: it imports no sibling);
-* the formats: :mod:`~napari_unmix.io.tiff_stacks` (TIFF / OME / ImageJ),
+* the formats: :mod:`~napari_unmix.io.tiff_stacks` (TIFF / OME / ImageJ / LSM;
+  :mod:`~napari_unmix.io.lsm_stacks`: the Zeiss LSM metadata),
   :mod:`~napari_unmix.io.numpy_stacks` (``.npy`` / ``.npz``),
   :mod:`~napari_unmix.io.slice_folder` (folders of single-channel slices);
 * helpers: :mod:`~napari_unmix.io.spectral_sidecar` (sidecar files, units),

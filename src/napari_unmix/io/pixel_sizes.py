@@ -1,4 +1,4 @@
-"""Physical pixel sizes from a stack's metadata: OME-XML, ImageJ, Leica ``.txt`` files.
+"""Physical pixel sizes from a stack's metadata: OME-XML, ImageJ, Zeiss LSM, Leica ``.txt``.
 
 The sizes found are one ``(value, unit)`` per spatial axis letter (``X``, ``Y``,
 ``Z``); :func:`axis_scale` turns them into a scale and a unit per axis of the stack,
@@ -9,6 +9,8 @@ pixels) and which every output of the stack's maps keeps.
   ``...Unit`` (default µm, as the OME schema says);
 * ImageJ: the ``XResolution`` / ``YResolution`` tags (pixels per unit), the
   ``unit`` of the ImageJ metadata and its ``spacing`` (Z);
+* Zeiss LSM: ``VoxelSizeX`` / ``Y`` / ``Z`` of the ``CZ_LSMINFO`` tag (metres, read
+  as µm);
 * a Leica ``.txt`` metadata file in a slice folder (TCS SP2 exports such as
   ``03.txt``): per dimension its ``Logical Size`` and ``Physical Length`` (the
   pixel size is the length over the number of pixels; dimension 120 is X, 121 Y,
@@ -31,10 +33,11 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from pathlib import Path
 
-__all__ = ["axis_scale", "leica_pixel_sizes", "length", "length_unit", "square_pixels",
-           "tiff_pixel_sizes", "unit_note", "unit_text"]
+__all__ = ["axis_scale", "leica_pixel_sizes", "length", "length_unit", "lsm_pixel_sizes",
+           "square_pixels", "tiff_pixel_sizes", "unit_note", "unit_text"]
 
 #: Every length read: its normalised unit and the exact factor into it, as
 #: ``(unit, numerator, denominator)`` (a size in it is ``size * numerator / denominator``).
@@ -135,10 +138,22 @@ def _positive(value) -> float | None:
     return v if math.isfinite(v) and v > 0 else None
 
 
+def lsm_pixel_sizes(meta) -> dict:
+    """``{letter: (size, "um")}`` from Zeiss LSM metadata (tifffile's ``lsm_metadata``:
+    ``VoxelSizeX`` / ``Y`` / ``Z``, in metres, converted in decimal: 2e-07 m is 0.2 µm,
+    not 0.19999999999999998); a size that is not positive is left out."""
+    out = {}
+    for letter in "XYZ":
+        size = _positive((meta or {}).get(f"VoxelSize{letter}"))
+        if size is not None:
+            out[letter] = (float(Decimal(repr(size)).scaleb(6)), "um")
+    return out
+
+
 def tiff_pixel_sizes(tf, series_index: int = 0, *, notes: list | None = None) -> dict:
     """``{letter: (size, unit)}`` from an open ``tifffile.TiffFile`` (OME, then
-    ImageJ); empty when the file says nothing usable.  A size in a unit that cannot
-    be used adds a note to ``notes`` (:func:`unit_note`)."""
+    ImageJ, then Zeiss LSM); empty when the file says nothing usable.  A size in a
+    unit that cannot be used adds a note to ``notes`` (:func:`unit_note`)."""
     import tifffile
 
     out: dict = {}
@@ -167,6 +182,8 @@ def tiff_pixel_sizes(tf, series_index: int = 0, *, notes: list | None = None) ->
                 unused.setdefault(str(unit), []).append(letter)
         for unit, letters in unused.items():
             _note(unit, "OME " + ", ".join(f"PhysicalSize{x}" for x in letters))
+    if not out and not tf.is_imagej and tf.is_lsm:
+        return lsm_pixel_sizes(tf.lsm_metadata)
     if out or not tf.is_imagej:
         return out
     meta = tf.imagej_metadata or {}

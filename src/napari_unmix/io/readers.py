@@ -4,6 +4,7 @@
 :func:`~napari_unmix.io.read_stack`).  It reads
 
 * TIFF, OME-TIFF and ImageJ hyperstacks (any image series of the file),
+* Zeiss LSM files (``.lsm``: lambda stacks; :mod:`~napari_unmix.io.lsm_stacks`),
 * a folder of TIFF slices, one file per channel,
 * ``.npy`` and ``.npz`` arrays,
 * zarr arrays and groups and OME-Zarr images (``.zarr`` folders, or folders with
@@ -19,7 +20,8 @@ TIFF axes come from the file's metadata, never from the array shape: tifffile
 decodes ImageJ (``channels``/``slices``/``frames`` and ``order``; an ImageJ file
 with ``order=zct`` holds ``C, Z`` planes and reads as ``CZYX``), OME-XML
 (``DimensionOrder``, modulo axes such as lambda ``E``) and tifffile's own
-"shaped" metadata.  Axes of length 1 are dropped (``squeeze=True``) unless
+"shaped" metadata; a Zeiss LSM file's scan type (``CYX``, ``ZCYX``, ``TCYX``,
+``TZCYX`` ...).  Axes of length 1 are dropped (``squeeze=True``) unless
 ``squeeze=False`` is given.  A file with several image series is read from
 series 0 unless ``series=`` says otherwise, and a note says which one was read.
 
@@ -79,7 +81,9 @@ In this order:
    ``Label`` values), else ``EmissionWavelength`` of every channel.
 4. ImageJ slice labels of the channels that all read as ``<number> <unit>``
    with a unit of ``nm`` or ``cm^-1`` (default ``czt`` order only).
-5. ``.npz`` keys (see :mod:`napari_unmix.io.numpy_stacks`).
+5. Zeiss LSM: the centre of every channel's emission range (``ChannelWavelength``,
+   metres), in nm; none when a channel has no range (a note says so).
+6. ``.npz`` keys (see :mod:`napari_unmix.io.numpy_stacks`).
 
 Folders of slices
 -----------------
@@ -124,7 +128,7 @@ rather than read as slices.
 Pixel sizes
 -----------
 The physical pixel size and its unit (OME ``PhysicalSize*``, ImageJ resolution,
-unit and spacing, a Leica ``.txt`` file in a slice folder; see
+unit and spacing, Zeiss LSM voxel sizes, a Leica ``.txt`` file in a slice folder; see
 :mod:`~napari_unmix.io.pixel_sizes`) become ``StackData.scale`` / ``units``, one
 per axis; the napari layer takes them.
 
@@ -138,7 +142,8 @@ Modules
 -------
 This module is the one dispatcher: it holds :func:`open_stack` and
 :func:`read_stack`, tells the formats apart and applies sidecar files.  TIFF
-files are read by :mod:`~napari_unmix.io.tiff_stacks`, ``.npy``/``.npz`` by
+and LSM files are read by :mod:`~napari_unmix.io.tiff_stacks` (the LSM metadata by
+:mod:`~napari_unmix.io.lsm_stacks`), ``.npy``/``.npz`` by
 :mod:`~napari_unmix.io.numpy_stacks`, folders of slices by
 :mod:`~napari_unmix.io.slice_folder`, sidecar files by
 :mod:`~napari_unmix.io.spectral_sidecar`; lazy arrays are made by
@@ -165,6 +170,7 @@ from .spectral_sidecar import (
     read_spectral_sidecar,
 )
 from .stack import (
+    LSM_SUFFIXES,
     TIFF_SUFFIXES,
     StackData,
     axis_for_positions,
@@ -286,6 +292,7 @@ def _numpy_reader(read):
 
 
 register_stack_format(TIFF_SUFFIXES, read_tiff)
+register_stack_format(LSM_SUFFIXES, read_tiff)  # a TIFF with Zeiss's CZ_LSMINFO tag
 register_stack_format((".npy",), _numpy_reader(read_npy))
 register_stack_format((".npz",), _numpy_reader(read_npz))
 register_stack_format(ZARR_SUFFIXES, read_zarr)  # folders (zarr stores), see open_stack
@@ -299,15 +306,15 @@ def open_stack(path, *, spectral_axis: int | None = None, series: int | None = N
     Parameters
     ----------
     path : str or Path
-        A ``.tif``/``.tiff`` (plain, ImageJ or OME), ``.npy`` or ``.npz`` file, a
-        ``.zarr`` folder (zarr array or group, OME-Zarr image) or a folder of TIFF
+        A ``.tif``/``.tiff`` (plain, ImageJ or OME), Zeiss ``.lsm``, ``.npy`` or
+        ``.npz`` file, a ``.zarr`` folder (zarr array or group, OME-Zarr image) or a folder of TIFF
         slices.
     spectral_axis : int, optional
         Index of the spectral axis (after squeezing); overrides metadata and
         guesses.
     series : int, optional
         TIFF image series to read (default 0; a note says which was read when the
-        file has several).
+        file has several; an LSM file's series 1 is its thumbnails).
     squeeze : bool, default True
         Drop axes of length 1 (TIFF).  False keeps every axis the metadata names.
     lazy : bool, optional
@@ -406,8 +413,8 @@ def read_stack(path, *, spectral_axis: int | None = None) -> StackData:
     Parameters
     ----------
     path : str or Path
-        A ``.tif``/``.tiff``, ``.npy`` or ``.npz`` file, or a folder of TIFF slices
-        (one file per channel).
+        A ``.tif``/``.tiff``, ``.lsm``, ``.npy`` or ``.npz`` file, or a folder of
+        TIFF slices (one file per channel).
     spectral_axis : int, optional
         Index of the spectral axis; overrides metadata and guesses.
 

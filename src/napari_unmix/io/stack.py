@@ -20,15 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["META_KEY", "SPATIAL_LETTERS", "SPECTRAL_LETTERS", "STACK_SUFFIXES", "StackData",
-           "TIFF_SUFFIXES", "axis_from_letters", "axis_for_positions", "check_array",
+__all__ = ["LSM_SUFFIXES", "META_KEY", "SPATIAL_LETTERS", "SPECTRAL_LETTERS", "STACK_SUFFIXES",
+           "StackData", "TIFF_SUFFIXES", "axis_from_letters", "axis_for_positions", "check_array",
            "check_spectral_axis", "native_byte_order", "unit_from_key", "values_or_none"]
 
 #: File name suffixes read as TIFF.
 TIFF_SUFFIXES = (".tif", ".tiff")
 
+#: File name suffixes of Zeiss LSM files (TIFF files with Zeiss's metadata).
+LSM_SUFFIXES = (".lsm",)
+
 #: File name endings :func:`~napari_unmix.io.read_stack` understands.
-STACK_SUFFIXES = (*TIFF_SUFFIXES, ".npy", ".npz")
+STACK_SUFFIXES = (*TIFF_SUFFIXES, *LSM_SUFFIXES, ".npy", ".npz")
 
 #: Key of napari-unmix's own metadata in TIFF files.
 META_KEY = "napari_unmix"

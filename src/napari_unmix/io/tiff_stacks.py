@@ -1,11 +1,12 @@
-"""TIFF, OME-TIFF and ImageJ hyperstacks: axes, spectral positions from metadata, corruption.
+"""TIFF, OME-TIFF, ImageJ and Zeiss LSM stacks: axes, spectral positions, corruption.
 
 :func:`read_tiff` is the TIFF branch of :func:`napari_unmix.io.readers.open_stack`;
 the rules it follows are documented there.  It reads one image series (eagerly,
 or lazily: memory-mapped when the data are contiguous and uncompressed, else one
 page per chunk), takes the axes from the metadata, refuses a single image and a
 file that tifffile reports as damaged, and finds spectral positions in
-napari-unmix's own metadata, OME-XML or ImageJ slice labels.
+napari-unmix's own metadata, OME-XML, ImageJ slice labels or Zeiss LSM metadata
+(:mod:`~napari_unmix.io.lsm_stacks`).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from .lazy import (
     plane_chunks,
     want_lazy,
 )
+from .lsm_stacks import LSM_SOURCE, lsm_spectral_values
 from .pixel_sizes import tiff_pixel_sizes
 from .spectral_sidecar import normalise_unit, number_or_none
-from .stack import META_KEY, SPATIAL_LETTERS, TIFF_SUFFIXES, axis_from_letters
+from .stack import LSM_SUFFIXES, META_KEY, SPATIAL_LETTERS, TIFF_SUFFIXES, axis_from_letters
 from .tiff_log import log_messages, tifffile_log
 
 __all__ = ["TIFF_SUFFIXES", "TiffPages", "check_series_size", "missing_planes", "read_tiff",
@@ -371,7 +373,7 @@ def read_tiff(path, *, series, squeeze, lazy, threshold) -> dict:
         None), ``values``/``unit``/``values_source`` (spectral positions from the
         metadata, or None), ``notes`` (tifffile warnings included), ``lazy``,
         ``series_index``, ``n_series`` and ``pixel_sizes`` (``{letter: (size,
-        unit)}`` from OME / ImageJ metadata, :mod:`~napari_unmix.io.pixel_sizes`).
+        unit)}`` from OME / ImageJ / LSM metadata, :mod:`~napari_unmix.io.pixel_sizes`).
 
     Raises
     ------
@@ -394,7 +396,8 @@ def read_tiff(path, *, series, squeeze, lazy, threshold) -> dict:
                     raise ValueError(f"series={series} is out of range: {path} has "
                                      f"{n_series} image series (0 .. {n_series - 1}).")
                 s = all_series[index]
-                if n_series > 1:
+                if n_series > 1 and not (tf.is_lsm and n_series == 2 and index == 0):
+                    # (an LSM file's second series is its thumbnails)
                     shapes = ", ".join(str(tuple(x.shape)) for x in all_series[:6])
                     more = ", ..." if n_series > 6 else ""
                     notes.append(f"{path.name} has {n_series} image series (shapes {shapes}"
@@ -434,6 +437,10 @@ def read_tiff(path, *, series, squeeze, lazy, threshold) -> dict:
                         if values is None and tf.is_imagej and letter == "C":
                             values, unit = _imagej_label_values(tf, n)
                             source = "ImageJ slice labels" if values is not None else None
+                        lsm = tf.is_lsm or path.suffix.lower() in LSM_SUFFIXES
+                        if values is None and lsm and letter == "C":
+                            values, unit = lsm_spectral_values(tf, n, notes)
+                            source = LSM_SOURCE if values is not None else None
         except ValueError as exc:
             raise ValueError(f"{path} could not be read as a TIFF file: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - tifffile raises many types on bad files
