@@ -213,8 +213,8 @@ def _write_lsm(path, data, *, axes="CYX", wavelengths=None, voxel_size=(2e-7, 2e
 
     A TIFF whose first page carries the CZ_LSMINFO tag (34412), laid out as
     tifffile's ``TIFF.CZ_LSMINFO`` says; every image page holds the channels of one
-    plane as separate samples and is followed by a thumbnail page, as Zeiss writes
-    them.  ``wavelengths`` (``(n_channels, 2)``, [start, end] in metres, as the LSM
+    plane as separate samples (planar) and is followed by a thumbnail page, as Zeiss
+    writes them.  ``wavelengths`` (``(n_channels, 2)``, [start, end] in metres, as the LSM
     format stores them) become a ChannelWavelength block appended to the file, its
     offset patched into the tag; ``voxel_size`` is (X, Y, Z) in metres.
     """
@@ -235,8 +235,10 @@ def _write_lsm(path, data, *, axes="CYX", wavelengths=None, voxel_size=(2e-7, 2e
     with tifffile.TiffWriter(path) as tw:
         for i, plane in enumerate(planes):
             tags = [(34412, "B", layout.itemsize, info.tobytes(), True)] if i == 0 else None
-            tw.write(plane, photometric="minisblack", planarconfig="separate",
-                     metadata=None, extratags=tags)
+            one = plane.shape[0] == 1  # one channel: one sample per pixel
+            tw.write(plane[0] if one else plane, photometric="minisblack",
+                     planarconfig=None if one else "separate", metadata=None,
+                     extratags=tags)
             tw.write(np.zeros((4, 4), np.uint8), subfiletype=1, photometric="minisblack",
                      metadata=None)
     if wavelengths is not None:

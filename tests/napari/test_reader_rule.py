@@ -163,3 +163,35 @@ def test_ome_zarr_labels_are_left_to_napari_ome_zarr_and_their_image_is_claimed(
         assert not claimed and why.startswith(what) and "napari-ome-zarr" in why
         assert get_reader(str(path)) is None
     assert get_reader(str(base)) is read_layers
+
+
+def test_napari_offers_napari_unmix_for_zeiss_lsm_lambda_stacks(tmp_path, write_lsm):
+    # the manifest's patterns (npe2 offers a reader a file whose name fnmatches one)
+    from fnmatch import fnmatch
+    from pathlib import Path
+
+    from npe2 import PluginManifest
+
+    import napari_unmix
+
+    manifest = Path(napari_unmix.__file__).parent / "napari.yaml"
+    (reader,) = PluginManifest.from_file(manifest).contributions.readers
+    assert any(fnmatch("cells.lsm", p) for p in reader.filename_patterns)
+    # the hook claims the file and makes one layer with the wavelengths and pixel sizes
+    cube = np.random.default_rng(1).integers(0, 255, (4, 6, 7), dtype=np.uint8)
+    starts = 500e-9 + 20e-9 * np.arange(4)
+    path = write_lsm(tmp_path / "cells.lsm", cube,
+                     wavelengths=np.stack([starts, starts + 20e-9], axis=1),
+                     voxel_size=(0.5e-6, 0.5e-6, 0.0))
+    assert get_reader(str(path)) is read_layers
+    ((data, kwargs, kind),) = read_layers(str(path))
+    assert kind == "image"
+    np.testing.assert_array_equal(np.asarray(data), cube)
+    meta = kwargs["metadata"]
+    assert meta["spectral_axis_index"] == 0 and meta["spectral_unit"] == "nm"
+    np.testing.assert_allclose(meta["spectral_values"], [510.0, 530.0, 550.0, 570.0],
+                               rtol=0, atol=1e-6)
+    assert meta["pixel_size"] == {"scale": (1.0, 0.5, 0.5), "units": ("", "um", "um")}
+    # an LSM file holding a single image is left to napari, as a single TIFF is
+    write_lsm(tmp_path / "one.lsm", cube[:1])
+    assert get_reader(str(tmp_path / "one.lsm")) is None

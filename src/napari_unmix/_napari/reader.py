@@ -9,7 +9,8 @@ everything else to napari's own reader (the rule: :mod:`.reader_rule`):
   folders of TIFF slices (a metadata file beside them, such as Leica's ``03.txt``, is
   fine), ``.npz`` stacks, TIFF files with spectral evidence (napari-unmix
   metadata, a spectral-axis sidecar file, a lambda axis, or a channel axis that
-  OME or ImageJ metadata name), ``.npy`` files with a sidecar;
+  OME, ImageJ or Zeiss LSM metadata name; ``.lsm`` lambda stacks too), ``.npy``
+  files with a sidecar;
 * declined: 2-D and RGB images, TIFF files without spectral evidence (plain
   multi-page stacks, z-stacks and time series without a channel axis), ``.npy``
   files without a sidecar.  napari's builtins open those, and the dock still
@@ -35,8 +36,8 @@ A stack becomes one image layer; its ``metadata`` holds
     then says that channel numbers are used, and offers to enter the values).
 ``pixel_size``
     ``{"scale": ..., "units": ...}`` per axis when the metadata give physical pixel
-    sizes (OME, ImageJ, a Leica ``.txt`` file); the layer's ``scale`` and ``units``
-    are set from them, so napari's scale bar reads µm.
+    sizes (OME, ImageJ, Zeiss LSM, a Leica ``.txt`` file); the layer's ``scale``
+    and ``units`` are set from them, so napari's scale bar reads µm.
 ``spectral_axis_guessed``
     True when the spectral axis was guessed (the notification says which).
 ``axes``, ``source_path``, ``notes``, ``lazy``, ``series_index``

@@ -21,8 +21,9 @@ Claimed (napari-unmix reads them):
 * TIFF files with *spectral evidence*: napari-unmix's own metadata, a
   spectral-axis sidecar file beside them (``name.spectral.csv`` / ``.json``), a
   lambda (``E``) axis, or a channel (``C``) axis with at least two channels that
-  OME-XML or ImageJ metadata name (also stored interleaved, which tifffile reads as
-  a samples axis ``S`` of more than four samples);
+  OME-XML, ImageJ or Zeiss LSM metadata name (also stored interleaved, which
+  tifffile reads as a samples axis ``S`` of more than four samples); Zeiss ``.lsm``
+  files (lambda stacks) are TIFF files and follow the same rule;
 * ``.npy`` files with a spectral-axis sidecar file;
 * files that look like ours but cannot be parsed (a damaged TIFF): the reader then
   says what is wrong instead of napari's generic failure.
@@ -54,7 +55,8 @@ from pathlib import Path
 __all__ = ["claim"]
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-_MAGIC = {".tif": _TIFF_MAGIC, ".tiff": _TIFF_MAGIC, ".npy": (b"\x93NUMPY",),
+_MAGIC = {".tif": _TIFF_MAGIC, ".tiff": _TIFF_MAGIC, ".lsm": _TIFF_MAGIC,
+          ".npy": (b"\x93NUMPY",),
           ".npz": (b"PK\x03\x04", b"PK\x05\x06")}
 
 
@@ -91,7 +93,7 @@ def _tiff_evidence(path: Path) -> tuple[bool, str]:
                 return True, "napari-unmix metadata"
             if "E" in axes:
                 return True, "a lambda (E) axis"
-            named = tf.is_ome or tf.is_imagej
+            named = tf.is_ome or tf.is_imagej or tf.is_lsm
             if named and "C" in axes and shape[axes.index("C")] >= 2:
                 return True, "a channel axis named by its metadata"
             if named and axes.endswith("S") and shape[-1] > 4:
@@ -135,7 +137,7 @@ def claim(path) -> tuple[bool, str]:
             return True, "a folder of TIFF slices"
         return False, "a folder without TIFF slices"
     if not _magic_ok(path):
-        return False, "not a TIFF, .npy or .npz file"
+        return False, "not a TIFF, LSM, .npy or .npz file"
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return True, "an .npz stack or result"
