@@ -136,6 +136,33 @@ def test_run_z_series_writes_one_composite_per_plane(capsys, tmp_path, files):
     assert doc["input"]["spectral_axis_index"] == 1 and doc["spatial_shape"] == [3, 16, 18]
 
 
+@pytest.mark.parametrize("axes", ["CYX", "ZCYX"])
+def test_run_reads_a_zeiss_lsm_lambda_stack(capsys, tmp_path, write_lsm, axes):
+    # two emission spectra over eight 10 nm bins from 500 nm, mixed pixel by pixel
+    rng = np.random.default_rng(3)
+    centres = 505.0 + 10.0 * np.arange(8)
+    H = np.exp(-0.5 * ((centres[None] - np.array([[520.0], [560.0]])) / 15.0) ** 2)
+    W = rng.random((2 * 16 * 18, 2))
+    stack = np.rint(200 * (W @ H)).T.reshape(8, 2, 16, 18).astype(np.uint16)
+    stack = stack.transpose(1, 0, 2, 3) if axes == "ZCYX" else stack[:, 0]
+    starts = 500e-9 + 10e-9 * np.arange(8)
+    path = write_lsm(tmp_path / "lambda.lsm", stack, axes=axes,
+                     wavelengths=np.stack([starts, starts + 10e-9], axis=1),
+                     voxel_size=(0.2e-6, 0.2e-6, 1e-6))
+    out = tmp_path / "out"
+    run_ok(capsys, "run", path, "--mode", "nmf", "-k", 2, "--max-iter", 50,
+           "--random-state", 0, "--out", out, "--no-progress")
+    t = read_spectra_csv(out / "spectra.csv")
+    assert t.axis_name == "wavelength (nm)"
+    np.testing.assert_allclose(t.axis, centres, rtol=0, atol=1e-6)
+    doc = json.loads((out / "result.json").read_text())
+    assert doc["input"]["spectral_axis_index"] == axes.index("C")
+    assert not doc["input"]["spectral_axis_guessed"]
+    maps, _ = read_maps_tiff(out / "maps.tif")
+    assert maps.shape == ((2, 2, 16, 18) if axes == "ZCYX" else (2, 16, 18))
+    np.testing.assert_allclose(doc["pixel_size"]["scale"][-2:], (0.2, 0.2), rtol=1e-12)
+
+
 def test_run_seeded_nmf_from_spectra(capsys, files, tmp_path, sample):
     # scikit-learn's cd cannot anchor the spectra to their seeds: a free fit (--anchor 0)
     run_ok(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--spectra", files / "h.csv",

@@ -141,8 +141,8 @@ def _add_run(sub) -> None:
         "into --out, as a whole: a new or empty folder, or an earlier result folder, "
         "which is replaced.")
     run.add_argument("input", metavar="INPUT",
-                     help="stack: .tif/.tiff (ImageJ, OME), .npy, .npz, .zarr (zarr, OME-Zarr) "
-                     "or a folder of slices")
+                     help="stack: .tif/.tiff (ImageJ, OME), .lsm (Zeiss), .npy, .npz, .zarr "
+                     "(zarr, OME-Zarr) or a folder of slices")
     run.add_argument("--mode", default=None, choices=modes,
                      help=mode_help + " (default: the mode of --config)")
     run.add_argument("-k", "--n-components", dest="k", type=positive_int, default=None,

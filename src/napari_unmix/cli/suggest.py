@@ -70,7 +70,8 @@ def _seed(text):
 
 def _common(p) -> None:
     p.add_argument("input", metavar="INPUT",
-                   help="stack: .tif/.tiff (ImageJ, OME), .npy, .npz or a folder of slices")
+                   help="stack: .tif/.tiff (ImageJ, OME), .lsm (Zeiss), .npy, .npz or a folder "
+                   "of slices")
     p.add_argument("--spectral-axis", type=int, default=None, metavar="I",
                    help="index of the spectral axis (default: from the file's metadata, "
                    "else axis 0)")
