@@ -217,6 +217,10 @@ def _write_lsm(path, data, *, axes="CYX", wavelengths=None, voxel_size=(2e-7, 2e
     writes them.  ``wavelengths`` (``(n_channels, 2)``, [start, end] in metres, as the LSM
     format stores them) become a ChannelWavelength block appended to the file, its
     offset patched into the tag; ``voxel_size`` is (X, Y, Z) in metres.
+
+    Give 1 or at least 3 channels: with 2, tifffile (2026.3.3) takes the two
+    BitsPerSample values, stored in the tag as TIFF says, for the offset at which old
+    Zeiss writers put them, and fails to open the file.
     """
     import tifffile
 
