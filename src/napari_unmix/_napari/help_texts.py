@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import re
 
-from ..core._validation import NONFINITE_REMEDY, NONFINITE_STACK_REMEDY
-from ..core.data import COMPUTE_FIRST
+from ..core._validation import NONFINITE_REMEDY
+from ..core.data import COMPUTE_FIRST, NONFINITE_STACK_REMEDY
 
 __all__ = ["LABELS", "TOOLTIPS", "dock_words"]
 

@@ -13,7 +13,6 @@ import numpy as np
 
 __all__ = [
     "NONFINITE_REMEDY",
-    "NONFINITE_STACK_REMEDY",
     "is_whole_number",
     "as_float_array",
     "float_dtype",
@@ -29,10 +28,6 @@ __all__ = [
 #: replace this sentence by their own, see ``cli.console`` and ``_napari.help_texts``).
 NONFINITE_REMEDY = ("Exclude those pixels with a mask (stack_to_matrix(..., "
                     "mask=finite_mask(stack))) or replace them before unmixing.")
-#: The same for a whole stack given to a mode (``prepare_stack``, ``run_analysis``),
-#: which leaves such pixels out when asked to.
-NONFINITE_STACK_REMEDY = ("Pass nan_policy='omit' to leave those pixels out of the fit "
-                          "(their maps are NaN), or replace them before unmixing.")
 
 
 def as_float_array(a, *, name: str = "X", dtype=None) -> np.ndarray:
@@ -128,10 +123,11 @@ def check_data_matrix(
 
 def checked_matrix_and_min(
     X, *, name: str = "X", dtype=None, min_samples: int = 1, min_features: int = 1,
-    nonfinite_remedy: str = NONFINITE_REMEDY,
+    nonfinite_remedy: str | None = None,
 ) -> tuple[np.ndarray, float]:
     """:func:`check_data_matrix`, and the matrix's smallest value, found by its checks;
-    a NaN or infinite value is refused with ``nonfinite_remedy`` as the advice."""
+    a NaN or infinite value is refused with ``nonfinite_remedy`` as the advice
+    (default :data:`NONFINITE_REMEDY`)."""
     X = as_float_array(X, name=name, dtype=dtype)
     if X.ndim != 2:
         raise ValueError(
@@ -144,7 +140,7 @@ def checked_matrix_and_min(
             f"{name} has shape {X.shape} but needs at least {min_samples} pixel(s) and "
             f"{min_features} channel(s)."
         )
-    return X, _check_finite(X, name, nonfinite_remedy)
+    return X, _check_finite(X, name, nonfinite_remedy or NONFINITE_REMEDY)
 
 
 def check_nonnegative(X: np.ndarray, *, name: str, remedy: str) -> None:

@@ -23,18 +23,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import (
-    NONFINITE_REMEDY,
-    NONFINITE_STACK_REMEDY,
-    as_float_array,
-    check_nonnegative,
-    checked_matrix_and_min,
-    refuse_masked,
-)
+from ._validation import as_float_array, check_nonnegative, checked_matrix_and_min, refuse_masked
 from .pixel_layout import PixelLayout
 
-__all__ = ["COMPUTE_FIRST", "NAN_POLICIES", "NEGATIVE_POLICIES", "OMIT_NEEDS_MEMORY",
-           "CheckedMatrix",
+__all__ = ["COMPUTE_FIRST", "NAN_POLICIES", "NEGATIVE_POLICIES", "NONFINITE_STACK_REMEDY",
+           "OMIT_NEEDS_MEMORY", "CheckedMatrix",
            "PreparedData",
            "apply_negative_policy", "check_matrix", "check_nan_policy",
            "check_negative_policy", "check_spectral_values", "data_scale", "fits_unscaled",
@@ -53,6 +46,9 @@ OMIT_NEEDS_MEMORY = ("a stack in memory only, not of a dask stack: compute the s
 #: What to do with a dask stack for an option that needs the data in memory, in the
 #: API's terms (the CLI and the dock replace it by their own).
 COMPUTE_FIRST = "compute the stack into memory first (np.asarray)"
+#: What to do about NaN or infinite pixels of a stack given to a mode (prepare_stack).
+NONFINITE_STACK_REMEDY = ("Pass nan_policy='omit' to leave those pixels out of the fit "
+                          "(their maps are NaN), or replace them before unmixing.")
 
 
 def normalize_axis(axis: int, ndim: int, *, name: str = "spectral_axis") -> int:
@@ -344,11 +340,10 @@ class CheckedMatrix:
 
 
 def check_matrix(X, *, negative: str | None = None, name: str = "X", min_samples: int = 1,
-                 nonfinite_remedy: str = NONFINITE_REMEDY) -> CheckedMatrix:
+                 nonfinite_remedy: str | None = None) -> CheckedMatrix:
     """Validate ``X`` once (see :func:`~napari_unmix.core._validation.check_data_matrix`)
     and apply the negative-value policy when ``negative`` is given.
-
-    ``nonfinite_remedy`` is the advice given with a refusal of NaN or infinite values.
+    ``nonfinite_remedy``: the advice given when NaN or infinite values are refused.
 
     A :class:`CheckedMatrix` passes through unchanged, except that a policy is
     applied when it has none yet.
