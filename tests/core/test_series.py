@@ -52,6 +52,7 @@ from napari_unmix.core.metrics import (
 from napari_unmix.core.series import (
     SeriesProgressInfo,
     SeriesResult,
+    default_series_axis,
     unmix_series,
 )
 from napari_unmix.core.series.matching import match_spectra
@@ -428,3 +429,16 @@ def test_per_plane_labels_seed_every_plane(sample):
     shared = unmix_series(sample.stack, cfg.replace(components=cfg.components[:1]),
                           reference=1, labels=dominant)
     np.testing.assert_array_equal(shared.H, res.H[1][:1])
+
+
+@pytest.mark.parametrize("shape, spectral_axis, axis", [
+    ((3, 8, 5, 6), 1, 0),       # (Z, C, Y, X)
+    ((8, 3, 5, 6), 0, 1),       # (C, Z, Y, X)
+    ((2, 3, 8, 5, 6), 2, 0),    # (T, Z, C, Y, X): a series of volumes along T
+    ((3, 5, 6, 8), -1, 0),      # (Z, Y, X, C)
+    ((8, 5, 6), 0, None),       # (C, Y, X): no series axis
+])
+def test_default_series_axis_is_the_first_axis_in_front_of_the_plane(shape, spectral_axis,
+                                                                      axis):
+    """The rule the dock and the CLI share: the first non-spectral axis in front of Y-X."""
+    assert default_series_axis(len(shape), spectral_axis) == axis

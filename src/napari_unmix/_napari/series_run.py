@@ -62,6 +62,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.series import default_series_axis
 from ..core.sources.regions import plane_ranges
 from ..core.summaries import NNLSSummary, PCASummary
 from .rois import ImageGrid, RoiError
@@ -122,8 +123,9 @@ class SeriesPlan:
 
 def series_axis(grid: ImageGrid) -> int | None:
     """The series (z / t) axis of an image: its first spatial axis in front of the Y-X
-    plane, or None for a single spectral image ``(C, Y, X)``."""
-    return grid.plane_dims[0] if grid.plane_dims else None
+    plane, or None for a single spectral image ``(C, Y, X)`` (the core's rule,
+    :func:`~napari_unmix.core.series.default_series_axis`, that the CLI follows too)."""
+    return default_series_axis(grid.ndim, grid.spectral_axis_index)
 
 
 def series_text(grid: ImageGrid) -> str:

@@ -51,9 +51,11 @@ Progress
 """
 from ..summaries import SeriesSummary
 from .matching import MATCH_POLICIES
+from .planes import default_series_axis
 from .progress import SeriesProgressInfo
 from .result import SERIES_STRATEGIES, SeriesResult, plane_index
-from .run import unmix_series
+from .run import spatial_seeds, unmix_series
 
 __all__ = ["MATCH_POLICIES", "SERIES_STRATEGIES", "SeriesProgressInfo", "SeriesResult",
-           "SeriesSummary", "plane_index", "unmix_series"]
+           "SeriesSummary", "default_series_axis", "plane_index", "spatial_seeds",
+           "unmix_series"]

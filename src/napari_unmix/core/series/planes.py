@@ -8,13 +8,36 @@ import numpy as np
 
 from ..data import normalize_axis, stack_to_matrix
 
-__all__ = ["SeriesStack", "plane_labels"]
+__all__ = ["SeriesStack", "default_series_axis", "plane_labels"]
 
 
 def _check_axis(value, ndim, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int (an axis of the stack), got {value!r}.")
     return normalize_axis(int(value), ndim, name=name)
+
+
+def default_series_axis(ndim: int, spectral_axis: int) -> int | None:
+    """The series (z / t) axis of a stack with ``ndim`` axes: its first axis that is
+    neither the spectral axis nor one of the last two spatial axes (the Y-X plane),
+    e.g. 0 for ``(Z, C, Y, X)``, 1 for ``(C, Z, Y, X)`` and 0 (T) for ``(T, Z, C, Y,
+    X)``, whose planes are then volumes.  None for a single spectral image ``(C, Y,
+    X)``, which has no such axis.
+
+    Parameters
+    ----------
+    ndim : int
+        Number of axes of the stack.
+    spectral_axis : int
+        Index of its spectral axis (negative counts from the end).
+
+    Returns
+    -------
+    int or None
+    """
+    s = normalize_axis(int(spectral_axis), int(ndim), name="spectral_axis")
+    spatial = [i for i in range(int(ndim)) if i != s]
+    return spatial[0] if len(spatial) > 2 else None
 
 
 class SeriesStack:

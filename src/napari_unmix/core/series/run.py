@@ -24,7 +24,7 @@ from .planes import SeriesStack, plane_labels
 from .progress import SeriesProgress, WarningLog
 from .result import SERIES_STRATEGIES, SeriesResult, plane_index
 
-__all__ = ["unmix_series"]
+__all__ = ["spatial_seeds", "unmix_series"]
 
 
 def _as_config(config, H):
@@ -41,8 +41,10 @@ def _as_config(config, H):
                     f"{type(config).__name__}.")
 
 
-def _spatial_sources(cfg: AnalysisConfig) -> list[str]:
-    """Descriptions of the config's seed sources that need the image geometry."""
+def spatial_seeds(cfg: AnalysisConfig) -> list[str]:
+    """Descriptions of the config's seed sources that need the image geometry (ROI
+    masks, label ids, seed pixels, maps, a region background), which a pooled pixel
+    sample (``reference="pooled"``) does not have; empty when there are none."""
     out = []
     for c in cfg.components:
         if c.h_source is not None and c.h_source.needs_geometry():
@@ -367,7 +369,7 @@ def _shared_basis(series, cfg, *, H, reference, pool_size, nnls_solver, nnls_bac
         progress = SeriesProgress(callback, n + 1 + sample_weight * n, n)
         t_basis = time.perf_counter()
         if pooled:
-            spatial = _spatial_sources(cfg)
+            spatial = spatial_seeds(cfg)
             if spatial:
                 raise ValueError(
                     "A pooled pixel sample has no image geometry, but these seeds need it: "
