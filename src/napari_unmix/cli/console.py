@@ -183,19 +183,33 @@ class Progress:
         self.bar = None
 
     def __call__(self, info) -> None:
-        """Show one :class:`~napari_unmix.core.progress.ProgressInfo` (never cancels)."""
+        """Show one :class:`~napari_unmix.core.progress.ProgressInfo` (never cancels).
+
+        A z / t series' :class:`~napari_unmix.core.series.SeriesProgressInfo` (it has
+        ``n_planes``) drives one bar over the whole series, in per cent, with the plane
+        that runs beside it.
+        """
         if not self.enabled:
             return None
+        n_planes = int(getattr(info, "n_planes", 0) or 0)
         if self.bar is None:
             from tqdm import tqdm
 
-            unit = "it" if info.stage in ITERATION_STAGES else "step"
+            unit = "%" if n_planes else "it" if info.stage in ITERATION_STAGES else "step"
             self.bar = tqdm(total=info.max_iter, desc=self.desc, unit=unit, leave=False,
                             file=sys.stderr, dynamic_ncols=True)
-        self.bar.total = info.max_iter
-        self.bar.n = info.iteration
+        if n_planes:
+            self.bar.total, self.bar.n = 100, int(round(100 * float(info.fraction)))
+            where = ("shared basis" if info.plane is None else
+                     f"plane {info.plane + 1}/{n_planes}")
+            text = f"{where}, {info.stage} {info.iteration}/{info.max_iter}"
+        else:
+            self.bar.total, self.bar.n = info.max_iter, info.iteration
+            text = ""
         if info.error is not None:
-            self.bar.set_postfix_str(f"error {info.error:.4g}", refresh=False)
+            text += f"{', ' if text else ''}error {info.error:.4g}"
+        if text:
+            self.bar.set_postfix_str(text, refresh=False)
         self.bar.refresh()
         return None
 

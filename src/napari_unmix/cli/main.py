@@ -28,6 +28,7 @@ from ..io.result_folder import MAPS_FORMATS
 from .console import EXIT_USAGE, PROG, CLIError, cli_words, one_line
 from .demo import cmd_demo
 from .run import cmd_run
+from .series import add_series_options
 from .suggest import add_suggest_commands
 
 __all__ = ["backend_choices", "build_parser", "main", "mode_choices", "solver_choices"]
@@ -139,7 +140,9 @@ def _add_run(sub) -> None:
         "TIFF slices; zarr inputs are computed chunk by chunk with dask). Writes "
         "maps.tif, spectra.csv, composite.png, config.json, result.json and result.npz "
         "into --out, as a whole: a new or empty folder, or an earlier result folder, "
-        "which is replaced.")
+        "which is replaced. A z / t series, e.g. (Z, C, Y, X), is fitted as one volume, or "
+        "plane by plane with --strategy shared-basis / per-slice (spectra_zNNN.csv per "
+        "plane for per-slice).")
     run.add_argument("input", metavar="INPUT",
                      help="stack: .tif/.tiff (ImageJ, OME), .lsm (Zeiss), .npy, .npz, .zarr "
                      "(zarr, OME-Zarr) or a folder of slices")
@@ -151,7 +154,8 @@ def _add_run(sub) -> None:
     run.add_argument("--spectra", metavar="CSV", default=None, help=_spectra_help())
     run.add_argument("--labels", metavar="LABELS", default=None,
                      help="label image (.tif, .npy, or an OME-Zarr label image such as "
-                     "img.ome.zarr/labels/cells; the stack's spatial shape): one seeded "
+                     "img.ome.zarr/labels/cells; the stack's spatial shape, or one plane's "
+                     "with --strategy shared-basis / per-slice): one seeded "
                      "component per label id, seeded with the mean spectrum of its pixels; "
                      "with --config, the label image its label-id seeds refer to")
     run.add_argument("--flat-background", action="store_true", default=None,
@@ -181,6 +185,7 @@ def _add_run(sub) -> None:
     run.add_argument("--series", type=nonneg_int, default=None, metavar="N",
                      help="TIFF: the image series to read (default 0; a note lists the series "
                      "of a file that has several)")
+    add_series_options(run)
     run.add_argument("--solver", choices=solvers, default=None, help=_solver_help())
     run.add_argument("--backend", choices=backends, default=None,
                      help="implementation (" + ", ".join(backends[1:]) + "); default auto")

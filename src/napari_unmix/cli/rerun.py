@@ -16,7 +16,9 @@ the checksum of the label image that result was made with is known
 :func:`check_labels` refuses a ``--labels`` image with another checksum, since its
 label ids would seed other pixels, unless ``--new-labels`` is given; and a config
 whose seeds are label ids (``RoiLabel``) without ``--labels`` is refused with what
-to pass.
+to pass.  The config of a z / t series result comes with the series' params
+(:attr:`ConfigSource.series`, from its ``result.json`` or ``result.npz``), so that
+``run`` reruns it plane by plane as it ran (:func:`napari_unmix.cli.series.series_plan`).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ class ConfigSource:
     labels_sha256 : str or None
         The checksum of the label image of the result it came from, where known.
     series : dict or None
-        The series facts of a z / t series result (strategy, planes).
+        The series params of a z / t series result (strategy, axes, reference,
+        matching, planes): ``run`` reruns it as that series (:mod:`.series`).
     spectral_values : ndarray or None
         The spectral values of the channels of the result it came from, and their
         ``spectral_unit``: a rerun on a stack without an axis of its own takes them.
@@ -60,20 +63,6 @@ class ConfigSource:
     series: dict | None = None
     spectral_values: np.ndarray | None = None
     spectral_unit: str | None = None
-
-    def series_note(self) -> str | None:
-        """What ``run`` says when the config comes from a z / t series result: ``run``
-        unmixes the stack as one analysis, not plane by plane as that result was."""
-        if not self.series:
-            return None
-        strategy = self.series.get("strategy")
-        n = self.series.get("n_planes")
-        what = (f"a {strategy} z / t series" if isinstance(strategy, str) else
-                "a z / t series") + (f" of {n} planes" if isinstance(n, int) else "")
-        return (f"--config {self.path} comes from {what} (unmixed plane by plane), but run "
-                "unmixes the whole stack as one analysis: the result is not a rerun of that "
-                "series. Unmix a series plane by plane with napari_unmix.core.unmix_series "
-                "(SeriesResult.rerun) or the plugin's series panel.")
 
 
 def _result_doc(folder: Path) -> dict | None:

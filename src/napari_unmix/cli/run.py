@@ -39,6 +39,7 @@ from .seed_inputs import (
     read_labels,
     spectra_components,
 )
+from .series import check_series_config, say_series, series_plan
 
 __all__ = ["CONFIG_FLAGS", "MODE_FLAGS", "analysis_config", "check_finite",
            "check_mode_options", "cmd_run", "load_stack", "mode_takes", "precheck"]
@@ -178,7 +179,7 @@ def check_finite(stack, policy, path, quiet=True) -> None:
          "fit and of the seeds, with NaN maps (--nan-policy omit).", quiet)
 
 
-def analysis_config(args, stack, n_channels, spatial_shape):
+def analysis_config(args, stack, n_channels, spatial_shape, *, source=None, plane_shape=None):
     """The AnalysisConfig of ``run``: ``--config`` (if any), then the command-line options.
 
     Parameters
@@ -187,6 +188,10 @@ def analysis_config(args, stack, n_channels, spatial_shape):
     stack : StackData
     n_channels : int
     spatial_shape : tuple of int
+    source : ConfigSource, optional
+        ``--config`` already read (read here otherwise).
+    plane_shape : tuple of int, optional
+        A series run's plane shape: ``--labels`` may be one plane's label image.
 
     Returns
     -------
@@ -196,12 +201,10 @@ def analysis_config(args, stack, n_channels, spatial_shape):
     labels : ndarray or None
         The label image of ``--labels``.
     """
-    source = None
-    if args.config is not None:
+    if source is None and args.config is not None:
         source = read_config(args.config)  # a file, a result folder or a result .npz
+    if source is not None:
         cfg = source.config
-        if source.series_note() is not None:
-            warning(source.series_note())
         if args.mode is not None and args.mode != cfg.mode:
             cfg = cfg.replace(mode=args.mode)
     elif args.mode is None:
@@ -225,7 +228,7 @@ def analysis_config(args, stack, n_channels, spatial_shape):
     labels = None
     comps = list(cfg.components)
     if args.labels is not None:
-        labels = read_labels(args.labels, spatial_shape)
+        labels = read_labels(args.labels, spatial_shape, plane_shape=plane_shape)
     check_labels(source, args.labels, labels, new_labels=getattr(args, "new_labels", False))
     if comps and args.spectra is not None:
         raise CLIError(f"{args.config} already defines the components; leave out --spectra "
@@ -366,27 +369,40 @@ def cmd_run(args) -> int:
     n_channels = data.shape[axis]
     spatial_shape = tuple(s for i, s in enumerate(data.shape) if i != axis)
     n_pixels = int(np.prod(spatial_shape))
-    cfg, values, labels = analysis_config(args, stack, n_channels, spatial_shape)
+    source = None if args.config is None else read_config(args.config)
+    plan = series_plan(args, data.shape, axis, source, name=Path(args.input).name)
+    cfg, values, labels = analysis_config(
+        args, stack, n_channels, spatial_shape, source=source,
+        plane_shape=None if plan is None else plan.plane_shape)
     mode = cfg.mode
     spec = MODES[mode]
     if nan_policy is None:
         check_finite(stack, cfg.nan_policy, args.input, quiet)
     check_negative(data, spec, cfg.negative, args.input)
+    if plan is not None:
+        check_series_config(plan, cfg)
+        n_pixels = int(np.prod(plan.plane_shape))  # each fit sees one plane's pixels
     k = precheck(cfg, (n_pixels, n_channels))
 
+    layout = (f"spatial shape {spatial_shape}" if plan is None else
+              f"a {plan.strategy} series of {plan.n_planes} planes along axis {plan.axis}, "
+              f"plane shape {plan.plane_shape}")
     say(f"{PROG} run: {mode} with k={k} on {Path(args.input).name} "
-        f"({n_pixels} pixels x {n_channels} channels, spatial shape {spatial_shape})",
-        quiet=quiet)
+        f"({n_pixels} pixels x {n_channels} channels, {layout})", quiet=quiet)
     scheduler = scheduler_for(getattr(args, "scheduler", None), lazy=stack.lazy,
                               input_name=Path(args.input).name, quiet=quiet)
     # the outputs too: a dask W is streamed to the store on the cluster
     with scheduler_client(scheduler, quiet=quiet) as client:
-        files, res, warned, elapsed = _run_and_write(args, stack, cfg, values, labels,
-                                                     spatial_shape)
+        files, res, series, elapsed = _run_and_write(args, stack, cfg, values, labels,
+                                                     spatial_shape, plan)
         chunked = (getattr(res.summary, "extra", None) or {}).get("chunked")
         where = (f" ({chunked.get('n_blocks')} block(s) on "
                  f"{where_text(client if chunked.get('scheduler') == 'distributed' else None)})"
                  if isinstance(chunked, dict) else "")
+    if series is not None:
+        say_series(series, elapsed, quiet)
+        say(f"wrote {', '.join(files)} to {Path(args.out)}", quiet=quiet)
+        return 0
     rel = res.summary.relative_error
     seed = res.params.get("random_state")
     # modes that fit spectra iteratively report their iterations, even none
@@ -403,17 +419,23 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _run_and_write(args, stack, cfg, values, labels, spatial_shape):
-    """Run the analysis with the progress bar and write its output set; returns
-    ``(file names, result, warnings, seconds)``."""
+def _run_and_write(args, stack, cfg, values, labels, spatial_shape, plan=None):
+    """Run the analysis (a series: ``plan``) with the progress bar and write its output
+    set; returns ``(file names, result, series result or None, seconds)``."""
     quiet, data, axis = args.quiet, stack.data, stack.spectral_axis
-    progress = Progress(f"{cfg.mode}", progress_enabled(args))
+    run = run_analysis if plan is None else plan.run
+    progress = Progress(cfg.mode if plan is None else f"{cfg.mode} {plan.strategy}",
+                        progress_enabled(args))
     t0 = time.perf_counter()
     try:
-        res, warned = run_quietly(run_analysis, data, cfg, spectral_axis=axis,
-                                  spectral_values=values, labels=labels, callback=progress)
+        res, warned = run_quietly(run, data, cfg, spectral_axis=axis, spectral_values=values,
+                                  labels=labels, callback=progress)
     finally:
         progress.close()
+    series, pixel_size = None, spatial_pixel_size(stack)
+    if plan is not None:  # written as the dock writes a series: the series as one result
+        series, res = res, plan.as_result(res)
+        spatial_shape, pixel_size = plan.spatial_shape, plan.pixel_size(pixel_size, axis)
     elapsed = time.perf_counter() - t0
     for w in warned:
         warning(w)
@@ -433,6 +455,5 @@ def _run_and_write(args, stack, cfg, values, labels, spatial_shape):
     colors = [c.color for c in cfg.components] if cfg.components else []
     colors = [c or d for c, d in zip(colors, default_colors(len(colors)), strict=True)] or None
     files = write_outputs(args.out, res, spatial_shape, colors=colors, extra=extra,
-                          pixel_size=spatial_pixel_size(stack),
-                          maps_format=getattr(args, "out_format", "tiff"))
-    return files, res, warned, elapsed
+                          pixel_size=pixel_size, maps_format=getattr(args, "out_format", "tiff"))
+    return files, res, series, elapsed

@@ -117,8 +117,9 @@ def _check_names(table, path) -> None:
                        "component: write a name there (e.g. lipid) or remove the column.")
 
 
-def read_labels(path, spatial_shape):
-    """A label image (.tif, .npy or an OME-Zarr label image) of the stack's spatial shape.
+def read_labels(path, spatial_shape, *, plane_shape=None):
+    """A label image (.tif, .npy or an OME-Zarr label image) of the stack's spatial shape
+    (or, for a z / t series run plane by plane, of one plane's: used for every plane).
 
     An OME-Zarr label image (``img.ome.zarr/labels/cells``, what ome-zarr's
     ``write_labels`` and napari-ome-zarr make) is read at level 0.
@@ -128,6 +129,8 @@ def read_labels(path, spatial_shape):
     path : str or Path
         ``--labels``.
     spatial_shape : tuple of int
+    plane_shape : tuple of int, optional
+        A series run's plane shape, also taken.
 
     Returns
     -------
@@ -137,7 +140,7 @@ def read_labels(path, spatial_shape):
     if not p.exists():
         raise CLIError(f"labels file {p} not found.")
     if p.is_dir():
-        return _fit_spatial_shape(_zarr_labels(p), tuple(spatial_shape), p)
+        return _fit_spatial_shape(_zarr_labels(p), tuple(spatial_shape), p, plane_shape)
     try:
         if p.suffix.lower() == ".npy":  # mapped first: the file must hold what it declares
             labels = np.array(np.load(p, mmap_mode="r", allow_pickle=False))
@@ -152,7 +155,7 @@ def read_labels(path, spatial_shape):
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iub":
         raise CLIError(f"{p} holds {labels.dtype} values; a label image holds integer ids.")
-    return _fit_spatial_shape(labels, tuple(spatial_shape), p)
+    return _fit_spatial_shape(labels, tuple(spatial_shape), p, plane_shape)
 
 
 def _zarr_labels(p: Path):
@@ -170,17 +173,19 @@ def _zarr_labels(p: Path):
     return labels
 
 
-def _fit_spatial_shape(labels, spatial_shape, path):
-    """``labels`` with the stack's spatial shape: as read, or with only its length-1
-    axes differing (a (1, X) image for a (1, X) or (X,) stack, a TIFF's extra (1, Y, X)
-    page axis); any other shape is refused with both true shapes."""
-    if labels.shape == spatial_shape:
-        return labels
-    if tuple(s for s in labels.shape if s != 1) == tuple(s for s in spatial_shape if s != 1):
-        return labels.reshape(spatial_shape)  # only axes of length 1 added or removed
+def _fit_spatial_shape(labels, spatial_shape, path, plane_shape=None):
+    """``labels`` with the stack's spatial shape (or a series plane's): as read, or with
+    only its length-1 axes differing (a (1, X) image for a (1, X) or (X,) stack, a TIFF's
+    extra (1, Y, X) page axis); any other shape is refused with the true shapes."""
+    for shape in (spatial_shape, *([tuple(plane_shape)] if plane_shape is not None else [])):
+        if labels.shape == shape:
+            return labels
+        if tuple(s for s in labels.shape if s != 1) == tuple(s for s in shape if s != 1):
+            return labels.reshape(shape)  # only axes of length 1 added or removed
+    plane = "" if plane_shape is None else f" (or one plane's, {tuple(plane_shape)})"
     raise CLIError(f"the label image {path} has shape {labels.shape} but the stack's spatial "
-                   f"shape is {spatial_shape}; give a label image of the stack's spatial "
-                   "shape (one integer id per pixel).")
+                   f"shape is {spatial_shape}{plane}; give a label image of the stack's "
+                   "spatial shape (one integer id per pixel).")
 
 
 def label_components(labels, path) -> list:
