@@ -163,6 +163,16 @@ def test_run_reads_a_zeiss_lsm_lambda_stack(capsys, tmp_path, write_lsm, axes):
     np.testing.assert_allclose(doc["pixel_size"]["scale"][-2:], (0.2, 0.2), rtol=1e-12)
 
 
+def test_series_of_an_lsm_file_is_refused_as_an_lsm_file(capsys, tmp_path, write_lsm):
+    # an LSM file is a TIFF file: "is not one [a TIFF file]" was wrong about it
+    path = write_lsm(tmp_path / "lambda.lsm", np.ones((3, 4, 5), np.uint16), axes="CYX")
+    code = main(["run", str(path), "--mode", "nmf", "-k", "1", "--series", "1",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code != 0 and "is a Zeiss LSM file, which holds one image" in err, err
+    assert "leave --series out" in err and not (tmp_path / "out").exists()
+
+
 def test_run_seeded_nmf_from_spectra(capsys, files, tmp_path, sample):
     # scikit-learn's cd cannot anchor the spectra to their seeds: a free fit (--anchor 0)
     run_ok(capsys, "run", files / "s.tif", "--mode", "seeded-nmf", "--spectra", files / "h.csv",

@@ -27,6 +27,7 @@ from ..core.device import resolve_device
 from ..io import open_stack
 from ..io.readers import TIFF_SUFFIXES
 from ..io.spectral_sidecar import sidecar_path, unit_of_header
+from ..io.stack import LSM_SUFFIXES
 from ..io.zarr_stacks import is_zarr_folder
 from .console import PROG, CLIError, Progress, note, progress_enabled, run_quietly, say, warning
 from .outputs import check_out, spatial_pixel_size, write_outputs
@@ -129,6 +130,10 @@ def load_stack(path, spectral_axis, series=None, *, nan_policy="raise", quiet=Tr
     -------
     StackData
     """
+    if series is not None and path.suffix.lower() in LSM_SUFFIXES:
+        raise CLIError(f"--series picks an image series of a TIFF file, but {path} is a Zeiss "
+                       "LSM file, which holds one image (its other series are thumbnails); "
+                       "leave --series out.")
     if series is not None and (path.is_dir() or path.suffix.lower() not in TIFF_SUFFIXES):
         raise CLIError(f"--series picks an image series of a TIFF file, but {path} is not "
                        "one; leave --series out.")
