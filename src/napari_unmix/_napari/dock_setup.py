@@ -319,7 +319,7 @@ def open_result(dock, path):
 
     from ..io import read_result_bundle
     from .layers import placement
-    from .reader import result_layer_data
+    from .reader import on_stack_axes, result_layer_data
     from .series_run import series_axis
 
     path = Path(path)
@@ -330,7 +330,10 @@ def open_result(dock, path):
     # on the image like the dock's own maps (a z / t series' planes on the image's planes)
     place, keep_axis = placement(grid.layer, grid.spectral_axis_index) if fits else ({}, False)
     layers = []
-    for data, kwargs, _ in result_layer_data(bundle, name=path.stem):
+    made = result_layer_data(bundle, name=path.stem)
+    if not fits:  # on no image: on the stack the result records, as the reader places it
+        made, _ = on_stack_axes(made, bundle)
+    for data, kwargs, _ in made:
         if keep_axis:
             data = np.expand_dims(data, grid.spectral_axis_index)
         layers.append(dock.viewer.add_image(data, **{**kwargs, **place}))

@@ -47,9 +47,13 @@ A result becomes one image layer per component, made like the unmixing dock's
 maps (:mod:`napari_unmix._napari.layers`: the component's colour, additive
 blending); each layer's ``metadata`` holds the whole result
 (:data:`~napari_unmix._napari.layers.RESULT_KEY`, re-exported here),
-``component_index``, ``component_name``, ``spatial_shape``, ``color``, ``mask``
-and ``source_path`` (see :func:`result_layer_data`).  The writers
-(:mod:`napari_unmix._napari.writer`) read these keys.
+``component_index``, ``component_name``, ``spatial_shape``, ``color``, ``mask``,
+``stack_layout`` and ``source_path`` (see :func:`result_layer_data`).  The writers
+(:mod:`napari_unmix._napari.writer`) read these keys.  When the result records
+where its maps lie in the analysed stack (:class:`~napari_unmix.io.StackLayout`:
+a z / t series always does), the layers are placed on that stack as the dock
+places its own maps (:func:`on_stack_axes`): the maps of a ``(Z, C, Y, X)`` stack
+keep a length-1 axis for its channels, so one Z slider moves the image and them.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ from .help_texts import dock_words
 from .layers import RESULT_KEY, component_styles, map_layer_kwargs
 from .reader_rule import claim
 
-__all__ = ["RESULT_KEY", "get_reader", "read_layers", "result_layer_data",
+__all__ = ["RESULT_KEY", "get_reader", "on_stack_axes", "read_layers", "result_layer_data",
            "stack_layer_data"]
 
 logger = logging.getLogger(__name__)
@@ -170,12 +174,65 @@ def result_layer_data(bundle, name: str | None = None) -> list[tuple]:
             kwargs["units"] = tuple(u or "pixel" for u in bundle.pixel_size[1])
         kwargs["metadata"].update({
             RESULT_KEY: result,
+            "stack_layout": bundle.layout,
             "mask": bundle.mask,
             "source_path": None if bundle.path is None else str(bundle.path),
             "notes": list(bundle.notes),
         })
         layers.append((data, kwargs, "image"))
     return layers
+
+
+def on_stack_axes(layers, bundle) -> tuple[list[tuple], str]:
+    """The map layers of ``bundle`` (:func:`result_layer_data`) on the axes of the stack
+    they were computed from, as the dock places its own maps
+    (:func:`.layers.placement`), and a note ("" when none is due).
+
+    With the bundle's :attr:`~napari_unmix.io.ResultBundle.layout`: the maps take its
+    scale (or the pixel sizes), origin (``translate``) and axis names; and when the
+    stack's spectral axis lay in front of its last two axes (``(Z, C, Y, X)``) they
+    keep a length-1 axis there, stretched over the stack's channels, so that napari,
+    which lines a layer's axes up with the others' last ones, puts their Z axis on
+    the stack's Z axis (without it, it lay on the channel axis).  A spectral axis
+    among the last two (``(Y, X, C)``) gets no such axis: the maps would show their X
+    axis and that length-1 axis as their plane; the note says so.
+    """
+    layout = bundle.layout
+    if layout is None:
+        return layers, ""
+    shape = tuple(int(n) for n in bundle.spatial_shape)
+    n = len(shape)
+    result = bundle.result
+    s = layout.spectral_axis
+    insert = s is not None and 0 < s < n - 1
+    unit = result.spectral_unit if result.spectral_values is not None else None
+    labels = list(axis_labels(n + 1, s or 0, unit=unit))
+    names = list(layout.axis_names) if layout.axis_names is not None else \
+        [a for i, a in enumerate(labels) if i != (s or 0)]
+    out = []
+    for data, kwargs, kind in layers:
+        kwargs = dict(kwargs)
+        scale = list(kwargs.get("scale") or layout.scale or [1.0] * n)
+        units = list(kwargs.get("units") or ["pixel"] * n)
+        translate = list(layout.origin or [0.0] * n)
+        axes = list(names)
+        if insert:
+            m = result.n_channels
+            index = (slice(None),) * s + (None,)
+            data = [level[index] for level in data] if isinstance(data, list) else data[index]
+            scale.insert(s, float(m))   # one pixel over channel coordinates -0.5 .. m - 0.5
+            translate.insert(s, (m - 1) / 2.0)
+            units.insert(s, "pixel")
+            axes.insert(s, labels[s])
+        kwargs.update(scale=tuple(scale), translate=tuple(translate), units=tuple(units),
+                      axis_labels=tuple(axes))
+        out.append((data, kwargs, kind))
+    note = ""
+    if s is not None and s >= n - 1 and n >= 2:
+        note = (f"The stack's spectral axis was its axis {s}, among its last two: the maps "
+                "are shown on its spatial axes alone. To lay them on the image, choose the "
+                "image in the unmixing dock and open the result with 'Open result…'.")
+    return out, note
 
 
 def _layers_of(path: Path) -> list[tuple]:
@@ -187,9 +244,10 @@ def _layers_of(path: Path) -> list[tuple]:
         layers = result_layer_data(bundle)
         if is_zarr_folder(path):  # an OME-Zarr output set: its maps, lazy and multiscale
             layers = lazy_map_layers(path, layers)
+        layers, note = on_stack_axes(layers, bundle)
         msg = (f"napari-unmix: {path.name}: {bundle.result.n_components} component map(s) "
                f"of a {bundle.result.mode} result, shape {tuple(bundle.spatial_shape)}.")
-        _notify(" ".join([msg, *bundle.notes]), warning=bundle.guessed_shape)
+        _notify(" ".join([msg, *bundle.notes, note]).strip(), warning=bundle.guessed_shape)
         return layers
     stack = open_stack(path)
     axis = stack.spectral_axis

@@ -120,6 +120,57 @@ def _map_of(data, attrs):
     return data, name
 
 
+def _spectral_axis_of(dshape, shape) -> int | None:
+    """The length-1 axis a map layer of data shape ``dshape`` keeps where the stack has
+    its spectral axis (maps of spatial ``shape``), or None."""
+    return next((i for i in range(len(dshape)) if dshape[i] == 1
+                 and dshape[:i] + dshape[i + 1:] == tuple(shape)), None)
+
+
+def _stack_layout_of(layers, shape):
+    """Where maps of spatial ``shape`` lie in the analysed stack
+    (:class:`~napari_unmix.io.StackLayout`), from the layers when they all agree: the
+    spectral axis is the length-1 axis a dock's map keeps for it, else the one the
+    opened result recorded (metadata ``stack_layout``), else 0 for a dock's map made
+    over an image (``source_uid``: the image's spectral axis was its first); scale,
+    origin and axis names are the layers' own on the spatial axes.  None when the
+    layers disagree or do not fit ``shape``."""
+    from ..io import StackLayout
+    from .axes import is_default_label
+    from .layers import META_KEY
+
+    found = set()
+    for data, attrs in layers:
+        dshape = tuple(getattr(data, "shape", ()))
+        meta = attrs.get("metadata") or {}
+        axes = list(range(len(dshape)))
+        if len(dshape) == len(shape) + 1:
+            s = _spectral_axis_of(dshape, shape)
+            if s is None:
+                return None
+            axes.remove(s)
+        elif len(dshape) == len(shape):
+            known = meta.get("stack_layout")
+            s = getattr(known, "spectral_axis", None)
+            made = meta.get(META_KEY) if isinstance(meta.get(META_KEY), dict) else {}
+            if s is None and made.get("source_uid") is not None:
+                s = 0
+        else:
+            return None
+        values = [attrs.get(key) for key in ("scale", "translate", "axis_labels")]
+        if any(v is None or len(v) != len(dshape) for v in values):
+            return None
+        scale, translate, labels = values
+        names = tuple(str(labels[i]) for i in axes)
+        found.add((s, tuple(float(scale[i]) for i in axes),
+                   tuple(float(translate[i]) for i in axes),
+                   None if all(is_default_label(a) for a in names) else names))
+    if len(found) != 1:
+        return None
+    s, scale, origin, names = found.pop()
+    return StackLayout(spectral_axis=s, scale=scale, origin=origin, axis_names=names)
+
+
 def _pixel_size_of(layers, shape):
     """``(scale, units)`` of the spatial axes of the maps (``shape``: Y, X or Z, Y, X),
     from the layers' ``scale`` and ``units`` when they all agree and the Y and X axes
@@ -136,8 +187,7 @@ def _pixel_size_of(layers, shape):
             return None
         axes = list(range(len(dshape)))
         if len(dshape) == len(shape) + 1:
-            drop = next((i for i in axes if dshape[i] == 1
-                         and dshape[:i] + dshape[i + 1:] == tuple(shape)), None)
+            drop = _spectral_axis_of(dshape, shape)
             if drop is None:
                 return None
             axes.remove(drop)
@@ -264,8 +314,10 @@ def write_bundle(path: str, layer_data: list) -> list[str]:
     refs = _results(layer_data, "a result")
     result = _one_result(refs, "a result")
     shape, mask = _layout(refs, result)
-    sizes = _pixel_size_of(_image_layers(layer_data, "a result"), shape)
-    return [str(write_result_bundle(path, result, shape, mask=mask, pixel_size=sizes))]
+    images = _image_layers(layer_data, "a result")
+    return [str(write_result_bundle(path, result, shape, mask=mask,
+                                    pixel_size=_pixel_size_of(images, shape),
+                                    stack_layout=_stack_layout_of(images, shape)))]
 
 
 def write_result_folder(path: str, layer_data: list) -> list[str]:
@@ -288,9 +340,10 @@ def write_result_folder(path: str, layer_data: list) -> list[str]:
             colors[i] = meta["color"]
     if None in colors:
         colors = None
+    images = _image_layers(layer_data, "a result")
     files = write_analysis_outputs(Path(path), result, shape, colors=colors,
-                                   pixel_size=_pixel_size_of(_image_layers(layer_data, "a result"),
-                                                             shape))
+                                   pixel_size=_pixel_size_of(images, shape),
+                                   stack_layout=_stack_layout_of(images, shape))
     written = []
     for v in files.values():
         written.extend(str(p) for p in (v if isinstance(v, list) else [v]))

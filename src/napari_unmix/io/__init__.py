@@ -21,7 +21,9 @@ The modules:
 * :mod:`~napari_unmix.io.results`: the result bundle, ``result.json`` and
   reading result folders;
 * :mod:`~napari_unmix.io.result_folder`: the result folder, written as a whole
-  (:func:`write_analysis_outputs`, :func:`check_output_folder`).
+  (:func:`write_analysis_outputs`, :func:`check_output_folder`);
+* :mod:`~napari_unmix.io.stack_layout`: where a result's maps lie in the analysed
+  stack (:class:`StackLayout`), kept by both.
 """
 
 from .readers import (
@@ -42,6 +44,7 @@ from .results import (
     write_result_json,
 )
 from .stack import STACK_SUFFIXES, StackData
+from .stack_layout import StackLayout
 from .tables import (
     read_maps_tiff,
     read_spectra_csv,
@@ -58,6 +61,7 @@ __all__ = [
     "STACK_SUFFIXES",
     "ResultBundle",
     "StackData",
+    "StackLayout",
     "check_output_folder",
     "is_result_bundle",
     "lazy_threshold",

@@ -119,7 +119,7 @@ def check_output_folder(path) -> None:
 
 
 def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra=None,
-                           pixel_size=None, maps_format="tiff") -> dict:
+                           pixel_size=None, maps_format="tiff", stack_layout=None) -> dict:
     """Write every output of one analysis as the folder ``out_dir``, whole.
 
     ``maps.tif`` (float32, one named page per component), ``spectra.csv`` (first
@@ -162,6 +162,12 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
         :func:`~napari_unmix.io.ome_zarr_out.write_maps_ome_zarr`) instead of holding
         ``maps.tif``; a dask ``W`` is streamed to it block by block, and the composite
         is drawn from its smallest pyramid level.
+    stack_layout : StackLayout, optional
+        Where the maps lie in the analysed stack (its spectral axis, origin, axis
+        names: :class:`~napari_unmix.io.stack_layout.StackLayout`), kept in
+        ``result.json`` as ``"stack_layout"``: napari's reader puts the maps on the
+        stack's axes with it.  A z / t series saved whole needs none (its params give
+        the spectral axis).
 
     Returns
     -------
@@ -189,6 +195,7 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
     check_output_folder(out_dir)
     out = Path(out_dir)
     spatial_shape = tuple(int(s) for s in spatial_shape)
+    layout = None if stack_layout is None else stack_layout.checked(spatial_shape)
     names = list(result.component_names)
     k = result.n_components
     config = result.config
@@ -269,6 +276,8 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
         sizes = _spatial_sizes(pixel_size, spatial_shape)
         if sizes is not None:  # read back by read_result_bundle: the maps keep their scale
             info["pixel_size"] = {"scale": list(sizes[0]), "units": list(sizes[1])}
+        if layout is not None:  # read back by read_result_bundle: the maps on the stack's axes
+            info["stack_layout"] = layout.to_json()
         info["files"]["json"] = OUTPUT_NAMES["json"]
         if extra:
             info.update(extra)

@@ -6,8 +6,11 @@ mask, when only some pixels were analysed).  A *result bundle* stores both:
 
 ``.npz`` bundle (:func:`write_result_bundle`)
     The file :meth:`UnmixResult.save` writes (so ``UnmixResult.load`` reads it as
-    usual), plus two members: ``layout/spatial_shape`` (int64) and, when a mask was
-    used, ``layout/mask`` (bool, the spatial shape).
+    usual), plus ``layout/spatial_shape`` (int64) and, when given, ``layout/mask``
+    (bool, the spatial shape), ``layout/pixel_scale`` and ``layout/pixel_units`` (the
+    pixel sizes) and ``layout/stack`` (the JSON text of a
+    :class:`~napari_unmix.io.stack_layout.StackLayout`: where the maps lie in the
+    analysed stack).
 Result folder (:func:`~napari_unmix.io.result_folder.write_analysis_outputs`, the CLI)
     The files of :data:`OUTPUT_NAMES`: maps TIFF, spectra CSV and composite PNG
     (written by :mod:`~napari_unmix.io.tables`), ``result.npz``, ``config.json``
@@ -41,6 +44,7 @@ from .. import __version__
 from ..core._files import atomic_path
 from ..core.pixel_layout import check_pixel_mask
 from ..core.result import UnmixResult, jsonable
+from .stack_layout import StackLayout, series_layout
 
 __all__ = ["OUTPUT_NAMES", "RESULT_JSON_FORMAT", "ResultBundle", "is_result_bundle",
            "read_result_bundle", "result_info", "write_result_bundle", "write_result_json"]
@@ -56,6 +60,7 @@ _SHAPE_KEY = "layout/spatial_shape"
 _MASK_KEY = "layout/mask"
 _SCALE_KEY = "layout/pixel_scale"
 _UNITS_KEY = "layout/pixel_units"
+_STACK_KEY = "layout/stack"
 
 
 # -- the .npz bundle ------------------------------------------------------------
@@ -81,6 +86,11 @@ class ResultBundle:
         The physical size of a pixel along every spatial axis and its unit, from the
         ``result.json`` of a result folder whose stack had pixel sizes, or as a
         bundle written with ``pixel_size`` stores it.
+    layout : StackLayout or None
+        Where the maps lie in the analysed stack (its spectral axis, pixel sizes,
+        origin, axis names: :class:`~napari_unmix.io.stack_layout.StackLayout`), as the
+        folder or bundle recorded it, else as the series params of a z / t series
+        give it; None when unknown.
     """
 
     result: UnmixResult
@@ -90,6 +100,7 @@ class ResultBundle:
     guessed_shape: bool = False
     notes: list = field(default_factory=list)
     pixel_size: tuple | None = None
+    layout: StackLayout | None = None
 
     def maps(self) -> np.ndarray:
         """The maps, ``(k, *spatial_shape)`` (NaN outside the mask)."""
@@ -113,7 +124,7 @@ def _check_layout(result, spatial_shape, mask):
 
 
 def write_result_bundle(path, result: UnmixResult, spatial_shape, *, mask=None,
-                        pixel_size=None) -> Path:
+                        pixel_size=None, stack_layout=None) -> Path:
     """Write a result and the layout of its maps as one ``.npz`` file, atomically.
 
     Parameters
@@ -130,6 +141,9 @@ def write_result_bundle(path, result: UnmixResult, spatial_shape, *, mask=None,
     pixel_size : tuple (scale, units), optional
         The physical size of a pixel along every spatial axis and its unit (as
         :attr:`ResultBundle.pixel_size`): the reader places the maps with it.
+    stack_layout : StackLayout, optional
+        Where the maps lie in the analysed stack (:attr:`ResultBundle.layout`): the
+        napari reader puts them on the stack's axes with it.
 
     Returns
     -------
@@ -146,6 +160,7 @@ def write_result_bundle(path, result: UnmixResult, spatial_shape, *, mask=None,
         raise TypeError(f"result must be an UnmixResult, got {type(result).__name__}.")
     shape, mask = _check_layout(result, spatial_shape, mask)
     sizes = _checked_sizes(pixel_size, shape)
+    layout = None if stack_layout is None else stack_layout.checked(shape)
     path = Path(path)
     if path.suffix.lower() != ".npz":
         path = path.with_name(path.name + ".npz")
@@ -163,6 +178,9 @@ def write_result_bundle(path, result: UnmixResult, spatial_shape, *, mask=None,
                     for key, values in zip((_SCALE_KEY, _UNITS_KEY), sizes, strict=True):
                         with zf.open(key + ".npy", "w") as fh:
                             np.lib.format.write_array(fh, np.asarray(values))
+                if layout is not None:
+                    with zf.open(_STACK_KEY + ".npy", "w") as fh:
+                        np.lib.format.write_array(fh, np.asarray(json.dumps(layout.to_json())))
             os.replace(inner, tmp)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -373,6 +391,7 @@ def read_result_bundle(path) -> ResultBundle:
             mask = z[_MASK_KEY] if shape is not None and _MASK_KEY in z.files else None
             stored = ({"scale": z[_SCALE_KEY].tolist(), "units": z[_UNITS_KEY].tolist()}
                       if _SCALE_KEY in z.files and _UNITS_KEY in z.files else None)
+            stack = str(z[_STACK_KEY][()]) if _STACK_KEY in z.files else None
     except ValueError:
         raise
     except Exception as exc:  # noqa: BLE001 - zip / npy / JSON decoding errors
@@ -393,8 +412,10 @@ def read_result_bundle(path) -> ResultBundle:
                      f"{how}. Save results with napari_unmix.io.write_result_bundle (or the "
                      "plugin's writer) to keep it.")
     sizes = _pixel_size(doc, shape) or _pixel_size({"pixel_size": stored}, shape)
+    layout = (StackLayout.from_json((doc or {}).get("stack_layout"), shape)
+              or StackLayout.from_json(stack, shape) or series_layout(result, shape))
     return ResultBundle(result=result, spatial_shape=shape, mask=mask, path=path,
-                        guessed_shape=guessed, notes=notes, pixel_size=sizes)
+                        guessed_shape=guessed, notes=notes, pixel_size=sizes, layout=layout)
 
 
 def _pixel_size(doc, shape):
