@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from ..core._files import atomic_path
-from ..io import check_output_folder, write_analysis_outputs
+from ..io import StackLayout, check_output_folder, write_analysis_outputs
 from .console import CLIError
 
 __all__ = ["OUTPUT_KINDS", "check_out", "check_output_files", "prepare_out",
@@ -236,7 +236,7 @@ def spatial_pixel_size(stack):
 
 
 def write_outputs(out_dir, res, spatial_shape, *, colors=None, extra=None, pixel_size=None,
-                  maps_format="tiff") -> list[str]:
+                  maps_format="tiff", spectral_axis=None) -> list[str]:
     """Write the output set of one result and name the files written.
 
     Parameters
@@ -253,6 +253,9 @@ def write_outputs(out_dir, res, spatial_shape, *, colors=None, extra=None, pixel
         The stack's pixel sizes over the spatial axes, kept in the maps.
     maps_format : {"tiff", "ome-zarr"}, default "tiff"
         ``--out-format`` (:func:`~napari_unmix.io.write_analysis_outputs`).
+    spectral_axis : int, optional
+        The stack's spectral axis, kept in ``result.json`` (``stack_layout``): napari
+        opens the maps of a ``(Z, C, Y, X)`` stack on its axes with it.
 
     Returns
     -------
@@ -260,8 +263,10 @@ def write_outputs(out_dir, res, spatial_shape, *, colors=None, extra=None, pixel
         File names, in :data:`OUTPUT_KINDS` order (the per-plane composites of a
         z series as ``"N x composite_z*.png"``).
     """
+    layout = None if spectral_axis is None else StackLayout(spectral_axis=int(spectral_axis))
     files = write_analysis_outputs(out_dir, res, spatial_shape, colors=colors, extra=extra,
-                                   pixel_size=pixel_size, maps_format=maps_format)
+                                   pixel_size=pixel_size, maps_format=maps_format,
+                                   stack_layout=layout)
     names = []
     for key in OUTPUT_KINDS:
         v = files.get(key)

@@ -460,5 +460,6 @@ def _run_and_write(args, stack, cfg, values, labels, spatial_shape, plan=None):
     colors = [c.color for c in cfg.components] if cfg.components else []
     colors = [c or d for c, d in zip(colors, default_colors(len(colors)), strict=True)] or None
     files = write_outputs(args.out, res, spatial_shape, colors=colors, extra=extra,
-                          pixel_size=pixel_size, maps_format=getattr(args, "out_format", "tiff"))
+                          pixel_size=pixel_size, maps_format=getattr(args, "out_format", "tiff"),
+                          spectral_axis=axis)
     return files, res, series, elapsed

@@ -266,7 +266,7 @@ def cmd_suggest(args) -> int:
              "wall_time_s": elapsed}
     files = write_outputs(args.out, res, spatial_shape,
                           colors=default_colors(res.n_components), extra=extra,
-                          pixel_size=spatial_pixel_size(stack))
+                          pixel_size=spatial_pixel_size(stack), spectral_axis=axis)
     say(f"done: {describe(res, MODES[res.mode])}, {res.n_iter} iteration(s), "
         f"{elapsed:.2f} s, relative error {res.summary.relative_error:.4g}", quiet=args.quiet)
     say(f"wrote {', '.join(files)} to {Path(args.out)}", quiet=args.quiet)
