@@ -38,3 +38,24 @@ def test_a_per_plane_series_folder_holds_every_plane_spectra(tmp_path, small_ser
                                                         max_iter=5, random_state=0))
     write_analysis_outputs(tmp_path / "res", res, (8, 10))   # replaces the series' set
     assert not list((tmp_path / "res").glob("spectra_z*.csv"))
+
+
+def test_a_folder_of_fewer_planes_replaces_every_per_plane_file_of_more(tmp_path):
+    """The folder is replaced whole: no spectra_zNNN.csv or composite_zNNN.png of an
+    earlier series with more planes stays (this held before; it guards the rule)."""
+    from napari_unmix.core import unmix_series
+    from napari_unmix.core.synthetic import make_crs_sample_4d
+
+    config = AnalysisConfig(mode="nmf", n_components=2, max_iter=5, random_state=0)
+    for n in (5, 3):
+        s = make_crs_sample_4d(n_planes=n, shape=(8, 9), n_channels=10, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sr = unmix_series(s.stack, config, strategy="per-slice")
+        for fmt in ("tiff", "ome-zarr"):
+            write_analysis_outputs(tmp_path / fmt, sr.as_result(), (n, 8, 9), maps_format=fmt)
+    for fmt in ("tiff", "ome-zarr"):
+        names = sorted(p.name for p in (tmp_path / fmt).iterdir())
+        assert [n for n in names if "_z" in n] == [
+            *(f"composite_z00{z}.png" for z in range(3)),
+            *(f"spectra_z00{z}.csv" for z in range(3))]

@@ -16,7 +16,8 @@ hook                       extension   writes
                                        column the spectral axis of their result; for a
                                        per-plane z / t series also each plane's own
                                        (``name_zNNN.csv``, as the result folder's
-                                       ``spectra_zNNN.csv``)
+                                       ``spectra_zNNN.csv``); those of an earlier save
+                                       that this one does not write are removed
 :func:`write_bundle`       .npz        the whole result (maps layout, spectra, config,
                                        summary): opened again by the reader
 :func:`write_result_folder` (none)     a result folder like the CLI's (maps.tif,
@@ -34,6 +35,7 @@ result in their metadata, mixed shapes ...); napari shows the message.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,8 @@ import numpy as np
 from .layers import RESULT_KEY
 
 __all__ = ["write_bundle", "write_maps", "write_result_folder", "write_spectra"]
+
+logger = logging.getLogger(__name__)
 
 
 def _result_of(meta: dict):
@@ -265,6 +269,12 @@ def write_spectra(path: str, layer_data: list) -> list[str]:
     spectra) write at ``path`` the mean of the planes' matched spectra, which no plane
     was fitted with, and beside it each plane's own as ``<name>_zNNN.csv`` (named
     like the result folder's ``spectra_zNNN.csv``); all paths are returned.
+
+    Files beside ``path`` named ``<name>_zNNN.csv`` that this save did not write (the
+    extra planes of an earlier save of more planes, or every plane's under a save of
+    one set of spectra) are removed once everything is written, so that the files
+    beside ``path`` belong to one result; the log and a napari notification name
+    them.  A file of that name that is not a spectra table is left, and named too.
     """
     from ..io import write_spectra_csv
 
@@ -296,14 +306,66 @@ def write_spectra(path: str, layer_data: list) -> list[str]:
     per_plane = _plane_rows([(r, j) for r, j in zip(axes, picked, strict=True)])
     written = [str(write_spectra_csv(path, np.stack(rows), first.spectral_values, names,
                                      first.spectral_unit))]
+    target = Path(path)
     if per_plane is not None:
-        target = Path(path)
         width = max(3, len(str(len(per_plane) - 1)))
         written += [str(write_spectra_csv(
             target.with_name(f"{target.stem}_z{z:0{width}d}{target.suffix or '.csv'}"),
             plane, first.spectral_values, names, first.spectral_unit))
             for z, plane in enumerate(per_plane)]
+    _remove_earlier_planes(target, written, 0 if per_plane is None else len(per_plane))
     return written
+
+
+def _remove_earlier_planes(target: Path, written, n_planes: int) -> None:
+    """Remove the per-plane spectra of an earlier save to ``target`` that this save
+    did not write (``<stem>_zNNN<suffix>`` beside it, spectra tables only), so that
+    the files beside ``target`` are one result's; log and show what went, and the
+    files of that name that are no spectra table (left as they are)."""
+    import re
+
+    from ..io import read_spectra_csv
+
+    pattern = re.compile(re.escape(target.stem) + r"_z\d+" + re.escape(target.suffix or ".csv"))
+    done = {Path(p).name for p in written}
+    removed, left, stuck = [], [], []
+    for entry in sorted(target.parent.iterdir()):
+        if entry.name in done or not pattern.fullmatch(entry.name) or not entry.is_file():
+            continue
+        try:
+            read_spectra_csv(entry)
+        except (ValueError, OSError, UnicodeDecodeError):
+            left.append(entry.name)
+            continue
+        try:
+            entry.unlink()
+        except OSError:
+            stuck.append(entry.name)
+        else:
+            removed.append(entry.name)
+    now = f"{n_planes} plane(s)" if n_planes else "no spectra per plane"
+    parts = []
+    if removed:
+        parts.append(f"removed {', '.join(removed)}: per-plane spectra of an earlier save to "
+                     f"{target.name} (this one has {now}).")
+    if stuck:
+        parts.append(f"Could not remove {', '.join(stuck)} (per-plane spectra of an earlier "
+                     f"save to {target.name}); delete them by hand.")
+    if left:
+        parts.append(f"Left {', '.join(left)}: named like per-plane spectra of {target.name} "
+                     "but not read as a spectra table; move them away to keep the set apart.")
+    if parts:
+        _say("napari-unmix: " + " ".join(parts))
+
+
+def _say(message: str) -> None:
+    logger.info(message)
+    try:
+        from napari.utils.notifications import show_info
+
+        show_info(message)
+    except Exception:  # noqa: BLE001 - no napari notification system: the log is enough
+        pass
 
 
 def write_bundle(path: str, layer_data: list) -> list[str]:
