@@ -8,12 +8,31 @@ import pytest
 from napari_unmix.core.colors import DEFAULT_COLORS, composite, default_colors, hex_to_rgb
 
 
-def test_palette_is_distinct_hex_and_repeats():
+def test_palette_is_distinct_hex():
     assert len(set(DEFAULT_COLORS)) == len(DEFAULT_COLORS)
     assert all(len(hex_to_rgb(c)) == 3 for c in DEFAULT_COLORS)
     assert "#000000" not in DEFAULT_COLORS  # invisible in an additive blend
-    cols = default_colors(len(DEFAULT_COLORS) + 2)
-    assert cols[-2:] == list(DEFAULT_COLORS[:2])
+    assert default_colors(len(DEFAULT_COLORS)) == list(DEFAULT_COLORS)
+
+
+@pytest.mark.parametrize("n", [11, 12, 20, 40, 136])
+def test_more_components_than_the_palette_get_distinct_bright_colours(n):
+    # the palette used to repeat after ten: components 11 and 1 had one colour, and
+    # their maps could not be told apart in the composite or the legend
+    colors = default_colors(n)
+    assert len(set(colors)) == n
+    rgb = np.array([hex_to_rgb(c) for c in colors])
+    gaps = np.linalg.norm(rgb[:, None] - rgb[None], axis=2)[np.triu_indices(n, 1)]
+    if n <= 40:  # apart by more than half the closest curated pair (0.24)
+        assert gaps.min() > 0.15
+    assert (rgb[10:].max(axis=1) >= 0.8).all()  # none dark: visible in an additive blend
+    assert (np.ptp(rgb[10:], axis=1) >= 0.4).all()  # no grey or white: not like a blend
+    assert default_colors(n) == default_colors(n + 5)[:n]  # a growing list keeps its colours
+
+
+def test_the_sequence_repeats_only_after_every_colour_is_used():
+    n = len(set(default_colors(400)))
+    assert n >= 136 and default_colors(n + 1)[-1] == DEFAULT_COLORS[0]
 
 
 @pytest.mark.parametrize("color, rgb", [

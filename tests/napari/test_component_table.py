@@ -107,6 +107,12 @@ def test_rows_are_added_with_the_next_name_and_colour_and_removed(table, qtbot):
     assert table.rows == [] and table.settings() == []
 
 
+def test_twelve_rows_get_twelve_colours(table):
+    # rows 11 and 12 took the colours of rows 1 and 2: their maps looked alike
+    colours = [table.add_row().settings().color for _ in range(12)]
+    assert len(set(colours)) == 12
+
+
 def test_settings_round_trip_for_every_kind(table, qtbot):
     table.set_layer_choices(["rois"], ["cells"])
     table.set_previous_components(["p", "q"])

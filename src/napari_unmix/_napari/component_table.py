@@ -30,7 +30,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..core.colors import DEFAULT_COLORS
+from ..core.colors import default_colors
 from ..core.sources import SOURCES, PreviousResult, Spectrum
 from .seed_inputs import RowSettings, SourceChoice
 from .source_editors import SourceEditor, editor_fields, menu_kinds
@@ -274,7 +274,7 @@ class ComponentTable(QWidget):
         """Append a row (a default one: next name and palette colour, no source)."""
         if settings is None:
             settings = RowSettings(name=self._next_name(),
-                                   color=DEFAULT_COLORS[len(self.rows) % len(DEFAULT_COLORS)])
+                                   color=default_colors(len(self.rows) + 1)[-1])
         row = ComponentRow(settings)
         row.set_layer_choices(self._shapes, self._labels)
         row.set_previous_components(self._previous, self._previous_run)

@@ -53,7 +53,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..core.colors import DEFAULT_COLORS
+from ..core.colors import default_colors
 from ..core.modes import MODES
 from . import diagnostics as diag
 from .layers import is_signed
@@ -394,7 +394,8 @@ class DiagnosticsPanel(QWidget):
         while f"residual {i}" in taken:
             i += 1
         used = {r.color.upper() for r in session.rows}
-        color = next((c for c in DEFAULT_COLORS if c.upper() not in used), DEFAULT_COLORS[0])
+        palette = default_colors(len(used) + 1)  # one at least is not in use
+        color = next((c for c in palette if c.upper() not in used), palette[0])
         row, path = diag.residual_row(report, name=f"residual {i}", color=color, run=number)
         self.dock.table.add_row(row)
         self.dock.choose_refining_mode()

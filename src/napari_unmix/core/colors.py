@@ -4,11 +4,17 @@ The default palette starts with the seven colours of Okabe & Ito ("Color
 Universal Design", 2002), which stay distinguishable for the common forms of
 colour-vision deficiency; black is left out because it is invisible in an
 additive composite on black.  It continues with the bright colours of Paul Tol's
-qualitative scheme that are not near-duplicates, then repeats.
+qualitative scheme that are not near-duplicates.  Beyond those ten, each further
+colour is the one of a 6 x 6 x 6 RGB grid (without its dark colours, which vanish
+in an additive blend, nor its greys, which look like a blend) farthest from every
+colour before it, so that no two of the first 136 components share a colour (then
+the sequence repeats).  These are not chosen for colour-vision
+deficiency, and past about twenty components any composite is hard to read.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -37,10 +43,32 @@ DEFAULT_COLORS: tuple[str, ...] = (
 
 
 def default_colors(n: int) -> list[str]:
-    """The first ``n`` default colours (the palette repeats beyond its length)."""
+    """The first ``n`` default colours: :data:`DEFAULT_COLORS`, then colours each as far
+    as possible from all before it (see the module doc); distinct for ``n <= 136``."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}.")
-    return [DEFAULT_COLORS[i % len(DEFAULT_COLORS)] for i in range(n)]
+    palette = _palette()
+    return [palette[i % len(palette)] for i in range(n)]
+
+
+@functools.cache
+def _palette() -> tuple[str, ...]:
+    """:data:`DEFAULT_COLORS`, then the rest of a grid of bright colours in the order of
+    greedy farthest-point selection (Euclidean distance in RGB; ties: the first)."""
+    levels = np.linspace(0.0, 1.0, 6)
+    grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 3)
+    # dark colours vanish in an additive blend, and greys and white look like a blend
+    grid = grid[(grid.max(axis=1) >= 0.8) & (np.ptp(grid, axis=1) >= 0.4)]
+    chosen = np.array([hex_to_rgb(c) for c in DEFAULT_COLORS])
+    nearest = np.min(np.linalg.norm(grid[:, None] - chosen[None], axis=2), axis=1)
+    out = list(DEFAULT_COLORS)
+    for _ in range(len(grid)):
+        best = int(np.argmax(nearest))
+        if nearest[best] <= 1e-9:  # the grid is used up (or holds a curated colour)
+            break
+        out.append("#{:02X}{:02X}{:02X}".format(*(int(round(v * 255)) for v in grid[best])))
+        nearest = np.minimum(nearest, np.linalg.norm(grid - grid[best], axis=1))
+    return tuple(out)
 
 
 def hex_to_rgb(color) -> tuple[float, float, float]:
