@@ -31,15 +31,17 @@ z / t series
     A 5-D image, e.g. ``(T, Z, C, Y, X)``, is a series along its first axis (T)
     whose planes are volumes: each time point's whole z-stack is one "plane".
 
-    Seeds belong to a plane (:func:`series_seeds`, from each core source's ``on_plane``
-    / ``on_every_plane`` / ``needs_geometry``).  A shared basis from plane N takes the
-    ROIs and labels on plane N (an ROI with no pixel there is refused, naming the planes
-    it is on).  A per-plane run applies each ROI to every plane, so it needs ROIs that
-    are the same on every plane (e.g. a 2-D Shapes layer over the stack); label seeds
-    follow each plane's labels and must be present on every plane.  The pooled sample
-    has no geometry: ROI and label seeds are refused before the run starts.  Rows seeded
-    from a previous result give their spectrum; their map is a seed only for a shared
-    basis from plane N (its plane N), and the dock says so when it is left out.
+    Seeds belong to a plane (:func:`series_seeds`: the core's
+    :func:`~napari_unmix.core.series.seeds_for_strategy`, which the CLI uses too, from
+    each core source's ``on_plane`` / ``on_every_plane`` / ``needs_geometry``).  A shared
+    basis from plane N takes the ROIs and labels on plane N (an ROI with no pixel there
+    is refused, naming the planes it is on).  A per-plane run applies each ROI to every
+    plane, so it needs ROIs that are the same on every plane (e.g. a 2-D Shapes layer
+    over the stack); label seeds follow each plane's labels and must be present on every
+    plane.  The pooled sample has no geometry: ROI and label seeds are refused before the
+    run starts.  Rows seeded from a previous result give their spectrum; their map is a
+    seed only for a shared basis from plane N (its plane N), and the dock says so when
+    it is left out.
 
     The maps are published like a joint fit's (one layer per component over all
     planes, placed on the image, :mod:`.layers`); the dock's ``result`` is then the
@@ -62,7 +64,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.series import default_series_axis
+from ..core.series import SeedPlacementError, default_series_axis, seeds_for_strategy
 from ..core.sources.regions import plane_ranges
 from ..core.summaries import NNLSSummary, PCASummary
 from .rois import ImageGrid, RoiError
@@ -146,7 +148,8 @@ def _names(names) -> str:
 
 def series_seeds(comps, labels, grid: ImageGrid, plan: SeriesPlan):
     """The components (and label image) of a series run, with their seeds put on the
-    plane(s) the strategy fits.
+    plane(s) the strategy fits (the core's
+    :func:`~napari_unmix.core.series.seeds_for_strategy`), in the dock's words.
 
     * shared basis from plane N: every source restricted to plane N
       (``on_plane``); the label image is plane N's;
@@ -161,51 +164,27 @@ def series_seeds(comps, labels, grid: ImageGrid, plan: SeriesPlan):
     Raises RoiError (naming the component, the reason and what to do) when a seed
     does not fit the strategy.
     """
-    spatial = grid.spatial_shape  # the series axis comes first
-    lab = None if labels is None else np.asarray(labels)
-    if plan.pooled:
-        geo = [c.name for c in comps if c.h_source is not None and c.h_source.needs_geometry()]
-        if geo:
+    try:
+        seeds = seeds_for_strategy(comps, labels, spatial_shape=grid.spatial_shape,
+                                   strategy=plan.strategy, reference=plan.reference)
+    except SeedPlacementError as exc:
+        if exc.needs_geometry:
             raise RoiError(
                 "A shared basis from all planes is fitted on a pixel sample pooled from "
                 "every plane, which has no image geometry, so ROI and label seeds cannot be "
-                f"used (component(s) {_names(geo)}). Choose 'shared basis from plane N' with N "
-                "the plane the ROIs are on, or 'per plane', or seed these components from "
-                "spectrum files or Gaussian models.")
-
-    def place(source, name, *, as_map):
-        if source is None:
-            return None
-        try:
-            if plan.pooled:
-                return None if source.needs_geometry(as_map=as_map) else source
-            if plan.choice == "plane":
-                return source.on_plane(plan.plane, spatial_shape=spatial, labels=lab)
-            return source.on_every_plane(spatial_shape=spatial, labels=lab)
-        except ValueError as exc:  # the reason and what to do, for this component
-            raise RoiError(f"Component {name!r}: {exc}") from None
-
-    out, no_map, no_spectrum = [], [], []
-    for c in comps:
-        h = place(c.h_source, c.name, as_map=False)
-        w = place(c.w_source, c.name, as_map=True)
-        if w is None and c.w_source is not None:
-            no_map.append(c.name)
-        if h is None and c.h_source is not None:
-            no_spectrum.append(c.name)
-        out.append(c if (h is c.h_source and w is c.w_source)
-                   else dataclasses.replace(c, h_source=h, w_source=w))
-    if lab is not None and plan.choice == "plane":
-        lab = lab.reshape(spatial)[plan.plane]
+                f"used (component(s) {_names(exc.components)}). Choose 'shared basis from "
+                "plane N' with N the plane the ROIs are on, or 'per plane', or seed these "
+                "components from spectrum files or Gaussian models.") from None
+        raise RoiError(str(exc)) from None
     notes = []
-    if no_map:
-        notes.append(f"{_names(no_map)}: seeded from the previous result's spectrum only; a "
-                     f"{plan.label!r} run cannot take its maps (they differ between planes) "
-                     "as seed maps.")
-    if no_spectrum:
-        notes.append(f"{_names(no_spectrum)}: the spectrum seed cannot seed a {plan.label!r} "
-                     "run; the spectrum fallback estimates it.")
-    return out, lab, notes
+    if seeds.maps_left_out:
+        notes.append(f"{_names(seeds.maps_left_out)}: seeded from the previous result's "
+                     f"spectrum only; a {plan.label!r} run cannot take its maps (they differ "
+                     "between planes) as seed maps.")
+    if seeds.spectra_left_out:
+        notes.append(f"{_names(seeds.spectra_left_out)}: the spectrum seed cannot seed a "
+                     f"{plan.label!r} run; the spectrum fallback estimates it.")
+    return seeds.components, seeds.labels, notes
 
 
 # -- spectra -------------------------------------------------------------------------------

@@ -35,6 +35,13 @@ two strategies:
     the order their components define (``match="auto"`` does not reorder them) and
     only report the angles.
 
+Seeds
+    ``unmix_series`` fits one plane (or a pixel sample) at a time, so the seeds of a
+    config must be in one plane's geometry.  :func:`seeds_for_strategy` puts seeds
+    drawn on the whole series (ROI masks ``(Z, Y, X)``, the series' label image, maps
+    of an earlier series result) on the plane(s) a strategy fits, as the dock and the
+    CLI do before a run (see :mod:`.seeds`).
+
 Memory
     The stack is read one plane at a time (``stack[..., z, ...]`` converted with
     ``numpy.asarray``), so numpy arrays, memory maps, dask arrays and zarr arrays all
@@ -55,7 +62,8 @@ from .planes import default_series_axis
 from .progress import SeriesProgressInfo
 from .result import SERIES_STRATEGIES, SeriesResult, plane_index
 from .run import spatial_seeds, unmix_series
+from .seeds import SeedPlacementError, SeriesSeeds, seeds_for_strategy
 
-__all__ = ["MATCH_POLICIES", "SERIES_STRATEGIES", "SeriesProgressInfo", "SeriesResult",
-           "SeriesSummary", "default_series_axis", "plane_index", "spatial_seeds",
-           "unmix_series"]
+__all__ = ["MATCH_POLICIES", "SERIES_STRATEGIES", "SeedPlacementError", "SeriesProgressInfo",
+           "SeriesResult", "SeriesSeeds", "SeriesSummary", "default_series_axis",
+           "plane_index", "seeds_for_strategy", "spatial_seeds", "unmix_series"]
