@@ -80,6 +80,18 @@ CLI_WORDS = (
     (COMPUTE_FIRST, "give the stack as a TIFF or .npy file, which is read into memory"),
     ("switch preprocessing off for a dask stack", "remove the preprocessing from the "
      "--config file for a zarr stack"),
+    # seeds of a z / t series (core.series.seeds_for_strategy, the sources' on_plane /
+    # on_every_plane)
+    ("reference=<plane index>", "--reference N"),
+    ("Choose a plane the ROI is on, or draw the ROI on plane",
+     "Give --reference N with N a plane the ROI is on, or a mask with pixels on plane"),
+    ("Choose a plane the label is on,", "Give --reference N with N a plane the label is on,"),
+    ("Draw it in a 2-D Shapes layer (the same region on every plane), seed it from a "
+     "Labels layer painted on every plane, or fit a shared basis on one plane.",
+     "Give a mask that is the same on every plane (or one plane's mask), or --labels "
+     "painted on every plane, or pass --strategy shared-basis --reference N."),
+    ("or fit a shared basis on one plane.",
+     "or pass --strategy shared-basis --reference N."),
     ("; read it with napari_unmix.io.read_result_bundle (or open it in napari)",
      "; give the stack it was made from (the result itself opens in napari, and --config "
      "takes it to rerun its analysis)"),
@@ -101,7 +113,7 @@ CLI_PATTERNS = (
     (r"^stack contains (\d+) NaN", r"the stack holds \1 NaN"),
     (r"\bmax_iter=(\d+)", r"--max-iter \1"),
     (r"\btol=(\d(?:[\d.eE+-]*\d)?)", r"--tol \1"),
-    (r"\b(solver|backend|device|abundance|loss)='([\w-]+)'", r"--\1 \2"),
+    (r"\b(solver|backend|device|abundance|loss|strategy|reference)='([\w-]+)'", r"--\1 \2"),
 )
 
 

@@ -40,7 +40,7 @@ from .seed_inputs import (
     read_labels,
     spectra_components,
 )
-from .series import check_series_config, say_series, series_plan
+from .series import check_series_config, place_seeds, say_series, series_plan
 
 __all__ = ["CONFIG_FLAGS", "MODE_FLAGS", "analysis_config", "check_finite",
            "check_mode_options", "cmd_run", "load_stack", "mode_takes", "precheck"]
@@ -384,7 +384,8 @@ def cmd_run(args) -> int:
     if nan_policy is None:
         check_finite(stack, cfg.nan_policy, args.input, quiet)
     check_negative(data, spec, cfg.negative, args.input)
-    if plan is not None:
+    if plan is not None:  # the seeds on the plane(s) fitted, as the dock puts them
+        cfg, labels = place_seeds(plan, cfg, labels, spectral_axis=axis, quiet=quiet)
         check_series_config(plan, cfg)
         n_pixels = int(np.prod(plan.plane_shape))  # each fit sees one plane's pixels
     k = precheck(cfg, (n_pixels, n_channels))

@@ -36,16 +36,18 @@ from ..core import MODES
 from ..core.series import (
     MATCH_POLICIES,
     SERIES_STRATEGIES,
+    SeedPlacementError,
     SeriesResult,
     default_series_axis,
+    seeds_for_strategy,
     spatial_seeds,
     unmix_series,
 )
 from ..core.sources.regions import plane_ranges
-from .console import CLIError, note, say
+from .console import CLIError, cli_words, note, say
 
 __all__ = ["JOINT", "STRATEGIES", "SeriesPlan", "add_series_options", "check_series_config",
-           "reference", "say_series", "series_plan"]
+           "place_seeds", "reference", "say_series", "series_plan"]
 
 #: ``--strategy`` for one fit of the whole stack (the default; the dock's joint fit).
 JOINT = "joint"
@@ -245,6 +247,62 @@ def series_plan(args, shape, spectral_axis, source=None, *, name="INPUT") -> Ser
     return plan
 
 
+def _pooled_refusal(what: str) -> CLIError:
+    return CLIError(
+        "--reference pooled (the default of --strategy shared-basis) fits the basis on a "
+        "pixel sample of all planes, which has no image geometry, but these seeds need "
+        f"it: {what}. Give --reference N (the plane the labels / ROIs seed), or --strategy "
+        "per-slice, or seed with --spectra CSV instead.")
+
+
+def place_seeds(plan: SeriesPlan, cfg, labels, *, spectral_axis, quiet=False):
+    """The config's components and the label image put on the plane(s) the series
+    fits, as the dock puts them (:func:`~napari_unmix.core.series.seeds_for_strategy`):
+    ROI masks, label images and maps of the whole series become plane N's for a shared
+    basis from plane N, and one plane's for per-slice fits when they are the same on
+    every plane; a pooled basis leaves map seeds out (with a note).  Seeds of one
+    plane's shape stay as they are, and so does everything when the series axis is not
+    the first spatial axis (a 5-D stack along its second axis: its seeds must be of
+    one plane's shape).
+
+    Parameters
+    ----------
+    plan : SeriesPlan
+    cfg : AnalysisConfig
+    labels : ndarray or None
+        ``--labels``: the series' label image or one plane's.
+    spectral_axis : int
+        The stack's spectral axis.
+    quiet : bool
+
+    Returns
+    -------
+    cfg : AnalysisConfig
+    labels : ndarray or None
+
+    Raises
+    ------
+    CLIError
+        A seed that does not fit the series (nothing on plane ``--reference N``, not the
+        same on every plane for ``--strategy per-slice``, or ROI / label seeds with a
+        pooled basis), naming the component and the flags to change.
+    """
+    spatial = [i for i in range(len(plan.plane_shape) + 2) if i != spectral_axis]
+    if spatial[0] != plan.axis:
+        return cfg, labels
+    try:
+        seeds = seeds_for_strategy(cfg.components, labels, spatial_shape=plan.spatial_shape,
+                                   strategy=plan.strategy, reference=plan.reference)
+    except SeedPlacementError as exc:
+        if exc.needs_geometry:
+            names = ", ".join(map(repr, exc.components))
+            raise _pooled_refusal(f"the ROI / label seeds of component(s) {names}") from None
+        raise CLIError(cli_words(str(exc))) from None
+    for text in seeds.notes:
+        note(text, quiet)
+    return cfg.replace(components=seeds.components), seeds.labels
+
+
 def check_series_config(plan: SeriesPlan, cfg) -> None:
     """Refuse, before the run, what the core would refuse for this series and config,
     in the command line's words.
@@ -253,7 +311,8 @@ def check_series_config(plan: SeriesPlan, cfg) -> None:
     ------
     CLIError
         PCA with a shared basis, ``--nan-policy omit``, or seeds that need the image
-        geometry (``--labels``, ROI masks of a ``--config``) with a pooled basis.
+        geometry (``--labels``, ROI masks of a ``--config``, a region background) with a
+        pooled basis.
     """
     spec = MODES[cfg.mode]
     if plan.strategy == "shared-basis" and not spec.non_negative:
@@ -267,11 +326,7 @@ def check_series_config(plan: SeriesPlan, cfg) -> None:
                        "replace the NaN values, or pass --strategy joint.")
     spatial = spatial_seeds(cfg) if plan.reference == "pooled" else []
     if spatial:
-        raise CLIError(
-            "--reference pooled (the default of --strategy shared-basis) fits the basis on a "
-            "pixel sample of all planes, which has no image geometry, but these seeds need "
-            f"it: {'; '.join(spatial)}. Give --reference N (the plane the labels / ROIs "
-            "seed), or --strategy per-slice, or seed with --spectra CSV instead.")
+        raise _pooled_refusal("; ".join(spatial))
 
 
 # -- the report -------------------------------------------------------------------------
