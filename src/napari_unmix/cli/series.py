@@ -24,7 +24,10 @@ written by :func:`~napari_unmix.io.write_analysis_outputs` (``spectra_zNNN.csv``
 per plane for per-slice), and ``result.json`` / ``result.npz`` keep the series'
 params (``params.series``: strategy, axis, reference, matching), so
 ``run --config RESULT`` reruns the series as it ran (:func:`series_plan`); options
-given on the command line override the record.
+given on the command line override the record.  The seeds of the config (ROI masks of
+the whole series, maps) and ``--labels`` are put on the plane(s) fitted as the dock puts
+them (:func:`place_seeds`, the core's
+:func:`~napari_unmix.core.series.seeds_for_strategy`).
 """
 
 from __future__ import annotations
