@@ -18,6 +18,7 @@ from napari_unmix.core import ComponentSpec
 from napari_unmix.core.series import SeedPlacementError, SeriesSeeds, seeds_for_strategy
 from napari_unmix.core.sources import (
     FixedW,
+    Flat,
     Gaussian,
     PreviousResult,
     RoiLabel,
@@ -148,3 +149,83 @@ def test_one_plane_s_labels_stay_as_they_are():
         assert out.components[0] is comps[0]
     with pytest.raises(ValueError, match="strategy='joint' is not one of"):
         _seeds(comps, labels, strategy="joint")
+
+
+# -- the region of a background subtraction ------------------------------------------------
+def _region(planes=range(Z)):
+    """A (Z, Y, X) background region: the same box on ``planes``."""
+    m = np.zeros(SPATIAL, dtype=bool)
+    for z in planes:
+        m[z, 3:5, 0:3] = True
+    return m
+
+
+def test_a_background_region_goes_where_the_seeds_go():
+    """The region of ``preprocessing.background`` of a series was passed on unchanged,
+    and every plane's fit refused its (Z, Y, X) shape; it is now put on the plane(s)
+    fitted like a component's ROI."""
+    boxes = _boxes()
+    comps = [ComponentSpec("model", h_source=Gaussian([(2900.0, 20.0, 1.0)]))]
+    for plane in (0, 2):
+        out = _seeds(comps, strategy="shared-basis", reference=plane,
+                     background=RoiMask(boxes))
+        np.testing.assert_array_equal(out.background.mask, boxes[plane])
+        assert out.components[0] is comps[0] and out.notes == ()
+    # per-slice fits: a region that is the same on every plane is one plane's region
+    out = _seeds(comps, strategy="per-slice", background=RoiMask(_region()))
+    np.testing.assert_array_equal(out.background.mask, _region()[0])
+    # one plane's region, a label, a spectrum or a model: used as given
+    labels = np.zeros(SPATIAL, dtype=np.int32)
+    labels[:, 0, 0] = 4
+    for bg in (RoiMask(_region()[1]), RoiLabel(4), Flat(2.0), Gaussian([(2900.0, 20.0, 1.0)])):
+        for kw in ({"strategy": "per-slice"}, {"strategy": "shared-basis", "reference": 1}):
+            assert _seeds(comps, labels, background=bg, **kw).background is bg
+    assert _seeds(comps, strategy="per-slice").background is None
+    # the label image goes to plane N with the labels of the background
+    out = _seeds(comps, labels, strategy="shared-basis", reference=2, background=RoiLabel(4))
+    np.testing.assert_array_equal(out.labels, labels[2])
+    np.testing.assert_array_equal(_region(), _region())  # nothing given was changed
+
+
+def test_a_background_region_off_the_planes_fitted_is_refused_saying_what_to_do():
+    with pytest.raises(SeedPlacementError) as info:
+        _seeds([], strategy="per-slice", background=RoiMask(_boxes()))
+    msg = str(info.value)
+    assert msg.startswith("The background subtraction (preprocessing.background, roi-mask): "
+                          "its ROI is not the same on every plane (it covers plane(s) 0-2)")
+    assert "fit a shared basis on one plane" in msg
+    assert info.value.background and info.value.components == ()
+    assert not info.value.needs_geometry
+    with pytest.raises(SeedPlacementError, match=r"^The background subtraction .*: its ROI has "
+                       r"no pixel on plane 0 \(it lies on plane\(s\) 1-2\)"):
+        _seeds([], strategy="shared-basis", reference=0,
+               background=RoiMask(_region(planes=[1, 2])))
+    labels = np.zeros(SPATIAL, dtype=np.int32)
+    labels[0, 0, 0] = 4
+    with pytest.raises(SeedPlacementError, match=r"^The background subtraction "
+                       r"\(preprocessing.background, roi-label 4\): label 4 is missing"):
+        _seeds([], labels, strategy="per-slice", background=RoiLabel(4))
+
+
+def test_a_pooled_sample_refuses_a_background_region_saying_what_to_do():
+    model = ComponentSpec("model", h_source=Gaussian([(2900.0, 20.0, 1.0)]))
+    with pytest.raises(SeedPlacementError) as info:
+        _seeds([model], strategy="shared-basis", background=RoiMask(_region()))
+    exc = info.value
+    assert exc.needs_geometry and exc.background and exc.components == ()
+    msg = str(exc)
+    assert "pooled pixel sample" in msg and "the background cannot be subtracted from a " \
+        "region (preprocessing.background, roi-mask)" in msg
+    assert "reference=<plane index>" in msg and "strategy='per-slice'" in msg
+    assert "a background spectrum or model (a Spectrum, Gaussian or Flat source)" in msg
+    # with components refused too, both are named
+    with pytest.raises(SeedPlacementError) as info:
+        _seeds([ComponentSpec("roi", h_source=RoiMask(_boxes()))], strategy="shared-basis",
+               reference="pooled", background=RoiLabel(1))
+    assert info.value.components == ("roi",) and info.value.background
+    assert "(component(s) 'roi'), nor can the background be subtracted from a region " \
+        "(preprocessing.background, roi-label 1)" in str(info.value)
+    # a spectrum or model needs no geometry
+    flat = Flat(1.0)
+    assert _seeds([model], strategy="shared-basis", background=flat).background is flat
+

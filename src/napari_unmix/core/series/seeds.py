@@ -17,6 +17,14 @@ applies them for one strategy, as the dock and the CLI both do before a series r
 * a shared basis fitted on a pooled pixel sample: sources that need the image geometry
   (ROI masks, labels, seed pixels) are refused, because a sample has none.
 
+The region of a background subtraction (``AnalysisConfig.preprocessing.background``, a
+``RoiMask`` or ``RoiLabel``) goes the same way (``background=``): plane N's for a shared
+basis from plane N, one plane's region used on every plane for per-slice fits, refused
+for a pooled sample.  A region that differs between planes is refused for per-slice
+fits, as a component's ROI is: ``unmix_series`` runs one config on every plane, so a
+background taken from another region on every plane could not be recorded in the
+result's config, nor the run be reproduced from it.
+
 A map source that cannot seed the strategy (a map of the whole series, for per-slice
 fits or a pooled sample) is left out, its spectrum kept, and a note says so.  Seeds
 given in one plane's shape are used as they are.  Nothing is modified: the sources that
@@ -28,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -47,14 +56,19 @@ class SeedPlacementError(ValueError):
         The components refused.
     needs_geometry : bool
         True when they were refused because a pooled pixel sample has no image
-        geometry (ROI, label and seed-pixel seeds), False when a seed has nothing on
-        the plane(s) fitted.
+        geometry (ROI, label and seed-pixel seeds, a background region), False when a
+        seed has nothing on the plane(s) fitted.
+    background : bool
+        True when the region of the background subtraction was refused (alone or
+        with ``components``).
     """
 
-    def __init__(self, message: str, *, components=(), needs_geometry: bool = False):
+    def __init__(self, message: str, *, components=(), needs_geometry: bool = False,
+                 background: bool = False):
         super().__init__(message)
         self.components = tuple(components)
         self.needs_geometry = bool(needs_geometry)
+        self.background = bool(background)
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,9 @@ class SeriesSeeds:
     spectra_left_out : tuple of str
         Components whose spectrum seed could not seed the strategy (the spectrum
         fallback estimates it).
+    background : source or None
+        The background subtraction's source put on the plane(s) fitted (the one given
+        when nothing changes); None when none was given.
     """
 
     components: list
@@ -82,6 +99,7 @@ class SeriesSeeds:
     notes: tuple[str, ...] = ()
     maps_left_out: tuple[str, ...] = ()
     spectra_left_out: tuple[str, ...] = ()
+    background: Any = None
 
 
 def _names(names) -> str:
@@ -97,8 +115,33 @@ def _where(pooled: bool) -> str:
             "map of the whole series differs between planes")
 
 
+#: How the core names the region of a background subtraction in messages.
+_BACKGROUND = "The background subtraction (preprocessing.background, {})"
+
+
+def _pooled_refusal(geo, background) -> str:
+    """Why a pooled sample refuses the components ``geo`` and / or the background region
+    ``background``, and what to do."""
+    why, instead = [], []
+    if geo:
+        why.append(f"ROI, label and seed-pixel seeds cannot be used (component(s) "
+                   f"{_names(geo)})")
+        instead.append("seed these components from spectra or models")
+    if background is not None:
+        region = f"a region (preprocessing.background, {background.describe()})"
+        why.append(f"nor can the background be subtracted from {region}" if geo else
+                   f"the background cannot be subtracted from {region}")
+        instead.append("subtract a background spectrum or model (a Spectrum, Gaussian or "
+                       "Flat source)")
+    return ("A shared basis fitted on a pooled pixel sample of all planes "
+            f"(reference='pooled') has no image geometry, so {', '.join(why)}. Fit the basis "
+            f"on the plane the {'seeds are' if geo else 'region is'} on (reference=<plane "
+            "index>), or fit every plane on its own (strategy='per-slice'), or "
+            f"{' and '.join(instead)}.")
+
+
 def seeds_for_strategy(components, labels=None, *, spatial_shape, strategy,
-                       reference=None) -> SeriesSeeds:
+                       reference=None, background=None) -> SeriesSeeds:
     """Put every component's seeds on the plane(s) a series strategy fits.
 
     Parameters
@@ -117,18 +160,24 @@ def seeds_for_strategy(components, labels=None, *, spatial_shape, strategy,
         Shared basis: the plane the basis is fitted on, or ``"pooled"`` (also the
         default, as in ``unmix_series``).  Not used for per-slice fits, whose seeds
         apply to every plane.
+    background : source, optional
+        The source of the config's background subtraction
+        (``AnalysisConfig.preprocessing.background``), put on the plane(s) like a
+        component's spectrum source: a region of the series becomes plane N's, or
+        one plane's when it is the same on every plane for per-slice fits.
 
     Returns
     -------
     SeriesSeeds
-        The components, the label image and the notes.
+        The components, the label image, the background source and the notes.
 
     Raises
     ------
     SeedPlacementError
         A ``ValueError`` naming the component, the reason and what to do: a seed with
         nothing on the basis plane, one that is not the same on every plane for
-        per-slice fits, or a seed that needs the image geometry with a pooled sample.
+        per-slice fits, or a seed that needs the image geometry with a pooled sample;
+        the same for the background region.
     ValueError
         An unknown strategy, or a reference plane out of range.
     """
@@ -143,38 +192,39 @@ def seeds_for_strategy(components, labels=None, *, spatial_shape, strategy,
     comps = list(components)
     if pooled:
         geo = [c.name for c in comps if c.h_source is not None and c.h_source.needs_geometry()]
-        if geo:
-            raise SeedPlacementError(
-                "A shared basis fitted on a pooled pixel sample of all planes "
-                "(reference='pooled') has no image geometry, so ROI, label and seed-pixel "
-                f"seeds cannot be used (component(s) {_names(geo)}). Fit the basis on the "
-                "plane the seeds are on (reference=<plane index>), or fit every plane on its "
-                "own (strategy='per-slice'), or seed these components from spectra or models.",
-                components=geo, needs_geometry=True)
+        bg_geo = background is not None and background.needs_geometry()
+        if geo or bg_geo:
+            raise SeedPlacementError(_pooled_refusal(geo, background if bg_geo else None),
+                                     components=geo, needs_geometry=True, background=bg_geo)
 
-    def place(source, name, *, as_map):
+    def place(source, *, as_map):
         if source is None:
             return None
-        try:
-            if pooled:
-                return None if source.needs_geometry(as_map=as_map) else source
-            if plane is not None:
-                return source.on_plane(plane, spatial_shape=spatial, labels=lab)
-            return source.on_every_plane(spatial_shape=spatial, labels=lab)
-        except ValueError as exc:  # the source's reason and what to do
-            raise SeedPlacementError(f"Component {name!r}: {exc}",
-                                     components=[name]) from None
+        if pooled:
+            return None if source.needs_geometry(as_map=as_map) else source
+        if plane is not None:
+            return source.on_plane(plane, spatial_shape=spatial, labels=lab)
+        return source.on_every_plane(spatial_shape=spatial, labels=lab)
 
     out, no_map, no_spectrum = [], [], []
     for c in comps:
-        h = place(c.h_source, c.name, as_map=False)
-        w = place(c.w_source, c.name, as_map=True)
+        try:
+            h = place(c.h_source, as_map=False)
+            w = place(c.w_source, as_map=True)
+        except ValueError as exc:  # the source's reason and what to do
+            raise SeedPlacementError(f"Component {c.name!r}: {exc}",
+                                     components=[c.name]) from None
         if w is None and c.w_source is not None:
             no_map.append(c.name)
         if h is None and c.h_source is not None:
             no_spectrum.append(c.name)
         out.append(c if (h is c.h_source and w is c.w_source)
                    else dataclasses.replace(c, h_source=h, w_source=w))
+    try:
+        bg = place(background, as_map=False)
+    except ValueError as exc:
+        raise SeedPlacementError(f"{_BACKGROUND.format(background.describe())}: {exc}",
+                                 background=True) from None
     if lab is not None and plane is not None and lab.size == math.prod(spatial) \
             and lab.size != math.prod(spatial[1:]):
         lab = lab.reshape(spatial)[plane]
@@ -185,4 +235,4 @@ def seeds_for_strategy(components, labels=None, *, spatial_shape, strategy,
     if no_spectrum:
         notes.append(f"{_names(no_spectrum)}: its spectrum seed comes from a map, which cannot "
                      f"seed {_where(pooled)}; the spectrum fallback estimates it.")
-    return SeriesSeeds(out, lab, tuple(notes), tuple(no_map), tuple(no_spectrum))
+    return SeriesSeeds(out, lab, tuple(notes), tuple(no_map), tuple(no_spectrum), bg)
