@@ -15,6 +15,7 @@ as the dock does.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -23,6 +24,7 @@ import tifffile
 
 from napari_unmix.cli import main
 from napari_unmix.core import AnalysisConfig, ComponentSpec, unmix_series
+from napari_unmix.core.preprocess import Preprocessing
 from napari_unmix.core.series import SeriesResult
 from napari_unmix.core.sources import FixedW, PreviousResult, RoiMask
 from napari_unmix.core.synthetic import make_crs_sample_4d
@@ -163,3 +165,87 @@ def test_a_pooled_basis_leaves_map_seeds_out_with_a_note(stack, tmp_path, capsys
     got = _series_of(tmp_path / "out")
     np.testing.assert_array_equal(got.maps, want.maps)
     np.testing.assert_array_equal(got.H, want.H)
+
+
+# -- the region of a background subtraction ------------------------------------------------
+#: a background region of a 2-D Shapes layer over the series (the same box on every plane)
+CORNER = _box(slice(6, 8), slice(0, 3))
+
+
+def _with_background(region, masks=EVERY):
+    """The config of ``masks`` (the medium marked background) with the background
+    subtracted from ``region``."""
+    cfg = _config(masks)
+    return cfg.replace(components=[dataclasses.replace(c, background=c.name == "medium")
+                                   for c in cfg.components],
+                       preprocessing=Preprocessing(background=RoiMask(region)))
+
+
+@pytest.mark.parametrize("flags, plane, strategy, reference", [
+    (["--strategy", "per-slice"], 0, "per-slice", None),
+    (["--strategy", "shared-basis", "--reference", "2"], 2, "shared-basis", 2),
+])
+def test_a_background_region_of_the_series_is_put_on_the_planes_fitted(
+        stack, tmp_path, capsys, flags, plane, strategy, reference):
+    """``run --config --strategy`` passed the (Z, Y, X) region of a config's background
+    subtraction to ``unmix_series`` unchanged, and every plane's fit refused it on shape;
+    it is now plane N's (shared basis) or one plane's (per-slice), as the seeds are."""
+    path, data = stack
+    cfg = _with_background(CORNER)
+    cfg_file = cfg.save(tmp_path / "setup.json")
+    assert _cli(path, cfg_file, tmp_path / "out", *flags) == 0, capsys.readouterr().err
+    placed = cfg.replace(
+        components=[dataclasses.replace(c, h_source=RoiMask(c.h_source.mask[plane]))
+                    for c in cfg.components],
+        preprocessing=Preprocessing(background=RoiMask(CORNER[plane])))
+    kw = {} if reference is None else {"reference": reference}
+    want = _direct(data, placed, strategy=strategy, **kw)
+    got = _series_of(tmp_path / "out")
+    np.testing.assert_array_equal(got.maps, want.maps)
+    np.testing.assert_array_equal(got.H, want.H)
+    # the background was subtracted: without it the seeds, so the fit, differ
+    plain = _direct(data, placed.replace(preprocessing=Preprocessing()), strategy=strategy,
+                    **kw)
+    assert np.abs(plain.maps - want.maps).max() > 0.1 * np.abs(want.maps).max()
+    saved = AnalysisConfig.load(tmp_path / "out" / "config.json")
+    np.testing.assert_array_equal(saved.preprocessing.background.mask, CORNER[plane])
+
+
+@pytest.mark.parametrize("region, flags, words", [
+    (_box(slice(6, 8), slice(0, 3), planes=[0, 2]), ["--strategy", "per-slice"],
+     ["The background subtraction (preprocessing.background, roi-mask): its ROI is not the "
+      "same on every plane (it covers plane(s) 0, 2)", "--strategy shared-basis --reference N",
+      "--labels painted on every plane"]),
+    (_box(slice(6, 8), slice(0, 3), planes=[0, 2]), ["--strategy", "shared-basis",
+                                                     "--reference", "1"],
+     ["The background subtraction (preprocessing.background, roi-mask): its ROI has no pixel "
+      "on plane 1 (it lies on plane(s) 0, 2)", "Give --reference N with N a plane the ROI is "
+      "on"]),
+])
+def test_a_background_region_that_does_not_fit_the_series_is_refused_naming_the_flags(
+        stack, tmp_path, cli_error, region, flags, words):
+    path, _ = stack
+    spectra = {"cell": EVERY["cell"][0], "medium": EVERY["medium"][0]}   # one plane's ROIs
+    cfg_file = _with_background(region, spectra).save(tmp_path / "setup.json")
+    line = cli_error("run", path, "--config", cfg_file, *flags, "--out", tmp_path / "o")
+    for w in words:
+        assert w in line, line
+    assert "layer" not in line and "preprocessing.background=" not in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_pooled_basis_refuses_a_background_region_naming_the_flags(stack, tmp_path,
+                                                                      cli_error):
+    path, data = stack
+    cfg = _with_map(data)
+    cfg = cfg.replace(components=[dataclasses.replace(c, w_source=None)
+                                  for c in cfg.components],
+                      preprocessing=Preprocessing(background=RoiMask(CORNER)))
+    line = cli_error("run", path, "--config", cfg.save(tmp_path / "setup.json"),
+                     "--strategy", "shared-basis", "--out", tmp_path / "o")
+    for w in ("--reference pooled", "these seeds need it: the background subtraction of the "
+              "--config, from a region (roi-mask).", "Give --reference N", "--strategy "
+              "per-slice", "or subtract a background spectrum or model (a spectrum, gaussian "
+              "or flat background in the --config) instead."):
+        assert w in line, line
+    assert "component(s)" not in line and "--spectra CSV" not in line

@@ -28,6 +28,7 @@ from napari_unmix.core.analysis import AnalysisConfig  # noqa: E402
 from napari_unmix.core.components import (  # noqa: E402
     ComponentSpec,
     FixedW,
+    FromComponent,
     Gaussian,
     PreviousResult,
     RoiLabel,
@@ -98,7 +99,8 @@ def test_a_shared_basis_from_plane_n_takes_the_seeds_on_plane_n(grid):
              ComponentSpec("label", h_source=RoiLabel(1)),
              ComponentSpec("model", h_source=Gaussian([(2900.0, 20.0, 1.0)])),
              ComponentSpec("prev", h_source=PreviousResult(h=np.ones(C)), w_source=FixedW(maps))]
-    out, lab, notes = series_seeds(comps, _labels([0, 1]), grid, _plan("plane", 1))
+    seeds = series_seeds(comps, _labels([0, 1]), grid, _plan("plane", 1))
+    out, lab, notes = seeds.components, seeds.labels, list(seeds.notes)
     np.testing.assert_array_equal(out[0].h_source.mask, _mask([1, 2])[1])
     assert isinstance(out[1].h_source, RoiLabel) and lab.shape == (Y, X) and lab[0, 0] == 1
     assert out[2] is comps[2]  # nothing to restrict: the same component
@@ -121,7 +123,8 @@ def test_a_per_plane_run_needs_seeds_on_every_plane(grid):
              ComponentSpec("label", h_source=RoiLabel(1)),
              ComponentSpec("prev", h_source=PreviousResult(h=np.ones(C)), w_source=FixedW(maps))]
     labels = _labels(range(Z))
-    out, lab, notes = series_seeds(comps, labels, grid, _plan("per-plane"))
+    seeds = series_seeds(comps, labels, grid, _plan("per-plane"))
+    out, lab, notes = seeds.components, seeds.labels, list(seeds.notes)
     np.testing.assert_array_equal(out[0].h_source.mask, _mask([0])[0])
     assert lab is labels or np.array_equal(lab, labels)  # every plane keeps its labels
     assert out[2].w_source is None and isinstance(out[2].h_source, PreviousResult)
@@ -151,9 +154,38 @@ def test_a_pooled_sample_refuses_geometric_seeds_and_leaves_maps_out(grid):
     assert "component(s) 'roi', 'label')" in msg and "'shared basis from plane N'" in msg
     prev = ComponentSpec("prev", h_source=PreviousResult(h=np.ones(C)),
                          w_source=FixedW(np.ones((Z, Y, X))))
-    out, lab, notes = series_seeds([comps[2], prev], None, grid, _plan("pooled"))
+    seeds = series_seeds([comps[2], prev], None, grid, _plan("pooled"))
+    out, lab, notes = seeds.components, seeds.labels, list(seeds.notes)
     assert out[0] is comps[2] and out[1].w_source is None and lab is None
     assert notes and "'prev'" in notes[0] and "shared basis from all planes" in notes[0]
+
+
+def test_the_background_region_is_put_on_the_planes_fitted(grid):
+    """``series_seeds`` placed the components only; the region of a background
+    subtraction (``Preprocessing.background``) of the whole series now goes the same
+    way, in the dock's words when it does not fit."""
+    model = [ComponentSpec("model", h_source=Gaussian([(2900.0, 20.0, 1.0)]))]
+    every, some = _mask(range(Z)), _mask([1, 2])
+    seeds = series_seeds(model, None, grid, _plan("plane", 2), background=RoiMask(some))
+    np.testing.assert_array_equal(seeds.background.mask, some[2])
+    seeds = series_seeds(model, None, grid, _plan("per-plane"), background=RoiMask(every))
+    np.testing.assert_array_equal(seeds.background.mask, every[0])
+    bg = FromComponent("model")      # the dock's own background: the row's spectrum
+    assert series_seeds(model, None, grid, _plan("pooled"), background=bg).background is bg
+    assert series_seeds(model, None, grid, _plan("per-plane")).background is None
+    with pytest.raises(RoiError) as info:
+        series_seeds(model, None, grid, _plan("per-plane"), background=RoiMask(some))
+    msg = str(info.value)
+    assert msg.startswith("The background subtraction (preprocessing.background, roi-mask): "
+                          "its ROI is not the same on every plane (it covers plane(s) 1-2)")
+    assert "2-D Shapes layer" in msg
+    with pytest.raises(RoiError, match="the background cannot be subtracted from a region"):
+        series_seeds(model, None, grid, _plan("pooled"), background=RoiMask(every))
+    with pytest.raises(RoiError) as info:
+        series_seeds([ComponentSpec("roi", h_source=RoiMask(every))], None, grid,
+                     _plan("pooled"), background=RoiMask(every))
+    assert "(component(s) 'roi'), nor a background subtracted from a region. Choose " \
+        "'shared basis from plane N'" in str(info.value)
 
 
 # -- results -----------------------------------------------------------------------------

@@ -10,6 +10,8 @@ has no series choice.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -22,7 +24,13 @@ from napari_unmix._napari.layers import result_layers  # noqa: E402
 from napari_unmix._napari.sample_data import sample_layer_data  # noqa: E402
 from napari_unmix._napari.series_run import SERIES_CHOICES  # noqa: E402
 from napari_unmix.core.analysis import AnalysisConfig  # noqa: E402
-from napari_unmix.core.components import ComponentSpec, RoiLabel  # noqa: E402
+from napari_unmix.core.components import (  # noqa: E402
+    ComponentSpec,
+    FromComponent,
+    RoiLabel,
+    RoiMask,
+)
+from napari_unmix.core.preprocess import Preprocessing  # noqa: E402
 from napari_unmix.core.series import unmix_series  # noqa: E402
 from napari_unmix.core.synthetic import make_crs_sample, make_crs_sample_4d  # noqa: E402
 
@@ -284,6 +292,48 @@ def test_seeds_belong_to_the_reference_plane(qtbot, viewer, dock, zs):
     _run(qtbot, dock)
     assert "spectrum only" in _notes(since, NotificationSeverity.INFO)[0]
     assert dock.series_result.strategy == "per-slice"
+
+
+def test_a_background_from_a_shapes_layer_is_subtracted_on_the_planes_fitted(qtbot, viewer,
+                                                                             dock, zs):
+    """A row of a 2-D Shapes layer over the series marked background, its spectrum
+    subtracted: the dock's series run takes the region on the plane(s) it fits, as the
+    core run of the config with the masks of that plane does."""
+    def rect(y0, y1, x0, x1):   # around the centres of pixels y0..y1, x0..x1
+        return np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]]) + [[-0.5, -0.5],
+                                                                     [-0.5, 0.5],
+                                                                     [0.5, 0.5], [0.5, -0.5]]
+
+    rects = [rect(4, 4, 3, 4), rect(6, 7, 6, 7), rect(14, 20, 14, 20)]  # lipid, protein, medium
+    viewer.add_shapes(rects, shape_type="rectangle", name="rois", scale=SCALE[2:],
+                      translate=TRANSLATE[2:])                   # 2-D: on every plane
+    assert dock.components_from_layer("rois") == 3
+    dock.table.rows[2].background.setChecked(True)
+    _configure(dock, "seeded-nmf", "joint")
+    dock.form.subtract_background.value = True
+    joint = dock._prepare().config       # the setup: every ROI a mask of the whole series
+    assert [c.h_source.mask.shape for c in joint.components] == [(N_PLANES, *SHAPE)] * 3
+    assert [int(c.h_source.mask[0].sum()) for c in joint.components] == [2, 4, 49]
+    bg = joint.preprocessing.background
+    assert isinstance(bg, FromComponent) and bg.name == joint.components[2].name
+    for choice, plane in (("per-plane", 0), ("plane", 2)):
+        _configure(dock, "seeded-nmf", choice, plane=plane)
+        _run(qtbot, dock)
+        placed = joint.replace(components=[
+            dataclasses.replace(c, h_source=RoiMask(c.h_source.mask[plane]))
+            for c in joint.components])
+        kw = {"strategy": CORE_STRATEGY[choice], "series_axis": 0, "spectral_axis": 1,
+              "reference": plane, "spectral_values": zs.spectral_axis}
+        expected = unmix_series(zs.stack, placed, **kw)
+        layers = result_layers(viewer, source_image="z-series")
+        assert len(layers) == 3
+        for i, layer in enumerate(layers):
+            np.testing.assert_allclose(layer.data[:, 0], expected.maps[i], rtol=1e-6,
+                                       atol=1e-9)
+        assert dock.series_result.config().preprocessing.background.name == bg.name
+        # the subtraction shaped the seeds: without it the run differs
+        plain = unmix_series(zs.stack, placed.replace(preprocessing=Preprocessing()), **kw)
+        assert np.abs(plain.maps - expected.maps).max() > 1e-3 * np.abs(expected.maps).max()
 
 
 # -- cancel ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ says (:func:`cancel_text`), and what an outcome means (:func:`outcome_report`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from ..core.analysis import AnalysisConfig, run_analysis
@@ -142,8 +142,10 @@ def prepare_run(grid: ImageGrid, rows, kw: dict, *, layers, previous=None, runs=
             raise ValueError(f"{spec.label} loadings are signed, so they cannot be a shared "
                              "(non-negative) basis: choose 'per plane' for this mode, or a "
                              "non-negative mode (NNMF, NNLS) for a shared basis.")
-        comps, labels, series_notes = series_seeds(comps, labels, grid, plan)
-        notes = [*notes, *series_notes]
+        seeds = series_seeds(comps, labels, grid, plan, background=pre.background)
+        comps, labels = seeds.components, seeds.labels
+        pre = replace(pre, background=seeds.background)
+        notes = [*notes, *seeds.notes]
     values, unit = grid.spectral_values()
     config = AnalysisConfig(components=comps, preprocessing=pre, spectral_unit=unit, **kw)
     layer = grid.layer

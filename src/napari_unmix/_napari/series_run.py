@@ -38,8 +38,9 @@ z / t series
     is refused, naming the planes it is on).  A per-plane run applies each ROI to every
     plane, so it needs ROIs that are the same on every plane (e.g. a 2-D Shapes layer
     over the stack); label seeds follow each plane's labels and must be present on every
-    plane.  The pooled sample has no geometry: ROI and label seeds are refused before the
-    run starts.  Rows seeded from a previous result give their spectrum; their map is a
+    plane.  The region of a background subtraction goes the same way (``background=``).
+    The pooled sample has no geometry: ROI and label seeds are refused before the run
+    starts.  Rows seeded from a previous result give their spectrum; their map is a
     seed only for a shared basis from plane N (its plane N), and the dock says so when
     it is left out.
 
@@ -64,7 +65,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.series import SeedPlacementError, default_series_axis, seeds_for_strategy
+from ..core.series import (
+    SeedPlacementError,
+    SeriesSeeds,
+    default_series_axis,
+    seeds_for_strategy,
+)
 from ..core.sources.regions import plane_ranges
 from ..core.summaries import NNLSSummary, PCASummary
 from .rois import ImageGrid, RoiError
@@ -146,9 +152,10 @@ def _names(names) -> str:
     return ", ".join(map(repr, names))
 
 
-def series_seeds(comps, labels, grid: ImageGrid, plan: SeriesPlan):
-    """The components (and label image) of a series run, with their seeds put on the
-    plane(s) the strategy fits (the core's
+def series_seeds(comps, labels, grid: ImageGrid, plan: SeriesPlan, *,
+                 background=None) -> SeriesSeeds:
+    """The components, label image and background of a series run, with their seeds put
+    on the plane(s) the strategy fits (the core's
     :func:`~napari_unmix.core.series.seeds_for_strategy`), in the dock's words.
 
     * shared basis from plane N: every source restricted to plane N
@@ -157,23 +164,26 @@ def series_seeds(comps, labels, grid: ImageGrid, plan: SeriesPlan):
     * pooled sample: spectrum sources that need the image's geometry
       (``needs_geometry``) are refused; maps (e.g. a previous result's) are left out.
 
-    A map source that cannot seed the strategy is left out (its spectrum stays), and
-    a note says so.
+    ``background`` (the preprocessing's background source) is placed like a spectrum
+    seed.  A map source that cannot seed the strategy is left out (its spectrum stays),
+    and a note says so.
 
-    Returns ``(components, labels, notes)``; ``notes`` are lines to tell the user.
-    Raises RoiError (naming the component, the reason and what to do) when a seed
-    does not fit the strategy.
+    Returns the core's :class:`~napari_unmix.core.series.SeriesSeeds` with the dock's
+    ``notes`` (lines to tell the user).  Raises RoiError (naming the component, the
+    reason and what to do) when a seed does not fit the strategy.
     """
     try:
         seeds = seeds_for_strategy(comps, labels, spatial_shape=grid.spatial_shape,
-                                   strategy=plan.strategy, reference=plan.reference)
+                                   strategy=plan.strategy, reference=plan.reference,
+                                   background=background)
     except SeedPlacementError as exc:
-        if exc.needs_geometry:
+        if exc.needs_geometry and exc.components:
+            region = ", nor a background subtracted from a region" if exc.background else ""
             raise RoiError(
                 "A shared basis from all planes is fitted on a pixel sample pooled from "
                 "every plane, which has no image geometry, so ROI and label seeds cannot be "
-                f"used (component(s) {_names(exc.components)}). Choose 'shared basis from "
-                "plane N' with N the plane the ROIs are on, or 'per plane', or seed these "
+                f"used (component(s) {_names(exc.components)}){region}. Choose 'shared basis "
+                "from plane N' with N the plane the ROIs are on, or 'per plane', or seed these "
                 "components from spectrum files or Gaussian models.") from None
         raise RoiError(str(exc)) from None
     notes = []
@@ -184,7 +194,7 @@ def series_seeds(comps, labels, grid: ImageGrid, plan: SeriesPlan):
     if seeds.spectra_left_out:
         notes.append(f"{_names(seeds.spectra_left_out)}: the spectrum seed cannot seed a "
                      f"{plan.label!r} run; the spectrum fallback estimates it.")
-    return seeds.components, seeds.labels, notes
+    return dataclasses.replace(seeds, notes=tuple(notes))
 
 
 # -- spectra -------------------------------------------------------------------------------

@@ -25,13 +25,14 @@ per plane for per-slice), and ``result.json`` / ``result.npz`` keep the series'
 params (``params.series``: strategy, axis, reference, matching), so
 ``run --config RESULT`` reruns the series as it ran (:func:`series_plan`); options
 given on the command line override the record.  The seeds of the config (ROI masks of
-the whole series, maps) and ``--labels`` are put on the plane(s) fitted as the dock puts
-them (:func:`place_seeds`, the core's
+the whole series, maps), the region of its background subtraction and ``--labels`` are
+put on the plane(s) fitted as the dock puts them (:func:`place_seeds`, the core's
 :func:`~napari_unmix.core.series.seeds_for_strategy`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -250,20 +251,24 @@ def series_plan(args, shape, spectral_axis, source=None, *, name="INPUT") -> Ser
     return plan
 
 
-def _pooled_refusal(what: str) -> CLIError:
+def _pooled_refusal(what: str, *, seeds: bool = True, background: bool = False) -> CLIError:
+    instead = [*(["seed with --spectra CSV"] if seeds else []),
+               *(["subtract a background spectrum or model (a spectrum, gaussian or flat "
+                  "background in the --config)"] if background else [])]
     return CLIError(
         "--reference pooled (the default of --strategy shared-basis) fits the basis on a "
         "pixel sample of all planes, which has no image geometry, but these seeds need "
         f"it: {what}. Give --reference N (the plane the labels / ROIs seed), or --strategy "
-        "per-slice, or seed with --spectra CSV instead.")
+        f"per-slice, or {' and '.join(instead)} instead.")
 
 
 def place_seeds(plan: SeriesPlan, cfg, labels, *, spectral_axis, quiet=False):
     """The config's components and the label image put on the plane(s) the series
     fits, as the dock puts them (:func:`~napari_unmix.core.series.seeds_for_strategy`):
-    ROI masks, label images and maps of the whole series become plane N's for a shared
-    basis from plane N, and one plane's for per-slice fits when they are the same on
-    every plane; a pooled basis leaves map seeds out (with a note).  Seeds of one
+    ROI masks, label images and maps of the whole series, and the region of the
+    background subtraction, become plane N's for a shared basis from plane N, and one
+    plane's for per-slice fits when they are the same on every plane; a pooled basis
+    leaves map seeds out (with a note).  Seeds of one
     plane's shape stay as they are, and so does everything when the series axis is not
     the first spatial axis (a 5-D stack along its second axis: its seeds must be of
     one plane's shape).
@@ -286,24 +291,34 @@ def place_seeds(plan: SeriesPlan, cfg, labels, *, spectral_axis, quiet=False):
     Raises
     ------
     CLIError
-        A seed that does not fit the series (nothing on plane ``--reference N``, not the
-        same on every plane for ``--strategy per-slice``, or ROI / label seeds with a
-        pooled basis), naming the component and the flags to change.
+        A seed or background region that does not fit the series (nothing on plane
+        ``--reference N``, not the same on every plane for ``--strategy per-slice``, or
+        ROI / label seeds with a pooled basis), naming it and the flags to change.
     """
     spatial = [i for i in range(len(plan.plane_shape) + 2) if i != spectral_axis]
     if spatial[0] != plan.axis:
         return cfg, labels
+    pre = cfg.preprocessing
     try:
         seeds = seeds_for_strategy(cfg.components, labels, spatial_shape=plan.spatial_shape,
-                                   strategy=plan.strategy, reference=plan.reference)
+                                   strategy=plan.strategy, reference=plan.reference,
+                                   background=pre.background)
     except SeedPlacementError as exc:
         if exc.needs_geometry:
-            names = ", ".join(map(repr, exc.components))
-            raise _pooled_refusal(f"the ROI / label seeds of component(s) {names}") from None
+            what = []
+            if exc.components:
+                names = ", ".join(map(repr, exc.components))
+                what.append(f"the ROI / label seeds of component(s) {names}")
+            if exc.background:
+                what.append(f"the background subtraction of the --config, from a region "
+                            f"({pre.background.describe()})")
+            raise _pooled_refusal("; ".join(what), seeds=bool(exc.components),
+                                  background=exc.background) from None
         raise CLIError(cli_words(str(exc))) from None
     for text in seeds.notes:
         note(text, quiet)
-    return cfg.replace(components=seeds.components), seeds.labels
+    return cfg.replace(components=seeds.components, preprocessing=dataclasses.replace(
+        pre, background=seeds.background)), seeds.labels
 
 
 def check_series_config(plan: SeriesPlan, cfg) -> None:
