@@ -229,3 +229,25 @@ def test_a_pooled_sample_refuses_a_background_region_saying_what_to_do():
     flat = Flat(1.0)
     assert _seeds([model], strategy="shared-basis", background=flat).background is flat
 
+
+def test_the_core_s_texts_name_no_napari_layer():
+    """The core speaks to the API and the CLI too: its remedies name masks and label
+    images, not napari's Shapes / Labels layers (the dock puts its own words in,
+    ``_napari.help_texts.dock_words``)."""
+    labels = np.zeros(SPATIAL, dtype=np.int32)
+    labels[0, 0, 0] = 2
+    messages = []
+    for kw, bg in (({"strategy": "per-slice"}, RoiMask(_boxes())),
+                   ({"strategy": "shared-basis", "reference": 0},
+                    RoiMask(_region(planes=[1]))),
+                   ({"strategy": "per-slice"}, RoiLabel(2)),
+                   ({"strategy": "shared-basis", "reference": 1}, RoiLabel(2)),
+                   ({"strategy": "shared-basis"}, RoiMask(_boxes()))):
+        for comps, background in (([ComponentSpec("c", h_source=bg)], None), ([], bg)):
+            with pytest.raises(SeedPlacementError) as info:
+                _seeds(comps, labels, background=background, **kw)
+            messages.append(str(info.value))
+    for msg in messages:
+        assert "layer" not in msg.lower() and "Shapes" not in msg, msg
+    assert "Give the same region on every plane (or an ROI mask of one plane, (Y, X), which " \
+        "applies to every plane)" in messages[0]

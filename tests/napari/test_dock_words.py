@@ -172,3 +172,24 @@ def test_an_image_with_nan_is_refused_in_the_dock_s_words(qtbot, crs_viewer, crs
     assert "the image holds 64 NaN" in said, said
     assert "Set 'NaN pixels' to omit" in said and "np.nan_to_num" in said, said
     assert "finite_mask" not in said and "stack_to_matrix" not in said, said
+
+
+def test_an_roi_not_on_every_plane_is_refused_in_the_dock_s_words():
+    # the core's remedy names masks and label images (its users include the CLI and the
+    # API); the dock says what to do with its layers, as it did when the core said it
+    import numpy as np
+
+    from napari_unmix._napari.help_texts import dock_words
+    from napari_unmix.core.sources import RoiMask
+
+    mask = np.zeros((3, 4, 5), bool)
+    mask[1, 1:3, 1:3] = True
+    with pytest.raises(ValueError) as info:
+        RoiMask(mask).on_every_plane(spatial_shape=(3, 4, 5))
+    core = str(info.value)
+    assert "layer" not in core.lower() and "Shapes" not in core
+    assert dock_words(core) == (
+        "its ROI is not the same on every plane (it covers plane(s) 1), but every plane is "
+        "seeded from the same ROI. Draw it in a 2-D Shapes layer (the same region on every "
+        "plane), seed it from a Labels layer painted on every plane, or fit a shared basis "
+        "on one plane.")

@@ -336,6 +336,25 @@ def test_a_background_from_a_shapes_layer_is_subtracted_on_the_planes_fitted(qtb
         assert np.abs(plain.maps - expected.maps).max() > 1e-3 * np.abs(expected.maps).max()
 
 
+def test_an_roi_drawn_on_one_plane_is_refused_for_a_per_plane_run_in_the_dock_s_words(
+        viewer, dock):
+    """The core words the remedy neutrally (an ROI mask of one plane, a label image); the
+    dock still names its layers."""
+    box = np.array([[1, 0, 3, 3], [1, 0, 3, 8], [1, 0, 8, 8], [1, 0, 8, 3]], dtype=float)
+    viewer.add_shapes([box], shape_type="rectangle", ndim=4, name="on plane 1",
+                      scale=SCALE, translate=TRANSLATE)
+    assert dock.components_from_layer("on plane 1") == 1
+    _configure(dock, "seeded-nmf", "per-plane", plane=1)
+    since = len(notification_manager.records)
+    assert dock.run() is None
+    errors = _notes(since, NotificationSeverity.ERROR)
+    assert len(errors) == 1 and "its ROI is not the same on every plane (it covers plane(s) " \
+        "1)" in errors[0]
+    assert errors[0].endswith("Draw it in a 2-D Shapes layer (the same region on every "
+                              "plane), seed it from a Labels layer painted on every plane, or "
+                              "fit a shared basis on one plane."), errors[0]
+
+
 # -- cancel ------------------------------------------------------------------------------
 def test_cancel_stops_a_series_run_and_publishes_nothing(qtbot, viewer, dock):
     n_layers = len(viewer.layers)

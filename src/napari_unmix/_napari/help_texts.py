@@ -22,6 +22,7 @@ import re
 
 from ..core._validation import NONFINITE_REMEDY
 from ..core.data import COMPUTE_FIRST, NONFINITE_STACK_REMEDY
+from ..core.sources.regions import EVERY_PLANE_REMEDY
 
 __all__ = ["LABELS", "TOOLTIPS", "dock_words"]
 
@@ -120,6 +121,10 @@ _PHRASES = (
      "np.asarray(layer.data))"),
     (NONFINITE_REMEDY, _NONFINITE_IN_DOCK),
     (NONFINITE_STACK_REMEDY, _NONFINITE_IN_DOCK),
+    # an ROI of a z / t series that differs between planes, for a per-plane run
+    (EVERY_PLANE_REMEDY, "Draw it in a 2-D Shapes layer (the same region on every plane), "
+     "seed it from a Labels layer painted on every plane, or fit a shared basis on one "
+     "plane."),
 )
 #: The core calls the image "stack" at the start of some messages.
 _STACK = re.compile(r"\bstack (contains|holds) (\d+) (NaN|negative)")

@@ -73,6 +73,7 @@ from ..core.series import (
 )
 from ..core.sources.regions import plane_ranges
 from ..core.summaries import NNLSSummary, PCASummary
+from .help_texts import dock_words
 from .rois import ImageGrid, RoiError
 from .summary_text import mode_label, shows_random_state
 
@@ -185,7 +186,7 @@ def series_seeds(comps, labels, grid: ImageGrid, plan: SeriesPlan, *,
                 f"used (component(s) {_names(exc.components)}){region}. Choose 'shared basis "
                 "from plane N' with N the plane the ROIs are on, or 'per plane', or seed these "
                 "components from spectrum files or Gaussian models.") from None
-        raise RoiError(str(exc)) from None
+        raise RoiError(dock_words(str(exc))) from None
     notes = []
     if seeds.maps_left_out:
         notes.append(f"{_names(seeds.maps_left_out)}: seeded from the previous result's "

@@ -23,6 +23,7 @@ import warnings
 
 from ..core._validation import NONFINITE_REMEDY
 from ..core.data import COMPUTE_FIRST, OMIT_NEEDS_MEMORY
+from ..core.sources.regions import EVERY_PLANE_REMEDY
 
 __all__ = ["CLI_PATTERNS", "CLI_WORDS", "EXIT_USAGE", "ITERATION_STAGES", "PROG", "CLIError",
            "Progress", "cli_words", "note", "one_line", "progress_enabled", "run_quietly", "say",
@@ -86,8 +87,7 @@ CLI_WORDS = (
     ("Choose a plane the ROI is on, or draw the ROI on plane",
      "Give --reference N with N a plane the ROI is on, or a mask with pixels on plane"),
     ("Choose a plane the label is on,", "Give --reference N with N a plane the label is on,"),
-    ("Draw it in a 2-D Shapes layer (the same region on every plane), seed it from a "
-     "Labels layer painted on every plane, or fit a shared basis on one plane.",
+    (EVERY_PLANE_REMEDY,
      "Give a mask that is the same on every plane (or one plane's mask), or --labels "
      "painted on every plane, or pass --strategy shared-basis --reference N."),
     ("or fit a shared basis on one plane.",

@@ -10,7 +10,15 @@ import numpy as np
 from ..data import roi_mean_spectrum
 from .base import SeedContext, Source, as_int, cosine_to, register_source
 
-__all__ = ["RoiLabel", "RoiMask", "SeedPixels", "planes_of", "plane_ranges"]
+__all__ = ["EVERY_PLANE_REMEDY", "RoiLabel", "RoiMask", "SeedPixels", "planes_of",
+           "plane_ranges"]
+
+#: What to do about an ROI that is not the same on every plane of a series fitted plane
+#: by plane, in the API's terms (the dock and the CLI replace this sentence by their own,
+#: see ``_napari.help_texts`` and ``cli.console``).
+EVERY_PLANE_REMEDY = ("Give the same region on every plane (or an ROI mask of one plane, "
+                      "(Y, X), which applies to every plane), seed it from a label present on "
+                      "every plane of the label image, or fit a shared basis on one plane.")
 
 
 def plane_ranges(values) -> str:
@@ -96,8 +104,7 @@ class RoiMask(Source):
             raise ValueError(
                 f"its ROI is not the same on every plane (it covers plane(s) "
                 f"{plane_ranges(on) or 'none'}), but every plane is seeded from the same ROI. "
-                "Draw it in a 2-D Shapes layer (the same region on every plane), seed it from "
-                "a Labels layer painted on every plane, or fit a shared basis on one plane.")
+                f"{EVERY_PLANE_REMEDY}")
         return RoiMask(mask[0])
 
 
