@@ -6,6 +6,13 @@ and the solver options.  It converts to JSON and back exactly (arrays included),
 a config can be saved, shared, and stored inside the result it produced
 (:attr:`~napari_unmix.core.result.UnmixResult.config`).  Which fields a mode uses is
 said by its :class:`~napari_unmix.core.modes.ModeSpec` (``options``).
+
+The label image of ``RoiLabel`` sources is data, given to the run (``labels=``); a
+config saved beside its label image (the dock's "Save setup" of labels painted plane
+by plane, ``<name>.labels.tif``) names that file and its checksum in
+:attr:`AnalysisConfig.label_image` (a :class:`LabelImageFile`), which the readers of
+saved configs (:func:`napari_unmix.io.read_setup_labels`, ``napari-unmix run
+--config``) follow; the analysis itself never reads it.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
@@ -31,7 +38,7 @@ from .seeds import H_FALLBACKS, W_SEED_MODES
 from .solvers import LOSSES
 from .solvers.simplex import ABUNDANCES
 
-__all__ = ["FIT_DATA", "AnalysisConfig"]
+__all__ = ["FIT_DATA", "AnalysisConfig", "LabelImageFile"]
 
 _FORMAT = "napari-unmix-config"
 _FORMAT_VERSION = 1
@@ -56,6 +63,51 @@ def _check_count(value, name) -> int:
     if not is_whole_number(value) or value < 1:
         raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
     return int(value)
+
+
+@dataclass(frozen=True)
+class LabelImageFile:
+    """The label image file a saved config's ``RoiLabel`` sources take their ids from.
+
+    Parameters
+    ----------
+    path : str
+        The file, relative to the folder of the config file (e.g.
+        ``"setup.labels.tif"``, written beside ``setup.json``).
+    sha256 : str
+        Its checksum (:func:`~napari_unmix.core.analysis.labels_sha256` of the image),
+        so that a changed or another file is refused, never used.
+    """
+
+    path: str
+    sha256: str
+
+    def __post_init__(self):
+        p = self.path
+        if not isinstance(p, str) or not p or PurePosixPath(p).is_absolute() \
+                or PureWindowsPath(p).is_absolute() or ".." in PurePosixPath(p).parts:
+            raise ValueError(f"label_image.path must name a file beside the config (a path "
+                             f"relative to its folder), got {p!r}.")
+        sha = self.sha256
+        if not isinstance(sha, str) or len(sha) != 64 \
+                or any(ch not in "0123456789abcdef" for ch in sha):
+            raise ValueError(f"label_image.sha256 must be the 64 hexadecimal digits of the "
+                             f"label image's SHA-256 checksum, got {sha!r}.")
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "sha256": self.sha256}
+
+    @classmethod
+    def from_dict(cls, d) -> LabelImageFile:
+        """Inverse of :meth:`to_dict`."""
+        if not isinstance(d, dict) or set(d) != {"path", "sha256"}:
+            raise ValueError(f"label_image must be an object with the fields path and sha256, "
+                             f"got {d!r}.")
+        return cls(d["path"], d["sha256"])
+
+    def resolve(self, config_path) -> Path:
+        """The file, for the config saved at ``config_path``."""
+        return Path(config_path).parent / self.path
 
 
 @dataclass(eq=False)
@@ -130,6 +182,10 @@ class AnalysisConfig:
         not depend on it (``core.parallel``).
     spectral_unit : str, optional
         Unit of the spectral axis, stored in the result.
+    label_image : LabelImageFile, optional
+        A saved config's label image file, beside it, whose ids its ``RoiLabel``
+        sources name (see the module documentation); not used by the analysis, which
+        takes the label image as ``labels=``.  Written to JSON only when set.
     """
 
     mode: str = "seeded-nmf"
@@ -156,6 +212,7 @@ class AnalysisConfig:
     standardize: bool = True
     n_jobs: int | None = None
     spectral_unit: str | None = None
+    label_image: LabelImageFile | None = None
 
     def __post_init__(self):
         if not isinstance(self.mode, str) or self.mode not in MODES:
@@ -199,6 +256,8 @@ class AnalysisConfig:
                 raise ValueError(f"{attr} must be a text, got {value!r}.")
         if self.random_state is not None:
             self.random_state = resolve_random_state(self.random_state)
+        if self.label_image is not None and not isinstance(self.label_image, LabelImageFile):
+            raise TypeError("label_image must be a core.config.LabelImageFile or None.")
         bg = self.preprocessing.background
         if isinstance(bg, FromComponent) and bg.name not in names:
             raise ValueError(f"The background subtraction uses component {bg.name!r}, which is "
@@ -250,6 +309,10 @@ class AnalysisConfig:
                 v = v.to_dict(arrays=arrays, prefix=f"{prefix}preprocessing/")
             elif f.name == "anchor":
                 v = encode_unbounded(v)  # "inf": JSON has no infinity
+            elif f.name == "label_image":
+                if v is None:  # written only when set: other configs are as before
+                    continue
+                v = v.to_dict()
             out[f.name] = v
         return out
 
@@ -281,6 +344,8 @@ class AnalysisConfig:
                              f"{pre!r}.")
         if "anchor" in d:
             d["anchor"] = decode_unbounded(d["anchor"])
+        if d.get("label_image") is not None:
+            d["label_image"] = LabelImageFile.from_dict(d["label_image"])
         d["components"] = [ComponentSpec.from_dict(c, arrays=arrays) for c in comps]
         d["preprocessing"] = Preprocessing.from_dict(d.get("preprocessing"), arrays=arrays)
         return cls(**d)

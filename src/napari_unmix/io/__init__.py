@@ -22,6 +22,8 @@ The modules:
   reading result folders;
 * :mod:`~napari_unmix.io.result_folder`: the result folder, written as a whole
   (:func:`write_analysis_outputs`, :func:`check_output_folder`);
+* :mod:`~napari_unmix.io.setup_files`: a saved setup, its config and the label image
+  beside it (:func:`write_setup`, :func:`read_setup_labels`);
 * :mod:`~napari_unmix.io.stack_layout`: where a result's maps lie in the analysed
   stack (:class:`StackLayout`), kept by both.
 """
@@ -43,6 +45,7 @@ from .results import (
     write_result_bundle,
     write_result_json,
 )
+from .setup_files import read_setup_labels, setup_labels_path, write_setup
 from .stack import STACK_SUFFIXES, StackData
 from .stack_layout import StackLayout
 from .tables import (
@@ -70,15 +73,18 @@ __all__ = [
     "read_result_bundle",
     "read_slice_folder",
     "read_spectra_csv",
+    "read_setup_labels",
     "read_spectral_sidecar",
     "read_stack",
     "result_info",
+    "setup_labels_path",
     "unit_from_header",
     "write_analysis_outputs",
     "write_composite_png",
     "write_maps_tiff",
     "write_result_bundle",
     "write_result_json",
+    "write_setup",
     "write_spectra_csv",
     "write_stack_tiff",
 ]
