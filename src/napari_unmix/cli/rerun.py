@@ -16,7 +16,11 @@ the checksum of the label image that result was made with is known
 :func:`check_labels` refuses a ``--labels`` image with another checksum, since its
 label ids would seed other pixels, unless ``--new-labels`` is given; and a config
 whose seeds are label ids (``RoiLabel``) without ``--labels`` is refused with what
-to pass.  The config of a z / t series result comes with the series' params
+to pass.  A setup saved beside its label image (the dock's "Save setup" of labels
+painted plane by plane: ``setup.json`` naming ``setup.labels.tif`` and its checksum in
+``label_image``) brings that image: :func:`run_labels` reads it when ``--labels`` is not
+given, and a ``--labels`` image or a file beside it with another checksum is refused
+the same way.  The config of a z / t series result comes with the series' params
 (:attr:`ConfigSource.series`, from its ``result.json`` or ``result.npz``), so that
 ``run`` reruns it plane by plane as it ran (:func:`napari_unmix.cli.series.series_plan`).
 """
@@ -35,7 +39,7 @@ from ..io import CONFIG_NAME, OUTPUT_NAMES, read_result_bundle
 from ..io.results import RESULT_JSON_FORMAT
 from .console import CLIError
 
-__all__ = ["ConfigSource", "check_labels", "label_users", "read_config"]
+__all__ = ["ConfigSource", "check_labels", "label_users", "read_config", "run_labels"]
 
 
 @dataclass
@@ -55,6 +59,9 @@ class ConfigSource:
     spectral_values : ndarray or None
         The spectral values of the channels of the result it came from, and their
         ``spectral_unit``: a rerun on a stack without an axis of its own takes them.
+    labels_file : Path or None
+        The label image saved beside a setup (its ``label_image``), read when
+        ``--labels`` is not given; its checksum is ``labels_sha256``.
     """
 
     config: AnalysisConfig
@@ -63,6 +70,14 @@ class ConfigSource:
     series: dict | None = None
     spectral_values: np.ndarray | None = None
     spectral_unit: str | None = None
+    labels_file: Path | None = None
+
+    def __post_init__(self):
+        ref = self.config.label_image
+        if ref is not None and self.labels_file is None:  # a setup beside its label image
+            where = self.path / CONFIG_NAME if self.path.is_dir() else self.path
+            self.labels_file = ref.resolve(where)
+            self.labels_sha256 = ref.sha256
 
 
 def _result_doc(folder: Path) -> dict | None:
@@ -230,6 +245,34 @@ def label_users(cfg: AnalysisConfig) -> list[str]:
     return users
 
 
+def run_labels(source: ConfigSource | None, labels_path, spatial_shape, *,
+               plane_shape=None, new_labels: bool = False):
+    """The label image of a run: ``--labels``, else the one saved beside a setup
+    (``source.labels_file``), checked (:func:`check_labels`).
+
+    Returns
+    -------
+    labels : ndarray or None
+    path : Path or None
+        The file it was read from.
+    """
+    from .seed_inputs import read_labels
+
+    path = None if labels_path is None else Path(labels_path)
+    beside = source is not None and path is None and source.labels_file is not None
+    if beside:
+        path = source.labels_file
+        if not path.is_file():
+            raise CLIError(f"--config {source.path} takes its label ids from the label image "
+                           f"{path.name} saved beside it, which is not there ({path.parent}); "
+                           "put it back (the two files belong together), or pass the label "
+                           "image with --labels LABELS.tif.")
+    labels = None if path is None else read_labels(path, spatial_shape,
+                                                   plane_shape=plane_shape)
+    check_labels(source, path, labels, new_labels=new_labels and not beside)
+    return labels, path
+
+
 def check_labels(source: ConfigSource | None, labels_path, labels, *,
                  new_labels: bool = False) -> None:
     """Refuse a rerun whose label image is missing or not the config's.
@@ -260,9 +303,16 @@ def check_labels(source: ConfigSource | None, labels_path, labels, *,
     if source.labels_sha256 is None or new_labels:
         return
     got = labels_sha256(labels)
+    if got != source.labels_sha256 and labels_path == source.labels_file:
+        raise CLIError(f"the label image {labels_path} beside --config {source.path} was "
+                       f"changed since the setup was saved (labels checksum {got[:12]}..., "
+                       f"recorded {source.labels_sha256[:12]}...): its label ids would seed "
+                       "other pixels. Put back the file saved with it, or pass a label image "
+                       "with --labels LABELS.tif --new-labels to run with another one.")
     if got != source.labels_sha256:
-        raise CLIError(f"the label image {labels_path} is not the one the result of --config "
-                       f"{source.path} was made with (labels checksum {got[:12]}..., recorded "
-                       f"{source.labels_sha256[:12]}...): its label ids would seed other "
-                       "pixels. Pass the original label image, or --new-labels to run with "
-                       "this one.")
+        whose = (f"--config {source.path} was saved with" if source.labels_file is not None
+                 else f"the result of --config {source.path} was made with")
+        raise CLIError(f"the label image {labels_path} is not the one {whose} (labels checksum "
+                       f"{got[:12]}..., recorded {source.labels_sha256[:12]}...): its label "
+                       "ids would seed other pixels. Pass the original label image, or "
+                       "--new-labels to run with this one.")

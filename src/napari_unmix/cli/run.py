@@ -32,12 +32,11 @@ from ..io.zarr_stacks import is_zarr_folder
 from .console import PROG, CLIError, Progress, note, progress_enabled, run_quietly, say, warning
 from .outputs import check_out, spatial_pixel_size, write_outputs
 from .report import describe, note_fallbacks, say_seed_drift
-from .rerun import check_labels, read_config
+from .rerun import read_config, run_labels
 from .scheduler import scheduler_client, scheduler_for, where_text
 from .seed_inputs import (
     flat_background_component,
     label_components,
-    read_labels,
     spectra_components,
 )
 from .series import check_series_config, place_seeds, say_series, series_plan
@@ -230,11 +229,9 @@ def analysis_config(args, stack, n_channels, spatial_shape, *, source=None, plan
              f"channels are taken to lie where those of the result of --config {args.config} "
              f"did ({values[0]:g} to {values[-1]:g}{' ' + unit if unit else ''}); if they do "
              "not, give the stack's axis as a sidecar <stack>.spectral.csv.", args.quiet)
-    labels = None
     comps = list(cfg.components)
-    if args.labels is not None:
-        labels = read_labels(args.labels, spatial_shape, plane_shape=plane_shape)
-    check_labels(source, args.labels, labels, new_labels=getattr(args, "new_labels", False))
+    labels, _ = run_labels(source, args.labels, spatial_shape, plane_shape=plane_shape,
+                           new_labels=getattr(args, "new_labels", False))
     if comps and args.spectra is not None:
         raise CLIError(f"{args.config} already defines the components; leave out --spectra "
                        "or remove the components from the config.")
@@ -282,6 +279,7 @@ def analysis_config(args, stack, n_channels, spatial_shape, *, source=None, plan
         if k is None:
             raise CLIError(f"--mode {mode} needs the number of components: pass -k N.")
         overrides.update(n_components=k)
+    overrides["label_image"] = None  # read (run_labels): the result names no file of it
     if unit is not None:
         overrides["spectral_unit"] = unit
     elif values is None and cfg.spectral_unit is not None:
@@ -399,8 +397,10 @@ def cmd_run(args) -> int:
                               input_name=Path(args.input).name, quiet=quiet)
     # the outputs too: a dask W is streamed to the store on the cluster
     with scheduler_client(scheduler, quiet=quiet) as client:
-        files, res, series, elapsed = _run_and_write(args, stack, cfg, values, labels,
-                                                     spatial_shape, plan)
+        files, res, series, elapsed = _run_and_write(
+            args, stack, cfg, values, labels, spatial_shape, plan,
+            labels_file=args.labels if source is None or args.labels is not None
+            else source.labels_file)
         chunked = (getattr(res.summary, "extra", None) or {}).get("chunked")
         where = (f" ({chunked.get('n_blocks')} block(s) on "
                  f"{where_text(client if chunked.get('scheduler') == 'distributed' else None)})"
@@ -425,7 +425,8 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _run_and_write(args, stack, cfg, values, labels, spatial_shape, plan=None):
+def _run_and_write(args, stack, cfg, values, labels, spatial_shape, plan=None, *,
+                   labels_file=None):
     """Run the analysis (a series: ``plan``) with the progress bar and write its output
     set; returns ``(file names, result, series result or None, seconds)``."""
     quiet, data, axis = args.quiet, stack.data, stack.spectral_axis
@@ -454,7 +455,7 @@ def _run_and_write(args, stack, cfg, values, labels, spatial_shape, plan=None):
                   "dtype": str(data.dtype), "notes": stack.notes},
         "config_file": None if args.config is None else str(Path(args.config).resolve()),
         "spectra_file": None if args.spectra is None else str(Path(args.spectra).resolve()),
-        "labels_file": None if args.labels is None else str(Path(args.labels).resolve()),
+        "labels_file": None if labels_file is None else str(Path(labels_file).resolve()),
         "warnings": warned,
         "wall_time_s": elapsed,
     }
