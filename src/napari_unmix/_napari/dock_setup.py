@@ -1,24 +1,34 @@
 """The dock's whole setup as an analysis config, saved and loaded; spectral values typed in.
 
-:func:`setup_config` is the :class:`~napari_unmix.core.config.AnalysisConfig` of the
-dock as it is set now (the settings, every component row and its seeds), made
-self-contained: a row seeded by a label of a Labels layer keeps its pixels as a
-mask, so the file runs without the layer.  Saved as JSON
-(:meth:`AnalysisConfig.save`) it is the file the CLI's ``run --config`` reads, and
-what every run's ``config.json`` is.
+:func:`setup_of` is what "Save setup" writes (a :class:`DockSetup`): the
+:class:`~napari_unmix.core.config.AnalysisConfig` of the dock as it is set now (the
+settings, every component row and its seeds), made self-contained where a mask says
+what the row's seed says: a row seeded by a label of a Labels layer keeps its pixels
+as a mask, so the file runs without the layer.  Labels painted plane by plane on a
+z / t series (that differ between its planes) are the exception: a per-plane run seeds
+every plane from its own labels, which one mask of the series cannot say (a per-plane
+run refuses a mask that differs between planes), so those rows stay label ids and
+the label image is saved beside the file (:func:`napari_unmix.io.write_setup`).
+Saved as JSON it is the file the CLI's ``run --config`` reads (the label image beside
+it too), and what every run's ``config.json`` is.  The series choice is no part of a
+config: :meth:`DockSetup.run_flags` says how to give it to ``napari-unmix run``.
 
 :func:`apply_config` sets the dock from such a config (a saved setup, a run's
 ``config.json``, or a result's config): the settings that the config's mode uses,
-then one row per component: region seeds (masks, and labels whose pixels the config
-holds) are painted into a new Labels layer "<file> seeds" on the image's Y-X grid
-(:mod:`.seed_layer`; seeds that overlap into further layers "<file> seeds 2" ..., so
-that every row keeps all its pixels and its seed spectrum is the one saved),
-Gaussian and flat models keep their parameters, a spectrum embedded without its file
-stays in its row (until a file is chosen there); what a row cannot hold (the seeds of
-a previous result, a label id without its label image) becomes a row without a
-source, and a note says so.  What of the preprocessing the dock cannot hold is said
-too: a fit of the processed data (the dock fits the raw data), filter parameters other
-than its own, a background that is not the first background row's spectrum.
+then one row per component: region seeds (masks) are painted into a new Labels layer
+"<file> seeds" on the image's Y-X grid (:mod:`.seed_layer`; seeds that overlap into
+further layers "<file> seeds 2" ..., so that every row keeps all its pixels and its
+seed spectrum is the one saved); a mask of a z / t series that is the same on every
+plane is painted as that plane's mask, one that differs between planes into a Labels
+layer over the image's planes; the label image saved beside a setup is painted into a
+Labels layer "<file> labels" (over the image's planes for a series), and its rows
+keep their label ids.  Gaussian and flat models keep their parameters, a spectrum
+embedded without its file stays in its row (until a file is chosen there); what a row
+cannot hold (the seeds of a previous result, a label id without its label image)
+becomes a row without a source, and a note says so.  What of the preprocessing the
+dock cannot hold is said too: a fit of the processed data (the dock fits the raw
+data), filter parameters other than its own, a background that is not the first
+background row's spectrum.
 
 :func:`parse_spectral_values` reads what the user types as an image's spectral
 values: ``start step`` (``500 10``, ``500:10`` or ``500, step 10``) or all the
@@ -31,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,8 +49,11 @@ from ..core.config import AnalysisConfig
 from ..core.series import SeriesResult
 from ..core.sources import SOURCES, Flat, Gaussian, RoiLabel, RoiMask, Spectrum
 from .seed_inputs import NONE_KIND, RowSettings, SourceChoice, plain_fields, source_kinds
+from .seed_layer import add_label_image, paint_seed_layers, paintable_mask
+from .series_run import SeriesPlan, series_axis
 
-__all__ = ["apply_config", "parse_spectral_values", "set_spectral_values", "setup_config"]
+__all__ = ["DockSetup", "apply_config", "parse_spectral_values", "set_spectral_values",
+           "setup_of"]
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _START_STEP = re.compile(rf"^\s*({_NUMBER})\s*(?::|,?\s*step|\+)\s*({_NUMBER})\s*$", re.I)
@@ -98,8 +112,44 @@ def set_spectral_values(layer, values, unit: str | None) -> None:
 
 
 # -- dock -> config ----------------------------------------------------------------------
-def setup_config(dock) -> AnalysisConfig:
-    """The dock's setup as a self-contained AnalysisConfig (see the module doc).
+@dataclass(frozen=True)
+class DockSetup:
+    """What "Save setup" writes (see the module doc).
+
+    Attributes
+    ----------
+    config : AnalysisConfig
+    labels : ndarray or None
+        The label image of the rows kept as label ids (labels painted plane by plane
+        on a z / t series), saved beside the config; None when every region seed is
+        a mask in the config.
+    series : SeriesPlan or None
+        The dock's series choice (no part of the config).
+    """
+
+    config: AnalysisConfig
+    labels: np.ndarray | None = None
+    series: SeriesPlan | None = None
+
+    def run_flags(self) -> str:
+        """The ``napari-unmix run`` options of the dock's series choice ("" without)."""
+        plan = self.series
+        if plan is None:
+            return ""
+        return (f"--strategy {plan.strategy} --reference "
+                f"{'pooled' if plan.pooled else plan.plane}")
+
+
+def _differs_between_planes(labels: np.ndarray, grid) -> bool:
+    """Whether ``labels`` is a label image of the whole z / t series that is not the
+    same on every plane (the series axis is the first spatial axis)."""
+    return (series_axis(grid) is not None and labels.shape == tuple(grid.spatial_shape)
+            and not (labels == labels[:1]).all())
+
+
+def setup_of(dock) -> DockSetup:
+    """The dock's setup: a self-contained AnalysisConfig, and the label image of the
+    rows it keeps as label ids (see the module doc).
 
     Raises
     ------
@@ -110,21 +160,25 @@ def setup_config(dock) -> AnalysisConfig:
     kw = form.config_kwargs()
     session.update_rows(dock.table.settings())
     if not form.spec.seeded or not session.rows:
-        return AnalysisConfig(**kw)
+        grid = session.grid_or_none()
+        return DockSetup(AnalysisConfig(**kw), series=None if grid is None else
+                         session.plan(grid))
     subtract, smoothing = form.preprocessing_choice()
     request = session.prepare(kw, subtract_background=subtract, smoothing=smoothing)
-    labels = getattr(request.func, "keywords", {}).get("labels")
-    cfg = request.config
+    labels, cfg = request.labels, request.config
     if labels is None:
-        return cfg
+        return DockSetup(cfg, series=request.series)
+    labels = np.asarray(labels)
+    if _differs_between_planes(labels, request.grid):  # label ids, the image beside
+        return DockSetup(cfg, labels=labels, series=request.series)
 
     def own(src):
-        return RoiMask(np.asarray(labels) == src.label_id) if isinstance(src, RoiLabel) else src
+        return RoiMask(labels == src.label_id) if isinstance(src, RoiLabel) else src
 
     comps = [dataclasses.replace(c, h_source=own(c.h_source), w_source=own(c.w_source))
              for c in cfg.components]
     pre = dataclasses.replace(cfg.preprocessing, background=own(cfg.preprocessing.background))
-    return cfg.replace(components=comps, preprocessing=pre)
+    return DockSetup(cfg.replace(components=comps, preprocessing=pre), series=request.series)
 
 
 # -- config -> dock ----------------------------------------------------------------------
@@ -193,46 +247,6 @@ def _preprocessing_notes(cfg: AnalysisConfig) -> list[str]:
     return notes
 
 
-def _mask_of(src, labels_shape):
-    if isinstance(src, RoiMask):
-        mask = np.asarray(src.mask, dtype=bool)
-        return mask if mask.shape == labels_shape else None
-    return None
-
-
-def _layer_groups(masks) -> list[list[int]]:
-    """The masks (indices) painted into each Labels layer: a mask goes into the first
-    layer none of whose masks it overlaps, so that every mask keeps all its pixels."""
-    groups, painted = [], []
-    for i, (_, mask) in enumerate(masks):
-        j = next((j for j, p in enumerate(painted) if not (p & mask).any()), None)
-        if j is None:
-            groups.append([])
-            painted.append(np.zeros_like(mask))
-            j = len(groups) - 1
-        groups[j].append(i)
-        painted[j] |= mask
-    return groups
-
-
-def _paint_seed_layers(session, masks, shape, *, name: str) -> dict:
-    """Paint the region seeds ``masks`` (``(component, mask)`` pairs, Y-X masks) into
-    new Labels layers "<name> seeds" on the image's Y-X grid (:mod:`.seed_layer`), one
-    label per component: seeds that overlap go to further layers ("<name> seeds 2" ...),
-    since a pixel holds one label.  Returns ``{component: (layer, label id)}``."""
-    out = {}
-    for g, group in enumerate(_layer_groups(masks)):
-        layer = session.new_seed_layer(name=f"{name} seeds" + (f" {g + 1}" if g else ""))
-        # the layer's own shape: a channel-last image's has a length-1 spectral axis
-        data = np.zeros(layer.data.shape, dtype=np.uint8 if len(group) < 255 else np.uint16)
-        for label, i in enumerate(group, start=1):
-            comp, mask = masks[i]
-            data[mask.reshape(data.shape)] = label
-            out[comp] = (layer, label)
-        layer.data = data
-    return out
-
-
 def _row_source(spec, mask_ids, notes) -> SourceChoice:
     src = spec.h_source
     if src is None:
@@ -265,10 +279,12 @@ def _row_source(spec, mask_ids, notes) -> SourceChoice:
     return SourceChoice(NONE_KIND)
 
 
-def apply_config(dock, cfg: AnalysisConfig, *, name: str = "setup") -> list[str]:
+def apply_config(dock, cfg: AnalysisConfig, *, name: str = "setup", labels=None) -> list[str]:
     """Set the dock from ``cfg`` (see the module doc); returns notes on what could not
     be set as the config says.  Region seeds are painted into a new Labels layer
-    ``"<name> seeds"`` on the chosen image's grid."""
+    ``"<name> seeds"`` on the chosen image's grid; ``labels``, the label image of the
+    config's label ids (saved beside a setup), into a new Labels layer
+    ``"<name> labels"``."""
     notes: list[str] = _preprocessing_notes(cfg)
     _set_form(dock.form, cfg)
     comps = list(cfg.components)
@@ -279,14 +295,23 @@ def apply_config(dock, cfg: AnalysisConfig, *, name: str = "setup") -> list[str]
     mask_ids = {}
     grid = dock.session.grid_or_none()
     if grid is not None:
-        ydim, xdim = grid.yx_dims
-        shape = (grid.shape[ydim], grid.shape[xdim])
-        masks = [(c.name, _mask_of(c.h_source, shape)) for c in comps]
-        masks = [(n, m) for n, m in masks if m is not None]
-        if len(masks) < sum(isinstance(c.h_source, RoiMask) for c in comps):
-            notes.append(f"some region seeds are not on image {grid.name!r}'s {shape} grid; "
-                         "those rows have no source.")
-        mask_ids = _paint_seed_layers(dock.session, masks, shape, name=name)
+        masks = [(c.name, paintable_mask(c.h_source.mask, grid)) for c in comps
+                 if isinstance(c.h_source, RoiMask)]
+        if any(m is None for _, m in masks):
+            notes.append(f"some region seeds are not on image {grid.name!r}'s grid (spatial "
+                         f"shape {tuple(grid.spatial_shape)}); those rows have no source.")
+        mask_ids = paint_seed_layers(dock.session, grid, [(n, m) for n, m in masks
+                                                          if m is not None], name=name)
+        users = [c for c in comps if isinstance(c.h_source, RoiLabel)]
+        layer = None
+        if labels is not None and users:
+            layer = add_label_image(dock.session, grid, labels, name=f"{name} labels")
+            if layer is None:
+                notes.append(f"the label image has shape {np.shape(labels)}, not image "
+                             f"{grid.name!r}'s spatial shape {tuple(grid.spatial_shape)}; "
+                             "the rows of its labels have no source.")
+        if layer is not None:
+            mask_ids.update({c.name: (layer, c.h_source.label_id) for c in users})
     rows = [RowSettings(name=c.name, color=c.color or "#ffffff",
                         source=_row_source(c, mask_ids, notes),
                         background=c.background, use_subtracted=c.use_subtracted,
@@ -320,7 +345,6 @@ def open_result(dock, path):
     from ..io import read_result_bundle
     from .layers import placement
     from .reader import on_stack_axes, result_layer_data
-    from .series_run import series_axis
 
     path = Path(path)
     bundle = read_result_bundle(path)

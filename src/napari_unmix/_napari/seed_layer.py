@@ -17,6 +17,14 @@ its rotation, shear or affine when it has one, so that every label pixel lies on
 an image pixel.  An image whose transform mixes its leading axes with Y / X (a
 rotation across Z and Y) has no such layer: :class:`~.rois.RoiError`.
 
+Region seeds read back from a file (a saved setup, :mod:`.dock_setup`) are painted
+into new Labels layers by :func:`paint_seed_layers` and :func:`add_label_image`: seeds
+of the Y-X plane (and masks of a z / t series that are the same on every plane) on
+such a seed layer, seeds that differ between the planes of a series on a layer over
+the image's planes, placed like the maps (:func:`.layers.placement`: a length-1 axis
+where the image has its channels).  Each lies on the image's pixels, so the run reads
+back exactly the pixels saved.
+
 Nothing here imports Qt.
 """
 
@@ -26,7 +34,7 @@ import numpy as np
 
 from .rois import ImageGrid, RoiError
 
-__all__ = ["seed_layer_geometry"]
+__all__ = ["add_label_image", "paint_seed_layers", "paintable_mask", "seed_layer_geometry"]
 
 _TOL = 1e-9
 
@@ -79,3 +87,79 @@ def seed_layer_geometry(grid: ImageGrid) -> tuple[tuple[int, ...], dict]:
         return shape, {"scale": np.diag(linear).copy(), "translate": sub[:-1, -1].copy(),
                        "units": units}
     return shape, {"affine": sub, "units": units}
+
+
+# -- seeds read back from a file ---------------------------------------------------------
+def _plane_shape(grid: ImageGrid) -> tuple[int, int]:
+    ydim, xdim = grid.yx_dims
+    return int(grid.shape[ydim]), int(grid.shape[xdim])
+
+
+def paintable_mask(mask, grid: ImageGrid) -> np.ndarray | None:
+    """A region seed's mask as it is painted on ``grid``: a Y-X mask as it is; a mask of
+    the whole series (``grid.spatial_shape``) as its plane when it is the same on every
+    plane (a seed layer means the same pixels on every plane), else as it is; None when
+    it fits neither."""
+    mask = np.asarray(mask, dtype=bool)
+    plane = _plane_shape(grid)
+    if mask.shape == plane:
+        return mask
+    if mask.shape != tuple(grid.spatial_shape):
+        return None
+    planes = mask.reshape((-1, *plane))
+    return planes[0] if (planes == planes[:1]).all() else mask
+
+
+def add_label_image(session, grid: ImageGrid, data, *, name: str):
+    """Add a Labels layer holding ``data``, a label image of ``grid``'s Y-X plane (on a
+    seed layer, :meth:`~.session.UnmixSession.new_seed_layer`) or of its whole series
+    (over the image's planes, placed like the maps); returns it, or None when ``data``
+    has neither shape."""
+    from .layers import placement
+
+    data = np.asarray(data)
+    if data.shape == _plane_shape(grid):
+        layer = session.new_seed_layer(name=name)
+        layer.data = data.reshape(layer.data.shape)  # a channel-last image's: (Y, X, 1)
+        return layer
+    if data.shape != tuple(grid.spatial_shape):
+        return None
+    place, keep_axis = placement(grid.layer, grid.spectral_axis_index)
+    if keep_axis:
+        data = np.expand_dims(data, grid.spectral_axis_index)
+    return session.viewer.add_labels(data, name=name, opacity=0.6, **place)
+
+
+def _layer_groups(masks) -> list[list[int]]:
+    """The masks (indices) painted into each Labels layer: a mask goes into the first
+    layer none of whose masks it overlaps, so that every mask keeps all its pixels."""
+    groups, painted = [], []
+    for i, (_, mask) in enumerate(masks):
+        j = next((j for j, p in enumerate(painted) if not (p & mask).any()), None)
+        if j is None:
+            groups.append([])
+            painted.append(np.zeros_like(mask))
+            j = len(groups) - 1
+        groups[j].append(i)
+        painted[j] |= mask
+    return groups
+
+
+def paint_seed_layers(session, grid: ImageGrid, masks, *, name: str) -> dict:
+    """Paint the region seeds ``masks`` (``(component, mask)`` pairs of
+    :func:`paintable_mask` masks) into new Labels layers "<name> seeds", one label per
+    component: seeds that overlap go to further layers ("<name> seeds 2" ...), since a
+    pixel holds one label, and so do masks of the series (beside masks of the plane).
+    Returns ``{component: (layer, label id)}``."""
+    out, n = {}, 0
+    for shape in dict.fromkeys(mask.shape for _, mask in masks):
+        same = [(comp, mask) for comp, mask in masks if mask.shape == shape]
+        for group in _layer_groups(same):
+            data = np.zeros(shape, dtype=np.uint8 if len(group) < 255 else np.uint16)
+            for label, i in enumerate(group, start=1):
+                data[same[i][1]] = label
+            n += 1
+            layer = add_label_image(session, grid, data,
+                                    name=f"{name} seeds" + (f" {n}" if n > 1 else ""))
+            out.update({same[i][0]: (layer, label) for label, i in enumerate(group, start=1)})
+    return out

@@ -1,11 +1,14 @@
 """The dock's "Setup" panel: save and load the whole setup, reopen a result, and type
 the image's spectral values.
 
-* "Save setup…" writes the dock's analysis config as JSON (:func:`.dock_setup.setup_config`):
+* "Save setup…" writes the dock's analysis config as JSON (:func:`.dock_setup.setup_of`):
   the file ``napari-unmix run --config`` reads, the same as every run's
-  ``config.json``.
-* "Load setup…" sets the dock from such a file, or from a result folder's config
-  (:func:`.dock_setup.apply_config`).
+  ``config.json``; labels painted plane by plane on a z / t series stay label ids, and
+  their label image goes beside the file (``<name>.labels.tif``,
+  :func:`napari_unmix.io.write_setup`).  What the file does not hold (the series
+  choice) is said, with the ``run`` options that give it.
+* "Load setup…" sets the dock from such a file (and the label image beside it), or
+  from a result folder's config (:func:`.dock_setup.apply_config`).
 * "Open result…" opens a saved result folder (or ``.npz``) as a run of the dock, so
   that it is shown, compared, and used as seeds (:func:`.dock_setup.open_result`).
 * "spectral values": start and step, or every value pasted, with their unit, for an
@@ -48,7 +51,9 @@ class SetupPanel(QGroupBox):
         super().__init__("Setup and spectral values", parent)
         self.dock = dock
         self.save_button = _button("Save setup…", "Save the settings and every component "
-                                   "row with its seeds (region seeds as masks) as a JSON "
+                                   "row with its seeds (region seeds as masks; labels painted "
+                                   "plane by plane as label ids, with their label image "
+                                   "beside the file as <name>.labels.tif) as a JSON "
                                    "analysis config: the file 'napari-unmix run --config' "
                                    "reads, like every run's config.json.")
         self.load_button = _button("Load setup…", "Set the dock from a saved setup, a run's "
@@ -92,32 +97,47 @@ class SetupPanel(QGroupBox):
 
     # -- actions (paths given) ---------------------------------------------------------
     def save_setup(self, path) -> Path | None:
-        """Write the dock's setup to ``path`` (JSON); None when it cannot be made."""
-        from .dock_setup import setup_config
+        """Write the dock's setup to ``path`` (JSON, and its label image beside it when
+        it keeps label ids); None when it cannot be made."""
+        from ..io import write_setup
+        from .dock_setup import setup_of
 
         try:
-            cfg = setup_config(self.dock)
-            written = cfg.save(path)
+            setup = setup_of(self.dock)
+            saved = write_setup(path, setup.config, labels=setup.labels)
         except (ValueError, TypeError, RoiError, OSError) as exc:
             self._say(f"Refused: the setup cannot be saved: {exc}", failed=True)
             return None
-        self._say(f"Saved the setup ({cfg.mode}, {len(cfg.components)} component(s)) to "
-                  f"{written}; run it with napari-unmix run STACK --config {written.name}.")
+        cfg, written = setup.config, saved.config
+        text = f"Saved the setup ({cfg.mode}, {len(cfg.components)} component(s)) to {written}"
+        if saved.labels is not None:
+            text += (f", and the label image of its labels, painted plane by plane, beside "
+                     f"it as {saved.labels.name} (keep the two files together)")
+        flags = setup.run_flags()
+        if flags:
+            text += (f". The series choice ({setup.series.label}) is not in the file: choose "
+                     "it again after loading it")
+        self._say(f"{text}; run it with napari-unmix run STACK --config {written.name}"
+                  + (f" {flags}" if flags else "") + ".")
         return written
 
     def load_setup(self, path) -> list[str] | None:
         """Set the dock from the config in ``path`` (a JSON file, a result folder or
         bundle); returns the notes (None when it cannot be read)."""
         path = Path(path)
+        labels = None
         try:
             if path.suffix.lower() == ".json" and path.name != "result.json":
+                from ..io import read_setup_labels
+
                 cfg = AnalysisConfig.load(path)
+                labels = read_setup_labels(cfg, path)  # the label image beside a setup
             else:
                 from ..io import read_result_bundle
 
                 cfg = AnalysisConfig.from_result(read_result_bundle(
                     path.parent if path.name == "result.json" else path).result)
-            notes = apply_config(self.dock, cfg, name=path.stem)
+            notes = apply_config(self.dock, cfg, name=path.stem, labels=labels)
         except (ValueError, TypeError, RoiError, OSError) as exc:
             self._say(f"Refused: {path.name} cannot be loaded: {exc}", failed=True)
             return None
