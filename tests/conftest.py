@@ -202,6 +202,34 @@ def small_series():
     return series
 
 
+@dataclass(frozen=True)
+class PlaneLabelledSeries:
+    """A z-series sample and labels painted on each of its planes on its own."""
+
+    sample: object  # SyntheticSample: stack (Z, C, Y, X), maps (k, Z, Y, X)
+    labels: np.ndarray  # (Z, Y, X), ids 1..k, different on every plane
+
+
+@pytest.fixture
+def plane_labelled_series():
+    """A synthetic z-series of 3 planes of 16 x 16 pixels and 12 channels, and labels
+    painted on every plane on its own: on each plane, the 8 pixels where each true
+    component makes up the largest fraction (so the labels differ between planes)."""
+    from napari_unmix.core.synthetic import make_crs_sample_4d
+
+    zs = make_crs_sample_4d(n_planes=3, shape=(16, 16), n_channels=12, random_state=0)
+    k, n_planes = zs.n_components, zs.maps.shape[1]
+    lab = np.zeros((n_planes, zs.maps[0, 0].size), dtype=np.uint16)
+    for z in range(n_planes):
+        frac = zs.maps[:, z].reshape(k, -1)
+        frac = frac / frac.sum(axis=0, keepdims=True)
+        for i in range(k):
+            lab[z, np.argsort(-frac[i], kind="stable")[:8]] = i + 1
+    lab = lab.reshape(zs.maps.shape[1:])
+    assert not (lab == lab[:1]).all()
+    return PlaneLabelledSeries(zs, lab)
+
+
 # --------------------------------------------------------------------------- Zeiss LSM
 
 #: The CZ_LSMINFO scan type of each image layout (tifffile's CZ_LSMINFO_SCANTYPE).

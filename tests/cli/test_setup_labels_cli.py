@@ -18,35 +18,20 @@ import pytest
 from napari_unmix.cli import main
 from napari_unmix.core import AnalysisConfig, ComponentSpec, RoiLabel
 from napari_unmix.core.series import SeriesResult, unmix_series
-from napari_unmix.core.synthetic import make_crs_sample_4d
 from napari_unmix.io import read_result_bundle, write_setup
-
-N_PLANES, SHAPE, N_CHANNELS = 3, (12, 12), 10
-
-
-@pytest.fixture(scope="module")
-def zs():
-    return make_crs_sample_4d(n_planes=N_PLANES, shape=SHAPE, n_channels=N_CHANNELS,
-                              random_state=0)
 
 
 @pytest.fixture
-def setup(zs, tmp_path):
+def setup(plane_labelled_series, tmp_path):
     """A seeded setup of label ids, and labels painted on every plane on its own."""
-    lab = np.zeros((N_PLANES, SHAPE[0] * SHAPE[1]), dtype=np.uint8)
-    for z in range(N_PLANES):
-        frac = zs.maps[:, z].reshape(zs.n_components, -1)
-        frac = frac / frac.sum(axis=0, keepdims=True)
-        for i in range(zs.n_components):
-            lab[z, np.argsort(-frac[i], kind="stable")[:6]] = i + 1
-    lab = lab.reshape((N_PLANES, *SHAPE))
+    zs, lab = plane_labelled_series.sample, plane_labelled_series.labels
     cfg = AnalysisConfig(mode="seeded-nmf", solver="hals", backend="numpy", max_iter=60,
                          tol=1e-3, random_state=0, components=[
                              ComponentSpec(f"c{i + 1}", h_source=RoiLabel(i + 1))
                              for i in range(zs.n_components)])
     saved = write_setup(tmp_path / "setup.json", cfg, labels=lab)
     np.save(tmp_path / "stack.npy", zs.stack)
-    return cfg, lab, saved
+    return zs, cfg, lab, saved
 
 
 def _run(tmp_path, config, *flags, out="out"):
@@ -55,11 +40,11 @@ def _run(tmp_path, config, *flags, out="out"):
                  "--quiet", "--no-progress"])
 
 
-def test_the_label_image_beside_a_setup_seeds_every_plane(zs, setup, tmp_path):
-    cfg, lab, saved = setup
+def test_the_label_image_beside_a_setup_seeds_every_plane(setup, tmp_path):
+    zs, cfg, lab, saved = setup
     assert _run(tmp_path, saved.config) == 0
     cli = SeriesResult.from_result(read_result_bundle(tmp_path / "out").result,
-                                   (N_PLANES, *SHAPE))
+                                   zs.maps.shape[1:])
     expected = unmix_series(zs.stack, cfg, strategy="per-slice", series_axis=0,
                             spectral_axis=1, reference=0, labels=lab)
     np.testing.assert_allclose(cli.maps, expected.maps, rtol=1e-6, atol=1e-9)
@@ -70,14 +55,14 @@ def test_the_label_image_beside_a_setup_seeds_every_plane(zs, setup, tmp_path):
     # the result folder's config reruns with the label image given
     assert _run(tmp_path, tmp_path / "out", "--labels", str(saved.labels), out="again") == 0
     again = SeriesResult.from_result(read_result_bundle(tmp_path / "again").result,
-                                     (N_PLANES, *SHAPE))
+                                     zs.maps.shape[1:])
     np.testing.assert_array_equal(again.maps, cli.maps)
 
 
 def test_a_missing_changed_or_other_label_image_is_refused(setup, tmp_path, capsys):
     import tifffile
 
-    _, lab, saved = setup
+    _, _, lab, saved = setup
     np.save(tmp_path / "other.npy", np.where(lab == 1, 2, np.where(lab == 2, 1, lab)))
     capsys.readouterr()
     assert _run(tmp_path, saved.config, "--labels", str(tmp_path / "other.npy")) == 2

@@ -25,31 +25,15 @@ from napari_unmix._napari.sample_data import sample_layer_data  # noqa: E402
 from napari_unmix.cli import main  # noqa: E402
 from napari_unmix.core import AnalysisConfig, RoiLabel, RoiMask  # noqa: E402
 from napari_unmix.core.series import SeriesResult  # noqa: E402
-from napari_unmix.core.synthetic import make_crs_sample_4d  # noqa: E402
 from napari_unmix.io import read_result_bundle  # noqa: E402
 
 N_PLANES, SHAPE, N_CHANNELS = 3, (16, 16), 12
 SCALE, TRANSLATE = (2.0, 1.0, 0.5, 0.5), (4.0, 0.0, 1.0, -1.0)
 
 
-@pytest.fixture(scope="module")
-def zs():
-    return make_crs_sample_4d(n_planes=N_PLANES, shape=SHAPE, n_channels=N_CHANNELS,
-                              random_state=0)
-
-
-def _plane_labels(zs):
-    """Labels (Z, Y, X) painted on every plane on its own: on each plane, the 8 pixels
-    where each true component makes up the largest fraction (so they differ)."""
-    lab = np.zeros((N_PLANES, SHAPE[0] * SHAPE[1]), dtype=np.uint16)
-    for z in range(N_PLANES):
-        W = zs.maps[:, z].reshape(zs.n_components, -1)
-        frac = W / W.sum(axis=0, keepdims=True)
-        for i in range(zs.n_components):
-            lab[z, np.argsort(-frac[i], kind="stable")[:8]] = i + 1
-    lab = lab.reshape((N_PLANES, *SHAPE))
-    assert not (lab == lab[:1]).all()
-    return lab
+@pytest.fixture
+def zs(plane_labelled_series):
+    return plane_labelled_series.sample
 
 
 def _dock(make_napari_viewer, zs):
@@ -72,12 +56,12 @@ def _configure(dock, series="per-plane"):
 
 
 @pytest.fixture
-def painted(make_napari_viewer, zs, monkeypatch):
+def painted(make_napari_viewer, zs, plane_labelled_series, monkeypatch):
     """A dock over the z-series with rows from a Labels layer painted plane by plane
     (its (Z, 1, Y, X) data lies over the image's planes, on every channel)."""
     monkeypatch.setenv("NAPARI_ENSURE_PLUGIN_MAIN_THREAD", "1")
     viewer, dock = _dock(make_napari_viewer, zs)
-    lab = _plane_labels(zs)
+    lab = plane_labelled_series.labels
     viewer.add_labels(lab[:, None], name="cells", scale=(SCALE[0], SCALE[1] * N_CHANNELS,
                                                           *SCALE[2:]),
                       translate=(TRANSLATE[0], (N_CHANNELS - 1) / 2, *TRANSLATE[2:]))
@@ -179,10 +163,10 @@ def test_a_changed_or_missing_label_image_beside_a_setup_is_refused(
 
 
 def test_labels_the_same_on_every_plane_stay_masks_and_load_again(
-        qtbot, make_napari_viewer, zs, run_dock, tmp_path, monkeypatch):
+        qtbot, make_napari_viewer, zs, plane_labelled_series, run_dock, tmp_path, monkeypatch):
     monkeypatch.setenv("NAPARI_ENSURE_PLUGIN_MAIN_THREAD", "1")
     viewer, dock = _dock(make_napari_viewer, zs)
-    lab = _plane_labels(zs)[1]
+    lab = plane_labelled_series.labels[1]
     viewer.add_labels(lab, name="cells", scale=SCALE[2:], translate=TRANSLATE[2:])
     assert dock.components_from_layer("cells") == zs.n_components
     _configure(dock)
