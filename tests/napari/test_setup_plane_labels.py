@@ -204,3 +204,26 @@ def test_masks_that_differ_between_planes_load_over_the_planes(
     np.testing.assert_array_equal(seeds.data[:, 0], lab)   # ids 1..k in the rows' order
     run_dock(dock2)
     np.testing.assert_allclose(dock2.series_result.maps, first.maps, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("series, plane, beside", [("joint", None, True), ("plane", 1, False)])
+def test_joint_and_shared_basis_setups_of_plane_labels_rerun_the_same(
+        qtbot, painted, run_dock, make_napari_viewer, zs, tmp_path, series, plane, beside):
+    _, dock, lab = painted
+    dock.series_panel.series.value = series
+    if plane is not None:
+        dock.series_panel.series_plane.value = plane
+    run_dock(dock)
+    first = dock.result
+    path = dock.setup.save_setup(tmp_path / "setup.json")
+    assert path is not None, dock.status.text()
+    # a joint fit keeps the labels of every plane; a basis from plane 1 has plane 1's masks
+    assert (tmp_path / "setup.labels.tif").exists() == beside
+    kinds = {type(c.h_source) for c in AnalysisConfig.load(path).components}
+    assert kinds == ({RoiLabel} if beside else {RoiMask})
+    _, dock2 = _new_dock(make_napari_viewer, zs, path, series)
+    if plane is not None:
+        dock2.series_panel.series_plane.value = plane
+    run_dock(dock2)
+    np.testing.assert_allclose(dock2.result.W, first.W, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(dock2.result.H, first.H, rtol=1e-6, atol=1e-9)
