@@ -3,9 +3,9 @@
 A setup whose rows are label ids names its label image (``setup.labels.tif`` beside
 ``setup.json``, with its checksum): ``run --config setup.json --strategy per-slice``
 reads it without ``--labels`` and seeds every plane from its own labels, as
-``unmix_series`` does with that image; the result records the file it read and names
-no file of its own; a missing or changed file, or a ``--labels`` image of other ids, is
-refused with what to do, and nothing is written.
+``unmix_series`` does with that image; the result records the file it read and keeps
+a copy of its own (``labels.tif`` in the result folder); a missing or changed file, or
+a ``--labels`` image of other ids, is refused with what to do, and nothing is written.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def test_the_label_image_beside_a_setup_seeds_every_plane(setup, tmp_path):
     np.testing.assert_allclose(cli.H, expected.H, rtol=1e-6, atol=1e-9)
     doc = json.loads((tmp_path / "out" / "result.json").read_text())
     assert doc["labels_file"] == str(saved.labels.resolve())
-    assert "label_image" not in json.loads((tmp_path / "out" / "config.json").read_text())
+    # the result folder keeps the label image of its own (labels.tif, named in its config)
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["label_image"][
+        "path"] == "labels.tif"
     # the result folder's config reruns with the label image given
     assert _run(tmp_path, tmp_path / "out", "--labels", str(saved.labels), out="again") == 0
     again = SeriesResult.from_result(read_result_bundle(tmp_path / "again").result,

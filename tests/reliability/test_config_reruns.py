@@ -125,8 +125,8 @@ def test_another_label_image_is_refused_unless_asked_for(tmp_path, capsys, input
        "--new-labels", "--out", tmp_path / "new")
     seeds = UnmixResult.load(tmp_path / "new" / "result.npz").arrays["H0"]
     assert not np.array_equal(seeds, UnmixResult.load(first / "result.npz").arrays["H0"])
-    # label-id seeds and no label image: say what to pass
-    line = refused(capsys, "run", inputs / "stack.tif", "--config", first / "config.json",
+    # label-id seeds and no label image (a result.npz keeps none): say what to pass
+    line = refused(capsys, "run", inputs / "stack.tif", "--config", first / "result.npz",
                    "--out", tmp_path / "y")
     assert "--labels" in line and "label 1" in line, line
 

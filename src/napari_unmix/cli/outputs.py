@@ -24,7 +24,7 @@ __all__ = ["OUTPUT_KINDS", "check_out", "check_output_files", "prepare_out",
 
 #: The kinds of file :func:`~napari_unmix.io.write_analysis_outputs` returns, in the
 #: order they are named.
-OUTPUT_KINDS = ("maps", "spectra", "composite", "config", "json", "bundle")
+OUTPUT_KINDS = ("maps", "spectra", "composite", "config", "labels", "json", "bundle")
 
 
 def prepare_out(out) -> Path:
@@ -236,7 +236,7 @@ def spatial_pixel_size(stack):
 
 
 def write_outputs(out_dir, res, spatial_shape, *, colors=None, extra=None, pixel_size=None,
-                  maps_format="tiff", spectral_axis=None) -> list[str]:
+                  maps_format="tiff", spectral_axis=None, labels=None) -> list[str]:
     """Write the output set of one result and name the files written.
 
     Parameters
@@ -256,6 +256,9 @@ def write_outputs(out_dir, res, spatial_shape, *, colors=None, extra=None, pixel
     spectral_axis : int, optional
         The stack's spectral axis, kept in ``result.json`` (``stack_layout``): napari
         opens the maps of a ``(Z, C, Y, X)`` stack on its axes with it.
+    labels : ndarray of int, optional
+        The label image of a run seeded from label ids, kept as ``labels.tif`` and
+        named in ``config.json``: ``--config`` of the folder reads it.
 
     Returns
     -------
@@ -266,7 +269,7 @@ def write_outputs(out_dir, res, spatial_shape, *, colors=None, extra=None, pixel
     layout = None if spectral_axis is None else StackLayout(spectral_axis=int(spectral_axis))
     files = write_analysis_outputs(out_dir, res, spatial_shape, colors=colors, extra=extra,
                                    pixel_size=pixel_size, maps_format=maps_format,
-                                   stack_layout=layout)
+                                   stack_layout=layout, labels=labels)
     names = []
     for key in OUTPUT_KINDS:
         v = files.get(key)

@@ -20,9 +20,14 @@ to pass.  A setup saved beside its label image (the dock's "Save setup" of label
 painted plane by plane: ``setup.json`` naming ``setup.labels.tif`` and its checksum in
 ``label_image``) brings that image: :func:`run_labels` reads it when ``--labels`` is not
 given, and a ``--labels`` image or a file beside it with another checksum is refused
-the same way.  The config of a z / t series result comes with the series' params
-(:attr:`ConfigSource.series`, from its ``result.json`` or ``result.npz``), so that
-``run`` reruns it plane by plane as it ran (:func:`napari_unmix.cli.series.series_plan`).
+the same way.  A result folder of a run seeded from label ids keeps its label image
+the same way (``labels.tif``, named in its ``config.json``), so it reruns without
+``--labels`` too.  A z / t series result records the checksum of the labels its planes
+were fitted with (``summary.labels_sha256``: plane N's for a shared basis from plane
+N), and its rerun compares it once its labels are put on those planes.  The config of
+a z / t series result comes with the series' params (:attr:`ConfigSource.series`, from
+its ``result.json`` or ``result.npz``), so that ``run`` reruns it plane by plane as it
+ran (:func:`napari_unmix.cli.series.series_plan`).
 """
 
 from __future__ import annotations
@@ -246,9 +251,13 @@ def label_users(cfg: AnalysisConfig) -> list[str]:
 
 
 def run_labels(source: ConfigSource | None, labels_path, spatial_shape, *,
-               plane_shape=None, new_labels: bool = False):
-    """The label image of a run: ``--labels``, else the one saved beside a setup
-    (``source.labels_file``), checked (:func:`check_labels`).
+               plane_shape=None, new_labels: bool = False, compare: bool = True):
+    """The label image of a run: ``--labels``, else the one saved beside a setup or in
+    a result folder (``source.labels_file``), checked (:func:`check_labels`).
+
+    ``compare=False`` leaves the checksum of ``--labels`` unchecked (only a missing
+    image, or a changed file beside the config, is refused): a series run compares it
+    once its labels are put on the plane(s) it fits (``check_labels(..., placed=...)``).
 
     Returns
     -------
@@ -269,12 +278,14 @@ def run_labels(source: ConfigSource | None, labels_path, spatial_shape, *,
                            "image with --labels LABELS.tif.")
     labels = None if path is None else read_labels(path, spatial_shape,
                                                    plane_shape=plane_shape)
-    check_labels(source, path, labels, new_labels=new_labels and not beside)
+    # the file beside a config is always the one it names; --labels of a series run may
+    # be the whole image of labels whose placed part is the one recorded
+    check_labels(source, path, labels, new_labels=not beside and (new_labels or not compare))
     return labels, path
 
 
 def check_labels(source: ConfigSource | None, labels_path, labels, *,
-                 new_labels: bool = False) -> None:
+                 new_labels: bool = False, placed=None) -> None:
     """Refuse a rerun whose label image is missing or not the config's.
 
     Parameters
@@ -287,6 +298,11 @@ def check_labels(source: ConfigSource | None, labels_path, labels, *,
         The label image read from it.
     new_labels : bool
         ``--new-labels``: run with a label image other than the recorded one.
+    placed : ndarray, optional
+        A series run's labels as put on the plane(s) it fits (plane N's for a shared
+        basis from plane N): a series result records those (``summary.labels_sha256``
+        of what :func:`~napari_unmix.core.series.unmix_series` got), so either
+        ``labels`` or ``placed`` may have the recorded checksum.
 
     Raises
     ------
@@ -303,16 +319,21 @@ def check_labels(source: ConfigSource | None, labels_path, labels, *,
     if source.labels_sha256 is None or new_labels:
         return
     got = labels_sha256(labels)
+    if placed is not None and labels_sha256(placed) == source.labels_sha256:
+        return
     if got != source.labels_sha256 and labels_path == source.labels_file:
+        what = ("the result was written" if _result_doc(source.labels_file.parent)
+                else "the setup was saved")
         raise CLIError(f"the label image {labels_path} beside --config {source.path} was "
-                       f"changed since the setup was saved (labels checksum {got[:12]}..., "
+                       f"changed since {what} (labels checksum {got[:12]}..., "
                        f"recorded {source.labels_sha256[:12]}...): its label ids would seed "
                        "other pixels. Put back the file saved with it, or pass a label image "
                        "with --labels LABELS.tif --new-labels to run with another one.")
     if got != source.labels_sha256:
         whose = (f"--config {source.path} was saved with" if source.labels_file is not None
                  else f"the result of --config {source.path} was made with")
-        raise CLIError(f"the label image {labels_path} is not the one {whose} (labels checksum "
+        raise CLIError(f"the label image --labels {labels_path} is not the one {whose} "
+                       f"(labels checksum "
                        f"{got[:12]}..., recorded {source.labels_sha256[:12]}...): its label "
                        "ids would seed other pixels. Pass the original label image, or "
                        "--new-labels to run with this one.")

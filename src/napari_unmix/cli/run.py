@@ -32,7 +32,7 @@ from ..io.zarr_stacks import is_zarr_folder
 from .console import PROG, CLIError, Progress, note, progress_enabled, run_quietly, say, warning
 from .outputs import check_out, spatial_pixel_size, write_outputs
 from .report import describe, note_fallbacks, say_seed_drift
-from .rerun import read_config, run_labels
+from .rerun import check_labels, label_users, read_config, run_labels
 from .scheduler import scheduler_client, scheduler_for, where_text
 from .seed_inputs import (
     flat_background_component,
@@ -231,7 +231,8 @@ def analysis_config(args, stack, n_channels, spatial_shape, *, source=None, plan
              "not, give the stack's axis as a sidecar <stack>.spectral.csv.", args.quiet)
     comps = list(cfg.components)
     labels, _ = run_labels(source, args.labels, spatial_shape, plane_shape=plane_shape,
-                           new_labels=getattr(args, "new_labels", False))
+                           new_labels=getattr(args, "new_labels", False),
+                           compare=plane_shape is None)  # a series: once placed (cmd_run)
     if comps and args.spectra is not None:
         raise CLIError(f"{args.config} already defines the components; leave out --spectra "
                        "or remove the components from the config.")
@@ -382,8 +383,13 @@ def cmd_run(args) -> int:
     if nan_policy is None:
         check_finite(stack, cfg.nan_policy, args.input, quiet)
     check_negative(data, spec, cfg.negative, args.input)
+    labels_file = args.labels if source is None or args.labels is not None \
+        else source.labels_file
     if plan is not None:  # the seeds on the plane(s) fitted, as the dock puts them
+        given = labels
         cfg, labels = place_seeds(plan, cfg, labels, spectral_axis=axis, quiet=quiet)
+        check_labels(source, labels_file, given, placed=labels,
+                     new_labels=getattr(args, "new_labels", False) and args.labels is not None)
         check_series_config(plan, cfg)
         n_pixels = int(np.prod(plan.plane_shape))  # each fit sees one plane's pixels
     k = precheck(cfg, (n_pixels, n_channels))
@@ -398,9 +404,7 @@ def cmd_run(args) -> int:
     # the outputs too: a dask W is streamed to the store on the cluster
     with scheduler_client(scheduler, quiet=quiet) as client:
         files, res, series, elapsed = _run_and_write(
-            args, stack, cfg, values, labels, spatial_shape, plan,
-            labels_file=args.labels if source is None or args.labels is not None
-            else source.labels_file)
+            args, stack, cfg, values, labels, spatial_shape, plan, labels_file=labels_file)
         chunked = (getattr(res.summary, "extra", None) or {}).get("chunked")
         where = (f" ({chunked.get('n_blocks')} block(s) on "
                  f"{where_text(client if chunked.get('scheduler') == 'distributed' else None)})"
@@ -463,5 +467,6 @@ def _run_and_write(args, stack, cfg, values, labels, spatial_shape, plan=None, *
     colors = [c or d for c, d in zip(colors, default_colors(len(colors)), strict=True)] or None
     files = write_outputs(args.out, res, spatial_shape, colors=colors, extra=extra,
                           pixel_size=pixel_size, maps_format=getattr(args, "out_format", "tiff"),
-                          spectral_axis=axis)
+                          spectral_axis=axis,  # the label image of label-id seeds, kept
+                          labels=labels if labels is not None and label_users(cfg) else None)
     return files, res, series, elapsed

@@ -1,9 +1,11 @@
 """The result folder: one analysis's output set, written whole or not at all.
 
 :func:`write_analysis_outputs` writes the maps TIFF, spectra CSV, composite PNG(s),
-``result.npz``, ``config.json`` (when the result holds its analysis config) and,
-last, the manifest ``result.json`` into a hidden temporary folder beside the
-target, then swaps that folder in as a whole
+``result.npz``, ``config.json`` (when the result holds its analysis config), the
+label image of a run seeded from label ids (``labels.tif``, named in ``config.json``'s
+``label_image`` with its checksum, so ``napari-unmix run --config`` reads it as it
+reads a setup's) and, last, the manifest ``result.json`` into a hidden temporary
+folder beside the target, then swaps that folder in as a whole
 (:func:`napari_unmix.core._files.atomic_folder`).  So the folder holds either the
 earlier set or the new one, never a mix; files of an earlier set that the new one
 lacks (the ``composite_z*.png`` of a 3-D result under a 2-D rerun) are gone; an
@@ -26,11 +28,12 @@ import numpy as np
 from ..core._files import atomic_folder
 from .figures import LegendEntry, write_composite_figure
 from .results import OUTPUT_NAMES, is_result_bundle, write_result_json
+from .setup_files import write_label_image
 from .tables import write_maps_tiff, write_spectra_csv
 from .zarr_folders import is_zarr_folder
 
-__all__ = ["CONFIG_NAME", "MAPS_FORMATS", "check_output_folder", "foreign_entries",
-           "write_analysis_outputs"]
+__all__ = ["CONFIG_NAME", "LABELS_NAME", "MAPS_FORMATS", "check_output_folder",
+           "foreign_entries", "write_analysis_outputs"]
 
 #: How the maps of an output set are written: ``maps.tif`` (ImageJ TIFF), or the
 #: output folder itself is an OME-Zarr image of the maps (the other files beside
@@ -41,7 +44,11 @@ MAPS_FORMATS = ("tiff", "ome-zarr")
 #: (``--config`` of the CLI reads it).
 CONFIG_NAME = "config.json"
 
-_SET_NAMES = frozenset(OUTPUT_NAMES.values()) | {CONFIG_NAME}
+#: The label image of a run seeded from label ids (``RoiLabel``), named in its
+#: ``config.json`` (``label_image``).
+LABELS_NAME = "labels.tif"
+
+_SET_NAMES = frozenset(OUTPUT_NAMES.values()) | {CONFIG_NAME, LABELS_NAME}
 _SET_PATTERN = re.compile(r"composite_z\d+\.png|spectra_z\d+\.csv")
 # an OME-Zarr output set: the zarr metadata and the pyramid levels s0, s1 ...
 _ZARR_NAMES = frozenset({"zarr.json", ".zattrs", ".zgroup", ".zmetadata"})
@@ -119,7 +126,8 @@ def check_output_folder(path) -> None:
 
 
 def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra=None,
-                           pixel_size=None, maps_format="tiff", stack_layout=None) -> dict:
+                           pixel_size=None, maps_format="tiff", stack_layout=None,
+                           labels=None) -> dict:
     """Write every output of one analysis as the folder ``out_dir``, whole.
 
     ``maps.tif`` (float32, one named page per component), ``spectra.csv`` (first
@@ -135,7 +143,8 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
     component's scores alone, positive and negative in two colours:
     :func:`~napari_unmix.core.colors.signed_rgb`), ``result.npz`` (the exact result, readable with
     ``UnmixResult.load``), ``config.json`` (the analysis config, when the result
-    holds one: ``napari-unmix run --config`` reads it) and, last, ``result.json``
+    holds one: ``napari-unmix run --config`` reads it), ``labels.tif`` (the
+    ``labels`` given, named in ``config.json``) and, last, ``result.json``
     (summary, params and the ``extra`` entries).  The set is written into a
     temporary folder and swapped in as a whole (see the module doc).
 
@@ -168,18 +177,27 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
         ``result.json`` as ``"stack_layout"``: napari's reader puts the maps on the
         stack's axes with it.  A z / t series saved whole needs none (its params give
         the spectral axis).
+    labels : array_like of int, optional
+        The label image the run was given, for a run seeded from label ids
+        (``RoiLabel`` sources): kept as ``labels.tif`` (ids, dtype and shape exactly:
+        :func:`~napari_unmix.io.setup_files.write_label_image`) and named, with its
+        checksum, in ``config.json``'s ``label_image``, so that a rerun from the
+        folder needs no ``--labels``.  It must be the image the result records
+        (``summary.labels_sha256``) and the result must hold its config.
 
     Returns
     -------
     dict of str -> Path or list of Path
         What was written, by kind (``"maps"``, ``"spectra"``, ``"composite"``,
-        ``"json"``, ``"bundle"`` and, with a config, ``"config"``), as paths in
-        ``out_dir``.
+        ``"json"``, ``"bundle"`` and, with a config, ``"config"``; with labels,
+        ``"labels"``), as paths in ``out_dir``.
 
     Raises
     ------
     ValueError
-        When ``out_dir`` may not be replaced (:func:`check_output_folder`).
+        When ``out_dir`` may not be replaced (:func:`check_output_folder`), or
+        ``labels`` are not the result's (another checksum than the recorded one, or a
+        result without its config).
     """
     from ..core.colors import (
         NEGATIVE_COLOR,
@@ -199,6 +217,8 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
     names = list(result.component_names)
     k = result.n_components
     config = result.config
+    if labels is not None:
+        _check_labels(result, labels)
     files: dict = {}
     with atomic_folder(out) as tmp:
         if maps_format == "ome-zarr":
@@ -269,7 +289,11 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
         files["composite"] = pngs
         files["bundle"] = result.save(tmp / OUTPUT_NAMES["bundle"])
         if config is not None:
-            files["config"] = config.save(tmp / CONFIG_NAME)
+            ref = None
+            if labels is not None:
+                files["labels"] = tmp / LABELS_NAME
+                ref = write_label_image(files["labels"], labels)
+            files["config"] = config.replace(label_image=ref).save(tmp / CONFIG_NAME)
         info = {"spatial_shape": list(spatial_shape), "maps_format": maps_format,
                 "files": {key: ([p.name for p in v] if isinstance(v, list) else
                                 "." if v == tmp else v.name) for key, v in files.items()}}
@@ -284,6 +308,20 @@ def write_analysis_outputs(out_dir, result, spatial_shape, *, colors=None, extra
         files["json"] = write_result_json(tmp / OUTPUT_NAMES["json"], result, extra=info)
     return {key: ([out / p.name for p in v] if isinstance(v, list) else
                   out if v == tmp else out / v.name) for key, v in files.items()}
+
+
+def _check_labels(result, labels) -> None:
+    """Refuse a label image that is not the one ``result`` was made with."""
+    from ..core.analysis import labels_sha256
+
+    if result.config is None:
+        raise ValueError("labels are kept beside the config of the result (config.json), "
+                         "but this result holds no analysis config; leave labels out.")
+    recorded = getattr(result.summary, "labels_sha256", None)
+    if recorded is not None and labels_sha256(labels) != recorded:
+        raise ValueError("these labels are not the label image the result was made with "
+                         "(their checksum is not its summary's labels_sha256); give the "
+                         "labels of its run.")
 
 
 def _tiff_maps(maps, k):

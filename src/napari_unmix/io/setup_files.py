@@ -14,7 +14,9 @@ config's ``label_image`` with its checksum (:class:`~napari_unmix.core.config.La
 whole; a failed config write leaves the new label image beside the old config, whose
 checksum then refuses it.  :func:`read_setup_labels` reads the label image a config
 names and refuses a missing one, or one whose checksum is not the recorded one (its
-ids would seed other pixels).
+ids would seed other pixels).  :func:`write_label_image` is the one writer of such a
+label image: a result folder keeps the label image of a label-seeded run the same way
+(:func:`napari_unmix.io.write_analysis_outputs`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from ..core.analysis import labels_sha256
 from ..core.config import AnalysisConfig, LabelImageFile
 
 __all__ = ["LABELS_SUFFIX", "SavedSetup", "read_setup_labels", "setup_labels_path",
-           "write_setup"]
+           "write_label_image", "write_setup"]
 
 #: The label image of a setup ``<name>.json`` is ``<name>.labels.tif`` beside it.
 LABELS_SUFFIX = ".labels.tif"
@@ -72,19 +74,49 @@ def write_setup(path, config: AnalysisConfig, *, labels=None) -> SavedSetup:
     OSError
         When a file cannot be written (nothing half-written is left).
     """
-    import tifffile
-
     path = file_path(path, example="setup.json")
     if labels is None:
         return SavedSetup(config.replace(label_image=None).save(path))
-    lab = np.ascontiguousarray(np.asarray(labels))
-    if lab.dtype.kind not in "iu":
-        raise ValueError(f"a label image holds integer ids, not {lab.dtype} values.")
     beside = setup_labels_path(path)
-    with atomic_path(beside) as tmp:
-        tifffile.imwrite(tmp, lab, photometric="minisblack", compression="zlib")
-    ref = LabelImageFile(beside.name, labels_sha256(lab))
+    ref = write_label_image(beside, labels)
     return SavedSetup(config.replace(label_image=ref).save(path), beside)
+
+
+def write_label_image(path, labels) -> LabelImageFile:
+    """Write the label image ``labels`` to ``path`` (a zlib-compressed TIFF), atomically.
+
+    The ids, dtype and shape are kept exactly (a 1-D line of labels is stored as one
+    row, ``(1, N)``: its checksum is the same, and the readers fit length-1 axes).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file, named in the config beside it by its name alone.
+    labels : array_like of int (or bool)
+
+    Returns
+    -------
+    LabelImageFile
+        The file's name and the image's checksum
+        (:func:`~napari_unmix.core.analysis.labels_sha256`), for the config's
+        ``label_image``.
+
+    Raises
+    ------
+    ValueError, OSError
+        ``labels`` of another dtype than integers (or bool); a failed write, which
+        leaves nothing at ``path``.
+    """
+    import tifffile
+
+    path = Path(path)
+    lab = np.ascontiguousarray(np.asarray(labels))
+    if lab.dtype.kind not in "iub":
+        raise ValueError(f"a label image holds integer ids, not {lab.dtype} values.")
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, lab if lab.ndim >= 2 else lab.reshape(1, -1),
+                         photometric="minisblack", compression="zlib")
+    return LabelImageFile(path.name, labels_sha256(lab))
 
 
 def read_setup_labels(config: AnalysisConfig, path) -> np.ndarray | None:
@@ -114,7 +146,7 @@ def read_setup_labels(config: AnalysisConfig, path) -> np.ndarray | None:
     except Exception as exc:  # noqa: BLE001 - empty, truncated or foreign files
         raise ValueError(f"the label image {ref.path} of {Path(path).name} cannot be read "
                          f"({type(exc).__name__}: {exc})") from None
-    if lab.dtype.kind not in "iu" or labels_sha256(lab) != ref.sha256:
+    if lab.dtype.kind not in "iub" or labels_sha256(lab) != ref.sha256:
         raise ValueError(f"the label image {ref.path} was changed since {Path(path).name} "
                          "was saved (its checksum is not the recorded one), so its label "
                          "ids would seed other pixels; put back the file saved with it, or "

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import check_spectra
-from ..analysis import AnalysisConfig, run_analysis
+from ..analysis import AnalysisConfig, labels_sha256, run_analysis
 from ..data import check_spectral_values, stack_to_matrix
 from ..init import resolve_random_state
 from ..modes import MODES
@@ -135,7 +135,8 @@ def unmix_series(stack, config=None, *, H=None, strategy="shared-basis", series_
         models; stored in the result).
     labels : array_like of int, optional
         Label image for ``RoiLabel`` sources: one plane's spatial shape (used for
-        every plane) or the stack's shape without the spectral axis.
+        every plane) or the stack's shape without the spectral axis.  Its checksum
+        is recorded (``summary.labels_sha256``).
     maps_out : str, Path or array-like, optional
         Where the maps go, plane by plane as each is fitted, instead of an array in
         memory: the path of a new zarr array (created with chunks of one component
@@ -218,7 +219,8 @@ def unmix_series(stack, config=None, *, H=None, strategy="shared-basis", series_
     summary = summary.replace(strategy=strategy, mode=mode, n_planes=series.n_planes,
                               n_components=int(maps.shape[0]),
                               plane_shape=list(series.plane_shape), n_channels=m,
-                              stack_shape=list(series.shape), time_s=time.perf_counter() - t0)
+                              stack_shape=list(series.shape), time_s=time.perf_counter() - t0,
+                              labels_sha256=None if labels is None else labels_sha256(labels))
     return SeriesResult(maps=maps, H=H_out, strategy=strategy, mode=mode, planes=planes,
                         summary=summary, params=params, arrays=arrays,
                         component_names=names, spectral_values=spectral_values,

@@ -185,6 +185,11 @@ class SeriesSummary(Summary):
     planes : list of PlaneSummary
         Only in the summary of :meth:`SeriesResult.as_result`; a
         :class:`SeriesResult` keeps them in ``planes``.
+    labels_sha256 : str
+        The checksum of the label image the series was given (the series' or one
+        plane's, as ``unmix_series`` got it: plane N's for a shared basis from plane
+        N; :func:`~napari_unmix.core.analysis.labels_sha256`), when it was given one; a
+        rerun compares it to refuse other labels, as a single fit's.
     time_s : float
     """
 
@@ -208,6 +213,7 @@ class SeriesSummary(Summary):
     match: MatchSummary | None = None
     seeds: SeedsSummary | None = None
     planes: list | None = None
+    labels_sha256: str | None = None
     time_s: float | None = None
     extra: dict = field(default_factory=dict)
     _nested: ClassVar[dict[str, type]] = {"basis": BasisSummary, "match": MatchSummary,
