@@ -38,13 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import MODES, AnalysisConfig, RoiLabel
+from ..core import MODES, AnalysisConfig
 from ..core.analysis import labels_sha256
 from ..io import CONFIG_NAME, OUTPUT_NAMES, read_result_bundle
 from ..io.results import RESULT_JSON_FORMAT
 from .console import CLIError
 
-__all__ = ["ConfigSource", "check_labels", "label_users", "read_config", "run_labels"]
+__all__ = ["ConfigSource", "check_labels", "read_config", "run_labels"]
 
 
 @dataclass
@@ -231,25 +231,6 @@ def read_config(path) -> ConfigSource:
                         **(_recorded_axis(given.parent) if doc is not None else {}))
 
 
-def _has_kind(obj, kind: str) -> bool:
-    if isinstance(obj, dict):
-        return obj.get("kind") == kind or any(_has_kind(v, kind) for v in obj.values())
-    if isinstance(obj, list):
-        return any(_has_kind(v, kind) for v in obj)
-    return False
-
-
-def label_users(cfg: AnalysisConfig) -> list[str]:
-    """What in ``cfg`` is drawn from label ids (``RoiLabel``): component names, or the
-    preprocessing's background."""
-    d = cfg.to_dict(arrays={}, prefix="config/")
-    users = [str(c.get("name")) for c in d.get("components") or []
-             if _has_kind(c, RoiLabel.kind)]
-    if _has_kind(d.get("preprocessing"), RoiLabel.kind):
-        users.append("the preprocessing background")
-    return users
-
-
 def run_labels(source: ConfigSource | None, labels_path, spatial_shape, *,
                plane_shape=None, new_labels: bool = False, compare: bool = True):
     """The label image of a run: ``--labels``, else the one saved beside a setup or in
@@ -311,7 +292,7 @@ def check_labels(source: ConfigSource | None, labels_path, labels, *,
     if source is None:
         return
     if labels is None:
-        users = label_users(source.config)
+        users = source.config.label_users()
         if users:
             raise CLIError(f"the config {source.path} seeds {', '.join(users)} from the ids of "
                            "a label image; pass that image with --labels LABELS.tif (or .npy).")

@@ -32,7 +32,7 @@ from ..io.zarr_stacks import is_zarr_folder
 from .console import PROG, CLIError, Progress, note, progress_enabled, run_quietly, say, warning
 from .outputs import check_out, spatial_pixel_size, write_outputs
 from .report import describe, note_fallbacks, say_seed_drift
-from .rerun import check_labels, label_users, read_config, run_labels
+from .rerun import check_labels, read_config, run_labels
 from .scheduler import scheduler_client, scheduler_for, where_text
 from .seed_inputs import (
     flat_background_component,
@@ -468,5 +468,5 @@ def _run_and_write(args, stack, cfg, values, labels, spatial_shape, plan=None, *
     files = write_outputs(args.out, res, spatial_shape, colors=colors, extra=extra,
                           pixel_size=pixel_size, maps_format=getattr(args, "out_format", "tiff"),
                           spectral_axis=axis,  # the label image of label-id seeds, kept
-                          labels=labels if labels is not None and label_users(cfg) else None)
+                          labels=labels if labels is not None and cfg.label_users() else None)
     return files, res, series, elapsed

@@ -268,6 +268,20 @@ class AnalysisConfig:
     def component_names(self) -> list[str]:
         return [c.name for c in self.components]
 
+    def label_users(self) -> list[str]:
+        """What is drawn from the ids of a label image (``RoiLabel`` sources, however
+        deep): the names of those components, and ``"the preprocessing background"``
+        when its region is one.  A run of a config with any needs its label image
+        (``labels=``), and a saved result or setup of one keeps it beside the config."""
+        from .sources import RoiLabel
+
+        d = self.to_dict(arrays={}, prefix="config/")
+        users = [str(c.get("name")) for c in d.get("components") or []
+                 if _has_kind(c, RoiLabel.kind)]
+        if _has_kind(d.get("preprocessing"), RoiLabel.kind):
+            users.append("the preprocessing background")
+        return users
+
     def anchor_strengths(self) -> list[float]:
         """Per component, the anchor strength a seeded NNMF uses (``inf``: locked).
 
@@ -416,3 +430,12 @@ class AnalysisConfig:
                 f"run_analysis(stack, AnalysisConfig(mode={mode!r}, "
                 f"n_components={result.n_components}, ...)).")
         return cls.from_dict(result.params["config"], arrays=result.arrays)
+
+
+def _has_kind(obj, kind: str) -> bool:
+    """Whether the plain-JSON ``obj`` holds a source of ``kind`` (at any depth)."""
+    if isinstance(obj, dict):
+        return obj.get("kind") == kind or any(_has_kind(v, kind) for v in obj.values())
+    if isinstance(obj, list):
+        return any(_has_kind(v, kind) for v in obj)
+    return False
