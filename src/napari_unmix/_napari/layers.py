@@ -38,7 +38,10 @@ Metadata and replacing
     number, :mod:`.run_history`), ``name`` (the name it was given: a layer whose
     name differs was renamed by the user) and ``owner`` (which dock's session made
     it: a dock never replaces the maps of another dock that is still open on the
-    same viewer).  :func:`show_result` replaces the maps
+    same viewer).  The maps of a run seeded from label ids also carry its label image
+    (:data:`LABELS_KEY`, shared, not copied; on the planes fitted for a z / t series),
+    which the result-folder writer keeps as ``labels.tif``.
+    :func:`show_result` replaces the maps
     of an earlier result for the same image (or the layers it is given), so that
     re-running does not pile layers up.
 
@@ -54,7 +57,7 @@ import numpy as np
 from ..core.colors import default_colors, hex_to_rgb
 from ..core.modes import MODES
 
-__all__ = ["META_KEY", "RESULT_KEY", "ROLE", "component_styles", "contrast_limits",
+__all__ = ["LABELS_KEY", "META_KEY", "RESULT_KEY", "ROLE", "component_styles", "contrast_limits",
            "remove_unrenamed",
            "is_signed", "made_for", "map_layer_kwargs", "placement", "result_layers",
            "remove_result_layers",
@@ -64,6 +67,9 @@ __all__ = ["META_KEY", "RESULT_KEY", "ROLE", "component_styles", "contrast_limit
 META_KEY = "napari_unmix"
 #: Layer-metadata key of the :class:`~napari_unmix.core.UnmixResult` of a map layer.
 RESULT_KEY = "unmix_result"
+#: Layer-metadata key of the label image of a run seeded from label ids (``RoiLabel``):
+#: the labels the result was made with (its ``summary.labels_sha256``).
+LABELS_KEY = "unmix_labels"
 #: ``metadata[META_KEY]["role"]`` of a component map layer.
 ROLE = "component-map"
 
@@ -199,11 +205,12 @@ def made_for(meta, *, source_image=None, source_uid=None) -> bool:
 
 def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=None,
                      spectral_axis_index: int = 0, source_image: str = "",
-                     background: bool | None = None) -> tuple:
+                     background: bool | None = None, labels=None) -> tuple:
     """Data and ``add_image`` keywords of the layer of component ``index``.
 
     ``background``: whether the component is a background one (its map starts
-    hidden); ``None`` reads it from the result's config.
+    hidden); ``None`` reads it from the result's config.  ``labels``: the label image
+    of a run seeded from label ids, put in the metadata (:data:`LABELS_KEY`).
 
     Returns
     -------
@@ -239,6 +246,8 @@ def map_layer_kwargs(result, index: int, *, color, spatial_shape, image_layer=No
                   META_KEY: {"role": ROLE, "mode": result.mode, "source_image": source_image,
                              "source_uid": _uid(image_layer)}},
     )
+    if labels is not None:
+        kwargs["metadata"][LABELS_KEY] = labels
     return data, kwargs
 
 
@@ -309,7 +318,8 @@ def show_result(viewer, result, **kwargs) -> list:
 
 def show_result_steps(viewer, result, *, spatial_shape, colors=None, image_layer=None,
                       spectral_axis_index: int = 0, source_image: str = "", names=None,
-                      replace=None, run: int | None = None, owner: str | None = None):
+                      replace=None, run: int | None = None, owner: str | None = None,
+                      labels=None):
     """Replace the earlier maps of ``source_image`` (or the layers ``replace``) by the
     maps of ``result``, one layer per step.
 
@@ -347,6 +357,8 @@ def show_result_steps(viewer, result, *, spatial_shape, colors=None, image_layer
         :mod:`.run_history`).
     owner : str, optional
         The session that made them (``metadata[META_KEY]["owner"]``).
+    labels : ndarray of int, optional
+        The label image of a run seeded from label ids (``metadata[LABELS_KEY]``).
 
     Returns
     -------
@@ -362,7 +374,8 @@ def show_result_steps(viewer, result, *, spatial_shape, colors=None, image_layer
     built = [map_layer_kwargs(result, i, color=colors[i], spatial_shape=spatial_shape,
                               image_layer=image_layer,
                               spectral_axis_index=spectral_axis_index,
-                              source_image=source_image, background=background[i])
+                              source_image=source_image, background=background[i],
+                              labels=labels)
              for i in range(k)]
     for i, (_, kw) in enumerate(built):
         if names is not None:

@@ -218,7 +218,8 @@ class ResultsMixin:
             self.viewer, result, spatial_shape=grid.spatial_shape, colors=colors,
             image_layer=self._layer(image), spectral_axis_index=grid.spectral_axis_index,
             source_image=image, replace=replace, run=number,
-            names=[layer_name(number, c) for c in result.component_names], owner=self.owner)
+            names=[layer_name(number, c) for c in result.component_names], owner=self.owner,
+            labels=request.labels if request.config.label_users() else None)
         self.history.release(layer_uid(lyr) for lyr in layers)  # reused layers
         record = RunRecord(number=number, result=result, image=image, image_uid=uid,
                            colors=colors,

@@ -4,7 +4,8 @@ Each hook takes napari's layer tuples ``(data, attributes, layer_type)`` and
 returns the written paths.  The result an image layer belongs to is found in its
 ``metadata`` (key :data:`~napari_unmix._napari.layers.RESULT_KEY`, as the reader
 and the unmixing dock put it there), with ``component_index`` saying which
-component the layer shows.
+component the layer shows; the label image of a run seeded from label ids under
+:data:`~napari_unmix._napari.layers.LABELS_KEY`.
 
 =========================  ==========  ==================================================
 hook                       extension   writes
@@ -22,7 +23,8 @@ hook                       extension   writes
                                        summary): opened again by the reader
 :func:`write_result_folder` (none)     a result folder like the CLI's (maps.tif,
                                        spectra.csv, composite, config.json, result.json,
-                                       result.npz), written whole
+                                       result.npz; labels.tif for a run seeded from
+                                       label ids), written whole
 =========================  ==========  ==================================================
 
 A result folder is written into a temporary folder beside the target and swapped
@@ -40,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .layers import RESULT_KEY
+from .layers import LABELS_KEY, RESULT_KEY
 
 __all__ = ["write_bundle", "write_maps", "write_result_folder", "write_spectra"]
 
@@ -386,7 +388,9 @@ def write_result_folder(path: str, layer_data: list) -> list[str]:
     """Write the result of the selected layers as a result folder (the CLI's outputs).
 
     The folder is replaced whole; one holding other files than an earlier result's is
-    refused (ValueError, shown by napari).
+    refused (ValueError, shown by napari).  The label image of a run seeded from label
+    ids (the layers' :data:`~napari_unmix._napari.layers.LABELS_KEY`) is kept as
+    ``labels.tif``, so that ``napari-unmix run --config FOLDER`` needs no ``--labels``.
     """
     from ..io import write_analysis_outputs
 
@@ -403,9 +407,12 @@ def write_result_folder(path: str, layer_data: list) -> list[str]:
     if None in colors:
         colors = None
     images = _image_layers(layer_data, "a result")
+    labels = next((meta[LABELS_KEY] for _, _, _, meta in refs
+                   if meta.get(LABELS_KEY) is not None), None)
     files = write_analysis_outputs(Path(path), result, shape, colors=colors,
                                    pixel_size=_pixel_size_of(images, shape),
-                                   stack_layout=_stack_layout_of(images, shape))
+                                   stack_layout=_stack_layout_of(images, shape),
+                                   labels=labels)
     written = []
     for v in files.values():
         written.extend(str(p) for p in (v if isinstance(v, list) else [v]))
