@@ -344,7 +344,7 @@ def open_result(dock, path):
 
     from ..io import read_result_bundle
     from .layers import placement
-    from .reader import on_stack_axes, result_layer_data
+    from .reader import kept_labels, on_stack_axes, result_layer_data
 
     path = Path(path)
     bundle = read_result_bundle(path)
@@ -354,7 +354,7 @@ def open_result(dock, path):
     # on the image like the dock's own maps (a z / t series' planes on the image's planes)
     place, keep_axis = placement(grid.layer, grid.spectral_axis_index) if fits else ({}, False)
     layers = []
-    made = result_layer_data(bundle, name=path.stem)
+    made = result_layer_data(bundle, name=path.stem, labels=kept_labels(bundle))
     if not fits:  # on no image: on the stack the result records, as the reader places it
         made, _ = on_stack_axes(made, bundle)
     for data, kwargs, _ in made:

@@ -48,8 +48,12 @@ maps (:mod:`napari_unmix._napari.layers`: the component's colour, additive
 blending); each layer's ``metadata`` holds the whole result
 (:data:`~napari_unmix._napari.layers.RESULT_KEY`, re-exported here),
 ``component_index``, ``component_name``, ``spatial_shape``, ``color``, ``mask``,
-``stack_layout`` and ``source_path`` (see :func:`result_layer_data`).  The writers
-(:mod:`napari_unmix._napari.writer`) read these keys.  When the result records
+``stack_layout`` and ``source_path`` (see :func:`result_layer_data`); those of a
+result folder that keeps the label image of a run seeded from label ids (``labels.tif``,
+named with its checksum in its ``config.json``: :func:`kept_labels`) hold it too
+(:data:`~napari_unmix._napari.layers.LABELS_KEY`), so that saving them as a result
+folder again keeps it.  The writers (:mod:`napari_unmix._napari.writer`) read these
+keys.  When the result records
 where its maps lie in the analysed stack (:class:`~napari_unmix.io.StackLayout`:
 a z / t series always does), the layers are placed on that stack as the dock
 places its own maps (:func:`on_stack_axes`): the maps of a ``(Z, C, Y, X)`` stack
@@ -71,8 +75,8 @@ from .help_texts import dock_words
 from .layers import RESULT_KEY, component_styles, map_layer_kwargs
 from .reader_rule import claim
 
-__all__ = ["RESULT_KEY", "get_reader", "on_stack_axes", "read_layers", "result_layer_data",
-           "stack_layer_data"]
+__all__ = ["RESULT_KEY", "get_reader", "kept_labels", "on_stack_axes", "read_layers",
+           "result_layer_data", "stack_layer_data"]
 
 logger = logging.getLogger(__name__)
 
@@ -144,14 +148,37 @@ def _color(value, fallback: str) -> str:
         return to_hex(fallback)
 
 
-def result_layer_data(bundle, name: str | None = None) -> list[tuple]:
+def kept_labels(bundle):
+    """The label image a result folder keeps for a run seeded from label ids
+    (``labels.tif``, named with its checksum in its ``config.json``), read and checked
+    as ``napari-unmix run --config`` reads it (:func:`napari_unmix.io.read_setup_labels`);
+    None when it keeps none.  A missing, unreadable or changed file gives None, and a
+    warning saying that the maps open without it."""
+    from ..core.config import AnalysisConfig
+    from ..io import CONFIG_NAME, read_setup_labels
+
+    path = None if bundle.path is None else Path(bundle.path) / CONFIG_NAME
+    if path is None or not path.is_file():
+        return None
+    try:
+        return read_setup_labels(AnalysisConfig.load(path), path)
+    except (OSError, ValueError) as exc:
+        _notify(f"napari-unmix: {bundle.path.name}: {exc}. Its maps open without the label "
+                "image, so saving them as a result folder keeps no labels.tif ('napari-unmix "
+                "run --config' of that folder then needs --labels).", warning=True)
+        return None
+
+
+def result_layer_data(bundle, name: str | None = None, *, labels=None) -> list[tuple]:
     """Image layer tuples, one per component map, of a :class:`~napari_unmix.io.ResultBundle`.
 
     The layers look like the ones the unmixing dock adds
     (:func:`napari_unmix._napari.layers.map_layer_kwargs`: black-to-colour maps with
     additive blending, a diverging colormap for PCA scores).  Colours come from
     the analysis config stored in the result (component ``color``), else from the
-    default palette.  Layer names are ``"<file>: <component>"``.
+    default palette.  Layer names are ``"<file>: <component>"``.  ``labels``: the
+    label image the result was made with (:func:`kept_labels`), kept in the metadata
+    (:data:`~napari_unmix._napari.layers.LABELS_KEY`).
     """
     from ..core.colors import default_colors
 
@@ -167,7 +194,8 @@ def result_layer_data(bundle, name: str | None = None) -> list[tuple]:
     layers = []
     for i, comp in enumerate(result.component_names):
         data, kwargs = map_layer_kwargs(shown, i, color=colors[i], spatial_shape=shape,
-                                        source_image=stem, background=background[i])
+                                        source_image=stem, background=background[i],
+                                        labels=labels)
         kwargs["name"] = f"{stem}: {comp}"
         if bundle.pixel_size is not None:  # the stack's pixel sizes, kept by the output set
             kwargs["scale"] = bundle.pixel_size[0]
@@ -241,7 +269,7 @@ def _layers_of(path: Path) -> list[tuple]:
 
     if is_result_bundle(path):
         bundle = read_result_bundle(path)
-        layers = result_layer_data(bundle)
+        layers = result_layer_data(bundle, labels=kept_labels(bundle))
         if is_zarr_folder(path):  # an OME-Zarr output set: its maps, lazy and multiscale
             layers = lazy_map_layers(path, layers)
         layers, note = on_stack_axes(layers, bundle)
