@@ -230,6 +230,27 @@ def plane_labelled_series():
     return PlaneLabelledSeries(zs, lab)
 
 
+@pytest.fixture
+def kept_labels():
+    """``kept_labels(folder, labels)`` asserts that a result folder keeps ``labels``
+    exactly (ids, dtype and shape) as ``labels.tif``, named with its checksum in its
+    ``config.json`` (``label_image``)."""
+    import json
+
+    import tifffile
+
+    from napari_unmix.core.analysis import labels_sha256
+
+    def check(folder, labels):
+        back = tifffile.imread(Path(folder) / "labels.tif")
+        assert back.dtype == labels.dtype and back.shape == labels.shape
+        np.testing.assert_array_equal(back, labels)
+        ref = json.loads((Path(folder) / "config.json").read_text())["label_image"]
+        assert ref == {"path": "labels.tif", "sha256": labels_sha256(labels)}
+
+    return check
+
+
 # --------------------------------------------------------------------------- Zeiss LSM
 
 #: The CZ_LSMINFO scan type of each image layout (tifffile's CZ_LSMINFO_SCANTYPE).

@@ -42,15 +42,6 @@ def _same_maps(a, b):
                                   read_maps_tiff(b / "maps.tif")[0])
 
 
-def _kept(folder, labels):
-    """The folder's label image is ``labels`` exactly, named with its checksum."""
-    back = tifffile.imread(folder / "labels.tif")
-    assert back.dtype == labels.dtype and back.shape == labels.shape
-    np.testing.assert_array_equal(back, labels)
-    ref = json.loads((folder / "config.json").read_text())["label_image"]
-    assert ref == {"path": "labels.tif", "sha256": labels_sha256(labels)}
-
-
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
     d = tmp_path_factory.mktemp("image")
@@ -71,17 +62,18 @@ def _image_run(capsys, d, *flags):
     return _cli(capsys, "run", d / "stack.npy", "--spectral-axis", "0", *flags)
 
 
-def test_a_label_seeded_result_folder_reruns_without_labels(image, tmp_path, capsys):
+def test_a_label_seeded_result_folder_reruns_without_labels(image, tmp_path, capsys,
+                                                             kept_labels):
     d, labels = image
     first = tmp_path / "first"
     rc, err = _image_run(capsys, d, "--mode", "seeded-nmf", "--labels", d / "rois.tif",
                          "--max-iter", "20", "--out", first)
     assert rc == 0, err
-    _kept(first, labels)
+    kept_labels(first, labels)
     rc, err = _image_run(capsys, d, "--config", first, "--out", tmp_path / "b")
     assert rc == 0, err
     _same_maps(first, tmp_path / "b")
-    _kept(tmp_path / "b", labels)
+    kept_labels(tmp_path / "b", labels)
     doc = json.loads((tmp_path / "b" / "result.json").read_text())
     assert doc["labels_file"] == str((first / "labels.tif").resolve())
     # another label image is still refused, a changed labels.tif too
@@ -128,7 +120,7 @@ def _series_run(capsys, tmp_path, *flags):
 
 @pytest.mark.parametrize("strategy, reference", [("per-slice", "0"), ("shared-basis", "1")])
 def test_a_label_seeded_series_reruns_from_its_folder(series, tmp_path, capsys, strategy,
-                                                       reference):
+                                                       reference, kept_labels):
     lab = series
     first = tmp_path / "first"
     rc, err = _series_run(capsys, tmp_path, "--mode", "seeded-nmf", "--labels",
@@ -137,7 +129,7 @@ def test_a_label_seeded_series_reruns_from_its_folder(series, tmp_path, capsys, 
     assert rc == 0, err
     # the labels the fits were given: every plane's, or plane N's for a basis from plane N
     given = lab if strategy == "per-slice" else lab[int(reference)]
-    _kept(first, given)
+    kept_labels(first, given)
     summary = json.loads((first / "result.json").read_text())["summary"]
     assert summary["labels_sha256"] == labels_sha256(given)
     rc, err = _series_run(capsys, tmp_path, "--config", first, "--out", tmp_path / "again")
