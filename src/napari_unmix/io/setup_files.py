@@ -150,5 +150,5 @@ def read_setup_labels(config: AnalysisConfig, path) -> np.ndarray | None:
         raise ValueError(f"the label image {ref.path} was changed since {Path(path).name} "
                          "was saved (its checksum is not the recorded one), so its label "
                          "ids would seed other pixels; put back the file saved with it, or "
-                         "save the setup again")
+                         "save the setup or result again")
     return lab
