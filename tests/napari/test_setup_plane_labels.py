@@ -96,7 +96,7 @@ def test_a_per_plane_setup_of_plane_labels_reloads_and_reruns_the_same_maps(
     path = dock.setup.save_setup(tmp_path / "setup.json")
     assert path is not None, dock.status.text()
     status = dock.status.text()
-    assert "setup.labels.tif" in status and "--strategy per-slice" in status, status
+    assert "setup.labels.tif" in status and "series choice (per plane)" in status, status
     # the rows stay label ids; the label image of every plane lies beside the file
     cfg = AnalysisConfig.load(path)
     assert all(isinstance(c.h_source, RoiLabel) for c in cfg.components)

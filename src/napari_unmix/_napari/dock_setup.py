@@ -10,8 +10,10 @@ every plane from its own labels, which one mask of the series cannot say (a per-
 run refuses a mask that differs between planes), so those rows stay label ids and
 the label image is saved beside the file (:func:`napari_unmix.io.write_setup`).
 Saved as JSON it is the file the CLI's ``run --config`` reads (the label image beside
-it too), and what every run's ``config.json`` is.  The series choice is no part of a
-config: :meth:`DockSetup.run_flags` says how to give it to ``napari-unmix run``.
+it too), and what every run's ``config.json`` is.  A series choice other than the
+joint fit is kept in the config's ``series`` (a
+:class:`~napari_unmix.core.series_choice.SeriesChoice`), which ``run --config`` follows;
+a joint fit's setup has none (its file is as before).
 
 :func:`apply_config` sets the dock from such a config (a saved setup, a run's
 ``config.json``, or a result's config): the settings that the config's mode uses,
@@ -22,7 +24,9 @@ seed spectrum is the one saved); a mask of a z / t series that is the same on ev
 plane is painted as that plane's mask, one that differs between planes into a Labels
 layer over the image's planes; the label image saved beside a setup is painted into a
 Labels layer "<file> labels" (over the image's planes for a series), and its rows
-keep their label ids.  Gaussian and flat models keep their parameters, a spectrum
+keep their label ids.  The config's series choice is set in the series panel when the
+image has that series axis (otherwise a note says so, and the dock keeps its own
+choice).  Gaussian and flat models keep their parameters, a spectrum
 embedded without its file stays in its row (until a file is chosen there); what a row
 cannot hold (the seeds of a previous result, a label id without its label image)
 becomes a row without a source, and a note says so.  What of the preprocessing the
@@ -50,7 +54,7 @@ from ..core.series import SeriesResult
 from ..core.sources import SOURCES, Flat, Gaussian, RoiLabel, RoiMask, Spectrum
 from .seed_inputs import NONE_KIND, RowSettings, SourceChoice, plain_fields, source_kinds
 from .seed_layer import add_label_image, paint_seed_layers, paintable_mask
-from .series_run import SeriesPlan, series_axis
+from .series_run import SeriesPlan, dock_choice, series_axis
 
 __all__ = ["DockSetup", "apply_config", "parse_spectral_values", "set_spectral_values",
            "setup_of"]
@@ -124,20 +128,16 @@ class DockSetup:
         on a z / t series), saved beside the config; None when every region seed is
         a mask in the config.
     series : SeriesPlan or None
-        The dock's series choice (no part of the config).
+        The dock's series choice (kept in the config's ``series``).
     """
 
     config: AnalysisConfig
     labels: np.ndarray | None = None
     series: SeriesPlan | None = None
 
-    def run_flags(self) -> str:
-        """The ``napari-unmix run`` options of the dock's series choice ("" without)."""
-        plan = self.series
-        if plan is None:
-            return ""
-        return (f"--strategy {plan.strategy} --reference "
-                f"{'pooled' if plan.pooled else plan.plane}")
+    def __post_init__(self):
+        saved = None if self.series is None else self.series.saved()
+        object.__setattr__(self, "config", self.config.replace(series=saved))
 
 
 def _differs_between_planes(labels: np.ndarray, grid) -> bool:
@@ -247,6 +247,32 @@ def _preprocessing_notes(cfg: AnalysisConfig) -> list[str]:
     return notes
 
 
+def _set_series(dock, cfg: AnalysisConfig, notes: list[str]) -> None:
+    """Set the series panel from the config's series choice (none: left as it is)."""
+    saved = cfg.series
+    if saved is None:
+        return
+    choice, plane = dock_choice(saved)
+    grid = dock.session.grid_or_none()
+    axis = None if grid is None else series_axis(grid)
+    n = 0 if axis is None else int(grid.shape[axis])
+    label = SeriesPlan(choice, saved.series_axis, n, plane or 0).label
+    panel = dock.series_panel
+    if axis != saved.series_axis or (plane is not None and plane >= n):
+        where = ("no image is chosen" if grid is None else
+                 f"image {grid.name!r} has no z / t series axis" if axis is None else
+                 f"image {grid.name!r}'s series axis is {axis}" if axis != saved.series_axis
+                 else f"image {grid.name!r} has {n} plane(s) along axis {axis}")
+        notes.append(f"the series choice {label} along axis {saved.series_axis}: {where}, "
+                     "so the dock runs a joint fit.")
+        panel.series.value = "joint"
+        return
+    panel.series.value = choice
+    if plane is not None:
+        panel.series_plane.value = plane
+        dock.session.set_plane(plane)  # the reference plane, even when the panel showed it
+
+
 def _row_source(spec, mask_ids, notes) -> SourceChoice:
     src = spec.h_source
     if src is None:
@@ -287,6 +313,7 @@ def apply_config(dock, cfg: AnalysisConfig, *, name: str = "setup", labels=None)
     ``"<name> labels"``."""
     notes: list[str] = _preprocessing_notes(cfg)
     _set_form(dock.form, cfg)
+    _set_series(dock, cfg, notes)
     comps = list(cfg.components)
     if not comps:
         dock.table.set_rows([])

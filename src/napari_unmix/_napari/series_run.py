@@ -71,14 +71,15 @@ from ..core.series import (
     default_series_axis,
     seeds_for_strategy,
 )
+from ..core.series_choice import SeriesChoice
 from ..core.sources.regions import plane_ranges
 from ..core.summaries import NNLSSummary, PCASummary
 from .help_texts import dock_words
 from .rois import ImageGrid, RoiError
 from .summary_text import mode_label, shows_random_state
 
-__all__ = ["PLANE_CHOICES", "SERIES_CHOICES", "SeriesPlan", "series_axis", "series_seeds",
-           "series_spectra", "series_summary", "series_text"]
+__all__ = ["PLANE_CHOICES", "SERIES_CHOICES", "SeriesPlan", "dock_choice", "series_axis",
+           "series_seeds", "series_spectra", "series_summary", "series_text"]
 
 #: How an image with a series axis (z / t) is unmixed: menu label -> value.
 SERIES_CHOICES = {
@@ -128,6 +129,18 @@ class SeriesPlan:
     def label(self) -> str:
         return {v: k for k, v in SERIES_CHOICES.items()}[self.choice].replace(
             "plane N", f"plane {self.plane}")
+
+    def saved(self) -> SeriesChoice:
+        """The choice as a saved setup keeps it (``AnalysisConfig.series``)."""
+        return SeriesChoice(self.strategy, self.axis, self.reference)
+
+
+def dock_choice(saved: SeriesChoice) -> tuple[str, int | None]:
+    """The dock's series choice (a value of ``SERIES_CHOICES``) and reference plane
+    (None: pooled) of a saved setup's :class:`~napari_unmix.core.series_choice.SeriesChoice`."""
+    if saved.reference == "pooled":
+        return "pooled", None
+    return ("per-plane" if saved.strategy == "per-slice" else "plane"), int(saved.reference)
 
 
 def series_axis(grid: ImageGrid) -> int | None:

@@ -5,10 +5,11 @@ the image's spectral values.
   the file ``napari-unmix run --config`` reads, the same as every run's
   ``config.json``; labels painted plane by plane on a z / t series stay label ids, and
   their label image goes beside the file (``<name>.labels.tif``,
-  :func:`napari_unmix.io.write_setup`).  What the file does not hold (the series
-  choice) is said, with the ``run`` options that give it.
-* "Load setup…" sets the dock from such a file (and the label image beside it), or
-  from a result folder's config (:func:`.dock_setup.apply_config`).
+  :func:`napari_unmix.io.write_setup`); a z / t series choice other than the joint fit
+  is kept in the file too (its ``series``), and ``run --config`` follows it.
+* "Load setup…" sets the dock from such a file (and the label image beside it, and
+  its series choice), or from a result folder's config
+  (:func:`.dock_setup.apply_config`).
 * "Open result…" opens a saved result folder (or ``.npz``) as a run of the dock, so
   that it is shown, compared, and used as seeds (:func:`.dock_setup.open_result`).
 * "spectral values": start and step, or every value pasted, with their unit, for an
@@ -113,12 +114,9 @@ class SetupPanel(QGroupBox):
         if saved.labels is not None:
             text += (f", and the label image of its labels, painted plane by plane, beside "
                      f"it as {saved.labels.name} (keep the two files together)")
-        flags = setup.run_flags()
-        if flags:
-            text += (f". The series choice ({setup.series.label}) is not in the file: choose "
-                     "it again after loading it")
-        self._say(f"{text}; run it with napari-unmix run STACK --config {written.name}"
-                  + (f" {flags}" if flags else "") + ".")
+        if setup.series is not None:
+            text += f", with its series choice ({setup.series.label})"
+        self._say(f"{text}; run it with napari-unmix run STACK --config {written.name}.")
         return written
 
     def load_setup(self, path) -> list[str] | None:

@@ -27,7 +27,8 @@ were fitted with (``summary.labels_sha256``: plane N's for a shared basis from p
 N), and its rerun compares it once its labels are put on those planes.  The config of
 a z / t series result comes with the series' params (:attr:`ConfigSource.series`, from
 its ``result.json`` or ``result.npz``), so that ``run`` reruns it plane by plane as it
-ran (:func:`napari_unmix.cli.series.series_plan`).
+ran (:func:`napari_unmix.cli.series.series_plan`); a setup saved with a series choice
+(its config's ``series``) brings that choice the same way.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ class ConfigSource:
         The checksum of the label image of the result it came from, where known.
     series : dict or None
         The series params of a z / t series result (strategy, axes, reference,
-        matching, planes): ``run`` reruns it as that series (:mod:`.series`).
+        matching, planes), or a saved setup's series choice (its config's
+        ``series``, the same keys): ``run`` reruns it as that series (:mod:`.series`).
     spectral_values : ndarray or None
         The spectral values of the channels of the result it came from, and their
         ``spectral_unit``: a rerun on a stack without an axis of its own takes them.
@@ -83,6 +85,8 @@ class ConfigSource:
             where = self.path / CONFIG_NAME if self.path.is_dir() else self.path
             self.labels_file = ref.resolve(where)
             self.labels_sha256 = ref.sha256
+        if self.series is None and self.config.series is not None:  # a setup's choice
+            self.series = self.config.series.to_dict()
 
 
 def _result_doc(folder: Path) -> dict | None:

@@ -281,6 +281,7 @@ def analysis_config(args, stack, n_channels, spatial_shape, *, source=None, plan
             raise CLIError(f"--mode {mode} needs the number of components: pass -k N.")
         overrides.update(n_components=k)
     overrides["label_image"] = None  # read (run_labels): the result names no file of it
+    overrides["series"] = None  # read (series_plan): the run's result records its own
     if unit is not None:
         overrides["spectral_unit"] = unit
     elif values is None and cfg.spectral_unit is not None:

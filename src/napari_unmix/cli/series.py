@@ -23,8 +23,10 @@ in front of the Y-X plane).  The result folder is the dock's:
 written by :func:`~napari_unmix.io.write_analysis_outputs` (``spectra_zNNN.csv``
 per plane for per-slice), and ``result.json`` / ``result.npz`` keep the series'
 params (``params.series``: strategy, axis, reference, matching), so
-``run --config RESULT`` reruns the series as it ran (:func:`series_plan`); options
-given on the command line override the record.  The seeds of the config (ROI masks of
+``run --config RESULT`` reruns the series as it ran (:func:`series_plan`); a setup
+saved with a series choice (the config's ``series``: the same keys) is run that way
+too.  Options given on the command line override the record (``--strategy joint``
+fits the whole stack).  The seeds of the config (ROI masks of
 the whole series, maps), the region of its background subtraction and ``--labels`` are
 put on the plane(s) fitted as the dock puts them (:func:`place_seeds`, the core's
 :func:`~napari_unmix.core.series.seeds_for_strategy`).
@@ -166,8 +168,9 @@ def series_plan(args, shape, spectral_axis, source=None, *, name="INPUT") -> Ser
         The stack's shape.
     spectral_axis : int
     source : ConfigSource, optional
-        ``--config``: a series result's record (``source.series``) gives the strategy,
-        axis, reference and matching that the options do not.
+        ``--config``: a series result's record, or a setup's series choice
+        (``source.series``), gives the strategy, axis, reference and matching that the
+        options do not.
     name : str
         The input, for messages.
 

@@ -12,7 +12,11 @@ config saved beside its label image (the dock's "Save setup" of labels painted p
 by plane, ``<name>.labels.tif``) names that file and its checksum in
 :attr:`AnalysisConfig.label_image` (a :class:`LabelImageFile`), which the readers of
 saved configs (:func:`napari_unmix.io.read_setup_labels`, ``napari-unmix run
---config``) follow; the analysis itself never reads it.
+--config``) follow; the analysis itself never reads it.  A setup saved with a z / t
+series choice other than the joint fit records it in :attr:`AnalysisConfig.series` (a
+:class:`~napari_unmix.core.series_choice.SeriesChoice`, the keys of a series result's
+``params["series"]``), which the dock's "Load setup" and ``run --config`` follow; the
+analysis never reads it either.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from .modes import MODES
 from .parallel import check_n_jobs
 from .preprocess import Preprocessing
 from .seeds import H_FALLBACKS, W_SEED_MODES
+from .series_choice import SeriesChoice
 from .solvers import LOSSES
 from .solvers.simplex import ABUNDANCES
 
@@ -186,6 +191,10 @@ class AnalysisConfig:
         A saved config's label image file, beside it, whose ids its ``RoiLabel``
         sources name (see the module documentation); not used by the analysis, which
         takes the label image as ``labels=``.  Written to JSON only when set.
+    series : SeriesChoice, optional
+        A saved setup's z / t series choice, when it is not the joint fit (see the
+        module documentation); not used by the analysis.  Written to JSON only when
+        set.
     """
 
     mode: str = "seeded-nmf"
@@ -213,6 +222,7 @@ class AnalysisConfig:
     n_jobs: int | None = None
     spectral_unit: str | None = None
     label_image: LabelImageFile | None = None
+    series: SeriesChoice | None = None
 
     def __post_init__(self):
         if not isinstance(self.mode, str) or self.mode not in MODES:
@@ -258,6 +268,8 @@ class AnalysisConfig:
             self.random_state = resolve_random_state(self.random_state)
         if self.label_image is not None and not isinstance(self.label_image, LabelImageFile):
             raise TypeError("label_image must be a core.config.LabelImageFile or None.")
+        if self.series is not None and not isinstance(self.series, SeriesChoice):
+            raise TypeError("series must be a core.series_choice.SeriesChoice or None.")
         bg = self.preprocessing.background
         if isinstance(bg, FromComponent) and bg.name not in names:
             raise ValueError(f"The background subtraction uses component {bg.name!r}, which is "
@@ -323,7 +335,7 @@ class AnalysisConfig:
                 v = v.to_dict(arrays=arrays, prefix=f"{prefix}preprocessing/")
             elif f.name == "anchor":
                 v = encode_unbounded(v)  # "inf": JSON has no infinity
-            elif f.name == "label_image":
+            elif f.name in ("label_image", "series"):
                 if v is None:  # written only when set: other configs are as before
                     continue
                 v = v.to_dict()
@@ -360,6 +372,8 @@ class AnalysisConfig:
             d["anchor"] = decode_unbounded(d["anchor"])
         if d.get("label_image") is not None:
             d["label_image"] = LabelImageFile.from_dict(d["label_image"])
+        if d.get("series") is not None:
+            d["series"] = SeriesChoice.from_dict(d["series"])
         d["components"] = [ComponentSpec.from_dict(c, arrays=arrays) for c in comps]
         d["preprocessing"] = Preprocessing.from_dict(d.get("preprocessing"), arrays=arrays)
         return cls(**d)

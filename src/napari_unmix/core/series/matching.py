@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..metrics import match_components, spectral_angle
+from ..series_choice import MATCH_POLICIES
 from ..summaries import MatchSummary, PCASummary
 
 __all__ = ["MATCH_POLICIES", "align_planes", "match_spectra"]
 
-#: How per-slice components are put in the same order across planes.
-MATCH_POLICIES = ("auto", "previous", "reference", "none")
 
 
 def match_spectra(H_ref, H, signed):

@@ -21,10 +21,8 @@ from .._files import atomic_path, file_path
 from ..config import AnalysisConfig
 from ..modes import MODES
 from ..result import UnmixResult, load_guarded
+from ..series_choice import SERIES_STRATEGIES
 from ..summaries import PlaneSummary, SeriesSummary, jsonable
-
-#: Strategies of :func:`~napari_unmix.core.series.unmix_series`.
-SERIES_STRATEGIES = ("shared-basis", "per-slice")
 
 _FORMAT = "napari-unmix-series-result"
 _FORMAT_VERSION = 1
